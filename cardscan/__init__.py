@@ -1,0 +1,91 @@
+"""cardscan: find leaked payment card numbers, map them, remove them.
+
+The library API (see docs/api.md)::
+
+    import cardscan
+    for f in cardscan.scan_bytes(b"card 4111 1111 1111 1111"):
+        print(f.location.offset, f.brand, f.masked, f.confidence)
+
+Everything is imported lazily so ``import cardscan`` (and the pre-commit
+hook's start-up) stays cheap.
+"""
+from __future__ import annotations
+
+import os
+from typing import IO, TYPE_CHECKING, Any, Iterator
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Finding", "Location", "Cell", "Scanner", "ScanConfig", "FingerprintKey",
+    "scan_bytes", "scan_stream", "scan_path", "redact", "RedactingFilter",
+    "mask", "__version__",
+]
+
+if TYPE_CHECKING:
+    from .config import ScanConfig
+    from .engine.scanner import Scanner
+    from .findings import Cell, Finding, FingerprintKey, Location, mask
+    from .prevent import RedactingFilter, redact
+
+_LAZY = {
+    "Finding": ("findings", "Finding"),
+    "Location": ("findings", "Location"),
+    "Cell": ("findings", "Cell"),
+    "FingerprintKey": ("findings", "FingerprintKey"),
+    "mask": ("findings", "mask"),
+    "Scanner": ("engine.scanner", "Scanner"),
+    "ScanConfig": ("config", "ScanConfig"),
+    "redact": ("prevent", "redact"),
+    "RedactingFilter": ("prevent", "RedactingFilter"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cardscan' has no attribute {name!r}")
+
+
+def _scanner(key: Any, **settings: Any) -> "Scanner":
+    from .config import ScanConfig
+    from .engine.scanner import Scanner
+
+    return Scanner(ScanConfig(**settings), key=key)
+
+
+def scan_bytes(data: bytes, *, key: bytes | str | None = None, **settings: Any) -> list["Finding"]:
+    """Findings in ``data``. ``settings`` are :class:`ScanConfig` fields.
+
+    Without ``key`` (and without ``CARDSCAN_FINGERPRINT_KEY``) a random key is
+    used, so fingerprints do not correlate across calls.
+    """
+    return _scanner(key, **settings).scan_bytes(data)
+
+
+def scan_stream(fileobj: IO[bytes], *, key: bytes | str | None = None, uri: str = "", **settings: Any) -> Iterator["Finding"]:
+    """Findings from a binary stream, read in chunks, in constant memory."""
+    from .findings import Location
+
+    return _scanner(key, **settings).scan_stream(fileobj, Location(uri=uri))
+
+
+def scan_path(path: str | os.PathLike[str], *, key: bytes | str | None = None, **settings: Any) -> Iterator["Finding"]:
+    """Findings in one file; the location's uri is ``file:///abs/path``."""
+    from pathlib import Path
+
+    from .findings import Location
+
+    p = Path(path).resolve()
+    scanner = _scanner(key, **settings)
+
+    def gen() -> Iterator["Finding"]:
+        with open(p, "rb") as fh:
+            yield from scanner.scan_stream(fh, Location(uri=p.as_uri()))
+
+    return gen()

@@ -1,0 +1,50 @@
+"""ScanConfig: the frozen settings of the engine.
+
+Frozen so one Scanner can be built per worker and reused; ``to_dict`` /
+``from_dict`` carry it to worker processes (pool initializer, Dask) as plain
+data, and into the manifest's ``scan`` record as the effective settings.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from .errors import ConfigError
+
+#: Below this confidence a candidate is not reported (see docs/detection.md).
+DEFAULT_MIN_CONFIDENCE = 50
+DEFAULT_CHUNK_SIZE = 1 << 20
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    min_confidence: int = DEFAULT_MIN_CONFIDENCE
+    #: Bytes read per chunk; memory stays bounded by this plus ~1 KB overlap.
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    #: Also find UTF-16 (LE/BE) digits, whole files and runs inside binary data.
+    utf16: bool = True
+    #: Report published test cards (flagged ``test_card``); False drops them.
+    test_cards: bool = True
+    #: Candidate finder backend: ``best``, ``c`` or ``python``.
+    backend: str = "best"
+    #: Bytes either side of a candidate searched for context keywords (Purview uses 300 chars).
+    context_window: int = 300
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_confidence <= 100:
+            raise ConfigError("min_confidence must be between 0 and 100")
+        if self.chunk_size < 1:
+            raise ConfigError("chunk_size must be at least 1 byte")
+        if not 0 <= self.context_window <= 4096:
+            raise ConfigError("context_window must be between 0 and 4096 bytes")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ScanConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown engine setting(s): {', '.join(sorted(unknown))}")
+        return cls(**data)

@@ -1,0 +1,1 @@
+"""The engine: pure, single-threaded PAN detection over bytes (no I/O)."""

@@ -1,0 +1,126 @@
+/*
+ * cardscan candidate finder, C backend.
+ *
+ * find_chains(buf, start=0, end=len(buf)) -> list[(start, end, flags)]
+ *
+ * Finds "digit chains" exactly as the pure-Python oracle in candidates.py
+ * does (tests compare them on random and adversarial inputs):
+ *
+ *   ASCII:   [0-9]+(?:[ -][0-9]+)*                     flags bit 1 clear
+ *   UTF-16:  [0-9](?:\x00(?:[ -]\x00)?[0-9])+           flags bit 1 set
+ *
+ * each found left to right, non-overlapping within its own kind.
+ * flags bit 0 is set when the chain contains a separator.
+ *
+ * A chain is returned only if it could hold a PAN:
+ *   - without separators: 12..19 digits and a valid Luhn check digit
+ *     (this is where most of the work is saved: ids and timestamps die here);
+ *   - with separators: at least 12 digits (groupings are judged in Python).
+ * It may over-report (Python confirms), it must never miss.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+static unsigned char IS_DIGIT[256];
+static unsigned char IS_SEP[256];
+
+static int luhn_ok(const unsigned char *d, Py_ssize_t n, Py_ssize_t stride) {
+    /* d points at the first digit; digits are stride bytes apart, n digits. */
+    int sum = 0, dbl = 0;
+    for (Py_ssize_t k = n - 1; k >= 0; k--) {
+        int v = d[k * stride] - '0';
+        if (dbl) { v *= 2; if (v > 9) v -= 9; }
+        sum += v;
+        dbl = !dbl;
+    }
+    return sum % 10 == 0;
+}
+
+static int emit(PyObject *out, Py_ssize_t s, Py_ssize_t e, int flags) {
+    PyObject *t = Py_BuildValue("(nni)", s, e, flags);
+    if (!t) return -1;
+    int rc = PyList_Append(out, t);
+    Py_DECREF(t);
+    return rc;
+}
+
+static PyObject *find_chains(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start = 0, end = -1;
+    if (!PyArg_ParseTuple(args, "y*|nn", &view, &start, &end)) return NULL;
+    const unsigned char *b = (const unsigned char *)view.buf;
+    Py_ssize_t n = view.len;
+    if (end < 0 || end > n) end = n;
+    if (start < 0) start = 0;
+    PyObject *out = PyList_New(0);
+    if (!out) { PyBuffer_Release(&view); return NULL; }
+
+    /* Pass 1: ASCII chains. */
+    Py_ssize_t i = start;
+    while (i < end) {
+        while (i < end && !IS_DIGIT[b[i]]) i++;
+        if (i >= end) break;
+        Py_ssize_t s = i, nd = 0;
+        int sep = 0;
+        for (;;) {
+            while (i < end && IS_DIGIT[b[i]]) { i++; nd++; }
+            if (i + 1 < end && IS_SEP[b[i]] && IS_DIGIT[b[i + 1]]) { sep = 1; i++; continue; }
+            break;
+        }
+        if (sep) {
+            if (nd >= 12 && emit(out, s, i, 1) < 0) goto fail;
+        } else if (nd >= 12 && nd <= 19 && luhn_ok(b + s, nd, 1)) {
+            if (emit(out, s, i, 0) < 0) goto fail;
+        }
+    }
+
+    /* Pass 2: UTF-16 chains (digits with NUL bytes between them). A chain
+     * starts at a digit followed by NUL, so search for NULs with memchr. */
+    i = start;
+    while (i + 1 < end) {
+        const unsigned char *p = memchr(b + i + 1, 0, (size_t)(end - i - 1));
+        if (!p) break;
+        Py_ssize_t j = (p - b) - 1;
+        if (!IS_DIGIT[b[j]]) { i = j + 1; continue; }
+        Py_ssize_t q = j, last = j, nd = 1;
+        int sep = 0;
+        for (;;) {
+            /* q is a digit; next unit is NUL digit, or NUL sep NUL digit */
+            if (q + 2 < end && b[q + 1] == 0 && IS_DIGIT[b[q + 2]]) { q += 2; nd++; last = q; continue; }
+            if (q + 4 < end && b[q + 1] == 0 && IS_SEP[b[q + 2]] && b[q + 3] == 0 && IS_DIGIT[b[q + 4]]) {
+                q += 4; nd++; last = q; sep = 1; continue;
+            }
+            break;
+        }
+        if (nd < 2) { i = j + 1; continue; }
+        Py_ssize_t e = last + 1;
+        if (sep) {
+            if (nd >= 12 && emit(out, j, e, 3) < 0) goto fail;
+        } else if (nd >= 12 && nd <= 19 && luhn_ok(b + j, nd, 2)) {
+            if (emit(out, j, e, 2) < 0) goto fail;
+        }
+        i = e;
+    }
+    PyBuffer_Release(&view);
+    return out;
+fail:
+    Py_DECREF(out);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"find_chains", find_chains, METH_VARARGS, "Find digit chains that may hold a PAN."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_cfinder", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__cfinder(void) {
+    for (int c = 0; c < 256; c++) {
+        IS_DIGIT[c] = (c >= '0' && c <= '9');
+        IS_SEP[c] = (c == ' ' || c == '-');
+    }
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,95 @@
+"""CandidateFinder: the cheap pass that may over-report but never misses.
+
+A *chain* is a maximal run of digits joined by single spaces or dashes, in
+ASCII or in UTF-16 (digits with NUL bytes between them, as memory dumps and
+Windows logs hold them). Every PAN, contiguous or printed in groups, lies in
+exactly one chain, so finding chains first and validating only those is what
+makes the engine fast: most bytes of a log are never looked at twice.
+
+Two backends return identical results:
+
+* ``c``: a small C extension (``_cfinder.c``), a single pass per encoding;
+* ``python``: two ``re`` patterns; always available, and the test oracle.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+import luhn as _luhn_ref  # noqa: F401  (imported so a missing dependency fails early)
+
+from .luhn import luhn_valid
+
+#: flags bits on a chain
+SEP = 1
+UTF16 = 2
+
+Chain = tuple[int, int, int]  # (start, end, flags), end exclusive
+
+_ASCII = re.compile(rb"[0-9]+(?:[ -][0-9]+)*")
+_UTF16 = re.compile(rb"[0-9](?:\x00(?:[ -]\x00)?[0-9])+")
+_NOT_DIGIT = re.compile(rb"[^0-9]+")
+
+
+def _keep(digits: bytes, has_sep: bool) -> bool:
+    n = len(digits)
+    if has_sep:
+        return n >= 12
+    return 12 <= n <= 19 and luhn_valid(digits.decode("ascii"))
+
+
+def find_chains_python(buf: bytes | bytearray | memoryview, start: int = 0, end: int = -1) -> list[Chain]:
+    """Pure-Python finder; the reference the C backend is tested against."""
+    data = bytes(buf)
+    if end < 0 or end > len(data):
+        end = len(data)
+    out: list[Chain] = []
+    for m in _ASCII.finditer(data, start, end):
+        text = m.group()
+        has_sep = b" " in text or b"-" in text
+        digits = _NOT_DIGIT.sub(b"", text) if has_sep else text
+        if _keep(digits, has_sep):
+            out.append((m.start(), m.end(), SEP if has_sep else 0))
+    for m in _UTF16.finditer(data, start, end):
+        text = m.group()
+        digits = text[::2]
+        has_sep = b" " in digits or b"-" in digits
+        if has_sep:
+            digits = _NOT_DIGIT.sub(b"", digits)
+        if _keep(digits, has_sep):
+            out.append((m.start(), m.end(), UTF16 | (SEP if has_sep else 0)))
+    return out
+
+
+def _load_c() -> Callable[..., list[Chain]] | None:
+    try:
+        from ._cfinder import find_chains  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return find_chains  # type: ignore[no-any-return]
+
+
+find_chains_c = _load_c()
+
+BACKENDS: dict[str, Callable[..., list[Chain]]] = {"python": find_chains_python}
+if find_chains_c is not None:
+    BACKENDS["c"] = find_chains_c
+
+
+def best_backend() -> str:
+    return "c" if "c" in BACKENDS else "python"
+
+
+def get_finder(name: str = "best") -> Callable[..., list[Chain]]:
+    """Return a finder by name: ``best``, ``c`` or ``python``."""
+    if name == "best":
+        name = best_backend()
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            f"finder backend {name!r} is not available (have: {', '.join(sorted(BACKENDS))}); "
+            "the C backend is built by 'pip install .' when a C compiler is present"
+        ) from None

@@ -1,0 +1,120 @@
+"""ContextScorer: words near a candidate raise or lower its confidence.
+
+Runs only on the window around each *validated* candidate, never over the
+whole stream (PERF-NOTES.md: an automaton over the stream costs ~38 MB/s).
+Every rule is documented with an example in docs/detection.md.
+
+Scores start at 60 (issuer range + length + Luhn). Purview's credit-card
+SIT reports 65 without evidence and 85 with a keyword within 300
+characters; we follow the same shape with these reasons:
+
+=====================  =====  ==================================================
+reason                 delta  example
+=====================  =====  ==================================================
+grouped                +10    ``4111 1111 1111 1111`` (printed format)
+keyword                +25    ``card number: ...`` / ``"cc_num": ...`` within 300 B
+expiry                 +10    ``exp 04/27`` within 64 bytes after
+negative_keyword       -30    ``order_id=...``, ``tracking #...``, ``ISBN ...`` within 32 B before
+hex_token              -45    inside a long hex string or UUID
+phone                  -40    ``+4111...`` or ``tel:...``
+low_entropy            -30    ``5105105105105100``-like repetition or ``1234567890...`` runs
+longer_group_run       -25    ``DE89 3704 0044 0532 0130 00`` (groups continue on)
+=====================  =====  ==================================================
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+import ahocorasick
+
+BASE = 60
+TRACK = 100
+
+#: Card evidence. Short ones must stand as whole words (``pan`` is not in ``company``).
+POSITIVE_WORDS = (
+    "card", "cards", "credit", "debit", "visa", "mastercard", "amex", "american express",
+    "discover", "diners", "jcb", "maestro", "unionpay", "union pay", "rupay", "elo", "mir",
+    "cvv", "cvv2", "cvc", "cvc2", "cid", "csc", "exp", "expiry", "expiration", "expires",
+    "exp date", "valid thru", "valid through", "cardholder", "card holder", "pan", "ccn",
+    "cc", "ccnum", "cc_num", "cc-num", "ccno", "cc#", "card#", "card_number", "cardnumber",
+    "card_no", "cardno", "card-number", "primary account number", "payment", "billing",
+    "kreditkarte", "karte", "carte", "tarjeta", "cartao", "cartão", "kaart", "karta",
+)
+#: Field names that precede ids, not cards (checked only just before the number).
+NEGATIVE_WORDS = (
+    "id", "ids", "uid", "uuid", "guid", "order", "orders", "order_id", "orderid", "order no", "ref",
+    "refs", "reference", "user", "users", "user_id", "customer_id", "account_id", "item", "items",
+    "product", "products", "ticket", "case", "msg", "message_id",
+    "txn", "txid", "transaction id", "trace", "traceid", "trace_id", "span", "span_id",
+    "request", "request_id", "requestid", "req", "req_id", "session", "session_id", "correlation",
+    "tracking", "tracking number", "shipment", "awb", "isbn", "issn", "ean", "upc", "gtin", "sku",
+    "imei", "iccid", "imsi", "msisdn", "tel", "phone", "fax", "mobile", "serial", "invoice",
+    "timestamp", "epoch", "ts", "seq", "sequence", "nonce", "offset", "build", "version",
+)
+#: A keyword must not touch these on either side (``cc`` is not in ``3acc9``);
+#: ``_`` and punctuation are boundaries (``cc_num``, ``card=``).
+_WORD_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789")
+#: MM/YY or MM/YYYY, not part of a longer date (``04/27/2026``) or ISO date.
+_EXPIRY = re.compile(rb"(?<![0-9/])(?:0[1-9]|1[0-2]) ?/ ?(?:[2-9][0-9]|20[2-9][0-9])(?![0-9/])")
+
+
+def _automaton(words: Iterable[str]) -> "ahocorasick.Automaton":
+    a = ahocorasick.Automaton(ahocorasick.STORE_LENGTH)
+    for w in words:
+        a.add_word(w)
+    a.make_automaton()
+    return a
+
+
+_POS = _automaton(POSITIVE_WORDS)
+_NEG = _automaton(NEGATIVE_WORDS)
+
+
+def _hits(automaton: "ahocorasick.Automaton", text: bytes) -> list[tuple[int, int]]:
+    """(start, end) of whole-word keyword matches in lowercased ``text``."""
+    s = text.decode("latin-1")
+    out = []
+    for end_idx, length in automaton.iter(s):
+        start, end = end_idx - length + 1, end_idx + 1
+        if start > 0 and text[start - 1] in _WORD_CHARS:
+            continue
+        if end < len(text) and text[end] in _WORD_CHARS:
+            continue
+        out.append((start, end))
+    return out
+
+
+@dataclass(frozen=True)
+class Context:
+    """Bytes around a candidate, NULs removed for UTF-16, lowercased."""
+
+    before: bytes
+    after: bytes
+
+
+def score(ctx: Context, grouped: bool) -> tuple[int, list[str]]:
+    """Confidence delta and reasons from the context (not including filters)."""
+    reasons = ["issuer_luhn"]
+    value = BASE
+    if grouped:
+        value += 10
+        reasons.append("grouped")
+    near = ctx.before[-32:]
+    neg = _hits(_NEG, near)
+    if neg:
+        # The field name right before the number outweighs card words further
+        # away ("orders/4111..." next to another line's "card="), but a card
+        # word between the id word and the number wins ("order 42 card 4111").
+        last_neg = max(e for _, e in neg)
+        if not any(s >= last_neg for s, _ in _hits(_POS, near)):
+            reasons.append("negative_keyword")
+            return value - 30, reasons
+    if _hits(_POS, ctx.before) or _hits(_POS, ctx.after):
+        value += 25
+        reasons.append("keyword")
+    if _EXPIRY.search(ctx.after, 0, 64):
+        value += 10
+        reasons.append("expiry")
+    return value, reasons

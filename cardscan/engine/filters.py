@@ -1,0 +1,54 @@
+"""Filters: ``is_*`` predicates that recognise known false positives.
+
+Each returns True when the candidate is probably *not* a card; the scanner
+turns that into a confidence penalty and a reason (see context.py's table).
+"""
+from __future__ import annotations
+
+import re
+
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_HEX_LETTERS = frozenset(b"abcdefABCDEF")
+
+
+def is_hex_token(buf: bytes, start: int, end: int, lo: int, hi: int) -> bool:
+    """The digits sit inside a long hex string (hash, key) or a UUID."""
+    s, e = start, end
+    while s > lo and buf[s - 1] in _HEX or (s > lo + 1 and buf[s - 1] == 0x2D and buf[s - 2] in _HEX):
+        s -= 1
+    while e < hi and buf[e] in _HEX or (e + 1 < hi and buf[e] == 0x2D and buf[e + 1] in _HEX):
+        e += 1
+    token = buf[s:e]
+    if len(token) < 20 or not any(c in _HEX_LETTERS for c in token):
+        return False
+    return True
+
+
+def is_phone(before: bytes) -> bool:
+    """``+4111...`` or ``tel:4111...``: an international phone number.
+
+    ``before`` is the lowercased text just before the candidate.
+    """
+    tail = before[-5:]
+    return tail.endswith((b"+", b"+ ", b"tel:", b"tel: "))
+
+
+_RUNS = re.compile(
+    "|".join(("0123456789" * 2)[i:i + 8] for i in range(10))
+    + "|"
+    + "|".join(("9876543210" * 2)[i:i + 8] for i in range(10))
+)
+
+
+def is_low_entropy(digits: str) -> bool:
+    """bulk_extractor's rules: one digit more than 7 times, two digits more
+    than 4 times each, or 8+ consecutive ascending/descending digits
+    (``1234567890123452``)."""
+    high = 0
+    for d in "0123456789":
+        c = digits.count(d)
+        if c > 7:
+            return True
+        if c > 4:
+            high += 1
+    return high >= 2 or _RUNS.search(digits) is not None

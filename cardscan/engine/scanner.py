@@ -1,0 +1,269 @@
+"""Scanner: chunker -> candidate finder -> validator -> context -> findings.
+
+Pure and single-threaded: no I/O beyond reading the stream it is given, no
+printing. Build one per worker and reuse it; it holds only frozen settings,
+the key and the chosen finder.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import IO, Iterator
+
+from ..config import ScanConfig
+from ..findings import Finding, FingerprintKey, Location, mask
+from . import context, filters, issuers, track
+from .candidates import SEP, UTF16, get_finder
+from .chunker import Chunker
+from .validate import windows
+
+#: Longest candidate span in bytes: 19 digits + 4 separators, doubled for UTF-16.
+_MAX_SPAN = 46
+#: Longest track data after a PAN (track 1 is at most 79 characters).
+_MAX_TRACK = 120
+
+
+class _Hit:
+    """A decided candidate before it becomes a Finding (holds digits briefly)."""
+
+    __slots__ = (
+        "offset", "length", "kind", "brand", "digits", "confidence", "reasons", "test_card", "encoding", "line_col",
+    )
+
+    def __repr__(self) -> str:  # never show digits
+        return f"_Hit(offset={self.offset}, kind={self.kind}, brand={self.brand})"
+
+
+class Scanner:
+    """Finds PANs and track data in bytes and streams.
+
+    >>> s = Scanner(key=b"demo")
+    >>> [f.masked for f in s.scan_bytes(b"card: 4111 1111 1111 1111 exp 04/29")]
+    ['411111******1111']
+    """
+
+    def __init__(self, config: ScanConfig | None = None, key: FingerprintKey | bytes | str | None = None) -> None:
+        self.config = config or ScanConfig()
+        self.key = key if isinstance(key, FingerprintKey) else FingerprintKey(key)
+        self._find = get_finder(self.config.backend)
+        w = self.config.context_window
+        self._margin_before = w + _MAX_SPAN + 8
+        self._margin_after = w + _MAX_SPAN + _MAX_TRACK + 8
+
+    # -- public API --------------------------------------------------------
+    def scan_bytes(self, data: bytes | bytearray | memoryview, location: Location | None = None) -> list[Finding]:
+        """All findings in ``data``, in offset order."""
+        buf = bytes(data)
+        hits = self._detect(buf, 0, 0, len(buf), 0, -1, 0)
+        return [self._finding(h, location) for h in hits]
+
+    def scan_stream(self, fileobj: IO[bytes], location: Location | None = None) -> Iterator[Finding]:
+        """Findings from a binary file object, read in ``chunk_size`` chunks."""
+        stream = self.stream(location)
+        size = self.config.chunk_size
+        while True:
+            chunk = fileobj.read(size)
+            if not chunk:
+                break
+            yield from stream.feed(chunk)
+        yield from stream.finish()
+
+    def scan_range(
+        self, fileobj: IO[bytes], start: int, end: int, location: Location | None = None
+    ) -> tuple[list[Finding], "RangeStats"]:
+        """Findings starting in bytes [start, end) of a seekable stream.
+
+        Lets several workers share one big file: ranges tile the file, each
+        worker reads a margin either side, and every PAN is decided by exactly
+        one range. Lines are counted from ``start`` (a finding before the
+        first newline of the range has ``line == 1`` and a column counted from
+        ``start``); :meth:`RangeStats.fix` turns them into file lines once the
+        ranges before are known.
+        """
+        read_from = max(0, start - self._margin_before)
+        stop = end + self._margin_after
+        fileobj.seek(read_from)
+        chunker: Chunker[_Hit] = Chunker(
+            self._detect, self._margin_before, self._margin_after, buf_start=read_from, start=start, stop=end
+        )
+        hits: list[_Hit] = []
+        stats = RangeStats(start, end)
+        pos, size = read_from, self.config.chunk_size
+        while pos < stop:
+            chunk = fileobj.read(min(size, stop - pos))
+            if not chunk:
+                break
+            a, b = max(start, pos) - pos, min(end, pos + len(chunk)) - pos
+            if b > a:
+                c = chunk.count(b"\n", a, b)
+                if c:
+                    stats.newlines += c
+                    stats.last_newline = pos + chunk.rfind(b"\n", a, b)
+            hits += chunker.feed(chunk)
+            pos += len(chunk)
+        hits += chunker.finish()
+        return [self._finding(h, location) for h in hits], stats
+
+    def stream(self, location: Location | None = None) -> "StreamScan":
+        """A push-style scan: ``feed(chunk)`` then ``finish()``; for decoders."""
+        return StreamScan(self, location)
+
+    # -- internals ---------------------------------------------------------
+    def _finding(self, h: _Hit, location: Location | None) -> Finding:
+        line, col = h.line_col
+        if location is None:
+            loc = Location(offset=h.offset, length=h.length, line=line, column=col)
+        else:
+            loc = replace(location, offset=h.offset, length=h.length, line=line, column=col)
+        return Finding(
+            location=loc,
+            kind=h.kind,
+            brand=h.brand,
+            masked=mask(h.digits),
+            fingerprint=self.key.fingerprint(h.digits),
+            confidence=h.confidence,
+            reasons=tuple(h.reasons),
+            test_card=h.test_card,
+            encoding=h.encoding,
+            digits=len(h.digits),
+        )
+
+    def _detect(
+        self, buf: bytes, base: int, lo: int, hi: int, lines: int, last_nl: int, count_from: int
+    ) -> list[_Hit]:
+        """Decide candidates whose absolute start is in [lo, hi)."""
+        cfg = self.config
+        rel_lo, rel_hi = lo - base, hi - base
+        n = len(buf)
+        hits: list[_Hit] = []
+        for cs, ce, flags in self._find(buf):
+            if ce <= rel_lo or cs >= rel_hi:
+                continue
+            utf16 = bool(flags & UTF16)
+            if utf16 and not cfg.utf16:
+                continue
+            stride = 2 if utf16 else 1
+            text = (buf[cs:ce:2] if utf16 else buf[cs:ce]).decode("ascii")
+            # The finder has Luhn-checked contiguous chains already.
+            for w in windows(text, bool(flags & SEP), not flags & SEP):
+                a = cs + w.start * stride
+                if not rel_lo <= a < rel_hi:
+                    continue
+                b = cs + (w.end - 1) * stride + 1
+                h = self._judge(buf, a, b, w, utf16, n)
+                if h is not None:
+                    h.offset += base
+                    hits.append(h)
+        if not hits:
+            return hits
+        hits.sort(key=lambda h: h.offset)
+        # Line and column of each hit, counting newlines incrementally.
+        cursor, line, nl = max(0, count_from - base), lines, last_nl
+        for h in hits:
+            rel = h.offset - base
+            seg_start = cursor
+            count = buf.count(b"\n", seg_start, rel)
+            if count:
+                line += count
+                nl = base + buf.rfind(b"\n", seg_start, rel)
+            cursor = rel
+            h.line_col = (line + 1, h.offset - nl)  # type: ignore[attr-defined]
+        return hits
+
+    def _judge(self, buf: bytes, a: int, b: int, w, utf16: bool, n: int) -> _Hit | None:
+        cfg = self.config
+        digits = w.digits
+        test_card = issuers.is_test_card(digits)
+        if test_card and not cfg.test_cards:
+            return None
+        h = _Hit()
+        h.digits, h.brand, h.test_card = digits, w.brand, test_card
+        if utf16:
+            be = a > 0 and buf[a - 1] == 0 and (b >= n or buf[b] != 0)
+            h.encoding = "utf-16be" if be else "utf-16le"
+            h.offset, h.length = (a - 1, b - a + 1) if be else (a, b - a + 1)
+        else:
+            h.encoding = "ascii"
+            h.offset, h.length = a, b - a
+            t = track.detect(buf, a, b, 0)
+            if t is not None:
+                h.kind, ts, te = t
+                h.offset, h.length = ts, te - ts
+                h.confidence, h.reasons = context.TRACK, ["issuer_luhn", "track_data"]
+                return h
+        h.kind = "pan"
+        win = cfg.context_window
+        before = buf[max(0, a - win):a]
+        after = buf[b:b + win]
+        if utf16:
+            before, after = before.replace(b"\x00", b""), after.replace(b"\x00", b"")
+        before, after = before.lower(), after.lower()
+        value, reasons = context.score(context.Context(before, after), w.grouped)
+        if not utf16 and filters.is_hex_token(buf, a, b, 0, n):
+            value -= 45
+            reasons.append("hex_token")
+        if filters.is_phone(before):
+            value -= 40
+            reasons.append("phone")
+        if not test_card and filters.is_low_entropy(digits):
+            value -= 30
+            reasons.append("low_entropy")
+        if w.in_longer_run:
+            value -= 25
+            reasons.append("longer_group_run")
+        if test_card:
+            reasons.append("test_card")
+        h.confidence = max(0, min(100, value))
+        h.reasons = reasons
+        if h.confidence < cfg.min_confidence:
+            return None
+        return h
+
+
+class RangeStats:
+    """Newlines in one byte range, to turn range-relative lines into file lines."""
+
+    __slots__ = ("start", "end", "newlines", "last_newline")
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
+        self.newlines = 0
+        self.last_newline: int | None = None
+
+    @staticmethod
+    def fix(findings: list[Finding], lines_before: int, last_newline_before: int) -> list[Finding]:
+        """File lines/columns for findings of a range, given what precedes it.
+
+        ``lines_before``: newlines in the file before the range start;
+        ``last_newline_before``: offset of the last of them (-1 if none).
+        """
+        out = []
+        for f in findings:
+            loc = f.location
+            if loc.line is None or loc.offset is None:
+                out.append(f)
+                continue
+            if loc.line == 1:
+                col = loc.offset - last_newline_before
+            else:
+                col = loc.column
+            out.append(f.with_location(line=loc.line + lines_before, column=col))
+        return out
+
+
+class StreamScan:
+    """Push-style streaming scan used by :meth:`Scanner.stream`."""
+
+    def __init__(self, scanner: Scanner, location: Location | None) -> None:
+        self._scanner = scanner
+        self._location = location
+        self._chunker: Chunker[_Hit] = Chunker(scanner._detect, scanner._margin_before, scanner._margin_after)
+
+    @property
+    def bytes_seen(self) -> int:
+        return self._chunker.bytes_seen
+
+    def feed(self, chunk: bytes) -> list[Finding]:
+        return [self._scanner._finding(h, self._location) for h in self._chunker.feed(chunk)]
+
+    def finish(self) -> list[Finding]:
+        return [self._scanner._finding(h, self._location) for h in self._chunker.finish()]

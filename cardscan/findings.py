@@ -1,0 +1,285 @@
+"""The finding model: where a card number is, and what is known about it.
+
+A :class:`Finding` never holds a full PAN. It carries the masked form (at most
+the first 6 and last 4 digits, as PCI DSS allows) and a keyed fingerprint
+(HMAC-SHA256). A plain hash of a PAN is brute-forceable in minutes (the IIN
+and Luhn digit leave ~10^9 candidates), a keyed one is not.
+
+The :class:`Location` model covers every place cardscan looks:
+
+* files and shares: ``uri`` = ``file:///abs/path``;
+* objects in stores: ``uri`` = ``s3://bucket/key`` plus ``version``;
+* members of containers: ``member`` is the chain of names from the outer
+  object inwards (``("exports/march.zip", "customers.xlsx", "xl/sharedStrings.xml")``);
+* SQL cells: ``uri`` is the database URL without password, and ``cell`` names
+  schema, table, column and the row's key;
+* within the innermost stream: ``offset``/``length`` in bytes, and
+  ``line``/``column`` (1-based, column counted in bytes) for text.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Finding kinds. Track data is magnetic-stripe data: storing it is never allowed.
+KINDS = ("pan", "track1", "track2")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A SQL cell: enough to address it with an UPDATE ... WHERE key."""
+
+    table: str
+    column: str
+    key: tuple[tuple[str, Any], ...]
+    schema: str | None = None
+    #: False when the key is a physical row id (ctid, rowid) that may change.
+    stable: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "table": self.table,
+            "column": self.column,
+            "key": {k: v for k, v in self.key},
+            "key_stable": self.stable,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Cell":
+        return cls(
+            table=d["table"],
+            column=d["column"],
+            key=tuple((k, v) for k, v in d.get("key", {}).items()),
+            schema=d.get("schema"),
+            stable=d.get("key_stable", True),
+        )
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding is. See the module docstring for the forms it takes."""
+
+    uri: str = ""
+    member: tuple[str, ...] = ()
+    offset: int | None = None
+    length: int | None = None
+    line: int | None = None
+    column: int | None = None
+    version: str | None = None
+    cell: Cell | None = None
+
+    def key(self) -> tuple[Any, ...]:
+        """What identifies the place, independent of line numbers."""
+        cell = None
+        if self.cell is not None:
+            cell = (self.cell.schema, self.cell.table, self.cell.column, self.cell.key)
+        return (self.uri, self.version, self.member, cell, self.offset)
+
+    def display(self) -> str:
+        """``path!member!member:line:col`` for humans (no digits of the PAN)."""
+        base = self.uri[len("file://"):] if self.uri.startswith("file://") else self.uri
+        if self.version:
+            base += f"?versionId={self.version}"
+        parts = [base, *self.member]
+        text = "!".join(parts)
+        if self.cell is not None:
+            c = self.cell
+            keys = ",".join(f"{k}={v}" for k, v in c.key)
+            table = f"{c.schema}.{c.table}" if c.schema else c.table
+            return f"{text}#{table}.{c.column}[{keys}]"
+        if self.line is not None:
+            return f"{text}:{self.line}:{self.column}"
+        if self.offset is not None:
+            return f"{text}@{self.offset}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"uri": self.uri}
+        if self.version is not None:
+            d["version"] = self.version
+        if self.member:
+            d["member"] = list(self.member)
+        for name in ("offset", "length", "line", "column"):
+            value = getattr(self, name)
+            if value is not None:
+                d[name] = value
+        if self.cell is not None:
+            d["cell"] = self.cell.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Location":
+        cell = d.get("cell")
+        return cls(
+            uri=d["uri"],
+            member=tuple(d.get("member", ())),
+            offset=d.get("offset"),
+            length=d.get("length"),
+            line=d.get("line"),
+            column=d.get("column"),
+            version=d.get("version"),
+            cell=Cell.from_dict(cell) if cell else None,
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One card number (or magnetic-stripe track) found at one location.
+
+    Holds no full PAN: repr, str, pickle and logs are safe by construction.
+    """
+
+    location: Location
+    kind: str
+    brand: str
+    masked: str
+    fingerprint: str
+    confidence: int
+    reasons: tuple[str, ...] = ()
+    test_card: bool = False
+    encoding: str = "ascii"
+    #: Number of digits in the PAN (12-19).
+    digits: int = 16
+    #: Metadata of the object it was found in (size, mtime, sha256, owner,
+    #: mode, exposure, etag ...), filled by the sweep; not part of equality.
+    obj: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @property
+    def id(self) -> str:
+        """Stable id: the same PAN at the same place gets the same id in every run."""
+        h = hashlib.sha256()
+        for part in (repr(self.location.key()), self.fingerprint, self.kind):
+            h.update(part.encode("utf-8"))
+            h.update(b"\x00")
+        return h.hexdigest()[:24]
+
+    @property
+    def severity(self) -> str:
+        return "critical" if self.kind in ("track1", "track2") else "high"
+
+    def with_location(self, **changes: Any) -> "Finding":
+        from dataclasses import replace
+
+        return replace(self, location=replace(self.location, **changes))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "location": self.location.to_dict(),
+            "kind": self.kind,
+            "severity": self.severity,
+            "brand": self.brand,
+            "masked": self.masked,
+            "fingerprint": self.fingerprint,
+            "confidence": self.confidence,
+            "reasons": list(self.reasons),
+            "test_card": self.test_card,
+            "encoding": self.encoding,
+            "digits": self.digits,
+            "object": dict(self.obj),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Finding":
+        return cls(
+            location=Location.from_dict(d["location"]),
+            kind=d["kind"],
+            brand=d["brand"],
+            masked=d["masked"],
+            fingerprint=d["fingerprint"],
+            confidence=int(d["confidence"]),
+            reasons=tuple(d.get("reasons", ())),
+            test_card=bool(d.get("test_card", False)),
+            encoding=d.get("encoding", "ascii"),
+            digits=int(d.get("digits", len(d["masked"].replace(" ", "").replace("-", "")))),
+            obj=dict(d.get("object", {})),
+        )
+
+
+def mask(digits: str, keep_first: int = 6, keep_last: int = 4) -> str:
+    """Mask a PAN given as its digits: ``411111******1111``.
+
+    Never reveals more than the first 6 and last 4 digits; for PANs shorter
+    than 16 digits the first part shrinks so that at least half stays hidden
+    (a 12-digit Maestro shows ``5018******34``... never 10 of 12 digits).
+    """
+    n = len(digits)
+    keep_first = min(keep_first, 6)
+    keep_last = min(keep_last, 4)
+    # At least 6 hidden digits whatever the length.
+    while keep_first + keep_last > n - 6 and keep_first > 0:
+        keep_first -= 1
+    return digits[:keep_first] + "*" * (n - keep_first - keep_last) + digits[n - keep_last:]
+
+
+class FingerprintKey:
+    """The HMAC key for fingerprints. Its repr never shows the key.
+
+    ``key_id`` (a short hash of the key) goes into manifests, so a reader can
+    tell whether two manifests' fingerprints are comparable.
+    """
+
+    __slots__ = ("_key", "random")
+
+    def __init__(self, key: bytes | str | None = None) -> None:
+        if key is None:
+            env = os.environ.get("CARDSCAN_FINGERPRINT_KEY")
+            key = env.encode("utf-8") if env else None
+        if isinstance(key, str):
+            key = key.encode("utf-8")
+        self.random = key is None
+        self._key: bytes = key if key is not None else secrets.token_bytes(32)
+        if not self._key:
+            raise ValueError("fingerprint key must not be empty")
+
+    @property
+    def key_id(self) -> str:
+        return "sha256:" + hashlib.sha256(b"cardscan-key-id\x00" + self._key).hexdigest()[:16]
+
+    def raw(self) -> bytes:
+        """The key bytes, to hand to worker processes of the same scan."""
+        return self._key
+
+    def fingerprint(self, digits: str) -> str:
+        return "hmac-sha256:" + hmac.new(self._key, digits.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"FingerprintKey(key_id={self.key_id!r}, random={self.random})"
+
+    def __reduce__(self):  # workers of one scan share the key
+        return (FingerprintKey, (self._key,))
+
+
+def keyed_hash(digits: str, key: bytes | str) -> str:
+    """``hmac-sha256:<hex>`` of the PAN's ASCII digits under ``key``."""
+    return FingerprintKey(key).fingerprint(digits)
+
+
+#: Error kinds in the manifest: why part of a source could not be looked at.
+ERROR_KINDS = ("permission", "not_found", "io", "decode", "encrypted", "limit", "source", "changed", "internal")
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    """Something the scan could not look at. The message never holds a PAN."""
+
+    location: Location
+    kind: str
+    message: str
+    #: For kind ``limit``: which limit (depth, ratio, total_bytes, member_count, ...).
+    limit: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"location": self.location.to_dict(), "kind": self.kind, "message": self.message}
+        if self.limit is not None:
+            d["limit"] = self.limit
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ErrorRecord":
+        return cls(Location.from_dict(d["location"]), d["kind"], d["message"], d.get("limit"))

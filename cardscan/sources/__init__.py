@@ -1,0 +1,1 @@
+"""Sources list items and open them. See base.py for the protocol."""

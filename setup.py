@@ -1,0 +1,34 @@
+"""Builds the optional C candidate finder; cardscan works without it.
+
+If no compiler is available the build is skipped and cardscan falls back to
+its pure-Python finder (same results, slower). See docs/design.md.
+"""
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class OptionalBuildExt(build_ext):
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # pragma: no cover - depends on the machine
+            print(f"cardscan: C finder not built ({exc}); using the pure-Python finder")
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # pragma: no cover
+            print(f"cardscan: C finder not built ({exc}); using the pure-Python finder")
+
+
+setup(
+    ext_modules=[
+        Extension(
+            "cardscan.engine._cfinder",
+            sources=["cardscan/engine/_cfinder.c"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        )
+    ],
+    cmdclass={"build_ext": OptionalBuildExt},
+)
