@@ -15,6 +15,19 @@ from typing import Iterable
 from .engine.luhn import luhn_valid
 
 
+class Pan(str):
+    """A generated card number whose repr is masked.
+
+    pytest prints fixture values and assertion operands with repr(); with
+    this, a failing test shows ``Pan('455671******0350')``, never the number.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Pan({_masked(str(self))!r})"
+
+
 def luhn_complete(partial: str) -> str:
     """Append the Luhn check digit to ``partial``."""
     for d in "0123456789":
@@ -27,7 +40,7 @@ def make_pan(prefix: str, length: int = 16, rng: random.Random | None = None) ->
     """A random Luhn-valid number of ``length`` digits starting with ``prefix``."""
     rng = rng or random.Random()
     body = prefix + "".join(rng.choice("0123456789") for _ in range(length - len(prefix) - 1))
-    return luhn_complete(body)
+    return Pan(luhn_complete(body))
 
 
 def break_luhn(pan: str) -> str:
@@ -36,18 +49,28 @@ def break_luhn(pan: str) -> str:
     return pan[:-1] + str((last + 1) % 10)
 
 
-def group(pan: str, sizes: Iterable[int], sep: str = " ") -> str:
+def group(pan: str, sizes: Iterable[int], sep: str = " ") -> Pan:
     """Print ``pan`` in groups: ``group(pan, (4, 6, 5))``."""
     out, i = [], 0
     for n in sizes:
         out.append(pan[i:i + n])
         i += n
     assert i == len(pan), "group sizes must add up to the PAN length"
-    return sep.join(out)
+    return Pan(sep.join(out))
 
 
 def _masked(pan: str) -> str:
-    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+    digits = re.sub(r"[^0-9]", "", pan)
+    if len(digits) < 12:
+        return pan
+    return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
+
+
+def scrub(text: str) -> str:
+    """``text`` with every card number masked (for test reports)."""
+    from .prevent import redact
+
+    return redact(text)
 
 
 def leaked_forms(pan: str) -> list[str]:

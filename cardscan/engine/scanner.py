@@ -14,7 +14,7 @@ from ..findings import Finding, FingerprintKey, Location, mask
 from . import context, filters, issuers, track
 from .candidates import SEP, UTF16, get_finder
 from .chunker import Chunker
-from .validate import windows
+from .validate import Window, windows
 
 #: Longest candidate span in bytes: 19 digits + 4 separators, doubled for UTF-16.
 _MAX_SPAN = 46
@@ -149,7 +149,7 @@ class Scanner:
                 if not rel_lo <= a < rel_hi:
                     continue
                 b = cs + (w.end - 1) * stride + 1
-                h = self._judge(buf, a, b, w, utf16, n)
+                h = self._judge(buf, a, b, w, utf16, n, base)
                 if h is not None:
                     h.offset += base
                     hits.append(h)
@@ -169,7 +169,7 @@ class Scanner:
             h.line_col = (line + 1, h.offset - nl)  # type: ignore[attr-defined]
         return hits
 
-    def _judge(self, buf: bytes, a: int, b: int, w, utf16: bool, n: int) -> _Hit | None:
+    def _judge(self, buf: bytes, a: int, b: int, w: Window, utf16: bool, n: int, base: int) -> _Hit | None:
         cfg = self.config
         digits = w.digits
         test_card = issuers.is_test_card(digits)
@@ -178,7 +178,13 @@ class Scanner:
         h = _Hit()
         h.digits, h.brand, h.test_card = digits, w.brand, test_card
         if utf16:
-            be = a > 0 and buf[a - 1] == 0 and (b >= n or buf[b] != 0)
+            # A NUL only before the digits means big-endian, only after means
+            # little-endian; with both (inside UTF-16 text) the alignment
+            # decides: text that starts at an even offset puts digits at odd
+            # offsets in UTF-16BE and at even ones in UTF-16LE.
+            nul_before = a > 0 and buf[a - 1] == 0
+            nul_after = b < n and buf[b] == 0
+            be = nul_before and (not nul_after or (base + a) % 2 == 1)
             h.encoding = "utf-16be" if be else "utf-16le"
             h.offset, h.length = (a - 1, b - a + 1) if be else (a, b - a + 1)
         else:

@@ -1,0 +1,43 @@
+from cardscan.engine.context import Context, score
+
+
+def ctx(before: str, after: str = "") -> Context:
+    return Context(before.lower().encode(), after.lower().encode())
+
+
+def test_base_score_without_context() -> None:
+    value, reasons = score(ctx("xx "), grouped=False)
+    assert value == 60 and reasons == ["issuer_luhn"]
+
+
+def test_card_keywords_raise_confidence() -> None:
+    for before in ("Card number: ", '{"cc_num": "', "visa ", "PAN=", "Kreditkarte "):
+        value, reasons = score(ctx(before), grouped=False)
+        assert value == 85 and "keyword" in reasons, before
+
+
+def test_keywords_must_be_whole_words() -> None:
+    # "pan" inside "company", "cc" inside a hex string, "exp" in "expected".
+    for before in ("company ", "trace=3acc9f ", "expected "):
+        value, reasons = score(ctx(before), grouped=False)
+        assert "keyword" not in reasons, before
+
+
+def test_expiry_after_the_number() -> None:
+    value, reasons = score(ctx("x ", " exp 04/29"), grouped=True)
+    assert "expiry" in reasons and "keyword" in reasons and value == 60 + 10 + 25 + 10
+    # An ISO date is not an expiry date; neither is a full date.
+    for after in (" 2026-11-28", " 11/28/2026"):
+        _, reasons = score(ctx("x ", after), grouped=False)
+        assert "expiry" not in reasons, after
+
+
+def test_id_field_names_lower_confidence() -> None:
+    for before in ("order_id=", "GET /api/orders/", "tracking number ", "ISBN ", "request_id: "):
+        value, reasons = score(ctx(before, " card"), grouped=False)
+        assert value == 30 and "negative_keyword" in reasons, before
+
+
+def test_card_word_between_id_word_and_number_wins() -> None:
+    value, reasons = score(ctx("order 42 card "), grouped=False)
+    assert "negative_keyword" not in reasons and value == 85

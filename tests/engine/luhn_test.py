@@ -1,0 +1,32 @@
+import luhn as reference
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cardscan.engine.luhn import luhn_valid, luhn_reference
+from cardscan.testing import break_luhn, make_pan
+
+digits = st.text(alphabet="0123456789", min_size=1, max_size=40)
+
+
+@settings(max_examples=2000)
+@given(digits)
+def test_fast_luhn_agrees_with_the_luhn_package(s: str) -> None:
+    assert luhn_valid(s) == bool(reference.verify(s))
+
+
+def test_agrees_on_every_length_of_generated_pans(rng) -> None:
+    for length in range(12, 20):
+        for _ in range(200):
+            pan = make_pan(str(rng.randint(1, 9)), length, rng)
+            bad = break_luhn(pan)
+            ok_fast, ok_ref = luhn_valid(pan), luhn_reference(pan)
+            bad_fast, bad_ref = luhn_valid(bad), luhn_reference(bad)
+            assert ok_fast and ok_ref, "generated PAN failed Luhn"
+            assert not bad_fast and not bad_ref, "broken PAN passed Luhn"
+
+
+def test_known_values() -> None:
+    assert luhn_valid("4111111111111111")
+    assert luhn_valid("378282246310005")
+    assert not luhn_valid("4111111111111112")
+    assert luhn_valid("0")

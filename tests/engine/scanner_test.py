@@ -1,0 +1,215 @@
+"""Scanner end to end on real-looking data, streaming at every chunk size."""
+import io
+import json
+
+import pytest
+
+from cardscan import ScanConfig, Scanner
+from cardscan.engine.candidates import BACKENDS
+from cardscan.testing import group, make_pan
+
+KEY = b"scanner-test-key"
+
+
+def scan(data: bytes, **cfg):
+    return Scanner(ScanConfig(**cfg), key=KEY).scan_bytes(data)
+
+
+def fps(findings):
+    return sorted(f.fingerprint for f in findings)
+
+
+def fp(pan: str) -> str:
+    return Scanner(key=KEY).key.fingerprint(pan)
+
+
+@pytest.fixture
+def pans(rng):
+    return {
+        "visa": make_pan("4556", 16, rng),
+        "mc": make_pan("2223", 16, rng),
+        "amex": make_pan("37", 15, rng),
+        "diners": make_pan("36", 14, rng),
+        "discover": make_pan("6011", 16, rng),
+        "jcb": make_pan("3530", 16, rng),
+        "unionpay": make_pan("62", 17, rng),
+        "maestro19": make_pan("6759", 19, rng),
+    }
+
+
+def realistic_documents(p):
+    """Places PANs hide, each with the PAN it holds."""
+    v, m, a = p["visa"], p["mc"], p["amex"]
+    return [
+        (f'{{"customer": 17, "card": "{v}", "exp": "04/29"}}', v),
+        (f"id,name,card_number\n17,Jane,{group(m, (4, 4, 4, 4))}\n", m),
+        (f"<payment><pan>{a}</pan></payment>", a),
+        (f"GET /checkout?cc={v}&amount=12.00 HTTP/1.1", v),
+        (f"INSERT INTO payments VALUES (17, '{group(p['discover'], (4, 4, 4, 4), '-')}', '2029-04');", p["discover"]),
+        (f"2026-11-28T01:49:17Z level=info msg=charged pan={p['jcb']} amount=12.00", p["jcb"]),
+        (f"card:{p['diners']};", p["diners"]),
+        (f"x{p['unionpay']}y", p["unionpay"]),
+        (f"Maestro {group(p['maestro19'], (4, 4, 4, 4, 3))} valid thru 12/28", p["maestro19"]),
+    ]
+
+
+def test_finds_pans_in_realistic_formats(pans) -> None:
+    for text, pan in realistic_documents(pans):
+        found = scan(text.encode())
+        assert fps(found) == [fp(pan)], f"missed or extra in: {text[:20]}..."
+
+
+def test_near_misses_are_rejected(pans) -> None:
+    v = pans["visa"]
+    bad = v[:-1] + str((int(v[-1]) + 1) % 10)
+    near_misses = [
+        bad,  # Luhn fails
+        v[:6] + "******" + v[-4:],  # masked
+        "************" + v[-4:],  # truncated
+        "9" + v,  # part of a longer digit run
+        v + "7",
+        "12345678901234567890",
+        v[:4] + " " + v[4:8] + "-" + v[8:12] + " " + v[12:],  # mixed separators
+        v[:4] + "  " + v[4:8] + "  " + v[8:12] + "  " + v[12:],  # doubled separators
+        v[:3] + " " + v[3:9] + " " + v[9:],  # irregular grouping
+        "2026-11-28 01:49:17.123456",  # timestamps
+        "192.168.100.200:8443",
+        "0000 0000 0000 0000",
+    ]
+    for text in near_misses:
+        assert scan(f"value {text} end".encode()) == [], "near miss reported"
+
+
+def test_ids_with_field_names_are_not_reported_but_cards_are(pans) -> None:
+    v = pans["visa"]
+    assert scan(f"order_id={v}".encode()) == []
+    assert scan(f"tracking number {v}".encode()) == []
+    assert scan(f"trace=9f86d081884c{v}a4b0b822cd15d6c15b0f00a08".encode()) == []
+    assert scan(f"call +{v}".encode()) == []
+    (f,) = scan(f"card={v}".encode())
+    assert f.confidence >= 85
+    # min_confidence=0 reports them all, with the reasons that lowered them.
+    low = scan(f"order_id={v}".encode(), min_confidence=0)
+    assert len(low) == 1 and "negative_keyword" in low[0].reasons
+
+
+def test_test_cards_flagged_and_droppable() -> None:
+    data = b"stripe test card 4242 4242 4242 4242 and amex 378282246310005"
+    found = scan(data)
+    assert len(found) == 2 and all(f.test_card for f in found)
+    assert scan(data, test_cards=False) == []
+
+
+def test_location_offsets_lines_columns(pans) -> None:
+    v = pans["visa"]
+    data = f"first line\nsecond card {v} x\nthird\n".encode()
+    (f,) = scan(data)
+    assert (f.location.line, f.location.column) == (2, 13)
+    same = data[f.location.offset:f.location.offset + f.location.length] == v.encode()
+    assert same, "span does not cover the PAN"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-16"])
+def test_utf16_whole_files(encoding, pans) -> None:
+    text = f"Name: Jane\r\nCard: {group(pans['visa'], (4, 4, 4, 4))}\r\nAmex {pans['amex']}\r\n"
+    data = text.encode(encoding)
+    found = scan(data)
+    assert fps(found) == sorted([fp(pans["visa"]), fp(pans["amex"])])
+    assert {f.encoding for f in found} == {"utf-16be" if encoding == "utf-16-be" else "utf-16le"}
+    for f in found:
+        span = data[f.location.offset:f.location.offset + f.location.length]
+        assert len(span) % 2 == 0 and span.decode(f.encoding).replace(" ", "").isdigit()
+
+
+def test_utf16_runs_inside_binary(rng, pans) -> None:
+    blob = bytes(rng.getrandbits(8) for _ in range(4000))
+    data = blob[:1000] + pans["mc"].encode("utf-16-le") + blob[1000:3000] + pans["visa"].encode() + blob[3000:]
+    assert fps(scan(data, min_confidence=0)) == sorted([fp(pans["mc"]), fp(pans["visa"])])
+    assert scan(data, utf16=False, min_confidence=0) == [f for f in scan(data, min_confidence=0) if f.encoding == "ascii"]
+
+
+def corpus(rng, pans) -> bytes:
+    parts = []
+    for i, (text, _) in enumerate(realistic_documents(pans) * 3):
+        parts.append(f"{rng.getrandbits(40)} noise {i}\n{text}\n")
+    data = "".join(parts).encode()
+    return data + pans["visa"].encode("utf-16-le") + b"\n;" + pans["mc"].encode() + b"=2912101000000?"
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("chunk", [1, 7, 64, 4096, 1 << 20])
+def test_streaming_equals_in_memory_at_every_chunk_size(chunk, backend, rng, pans) -> None:
+    data = corpus(rng, pans)
+    whole = scan(data)
+    assert len(whole) >= 27
+    streamed = list(Scanner(ScanConfig(chunk_size=chunk, backend=backend), key=KEY).scan_stream(io.BytesIO(data)))
+    assert streamed == whole
+
+
+@pytest.mark.parametrize("form", ["contiguous", "grouped", "utf16", "track2"])
+def test_every_split_position_of_a_pan_across_a_boundary(form, pans) -> None:
+    v = pans["visa"]
+    body = {
+        "contiguous": f"card {v}".encode(),
+        "grouped": f"card {group(v, (4, 4, 4, 4))}".encode(),
+        "utf16": f"card {v}".encode("utf-16-le"),
+        "track2": f";{v}=29121010000?".encode(),
+    }[form]
+    prefix = b"z" * 700
+    data = prefix + body + b" tail"
+    (ref,) = scan(data)
+    scanner = Scanner(key=KEY)
+    for split in range(len(prefix) - 5, len(prefix) + len(body) + 2):
+        stream = scanner.stream()
+        got = stream.feed(data[:split]) + stream.feed(data[split:]) + stream.finish()
+        assert got == [ref], f"split at {split}: {len(got)} findings"
+
+
+def test_byte_ranges_tile_a_file_exactly_once(rng, pans) -> None:
+    from cardscan.engine.scanner import RangeStats
+
+    data = corpus(rng, pans) * 4
+    scanner = Scanner(ScanConfig(chunk_size=333), key=KEY)
+    whole = scanner.scan_bytes(data)
+    for cuts in ([0, len(data)], [0, 100, 101, 2000, len(data)], list(range(0, len(data), 997)) + [len(data)]):
+        merged, lines, last = [], 0, -1
+        for a, b in zip(cuts, cuts[1:]):
+            found, stats = scanner.scan_range(io.BytesIO(data), a, b)
+            merged += RangeStats.fix(found, lines, last)
+            lines += stats.newlines
+            last = stats.last_newline if stats.last_newline is not None else last
+        assert merged == whole
+
+
+def test_constant_memory_on_a_long_line_without_newlines(rng) -> None:
+    import tracemalloc
+
+    class Endless(io.RawIOBase):
+        """20 MB of digits and letters without a newline, made on the fly."""
+
+        def __init__(self) -> None:
+            self.left = 20 * 1024 * 1024
+            self.block = (b"a1234567890" * 10000)[:65536]
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, n: int = -1) -> bytes:
+            if self.left <= 0:
+                return b""
+            n = min(n if n > 0 else 65536, self.left, len(self.block))
+            self.left -= n
+            return self.block[:n]
+
+    scanner = Scanner(ScanConfig(chunk_size=65536), key=KEY)
+    tracemalloc.start()
+    count = sum(1 for _ in scanner.scan_stream(Endless()))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 0
+    assert peak < 2 * 1024 * 1024, f"peak {peak} bytes"
+
+
+def test_findings_are_json_ready(pans) -> None:
+    (f,) = scan(f"card {pans['visa']}".encode())
+    json.dumps(f.to_dict())
