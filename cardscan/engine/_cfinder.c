@@ -16,6 +16,10 @@
  *   - without separators: 12..19 digits and a valid Luhn check digit
  *     (this is where most of the work is saved: ids and timestamps die here);
  *   - with separators: at least 12 digits (groupings are judged in Python).
+ * With a prefix table (10000 bytes: for each 4-digit prefix a bit mask of
+ * PAN lengths 12..19 some issuer allows), contiguous chains whose prefix
+ * cannot start a PAN of their length are dropped too.
+ *
  * It may over-report (Python confirms), it must never miss.
  */
 #define PY_SSIZE_T_CLEAN
@@ -45,10 +49,29 @@ static int emit(PyObject *out, Py_ssize_t s, Py_ssize_t e, int flags) {
     return rc;
 }
 
+static int prefix_ok(const unsigned char *table, const unsigned char *d, Py_ssize_t nd, Py_ssize_t stride) {
+    if (!table) return 1;
+    int p = (d[0] - '0') * 1000 + (d[stride] - '0') * 100 + (d[2 * stride] - '0') * 10 + (d[3 * stride] - '0');
+    return (table[p] >> (nd - 12)) & 1;
+}
+
 static PyObject *find_chains(PyObject *self, PyObject *args) {
     Py_buffer view;
+    Py_buffer tview = {0};
     Py_ssize_t start = 0, end = -1;
-    if (!PyArg_ParseTuple(args, "y*|nn", &view, &start, &end)) return NULL;
+    PyObject *table_obj = Py_None;
+    if (!PyArg_ParseTuple(args, "y*|nnO", &view, &start, &end, &table_obj)) return NULL;
+    const unsigned char *table = NULL;
+    if (table_obj != Py_None) {
+        if (PyObject_GetBuffer(table_obj, &tview, PyBUF_SIMPLE) < 0) { PyBuffer_Release(&view); return NULL; }
+        if (tview.len != 10000) {
+            PyBuffer_Release(&tview);
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_ValueError, "prefix table must be 10000 bytes");
+            return NULL;
+        }
+        table = (const unsigned char *)tview.buf;
+    }
     const unsigned char *b = (const unsigned char *)view.buf;
     Py_ssize_t n = view.len;
     if (end < 0 || end > n) end = n;
@@ -70,7 +93,7 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
         }
         if (sep) {
             if (nd >= 12 && emit(out, s, i, 1) < 0) goto fail;
-        } else if (nd >= 12 && nd <= 19 && luhn_ok(b + s, nd, 1)) {
+        } else if (nd >= 12 && nd <= 19 && prefix_ok(table, b + s, nd, 1) && luhn_ok(b + s, nd, 1)) {
             if (emit(out, s, i, 0) < 0) goto fail;
         }
     }
@@ -97,15 +120,17 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
         Py_ssize_t e = last + 1;
         if (sep) {
             if (nd >= 12 && emit(out, j, e, 3) < 0) goto fail;
-        } else if (nd >= 12 && nd <= 19 && luhn_ok(b + j, nd, 2)) {
+        } else if (nd >= 12 && nd <= 19 && prefix_ok(table, b + j, nd, 2) && luhn_ok(b + j, nd, 2)) {
             if (emit(out, j, e, 2) < 0) goto fail;
         }
         i = e;
     }
+    if (table) PyBuffer_Release(&tview);
     PyBuffer_Release(&view);
     return out;
 fail:
     Py_DECREF(out);
+    if (table) PyBuffer_Release(&tview);
     PyBuffer_Release(&view);
     return NULL;
 }

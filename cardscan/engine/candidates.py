@@ -31,15 +31,25 @@ _UTF16 = re.compile(rb"[0-9](?:\x00(?:[ -]\x00)?[0-9])+")
 _NOT_DIGIT = re.compile(rb"[^0-9]+")
 
 
-def _keep(digits: bytes, has_sep: bool) -> bool:
+def _keep(digits: bytes, has_sep: bool, table: bytes | None) -> bool:
     n = len(digits)
     if has_sep:
         return n >= 12
-    return 12 <= n <= 19 and luhn_valid(digits.decode("ascii"))
+    if not 12 <= n <= 19:
+        return False
+    if table is not None and not (table[int(digits[:4])] >> (n - 12)) & 1:
+        return False
+    return luhn_valid(digits.decode("ascii"))
 
 
-def find_chains_python(buf: bytes | bytearray | memoryview, start: int = 0, end: int = -1) -> list[Chain]:
-    """Pure-Python finder; the reference the C backend is tested against."""
+def find_chains_python(
+    buf: bytes | bytearray | memoryview, start: int = 0, end: int = -1, table: bytes | None = None
+) -> list[Chain]:
+    """Pure-Python finder; the reference the C backend is tested against.
+
+    ``table`` (see issuers.length_table) drops contiguous chains whose 4-digit
+    prefix cannot start a PAN of their length.
+    """
     data = bytes(buf)
     if end < 0 or end > len(data):
         end = len(data)
@@ -48,7 +58,7 @@ def find_chains_python(buf: bytes | bytearray | memoryview, start: int = 0, end:
         text = m.group()
         has_sep = b" " in text or b"-" in text
         digits = _NOT_DIGIT.sub(b"", text) if has_sep else text
-        if _keep(digits, has_sep):
+        if _keep(digits, has_sep, table):
             out.append((m.start(), m.end(), SEP if has_sep else 0))
     for m in _UTF16.finditer(data, start, end):
         text = m.group()
@@ -56,7 +66,7 @@ def find_chains_python(buf: bytes | bytearray | memoryview, start: int = 0, end:
         has_sep = b" " in digits or b"-" in digits
         if has_sep:
             digits = _NOT_DIGIT.sub(b"", digits)
-        if _keep(digits, has_sep):
+        if _keep(digits, has_sep, table):
             out.append((m.start(), m.end(), UTF16 | (SEP if has_sep else 0)))
     return out
 
@@ -80,12 +90,13 @@ def best_backend() -> str:
     return "c" if "c" in BACKENDS else "python"
 
 
-def get_finder(name: str = "best") -> Callable[..., list[Chain]]:
-    """Return a finder by name: ``best``, ``c`` or ``python``."""
+def get_finder(name: str = "best") -> Callable[[bytes], list[Chain]]:
+    """A finder by name (``best``, ``c`` or ``python``), bound to the issuer
+    prefix table: ``finder(buf) -> chains``."""
     if name == "best":
         name = best_backend()
     try:
-        return BACKENDS[name]
+        find = BACKENDS[name]
     except KeyError:
         from ..errors import ConfigError
 
@@ -93,3 +104,12 @@ def get_finder(name: str = "best") -> Callable[..., list[Chain]]:
             f"finder backend {name!r} is not available (have: {', '.join(sorted(BACKENDS))}); "
             "the C backend is built by 'pip install .' when a C compiler is present"
         ) from None
+    from .issuers import length_table
+
+    table = length_table()
+
+    def finder(buf: bytes) -> list[Chain]:
+        return find(buf, 0, -1, table)
+
+    finder.backend = name  # type: ignore[attr-defined]
+    return finder

@@ -94,23 +94,36 @@ class Context:
     after: bytes
 
 
+#: The best a candidate with an id field name before it can score
+#: (base + grouped - negative); above this threshold it can be dropped early.
+MAX_WITH_NEGATIVE = BASE + 10 - 30
+
+
+def has_negative(before: bytes) -> bool:
+    """An id-like field name just before the number (within 32 bytes).
+
+    The field name right before the number outweighs card words further away
+    ("orders/4111..." next to another line's "card="), but a card word
+    between the id word and the number wins ("order 42 card 4111").
+    """
+    near = before[-32:]
+    neg = _hits(_NEG, near)
+    if not neg:
+        return False
+    last_neg = max(e for _, e in neg)
+    return not any(s >= last_neg for s, _ in _hits(_POS, near))
+
+
 def score(ctx: Context, grouped: bool) -> tuple[int, list[str]]:
-    """Confidence delta and reasons from the context (not including filters)."""
+    """Confidence and reasons from the context (not including filters)."""
     reasons = ["issuer_luhn"]
     value = BASE
     if grouped:
         value += 10
         reasons.append("grouped")
-    near = ctx.before[-32:]
-    neg = _hits(_NEG, near)
-    if neg:
-        # The field name right before the number outweighs card words further
-        # away ("orders/4111..." next to another line's "card="), but a card
-        # word between the id word and the number wins ("order 42 card 4111").
-        last_neg = max(e for _, e in neg)
-        if not any(s >= last_neg for s, _ in _hits(_POS, near)):
-            reasons.append("negative_keyword")
-            return value - 30, reasons
+    if has_negative(ctx.before):
+        reasons.append("negative_keyword")
+        return value - 30, reasons
     if _hits(_POS, ctx.before) or _hits(_POS, ctx.after):
         value += 25
         reasons.append("keyword")

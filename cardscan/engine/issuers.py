@@ -199,3 +199,31 @@ def brands() -> list[Issuer]:
         _load()
     assert _brands is not None
     return list(_brands)
+
+
+def length_table() -> bytes:
+    """For each 4-digit prefix ``0000``..``9999``, a bit mask of the PAN lengths
+    (bit ``n - 12``) that some range under that prefix allows.
+
+    A conservative summary of the table for the candidate finder's C pass:
+    a contiguous digit run whose 4-digit prefix cannot start a PAN of its
+    length is dropped before Python sees it. It may admit a number lookup()
+    then rejects (a 6-digit range under the prefix), never the reverse.
+    """
+    index = _index or _load()
+    table = bytearray(10000)
+    for key, node in index.items():
+        mask = 0
+        for n in range(MIN_LEN, MAX_LEN + 1):
+            if node[n] is not None:
+                mask |= 1 << (n - MIN_LEN)
+        if not mask:
+            continue
+        if len(key) >= 4:
+            table[int(key[:4])] |= mask
+        else:
+            span = 10 ** (4 - len(key))
+            first = int(key) * span
+            for p in range(first, first + span):
+                table[p] |= mask
+    return bytes(table)

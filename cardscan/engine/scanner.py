@@ -199,10 +199,17 @@ class Scanner:
         h.kind = "pan"
         win = cfg.context_window
         before = buf[max(0, a - win):a]
+        if utf16:
+            before = before.replace(b"\x00", b"")
+        before = before.lower()
+        # Most structurally valid non-cards are ids behind a field name; they
+        # cannot reach the threshold, so skip the rest of the work for them.
+        if cfg.min_confidence > context.MAX_WITH_NEGATIVE and context.has_negative(before):
+            return None
         after = buf[b:b + win]
         if utf16:
-            before, after = before.replace(b"\x00", b""), after.replace(b"\x00", b"")
-        before, after = before.lower(), after.lower()
+            after = after.replace(b"\x00", b"")
+        after = after.lower()
         value, reasons = context.score(context.Context(before, after), w.grouped)
         if not utf16 and filters.is_hex_token(buf, a, b, 0, n):
             value -= 45

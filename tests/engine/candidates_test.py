@@ -41,7 +41,7 @@ def test_c_finder_equals_oracle_with_planted_pans(rng) -> None:
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_contiguous_chain_is_luhn_filtered(backend, rng) -> None:
     find = get_finder(backend)
-    pan = make_pan("5", 16, rng).encode()
+    pan = make_pan("51", 16, rng).encode()
     bad = pan[:-1] + bytes([48 + (pan[-1] - 48 + 1) % 10])
     assert find(b"x" + pan + b"y") == [(1, 17, 0)]
     assert find(b"x" + bad + b"y") == []
@@ -74,3 +74,26 @@ def test_utf16_chains(backend) -> None:
 def test_unknown_backend_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="not available"):
         get_finder("hyperscan-please")
+
+
+@needs_c
+@settings(max_examples=500, deadline=None)
+@given(noisy)
+def test_c_equals_oracle_with_the_issuer_prefix_table(data: bytes) -> None:
+    from cardscan.engine.issuers import length_table
+
+    table = length_table()
+    assert sorted(find_chains_c(data, 0, -1, table)) == sorted(find_chains_python(data, 0, -1, table))
+
+
+def test_prefix_table_never_drops_a_valid_pan(rng) -> None:
+    from cardscan.engine import issuers
+    from cardscan.engine.issuers import length_table
+
+    table = length_table()
+    for issuer_prefix in ("4", "51", "2221", "2720", "34", "37", "36", "6011", "65", "3528", "62", "5018", "2200",
+                          "506099", "650002", "401178", "606282", "9792", "5019", "1"):
+        for n in range(12, 20):
+            pan = make_pan(issuer_prefix, n, rng)
+            if issuers.lookup(pan) is not None:
+                assert (table[int(pan[:4])] >> (n - 12)) & 1, f"{issuer_prefix}/{n} dropped"
