@@ -24,10 +24,28 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 static unsigned char IS_DIGIT[256];
 static unsigned char IS_SEP[256];
+
+/* Index of the first digit at or after i (end if none). Eight bytes at a
+ * time: a SWAR test flags words that may hold a byte in '0'..'9' (exact for
+ * ASCII bytes, high bytes excluded), then the bytes are checked one by one. */
+static inline Py_ssize_t next_digit(const unsigned char *b, Py_ssize_t i, Py_ssize_t end) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    while (i + 8 <= end) {
+        uint64_t x;
+        memcpy(&x, b + i, 8);
+        uint64_t low7 = x & (ones * 127);
+        uint64_t t = ((ones * (127 + 0x3A)) - low7) & ~x & (low7 + ones * (127 - 0x2F)) & high;
+        if (t) break;
+        i += 8;
+    }
+    while (i < end && !IS_DIGIT[b[i]]) i++;
+    return i;
+}
 
 static int luhn_ok(const unsigned char *d, Py_ssize_t n, Py_ssize_t stride) {
     /* d points at the first digit; digits are stride bytes apart, n digits. */
@@ -82,7 +100,7 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
     /* Pass 1: ASCII chains. */
     Py_ssize_t i = start;
     while (i < end) {
-        while (i < end && !IS_DIGIT[b[i]]) i++;
+        i = next_digit(b, i, end);
         if (i >= end) break;
         Py_ssize_t s = i, nd = 0;
         int sep = 0;
@@ -105,7 +123,14 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
         const unsigned char *p = memchr(b + i + 1, 0, (size_t)(end - i - 1));
         if (!p) break;
         Py_ssize_t j = (p - b) - 1;
-        if (!IS_DIGIT[b[j]]) { i = j + 1; continue; }
+        if (!IS_DIGIT[b[j]]) {
+            /* Skip NUL-heavy stretches (zero pages) fast: the next start is
+             * a digit followed by NUL, so jump to the next digit. */
+            Py_ssize_t d = next_digit(b, j + 1, end);
+            if (d + 1 >= end) break;
+            if (b[d + 1] != 0) { i = d + 1; continue; }
+            j = d;
+        }
         Py_ssize_t q = j, last = j, nd = 1;
         int sep = 0;
         for (;;) {
