@@ -18,9 +18,14 @@ GROUPS = ("cardscan.sources", "cardscan.decoders", "cardscan.sinks", "cardscan.r
 
 #: Built-in plugins, registered exactly like third-party ones would be.
 BUILTIN: dict[str, dict[str, str]] = {
-    "cardscan.sources": {},
+    "cardscan.sources": {
+        "file": "cardscan.sources.fs:FileSource",
+    },
     "cardscan.decoders": {},
-    "cardscan.sinks": {},
+    "cardscan.sinks": {
+        "jsonl": "cardscan.sinks.jsonl:JsonlSink",
+        "text": "cardscan.sinks.console:ConsoleSink",
+    },
     "cardscan.remediators": {},
 }
 

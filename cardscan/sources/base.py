@@ -11,6 +11,15 @@ Two ways to open an item, chosen by what the source holds:
 * row sources (SQL) implement ``cells(item) -> Iterator[(Cell, bytes) | ErrorRecord]``;
   each cell value is scanned as bytes and its Location carries the Cell.
 
+Every source class also has a constructor classmethod
+``from_url(url_or_path, **options) -> Source`` (``FileSource.from_url("/srv/share",
+exclude=["*.iso"])``): the CLI builds sources from their URLs with it, and
+worker processes rebuild equivalent sources from the same plain data (url +
+options) to open items, so a source instance never has to cross processes.
+A source that can be built for several URLs of the same scheme in one scan
+(two databases) may add ``owns(item) -> bool`` so workers route each item to
+the right instance.
+
 A third-party source is a class with a stable ``name`` (it lands in
 manifests), registered under a URL scheme through the ``cardscan.sources``
 entry-point group (see registry.py and docs/sources.md). Every source must

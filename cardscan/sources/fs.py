@@ -1,0 +1,419 @@
+"""Local files and mounted shares: a streaming ``os.scandir`` walk.
+
+The walk never holds the tree in memory: files are yielded as the directory
+iterator produces them, and only the *names* of not-yet-visited
+subdirectories wait on a stack (one directory iterator is open at a time).
+On a tree of many small files ``os.scandir`` is several times faster than
+fsspec's local filesystem (``find(detail=True)`` builds a dict per file and
+lists whole levels); see docs/cli.md "The walk" for the measurement.
+
+What the walk does with each directory entry:
+
+* regular file: an :class:`~cardscan.sources.base.Item` (after
+  ``--include``/``--exclude``, ``.gitignore`` when asked, ``--max-file-size``);
+* directory: visited later, unless excluded or it would close a loop (its
+  device/inode is already on the current path: bind mounts, followed symlinks);
+* symlink: skipped unless ``follow_symlinks`` (explicit roots are always followed);
+* FIFO, socket, device: skipped, counted in :attr:`FileSource.stats`, never opened;
+* an entry that cannot be stat'ed or a directory that cannot be listed:
+  an :class:`~cardscan.findings.ErrorRecord` (``permission``, ``not_found``,
+  ``io``) and the walk goes on.
+
+Skips are not errors (the user asked for them, or there is nothing to read);
+they are counted by reason in ``stats["skipped"]`` and end up in the
+manifest's summary.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import stat
+from collections import Counter
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar, Iterable, Iterator, NamedTuple
+from urllib.parse import unquote_to_bytes, urlsplit
+
+from ..errors import ConfigError, SourceError
+from ..findings import ErrorRecord, Location
+from .base import Item
+
+log = logging.getLogger("cardscan.sources.fs")
+
+#: Exposure hints, worst first (reports sort by this).
+EXPOSURES = ("world-readable", "group-readable", "private")
+
+
+def os_error_kind(exc: OSError) -> str:
+    """The manifest error kind for an OS error."""
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return "not_found"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission"
+    return "io"
+
+
+def os_error_message(exc: OSError) -> str:
+    """``exc`` without the file name (names are in the location; keep messages short)."""
+    return exc.strerror or type(exc).__name__
+
+
+def path_to_uri(path: str) -> str:
+    """``file:///abs/path`` with unsafe bytes percent-encoded (RFC 8089)."""
+    return Path(os.path.abspath(path)).as_uri()
+
+
+def uri_to_path(uri: str) -> str:
+    """The local path of a ``file://`` URI (or a plain path, returned as is)."""
+    if not uri.startswith("file:"):
+        return uri
+    parts = urlsplit(uri)
+    if parts.netloc not in ("", "localhost"):
+        raise ConfigError(f"not a local file URI (host {parts.netloc!r}): mount the share and scan the mount point")
+    return os.fsdecode(unquote_to_bytes(parts.path))
+
+
+def exposure(mode: int) -> str:
+    """Who can read the file by its own mode bits (directories above are not considered)."""
+    if mode & stat.S_IROTH:
+        return "world-readable"
+    if mode & stat.S_IRGRP:
+        return "group-readable"
+    return "private"
+
+
+@lru_cache(maxsize=4096)
+def _owner(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, ImportError):
+        return str(uid)
+
+
+@lru_cache(maxsize=4096)
+def _group(gid: int) -> str:
+    try:
+        import grp
+
+        return grp.getgrgid(gid).gr_name
+    except (KeyError, ImportError):
+        return str(gid)
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def ukey(st: os.stat_result) -> str:
+    """Identity of a file's content for change detection: ``size:mtime_ns:dev:inode``."""
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_dev}:{st.st_ino}"
+
+
+def describe(st: os.stat_result) -> dict[str, Any]:
+    """The ``object`` metadata of a file, from its stat."""
+    return {
+        "size": st.st_size,
+        "mtime": _iso(st.st_mtime_ns),
+        "ukey": ukey(st),
+        "owner": _owner(st.st_uid),
+        "group": _group(st.st_gid),
+        "mode": format(stat.S_IMODE(st.st_mode), "04o"),
+        "exposure": exposure(st.st_mode),
+    }
+
+
+_SPECIAL = (
+    (stat.S_ISFIFO, "fifo"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "device"),
+    (stat.S_ISBLK, "device"),
+)
+
+
+def _special_kind(mode: int) -> str:
+    for test, kind in _SPECIAL:
+        if test(mode):
+            return kind
+    return "other"
+
+
+class _Dir(NamedTuple):
+    path: str
+    #: Path relative to the root with a trailing "/" ("" for the root), for pattern matching.
+    rel: str
+    #: (dev, inode) of this directory and its ancestors, innermost first (a linked chain).
+    chain: tuple[Any, ...]
+    #: (base rel path, GitIgnoreSpec) of .gitignore files on the way down, outermost first.
+    ignores: tuple[tuple[str, Any], ...]
+
+
+def _on_chain(chain: tuple[Any, ...], ident: tuple[int, int]) -> bool:
+    while chain:
+        if chain[0] == ident:
+            return True
+        chain = chain[1]
+    return False
+
+
+class FileSource:
+    """Files under one or more local paths (a mounted share is a directory).
+
+    >>> src = FileSource.from_url("/srv/share", exclude=["*.iso"], max_file_size=1 << 30)
+    >>> for item in src.items(): ...            # doctest: +SKIP
+    """
+
+    name: ClassVar[str] = "file"
+    #: Listing is cheap enough to do twice (progress totals count in a thread).
+    countable: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        roots: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        *,
+        include: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+        gitignore: bool = False,
+        follow_symlinks: bool = False,
+        max_file_size: int | None = None,
+    ) -> None:
+        if isinstance(roots, (str, os.PathLike)):
+            roots = [roots]
+        self.roots = [os.path.abspath(os.fspath(r)) for r in roots]
+        self.include = list(include)
+        self.exclude = list(exclude)
+        self.gitignore = bool(gitignore)
+        self.follow_symlinks = bool(follow_symlinks)
+        if max_file_size is not None and max_file_size < 0:
+            raise ConfigError("max_file_size must not be negative")
+        self.max_file_size = max_file_size
+        self._include = _spec(self.include, "--include")
+        self._exclude = _spec(self.exclude, "--exclude")
+        #: Counters: files, dirs, bytes listed; skipped[reason].
+        self.stats: dict[str, Any] = {"files": 0, "dirs": 0, "bytes": 0, "skipped": Counter()}
+
+    @classmethod
+    def from_url(cls, url_or_path: str | os.PathLike[str], **options: Any) -> "FileSource":
+        """A source for a path or ``file://`` URL; ``options`` are the keyword arguments."""
+        return cls([uri_to_path(os.fspath(url_or_path))], **options)
+
+    def options(self) -> dict[str, Any]:
+        """Plain-data options: ``from_url(root, **options())`` rebuilds an equivalent source."""
+        return {
+            "include": list(self.include),
+            "exclude": list(self.exclude),
+            "gitignore": self.gitignore,
+            "follow_symlinks": self.follow_symlinks,
+            "max_file_size": self.max_file_size,
+        }
+
+    def describe(self) -> list[dict[str, Any]]:
+        """What the manifest's scan record says about this source (one entry per root)."""
+        return [{"name": self.name, "url": path_to_uri(r), "options": self.options()} for r in self.roots]
+
+    @property
+    def root_uris(self) -> list[str]:
+        return [path_to_uri(r) for r in self.roots]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Workers get a fresh copy: no counters from the parent's walk.
+        state = self.__dict__.copy()
+        state["stats"] = {"files": 0, "dirs": 0, "bytes": 0, "skipped": Counter()}
+        return state
+
+    # -- listing -----------------------------------------------------------
+    def items(self) -> Iterator[Item | ErrorRecord]:
+        for root in self.roots:
+            yield from self._walk_root(root)
+
+    def count_items(self) -> Iterator[int]:
+        """Sizes of the files a walk would yield (for progress totals), from a fresh walk."""
+        clone = FileSource(self.roots, **self.options())
+        for it in clone.items():
+            if isinstance(it, Item):
+                yield it.size or 0
+
+    def _walk_root(self, root: str) -> Iterator[Item | ErrorRecord]:
+        try:
+            st = os.stat(root)  # explicit roots are followed, like ripgrep and find -H
+        except OSError as exc:
+            yield self._error(root, exc)
+            return
+        if stat.S_ISREG(st.st_mode):
+            rel = _explicit_rel(root)
+            item = self._file(root, rel, st, ())
+            if item is not None:
+                yield item
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            self._skip(_special_kind(st.st_mode), root)
+            return
+        ignores: tuple[tuple[str, Any], ...] = ()
+        stack = [_Dir(root, "", ((st.st_dev, st.st_ino), ()), ignores)]
+        while stack:
+            yield from self._visit(stack.pop(), stack)
+
+    def _visit(self, d: _Dir, stack: list[_Dir]) -> Iterator[Item | ErrorRecord]:
+        self.stats["dirs"] += 1
+        ignores = d.ignores
+        if self.gitignore:
+            spec, err = _read_gitignore(d.path)
+            if err is not None:
+                yield err
+            if spec is not None:
+                ignores = ignores + ((d.rel, spec),)
+        try:
+            it = os.scandir(d.path)
+        except OSError as exc:
+            yield self._error(d.path, exc)
+            return
+        subdirs: list[tuple[str, os.stat_result]] = []
+        with it:
+            while True:
+                try:
+                    entry = next(it)
+                except StopIteration:
+                    break
+                except OSError as exc:  # EIO while reading the directory itself
+                    yield self._error(d.path, exc)
+                    break
+                name = entry.name
+                path = os.path.join(d.path, name)
+                rel = d.rel + name
+                try:
+                    if entry.is_symlink() and not self.follow_symlinks:
+                        self._skip("symlink", path)
+                        continue
+                    st = entry.stat(follow_symlinks=self.follow_symlinks)
+                except OSError as exc:  # vanished, dangling link, permission on a followed link
+                    yield self._error(path, exc)
+                    continue
+                mode = st.st_mode
+                if stat.S_ISDIR(mode):
+                    if self.gitignore and name == ".git":
+                        self._skip("gitignored", path)
+                    elif self._exclude is not None and self._exclude.match_file(rel + "/"):
+                        self._skip("excluded", path)
+                    elif ignores and _ignored(ignores, rel + "/"):
+                        self._skip("gitignored", path)
+                    else:
+                        subdirs.append((name, st))
+                elif stat.S_ISREG(mode):
+                    item = self._file(path, rel, st, ignores)
+                    if item is not None:
+                        yield item
+                else:
+                    self._skip(_special_kind(mode), path)
+        # Visit subdirectories in name order (deterministic output) after
+        # closing this directory's iterator: one open directory at a time.
+        for name, st in sorted(subdirs, key=lambda s: s[0], reverse=True):
+            ident = (st.st_dev, st.st_ino)
+            path = os.path.join(d.path, name)
+            if _on_chain(d.chain, ident):
+                self._skip("loop", path)
+                continue
+            stack.append(_Dir(path, d.rel + name + "/", (ident, d.chain), ignores))
+
+    def _file(self, path: str, rel: str, st: os.stat_result, ignores: tuple[tuple[str, Any], ...]) -> Item | None:
+        if self._exclude is not None and self._exclude.match_file(rel):
+            self._skip("excluded", path)
+            return None
+        if self._include is not None and not self._include.match_file(rel):
+            self._skip("not_included", path)
+            return None
+        if ignores and _ignored(ignores, rel):
+            self._skip("gitignored", path)
+            return None
+        if self.max_file_size is not None and st.st_size > self.max_file_size:
+            self._skip("too_large", path)
+            return None
+        self.stats["files"] += 1
+        self.stats["bytes"] += st.st_size
+        meta = describe(st)
+        return Item(
+            uri=path_to_uri(path),
+            source=self.name,
+            size=st.st_size,
+            mtime=st.st_mtime,
+            ukey=meta["ukey"],
+            meta=meta,
+        )
+
+    def _skip(self, reason: str, path: str) -> None:
+        self.stats["skipped"][reason] += 1
+        log.debug("skipped (%s): %s", reason, path)
+
+    def _error(self, path: str, exc: OSError) -> ErrorRecord:
+        return ErrorRecord(Location(uri=path_to_uri(path)), os_error_kind(exc), os_error_message(exc))
+
+    # -- opening -----------------------------------------------------------
+    def open(self, item: Item) -> BinaryIO:
+        """The file, opened for reading. Refuses anything that is no longer a regular file."""
+        path = uri_to_path(item.uri)
+        # O_NONBLOCK: a FIFO swapped in since the listing must not hang the worker.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise SourceError(f"no longer a regular file ({_special_kind(st.st_mode)})", kind="changed")
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+            fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~getattr(os, "O_NONBLOCK", 0))
+            return os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
+
+
+def _spec(patterns: list[str], option: str) -> Any:
+    if not patterns:
+        return None
+    import pathspec
+
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(patterns)
+    except Exception as exc:  # pathspec raises several types for bad patterns
+        raise ConfigError(f"bad {option} pattern: {exc}") from None
+
+
+def _read_gitignore(dirpath: str) -> tuple[Any, ErrorRecord | None]:
+    path = os.path.join(dirpath, ".gitignore")
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        if exc.errno == errno.EISDIR:
+            return None, None
+        return None, ErrorRecord(Location(uri=path_to_uri(path)), os_error_kind(exc), os_error_message(exc))
+    import pathspec
+
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines), None
+    except Exception as exc:
+        return None, ErrorRecord(Location(uri=path_to_uri(path)), "decode", f"bad .gitignore pattern: {type(exc).__name__}")
+
+
+def _ignored(ignores: tuple[tuple[str, Any], ...], rel: str) -> bool:
+    # The deepest .gitignore with an opinion wins (negations included), as in git.
+    for base, spec in reversed(ignores):
+        result = spec.check_file(rel[len(base):])
+        if result.include is not None:
+            return bool(result.include)
+    return False
+
+
+def _explicit_rel(path: str) -> str:
+    # Patterns apply to files named on the command line relative to the
+    # working directory when they are below it (``cardscan scan $(git ls-files)``).
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        rel = path
+    if rel.startswith(".." + os.sep) or rel == "..":
+        rel = path.lstrip(os.sep)
+    return rel.replace(os.sep, "/")
