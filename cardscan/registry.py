@@ -8,6 +8,7 @@ into a ``MissingDependency`` error naming the extra to install
 from __future__ import annotations
 
 import importlib
+import re
 from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any
@@ -20,6 +21,8 @@ GROUPS = ("cardscan.sources", "cardscan.decoders", "cardscan.sinks", "cardscan.r
 BUILTIN: dict[str, dict[str, str]] = {
     "cardscan.sources": {
         "file": "cardscan.sources.fs:FileSource",
+        "s3": "cardscan.sources.s3:S3Source",
+        "sql": "cardscan.sources.sql:SQLSource",
     },
     "cardscan.decoders": {},
     "cardscan.sinks": {
@@ -30,16 +33,46 @@ BUILTIN: dict[str, dict[str, str]] = {
 }
 
 #: Which extra provides the dependencies of a plugin (for install hints).
-EXTRAS: dict[str, str] = {}
+EXTRAS: dict[str, str] = {
+    "cardscan.sources:s3": "s3",
+    "cardscan.sources:sql": "sql",
+}
+
+#: URL scheme -> source name for the built-in sources. A third-party source
+#: needs no entry here: its entry-point name *is* its URL scheme.
+#: ``dialect+driver`` schemes (``mysql+pymysql``) are looked up by dialect.
+SCHEMES: dict[str, str] = {
+    "file": "file",
+    "s3": "s3",
+    "sqlite": "sql",
+    "postgresql": "sql",
+    "postgres": "sql",
+    "mysql": "sql",
+    "mariadb": "sql",
+}
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 
 
-def register(group: str, name: str, target: str, extra: str | None = None) -> None:
-    """Register ``target`` ("module:Class") under ``name`` in ``group``."""
+def register(
+    group: str, name: str, target: str, extra: str | None = None, schemes: tuple[str, ...] = ()
+) -> None:
+    """Register ``target`` ("module:Class") under ``name`` in ``group``.
+
+    ``schemes``: further URL schemes a source handles (its name is one already).
+    """
     if group not in BUILTIN:
         raise ConfigError(f"unknown plugin group {group!r}")
     BUILTIN[group][name] = target
     if extra:
         EXTRAS[f"{group}:{name}"] = extra
+    for scheme in schemes:
+        SCHEMES[scheme.lower()] = name
+    _table.cache_clear()
+
+
+def refresh() -> None:
+    """Forget the cached tables, e.g. after installing a plugin at run time."""
     _table.cache_clear()
 
 
@@ -70,3 +103,26 @@ def load(group: str, name: str) -> Any:
         extra = EXTRAS.get(f"{group}:{name}")
         hint = f"pip install 'cardscan[{extra}]'" if extra else "install the plugin's dependencies"
         raise MissingDependency(f"{name!r} needs a package that is not installed ({exc.name or exc}): {hint}") from None
+
+
+def source_for_url(url: str) -> str:
+    """Name of the source that handles ``url``.
+
+    A plain path or ``file://`` URL is ``"file"``; ``s3://`` is ``"s3"``;
+    SQLAlchemy URLs (``sqlite:///x.db``, ``postgresql+psycopg2://...``) are
+    ``"sql"``; any other scheme is the name of a source registered under it
+    (``memory://`` -> the ``memory`` entry point).
+    """
+    m = _SCHEME.match(url)
+    if m is None:  # a path (incl. C:\\... on Windows): the file source
+        return "file"
+    scheme = m.group(1).lower()
+    dialect = scheme.split("+", 1)[0]
+    for s in (scheme, dialect):
+        if s in SCHEMES:
+            return SCHEMES[s]
+    table = _table("cardscan.sources")
+    for s in (scheme, dialect):
+        if s in table:
+            return s
+    raise ConfigError(f"no source for URL scheme {scheme!r} (known: {', '.join(sorted(set(SCHEMES) | set(table)))})")
