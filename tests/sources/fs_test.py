@@ -1,0 +1,275 @@
+"""Tests for cardscan/sources/fs.py: the streaming local walk."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cardscan.errors import SourceError
+from cardscan.findings import ErrorRecord
+from cardscan.sources.base import ByteSource, Item
+from cardscan.sources.fs import FileSource, exposure, os_error_kind, path_to_uri, uri_to_path
+from tests.treegen import drop_dac, make_tree
+
+
+def walk(src: FileSource) -> tuple[list[Item], list[ErrorRecord]]:
+    items, errors = [], []
+    for x in src.items():
+        (items if isinstance(x, Item) else errors).append(x)
+    return items, errors
+
+
+def paths(items: list[Item]) -> set[str]:
+    return {uri_to_path(i.uri) for i in items}
+
+
+def test_walk_finds_nested_files_with_metadata(tmp_path: Path, rng) -> None:
+    tree = make_tree(tmp_path, rng)
+    src = FileSource.from_url(tmp_path)
+    items, errors = walk(src)
+    assert errors == []
+    expected = {str(p) for p in tree.planted} | {str(tmp_path / "hr/clean.txt"), str(tmp_path / "finance/empty.dat")}
+    assert paths(items) == expected
+    by_path = {uri_to_path(i.uri): i for i in items}
+    csv = by_path[str(tmp_path / "finance/exports/cards.csv")]
+    st = os.stat(tmp_path / "finance/exports/cards.csv")
+    assert csv.source == "file"
+    assert csv.size == st.st_size
+    assert csv.ukey == f"{st.st_size}:{st.st_mtime_ns}:{st.st_dev}:{st.st_ino}"
+    assert csv.meta["mode"] == "0644" and csv.meta["exposure"] == "world-readable"
+    assert csv.meta["owner"] == ("root" if os.geteuid() == 0 else csv.meta["owner"])
+    assert by_path[str(tmp_path / "hr/people.log")].meta["exposure"] == "group-readable"
+    assert by_path[str(tmp_path / "hr/2024/q2/notes.txt")].meta["exposure"] == "private"
+    assert isinstance(src, ByteSource)
+
+
+def test_special_files_are_skipped_not_errors_and_never_opened(tmp_path: Path, rng) -> None:
+    make_tree(tmp_path, rng)
+    src = FileSource(tmp_path)
+    items, errors = walk(src)  # a FIFO opened for reading would hang this test
+    assert errors == []
+    skipped = src.stats["skipped"]
+    assert skipped["fifo"] == 1 and skipped["socket"] == 1
+    if os.geteuid() == 0:
+        assert skipped["device"] == 1
+    assert not any(uri_to_path(i.uri).endswith(("pipe", "sock", "null-dev")) for i in items)
+
+
+def test_symlinks_are_not_followed_by_default(tmp_path: Path, rng) -> None:
+    make_tree(tmp_path, rng, specials=False)
+    src = FileSource(tmp_path)
+    items, _ = walk(src)
+    assert src.stats["skipped"]["symlink"] == 2
+    assert not any("finance-link" in i.uri for i in items)
+
+
+def test_symlink_loop_is_detected_when_following(tmp_path: Path, rng) -> None:
+    make_tree(tmp_path, rng, specials=False)
+    src = FileSource(tmp_path, follow_symlinks=True)
+    items, errors = walk(src)
+    assert errors == []
+    assert src.stats["skipped"]["loop"] >= 1
+    # finance/ is reached twice (directly and through finance-link), each file once per route.
+    names = sorted(uri_to_path(i.uri) for i in items)
+    assert len(names) == len(set(names))
+    assert any("finance-link" in n for n in names)
+
+
+def test_loop_of_links_only(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    os.symlink("../a", tmp_path / "a" / "self")
+    os.symlink(tmp_path / "b", tmp_path / "c")
+    os.symlink(tmp_path / "c", tmp_path / "b")  # b -> c -> b: ELOOP on stat
+    src = FileSource(tmp_path, follow_symlinks=True)
+    items, errors = walk(src)
+    assert items == []
+    assert src.stats["skipped"]["loop"] == 1
+    assert [e.kind for e in errors] == ["io", "io"]  # ELOOP for b and c
+
+
+def test_dangling_symlink_followed_is_not_found(tmp_path: Path) -> None:
+    os.symlink(tmp_path / "gone", tmp_path / "dangling")
+    items, errors = walk(FileSource(tmp_path, follow_symlinks=True))
+    assert items == []
+    assert [(e.kind, e.location.uri) for e in errors] == [("not_found", path_to_uri(str(tmp_path / "dangling")))]
+
+
+def test_missing_root_is_an_error_record(tmp_path: Path) -> None:
+    items, errors = walk(FileSource(tmp_path / "nope"))
+    assert items == [] and errors[0].kind == "not_found"
+
+
+def test_explicit_roots_are_followed_and_files_work(tmp_path: Path) -> None:
+    (tmp_path / "real").write_text("x")
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    items, errors = walk(FileSource([tmp_path / "link", tmp_path / "real"]))
+    assert errors == [] and len(items) == 2
+
+
+def test_unreadable_directory_and_file_without_root_privileges(tmp_path: Path) -> None:
+    base = tmp_path / "tree"
+    (base / "locked").mkdir(parents=True)
+    (base / "locked" / "inside.txt").write_text("x")
+    (base / "open.txt").write_text("x")
+    (base / "secret.txt").write_text("x")
+    os.chmod(base / "locked", 0)
+    os.chmod(base / "secret.txt", 0)
+    code = (
+        "import json,sys\n"
+        "from cardscan.sources.fs import FileSource\n"
+        "from cardscan.findings import ErrorRecord\n"
+        "src = FileSource(sys.argv[1])\n"
+        "out = []\n"
+        "for x in src.items():\n"
+        "    if isinstance(x, ErrorRecord):\n"
+        "        out.append(['error', x.kind, x.location.uri])\n"
+        "    else:\n"
+        "        try:\n"
+        "            src.open(x).close(); out.append(['ok', x.uri])\n"
+        "        except OSError as e:\n"
+        "            out.append(['open', e.errno, x.uri])\n"
+        "print(json.dumps(out))\n"
+    )
+    cmd = drop_dac([sys.executable, "-c", code, str(base)])
+    if cmd is None:
+        pytest.skip("cannot drop root's permission override here (no setpriv)")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2])
+    finally:
+        os.chmod(base / "locked", 0o755)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert ["error", "permission", path_to_uri(str(base / "locked"))] in out
+    assert ["ok", path_to_uri(str(base / "open.txt"))] in out
+    assert ["open", 13, path_to_uri(str(base / "secret.txt"))] in out
+
+
+def test_include_exclude_use_gitignore_semantics(tmp_path: Path) -> None:
+    for rel in ("a.log", "keep.log", "b.txt", "logs/x.txt", "deep/logs/y.txt", "deep/z.log", "node_modules/m.js"):
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("x")
+    src = FileSource(tmp_path, exclude=["logs/", "node_modules", "*.log", "!keep.log"])
+    items, _ = walk(src)
+    rels = {os.path.relpath(p, tmp_path) for p in paths(items)}
+    assert rels == {"keep.log", "b.txt"}
+    assert src.stats["skipped"]["excluded"] == 5  # 2 dirs pruned whole + node_modules + a.log + deep/z.log
+    src = FileSource(tmp_path, include=["*.log"], exclude=["deep/"])
+    rels = {os.path.relpath(p, tmp_path) for p in paths(walk(src)[0])}
+    assert rels == {"a.log", "keep.log"}
+
+
+def test_gitignore_only_when_asked(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text("x")
+    (tmp_path / ".gitignore").write_text("build/\n*.tmp\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / ".gitignore").write_text("!keep.tmp\nlocal.txt\n")
+    for rel in ("build/out.txt", "a.tmp", "sub/keep.tmp", "sub/local.txt", "sub/other.txt", "main.py"):
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("x")
+    all_items, _ = walk(FileSource(tmp_path))
+    assert len(all_items) == 9  # incl. .git/config and both .gitignore files
+    src = FileSource(tmp_path, gitignore=True)
+    rels = {os.path.relpath(p, tmp_path) for p in paths(walk(src)[0])}
+    assert rels == {".gitignore", "sub/.gitignore", "sub/keep.tmp", "sub/other.txt", "main.py"}
+    assert src.stats["skipped"]["gitignored"] == 4  # .git, build/, a.tmp, sub/local.txt
+
+
+def test_max_file_size(tmp_path: Path) -> None:
+    (tmp_path / "small").write_bytes(b"x" * 10)
+    (tmp_path / "big").write_bytes(b"x" * 11)
+    src = FileSource(tmp_path, max_file_size=10)
+    assert [os.path.basename(p) for p in paths(walk(src)[0])] == ["small"]
+    assert src.stats["skipped"]["too_large"] == 1
+
+
+def test_walk_is_streaming(tmp_path: Path) -> None:
+    for d in range(30):
+        (tmp_path / f"d{d:02d}").mkdir()
+        (tmp_path / f"d{d:02d}" / "f").write_text("x")
+    src = FileSource(tmp_path)
+    it = src.items()
+    next(it)
+    # One file yielded after visiting at most two directories: nothing is listed ahead.
+    assert src.stats["dirs"] <= 2
+
+
+def test_odd_names_round_trip_through_uris(tmp_path: Path) -> None:
+    names = ["sp ace.txt", "%41.txt", "ü é.txt", "new\nline.txt", "#hash?.txt"]
+    for n in names:
+        (tmp_path / n).write_text("x")
+    raw = os.fsencode(str(tmp_path)) + b"/\xff\xfe.bin"
+    with open(raw, "wb") as fh:
+        fh.write(b"x")
+    items, errors = walk(FileSource(tmp_path))
+    assert errors == []
+    got = {uri_to_path(i.uri) for i in items}
+    assert got == {str(tmp_path / n) for n in names} | {os.fsdecode(raw)}
+    for i in items:
+        assert i.uri == path_to_uri(uri_to_path(i.uri))
+        with FileSource(tmp_path).open(i) as fh:
+            assert fh.read() == b"x"
+
+
+def test_open_refuses_a_fifo_swapped_in_without_hanging(tmp_path: Path) -> None:
+    p = tmp_path / "f"
+    p.write_text("x")
+    items, _ = walk(FileSource(tmp_path))
+    p.unlink()
+    os.mkfifo(p)
+    with pytest.raises(SourceError) as exc:
+        FileSource(tmp_path).open(items[0])
+    assert exc.value.kind == "changed"
+
+
+def test_vanished_file_open_error_kind(tmp_path: Path) -> None:
+    p = tmp_path / "f"
+    p.write_text("x")
+    items, _ = walk(FileSource(tmp_path))
+    p.unlink()
+    with pytest.raises(OSError) as exc:
+        FileSource(tmp_path).open(items[0])
+    assert os_error_kind(exc.value) == "not_found"
+
+
+def test_exposure_from_mode() -> None:
+    assert exposure(stat.S_IFREG | 0o604) == "world-readable"
+    assert exposure(stat.S_IFREG | 0o640) == "group-readable"
+    assert exposure(stat.S_IFREG | 0o600) == "private"
+    assert exposure(stat.S_IFREG | 0o622) == "private"  # writable is not readable
+
+
+def test_source_pickles_without_walk_state(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("x")
+    src = FileSource(tmp_path, exclude=["*.iso"], max_file_size=5)
+    walk(src)
+    clone = pickle.loads(pickle.dumps(src))
+    assert clone.options() == src.options() and clone.roots == src.roots
+    assert clone.stats["files"] == 0 and src.stats["files"] == 1
+
+
+def test_from_url_accepts_file_urls_and_rejects_remote_hosts(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("x")
+    assert len(walk(FileSource.from_url(path_to_uri(str(tmp_path))))[0]) == 1
+    from cardscan.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        FileSource.from_url("file://fileserver/share")
+
+
+def test_socket_root_is_skipped(tmp_path: Path) -> None:
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(tmp_path / "s"))
+    s.close()
+    src = FileSource(tmp_path / "s")
+    assert walk(src) == ([], [])
+    assert src.stats["skipped"]["socket"] == 1
