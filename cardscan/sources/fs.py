@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Iterable, Iterator, NamedTuple
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
 
 from ..errors import ConfigError, SourceError
 from ..findings import ErrorRecord, Location
@@ -116,15 +116,23 @@ def ukey(st: os.stat_result) -> str:
 
 def describe(st: os.stat_result) -> dict[str, Any]:
     """The ``object`` metadata of a file, from its stat."""
+    return {"size": st.st_size, "mtime": _iso(st.st_mtime_ns), "ukey": ukey(st), **_access(st)}
+
+
+def _access(st: os.stat_result) -> dict[str, Any]:
+    # What the listing records (cheap); size/mtime/ukey are taken again with
+    # fstat when the worker opens the file, describing the bytes it read.
     return {
-        "size": st.st_size,
-        "mtime": _iso(st.st_mtime_ns),
-        "ukey": ukey(st),
         "owner": _owner(st.st_uid),
         "group": _group(st.st_gid),
-        "mode": format(stat.S_IMODE(st.st_mode), "04o"),
+        "mode": _mode(stat.S_IMODE(st.st_mode)),
         "exposure": exposure(st.st_mode),
     }
+
+
+@lru_cache(maxsize=512)
+def _mode(bits: int) -> str:
+    return format(bits, "04o")
 
 
 _SPECIAL = (
@@ -150,6 +158,8 @@ class _Dir(NamedTuple):
     chain: tuple[Any, ...]
     #: (base rel path, GitIgnoreSpec) of .gitignore files on the way down, outermost first.
     ignores: tuple[tuple[str, Any], ...]
+    #: ``file://`` URI of this directory (quoted once, not per file).
+    uri: str
 
 
 def _on_chain(chain: tuple[Any, ...], ident: tuple[int, int]) -> bool:
@@ -245,7 +255,7 @@ class FileSource:
             return
         if stat.S_ISREG(st.st_mode):
             rel = _explicit_rel(root)
-            item = self._file(root, rel, st, ())
+            item = self._file(root, rel, st, (), path_to_uri(root))
             if item is not None:
                 yield item
             return
@@ -253,7 +263,7 @@ class FileSource:
             self._skip(_special_kind(st.st_mode), root)
             return
         ignores: tuple[tuple[str, Any], ...] = ()
-        stack = [_Dir(root, "", ((st.st_dev, st.st_ino), ()), ignores)]
+        stack = [_Dir(root, "", ((st.st_dev, st.st_ino), ()), ignores, path_to_uri(root).rstrip("/"))]
         while stack:
             yield from self._visit(stack.pop(), stack)
 
@@ -303,7 +313,7 @@ class FileSource:
                     else:
                         subdirs.append((name, st))
                 elif stat.S_ISREG(mode):
-                    item = self._file(path, rel, st, ignores)
+                    item = self._file(path, rel, st, ignores, d.uri + "/" + quote_from_bytes(os.fsencode(name)))
                     if item is not None:
                         yield item
                 else:
@@ -316,9 +326,12 @@ class FileSource:
             if _on_chain(d.chain, ident):
                 self._skip("loop", path)
                 continue
-            stack.append(_Dir(path, d.rel + name + "/", (ident, d.chain), ignores))
+            uri = d.uri + "/" + quote_from_bytes(os.fsencode(name))
+            stack.append(_Dir(path, d.rel + name + "/", (ident, d.chain), ignores, uri))
 
-    def _file(self, path: str, rel: str, st: os.stat_result, ignores: tuple[tuple[str, Any], ...]) -> Item | None:
+    def _file(
+        self, path: str, rel: str, st: os.stat_result, ignores: tuple[tuple[str, Any], ...], uri: str
+    ) -> Item | None:
         if self._exclude is not None and self._exclude.match_file(rel):
             self._skip("excluded", path)
             return None
@@ -333,15 +346,7 @@ class FileSource:
             return None
         self.stats["files"] += 1
         self.stats["bytes"] += st.st_size
-        meta = describe(st)
-        return Item(
-            uri=path_to_uri(path),
-            source=self.name,
-            size=st.st_size,
-            mtime=st.st_mtime,
-            ukey=meta["ukey"],
-            meta=meta,
-        )
+        return Item(uri=uri, source=self.name, size=st.st_size, mtime=st.st_mtime, ukey=ukey(st), meta=_access(st))
 
     def _skip(self, reason: str, path: str) -> None:
         self.stats["skipped"][reason] += 1
