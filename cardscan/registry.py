@@ -38,6 +38,27 @@ EXTRAS: dict[str, str] = {
     "cardscan.sources:sql": "sql",
 }
 
+# Built-in decoders (see decoders/base.py): asked in the order of each class's
+# ``priority``, by magic bytes first and by name second.
+BUILTIN["cardscan.decoders"].update({
+    "gzip": "cardscan.decoders.compression:GzipDecoder",
+    "bzip2": "cardscan.decoders.compression:Bzip2Decoder",
+    "xz": "cardscan.decoders.compression:XzDecoder",
+    "zstd": "cardscan.decoders.compression:ZstdDecoder",
+    "zip": "cardscan.decoders.archives:ZipDecoder",  # office documents too (office.py)
+    "tar": "cardscan.decoders.archives:TarDecoder",
+    "unsupported-archive": "cardscan.decoders.archives:UnsupportedArchive",
+    "pdf": "cardscan.decoders.pdf:PdfDecoder",
+    "ole": "cardscan.decoders.ole:OleDecoder",
+    "mail": "cardscan.decoders.mail:MailDecoder",
+    "mbox": "cardscan.decoders.mail:MboxDecoder",
+})
+EXTRAS.update({
+    "cardscan.decoders:zstd": "archives",
+    "cardscan.decoders:pdf": "archives",
+    "cardscan.decoders:ole": "archives",
+})
+
 #: URL scheme -> source name for the built-in sources. A third-party source
 #: needs no entry here: its entry-point name *is* its URL scheme.
 #: ``dialect+driver`` schemes (``mysql+pymysql``) are looked up by dialect.
