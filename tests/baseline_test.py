@@ -1,0 +1,204 @@
+"""The baseline: keyed fingerprints and paths, never numbers; new = found - baseline."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from cardscan import Scanner
+from cardscan.baseline import (
+    BASELINE_VERSION, UPGRADES, Baseline, BaselineError, check_key_outside, finding_path, upgrade,
+)
+from cardscan.findings import Cell, FingerprintKey, Location
+from cardscan.testing import assert_no_pan, make_pan
+
+KEY = FingerprintKey(b"team key kept outside the repo")
+
+
+def scan(path: Path, key: FingerprintKey = KEY, member: tuple[str, ...] = ()):
+    return Scanner(key=key).scan_bytes(path.read_bytes(), Location(uri=path.as_uri(), member=member))
+
+
+@pytest.fixture
+def repo(tmp_path: Path, rng):
+    pans = [make_pan("455673", 16, rng), make_pan("510510", 16, rng), make_pan("371449", 15, rng)]
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "fixture.py").write_text(f"CARD = '{pans[0]}'\nOTHER = '{pans[1]}'\n")
+    (tmp_path / "notes.txt").write_text(f"card {pans[2]}\n")
+    return tmp_path, pans
+
+
+def test_written_file_holds_no_numbers_and_is_private(repo) -> None:
+    root, pans = repo
+    found = scan(root / "tests" / "fixture.py") + scan(root / "notes.txt")
+    assert len(found) == 3
+    b = Baseline.from_findings(found, KEY, root, settings={"min_confidence": 50})
+    target = root / ".cardscan-baseline.json"
+    b.write(target)
+    assert target.stat().st_mode & 0o777 == 0o600
+    text = target.read_text()
+    assert_no_pan(text, pans, "baseline file")
+    data = json.loads(text)
+    assert data["version"] == BASELINE_VERSION
+    assert data["key_id"] == KEY.key_id and "team key" not in text
+    assert data["generated_by"].startswith("cardscan ")
+    assert set(data["results"]) == {"tests/fixture.py", "notes.txt"}
+    entry = data["results"]["tests/fixture.py"][0]
+    assert set(entry) == {"fingerprint", "kind", "brand", "masked", "line"}
+    assert entry["fingerprint"].startswith("hmac-sha256:") and entry["masked"] == found[0].masked
+
+
+def test_new_is_found_minus_baseline_and_moves_are_not_new(repo, rng) -> None:
+    root, pans = repo
+    fixture = root / "tests" / "fixture.py"
+    b = Baseline.from_findings(scan(fixture), KEY, root)
+    b.write(root / "b.json")
+    loaded = Baseline.load(root / "b.json")
+    # Lines move (a header added): nothing new.
+    fixture.write_text("# header\n\n" + fixture.read_text())
+    assert loaded.new(scan(fixture)) == []
+    # A new number in the same file: exactly that one is new.
+    extra = make_pan("455673", 16, rng)
+    fixture.write_text(fixture.read_text() + f"THIRD = '{extra}'\n")
+    new = loaded.new(scan(fixture))
+    assert [f.masked for f in new] == [f"{extra[:6]}******{extra[-4:]}"]
+    # A known number copied into another file is new there.
+    (root / "copy.py").write_text(f"X = '{pans[0]}'\n")
+    assert len(loaded.new(scan(root / "copy.py"))) == 1
+    # Same place, same number, other kind: new (track data is not the PAN).
+    f0 = scan(fixture)[0]
+    assert loaded.is_known(f0) and not loaded.is_known(replace(f0, kind="track2"))
+
+
+def test_key_must_match(repo, monkeypatch) -> None:
+    monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY", raising=False)
+    root, _ = repo
+    b = Baseline.from_findings(scan(root / "notes.txt"), KEY, root)
+    b.check_key(FingerprintKey(b"team key kept outside the repo"))
+    with pytest.raises(BaselineError, match="another fingerprint key"):
+        b.check_key(FingerprintKey(b"someone else's key"))
+    with pytest.raises(BaselineError, match="none is set"):
+        b.check_key(FingerprintKey(None))  # no key set anywhere: a random one
+
+
+def test_random_key_refused(repo, monkeypatch) -> None:
+    root, _ = repo
+    monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY", raising=False)
+    random_key = FingerprintKey(None)
+    assert random_key.random
+    with pytest.raises(BaselineError, match="random fingerprint key"):
+        Baseline.from_findings(scan(root / "notes.txt", random_key), random_key, root)
+
+
+def test_key_file_inside_repository_refused(tmp_path: Path) -> None:
+    inside = tmp_path / "secrets" / "key"
+    inside.parent.mkdir()
+    inside.write_text("k")
+    with pytest.raises(BaselineError, match="inside the repository"):
+        check_key_outside(inside, tmp_path)
+    outside = tmp_path.parent / f"{tmp_path.name}-key"
+    check_key_outside(outside, tmp_path)  # no error
+    check_key_outside(None, tmp_path)
+
+
+def test_paths(tmp_path: Path, rng) -> None:
+    pan = make_pan("455673", 16, rng)
+    s = Scanner(key=KEY)
+    data = f"card {pan}\n".encode()
+    root = tmp_path / "repo"
+    inside = s.scan_bytes(data, Location(uri=(root / "a b" / "c.txt").as_uri()))[0]
+    member = s.scan_bytes(data, Location(uri=(root / "x.zip").as_uri(), member=("in.tar", "d.csv")))[0]
+    outside = s.scan_bytes(data, Location(uri=(tmp_path / "other.txt").as_uri()))[0]
+    s3 = s.scan_bytes(data, Location(uri="s3://bucket/k.txt"))[0]
+    cell = s.scan_bytes(data, Location(uri="sqlite:///db", cell=Cell("t", "c", (("id", 1),))))[0]
+    git = replace(s.scan_bytes(data, Location(uri="git+file:///r/src/a.py?commit=" + "0" * 40))[0],
+                  obj={"repo": str(root), "path": "src/a.py", "commit": "0" * 40})
+    assert finding_path(inside, root) == "a b/c.txt"
+    assert finding_path(member, root) == "x.zip!in.tar!d.csv"
+    assert finding_path(outside, root) == (tmp_path / "other.txt").as_posix()
+    assert finding_path(s3, root) == "s3://bucket/k.txt"
+    assert finding_path(cell, root) == "sqlite:///db#t.c"
+    assert finding_path(git, root) == "src/a.py"
+
+
+def test_git_history_finding_matches_working_tree_entry(tmp_path: Path, rng) -> None:
+    """An accepted fixture stays accepted in every commit that has it."""
+    pan = make_pan("455673", 16, rng)
+    (tmp_path / "src").mkdir()
+    path = tmp_path / "src" / "a.py"
+    path.write_text(f"card = '{pan}'\n")
+    b = Baseline.from_findings(scan(path), KEY, tmp_path)
+    data = path.read_bytes()
+    hist = Scanner(key=KEY).scan_bytes(data, Location(uri=f"git+file://{tmp_path}/src/a.py?commit={'1' * 40}"))[0]
+    hist = replace(hist, obj={"repo": str(tmp_path), "path": "src/a.py", "commit": "1" * 40})
+    assert b.is_known(hist)
+
+
+def test_forget_paths_and_add(repo) -> None:
+    root, _ = repo
+    b = Baseline.from_findings(scan(root / "tests" / "fixture.py") + scan(root / "notes.txt"), KEY, root)
+    assert len(b) == 3
+    assert b.forget_paths(["tests/fixture.py"]) == 2
+    assert len(b) == 1
+    assert b.add(scan(root / "notes.txt")) == 0
+    assert b.add(scan(root / "tests" / "fixture.py")) == 2
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    p = tmp_path / "b.json"
+    with pytest.raises(BaselineError, match="does not exist"):
+        Baseline.load(p)
+    p.write_text("{not json")
+    with pytest.raises(BaselineError, match="not valid JSON"):
+        Baseline.load(p)
+    p.write_text("[]")
+    with pytest.raises(BaselineError, match="expected a JSON object"):
+        Baseline.load(p)
+    p.write_text(json.dumps({"version": 1, "results": {}}))
+    with pytest.raises(BaselineError, match="key_id"):
+        Baseline.load(p)
+    p.write_text(json.dumps({"version": 1, "key_id": "k", "results": {"a": [{"kind": "pan"}]}}))
+    with pytest.raises(BaselineError, match="fingerprint"):
+        Baseline.load(p)
+    p.write_text(json.dumps({"version": BASELINE_VERSION + 1, "key_id": "k", "results": {}}))
+    with pytest.raises(BaselineError, match="newer cardscan"):
+        Baseline.load(p)
+    p.write_text(json.dumps({"key_id": "k", "results": {}}))
+    with pytest.raises(BaselineError, match="version"):
+        Baseline.load(p)
+
+
+def test_upgrade_runs_one_step_per_version(monkeypatch) -> None:
+    """The machinery future formats plug into: version n -> n + 1, in order."""
+    calls = []
+
+    def step0(d):
+        calls.append(0)
+        return {**d, "version": 1, "results": {p: [dict(e, kind="pan") for e in es] for p, es in d["entries"].items()}}
+
+    monkeypatch.setitem(UPGRADES, 0, step0)
+    old = {"version": 0, "key_id": "k", "entries": {"a.txt": [{"fingerprint": "hmac-sha256:1"}]}}
+    new = upgrade(old)
+    assert calls == [0] and new["version"] == BASELINE_VERSION
+    b = Baseline.from_dict(old)
+    assert [e.key() for e in b.entries] == [("a.txt", "hmac-sha256:1", "pan")]
+    monkeypatch.setitem(UPGRADES, 0, lambda d: {**d, "version": 0})
+    with pytest.raises(BaselineError, match="did not produce"):
+        upgrade({"version": 0, "key_id": "k", "results": {}})
+    monkeypatch.delitem(UPGRADES, 0)
+    with pytest.raises(BaselineError, match="not supported"):
+        upgrade({"version": 0, "key_id": "k", "results": {}})
+
+
+def test_write_is_atomic_and_replaces(repo) -> None:
+    root, _ = repo
+    target = root / "b.json"
+    target.write_text("old")
+    os.chmod(target, 0o644)
+    Baseline.from_findings(scan(root / "notes.txt"), KEY, root).write(target)
+    assert json.loads(target.read_text())["version"] == BASELINE_VERSION
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in root.iterdir() if p.name.endswith(".tmp")] == []
