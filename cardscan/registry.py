@@ -53,6 +53,13 @@ BUILTIN["cardscan.decoders"].update({
     "mail": "cardscan.decoders.mail:MailDecoder",
     "mbox": "cardscan.decoders.mail:MboxDecoder",
 })
+# Git history (``cardscan scan --git-history``, ``git+file://`` URLs) and the
+# CI report formats (``--format sarif|junit``).
+BUILTIN["cardscan.sources"]["git"] = "cardscan.sources.git:GitSource"
+BUILTIN["cardscan.sinks"].update({
+    "sarif": "cardscan.sinks.sarif:SarifSink",
+    "junit": "cardscan.sinks.junit:JUnitSink",
+})
 EXTRAS.update({
     "cardscan.decoders:zstd": "archives",
     "cardscan.decoders:pdf": "archives",
