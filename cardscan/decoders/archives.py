@@ -261,7 +261,11 @@ class ZipDecoder:
             yield from self._forward(_FileForward(fp), limits, self.context(None, None, head, name))
             return
         if count > limits.max_members:
-            raise LimitError(f"zip declares {count} entries, more than max_members ({limits.max_members})", "members")
+            # Parsing a huge central directory costs memory before the limit
+            # could act: read forward, and the member limit stops it in time.
+            fp.seek(0)
+            yield from self._forward(_FileForward(fp), limits, self.context(None, None, head, name))
+            return
         fp.seek(0)
         try:
             zf = zipfile.ZipFile(fp)  # type: ignore[arg-type]

@@ -49,7 +49,7 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any, BinaryIO, Callable, ClassVar, Iterable, Iterator, Protocol, Union
 
-from ..errors import DecodeError, LimitError, MissingDependency
+from ..errors import CardscanError, DecodeError, LimitError, MissingDependency
 
 #: Bytes of a stream's head that decoders see to recognise a format.
 HEAD_SIZE = 4096
@@ -451,15 +451,17 @@ class DecompressStream(Stream):
             raise DecodeError(f"{self._what} data shorter than its declared size")
 
 
-class _Source:
-    """The item's own stream handed to a decoder: its I/O errors are tagged."""
+class _Source(io.RawIOBase):
+    """The item's own stream handed to a decoder: its I/O errors are tagged,
+    and a decoder closing it does not close the caller's stream."""
 
     def __init__(self, fp: BinaryIO) -> None:
+        super().__init__()
         self._fp = fp
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int | None = -1) -> bytes:
         try:
-            return self._fp.read(n)
+            return self._fp.read(-1 if n is None else n)
         except OSError as exc:
             raise SourceReadError(str(exc)) from exc
 
@@ -480,7 +482,7 @@ class _Source:
     def seekable(self) -> bool:
         try:
             return bool(self._fp.seekable())
-        except (AttributeError, OSError):
+        except (AttributeError, OSError, ValueError):
             return False
 
     def readable(self) -> bool:
@@ -522,7 +524,12 @@ def seekable_view(stream: Any, limits: Limits) -> BinaryIO | None:
 
 def safe_message(exc: BaseException | str) -> str:
     """A failure message with no card number in it, of bounded length."""
-    text = exc if isinstance(exc, str) else (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    if isinstance(exc, str):
+        text = exc
+    elif isinstance(exc, CardscanError) and str(exc):
+        text = str(exc)  # our own messages say what happened already
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     text = text.replace("\n", " ")[:300]
     try:
         from ..prevent import redact
