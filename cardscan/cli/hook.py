@@ -1,0 +1,402 @@
+"""Check the files being committed for card numbers (the pre-commit hook).
+
+``cardscan hook [FILES...]``: what pre-commit runs with the staged file names
+(see .pre-commit-hooks.yaml and docs/pre-commit.md); also usable in CI with
+the files of a change (``cardscan hook $(git diff --name-only origin/main...)``).
+
+Made for a developer at a terminal: one line per card number
+(``path:line:col  BRAND  masked  confidence — why``) and how to let a fixture
+through. Fixtures pass three ways: published test cards are allowed in hook
+mode (``--report-test-cards`` flags them too), a ``cardscan: allow`` comment
+on the same line, and the baseline file (``.cardscan-baseline.json``, used
+when present, see ``cardscan baseline``).
+
+Exit status (like detect-secrets' hook): 0 nothing new; 1 new card numbers
+(the commit is blocked); 3 ``--update-baseline`` rewrote the baseline (stage
+it and commit again); 2 something could not be checked (an unreadable file,
+a baseline under another key). With several, the first in the order 1, 3, 2
+wins: every one of them blocks the commit.
+
+Start-up matters (this runs on every commit): no process pool, and nothing
+heavy is imported before it is needed (containers' decoders only for a file
+that starts like a container).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator
+
+if TYPE_CHECKING:
+    from ..baseline import Baseline
+    from ..engine.scanner import Scanner
+    from ..findings import ErrorRecord, Finding
+
+HELP = "check files being committed for card numbers (pre-commit hook)"
+
+EXIT_CLEAN, EXIT_NEW, EXIT_ERROR, EXIT_BASELINE_WRITTEN = 0, 1, 2, 3
+
+#: Magic bytes of formats the decoders open (zip/office, gzip, tar, PDF ...).
+#: Plain files, nearly every committed file, are scanned without importing
+#: the decoders at all. Same list as cardscan.run.sweep (kept short on purpose).
+_CONTAINER_MAGIC: tuple[tuple[int, bytes], ...] = (
+    (0, b"\x1f\x8b"), (0, b"PK\x03\x04"), (0, b"PK\x05\x06"), (0, b"BZh"), (0, b"\xfd7zXZ\x00"),
+    (0, b"\x28\xb5\x2f\xfd"), (0, b"7z\xbc\xaf\x27\x1c"), (257, b"ustar"), (0, b"%PDF"),
+    (0, b"\xd0\xcf\x11\xe0"),
+)
+_HEAD = 512
+
+# -- options -----------------------------------------------------------------------
+def _confidence(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number from 0 to 100") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError("expected a number from 0 to 100")
+    return value
+
+
+def add_allow_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared with ``cardscan baseline``: what counts as allowed."""
+    g = parser.add_argument_group("detection")
+    g.add_argument("--report-test-cards", action="store_true", default=None,
+                   help="also flag published test card numbers (allowed by default here)")
+    g.add_argument("--min-confidence", type=_confidence, metavar="N", default=None,
+                   help="flag numbers with confidence >= N (0-100; default 50)")
+    k = parser.add_argument_group("fingerprint key and settings")
+    k.add_argument("--key-file", metavar="PATH", default=None,
+                   help="HMAC key for the baseline's fingerprints, kept outside the repository "
+                        "(mode 0600); default $CARDSCAN_FINGERPRINT_KEY")
+    k.add_argument("--config", metavar="FILE", default=None,
+                   help="read settings from FILE (.cardscan.toml, or pyproject.toml [tool.cardscan])")
+    k.add_argument("--no-config", action="store_true", help="ignore settings files")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="*", metavar="FILE",
+                        help="files to check (pre-commit passes the staged files); directories are walked")
+    b = parser.add_argument_group("baseline")
+    b.add_argument("--baseline", metavar="FILE", default=None,
+                   help="accepted findings (default: .cardscan-baseline.json if it exists)")
+    b.add_argument("--no-baseline", action="store_true", help="ignore any baseline file")
+    b.add_argument("--update-baseline", action="store_true",
+                   help="accept the new findings into the baseline and exit 3 (review and stage it)")
+    add_allow_options(parser)
+    o = parser.add_argument_group("output")
+    o.add_argument("-q", "--quiet", action="store_true", help="only the exit status")
+
+
+# -- settings ------------------------------------------------------------------------
+def resolve(args: argparse.Namespace) -> dict[str, Any]:
+    """Effective settings: settings file < command line."""
+    from ..settings import load_config
+
+    opts: dict[str, Any] = {}
+    if not getattr(args, "no_config", False):
+        file_settings, path = load_config(getattr(args, "config", None))
+        opts.update(file_settings)
+        opts["config_file"] = path
+    for name in ("min_confidence", "key_file", "baseline"):
+        value = getattr(args, name, None)
+        if value is not None:
+            opts[name] = value
+    if getattr(args, "report_test_cards", None):
+        opts["report_test_cards"] = True
+    return opts
+
+
+def build_scanner(opts: dict[str, Any], key: Any) -> "Scanner":
+    from ..config import ScanConfig
+    from ..engine.scanner import Scanner
+
+    fields: dict[str, Any] = {}
+    for name in ("min_confidence", "utf16", "backend", "context_window", "chunk_size"):
+        if opts.get(name) is not None:
+            fields[name] = opts[name]
+    # Hook mode: published test cards are fixtures, not leaks, unless asked.
+    fields["test_cards"] = bool(opts.get("report_test_cards", False))
+    return Scanner(ScanConfig(**fields), key)
+
+
+# -- files ----------------------------------------------------------------------------
+class _Selector:
+    """The settings file's include/exclude globs (gitignore syntax), if any."""
+
+    def __init__(self, opts: dict[str, Any]) -> None:
+        self.include = self.exclude = None
+        if opts.get("include") or opts.get("exclude"):
+            import pathspec
+
+            if opts.get("include"):
+                self.include = pathspec.GitIgnoreSpec.from_lines(opts["include"])
+            if opts.get("exclude"):
+                self.exclude = pathspec.GitIgnoreSpec.from_lines(opts["exclude"])
+        self.max_size = opts.get("max_file_size")
+
+    def wanted(self, path: str) -> bool:
+        rel = os.path.normpath(path).replace(os.sep, "/")
+        if self.exclude is not None and self.exclude.match_file(rel):
+            return False
+        if self.include is not None and not self.include.match_file(rel):
+            return False
+        return True
+
+
+def iter_files(paths: Iterable[str], selector: _Selector | None = None) -> Iterator[str]:
+    """Regular files among ``paths``, directories walked (``.git`` skipped).
+
+    Symbolic links are not followed: git stores a link's target path, not the
+    file it points to.
+    """
+    for p in paths:
+        if os.path.isdir(p) and not os.path.islink(p):
+            for dirpath, dirnames, filenames in os.walk(p):
+                dirnames[:] = sorted(d for d in dirnames if d != ".git")
+                for name in sorted(filenames):
+                    full = os.path.join(dirpath, name)
+                    if os.path.islink(full):
+                        continue
+                    if selector is None or selector.wanted(os.path.normpath(full)):
+                        yield os.path.normpath(full)
+        elif os.path.islink(p):
+            continue
+        elif selector is None or selector.wanted(p):
+            yield p
+
+
+def _is_container(head: bytes) -> bool:
+    return any(head[at:at + len(magic)] == magic for at, magic in _CONTAINER_MAGIC)
+
+
+def scan_file(path: str, scanner: "Scanner", limits: Any = None) -> tuple[list["Finding"], list["ErrorRecord"]]:
+    """Findings in one file, minus those on a line with the allow pragma.
+
+    Containers (zip, office, gzip ...) are opened by the decoders like in a
+    sweep; the pragma applies to the file's own text (a member's lines are
+    not the developer's lines).
+    """
+    from pathlib import Path
+
+    from ..findings import ErrorRecord, Location
+
+    abspath = os.path.abspath(path)
+    base = Location(uri=Path(abspath).as_uri())
+    findings: list[Finding] = []
+    errors: list[ErrorRecord] = []
+    try:
+        fh = open(abspath, "rb")
+    except OSError as exc:
+        return findings, [ErrorRecord(base, _os_kind(exc), exc.strerror or type(exc).__name__)]
+    with fh:
+        try:
+            head = fh.read(_HEAD)
+            fh.seek(0)
+            if _is_container(head):
+                from dataclasses import replace
+
+                from ..decoders import Failure, Limits, expand
+
+                for part in expand(fh, os.path.basename(abspath), limits or Limits()):
+                    if isinstance(part, Failure):
+                        errors.append(ErrorRecord(replace(base, member=tuple(part.member)), part.kind,
+                                                  part.message, part.limit))
+                        continue
+                    raw = not part.member and not part.encoding
+                    found = list(scanner.scan_stream(part.stream, replace(base, member=tuple(part.member))))
+                    findings.extend(_drop_allowed(found, abspath) if raw else found)
+            else:
+                found = list(scanner.scan_stream(fh, base))
+                findings.extend(_drop_allowed(found, abspath))
+        except OSError as exc:
+            errors.append(ErrorRecord(base, _os_kind(exc), exc.strerror or type(exc).__name__))
+    return findings, errors
+
+
+def _drop_allowed(found: list["Finding"], abspath: str) -> list["Finding"]:
+    if not found:
+        return found
+    from ..allow import allowed_in_file
+
+    with open(abspath, "rb") as fh:
+        return [f for f in found
+                if f.location.offset is None
+                or not allowed_in_file(fh, f.location.offset, f.location.length or 0)]
+
+
+def _os_kind(exc: OSError) -> str:
+    import errno
+
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return "not_found"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission"
+    return "io"
+
+
+def scan_files(
+    paths: Iterable[str], scanner: "Scanner", selector: _Selector | None = None
+) -> tuple[list["Finding"], list["ErrorRecord"], list[str]]:
+    """(findings, errors, files checked) for ``paths``, in order."""
+    findings: list[Finding] = []
+    errors: list[ErrorRecord] = []
+    checked: list[str] = []
+    max_size = selector.max_size if selector is not None else None
+    for path in iter_files(paths, selector):
+        if max_size is not None:
+            try:
+                if os.path.getsize(path) > max_size:
+                    continue
+            except OSError:
+                pass  # scan_file reports it
+        checked.append(path)
+        f, e = scan_file(path, scanner)
+        findings.extend(f)
+        errors.extend(e)
+    return findings, errors, checked
+
+
+# -- output ---------------------------------------------------------------------------
+def display_path(f: "Finding", cwd: str) -> str:
+    from ..sinks.console import printable
+
+    from ..baseline import finding_path
+
+    text = finding_path(f, cwd)
+    loc = f.location
+    if loc.line is not None:
+        text += f":{loc.line}:{loc.column}"
+    elif loc.offset is not None:
+        text += f"@{loc.offset}"
+    return printable(text)
+
+
+def format_line(f: "Finding", cwd: str) -> str:
+    """``path:line:col  BRAND  masked  confidence 85 — why (reasons)``."""
+    from ..explain import why
+
+    kind = "" if f.kind == "pan" else f"  {f.kind.upper()}"
+    return f"{display_path(f, cwd)}  {f.brand.upper()}  {f.masked}{kind}  confidence {f.confidence} \u2014 {why(f)}"
+
+
+def advice(baseline_name: str, has_key: bool, exists: bool = True) -> str:
+    """How to let a fixture through (printed after the findings)."""
+    command = f"cardscan baseline --update {baseline_name}" if exists else (
+        "cardscan baseline" + ("" if baseline_name == ".cardscan-baseline.json" else f" -o {baseline_name}"))
+    key_line = "" if has_key else "     (with the team's key in CARDSCAN_FINGERPRINT_KEY)\n"
+    return (
+        "Not a real card (a test fixture)? Let it through one of three ways:\n"
+        "  1. use a published test card number instead: test cards pass in this hook\n"
+        "     (list: docs/brands.md, or any payment provider's test numbers);\n"
+        "  2. mark the line with a comment:  # cardscan: allow   (also // ..., /* ... */,\n"
+        "     <!-- ... -->, -- ...)\n"
+        f"  3. accept the current findings:  {command}\n"
+        + key_line
+        + "     then review and commit the baseline (it holds fingerprints, never numbers).\n"
+        "A real card number? Remove it before committing. If it was ever committed or\n"
+        "pushed, it stays in the history: tell your security team (cardscan scan --git-history).\n"
+    )
+
+
+def _write(stream: IO[str], text: str) -> None:
+    try:
+        stream.write(text)
+        stream.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+
+
+# -- running ----------------------------------------------------------------------------
+def find_baseline(opts: dict[str, Any], args: argparse.Namespace) -> str | None:
+    from ..baseline import DEFAULT_NAME
+
+    if getattr(args, "no_baseline", False):
+        return None
+    if opts.get("baseline"):
+        return str(opts["baseline"])
+    return DEFAULT_NAME if os.path.isfile(DEFAULT_NAME) else None
+
+
+def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    from ..settings import load_key
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    opts = resolve(args)
+    key, _ = load_key(opts.get("key_file"))
+    scanner = build_scanner(opts, key)
+    baseline_path = find_baseline(opts, args)
+    findings, errors, checked = scan_files(args.files, scanner, _Selector(opts))
+
+    baseline: Baseline | None = None
+    problems: list[str] = []
+    new = findings
+    if baseline_path is not None and os.path.exists(baseline_path) and (findings or args.update_baseline):
+        from ..baseline import Baseline, BaselineError
+
+        try:
+            baseline = Baseline.load(baseline_path)
+            baseline.check_key(key)
+            new = baseline.new(findings)
+        except BaselineError as exc:
+            problems.append(str(exc))
+            baseline = None
+            if args.update_baseline:
+                args.update_baseline = False  # never rewrite a baseline we could not read
+    elif baseline_path is not None and not os.path.exists(baseline_path) and not args.update_baseline:
+        problems.append(f"baseline file {baseline_path} does not exist (create it with 'cardscan baseline')")
+    if args.update_baseline and baseline is None and new:
+        from ..baseline import DEFAULT_NAME, Baseline, BaselineError
+
+        try:
+            baseline = Baseline.from_findings([], key, ".", settings=scanner.config.to_dict())
+            baseline_path = baseline_path or DEFAULT_NAME
+        except BaselineError as exc:
+            problems.append(str(exc))
+
+    cwd = os.getcwd()
+    quiet = getattr(args, "quiet", False)
+    status = EXIT_CLEAN
+    if new and args.update_baseline and baseline is not None:
+        baseline.add(new)
+        baseline.write(baseline_path)  # type: ignore[arg-type]
+        if not quiet:
+            _write(out, f"cardscan: accepted {len(new)} finding(s) into {baseline_path}; review it, "
+                        f"'git add {baseline_path}' and commit again.\n")
+            for f in new:
+                _write(out, "  " + format_line(f, cwd) + "\n")
+        status = EXIT_BASELINE_WRITTEN
+    elif new:
+        status = EXIT_NEW
+        if not quiet:
+            files = len({display_path(f, cwd).rsplit(":", 2)[0] for f in new})
+            lines = [format_line(f, cwd) for f in new]
+            known = len(findings) - len(new)
+            extra = f" ({known} more accepted by the baseline)" if known else ""
+            _write(out, "cardscan: card numbers in the files being committed:\n\n" + "\n".join(lines) + "\n\n")
+            _write(out, f"{len(new)} card number(s) in {files} file(s){extra}: commit blocked.\n\n")
+            from ..baseline import DEFAULT_NAME
+
+            name = baseline_path or DEFAULT_NAME
+            _write(out, advice(name, not key.random, os.path.exists(name)))
+    for e in errors:
+        problems.append(f"{display_error(e, cwd)}: could not check ({e.kind}: {e.message})")
+    if problems:
+        if not quiet:
+            _write(err, "".join(f"cardscan: error: {p}\n" for p in problems))
+        if status == EXIT_CLEAN:
+            status = EXIT_ERROR
+    return status
+
+
+def display_error(e: "ErrorRecord", cwd: str) -> str:
+    from ..baseline import local_path, relative_path
+    from ..sinks.console import printable
+    from pathlib import Path
+
+    local = local_path(e.location.uri)
+    text = relative_path(local, Path(cwd)) if local is not None else e.location.uri
+    if e.location.member:
+        text = "!".join([text, *e.location.member])
+    return printable(text)

@@ -1,0 +1,240 @@
+"""``cardscan hook``: what a developer sees when a commit carries a card number."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from cardscan.cli import main as cli_main
+from cardscan.testing import assert_no_pan, group, make_pan
+
+KEY = "team-key-kept-outside-the-repo"
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch):
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY", raising=False)
+    return root
+
+
+def hook(*argv: str, capsys, pans=()) -> tuple[int, str, str]:
+    code = cli_main.main(["hook", *argv])
+    captured = capsys.readouterr()
+    assert_no_pan(captured.out + captured.err, pans, "hook output")
+    return code, captured.out, captured.err
+
+
+def baseline(*argv: str, capsys, pans=()) -> tuple[int, str, str]:
+    code = cli_main.main(["baseline", *argv])
+    captured = capsys.readouterr()
+    assert_no_pan(captured.out + captured.err, pans, "baseline output")
+    return code, captured.out, captured.err
+
+
+def test_commands_are_registered() -> None:
+    assert cli_main.COMMANDS["hook"] == "cardscan.cli.hook"
+    assert cli_main.COMMANDS["baseline"] == "cardscan.cli.baseline"
+
+
+def test_clean_files_pass_quietly(repo: Path, capsys) -> None:
+    (repo / "a.py").write_text("print('hello')\nORDER_ID = 4556737586899855\n")
+    (repo / "b.bin").write_bytes(bytes(range(256)) * 10)
+    assert hook("a.py", "b.bin", capsys=capsys) == (0, "", "")
+    assert hook(capsys=capsys) == (0, "", "")  # pre-commit with no matching files
+
+
+def test_real_looking_pan_blocks_with_a_readable_message(repo: Path, capsys, rng) -> None:
+    pan = make_pan("455673", 16, rng)
+    (repo / "src").mkdir()
+    (repo / "src" / "refund.py").write_text(f"# refund test\nCARD = '{group(pan, (4, 4, 4, 4))}'  # exp 04/29\n")
+    code, out, err = hook("src/refund.py", capsys=capsys, pans=[pan])
+    assert code == 1
+    line = next(ln for ln in out.splitlines() if ln.startswith("src/refund.py:"))
+    masked = f"{pan[:6]}******{pan[-4:]}"
+    assert line.startswith("src/refund.py:2:9  VISA  " + masked + "  confidence ")
+    assert "\u2014" in line and "grouped like a printed card" in line and "(issuer_luhn, grouped" in line
+    assert "1 card number(s) in 1 file(s): commit blocked." in out
+    assert "# cardscan: allow" in out and "cardscan baseline" in out and "test card" in out
+
+
+def test_test_cards_pass_by_default(repo: Path, capsys) -> None:
+    from cardscan.engine.issuers import _TEST_FILE, _package_text, parse_test_cards
+
+    test_card = sorted(parse_test_cards(_package_text(_TEST_FILE)))[0]
+    (repo / "fixture.json").write_text(json.dumps({"card_number": test_card}) + "\n")
+    assert hook("fixture.json", capsys=capsys)[0] == 0
+    code, out, _ = hook("--report-test-cards", "fixture.json", capsys=capsys)
+    assert code == 1 and "a published test card number" in out
+
+
+@pytest.mark.parametrize("comment", ["# cardscan: allow", "// cardscan: allow", "<!-- cardscan: allow -->",
+                                     "/* cardscan: allow */", "-- cardscan: allow"])
+def test_inline_pragma_lets_a_fixture_through(repo: Path, capsys, rng, comment: str) -> None:
+    pan, other = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
+    (repo / "f.txt").write_text(f"card {pan}  {comment}\n")
+    assert hook("f.txt", capsys=capsys, pans=[pan])[0] == 0
+    (repo / "f.txt").write_text(f"card {pan}  {comment}\ncard {other}\n")
+    code, out, _ = hook("f.txt", capsys=capsys, pans=[pan, other])
+    assert code == 1 and "f.txt:2:6" in out and "f.txt:1:" not in out
+
+
+def test_baseline_lets_accepted_findings_through(repo: Path, capsys, rng, monkeypatch) -> None:
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY)
+    pan, new = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
+    fixture = repo / "tests" / "fixtures.yml"
+    fixture.parent.mkdir()
+    fixture.write_text(f"card_number: {pan}\n")
+    code, out, _ = baseline("tests", capsys=capsys, pans=[pan])
+    assert code == 0 and "1 accepted finding(s)" in out
+    assert (repo / ".cardscan-baseline.json").stat().st_mode & 0o777 == 0o600
+    assert hook("tests/fixtures.yml", capsys=capsys, pans=[pan])[0] == 0
+    # Lines move: still accepted.
+    fixture.write_text(f"# fixtures\n\n\ncard_number: {pan}\n")
+    assert hook("tests/fixtures.yml", capsys=capsys, pans=[pan])[0] == 0
+    # A new number beside it: only that one is reported.
+    fixture.write_text(f"card_number: {pan}\nsecond card: {new}\n")
+    code, out, _ = hook("tests/fixtures.yml", capsys=capsys, pans=[pan, new])
+    assert code == 1
+    assert f"{new[:6]}******{new[-4:]}" in out and f"{pan[:6]}******{pan[-4:]}" not in out
+    assert "(1 more accepted by the baseline)" in out
+    # The same accepted number in another file is new there.
+    (repo / "copy.yml").write_text(f"card_number: {pan}\n")
+    assert hook("copy.yml", capsys=capsys, pans=[pan])[0] == 1
+    # --no-baseline ignores it.
+    assert hook("--no-baseline", "tests/fixtures.yml", capsys=capsys, pans=[pan, new])[0] == 1
+
+
+def test_baseline_under_another_key_or_no_key(repo: Path, capsys, rng, monkeypatch) -> None:
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY)
+    pan = make_pan("455673", 16, rng)
+    (repo / "f.txt").write_text(f"card {pan}\n")
+    assert baseline("f.txt", capsys=capsys, pans=[pan])[0] == 0
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "another key")
+    code, out, err = hook("f.txt", capsys=capsys, pans=[pan])
+    assert code == 1 and "f.txt:1:6" in out and "another fingerprint key" in err
+    monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY")
+    code, out, err = hook("f.txt", capsys=capsys, pans=[pan])
+    assert code == 1 and "none is set" in err and "CARDSCAN_FINGERPRINT_KEY" in out
+    # No findings: a developer without the key is not blocked.
+    (repo / "clean.txt").write_text("fine\n")
+    assert hook("clean.txt", capsys=capsys) == (0, "", "")
+
+
+def test_update_baseline_exits_3(repo: Path, capsys, rng, monkeypatch) -> None:
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY)
+    pan = make_pan("455673", 16, rng)
+    (repo / "f.txt").write_text(f"card {pan}\n")
+    code, out, _ = hook("--update-baseline", "f.txt", capsys=capsys, pans=[pan])
+    assert code == 3 and "git add .cardscan-baseline.json" in out
+    data = json.loads((repo / ".cardscan-baseline.json").read_text())
+    assert list(data["results"]) == ["f.txt"]
+    assert hook("f.txt", capsys=capsys, pans=[pan])[0] == 0
+    assert hook("--update-baseline", "f.txt", capsys=capsys, pans=[pan])[0] == 0  # nothing new: untouched
+
+
+def test_update_baseline_refuses_a_random_key(repo: Path, capsys, rng) -> None:
+    pan = make_pan("455673", 16, rng)
+    (repo / "f.txt").write_text(f"card {pan}\n")
+    code, out, err = hook("--update-baseline", "f.txt", capsys=capsys, pans=[pan])
+    assert code == 1 and "random fingerprint key" in err
+    assert not (repo / ".cardscan-baseline.json").exists()
+
+
+def test_unreadable_file_is_an_error(repo: Path, capsys) -> None:
+    code, out, err = hook("missing.txt", capsys=capsys)
+    assert code == 2 and "missing.txt: could not check (not_found" in err
+
+
+def test_members_of_containers_are_checked(repo: Path, capsys, rng) -> None:
+    pan = make_pan("455673", 16, rng)
+    with zipfile.ZipFile(repo / "export.zip", "w") as z:
+        z.writestr("cards.csv", f"name,card\nx,{pan}\n")
+    code, out, _ = hook("export.zip", capsys=capsys, pans=[pan])
+    assert code == 1 and "export.zip!cards.csv:2:3" in out
+
+
+def test_utf16_track_data_and_directories(repo: Path, capsys, rng) -> None:
+    pan, tpan = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
+    d = repo / "data"
+    d.mkdir()
+    (d / "export.txt").write_bytes(f"\ufeffcard number {pan}\r\n".encode("utf-16-le"))
+    (d / "pos.log").write_text(f"read ;{tpan}=29041010000000000000?\n")
+    (d / "ok.txt").write_bytes(f"card {pan} # cardscan: allow\n".encode("utf-16-le"))
+    code, out, _ = hook("data", capsys=capsys, pans=[pan, tpan])
+    assert code == 1
+    assert "data/export.txt:1:" in out and "data/pos.log:1:6" in out and "TRACK2" in out
+    assert "data/ok.txt" not in out and "magnetic-stripe" in out
+
+
+def test_settings_file(repo: Path, capsys, rng) -> None:
+    pan = make_pan("455673", 16, rng)
+    (repo / "vendor").mkdir()
+    (repo / "vendor" / "x.txt").write_text(f"card {pan}\n")
+    (repo / "bare.txt").write_text(f"{pan}\n")  # no context: confidence 60
+    (repo / ".cardscan.toml").write_text('exclude = ["vendor/"]\nmin-confidence = 70\n')
+    assert hook("vendor/x.txt", "bare.txt", capsys=capsys, pans=[pan])[0] == 0
+    assert hook("--min-confidence", "50", "bare.txt", capsys=capsys, pans=[pan])[0] == 1
+    assert hook("--no-config", "vendor/x.txt", capsys=capsys, pans=[pan])[0] == 1
+
+
+def test_settings_file_baseline_and_test_cards(repo: Path, capsys, rng, monkeypatch) -> None:
+    from cardscan.engine.issuers import _TEST_FILE, _package_text, parse_test_cards
+
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY)
+    pan = make_pan("455673", 16, rng)
+    (repo / "f.txt").write_text(f"card {pan}\n")
+    assert baseline("-o", "ci/accepted.json", "f.txt", capsys=capsys, pans=[pan])[0] == 2  # no such directory
+    (repo / "ci").mkdir()
+    assert baseline("-o", "ci/accepted.json", "f.txt", capsys=capsys, pans=[pan])[0] == 0
+    assert hook("f.txt", capsys=capsys, pans=[pan])[0] == 1  # not the default name
+    (repo / "pyproject.toml").write_text('[tool.cardscan]\nbaseline = "ci/accepted.json"\nreport-test-cards = true\n')
+    assert hook("f.txt", capsys=capsys, pans=[pan])[0] == 0
+    card = sorted(parse_test_cards(_package_text(_TEST_FILE)))[0]
+    (repo / "t.txt").write_text(f"card {card}\n")
+    assert hook("t.txt", capsys=capsys)[0] == 1
+
+
+def test_symlinks_are_not_followed(repo: Path, capsys, rng, tmp_path: Path) -> None:
+    pan = make_pan("455673", 16, rng)
+    outside = tmp_path / "outside.txt"
+    outside.write_text(f"card {pan}\n")
+    os.symlink(outside, repo / "link.txt")
+    assert hook("link.txt", capsys=capsys, pans=[pan])[0] == 0
+
+
+def test_quiet(repo: Path, capsys, rng) -> None:
+    pan = make_pan("455673", 16, rng)
+    (repo / "f.txt").write_text(f"card {pan}\n")
+    assert hook("-q", "f.txt", capsys=capsys) == (1, "", "")
+
+
+def test_no_pan_anywhere_with_many_findings(repo: Path, capsys, rng) -> None:
+    pans = [make_pan(p, n, rng) for p, n in (("455673", 16), ("510510", 16), ("371449", 15), ("601100", 16),
+                                             ("352800", 16), ("622126", 19))]
+    for i, pan in enumerate(pans):
+        (repo / f"f{i}.txt").write_text(f"card {pan} exp 01/30\n{group(pan, (4, 4, 4, len(pan) - 12), '-')}\n")
+    code, out, err = hook(*[f"f{i}.txt" for i in range(len(pans))], capsys=capsys, pans=pans)
+    assert code == 1 and out.count("\n  ") >= 0
+    assert sum(1 for ln in out.splitlines() if ln.startswith("f")) >= len(pans)
+
+
+def test_output_stream_failure_does_not_crash(repo: Path, rng) -> None:
+    """A closed pipe (pre-commit killed) ends quietly, never with a traceback holding data."""
+    from cardscan.cli import hook as hook_mod
+
+    pan = make_pan("455673", 16, rng)
+    (repo / "f.txt").write_text(f"card {pan}\n")
+    out = io.StringIO()
+    out.close()
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    hook_mod.configure(parser)
+    assert hook_mod.run(parser.parse_args(["f.txt"]), out=out, err=io.StringIO()) == 1
