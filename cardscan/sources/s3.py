@@ -294,7 +294,7 @@ class S3Source:
             meta["version_id"] = obj.get("VersionId")
             meta["is_latest"] = bool(obj.get("IsLatest"))
         if self.endpoint_url:
-            meta["endpoint"] = _strip_userinfo(self.endpoint_url)
+            meta["endpoint"] = _strip_userinfo(self.endpoint_url)  # absent: AWS itself
         if bucket_state is not None:
             meta["exposure"], meta["exposure_detail"] = _exposure(bucket_state, acl)
         else:
@@ -363,6 +363,18 @@ class S3Source:
             return await asyncio.gather(*(one(sem, o) for o in objects), return_exceptions=True)
 
         return fsspec.asyn.sync(fs.loop, gather)
+
+    def owns(self, item: Item) -> bool:
+        """Whether ``item`` was listed by a source like this one (workers route items by it)."""
+        if item.source != self.name or not item.uri.startswith(f"s3://{self.bucket}/"):
+            return False
+        if item.meta.get("endpoint") != _strip_userinfo(self.endpoint_url):
+            return False  # same bucket name, another store
+        key = item.uri[len(f"s3://{self.bucket}/"):]
+        p = self.prefix
+        if not p or p.endswith("/"):
+            return key.startswith(p)
+        return key == p or key.startswith(p + "/")
 
     # -- reading -------------------------------------------------------------
     def open(self, item: Item) -> BinaryIO:

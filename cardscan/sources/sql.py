@@ -554,6 +554,10 @@ class SQLSource:
         conn.rollback()
         return out
 
+    def owns(self, item: Item) -> bool:
+        """Whether ``item`` is a table of this database (workers route items by it)."""
+        return item.source == self.name and item.uri.partition("#")[0] == self.public_url
+
     # -- reading ---------------------------------------------------------------
     def cells(self, item: Item) -> Iterator[tuple[Cell, bytes] | ErrorRecord]:
         """Every non-NULL value of the table's scanned columns, in key order."""

@@ -414,3 +414,14 @@ def test_requester_pays_header_is_sent(proxy, s3, bucket) -> None:
     with src.open(item) as f:
         assert f.read() == b"hello"
     assert proxy.headers_seen and all(h.get("x-amz-request-payer") == "requester" for h in proxy.headers_seen)
+
+
+def test_owns_routes_items_to_the_source_that_listed_them(moto_endpoint, s3, bucket) -> None:
+    s3.put_object(Bucket=bucket, Key="a/x.txt", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="b/y.txt", Body=b"y")
+    a = S3Source(f"s3://{bucket}/a/", endpoint_url=moto_endpoint)
+    b = S3Source(f"s3://{bucket}/b", endpoint_url=moto_endpoint)
+    elsewhere = S3Source(f"s3://{bucket}/", endpoint_url="http://127.0.0.1:9")
+    (ia,), (ib,) = list(a.items()), list(b.items())
+    assert a.owns(ia) and not a.owns(ib) and b.owns(ib) and not b.owns(ia)
+    assert not elsewhere.owns(ia)  # same bucket name on another endpoint

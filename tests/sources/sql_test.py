@@ -554,3 +554,11 @@ def test_an_item_uri_opens_that_one_table(make_db, rng) -> None:
     assert [(c.table, c.column, c.key) for c, _ in cells] == [("u", "v", (("id", 1),))]
     with pytest.raises(ConfigError):
         list(SQLSource("sqlite:////elsewhere.db").cells(items[1]))
+
+
+def test_owns_routes_tables_to_their_database(make_db, tmp_path) -> None:
+    db = make_db("sqlite")
+    db.run("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    (item,) = list(db.source().items())
+    assert db.source().owns(item)
+    assert not SQLSource(f"sqlite:///{tmp_path}/other.db").owns(item)
