@@ -46,8 +46,8 @@ def line_for(p: str, i: int) -> str:
     """A realistic line that carries card context (the PAN scores high)."""
     if i % 3 == 0:
         return f"2024-06-11T09:00:{i % 60:02d}Z ERROR payment failed card={p} exp 09/27 order=ORD-{1000 + i}\n"
-    if i % 3 == 1:
-        sizes = {16: (4, 4, 4, 4), 15: (4, 6, 5), 14: (4, 6, 4), 19: (4, 4, 4, 4, 3)}[len(p)]
+    if i % 3 == 1 and len(p) in (14, 15, 16):  # printed groupings (19-digit cards are not grouped)
+        sizes = {16: (4, 4, 4, 4), 15: (4, 6, 5), 14: (4, 6, 4)}[len(p)]
         return f"customer read out the card number {group(p, sizes)} expiry 03/26\n"
     return f'{{"id": {i}, "card_number": "{p}", "expiry": "11/26"}}\n'
 

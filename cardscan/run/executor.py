@@ -1,0 +1,244 @@
+"""Runners: take work units (lists of items) and give back their results.
+
+The seam is :class:`ExecutorRunner`, which drives *any*
+``concurrent.futures.Executor``-like object (``submit`` returning futures):
+the local ``ProcessPoolExecutor`` built by :func:`process_pool`, or a Dask
+``distributed.Client.get_executor()``. It keeps a bounded window of units in
+flight, so the walk that produces them stays streaming, and yields results as
+they complete (unordered, like ``imap_unordered``).
+
+``--jobs 1`` uses :class:`InProcessRunner`: no pool, no pickling. A sweep
+with a single unit of work never starts a pool either (``one item, no pool``).
+
+A worker process that dies (out of memory, a crash in a native decoder)
+breaks a process pool: the runner rebuilds the pool (when it owns it) and
+retries the affected items one by one; an item that kills a worker twice
+becomes an ``internal`` error record. No item is ever dropped silently.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterable, Iterator, Protocol
+
+from ..findings import ErrorRecord, Location
+from ..sources.base import Item
+from . import worker
+from .worker import ItemResult
+
+log = logging.getLogger("cardscan.run.executor")
+
+Unit = list[Item]
+#: How often a waiting parent checks whether it was asked to stop (seconds).
+POLL = 0.2
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class Runner(Protocol):
+    def run(self, units: Iterable[Unit], should_stop: Callable[[], bool] = ...) -> Iterator[tuple[Unit, list[ItemResult]]]:
+        ...
+
+    def shutdown(self, cancel: bool = False) -> None:
+        ...
+
+
+class InProcessRunner:
+    """Scans units in this process, one after another (``--jobs 1``)."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        worker.init_worker(settings)
+
+    def run(
+        self, units: Iterable[Unit], should_stop: Callable[[], bool] = lambda: False
+    ) -> Iterator[tuple[Unit, list[ItemResult]]]:
+        for unit in units:
+            results = []
+            for item in unit:
+                if should_stop():
+                    return
+                results.append(worker.scan_item(item))
+            yield unit, results
+
+    def shutdown(self, cancel: bool = False) -> None:
+        pass
+
+
+def process_pool(settings: dict[str, Any], jobs: int) -> Callable[[], Executor]:
+    """A factory of local process pools whose workers are initialised with ``settings``.
+
+    Uses the ``forkserver`` start method where available: the parent may run
+    threads (progress, counting walk), and forking a threaded process can
+    deadlock the child. Workers are forked from a server that has imported
+    the worker module once, so start-up stays cheap.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
+    if "forkserver" in methods:
+        ctx.set_forkserver_preload(["cardscan.run.worker"])
+
+    def make() -> Executor:
+        return ProcessPoolExecutor(
+            max_workers=jobs, mp_context=ctx, initializer=worker.init_pool_worker, initargs=(settings,)
+        )
+
+    make.jobs = jobs  # type: ignore[attr-defined]
+    return make
+
+
+class ExecutorRunner:
+    """Runs units on an executor with at most ``window`` units in flight.
+
+    ``executor`` is either an Executor (not owned: never shut down or rebuilt
+    here, e.g. a Dask client's) or a zero-argument factory of one (owned:
+    built on first use, rebuilt if a worker dies, terminated on stop).
+    ``initialized`` says whether its workers ran :func:`worker.init_worker`
+    (a pool initializer); if not, the settings travel with each task.
+    """
+
+    def __init__(
+        self,
+        executor: Executor | Callable[[], Executor],
+        settings: dict[str, Any],
+        *,
+        window: int | None = None,
+        initialized: bool = False,
+        jobs: int | None = None,
+    ) -> None:
+        if isinstance(executor, Executor) or hasattr(executor, "submit"):
+            self._executor: Any = executor
+            self._factory: Callable[[], Executor] | None = None
+        else:
+            self._executor = None
+            self._factory = executor
+        self._settings = settings
+        self._initialized = initialized
+        jobs = jobs or getattr(executor, "jobs", None) or default_jobs()
+        self.window = window or max(2, 4 * jobs)
+        self._generation = 0
+        self._in_process: InProcessRunner | None = None
+
+    # -- executor management -------------------------------------------------
+    def _get(self) -> Any:
+        if self._executor is None:
+            assert self._factory is not None
+            self._executor = self._factory()
+        return self._executor
+
+    def _submit(self, unit: Unit) -> Future:
+        ex = self._get()
+        if self._initialized:
+            return ex.submit(worker.scan_batch, unit)
+        return ex.submit(worker.scan_batch_with, self._settings, unit)
+
+    def _rebuild(self) -> None:
+        log.warning("a worker process died; restarting the pool and retrying its items one by one")
+        old, self._executor = self._executor, None
+        _terminate(old)
+        self._generation += 1
+
+    def shutdown(self, cancel: bool = False) -> None:
+        if self._factory is None or self._executor is None:
+            return  # not ours to stop
+        ex, self._executor = self._executor, None
+        if cancel:
+            _terminate(ex)
+        else:
+            ex.shutdown(wait=True)
+
+    # -- the loop ----------------------------------------------------------------
+    def run(
+        self, units: Iterable[Unit], should_stop: Callable[[], bool] = lambda: False
+    ) -> Iterator[tuple[Unit, list[ItemResult]]]:
+        it = iter(units)
+        first = next(it, None)
+        if first is None:
+            return
+        second = next(it, None)
+        if second is None and self._factory is not None:
+            # One unit of work: no pool (start-up would cost more than the scan).
+            self._in_process = self._in_process or InProcessRunner(self._settings)
+            yield from self._in_process.run([first], should_stop)
+            return
+        fresh: deque[Unit] = deque(u for u in (first, second) if u is not None)
+        # Items of a unit lost with a dead worker, retried one by one and
+        # alone, so that a second death names the item that caused it.
+        retry: deque[Unit] = deque()
+        pending: dict[Future, tuple[Unit, int, int]] = {}
+        exhausted = False
+        while True:
+            while len(pending) < self.window and not should_stop():
+                if retry:
+                    if pending:
+                        break
+                    unit, attempt = retry.popleft(), 1
+                elif fresh:
+                    unit, attempt = fresh.popleft(), 0
+                elif not exhausted:
+                    nxt = next(it, None)
+                    if nxt is None:
+                        exhausted = True
+                        continue
+                    unit, attempt = nxt, 0
+                else:
+                    break
+                pending[self._submit(unit)] = (unit, attempt, self._generation)
+            if should_stop() or not pending:
+                return
+            done, _ = wait(list(pending), timeout=POLL, return_when=FIRST_COMPLETED)
+            for fut in done:
+                unit, attempt, generation = pending.pop(fut)
+                try:
+                    results = fut.result()
+                except BaseException as exc:  # noqa: BLE001 - any failure of the task, never of the parent
+                    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                        raise
+                    again = self._factory is not None and attempt == 0
+                    if isinstance(exc, BrokenProcessPool) and generation == self._generation and self._factory:
+                        self._rebuild()
+                    if again:
+                        retry.extend([item] for item in unit)
+                        continue
+                    results = [_failed(item, exc) for item in unit]
+                yield unit, results
+
+
+def _failed(item: Item, exc: BaseException) -> ItemResult:
+    if isinstance(exc, BrokenProcessPool):
+        message = "the worker process died while scanning this item (out of memory or a crash); not scanned"
+    else:
+        message = f"the worker failed: {type(exc).__name__}"
+    loc = Location(uri=item.uri, version=item.version)
+    return ItemResult(item, errors=[ErrorRecord(loc, "internal", message)])
+
+
+def _terminate(ex: Any) -> None:
+    """Stop a process pool now: cancel queued work and kill busy workers."""
+    if ex is None:
+        return
+    processes = list((getattr(ex, "_processes", None) or {}).values())
+    try:
+        ex.shutdown(wait=False, cancel_futures=True)
+    except Exception:  # a broken pool may complain; it is being discarded
+        pass
+    for p in processes:
+        try:
+            p.terminate()
+        except Exception:
+            pass
+    for p in processes:
+        try:
+            p.join(timeout=5)
+        except Exception:
+            pass

@@ -1,0 +1,457 @@
+"""The parent's loop of a sweep: list, plan, run, merge, report.
+
+:class:`Sweep` walks the sources (streaming), groups small items into units,
+splits big non-container files into byte ranges, hands units to a runner,
+merges range results back into one object, pushes records to the sinks and
+tallies the summary. Ctrl-C (or SIGTERM) asks it to stop: workers are
+stopped, and the sinks still get a summary with ``status: interrupted``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import signal
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator
+from urllib.parse import unquote
+
+from ..engine.scanner import RangeStats
+from ..findings import ErrorRecord, Finding
+from ..manifest import confidence_band
+from ..sources.base import Item
+from .executor import InProcessRunner, Runner, Unit
+from .progress import ScanCallback
+from .worker import ItemResult, ranges_digest
+
+log = logging.getLogger("cardscan.run.sweep")
+
+DEFAULT_SPLIT_SIZE = 64 << 20
+
+#: Magic bytes of containers and formats that must be read whole (never split).
+_MAGIC: tuple[tuple[int, bytes], ...] = (
+    (0, b"\x1f\x8b"),  # gzip
+    (0, b"PK\x03\x04"),  # zip, office
+    (0, b"PK\x05\x06"),  # empty zip
+    (0, b"BZh"),  # bzip2
+    (0, b"\xfd7zXZ\x00"),  # xz
+    (0, b"\x28\xb5\x2f\xfd"),  # zstd
+    (0, b"7z\xbc\xaf\x27\x1c"),  # 7z
+    (257, b"ustar"),  # tar
+    (0, b"%PDF"),  # PDF
+    (0, b"\xd0\xcf\x11\xe0"),  # OLE (doc, xls, msg)
+)
+HEAD_SIZE = 512
+
+
+def is_container(head: bytes) -> bool:
+    """Does ``head`` (the first bytes) start a container that must be decoded whole?"""
+    return any(head[at:at + len(magic)] == magic for at, magic in _MAGIC)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class Tally:
+    """The summary record's counts, updated as records are emitted."""
+
+    def __init__(self, roots: Iterable[str] = ()) -> None:
+        # Longest root first, so nested roots attribute to the innermost.
+        self.roots = sorted({r.rstrip("/") for r in roots if r}, key=len, reverse=True)
+        self.by_brand: Counter[str] = Counter()
+        self.by_kind: Counter[str] = Counter()
+        self.by_band: Counter[str] = Counter()
+        self.by_dir: Counter[str] = Counter()
+        self.errors_by_kind: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
+        self.findings = self.errors = 0
+        self.objects = self.objects_with_findings = self.bytes = 0
+
+    def top_dir(self, uri: str) -> str:
+        """The top-level directory under the scanned root that holds ``uri``, for humans."""
+        from ..sinks.console import uri_display
+
+        base = uri.split("#", 1)[0]
+        for root in self.roots:
+            if base == root:
+                return uri_display(root)
+            if base.startswith(root + "/"):
+                rest = base[len(root) + 1:]
+                if "/" in rest:
+                    return uri_display(root + "/" + rest.split("/", 1)[0])
+                return uri_display(root)
+        return uri_display(base.rsplit("/", 1)[0] if "/" in base else base)
+
+    def finding(self, f: Finding) -> None:
+        self.findings += 1
+        self.by_brand[f.brand] += 1
+        self.by_kind[f.kind] += 1
+        self.by_band[confidence_band(f.confidence)] += 1
+        self.by_dir[self.top_dir(f.location.uri)] += 1
+
+    def error(self, e: ErrorRecord) -> None:
+        self.errors += 1
+        self.errors_by_kind[e.kind] += 1
+
+    def summary(self, status: str, started: str, duration: float, reason: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "status": status,
+            "started": started,
+            "finished": now_iso(),
+            "duration_s": round(duration, 3),
+            "objects_scanned": self.objects,
+            "objects_with_findings": self.objects_with_findings,
+            "bytes_scanned": self.bytes,
+            "findings": self.findings,
+            "findings_by_brand": dict(self.by_brand.most_common()),
+            "findings_by_kind": dict(self.by_kind.most_common()),
+            "findings_by_confidence": dict(self.by_band.most_common()),
+            "findings_by_directory": dict(self.by_dir.most_common()),
+            "errors": self.errors,
+            "errors_by_kind": dict(self.errors_by_kind.most_common()),
+            "skipped": dict(self.skipped.most_common()),
+        }
+        if reason:
+            out["reason"] = reason
+        return out
+
+
+@dataclass
+class _Split:
+    item: Item
+    parts: int
+    results: dict[int, ItemResult] = field(default_factory=dict)
+
+
+class _Count(threading.Thread):
+    """Counts what the sources will yield, ahead of the scan, for progress totals."""
+
+    def __init__(self, sources: list[Any]) -> None:
+        super().__init__(name="cardscan-count", daemon=True)
+        self._sources = sources
+        self.files = self.nbytes = 0
+        self.done = False
+        self.stop = False
+
+    def run(self) -> None:
+        try:
+            for src in self._sources:
+                for size in src.count_items():
+                    if self.stop:
+                        return
+                    self.files += 1
+                    self.nbytes += size
+            self.done = True
+        except Exception:  # progress totals are a nicety; never fail the scan
+            log.debug("counting walk failed", exc_info=True)
+
+
+class Sweep:
+    """One scan: ``Sweep(sources, runner, sinks).run() -> summary``."""
+
+    def __init__(
+        self,
+        sources: list[Any],
+        runner: Runner,
+        sinks: list[Any],
+        *,
+        scan_info: dict[str, Any] | None = None,
+        progress: ScanCallback | None = None,
+        split_size: int = DEFAULT_SPLIT_SIZE,
+        batch_items: int = 32,
+        batch_bytes: int = 2 << 20,
+        count: bool | None = None,
+    ) -> None:
+        if split_size < 1:
+            raise ValueError("split_size must be positive")
+        self.sources = sources
+        self.runner = runner
+        self.sinks = sinks
+        self.scan_info = scan_info or {}
+        self.progress = progress or ScanCallback()
+        self.split_size = split_size
+        self.batch_items = batch_items
+        self.batch_bytes = batch_bytes
+        self._count = count if count is not None else progress is not None and type(progress) is not ScanCallback
+        roots: list[str] = []
+        for s in sources:
+            roots += getattr(s, "root_uris", None) or [getattr(s, "url", "")]
+        self.tally = Tally(roots)
+        self._splits: dict[tuple[str, str | None], _Split] = {}
+        self._stop_reason: str | None = None
+        self._counter: _Count | None = None
+
+    # -- stopping ------------------------------------------------------------
+    def request_stop(self, reason: str = "signal") -> None:
+        """Ask the sweep to stop at the next item boundary (signal-handler safe)."""
+        self._stop_reason = self._stop_reason or reason
+
+    def _should_stop(self) -> bool:
+        return self._stop_reason is not None
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        old: dict[int, Any] = {}
+
+        def on_int(signum: int, frame: Any) -> None:
+            if self._stop_reason is not None:  # second Ctrl-C: stop right now
+                raise KeyboardInterrupt
+            self.request_stop("signal")
+
+        def on_term(signum: int, frame: Any) -> None:
+            self.request_stop("terminated")
+
+        for sig, handler in ((signal.SIGINT, on_int), (getattr(signal, "SIGTERM", None), on_term)):
+            if sig is not None:
+                try:
+                    old[sig] = signal.signal(sig, handler)
+                except (ValueError, OSError):
+                    pass
+        return old
+
+    # -- the loop ------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        started, t0 = now_iso(), time.monotonic()
+        for sink in self.sinks:
+            sink.begin(self.scan_info)
+        old = self._install_signals()
+        failure: BaseException | None = None
+        try:
+            if self._count and all(getattr(s, "countable", False) for s in self.sources):
+                self._counter = _Count(self.sources)
+                self._counter.start()
+            for _unit, results in self.runner.run(self._units(), self._should_stop):
+                for r in results:
+                    self._result(r)
+                if self._should_stop():
+                    break
+        except KeyboardInterrupt:
+            self.request_stop("signal")
+        except BrokenPipeError as exc:
+            self.request_stop("broken_pipe")
+            failure = exc
+        except BaseException as exc:
+            self.request_stop("error")
+            failure = exc
+        finally:
+            if self._counter is not None:
+                self._counter.stop = True
+            try:
+                self.runner.shutdown(cancel=self._should_stop())
+            finally:
+                for sig, handler in old.items():
+                    signal.signal(sig, handler)
+        status = "interrupted" if self._stop_reason else "complete"
+        if status == "complete":  # the bar ends at 100% whatever the counting thread got to
+            self.progress.set_size(self.tally.objects, self.tally.bytes)
+        summary = self.tally.summary(status, started, time.monotonic() - t0, self._stop_reason)
+        for sink in self.sinks:
+            try:
+                sink.close(summary)
+            except Exception as exc:  # one broken sink (closed stdout) must not lose the manifest
+                log.debug("sink %s failed to close: %s", getattr(sink, "name", sink), type(exc).__name__)
+                if failure is None and not isinstance(exc, BrokenPipeError):
+                    failure = exc
+        self.progress.close(summary)
+        if failure is not None:
+            raise failure
+        return summary
+
+    def _units(self) -> Iterator[Unit]:
+        batch: list[Item] = []
+        size = 0
+        for src in self.sources:
+            for entry in src.items():
+                if self._should_stop():
+                    return
+                if isinstance(entry, ErrorRecord):
+                    self._emit(None, [], [entry], {})
+                    continue
+                parts = self._plan(src, entry)
+                if parts:
+                    self._splits[(entry.uri, entry.version)] = _Split(entry, len(parts))
+                    for p in parts:
+                        yield [p]
+                    continue
+                batch.append(entry)
+                size += entry.size or 0
+                if len(batch) >= self.batch_items or size >= self.batch_bytes:
+                    yield batch
+                    batch, size = [], 0
+            stats = getattr(src, "stats", None)
+            if isinstance(stats, dict):
+                self.tally.skipped.update(stats.get("skipped", {}))
+        if batch:
+            yield batch
+
+    def _plan(self, src: Any, item: Item) -> list[Item] | None:
+        """Byte ranges for a big, seekable, non-container item (None: scan it whole)."""
+        if not item.size or item.size <= self.split_size or item.byte_range is not None:
+            return None
+        if hasattr(src, "cells") or not hasattr(src, "open"):
+            return None
+        try:
+            with src.open(item) as fh:
+                if not fh.seekable():
+                    return None
+                head = fh.read(HEAD_SIZE)
+        except Exception:  # the worker will open it again and report the error
+            return None
+        if is_container(head):
+            return None
+        s = self.split_size
+        return [item.part(a, min(a + s, item.size)) for a in range(0, item.size, s)]
+
+    # -- results -------------------------------------------------------------
+    def _result(self, r: ItemResult) -> None:
+        item = r.item
+        if item.byte_range is None:
+            self._emit(item, r.findings, r.errors, {"bytes": r.nbytes, "seconds": r.seconds},
+                       read=r.sha256 is not None or r.nbytes > 0)
+            return
+        key = (item.uri, item.version)
+        split = self._splits.get(key)
+        if split is None:  # a range handed in from outside: pass it through
+            self._emit(item, r.findings, r.errors, {"bytes": r.nbytes}, read=True)
+            return
+        split.results[item.byte_range[0]] = r
+        if len(split.results) == split.parts:
+            del self._splits[key]
+            self._merge(split)
+
+    def _merge(self, split: _Split) -> None:
+        """Put a split item back together: file lines, one object digest, one record set."""
+        lines, last_nl, lines_known = 0, -1, True
+        findings: list[Finding] = []
+        errors: list[ErrorRecord] = []
+        seen_errors: set[tuple[str, str]] = set()
+        digests: list[tuple[int, int, str]] = []
+        nbytes = seconds = 0.0
+        for start in sorted(split.results):
+            r = split.results[start]
+            end = r.item.byte_range[1]  # type: ignore[index]
+            for e in r.errors:
+                if (e.kind, e.message) not in seen_errors:  # "changed" is seen by every range
+                    seen_errors.add((e.kind, e.message))
+                    errors.append(e)
+            rs = r.range_stats
+            if rs is None or not lines_known:
+                lines_known = False
+                findings += [f.with_location(line=None, column=None) for f in r.findings]
+            else:
+                findings += RangeStats.fix(r.findings, lines, last_nl)
+                lines += rs.newlines
+                if rs.last_newline is not None:
+                    last_nl = rs.last_newline
+            if r.sha256 is not None:
+                digests.append((start, end, r.sha256))
+            nbytes += r.nbytes
+            seconds += r.seconds
+        item = split.item
+        obj = dict(item.meta)
+        if len(digests) == split.parts:
+            obj.update(sha256=ranges_digest(digests), sha256_mode="ranges", sha256_range_size=self.split_size)
+        findings = [replace(f, obj=obj) for f in findings]
+        self._emit(item, findings, errors, {"bytes": int(nbytes), "seconds": seconds, "ranges": split.parts},
+                   read=len(digests) == split.parts)
+
+    def _emit(
+        self, item: Item | None, findings: list[Finding], errors: list[ErrorRecord], stats: dict[str, Any],
+        read: bool = False,
+    ) -> None:
+        t = self.tally
+        for f in findings:
+            t.finding(f)
+            for sink in self.sinks:
+                sink.finding(f)
+        for e in errors:
+            t.error(e)
+            for sink in self.sinks:
+                sink.error(e)
+        if item is not None:
+            if read:
+                t.objects += 1
+                t.bytes += int(stats.get("bytes", 0))
+            if findings:
+                t.objects_with_findings += 1
+        stats = {**stats, "findings": len(findings), "errors": len(errors)}
+        for sink in self.sinks:
+            sink.end_item(item, stats)
+        c = self._counter
+        if c is not None:
+            self.progress.set_size(c.files if c.done else None, c.nbytes if c.done else None)
+        self.progress.relative_update(
+            files=1 if item is not None else 0,
+            nbytes=(item.size or 0) if item is not None else 0,
+            findings=len(findings),
+            errors=len(errors),
+        )
+
+
+def scan_info(
+    sources: list[Any],
+    settings: dict[str, Any],
+    key: Any,
+    key_source: str,
+) -> dict[str, Any]:
+    """The scan record's fields (without type/schema_version). Never the key itself."""
+    from .. import __version__, registry
+
+    described: list[dict[str, Any]] = []
+    for s in sources:
+        d = getattr(s, "describe", None)
+        if d is not None:
+            out = d()
+            described += out if isinstance(out, list) else [out]
+        else:
+            described.append({"name": getattr(s, "name", type(s).__name__), "url": _safe_url(getattr(s, "url", ""))})
+    plugins = {g.split(".", 1)[1]: registry.names(g) for g in registry.GROUPS}
+    return {
+        "cardscan_version": __version__,
+        "started": now_iso(),
+        "host": socket.gethostname(),
+        "user": _user(),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "sources": described,
+        "settings": settings,
+        "key_id": key.key_id,
+        "key_source": key_source,
+        "plugins": plugins,
+    }
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, AttributeError):
+        return os.environ.get("USER", "")
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without a password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = unquote(parts.username or "")
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}" if user else netloc))
+
+
+def run_in_process(sources: list[Any], settings: dict[str, Any], sinks: list[Any], **kwargs: Any) -> dict[str, Any]:
+    """A sweep with ``--jobs 1`` semantics (library convenience, tests)."""
+    return Sweep(sources, InProcessRunner(settings), sinks, **kwargs).run()

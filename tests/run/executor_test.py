@@ -1,0 +1,135 @@
+"""Tests for cardscan/run/executor.py: runners over real executors."""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Iterator
+
+from cardscan.config import ScanConfig
+from cardscan.findings import FingerprintKey
+from cardscan.run.executor import ExecutorRunner, InProcessRunner, process_pool
+from cardscan.run.worker import make_settings
+from cardscan.sources.base import Item
+from cardscan.sources.fs import FileSource
+from tests.treegen import KEY, write_planted
+
+
+def settings(sources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return make_settings(ScanConfig(), FingerprintKey(KEY), sources=sources or [])
+
+
+def tree(tmp_path: Path, rng, n: int = 6) -> list[Item]:
+    for i in range(n):
+        write_planted(tmp_path / f"f{i}.log", rng, 1 + i % 2, start=i)
+    return [x for x in FileSource(tmp_path).items() if isinstance(x, Item)]
+
+
+def collect(runner: Any, units: Any) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for unit, results in runner.run(units):
+        assert [r.item for r in results] == unit  # results match their unit, in order
+        for r in results:
+            out[r.item.uri] = sorted(f.id for f in r.findings)
+    return out
+
+
+def test_process_pool_gives_the_same_results_as_in_process(tmp_path: Path, rng) -> None:
+    items = tree(tmp_path, rng)
+    units = [[i] for i in items]
+    expected = collect(InProcessRunner(settings()), units)
+    runner = ExecutorRunner(process_pool(settings(), 2), settings(), initialized=True, jobs=2)
+    try:
+        got = collect(runner, iter(units))
+    finally:
+        runner.shutdown()
+    assert got == expected and sum(map(len, got.values())) == 9
+
+
+def test_foreign_executor_gets_settings_with_each_task_and_is_not_shut_down(tmp_path: Path, rng) -> None:
+    # The seam Dask plugs into: any object with submit() returning futures.
+    items = tree(tmp_path, rng, 4)
+    with ThreadPoolExecutor(2) as ex:
+        runner = ExecutorRunner(ex, settings(), window=2)
+        got = collect(runner, ([i] for i in items))
+        runner.shutdown(cancel=True)
+        assert ex.submit(lambda: 42).result() == 42  # still usable: not ours to stop
+    assert len(got) == 4
+
+
+def test_window_bounds_units_in_flight(tmp_path: Path, rng) -> None:
+    items = tree(tmp_path, rng, 8)
+    pulled = []
+
+    def units() -> Iterator[list[Item]]:
+        for i in items:
+            pulled.append(i)
+            yield [i]
+
+    with ThreadPoolExecutor(2) as ex:
+        runner = ExecutorRunner(ex, settings(), window=3)
+        gen = runner.run(units())
+        next(gen)
+        # The walk is pulled only as far as the window (+ the unit being planned).
+        assert len(pulled) <= 4
+        rest = list(gen)
+    assert len(rest) == 7
+
+
+def test_single_unit_runs_without_a_pool(tmp_path: Path, rng) -> None:
+    items = tree(tmp_path, rng, 1)
+
+    def no_pool() -> Any:
+        raise AssertionError("a pool was started for one unit of work")
+
+    got = collect(ExecutorRunner(no_pool, settings(), jobs=2), [[items[0]]])
+    assert len(got) == 1
+
+
+class CrashSource(FileSource):
+    """Kills the worker process when asked to open a file named 'crash'."""
+
+    name = "crash"
+
+    def open(self, item: Item) -> Any:
+        if item.uri.endswith("/crash"):
+            os._exit(3)
+        return super().open(item)
+
+
+def test_a_dying_worker_costs_only_its_item(tmp_path: Path, rng) -> None:
+    (tmp_path / "crash").write_text("x")
+    items = tree(tmp_path, rng, 3)
+    items = [Item(uri=i.uri, source="crash", size=i.size, meta=i.meta) for i in items]
+    s = settings([{"name": "crash", "target": "tests.run.executor_test:CrashSource", "url": str(tmp_path), "options": {}}])
+    runner = ExecutorRunner(process_pool(s, 2), s, initialized=True, jobs=2)
+    results = {}
+    try:
+        for _, rs in runner.run([items[:2], items[2:]]):
+            for r in rs:
+                results[r.item.uri.rsplit("/", 1)[1]] = r
+    finally:
+        runner.shutdown(cancel=True)
+    assert set(results) == {"crash", "f0.log", "f1.log", "f2.log"}
+    assert [e.kind for e in results["crash"].errors] == ["internal"]
+    assert all(results[n].findings and not results[n].errors for n in ("f0.log", "f1.log", "f2.log"))
+
+
+def test_stop_request_ends_the_run(tmp_path: Path, rng) -> None:
+    items = tree(tmp_path, rng, 6)
+    seen = []
+    runner = InProcessRunner(settings())
+    for _, rs in runner.run(([i] for i in items), should_stop=lambda: len(seen) >= 2):
+        seen += rs
+    assert len(seen) == 2
+
+
+def test_cancel_terminates_the_pool_processes(tmp_path: Path, rng) -> None:
+    items = tree(tmp_path, rng, 4)
+    runner = ExecutorRunner(process_pool(settings(), 2), settings(), initialized=True, jobs=2)
+    gen = runner.run([[i] for i in items])
+    next(gen)
+    pool = runner._executor
+    processes = list(pool._processes.values())
+    runner.shutdown(cancel=True)
+    assert all(not p.is_alive() for p in processes)

@@ -1,0 +1,214 @@
+"""Tests for cardscan/run/sweep.py: planning, splitting, merging, tallying, stopping."""
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cardscan.config import ScanConfig
+from cardscan.engine.scanner import Scanner
+from cardscan.findings import ErrorRecord, FingerprintKey, Location
+from cardscan.manifest import object_digest, object_unchanged
+from cardscan.run.executor import ExecutorRunner, InProcessRunner, process_pool
+from cardscan.run.sweep import Sweep, Tally, is_container, scan_info
+from cardscan.run.worker import make_settings
+from cardscan.sinks.base import BaseSink, ListSink
+from cardscan.sources.fs import FileSource, path_to_uri
+from tests.treegen import KEY, make_tree, write_planted
+
+
+def settings(src: FileSource | None = None) -> dict[str, Any]:
+    specs = [{"name": "file", "url": r, "options": src.options()} for r in src.roots] if src else []
+    return make_settings(ScanConfig(), FingerprintKey(KEY), sources=specs)
+
+
+def sweep(src: FileSource, *, jobs: int = 1, sinks: list[Any] | None = None, **kw: Any) -> tuple[dict[str, Any], ListSink]:
+    sink = ListSink()
+    s = settings(src)
+    runner = InProcessRunner(s) if jobs == 1 else ExecutorRunner(process_pool(s, jobs), s, initialized=True, jobs=jobs)
+    summary = Sweep([src], runner, [sink, *(sinks or [])], **kw).run()
+    return summary, sink
+
+
+def test_sweep_finds_every_planted_pan_and_tallies(tmp_path: Path, rng) -> None:
+    tree = make_tree(tmp_path, rng)
+    summary, sink = sweep(FileSource(tmp_path))
+    assert {f.fingerprint for f in sink.findings} == tree.fingerprints()
+    assert summary["status"] == "complete" and "reason" not in summary
+    assert summary["findings"] == len(tree.pans) == 7
+    assert summary["objects_scanned"] == 6 and summary["objects_with_findings"] == 4
+    assert summary["errors"] == 0
+    assert summary["skipped"]["fifo"] == 1 and summary["skipped"]["symlink"] == 2
+    dirs = summary["findings_by_directory"]
+    assert dirs == {str(tmp_path / "finance"): 3, str(tmp_path / "hr"): 3, str(tmp_path): 1}
+    assert sum(summary["findings_by_brand"].values()) == 7
+    assert sink.summary == summary and len(sink.items) == 6
+
+
+def test_big_file_split_across_workers_matches_a_whole_file_scan(tmp_path: Path, rng) -> None:
+    p = tmp_path / "dump.log"
+    write_planted(p, rng, 40, filler=6)
+    size = p.stat().st_size
+    whole = Scanner(ScanConfig(), FingerprintKey(KEY)).scan_bytes(p.read_bytes(), Location(uri=path_to_uri(str(p))))
+    summary, sink = sweep(FileSource(tmp_path), jobs=2, split_size=4096)
+    key = lambda f: (f.location.offset, f.fingerprint)  # noqa: E731
+    got = sorted(sink.findings, key=key)
+    assert [(f.location, f.fingerprint, f.kind) for f in got] == [(f.location, f.fingerprint, f.kind) for f in whole]
+    obj = got[0].obj
+    assert obj["sha256_mode"] == "ranges" and obj["sha256_range_size"] == 4096
+    with open(p, "rb") as fh:
+        assert object_unchanged(fh, obj)
+    with open(p, "r+b") as fh:  # one byte changes: the identity no longer matches
+        fh.seek(size // 2)
+        fh.write(b"#")
+    with open(p, "rb") as fh:
+        assert not object_unchanged(fh, obj)
+    assert summary["objects_scanned"] == 1 and summary["bytes_scanned"] == size
+    assert len(sink.items) == 1 and sink.items[0][1]["ranges"] == -(-size // 4096)
+
+
+def test_split_file_lines_survive_ranges_without_newlines(tmp_path: Path, rng) -> None:
+    # A range that holds no newline at all must not break line numbers after it.
+    p = tmp_path / "wide.txt"
+    card = write_planted(tmp_path / "tmp", rng, 1)[0]
+    p.write_text("x" * 9000 + "\n" + "y" * 5000 + f" card {card} exp 01/28\n")
+    _, sink = sweep(FileSource(p), split_size=1000)
+    (f,) = sink.findings
+    assert (f.location.line, f.location.column) == (2, 5007)
+
+
+def test_containers_are_not_split(tmp_path: Path, rng) -> None:
+    card = write_planted(tmp_path / "src.txt", rng, 1)[0]
+    (tmp_path / "src.txt").unlink()
+    noise = bytes(rng.randrange(256) for _ in range(30_000))  # incompressible
+    (tmp_path / "x.gz").write_bytes(gzip.compress(noise + f"\ncard {card} exp 01/28\n".encode()))
+    _, sink = sweep(FileSource(tmp_path), split_size=1000)
+    assert len(sink.findings) == 1
+    assert sink.findings[0].obj["sha256_mode"] == "whole"
+
+
+@pytest.mark.parametrize("head", [
+    b"\x1f\x8b\x08", b"PK\x03\x04", b"BZh91AY", b"\xfd7zXZ\x00\x00", b"\x28\xb5\x2f\xfd", b"7z\xbc\xaf\x27\x1c",
+    b"\x00" * 257 + b"ustar\x0000", b"%PDF-1.7", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+])
+def test_container_magic(head: bytes) -> None:
+    assert is_container(head + b"\x00" * 300)
+
+
+@pytest.mark.parametrize("head", [b"2024-06-11 INFO", b"id,card\n", b"\x00\x01PK\x03\x04", b"{\"a\": 1}", b""])
+def test_not_container(head: bytes) -> None:
+    assert not is_container(head)
+
+
+def test_listing_errors_reach_the_sinks(tmp_path: Path) -> None:
+    summary, sink = sweep(FileSource(tmp_path / "missing"))
+    assert [e.kind for e in sink.errors] == ["not_found"]
+    assert summary["errors"] == 1 and summary["errors_by_kind"] == {"not_found": 1}
+    assert sink.items == [(None, {"findings": 0, "errors": 1})]
+
+
+class StopAfter(BaseSink):
+    def __init__(self, sweep_ref: list[Sweep], n: int) -> None:
+        self.ref, self.n, self.seen = sweep_ref, n, 0
+
+    def end_item(self, item: Any, stats: dict[str, Any]) -> None:
+        self.seen += 1
+        if self.seen == self.n:
+            self.ref[0].request_stop("signal")
+
+
+def test_stop_request_writes_an_interrupted_summary(tmp_path: Path, rng) -> None:
+    for i in range(10):
+        write_planted(tmp_path / f"f{i}.txt", rng, 1, start=i)
+    src = FileSource(tmp_path)
+    s = settings(src)
+    ref: list[Sweep] = []
+    sink = ListSink()
+    sw = Sweep([src], InProcessRunner(s), [sink, StopAfter(ref, 3)], batch_items=1)
+    ref.append(sw)
+    summary = sw.run()
+    assert summary["status"] == "interrupted" and summary["reason"] == "signal"
+    assert summary["objects_scanned"] == 3 and sink.summary == summary
+
+
+class Boom(BaseSink):
+    def end_item(self, item: Any, stats: dict[str, Any]) -> None:
+        raise BrokenPipeError
+
+
+def test_a_broken_sink_still_closes_the_others(tmp_path: Path, rng) -> None:
+    write_planted(tmp_path / "a.txt", rng, 1)
+    src = FileSource(tmp_path)
+    sink = ListSink()
+    with pytest.raises(BrokenPipeError):
+        Sweep([src], InProcessRunner(settings(src)), [sink, Boom()]).run()
+    assert sink.summary is not None and sink.summary["status"] == "interrupted"
+    assert sink.summary["reason"] == "broken_pipe"
+
+
+def test_tally_top_dir() -> None:
+    t = Tally(["file:///srv/share", "s3://bucket/exports", "file:///srv/share/nested"])
+    assert t.top_dir("file:///srv/share/hr/2024/a.csv") == "/srv/share/hr"
+    assert t.top_dir("file:///srv/share/a.csv") == "/srv/share"
+    assert t.top_dir("file:///srv/share/nested/x/y.txt") == "/srv/share/nested/x"
+    assert t.top_dir("s3://bucket/exports/2024/06/a.csv") == "s3://bucket/exports/2024"
+    assert t.top_dir("file:///srv/share%20two/a%20b/c.txt") == "/srv/share two/a b"
+    assert t.top_dir("postgresql://db.example/app#public.customers") == "postgresql://db.example"
+
+
+def test_scan_info_never_holds_the_key_or_a_password() -> None:
+    class Src:
+        name = "sql"
+        url = "postgresql://app:hunter2@db.example/app"
+
+    key = FingerprintKey(b"super secret key material")
+    info = scan_info([Src()], {"engine": {}}, key, "file")
+    text = repr(info)
+    assert "super secret" not in text and "hunter2" not in text
+    assert info["key_id"] == key.key_id and info["sources"][0]["url"] == "postgresql://app:***@db.example/app"
+    assert info["plugins"]["sources"] and "file" in info["plugins"]["sources"]
+
+
+def test_progress_gets_counts(tmp_path: Path, rng) -> None:
+    from cardscan.run.progress import ScanCallback
+
+    class Rec(ScanCallback):
+        def __init__(self) -> None:
+            self.files = self.findings = self.nbytes = 0
+            self.sizes: list[Any] = []
+            self.closed = False
+
+        def set_size(self, files: Any = None, nbytes: Any = None) -> None:
+            self.sizes.append((files, nbytes))
+
+        def relative_update(self, files: int = 0, nbytes: int = 0, findings: int = 0, errors: int = 0) -> None:
+            self.files += files
+            self.nbytes += nbytes
+            self.findings += findings
+
+        def close(self, summary: Any = None) -> None:
+            self.closed = True
+
+    tree = make_tree(tmp_path, rng, specials=False)
+    rec = Rec()
+    summary, _ = sweep(FileSource(tmp_path), progress=rec, count=True)
+    assert rec.files == 6 and rec.findings == len(tree.pans) and rec.closed
+    assert rec.nbytes == summary["bytes_scanned"]
+    assert rec.sizes[-1] == (6, summary["bytes_scanned"])  # the bar ends at the true totals
+
+
+def test_object_digest_whole_file(tmp_path: Path) -> None:
+    import hashlib
+
+    data = b"abc" * 1000
+    assert object_digest(io.BytesIO(data), {}) == hashlib.sha256(data).hexdigest()
+
+
+def test_error_records_do_not_count_as_scanned(tmp_path: Path) -> None:
+    t = Tally()
+    t.error(ErrorRecord(Location(uri="file:///x"), "io", "Input/output error"))
+    s = t.summary("complete", "2024-01-01T00:00:00Z", 0.5)
+    assert s["errors"] == 1 and s["objects_scanned"] == 0
