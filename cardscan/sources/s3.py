@@ -184,6 +184,21 @@ class S3Source:
     def __repr__(self) -> str:
         return f"S3Source({self.url!r}, endpoint_url={_strip_userinfo(self.endpoint_url)!r})"
 
+    def options(self) -> dict[str, Any]:
+        """Plain-data options: ``from_url(url, **options())`` rebuilds an equivalent source."""
+        return {
+            "endpoint_url": self.endpoint_url, "region": self.region, "profile": self.profile,
+            "anon": self.anon, "requester_pays": self.requester_pays, "all_versions": self.all_versions,
+            "exposure": self.exposure, "retries": self.retries, "connect_timeout": self.connect_timeout,
+            "read_timeout": self.read_timeout, "block_size": self.block_size,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest's scan record says about this source (no credentials)."""
+        opts = self.options()
+        opts["endpoint_url"] = _strip_userinfo(self.endpoint_url)
+        return {"name": self.name, "url": self.url, "options": opts}
+
     # Sources cross process boundaries (the sweep may ship them to workers):
     # clients and event loops do not, they are rebuilt on first use.
     def __getstate__(self) -> dict[str, Any]:

@@ -382,6 +382,23 @@ class SQLSource:
     def __repr__(self) -> str:
         return f"SQLSource({self.public_url!r})"
 
+    def options(self) -> dict[str, Any]:
+        """Plain-data options (patterns as lists); ``connect_args`` left out, it may hold secrets."""
+        def lst(p: tuple[str, ...] | None) -> list[str] | None:
+            return None if p is None else list(p)
+
+        return {
+            "schemas": lst(self.schemas), "exclude_schemas": lst(self.exclude_schemas),
+            "tables": lst(self.tables), "exclude_tables": lst(self.exclude_tables),
+            "columns": lst(self.columns), "exclude_columns": lst(self.exclude_columns),
+            "sample": self.sample, "batch_rows": self.batch_rows, "fetch_rows": self.fetch_rows,
+            "views": self.views, "exposure": self.exposure,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest's scan record says about this source (never the password)."""
+        return {"name": self.name, "url": self.public_url, "options": self.options()}
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_engine"] = None  # connections do not cross processes

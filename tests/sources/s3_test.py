@@ -425,3 +425,10 @@ def test_owns_routes_items_to_the_source_that_listed_them(moto_endpoint, s3, buc
     (ia,), (ib,) = list(a.items()), list(b.items())
     assert a.owns(ia) and not a.owns(ib) and b.owns(ib) and not b.owns(ia)
     assert not elsewhere.owns(ia)  # same bucket name on another endpoint
+
+
+def test_describe_for_the_manifest_has_no_credentials() -> None:
+    src = S3Source("s3://b/p/", endpoint_url="https://key:secret@minio.example:9000", all_versions=True)
+    d = src.describe()
+    assert d == {"name": "s3", "url": "s3://b/p/", "options": {**src.options(), "endpoint_url": "https://minio.example:9000"}}
+    assert S3Source.from_url("s3://b/p/", **src.options()).options() == src.options()

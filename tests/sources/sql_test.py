@@ -562,3 +562,13 @@ def test_owns_routes_tables_to_their_database(make_db, tmp_path) -> None:
     (item,) = list(db.source().items())
     assert db.source().owns(item)
     assert not SQLSource(f"sqlite:///{tmp_path}/other.db").owns(item)
+
+
+def test_describe_for_the_manifest_has_no_password() -> None:
+    src = SQLSource("postgresql://alice:hunter2@db.example/shop", tables="orders*", sample=10,
+                    connect_args={"password": "hunter2"})
+    d = src.describe()
+    assert d["url"] == "postgresql://alice@db.example/shop" and d["options"]["tables"] == ["orders*"]
+    assert "hunter2" not in json.dumps(d)
+    again = SQLSource.from_url("postgresql://alice:hunter2@db.example/shop", **src.options())
+    assert again.options() == src.options()
