@@ -1,0 +1,259 @@
+"""Inline encodings: card numbers hidden in base64, percent-encoding, HTML entities.
+
+Pure, no I/O. :func:`find_encoded` finds spans of ``buf`` that hold encoded
+text worth scanning and yields ``(start, end, decoded, encoding)``:
+
+* ``start``/``end``: the encoded span in ``buf`` (``buf[start:end]``), which is
+  where a finding in ``decoded`` is reported (offset = start, length =
+  end - start);
+* ``decoded``: the decoded bytes, to be scanned like any text;
+* ``encoding``: ``"base64"``, ``"percent"`` or ``"entity"``.
+
+Spans come in increasing ``start`` order and do not overlap. It runs in the
+hot path, per chunk, so each kind has a cheap pre-check and nothing is
+decoded unless it can hold a card number:
+
+* base64: only where three consecutive base64 quads could encode nine bytes
+  of digits, spaces or dashes (a PAN of 12+ digits always gives three aligned
+  quads, whatever its alignment in the encoded text); the whole run of
+  base64 characters around it (standard or URL-safe alphabet, at least 16
+  characters) is decoded, and kept only if it is mostly printable text with
+  at least 12 digits;
+* percent-encoding (``4111%201111%20...``, ``%34%31%31...``, ``+`` as a
+  space): only if ``buf`` has a ``%``; a span is a run of digits, separators
+  (space, ``-``, ``+``) and escapes of them, with at least one escape
+  between its first and last digit, and 12+ digits;
+* entities (``&#52;&#49;...``, ``&#x34;``, ``&nbsp;`` as a space): only if
+  ``buf`` has ``&#`` or ``&nbsp;``; same rule as percent.
+
+A PAN written plainly stays the engine's job: percent and entity spans are
+trimmed to their first and last digit and must contain an escape, so a plain
+number next to a ``%20`` is not reported twice. (A span such as
+``4111111111111111%2012`` still decodes to text that holds the plain PAN: a
+caller that also scans ``buf`` itself should drop a decoded finding whose
+fingerprint it already found inside the span.) A span cut by the end of
+``buf`` is decoded as far as it goes.
+"""
+from __future__ import annotations
+
+import binascii
+import re
+from typing import Iterator
+from urllib.parse import unquote_to_bytes
+
+MIN_BASE64 = 16
+MIN_DIGITS = 12
+
+# Three base64 quads whose 9 bytes are all digits, spaces or dashes: the
+# character classes follow from the bit layout (see the module docstring).
+_QUAD = rb"[ILMNO][CDSTijyz][0AEIMQUYcgk][0-5gtw-z]"
+_B64_HINT = re.compile(_QUAD * 3)
+# Cheaper first pass: 12 bytes in a row from the union of the quad classes.
+# translate + find run in C at memory speed; the regex runs only on such runs.
+_B64_UNION = frozenset(b"ILMNOCDSTijyz0AEIMQUYcgk012345gtwxyz")
+_B64_MAP = bytes(120 if c in _B64_UNION else 46 for c in range(256))  # 'x' / '.'
+_B64_RUN12 = b"x" * 12
+_B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
+_B64_RIGHT = re.compile(rb"[A-Za-z0-9+/_-]*={0,2}")
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+_DIGITS = b"0123456789"
+_NOT_DIGITS = bytes(c for c in range(256) if c not in _DIGITS)
+# Bytes that make decoded data "binary": C0 controls other than tab/CR/LF, and DEL.
+_CONTROL = bytes([c for c in range(32) if c not in (9, 10, 13)] + [127])
+_NOT_CONTROL = bytes(c for c in range(256) if c not in _CONTROL)
+_HIGH = bytes(range(128, 256))
+_NOT_HIGH = bytes(range(128))
+
+_PCT_ESC = rb"%(?:3[0-9]|2[0dD])"
+_PCT_FIND = re.compile(_PCT_ESC)
+_PCT_RUN = re.compile(rb"(?:[0-9+ -]|" + _PCT_ESC + rb")*")
+_PCT_SEP = frozenset(b" +-")
+
+_ENT_ESC = rb"&#(?:0*(?:4[89]|5[0-7]|32|45|160)|[xX]0*(?:3[0-9]|2[0dD]|[aA]0));|&nbsp;"
+_ENT_FIND = re.compile(_ENT_ESC)
+_ENT_RUN = re.compile(rb"(?:[0-9 -]|" + _ENT_ESC + rb")*")
+_ENT_ONE = re.compile(_ENT_ESC)
+_ENT_SEP = frozenset(b" -")
+
+#: Longest run walked back from an escape (a PAN with separators is ~60 escaped chars).
+_MAX_BACK = 512
+
+
+def find_encoded(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
+    """Encoded spans of ``buf`` worth scanning: ``(start, end, decoded, encoding)``."""
+    found: list[tuple[int, int, bytes, str]] = []
+    mapped = buf.translate(_B64_MAP)
+    if _B64_RUN12 in mapped:
+        found.extend(_base64(buf, mapped))
+    if b"%" in buf:
+        found.extend(_escaped(buf, _PCT_FIND, _PCT_RUN, _pct_back, _PCT_SEP, _pct_decode, "percent"))
+    if b"&" in buf and (b"&#" in buf or b"&nbsp;" in buf):
+        found.extend(_escaped(buf, _ENT_FIND, _ENT_RUN, _ent_back, _ENT_SEP, _ent_decode, "entity"))
+    if len(found) > 1:
+        found.sort()
+        kept, last_end = [], -1
+        for span in found:
+            if span[0] >= last_end:
+                kept.append(span)
+                last_end = span[1]
+        found = kept
+    return iter(found)
+
+
+# -- base64 ------------------------------------------------------------------------
+
+
+def _textlike(data: bytes) -> bool:
+    n = len(data)
+    if n == 0:
+        return False
+    if (n - len(data.translate(None, _CONTROL))) * 50 > n:  # > 2% control bytes
+        return False
+    high = n - len(data.translate(None, _HIGH))
+    if high * 10 > n:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _b64decode(blob: bytes) -> bytes | None:
+    core = blob.rstrip(b"=")
+    if len(core) % 4 == 1:
+        core = core[:-1]
+    core = core.translate(_URLSAFE) + b"=" * (-len(core) % 4)
+    try:
+        return binascii.a2b_base64(core)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _hints(buf: bytes, mapped: bytes) -> Iterator[re.Match[bytes]]:
+    """Matches of the three-quad hint, looked for only inside runs of 12+ union bytes."""
+    pos = 0
+    while True:
+        i = mapped.find(_B64_RUN12, pos)
+        if i < 0:
+            return
+        j = mapped.find(b".", i + 12)
+        if j < 0:
+            j = len(buf)
+        m = _B64_HINT.search(buf, i, j)
+        if m is not None:
+            yield m
+        pos = j
+
+
+def _base64(buf: bytes, mapped: bytes) -> Iterator[tuple[int, int, bytes, str]]:
+    pos = 0
+    for m in _hints(buf, mapped):
+        if m.start() < pos:
+            continue
+        start = m.start()
+        floor = max(0, start - (1 << 20))
+        while start > floor and buf[start - 1] in _B64_CHARS:
+            start -= 1
+        end = _B64_RIGHT.match(buf, m.end()).end()  # type: ignore[union-attr]
+        pos = end
+        if end - start < MIN_BASE64:
+            continue
+        # The run's own start is the usual alignment; if text glued to the
+        # blob shifts it, the hint's own position gives the right one.
+        for shift in dict.fromkeys((0, (m.start() - start) % 4)):
+            decoded = _b64decode(buf[start + shift:end])
+            if (decoded is not None and len(decoded) - len(decoded.translate(None, _DIGITS)) >= MIN_DIGITS
+                    and _textlike(decoded)):
+                yield start + shift, end, decoded, "base64"
+                break
+
+
+# -- percent and entities --------------------------------------------------------
+
+
+def _pct_back(buf: bytes, i: int) -> int:
+    """Start of the run of digits/separators/escapes that ends at ``i``."""
+    floor = max(0, i - _MAX_BACK)
+    while i > floor:
+        c = buf[i - 1]
+        if 48 <= c <= 57 or c in _PCT_SEP:
+            i -= 1
+        elif i >= 3 and buf[i - 3] == 37 and _PCT_FIND.fullmatch(buf, i - 3, i):
+            i -= 3
+        else:
+            break
+    return i
+
+
+def _ent_back(buf: bytes, i: int) -> int:
+    floor = max(0, i - _MAX_BACK)
+    while i > floor:
+        c = buf[i - 1]
+        if 48 <= c <= 57 or c in _ENT_SEP:
+            i -= 1
+        elif c == 59:  # ';' ends an entity
+            amp = buf.rfind(b"&", max(0, i - 12), i)
+            if amp >= 0 and _ENT_ONE.fullmatch(buf, amp, i):
+                i = amp
+            else:
+                break
+        else:
+            break
+    return i
+
+
+def _pct_decode(span: bytes) -> bytes:
+    return unquote_to_bytes(span.replace(b"+", b" "))
+
+
+def _ent_char(m: re.Match[bytes]) -> bytes:
+    s = m.group()
+    if s == b"&nbsp;":
+        return b" "
+    body = s[2:-1]
+    code = int(body[1:], 16) if body[:1] in (b"x", b"X") else int(body)
+    return b" " if code in (32, 160) else bytes([code])
+
+
+def _ent_decode(span: bytes) -> bytes:
+    return _ENT_ONE.sub(_ent_char, span)
+
+
+def _escaped(buf, find, run, back, seps, decode, encoding) -> Iterator[tuple[int, int, bytes, str]]:  # type: ignore[no-untyped-def]
+    covered = 0
+    for m in find.finditer(buf):
+        if m.start() < covered:
+            continue
+        start = back(buf, m.start())
+        end = run.match(buf, m.start()).end()
+        covered = end
+        decoded = decode(buf[start:end])
+        # Trim to the first and last digit of the decoded text, mapped back
+        # onto the encoded span by decoding prefixes (runs are short).
+        lead = len(decoded) - len(decoded.lstrip(b" -"))
+        trail = len(decoded) - len(decoded.rstrip(b" -"))
+        if lead or trail:
+            start, end = _trim(buf, start, end, lead, trail, run, decode)
+            decoded = decoded[lead:len(decoded) - trail]
+        if len(decoded) - len(decoded.translate(None, _DIGITS)) < MIN_DIGITS:
+            continue
+        if buf[start:end] == decoded:  # nothing was escaped inside: plain text, the engine's
+            continue
+        yield start, end, decoded, encoding
+
+
+def _trim(buf: bytes, start: int, end: int, lead: int, trail: int, run, decode) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    # Walk the encoded span one token (a byte or an escape) at a time.
+    tokens: list[tuple[int, int]] = []
+    i = start
+    while i < end:
+        m = (_PCT_FIND if run is _PCT_RUN else _ENT_ONE).match(buf, i)
+        j = m.end() if m is not None and m.end() <= end else i + 1
+        tokens.append((i, j))
+        i = j
+    if lead:
+        start = tokens[lead][0] if lead < len(tokens) else end
+    if trail:
+        end = tokens[len(tokens) - trail - 1][1] if trail < len(tokens) else start
+    return start, max(start, end)

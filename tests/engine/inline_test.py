@@ -1,0 +1,125 @@
+"""Tests for cardscan/engine/inline.py: base64, percent and entity encoded PANs.
+
+Every case decodes with the real scanner afterwards, as the engine will; PANs
+are fresh and compared by fingerprint or boolean, never printed.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import random
+
+import pytest
+
+from cardscan import Scanner
+from cardscan.engine.inline import find_encoded
+from cardscan.findings import FingerprintKey
+from cardscan.testing import group, make_pan
+
+KEY = FingerprintKey(b"inline-tests")
+SCANNER = Scanner(key=KEY)
+RNG = random.Random(91)
+P = [make_pan(p, 16, RNG) for p in ("4", "51", "4", "55", "4", "52")]
+AMEX = make_pan("37", 15, RNG)
+
+
+def found_in(buf: bytes, pan: str) -> list[tuple[int, int, str]]:
+    """(start, end, encoding) of encoded spans whose decoded text holds ``pan``."""
+    out = []
+    for start, end, decoded, enc in find_encoded(buf):
+        if any(f.fingerprint == KEY.fingerprint(pan) for f in SCANNER.scan_bytes(decoded)):
+            out.append((start, end, enc))
+    return out
+
+
+def test_base64_json_field_in_a_log_line() -> None:
+    blob = base64.b64encode(json.dumps({"card": P[0], "exp": "04/29", "name": "J. Doe"}).encode())
+    line = b'2024-03-01 INFO payload={"data":"' + blob + b'"} user=17\n'
+    spans = found_in(line, P[0])
+    assert spans == [(line.index(blob), line.index(blob) + len(blob), "base64")]
+
+
+@pytest.mark.parametrize("prefix", [b"", b"x", b"xy", b"xyz"])  # every alignment of the PAN in the plain text
+def test_base64_any_alignment_grouped_or_not(prefix: bytes) -> None:
+    for text in (P[1].encode(), group(P[1], (4, 4, 4, 4)).encode(), group(P[1], (4, 4, 4, 4), "-").encode()):
+        blob = base64.b64encode(prefix + b"card " + text + b" ok")
+        assert found_in(b"token " + blob + b" end", P[1]), "encoded PAN missed"
+
+
+def test_base64_urlsafe_and_unpadded() -> None:
+    blob = base64.urlsafe_b64encode(b"\xff\xfe?card=" + AMEX.encode() + b"&x=>>>").rstrip(b"=")
+    assert found_in(b"jwt." + blob + b".sig", AMEX)
+
+
+def test_base64_blob_glued_to_other_letters_is_realigned() -> None:
+    blob = base64.b64encode(b"the card number " + P[2].encode() + b" was used")
+    assert found_in(b"dataX" + blob, P[2])  # 'dataX' shifts the run's start
+
+
+def test_base64_of_binary_is_not_decoded() -> None:
+    payload = bytes(range(256)) + P[3].encode() + bytes(range(256))
+    blob = base64.b64encode(payload)
+    assert list(find_encoded(b"img=" + blob)) == []
+
+
+def test_base64_near_misses() -> None:
+    hexid = b"trace=" + b"3f2a9c0d5e6b7a8c" * 4
+    words = b"INTERNATIONALIZATION CONFIGURATIONS 0123401234501234 "
+    blob_without_digits = base64.b64encode(b"hello world, nothing to see here at all")
+    for buf in (hexid, words, blob_without_digits, b""):
+        assert list(find_encoded(buf)) == []
+    short = base64.b64encode(b"1234567890")  # fewer than 12 digits
+    assert list(find_encoded(b"x " + short + b" y")) == []
+
+
+def test_percent_encoded_spaces_and_digits() -> None:
+    g = group(P[4], (4, 4, 4, 4))
+    url = b"GET /pay?card_number=" + g.replace(" ", "%20").encode() + b"&amount=12.00 HTTP/1.1"
+    start = url.index(b"=") + 1
+    assert found_in(url, P[4]) == [(start, start + len(g) + 6, "percent")]
+    every = "".join(f"%{ord(c):02X}" for c in P[5]).encode()
+    url = b"/checkout?pan=" + every + b"&x=1"
+    assert found_in(url, P[5]) == [(14, 14 + len(every), "percent")]
+    form = b"card=" + g.replace(" ", "+").encode() + b"%20"  # form encoding: '+' is a space
+    assert found_in(form, P[4])
+
+
+def test_percent_plain_number_is_left_to_the_engine() -> None:
+    # Nothing escaped between the first and last digit: not an encoded span.
+    assert list(find_encoded(b"/x?card=" + P[0].encode() + b"%20&y=%2F")) == []
+    assert list(find_encoded(b"100% sure, 20%3 off")) == []
+
+
+def test_html_entities_decimal_hex_and_nbsp() -> None:
+    dec = "".join(f"&#{ord(c)};" for c in P[1]).encode()
+    html = b"<td class=card>" + dec + b"</td>"
+    assert found_in(html, P[1]) == [(15, 15 + len(dec), "entity")]
+    hexa = "".join(f"&#x{ord(c):x};" for c in P[2][:8]).encode() + P[2][8:].encode()
+    assert found_in(b"<b>" + hexa + b"</b>", P[2])
+    nbsp = group(P[3], (4, 4, 4, 4)).replace(" ", "&nbsp;").encode()
+    assert found_in(b"Card: " + nbsp + b"<br>", P[3])
+
+
+def test_entity_near_misses() -> None:
+    assert list(find_encoded(b"AT&amp;T &#169; 2024 &nbsp; 12345")) == []
+    assert list(find_encoded(b"&#52;&#50;")) == []  # too few digits
+
+
+def test_spans_are_ordered_and_disjoint_with_mixed_encodings() -> None:
+    b64 = base64.b64encode(b"card " + P[0].encode())
+    pct = group(P[1], (4, 4, 4, 4)).replace(" ", "%20").encode()
+    ent = "".join(f"&#{ord(c)};" for c in P[2]).encode()
+    buf = b"a=" + ent + b" b=" + b64 + b" c=" + pct + b"\n"
+    spans = list(find_encoded(buf))
+    assert [s[3] for s in spans] == ["entity", "base64", "percent"]
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    for s in spans:
+        assert buf[s[0]:s[1]] in (b64, pct, ent)
+
+
+def test_cut_blob_at_buffer_end_decodes_what_it_has() -> None:
+    blob = base64.b64encode(b"x" * 40 + b" card " + P[4].encode() + b" " + b"y" * 40)
+    cut = b"log " + blob[: len(blob) - 20]
+    assert found_in(cut, P[4])
+    tail = blob[7:]  # the other side of a chunk boundary, off alignment
+    assert found_in(b"" + tail, P[4])
