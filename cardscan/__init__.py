@@ -38,6 +38,7 @@ _LAZY = {
     "ScanConfig": ("config", "ScanConfig"),
     "redact": ("prevent", "redact"),
     "RedactingFilter": ("prevent", "RedactingFilter"),
+    "load_manifest": ("manifest", "load_manifest"),
 }
 
 

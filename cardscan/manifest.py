@@ -1,0 +1,297 @@
+"""The remediation manifest: JSON Lines, one record per line, each with a ``type``.
+
+``scan`` (first) -> ``finding`` / ``error`` (streamed as found) -> ``summary``
+(last). The format is specified in docs/manifest.md and by the JSON Schema
+``cardscan/schema/manifest.schema.json``; remediation tools depend on it.
+
+Version policy: ``SCHEMA_VERSION`` (an integer in the scan record) changes
+only for incompatible changes (a field removed, renamed or given a new
+meaning). Adding fields, record types or values is compatible and does not
+bump it: readers ignore what they do not know. A reader upgrades old records
+step by step through ``UPGRADES`` (one function per version), and refuses a
+manifest from a newer major schema with a clear message.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator
+
+from .errors import ManifestError
+from .findings import ErrorRecord, Finding
+
+SCHEMA_VERSION = 1
+RECORD_TYPES = ("scan", "finding", "error", "summary")
+
+#: Confidence bands used in summaries and reports: (name, lowest score).
+CONFIDENCE_BANDS = (("high", 80), ("medium", 50), ("low", 0))
+
+#: One step per schema version: UPGRADES[v] turns a version-v record into v+1.
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def confidence_band(confidence: int) -> str:
+    for name, low in CONFIDENCE_BANDS:
+        if confidence >= low:
+            return name
+    return CONFIDENCE_BANDS[-1][0]
+
+
+# -- writing -----------------------------------------------------------------
+def scan_record(info: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "scan", "schema_version": SCHEMA_VERSION, **info}
+
+
+def finding_record(f: Finding) -> dict[str, Any]:
+    return {"type": "finding", **f.to_dict()}
+
+
+def error_record(e: ErrorRecord) -> dict[str, Any]:
+    return {"type": "error", **e.to_dict()}
+
+
+def summary_record(summary: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "summary", **summary}
+
+
+def dumps(record: dict[str, Any]) -> bytes:
+    """One manifest line (ASCII-only JSON, so any byte in a name survives)."""
+    return (json.dumps(record, separators=(",", ":"), ensure_ascii=True, default=_default) + "\n").encode("ascii")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def open_private(path: str | os.PathLike[str]) -> int:
+    """Open ``path`` for writing, created 0600 (never chmod after writing).
+
+    An existing regular file is truncated and, while still empty, narrowed to
+    0600. Refuses to follow a symlink at ``path`` (a planted link must not
+    redirect the manifest).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise ManifestError(f"cannot write {os.fspath(path)}: {exc.strerror}") from None
+    st = os.fstat(fd)
+    if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) & 0o077:
+        os.fchmod(fd, 0o600)
+    return fd
+
+
+# -- reading -----------------------------------------------------------------
+@dataclass
+class Manifest:
+    """A loaded manifest (or several concatenated)."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    #: True when the last line was cut short (the writer was killed mid-line).
+    truncated: bool = False
+
+    @property
+    def scans(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get("type") == "scan"]
+
+    @property
+    def scan(self) -> dict[str, Any] | None:
+        scans = self.scans
+        return scans[0] if scans else None
+
+    @property
+    def summaries(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get("type") == "summary"]
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        s = self.summaries
+        return s[-1] if s else None
+
+    @property
+    def complete(self) -> bool:
+        """Every scan in it ended with a ``complete`` summary."""
+        return bool(self.scans) and len(self.summaries) == len(self.scans) and all(
+            s.get("status") == "complete" for s in self.summaries
+        )
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [Finding.from_dict(r) for r in self.records if r.get("type") == "finding"]
+
+    @property
+    def errors(self) -> list[ErrorRecord]:
+        return [ErrorRecord.from_dict(r) for r in self.records if r.get("type") == "error"]
+
+
+def load_manifest(path: str | os.PathLike[str] | IO[bytes] | IO[str], *, validate: bool = False) -> Manifest:
+    """Read a manifest: records upgraded to the current schema, plus Findings and Errors.
+
+    ``validate=True`` also checks every record against the JSON Schema
+    (needs the ``jsonschema`` package). Raises :class:`ManifestError` with a
+    line number, never quoting the line.
+    """
+    m = Manifest()
+    check = _validator() if validate else None
+    for lineno, record in _iter(path, m):
+        if check is not None:
+            problems = _problems(check, record)
+            if problems:
+                raise ManifestError(f"line {lineno}: {problems[0]}")
+        m.records.append(record)
+    return m
+
+
+def iter_records(path: str | os.PathLike[str] | IO[bytes] | IO[str]) -> Iterator[dict[str, Any]]:
+    """Stream a manifest's records (upgraded), in constant memory."""
+    for _, record in _iter(path, Manifest()):
+        yield record
+
+
+def _iter(source: Any, m: Manifest) -> Iterator[tuple[int, dict[str, Any]]]:
+    if isinstance(source, (str, os.PathLike)):
+        name = os.fspath(source)
+        try:
+            fh: Any = open(name, "rb")
+        except OSError as exc:
+            raise ManifestError(f"cannot read manifest {name}: {exc.strerror}") from None
+        close = True
+    else:
+        name, fh, close = getattr(source, "name", "<stream>"), source, False
+    try:
+        version: int | None = None
+        lines = iter(fh)
+        line = next(lines, None)
+        lineno = 0
+        while line is not None:
+            lineno += 1
+            following = next(lines, None)
+            raw = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
+            if not raw.strip():
+                line = following
+                continue
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                if following is None and not raw.endswith(b"\n"):
+                    m.truncated = True  # a writer killed mid-line; everything before is good
+                    break
+                raise ManifestError(f"{name}: line {lineno} is not valid JSON") from None
+            if not isinstance(record, dict) or not isinstance(record.get("type"), str):
+                raise ManifestError(f"{name}: line {lineno} is not a manifest record (no \"type\")")
+            if record["type"] == "scan":
+                version = record.get("schema_version")
+                if not isinstance(version, int):
+                    raise ManifestError(f"{name}: line {lineno}: scan record without an integer schema_version")
+                if version > SCHEMA_VERSION:
+                    raise ManifestError(
+                        f"{name}: written with manifest schema {version}; this cardscan reads up to "
+                        f"{SCHEMA_VERSION}: upgrade cardscan"
+                    )
+            elif version is None:
+                raise ManifestError(f"{name}: line {lineno}: a manifest starts with a scan record")
+            yield lineno, upgrade(record, version)
+            line = following
+    finally:
+        if close:
+            fh.close()
+
+
+def upgrade(record: dict[str, Any], version: int) -> dict[str, Any]:
+    """``record`` (written with schema ``version``) in the current schema's form."""
+    while version < SCHEMA_VERSION:
+        step = UPGRADES.get(version)
+        if step is None:
+            raise ManifestError(f"no upgrade from manifest schema {version}")
+        record = step(record)
+        version += 1
+    if record.get("type") == "scan":
+        record = {**record, "schema_version": SCHEMA_VERSION}
+    return record
+
+
+# -- schema validation -------------------------------------------------------
+def schema() -> dict[str, Any]:
+    """The manifest JSON Schema (draft 2020-12) shipped with the package."""
+    from importlib.resources import files
+
+    return json.loads(files("cardscan").joinpath("schema/manifest.schema.json").read_text("utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    try:
+        import jsonschema
+    except ImportError:
+        from .errors import MissingDependency
+
+        raise MissingDependency("manifest validation needs jsonschema: pip install jsonschema") from None
+    cls = jsonschema.Draft202012Validator
+    return cls(schema(), format_checker=cls.FORMAT_CHECKER)
+
+
+def _problems(validator: Any, record: dict[str, Any]) -> list[str]:
+    from .prevent import redact
+
+    out = []
+    for err in sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in err.absolute_path) or "(record)"
+        out.append(f"{record.get('type', '?')} record, {where}: {redact(err.message)[:200]}")
+    return out
+
+
+def validate_records(records: Iterable[dict[str, Any]]) -> list[str]:
+    """Schema problems of ``records`` (an empty list when all are valid)."""
+    v = _validator()
+    out: list[str] = []
+    for i, r in enumerate(records, 1):
+        out += [f"record {i}: {p}" for p in _problems(v, r)]
+    return out
+
+
+# -- object identity ---------------------------------------------------------
+def object_digest(stream: BinaryIO, obj: dict[str, Any]) -> str:
+    """Recompute an object's ``sha256`` the way the scan defined it (see docs/manifest.md).
+
+    ``sha256_mode`` ``whole`` (default): SHA-256 of all bytes. ``ranges``:
+    SHA-256 over ``"<start>-<end>:<sha256 of bytes [start, end)>\\n"`` for
+    consecutive ranges of ``sha256_range_size`` bytes.
+    """
+    import hashlib
+
+    if obj.get("sha256_mode", "whole") == "whole":
+        h = hashlib.sha256()
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            h.update(block)
+        return h.hexdigest()
+    size = int(obj["sha256_range_size"])
+    outer = hashlib.sha256()
+    start = 0
+    while True:
+        h, n = hashlib.sha256(), 0
+        while n < size:
+            block = stream.read(min(1 << 20, size - n))
+            if not block:
+                break
+            h.update(block)
+            n += len(block)
+        if n == 0 and start > 0:
+            break
+        outer.update(f"{start}-{start + n}:{h.hexdigest()}\n".encode("ascii"))
+        start += n
+        if n < size:
+            break
+    return outer.hexdigest()
+
+
+def object_unchanged(stream: BinaryIO, obj: dict[str, Any]) -> bool:
+    """True when ``stream`` still has the content the finding was made in."""
+    expected = obj.get("sha256")
+    return bool(expected) and object_digest(stream, obj) == expected
