@@ -1,0 +1,85 @@
+"""The Sink protocol: where a sweep pushes what it finds.
+
+The parent process calls, in order::
+
+    begin(scan_info)              once: the manifest's scan record fields
+    finding(f) / error(e) ...     as results arrive, item by item
+    end_item(item, stats)         after each item's records (item is None for
+                                  listing errors); a good place to flush
+    close(summary)                once, also after Ctrl-C (summary["status"]
+                                  is then "interrupted")
+
+Sinks never see content or full PANs: findings carry masked numbers and
+keyed fingerprints only. A sink is a class with a stable ``name`` registered
+in the ``cardscan.sinks`` entry-point group.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from ..findings import ErrorRecord, Finding
+from ..sources.base import Item
+
+
+@runtime_checkable
+class Sink(Protocol):
+    name: ClassVar[str]
+
+    def begin(self, scan_info: dict[str, Any]) -> None: ...
+
+    def finding(self, finding: Finding) -> None: ...
+
+    def error(self, error: ErrorRecord) -> None: ...
+
+    def end_item(self, item: Item | None, stats: dict[str, Any]) -> None: ...
+
+    def close(self, summary: dict[str, Any]) -> None: ...
+
+
+class BaseSink:
+    """A sink that ignores everything; subclass and override what you need."""
+
+    name: ClassVar[str] = "base"
+
+    def begin(self, scan_info: dict[str, Any]) -> None:
+        pass
+
+    def finding(self, finding: Finding) -> None:
+        pass
+
+    def error(self, error: ErrorRecord) -> None:
+        pass
+
+    def end_item(self, item: Item | None, stats: dict[str, Any]) -> None:
+        pass
+
+    def close(self, summary: dict[str, Any]) -> None:
+        pass
+
+
+class ListSink(BaseSink):
+    """Collects everything in lists: for tests and library use (a list is a sink)."""
+
+    name: ClassVar[str] = "list"
+
+    def __init__(self) -> None:
+        self.scan_info: dict[str, Any] | None = None
+        self.findings: list[Finding] = []
+        self.errors: list[ErrorRecord] = []
+        self.items: list[tuple[Item | None, dict[str, Any]]] = []
+        self.summary: dict[str, Any] | None = None
+
+    def begin(self, scan_info: dict[str, Any]) -> None:
+        self.scan_info = scan_info
+
+    def finding(self, finding: Finding) -> None:
+        self.findings.append(finding)
+
+    def error(self, error: ErrorRecord) -> None:
+        self.errors.append(error)
+
+    def end_item(self, item: Item | None, stats: dict[str, Any]) -> None:
+        self.items.append((item, stats))
+
+    def close(self, summary: dict[str, Any]) -> None:
+        self.summary = summary

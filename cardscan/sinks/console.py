@@ -1,0 +1,144 @@
+"""Human output: one line per finding on stdout, errors and a summary on stderr.
+
+``/srv/share/hr/export.csv:12:31  visa  411111******1111  85``
+
+Members inside containers are joined with ``!``
+(``/x/march.zip!customers.xlsx!xl/sharedStrings.xml:1:220``), SQL cells are
+``db-url#schema.table.column[id=7]``. Control characters in names are
+escaped, so a file name cannot forge output lines.
+"""
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from typing import IO, Any, ClassVar
+from urllib.parse import unquote
+
+from ..findings import ErrorRecord, Finding, Location
+from ..sources.base import Item
+from .base import BaseSink
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters and undecodable bytes escaped."""
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if o < 0x20 or o == 0x7F or 0xD800 <= o <= 0xDFFF:
+            out.append(f"\\x{o & 0xFF:02x}")
+        elif ch == "\\":
+            out.append("\\\\")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def uri_display(uri: str) -> str:
+    """A path for ``file://`` URIs; other URIs as they are."""
+    if uri.startswith("file://"):
+        path = uri[len("file://"):]
+        if path.startswith("localhost/"):
+            path = path[len("localhost"):]
+        return unquote(path, errors="surrogateescape")
+    return uri
+
+
+def format_location(loc: Location) -> str:
+    """``path!member!member:line:col`` (or ``@offset``, or a SQL cell)."""
+    text = uri_display(loc.uri)
+    if loc.version:
+        text += f"?versionId={loc.version}"
+    if loc.member:
+        text = "!".join([text, *loc.member])
+    if loc.cell is not None:
+        c = loc.cell
+        table = f"{c.schema}.{c.table}" if c.schema else c.table
+        keys = ",".join(f"{k}={v}" for k, v in c.key)
+        text += f"#{table}.{c.column}[{keys}]"
+    elif loc.line is not None:
+        text += f":{loc.line}:{loc.column}"
+    elif loc.offset is not None:
+        text += f"@{loc.offset}"
+    return printable(text)
+
+
+def format_finding(f: Finding) -> str:
+    parts = [format_location(f.location), f.brand, f.masked, str(f.confidence)]
+    if f.kind != "pan":
+        parts.append(f.kind)
+    if f.test_card:
+        parts.append("test-card")
+    return "  ".join(parts)
+
+
+class ConsoleSink(BaseSink):
+    """Text lines for findings on ``out``; errors and the end summary on ``err``.
+
+    ``quiet`` silences everything (the exit status and the manifest still
+    tell); ``show_findings=False`` keeps stderr output only (stdout is taken
+    by ``--manifest -`` or ``--format jsonl``).
+    """
+
+    name: ClassVar[str] = "text"
+
+    def __init__(
+        self,
+        out: IO[str] | None = None,
+        err: IO[str] | None = None,
+        *,
+        quiet: bool = False,
+        show_findings: bool = True,
+        manifest_path: str | None = None,
+    ) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.quiet = quiet
+        self.show_findings = show_findings and not quiet
+        self.manifest_path = manifest_path
+        self._pending = False
+
+    def finding(self, finding: Finding) -> None:
+        if self.show_findings:
+            self.out.write(format_finding(finding) + "\n")
+            self._pending = True
+
+    def error(self, error: ErrorRecord) -> None:
+        if not self.quiet:
+            extra = f" ({error.limit})" if error.limit else ""
+            self.err.write(f"cardscan: {format_location(error.location)}: {error.kind}{extra}: {printable(error.message)}\n")
+
+    def end_item(self, item: Item | None, stats: dict[str, Any]) -> None:
+        if self._pending:
+            self.out.flush()
+            self._pending = False
+
+    def close(self, summary: dict[str, Any]) -> None:
+        if self._pending:
+            self.out.flush()
+        if self.quiet:
+            return
+        self.err.write(summary_line(summary) + "\n")
+        if self.manifest_path:
+            self.err.write(f"cardscan: manifest written to {printable(self.manifest_path)}\n")
+        self.err.flush()
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    from ..run.progress import human_bytes
+
+    n = summary.get("findings", 0)
+    bands = Counter(summary.get("findings_by_confidence", {}))
+    band_text = ", ".join(f"{bands[b]} {b}" for b in ("high", "medium", "low") if bands.get(b))
+    text = f"cardscan: {n} finding{'s' if n != 1 else ''}"
+    if band_text:
+        text += f" ({band_text})"
+    text += (
+        f" in {summary.get('objects_with_findings', 0)} of {summary.get('objects_scanned', 0)} objects, "
+        f"{human_bytes(summary.get('bytes_scanned', 0))} in {summary.get('duration_s', 0):.1f} s"
+    )
+    errors = summary.get("errors", 0)
+    if errors:
+        text += f"; {errors} error{'s' if errors != 1 else ''} (not everything could be scanned)"
+    if summary.get("status") != "complete":
+        text += f"; INTERRUPTED ({summary.get('reason', 'unknown')})"
+    return text

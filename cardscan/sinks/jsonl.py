@@ -1,0 +1,103 @@
+"""The manifest writer: JSON Lines, streamed, flushed per item, created 0600.
+
+Each item's records are written with one ``os.write`` while SIGINT/SIGTERM
+are blocked, so Ctrl-C can never leave half a line: whatever happens, the
+file is valid JSON Lines up to the last complete item, and ``close`` appends
+the summary (``status: interrupted`` after Ctrl-C). A hard kill loses at
+most the item being written.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import IO, Any, ClassVar
+
+from .. import manifest
+from ..findings import ErrorRecord, Finding
+from ..sources.base import Item
+from .base import BaseSink
+
+_BLOCK = {getattr(signal, n) for n in ("SIGINT", "SIGTERM") if hasattr(signal, n)}
+
+
+class JsonlSink(BaseSink):
+    """Writes the manifest to ``path`` (``-`` for stdout) or to an open stream."""
+
+    name: ClassVar[str] = "jsonl"
+
+    def __init__(self, target: str | os.PathLike[str] | IO[Any] = "-", *, fsync: bool = True) -> None:
+        self._buf: list[bytes] = []
+        self._stream: IO[Any] | None = None
+        self._fd: int | None = None
+        self._own = False
+        self._fsync = fsync
+        self.path: str | None = None
+        if isinstance(target, (str, os.PathLike)) and os.fspath(target) == "-":
+            sys.stdout.flush()
+            self._fd = sys.stdout.fileno()
+        elif isinstance(target, (str, os.PathLike)):
+            self.path = os.fspath(target)
+            self._fd = manifest.open_private(self.path)
+            self._own = True
+        else:
+            self._stream = target
+
+    def begin(self, scan_info: dict[str, Any]) -> None:
+        self._buf.append(manifest.dumps(manifest.scan_record(scan_info)))
+        self._flush()
+
+    def finding(self, finding: Finding) -> None:
+        self._buf.append(manifest.dumps(manifest.finding_record(finding)))
+
+    def error(self, error: ErrorRecord) -> None:
+        self._buf.append(manifest.dumps(manifest.error_record(error)))
+
+    def end_item(self, item: Item | None, stats: dict[str, Any]) -> None:
+        if self._buf:
+            self._flush()
+
+    def close(self, summary: dict[str, Any]) -> None:
+        try:
+            self._buf.append(manifest.dumps(manifest.summary_record(summary)))
+            self._flush()
+            if self._own and self._fd is not None and self._fsync:
+                try:
+                    os.fsync(self._fd)
+                except OSError:  # e.g. /dev/null, pipes
+                    pass
+        finally:
+            if self._own and self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def _flush(self) -> None:
+        data = b"".join(self._buf)
+        self._buf.clear()
+        if self._stream is not None:
+            try:
+                self._stream.write(data)
+            except TypeError:  # a text stream
+                self._stream.write(data.decode("ascii"))
+            self._stream.flush()
+            return
+        assert self._fd is not None
+        old = _block()
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+        finally:
+            _unblock(old)
+
+
+def _block() -> Any:
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCK)
+
+
+def _unblock(old: Any) -> None:
+    if old is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

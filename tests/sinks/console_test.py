@@ -1,0 +1,79 @@
+"""Tests for cardscan/sinks/console.py and the Sink protocol (sinks/base.py)."""
+from __future__ import annotations
+
+import io
+
+from cardscan.findings import Cell, ErrorRecord, Finding, FingerprintKey, Location, mask
+from cardscan.sinks.base import BaseSink, ListSink, Sink
+from cardscan.sinks.console import ConsoleSink, format_finding, format_location, summary_line
+from cardscan.sinks.jsonl import JsonlSink
+from cardscan.testing import assert_no_pan
+from tests.treegen import KEY, pan
+
+
+def finding(p: str, loc: Location, **kw) -> Finding:
+    return Finding(loc, kw.pop("kind", "pan"), "visa", mask(p), FingerprintKey(KEY).fingerprint(p), 85, **kw)
+
+
+def test_text_line_format(rng) -> None:
+    p = pan(rng)
+    f = finding(p, Location(uri="file:///srv/share/hr/export%20v2.csv", line=12, column=31, offset=400))
+    line = format_finding(f)
+    assert line == f"/srv/share/hr/export v2.csv:12:31  visa  {mask(p)}  85"
+    assert_no_pan(line, [p], "console line")
+
+
+def test_member_chain_cells_versions_and_offsets() -> None:
+    loc = Location(uri="file:///x/march.zip", member=("customers.xlsx", "xl/sharedStrings.xml"), line=1, column=220)
+    assert format_location(loc) == "/x/march.zip!customers.xlsx!xl/sharedStrings.xml:1:220"
+    cell = Cell("customers", "note", (("id", 7),), "public")
+    assert format_location(Location(uri="postgresql://db/app", cell=cell)) == "postgresql://db/app#public.customers.note[id=7]"
+    assert format_location(Location(uri="s3://b/k.bin", version="v1", offset=9)) == "s3://b/k.bin?versionId=v1@9"
+
+
+def test_control_characters_cannot_forge_lines() -> None:
+    loc = Location(uri="file:///x/evil%0A4111111111111111.txt", line=1, column=1)
+    text = format_location(loc)
+    assert "\n" not in text and "\\x0a" in text
+
+
+def test_flags_for_tracks_and_test_cards(rng) -> None:
+    p = pan(rng)
+    line = format_finding(finding(p, Location(uri="file:///a", line=1, column=1), kind="track2", test_card=True))
+    assert line.endswith("85  track2  test-card")
+
+
+def test_console_sink_streams_and_summarises(rng) -> None:
+    p = pan(rng)
+    out, err = io.StringIO(), io.StringIO()
+    sink = ConsoleSink(out, err, manifest_path="/tmp/m.jsonl")
+    sink.begin({})
+    sink.finding(finding(p, Location(uri="file:///a.txt", line=1, column=1)))
+    sink.error(ErrorRecord(Location(uri="file:///b.zip", member=("x.zip",)), "limit", "too deep", "depth"))
+    sink.end_item(None, {})
+    sink.close({"status": "complete", "findings": 1, "findings_by_confidence": {"high": 1}, "objects_scanned": 2,
+                "objects_with_findings": 1, "bytes_scanned": 2048, "duration_s": 0.25, "errors": 1})
+    assert out.getvalue().count("\n") == 1
+    e = err.getvalue()
+    assert "cardscan: /b.zip!x.zip: limit (depth): too deep" in e
+    assert "1 finding (1 high) in 1 of 2 objects" in e and "1 error" in e and "/tmp/m.jsonl" in e
+    assert_no_pan(out.getvalue() + e, [p], "console output")
+
+
+def test_quiet_prints_nothing(rng) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    sink = ConsoleSink(out, err, quiet=True)
+    sink.finding(finding(pan(rng), Location(uri="file:///a", line=1, column=1)))
+    sink.error(ErrorRecord(Location(uri="file:///b"), "io", "Input/output error"))
+    sink.close({"status": "complete"})
+    assert out.getvalue() == "" and err.getvalue() == ""
+
+
+def test_interrupted_summary_says_so() -> None:
+    line = summary_line({"status": "interrupted", "reason": "signal", "findings": 0})
+    assert "INTERRUPTED (signal)" in line
+
+
+def test_sinks_satisfy_the_protocol() -> None:
+    for s in (BaseSink(), ListSink(), ConsoleSink(io.StringIO(), io.StringIO()), JsonlSink(io.StringIO())):
+        assert isinstance(s, Sink) and s.name

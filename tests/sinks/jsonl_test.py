@@ -1,0 +1,97 @@
+"""Tests for cardscan/sinks/jsonl.py: the manifest writer."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from cardscan.errors import ManifestError
+from cardscan.findings import ErrorRecord, Finding, FingerprintKey, Location, mask
+from cardscan.manifest import load_manifest
+from cardscan.sinks.jsonl import JsonlSink
+from cardscan.sources.base import Item
+from tests.treegen import KEY, pan
+
+SUMMARY = {"status": "complete", "findings": 1}
+
+
+def finding(rng, uri: str = "file:///srv/a.txt") -> Finding:
+    p = pan(rng)
+    return Finding(Location(uri=uri, offset=3, length=16, line=1, column=4), "pan", "visa", mask(p),
+                   FingerprintKey(KEY).fingerprint(p), 85, ("issuer_luhn",), obj={"size": 10})
+
+
+def info() -> dict:
+    return {"cardscan_version": "0", "key_id": FingerprintKey(KEY).key_id}
+
+
+def test_manifest_is_created_0600_and_streamed_per_item(tmp_path: Path, rng) -> None:
+    path = tmp_path / "m.jsonl"
+    sink = JsonlSink(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    sink.begin(info())
+    sink.finding(finding(rng))
+    sink.error(ErrorRecord(Location(uri="file:///srv/b"), "permission", "Permission denied"))
+    before = path.read_text().count("\n")
+    sink.end_item(Item(uri="file:///srv/a.txt", source="file"), {})
+    after = path.read_text().count("\n")
+    assert (before, after) == (1, 3)  # the scan line at begin; the item's records at end_item
+    sink.close(SUMMARY)
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [x["type"] for x in lines] == ["scan", "finding", "error", "summary"]
+    assert lines[0]["schema_version"] == 1
+    m = load_manifest(path)
+    assert m.complete and len(m.findings) == 1 and m.errors[0].kind == "permission"
+
+
+def test_existing_world_readable_file_is_narrowed_before_writing(tmp_path: Path, rng) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text("old content\n")
+    os.chmod(path, 0o644)
+    sink = JsonlSink(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and path.read_text() == ""
+    sink.close(SUMMARY)
+
+
+def test_symlink_at_manifest_path_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.write_text("")
+    os.symlink(target, tmp_path / "m.jsonl")
+    with pytest.raises(ManifestError):
+        JsonlSink(tmp_path / "m.jsonl")
+
+
+def test_dash_writes_to_stdout(capfd, rng) -> None:
+    sink = JsonlSink("-")
+    sink.begin(info())
+    sink.finding(finding(rng))
+    sink.end_item(None, {})
+    sink.close(SUMMARY)
+    out = capfd.readouterr().out
+    assert [json.loads(x)["type"] for x in out.splitlines()] == ["scan", "finding", "summary"]
+
+
+def test_text_and_binary_streams(rng) -> None:
+    for stream in (io.StringIO(), io.BytesIO()):
+        sink = JsonlSink(stream)
+        sink.begin(info())
+        sink.close(SUMMARY)
+        value = stream.getvalue()
+        text = value.decode() if isinstance(value, bytes) else value
+        assert text.count("\n") == 2
+
+
+def test_records_are_ascii_and_survive_odd_names(tmp_path: Path, rng) -> None:
+    path = tmp_path / "m.jsonl"
+    sink = JsonlSink(path)
+    sink.begin(info())
+    f = finding(rng, uri="file:///srv/%C3%BC%0Aname.txt")
+    sink.finding(f.with_location(member=("caf\u00e9.zip", "a\nb.txt")))
+    sink.close(SUMMARY)
+    raw = path.read_bytes()
+    assert raw.isascii() and raw.count(b"\n") == 3
+    assert load_manifest(path).findings[0].location.member == ("caf\u00e9.zip", "a\nb.txt")
