@@ -25,7 +25,7 @@ from .findings import ErrorRecord, Finding, Location
 from .manifest import confidence_band, load_manifest
 
 #: Exposure hints, worst first; anything else sorts after them.
-EXPOSURE_ORDER = ("world-readable", "group-readable", "private")
+EXPOSURE_ORDER = ("public", "world-readable", "authenticated", "group-readable", "private")
 
 
 def exposure_rank(exposure: str | None) -> int:

@@ -271,7 +271,9 @@ def _scan_range(state: _State, source: Any, item: Item, result: ItemResult) -> N
 
 # -- row sources -------------------------------------------------------------
 def _scan_rows(state: _State, source: Any, item: Item, result: ItemResult) -> None:
-    base = Location(uri=item.uri, version=item.version)
+    # A row source's item URI is ``<database URL>#<schema>.<table>``; the Cell
+    # names the table, so findings carry the database URL alone.
+    base = Location(uri=item.uri.partition("#")[0], version=item.version)
     try:
         for entry in source.cells(item):
             if isinstance(entry, ErrorRecord):

@@ -197,7 +197,7 @@ def test_row_source_cells_are_scanned_with_cell_locations(rng) -> None:
     r = worker.scan_item(item)
     assert [f.fingerprint for f in r.findings] == [FP.fingerprint(card)]
     loc = r.findings[0].location
-    assert loc.cell == Cell("customers", "note", (("id", 7),), "public") and loc.uri == item.uri
+    assert loc.cell == Cell("customers", "note", (("id", 7),), "public") and loc.uri == "sqlite:///x.db"
     assert [e.kind for e in r.errors] == ["permission"]
 
 

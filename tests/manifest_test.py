@@ -1,0 +1,227 @@
+"""Tests for cardscan/manifest.py and cardscan/schema/manifest.schema.json."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from cardscan import manifest
+from cardscan.errors import ManifestError
+from cardscan.findings import Cell, ErrorRecord, Finding, FingerprintKey, Location, mask
+from cardscan.manifest import (
+    confidence_band, dumps, error_record, finding_record, load_manifest, object_digest, open_private,
+    scan_record, summary_record, validate_records,
+)
+from cardscan.run.sweep import Tally, scan_info
+from tests.treegen import KEY, pan
+
+FP = FingerprintKey(KEY)
+
+
+def finding(rng, loc: Location, obj: dict[str, Any] | None = None, **kw: Any) -> Finding:
+    p = pan(rng, kw.pop("i", 0))
+    return Finding(loc, kw.pop("kind", "pan"), kw.pop("brand", "visa"), mask(p), FP.fingerprint(p),
+                   kw.pop("confidence", 85), ("issuer_luhn", "keyword"), obj=obj or {}, digits=len(p), **kw)
+
+
+FILE_OBJ = {"size": 120, "mtime": "2024-06-11T09:00:00.123456Z", "ukey": "120:1718096400123456000:2049:77",
+            "owner": "alice", "group": "staff", "mode": "0640", "exposure": "group-readable",
+            "sha256": "a" * 64, "sha256_mode": "whole"}
+
+
+def sample_records(rng) -> list[dict[str, Any]]:
+    """Findings and errors for every kind of location the manifest must carry."""
+    file_f = finding(rng, Location(uri="file:///srv/share/hr/export.csv", offset=31, length=16, line=2, column=12),
+                     FILE_OBJ)
+    member_f = finding(rng, Location(uri="file:///srv/share/march.zip", member=("customers.xlsx", "xl/sharedStrings.xml"),
+                                     offset=220, length=19, line=1, column=221),
+                       {**FILE_OBJ, "sha256": "b" * 64}, i=4)
+    split_f = finding(rng, Location(uri="file:///srv/dump.sql", offset=9_000_000_000, length=16, line=1_000_000, column=3),
+                      {**FILE_OBJ, "sha256_mode": "ranges", "sha256_range_size": 67108864})
+    s3_f = finding(rng, Location(uri="s3://acme-exports/2024/06/orders.csv", version="3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
+                                 offset=10, length=16, line=1, column=11),
+                   {"etag": "d41d8cd98f00b204e9800998ecf8427e", "size": 1024, "last_modified": "2024-06-01T10:00:00+00:00",
+                    "storage_class": "STANDARD", "exposure": "public", "exposure_detail": "bucket policy",
+                    "sha256": "c" * 64, "sha256_mode": "whole"})
+    sql_cell = Cell("payments", "note", (("id", 7), ("region", "eu")), "public")
+    sql_f = finding(rng, Location(uri="postgresql://app@db.example:5432/shop", cell=sql_cell, offset=5, length=16,
+                                  line=1, column=6),
+                    {"database": "postgresql://app@db.example:5432/shop", "schema": "public", "table": "payments",
+                     "rows_estimate": 1200, "exposure": "unknown"}, i=1, brand="mastercard")
+    rowid = Cell("notes", "body", (("rowid", 3),), None, stable=False)
+    sqlite_f = finding(rng, Location(uri="sqlite:////data/app.db", cell=rowid, offset=0, length=16, line=1, column=1),
+                       {"database": "sqlite:////data/app.db", "table": "notes"}, i=2, brand="amex", kind="track2",
+                       confidence=100)
+    errors = [
+        ErrorRecord(Location(uri="file:///srv/share/private"), "permission", "Permission denied"),
+        ErrorRecord(Location(uri="file:///srv/share/deep.zip", member=("a.zip", "b.zip")), "limit", "too deep", "depth"),
+        ErrorRecord(Location(uri="s3://acme-exports/glacier.bin"), "io", "object is archived in GLACIER; restore it"),
+        ErrorRecord(Location(uri="postgresql://app@db.example:5432/shop", cell=sql_cell), "decode", "cannot decode"),
+    ]
+    tally = Tally(["file:///srv/share"])
+    fs = [file_f, member_f, split_f, s3_f, sql_f, sqlite_f]
+    for f in fs:
+        tally.finding(f)
+    for e in errors:
+        tally.error(e)
+
+    class Src:
+        name = "file"
+
+        def describe(self) -> dict[str, Any]:
+            return {"name": "file", "url": "file:///srv/share", "options": {"exclude": []}}
+
+    head = scan_record(scan_info([Src()], {"engine": {"min_confidence": 50}}, FP, "file"))
+    return [head, *[finding_record(f) for f in fs], *[error_record(e) for e in errors],
+            summary_record(tally.summary("complete", "2024-06-11T09:00:00Z", 1.5))]
+
+
+def test_schema_is_valid_draft_2020_12() -> None:
+    jsonschema.Draft202012Validator.check_schema(manifest.schema())
+
+
+def test_every_location_form_validates(rng) -> None:
+    records = sample_records(rng)
+    assert validate_records(records) == []
+    assert [r["type"] for r in records][:2] == ["scan", "finding"] and records[-1]["type"] == "summary"
+
+
+def test_records_round_trip_through_a_file(tmp_path: Path, rng) -> None:
+    records = sample_records(rng)
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(b"".join(dumps(r) for r in records))
+    m = load_manifest(path, validate=True)
+    assert m.complete and not m.truncated
+    originals = [Finding.from_dict(r) for r in records if r["type"] == "finding"]
+    assert m.findings == originals
+    assert [f.id for f in m.findings] == [r["id"] for r in records if r["type"] == "finding"]
+    assert [f.obj for f in m.findings] == [f.obj for f in originals]
+    assert [e.kind for e in m.errors] == ["permission", "limit", "io", "decode"]
+    assert m.scan["key_id"] == FP.key_id and m.summary["findings"] == 6
+
+
+@pytest.mark.parametrize("field,value", [
+    ("masked", "4111111111111111"),  # a full number where a masked one belongs
+    ("masked", "4111111*****11111"),
+    ("fingerprint", "sha256:" + "a" * 64),  # a plain hash is not a fingerprint
+    ("kind", "cvv"),
+    ("confidence", 101),
+    ("id", "not-an-id"),
+])
+def test_schema_rejects_bad_findings(rng, field: str, value: Any) -> None:
+    record = finding_record(finding(rng, Location(uri="file:///a", line=1, column=1, offset=0, length=16)))
+    record[field] = value
+    assert validate_records([record])
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda r: r["location"].pop("uri"),
+    lambda r: r["location"].update(uri="relative/path"),
+    lambda r: r["location"].update(line=0),
+    lambda r: r["location"].update(cell={"table": "t", "column": "c", "key": {}}),
+    lambda r: r["object"].update(sha256="XYZ"),
+    lambda r: r["object"].update(sha256_mode="ranges"),  # ranges without a range size
+    lambda r: r["object"].update(mode="rw-r--r--"),
+])
+def test_schema_rejects_bad_locations_and_objects(rng, mutate) -> None:
+    record = finding_record(finding(rng, Location(uri="file:///a", line=1, column=1, offset=0, length=16), dict(FILE_OBJ)))
+    mutate(record)
+    assert validate_records([record])
+
+
+def test_schema_is_open_for_new_fields_and_record_types(rng) -> None:
+    record = finding_record(finding(rng, Location(uri="file:///a", offset=0, length=16), dict(FILE_OBJ)))
+    record["added_in_a_later_version"] = {"x": 1}
+    record["location"]["page"] = 3
+    record["object"]["xattrs"] = {}
+    assert validate_records([record, {"type": "baseline", "anything": True}]) == []
+
+
+def test_scan_record_never_holds_the_key(rng) -> None:
+    head = sample_records(rng)[0]
+    assert head["key_id"] == FP.key_id
+    assert KEY.decode() not in json.dumps(head)
+
+
+def test_truncated_last_line_is_tolerated_and_flagged(tmp_path: Path, rng) -> None:
+    records = sample_records(rng)[:-1]
+    data = b"".join(dumps(r) for r in records)
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(data + dumps(records[1])[:40])  # killed mid-write
+    m = load_manifest(path)
+    assert m.truncated and not m.complete and len(m.findings) == 6
+
+
+def test_damage_in_the_middle_is_an_error_with_a_line_number(tmp_path: Path, rng) -> None:
+    records = sample_records(rng)
+    lines = [dumps(r) for r in records]
+    lines[2] = b'{"type": "finding", "masked": "4111\n'
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(ManifestError) as exc:
+        load_manifest(path)
+    assert "line 3" in str(exc.value) and "4111" not in str(exc.value)
+
+
+@pytest.mark.parametrize("text,message", [
+    ('{"type": "finding"}\n', "starts with a scan record"),
+    ('[1, 2]\n', "not a manifest record"),
+    ('{"type": "scan", "schema_version": "1"}\n', "integer schema_version"),
+    ('{"type": "scan", "schema_version": 99}\n', "upgrade cardscan"),
+])
+def test_bad_manifests(text: str, message: str) -> None:
+    with pytest.raises(ManifestError) as exc:
+        load_manifest(io.StringIO(text))
+    assert message in str(exc.value)
+
+
+def test_missing_manifest_file(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError):
+        load_manifest(tmp_path / "nope.jsonl")
+
+
+def test_upgrade_steps_run_in_order(monkeypatch) -> None:
+    monkeypatch.setattr(manifest, "SCHEMA_VERSION", 3)
+    monkeypatch.setitem(manifest.UPGRADES, 1, lambda r: {**r, "steps": r.get("steps", "") + "1"})
+    monkeypatch.setitem(manifest.UPGRADES, 2, lambda r: {**r, "steps": r["steps"] + "2"})
+    text = '{"type": "scan", "schema_version": 1}\n{"type": "finding", "x": 1}\n'
+    records = list(manifest.iter_records(io.StringIO(text)))
+    assert [r.get("steps") for r in records] == ["12", "12"]
+    assert records[0]["schema_version"] == 3
+
+
+def test_concatenated_manifests_load(rng) -> None:
+    data = b"".join(dumps(r) for r in sample_records(rng)) * 2
+    m = load_manifest(io.BytesIO(data))
+    assert len(m.scans) == 2 and len(m.summaries) == 2 and m.complete
+
+
+def test_open_private_creates_0600(tmp_path: Path) -> None:
+    fd = open_private(tmp_path / "x")
+    os.close(fd)
+    assert stat.S_IMODE(os.stat(tmp_path / "x").st_mode) == 0o600
+
+
+def test_object_digest_ranges_definition() -> None:
+    data = os.urandom(25_000)
+    size = 10_000
+    parts = [(a, min(a + size, len(data))) for a in range(0, len(data), size)]
+    text = "".join(f"{a}-{b}:{hashlib.sha256(data[a:b]).hexdigest()}\n" for a, b in parts)
+    expected = hashlib.sha256(text.encode()).hexdigest()
+    assert object_digest(io.BytesIO(data), {"sha256_mode": "ranges", "sha256_range_size": size}) == expected
+    exact = data[:20_000]  # a size that is a multiple of the range size: no empty last range
+    text = "".join(f"{a}-{a + size}:{hashlib.sha256(exact[a:a + size]).hexdigest()}\n" for a in (0, 10_000))
+    assert object_digest(io.BytesIO(exact), {"sha256_mode": "ranges", "sha256_range_size": size}) == \
+        hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("c,band", [(100, "high"), (80, "high"), (79, "medium"), (50, "medium"), (49, "low"), (0, "low")])
+def test_confidence_bands(c: int, band: str) -> None:
+    assert confidence_band(c) == band
