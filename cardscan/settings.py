@@ -131,10 +131,14 @@ KNOWN: dict[str, Callable[[Any, str], Any]] = {
     "log_level": _choice("debug", "info", "warning", "error"),
     # key
     "key_file": _str,
+    # baseline of accepted findings (scan --baseline, the pre-commit hook)
+    "baseline": _str,
+    # pre-commit hook only: flag published test cards too (allowed by default there)
+    "report_test_cards": _bool,
 }
 
 #: Settings holding paths, made absolute relative to the settings file.
-PATHS = {"key_file", "manifest"}
+PATHS = {"key_file", "manifest", "baseline"}
 
 
 def normalise(raw: dict[str, Any], where: str, base: Path | None = None) -> dict[str, Any]:
