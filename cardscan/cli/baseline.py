@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from typing import IO, Any
 
@@ -47,6 +46,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def git_files(cwd: str = ".") -> list[str] | None:
     """Files git tracks under ``cwd`` (None when it is not a git work tree)."""
+    import subprocess
+
     try:
         proc = subprocess.run(["git", "ls-files", "-z", "--cached"], cwd=cwd, capture_output=True, timeout=120)
     except (OSError, subprocess.SubprocessError):
@@ -59,6 +60,8 @@ def git_files(cwd: str = ".") -> list[str] | None:
 
 def repo_root(path: str) -> str:
     """The git work tree holding ``path`` (or ``path``'s directory when none)."""
+    import subprocess
+
     d = os.path.dirname(os.path.abspath(path)) or "."
     try:
         proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=d, capture_output=True, text=True, timeout=30)

@@ -308,14 +308,17 @@ def _write(stream: IO[str], text: str) -> None:
 
 
 # -- running ----------------------------------------------------------------------------
-def find_baseline(opts: dict[str, Any], args: argparse.Namespace) -> str | None:
-    from ..baseline import DEFAULT_NAME
+#: The baseline file used when present (cardscan.baseline.DEFAULT_NAME; not
+#: imported here to keep start-up small).
+DEFAULT_BASELINE = ".cardscan-baseline.json"
 
+
+def find_baseline(opts: dict[str, Any], args: argparse.Namespace) -> str | None:
     if getattr(args, "no_baseline", False):
         return None
     if opts.get("baseline"):
         return str(opts["baseline"])
-    return DEFAULT_NAME if os.path.isfile(DEFAULT_NAME) else None
+    return DEFAULT_BASELINE if os.path.isfile(DEFAULT_BASELINE) else None
 
 
 def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
@@ -324,6 +327,8 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
     out = out or sys.stdout
     err = err or sys.stderr
     opts = resolve(args)
+    if not args.files:  # pre-commit with no matching staged files: nothing to load
+        return EXIT_CLEAN
     key, _ = load_key(opts.get("key_file"))
     scanner = build_scanner(opts, key)
     baseline_path = find_baseline(opts, args)
@@ -347,11 +352,11 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
     elif baseline_path is not None and not os.path.exists(baseline_path) and not args.update_baseline:
         problems.append(f"baseline file {baseline_path} does not exist (create it with 'cardscan baseline')")
     if args.update_baseline and baseline is None and new:
-        from ..baseline import DEFAULT_NAME, Baseline, BaselineError
+        from ..baseline import Baseline, BaselineError
 
         try:
             baseline = Baseline.from_findings([], key, ".", settings=scanner.config.to_dict())
-            baseline_path = baseline_path or DEFAULT_NAME
+            baseline_path = baseline_path or DEFAULT_BASELINE
         except BaselineError as exc:
             problems.append(str(exc))
 
@@ -376,9 +381,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
             extra = f" ({known} more accepted by the baseline)" if known else ""
             _write(out, "cardscan: card numbers in the files being committed:\n\n" + "\n".join(lines) + "\n\n")
             _write(out, f"{len(new)} card number(s) in {files} file(s){extra}: commit blocked.\n\n")
-            from ..baseline import DEFAULT_NAME
-
-            name = baseline_path or DEFAULT_NAME
+            name = baseline_path or DEFAULT_BASELINE
             _write(out, advice(name, not key.random, os.path.exists(name)))
     for e in errors:
         problems.append(f"{display_error(e, cwd)}: could not check ({e.kind}: {e.message})")
