@@ -143,9 +143,8 @@ class SourceScan:
         self.items: list = []
         self.findings: list = []
         self.errors: list = []
-        #: Cells seen per item URI (row sources) / bytes read per item URI (byte sources).
+        #: Cells seen per item URI (row sources).
         self.cells: dict[str, int] = {}
-        self.bytes_read: dict[str, int] = {}
 
 
 def scan_source(source, scanner=None) -> SourceScan:  # type: ignore[no-untyped-def]
@@ -189,24 +188,11 @@ def scan_source(source, scanner=None) -> SourceScan:  # type: ignore[no-untyped-
                                 Location(uri=item.uri, version=item.version, member=part.member),
                                 part.kind, part.message, part.limit))
                             continue
-                        counted = _Counting(part.stream)
                         loc = Location(uri=item.uri, version=item.version, member=part.member)
-                        out.findings.extend(scanner.scan_stream(counted, loc))
-                        if not part.member:
-                            out.bytes_read[item.uri] = out.bytes_read.get(item.uri, 0) + counted.n
+                        out.findings.extend(scanner.scan_stream(part.stream, loc))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a record, like the sweep
             out.errors.append(ErrorRecord(where, error_kind(exc), f"{type(exc).__name__}: {exc}"))
     return out
-
-
-class _Counting:
-    def __init__(self, f) -> None:  # type: ignore[no-untyped-def]
-        self.f, self.n = f, 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.f.read(size)
-        self.n += len(data)
-        return data
 
 
 class SourceCase:
@@ -297,8 +283,10 @@ class SourceContract:
                         break
         else:
             for item in readable:
-                got = scan.bytes_read.get(item.uri)
-                assert got is not None, f"nothing was read from {item.uri}"
+                got = 0
+                with source_case.source.open(item) as f:  # the raw stream, before any decoder
+                    while chunk := f.read(1 << 20):
+                        got += len(chunk)
                 if item.size is not None:
                     assert got == item.size, f"{item.uri}: read {got} bytes, listed size {item.size}"
 
