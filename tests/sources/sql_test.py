@@ -572,3 +572,30 @@ def test_describe_for_the_manifest_has_no_password() -> None:
     assert "hunter2" not in json.dumps(d)
     again = SQLSource.from_url("postgresql://alice:hunter2@db.example/shop", **src.options())
     assert again.options() == src.options()
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_unique_not_null_index_is_a_stable_key(make_db, dialect, rng) -> None:
+    db = make_db(dialect)
+    pan = make_pan("4", 16, rng)
+    db.run(f"CREATE TABLE {db.t('accounts')} (email VARCHAR(80) NOT NULL, nick VARCHAR(20), note TEXT)",
+           f"CREATE UNIQUE INDEX accounts_email ON {db.t('accounts')} (email)",
+           f"CREATE UNIQUE INDEX accounts_nick ON {db.t('accounts')} (nick)",  # nullable: not a key
+           params=[(f"INSERT INTO {db.t('accounts')} VALUES (:e, :n, :v)",
+                    {"e": "ann@example.org", "n": "ann", "v": f"card {pan}"})])
+    scan = scan_source(db.source(), Scanner(key=KEY))
+    assert _found(scan) == {(KEY.fingerprint(pan), "accounts", "note", (("email", "ann@example.org"),), True)}
+
+
+def test_postgres_partitioned_table_is_scanned_once_through_its_partitions(make_db, rng) -> None:
+    db = make_db("postgresql")
+    pan = make_pan("4", 16, rng)
+    db.run(f"CREATE TABLE {db.t('events')} (id INTEGER NOT NULL, at DATE NOT NULL, body TEXT, PRIMARY KEY (id, at)) "
+           "PARTITION BY RANGE (at)",
+           f"CREATE TABLE {db.t('events_2025')} PARTITION OF {db.t('events')} FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')",
+           f"CREATE TABLE {db.t('events_2026')} PARTITION OF {db.t('events')} FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
+           params=[(f"INSERT INTO {db.t('events')} VALUES (1, '2026-03-01', :b)", {"b": f"card {pan}"})])
+    scan = scan_source(db.source(), Scanner(key=KEY))
+    assert sorted(i.meta["table"] for i in scan.items) == ["events_2025", "events_2026"]
+    assert [(f.location.cell.table, f.location.cell.key) for f in scan.findings] == [
+        ("events_2026", (("id", 1), ("at", "2026-03-01")))]
