@@ -2,6 +2,6 @@
 
 See base.py: ``expand(stream, name, limits)`` yields the layers to scan.
 """
-from .base import Failure, Layer, Limits, expand
+from .base import Failure, Layer, Limits, TextLayer, expand
 
-__all__ = ["Failure", "Layer", "Limits", "expand"]
+__all__ = ["Failure", "Layer", "Limits", "TextLayer", "expand"]

@@ -32,7 +32,6 @@ from .base import (
     CHUNK,
     BufferedDecomp,
     DecompressStream,
-    EncryptedError,
     Failure,
     IterStream,
     Layer,

@@ -624,7 +624,8 @@ class _Guard(Stream):
         self.member = member
         self.failure: Failure | None = None
         self.out = 0
-        self._counts = getattr(inner, "counts", True)
+        # A guard around a guard (a part passed through as it is) must not count twice.
+        self._counts = getattr(inner, "counts", True) and not isinstance(inner, _Guard)
 
     @property
     def compressed_in(self) -> int | None:  # type: ignore[override]

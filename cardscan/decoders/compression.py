@@ -10,7 +10,7 @@ pbzip2, concatenated xz/zstd frames) are read to the end.
 """
 from __future__ import annotations
 
-from typing import Any, BinaryIO, ClassVar, Iterator
+from typing import BinaryIO, ClassVar, Iterator
 
 from ..errors import DecodeError, MissingDependency
 from .base import CHUNK, BufferedDecomp, DecompressStream, Layer, Limits, Part, ZlibDecomp
@@ -143,7 +143,3 @@ class ZstdDecoder(_Compression):
         ZstdDecomp()  # fail early, before the layer is yielded, if zstandard is missing
         return DecompressStream(stream, ZstdDecomp, "zstd", magic=ZSTD_MAGIC, step=CHUNK)
 
-
-def open_member(stream: BinaryIO, what: str, new: Any, expected_size: int | None) -> DecompressStream:
-    """A decompressing stream for one compressed blob with a known size (zip members)."""
-    return DecompressStream(stream, new, what, expected_size=expected_size)

@@ -17,7 +17,7 @@ kind ``encrypted``.
 from __future__ import annotations
 
 import struct
-from typing import Any, BinaryIO, ClassVar, Iterator
+from typing import BinaryIO, ClassVar, Iterator
 
 from ..errors import DecodeError, LimitError, MissingDependency
 from .base import BytesStream, EncryptedError, Failure, Layer, Limits, Part, safe_message, seekable_view

@@ -12,7 +12,6 @@ import bz2
 import gzip
 import io
 import lzma
-import zipfile
 
 import pytest
 import zstandard
