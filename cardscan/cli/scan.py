@@ -190,12 +190,19 @@ SOURCE_OPTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 }
 
 
+#: Functions (url, effective options) -> url applied to each SOURCE first
+#: (``--git-history`` turns a directory into its repository's history).
+URL_REWRITERS: list[Callable[[str, dict[str, Any]], str]] = []
+
+
 def build_sources(opts: dict[str, Any]) -> tuple[list[Any], list[dict[str, Any]]]:
     """(source instances, worker specs) for every SOURCE argument."""
     from .. import registry
 
     sources, specs = [], []
     for url in opts["sources"]:
+        for rewrite in URL_REWRITERS:
+            url = rewrite(url, opts)
         name = registry.source_for_url(url)
         cls = registry.load("cardscan.sources", name)
         options = SOURCE_OPTIONS.get(name, lambda o: {})(opts)
@@ -298,6 +305,10 @@ EXECUTORS: dict[str, Callable[[dict[str, Any], dict[str, Any]], Any]] = {
     "local": _local_runner,
 }
 
+#: Functions (opts, key, runner) -> runner wrapped around the chosen runner
+#: (``--baseline`` drops accepted findings before the sweep counts them).
+RUNNER_WRAPPERS: list[Callable[[dict[str, Any], Any, Any], Any]] = []
+
 
 def public_settings(opts: dict[str, Any], config: Any, limits: Any) -> dict[str, Any]:
     """The effective settings recorded in the manifest (never the key)."""
@@ -362,6 +373,8 @@ def execute(opts: dict[str, Any], out: IO[str] | None = None, err: IO[str] | Non
     settings["log_level"] = opts.get("log_level") or "warning"
     info = scan_info(sources, public_settings(opts, config, limits), key, key_source)
     runner = EXECUTORS[opts["executor"]](opts, settings)
+    for wrap in RUNNER_WRAPPERS:
+        runner = wrap(opts, key, runner)
     sinks = build_sinks(opts, out, err)
     progress = build_progress(opts, err)
     summary = Sweep(sources, runner, sinks, scan_info=info, progress=progress, split_size=opts["split_size"]).run()
@@ -372,3 +385,9 @@ def run(args: argparse.Namespace) -> int:
     opts = resolve(args)
     status, _ = execute(opts)
     return status
+
+
+# Repository and CI options: --format sarif/junit, --baseline, --git-history.
+from . import scan_ci as _scan_ci  # noqa: E402  (registers into the tables above)
+
+_scan_ci.register()
