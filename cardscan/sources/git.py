@@ -185,10 +185,27 @@ class GitSource:
 
     name: ClassVar[str] = "git"
 
-    def __init__(self, repo: str, rev_range: str | None = None, max_file_size: int | None = None) -> None:
+    def __init__(
+        self,
+        repo: str,
+        rev_range: str | None = None,
+        max_file_size: int | None = None,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+    ) -> None:
         self.repo = repo_toplevel(repo)
         self.rev_range = rev_range or None
         self.max_file_size = max_file_size
+        #: gitignore-style patterns matched against the path in the repository.
+        self.include, self.exclude = list(include or []), list(exclude or [])
+        self._include = self._exclude = None
+        if self.include or self.exclude:
+            import pathspec
+
+            if self.include:
+                self._include = pathspec.GitIgnoreSpec.from_lines(self.include)
+            if self.exclude:
+                self._exclude = pathspec.GitIgnoreSpec.from_lines(self.exclude)
         self.stats: dict[str, Any] = {"commits": 0, "blobs": 0, "bytes": 0, "skipped": {}}
         self._batch = _Batch(self.repo, check=False)
 
@@ -215,7 +232,8 @@ class GitSource:
         return "git+" + Path(self.repo).as_uri()
 
     def options(self) -> dict[str, Any]:
-        return {"rev_range": self.rev_range, "max_file_size": self.max_file_size}
+        return {"rev_range": self.rev_range, "max_file_size": self.max_file_size,
+                "include": self.include, "exclude": self.exclude}
 
     def describe(self) -> list[dict[str, Any]]:
         return [{"name": self.name, "url": self.url, "options": self.options()}]
@@ -296,11 +314,15 @@ class GitSource:
             skipped["submodule" if new_mode == "160000" else "symlink"] = skipped.get(
                 "submodule" if new_mode == "160000" else "symlink", 0) + 1
             return None
+        path = os.fsdecode(raw_path)
+        if (self._exclude is not None and self._exclude.match_file(path)) or (
+                self._include is not None and not self._include.match_file(path)):
+            skipped["excluded"] = skipped.get("excluded", 0) + 1
+            return None
         key = bytes.fromhex(new_blob)
         if key in seen:
             return None
         seen.add(key)
-        path = os.fsdecode(raw_path)
         try:
             kind, size, _ = sizes.ask(new_blob)
         except SourceError:

@@ -159,3 +159,13 @@ def test_max_file_size(history) -> None:
     paths = [it.meta["path"] for it in src.items()]
     assert paths == ["README.md"]
     assert src.stats["skipped"]["too_large"] >= 3
+
+
+def test_include_and_exclude(history) -> None:
+    repo, _, _ = history
+    src = GitSource(str(repo), exclude=["config/"])
+    paths = {it.meta["path"] for it in src.items()}
+    assert "config/settings.yml" not in paths and "data.csv" in paths
+    src = GitSource(str(repo), include=["*.csv"])
+    assert {it.meta["path"] for it in src.items()} == {"data.csv"}
+    assert src.stats["skipped"]["excluded"] >= 3
