@@ -135,6 +135,23 @@ KNOWN: dict[str, Callable[[Any, str], Any]] = {
     "baseline": _str,
     # pre-commit hook only: flag published test cards too (allowed by default there)
     "report_test_cards": _bool,
+    # S3 sources (docs/sources.md)
+    "s3_endpoint_url": _str,
+    "s3_region": _str,
+    "s3_profile": _str,
+    "s3_anon": _bool,
+    "s3_requester_pays": _bool,
+    "all_versions": _bool,
+    # SQL sources (docs/sources.md)
+    "sql_schemas": _str_list,
+    "sql_exclude_schemas": _str_list,
+    "sql_tables": _str_list,
+    "sql_exclude_tables": _str_list,
+    "sql_columns": _str_list,
+    "sql_exclude_columns": _str_list,
+    "sql_sample": _int(1),
+    # S3 and SQL: look up who may read objects and tables
+    "exposure": _bool,
 }
 
 #: Settings holding paths, made absolute relative to the settings file.
