@@ -387,6 +387,79 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
+# -- S3 and SQL sources (docs/sources.md) --------------------------------------------
+def add_s3_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("S3 sources (s3://bucket/prefix/)")
+    g.add_argument("--endpoint-url", dest="s3_endpoint_url", metavar="URL", default=None,
+                   help="S3-compatible store (MinIO, Ceph ...); default $AWS_ENDPOINT_URL, else AWS")
+    g.add_argument("--region", dest="s3_region", metavar="NAME", default=None,
+                   help="client region (default: the AWS config chain)")
+    g.add_argument("--profile", dest="s3_profile", metavar="NAME", default=None,
+                   help="AWS profile for credentials (default: the standard credential chain)")
+    g.add_argument("--no-sign-request", dest="s3_anon", action="store_true", default=None,
+                   help="anonymous requests (public buckets)")
+    g.add_argument("--requester-pays", dest="s3_requester_pays", action="store_true", default=None,
+                   help="scan requester-pays buckets (your account pays the transfer)")
+    g.add_argument("--all-versions", dest="all_versions", action="store_true", default=None,
+                   help="also scan non-current object versions (deleted cards live on in them)")
+
+
+def add_sql_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("SQL sources (sqlite:///x.db, postgresql://..., mysql+pymysql://...)")
+    for flag, dest, what in (
+        ("--schema", "sql_schemas", "scan only schemas matching GLOB"),
+        ("--exclude-schema", "sql_exclude_schemas", "skip schemas matching GLOB"),
+        ("--table", "sql_tables", "scan only tables matching GLOB (table or schema.table)"),
+        ("--exclude-table", "sql_exclude_tables", "skip tables matching GLOB"),
+        ("--column", "sql_columns", "scan only columns matching GLOB (column, table.column ...)"),
+        ("--exclude-column", "sql_exclude_columns", "skip columns matching GLOB"),
+    ):
+        g.add_argument(flag, dest=dest, action="append", metavar="GLOB", default=None, help=what + " (repeatable)")
+    g.add_argument("--sample", dest="sql_sample", type=_rows, metavar="N", default=None,
+                   help="read only the first N rows of each table (a quick survey; default: every row)")
+    g.add_argument("--exposure", dest="exposure", action=argparse.BooleanOptionalAction, default=None,
+                   help="look up who may read each S3 object and SQL table (default: on)")
+
+
+def _rows(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("expected a number of rows (at least 1)")
+    return int(text)
+
+
+def _s3_options(opts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "endpoint_url": opts["s3_endpoint_url"], "region": opts["s3_region"], "profile": opts["s3_profile"],
+        "anon": bool(opts["s3_anon"]), "requester_pays": bool(opts["s3_requester_pays"]),
+        "all_versions": bool(opts["all_versions"]), "exposure": bool(opts["exposure"]),
+    }
+
+
+def _sql_options(opts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "schemas": opts["sql_schemas"], "exclude_schemas": opts["sql_exclude_schemas"],
+        "tables": opts["sql_tables"], "exclude_tables": opts["sql_exclude_tables"],
+        "columns": opts["sql_columns"], "exclude_columns": opts["sql_exclude_columns"],
+        "sample": opts["sql_sample"], "exposure": bool(opts["exposure"]),
+    }
+
+
+def _add_remote_sources() -> None:
+    """Plug the S3 and SQL sources' options into the tables above."""
+    DEFAULTS.update({
+        "s3_endpoint_url": None, "s3_region": None, "s3_profile": None, "s3_anon": False,
+        "s3_requester_pays": False, "all_versions": False,
+        "sql_schemas": None, "sql_exclude_schemas": None, "sql_tables": None, "sql_exclude_tables": None,
+        "sql_columns": None, "sql_exclude_columns": None, "sql_sample": None,
+        "exposure": True,
+    })
+    OPTION_GROUPS.extend([add_s3_options, add_sql_options])
+    SOURCE_OPTIONS.update({"s3": _s3_options, "sql": _sql_options})
+
+
+_add_remote_sources()
+
+
 # Repository and CI options: --format sarif/junit, --baseline, --git-history.
 from . import scan_ci as _scan_ci  # noqa: E402  (registers into the tables above)
 

@@ -426,3 +426,68 @@ def test_describe_for_the_manifest_has_no_credentials() -> None:
     d = src.describe()
     assert d == {"name": "s3", "url": "s3://b/p/", "options": {**src.options(), "endpoint_url": "https://minio.example:9000"}}
     assert S3Source.from_url("s3://b/p/", **src.options()).options() == src.options()
+
+
+# -- the command line: a path, an S3 prefix and databases in one run, one manifest -----------
+
+def test_cli_scans_paths_s3_and_sql_in_one_run(moto_endpoint, s3, bucket, tmp_path, monkeypatch, rng) -> None:
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from cardscan.cli.main import main
+
+    pans = {k: make_pan(p, 16, rng) for k, p in (("file", "4"), ("s3", "51"), ("s3old", "4"), ("sqlite", "6011"),
+                                                  ("pg", "4"))}
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "notes.txt").write_text(f"card {pans['file']}\n")
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=bucket, Key="exports/orders.csv", Body=f"id,card\n1,{pans['s3old']}\n".encode())
+    s3.put_object(Bucket=bucket, Key="exports/orders.csv", Body=f"id,card\n1,{pans['s3']}\n".encode())
+    db = tmp_path / "shop.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, note TEXT)")
+        conn.execute("INSERT INTO customers VALUES (7, ?)", (f"card {pans['sqlite']}",))
+    urls = [str(share), f"s3://{bucket}/exports/", f"sqlite:///{db}"]
+    pg_admin = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+    schema = f"cli_{uuid.uuid4().hex[:8]}"
+    try:
+        engine = sa.create_engine(pg_admin, connect_args={"connect_timeout": 3})
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+            conn.exec_driver_sql(f"CREATE TABLE {schema}.t (id BIGINT PRIMARY KEY, card BIGINT)")
+            conn.execute(sa.text(f"INSERT INTO {schema}.t VALUES (1, :c)"), {"c": int(pans["pg"])})
+        # trust auth: the password is accepted and must appear nowhere
+        urls.append("postgresql://postgres:hunter2-cli@127.0.0.1:5432/test")
+    except sa.exc.OperationalError:
+        engine = None
+        del pans["pg"]
+    manifest = tmp_path / "scan.jsonl"
+    key_file = tmp_path / "key"
+    key_file.write_bytes(b"cli-test-key-0123456789")
+    key_file.chmod(0o600)
+    try:
+        status = main(["scan", *urls, "--endpoint-url", moto_endpoint, "--all-versions", "--schema", f"{schema}",
+                       "--schema", "main", "--manifest", str(manifest), "--key-file", str(key_file),
+                       "-j", "2", "--quiet", "--no-config"])
+    finally:
+        if engine is not None:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+            engine.dispose()
+    assert status == 1
+    text = manifest.read_text()
+    assert "hunter2-cli" not in text
+    records = [json.loads(line) for line in text.splitlines()]
+    assert records[0]["type"] == "scan" and records[-1]["type"] == "summary"
+    assert [r for r in records if r["type"] == "error"] == []
+    key = FingerprintKey(b"cli-test-key-0123456789")
+    where = {r["fingerprint"]: r["location"] for r in records if r["type"] == "finding"}
+    assert set(where) == {key.fingerprint(p) for p in pans.values()}
+    assert where[key.fingerprint(pans["s3old"])]["uri"] == f"s3://{bucket}/exports/orders.csv"
+    assert where[key.fingerprint(pans["s3old"])]["version"]  # found in the old version only
+    assert where[key.fingerprint(pans["sqlite"])]["cell"]["key"] == {"id": 7}
+    if "pg" in pans:
+        loc = where[key.fingerprint(pans["pg"])]
+        assert loc["uri"] == "postgresql://postgres@127.0.0.1:5432/test" and loc["cell"]["table"] == "t"
