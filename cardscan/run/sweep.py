@@ -72,6 +72,7 @@ class Tally:
         self.skipped: Counter[str] = Counter()
         self.findings = self.errors = 0
         self.objects = self.objects_with_findings = self.bytes = 0
+        self._last_uri, self._last_dir = "", ""
 
     def top_dir(self, uri: str) -> str:
         """The top-level directory under the scanned root that holds ``uri``, for humans."""
@@ -93,7 +94,10 @@ class Tally:
         self.by_brand[f.brand] += 1
         self.by_kind[f.kind] += 1
         self.by_band[confidence_band(f.confidence)] += 1
-        self.by_dir[self.top_dir(f.location.uri)] += 1
+        uri = f.location.uri
+        if uri != self._last_uri:  # findings come grouped by object
+            self._last_uri, self._last_dir = uri, self.top_dir(uri)
+        self.by_dir[self._last_dir] += 1
 
     def error(self, e: ErrorRecord) -> None:
         self.errors += 1
