@@ -355,8 +355,9 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
         from ..baseline import Baseline, BaselineError
 
         try:
-            baseline = Baseline.from_findings([], key, ".", settings=scanner.config.to_dict())
             baseline_path = baseline_path or DEFAULT_BASELINE
+            root = os.path.dirname(os.path.abspath(baseline_path))
+            baseline = Baseline.from_findings([], key, root, settings=scanner.config.to_dict())
         except BaselineError as exc:
             problems.append(str(exc))
 
@@ -375,7 +376,9 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
     elif new:
         status = EXIT_NEW
         if not quiet:
-            files = len({display_path(f, cwd).rsplit(":", 2)[0] for f in new})
+            from ..baseline import finding_path
+
+            files = len({finding_path(f, cwd).split("!", 1)[0] for f in new})
             lines = [format_line(f, cwd) for f in new]
             known = len(findings) - len(new)
             extra = f" ({known} more accepted by the baseline)" if known else ""
