@@ -66,10 +66,12 @@ class TqdmProgress(_Counts):
         super().__init__()
         from tqdm import tqdm
 
-        self._bar = tqdm(
+        options: dict[str, Any] = dict(
             total=None, unit="B", unit_scale=True, unit_divisor=1000, file=file or sys.stderr,
-            desc="scanning", dynamic_ncols=True, mininterval=0.25, leave=True, **tqdm_kwargs,
+            desc="scanning", dynamic_ncols=True, mininterval=0.25, leave=True,
         )
+        options.update(tqdm_kwargs)
+        self._bar = tqdm(**options)
 
     def set_size(self, files: int | None = None, nbytes: int | None = None) -> None:
         super().set_size(files, nbytes)

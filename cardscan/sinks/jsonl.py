@@ -35,7 +35,10 @@ class JsonlSink(BaseSink):
         self.path: str | None = None
         if isinstance(target, (str, os.PathLike)) and os.fspath(target) == "-":
             sys.stdout.flush()
-            self._fd = sys.stdout.fileno()
+            try:
+                self._fd = sys.stdout.fileno()
+            except (AttributeError, OSError, ValueError):  # stdout replaced (tests, embedding): write to it
+                self._stream = sys.stdout
         elif isinstance(target, (str, os.PathLike)):
             self.path = os.fspath(target)
             self._fd = manifest.open_private(self.path)

@@ -1,0 +1,336 @@
+"""``cardscan scan`` end to end: the real CLI on generated trees.
+
+Run both as a subprocess (``python -m cardscan``, what a user runs) and
+in-process through ``main(argv)``. Manifests are checked against the JSON
+Schema and against the planted numbers by fingerprint (same key).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cardscan.cli import main as cli_main
+from cardscan.findings import FingerprintKey
+from cardscan.manifest import load_manifest, validate_records
+from cardscan.sources.fs import path_to_uri
+from cardscan.testing import assert_no_pan
+from tests.treegen import KEY, Tree, drop_dac, make_tree, pan, write_planted
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY.decode())
+    monkeypatch.chdir(tmp_path)  # no settings file from the repository
+
+
+def cli(*argv: str, env: dict[str, str] | None = None, timeout: float = 60, wrap: list[str] | None = None
+        ) -> subprocess.CompletedProcess:
+    e = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    cmd = [sys.executable, "-m", "cardscan", *argv]
+    return subprocess.run((wrap or []) + cmd if wrap is None else wrap, capture_output=True, text=True,
+                          timeout=timeout, env=e)
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def check_manifest(path: Path) -> list[dict[str, Any]]:
+    recs = records(path)
+    assert validate_records(recs) == []
+    assert recs[0]["type"] == "scan" and recs[-1]["type"] == "summary"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    return recs
+
+
+def planted_tree(tmp_path: Path, rng) -> Tree:
+    root = tmp_path / "share"
+    root.mkdir()
+    tree = make_tree(root, rng)
+    big = root / "finance" / "dump.log"  # split across workers with --split-size 8KiB
+    tree.planted[big] = write_planted(big, rng, 30, filler=8, start=100)
+    return tree
+
+
+def test_sweep_of_a_generated_tree(tmp_path: Path, rng) -> None:
+    tree = planted_tree(tmp_path, rng)
+    m = tmp_path / "out" / "m.jsonl"
+    m.parent.mkdir()
+    proc = cli("scan", str(tree.root), "--manifest", str(m), "--split-size", "8KiB", "--jobs", "2", "--no-progress")
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    recs = check_manifest(m)
+    findings = [r for r in recs if r["type"] == "finding"]
+    assert {f["fingerprint"] for f in findings} == tree.fingerprints()
+    assert len(findings) == len(tree.pans)
+    summary = recs[-1]
+    assert summary["status"] == "complete" and summary["errors"] == 0
+    assert summary["skipped"]["fifo"] == 1 and summary["skipped"]["socket"] == 1 and summary["skipped"]["symlink"] == 2
+    big = [f for f in findings if f["location"]["uri"].endswith("/dump.log")]
+    assert len(big) == 30 and {f["object"]["sha256_mode"] for f in big} == {"ranges"}
+    assert recs[0]["settings"]["run"]["split_size"] == 8192 and recs[0]["key_source"] == "env"
+    # The text output: one line per finding, path:line:col first.
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(tree.pans)
+    line = next(x for x in lines if "/hr/people.log:" in x)
+    assert line.split("  ")[0].startswith(str(tree.root / "hr" / "people.log") + ":")
+    assert_no_pan(proc.stdout + proc.stderr + m.read_text(), tree.pans, "scan outputs")
+
+
+def test_following_symlinks_detects_the_loop_and_reports_dangling_links(tmp_path: Path, rng) -> None:
+    tree = planted_tree(tmp_path, rng)
+    os.symlink(tree.root / "nowhere", tree.root / "dangling")
+    m = tmp_path / "m.jsonl"
+    proc = cli("scan", str(tree.root), "--follow-symlinks", "--manifest", str(m), "--jobs", "2", "--no-progress")
+    assert proc.returncode == 1  # findings win over errors (docs/cli.md)
+    recs = check_manifest(m)
+    summary = recs[-1]
+    assert summary["skipped"]["loop"] >= 1
+    errors = [r for r in recs if r["type"] == "error"]
+    assert [(e["kind"], e["location"]["uri"]) for e in errors] == [("not_found", path_to_uri(str(tree.root / "dangling")))]
+    assert "dangling" in proc.stderr and "not_found" in proc.stderr
+    # finance/ is also reached through finance-link: same cards, more places.
+    fps = {r["fingerprint"] for r in recs if r["type"] == "finding"}
+    assert fps == tree.fingerprints()
+
+
+def test_exit_status_clean_and_incomplete(tmp_path: Path) -> None:
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "clean" / "a.txt").write_text("nothing here, order 2024-000123\n")
+    assert cli_main.main(["scan", str(tmp_path / "clean"), "--no-progress", "-q"]) == 0
+    os.symlink(tmp_path / "gone", tmp_path / "clean" / "link")
+    assert cli_main.main(["scan", str(tmp_path / "clean"), "--follow-symlinks", "--no-progress", "-q"]) == 2
+    assert cli_main.main(["scan", str(tmp_path / "missing"), "--no-progress", "-q"]) == 2
+
+
+def test_permission_denied_is_an_error_record_and_the_sweep_goes_on(tmp_path: Path, rng) -> None:
+    root = tmp_path / "share"
+    (root / "locked").mkdir(parents=True)
+    pans = write_planted(root / "open.log", rng, 1)
+    write_planted(root / "secret.log", rng, 1, start=1)
+    write_planted(root / "locked" / "inner.log", rng, 1, start=2)
+    os.chmod(root / "secret.log", 0)
+    os.chmod(root / "locked", 0)
+    m = tmp_path / "m.jsonl"
+    wrap = drop_dac([sys.executable, "-m", "cardscan", "scan", str(root), "--manifest", str(m), "--jobs", "2",
+                     "--no-progress"])
+    if wrap is None:
+        pytest.skip("cannot drop root's permission override here (no setpriv)")
+    try:
+        proc = cli(wrap=wrap)
+    finally:
+        os.chmod(root / "locked", 0o755)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    recs = check_manifest(m)
+    errors = sorted((r["kind"], r["location"]["uri"]) for r in recs if r["type"] == "error")
+    assert errors == sorted([("permission", path_to_uri(str(root / "locked"))),
+                             ("permission", path_to_uri(str(root / "secret.log")))])
+    fps = {r["fingerprint"] for r in recs if r["type"] == "finding"}
+    assert fps == {FingerprintKey(KEY).fingerprint(pans[0])}
+    assert recs[-1]["errors_by_kind"] == {"permission": 2}
+
+
+def test_key_file_must_be_private(tmp_path: Path, rng, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY")
+    pans = write_planted(tmp_path / "a.log", rng, 1)
+    key = tmp_path / "key"
+    key.write_bytes(b"file-key\n")
+    os.chmod(key, 0o644)
+    assert cli_main.main(["scan", str(tmp_path / "a.log"), "--key-file", str(key), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "readable" in err or "accessible" in err
+    assert "chmod 600" in err
+    os.chmod(key, 0o600)
+    m = tmp_path / "m.jsonl"
+    assert cli_main.main(["scan", str(tmp_path / "a.log"), "--key-file", str(key), "--manifest", str(m),
+                          "--no-progress", "-q"]) == 1
+    recs = records(m)
+    assert recs[0]["key_source"] == "file" and recs[0]["key_id"] == FingerprintKey(b"file-key").key_id
+    assert recs[1]["fingerprint"] == FingerprintKey(b"file-key").fingerprint(pans[0])
+    assert "file-key" not in m.read_text()
+
+
+def test_random_key_is_noted(tmp_path: Path, rng, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY")
+    (tmp_path / "a.txt").write_text("x\n")
+    assert cli_main.main(["scan", str(tmp_path / "a.txt"), "--no-progress"]) == 0
+    assert "no fingerprint key" in capsys.readouterr().err
+
+
+def test_settings_file_and_command_line_precedence(tmp_path: Path, rng, capsys) -> None:
+    root = tmp_path / "share"
+    root.mkdir()
+    write_planted(root / "a.log", rng, 1)
+    write_planted(root / "b.csv", rng, 1, start=1)
+    (tmp_path / ".cardscan.toml").write_text('exclude = ["*.csv"]\nmin-confidence = 60\nquiet = true\n')
+    m = tmp_path / "m.jsonl"
+    assert cli_main.main(["scan", str(root), "--manifest", str(m), "--no-progress"]) == 1
+    recs = records(m)
+    assert [r["location"]["uri"].rsplit("/", 1)[1] for r in recs if r["type"] == "finding"] == ["a.log"]
+    assert recs[0]["settings"]["engine"]["min_confidence"] == 60
+    assert recs[0]["settings"]["config_file"] == str(tmp_path / ".cardscan.toml")
+    assert capsys.readouterr().out == ""  # quiet came from the file
+    # The command line wins: another exclude adds to the file's, --min-confidence replaces it.
+    assert cli_main.main(["scan", str(root), "--manifest", str(m), "--no-progress", "--min-confidence", "90",
+                          "--exclude", "*.log"]) == 0
+    assert records(m)[0]["settings"]["engine"]["min_confidence"] == 90
+    (tmp_path / ".cardscan.toml").write_text('exclud = ["*.csv"]\n')
+    assert cli_main.main(["scan", str(root), "--no-progress"]) == 2
+    assert "unknown setting 'exclud'" in capsys.readouterr().err
+    assert cli_main.main(["scan", str(root), "--no-progress", "--no-config", "-q"]) == 1
+
+
+def test_pyproject_tool_table(tmp_path: Path, rng) -> None:
+    write_planted(tmp_path / "a.log", rng, 1)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.cardscan]\ninclude = ["*.txt"]\n')
+    assert cli_main.main(["scan", str(tmp_path), "--no-progress", "-q"]) == 0
+
+
+def test_formats_and_stdout_manifest(tmp_path: Path, rng, capsys) -> None:
+    pans = write_planted(tmp_path / "a.log", rng, 2)
+    assert cli_main.main(["scan", str(tmp_path / "a.log"), "--format", "jsonl", "--no-progress"]) == 1
+    c = capsys.readouterr()
+    recs = [json.loads(x) for x in c.out.splitlines()]
+    assert [r["type"] for r in recs] == ["scan", "finding", "finding", "summary"]
+    assert validate_records(recs) == [] and "2 findings" in c.err
+    assert cli_main.main(["scan", str(tmp_path / "a.log"), "--manifest", "-", "--no-progress"]) == 1
+    c = capsys.readouterr()
+    assert [json.loads(x)["type"] for x in c.out.splitlines()] == ["scan", "finding", "finding", "summary"]
+    assert cli_main.main(["scan", str(tmp_path / "a.log"), "--manifest", "-", "--format", "jsonl"]) == 2
+    assert "already writes the manifest" in capsys.readouterr().err
+    assert_no_pan(c.out + c.err, pans, "jsonl stdout")
+
+
+def test_quiet_prints_nothing_but_sets_the_status(tmp_path: Path, rng, capsys) -> None:
+    write_planted(tmp_path / "a.log", rng, 1)
+    assert cli_main.main(["scan", str(tmp_path), "-q"]) == 1
+    c = capsys.readouterr()
+    assert (c.out, c.err) == ("", "")
+
+
+def test_selection_options(tmp_path: Path, rng) -> None:
+    root = tmp_path / "r"
+    (root / "node_modules").mkdir(parents=True)
+    write_planted(root / "keep.log", rng, 1)
+    write_planted(root / "node_modules" / "x.log", rng, 1, start=1)
+    write_planted(root / "big.txt", rng, 20, start=2)
+    (root / ".gitignore").write_text("*.txt\n")
+    m = tmp_path / "m.jsonl"
+    args = ["scan", str(root), "--manifest", str(m), "--no-progress", "-q"]
+    assert cli_main.main([*args, "--exclude", "node_modules/", "--max-file-size", "1KB"]) == 1
+    names = {r["location"]["uri"].rsplit("/", 1)[1] for r in records(m) if r["type"] == "finding"}
+    assert names == {"keep.log"}
+    assert records(m)[-1]["skipped"] == {"excluded": 1, "too_large": 1}
+    assert cli_main.main([*args, "--include", "*.txt"]) == 1
+    assert {r["location"]["uri"].rsplit("/", 1)[1] for r in records(m) if r["type"] == "finding"} == {"big.txt"}
+    assert cli_main.main([*args, "--include", "*.txt", "--gitignore"]) == 0
+
+
+def test_usage_errors_exit_2(tmp_path: Path, capsys) -> None:
+    assert cli_main.main(["scan"]) == 2
+    assert cli_main.main(["scan", ".", "--jobs", "0"]) == 2
+    assert cli_main.main(["scan", ".", "--max-file-size", "lots"]) == 2
+    assert cli_main.main(["scan", ".", "--manifest", str(tmp_path / "no" / "such" / "dir" / "m.jsonl")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert cli_main.main([]) == 2
+    assert cli_main.main(["--version"]) == 0
+
+
+def test_no_planted_pan_leaks_into_any_output(tmp_path: Path, rng, monkeypatch) -> None:
+    """Every output of a sweep and its report, logs at debug level included, holds no planted number."""
+    tree = planted_tree(tmp_path, rng)
+    # Names and messages that could carry numbers: a file named like a card, a broken archive.
+    named = pan(rng, 7)
+    (tree.root / f"card-{named}.txt").write_text("see the file name\n")
+    tree.planted[tree.root / f"card-{named}.txt"] = []
+    (tree.root / "broken.zip").write_bytes(b"PK\x03\x04" + f"card {pan(rng, 8)} exp 01/29".encode() + b"\x00" * 40)
+    pans = tree.pans + [pan(rng, 8)]
+    out = tmp_path / "out"
+    out.mkdir()
+    m = out / "m.jsonl"
+    proc = cli("scan", str(tree.root), "--manifest", str(m), "--split-size", "8KiB", "--jobs", "2",
+               "--log-level", "debug", "--progress")
+    assert proc.returncode in (1,), proc.stderr[-3000:]
+    assert "DEBUG" in proc.stderr  # debug logging really was on
+    rep = cli("report", str(m), "--html", str(out / "r.html"))
+    assert rep.returncode == 0, rep.stderr[-2000:]
+    # In-process too, with the root logger at DEBUG, to catch anything logged outside the CLI's handler.
+    caught: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            caught.append(self.format(record))
+
+    handler = Keep(logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    old_level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.DEBUG)
+    try:
+        code = cli_main.main(["scan", str(tree.root), "--manifest", str(out / "m2.jsonl"), "--jobs", "1",
+                              "--log-level", "debug", "--no-progress"])
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger().setLevel(old_level)
+    assert code == 1
+    everything = "\n".join([proc.stdout, proc.stderr, m.read_text(), rep.stdout, rep.stderr,
+                            (out / "r.html").read_text(), (out / "m2.jsonl").read_text(), *caught])
+    # The file named after a card is the one exception: its path *is* the location.
+    everything = everything.replace(named, "<file name>")
+    assert_no_pan(everything, pans, "sweep, report and debug logs")
+    fps = {r["fingerprint"] for r in records(m) if r["type"] == "finding"}
+    assert tree.fingerprints() <= fps
+
+
+def test_ctrl_c_stops_cleanly_with_a_valid_interrupted_manifest(tmp_path: Path, rng) -> None:
+    root = tmp_path / "big"
+    root.mkdir()
+    # Digit-dense files: slow to scan, so the sweep is still running when interrupted.
+    block = "".join(f"{rng.randrange(10**15, 10**16)},{rng.randrange(10**12, 10**13)},"
+                    f"4{rng.randrange(10**14, 10**15)}0\n" for _ in range(20000)).encode()
+    for i in range(16):
+        (root / f"f{i:02d}.csv").write_bytes(block)
+    m = tmp_path / "m.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "cardscan", "scan", str(root), "--manifest", str(m), "--jobs", "2",
+                             "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait until findings are being written
+        if m.exists() and m.read_text().count("\n") >= 3:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err[-2000:]
+    recs = check_manifest(m)
+    summary = recs[-1]
+    assert summary["status"] == "interrupted" and summary["reason"] == "signal"
+    assert summary["objects_scanned"] < 16
+    assert summary["findings"] == sum(1 for r in recs if r["type"] == "finding")
+    assert "INTERRUPTED" in err
+    assert load_manifest(m).complete is False
+
+
+def test_broken_pipe_is_quiet(tmp_path: Path, rng) -> None:
+    for i in range(30):
+        write_planted(tmp_path / f"f{i}.log", rng, 5, start=i)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p1 = subprocess.Popen([sys.executable, "-m", "cardscan", "scan", str(tmp_path), "--jobs", "1", "--no-progress"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert p1.stdout is not None
+    p1.stdout.readline()
+    p1.stdout.close()  # like `| head -1`
+    err = p1.stderr.read().decode()
+    p1.wait(timeout=30)
+    assert p1.returncode == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err

@@ -1,0 +1,52 @@
+"""Tests for cardscan/run/progress.py: counts only, on stderr."""
+from __future__ import annotations
+
+import io
+import re
+
+from cardscan.run.progress import ScanCallback, StatusLines, TqdmProgress, human_bytes
+
+
+def test_status_lines_every_interval() -> None:
+    out = io.StringIO()
+    p = StatusLines(out, interval=0)
+    p.set_size(10, 10_000_000)
+    p.relative_update(files=2, nbytes=2_000_000, findings=3, errors=1)
+    p.relative_update(files=1, nbytes=1_000_000)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert re.fullmatch(r"cardscan: 3/10 files, 3\.0 MB, 3 findings, 1 errors, [0-9.]+ [KMGT]?B/s, ETA \d+:\d\d:\d\d",
+                        lines[1]), lines[1]
+
+
+def test_status_lines_quiet_between_intervals() -> None:
+    out = io.StringIO()
+    p = StatusLines(out, interval=3600)
+    for _ in range(100):
+        p.relative_update(files=1, nbytes=10)
+    assert out.getvalue() == "" and p.files == 100
+
+
+def test_tqdm_bar_shows_counts_and_totals() -> None:
+    out = io.StringIO()
+    p = TqdmProgress(out, mininterval=0)
+    p.relative_update(files=1, nbytes=1000, findings=2)
+    p.set_size(4, 4000)
+    p.relative_update(files=1, nbytes=1000, errors=1)
+    p.close()
+    text = out.getvalue()
+    assert "2/4 files, 2 findings, 1 errors" in text
+    assert "2.00k/4.00k" in text or "2.0k/4.0k" in text
+
+
+def test_base_callback_is_a_no_op() -> None:
+    cb = ScanCallback()
+    cb.set_size(1, 2)
+    cb.relative_update(files=1)
+    cb.close({})
+
+
+def test_human_bytes() -> None:
+    assert human_bytes(999) == "999 B"
+    assert human_bytes(1500) == "1.5 KB"
+    assert human_bytes(2_500_000_000) == "2.5 GB"

@@ -1,0 +1,109 @@
+"""Tests for cardscan/settings.py: settings files, sizes, the key file."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cardscan.errors import ConfigError
+from cardscan.findings import FingerprintKey
+from cardscan.settings import find_config, load_config, load_key, normalise, parse_size
+
+
+@pytest.mark.parametrize("text,value", [
+    ("0", 0), (1024, 1024), ("64MiB", 64 << 20), ("2GB", 2_000_000_000), ("1.5k", 1500), ("10 kib", 10240),
+    ("3G", 3_000_000_000), ("7b", 7),
+])
+def test_parse_size(text, value) -> None:
+    assert parse_size(text) == value
+
+
+@pytest.mark.parametrize("text", ["lots", "-1", "1.2.3M", "", True, "5 XB"])
+def test_parse_size_rejects(text) -> None:
+    with pytest.raises(ConfigError):
+        parse_size(text)
+
+
+def test_nearest_file_wins_and_dot_file_beats_pyproject(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.cardscan]\njobs = 3\n')
+    sub = tmp_path / "a" / "b"
+    sub.mkdir(parents=True)
+    (tmp_path / "a" / "pyproject.toml").write_text('[project]\nname = "no cardscan table here"\n')
+    monkeypatch.chdir(sub)
+    assert find_config() == tmp_path / "pyproject.toml"
+    assert load_config() == ({"jobs": 3}, str(tmp_path / "pyproject.toml"))
+    (tmp_path / ".cardscan.toml").write_text('jobs = 4\nkey-file = "keys/k"\n')
+    settings, where = load_config()
+    assert where == str(tmp_path / ".cardscan.toml")
+    assert settings == {"jobs": 4, "key_file": str(tmp_path / "keys" / "k")}  # relative to the file
+
+
+def test_dot_file_may_use_the_tool_table(tmp_path: Path) -> None:
+    p = tmp_path / ".cardscan.toml"
+    p.write_text('[tool.cardscan]\nexclude = "*.iso"\nmax-file-size = "1GiB"\n')
+    assert load_config(p)[0] == {"exclude": ["*.iso"], "max_file_size": 1 << 30}
+
+
+@pytest.mark.parametrize("text,message", [
+    ('min-confidence = 101\n', "between 0 and 100"),
+    ('jobs = "many"\n', "whole number"),
+    ('gitignore = "yes"\n', "true or false"),
+    ('exclude = [1, 2]\n', "list of strings"),
+    ('min_confidance = 50\n', "did you mean 'min-confidence'"),
+    ('jobs = \n', "not valid TOML"),
+])
+def test_bad_settings_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    p = tmp_path / ".cardscan.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(p)
+    assert message in str(exc.value) and str(p) in str(exc.value)
+
+
+def test_missing_named_file_and_no_table(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        load_config(tmp_path / "nope.toml")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    with pytest.raises(ConfigError):
+        load_config(tmp_path / "pyproject.toml")
+
+
+def test_no_file_no_settings(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_config(search=False) == ({}, None)
+
+
+def test_normalise_keeps_dash_manifest() -> None:
+    assert normalise({"manifest": "-"}, "x", Path("/base")) == {"manifest": "-"}
+    assert normalise({"manifest": "m.jsonl"}, "x", Path("/base")) == {"manifest": "/base/m.jsonl"}
+
+
+def test_key_file_rules(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY", raising=False)
+    k = tmp_path / "key"
+    k.write_bytes(b"  secret-key-bytes \n")
+    for mode in (0o644, 0o640, 0o604, 0o620):
+        os.chmod(k, mode)
+        with pytest.raises(ConfigError) as exc:
+            load_key(k)
+        assert "chmod 600" in str(exc.value)
+    os.chmod(k, 0o400)
+    key, source = load_key(k)
+    assert source == "file" and key.key_id == FingerprintKey(b"secret-key-bytes").key_id
+    k.write_bytes(b"\n")
+    with pytest.raises(ConfigError):
+        load_key(k)
+    with pytest.raises(ConfigError):
+        load_key(tmp_path / "missing")
+    with pytest.raises(ConfigError):
+        load_key(tmp_path)  # a directory
+
+
+def test_key_from_env_or_random(monkeypatch) -> None:
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "env-key")
+    key, source = load_key(None)
+    assert source == "env" and key.key_id == FingerprintKey(b"env-key").key_id
+    monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY")
+    key, source = load_key(None)
+    assert source == "random" and key.random
