@@ -269,6 +269,8 @@ class S3Source:
                     yield self._item(obj, bucket_state, acl)
         except (ClientError, BotoCoreError, OSError) as exc:
             yield ErrorRecord(where, _error_kind(exc), f"cannot list {self.url}: {_error_text(exc)}")
+        except Exception as exc:  # noqa: BLE001 - an unexpected library error must not end the sweep
+            yield ErrorRecord(where, "internal", f"cannot list {self.url}: {type(exc).__name__}")
 
     def _pages(self) -> Iterator[list[dict[str, Any]]]:
         prefix = self.prefix
@@ -401,7 +403,8 @@ class S3Source:
         come up as ``OSError`` (``PermissionError`` for access denied).
         """
         bucket, key = split_uri(item.uri)
-        version = item.version if item.version not in (None, "null") else None
+        # "null" is a real version id: the object as it was before versioning was enabled.
+        version = item.version
         fs = self.filesystem(version_aware=version is not None)
         path = f"{bucket}/{key}"
         try:

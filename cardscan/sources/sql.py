@@ -456,6 +456,8 @@ class SQLSource:
                 return
             for schema in schemas:
                 yield from self._schema_items(conn, insp, schema)
+        except sa.exc.SQLAlchemyError as exc:
+            yield ErrorRecord(Location(uri=self.public_url), db_error_kind(exc), self._message("cannot list tables", exc))
         finally:
             conn.close()
 
