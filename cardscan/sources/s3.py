@@ -366,7 +366,7 @@ class S3Source:
 
         async def one(sem: asyncio.Semaphore, obj: dict[str, Any]) -> Any:
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": obj["Key"]}
-            if self.all_versions and obj.get("VersionId") not in (None, "null"):
+            if self.all_versions and obj.get("VersionId"):  # "null" too: S3 takes it as an id
                 kwargs["VersionId"] = obj["VersionId"]
             async with sem:
                 out = await fs._call_s3("get_object_acl", **kwargs)

@@ -495,10 +495,13 @@ def test_cli_scans_paths_s3_and_sql_in_one_run(moto_endpoint, s3, bucket, tmp_pa
 
 def test_all_versions_reads_the_null_version_written_before_versioning(moto_endpoint, s3, bucket, rng) -> None:
     old = make_pan("4", 16, rng)
-    s3.put_object(Bucket=bucket, Key="legacy.txt", Body=f"card {old}".encode())  # version id "null"
+    s3.put_object(Bucket=bucket, Key="legacy.txt", Body=f"card {old}".encode(), ACL="public-read")  # version "null"
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_object(Bucket=bucket, Key="legacy.txt", Body=b"cleaned up")
     scan = scan_source(S3Source(f"s3://{bucket}/", endpoint_url=moto_endpoint, all_versions=True), Scanner(key=KEY))
     assert not scan.errors
     assert sorted(str(i.version) for i in scan.items if i.version == "null") == ["null"]
     assert [(f.fingerprint, f.location.version) for f in scan.findings] == [(KEY.fingerprint(old), "null")]
+    # each version's own ACL: the old one was public, the current one is not
+    assert sorted((str(i.version) == "null", i.meta["exposure"]) for i in scan.items) == [
+        (False, "private"), (True, "public")]
