@@ -225,3 +225,19 @@ def test_object_digest_ranges_definition() -> None:
 @pytest.mark.parametrize("c,band", [(100, "high"), (80, "high"), (79, "medium"), (50, "medium"), (49, "low"), (0, "low")])
 def test_confidence_bands(c: int, band: str) -> None:
     assert confidence_band(c) == band
+
+
+def test_docs_examples_validate(rng) -> None:
+    """Every JSON example in docs/manifest.md is a valid record (or a valid location)."""
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "manifest.md").read_text()
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, flags=re.S)]
+    template = finding_record(finding(rng, Location(uri="file:///a", offset=0, length=16), dict(FILE_OBJ)))
+    kinds = []
+    for b in blocks:
+        record = b if "type" in b else {**template, "location": b}
+        assert validate_records([record]) == [], b
+        kinds.append(b.get("type", "location"))
+    assert sorted(set(kinds)) == ["error", "finding", "location", "scan", "summary"]
+    assert kinds.count("location") == 5
