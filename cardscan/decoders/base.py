@@ -641,8 +641,9 @@ class _Guard(Stream):
         try:
             data = self._in.read(n)
         except Exception as exc:  # noqa: BLE001 - every decoding error becomes a Failure
-            kind, limit = kind_of(exc)
-            self._fail(kind, safe_message(exc), limit)
+            if not self._budget.stopped:  # else: data cut short by the item's stop, reported there
+                kind, limit = kind_of(exc)
+                self._fail(kind, safe_message(exc), limit)
             return b""
         if not data:
             return b""
@@ -760,7 +761,9 @@ def _apply(budget: _Budget, dec: Any, stream: Any, name: str, member: tuple[str,
                 yield child.failure
     except Exception as exc:  # noqa: BLE001 - a broken container is a Failure, never a crash
         inner = stream.failure if isinstance(stream, _Guard) else None
-        if inner is None:  # else the cause is the stream's own failure, reported by the caller
+        # Else the cause is the stream's own failure (reported by the caller)
+        # or the item's total-bytes stop (reported where it happened).
+        if inner is None and not budget.stopped:
             kind, limit = kind_of(exc)
             if isinstance(exc, MissingDependency):
                 kind = "decode"

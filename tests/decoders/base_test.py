@@ -276,3 +276,9 @@ def test_limits_seen_by_the_seam_are_documented() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "containers.md").read_text()
     for field in Limits().to_dict():
         assert field in doc, f"limit {field} is not documented"
+
+
+def test_total_bytes_stop_inside_a_tar_gz_is_reported_once() -> None:
+    data = tar_bytes({f"m{i}.bin": bytes(200_000) for i in range(4)}, mode="w:gz")
+    r = scan(data, "x.tar.gz", Limits(max_ratio=1e9, max_total_bytes=500_000))
+    assert r.kinds() == [("limit", "total_bytes")]
