@@ -13,6 +13,7 @@ import struct
 import tarfile
 import zipfile
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Iterable
 from xml.sax.saxutils import escape
 
@@ -323,3 +324,28 @@ def ole(streams: dict[str, bytes]) -> bytes:
     body = struct.pack("<128I", *fat) + directory + b"".join(d.ljust(n * 512, b"\x00") for (_, d), n in
                                                                    zip(datas, data_sectors))
     return header + body
+
+
+# -- mail ---------------------------------------------------------------------------
+
+
+def message(body: str, cte: str = "base64", subject: str = "Your order", attachments: dict[str, bytes] | None = None,
+            html: str | None = None) -> EmailMessage:
+    m = EmailMessage()
+    m["From"] = "Shop <orders@shop.example>"
+    m["To"] = "customer@example.org"
+    m["Subject"] = subject
+    m["Message-ID"] = "<1@shop.example>"
+    m.set_content(body, cte=cte)
+    if html is not None:
+        m.add_alternative(html, subtype="html")
+    for name, data in (attachments or {}).items():
+        m.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    return m
+
+
+def mbox(messages: list[bytes]) -> bytes:
+    out = []
+    for i, raw in enumerate(messages):
+        out.append(b"From sender%d@example.org Mon Mar  4 10:00:%02d 2024\n" % (i, i) + raw.replace(b"\r\n", b"\n"))
+    return b"\n".join(out)

@@ -22,8 +22,7 @@ from cardscan.decoders.base import Failure, Layer, Limits, expand
 from cardscan.engine.inline import find_encoded
 from cardscan.findings import ERROR_KINDS
 
-from .build import docx, ole, pans, pdf, pptx, tar_bytes, xlsx, zip_bytes
-from .mail_test import mbox, message
+from .build import docx, mbox, message, ole, pans, pdf, pptx, tar_bytes, xlsx, zip_bytes
 
 P = pans(2, seed=81)
 TEXT = b"id,card\n1," + P[0].encode() + b"\n2,none\n" * 20

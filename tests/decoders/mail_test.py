@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email.policy
 import gzip
-from email.message import EmailMessage
 from email.mime.message import MIMEMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -15,24 +14,9 @@ from cardscan.decoders.base import Limits
 from cardscan.decoders.mail import MailDecoder, MboxDecoder, looks_like_headers
 from cardscan.testing import group
 
-from .build import pans, scan, zip_bytes
+from .build import mbox, message, pans, scan, zip_bytes
 
 P = pans(10, seed=71)
-
-
-def message(body: str, cte: str = "base64", subject: str = "Your order", attachments: dict[str, bytes] | None = None,
-            html: str | None = None) -> EmailMessage:
-    m = EmailMessage()
-    m["From"] = "Shop <orders@shop.example>"
-    m["To"] = "customer@example.org"
-    m["Subject"] = subject
-    m["Message-ID"] = "<1@shop.example>"
-    m.set_content(body, cte=cte)
-    if html is not None:
-        m.add_alternative(html, subtype="html")
-    for name, data in (attachments or {}).items():
-        m.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
-    return m
 
 
 def test_base64_body_and_zip_attachment() -> None:
@@ -79,13 +63,6 @@ def test_html_alternative_and_forwarded_message() -> None:
     assert r.failures == []
     assert r.where(P[4]) == [("part-3",)]
     assert r.where(P[5]) == [("part-2:headers",)]
-
-
-def mbox(messages: list[bytes]) -> bytes:
-    out = []
-    for i, raw in enumerate(messages):
-        out.append(b"From sender%d@example.org Mon Mar  4 10:00:%02d 2024\n" % (i, i) + raw.replace(b"\r\n", b"\n"))
-    return b"\n".join(out)
 
 
 def test_mbox_messages_are_numbered() -> None:
