@@ -32,7 +32,9 @@ number next to a ``%20`` is not reported twice. (A span such as
 ``4111111111111111%2012`` still decodes to text that holds the plain PAN: a
 caller that also scans ``buf`` itself should drop a decoded finding whose
 fingerprint it already found inside the span.) A span cut by the end of
-``buf`` is decoded as far as it goes.
+``buf`` is decoded as far as it goes (and its alignment recovered), so a blob
+longer than the chunker's margin is seen by two buffers: decide each decoded
+finding once, by :func:`encoded_offset` of its first digit.
 """
 from __future__ import annotations
 
@@ -273,3 +275,21 @@ def _trim(buf: bytes, start: int, end: int, lead: int, trail: int, run, decode) 
     if trail:
         end = tokens[len(tokens) - trail - 1][1] if trail < len(tokens) else start
     return start, max(start, end)
+
+
+def encoded_offset(buf: bytes, start: int, encoding: str, decoded_offset: int) -> int:
+    """Offset in ``buf`` of the encoded text that decodes to ``decoded[decoded_offset]``.
+
+    For a span ``(start, end, decoded, encoding)`` from :func:`find_encoded`:
+    lets a caller decide a decoded finding by where its encoded digits really
+    are (e.g. only in its chunk's decision window, so a blob seen by two
+    overlapping buffers is reported once), or point inside a long span.
+    """
+    if encoding == "base64":
+        return start + (decoded_offset * 4) // 3
+    one = _PCT_FIND if encoding == "percent" else _ENT_ONE
+    i = start
+    for _ in range(decoded_offset):
+        m = one.match(buf, i)
+        i = m.end() if m is not None else i + 1
+    return i

@@ -123,3 +123,20 @@ def test_cut_blob_at_buffer_end_decodes_what_it_has() -> None:
     assert found_in(cut, P[4])
     tail = blob[7:]  # the other side of a chunk boundary, off alignment
     assert found_in(b"" + tail, P[4])
+
+
+def test_encoded_offset_maps_decoded_positions_back() -> None:
+    from cardscan.engine.inline import encoded_offset
+
+    blob = base64.b64encode(b"abc card " + P[0].encode())
+    buf = b"x=" + blob
+    (start, end, decoded, enc), = find_encoded(buf)
+    d = decoded.index(P[0].encode())
+    at = encoded_offset(buf, start, enc, d)
+    assert base64.b64decode(buf[at - (at - start) % 4:end])[d % 3:].startswith(P[0][:2].encode())
+    pct = b"q=" + group(P[1], (4, 4, 4, 4)).replace(" ", "%20").encode()
+    (start, end, decoded, enc), = find_encoded(pct)
+    assert encoded_offset(pct, start, enc, 5) == start + 7  # past "4111%20"
+    ent = b"<" + "".join(f"&#{ord(c)};" for c in P[2]).encode()
+    (start, end, decoded, enc), = find_encoded(ent)
+    assert encoded_offset(ent, start, enc, len(decoded)) == end
