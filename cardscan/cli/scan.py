@@ -285,10 +285,17 @@ def build_progress(opts: dict[str, Any], err: IO[str]) -> Any:
 
     if opts["quiet"] or opts["progress"] is False:
         return ScanCallback()
-    tty = hasattr(err, "isatty") and err.isatty()
+    tty = _isatty(err)
     if opts["progress"] or tty:
         return TqdmProgress(err)
     return StatusLines(err, interval=30.0)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _local_runner(opts: dict[str, Any], settings: dict[str, Any]) -> Any:
@@ -375,8 +382,17 @@ def execute(opts: dict[str, Any], out: IO[str] | None = None, err: IO[str] | Non
     runner = EXECUTORS[opts["executor"]](opts, settings)
     for wrap in RUNNER_WRAPPERS:
         runner = wrap(opts, key, runner)
-    sinks = build_sinks(opts, out, err)
     progress = build_progress(opts, err)
+    guard = getattr(progress, "guard", None)
+    if guard is not None:  # findings and errors are printed above the bar, not through it
+        if _isatty(out):
+            out = guard(out)
+        err = guard(err)
+    try:
+        sinks = build_sinks(opts, out, err)
+    except BaseException:
+        progress.close()
+        raise
     summary = Sweep(sources, runner, sinks, scan_info=info, progress=progress, split_size=opts["split_size"]).run()
     return exit_status(summary), summary
 

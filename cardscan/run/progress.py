@@ -68,7 +68,7 @@ class TqdmProgress(_Counts):
 
         options: dict[str, Any] = dict(
             total=None, unit="B", unit_scale=True, unit_divisor=1000, file=file or sys.stderr,
-            desc="scanning", dynamic_ncols=True, mininterval=0.25, leave=True,
+            desc="scanning", mininterval=0.25, leave=True,
         )
         options.update(tqdm_kwargs)
         self._bar = tqdm(**options)
@@ -89,6 +89,28 @@ class TqdmProgress(_Counts):
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
         self._bar.close()
+
+    def guard(self, stream: IO[str]) -> IO[str]:
+        """``stream`` wrapped so that lines written to it clear and redraw the bar."""
+        return _AboveBar(stream, self._bar)
+
+
+class _AboveBar:
+    """A text stream whose writes go above the bar (tqdm ``external_write_mode``)."""
+
+    def __init__(self, stream: IO[str], bar: Any) -> None:
+        self._stream, self._bar = stream, bar
+
+    def write(self, text: str) -> int:
+        if self._bar.disable or getattr(self._bar, "fp", None) is None:
+            return self._stream.write(text)
+        with self._bar.external_write_mode(file=self._bar.fp):
+            n = self._stream.write(text)
+            self._stream.flush()
+        return n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 class StatusLines(_Counts):

@@ -256,6 +256,7 @@ class Sweep:
         if status == "complete":  # the bar ends at 100% whatever the counting thread got to
             self.progress.set_size(self.tally.objects, self.tally.bytes)
         summary = self.tally.summary(status, started, time.monotonic() - t0, self._stop_reason)
+        self.progress.close(summary)  # before the sinks' last words, so they are not drawn over
         for sink in self.sinks:
             try:
                 sink.close(summary)
@@ -263,7 +264,6 @@ class Sweep:
                 log.debug("sink %s failed to close: %s", getattr(sink, "name", sink), type(exc).__name__)
                 if failure is None and not isinstance(exc, BrokenPipeError):
                     failure = exc
-        self.progress.close(summary)
         if failure is not None:
             raise failure
         return summary

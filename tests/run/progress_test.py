@@ -50,3 +50,17 @@ def test_human_bytes() -> None:
     assert human_bytes(999) == "999 B"
     assert human_bytes(1500) == "1.5 KB"
     assert human_bytes(2_500_000_000) == "2.5 GB"
+
+
+def test_guarded_stream_writes_above_the_bar() -> None:
+    err = io.StringIO()
+    p = TqdmProgress(err, mininterval=0)
+    p.relative_update(files=1, nbytes=10)
+    g = p.guard(err)
+    g.write("cardscan: /x: permission: Permission denied\n")
+    p.relative_update(files=1, nbytes=10)
+    p.close()
+    text = err.getvalue()
+    line = text.index("cardscan: /x")
+    # The bar was drawn before the line and again after it.
+    assert text.rfind("scanning", 0, line) != -1 and text.find("scanning", line) != -1
