@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 from urllib.parse import unquote
@@ -27,7 +27,7 @@ from ..manifest import confidence_band
 from ..sources.base import Item
 from .executor import InProcessRunner, Runner, Unit
 from .progress import ScanCallback
-from .worker import ItemResult, ranges_digest
+from .worker import ItemResult, attach_object, ranges_digest
 
 log = logging.getLogger("cardscan.run.sweep")
 
@@ -362,7 +362,7 @@ class Sweep:
         obj = dict(item.meta)
         if len(digests) == split.parts:
             obj.update(sha256=ranges_digest(digests), sha256_mode="ranges", sha256_range_size=self.split_size)
-        findings = [replace(f, obj=obj) for f in findings]
+        attach_object(findings, obj)
         self._emit(item, findings, errors, {"bytes": int(nbytes), "seconds": seconds, "ranges": split.parts},
                    read=len(digests) == split.parts)
 

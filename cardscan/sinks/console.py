@@ -21,6 +21,8 @@ from .base import BaseSink
 
 def printable(text: str) -> str:
     """``text`` with control characters and undecodable bytes escaped."""
+    if text.isprintable() and "\\" not in text:  # the common case, at C speed
+        return text
     out = []
     for ch in text:
         o = ord(ch)
