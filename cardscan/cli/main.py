@@ -70,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, CardscanError):
             _error(str(exc))
             return EXIT_ERROR
+        if isinstance(exc, OSError):  # the disk filled up under the manifest, a dead terminal ...
+            where = f": {exc.filename}" if exc.filename else ""
+            _error(f"{exc.strerror or type(exc).__name__}{where}")
+            return EXIT_ERROR
         # A bug: show the traceback (masked: it must not become the leak) and
         # report "could not scan" rather than crash with Python's default.
         import traceback

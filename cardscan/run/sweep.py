@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator
 from urllib.parse import unquote
 
 from ..engine.scanner import RangeStats
-from ..findings import ErrorRecord, Finding
+from ..findings import ErrorRecord, Finding, Location
 from ..manifest import confidence_band
 from ..sources.base import Item
 from .executor import InProcessRunner, Runner, Unit
@@ -272,7 +272,7 @@ class Sweep:
         batch: list[Item] = []
         size = 0
         for src in self.sources:
-            for entry in src.items():
+            for entry in _listing(src):
                 if self._should_stop():
                     return
                 if isinstance(entry, ErrorRecord):
@@ -397,6 +397,27 @@ class Sweep:
             findings=len(findings),
             errors=len(errors),
         )
+
+
+def _listing(src: Any) -> Iterator[Item | ErrorRecord]:
+    """``src.items()``, with a failure of the listing itself turned into an error record."""
+    it = iter(src.items())
+    while True:
+        try:
+            entry = next(it)
+        except StopIteration:
+            return
+        except Exception as exc:  # a source bug or an unexpected client error: report it, go on
+            from ..errors import SourceError
+            from ..prevent import redact
+
+            roots = getattr(src, "root_uris", None) or [getattr(src, "url", "") or getattr(src, "name", "source")]
+            kind = exc.kind if isinstance(exc, SourceError) else "source"
+            message = f"listing failed: {type(exc).__name__}: {redact(str(exc))[:200]}"
+            log.debug("listing of %s failed", roots[0], exc_info=True)
+            yield ErrorRecord(Location(uri=_safe_url(str(roots[0]))), kind, message)
+            return
+        yield entry
 
 
 def scan_info(

@@ -334,3 +334,12 @@ def test_broken_pipe_is_quiet(tmp_path: Path, rng) -> None:
     p1.wait(timeout=30)
     assert p1.returncode == 141
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_a_full_disk_under_the_manifest_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    (tmp_path / "a.txt").write_text("x\n")
+    assert cli_main.main(["scan", str(tmp_path / "a.txt"), "--manifest", "/dev/full", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err

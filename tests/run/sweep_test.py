@@ -212,3 +212,18 @@ def test_error_records_do_not_count_as_scanned(tmp_path: Path) -> None:
     t.error(ErrorRecord(Location(uri="file:///x"), "io", "Input/output error"))
     s = t.summary("complete", "2024-01-01T00:00:00Z", 0.5)
     assert s["errors"] == 1 and s["objects_scanned"] == 0
+
+
+class FailingListing(FileSource):
+    def items(self):  # type: ignore[override]
+        yield from super().items()
+        raise RuntimeError("the share went away")
+
+
+def test_a_listing_that_fails_becomes_an_error_record(tmp_path: Path, rng) -> None:
+    write_planted(tmp_path / "a.txt", rng, 1)
+    src = FailingListing(tmp_path)
+    summary, sink = sweep(src)
+    assert summary["status"] == "complete" and summary["findings"] == 1
+    assert [(e.kind, e.location.uri) for e in sink.errors] == [("source", path_to_uri(str(tmp_path)))]
+    assert "RuntimeError" in sink.errors[0].message
