@@ -16,7 +16,8 @@ from cardscan.errors import SourceError
 from cardscan.findings import ErrorRecord
 from cardscan.sources.base import ByteSource, Item
 from cardscan.sources.fs import FileSource, exposure, os_error_kind, path_to_uri, uri_to_path
-from tests.treegen import drop_dac, make_tree
+from cardscan.testing import SourceCase, SourceContract
+from tests.treegen import drop_dac, make_tree, write_planted
 
 
 def walk(src: FileSource) -> tuple[list[Item], list[ErrorRecord]]:
@@ -273,3 +274,22 @@ def test_socket_root_is_skipped(tmp_path: Path) -> None:
     src = FileSource(tmp_path / "s")
     assert walk(src) == ([], [])
     assert src.stats["skipped"]["socket"] == 1
+
+
+class TestFileSourceContract(SourceContract):
+    @pytest.fixture(scope="class")
+    @classmethod
+    def source_case(cls, tmp_path_factory) -> SourceCase:
+        import random
+
+        root = tmp_path_factory.mktemp("contract")
+        rng = random.Random(7)
+        (root / "z" / "deeper").mkdir(parents=True)
+        pans = write_planted(root / "top.log", rng, 2)
+        pans += write_planted(root / "z" / "a.csv", rng, 2, start=2)
+        pans += write_planted(root / "z" / "deeper" / "b.txt", rng, 1, start=4)
+        # Unreadable even for root: a link to nothing, followed. Subdirectories
+        # are listed after it, so the listing visibly goes on.
+        os.symlink(root / "nowhere", root / "dangling")
+        src = FileSource.from_url(path_to_uri(str(root)), follow_symlinks=True)
+        return SourceCase(src, pans, unreadable=[path_to_uri(str(root / "dangling"))])
