@@ -253,6 +253,10 @@ class Sweep:
                 for sig, handler in old.items():
                     signal.signal(sig, handler)
         status = "interrupted" if self._stop_reason else "complete"
+        for src in self.sources:  # what the walk skipped so far, also when interrupted
+            stats = getattr(src, "stats", None)
+            if isinstance(stats, dict):
+                self.tally.skipped.update(stats.get("skipped", {}))
         if status == "complete":  # the bar ends at 100% whatever the counting thread got to
             self.progress.set_size(self.tally.objects, self.tally.bytes)
         summary = self.tally.summary(status, started, time.monotonic() - t0, self._stop_reason)
@@ -289,9 +293,6 @@ class Sweep:
                 if len(batch) >= self.batch_items or size >= self.batch_bytes:
                     yield batch
                     batch, size = [], 0
-            stats = getattr(src, "stats", None)
-            if isinstance(stats, dict):
-                self.tally.skipped.update(stats.get("skipped", {}))
         if batch:
             yield batch
 
