@@ -1,0 +1,225 @@
+"""The remediation seam: statuses, results, options, and the Remediator protocol.
+
+A remediator handles one kind of location (files, S3 objects, SQL rows). The
+runner (:mod:`cardscan.remediate.runner`) groups the selected findings by
+object and calls ``remediate(findings, ctx)`` once per object; the
+remediator re-reads the object, checks it is the one that was scanned and
+that each card number is still where the manifest says, then acts (or, in
+a dry run, says what it would do) and returns one :class:`Result` per finding.
+
+Statuses:
+
+* ``planned``: dry run; verified, this is what ``--apply`` would do;
+* ``done``: changed as asked;
+* ``already_remediated``: nothing to do: the bytes at the location are the
+  masked form (a previous run), or the object was quarantined/deleted;
+* ``stale``: the object or the number is not the one that was scanned; nothing
+  was changed, nothing guessed;
+* ``unsupported``: cardscan cannot do this action here (a PDF, a number
+  column, a row without a key ...); the message says why and what to do;
+* ``error``: something failed (permission, I/O, the server); nothing was
+  changed for that object.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from ..findings import Finding, FingerprintKey
+
+STATUSES = ("planned", "done", "already_remediated", "stale", "unsupported", "error")
+ACTIONS = ("redact", "quarantine", "delete")
+MASKS = ("last4", "full")
+
+#: Default cap on bytes held in memory to rewrite one container (decompressed).
+DEFAULT_MAX_REWRITE = 1 << 30
+
+
+@dataclass
+class Result:
+    """What happened to one finding. Holds no PAN (the finding holds none)."""
+
+    finding: Finding
+    action: str
+    status: str
+    message: str = ""
+    #: SHA-256 of the object (SQL: of the cell value) before and after.
+    before_sha256: str | None = None
+    after_sha256: str | None = None
+    #: Where a quarantined object went.
+    destination: str | None = None
+    #: Encrypted backup written before the change.
+    backup: str | None = None
+    #: Anything else worth recording (new S3 version id, ...).
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        f = self.finding
+        d: dict[str, Any] = {
+            "finding_id": f.id,
+            "location": safe_display(f),
+            "action": self.action,
+            "status": self.status,
+            "brand": f.brand,
+            "kind": f.kind,
+            "masked": f.masked,
+        }
+        for name in ("message", "before_sha256", "after_sha256", "destination", "backup"):
+            value = getattr(self, name)
+            if value:
+                d[name] = value
+        if self.detail:
+            d["detail"] = dict(self.detail)
+        return d
+
+
+def safe_display(f: Finding) -> str:
+    """The finding's location for humans and logs: a name holding a PAN is masked."""
+    from ..prevent import redact
+    from ..sinks.console import format_location, printable
+
+    return redact(printable(format_location(f.location)))
+
+
+def results(findings: list[Finding], action: str, status: str, message: str = "", **kw: Any) -> list[Result]:
+    return [Result(f, action, status, message, **kw) for f in findings]
+
+
+@dataclass
+class Options:
+    """How to remediate (the command line's choices, as plain data)."""
+
+    action: str = "redact"
+    #: False: dry run (verify and report, change nothing).
+    apply: bool = False
+    mask: str = "last4"
+    #: quarantine: a directory, or ``s3://bucket/prefix/`` for S3 objects.
+    quarantine_to: str | None = None
+    #: delete needs this explicit confirmation.
+    yes_delete: bool = False
+    preserve_mtime: bool = False
+    backup_dir: str | None = None
+    backup_key: bytes | None = None
+    #: SQL numeric columns cannot hold a masked value: set them to NULL instead of skipping.
+    numeric_null: bool = False
+    #: S3 versioned buckets: also delete the scanned version once it is replaced / moved.
+    purge_versions: bool = False
+    max_rewrite_bytes: int = DEFAULT_MAX_REWRITE
+    #: Database URLs with credentials, by their public form (as in the manifest).
+    db_urls: dict[str, str] = field(default_factory=dict)
+    endpoint_url: str | None = None
+    #: The manifest's scan records (sources and their options: S3 endpoints ...).
+    scan_records: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        from ..errors import ConfigError
+
+        if self.action not in ACTIONS:
+            raise ConfigError(f"unknown action {self.action!r} (known: {', '.join(ACTIONS)})")
+        if self.mask not in MASKS:
+            raise ConfigError(f"unknown mask {self.mask!r} (known: {', '.join(MASKS)})")
+        if self.max_rewrite_bytes < 1:
+            raise ConfigError("max_rewrite_bytes must be positive")
+
+    @property
+    def keep_last(self) -> int:
+        return 0 if self.mask == "full" else 4
+
+
+class Context:
+    """What a remediator gets besides the findings: options, key, journal, audit."""
+
+    def __init__(self, options: Options, key: FingerprintKey, journal: Any = None, run_id: str = "") -> None:
+        self.options = options
+        self.key = key
+        #: :class:`cardscan.remediate.journal.Journal` when applying, else None.
+        self.journal = journal
+        self.run_id = run_id
+        self.user = _user()
+        self.host = socket.gethostname()
+        self._pauses: dict[str, int] = {}
+        self._pause_spec = _pause_spec()
+
+    @property
+    def apply(self) -> bool:
+        return self.options.apply
+
+    def known_after(self, object_id: str, digest: str | None) -> bool:
+        """True when ``digest`` is what an earlier cardscan run made of this object."""
+        return self.journal is not None and digest is not None and self.journal.produced(object_id, digest)
+
+    def identity(self, object_id: str, recorded: str | None, current: str | None) -> str:
+        """``same`` (as scanned), ``ours`` (as a cardscan run left it), or ``changed``."""
+        if recorded and current == recorded:
+            return "same"
+        if self.journal is not None and recorded and current and self.journal.descends(object_id, recorded, current):
+            return "ours"
+        return "changed"
+
+    def begin(self, object_id: str, where: str, findings: list[Finding], **fields: Any) -> None:
+        if self.journal is not None:
+            self.journal.record("begin", object_id, where=where, action=self.options.action,
+                                findings=[f.id for f in findings], **fields)
+
+    def prepared(self, object_id: str, **fields: Any) -> None:
+        if self.journal is not None:
+            self.journal.record("prepared", object_id, **fields)
+
+    def end(self, object_id: str, status: str, **fields: Any) -> None:
+        if self.journal is not None:
+            self.journal.record("end", object_id, status=status, **fields)
+
+    def pause(self, phase: str) -> None:
+        """Test hook: ``CARDSCAN_REMEDIATE_TEST_PAUSE=phase:n`` stops here the n-th time.
+
+        Lets the crash-safety tests SIGKILL a run at an exact point (before or
+        after the atomic rename of the n-th object) instead of at a random time.
+        """
+        if not self._pause_spec or self._pause_spec[0] != phase:
+            return
+        n = self._pauses[phase] = self._pauses.get(phase, 0) + 1
+        if n == self._pause_spec[1]:
+            sys.stderr.write(f"cardscan-test: paused at {phase} {n}\n")
+            sys.stderr.flush()
+            time.sleep(3600)
+
+
+def _pause_spec() -> tuple[str, int] | None:
+    spec = os.environ.get("CARDSCAN_REMEDIATE_TEST_PAUSE")
+    if not spec or ":" not in spec:
+        return None
+    phase, _, n = spec.partition(":")
+    return (phase, int(n)) if n.isdigit() else None
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, AttributeError):
+        return os.environ.get("USER", "")
+
+
+@runtime_checkable
+class Remediator(Protocol):
+    """Acts on the findings of one object. Registered in ``cardscan.remediators``
+    under the name of the source whose locations it handles (``file``, ``s3``,
+    ``sql``, or a third-party source's scheme)."""
+
+    name: ClassVar[str]
+
+    def remediate(self, findings: list[Finding], ctx: Context) -> list[Result]:
+        """One Result per finding. Never raises for a bad object: returns ``error`` results."""
+        ...
+
+
+def object_id(*parts: Any) -> str:
+    """A short stable id for an object (journal key; names no path, holds no PAN)."""
+    import hashlib
+
+    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()[:24]
