@@ -29,6 +29,8 @@ class ScanConfig:
     backend: str = "best"
     #: Bytes either side of a candidate searched for context keywords (Purview uses 300 chars).
     context_window: int = 300
+    #: Also decode inline base64 blobs, percent-encoding and HTML entities.
+    inline: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_confidence <= 100:

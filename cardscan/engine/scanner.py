@@ -14,6 +14,7 @@ from ..findings import Finding, FingerprintKey, Location, mask
 from . import context, filters, issuers, track
 from .candidates import SEP, UTF16, get_finder
 from .chunker import Chunker
+from .inline import encoded_offset, find_encoded
 from .validate import Window, windows
 
 #: Longest candidate span in bytes: 19 digits + 4 separators, doubled for UTF-16.
@@ -46,8 +47,11 @@ class Scanner:
         self.key = key if isinstance(key, FingerprintKey) else FingerprintKey(key)
         self._find = get_finder(self.config.backend)
         w = self.config.context_window
-        self._margin_before = w + _MAX_SPAN + 8
-        self._margin_after = w + _MAX_SPAN + _MAX_TRACK + 8
+        # Inline-encoded text (base64) takes 4 bytes per 3 decoded ones, so the
+        # margins cover the context window in encoded form too.
+        wide = -(-w * 4 // 3) if self.config.inline else w
+        self._margin_before = wide + _MAX_SPAN + 8
+        self._margin_after = wide + 2 * _MAX_SPAN + _MAX_TRACK + 8
 
     # -- public API --------------------------------------------------------
     def scan_bytes(self, data: bytes | bytearray | memoryview, location: Location | None = None) -> list[Finding]:
@@ -128,10 +132,24 @@ class Scanner:
         )
 
     def _detect(
-        self, buf: bytes, base: int, lo: int, hi: int, lines: int, last_nl: int, count_from: int
+        self,
+        buf: bytes,
+        base: int,
+        lo: int,
+        hi: int,
+        lines: int,
+        last_nl: int,
+        count_from: int,
+        floor: int | None = None,
+        inline: bool | None = None,
     ) -> list[_Hit]:
-        """Decide candidates whose absolute start is in [lo, hi)."""
+        """Decide candidates whose absolute start is in [lo, hi).
+
+        ``floor`` overrides min_confidence (inline decoding scores decoded text
+        at 0 and applies the threshold after combining with the raw context).
+        """
         cfg = self.config
+        floor = cfg.min_confidence if floor is None else floor
         rel_lo, rel_hi = lo - base, hi - base
         n = len(buf)
         hits: list[_Hit] = []
@@ -149,10 +167,12 @@ class Scanner:
                 if not rel_lo <= a < rel_hi:
                     continue
                 b = cs + (w.end - 1) * stride + 1
-                h = self._judge(buf, a, b, w, utf16, n, base)
+                h = self._judge(buf, a, b, w, utf16, n, base, floor)
                 if h is not None:
                     h.offset += base
                     hits.append(h)
+        if cfg.inline if inline is None else inline:
+            hits += self._inline(buf, base, rel_lo, rel_hi, hits)
         if not hits:
             return hits
         hits.sort(key=lambda h: h.offset)
@@ -166,10 +186,49 @@ class Scanner:
                 line += count
                 nl = base + buf.rfind(b"\n", seg_start, rel)
             cursor = rel
-            h.line_col = (line + 1, h.offset - nl)  # type: ignore[attr-defined]
+            h.line_col = (line + 1, h.offset - nl)
         return hits
 
-    def _judge(self, buf: bytes, a: int, b: int, w: Window, utf16: bool, n: int, base: int) -> _Hit | None:
+    def _inline(self, buf: bytes, base: int, rel_lo: int, rel_hi: int, raw: list[_Hit]) -> list[_Hit]:
+        """PANs inside base64 blobs, percent-encoding and HTML entities.
+
+        Each is reported at the encoded text of its own digits (offset and
+        length in ``buf``), decided by where those encoded digits start, so a
+        blob seen by two overlapping buffers is reported once. Confidence is
+        the better of the decoded text's context and the raw bytes' context.
+        """
+        out: list[_Hit] = []
+        win = self.config.context_window
+        for s0, e0, decoded, enc in find_encoded(buf):
+            if e0 <= rel_lo or s0 >= rel_hi:
+                continue
+            for h in self._detect(decoded, 0, 0, len(decoded), 0, -1, 0, floor=0, inline=False):
+                p = encoded_offset(buf, s0, enc, h.offset)
+                if not rel_lo <= p < rel_hi:
+                    continue
+                q = min(e0, max(p + 1, encoded_offset(buf, s0, enc, h.offset + h.length)))
+                if enc == "base64":
+                    q = min(e0, s0 + -(-(h.offset + h.length) * 4 // 3))
+                # The same digits already found plainly inside the span.
+                if any(r.digits == h.digits and r.offset < base + q and base + p < r.offset + r.length for r in raw):
+                    continue
+                if h.kind == "pan":
+                    before = buf[max(0, p - win):p].lower()
+                    after = buf[q:q + win].lower()
+                    value, reasons = context.score(context.Context(before, after), grouped=False)
+                    if value > h.confidence:
+                        h.confidence = value
+                        h.reasons = reasons + [r for r in h.reasons if r in ("test_card", "low_entropy")]
+                h.reasons.append("encoded_" + enc)
+                if h.confidence < self.config.min_confidence:
+                    continue
+                h.offset, h.length, h.encoding = base + p, q - p, enc
+                out.append(h)
+        return out
+
+    def _judge(
+        self, buf: bytes, a: int, b: int, w: Window, utf16: bool, n: int, base: int, floor: int
+    ) -> _Hit | None:
         cfg = self.config
         digits = w.digits
         test_card = issuers.is_test_card(digits)
@@ -204,7 +263,7 @@ class Scanner:
         before = before.lower()
         # Most structurally valid non-cards are ids behind a field name; they
         # cannot reach the threshold, so skip the rest of the work for them.
-        if cfg.min_confidence > context.MAX_WITH_NEGATIVE and context.has_negative(before):
+        if floor > context.MAX_WITH_NEGATIVE and context.has_negative(before):
             return None
         after = buf[b:b + win]
         if utf16:
@@ -227,7 +286,7 @@ class Scanner:
             reasons.append("test_card")
         h.confidence = max(0, min(100, value))
         h.reasons = reasons
-        if h.confidence < cfg.min_confidence:
+        if h.confidence < floor:
             return None
         return h
 

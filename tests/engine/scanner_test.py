@@ -128,9 +128,42 @@ def test_utf16_runs_inside_binary(rng, pans) -> None:
     assert scan(data, utf16=False, min_confidence=0) == [f for f in scan(data, min_confidence=0) if f.encoding == "ascii"]
 
 
+def encoded_documents(p):
+    """PANs inside base64 JSON, percent-encoding and HTML entities."""
+    import base64
+
+    blob = base64.b64encode(f'{{"user": 17, "card": "{p["visa"]}", "exp": "04/29"}}'.encode()).decode()
+    pct = "%20".join(p["mc"][i:i + 4] for i in range(0, 16, 4))
+    ent = "".join(f"&#{ord(c)};" for c in p["discover"])
+    return [
+        (f"2026-11-28 INFO event payload={blob} ok", p["visa"]),
+        (f"GET /pay?cc={pct}&amount=12.00", p["mc"]),
+        (f"<td>card {ent}</td>", p["discover"]),
+    ]
+
+
+def test_inline_encodings_point_at_the_encoded_digits(pans) -> None:
+    for text, pan in encoded_documents(pans):
+        data = text.encode()
+        (f,) = scan(data)
+        assert f.fingerprint == fp(pan)
+        assert f.encoding in ("base64", "percent", "entity")
+        assert f"encoded_{f.encoding}" in f.reasons and f.confidence >= 85
+        span = data[f.location.offset:f.location.offset + f.location.length]
+        assert span and pan not in span.decode(), "span should be the encoded text"
+    for text, _ in encoded_documents(pans):
+        assert scan(text.encode(), inline=False) == []
+
+
+def test_plain_pan_next_to_an_escape_is_reported_once(pans) -> None:
+    found = scan(f"card {pans['visa']}%2012".encode())
+    assert len(found) == 1 and found[0].encoding == "ascii"
+
+
 def corpus(rng, pans) -> bytes:
     parts = []
-    for i, (text, _) in enumerate(realistic_documents(pans) * 3):
+    docs = realistic_documents(pans) + encoded_documents(pans)
+    for i, (text, _) in enumerate(docs * 3):
         parts.append(f"{rng.getrandbits(40)} noise {i}\n{text}\n")
     data = "".join(parts).encode()
     return data + pans["visa"].encode("utf-16-le") + b"\n;" + pans["mc"].encode() + b"=2912101000000?"
@@ -141,19 +174,23 @@ def corpus(rng, pans) -> bytes:
 def test_streaming_equals_in_memory_at_every_chunk_size(chunk, backend, rng, pans) -> None:
     data = corpus(rng, pans)
     whole = scan(data)
-    assert len(whole) >= 27
+    assert len(whole) >= 36
     streamed = list(Scanner(ScanConfig(chunk_size=chunk, backend=backend), key=KEY).scan_stream(io.BytesIO(data)))
     assert streamed == whole
 
 
-@pytest.mark.parametrize("form", ["contiguous", "grouped", "utf16", "track2"])
+@pytest.mark.parametrize("form", ["contiguous", "grouped", "utf16", "track2", "base64", "percent"])
 def test_every_split_position_of_a_pan_across_a_boundary(form, pans) -> None:
+    import base64
+
     v = pans["visa"]
     body = {
         "contiguous": f"card {v}".encode(),
         "grouped": f"card {group(v, (4, 4, 4, 4))}".encode(),
         "utf16": f"card {v}".encode("utf-16-le"),
         "track2": f";{v}=29121010000?".encode(),
+        "base64": b"payload=" + base64.b64encode(f'{{"card":"{v}"}}'.encode()),
+        "percent": ("cc=" + "%20".join(v[i:i + 4] for i in range(0, 16, 4))).encode(),
     }[form]
     prefix = b"z" * 700
     data = prefix + body + b" tail"
@@ -213,3 +250,17 @@ def test_constant_memory_on_a_long_line_without_newlines(rng) -> None:
 def test_findings_are_json_ready(pans) -> None:
     (f,) = scan(f"card {pans['visa']}".encode())
     json.dumps(f.to_dict())
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 1000, 4096])
+def test_long_base64_blob_across_many_buffers(chunk, rng) -> None:
+    import base64
+
+    cards = [make_pan("4556", 16, rng) for _ in range(20)]
+    records = [{"id": i, "note": "x" * rng.randint(0, 400), "card": c} for i, c in enumerate(cards)]
+    blob = base64.b64encode(json.dumps(records).encode())
+    data = b"log line one\nattachment=" + blob + b"\nend\n"
+    whole = scan(data)
+    assert fps(whole) == sorted(fp(c) for c in cards)
+    streamed = list(Scanner(ScanConfig(chunk_size=chunk), key=KEY).scan_stream(io.BytesIO(data)))
+    assert streamed == whole
