@@ -1,0 +1,301 @@
+"""SQL cells: redact by UPDATE, addressed by the row's key, in a transaction.
+
+For each row (all its findings together), in one transaction:
+
+1. lock and re-read the cells: ``SELECT cols ... WHERE key FOR UPDATE``
+   (PostgreSQL, MySQL/MariaDB; SQLite takes the database's write lock first
+   with ``BEGIN IMMEDIATE``), exactly one row must match;
+2. render each value the way the scan did (:func:`cardscan.sources.sql.render`)
+   and check every finding's span by fingerprint;
+3. ``UPDATE ... SET col = masked ... WHERE key``, which must touch exactly
+   one row, then commit. Anything unexpected rolls back: nothing half done.
+
+Values keep their type: text stays text (masked digits are ``*``, same
+length), binary stays binary, JSON is written back as the masked JSON text
+(which must still parse: a card stored as a JSON *number* cannot hold
+``*``). A number column (BIGINT, NUMERIC, or an integer in SQLite) cannot
+hold a masked value at all: such cells are ``unsupported`` unless
+``--numeric-null`` is given, which sets them to NULL (the column must allow
+it). A row without a usable key (MySQL/MariaDB tables without a primary or
+unique key, whose location is a row ordinal; a key that itself held a card
+number and was masked in the manifest) is ``unsupported``: add a key, or fix
+it by hand. Rows addressed by a physical row id (SQLite ``rowid``,
+PostgreSQL ``ctid``) are redacted when the row there still holds the card;
+after the UPDATE a PostgreSQL row has a new ``ctid``, so a later run reports
+such a row ``stale`` rather than guess where it went.
+
+``--db-url`` gives the URL with credentials for a database whose URL
+(without password, as in the manifest) matches; otherwise the manifest's URL
+is used as it is (trust/peer authentication, ``PGPASSWORD``, ``.pgpass``).
+Quarantine and delete do not apply to rows.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from ..errors import CardscanError
+from ..findings import Finding, Location
+from .base import Context, Result, object_id, results, safe_display
+from .containers import Rewriter, SpanPatcher
+
+
+def _sha(data: bytes | None) -> str | None:
+    return hashlib.sha256(data).hexdigest() if data is not None else None
+
+
+class SQLRemediator:
+    """Cells of SQL databases (SQLAlchemy URLs)."""
+
+    name: ClassVar[str] = "sql"
+
+    def __init__(self) -> None:
+        self._engines: dict[str, Any] = {}
+
+    @staticmethod
+    def group_key(f: Finding) -> tuple[Any, ...]:
+        c = f.location.cell
+        if c is None:
+            return (f.location.uri,)
+        return (f.location.uri, c.schema, c.table, tuple((k, repr(v)) for k, v in c.key))
+
+    # -- connections ------------------------------------------------------------------
+    def engine(self, public: str, ctx: Context) -> Any:
+        url = ctx.options.db_urls.get(public, public)
+        eng = self._engines.get(url)
+        if eng is None:
+            import sqlalchemy as sa
+
+            from ..sources.sql import SQLSource, _sqlite_text, _with_driver
+
+            src = SQLSource(url)
+            real = _with_driver(src._url)
+            if src.dialect == "sqlite":
+                eng = sa.create_engine(real)
+
+                @sa.event.listens_for(eng, "connect")
+                def _connect(dbapi_conn: Any, _rec: Any) -> None:
+                    dbapi_conn.isolation_level = None  # transactions are ours: BEGIN IMMEDIATE below
+                    dbapi_conn.text_factory = _sqlite_text
+
+                @sa.event.listens_for(eng, "begin")
+                def _begin(conn: Any) -> None:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                eng = sa.create_engine(real, pool_pre_ping=True)
+            self._engines[url] = eng
+        return eng
+
+    # -- the protocol -------------------------------------------------------------------
+    def remediate(self, findings: list[Finding], ctx: Context) -> list[Result]:
+        action = ctx.options.action
+        if action != "redact":
+            return results(findings, action, "unsupported",
+                           "rows are redacted in place (--action redact); quarantine and delete do not apply to SQL cells")
+        cell = findings[0].location.cell
+        if cell is None:
+            return results(findings, action, "unsupported", "the finding names no table cell")
+        names = [k for k, _ in cell.key]
+        if "_row" in names:
+            return results(findings, action, "unsupported",
+                           "the table has no primary or unique key: its rows cannot be addressed safely; add a key and rescan")
+        if not cell.stable and names not in (["rowid"], ["ctid"]):
+            return results(findings, action, "unsupported",
+                           "the row's key itself held a card number (masked in the manifest): fix this row by hand")
+        try:
+            import sqlalchemy as sa
+        except ImportError:
+            return results(findings, action, "error", "SQL remediation needs SQLAlchemy: pip install 'cardscan[sql]'")
+        try:
+            return self._redact(findings, ctx)
+        except sa.exc.SQLAlchemyError as exc:
+            from ..sources.sql import db_error_kind
+
+            orig = getattr(exc, "orig", None) or exc
+            text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+            from ..prevent import redact
+
+            return results(findings, action, "error", f"{db_error_kind(exc)}: {type(orig).__name__}: {redact(text)[:300]}")
+
+    def _where(self, conn: Any, dialect: str, cell: Any) -> tuple[Any, Any]:
+        """(table clause, WHERE clause) for the cell's row."""
+        import sqlalchemy as sa
+
+        from ..sources.sql import _Tid
+
+        schema = None if dialect == "sqlite" and cell.schema == "main" else cell.schema
+        table = sa.table(cell.table, schema=schema)
+        conds = []
+        for name, value in cell.key:
+            if name == "ctid" and dialect == "postgresql" and not cell.stable:
+                conds.append(sa.literal_column("ctid") == sa.cast(sa.literal(str(value), sa.String), _Tid()))
+            elif name == "rowid" and dialect == "sqlite" and not cell.stable:
+                cols = {r[1].lower() for r in conn.exec_driver_sql(
+                    f'PRAGMA "{cell.schema or "main"}".table_info("{cell.table}")').all()}
+                alias = next((n for n in ("rowid", "_rowid_", "oid") if n not in cols), None)
+                if alias is None:
+                    raise CardscanError("the table hides every name of its rowid")
+                conds.append(sa.literal_column(alias) == sa.literal(value))
+            else:
+                if isinstance(value, str) and value.startswith("\\x"):
+                    raise CardscanError("binary key values are not supported for remediation")
+                conds.append(sa.column(name) == sa.literal(value))
+        return table, sa.and_(*conds)
+
+    def _redact(self, findings: list[Finding], ctx: Context) -> list[Result]:
+        import sqlalchemy as sa
+
+        from ..sources.sql import render
+
+        f0 = findings[0]
+        cell = f0.location.cell
+        assert cell is not None
+        uri = f0.location.uri
+        eng = self.engine(uri, ctx)
+        dialect = eng.dialect.name
+        columns = list(dict.fromkeys(f.location.cell.column for f in findings if f.location.cell is not None))
+        oid = object_id("sql", uri, cell.schema, cell.table, cell.key)
+        opts = ctx.options
+        with eng.connect() as conn:
+            if dialect == "postgresql":
+                enc = conn.execute(sa.text("SHOW server_encoding")).scalar()
+                conn.rollback()
+                if str(enc or "").upper() not in ("UTF8", ""):
+                    return results(findings, "redact", "unsupported",
+                                   f"the database's encoding is {enc}: its text is scanned as raw bytes, which "
+                                   "cannot be written back safely")
+            trans = conn.begin()
+            try:
+                table, where = self._where(conn, dialect, cell)
+                q = sa.select(*[sa.column(c) for c in columns]).select_from(table).where(where)
+                if ctx.apply and dialect != "sqlite":
+                    q = q.with_for_update()
+                rows = conn.execute(q).all()
+                if len(rows) != 1:
+                    trans.rollback()
+                    why = "the row is gone (or its key changed)" if not rows else f"the key matches {len(rows)} rows"
+                    return results(findings, "redact", "stale", why)
+                row = rows[0]
+                out: list[Result] = []
+                new_values: dict[str, Any] = {}
+                digests: dict[str, tuple[str | None, str | None]] = {}
+                for i, col in enumerate(columns):
+                    value = row[i]
+                    fs = [f for f in findings if f.location.cell is not None and f.location.cell.column == col]
+                    out += self._cell(col, value, fs, ctx, new_values, digests, render)
+                changing = [r for r in out if r.status == "planned"]
+                if not changing or not ctx.apply:
+                    trans.rollback()
+                    return out
+                ctx.begin(oid, safe_display(f0), findings)
+                stmt = sa.update(table).where(where).values({sa.column(c): v for c, v in new_values.items()})
+                res = conn.execute(stmt)
+                if res.rowcount != 1:
+                    trans.rollback()
+                    ctx.end(oid, "stale")
+                    return results(findings, "redact", "stale", f"the UPDATE would touch {res.rowcount} rows; rolled back")
+                ctx.pause("before_rename")
+                trans.commit()
+                ctx.pause("after_rename")
+            except BaseException:
+                if trans.is_active:
+                    trans.rollback()
+                raise
+        for r in changing:
+            r.status = "done"
+            col = r.finding.location.cell.column  # type: ignore[union-attr]
+            r.before_sha256, r.after_sha256 = digests[col]
+        ctx.end(oid, "done", columns=list(new_values))
+        return out
+
+    def _cell(self, col: str, value: Any, fs: list[Finding], ctx: Context, new_values: dict[str, Any],
+              digests: dict[str, tuple[str | None, str | None]], render: Any) -> list[Result]:
+        opts = ctx.options
+        if value is None:
+            if opts.numeric_null:
+                return [Result(f, "redact", "already_remediated", "the cell is NULL") for f in fs]
+            return [Result(f, "redact", "stale", "the cell is NULL now") for f in fs]
+        data = render(value)
+        if data is None:
+            return [Result(f, "redact", "stale", "the cell holds no card number now") for f in fs]
+        rw = Rewriter(ctx.key, opts.keep_last)
+        p = SpanPatcher(fs, rw)
+        masked = p.feed(data) + p.finish()
+        before = _sha(data)
+        numeric = isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+        out = []
+        new: Any = None
+        why_unsupported = None
+        if p.changed:
+            if numeric:
+                if opts.numeric_null:
+                    new = None
+                else:
+                    why_unsupported = ("a number column cannot hold a masked value; --numeric-null sets it to NULL "
+                                       "(or change the column to text)")
+            elif isinstance(value, str):
+                new = masked.decode("utf-8", "surrogatepass")
+            elif isinstance(value, (bytes, bytearray, memoryview)):
+                new = bytes(masked)
+            elif isinstance(value, (dict, list, tuple)):
+                text = masked.decode("utf-8", "surrogatepass")
+                try:
+                    json.loads(text)
+                except ValueError:
+                    why_unsupported = "the card is a number inside JSON, which cannot hold a masked value"
+                else:
+                    new = text
+            else:
+                why_unsupported = f"a {type(value).__name__} value cannot be written back"
+        after = None if new is None else _sha(new.encode("utf-8", "surrogatepass") if isinstance(new, str) else new)
+        for f in fs:
+            st, why = rw.states.get(f.id, ("other", ""))
+            if st == "masked":
+                out.append(Result(f, "redact", "already_remediated", "the card number there is masked already",
+                                  before_sha256=before))
+            elif st == "pan" and why_unsupported:
+                out.append(Result(f, "redact", "unsupported", why_unsupported, before_sha256=before))
+            elif st == "pan":
+                out.append(Result(f, "redact", "planned", "set to NULL" if numeric else "", before_sha256=before))
+            elif st == "unsupported":
+                out.append(Result(f, "redact", "unsupported", why, before_sha256=before))
+            else:
+                out.append(Result(f, "redact", "stale", why or "the number in the cell is not the one scanned",
+                                  before_sha256=before))
+        if p.changed and not why_unsupported:
+            new_values[col] = new
+            digests[col] = (before, after)
+        return out
+
+    # -- --verify ------------------------------------------------------------------------
+    def rescan(self, findings: list[Finding], ctx: Context) -> list[Finding]:
+        """The row's cells read again and scanned (every confidence)."""
+        import sqlalchemy as sa
+
+        from ..config import ScanConfig
+        from ..engine.scanner import Scanner
+        from ..sources.sql import render
+
+        f0 = findings[0]
+        cell = f0.location.cell
+        assert cell is not None
+        eng = self.engine(f0.location.uri, ctx)
+        columns = list(dict.fromkeys(f.location.cell.column for f in findings if f.location.cell is not None))
+        scanner = Scanner(ScanConfig(min_confidence=0, test_cards=True), ctx.key)
+        found: list[Finding] = []
+        with eng.connect() as conn:
+            table, where = self._where(conn, eng.dialect.name, cell)
+            rows = conn.execute(sa.select(*[sa.column(c) for c in columns]).select_from(table).where(where)).all()
+            conn.rollback()
+        from dataclasses import replace
+
+        for row in rows:
+            for i, col in enumerate(columns):
+                data = render(row[i])
+                if data is None:
+                    continue
+                loc = Location(uri=f0.location.uri, cell=replace(cell, column=col))
+                found += scanner.scan_bytes(data, loc)
+        return found
