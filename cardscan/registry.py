@@ -29,13 +29,19 @@ BUILTIN: dict[str, dict[str, str]] = {
         "jsonl": "cardscan.sinks.jsonl:JsonlSink",
         "text": "cardscan.sinks.console:ConsoleSink",
     },
-    "cardscan.remediators": {},
+    "cardscan.remediators": {
+        "file": "cardscan.remediate.files:FileRemediator",
+        "s3": "cardscan.remediate.s3:S3Remediator",
+        "sql": "cardscan.remediate.sql:SQLRemediator",
+    },
 }
 
 #: Which extra provides the dependencies of a plugin (for install hints).
 EXTRAS: dict[str, str] = {
     "cardscan.sources:s3": "s3",
     "cardscan.sources:sql": "sql",
+    "cardscan.remediators:s3": "s3",
+    "cardscan.remediators:sql": "sql",
 }
 
 # Built-in decoders (see decoders/base.py): asked in the order of each class's
