@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "demo": "cardscan.cli.demo",
     "hook": "cardscan.cli.hook",
     "baseline": "cardscan.cli.baseline",
+    "remediate": "cardscan.cli.remediate",
 }
 
 EXIT_ERROR = 2
