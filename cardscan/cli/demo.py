@@ -56,9 +56,56 @@ def prepare(out: Path) -> Path:
     return sample
 
 
+#: Generated (Luhn-valid, never issued) numbers for the demo's archive and database.
+_DEMO_SEED = 20261128
+
+
+def make_extras(sample: Path, db_dir: Path) -> list[str]:
+    """Build the parts of the demo that are binary: a rotated, gzipped log
+    and an SQLite shop database (cards in a free-text column and one stored
+    as an integer). Returns extra sources to scan (the database URL), or none
+    when SQLAlchemy (the ``sql`` extra) is not installed."""
+    import gzip
+    import random
+    import sqlite3
+
+    from ..testing import make_pan
+
+    rng = random.Random(_DEMO_SEED)
+    old = make_pan("4916", 16, rng)
+    with gzip.open(sample / "logs" / "app.log.1.gz", "wt") as fh:
+        fh.write("2026-10-31T23:59:02Z INFO checkout.service order=88213 status=paid\n")
+        fh.write(f"2026-10-31T23:59:03Z DEBUG payment.gateway request card_number={old} exp=08/28\n")
+        fh.write("2026-10-31T23:59:04Z INFO checkout.service order=88214 status=paid\n")
+    # Beside the share, not in it: a database file on a share is itself a
+    # leak the file sweep reports, and the demo shows the SQL source instead.
+    db_path = db_dir / "shop.sqlite"
+    if db_path.exists():
+        db_path.unlink()
+    note_pan, int_pan = make_pan("5412", 16, rng), make_pan("4539", 16, rng)
+    con = sqlite3.connect(db_path)
+    with con:
+        con.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, support_notes TEXT)")
+        con.executemany("INSERT INTO customers VALUES (?, ?, ?)", [
+            (1, "Ada Byron", "asked about delivery times"),
+            (2, "Alan Turing", f"customer read out his card {note_pan} over the phone, exp 11/27"),
+            (3, "Grace Hopper", None),
+        ])
+        con.execute("CREATE TABLE legacy_payments (payment_id INTEGER PRIMARY KEY, amount REAL, card BIGINT)")
+        con.execute("INSERT INTO legacy_payments VALUES (?, ?, ?)", (9001, 42.5, int(int_pan)))
+    con.close()
+    try:
+        import sqlalchemy  # noqa: F401
+    except ImportError:
+        sys.stderr.write("cardscan demo: SQLAlchemy is not installed, skipping the database "
+                         "(pip install 'cardscan[sql]')\n")
+        return []
+    return [f"sqlite:///{db_path}"]
+
+
 def demo_sources(sample: Path) -> list[str]:
-    """What the demo scans. The SQLite demo database is added here (issue: SQL sources)."""
-    return [str(sample)]
+    """What the demo scans: the sample share and its SQLite database."""
+    return [str(sample), *make_extras(sample, sample.parent)]
 
 
 def run(args: argparse.Namespace) -> int:

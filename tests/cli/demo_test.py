@@ -26,10 +26,13 @@ def test_demo_writes_manifest_and_report_and_says_where(tmp_path: Path, monkeypa
     m = load_manifest(manifest, validate=True)
     assert m.complete
     found = m.findings
-    # 10 numbers planted in the sample share, one of them a published test card; README.txt is clean.
-    assert len(found) == 10 and sum(f.test_card for f in found) == 1
-    names = {f.location.uri.rsplit("/", 1)[1] for f in found}
-    assert names == {"app.log", "customers.csv", "settings.json", "call-notes.txt", "fixtures.txt"}
+    # 10 numbers planted in the sample share, one of them a published test card; README.txt is clean;
+    # one more in the rotated .gz log, two in the SQLite database (free text and a BIGINT column).
+    assert len(found) == 13 and sum(f.test_card for f in found) == 1
+    names = {f.location.uri.rsplit("/", 1)[1] for f in found if f.location.cell is None}
+    assert names == {"app.log", "app.log.1.gz", "customers.csv", "settings.json", "call-notes.txt", "fixtures.txt"}
+    cells = {(f.location.cell.table, f.location.cell.column) for f in found if f.location.cell is not None}
+    assert cells == {("customers", "support_notes"), ("legacy_payments", "card")}
     assert {f.obj["exposure"] for f in found if f.location.uri.endswith("customers.csv")} == {"world-readable"}
     assert "<svg" in report.read_text()
     assert "world-readable" in proc.stdout
@@ -39,7 +42,7 @@ def test_demo_runs_twice_in_process(tmp_path: Path, capsys) -> None:
     out = tmp_path / "d"
     assert cli_main.main(["demo", "--out", str(out)]) == 0
     assert cli_main.main(["demo", "--out", str(out)]) == 0  # the sample copy is refreshed
-    assert len(load_manifest(out / "manifest.jsonl").findings) == 10
+    assert len(load_manifest(out / "manifest.jsonl").findings) == 13
 
 
 def test_sample_tree_is_packaged() -> None:
