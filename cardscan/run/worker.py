@@ -413,8 +413,12 @@ def _stat_meta(st: os.stat_result) -> dict[str, Any]:
 
 
 def _name(uri: str) -> str:
+    """The file name decoders see. S3 keys are verbatim (``#`` and ``?`` are
+    ordinary key characters there); other URIs are URL-quoted."""
     from urllib.parse import unquote, urlsplit
 
+    if uri.startswith("s3://"):
+        return uri.rsplit("/", 1)[-1] or uri
     path = urlsplit(uri).path
     return unquote(path.rsplit("/", 1)[-1]) if path else uri
 

@@ -248,3 +248,12 @@ def test_ranges_digest_is_order_and_boundary_sensitive() -> None:
 def test_item_result_defaults() -> None:
     r = ItemResult(Item(uri="file:///x", source="file"))
     assert r.findings == [] and r.errors == [] and r.sha256 is None
+
+
+def test_decoder_file_name_from_uris() -> None:
+    from cardscan.run.worker import _name
+
+    assert _name("file:///data/logs/app%20old.log.gz") == "app old.log.gz"
+    assert _name("s3://bucket/exports/march#2.csv.gz") == "march#2.csv.gz"
+    assert _name("s3://bucket/a?b.zip") == "a?b.zip"
+    assert _name("git+file:///repo/src/fixtures.json?commit=abc123") == "fixtures.json"
