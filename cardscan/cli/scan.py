@@ -110,6 +110,20 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
                    help="do not report published test card numbers")
 
 
+def add_container_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("inside files (archives, compression, encodings; docs/containers.md)")
+    g.add_argument("--max-depth", type=int, metavar="N", default=None,
+                   help="containers nested deeper than N are reported as a 'limit' error (default 3)")
+    g.add_argument("--max-ratio", type=float, metavar="R", default=None,
+                   help="stop a layer that expands more than R times its compressed size (default 200)")
+    g.add_argument("--max-total-bytes", type=_size, metavar="SIZE", default=None,
+                   help="stop decoding an item after SIZE decoded bytes (default 20GiB)")
+    g.add_argument("--max-members", type=int, metavar="N", default=None,
+                   help="stop after N archive members in one item (default 100000)")
+    g.add_argument("--no-inline", dest="inline", action="store_false", default=None,
+                   help="do not decode base64, percent-encoding and HTML entities inside text")
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("running")
     g.add_argument("-j", "--jobs", type=_jobs, metavar="N", default=None,
@@ -136,6 +150,7 @@ OPTION_GROUPS: list[Callable[[argparse.ArgumentParser], None]] = [
     add_output_options,
     add_selection_options,
     add_detection_options,
+    add_container_options,
     add_run_options,
     add_key_options,
     add_config_options,
@@ -221,7 +236,7 @@ def build_config(opts: dict[str, Any]) -> Any:
     from ..config import ScanConfig
 
     fields = {}
-    for name in ("min_confidence", "test_cards", "utf16", "backend", "context_window", "chunk_size"):
+    for name in ("min_confidence", "test_cards", "utf16", "backend", "context_window", "chunk_size", "inline"):
         if opts.get(name) is not None:
             fields[name] = opts[name]
     return ScanConfig(**fields)

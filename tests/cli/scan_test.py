@@ -343,3 +343,37 @@ def test_a_full_disk_under_the_manifest_is_a_clear_error(tmp_path: Path, capsys)
     assert cli_main.main(["scan", str(tmp_path / "a.txt"), "--manifest", "/dev/full", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and "Traceback" not in err
+
+
+def test_container_limits_and_inline_switch_reach_the_scan(tmp_path, capsys) -> None:
+    import base64
+    import gzip
+    import io
+    import json
+    import random
+    import zipfile
+
+    from cardscan.cli import main as cli_main
+    from cardscan.manifest import load_manifest
+    from cardscan.testing import make_pan
+
+    rng = random.Random(5)
+    pan = make_pan("4556", 16, rng)
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as z:
+        z.writestr("cards.txt", f"card {pan}\n")
+    with zipfile.ZipFile(tmp_path / "outer.zip", "w") as z:
+        z.writestr("inner.zip", inner.getvalue())
+    blob = base64.b64encode(json.dumps({"card": make_pan("5412", 16, rng)}).encode()).decode()
+    with gzip.open(tmp_path / "events.log.gz", "wt") as fh:
+        fh.write(f"INFO payload={blob}\n")
+    manifest = tmp_path / "m.jsonl"
+    args = ["scan", str(tmp_path / "outer.zip"), str(tmp_path / "events.log.gz"), "--manifest", str(manifest),
+            "-j", "1", "--no-config", "-q"]
+    assert cli_main.main(args) == 1
+    m = load_manifest(manifest)
+    assert len(m.findings) == 2
+    assert cli_main.main(args + ["--max-depth", "1", "--no-inline"]) == 2
+    m = load_manifest(manifest)
+    assert m.findings == [] and [e.limit for e in m.errors] == ["depth"]
+    assert m.scan["settings"]["limits"]["max_depth"] == 1
