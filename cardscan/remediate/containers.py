@@ -272,9 +272,10 @@ def _safe(exc: BaseException) -> str:
 class SpanPatcher:
     """Masks findings in a byte stream fed in chunks (offsets from the stream's start).
 
-    Bytes are passed through as soon as no pending span can reach them; a span
-    is decided (card there? masked? something else?) once all its bytes have
-    arrived. Memory: one chunk plus the longest span.
+    Bytes are passed through as soon as no pending span (with its margin, see
+    :data:`spans.MARGIN`) can reach them; a span is decided (card there?
+    masked? something else?) once its bytes and margin have arrived. Memory:
+    one chunk plus the longest span and two margins.
     """
 
     def __init__(self, findings: list[Finding], rw: Rewriter) -> None:
@@ -287,17 +288,13 @@ class SpanPatcher:
 
     def feed(self, chunk: bytes) -> bytes:
         self.buf += chunk
+        self._run(final=False)
         end = self.pos + len(self.buf)
-        while self.i < len(self.todo):
-            f = self.todo[self.i]
-            start = f.location.offset or 0
-            stop = start + (f.location.length or 0)
-            if stop > end:
-                break
-            self._decide(f, start, stop)
-            self.i += 1
-        # Everything before the next undecided span can go.
-        limit = end if self.i >= len(self.todo) else max(self.pos, self.todo[self.i].location.offset or 0)
+        # Everything before the next undecided span's margin can go.
+        if self.i >= len(self.todo):
+            limit = end
+        else:
+            limit = max(self.pos, (self.todo[self.i].location.offset or 0) - spans.MARGIN)
         n = min(limit, end) - self.pos
         out = bytes(self.buf[:n])
         del self.buf[:n]
@@ -305,23 +302,37 @@ class SpanPatcher:
         return out
 
     def finish(self) -> bytes:
-        while self.i < len(self.todo):
-            self.rw.mark(self.todo[self.i], "other", "the data ends before the recorded location")
-            self.i += 1
+        self._run(final=True)
         out = bytes(self.buf)
         self.pos += len(out)
         self.buf.clear()
         return out
 
-    def _decide(self, f: Finding, start: int, stop: int) -> None:
-        a = start - self.pos
+    def _run(self, final: bool) -> None:
+        end = self.pos + len(self.buf)
+        while self.i < len(self.todo):
+            f = self.todo[self.i]
+            start = f.location.offset or 0
+            stop = start + (f.location.length or 0)
+            if not final and stop + spans.MARGIN > end:
+                break
+            if stop > end:
+                self.rw.mark(f, "other", "the data ends before the recorded location")
+            else:
+                self._decide(f, start - self.pos)
+            self.i += 1
+
+    def _decide(self, f: Finding, a: int) -> None:
         if a < 0:  # overlaps a span decided before (cannot happen for engine findings)
             self.rw.mark(f, "other", "overlaps another finding")
             return
-        span = bytes(self.buf[a:a + (stop - start)])
-        st, why = spans.state(span, f, self.rw.key)
+        w0 = max(0, a - spans.MARGIN)
+        window = bytes(self.buf[w0:a + (f.location.length or 0) + spans.MARGIN])
+        st, why = spans.state(window, f, self.rw.key, a - w0)
         if st == spans.PAN:
-            spans.mask(self.buf, a, f, self.rw.keep_last)
+            if not spans.mask(self.buf, a, f, self.rw.keep_last, self.rw.key):
+                self.rw.mark(f, spans.UNSUPPORTED, f"the {f.encoding} text could not be masked in place")
+                return
             self.changed = True
         self.rw.mark(f, st, why)
 

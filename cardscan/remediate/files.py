@@ -406,7 +406,7 @@ class FileRemediator:
             ctx.pause("before_rename")
             if action == "quarantine":
                 assert dest is not None
-                dest = _move(path, dest, st)
+                dest = _move(path, dest, os.path.abspath(ctx.options.quarantine_to or ""))
             else:
                 os.unlink(path)
                 _fsync_dir(os.path.dirname(path))
@@ -561,10 +561,23 @@ def _quarantine_path(root: str, path: str) -> str:
     return os.path.join(os.path.abspath(root), os.path.abspath(path).lstrip(os.sep))
 
 
-def _move(path: str, dest: str, st: os.stat_result) -> str:
-    """Move ``path`` to ``dest`` (or ``dest.N`` if taken); directories created 0700."""
+def _private_dirs(root: str, parent: str) -> None:
+    """``root`` (must not be open to others) and every directory down to ``parent``, created 0700."""
+    backup.private_dir(root)
+    rel = os.path.relpath(parent, root)
+    at = root
+    for part in ([] if rel == "." else rel.split(os.sep)):
+        at = os.path.join(at, part)
+        try:
+            os.mkdir(at, 0o700)
+        except FileExistsError:
+            pass
+
+
+def _move(path: str, dest: str, root: str) -> str:
+    """Move ``path`` to ``dest`` (or ``dest.N`` if taken) below ``root``; directories created 0700."""
     parent = os.path.dirname(dest)
-    os.makedirs(parent, mode=0o700, exist_ok=True)
+    _private_dirs(root, parent)
     final, n = dest, 0
     while os.path.lexists(final):
         n += 1

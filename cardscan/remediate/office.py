@@ -175,6 +175,9 @@ def redact_part(xml: bytes, kind: str, findings: list[Finding], rw: "Rewriter") 
         if off is None or length is None:
             rw.mark(f, "other", "the finding has no offset in the part's text")
             continue
+        if f.encoding != "ascii":
+            rw.mark(f, "unsupported", f"{f.encoding}-encoded text inside office parts is not redacted in place")
+            continue
         span = bytes(text[off:off + length])
         st, why = spans.state(span, f, rw.key)
         if st != spans.PAN:
