@@ -148,6 +148,10 @@ class Finding:
     #: Metadata of the object it was found in (size, mtime, sha256, owner,
     #: mode, exposure, etag ...), filled by the sweep; not part of equality.
     obj: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    #: Set when the finding was carried over from an earlier scan of the same,
+    #: unchanged object (resumed / incremental sweeps, cardscan/run/state.py):
+    #: when that scan read the object (RFC 3339). Not part of equality.
+    carried_over: str | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def id(self) -> str:
@@ -168,7 +172,7 @@ class Finding:
         return replace(self, location=replace(self.location, **changes))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "id": self.id,
             "location": self.location.to_dict(),
             "kind": self.kind,
@@ -183,6 +187,10 @@ class Finding:
             "digits": self.digits,
             "object": dict(self.obj),
         }
+        if self.carried_over:
+            d["carried_over"] = True
+            d["scanned_at"] = self.carried_over
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Finding":
@@ -198,6 +206,7 @@ class Finding:
             encoding=d.get("encoding", "ascii"),
             digits=int(d.get("digits", len(d["masked"].replace(" ", "").replace("-", "")))),
             obj=dict(d.get("object", {})),
+            carried_over=(d.get("scanned_at") or "unknown") if d.get("carried_over") else None,
         )
 
 
