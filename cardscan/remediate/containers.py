@@ -147,7 +147,7 @@ class Rewriter:
         new = self.rewrite(inner, strip_compression(name), node)
         if new is None:
             return None
-        c = compressor(dname, data[:1 << 16])
+        c = compressor(dname, data[:1 << 16], len(new))
         return c.compress(new) + c.flush()
 
     def _read_all(self, stream: Any) -> bytes:
@@ -386,12 +386,16 @@ class _Gzip:
 
 
 class _Zstd:
-    def __init__(self, head: bytes) -> None:
+    def __init__(self, head: bytes, size: int | None) -> None:
         import zstandard
 
         fhd = head[4] if len(head) > 4 else 0
+        declared = zstd_content_size(head)
+        if size is None:
+            size = declared
+        sized = (fhd >> 6 or fhd & 0x20) and size is not None
         self.c = zstandard.ZstdCompressor(level=3, write_checksum=bool(fhd & 0x04),
-                                          write_content_size=bool(fhd >> 6 or fhd & 0x20)).compressobj()
+                                          write_content_size=bool(sized)).compressobj(size=size if sized else -1)
 
     def compress(self, data: bytes) -> bytes:
         return self.c.compress(data)  # type: ignore[no-any-return]
@@ -400,7 +404,21 @@ class _Zstd:
         return self.c.flush()  # type: ignore[no-any-return]
 
 
-def compressor(dname: str, head: bytes) -> Any:
+def zstd_content_size(head: bytes) -> int | None:
+    """The decompressed size a zstd frame header declares (None if it declares none)."""
+    if len(head) < 6 or head[:4] != b"\x28\xb5\x2f\xfd":
+        return None
+    fhd = head[4]
+    fcs_flag, single, dict_flag = fhd >> 6, (fhd >> 5) & 1, fhd & 3
+    pos = 5 + (0 if single else 1) + (0, 1, 2, 4)[dict_flag]
+    n = (1 if single else 0, 2, 4, 8)[fcs_flag]
+    if not n or len(head) < pos + n:
+        return None
+    value = int.from_bytes(head[pos:pos + n], "little")
+    return value + 256 if n == 2 else value
+
+
+def compressor(dname: str, head: bytes, size: int | None = None) -> Any:
     """A compressor (``compress(bytes)``, ``flush()``) making a stream like the one ``head`` starts."""
     if dname == "gzip":
         return _Gzip(head)
@@ -413,7 +431,7 @@ def compressor(dname: str, head: bytes) -> Any:
             return lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=check)
         return lzma.LZMACompressor(format=lzma.FORMAT_ALONE)
     if dname == "zstd":
-        return _Zstd(head)
+        return _Zstd(head, size)
     raise Unsupported(f"{dname} streams are not written back")
 
 

@@ -1,0 +1,127 @@
+"""A run killed midway (SIGKILL) leaves every object untouched or fully remediated, and resumes.
+
+The run is a real subprocess (``python -m cardscan remediate``). The test
+hook ``CARDSCAN_REMEDIATE_TEST_PAUSE=phase:n`` parks it at an exact point
+of the n-th object (just before or just after the atomic rename) so the kill
+lands there every time; a further case kills at a random moment.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import random
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.decoders.build import docx, zip_bytes
+from tests.remediate.helpers import findings, key_file, pans, run, scan, statuses
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _cwd(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY", raising=False)
+
+
+def build(root: Path, p: list[str]) -> None:
+    root.mkdir()
+    for i in range(8):
+        (root / f"log-{i:02d}.txt").write_text(f"line {i}\npayment card {p[i]} ok\n" + "filler\n" * 50)
+    (root / "old.log.gz").write_bytes(gzip.compress(f"card {p[8]}\n".encode(), mtime=0))
+    (root / "export.zip").write_bytes(zip_bytes({"a.csv": f"card,{p[9]}\n".encode(), "b.txt": b"plain"}))
+    (root / "letter.docx").write_bytes(docx([["your card ", p[10]]]))
+
+
+def digests(root: Path) -> dict[str, str]:
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(root.iterdir())}
+
+
+def start(manifest: Path, env: dict[str, str]) -> subprocess.Popen:
+    e = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    e.pop("CARDSCAN_FINGERPRINT_KEY", None)
+    cmd = [sys.executable, "-m", "cardscan", "remediate", str(manifest), "--action", "redact", "--apply",
+           "--key-file", str(key_file(manifest.parent)), "-q"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=e, cwd=manifest.parent)
+
+
+def wait_for(proc: subprocess.Popen, text: bytes, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while text not in buf:
+        left = deadline - time.monotonic()
+        assert left > 0, "the run never reached the pause point"
+        ready, _, _ = select.select([proc.stderr], [], [], left)
+        if ready:
+            chunk = os.read(proc.stderr.fileno(), 4096)  # type: ignore[union-attr]
+            assert chunk, f"the run ended early (status {proc.wait()})"
+            buf += chunk
+
+
+@pytest.fixture
+def twins(tmp_path: Path):
+    """Two identical trees, each scanned; the second remediated without interruption (the reference)."""
+    p = pans(11, seed=11)
+    build(tmp_path / "a", p)
+    build(tmp_path / "b", p)
+    originals = digests(tmp_path / "a")
+    ma = scan(tmp_path, tmp_path / "a", name="a.jsonl")
+    mb = scan(tmp_path, tmp_path / "b", name="b.jsonl")
+    report, _ = run(mb)
+    assert report.counts == {"done": len(findings(mb))}
+    return tmp_path / "a", ma, originals, digests(tmp_path / "b")
+
+
+@pytest.mark.parametrize("phase", ["before_rename", "after_rename"])
+def test_killed_at_the_rename_resumes_cleanly(twins, phase: str) -> None:
+    root, manifest, originals, reference = twins
+    proc = start(manifest, {"CARDSCAN_REMEDIATE_TEST_PAUSE": f"{phase}:4"})
+    try:
+        wait_for(proc, f"paused at {phase} 4".encode())
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    everything = digests(root)
+    now = {n: d for n, d in everything.items() if n in originals}
+    changed = [n for n in now if now[n] != originals[n]]
+    # Every object is either as it was or exactly as an uninterrupted run leaves it.
+    assert all(now[n] in (originals[n], reference[n]) for n in originals if n in now)
+    assert len(changed) == (3 if phase == "before_rename" else 4)
+    leftovers = [n for n in everything if ".cardscan-" in n]
+    assert len(leftovers) == (1 if phase == "before_rename" else 0)  # the killed object's temp file
+    for n in leftovers:  # complete, synced remediated content: never a half-written file in place
+        assert everything[n] in reference.values()
+
+    report, results = run(manifest)
+
+    assert report.exit_code == 0
+    st = list(statuses(results).values())
+    assert st.count("already_remediated") == len(changed) and st.count("done") == len(st) - len(changed)
+    assert digests(root) == reference
+    assert not [f.name for f in root.iterdir() if ".cardscan-" in f.name]
+
+
+def test_killed_at_a_random_moment_resumes_cleanly(twins) -> None:
+    root, manifest, originals, reference = twins
+    rng = random.Random(os.getpid())
+    for _ in range(3):
+        proc = start(manifest, {})
+        time.sleep(rng.uniform(0.2, 1.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        now = digests(root)
+        assert all(now[n] in (originals[n], reference[n]) for n in originals)
+        assert all(".cardscan-" in n for n in now if n not in originals)
+    report, _ = run(manifest)
+    assert report.exit_code == 0
+    assert digests(root) == reference
+    shutil.rmtree(root)
