@@ -10,8 +10,8 @@ checked by fingerprint, as for files.
   content type, encoding, disposition, language, cache control, user
   metadata, tags, storage class and server-side encryption settings, and
   ``If-Match`` on the ETag that was verified (a concurrent writer makes the
-  PUT fail: ``stale``, nothing overwritten). Object ACL grants are copied
-  back afterwards where ACLs are in use. In a versioned bucket this creates a
+  PUT fail: ``stale``, nothing overwritten). Object ACL grants (where ACLs
+  are in use) are sent with the same PUT. In a versioned bucket this creates a
   new version and the scanned version still holds the card:
   ``--purge-versions`` deletes that version once the new one is written
   (without it, the result says so). A finding in a non-current version
@@ -215,20 +215,22 @@ class S3Remediator:
         acl = self._acl(c, bucket, key, current_version, extra)
         ctx.prepared(oid, before_sha256=before, after_sha256=after)
         ctx.pause("before_rename")
+        notes = []
         try:
-            resp = c.put_object(Bucket=bucket, Key=key, Body=new, IfMatch=head["ETag"], **put, **extra)
+            try:
+                # The grants go with the PUT: the new content is never readable more (or less) widely.
+                resp = c.put_object(Bucket=bucket, Key=key, Body=new, IfMatch=head["ETag"], **put, **(acl or {}), **extra)
+            except Exception as exc:
+                if not acl or _code(exc) not in ("AccessControlListNotSupported", "AccessDenied", "InvalidArgument"):
+                    raise
+                resp = c.put_object(Bucket=bucket, Key=key, Body=new, IfMatch=head["ETag"], **put, **extra)
+                notes.append(f"ACL not copied ({_code(exc)})")
         except Exception as exc:
             if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                 ctx.end(oid, "stale")
                 return results(findings, "redact", "stale", "the object changed while it was being remediated; nothing was changed")
             raise
         ctx.pause("after_rename")
-        notes = []
-        if acl is not None:
-            try:
-                c.put_object_acl(Bucket=bucket, Key=key, AccessControlPolicy=acl, **extra)
-            except Exception as exc:  # ACLs disabled (bucket owner enforced) or not permitted
-                notes.append(f"ACL not copied ({_code(exc) or type(exc).__name__})")
         new_version = resp.get("VersionId")
         detail: dict[str, Any] = {"etag": str(resp.get("ETag", "")).strip('"')}
         if new_version:
@@ -259,7 +261,8 @@ class S3Remediator:
             raise ConfigError(f"cannot read the object's tags to keep them ({_text(exc)}); nothing was changed") from None
         return "&".join(f"{quote(t['Key'], safe='')}={quote(t['Value'], safe='')}" for t in tagset) or None
 
-    def _acl(self, c: Any, bucket: str, key: str, version: str | None, extra: dict[str, Any]) -> dict[str, Any] | None:
+    def _acl(self, c: Any, bucket: str, key: str, version: str | None, extra: dict[str, Any]) -> dict[str, str] | None:
+        """The object's ACL as PutObject grant parameters (None: the default ACL, or ACLs not readable)."""
         args: dict[str, Any] = {"Bucket": bucket, "Key": key, **extra}
         if version and version != "null":
             args["VersionId"] = version
@@ -268,11 +271,25 @@ class S3Remediator:
         except Exception:
             return None  # ACLs disabled or not readable: the bucket's policy governs access
         grants = acl.get("Grants", [])
-        owner = acl.get("Owner")
+        owner = (acl.get("Owner") or {}).get("ID")
         # Only the owner's full control: the default the PUT gives anyway.
-        if not owner or all(g.get("Grantee", {}).get("ID") == owner.get("ID") for g in grants):
+        if all(g.get("Grantee", {}).get("ID") == owner for g in grants):
             return None
-        return {"Grants": grants, "Owner": owner}
+        params: dict[str, list[str]] = {}
+        names = {"FULL_CONTROL": "GrantFullControl", "READ": "GrantRead", "READ_ACP": "GrantReadACP",
+                 "WRITE_ACP": "GrantWriteACP"}
+        for g in grants:
+            who = g.get("Grantee", {})
+            name = names.get(g.get("Permission", ""))
+            if name is None:
+                continue
+            if who.get("ID"):
+                params.setdefault(name, []).append(f'id="{who["ID"]}"')
+            elif who.get("URI"):
+                params.setdefault(name, []).append(f'uri="{who["URI"]}"')
+            elif who.get("EmailAddress"):
+                params.setdefault(name, []).append(f'emailAddress="{who["EmailAddress"]}"')
+        return {k: ", ".join(v) for k, v in params.items()}
 
     # -- quarantine and delete -------------------------------------------------------------
     def _remove(self, c: Any, o: dict[str, Any], findings: list[Finding], ctx: Context) -> list[Result]:
