@@ -119,14 +119,14 @@ class SQLRemediator:
 
             return results(findings, action, "error", f"{db_error_kind(exc)}: {type(orig).__name__}: {redact(text)[:300]}")
 
-    def _where(self, conn: Any, dialect: str, cell: Any) -> tuple[Any, Any]:
-        """(table clause, WHERE clause) for the cell's row."""
+    def _where(self, conn: Any, dialect: str, cell: Any, columns: list[str]) -> tuple[Any, Any]:
+        """(table clause with ``columns``, WHERE clause) for the cell's row."""
         import sqlalchemy as sa
 
         from ..sources.sql import _Tid
 
         schema = None if dialect == "sqlite" and cell.schema == "main" else cell.schema
-        table = sa.table(cell.table, schema=schema)
+        table = sa.table(cell.table, *[sa.column(c) for c in columns], schema=schema)
         conds = []
         for name, value in cell.key:
             if name == "ctid" and dialect == "postgresql" and not cell.stable:
@@ -168,8 +168,8 @@ class SQLRemediator:
                                    "cannot be written back safely")
             trans = conn.begin()
             try:
-                table, where = self._where(conn, dialect, cell)
-                q = sa.select(*[sa.column(c) for c in columns]).select_from(table).where(where)
+                table, where = self._where(conn, dialect, cell, columns)
+                q = sa.select(*[table.c[c] for c in columns]).where(where)
                 if ctx.apply and dialect != "sqlite":
                     q = q.with_for_update()
                 rows = conn.execute(q).all()
@@ -190,7 +190,7 @@ class SQLRemediator:
                     trans.rollback()
                     return out
                 ctx.begin(oid, safe_display(f0), findings)
-                stmt = sa.update(table).where(where).values({sa.column(c): v for c, v in new_values.items()})
+                stmt = sa.update(table).where(where).values({table.c[c]: v for c, v in new_values.items()})
                 res = conn.execute(stmt)
                 if res.rowcount != 1:
                     trans.rollback()
@@ -286,8 +286,8 @@ class SQLRemediator:
         scanner = Scanner(ScanConfig(min_confidence=0, test_cards=True), ctx.key)
         found: list[Finding] = []
         with eng.connect() as conn:
-            table, where = self._where(conn, eng.dialect.name, cell)
-            rows = conn.execute(sa.select(*[sa.column(c) for c in columns]).select_from(table).where(where)).all()
+            table, where = self._where(conn, eng.dialect.name, cell, columns)
+            rows = conn.execute(sa.select(*[table.c[c] for c in columns]).where(where)).all()
             conn.rollback()
         from dataclasses import replace
 

@@ -1,0 +1,250 @@
+"""Remediating SQL cells: SQLite, PostgreSQL (127.0.0.1:5432) and MariaDB (127.0.0.1:3306).
+
+The scratch-database fixtures mirror tests/sources/sql_test.py: a database
+(PostgreSQL: a schema of a session database) per test, dropped afterwards.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from tests.remediate.helpers import findings, fp, pans, run, scan, statuses
+
+sa = pytest.importorskip("sqlalchemy", reason="the sql extra is not installed")
+
+PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+MARIA_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
+
+
+@pytest.fixture(autouse=True)
+def _cwd(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY", raising=False)
+
+
+def _reachable(url: str) -> str | None:
+    try:
+        engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means: skip with its reason
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+
+
+@dataclass
+class DB:
+    dialect: str
+    url: str
+    schema: str
+    engine: Any
+    scan_args: list[str]
+
+    def run(self, *statements: str, params: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+        with self.engine.begin() as conn:
+            for stmt in statements:
+                conn.exec_driver_sql(stmt.replace("%", "%%") if self.dialect == "mariadb" else stmt)
+            for stmt, p in params or []:
+                conn.execute(sa.text(stmt), p)
+
+    def rows(self, sql: str) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.text(sql)).all())
+
+    def t(self, name: str) -> str:
+        return f"{self.schema}.{name}" if self.dialect == "postgresql" else name
+
+    @property
+    def json(self) -> str:
+        return {"sqlite": "TEXT", "postgresql": "JSONB", "mariadb": "JSON"}[self.dialect]
+
+    @property
+    def blob(self) -> str:
+        return {"sqlite": "BLOB", "postgresql": "BYTEA", "mariadb": "BLOB"}[self.dialect]
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    reason = _reachable(PG_ADMIN)
+    if reason:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is unreachable ({reason})")
+    name = f"cardscan_rem_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def maria_server() -> Iterator[Any]:
+    reason = _reachable(MARIA_ADMIN)
+    if reason:
+        pytest.skip(f"MariaDB at 127.0.0.1:3306 is unreachable ({reason})")
+    admin = sa.create_engine(MARIA_ADMIN, isolation_level="AUTOCOMMIT")
+    yield admin
+    admin.dispose()
+
+
+@pytest.fixture
+def make_db(request, tmp_path: Path) -> Iterator[Callable[[str], DB]]:
+    cleanups: list[Callable[[], None]] = []
+
+    def make(dialect: str) -> DB:
+        if dialect == "sqlite":
+            url = f"sqlite:///{tmp_path / 'shop.db'}"
+            engine = sa.create_engine(url)
+            cleanups.append(engine.dispose)
+            return DB("sqlite", url, "main", engine, [])
+        if dialect == "postgresql":
+            dbname = request.getfixturevalue("pg_database")
+            schema = f"s_{uuid.uuid4().hex[:8]}"
+            engine = sa.create_engine(f"postgresql+psycopg2://postgres@127.0.0.1:5432/{dbname}")
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+
+            def drop() -> None:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+                engine.dispose()
+
+            cleanups.append(drop)
+            return DB("postgresql", f"postgresql://postgres@127.0.0.1:5432/{dbname}", schema, engine,
+                      ["--schema", schema])
+        admin = request.getfixturevalue("maria_server")
+        name = f"cardscan_rem_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+        engine = sa.create_engine(f"mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4")
+
+        def drop_db() -> None:
+            engine.dispose()
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+
+        cleanups.append(drop_db)
+        return DB("mariadb", f"mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4", name, engine, [])
+
+    yield make
+    for fn in reversed(cleanups):
+        fn()
+
+
+DIALECTS = ["sqlite", "postgresql", "mariadb"]
+
+
+def dbscan(tmp: Path, db: DB, name: str = "scan.jsonl", *extra: str) -> Path:
+    return scan(tmp, db.url, name=name, extra=[*db.scan_args, *extra])
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_text_json_and_binary_cells_are_masked_in_place(tmp_path: Path, make_db, dialect: str) -> None:
+    db = make_db(dialect)
+    p = pans(5)
+    db.run(
+        f"CREATE TABLE {db.t('orders')} (id INTEGER PRIMARY KEY, note TEXT, doc {db.json}, raw {db.blob})",
+        f"CREATE TABLE {db.t('order_lines')} (o INTEGER NOT NULL, l INTEGER NOT NULL, memo VARCHAR(100), PRIMARY KEY (o, l))",
+        params=[
+            (f"INSERT INTO {db.t('orders')} VALUES (:i, :n, :d, :r)",
+             {"i": 1, "n": f"customer card {p[0]} exp 04/29", "d": json.dumps({"card": p[1], "n": 1}),
+              "r": b"\x00\x01card=" + p[2].encode() + b"\xff"}),
+            (f"INSERT INTO {db.t('orders')} VALUES (:i, :n, :d, :r)", {"i": 2, "n": "no card", "d": None, "r": None}),
+            (f"INSERT INTO {db.t('order_lines')} VALUES (:o, :l, :m)", {"o": 1, "l": 1, "m": "item"}),
+            (f"INSERT INTO {db.t('order_lines')} VALUES (:o, :l, :m)", {"o": 1, "l": 2, "m": f"card {p[3]}"}),
+        ],
+    )
+    manifest = dbscan(tmp_path, db)
+    assert {r["fingerprint"] for r in findings(manifest)} == {fp(x) for x in p[:4]}
+
+    report, results = run(manifest, verify=True)
+
+    assert report.counts == {"done": 4}, [(r.status, r.message) for r in results]
+    assert report.verified_objects == 2 and not report.remaining and report.exit_code == 0
+    note, doc, raw = db.rows(f"SELECT note, doc, raw FROM {db.t('orders')} WHERE id = 1")[0]
+    assert note == f"customer card {'*' * 12}{p[0][-4:]} exp 04/29"
+    doc = doc if isinstance(doc, dict) else json.loads(doc)
+    assert doc == {"card": "*" * 12 + p[1][-4:], "n": 1}
+    assert bytes(raw) == b"\x00\x01card=" + b"*" * 12 + p[2][-4:].encode() + b"\xff"
+    assert db.rows(f"SELECT memo FROM {db.t('order_lines')} WHERE o = 1 AND l = 2")[0][0] == f"card {'*' * 12}{p[3][-4:]}"
+    assert db.rows(f"SELECT note FROM {db.t('orders')} WHERE id = 2")[0][0] == "no card"
+    rescan = dbscan(tmp_path, db, "rescan.jsonl", "--min-confidence", "0")
+    assert not {r["fingerprint"] for r in findings(rescan)} & {fp(x) for x in p}
+    for r in results:
+        assert r.before_sha256 != r.after_sha256
+    _, again = run(manifest)
+    assert set(statuses(again).values()) == {"already_remediated"}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_number_columns_need_numeric_null(tmp_path: Path, make_db, dialect: str) -> None:
+    db = make_db(dialect)
+    p = pans(1)
+    db.run(f"CREATE TABLE {db.t('cards')} (id INTEGER PRIMARY KEY, pan BIGINT, memo TEXT)",
+           params=[(f"INSERT INTO {db.t('cards')} VALUES (1, :p, 'x')", {"p": int(p[0])})])
+    manifest = dbscan(tmp_path, db, "scan.jsonl", "--min-confidence", "0")
+    report, results = run(manifest)
+    assert [r.status for r in results] == ["unsupported"] and "--numeric-null" in results[0].message
+    assert report.exit_code == 1
+    assert db.rows(f"SELECT pan FROM {db.t('cards')}")[0][0] == int(p[0])
+    _, results = run(manifest, numeric_null=True)
+    assert [r.status for r in results] == ["done"]
+    assert db.rows(f"SELECT pan, memo FROM {db.t('cards')}")[0] == (None, "x")
+    _, results = run(manifest, numeric_null=True)
+    assert [r.status for r in results] == ["already_remediated"]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_cell_changed_after_the_scan_is_stale(tmp_path: Path, make_db, dialect: str) -> None:
+    db = make_db(dialect)
+    p = pans(2)
+    db.run(f"CREATE TABLE {db.t('t')} (id INTEGER PRIMARY KEY, note TEXT)",
+           params=[(f"INSERT INTO {db.t('t')} VALUES (1, :n)", {"n": f"card {p[0]}"})])
+    manifest = dbscan(tmp_path, db)
+    with db.engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {db.t('t')} SET note = :n WHERE id = 1"), {"n": f"card {p[1]}"})
+    report, results = run(manifest)
+    assert [r.status for r in results] == ["stale"] and report.exit_code == 1
+    kept = db.rows(f"SELECT note FROM {db.t('t')}")[0][0] == f"card {p[1]}"
+    assert kept, "the other number must be left alone"
+    with db.engine.begin() as conn:
+        conn.execute(sa.text(f"DELETE FROM {db.t('t')}"))
+    _, results = run(manifest)
+    assert [r.status for r in results] == ["stale"] and "row is gone" in results[0].message
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_tables_without_a_key(tmp_path: Path, make_db, dialect: str) -> None:
+    db = make_db(dialect)
+    p = pans(1)
+    db.run(f"CREATE TABLE {db.t('legacy')} (created DATE, memo TEXT)",
+           params=[(f"INSERT INTO {db.t('legacy')} VALUES ('2026-01-02', :m)", {"m": f"card {p[0]}"})])
+    manifest = dbscan(tmp_path, db)
+    _, results = run(manifest)
+    memo = db.rows(f"SELECT memo FROM {db.t('legacy')}")[0][0]
+    if dialect == "mariadb":  # no row id at all: the row cannot be addressed safely
+        assert [r.status for r in results] == ["unsupported"] and "no primary or unique key" in results[0].message
+        kept = memo == f"card {p[0]}"
+        assert kept
+    else:  # SQLite rowid, PostgreSQL ctid: re-checked under the lock, then updated
+        assert [r.status for r in results] == ["done"]
+        assert memo == f"card {'*' * 12}{p[0][-4:]}"
+
+
+def test_quarantine_and_delete_do_not_apply_to_rows(tmp_path: Path, make_db) -> None:
+    db = make_db("sqlite")
+    db.run("CREATE TABLE t (id INTEGER PRIMARY KEY, note TEXT)",
+           params=[("INSERT INTO t VALUES (1, :n)", {"n": f"card {pans(1)[0]}"})])
+    manifest = dbscan(tmp_path, db)
+    _, results = run(manifest, action="delete", yes_delete=True)
+    assert [r.status for r in results] == ["unsupported"]
+    assert db.rows("SELECT count(*) FROM t")[0][0] == 1
