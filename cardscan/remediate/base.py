@@ -161,7 +161,7 @@ class Context:
         return "changed"
 
     def begin(self, object_id: str, where: str, findings: list[Finding], **fields: Any) -> None:
-        if self.journal is not None:
+        if self.journal is not None and self.apply:
             self.journal.record("begin", object_id, where=where, action=self.options.action,
                                 findings=[f.id for f in findings], **fields)
 

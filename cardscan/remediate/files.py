@@ -216,12 +216,15 @@ class FileRemediator:
                     if temp is not None:
                         temp.reset()
             if not done:
-                data = _read_capped(tee, opts.max_rewrite_bytes)
                 try:
+                    data = _read_capped(tee, opts.max_rewrite_bytes)
                     new = rw.rewrite(data, name, node)
                 except Unsupported as exc:
-                    rw.mark_all(node, "unsupported", str(exc))
-                    new = None
+                    if temp is not None:
+                        temp.discard()
+                    if ctx.apply:
+                        ctx.end(oid, "unsupported")
+                    return results(findings, "redact", "unsupported", str(exc))
                 content = new if new is not None else data
                 new_digests.update(content)
                 if temp is not None and new is not None:
@@ -389,6 +392,10 @@ class FileRemediator:
             before = current[_spec(findings[0].obj)]
             dest = None
             if action == "quarantine":
+                if "://" in (ctx.options.quarantine_to or ""):
+                    return results(findings, action, "unsupported",
+                                   "files are quarantined to a directory: --quarantine-to DIR (select the S3 "
+                                   "objects and the files in separate runs)")
                 dest = _quarantine_path(ctx.options.quarantine_to or "", path)
             if not ctx.apply:
                 return results(findings, action, "planned", before_sha256=before, destination=dest)

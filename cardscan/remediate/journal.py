@@ -70,7 +70,7 @@ def _line(record: dict[str, Any]) -> bytes:
 class Journal:
     """Intent and result of each object's change; see the module docstring."""
 
-    def __init__(self, path: str, run_id: str) -> None:
+    def __init__(self, path: str, run_id: str, read_only: bool = False) -> None:
         import fcntl
 
         self.path = path
@@ -80,6 +80,9 @@ class Journal:
         self._produced: dict[str, set[str]] = defaultdict(set)
         self.unfinished: list[dict[str, Any]] = []
         self._load()
+        self._fh: Any = None
+        if read_only:  # a dry run: what earlier runs did counts, nothing is written
+            return
         self._fh = open_append(path)
         try:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -131,6 +134,8 @@ class Journal:
                     pass  # left for a later run; it holds only remediated content
 
     def record(self, event: str, object_id: str, **fields: Any) -> None:
+        if self._fh is None:
+            return
         rec = {"event": event, "run": self.run_id, "time": now_iso(), "object": object_id, **fields}
         self._fh.write(_line(rec))
         os.fsync(self._fh.fileno())
@@ -158,7 +163,8 @@ class Journal:
         return False
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fh is not None:
+            self._fh.close()
 
 
 class AuditLog:

@@ -185,9 +185,12 @@ def remediate(
     report = Report(selected=len(chosen))
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
     jr = audit = None
+    audit_path, journal_path = default_paths(manifest, audit_log, journal)
     if options.apply:
-        report.audit_log, report.journal = default_paths(manifest, audit_log, journal)
-        jr = Journal(report.journal, run_id)
+        report.audit_log, report.journal = audit_path, journal_path
+        jr = Journal(journal_path, run_id)
+    elif os.path.exists(journal_path):
+        jr = Journal(journal_path, run_id, read_only=True)  # earlier batches' changes are not "stale"
     ctx = Context(options, key, jr, run_id)
     if options.apply:
         audit = AuditLog(report.audit_log or "", {

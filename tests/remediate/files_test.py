@@ -5,6 +5,7 @@ import gzip
 import io
 import json
 import os
+import random
 import stat
 import zipfile
 from pathlib import Path
@@ -432,3 +433,78 @@ def test_verify_reports_a_card_left_elsewhere_in_the_object(tmp_path: Path) -> N
     assert report.counts == {"done": 1}
     assert len(report.remaining) == 1 and not report.remaining[0].at_remediated
     assert report.exit_code == 1
+
+
+def test_a_dry_run_after_a_batch_knows_the_batch(tmp_path: Path) -> None:
+    p = pans(2)
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "a.txt").write_text(f"visa card {p[0]}\nmastercard card {p[1]}\n")
+    manifest = scan(tmp_path, root)
+    run(manifest, selection=build(brands=["visa"]))
+    _, planned = run(manifest, apply=False)
+    assert sorted((r.finding.brand, r.status) for r in planned) == [("mastercard", "planned"),
+                                                                    ("visa", "already_remediated")]
+
+
+def test_a_big_file_scanned_in_ranges(tmp_path: Path) -> None:
+    p = pans(3)
+    root = tmp_path / "share"
+    root.mkdir()
+    big = root / "dump.log"
+    filler = b"0123456789 filler line of the dump\n" * 3000  # ~105 KB per block
+    big.write_bytes(filler + f"card {p[0]}\n".encode() + filler + f"card {p[1]}\n".encode() + filler
+                    + f"card {p[2]}\n".encode())
+    before = big.read_bytes()
+    manifest = scan(tmp_path, root, extra=["--split-size", "64KiB"])
+    recs = findings(manifest)
+    assert {r["object"].get("sha256_mode") for r in recs} == {"ranges"} and len(recs) == 3
+    report, _ = run(manifest)
+    assert report.counts == {"done": 3}
+    spans = [(r["location"]["offset"], r["location"]["offset"] + r["location"]["length"]) for r in recs]
+    assert only_spans_changed(before, big.read_bytes(), spans)
+    _, again = run(manifest)
+    assert set(statuses(again).values()) == {"already_remediated"}
+
+
+def test_an_archive_bigger_than_the_memory_cap_is_unsupported(tmp_path: Path) -> None:
+    p = pans(1)
+    root = tmp_path / "share"
+    root.mkdir()
+    z = root / "big.zip"
+    z.write_bytes(zip_bytes({"a.txt": f"card {p[0]}\n".encode() + os.urandom(50_000)}, method=zipfile.ZIP_STORED))
+    before = z.read_bytes()
+    manifest = scan(tmp_path, root)
+    report, results = run(manifest, max_rewrite_bytes=10_000)
+    assert [r.status for r in results] == ["unsupported"] and "max-rewrite-size" in results[0].message
+    assert z.read_bytes() == before and report.exit_code == 1
+
+
+@pytest.mark.parametrize("suffix", [".bz2", ".xz", ".zst"])
+def test_big_compressed_logs_are_streamed(tmp_path: Path, suffix: str) -> None:
+    import bz2
+    import lzma
+
+    p = pans(2)
+    rng = random.Random(5)  # letters only: no digit runs to find, and it does not compress past the ratio limit
+    noise = "".join("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(40)) + " log line\n"
+                    for _ in range(20_000)).encode()
+    raw = f"card {p[0]}\n".encode() + noise + f"card {p[1]}\n".encode()
+    if suffix == ".bz2":
+        data, decompress = bz2.compress(raw), bz2.decompress
+    elif suffix == ".xz":
+        data, decompress = lzma.compress(raw), lzma.decompress
+    else:
+        zstandard = pytest.importorskip("zstandard")
+        data = zstandard.ZstdCompressor().compress(raw)
+        decompress = zstandard.ZstdDecompressor().decompress
+    root = tmp_path / "share"
+    root.mkdir()
+    f = root / ("app.log" + suffix)
+    f.write_bytes(data)
+    manifest = scan(tmp_path, root)
+    # A cap far below the decompressed size: plain content inside one compression layer is streamed.
+    report, _ = run(manifest, max_rewrite_bytes=100_000)
+    assert report.counts == {"done": 2}
+    out = decompress(f.read_bytes())
+    assert len(out) == len(raw) and not (rescan_fps(tmp_path, root) & {fp(x) for x in p})
