@@ -134,10 +134,17 @@ def summary_line(summary: dict[str, Any]) -> str:
     text = f"cardscan: {n} finding{'s' if n != 1 else ''}"
     if band_text:
         text += f" ({band_text})"
+    carried = summary.get("carried_over") or {}  # sweeps with a state (docs/scale.md)
+    objects = summary.get("objects_scanned", 0) + carried.get("objects", 0)
     text += (
-        f" in {summary.get('objects_with_findings', 0)} of {summary.get('objects_scanned', 0)} objects, "
+        f" in {summary.get('objects_with_findings', 0)} of {objects} objects, "
         f"{human_bytes(summary.get('bytes_scanned', 0))} in {summary.get('duration_s', 0):.1f} s"
     )
+    if carried.get("objects"):
+        text += f"; {carried['objects']} unchanged objects carried over"
+    gone = (summary.get("gone") or {}).get("objects", 0)
+    if gone:
+        text += f"; {gone} object{'s' if gone != 1 else ''} gone since the last sweep"
     errors = summary.get("errors", 0)
     if errors:
         text += f"; {errors} error{'s' if errors != 1 else ''} (not everything could be scanned)"
