@@ -7,7 +7,8 @@ nothing), 130 interrupted. See docs/cli.md.
 Built to be extended without rewriting: option groups are small functions
 in ``OPTION_GROUPS``; per-source options are built by ``SOURCE_OPTIONS``;
 stdout formats are a name -> sink factory table (``STDOUT_FORMATS``);
-runners are a name -> factory table (``EXECUTORS``).
+runners are a name -> factory table (``EXECUTORS``: ``local``, ``dask``).
+``--state FILE`` makes the sweep resumable and incremental (docs/scale.md).
 """
 from __future__ import annotations
 
@@ -286,12 +287,22 @@ def build_sinks(opts: dict[str, Any], out: IO[str], err: IO[str]) -> list[Any]:
         sinks.append(JsonlSink(out if out is not sys.stdout else "-"))
         sinks.append(ConsoleSink(out, err, quiet=opts["quiet"], show_findings=False))
         return sinks
-    if manifest:
+    staged = None
+    if manifest and opts.get("state"):
+        # With a state, PATH only ever holds a finished manifest (run/state.py).
+        from ..run.state import StagedManifest
+
+        staged = StagedManifest(manifest)
+        sinks.append(staged)
+        opts = {**opts, "manifest": None}  # the notice below says where it went
+    elif manifest:
         sinks.append(JsonlSink(manifest))
     sinks.append(STDOUT_FORMATS[fmt](opts, out, err))
     if fmt != "text" and not opts["quiet"]:
         # stdout is machine-readable; keep errors and the summary on stderr.
-        sinks.append(ConsoleSink(out, err, show_findings=False, manifest_path=manifest))
+        sinks.append(ConsoleSink(out, err, show_findings=False, manifest_path=opts.get("manifest")))
+    if staged is not None and not opts["quiet"]:
+        sinks.append(staged.notice_sink(err))
     return sinks
 
 
@@ -340,9 +351,16 @@ def public_settings(opts: dict[str, Any], config: Any, limits: Any) -> dict[str,
         "engine": config.to_dict(),
         "limits": limits.to_dict(),
         "selection": {k: opts[k] for k in ("include", "exclude", "gitignore", "max_file_size", "follow_symlinks")},
-        "run": {"jobs": opts["jobs"] or default_jobs(), "split_size": opts["split_size"], "executor": opts["executor"]},
+        "run": {"jobs": opts["jobs"] or default_jobs(), "split_size": opts["split_size"], "executor": opts["executor"],
+                **({"scheduler": _safe_address(opts.get("scheduler"))} if opts["executor"] == "dask" else {})},
         "config_file": opts.get("config_file"),
     }
+
+
+def _safe_address(address: str | None) -> str | None:
+    from ..run.sweep import _safe_url
+
+    return _safe_url(address) if address else address
 
 
 def setup_logging(level: str, err: IO[str]) -> None:
@@ -394,22 +412,58 @@ def execute(opts: dict[str, Any], out: IO[str] | None = None, err: IO[str] | Non
     settings = make_settings(config, key, limits, specs)
     settings["log_level"] = opts.get("log_level") or "warning"
     info = scan_info(sources, public_settings(opts, config, limits), key, key_source)
-    runner = EXECUTORS[opts["executor"]](opts, settings)
-    for wrap in RUNNER_WRAPPERS:
-        runner = wrap(opts, key, runner)
-    progress = build_progress(opts, err)
-    guard = getattr(progress, "guard", None)
-    if guard is not None:  # findings and errors are printed above the bar, not through it
-        if _isatty(out):
-            out = guard(out)
-        err = guard(err)
+    state = open_state(opts, config, limits, key)
     try:
-        sinks = build_sinks(opts, out, err)
-    except BaseException:
-        progress.close()
-        raise
-    summary = Sweep(sources, runner, sinks, scan_info=info, progress=progress, split_size=opts["split_size"]).run()
+        runner = EXECUTORS[opts["executor"]](opts, settings)
+        for wrap in RUNNER_WRAPPERS:
+            runner = wrap(opts, key, runner)
+        progress = build_progress(opts, err)
+        guard = getattr(progress, "guard", None)
+        if guard is not None:  # findings and errors are printed above the bar, not through it
+            if _isatty(out):
+                out = guard(out)
+            err = guard(err)
+        try:
+            sinks = build_sinks(opts, out, err)
+        except BaseException:
+            progress.close()
+            raise
+        summary = Sweep(sources, runner, sinks, scan_info=info, progress=progress, split_size=opts["split_size"],
+                        state=state).run()
+    finally:
+        if state is not None:
+            state.store.close()
     return exit_status(summary), summary
+
+
+def open_state(opts: dict[str, Any], config: Any, limits: Any, key: Any) -> Any:
+    """The sweep state for ``--state FILE`` (None without it). See docs/scale.md."""
+    from ..errors import ConfigError
+
+    path = opts.get("state")
+    if not path:
+        if opts.get("full"):
+            raise ConfigError("--full rescans what a state would carry over: it needs --state FILE")
+        return None
+    manifest = opts.get("manifest")
+    if path == STATE_NEXT_TO_MANIFEST:
+        if not manifest or manifest == "-":
+            raise ConfigError("--state without FILE puts the state next to the manifest: give --manifest PATH "
+                              "or --state FILE")
+        path = manifest + ".state"
+    from ..run.state import open_state as _open
+
+    extra = {}
+    if opts.get("baseline"):  # carried-over findings were filtered by the baseline of their run
+        import hashlib
+
+        try:
+            with open(opts["baseline"], "rb") as fh:
+                extra["baseline"] = hashlib.sha256(fh.read()).hexdigest()
+        except OSError:
+            pass  # the baseline wrapper reports it
+    return _open(path, engine=config.to_dict(), limits=limits.to_dict(), key=key, full=bool(opts.get("full")),
+                 extra=extra, manifest=manifest if manifest != "-" else None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -489,6 +543,54 @@ def _add_remote_sources() -> None:
 
 
 _add_remote_sources()
+
+
+# -- resumable and incremental sweeps, Dask (docs/scale.md) ---------------------------
+#: ``--state`` without FILE: ``MANIFEST.state``, next to the manifest.
+STATE_NEXT_TO_MANIFEST = "\0next-to-manifest"
+
+
+def add_scale_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("resuming, incremental sweeps, clusters (docs/scale.md)")
+    g.add_argument("--state", nargs="?", const=STATE_NEXT_TO_MANIFEST, default=None, metavar="FILE",
+                   help="keep a sweep state in FILE (SQLite, 0600; default MANIFEST.state): an interrupted sweep "
+                        "resumes, a repeated one rescans only what changed; put it after SOURCE when giving no FILE")
+    g.add_argument("--full", action="store_true", default=None,
+                   help="with --state: scan everything again (the state is still updated)")
+    g.add_argument("--executor", choices=sorted(EXECUTORS), default=None,
+                   help="where workers run: local processes (default) or a Dask cluster")
+    g.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="with --executor dask: the scheduler (tcp://host:8786), or 'local' for a local cluster "
+                        "of --jobs processes; default $DASK_SCHEDULER_ADDRESS")
+
+
+def _dask_runner(opts: dict[str, Any], settings: dict[str, Any]) -> Any:
+    from ..run.dask import DaskRunner, connect
+
+    client, cluster = connect(opts.get("scheduler"), workers=opts.get("jobs"))
+    try:
+        return DaskRunner(client, settings, own=True, cluster=cluster)
+    except BaseException:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+        raise
+
+
+def _add_scale() -> None:
+    from .. import settings
+
+    DEFAULTS.update({"state": None, "full": False, "scheduler": None})
+    EXECUTORS.setdefault("dask", _dask_runner)
+    if add_scale_options not in OPTION_GROUPS:
+        OPTION_GROUPS.append(add_scale_options)
+    settings.KNOWN.setdefault("state", settings._str)
+    settings.KNOWN.setdefault("executor", settings._choice(*sorted(EXECUTORS)))
+    settings.KNOWN.setdefault("scheduler", settings._str)
+    settings.PATHS.add("state")
+
+
+_add_scale()
 
 
 # Repository and CI options: --format sarif/junit, --baseline, --git-history.

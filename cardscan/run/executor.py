@@ -7,6 +7,9 @@ the local ``ProcessPoolExecutor`` built by :func:`process_pool`, or a Dask
 flight, so the walk that produces them stays streaming, and yields results as
 they complete (unordered, like ``imap_unordered``).
 
+Dask plugs in through the same class (run/dask.py): its ``ClientExecutor``
+is an Executor, and ``task`` names the function each unit is submitted to.
+
 ``--jobs 1`` uses :class:`InProcessRunner`: no pool, no pickling. A sweep
 with a single unit of work never starts a pool either (``one item, no pool``).
 
@@ -105,6 +108,9 @@ class ExecutorRunner:
     built on first use, rebuilt if a worker dies, terminated on stop).
     ``initialized`` says whether its workers ran :func:`worker.init_worker`
     (a pool initializer); if not, the settings travel with each task.
+    ``task`` (a picklable ``unit -> list[ItemResult]``) overrides both: the
+    Dask runner submits units to a function that finds settings registered
+    once per worker.
     """
 
     def __init__(
@@ -115,6 +121,7 @@ class ExecutorRunner:
         window: int | None = None,
         initialized: bool = False,
         jobs: int | None = None,
+        task: Callable[[Unit], list[ItemResult]] | None = None,
     ) -> None:
         if isinstance(executor, Executor) or hasattr(executor, "submit"):
             self._executor: Any = executor
@@ -124,6 +131,7 @@ class ExecutorRunner:
             self._factory = executor
         self._settings = settings
         self._initialized = initialized
+        self._task = task
         jobs = jobs or getattr(executor, "jobs", None) or default_jobs()
         self.window = window or max(2, 4 * jobs)
         self._generation = 0
@@ -138,6 +146,8 @@ class ExecutorRunner:
 
     def _submit(self, unit: Unit) -> Future:
         ex = self._get()
+        if self._task is not None:
+            return ex.submit(self._task, unit)
         if self._initialized:
             return ex.submit(worker.scan_batch, unit)
         return ex.submit(worker.scan_batch_with, self._settings, unit)
@@ -176,6 +186,20 @@ class ExecutorRunner:
         # alone, so that a second death names the item that caused it.
         retry: deque[Unit] = deque()
         pending: dict[Future, tuple[Unit, int, int]] = {}
+        try:
+            yield from self._loop(it, fresh, retry, pending, should_stop)
+        finally:
+            # Stopped (or the consumer went away): work still queued is not
+            # wanted. An owned pool is terminated by shutdown(); on a shared
+            # executor (a Dask cluster) cancel what this run submitted.
+            if pending and self._factory is None:
+                for fut in pending:
+                    fut.cancel()
+
+    def _loop(
+        self, it: Iterator[Unit], fresh: deque[Unit], retry: deque[Unit],
+        pending: dict[Future, tuple[Unit, int, int]], should_stop: Callable[[], bool],
+    ) -> Iterator[tuple[Unit, list[ItemResult]]]:
         exhausted = False
         while True:
             while len(pending) < self.window and not should_stop():

@@ -5,6 +5,12 @@ splits big non-container files into byte ranges, hands units to a runner,
 merges range results back into one object, pushes records to the sinks and
 tallies the summary. Ctrl-C (or SIGTERM) asks it to stop: workers are
 stopped, and the sinks still get a summary with ``status: interrupted``.
+
+With a state (:class:`~cardscan.run.state.SweepState`, ``--state``), items
+unchanged since a good earlier scan are not handed to workers: their stored
+findings are re-emitted, marked ``carried_over``. Each scanned object is
+recorded in the state after its records reached the sinks (see state.py for
+why that order), and committed after each batch of results.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from ..manifest import confidence_band
 from ..sources.base import Item
 from .executor import InProcessRunner, Runner, Unit
 from .progress import ScanCallback
+from .state import SweepState
 from .worker import ItemResult, attach_object, ranges_digest
 
 log = logging.getLogger("cardscan.run.sweep")
@@ -72,6 +79,7 @@ class Tally:
         self.skipped: Counter[str] = Counter()
         self.findings = self.errors = 0
         self.objects = self.objects_with_findings = self.bytes = 0
+        self.carried_objects = self.carried_bytes = self.carried_findings = 0
         self._last_uri, self._last_dir = "", ""
 
     def top_dir(self, uri: str) -> str:
@@ -171,6 +179,7 @@ class Sweep:
         batch_items: int = 32,
         batch_bytes: int = 2 << 20,
         count: bool | None = None,
+        state: SweepState | None = None,
     ) -> None:
         if split_size < 1:
             raise ValueError("split_size must be positive")
@@ -190,6 +199,7 @@ class Sweep:
         self._splits: dict[tuple[str, str | None], _Split] = {}
         self._stop_reason: str | None = None
         self._counter: _Count | None = None
+        self.state = state
 
     # -- stopping ------------------------------------------------------------
     def request_stop(self, reason: str = "signal") -> None:
@@ -223,6 +233,8 @@ class Sweep:
     # -- the loop ------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         started, t0 = now_iso(), time.monotonic()
+        if self.state is not None:
+            self.scan_info = {**self.scan_info, "state": self.state.begin(self.tally.roots, started)}
         for sink in self.sinks:
             sink.begin(self.scan_info)
         old = self._install_signals()
@@ -234,6 +246,8 @@ class Sweep:
             for _unit, results in self.runner.run(self._units(), self._should_stop):
                 for r in results:
                     self._result(r)
+                if self.state is not None:  # after the records were flushed (state.py: crash safety)
+                    self.state.commit()
                 if self._should_stop():
                     break
         except KeyboardInterrupt:
@@ -258,8 +272,11 @@ class Sweep:
             if isinstance(stats, dict):
                 self.tally.skipped.update(stats.get("skipped", {}))
         if status == "complete":  # the bar ends at 100% whatever the counting thread got to
-            self.progress.set_size(self.tally.objects, self.tally.bytes)
+            t = self.tally
+            self.progress.set_size(t.objects + t.carried_objects, t.bytes + t.carried_bytes)
         summary = self.tally.summary(status, started, time.monotonic() - t0, self._stop_reason)
+        if self.state is not None:
+            failure = self._state_summary(status, summary, failure)
         self.progress.close(summary)  # before the sinks' last words, so they are not drawn over
         for sink in self.sinks:
             try:
@@ -268,9 +285,31 @@ class Sweep:
                 log.debug("sink %s failed to close: %s", getattr(sink, "name", sink), type(exc).__name__)
                 if failure is None and not isinstance(exc, BrokenPipeError):
                     failure = exc
+        if self.state is not None and self.state.run is not None:
+            try:  # after the manifest's summary: the run is over only once that is written
+                self.state.finish(status, summary, summary["finished"])
+            except Exception as exc:
+                failure = failure or exc
         if failure is not None:
             raise failure
         return summary
+
+    def _state_summary(self, status: str, summary: dict[str, Any], failure: BaseException | None
+                       ) -> BaseException | None:
+        """Carried-over and gone counts, and the state's own line, in the summary."""
+        t, state = self.tally, self.state
+        assert state is not None
+        summary["carried_over"] = {"objects": t.carried_objects, "bytes": t.carried_bytes,
+                                   "findings": t.carried_findings}
+        try:
+            state.commit()
+            if status == "complete":
+                summary["gone"] = state.gone(self.tally.roots)
+        except Exception as exc:
+            failure = failure or exc
+        if state.run is not None:
+            summary["state"] = {"path": state.store.path, "run": state.run.id, "mode": state.run.mode}
+        return failure
 
     def _units(self) -> Iterator[Unit]:
         batch: list[Item] = []
@@ -282,6 +321,11 @@ class Sweep:
                 if isinstance(entry, ErrorRecord):
                     self._emit(None, [], [entry], {})
                     continue
+                if self.state is not None:
+                    carried = self.state.carry(entry)
+                    if carried is not None:
+                        self._carried(entry, carried)
+                        continue
                 parts = self._plan(src, entry)
                 if parts:
                     self._splits[(entry.uri, entry.version)] = _Split(entry, len(parts))
@@ -319,7 +363,7 @@ class Sweep:
         item = r.item
         if item.byte_range is None:
             self._emit(item, r.findings, r.errors, {"bytes": r.nbytes, "seconds": r.seconds},
-                       read=r.sha256 is not None or r.nbytes > 0)
+                       read=r.sha256 is not None or r.nbytes > 0, obj=r.obj, sha256=r.sha256)
             return
         key = (item.uri, item.version)
         split = self._splits.get(key)
@@ -365,11 +409,31 @@ class Sweep:
             obj.update(sha256=ranges_digest(digests), sha256_mode="ranges", sha256_range_size=self.split_size)
         attach_object(findings, obj)
         self._emit(item, findings, errors, {"bytes": int(nbytes), "seconds": seconds, "ranges": split.parts},
-                   read=len(digests) == split.parts)
+                   read=len(digests) == split.parts, sha256=obj.get("sha256"))
+
+    def _carried(self, item: Item, findings: list[Finding]) -> None:
+        """An unchanged object: its earlier findings go to the sinks again, nothing is read."""
+        t = self.tally
+        for f in findings:
+            t.finding(f)
+            for sink in self.sinks:
+                sink.finding(f)
+        t.carried_objects += 1
+        t.carried_bytes += item.size or 0
+        t.carried_findings += len(findings)
+        if findings:
+            t.objects_with_findings += 1
+        stats = {"carried_over": True, "findings": len(findings), "errors": 0}
+        for sink in self.sinks:
+            sink.end_item(item, stats)
+        c = self._counter
+        if c is not None:
+            self.progress.set_size(c.files if c.done else None, c.nbytes if c.done else None)
+        self.progress.relative_update(files=1, nbytes=item.size or 0, findings=len(findings))
 
     def _emit(
         self, item: Item | None, findings: list[Finding], errors: list[ErrorRecord], stats: dict[str, Any],
-        read: bool = False,
+        read: bool = False, obj: dict[str, Any] | None = None, sha256: str | None = None,
     ) -> None:
         t = self.tally
         for f in findings:
@@ -389,6 +453,9 @@ class Sweep:
         stats = {**stats, "findings": len(findings), "errors": len(errors)}
         for sink in self.sinks:
             sink.end_item(item, stats)
+        if self.state is not None and item is not None:
+            # Only now: the object's records were written (and flushed) by the sinks.
+            self.state.record(item, findings, errors, scanned_at=now_iso(), obj=obj, sha256=sha256)
         c = self._counter
         if c is not None:
             self.progress.set_size(c.files if c.done else None, c.nbytes if c.done else None)

@@ -30,6 +30,7 @@ import hashlib
 import io
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Iterable
@@ -86,6 +87,8 @@ class _State:
         self.limits = Limits(**settings.get("limits", {}))
         self.specs: list[dict[str, Any]] = list(settings.get("sources", ()))
         self._instances: dict[Any, Any] = {}
+        # Test-only: seconds to sleep per item, so crash tests can land a kill mid-sweep.
+        self.delay = float(os.environ.get("CARDSCAN_TEST_ITEM_DELAY") or 0)
 
     def source(self, item: Item) -> Any:
         """The source instance that opens ``item`` (built once per process)."""
@@ -160,23 +163,61 @@ def _state() -> _State:
 
 def scan_batch(items: list[Item]) -> list[ItemResult]:
     """Scan several small items in one task (amortises the per-task cost)."""
-    return [scan_item(item) for item in items]
+    state = _state()
+    return [scan_item(item, state) for item in items]
+
+
+def settings_token(settings: dict[str, Any]) -> str:
+    """A digest naming one settings dict (which workers were initialised with what)."""
+    return hashlib.sha256(repr(sorted((k, repr(v)) for k, v in settings.items())).encode()).hexdigest()
 
 
 def scan_batch_with(settings: dict[str, Any], items: list[Item]) -> list[ItemResult]:
-    """:func:`scan_batch` for executors without an initializer (Dask):
-    the settings travel with each task and initialise the process once."""
+    """:func:`scan_batch` for executors without an initializer (a thread pool, a
+    foreign executor): the settings travel with each task and initialise the
+    process once."""
     global _TOKEN
-    token = hashlib.sha256(repr(sorted((k, repr(v)) for k, v in settings.items())).encode()).hexdigest()
+    token = settings_token(settings)
     if _STATE is None or token != _TOKEN:
         init_worker(settings)
         _TOKEN = token
     return scan_batch(items)
 
 
-def scan_item(item: Item) -> ItemResult:
+#: Settings registered on this process by token (the Dask worker plugin, run/dask.py).
+_REGISTERED: dict[str, dict[str, Any]] = {}
+_LOCAL = threading.local()
+
+
+def register_settings(token: str, settings: dict[str, Any]) -> None:
+    """Make ``settings`` available to :func:`scan_batch_registered` tasks in this process."""
+    _REGISTERED[token] = settings
+
+
+def scan_batch_registered(token: str, items: list[Item]) -> list[ItemResult]:
+    """:func:`scan_batch` with settings registered once per process (Dask).
+
+    The task carries only the token. Each executing thread builds its own
+    Scanner and sources from the registered settings, once: a Dask worker
+    may run several tasks at the same time in threads.
+    """
+    states = getattr(_LOCAL, "states", None)
+    if states is None:
+        states = _LOCAL.states = {}
+    state = states.get(token)
+    if state is None:
+        settings = _REGISTERED.get(token)
+        if settings is None:
+            raise RuntimeError("cardscan settings are not registered in this worker (the worker plugin did not run)")
+        state = states[token] = _State(settings)
+    return [scan_item(item, state) for item in items]
+
+
+def scan_item(item: Item, state: _State | None = None) -> ItemResult:
     """Scan one item. Never raises for bad input: problems become error records."""
-    state = _state()
+    state = state or _state()
+    if state.delay:
+        time.sleep(state.delay)
     t0 = time.perf_counter()
     result = ItemResult(item)
     base = Location(uri=item.uri, version=item.version)
