@@ -179,6 +179,14 @@ def remediate(
         raise ConfigError("--action delete removes whole files and objects: confirm with --yes-delete-files")
     if options.action == "quarantine" and not options.quarantine_to:
         raise ConfigError("--action quarantine needs --quarantine-to DIR (or s3://bucket/prefix/ for S3 objects)")
+    q = options.quarantine_to
+    if options.action == "quarantine" and q and "://" not in q and os.path.exists(q):
+        import stat as _stat
+
+        st = os.stat(q)
+        if not _stat.S_ISDIR(st.st_mode) or _stat.S_IMODE(st.st_mode) & 0o077:
+            raise ConfigError(f"the quarantine directory {q} must be a directory only its owner can enter "
+                              f"(mode {_stat.S_IMODE(st.st_mode):04o}); fix it with: chmod 700 {q}")
     if options.backup_dir and not options.backup_key:
         raise ConfigError("--backup-dir needs --backup-key-file (backups are always encrypted)")
     options.scan_records = scans

@@ -508,3 +508,16 @@ def test_big_compressed_logs_are_streamed(tmp_path: Path, suffix: str) -> None:
     assert report.counts == {"done": 2}
     out = decompress(f.read_bytes())
     assert len(out) == len(raw) and not (rescan_fps(tmp_path, root) & {fp(x) for x in p})
+
+
+def test_a_quarantine_directory_others_can_enter_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "a.txt").write_text(f"card {pans(1)[0]}\n")
+    manifest = scan(tmp_path, root)
+    q = tmp_path / "q"
+    q.mkdir()
+    os.chmod(q, 0o755)
+    with pytest.raises(ConfigError, match="chmod 700"):
+        run(manifest, action="quarantine", quarantine_to=str(q))
+    assert (root / "a.txt").exists()
