@@ -39,6 +39,7 @@ _LAZY = {
     "redact": ("prevent", "redact"),
     "RedactingFilter": ("prevent", "RedactingFilter"),
     "load_manifest": ("manifest", "load_manifest"),
+    "sweep": ("run", "run_sweep"),
 }
 
 
