@@ -10,15 +10,15 @@
 * ``state``: the SQLite state that makes sweeps resumable and incremental;
 * ``progress``: the callback protocol and its tqdm / status-line versions.
 
-The library entry point is :func:`sweep`::
+The library entry point is :func:`run_sweep` (also ``cardscan.sweep``)::
 
     import cardscan.run
-    summary = cardscan.run.sweep(["/srv/share"], manifest="share.jsonl", key=b"...",
+    summary = cardscan.run.run_sweep(["/srv/share"], manifest="share.jsonl", key=b"...",
                                  state="share.state", jobs=8)
 
     # on a Dask cluster: the same call, given the client
     from distributed import Client
-    summary = cardscan.run.sweep(["s3://bucket/"], manifest="m.jsonl", key=b"...",
+    summary = cardscan.run.run_sweep(["s3://bucket/"], manifest="m.jsonl", key=b"...",
                                  executor=Client("tcp://scheduler:8786"))
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable
 
-__all__ = ["sweep", "runner_for"]
+__all__ = ["run_sweep", "runner_for"]
 
 
 def runner_for(executor: Any, settings: dict[str, Any], jobs: int | None = None) -> Any:
@@ -55,7 +55,7 @@ def runner_for(executor: Any, settings: dict[str, Any], jobs: int | None = None)
     return ExecutorRunner(executor, settings, jobs=jobs)
 
 
-def sweep(
+def run_sweep(
     sources: Iterable[str | os.PathLike[str]],
     *,
     manifest: str | os.PathLike[str] | None = None,

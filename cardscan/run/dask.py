@@ -26,7 +26,7 @@ Library use::
     import cardscan.run
 
     client = Client("tcp://scheduler:8786")
-    summary = cardscan.run.sweep(["s3://bucket/exports/"], manifest="exports.jsonl",
+    summary = cardscan.run.run_sweep(["s3://bucket/exports/"], manifest="exports.jsonl",
                                  key=open("key", "rb").read(), executor=client)
 """
 from __future__ import annotations
