@@ -142,3 +142,11 @@ def test_delete_with_confirmation_as_a_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert not (root / "mc.txt").exists() and (root / "mc.txt.cardscan-deleted.txt").exists()
     assert_no_pan(proc.stdout + proc.stderr, p, "the CLI output")
+
+
+def test_db_url_maps_the_public_url_to_the_one_with_credentials() -> None:
+    pytest.importorskip("sqlalchemy")
+    from cardscan.cli.remediate import _db_urls
+
+    got = _db_urls(["postgresql://app:s3cret@db.internal:5432/shop"])
+    assert got == {"postgresql://app@db.internal:5432/shop": "postgresql://app:s3cret@db.internal:5432/shop"}
