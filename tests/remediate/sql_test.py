@@ -17,25 +17,12 @@ from tests.remediate.helpers import findings, fp, pans, run, scan, statuses
 
 sa = pytest.importorskip("sqlalchemy", reason="the sql extra is not installed")
 
-PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-MARIA_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
 
 
 @pytest.fixture(autouse=True)
 def _cwd(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY", raising=False)
-
-
-def _reachable(url: str) -> str | None:
-    try:
-        engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means: skip with its reason
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
 
 
 @dataclass
@@ -69,31 +56,6 @@ class DB:
         return {"sqlite": "BLOB", "postgresql": "BYTEA", "mariadb": "BLOB"}[self.dialect]
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    reason = _reachable(PG_ADMIN)
-    if reason:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is unreachable ({reason})")
-    name = f"cardscan_rem_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    try:
-        yield name
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
-
-
-@pytest.fixture(scope="session")
-def maria_server() -> Iterator[Any]:
-    reason = _reachable(MARIA_ADMIN)
-    if reason:
-        pytest.skip(f"MariaDB at 127.0.0.1:3306 is unreachable ({reason})")
-    admin = sa.create_engine(MARIA_ADMIN, isolation_level="AUTOCOMMIT")
-    yield admin
-    admin.dispose()
 
 
 @pytest.fixture

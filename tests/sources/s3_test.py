@@ -35,41 +35,6 @@ from cardscan.testing import SourceCase, SourceContract, make_pan, scan_source  
 KEY = FingerprintKey(b"s3-tests")
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as mp:
-        # Dummy credentials, and nothing from the machine's AWS config.
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-        }.items():
-            mp.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-            mp.delenv(name, raising=False)
-        server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
-
-
-@pytest.fixture(scope="session")
-def s3(moto_endpoint: str):
-    return boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
-
-
-@pytest.fixture
-def bucket(s3) -> str:
-    name = f"cardscan-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    return name
-
-
 def _deny_get(s3, bucket: str, prefix: str) -> None:
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
         "Version": "2012-10-17",

@@ -27,19 +27,7 @@ from cardscan.testing import (  # noqa: E402
 )
 
 KEY = FingerprintKey(b"sql-tests")
-PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-MARIA_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
-
-
-def _reachable(url: str) -> str | None:
-    try:
-        engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means: skip with its reason
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+from tests.conftest import PG_ADMIN  # noqa: E402
 
 
 def _uid() -> str:
@@ -83,31 +71,6 @@ class DB:
         }[self.dialect]
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    reason = _reachable(PG_ADMIN)
-    if reason:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is unreachable ({reason})")
-    name = f"cardscan_{_uid()}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    try:
-        yield name
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
-
-
-@pytest.fixture(scope="session")
-def maria_server() -> Iterator[Any]:
-    reason = _reachable(MARIA_ADMIN)
-    if reason:
-        pytest.skip(f"MariaDB at 127.0.0.1:3306 is unreachable ({reason})")
-    admin = sa.create_engine(MARIA_ADMIN, isolation_level="AUTOCOMMIT")
-    yield admin
-    admin.dispose()
 
 
 def _sqlite_db(tmp_path) -> DB:
