@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import IO, Any
+from typing import IO
 
 HELP = "create or update the baseline of accepted findings (.cardscan-baseline.json)"
 

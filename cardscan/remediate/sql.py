@@ -157,7 +157,6 @@ class SQLRemediator:
         dialect = eng.dialect.name
         columns = list(dict.fromkeys(f.location.cell.column for f in findings if f.location.cell is not None))
         oid = object_id("sql", uri, cell.schema, cell.table, cell.key)
-        opts = ctx.options
         with eng.connect() as conn:
             if dialect == "postgresql":
                 enc = conn.execute(sa.text("SHOW server_encoding")).scalar()
