@@ -87,11 +87,16 @@ class _State:
         self.limits = Limits(**settings.get("limits", {}))
         self.specs: list[dict[str, Any]] = list(settings.get("sources", ()))
         self._instances: dict[Any, Any] = {}
+        #: source name -> the one instance that opens all its items (no ``owns``): a dict hit per item.
+        self._only: dict[str, Any] = {}
         # Test-only: seconds to sleep per item, so crash tests can land a kill mid-sweep.
         self.delay = float(os.environ.get("CARDSCAN_TEST_ITEM_DELAY") or 0)
 
     def source(self, item: Item) -> Any:
         """The source instance that opens ``item`` (built once per process)."""
+        inst = self._only.get(item.source)
+        if inst is not None:
+            return inst
         from .. import registry
 
         candidates = [i for i, s in enumerate(self.specs) if s.get("name") == item.source]
@@ -102,7 +107,10 @@ class _State:
                 cls = _load(spec["target"]) if spec.get("target") else registry.load("cardscan.sources", spec["name"])
                 inst = self._instances[i] = cls.from_url(spec["url"], **spec.get("options", {}))
             owns = getattr(inst, "owns", None)
-            if owns is None or owns(item):
+            if owns is None:
+                self._only[item.source] = inst
+                return inst
+            if owns(item):
                 return inst
         # An item from a source the settings do not describe (library use):
         # build one from the item itself.
@@ -267,11 +275,11 @@ def _scan_whole(state: _State, source: Any, item: Item, result: ItemResult) -> N
         reader = HashingReader(raw)
         try:
             for part in expand(reader, _name(item.uri), state.limits):
+                # (Most objects are plain: no member, the base location as is.)
+                loc = replace(base, member=tuple(part.member)) if part.member else base
                 if isinstance(part, Failure):
-                    loc = replace(base, member=tuple(part.member))
                     result.errors.append(ErrorRecord(loc, part.kind, part.message, part.limit))
                     continue
-                loc = replace(base, member=tuple(part.member))
                 result.findings.extend(state.scanner.scan_stream(part.stream, loc))
         except (SourceError, OSError) as exc:
             result.errors.append(_exc_record(base, exc))
@@ -445,12 +453,12 @@ def _changed(a: os.stat_result, b: os.stat_result) -> bool:
 
 
 def _stat_meta(st: os.stat_result) -> dict[str, Any]:
-    from ..sources.fs import describe
-
-    meta = describe(st)
     # Owner/mode from the listing are kept (the names were resolved there);
-    # size, mtime and identity describe the content actually read.
-    return {"size": meta["size"], "mtime": meta["mtime"], "ukey": meta["ukey"]}
+    # size, mtime and identity describe the content actually read. (Not
+    # fs.describe(): it also resolves owner and group, a cost per file.)
+    from ..sources.fs import _iso, ukey
+
+    return {"size": st.st_size, "mtime": _iso(st.st_mtime_ns), "ukey": ukey(st)}
 
 
 def _name(uri: str) -> str:
@@ -460,6 +468,9 @@ def _name(uri: str) -> str:
 
     if uri.startswith("s3://"):
         return uri.rsplit("/", 1)[-1] or uri
+    if uri.startswith("file:") and "?" not in uri and "#" not in uri:  # the common case, without urlsplit
+        name = uri.rsplit("/", 1)[-1]
+        return unquote(name) if "%" in name else name
     path = urlsplit(uri).path
     return unquote(path.rsplit("/", 1)[-1]) if path else uri
 
