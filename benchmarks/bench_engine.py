@@ -338,7 +338,7 @@ def format_table(path: Path, results: list[Result], planted: int) -> str:
             forms = ", ".join(f"{k} {v}" for k, v in sorted(c.missed_forms.items()))
             lines.append(f"  {r.label} missed: {forms}")
         if c and c.at_offset is not None and r.method.startswith("cardscan") and c.at_offset != c.recalled:
-            lines.append(f"  {r.label}: {c.recalled - c.at_offset} found at a different offset than planted")
+            lines.append(f"  {r.label}: {c.recalled - c.at_offset} recalled at another offset than planted (see README)")
     return "\n".join(lines)
 
 
