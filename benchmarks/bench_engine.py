@@ -200,6 +200,16 @@ def rg_available() -> bool:
     return shutil.which("rg") is not None
 
 
+def rg_version() -> str:
+    if not rg_available():
+        return "rg not installed"
+    try:
+        out = subprocess.run(["rg", "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "rg (version unknown)"
+    return out.splitlines()[0] if out else "rg (version unknown)"
+
+
 def rg_has_pcre2() -> bool:
     try:
         r = subprocess.run(["rg", "--no-config", "-P", "-c", "x", "-"], input=b"x\n", capture_output=True, timeout=10)

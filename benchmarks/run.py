@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,6 +32,18 @@ import generate  # noqa: E402
 RESULTS = HERE / ".results"
 
 
+def _commit() -> str:
+    """The checked-out commit, ``+dirty`` if cardscan/ has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "cardscan"], cwd=HERE.parent,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
 def machine() -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -43,6 +56,7 @@ def machine() -> dict[str, str]:
         pass
     return {
         "date": dt.date.today().isoformat(),
+        "commit": _commit(),
         "cpu": cpu,
         "cores": str(os.cpu_count()),
         "python": platform.python_version(),
@@ -74,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine()
     paths = generate.ensure(args.size_mb, root=args.data, files=tuple(args.files), log=progress)
-    print(f"cardscan benchmark  {info['date']}  {info['cpu']} ({info['cores']} cores)  Python {info['python']}")
+    print(f"cardscan benchmark  {info['date']}  commit {info['commit']}  {info['cpu']} ({info['cores']} cores)  "
+          f"Python {info['python']}  {bench_engine.rg_version()}")
     print(f"median of {args.repeat} runs; a method slower than {args.budget:g} s per run ran once (see 'runs')")
     if not bench_engine.rg_available():
         print("rg not installed: the ripgrep baseline is skipped (apt-get install ripgrep)")
@@ -118,4 +133,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `run.py | head`: stop quietly
+        sys.stderr.close()
+        sys.exit(0)
