@@ -20,7 +20,7 @@ from cardscan.remediate import backup as backup_mod
 from cardscan.remediate.select import build
 from cardscan.testing import assert_no_pan
 from tests.decoders.build import docx, xlsx, zip_bytes
-from tests.remediate.helpers import FKEY, findings, fp, pans, run, scan, statuses
+from tests.remediate.helpers import findings, fp, pans, run, scan, statuses
 
 
 @pytest.fixture(autouse=True)
