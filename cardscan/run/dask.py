@@ -73,7 +73,14 @@ class DaskRunner(ExecutorRunner):
     ``own=True`` (the CLI) closes the client, and the cluster if one was
     started for the run, on shutdown; a client handed in by library code is
     left open, only the work this run submitted is cancelled when it stops.
+
+    Units are bigger than for a local pool (``batch_items``/``batch_bytes``,
+    read by the sweep): a Dask task costs a scheduler round trip and a few
+    milliseconds of bookkeeping, a local pool task a pipe write.
     """
+
+    batch_items = 512
+    batch_bytes = 16 << 20
 
     def __init__(
         self, client: Any, settings: dict[str, Any], *, window: int | None = None, own: bool = False,

@@ -176,8 +176,8 @@ class Sweep:
         scan_info: dict[str, Any] | None = None,
         progress: ScanCallback | None = None,
         split_size: int = DEFAULT_SPLIT_SIZE,
-        batch_items: int = 32,
-        batch_bytes: int = 2 << 20,
+        batch_items: int | None = None,
+        batch_bytes: int | None = None,
         count: bool | None = None,
         state: SweepState | None = None,
     ) -> None:
@@ -189,8 +189,14 @@ class Sweep:
         self.scan_info = scan_info or {}
         self.progress = progress or ScanCallback()
         self.split_size = split_size
-        self.batch_items = batch_items
-        self.batch_bytes = batch_bytes
+        # Small items travel in batches (one task each): 128 items / 2 MiB by
+        # default, or what the runner asks for (Dask: bigger, its round trip
+        # per task costs more). A local pool task costs the parent ~0.7 ms of
+        # CPU (queue threads, pickling, wake-ups): with 32-item batches that
+        # was ~20 us per small file, a quarter of the parent's per-file cost
+        # (benchmarks/bench_scale.py; docs/scale.md).
+        self.batch_items = batch_items or getattr(runner, "batch_items", None) or 128
+        self.batch_bytes = batch_bytes or getattr(runner, "batch_bytes", None) or 2 << 20
         self._count = count if count is not None else progress is not None and type(progress) is not ScanCallback
         roots: list[str] = []
         for s in sources:
