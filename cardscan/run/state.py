@@ -33,9 +33,10 @@ Crash safety (the order matters; see docs/scale.md):
 
 1. an object's manifest records are written and flushed (``os.write``, so
    they survive the death of the process) before
-2. its row and findings are committed to the state, in one transaction
-   (atomic per object: a savepoint per object inside a transaction per
-   batch of results).
+2. its row and findings are committed to the state: rows are buffered and
+   written, for a whole batch of results, in one transaction (so each
+   object is all or nothing; a failed write rolls the batch back, and its
+   objects are simply scanned again next time).
 
 So the state never claims an object whose findings no manifest received: a
 kill between 1 and 2 leaves the object unclaimed, and the next run scans it
@@ -265,6 +266,12 @@ class StateStore:
             self._close_quietly()
             raise
         _create_private(self.path)  # the -wal/-shm files now exist: make sure they are private
+        # Writes buffered until commit(): one executemany per table per batch
+        # (a statement per object cost ~50 us per file; benchmarks/bench_scale.py).
+        # By (uri, version): an object listed twice (overlapping roots) is recorded once, the last time.
+        self._objects: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._findings: dict[tuple[str, str], list[tuple[str, str, int, str]]] = {}
+        self._seen: list[tuple[int, str, str]] = []
 
     # -- plumbing -----------------------------------------------------------------
     def __enter__(self) -> "StateStore":
@@ -287,8 +294,7 @@ class StateStore:
         if getattr(self, "_lock_fd", None) is None:
             return
         try:
-            if self.db.in_transaction:
-                self.db.execute("COMMIT")
+            self.commit()
             self.db.close()
         finally:
             os.close(self._lock_fd)
@@ -299,9 +305,39 @@ class StateStore:
             self.db.execute("BEGIN")
 
     def commit(self) -> None:
-        """Make everything recorded so far durable (one transaction)."""
-        if self.db.in_transaction:
-            self.db.execute("COMMIT")
+        """Write what was recorded since the last commit, in one transaction.
+
+        All or nothing: if the write fails, the transaction is rolled back
+        and the buffered objects are dropped (they were not claimed, so the
+        next run scans them again), and :class:`StateError` is raised.
+        """
+        db = self.db
+        if not (self._objects or self._seen or db.in_transaction):
+            return
+        objects, findings, seen = self._objects, self._findings, self._seen
+        self._objects, self._findings, self._seen = {}, {}, []
+        try:
+            self._tx()
+            if objects:
+                db.executemany("DELETE FROM findings WHERE uri=? AND version=?", objects.keys())
+                db.executemany(
+                    "INSERT OR REPLACE INTO objects (uri, version, source, identity, ukey, size, mtime, sha256, status, "
+                    "settings, run, scanned_at, findings, errors, error_kinds, seen_run, gone_run) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)", objects.values())
+            if findings:
+                db.executemany("INSERT INTO findings VALUES (?, ?, ?, ?)", (r for rows in findings.values() for r in rows))
+            if seen:
+                db.executemany("UPDATE objects SET seen_run=?, gone_run=NULL WHERE uri=? AND version=?", seen)
+            db.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            if isinstance(exc, sqlite3.Error):
+                raise StateError(f"cannot write the state {self.path}: {exc}") from None
+            raise
 
     # -- runs ---------------------------------------------------------------------
     def runs(self) -> list[dict[str, Any]]:
@@ -320,6 +356,7 @@ class StateStore:
         manifest: str | None = None, full: bool = False,
     ) -> RunInfo:
         """Record a new run and say what kind it is (new, resume, incremental, full)."""
+        self.commit()
         self._tx()
         prev_row = self.db.execute("SELECT id, started, status, settings, settings_parts FROM runs "
                                    "ORDER BY id DESC LIMIT 1").fetchone()
@@ -351,6 +388,7 @@ class StateStore:
         return RunInfo(int(cur.lastrowid or 0), mode, previous, changed)
 
     def finish_run(self, run: int, status: str, summary: dict[str, Any], finished: str) -> None:
+        self.commit()
         self._tx()
         self.db.execute("UPDATE runs SET status=?, finished=?, summary=? WHERE id=?",
                         (status, finished, json.dumps(summary, default=str), run))
@@ -373,49 +411,34 @@ class StateStore:
             yield json.loads(text)
 
     def seen(self, uri: str, version: str | None, run: int) -> None:
-        """The listing of ``run`` had this object (carried over, not rescanned)."""
-        self._tx()
-        self.db.execute("UPDATE objects SET seen_run=?, gone_run=NULL WHERE uri=? AND version=?",
-                        (run, uri, version or ""))
+        """The listing of ``run`` had this object (carried over, not rescanned). Written at the next commit."""
+        self._seen.append((run, uri, version or ""))
 
     def record(
         self, item: Item, *, run: int, settings: str, scanned_at: str, findings: list[Finding],
         errors: list[ErrorRecord], obj: dict[str, Any] | None = None, sha256: str | None = None,
     ) -> None:
-        """Record one scanned object: row and findings, all or nothing (a savepoint).
+        """Record one scanned object: its row and findings, written at the next :meth:`commit`.
 
-        Called after the object's manifest records were written and flushed;
-        durable at the next :meth:`commit`.
+        Called after the object's manifest records were written and flushed.
         """
         obj = obj or {}
         version = item.version or ""
-        status = "failed" if errors else "done"
         kinds = sorted({e.kind for e in errors})
-        rows = [(item.uri, version, n, json.dumps(f.to_dict(), separators=(",", ":"), default=str))
-                for n, f in enumerate(findings)]
-        self._tx()
-        db = self.db
-        db.execute("SAVEPOINT obj")
-        try:
-            db.execute(
-                "INSERT OR REPLACE INTO objects (uri, version, source, identity, ukey, size, mtime, sha256, status, "
-                "settings, run, scanned_at, findings, errors, error_kinds, seen_run, gone_run) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                (item.uri, version, item.source, identity(item, obj), obj.get("ukey") or item.ukey,
-                 obj.get("size", item.size), item.mtime, sha256, status, settings, run, scanned_at,
-                 len(findings), len(errors), json.dumps(kinds) if kinds else None, run),
-            )
-            db.execute("DELETE FROM findings WHERE uri=? AND version=?", (item.uri, version))
-            if rows:
-                db.executemany("INSERT INTO findings VALUES (?, ?, ?, ?)", rows)
-            db.execute("RELEASE obj")
-        except BaseException:
-            db.execute("ROLLBACK TO obj")
-            db.execute("RELEASE obj")
-            raise
+        key = (item.uri, version)
+        self._findings.pop(key, None)
+        if findings:
+            self._findings[key] = [(item.uri, version, n, json.dumps(f.to_dict(), separators=(",", ":"), default=str))
+                                   for n, f in enumerate(findings)]
+        self._objects[key] = (
+            item.uri, version, item.source, identity(item, obj), obj.get("ukey") or item.ukey,
+            obj.get("size", item.size), item.mtime, sha256, "failed" if errors else "done", settings, run,
+            scanned_at, len(findings), len(errors), json.dumps(kinds) if kinds else None, run,
+        )
 
     def unseen(self, roots: Iterable[str], run: int) -> Iterator[tuple[str, str, int]]:
         """(uri, version, findings) of objects under ``roots`` the listing of ``run`` did not have."""
+        self.commit()
         for root in sorted(set(roots)):
             if not root:
                 continue
@@ -427,6 +450,7 @@ class StateStore:
                     yield uri, version, nfind
 
     def mark_gone(self, keys: Iterable[tuple[str, str]], run: int) -> None:
+        self.commit()
         self._tx()
         self.db.executemany("UPDATE objects SET gone_run=? WHERE uri=? AND version=?",
                             ((run, uri, version) for uri, version in keys))

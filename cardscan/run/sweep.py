@@ -206,6 +206,7 @@ class Sweep:
         self._stop_reason: str | None = None
         self._counter: _Count | None = None
         self.state = state
+        self._stamp_at, self._stamp_text = -1e9, ""
 
     # -- stopping ------------------------------------------------------------
     def request_stop(self, reason: str = "signal") -> None:
@@ -417,6 +418,13 @@ class Sweep:
         self._emit(item, findings, errors, {"bytes": int(nbytes), "seconds": seconds, "ranges": split.parts},
                    read=len(digests) == split.parts, sha256=obj.get("sha256"))
 
+    def _stamp(self) -> str:
+        """``now_iso()``, formatted at most once a second (it is per object)."""
+        now = time.monotonic()
+        if now - self._stamp_at >= 1.0:
+            self._stamp_at, self._stamp_text = now, now_iso()
+        return self._stamp_text
+
     def _carried(self, item: Item, findings: list[Finding]) -> None:
         """An unchanged object: its earlier findings go to the sinks again, nothing is read."""
         t = self.tally
@@ -461,7 +469,7 @@ class Sweep:
             sink.end_item(item, stats)
         if self.state is not None and item is not None:
             # Only now: the object's records were written (and flushed) by the sinks.
-            self.state.record(item, findings, errors, scanned_at=now_iso(), obj=obj, sha256=sha256)
+            self.state.record(item, findings, errors, scanned_at=self._stamp(), obj=obj, sha256=sha256)
         c = self._counter
         if c is not None:
             self.progress.set_size(c.files if c.done else None, c.nbytes if c.done else None)

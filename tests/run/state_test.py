@@ -265,21 +265,37 @@ def test_state_commits_come_after_the_records_reached_the_sinks(tmp_path: Path, 
     assert summary["status"] == "complete" and len(_rows(state)) == 6
 
 
-def test_record_is_atomic_per_object(tmp_path: Path) -> None:
+def test_a_failed_write_claims_nothing_of_its_batch(tmp_path: Path) -> None:
     from cardscan.findings import Location
 
     f = Finding(Location("file:///a"), "pan", "visa", "411111******1111", "hmac-sha256:" + "0" * 64, 90)
     with StateStore(tmp_path / "s.state") as store:
-        # The disk "fails" while the second object's findings are written.
+        # The disk "fails" while the second batch's findings are written.
         store.db.execute("CREATE TEMP TRIGGER boom BEFORE INSERT ON findings WHEN NEW.uri = 'file:///b' "
                          "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
         run_id = store.begin_run(started="t", fingerprint="f", parts={}, roots=[]).id
         store.record(Item("file:///a", "file"), run=run_id, settings="f", scanned_at="t", findings=[f], errors=[])
-        with pytest.raises(sqlite3.DatabaseError):
-            store.record(Item("file:///b", "file"), run=run_id, settings="f", scanned_at="t", findings=[f], errors=[])
         store.commit()
-        # a is whole; of b neither the row nor any finding survived.
-        assert store.prior("file:///a", None) is not None and store.prior("file:///b", None) is None
+        store.record(Item("file:///c", "file"), run=run_id, settings="f", scanned_at="t", findings=[], errors=[])
+        store.record(Item("file:///b", "file"), run=run_id, settings="f", scanned_at="t", findings=[f], errors=[])
+        with pytest.raises(StateError, match="cannot write the state"):
+            store.commit()
+        # a is whole; of b and c (same batch) neither rows nor findings survived: both get scanned again.
+        assert store.prior("file:///a", None) is not None
+        assert store.prior("file:///b", None) is None and store.prior("file:///c", None) is None
+        assert store.db.execute("SELECT count(*) FROM findings").fetchone()[0] == 1
+        store.commit()  # nothing left pending
+
+
+def test_an_object_recorded_twice_in_a_batch_is_stored_once(tmp_path: Path) -> None:
+    from cardscan.findings import Location
+
+    f = Finding(Location("file:///a"), "pan", "visa", "411111******1111", "hmac-sha256:" + "0" * 64, 90)
+    with StateStore(tmp_path / "s.state") as store:
+        run_id = store.begin_run(started="t", fingerprint="f", parts={}, roots=[]).id
+        for _ in range(2):  # overlapping roots list the same file twice
+            store.record(Item("file:///a", "file"), run=run_id, settings="f", scanned_at="t", findings=[f], errors=[])
+        store.commit()
         assert store.db.execute("SELECT count(*) FROM findings").fetchone()[0] == 1
 
 
