@@ -31,16 +31,15 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
+import generate
 import luhn
 
 from cardscan import ScanConfig, Scanner
 from cardscan.findings import FingerprintKey
-
-import generate
 
 MB = 1 << 20
 READ_SIZE = 1 << 20
@@ -204,7 +203,7 @@ def rg_version() -> str:
     if not rg_available():
         return "rg not installed"
     try:
-        out = subprocess.run(["rg", "--version"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(["rg", "--version"], capture_output=True, text=True, timeout=10, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return "rg (version unknown)"
     return out.splitlines()[0] if out else "rg (version unknown)"
@@ -212,7 +211,7 @@ def rg_version() -> str:
 
 def rg_has_pcre2() -> bool:
     try:
-        r = subprocess.run(["rg", "--no-config", "-P", "-c", "x", "-"], input=b"x\n", capture_output=True, timeout=10)
+        r = subprocess.run(["rg", "--no-config", "-P", "-c", "x", "-"], input=b"x\n", capture_output=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return False
     return r.returncode == 0

@@ -20,10 +20,10 @@ import random
 import time
 from dataclasses import dataclass
 
+import generate
+
 from cardscan import RedactingFilter
 from cardscan.testing import assert_no_pan, group, make_pan
-
-import generate
 
 #: One record in this many carries a full PAN.
 PAN_EVERY = 100
@@ -42,7 +42,7 @@ def build_records(n: int, seed: int = generate.DEFAULT_SEED) -> tuple[list[tuple
             if rng.random() < 0.5:
                 out.append(("charge failed card=%s amount=%s reason=%s", (pan, t.amount(), "do_not_honor")))
             else:
-                out.append(("checkout payload %s", ('{"card_number":"%s","exp":"%s"}' % (group(pan, (4, 4, 4, 4)), t.expiry()),)))
+                out.append(("checkout payload %s", (f'{{"card_number":"{group(pan, (4, 4, 4, 4))}","exp":"{t.expiry()}"}}',)))
             continue
         r = rng.random()
         if r < 0.25:
@@ -56,7 +56,7 @@ def build_records(n: int, seed: int = generate.DEFAULT_SEED) -> tuple[list[tuple
         elif r < 0.80:
             out.append(("payment authorized card=%s auth_code=%s", (t.masked(), t.hexid(6).upper())))
         elif r < 0.90:
-            out.append(("event %s", ('{"event_id":"%s","trace_id":"%s","latency_ms":%d}' % (t.uuid(), t.hexid(), rng.randrange(900)),)))
+            out.append(("event %s", (f'{{"event_id":"{t.uuid()}","trace_id":"{t.hexid()}","latency_ms":{rng.randrange(900)}}}',)))
         else:
             out.append(("retrying upstream call attempt=%d", (rng.randrange(1, 5),)))
     return out, pans
@@ -147,8 +147,8 @@ def format_result(r: RedactResult) -> str:
         f"  {'logger':<32} {'us/record':>10} {'records/s':>12}",
         f"  {'without filter':<32} {r.plain_us:>10.2f} {1e6 / r.plain_us:>12,.0f}",
         f"  {'with RedactingFilter':<32} {r.filtered_us:>10.2f} {1e6 / r.filtered_us:>12,.0f}",
-        f"  filter overhead: {r.overhead_us:.2f} us per record ({r.filtered_us / r.plain_us:.2f}x); "
-        f"PANs leaked to the output: {r.leaked}",
+        (f"  filter overhead: {r.overhead_us:.2f} us per record ({r.filtered_us / r.plain_us:.2f}x); "
+         f"PANs leaked to the output: {r.leaked}"),
     ])
 
 

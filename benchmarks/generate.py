@@ -30,9 +30,9 @@ import random
 import struct
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 from cardscan.findings import FingerprintKey
 from cardscan.testing import group, make_pan

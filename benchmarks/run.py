@@ -25,9 +25,9 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-import bench_engine  # noqa: E402
-import bench_redact  # noqa: E402
-import generate  # noqa: E402
+import bench_engine
+import bench_redact
+import generate
 
 RESULTS = HERE / ".results"
 
@@ -36,9 +36,9 @@ def _commit() -> str:
     """The checked-out commit, ``+dirty`` if cardscan/ has uncommitted changes."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
-                              text=True, timeout=10).stdout.strip()
+                              text=True, timeout=10, check=False).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "cardscan"], cwd=HERE.parent,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head or "unknown") + ("+dirty" if dirty else "")

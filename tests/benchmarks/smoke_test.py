@@ -7,7 +7,6 @@ PAN and that the report prints numbers. The real measurements are made with
 """
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -17,9 +16,9 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
-import bench_engine  # noqa: E402
-import generate  # noqa: E402
-import run  # noqa: E402
+import bench_engine
+import generate
+import run
 
 SIZE_MB = 0.25
 
@@ -31,7 +30,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path
 
 
 def test_generation_is_deterministic_and_sidecars_hold_no_pans(data, tmp_path: Path) -> None:
-    root, paths = data
+    _, paths = data
     again = generate.ensure(SIZE_MB, root=tmp_path)
     for name, path in paths.items():
         same = path.read_bytes() == again[name].read_bytes()
