@@ -20,9 +20,13 @@ manifest written to a real 0600 file) by:
   object carried over (the cost of an incremental sweep of an unchanged tree).
 
 Every row gives files/s (or MB/s) and the ratio to one worker of the same
-kind *in the same run*, so a loaded machine still gives honest ratios. The
-machine's load average is printed next to each row: other processes
-compete for the same cores. The page cache is warm (one untimed read first).
+kind *in the same run*. Other processes may compete for the same cores, so
+each row also gives, from ``/proc`` (Linux), the CPU time used by this
+process and all its descendants (pool workers, Dask nanny and workers) and
+by everything else on the machine during the row: "per CPU-second" figures
+(files per second of CPU actually used) do not depend on what else runs,
+and "others" says how many cores were taken by other processes. The page
+cache is warm (one untimed read first).
 
     python benchmarks/bench_scale.py                       # 100,000 files, 512 MB, workers 1..cores, dask
     python benchmarks/bench_scale.py --files 20000 --big-mb 128 --workers 1,2
@@ -112,13 +116,83 @@ def settings(root: Path) -> dict[str, Any]:
         {"name": "file", "url": str(root), "options": src.options()}])
 
 
+class CpuMeter:
+    """CPU seconds used by this process tree and by the whole machine, sampled from /proc.
+
+    Descendants are sampled every 0.2 s and the last value of each is kept,
+    so a worker that exits loses at most its last 0.2 s.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.ok = os.path.exists("/proc/stat")
+
+    def _stat(self, pid: int) -> tuple[int, float] | None:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            return None
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / self.tick  # ppid, utime + stime
+
+    def _sample(self) -> None:
+        me = os.getpid()
+        parents: dict[int, int] = {}
+        cpu: dict[int, float] = {}
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                st = self._stat(int(name))
+                if st is not None:
+                    parents[int(name)], cpu[int(name)] = st
+        for pid, c in cpu.items():
+            p, hops = pid, 0
+            while p not in (0, 1, me) and hops < 50:
+                p, hops = parents.get(p, 0), hops + 1
+            if p == me:
+                self._seen[pid] = c
+
+    def _machine(self) -> float:
+        with open("/proc/stat") as fh:
+            v = [int(x) for x in fh.readline().split()[1:]]
+        return (sum(v) - v[3] - (v[4] if len(v) > 4 else 0)) / self.tick  # all but idle and iowait
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.2):
+            self._sample()
+
+    def __enter__(self) -> "CpuMeter":
+        if self.ok:
+            self._sample()
+            self._base = dict(self._seen)
+            self._m0 = self._machine()
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.ok:
+            self._stop.set()
+            self._thread.join()
+            self._sample()
+            self.tree = sum(c - self._base.get(pid, 0.0) for pid, c in self._seen.items())
+            self.machine = self._machine() - self._m0
+
+
 def sweep_once(root: Path, runner: Any, out: Path, state: Any = None) -> tuple[float, dict[str, Any]]:
-    """(wall seconds, summary); the summary gets ``driver_cpu_s``: CPU time of this (the parent) process."""
+    """(wall seconds, summary); the summary gets ``driver_cpu_s`` (this process), ``tree_cpu_s`` (with
+    all descendants) and ``machine_cpu_s`` (everything on the machine), from /proc where available."""
     sink = JsonlSink(out)
     c0, t0 = time.process_time(), time.perf_counter()
-    summary = Sweep([FileSource(root)], runner, [sink], state=state).run()
-    wall = time.perf_counter() - t0
+    with CpuMeter() as meter:
+        summary = Sweep([FileSource(root)], runner, [sink], state=state).run()
+        wall = time.perf_counter() - t0
     summary["driver_cpu_s"] = time.process_time() - c0
+    if meter.ok:
+        summary["tree_cpu_s"], summary["machine_cpu_s"] = meter.tree, meter.machine
     return wall, summary
 
 
@@ -139,14 +213,23 @@ class Table:
         rate = amount / seconds
         base = next((r["rate"] for r in self.rows if r["kind"] == kind and r["workers"] == 1), None)
         driver = summary.get("driver_cpu_s", 0.0)
+        tree = summary.get("tree_cpu_s")
+        machine = summary.get("machine_cpu_s")
         row = {"label": label, "kind": kind, "workers": workers, "seconds": seconds, "rate": rate,
                "ratio": rate / base if base else 1.0, "per_worker": rate / workers, "findings": summary["findings"],
-               "driver_cpu_s": driver, "load_before": before, "load_after": load()}
+               "driver_cpu_s": driver, "tree_cpu_s": tree, "machine_cpu_s": machine,
+               "per_cpu_second": amount / tree if tree else None,
+               "others_cores": (machine - tree) / seconds if tree is not None and machine is not None else None,
+               "load_before": before, "load_after": load()}
         self.rows.append(row)
-        per = f"driver {driver / amount * 1e6:.0f} us CPU per file" if self.unit == "files/s" else \
-            f"driver CPU {driver:.2f} s"
-        print(f"  {label:<30} {seconds:8.2f} s {rate:9.0f} {self.unit}  x{row['ratio']:.2f}  "
-              f"({rate / workers:.0f} per worker)  {per}  findings {summary['findings']}  "
+        unit = "us/file" if self.unit == "files/s" else "s"
+        scale = 1e6 / amount if self.unit == "files/s" else 1.0
+        cpu = f"driver {driver * scale:.0f} {unit}"
+        if tree is not None:
+            cpu += (f", all ours {tree * scale:.0f} {unit} = {amount / tree:.0f} {self.unit.split('/')[0]} per "
+                    f"CPU-second, {tree / seconds:.2f} cores; others {row['others_cores']:.2f} cores")
+        print(f"  {label:<30} {seconds:7.2f} s {rate:8.0f} {self.unit}  x{row['ratio']:.2f}  "
+              f"({rate / workers:.0f} per worker)  CPU: {cpu}  findings {summary['findings']}  "
               f"load {before} -> {row['load_after']}", flush=True)
 
 
