@@ -29,12 +29,22 @@ Chain = tuple[int, int, int]  # (start, end, flags), end exclusive
 _ASCII = re.compile(rb"[0-9]+(?:[ -][0-9]+)*")
 _UTF16 = re.compile(rb"[0-9](?:\x00(?:[ -]\x00)?[0-9])+")
 _NOT_DIGIT = re.compile(rb"[^0-9]+")
+_SEPS = re.compile(rb"[ -]")
 
 
-def _keep(digits: bytes, has_sep: bool, table: bytes | None) -> bool:
+def _plausible_groups(text: bytes) -> bool:
+    """A group of 12-19 digits, or two groups that can start a printed format
+    (4 then 3-6, 6 then 13: how every format in validate.FORMATS begins)."""
+    sizes = [len(g) for g in _SEPS.split(text)]
+    if any(12 <= g <= 19 for g in sizes):
+        return True
+    return any((a == 4 and 3 <= b <= 6) or (a == 6 and b == 13) for a, b in zip(sizes, sizes[1:]))
+
+
+def _keep(digits: bytes, has_sep: bool, table: bytes | None, text: bytes = b"") -> bool:
     n = len(digits)
     if has_sep:
-        return n >= 12
+        return n >= 12 and _plausible_groups(text)
     if not 12 <= n <= 19:
         return False
     if table is not None and not (table[int(digits[:4])] >> (n - 12)) & 1:
@@ -58,15 +68,13 @@ def find_chains_python(
         text = m.group()
         has_sep = b" " in text or b"-" in text
         digits = _NOT_DIGIT.sub(b"", text) if has_sep else text
-        if _keep(digits, has_sep, table):
+        if _keep(digits, has_sep, table, text):
             out.append((m.start(), m.end(), SEP if has_sep else 0))
     for m in _UTF16.finditer(data, start, end):
-        text = m.group()
-        digits = text[::2]
-        has_sep = b" " in digits or b"-" in digits
-        if has_sep:
-            digits = _NOT_DIGIT.sub(b"", digits)
-        if _keep(digits, has_sep, table):
+        chars = m.group()[::2]
+        has_sep = b" " in chars or b"-" in chars
+        digits = _NOT_DIGIT.sub(b"", chars) if has_sep else chars
+        if _keep(digits, has_sep, table, chars):
             out.append((m.start(), m.end(), UTF16 | (SEP if has_sep else 0)))
     return out
 

@@ -52,6 +52,9 @@ NEGATIVE_WORDS = (
     "tracking", "tracking number", "shipment", "awb", "isbn", "issn", "ean", "upc", "gtin", "sku",
     "imei", "iccid", "imsi", "msisdn", "tel", "phone", "fax", "mobile", "serial", "invoice",
     "timestamp", "epoch", "ts", "seq", "sequence", "nonce", "offset", "build", "version",
+    "shipments", "invoices", "transactions", "txns", "requests", "sessions", "tickets", "cases",
+    "messages", "bytes", "rx_bytes", "tx_bytes", "packets", "size", "length", "count", "duration",
+    "merchant", "merchant_id", "mid", "terminal_id", "tid", "store_id",
 )
 #: A keyword must not touch these on either side (``cc`` is not in ``3acc9``);
 #: ``_`` and punctuation are boundaries (``cc_num``, ``card=``).

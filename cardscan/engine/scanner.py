@@ -23,6 +23,33 @@ _MAX_SPAN = 46
 _MAX_TRACK = 120
 
 
+def _big_endian(buf: bytes, a: int, b: int, base: int) -> bool:
+    """Byte order of UTF-16 digits at buf[a], buf[a+2], ... buf[b-1].
+
+    A NUL only before the first digit means big-endian, only after the last
+    means little-endian. With NULs on both sides, count them: the digit's own
+    high byte adds one NUL on its side and a string terminator or padding adds
+    pairs, so an odd run of NULs marks the side the high bytes are on
+    (``00 '5' 00 00``: BE then a terminator). Inside UTF-16 text (one NUL each
+    side) the alignment decides: text starting at an even offset puts digits
+    at odd offsets in UTF-16BE and at even ones in UTF-16LE.
+    """
+    n = len(buf)
+    before = 0
+    while before < 8 and a - before - 1 >= 0 and buf[a - before - 1] == 0:
+        before += 1
+    after = 0
+    while after < 8 and b + after < n and buf[b + after] == 0:
+        after += 1
+    if not before:
+        return False
+    if not after:
+        return True
+    if before % 2 != after % 2:
+        return before % 2 == 1
+    return (base + a) % 2 == 1
+
+
 class _Hit:
     """A decided candidate before it becomes a Finding (holds digits briefly)."""
 
@@ -237,13 +264,7 @@ class Scanner:
         h = _Hit()
         h.digits, h.brand, h.test_card = digits, w.brand, test_card
         if utf16:
-            # A NUL only before the digits means big-endian, only after means
-            # little-endian; with both (inside UTF-16 text) the alignment
-            # decides: text that starts at an even offset puts digits at odd
-            # offsets in UTF-16BE and at even ones in UTF-16LE.
-            nul_before = a > 0 and buf[a - 1] == 0
-            nul_after = b < n and buf[b] == 0
-            be = nul_before and (not nul_after or (base + a) % 2 == 1)
+            be = _big_endian(buf, a, b, base)
             h.encoding = "utf-16be" if be else "utf-16le"
             h.offset, h.length = (a - 1, b - a + 1) if be else (a, b - a + 1)
         else:

@@ -58,6 +58,13 @@ def test_chain_boundaries_and_flags(backend) -> None:
     assert find(b"12345678901234567890") == []
     # Short digit runs (dates, times) are not chains worth returning.
     assert find(b"2026-11-28 01:49:17") == []
+    # Nor are grouped numbers no printed format can start (access-log tails:
+    # status, bytes, milliseconds), however many digits they hold.
+    assert find(b'"GET / HTTP/1.1" 200 47209 139300 12') == []
+    assert find(b"ids 123 45678 901234 5678") == []
+    # A group of 4 followed by 3-6 digits, or 6 then 13, can start one.
+    assert find(b"x 4111 111111 11111 x") != []
+    assert find(b"x 675964 9826438453255 x") != []
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))

@@ -264,3 +264,15 @@ def test_long_base64_blob_across_many_buffers(chunk, rng) -> None:
     assert fps(whole) == sorted(fp(c) for c in cards)
     streamed = list(Scanner(ScanConfig(chunk_size=chunk), key=KEY).scan_stream(io.BytesIO(data)))
     assert streamed == whole
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("pad", [0, 1, 2, 3])
+def test_utf16_byte_order_with_terminators_at_any_alignment(encoding, pad, rng, pans) -> None:
+    # A NUL-terminated UTF-16 string inside binary data, at odd and even offsets.
+    noise = bytes(rng.randrange(1, 256) for _ in range(64))
+    body = pans["visa"].encode(encoding) + b"\x00\x00"
+    data = noise + b"\x01" * pad + body + noise
+    (f,) = scan(data, min_confidence=0)
+    assert f.encoding == encoding.replace("-", "").replace("utf16", "utf-16")
+    assert f.location.offset == len(noise) + pad and f.location.length == 32
