@@ -86,6 +86,7 @@ class DaskRunner(ExecutorRunner):
         self, client: Any, settings: dict[str, Any], *, window: int | None = None, own: bool = False,
         cluster: Any = None,
     ) -> None:
+        check_workers(client)
         token = worker.settings_token(settings)
         self.plugin_name = f"cardscan-{token[:16]}"
         client.register_plugin(CardscanWorkerPlugin(settings, token), name=self.plugin_name)
@@ -109,6 +110,29 @@ class DaskRunner(ExecutorRunner):
             finally:
                 if self._cluster is not None:
                     self._cluster.close()
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def check_workers(client: Any) -> None:
+    """Refuse workers without cardscan, or with another version (they would find other things)."""
+    from .. import __version__
+    from ..errors import ConfigError
+
+    try:
+        versions = client.run(_version)
+    except Exception as exc:  # cardscan cannot even be imported there
+        raise ConfigError(f"cardscan does not run on the Dask workers ({type(exc).__name__}): install "
+                          f"cardscan {__version__} (with the extras your sources need) in the workers' environment"
+                          ) from None
+    other = sorted({v for v in versions.values() if v != __version__})
+    if other:
+        raise ConfigError(f"Dask workers run cardscan {', '.join(other)}, this driver {__version__}: "
+                          "install the same version on every worker")
 
 
 def connect(scheduler: str | None, *, workers: int | None = None) -> tuple[Any, Any]:

@@ -127,3 +127,11 @@ def test_cli_dask_without_a_scheduler_is_a_usage_error(tmp_path: Path, monkeypat
     (tmp_path / "a.txt").write_text("nothing\n")
     assert main(["scan", str(tmp_path / "a.txt"), "--executor", "dask", "--no-progress"]) == 2
     assert "--scheduler" in capsys.readouterr().err
+
+
+def test_workers_with_another_cardscan_version_are_refused(client, share: Path, monkeypatch) -> None:
+    from cardscan.errors import ConfigError
+
+    monkeypatch.setattr("cardscan.__version__", "0.0.0-driver")  # this process only; the workers keep theirs
+    with pytest.raises(ConfigError, match="same version"):
+        sweep(share, executor=client)
