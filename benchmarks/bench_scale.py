@@ -267,76 +267,92 @@ def main(argv: list[str] | None = None) -> int:
                     help="size of the huge file in MB (default 512, or $CARDSCAN_BENCH_BIG_MB; 0 skips it)")
     ap.add_argument("--workers", default=None, help="worker counts, e.g. 1,2,4 (default 1..cores)")
     ap.add_argument("--no-dask", dest="dask", action="store_false", help="skip the Dask LocalCluster rows")
+    ap.add_argument("--only", choices=["small", "big"], help="run one of the two inputs")
     ap.add_argument("--state", action="store_true", help="also time sweeps with a state (new, then all carried over)")
     ap.add_argument("--profile", action="store_true", help="profile the in-process sweep of the tree and stop")
     ap.add_argument("--json", type=Path, help="also write the results as JSON")
     args = ap.parse_args(argv)
     workers = [int(x) for x in args.workers.split(",")] if args.workers else list(range(1, default_jobs() + 1))
-    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     print(f"cardscan scaling benchmark: {os.cpu_count()} CPUs ({default_jobs()} usable), "
           f"python {sys.version.split()[0]}, load {load()}")
-    tree, planted = ensure_tree(args.files, log)
-    warm(tree)
     results: dict[str, Any] = {"cpus": default_jobs(), "files": args.files, "big_mb": args.big_mb, "tables": {}}
     with tempfile.TemporaryDirectory(prefix="cardscan-bench-") as t:
         tmp = Path(t)
         if args.profile:
-            prof = cProfile.Profile()
-            prof.enable()
-            secs, summary = sweep_once(tree, InProcessRunner(settings(tree)), tmp / "m.jsonl")
-            prof.disable()
-            out = io.StringIO()
-            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(30)
-            print(out.getvalue())
-            print(f"{args.files / secs:.0f} files/s under the profiler")
-            return 0
-
-        print(f"\nsmall files: {args.files} files, {planted} planted PANs")
-        small = Table("small files", "files/s")
-        before = load()
-        secs, summary = sweep_once(tree, InProcessRunner(settings(tree)), tmp / "m.jsonl")
-        small.add("in-process (--jobs 1)", "in-process", 1, secs, args.files, summary, before)
-        if summary["findings"] < planted:
-            print(f"  WARNING: {summary['findings']} findings for {planted} planted PANs")
-        run_local(tree, small, workers, args.files, tmp)
-        if args.dask:
-            run_dask(tree, small, workers, args.files, tmp)
-        if args.state:
-            from cardscan.run.state import open_state
-
-            for label in ("in-process + new state", "in-process, all carried over"):
-                st = open_state(tmp / "bench.state", engine=ScanConfig().to_dict(), limits={}, key=FingerprintKey(KEY))
-                try:
-                    before = load()
-                    secs, summary = sweep_once(tree, InProcessRunner(settings(tree)), tmp / "m.jsonl", state=st)
-                finally:
-                    st.store.close()
-                small.add(label, "state:" + label, 1, secs, args.files, summary, before)
-        in_process = small.rows[0]["rate"]
-        print(f"  per-file cost, in-process: {1e6 / in_process:.0f} us per file (walk + open + sniff + scan + "
-              f"hash + manifest), {in_process:.0f} files/s on one core")
-        results["tables"]["small"] = small.rows
-
-        if args.big_mb > 0:
-            big = ensure_big(args.big_mb, log)
-            size = big.stat().st_size
-            warm(big)
-            print(f"\nhuge file: {size / MB:.0f} MB, split into 64 MiB ranges ({-(-size // (64 * MB))} ranges)")
-            table = Table("huge file", "MB/s")
-            one = tmp / "one"
-            one.mkdir()
-            link = one / big.name
-            os.symlink(big, link)  # a root holding only the big file (explicit roots are followed)
-            root = link
-            run_local(root, table, workers, size / MB, tmp)
-            if args.dask:
-                run_dask(root, table, workers, size / MB, tmp)
-            results["tables"]["big"] = table.rows
+            return profile(args, tmp)
+        if args.only != "big":
+            results["tables"]["small"] = small_files(args, workers, tmp)
+        if args.big_mb > 0 and args.only != "small":
+            results["tables"]["big"] = big_file(args, workers, tmp)
     print(f"\nload average at the end: {load()}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1) + "\n")
     return 0
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def profile(args: argparse.Namespace, tmp: Path) -> int:
+    tree, _ = ensure_tree(args.files, log)
+    warm(tree)
+    prof = cProfile.Profile()
+    prof.enable()
+    secs, _ = sweep_once(tree, InProcessRunner(settings(tree)), tmp / "m.jsonl")
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(30)
+    print(out.getvalue())
+    print(f"{args.files / secs:.0f} files/s under the profiler")
+    return 0
+
+
+def small_files(args: argparse.Namespace, workers: list[int], tmp: Path) -> list[dict[str, Any]]:
+    tree, planted = ensure_tree(args.files, log)
+    warm(tree)
+    print(f"\nsmall files: {args.files} files, {planted} planted PANs")
+    small = Table("small files", "files/s")
+    before = load()
+    secs, summary = sweep_once(tree, InProcessRunner(settings(tree)), tmp / "m.jsonl")
+    small.add("in-process (--jobs 1)", "in-process", 1, secs, args.files, summary, before)
+    if summary["findings"] < planted:
+        print(f"  WARNING: {summary['findings']} findings for {planted} planted PANs")
+    run_local(tree, small, workers, args.files, tmp)
+    if args.dask:
+        run_dask(tree, small, workers, args.files, tmp)
+    if args.state:
+        from cardscan.run.state import open_state
+
+        for label in ("in-process + new state", "in-process, all carried over"):
+            st = open_state(tmp / "bench.state", engine=ScanConfig().to_dict(), limits={}, key=FingerprintKey(KEY))
+            try:
+                before = load()
+                secs, summary = sweep_once(tree, InProcessRunner(settings(tree)), tmp / "m.jsonl", state=st)
+            finally:
+                st.store.close()
+            small.add(label, "state:" + label, 1, secs, args.files, summary, before)
+    in_process = small.rows[0]["rate"]
+    print(f"  per-file cost, in-process: {1e6 / in_process:.0f} us per file (walk + open + sniff + scan + "
+          f"hash + manifest), {in_process:.0f} files/s on one core")
+    return small.rows
+
+
+def big_file(args: argparse.Namespace, workers: list[int], tmp: Path) -> list[dict[str, Any]]:
+    big = ensure_big(args.big_mb, log)
+    size = big.stat().st_size
+    warm(big)
+    print(f"\nhuge file: {size / MB:.0f} MB, split into 64 MiB ranges ({-(-size // (64 * MB))} ranges)")
+    table = Table("huge file", "MB/s")
+    one = tmp / "one"
+    one.mkdir()
+    root = one / big.name
+    os.symlink(big, root)  # a root holding only the big file (explicit roots are followed)
+    run_local(root, table, workers, size / MB, tmp)
+    if args.dask:
+        run_dask(root, table, workers, size / MB, tmp)
+    return table.rows
 
 
 if __name__ == "__main__":
