@@ -178,8 +178,66 @@ fail:
     return NULL;
 }
 
+/* newlines(buf, start, end) -> (count, offset of the last one or -1).
+ * memchr hops from line to line: several times faster than bytes.count
+ * plus rfind on log-like text, and one pass instead of two. */
+static PyObject *newlines(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start = 0, end = -1;
+    if (!PyArg_ParseTuple(args, "y*|nn", &view, &start, &end)) return NULL;
+    const unsigned char *b = (const unsigned char *)view.buf;
+    if (end < 0 || end > view.len) end = view.len;
+    if (start < 0) start = 0;
+    Py_ssize_t count = 0, last = -1, i = start;
+    while (i < end) {
+        const unsigned char *p = memchr(b + i, '\n', (size_t)(end - i));
+        if (!p) break;
+        last = p - b;
+        count++;
+        i = last + 1;
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(nn)", count, last);
+}
+
+/* class_runs(buf, table, min_len) -> list[(start, end)]: maximal runs of
+ * bytes whose table entry is non-zero, at least min_len long. The inline
+ * base64 pre-check uses it instead of bytes.translate + find. */
+static PyObject *class_runs(PyObject *self, PyObject *args) {
+    Py_buffer view, tview;
+    Py_ssize_t min_len;
+    if (!PyArg_ParseTuple(args, "y*y*n", &view, &tview, &min_len)) return NULL;
+    if (tview.len != 256) {
+        PyBuffer_Release(&tview);
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "table must be 256 bytes");
+        return NULL;
+    }
+    const unsigned char *b = (const unsigned char *)view.buf;
+    const unsigned char *t = (const unsigned char *)tview.buf;
+    Py_ssize_t n = view.len, i = 0;
+    PyObject *out = PyList_New(0);
+    if (!out) goto done;
+    while (i < n) {
+        while (i < n && !t[b[i]]) i++;
+        Py_ssize_t s = i;
+        while (i < n && t[b[i]]) i++;
+        if (i - s >= min_len) {
+            PyObject *pair = Py_BuildValue("(nn)", s, i);
+            if (!pair || PyList_Append(out, pair) < 0) { Py_XDECREF(pair); Py_CLEAR(out); goto done; }
+            Py_DECREF(pair);
+        }
+    }
+done:
+    PyBuffer_Release(&tview);
+    PyBuffer_Release(&view);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"find_chains", find_chains, METH_VARARGS, "Find digit chains that may hold a PAN."},
+    {"newlines", newlines, METH_VARARGS, "Count newlines in buf[start:end]; return (count, last offset)."},
+    {"class_runs", class_runs, METH_VARARGS, "Maximal runs of bytes in a class, at least min_len long."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -79,6 +79,20 @@ def find_chains_python(
     return out
 
 
+def newlines_python(buf: bytes, start: int = 0, end: int = -1) -> tuple[int, int]:
+    """(number of newlines in buf[start:end], offset of the last one or -1)."""
+    if end < 0 or end > len(buf):
+        end = len(buf)
+    n = buf.count(b"\n", start, end)
+    return n, (buf.rfind(b"\n", start, end) if n else -1)
+
+
+try:
+    from ._cfinder import newlines  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - no compiler at install time
+    newlines = newlines_python
+
+
 def _load_c() -> Callable[..., list[Chain]] | None:
     try:
         from ._cfinder import find_chains  # type: ignore[import-not-found]

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Callable, Generic, TypeVar
 
+from .candidates import newlines
+
 T = TypeVar("T")
 
 #: process(buf, buf_start, lo, hi, lines_before, last_newline, count_from) -> results
@@ -82,9 +84,9 @@ class Chunker(Generic[T]):
             return
         from_ = max(0, self._origin - self._start)
         if from_ < cut:
-            n = self._buf.count(b"\n", from_, cut)
+            n, last = newlines(self._buf, from_, cut)
             if n:
                 self._lines += n
-                self._last_nl = self._start + self._buf.rfind(b"\n", from_, cut)
+                self._last_nl = self._start + last
         self._buf = self._buf[cut:]
         self._start = keep

@@ -55,6 +55,11 @@ _B64_HINT = re.compile(_QUAD * 3)
 _B64_UNION = frozenset(b"ILMNOCDSTijyz0AEIMQUYcgk012345gtwxyz")
 _B64_MAP = bytes(120 if c in _B64_UNION else 46 for c in range(256))  # 'x' / '.'
 _B64_RUN12 = b"x" * 12
+_B64_TABLE = bytes(1 if c in _B64_UNION else 0 for c in range(256))
+try:  # the C pass finds the runs without building a translated copy
+    from ._cfinder import class_runs as _class_runs
+except ImportError:  # pragma: no cover - no compiler at install time
+    _class_runs = None
 _B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
 _B64_RIGHT = re.compile(rb"[A-Za-z0-9+/_-]*={0,2}")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
@@ -85,9 +90,9 @@ _MAX_BACK = 512
 def find_encoded(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
     """Encoded spans of ``buf`` worth scanning: ``(start, end, decoded, encoding)``."""
     found: list[tuple[int, int, bytes, str]] = []
-    mapped = buf.translate(_B64_MAP)
-    if _B64_RUN12 in mapped:
-        found.extend(_base64(buf, mapped))
+    runs = _union_runs(buf)
+    if runs:
+        found.extend(_base64(buf, runs))
     if b"%" in buf:
         found.extend(_escaped(buf, _PCT_FIND, _PCT_RUN, _pct_back, _PCT_SEP, _pct_decode, "percent"))
     if _has_entity(buf):
@@ -148,25 +153,34 @@ def _b64decode(blob: bytes) -> bytes | None:
         return None
 
 
-def _hints(buf: bytes, mapped: bytes) -> Iterator[re.Match[bytes]]:
-    """Matches of the three-quad hint, looked for only inside runs of 12+ union bytes."""
-    pos = 0
+def _union_runs(buf: bytes) -> list[tuple[int, int]]:
+    """Maximal runs of 12+ bytes from the union of the quad classes."""
+    if _class_runs is not None:
+        return _class_runs(buf, _B64_TABLE, 12)  # type: ignore[no-any-return]
+    mapped = buf.translate(_B64_MAP)
+    runs, pos = [], 0
     while True:
         i = mapped.find(_B64_RUN12, pos)
         if i < 0:
-            return
+            return runs
         j = mapped.find(b".", i + 12)
         if j < 0:
             j = len(buf)
-        m = _B64_HINT.search(buf, i, j)
-        if m is not None:
-            yield m
+        runs.append((i, j))
         pos = j
 
 
-def _base64(buf: bytes, mapped: bytes) -> Iterator[tuple[int, int, bytes, str]]:
+def _hints(buf: bytes, runs: list[tuple[int, int]]) -> Iterator[re.Match[bytes]]:
+    """Matches of the three-quad hint, looked for only inside runs of 12+ union bytes."""
+    for i, j in runs:
+        m = _B64_HINT.search(buf, i, j)
+        if m is not None:
+            yield m
+
+
+def _base64(buf: bytes, runs: list[tuple[int, int]]) -> Iterator[tuple[int, int, bytes, str]]:
     pos = 0
-    for m in _hints(buf, mapped):
+    for m in _hints(buf, runs):
         if m.start() < pos:
             continue
         start = m.start()

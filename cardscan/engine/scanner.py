@@ -12,7 +12,7 @@ from typing import IO, Iterator
 from ..config import ScanConfig
 from ..findings import Finding, FingerprintKey, Location, mask
 from . import context, filters, issuers, track
-from .candidates import SEP, UTF16, get_finder
+from .candidates import SEP, UTF16, get_finder, newlines
 from .chunker import Chunker
 from .inline import encoded_offset, find_encoded
 from .validate import Window, windows
@@ -27,12 +27,15 @@ def _big_endian(buf: bytes, a: int, b: int, base: int) -> bool:
     """Byte order of UTF-16 digits at buf[a], buf[a+2], ... buf[b-1].
 
     A NUL only before the first digit means big-endian, only after the last
-    means little-endian. With NULs on both sides, count them: the digit's own
-    high byte adds one NUL on its side and a string terminator or padding adds
-    pairs, so an odd run of NULs marks the side the high bytes are on
-    (``00 '5' 00 00``: BE then a terminator). Inside UTF-16 text (one NUL each
-    side) the alignment decides: text starting at an even offset puts digits
-    at odd offsets in UTF-16BE and at even ones in UTF-16LE.
+    means little-endian. With NULs on both sides:
+
+    * one NUL each side: inside UTF-16 text, where only alignment can tell:
+      text starting at an even offset puts digits at odd offsets in UTF-16BE
+      and at even ones in UTF-16LE;
+    * an odd run before and exactly two after: a big-endian string and its
+      two-byte terminator (``00 '5' 00 00``);
+    * anything else (zero padding, a terminator after a little-endian string):
+      little-endian, by far the more common order (Windows, x86 memory).
     """
     n = len(buf)
     before = 0
@@ -45,9 +48,9 @@ def _big_endian(buf: bytes, a: int, b: int, base: int) -> bool:
         return False
     if not after:
         return True
-    if before % 2 != after % 2:
-        return before % 2 == 1
-    return (base + a) % 2 == 1
+    if before == 1 and after == 1:
+        return (base + a) % 2 == 1
+    return after == 2 and before % 2 == 1
 
 
 class _Hit:
@@ -125,10 +128,10 @@ class Scanner:
                 break
             a, b = max(start, pos) - pos, min(end, pos + len(chunk)) - pos
             if b > a:
-                c = chunk.count(b"\n", a, b)
+                c, last = newlines(chunk, a, b)
                 if c:
                     stats.newlines += c
-                    stats.last_newline = pos + chunk.rfind(b"\n", a, b)
+                    stats.last_newline = pos + last
             hits += chunker.feed(chunk)
             pos += len(chunk)
         hits += chunker.finish()
@@ -207,11 +210,10 @@ class Scanner:
         cursor, line, nl = max(0, count_from - base), lines, last_nl
         for h in hits:
             rel = h.offset - base
-            seg_start = cursor
-            count = buf.count(b"\n", seg_start, rel)
+            count, last = newlines(buf, cursor, rel)
             if count:
                 line += count
-                nl = base + buf.rfind(b"\n", seg_start, rel)
+                nl = base + last
             cursor = rel
             h.line_col = (line + 1, h.offset - nl)
         return hits

@@ -104,3 +104,13 @@ def test_prefix_table_never_drops_a_valid_pan(rng) -> None:
             pan = make_pan(issuer_prefix, n, rng)
             if issuers.lookup(pan) is not None:
                 assert (table[int(pan[:4])] >> (n - 12)) & 1, f"{issuer_prefix}/{n} dropped"
+
+
+@needs_c
+@settings(max_examples=500, deadline=None)
+@given(noisy, st.integers(0, 300), st.integers(-1, 300))
+def test_c_newline_counter_equals_python(data: bytes, start: int, end: int) -> None:
+    from cardscan.engine._cfinder import newlines
+    from cardscan.engine.candidates import newlines_python
+
+    assert newlines(data, start, end) == newlines_python(data, start, end)

@@ -140,3 +140,23 @@ def test_encoded_offset_maps_decoded_positions_back() -> None:
     ent = b"<" + "".join(f"&#{ord(c)};" for c in P[2]).encode()
     (start, end, decoded, enc), = find_encoded(ent)
     assert encoded_offset(ent, start, enc, len(decoded)) == end
+
+
+def test_c_and_python_base64_run_finders_agree() -> None:
+    import random
+
+    from cardscan.engine import inline
+
+    if inline._class_runs is None:
+        pytest.skip("C finder not built")
+    rng = random.Random(9)
+    alphabet = b"ILMNOCDSTijyz0AEIMQUYcgk012345gtwxyz.,;ab \n"
+    for _ in range(300):
+        buf = bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, 400)))
+        c_runs = inline._union_runs(buf)
+        saved, inline._class_runs = inline._class_runs, None
+        try:
+            py_runs = inline._union_runs(buf)
+        finally:
+            inline._class_runs = saved
+        assert c_runs == py_runs
