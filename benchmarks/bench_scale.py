@@ -61,20 +61,21 @@ from cardscan.testing import make_pan
 DATA = Path(__file__).resolve().parent / "data"
 KEY = b"cardscan-benchmark-key-v1"
 MB = 1 << 20
-TREE_VERSION = 1
+TREE_VERSION = 2
 
 
 # -- inputs ----------------------------------------------------------------------------
 def ensure_tree(n: int, log: Callable[[str], None]) -> tuple[Path, int]:
     """The small-file tree of ``n`` files; (root, PANs planted)."""
     root = DATA / f"tree-{n}"
-    marker = root / ".complete"
+    marker = DATA / f"tree-{n}.json"  # beside the tree, not in it (it would be scanned)
     if marker.exists():
         meta = json.loads(marker.read_text())
         if meta.get("version") == TREE_VERSION:
             return root, int(meta["planted"])
     if root.exists():
         shutil.rmtree(root)
+    DATA.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     rng = random.Random(n)
     planted = 0
