@@ -58,7 +58,7 @@ class CardscanWorkerPlugin(WorkerPlugin):
         self.settings = settings
         self.token = token
 
-    def setup(self, worker: Any) -> None:  # noqa: D401 - distributed's hook
+    def setup(self, worker: Any) -> None:
         from . import worker as cardscan_worker
 
         cardscan_worker.register_settings(self.token, self.settings)

@@ -493,11 +493,6 @@ class SweepState:
         self.run: RunInfo | None = None
         self._gone: list[tuple[str, str]] = []
 
-    @property
-    def reuse(self) -> bool:
-        """Whether earlier results may be carried over in this run."""
-        return not self.full
-
     def begin(self, roots: Iterable[str], started: str) -> dict[str, Any]:
         """Start the run; the ``state`` field for the manifest's scan record."""
         self.run = self.store.begin_run(started=started, fingerprint=self.fingerprint, parts=self.parts,

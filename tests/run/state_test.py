@@ -304,7 +304,7 @@ def test_manifest_is_staged_and_renamed_when_the_sweep_completes(tmp_path: Path,
     root = tmp_path / "t"
     tree(root, rng, 6)
     state, m = tmp_path / "s.state", tmp_path / "m.jsonl"
-    first, _ = run(root, state, manifest=m)
+    run(root, state, manifest=m)
     assert m.exists() and not Path(str(m) + ".partial").exists()
     assert stat.S_IMODE(m.stat().st_mode) == 0o600
     before = m.read_bytes()
@@ -319,7 +319,7 @@ def test_manifest_is_staged_and_renamed_when_the_sweep_completes(tmp_path: Path,
     assert m.read_bytes() == before  # PATH still holds the last complete sweep
     partial = load_manifest(str(m) + ".partial")
     assert partial.summary is not None and partial.summary["status"] == "interrupted"
-    final, _ = run(root, state, manifest=m)
+    run(root, state, manifest=m)
     recs = [json.loads(line) for line in m.read_text().splitlines()]
     assert validate_records(recs) == []
     carried = [r for r in recs if r["type"] == "finding" and r.get("carried_over")]
