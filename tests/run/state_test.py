@@ -351,3 +351,18 @@ def _rows(state: Path) -> list[dict[str, Any]]:
         return [dict(r) for r in db.execute("SELECT * FROM objects WHERE gone_run IS NULL")]
     finally:
         db.close()
+
+
+def test_a_torn_partial_manifest_from_a_killed_run_is_replaced(tmp_path: Path, rng) -> None:
+    root = tmp_path / "t"
+    tree(root, rng, 4)
+    state, m = tmp_path / "s.state", tmp_path / "m.jsonl"
+    partial = Path(str(m) + ".partial")
+    # What a kill in the middle of a write would leave: a valid start, then half a record.
+    partial.write_bytes(b'{"type":"scan","schema_version":1}\n{"type":"finding","id":"5cc4af9b57816f4')
+    assert load_manifest(partial).truncated
+    summary, _ = run(root, state, manifest=m)
+    assert summary["status"] == "complete" and not partial.exists()
+    recs = [json.loads(line) for line in m.read_text().splitlines()]  # every line whole
+    assert validate_records(recs) == [] and recs[-1]["type"] == "summary"
+    assert sum(r["type"] == "scan" for r in recs) == 1
