@@ -280,7 +280,7 @@ class Sweep:
                 self.tally.skipped.update(stats.get("skipped", {}))
         if status == "complete":  # the bar ends at 100% whatever the counting thread got to
             t = self.tally
-            self.progress.set_size(t.objects + t.carried_objects, t.bytes + t.carried_bytes)
+            self.progress.set_size(t.objects + t.carried_objects, t.bytes)
         summary = self.tally.summary(status, started, time.monotonic() - t0, self._stop_reason)
         if self.state is not None:
             failure = self._state_summary(status, summary, failure)
@@ -440,10 +440,16 @@ class Sweep:
         stats = {"carried_over": True, "findings": len(findings), "errors": 0}
         for sink in self.sinks:
             sink.end_item(item, stats)
+        self._progress_size()
+        # A carried object counts as a file done but not as bytes: the bytes
+        # (rate, ETA) are what is actually read, and its size leaves the total.
+        self.progress.relative_update(files=1, nbytes=0, findings=len(findings))
+
+    def _progress_size(self) -> None:
         c = self._counter
         if c is not None:
-            self.progress.set_size(c.files if c.done else None, c.nbytes if c.done else None)
-        self.progress.relative_update(files=1, nbytes=item.size or 0, findings=len(findings))
+            self.progress.set_size(c.files if c.done else None,
+                                   c.nbytes - self.tally.carried_bytes if c.done else None)
 
     def _emit(
         self, item: Item | None, findings: list[Finding], errors: list[ErrorRecord], stats: dict[str, Any],
@@ -470,9 +476,7 @@ class Sweep:
         if self.state is not None and item is not None:
             # Only now: the object's records were written (and flushed) by the sinks.
             self.state.record(item, findings, errors, scanned_at=self._stamp(), obj=obj, sha256=sha256)
-        c = self._counter
-        if c is not None:
-            self.progress.set_size(c.files if c.done else None, c.nbytes if c.done else None)
+        self._progress_size()
         self.progress.relative_update(
             files=1 if item is not None else 0,
             nbytes=(item.size or 0) if item is not None else 0,

@@ -366,3 +366,31 @@ def test_a_torn_partial_manifest_from_a_killed_run_is_replaced(tmp_path: Path, r
     recs = [json.loads(line) for line in m.read_text().splitlines()]  # every line whole
     assert validate_records(recs) == [] and recs[-1]["type"] == "summary"
     assert sum(r["type"] == "scan" for r in recs) == 1
+
+
+def test_progress_counts_carried_objects_as_files_not_bytes(tmp_path: Path, rng) -> None:
+    from cardscan.run.progress import ScanCallback
+
+    class Record(ScanCallback):
+        def __init__(self) -> None:
+            self.files = self.nbytes = 0
+            self.sizes: list[tuple[int | None, int | None]] = []
+
+        def set_size(self, files: int | None = None, nbytes: int | None = None) -> None:
+            self.sizes.append((files, nbytes))
+
+        def relative_update(self, files: int = 0, nbytes: int = 0, findings: int = 0, errors: int = 0) -> None:
+            self.files += files
+            self.nbytes += nbytes
+
+    root = tmp_path / "t"
+    tree(root, rng, 6)
+    state = tmp_path / "s.state"
+    run(root, state)
+    (root / "f1.log").write_text("changed, and longer than before: 0123456789\n")
+    p = Record()
+    summary, _ = run(root, state, progress=p)
+    size = (root / "f1.log").stat().st_size
+    assert summary["carried_over"]["objects"] == 5 and p.files == 6
+    assert p.nbytes == size  # only what was read: rate and ETA stay honest
+    assert p.sizes[-1] == (6, summary["bytes_scanned"]) and summary["bytes_scanned"] == size
