@@ -26,6 +26,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+from . import args as argtypes
 from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator
 
 if TYPE_CHECKING:
@@ -48,22 +50,12 @@ _CONTAINER_MAGIC: tuple[tuple[int, bytes], ...] = (
 _HEAD = 512
 
 # -- options -----------------------------------------------------------------------
-def _confidence(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected a number from 0 to 100") from None
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError("expected a number from 0 to 100")
-    return value
-
-
 def add_allow_options(parser: argparse.ArgumentParser) -> None:
     """Options shared with ``cardscan baseline``: what counts as allowed."""
     g = parser.add_argument_group("detection")
     g.add_argument("--report-test-cards", action="store_true", default=None,
                    help="also flag published test card numbers (allowed by default here)")
-    g.add_argument("--min-confidence", type=_confidence, metavar="N", default=None,
+    g.add_argument("--min-confidence", type=argtypes.confidence, metavar="N", default=None,
                    help="flag numbers with confidence >= N (0-100; default 50)")
     k = parser.add_argument_group("fingerprint key and settings")
     k.add_argument("--key-file", metavar="PATH", default=None,

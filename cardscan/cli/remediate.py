@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+from . import args as argtypes
 from collections import Counter
 from typing import IO, Any
 
@@ -29,22 +31,6 @@ _WORDS = {
 _DONE = {"redact": "redacted", "quarantine": "quarantined", "delete": "deleted"}
 
 
-def _size(text: str) -> int:
-    from ..errors import ConfigError
-    from ..settings import parse_size
-
-    try:
-        return parse_size(text, "size")
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _confidence(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 100:
-        raise argparse.ArgumentTypeError("expected a number from 0 to 100")
-    return int(text)
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifest", metavar="MANIFEST", help="manifest written by cardscan scan")
     parser.add_argument("--action", choices=["redact", "quarantine", "delete"], required=True,
@@ -58,7 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "path=GLOB, exclude_path=GLOB, test_card=no, ids=FILE, id=ID")
     g.add_argument("--brand", action="append", metavar="NAME", help="only these brands (visa, mastercard ...)")
     g.add_argument("--kind", action="append", metavar="KIND", help="only pan, track1 or track2")
-    g.add_argument("--min-confidence", type=_confidence, metavar="N", help="only findings with confidence >= N")
+    g.add_argument("--min-confidence", type=argtypes.confidence, metavar="N", help="only findings with confidence >= N")
     g.add_argument("--path", action="append", default=[], metavar="GLOB",
                    help="only objects whose path/URL matches GLOB (* also matches /)")
     g.add_argument("--exclude-path", action="append", default=[], metavar="GLOB", help="skip objects matching GLOB")
@@ -73,7 +59,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--numeric-null", action="store_true",
                    help="SQL number columns cannot hold a masked value: set such cells to NULL "
                         "(default: leave them, status unsupported)")
-    g.add_argument("--max-rewrite-size", type=_size, default=None, metavar="SIZE",
+    g.add_argument("--max-rewrite-size", type=argtypes.size, default=None, metavar="SIZE",
                    help="memory for rewriting one archive or office file (default 1GiB)")
 
     g = parser.add_argument_group("quarantine and delete")

@@ -15,9 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+from . import args as argtypes
 from typing import IO, Any, Callable
 
-HELP = "scan files and directories for card numbers"
+HELP = "scan files, directories, S3 and SQL databases for card numbers"
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE = 0, 1, 2
 EXIT_BY_REASON = {"signal": 130, "terminated": 143}
@@ -45,36 +47,6 @@ DEFAULTS: dict[str, Any] = {
 
 
 # -- option groups --------------------------------------------------------------
-def _size(text: str) -> int:
-    from ..errors import ConfigError
-    from ..settings import parse_size
-
-    try:
-        return parse_size(text, "size")
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _confidence(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected a number from 0 to 100") from None
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError("expected a number from 0 to 100")
-    return value
-
-
-def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected a number of processes") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("expected at least 1")
-    return value
-
-
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("output")
     g.add_argument("--manifest", metavar="PATH", default=None,
@@ -97,7 +69,7 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
                    help="skip files and directories matching GLOB (gitignore syntax; repeatable)")
     g.add_argument("--gitignore", action="store_true", default=None,
                    help="also skip what .gitignore files ignore (and .git directories)")
-    g.add_argument("--max-file-size", type=_size, metavar="SIZE", default=None,
+    g.add_argument("--max-file-size", type=argtypes.size, metavar="SIZE", default=None,
                    help="skip files larger than SIZE (e.g. 500MB, 2GiB)")
     g.add_argument("--follow-symlinks", action="store_true", default=None,
                    help="follow symbolic links while walking (loops are detected)")
@@ -105,7 +77,7 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
 
 def add_detection_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("detection")
-    g.add_argument("--min-confidence", type=_confidence, metavar="N", default=None,
+    g.add_argument("--min-confidence", type=argtypes.confidence, metavar="N", default=None,
                    help="report findings with confidence >= N (0-100; default 50)")
     g.add_argument("--no-test-cards", dest="test_cards", action="store_false", default=None,
                    help="do not report published test card numbers")
@@ -117,9 +89,9 @@ def add_container_options(parser: argparse.ArgumentParser) -> None:
                    help="containers nested deeper than N are reported as a 'limit' error (default 3)")
     g.add_argument("--max-ratio", type=float, metavar="R", default=None,
                    help="stop a layer that expands more than R times its compressed size (default 200)")
-    g.add_argument("--max-total-bytes", type=_size, metavar="SIZE", default=None,
+    g.add_argument("--max-total-bytes", type=argtypes.size, metavar="SIZE", default=None,
                    help="stop decoding an item after SIZE decoded bytes (default 20GiB)")
-    g.add_argument("--max-members", type=int, metavar="N", default=None,
+    g.add_argument("--max-members", type=argtypes.positive_int, metavar="N", default=None,
                    help="stop after N archive members in one item (default 100000)")
     g.add_argument("--no-inline", dest="inline", action="store_false", default=None,
                    help="do not decode base64, percent-encoding and HTML entities inside text")
@@ -127,9 +99,9 @@ def add_container_options(parser: argparse.ArgumentParser) -> None:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("running")
-    g.add_argument("-j", "--jobs", type=_jobs, metavar="N", default=None,
+    g.add_argument("-j", "--jobs", type=argtypes.positive_int, metavar="N", default=None,
                    help="worker processes (default: all cores; 1 = no pool)")
-    g.add_argument("--split-size", type=_size, metavar="SIZE", default=None,
+    g.add_argument("--split-size", type=argtypes.size, metavar="SIZE", default=None,
                    help="split files bigger than SIZE into byte ranges scanned in parallel (default 64MiB)")
 
 
@@ -165,7 +137,8 @@ NOT_SETTINGS = {"command", "_module", "config", "no_config", "sources"}
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sources", nargs="+", metavar="SOURCE",
-                        help="files or directories (a mounted share is a directory)")
+                        help="files or directories (a mounted share is a directory), s3://bucket/prefix/, "
+                             "sqlite:///x.db, postgresql://..., mysql+pymysql://... (docs/sources.md)")
     for add in OPTION_GROUPS:
         add(parser)
 

@@ -15,7 +15,9 @@ in the ``cardscan.sinks`` entry-point group.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol, runtime_checkable
+import os
+import sys
+from typing import IO, Any, ClassVar, Protocol, runtime_checkable
 
 from ..findings import ErrorRecord, Finding
 from ..sources.base import Item
@@ -34,6 +36,17 @@ class Sink(Protocol):
     def end_item(self, item: Item | None, stats: dict[str, Any]) -> None: ...
 
     def close(self, summary: dict[str, Any]) -> None: ...
+
+
+def open_report(out: IO[str] | str) -> tuple[IO[str], bool]:
+    """``(stream, owned)`` for a report destination: a text stream, ``-`` for
+    stdout, or a path (created 0600, like every file cardscan writes)."""
+    if not isinstance(out, str):
+        return out, False
+    if out == "-":
+        return sys.stdout, False
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    return os.fdopen(fd, "w", encoding="utf-8"), True
 
 
 class BaseSink:

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from typing import IO, Any, ClassVar
 from xml.sax.saxutils import escape, quoteattr
 
 from ..findings import ErrorRecord, Finding, Location
 from ..sources.base import Item
-from .base import BaseSink
+from .base import BaseSink, open_report
 
 
 def _clean(text: str) -> str:
@@ -44,16 +43,7 @@ class JUnitSink(BaseSink):
     name: ClassVar[str] = "junit"
 
     def __init__(self, out: IO[str] | str = "-", root: str | os.PathLike[str] | None = None) -> None:
-        self._own = False
-        if isinstance(out, str):
-            if out == "-":
-                self._out: IO[str] = sys.stdout
-            else:
-                fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                self._out = os.fdopen(fd, "w", encoding="utf-8")
-                self._own = True
-        else:
-            self._out = out
+        self._out, self._own = open_report(out)
         self.root = os.path.abspath(root if root is not None else os.getcwd())
         self._cases: list[str] = []
         self._pending_f: list[Finding] = []

@@ -43,13 +43,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from ..findings import ErrorRecord, Finding, Location
 from ..sources.base import Item
-from .base import BaseSink
+from .base import BaseSink, open_report
 
 SARIF_SCHEMA = "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/master/Schemata/sarif-schema-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -147,16 +146,7 @@ class SarifSink(BaseSink):
     name: ClassVar[str] = "sarif"
 
     def __init__(self, out: IO[str] | str = "-", root: str | os.PathLike[str] | None = None) -> None:
-        self._own = False
-        if isinstance(out, str):
-            if out == "-":
-                self._out: IO[str] = sys.stdout
-            else:
-                fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                self._out = os.fdopen(fd, "w", encoding="utf-8")
-                self._own = True
-        else:
-            self._out = out
+        self._out, self._own = open_report(out)
         self.root = Path(os.path.abspath(root if root is not None else os.getcwd()))
         self._errors: list[ErrorRecord] = []
         self._count = 0
