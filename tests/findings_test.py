@@ -77,3 +77,19 @@ def test_locations_for_members_s3_and_sql() -> None:
         assert Location.from_dict(l.to_dict()) == l
     err = ErrorRecord(loc, "limit", "expansion ratio over 200", "ratio")
     assert ErrorRecord.from_dict(err.to_dict()) == err
+
+
+def test_exceptions_quoting_input_are_masked_in_error_records(rng) -> None:
+    # Library exceptions (UnicodeDecodeError, parser errors) may quote the
+    # bytes they choked on; the error record a sweep writes must not.
+    from cardscan.run.worker import _exc_record
+
+    pan = make_pan("4556", 16, rng)
+    loc = Location(uri="file:///x/y.bin")
+    try:
+        raise ValueError(f"unexpected token near 'card={pan}'")
+    except ValueError as exc:
+        record = _exc_record(loc, exc)
+    assert record.kind == "internal"
+    assert_no_pan(record.message, [pan], "error record")
+    assert_no_pan(repr(record), [pan], "error record repr")
