@@ -152,7 +152,10 @@ def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_findings(
     assert summary["findings"] == len(got)
     assert summary["objects_scanned"] + summary["carried_over"]["objects"] == FILES + 1
     assert summary["carried_over"]["objects"] > 0  # the kills' work was resumed, not redone
-    assert recs[0]["state"]["mode"] == "resume"
+    # "resume" after a kill mid-sweep; "incremental" when the last kill landed
+    # after the sweep had recorded itself complete (during the final rename or
+    # exit): both must give the uninterrupted findings, checked above.
+    assert recs[0]["state"]["mode"] in ("resume", "incremental")
 
 
 def test_report_merges_an_interrupted_run_and_its_resumption(share: Path, reference, tmp_path: Path) -> None:
