@@ -223,3 +223,34 @@ def object_id(*parts: Any) -> str:
     import hashlib
 
     return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+#: Tombstone notes left where a file or object was quarantined or deleted.
+NOTE_SUFFIX = {"quarantine": ".cardscan-quarantined.txt", "delete": ".cardscan-deleted.txt"}
+
+
+def note_body(what: str, action: str, findings: list[Finding], dest: str | None, ctx: "Context") -> bytes:
+    """A tombstone note (``what`` is "file" or "object"): finding ids and masked
+    numbers only, and redacted once more: a destination path may carry a number."""
+    from ..prevent import redact
+    from .journal import now_iso
+
+    done = "moved to quarantine" if action == "quarantine" else "deleted"
+    lines = [f"This {what} was {done} by cardscan: it held payment card data.", f"when: {now_iso()}",
+             f"by: {ctx.user}@{ctx.host}"]
+    if dest:
+        lines.append(f"moved to: {dest}")
+    lines.append(f"findings: {len(findings)} (ids and masked numbers below)")
+    lines += [f"finding: {f.id} {f.brand} {f.masked}" for f in findings]
+    return redact(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
+
+
+def parse_note(text: str) -> dict[str, Any]:
+    """The finding ids and destination a tombstone note records."""
+    ids, dest = set(), None
+    for line in text.splitlines():
+        if line.startswith("finding: "):
+            ids.add(line.split()[1])
+        elif line.startswith("moved to: "):
+            dest = line[len("moved to: "):]
+    return {"ids": ids, "destination": dest}

@@ -37,13 +37,13 @@ from ..errors import CardscanError
 from ..findings import Finding
 from ..sources.fs import uri_to_path
 from . import backup
-from .base import Context, Result, object_id, results, safe_display
+from .base import NOTE_SUFFIX, Context, Result, note_body, object_id, parse_note, results, safe_display
 from .containers import Rewriter, SpanPatcher, Unsupported, compressor, tree
 from .journal import now_iso
 
 READ = 1 << 20
-QUARANTINE_NOTE = ".cardscan-quarantined.txt"
-DELETE_NOTE = ".cardscan-deleted.txt"
+QUARANTINE_NOTE = NOTE_SUFFIX["quarantine"]
+DELETE_NOTE = NOTE_SUFFIX["delete"]
 
 
 class _Stale(CardscanError):
@@ -625,20 +625,7 @@ def _note_path(path: str, action: str) -> str:
 
 
 def _write_note(path: str, action: str, findings: list[Finding], dest: str | None, ctx: Context) -> None:
-    what = "moved to quarantine" if action == "quarantine" else "deleted"
-    lines = [
-        f"This file was {what} by cardscan: it held payment card data.",
-        f"when: {now_iso()}",
-        f"by: {ctx.user}@{ctx.host}",
-    ]
-    if dest:
-        lines.append(f"moved to: {dest}")
-    lines.append(f"findings: {len(findings)} (ids and masked numbers below)")
-    lines += [f"finding: {f.id} {f.brand} {f.masked}" for f in findings]
-    body = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
-    from ..prevent import redact
-
-    body = redact(body)  # a quarantine path may carry a number in a file name
+    body = note_body("file", action, findings, dest, ctx)
     note = _note_path(path, action)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(note, flags, 0o600)
@@ -658,11 +645,5 @@ def _read_note(path: str, action: str) -> dict[str, Any] | None:
             text = fh.read(1 << 20).decode("utf-8", "replace")
     except OSError:
         return None
-    ids, dest = set(), None
-    for line in text.splitlines():
-        if line.startswith("finding: "):
-            ids.add(line.split()[1])
-        elif line.startswith("moved to: "):
-            dest = line[len("moved to: "):]
-    return {"ids": ids, "destination": dest}
+    return parse_note(text)
 

@@ -36,12 +36,11 @@ from urllib.parse import quote
 from ..errors import CardscanError, ConfigError
 from ..findings import Finding
 from ..sources.s3 import _strip_userinfo, split_uri
-from .base import Context, Result, object_id, results, safe_display
+from .base import NOTE_SUFFIX, Context, Result, note_body, object_id, parse_note, results, safe_display
 from .containers import Rewriter, Unsupported, tree
 from .files import Digests, _spec, specs_of
-from .journal import now_iso
 
-NOTE = {"quarantine": ".cardscan-quarantined.txt", "delete": ".cardscan-deleted.txt"}
+NOTE = NOTE_SUFFIX
 #: HEAD fields carried over to the rewritten object (PutObject parameter names).
 _CARRY = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage", "CacheControl", "Expires",
           "WebsiteRedirectLocation", "ServerSideEncryption", "SSEKMSKeyId", "BucketKeyEnabled")
@@ -381,15 +380,7 @@ class S3Remediator:
 
     def _write_note(self, c: Any, bucket: str, key: str, action: str, findings: list[Finding], dest: str | None,
                     ctx: Context, extra: dict[str, Any]) -> None:
-        from ..prevent import redact
-
-        what = "moved to quarantine" if action == "quarantine" else "deleted"
-        lines = [f"This object was {what} by cardscan: it held payment card data.", f"when: {now_iso()}",
-                 f"by: {ctx.user}@{ctx.host}"]
-        if dest:
-            lines.append(f"moved to: {dest}")
-        lines += [f"finding: {f.id} {f.brand} {f.masked}" for f in findings]
-        body = redact(("\n".join(lines) + "\n").encode("utf-8", "replace"))
+        body = note_body("object", action, findings, dest, ctx)
         c.put_object(Bucket=bucket, Key=key + NOTE[action], Body=body, ContentType="text/plain; charset=utf-8", **extra)
 
     def _note(self, c: Any, bucket: str, key: str, action: str, extra: dict[str, Any]) -> dict[str, Any] | None:
@@ -397,13 +388,7 @@ class S3Remediator:
             text = c.get_object(Bucket=bucket, Key=key + NOTE[action], **extra)["Body"].read(1 << 20).decode("utf-8", "replace")
         except Exception:
             return None
-        ids, dest = set(), None
-        for line in text.splitlines():
-            if line.startswith("finding: "):
-                ids.add(line.split()[1])
-            elif line.startswith("moved to: "):
-                dest = line[len("moved to: "):]
-        return {"ids": ids, "destination": dest}
+        return parse_note(text)
 
     # -- --verify -------------------------------------------------------------------------
     def rescan(self, findings: list[Finding], ctx: Context) -> list[Finding]:

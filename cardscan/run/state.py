@@ -66,6 +66,7 @@ from typing import Any, Iterable, Iterator
 
 from ..errors import CardscanError
 from ..findings import ErrorRecord, Finding
+from ..sinks.base import BaseSink
 from ..sources.base import Item
 
 log = logging.getLogger("cardscan.run.state")
@@ -632,23 +633,13 @@ class StagedManifest:
         return _ManifestNotice(self, err)
 
 
-class _ManifestNotice:
+class _ManifestNotice(BaseSink):
+    """Tells the user where the manifest ended up, once the sweep closes."""
+
     name = "notice"
 
     def __init__(self, staged: StagedManifest, err: Any) -> None:
         self._staged, self._err = staged, err
-
-    def begin(self, scan_info: dict[str, Any]) -> None:
-        pass
-
-    def finding(self, finding: Finding) -> None:
-        pass
-
-    def error(self, error: ErrorRecord) -> None:
-        pass
-
-    def end_item(self, item: Item | None, stats: dict[str, Any]) -> None:
-        pass
 
     def close(self, summary: dict[str, Any]) -> None:
         from ..sinks.console import printable

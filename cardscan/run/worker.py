@@ -261,12 +261,19 @@ def attach_object(findings: list[Finding], obj: dict[str, Any]) -> None:
 
 
 # -- byte sources ------------------------------------------------------------
-def _scan_whole(state: _State, source: Any, item: Item, result: ItemResult) -> None:
-    base = Location(uri=item.uri, version=item.version)
+def _open(source: Any, item: Item, base: Location, result: ItemResult) -> Any:
+    """The item's stream, or None after recording why it could not be opened."""
     try:
-        raw = source.open(item)
+        return source.open(item)
     except (SourceError, OSError) as exc:
         result.errors.append(_exc_record(base, exc))
+        return None
+
+
+def _scan_whole(state: _State, source: Any, item: Item, result: ItemResult) -> None:
+    base = Location(uri=item.uri, version=item.version)
+    raw = _open(source, item, base, result)
+    if raw is None:
         return
     with raw:
         before = _fstat(raw)
@@ -281,9 +288,7 @@ def _scan_whole(state: _State, source: Any, item: Item, result: ItemResult) -> N
                     result.errors.append(ErrorRecord(loc, part.kind, part.message, part.limit))
                     continue
                 result.findings.extend(state.scanner.scan_stream(part.stream, loc))
-        except (SourceError, OSError) as exc:
-            result.errors.append(_exc_record(base, exc))
-        except Exception as exc:
+        except Exception as exc:  # OSError, SourceError, a decoder bug: a record, never a crash
             result.errors.append(_exc_record(base, exc))
         try:
             result.sha256 = reader.finish()
@@ -298,10 +303,8 @@ def _scan_whole(state: _State, source: Any, item: Item, result: ItemResult) -> N
 def _scan_range(state: _State, source: Any, item: Item, result: ItemResult) -> None:
     start, end = item.byte_range  # type: ignore[misc]
     base = Location(uri=item.uri, version=item.version)
-    try:
-        raw = source.open(item)
-    except (SourceError, OSError) as exc:
-        result.errors.append(_exc_record(base, exc))
+    raw = _open(source, item, base, result)
+    if raw is None:
         return
     with raw:
         before = _fstat(raw)
@@ -309,9 +312,7 @@ def _scan_range(state: _State, source: Any, item: Item, result: ItemResult) -> N
         try:
             findings, stats = state.scanner.scan_range(reader, start, end, base)
             result.findings, result.range_stats = findings, stats
-        except (SourceError, OSError) as exc:
-            result.errors.append(_exc_record(base, exc))
-        except Exception as exc:
+        except Exception as exc:  # OSError, SourceError, a decoder bug: a record, never a crash
             result.errors.append(_exc_record(base, exc))
         try:
             result.sha256 = reader.finish()
