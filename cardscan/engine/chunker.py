@@ -39,7 +39,8 @@ class Chunker(Generic[T]):
         self._process = process
         self._before = margin_before
         self._after = margin_after
-        self._buf = b""
+        self._buf = bytearray()  # its first _len bytes are live; any after are stale
+        self._len = 0
         self._start = buf_start  # absolute offset of _buf[0]
         self._done = start  # candidates starting before this are decided
         self._stop = stop  # candidates starting at or after this are not ours
@@ -51,12 +52,16 @@ class Chunker(Generic[T]):
     def _limit(self, hi: int) -> int:
         return hi if self._stop is None else min(hi, self._stop)
 
-    def feed(self, chunk: bytes) -> list[T]:
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[T]:
         if not chunk:
             return []
-        self.bytes_seen += len(chunk)
-        self._buf = self._buf + chunk if self._buf else bytes(chunk)
-        end = self._start + len(self._buf)
+        size = len(chunk)
+        self.bytes_seen += size
+        # Overwrite the stale bytes after the live ones: the length changes by
+        # a few bytes at most, so the bytearray is not reallocated.
+        self._buf[self._len:] = chunk
+        self._len += size
+        end = self._start + self._len
         hi = self._limit(end - self._after)
         out: list[T] = []
         if hi > self._done:
@@ -65,11 +70,13 @@ class Chunker(Generic[T]):
         return out
 
     def finish(self) -> list[T]:
-        hi = self._limit(self._start + len(self._buf))
+        del self._buf[self._len:]
+        hi = self._limit(self._start + self._len)
         out: list[T] = []
         if hi > self._done:
             out = self._call(hi)
-        self._buf = b""
+        self._buf = bytearray()
+        self._len = 0
         return out
 
     def _call(self, hi: int) -> list[T]:
@@ -88,5 +95,10 @@ class Chunker(Generic[T]):
             if n:
                 self._lines += n
                 self._last_nl = self._start + last
-        self._buf = self._buf[cut:]
+        # Same-size slice assignment: moves the tail to the front without
+        # resizing (deleting from the front would shift the bytearray's start
+        # and make the next append reallocate).
+        live = self._len - cut
+        self._buf[:live] = self._buf[cut:self._len]
+        self._len = live
         self._start = keep

@@ -236,7 +236,7 @@ def _ent_back(buf: bytes, i: int) -> int:
 
 
 def _pct_decode(span: bytes) -> bytes:
-    return unquote_to_bytes(span.replace(b"+", b" "))
+    return unquote_to_bytes(bytes(span).replace(b"+", b" "))  # its cache wants hashable bytes
 
 
 def _ent_char(m: re.Match[bytes]) -> bytes:
