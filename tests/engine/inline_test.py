@@ -160,3 +160,40 @@ def test_c_and_python_base64_run_finders_agree() -> None:
         finally:
             inline._class_runs = saved
         assert c_runs == py_runs
+
+
+def _runs_reference(buf: bytes, table: bytes, min_len: int) -> list[tuple[int, int]]:
+    out, i = [], 0
+    while i < len(buf):
+        if not table[buf[i]]:
+            i += 1
+            continue
+        s = i
+        while i < len(buf) and table[buf[i]]:
+            i += 1
+        if i - s >= min_len:
+            out.append((s, i))
+    return out
+
+
+@pytest.mark.parametrize("min_len", [1, 5, 12, 33, 64, 65, 100])
+def test_c_class_runs_on_long_inputs_any_min_length(min_len: int) -> None:
+    # The C pass works on 64-byte blocks (SSSE3 lookups for ASCII classes, a
+    # table loop otherwise): runs across block edges, at the end, any length.
+    from cardscan.engine import inline
+
+    if inline._class_runs is None:
+        pytest.skip("C finder not built")
+    rng = random.Random(min_len)
+    ascii_table = inline._B64_TABLE
+    high_table = bytes(1 if c in inline._B64_UNION or c >= 0xF0 else 0 for c in range(256))
+    for table in (ascii_table, high_table):
+        members = [c for c in range(256) if table[c]]
+        others = [c for c in range(256) if not table[c]]
+        for _ in range(60):
+            buf = bytearray()
+            while len(buf) < rng.randrange(0, 3000):
+                pool = members if rng.random() < 0.7 else others
+                buf += bytes(rng.choice(pool) for _ in range(rng.randrange(1, 150)))
+            buf = bytes(buf)
+            assert inline._class_runs(buf, table, min_len) == _runs_reference(buf, table, min_len)
