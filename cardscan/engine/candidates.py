@@ -6,6 +6,12 @@ Windows logs hold them). Every PAN, contiguous or printed in groups, lies in
 exactly one chain, so finding chains first and validating only those is what
 makes the engine fast: most bytes of a log are never looked at twice.
 
+Contiguous chains are also dropped here when they cannot be a PAN of their
+length (a 4-digit issuer prefix table), fail Luhn, or, when the caller asks
+(``id_fields``), sit right behind an id field name (``order_id=...``) that the
+context scorer would reject them for anyway: the rule is
+:func:`_id_field_before`, and tests prove the scan finds the same with it.
+
 Two backends return identical results:
 
 * ``c``: a small C extension (``_cfinder.c``), a single pass per encoding;
@@ -13,6 +19,7 @@ Two backends return identical results:
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Callable
 
@@ -25,6 +32,8 @@ SEP = 1
 UTF16 = 2
 
 Chain = tuple[int, int, int]  # (start, end, flags), end exclusive
+#: (negative tokens, positive first tokens, window): see context.id_field_words.
+IdFields = tuple[bytes, bytes, int]
 
 _ASCII = re.compile(rb"[0-9]+(?:[ -][0-9]+)*")
 _UTF16 = re.compile(rb"[0-9](?:\x00(?:[ -]\x00)?[0-9])+")
@@ -41,6 +50,52 @@ def _plausible_groups(text: bytes) -> bool:
     return any((a == 4 and 3 <= b <= 6) or (a == 6 and b == 13) for a, b in zip(sizes, sizes[1:]))
 
 
+_GAP = frozenset(b" \t=:\"'/")
+_IDENT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_ALNUM = re.compile(rb"[A-Za-z0-9]+")
+_ALNUM_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+@functools.lru_cache(maxsize=8)
+def _words(blob: bytes) -> frozenset[bytes]:
+    return frozenset(blob.split(b"\n")) - {b""}
+
+
+def _id_field_before(data: bytes, s: int, e: int, end: int, ids: IdFields) -> bool:
+    """Is the contiguous chain ``data[s:e]`` right behind an id field name?
+
+    The identifier (``[A-Za-z0-9_.-]+``) just before the number, after one or
+    more of `` \t=:"'/``, holds a negative token (``order_id`` holds ``id``)
+    inside the last ``window`` bytes, and no token after that one starts a
+    positive word (``order_card=`` does not count). context.has_negative is
+    then True: its last negative hit ends at or after that token, and every
+    positive hit after it would start at a later token. A chain followed by
+    ``=`` is kept: it may be track 2 data, which context never drops.
+    """
+    neg_blob, pos_blob, window = ids
+    if e < end and data[e] == 0x3D:
+        return False
+    lo, g = max(0, s - window), s
+    while g > lo and data[g - 1] in _GAP:
+        g -= 1
+    if g == s or g == lo:
+        return False
+    i0 = g
+    while i0 > lo and data[i0 - 1] in _IDENT:
+        i0 -= 1
+    neg, pos = _words(neg_blob), _words(pos_blob)
+    pos_after = False
+    for m in reversed(list(_ALNUM.finditer(data, i0, g))):
+        if m.start() == lo and lo > 0 and data[lo - 1] in _ALNUM_CHARS:
+            return False  # a token cut by the window's start
+        token = m.group().lower()
+        if token in neg:
+            return not pos_after
+        if token in pos:
+            pos_after = True
+    return False
+
+
 def _keep(digits: bytes, has_sep: bool, table: bytes | None, text: bytes = b"") -> bool:
     n = len(digits)
     if has_sep:
@@ -53,12 +108,17 @@ def _keep(digits: bytes, has_sep: bool, table: bytes | None, text: bytes = b"") 
 
 
 def find_chains_python(
-    buf: bytes | bytearray | memoryview, start: int = 0, end: int = -1, table: bytes | None = None
+    buf: bytes | bytearray | memoryview,
+    start: int = 0,
+    end: int = -1,
+    table: bytes | None = None,
+    id_fields: IdFields | None = None,
 ) -> list[Chain]:
     """Pure-Python finder; the reference the C backend is tested against.
 
     ``table`` (see issuers.length_table) drops contiguous chains whose 4-digit
-    prefix cannot start a PAN of their length.
+    prefix cannot start a PAN of their length; ``id_fields`` those right
+    behind an id field name (:func:`_id_field_before`).
     """
     data = bytes(buf)
     if end < 0 or end > len(data):
@@ -69,6 +129,8 @@ def find_chains_python(
         has_sep = b" " in text or b"-" in text
         digits = _NOT_DIGIT.sub(b"", text) if has_sep else text
         if _keep(digits, has_sep, table, text):
+            if id_fields is not None and not has_sep and _id_field_before(data, m.start(), m.end(), end, id_fields):
+                continue
             out.append((m.start(), m.end(), SEP if has_sep else 0))
     for m in _UTF16.finditer(data, start, end):
         chars = m.group()[::2]
@@ -112,9 +174,12 @@ def best_backend() -> str:
     return "c" if "c" in BACKENDS else "python"
 
 
-def get_finder(name: str = "best") -> Callable[[bytes], list[Chain]]:
+Finder = Callable[..., list[Chain]]
+
+
+def get_finder(name: str = "best") -> Finder:
     """A finder by name (``best``, ``c`` or ``python``), bound to the issuer
-    prefix table: ``finder(buf) -> chains``."""
+    prefix table: ``finder(buf, id_fields=None) -> chains``."""
     if name == "best":
         name = best_backend()
     try:
@@ -130,8 +195,8 @@ def get_finder(name: str = "best") -> Callable[[bytes], list[Chain]]:
 
     table = length_table()
 
-    def finder(buf: bytes) -> list[Chain]:
-        return find(buf, 0, -1, table)
+    def finder(buf: bytes | bytearray, id_fields: IdFields | None = None) -> list[Chain]:
+        return find(buf, 0, -1, table, id_fields)
 
     finder.backend = name  # type: ignore[attr-defined]
     return finder

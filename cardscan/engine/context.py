@@ -102,6 +102,33 @@ class Context:
 MAX_WITH_NEGATIVE = BASE + 10 - 30
 
 
+#: The scorer's window for id field names (see has_negative).
+NEGATIVE_WINDOW = 32
+
+
+def id_field_words(context_window: int) -> tuple[bytes, bytes, int]:
+    """What the candidate finder needs to drop numbers behind an id field name
+    without asking this module (``order_id=...``; see candidates.py):
+
+    * the negative words that are one token (``[a-z0-9]+``), and
+    * the first token of every positive word (``card`` for ``card_number``),
+
+    each as ``b"\\nword\\nword\\n"``, and the window has_negative looks at.
+    A number whose field name holds a negative token, with no token after it
+    that starts a positive word, is one has_negative rejects.
+    """
+    neg = sorted(w for w in NEGATIVE_WORDS if w.isascii() and w.isalnum())
+    pos = sorted({_FIRST_TOKEN.match(w).group() for w in POSITIVE_WORDS} - {""})  # type: ignore[union-attr]
+    return _word_blob(neg), _word_blob(pos), min(NEGATIVE_WINDOW, context_window)
+
+
+_FIRST_TOKEN = re.compile(r"[a-z0-9]*")
+
+
+def _word_blob(words: list[str]) -> bytes:
+    return ("\n" + "\n".join(words) + "\n").encode("ascii")
+
+
 def has_negative(before: bytes) -> bool:
     """An id-like field name just before the number (within 32 bytes).
 
@@ -109,7 +136,7 @@ def has_negative(before: bytes) -> bool:
     ("orders/4111..." next to another line's "card="), but a card word
     between the id word and the number wins ("order 42 card 4111").
     """
-    near = before[-32:]
+    near = before[-NEGATIVE_WINDOW:]
     neg = _hits(_NEG, near)
     if not neg:
         return False

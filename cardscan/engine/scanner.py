@@ -76,6 +76,9 @@ class Scanner:
         self.config = config or ScanConfig()
         self.key = key if isinstance(key, FingerprintKey) else FingerprintKey(key)
         self._find = get_finder(self.config.backend)
+        # Numbers behind an id field name never reach the threshold when it
+        # is above MAX_WITH_NEGATIVE: the finder drops them without Python.
+        self._id_fields = context.id_field_words(self.config.context_window)
         w = self.config.context_window
         # Inline-encoded text (base64) takes 4 bytes per 3 decoded ones, so the
         # margins cover the context window in encoded form too.
@@ -183,7 +186,8 @@ class Scanner:
         rel_lo, rel_hi = lo - base, hi - base
         n = len(buf)
         hits: list[_Hit] = []
-        for cs, ce, flags in self._find(buf):
+        ids = self._id_fields if floor > context.MAX_WITH_NEGATIVE else None
+        for cs, ce, flags in self._find(buf, ids):
             if ce <= rel_lo or cs >= rel_hi:
                 continue
             utf16 = bool(flags & UTF16)
