@@ -61,13 +61,18 @@ def _scanner(key: Any, **settings: Any) -> "Scanner":
     return Scanner(ScanConfig(**settings), key=key)
 
 
-def scan_bytes(data: bytes, *, key: bytes | str | None = None, **settings: Any) -> list["Finding"]:
+def scan_bytes(
+    data: bytes, *, key: bytes | str | None = None, field: str | None = None, **settings: Any
+) -> list["Finding"]:
     """Findings in ``data``. ``settings`` are :class:`ScanConfig` fields.
 
     Without ``key`` (and without ``CARDSCAN_FINGERPRINT_KEY``) a random key is
-    used, so fingerprints do not correlate across calls.
+    used, so fingerprints do not correlate across calls. ``field`` names the
+    field ``data`` is the value of (a database column, a form field): a
+    number filling it is judged by that name, as ``merchant_id=...`` or
+    ``card_number=...`` would be.
     """
-    return _scanner(key, **settings).scan_bytes(data)
+    return _scanner(key, **settings).scan_bytes(data, field=field)
 
 
 def scan_stream(fileobj: IO[bytes], *, key: bytes | str | None = None, uri: str = "", **settings: Any) -> Iterator["Finding"]:

@@ -31,6 +31,8 @@ class ScanConfig:
     context_window: int = 300
     #: Also decode inline base64 blobs, percent-encoding and HTML entities.
     inline: bool = True
+    #: In delimited text (CSV, TSV) read each value's column header as its field name.
+    columns: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_confidence <= 100:

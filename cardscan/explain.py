@@ -18,6 +18,8 @@ REASON_WORDS: dict[str, str] = {
     "keyword": "a card word nearby",
     "expiry": "an expiry date after it",
     "negative_keyword": "an id-like field name before it (lowers confidence)",
+    "column_keyword": "in a column named like a card field",
+    "column_negative": "in a column named like an id (lowers confidence)",
     "hex_token": "inside a hex token (lowers confidence)",
     "phone": "looks like a phone number (lowers confidence)",
     "low_entropy": "repetitive digits (lowers confidence)",

@@ -178,7 +178,8 @@ def scan_source(source, scanner=None) -> SourceScan:  # type: ignore[no-untyped-
                         continue
                     cell, data = rec
                     n += 1
-                    out.findings.extend(scanner.scan_bytes(data, Location(uri=base, version=item.version, cell=cell)))
+                    loc = Location(uri=base, version=item.version, cell=cell)
+                    out.findings.extend(scanner.scan_bytes(data, loc, field=cell.column))  # as the worker does
                 out.cells[item.uri] = n
             else:
                 with source.open(item) as f:

@@ -15,6 +15,8 @@ grouped                +10    ``4111 1111 1111 1111`` (printed format)
 keyword                +25    ``card number: ...`` / ``"cc_num": ...`` within 300 B
 expiry                 +10    ``exp 04/27`` within 64 bytes after
 negative_keyword       -30    ``order_id=...``, ``tracking #...``, ``ISBN ...`` within 32 B before
+column_keyword         +25    the value's CSV column is ``card_number`` (see columns.py)
+column_negative        -30    the value's CSV column is ``merchant_id``
 hex_token              -45    inside a long hex string or UUID
 phone                  -40    ``+4111...`` or ``tel:...``
 low_entropy            -30    ``5105105105105100``-like repetition or ``1234567890...`` runs
@@ -23,6 +25,7 @@ longer_group_run       -25    ``DE89 3704 0044 0532 0130 00`` (groups continue o
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Iterable
@@ -91,10 +94,12 @@ def _hits(automaton: "ahocorasick.Automaton", text: bytes) -> list[tuple[int, in
 
 @dataclass(frozen=True)
 class Context:
-    """Bytes around a candidate, NULs removed for UTF-16, lowercased."""
+    """Bytes around a candidate, NULs removed for UTF-16, lowercased, and the
+    name of the column it fills in delimited text (columns.py), if any."""
 
     before: bytes
     after: bytes
+    field: bytes | None = None
 
 
 #: The best a candidate with an id field name before it can score
@@ -144,6 +149,25 @@ def has_negative(before: bytes) -> bool:
     return not any(s >= last_neg for s, _ in _hits(_POS, near))
 
 
+@functools.lru_cache(maxsize=4096)
+def field_evidence(name: bytes | None) -> int:
+    """What a column name says of its values: -1 an id (``merchant_id``,
+    read as if it stood right before the number), +1 card evidence
+    (``card_number``), 0 nothing (``amount``, ``notes``) or no column."""
+    if not name:
+        return 0
+    if has_negative(name):
+        return -1
+    return 1 if _hits(_POS, name) else 0
+
+
+def is_negative(before: bytes, column: int = 0) -> bool:
+    """Evidence against a card: a column named like an id, or, where the
+    column says nothing, an id field name just before the number. A column
+    named like a card field outweighs the row's neighbouring values."""
+    return column < 0 or (column == 0 and has_negative(before))
+
+
 def score(ctx: Context, grouped: bool) -> tuple[int, list[str]]:
     """Confidence and reasons from the context (not including filters)."""
     reasons = ["issuer_luhn"]
@@ -151,10 +175,14 @@ def score(ctx: Context, grouped: bool) -> tuple[int, list[str]]:
     if grouped:
         value += 10
         reasons.append("grouped")
-    if has_negative(ctx.before):
-        reasons.append("negative_keyword")
+    column = field_evidence(ctx.field)
+    if is_negative(ctx.before, column):
+        reasons.append("column_negative" if column < 0 else "negative_keyword")
         return value - 30, reasons
-    if _hits(_POS, ctx.before) or _hits(_POS, ctx.after):
+    if column > 0:
+        value += 25
+        reasons.append("column_keyword")
+    elif _hits(_POS, ctx.before) or _hits(_POS, ctx.after):
         value += 25
         reasons.append("keyword")
     if _EXPIRY.search(ctx.after, 0, 64):

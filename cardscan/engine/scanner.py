@@ -6,6 +6,7 @@ the key and the chosen finder.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import IO, Iterator
 
@@ -14,6 +15,7 @@ from ..findings import Finding, FingerprintKey, Location, mask
 from . import context, filters, issuers, track
 from .candidates import SEP, UTF16, get_finder, newlines
 from .chunker import Chunker
+from .columns import HEADER_MAX, MAX_ROW_BACK, Columns, Field, Fields, sniff
 from .inline import encoded_offset, find_encoded
 from .validate import Window, windows
 
@@ -85,12 +87,28 @@ class Scanner:
         wide = -(-w * 4 // 3) if self.config.inline else w
         self._margin_before = wide + _MAX_SPAN + 8
         self._margin_after = wide + 2 * _MAX_SPAN + _MAX_TRACK + 8
+        if self.config.columns:
+            # A row's start must be in the carried tail, and the header line
+            # in the buffer before the first candidate is decided.
+            self._margin_before = max(self._margin_before, MAX_ROW_BACK + _MAX_SPAN)
+            self._margin_after = max(self._margin_after, HEADER_MAX)
 
     # -- public API --------------------------------------------------------
-    def scan_bytes(self, data: bytes | bytearray | memoryview, location: Location | None = None) -> list[Finding]:
-        """All findings in ``data``, in offset order."""
+    def scan_bytes(
+        self, data: bytes | bytearray | memoryview, location: Location | None = None, field: str | None = None
+    ) -> list[Finding]:
+        """All findings in ``data``, in offset order.
+
+        ``field``: the name of the field ``data`` is the whole value of (a SQL
+        column, a form field), read as the field name of a number that fills
+        it: ``merchant_id`` argues against a card, ``card_number`` for one.
+        """
         buf = bytes(data)
-        hits = self._detect(buf, 0, 0, len(buf), 0, -1, 0)
+        if field is not None and self.config.columns:
+            fields: Fields | None = Field(field.lower().encode("utf-8", "replace"))
+        else:
+            fields = self._columns(buf)
+        hits = self._detect(buf, 0, 0, len(buf), 0, -1, 0, columns=fields)
         return [self._finding(h, location) for h in hits]
 
     def scan_stream(self, fileobj: IO[bytes], location: Location | None = None) -> Iterator[Finding]:
@@ -116,11 +134,16 @@ class Scanner:
         ``start``); :meth:`RangeStats.fix` turns them into file lines once the
         ranges before are known.
         """
+        columns = None
+        if self.config.columns:
+            fileobj.seek(0)
+            columns = self._columns(fileobj.read(HEADER_MAX))
         read_from = max(0, start - self._margin_before)
         stop = end + self._margin_after
         fileobj.seek(read_from)
         chunker: Chunker[_Hit] = Chunker(
-            self._detect, self._margin_before, self._margin_after, buf_start=read_from, start=start, stop=end
+            functools.partial(self._detect, columns=columns), self._margin_before, self._margin_after,
+            buf_start=read_from, start=start, stop=end,
         )
         hits: list[_Hit] = []
         stats = RangeStats(start, end)
@@ -145,6 +168,10 @@ class Scanner:
         return StreamScan(self, location)
 
     # -- internals ---------------------------------------------------------
+    def _columns(self, head: bytes | bytearray) -> Columns | None:
+        """The column names of a stream that starts with ``head``, if any."""
+        return sniff(head) if self.config.columns else None
+
     def _finding(self, h: _Hit, location: Location | None) -> Finding:
         line, col = h.line_col
         if location is None:
@@ -175,18 +202,23 @@ class Scanner:
         count_from: int,
         floor: int | None = None,
         inline: bool | None = None,
+        columns: Fields | None = None,
     ) -> list[_Hit]:
         """Decide candidates whose absolute start is in [lo, hi).
 
         ``floor`` overrides min_confidence (inline decoding scores decoded text
         at 0 and applies the threshold after combining with the raw context).
+        ``columns``: what names the field of a value: the stream's header if
+        it is delimited text, or the field ``buf`` is the value of.
         """
         cfg = self.config
         floor = cfg.min_confidence if floor is None else floor
         rel_lo, rel_hi = lo - base, hi - base
         n = len(buf)
         hits: list[_Hit] = []
-        ids = self._id_fields if floor > context.MAX_WITH_NEGATIVE else None
+        # With columns, a card-like column name can outweigh an id word in
+        # the row, which the finder's rule does not know: every chain is scored.
+        ids = self._id_fields if floor > context.MAX_WITH_NEGATIVE and columns is None else None
         for cs, ce, flags in self._find(buf, ids):
             if ce <= rel_lo or cs >= rel_hi:
                 continue
@@ -201,7 +233,7 @@ class Scanner:
                 if not rel_lo <= a < rel_hi:
                     continue
                 b = cs + (w.end - 1) * stride + 1
-                h = self._judge(buf, a, b, w, utf16, n, base, floor)
+                h = self._judge(buf, a, b, w, utf16, n, base, floor, columns)
                 if h is not None:
                     h.offset += base
                     hits.append(h)
@@ -260,7 +292,8 @@ class Scanner:
         return out
 
     def _judge(
-        self, buf: bytes, a: int, b: int, w: Window, utf16: bool, n: int, base: int, floor: int
+        self, buf: bytes, a: int, b: int, w: Window, utf16: bool, n: int, base: int, floor: int,
+        columns: Fields | None = None,
     ) -> _Hit | None:
         cfg = self.config
         digits = w.digits
@@ -288,15 +321,16 @@ class Scanner:
         if utf16:
             before = before.replace(b"\x00", b"")
         before = before.lower()
+        field = columns.field_at(buf, a, b) if columns is not None and not utf16 else None
         # Most structurally valid non-cards are ids behind a field name; they
         # cannot reach the threshold, so skip the rest of the work for them.
-        if floor > context.MAX_WITH_NEGATIVE and context.has_negative(before):
+        if floor > context.MAX_WITH_NEGATIVE and context.is_negative(before, context.field_evidence(field)):
             return None
         after = buf[b:b + win]
         if utf16:
             after = after.replace(b"\x00", b"")
         after = after.lower()
-        value, reasons = context.score(context.Context(before, after), w.grouped)
+        value, reasons = context.score(context.Context(before, after, field), w.grouped)
         if not utf16 and filters.is_hex_token(buf, a, b, 0, n):
             value -= 45
             reasons.append("hex_token")
@@ -355,7 +389,17 @@ class StreamScan:
     def __init__(self, scanner: Scanner, location: Location | None) -> None:
         self._scanner = scanner
         self._location = location
-        self._chunker: Chunker[_Hit] = Chunker(scanner._detect, scanner._margin_before, scanner._margin_after)
+        self._chunker: Chunker[_Hit] = Chunker(self._process, scanner._margin_before, scanner._margin_after)
+        self._sniffed = False
+        self._columns: Columns | None = None
+
+    def _process(self, buf: bytes, base: int, lo: int, hi: int, lines: int, last_nl: int,
+                 count_from: int) -> list[_Hit]:
+        if not self._sniffed:
+            # The first call sees at least HEADER_MAX bytes or the whole stream.
+            self._sniffed = True
+            self._columns = self._scanner._columns(buf) if base == 0 else None
+        return self._scanner._detect(buf, base, lo, hi, lines, last_nl, count_from, columns=self._columns)
 
     @property
     def bytes_seen(self) -> int:

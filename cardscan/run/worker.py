@@ -346,7 +346,8 @@ def _scan_rows(state: _State, source: Any, item: Item, result: ItemResult) -> No
             if isinstance(value, str):
                 value = value.encode("utf-8", "surrogatepass")
             result.nbytes += len(value)
-            result.findings.extend(state.scanner.scan_bytes(value, replace(base, cell=cell)))
+            # The column name is the value's field name (merchant_id, card_number).
+            result.findings.extend(state.scanner.scan_bytes(value, replace(base, cell=cell), field=cell.column))
     except (SourceError, OSError) as exc:
         result.errors.append(_exc_record(base, exc))
 

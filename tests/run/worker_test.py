@@ -186,6 +186,8 @@ class RowsSource:
         yield Cell("customers", "note", (("id", 7),), "public"), f"card {card} exp 10/27".encode()
         yield Cell("customers", "name", (("id", 7),), "public"), "Ann Example"
         yield Cell("customers", "blob", (("id", 8),), "public"), None
+        # a card-shaped id: its column name says what it is
+        yield Cell("customers", "loyalty_id", (("id", 8),), "public"), item.meta.get("loyalty", "").encode()
         yield ErrorRecord(Location(uri=item.uri), "permission", "permission denied for column ssn")
 
 
@@ -193,7 +195,7 @@ def test_row_source_cells_are_scanned_with_cell_locations(rng) -> None:
     card = pan(rng)
     worker.init_worker(settings(sources=[{"name": "rows", "target": "tests.run.worker_test:RowsSource",
                                           "url": "sqlite:///x.db", "options": {}}]))
-    item = Item(uri="sqlite:///x.db#public.customers", source="rows", meta={"card": card})
+    item = Item(uri="sqlite:///x.db#public.customers", source="rows", meta={"card": card, "loyalty": pan(rng)})
     r = worker.scan_item(item)
     assert [f.fingerprint for f in r.findings] == [FP.fingerprint(card)]
     loc = r.findings[0].location

@@ -227,6 +227,27 @@ def test_every_planted_pan_is_found_at_its_cell(make_db, dialect, rng) -> None:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
+def test_column_names_are_the_field_names_of_their_values(make_db, dialect, rng) -> None:
+    # A settlement table: merchant and terminal ids shaped like cards (Luhn-valid,
+    # in card ranges), and one real card number. The column names tell them apart.
+    db = make_db(dialect)
+    card = make_pan("4", 16, rng)
+    ids = [make_pan("37", 15, rng) for _ in range(6)]
+    db.run(
+        f"CREATE TABLE {db.t('settlements')} (id INTEGER PRIMARY KEY, merchant_id VARCHAR(32), "
+        f"card_number VARCHAR(32), memo VARCHAR(100))",
+        params=[(f"INSERT INTO {db.t('settlements')} VALUES (:i, :m, :c, :n)",
+                 {"i": i, "m": m, "c": card if i == 3 else None, "n": f"merchant {m}" if i == 4 else None})
+                for i, m in enumerate(ids)],
+    )
+    scan = scan_source(db.source(), Scanner(key=KEY))
+    assert not scan.errors
+    (f,) = scan.findings
+    assert f.fingerprint == KEY.fingerprint(card) and f.location.cell.column == "card_number"
+    assert "column_keyword" in f.reasons and f.confidence == 85
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
 def test_sample_reads_the_first_rows_in_key_order(make_db, dialect, rng) -> None:
     db = make_db(dialect)
     pans = [make_pan("4", 16, rng) for _ in range(5)]
