@@ -115,6 +115,7 @@ KNOWN: dict[str, Callable[[Any, str], Any]] = {
     "backend": _choice("best", "c", "python"),
     "context_window": _int(0, 4096),
     "inline": _bool,
+    "columns": _bool,
     "chunk_size": parse_size,
     # containers (decoder limits)
     "max_depth": _int(0),

@@ -81,6 +81,8 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
                    help="report findings with confidence >= N (0-100; default 50)")
     g.add_argument("--no-test-cards", dest="test_cards", action="store_false", default=None,
                    help="do not report published test card numbers")
+    g.add_argument("--no-columns", dest="columns", action="store_false", default=None,
+                   help="do not read CSV headers or SQL column names as the field names of values")
 
 
 def add_container_options(parser: argparse.ArgumentParser) -> None:
@@ -210,7 +212,8 @@ def build_config(opts: dict[str, Any]) -> Any:
     from ..config import ScanConfig
 
     fields = {}
-    for name in ("min_confidence", "test_cards", "utf16", "backend", "context_window", "chunk_size", "inline"):
+    for name in ("min_confidence", "test_cards", "utf16", "backend", "context_window", "chunk_size", "inline",
+                 "columns"):
         if opts.get(name) is not None:
             fields[name] = opts[name]
     return ScanConfig(**fields)

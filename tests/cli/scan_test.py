@@ -377,3 +377,20 @@ def test_container_limits_and_inline_switch_reach_the_scan(tmp_path, capsys) -> 
     m = load_manifest(manifest)
     assert m.findings == [] and [e.limit for e in m.errors] == ["depth"]
     assert m.scan["settings"]["limits"]["max_depth"] == 1
+
+
+def test_csv_headers_name_values_unless_no_columns(tmp_path: Path, rng) -> None:
+    from cardscan.testing import make_pan
+
+    merchants = [make_pan("37", 15, rng) for _ in range(5)]
+    card = make_pan("4556", 16, rng)
+    rows = "".join(f"{i},{m},{card if i == 2 else ''}\n" for i, m in enumerate(merchants))
+    (tmp_path / "settlements.csv").write_text("row,merchant_id,card_number\n" + rows)
+    manifest = tmp_path / "m.jsonl"
+    args = ["scan", str(tmp_path / "settlements.csv"), "--manifest", str(manifest), "-j", "1", "--no-config", "-q"]
+    assert cli_main.main(args) == 1
+    (f,) = load_manifest(manifest).findings
+    assert f.fingerprint == FingerprintKey(KEY).fingerprint(card) and "column_keyword" in f.reasons
+    assert cli_main.main(args + ["--no-columns"]) == 1
+    m = load_manifest(manifest)
+    assert len(m.findings) == 6 and m.scan["settings"]["engine"]["columns"] is False
