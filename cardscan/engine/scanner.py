@@ -7,6 +7,7 @@ the key and the chosen finder.
 from __future__ import annotations
 
 import functools
+import io
 from dataclasses import replace
 from typing import IO, Iterator
 
@@ -53,6 +54,35 @@ def _big_endian(buf: bytes, a: int, b: int, base: int) -> bool:
     if before == 1 and after == 1:
         return (base + a) % 2 == 1
     return after == 2 and before % 2 == 1
+
+
+def _chunks(fileobj: IO[bytes], size: int, limit: int | None = None) -> Iterator[bytes | memoryview]:
+    """``fileobj`` in chunks of at most ``size`` bytes, ``limit`` in all.
+
+    Where the file object has ``readinto``, every chunk lands in one reused
+    buffer (valid until the next chunk): a new 1 MiB ``bytes`` per read took
+    page faults costing ~30% of a whole scan of the benchmark log.
+    """
+    view = memoryview(bytearray(size)) if hasattr(fileobj, "readinto") else None
+    left = size if limit is None else limit
+    while left > 0:
+        want = size if limit is None else min(size, left)
+        chunk: bytes | memoryview | None = None
+        if view is not None:
+            try:
+                n = fileobj.readinto(view[:want])  # type: ignore[attr-defined]
+            except (NotImplementedError, io.UnsupportedOperation):  # read() only
+                view = None
+            else:
+                if n is not None:
+                    chunk = view[:n]
+        if chunk is None:
+            chunk = fileobj.read(want)
+        if not chunk:
+            return
+        if limit is not None:
+            left -= len(chunk)
+        yield chunk
 
 
 class _Hit:
@@ -114,11 +144,7 @@ class Scanner:
     def scan_stream(self, fileobj: IO[bytes], location: Location | None = None) -> Iterator[Finding]:
         """Findings from a binary file object, read in ``chunk_size`` chunks."""
         stream = self.stream(location)
-        size = self.config.chunk_size
-        while True:
-            chunk = fileobj.read(size)
-            if not chunk:
-                break
+        for chunk in _chunks(fileobj, self.config.chunk_size):
             yield from stream.feed(chunk)
         yield from stream.finish()
 
@@ -147,11 +173,8 @@ class Scanner:
         )
         hits: list[_Hit] = []
         stats = RangeStats(start, end)
-        pos, size = read_from, self.config.chunk_size
-        while pos < stop:
-            chunk = fileobj.read(min(size, stop - pos))
-            if not chunk:
-                break
+        pos = read_from
+        for chunk in _chunks(fileobj, self.config.chunk_size, stop - read_from):
             a, b = max(start, pos) - pos, min(end, pos + len(chunk)) - pos
             if b > a:
                 c, last = newlines(chunk, a, b)

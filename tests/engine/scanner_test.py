@@ -276,3 +276,28 @@ def test_utf16_byte_order_with_terminators_at_any_alignment(encoding, pad, rng, 
     (f,) = scan(data, min_confidence=0)
     assert f.encoding == encoding.replace("-", "").replace("utf16", "utf-16")
     assert f.location.offset == len(noise) + pad and f.location.length == 32
+
+
+def test_chunks_reuse_one_buffer_where_they_can_and_respect_the_limit() -> None:
+    from cardscan.engine.scanner import _chunks
+
+    data = bytes(range(256)) * 40
+
+    class ReadOnly(io.RawIOBase):  # read() only: readinto raises NotImplementedError
+        def __init__(self) -> None:
+            self.f = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, n: int = -1) -> bytes:
+            return self.f.read(n)
+
+    for make in (lambda: io.BytesIO(data), ReadOnly, lambda: io.BufferedReader(io.BytesIO(data), 100)):
+        got = b"".join(bytes(c) for c in _chunks(make(), 333))
+        assert got == data
+        got = [bytes(c) for c in _chunks(make(), 333, 1000)]
+        assert b"".join(got) == data[:1000] and max(map(len, got)) <= 333
+    # readinto: every chunk is a view of the same buffer, so callers copy what they keep
+    views = list(_chunks(io.BytesIO(data), 500))
+    assert all(isinstance(v, memoryview) and v.obj is views[0].obj for v in views)
