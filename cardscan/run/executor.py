@@ -252,6 +252,7 @@ def _terminate(ex: Any) -> None:
     if ex is None:
         return
     processes = list((getattr(ex, "_processes", None) or {}).values())
+    writer = getattr(getattr(ex, "_result_queue", None), "_writer", None)  # shutdown() drops the queue
     try:
         ex.shutdown(wait=False, cancel_futures=True)
     except Exception:  # a broken pool may complain; it is being discarded
@@ -265,4 +266,15 @@ def _terminate(ex: Any) -> None:
         try:
             p.join(timeout=5)
         except Exception:
+            pass
+    # A worker killed while it wrote a result leaves the pool's manager thread
+    # blocked reading the rest of that message, forever: this process holds
+    # the pipe's write end too, so no EOF comes, and the interpreter then
+    # hangs at exit joining that thread (seen as a Ctrl-C that never ends).
+    # With the workers gone, closing our write end turns the read into EOF:
+    # the thread sees a broken pool and finishes.
+    if writer is not None:
+        try:
+            writer.close()
+        except OSError:
             pass

@@ -133,3 +133,29 @@ def test_cancel_terminates_the_pool_processes(tmp_path: Path, rng) -> None:
     processes = list(pool._processes.values())
     runner.shutdown(cancel=True)
     assert all(not p.is_alive() for p in processes)
+
+
+def _big_result(n: int) -> bytes:
+    return b"x" * n
+
+
+def test_terminating_a_pool_while_a_worker_sends_its_result_does_not_hang() -> None:
+    # Ctrl-C used to hang now and then: a worker killed halfway through
+    # writing a result left the pool's manager thread waiting for the rest of
+    # the message forever, and the interpreter waited for that thread at exit.
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cardscan.run.executor import _terminate
+
+    ctx = multiprocessing.get_context("forkserver")
+    for delay in (0.05, 0.1, 0.2, 0.3):
+        ex = ProcessPoolExecutor(1, mp_context=ctx)
+        ex.submit(_big_result, 1).result()  # the worker is up
+        manager = ex._executor_manager_thread
+        ex.submit(_big_result, 192 << 20)  # ~0.2 s of pickle and pipe: terminate lands inside it
+        time.sleep(delay)
+        _terminate(ex)
+        manager.join(timeout=10)
+        assert not manager.is_alive(), f"the pool's manager thread is stuck (terminated after {delay} s)"
