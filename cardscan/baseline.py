@@ -57,7 +57,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigError
-from .findings import Finding, FingerprintKey
+from .findings import Finding, FingerprintKey, mask_name
 
 __all__ = [
     "BASELINE_VERSION", "DEFAULT_NAME", "Baseline", "Entry", "BaselineError",
@@ -131,10 +131,10 @@ def finding_path(finding: Finding, root: str | os.PathLike[str]) -> str:
     other stores: the URI (``s3://bucket/key``); SQL cells add ``#table.column``.
     """
     root = Path(os.path.abspath(root))
-    loc = finding.location
+    loc = finding.location.public()
     obj = finding.obj or {}
     if obj.get("commit") and obj.get("path") and obj.get("repo"):
-        text = relative_path(os.path.join(obj["repo"], obj["path"]), root)
+        text = mask_name(relative_path(os.path.join(obj["repo"], obj["path"]), root))
     else:
         local = local_path(loc.uri)
         text = relative_path(local, root) if local is not None else loc.uri

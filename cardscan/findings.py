@@ -15,15 +15,25 @@ The :class:`Location` model covers every place cardscan looks:
   schema, table, column and the row's key;
 * within the innermost stream: ``offset``/``length`` in bytes, and
   ``line``/``column`` (1-based, column counted in bytes) for text.
+
+A location is written, shown and identified in its *public* form: a card
+number in a file name, S3 key or member name is masked there like any other
+(``file:///exports/455673******9855.csv``). Written with the fingerprint key
+(the manifest, the sweep state), such a location also carries ``sealed``: the
+real one, encrypted under that key (see seal.py), which reading it back with
+the key restores, so remediation can find the object.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
+import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 #: Finding kinds. Track data is magnetic-stripe data: storing it is never allowed.
 KINDS = ("pan", "track1", "track2")
@@ -60,6 +70,43 @@ class Cell:
         )
 
 
+# Twelve digits with at most three non-letters between neighbours: every
+# card number, contiguous, grouped or percent-encoded (%20), matches; most
+# names do not, and skip the scanner.
+_NEAR_DIGITS = re.compile(r"[0-9](?:[^A-Za-z]{0,3}[0-9]){11}")
+# Kept as they are when a masked URI path is quoted again ('*' stays readable).
+_URI_SAFE = "/!$&'()*+,;=:@~"
+
+
+def mask_name(text: str) -> str:
+    """``text`` (a file name, S3 key, member name or URI) with card numbers masked.
+
+    A URI's path is decoded first, masked, and quoted again, so a number
+    written ``4556%207375...`` is found and the result is still a URI. Text
+    without a card number comes back unchanged (the same object).
+    """
+    if not _NEAR_DIGITS.search(text):
+        return text
+    from .prevent import redact
+
+    parts = urlsplit(text) if "://" in text else None
+    if parts is None or not parts.scheme:
+        return redact(text)
+    path = unquote(parts.path, errors="surrogateescape")
+    masked = redact(path)
+    if masked == path:
+        masked_uri = text
+    else:
+        quoted = quote(masked, safe=_URI_SAFE, errors="surrogateescape")
+        masked_uri = text[: len(text) - len(text.split("://", 1)[1])] + parts.netloc + quoted
+        if parts.query:
+            masked_uri += "?" + parts.query
+        if parts.fragment:
+            masked_uri += "#" + parts.fragment
+    # netloc, query and fragment (an S3 bucket, a SQL URL's parameters) too
+    return redact(masked_uri)
+
+
 @dataclass(frozen=True)
 class Location:
     """Where a finding is. See the module docstring for the forms it takes."""
@@ -72,20 +119,49 @@ class Location:
     column: int | None = None
     version: str | None = None
     cell: Cell | None = None
+    #: Set on a public location read back without the key: the real uri and
+    #: members, sealed (see seal.py). In-memory locations of a scan are real.
+    sealed: str | None = field(default=None, compare=False)
+
+    def public(self) -> "Location":
+        """This location with card numbers in its uri and member names masked
+        (``self`` when there are none)."""
+        uri = mask_name(self.uri)
+        member = tuple(mask_name(m) for m in self.member)
+        if uri is self.uri and all(a is b for a, b in zip(member, self.member)):
+            return self
+        return replace(self, uri=uri, member=member)
+
+    def __repr__(self) -> str:  # the public form: a repr lands in logs and tracebacks
+        pub = self.public()
+        fields = ", ".join(f"{name}={getattr(pub, name)!r}" for name in (
+            "uri", "member", "offset", "length", "line", "column", "version", "cell", "sealed"))
+        return f"Location({fields})"
+
+    def sealed_public(self, key: "FingerprintKey") -> "Location":
+        """The public form carrying the real uri and members sealed under
+        ``key`` (``self`` when there is nothing to mask)."""
+        pub = self.public()
+        if pub is self:
+            return self
+        return replace(pub, sealed=key.seal(json.dumps([self.uri, list(self.member)]).encode("utf-8")))
 
     def key(self) -> tuple[Any, ...]:
-        """What identifies the place, independent of line numbers."""
+        """What identifies the place, independent of line numbers (public form:
+        finding ids are a plain hash of it)."""
+        pub = self.public()
         cell = None
         if self.cell is not None:
             cell = (self.cell.schema, self.cell.table, self.cell.column, self.cell.key)
-        return (self.uri, self.version, self.member, cell, self.offset)
+        return (pub.uri, self.version, pub.member, cell, self.offset)
 
     def display(self) -> str:
         """``path!member!member:line:col`` for humans (no digits of the PAN)."""
-        base = self.uri[len("file://"):] if self.uri.startswith("file://") else self.uri
+        pub = self.public()
+        base = pub.uri[len("file://"):] if pub.uri.startswith("file://") else pub.uri
         if self.version:
             base += f"?versionId={self.version}"
-        parts = [base, *self.member]
+        parts = [base, *pub.member]
         text = "!".join(parts)
         if self.cell is not None:
             c = self.cell
@@ -98,24 +174,31 @@ class Location:
             return f"{text}@{self.offset}"
         return text
 
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"uri": self.uri}
+    def to_dict(self, key: "FingerprintKey | None" = None) -> dict[str, Any]:
+        """The public form; with ``key``, a location that needed masking also
+        carries ``sealed`` (the real one, for whoever holds the key)."""
+        pub = self.public() if key is None else self.sealed_public(key)
+        d: dict[str, Any] = {"uri": pub.uri}
         if self.version is not None:
             d["version"] = self.version
-        if self.member:
-            d["member"] = list(self.member)
+        if pub.member:
+            d["member"] = list(pub.member)
         for name in ("offset", "length", "line", "column"):
             value = getattr(self, name)
             if value is not None:
                 d[name] = value
         if self.cell is not None:
             d["cell"] = self.cell.to_dict()
+        if pub.sealed is not None:
+            d["sealed"] = pub.sealed
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Location":
+    def from_dict(cls, d: dict[str, Any], key: "FingerprintKey | None" = None) -> "Location":
+        """A location from its dict; with ``key``, a sealed one is opened to the
+        real location (:class:`~cardscan.seal.SealError` if it cannot be)."""
         cell = d.get("cell")
-        return cls(
+        loc = cls(
             uri=d["uri"],
             member=tuple(d.get("member", ())),
             offset=d.get("offset"),
@@ -124,7 +207,20 @@ class Location:
             column=d.get("column"),
             version=d.get("version"),
             cell=Cell.from_dict(cell) if cell else None,
+            sealed=d.get("sealed"),
         )
+        if loc.sealed is None or key is None:
+            return loc
+        from .seal import SealError
+
+        try:
+            uri, member = json.loads(key.unseal(loc.sealed))
+        except (ValueError, TypeError) as exc:
+            raise SealError(f"a sealed location that does not decode ({type(exc).__name__})") from None
+        real = replace(loc, uri=uri, member=tuple(member), sealed=None)
+        if real.public().uri != loc.uri or real.public().member != loc.member:
+            raise SealError("a sealed location that does not match its public form")
+        return real
 
 
 @dataclass(frozen=True)
@@ -171,10 +267,11 @@ class Finding:
 
         return replace(self, location=replace(self.location, **changes))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, key: "FingerprintKey | None" = None) -> dict[str, Any]:
+        """The manifest record's fields; ``key`` seals a masked location (Location.to_dict)."""
         d: dict[str, Any] = {
             "id": self.id,
-            "location": self.location.to_dict(),
+            "location": self.location.to_dict(key),
             "kind": self.kind,
             "severity": self.severity,
             "brand": self.brand,
@@ -193,9 +290,9 @@ class Finding:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Finding":
+    def from_dict(cls, d: dict[str, Any], key: "FingerprintKey | None" = None) -> "Finding":
         return cls(
-            location=Location.from_dict(d["location"]),
+            location=Location.from_dict(d["location"], key),
             kind=d["kind"],
             brand=d["brand"],
             masked=d["masked"],
@@ -257,6 +354,17 @@ class FingerprintKey:
     def fingerprint(self, digits: str) -> str:
         return "hmac-sha256:" + hmac.new(self._key, digits.encode("ascii"), hashlib.sha256).hexdigest()
 
+    def seal(self, plaintext: bytes) -> str:
+        """``plaintext`` encrypted under a key derived from this one (seal.py)."""
+        from .seal import seal
+
+        return seal(self._key, plaintext)
+
+    def unseal(self, token: str) -> bytes:
+        from .seal import unseal
+
+        return unseal(self._key, token)
+
     def __repr__(self) -> str:
         return f"FingerprintKey(key_id={self.key_id!r}, random={self.random})"
 
@@ -283,12 +391,12 @@ class ErrorRecord:
     #: For kind ``limit``: which limit (depth, ratio, total_bytes, member_count, ...).
     limit: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"location": self.location.to_dict(), "kind": self.kind, "message": self.message}
+    def to_dict(self, key: "FingerprintKey | None" = None) -> dict[str, Any]:
+        d: dict[str, Any] = {"location": self.location.to_dict(key), "kind": self.kind, "message": self.message}
         if self.limit is not None:
             d["limit"] = self.limit
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ErrorRecord":
-        return cls(Location.from_dict(d["location"]), d["kind"], d["message"], d.get("limit"))
+    def from_dict(cls, d: dict[str, Any], key: "FingerprintKey | None" = None) -> "ErrorRecord":
+        return cls(Location.from_dict(d["location"], key), d["kind"], d["message"], d.get("limit"))

@@ -43,7 +43,7 @@ def _display(uri: str) -> str:
 
 def object_dir(loc: Location) -> str:
     """The directory (prefix, table) a finding's object lives in, for grouping."""
-    base = _display(loc.uri)
+    base = _display(loc.public().uri)
     if loc.cell is not None:
         c = loc.cell
         return f"{base}#{c.schema + '.' if c.schema else ''}{c.table}"

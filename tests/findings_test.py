@@ -93,3 +93,63 @@ def test_exceptions_quoting_input_are_masked_in_error_records(rng) -> None:
     assert record.kind == "internal"
     assert_no_pan(record.message, [pan], "error record")
     assert_no_pan(repr(record), [pan], "error record repr")
+
+
+# -- card numbers in names: masked where shown, sealed where written -------------
+
+def test_mask_name_masks_numbers_in_uris_members_and_paths(rng) -> None:
+    from cardscan.findings import mask_name
+
+    pan = make_pan("4556", 16, rng)
+    grouped = " ".join(pan[i:i + 4] for i in range(0, 16, 4))
+    cases = [
+        f"file:///srv/exports/{pan}.csv",
+        f"file:///srv/exports/{grouped.replace(' ', '%20')}.csv",  # a grouped number in a quoted URI
+        f"s3://bucket/cards/{pan}/receipt.json",
+        f"scans/{pan}.pdf",  # a member name
+        f"file:///srv/{grouped.replace(' ', '-')}/x",  # printed with dashes, in a directory name
+    ]
+    for text in cases:
+        out = mask_name(text)
+        assert_no_pan(out, [pan], "a masked name")
+        assert len(out) <= len(text) + 20 and ("://" in out) == ("://" in text)
+    # a masked URI is still a URI of the masked name, digits kept where allowed
+    assert mask_name(f"file:///srv/exports/{pan}.csv") == f"file:///srv/exports/{pan[:6]}******{pan[-4:]}.csv"
+    # names without a card number come back as the very same object
+    for text in ("file:///srv/exports/2024-03-05/report.csv", "s3://b/k/7b81e5e0309e60437ea3ef27e2e90528",
+                 "file:///srv/orders/1774707416490491410.csv", "x"):
+        assert mask_name(text) is text or mask_name(text) == text
+
+
+def test_location_public_form_sealed_with_the_key_and_opened_again(rng) -> None:
+    from cardscan.seal import SealError
+
+    pan = make_pan("4556", 16, rng)
+    key = FingerprintKey(b"names-key")
+    real = Location(uri=f"file:///srv/exports/{pan}.zip", member=(f"{pan}.txt",), offset=7, length=16, line=1,
+                    column=8)
+    plain = Location(uri="file:///srv/exports/a.zip", member=("b.txt",), offset=7)
+    assert plain.public() is plain and "sealed" not in plain.to_dict(key)
+    d = real.to_dict(key)
+    assert_no_pan(str(d) + real.display() + repr(real), [pan], "a location")
+    assert d["sealed"].startswith("siv1:") and d == real.to_dict(key)  # deterministic
+    assert "sealed" not in real.to_dict()  # public, but without the key nothing can be sealed
+    assert Location.from_dict(d, key) == real
+    public = Location.from_dict(d)  # what a report reads: masked, sealed kept
+    assert public.uri == d["uri"] and public.sealed == d["sealed"] and public.to_dict() == d
+    assert Location.from_dict(public.to_dict(), key) == real
+    with pytest.raises(SealError):
+        Location.from_dict(d, FingerprintKey(b"another key"))
+    swapped = dict(d, uri="file:///srv/exports/other.zip")  # a token moved onto another record
+    with pytest.raises(SealError, match="public form"):
+        Location.from_dict(swapped, key)
+
+
+def test_finding_id_is_the_same_for_the_real_and_the_public_location(rng) -> None:
+    pan = make_pan("4556", 16, rng)
+    key = FingerprintKey(b"names-key")
+    (f,) = Scanner(key=key).scan_bytes(f"card {pan}".encode(), Location(uri=f"file:///srv/{pan}.log"))
+    loaded = Finding.from_dict(f.to_dict(key))
+    assert loaded.id == f.id and loaded.location.sealed
+    assert Finding.from_dict(f.to_dict(key), key) == f
+    assert_no_pan(str(f.to_dict(key)) + repr(f) + str(loaded.to_dict()), [pan], "a finding")

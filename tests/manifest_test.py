@@ -240,4 +240,10 @@ def test_docs_examples_validate(rng) -> None:
         assert validate_records([record]) == [], b
         kinds.append(b.get("type", "location"))
     assert sorted(set(kinds)) == ["error", "finding", "location", "scan", "summary"]
-    assert kinds.count("location") == 5
+    assert kinds.count("location") == 6
+    # The sealed example is real: it opens with the key it was made with.
+    from cardscan.findings import FingerprintKey
+
+    (sealed,) = [b for b in blocks if "sealed" in b]
+    real = Location.from_dict(sealed, FingerprintKey(b"docs-example-key"))
+    assert real.public().uri == sealed["uri"] and "******" not in real.uri

@@ -393,8 +393,9 @@ def display_error(e: "ErrorRecord", cwd: str) -> str:
     from ..sinks.console import printable
     from pathlib import Path
 
-    local = local_path(e.location.uri)
-    text = relative_path(local, Path(cwd)) if local is not None else e.location.uri
-    if e.location.member:
-        text = "!".join([text, *e.location.member])
+    loc = e.location.public()
+    local = local_path(loc.uri)
+    text = relative_path(local, Path(cwd)) if local is not None else loc.uri
+    if loc.member:
+        text = "!".join([text, *loc.member])
     return printable(text)

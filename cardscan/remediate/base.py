@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from ..findings import Finding, FingerprintKey
+from ..findings import Finding, FingerprintKey, mask_name
 
 STATUSES = ("planned", "done", "already_remediated", "stale", "unsupported", "error")
 ACTIONS = ("redact", "quarantine", "delete")
@@ -71,7 +71,8 @@ class Result:
         for name in ("message", "before_sha256", "after_sha256", "destination", "backup"):
             value = getattr(self, name)
             if value:
-                d[name] = value
+                # a quarantine path keeps the object's name, which may hold a number
+                d[name] = mask_name(value) if name in ("destination", "backup") else value
         if self.detail:
             d["detail"] = dict(self.detail)
         return d
@@ -218,11 +219,15 @@ class Remediator(Protocol):
         ...
 
 
-def object_id(*parts: Any) -> str:
-    """A short stable id for an object (journal key; names no path, holds no PAN)."""
-    import hashlib
+def object_id(key: FingerprintKey, *parts: Any) -> str:
+    """A short stable id for an object (journal key; names no path, holds no PAN).
 
-    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    Keyed: a plain hash of a path whose name holds a card number could be
+    brute-forced from the masked name (about 10^5 candidates)."""
+    import hashlib
+    import hmac
+
+    return hmac.new(key.raw(), repr(parts).encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:24]
 
 
 #: Tombstone notes left where a file or object was quarantined or deleted.

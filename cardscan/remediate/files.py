@@ -184,7 +184,7 @@ class FileRemediator:
 
     def _redact_open(self, path: str, fh: BinaryIO, st: os.stat_result, findings: list[Finding],
                      ctx: Context) -> list[Result]:
-        oid = object_id("file", findings[0].location.uri)
+        oid = object_id(ctx.key, "file", findings[0].location.uri)
         opts = ctx.options
         specs = specs_of(findings)
         rw = Rewriter(ctx.key, opts.keep_last, opts.max_rewrite_bytes)
@@ -377,7 +377,7 @@ class FileRemediator:
         if isinstance(opened, list):
             return opened
         fh, st = opened
-        oid = object_id("file", findings[0].location.uri)
+        oid = object_id(ctx.key, "file", findings[0].location.uri)
         with fh:
             specs = specs_of(findings)
             d = Digests(specs)

@@ -39,6 +39,11 @@ from datetime import datetime, timezone
 from typing import IO, Any
 
 from ..errors import ConfigError
+from ..findings import FingerprintKey, mask_name
+from ..seal import SealError
+
+#: Journal fields that hold paths (a temp file beside the object, a quarantine destination).
+_PATHS = ("temp", "destination", "where")
 
 
 def now_iso() -> str:
@@ -70,11 +75,14 @@ def _line(record: dict[str, Any]) -> bytes:
 class Journal:
     """Intent and result of each object's change; see the module docstring."""
 
-    def __init__(self, path: str, run_id: str, read_only: bool = False) -> None:
+    def __init__(self, path: str, run_id: str, read_only: bool = False, key: FingerprintKey | None = None) -> None:
         import fcntl
 
         self.path = path
         self.run_id = run_id
+        #: Seals paths whose names hold a card number (seal.py); the journal must
+        #: know the real temp file to clean up after a crash, and show no PAN.
+        self.key = key
         #: object id -> {before digest -> set of after digests} from this and earlier runs.
         self._edges: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         self._produced: dict[str, set[str]] = defaultdict(set)
@@ -124,7 +132,7 @@ class Journal:
     def _cleanup(self) -> None:
         """Remove temp files that interrupted runs left beside their objects."""
         for r in self.unfinished:
-            temp = r.get("temp")
+            temp = self._path(r, "temp")
             if isinstance(temp, str) and ".cardscan-" in os.path.basename(temp):
                 try:
                     os.unlink(temp)
@@ -136,6 +144,12 @@ class Journal:
     def record(self, event: str, object_id: str, **fields: Any) -> None:
         if self._fh is None:
             return
+        for name in _PATHS:
+            value = fields.get(name)
+            if isinstance(value, str) and mask_name(value) is not value:
+                fields[name] = mask_name(value)
+                if self.key is not None:
+                    fields[name + "_sealed"] = self.key.seal(value.encode("utf-8", "surrogateescape"))
         rec = {"event": event, "run": self.run_id, "time": now_iso(), "object": object_id, **fields}
         self._fh.write(_line(rec))
         os.fsync(self._fh.fileno())
@@ -143,6 +157,18 @@ class Journal:
         if before and after and (event == "prepared" or fields.get("status") == "done"):
             self._edges[object_id][before].add(after)
             self._produced[object_id].add(after)
+
+    def _path(self, rec: dict[str, Any], name: str) -> Any:
+        """A path field of a journal record, opened if it was sealed (None if it cannot be)."""
+        sealed = rec.get(name + "_sealed")
+        if sealed is None:
+            return rec.get(name)
+        if self.key is None:
+            return None
+        try:
+            return self.key.unseal(sealed).decode("utf-8", "surrogateescape")
+        except SealError:
+            return None
 
     def produced(self, object_id: str, digest: str) -> bool:
         return digest in self._produced.get(object_id, ())

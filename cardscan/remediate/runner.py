@@ -26,6 +26,7 @@ from .. import registry
 from ..errors import CardscanError, ConfigError, ManifestError
 from ..findings import Finding, FingerprintKey
 from ..manifest import iter_records
+from ..seal import SealError
 from .base import Context, Options, Result, results
 from .journal import AuditLog, Journal, default_paths
 from .select import Selection
@@ -66,8 +67,15 @@ class Report:
         return EXIT_OK
 
 
-def load(manifest: str, selection: Selection | None = None) -> tuple[list[dict[str, Any]], list[Finding], int]:
-    """(scan records, selected findings, findings in the manifest)."""
+def load(
+    manifest: str, selection: Selection | None = None, key: FingerprintKey | None = None
+) -> tuple[list[dict[str, Any]], list[Finding], int]:
+    """(scan records, selected findings, findings in the manifest).
+
+    With ``key`` (checked against each scan record first), a location whose
+    name held a card number, written masked and sealed, is opened to the real
+    one: remediation works on real paths, everything it writes is public.
+    """
     scans: list[dict[str, Any]] = []
     chosen: list[Finding] = []
     total = 0
@@ -75,11 +83,15 @@ def load(manifest: str, selection: Selection | None = None) -> tuple[list[dict[s
     for rec in iter_records(manifest):
         t = rec.get("type")
         if t == "scan":
+            if key is not None:
+                check_key([rec], key)
             scans.append(rec)
         elif t == "finding":
             total += 1
             try:
-                f = Finding.from_dict(rec)
+                f = Finding.from_dict(rec, key)
+            except SealError as exc:
+                raise ManifestError(f"{manifest}: finding {str(rec.get('id', '?'))[:24]}: {exc}") from None
             except (KeyError, TypeError, ValueError) as exc:
                 raise ManifestError(f"{manifest}: a finding record is incomplete ({type(exc).__name__}: {exc})") from None
             if f.id in seen:
@@ -173,7 +185,7 @@ def remediate(
     verify: bool = False,
 ) -> Report:
     """Remediate the selected findings of ``manifest``; see the module docstring."""
-    scans, chosen, _total = load(manifest, selection)
+    scans, chosen, _total = load(manifest, selection, key)
     check_key(scans, key)
     if options.action == "delete" and not options.yes_delete:
         raise ConfigError("--action delete removes whole files and objects: confirm with --yes-delete-files")
@@ -196,9 +208,9 @@ def remediate(
     audit_path, journal_path = default_paths(manifest, audit_log, journal)
     if options.apply:
         report.audit_log, report.journal = audit_path, journal_path
-        jr = Journal(journal_path, run_id)
+        jr = Journal(journal_path, run_id, key=key)
     elif os.path.exists(journal_path):
-        jr = Journal(journal_path, run_id, read_only=True)  # earlier batches' changes are not "stale"
+        jr = Journal(journal_path, run_id, read_only=True, key=key)  # earlier batches' changes are not "stale"
     ctx = Context(options, key, jr, run_id)
     if options.apply:
         audit = AuditLog(report.audit_log or "", {

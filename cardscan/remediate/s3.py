@@ -134,7 +134,7 @@ class S3Remediator:
         f0 = findings[0]
         uri = f0.location.uri
         bucket, key = split_uri(uri)
-        oid = object_id("s3", _strip_userinfo(o["endpoint_url"]), uri)
+        oid = object_id(ctx.key, "s3", _strip_userinfo(o["endpoint_url"]), uri)
         opts = ctx.options
         extra = o["extra"]
         try:
@@ -296,7 +296,7 @@ class S3Remediator:
         f0 = findings[0]
         uri = f0.location.uri
         bucket, key = split_uri(uri)
-        oid = object_id("s3", _strip_userinfo(o["endpoint_url"]), uri)
+        oid = object_id(ctx.key, "s3", _strip_userinfo(o["endpoint_url"]), uri)
         extra = o["extra"]
         version = f0.location.version if f0.location.version not in (None, "null") else None
         dest_bucket = dest_key = None

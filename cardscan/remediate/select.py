@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..errors import ConfigError
-from ..findings import KINDS, Finding
+from ..findings import KINDS, Finding, Location
 from ..sources.fs import uri_to_path
 
 #: ``--select KEY=VALUE`` keys.
@@ -62,8 +62,20 @@ class Selection:
 
 
 def target_names(f: Finding) -> list[str]:
-    """What a path glob is matched against: the local path or URL, and with members joined by ``!``."""
+    """What a path glob is matched against: the local path or URL, and with
+    members joined by ``!``; for a name holding a card number, both the real
+    name and the masked one the reports show."""
+    out: list[str] = []
     loc = f.location
+    pub = loc.public()
+    for where in (loc,) if pub is loc else (loc, pub):
+        for name in _names(where):
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def _names(loc: Location) -> list[str]:
     base = loc.uri
     if base.startswith("file:"):
         try:

@@ -156,7 +156,7 @@ class SQLRemediator:
         eng = self.engine(uri, ctx)
         dialect = eng.dialect.name
         columns = list(dict.fromkeys(f.location.cell.column for f in findings if f.location.cell is not None))
-        oid = object_id("sql", uri, cell.schema, cell.table, cell.key)
+        oid = object_id(ctx.key, "sql", uri, cell.schema, cell.table, cell.key)
         with eng.connect() as conn:
             if dialect == "postgresql":
                 enc = conn.execute(sa.text("SHOW server_encoding")).scalar()

@@ -61,11 +61,11 @@ import os
 import socket
 import sqlite3
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator
 
 from ..errors import CardscanError
-from ..findings import ErrorRecord, Finding
+from ..findings import ErrorRecord, Finding, FingerprintKey, mask_name
 from ..sinks.base import BaseSink
 from ..sources.base import Item
 
@@ -484,15 +484,27 @@ class SweepState:
 
     def __init__(
         self, store: StateStore, fingerprint: str, parts: dict[str, Any], *, full: bool = False,
-        manifest: str | None = None,
+        manifest: str | None = None, key: FingerprintKey | None = None,
     ) -> None:
         self.store = store
         self.fingerprint = fingerprint
         self.parts = parts
         self.full = full
         self.manifest = manifest
+        self.key = key
         self.run: RunInfo | None = None
         self._gone: list[tuple[str, str]] = []
+
+    def _stored(self, item: Item) -> Item:
+        """``item`` as the store knows it: a uri whose name holds a card number
+        is kept masked, with the real one sealed after a NUL (which sorts
+        first, so prefix queries under a root still work), never in full."""
+        masked = mask_name(item.uri)
+        if masked is item.uri:
+            return item
+        if self.key is None:
+            raise StateError("a state needs the fingerprint key to record an object whose name holds a card number")
+        return replace(item, uri=masked + "\x00" + self.key.seal(item.uri.encode("utf-8", "surrogatepass")))
 
     def begin(self, roots: Iterable[str], started: str) -> dict[str, Any]:
         """Start the run; the ``state`` field for the manifest's scan record."""
@@ -513,6 +525,7 @@ class SweepState:
         assert self.run is not None, "begin() first"
         if self.full or item.byte_range is not None:
             return None
+        item = self._stored(item)
         prior = self.store.prior(item.uri, item.version)
         if prior is None or prior.status != "done" or prior.settings != self.fingerprint:
             return None
@@ -540,7 +553,7 @@ class SweepState:
         assert self.run is not None, "begin() first"
         if item.byte_range is not None:  # a range handed in from outside: the state is per whole object
             return
-        self.store.record(item, run=self.run.id, settings=self.fingerprint, scanned_at=scanned_at,
+        self.store.record(self._stored(item), run=self.run.id, settings=self.fingerprint, scanned_at=scanned_at,
                           findings=findings, errors=errors, obj=obj, sha256=sha256)
 
     def commit(self) -> None:
@@ -577,7 +590,7 @@ def open_state(
         raise StateError("--state needs a stable fingerprint key (--key-file or CARDSCAN_FINGERPRINT_KEY): "
                          "with a random key no earlier result can be reused")
     fingerprint, parts = settings_fingerprint(engine, limits, key.key_id, extra)
-    return SweepState(StateStore(path), fingerprint, parts, full=full, manifest=manifest)
+    return SweepState(StateStore(path), fingerprint, parts, full=full, manifest=manifest, key=key)
 
 
 # -- the manifest of a run with a state --------------------------------------------

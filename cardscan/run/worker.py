@@ -39,12 +39,14 @@ from ..config import ScanConfig
 from ..decoders import Failure, Limits, expand
 from ..engine.scanner import RangeStats, Scanner
 from ..errors import SourceError
-from ..findings import ErrorRecord, Finding, FingerprintKey, Location
+from ..findings import ErrorRecord, Finding, FingerprintKey, Location, mask_name
 from ..sources.base import Item
 
 log = logging.getLogger("cardscan.run.worker")
 
 _READ = 1 << 20
+#: Object metadata that holds names (a git path); hashes and tags are left alone.
+_NAME_FIELDS = ("path", "repo")
 
 
 @dataclass
@@ -246,7 +248,37 @@ def scan_item(item: Item, state: _State | None = None) -> ItemResult:
             obj["sha256"] = result.sha256
             obj["sha256_mode"] = "whole"
         attach_object(result.findings, obj)
+    _publish(result, state.scanner.key)
     return result
+
+
+def _publish(result: ItemResult, key: FingerprintKey) -> None:
+    """Mask card numbers in the names of ``result``'s locations and object
+    metadata (``/exports/4556737586899855.csv``, a git path), sealing the real
+    location under the key so remediation can find it (findings.py, seal.py).
+    Everything after the worker (sinks, state, progress) sees public names."""
+    # One check (and one seal) per name, not per finding: a file may hold millions.
+    done: dict[tuple[str, tuple[str, ...]], Location | None] = {}
+
+    def public(loc: Location) -> Location:
+        k = (loc.uri, loc.member)
+        if k not in done:
+            sealed = loc.sealed_public(key)
+            done[k] = None if sealed is loc else sealed
+        p = done[k]
+        return loc if p is None else replace(loc, uri=p.uri, member=p.member, sealed=p.sealed)
+
+    result.findings = [_relocated(f, public(f.location)) for f in result.findings]
+    result.errors = [_relocated(e, public(e.location)) for e in result.errors]
+    if result.findings:
+        obj = result.findings[0].obj
+        names = {k: mask_name(obj[k]) for k in _NAME_FIELDS if isinstance(obj.get(k), str)}
+        if any(v is not obj[k] for k, v in names.items()):
+            attach_object(result.findings, {**obj, **names})
+
+
+def _relocated(record: Any, loc: Location) -> Any:
+    return record if loc is record.location else replace(record, location=loc)
 
 
 def attach_object(findings: list[Finding], obj: dict[str, Any]) -> None:
@@ -485,7 +517,7 @@ def _exc_record(location: Location, exc: BaseException) -> ErrorRecord:
         return ErrorRecord(location, exc.kind, _safe(str(exc)), getattr(exc, "limit", None))
     if isinstance(exc, OSError):
         return ErrorRecord(location, os_error_kind(exc), os_error_message(exc))
-    log.debug("internal error on %s", location.uri, exc_info=True)
+    log.debug("internal error on %s", location.display(), exc_info=True)
     return ErrorRecord(location, "internal", f"{type(exc).__name__}: {_safe(str(exc))[:200]}")
 
 

@@ -46,7 +46,9 @@ def uri_display(uri: str) -> str:
 
 
 def format_location(loc: Location) -> str:
-    """``path!member!member:line:col`` (or ``@offset``, or a SQL cell)."""
+    """``path!member!member:line:col`` (or ``@offset``, or a SQL cell); card
+    numbers in names masked."""
+    loc = loc.public()
     text = uri_display(loc.uri)
     if loc.version:
         text += f"?versionId={loc.version}"

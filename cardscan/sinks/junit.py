@@ -22,7 +22,7 @@ import socket
 from typing import IO, Any, ClassVar
 from xml.sax.saxutils import escape, quoteattr
 
-from ..findings import ErrorRecord, Finding, Location
+from ..findings import ErrorRecord, Finding, Location, mask_name
 from ..sources.base import Item
 from .base import BaseSink, open_report
 
@@ -107,17 +107,17 @@ class JUnitSink(BaseSink):
         from ..baseline import local_path, relative_path
         from pathlib import Path
 
-        meta = meta or {}
+        loc, meta = loc.public(), meta or {}
         if meta.get("commit") and meta.get("path") and meta.get("repo"):
             text = relative_path(os.path.join(meta["repo"], meta["path"]), Path(self.root))
-            return f"{text}@{str(meta['commit'])[:12]}"
+            return mask_name(f"{text}@{str(meta['commit'])[:12]}")
         local = local_path(loc.uri)
         text = relative_path(local, Path(self.root)) if local is not None else loc.uri
         if loc.version:
             text += f"?versionId={loc.version}"
         if loc.member:
             text = "!".join([text, *loc.member])
-        return text
+        return mask_name(text)
 
     def close(self, summary: dict[str, Any]) -> None:
         if self._pending_f or self._pending_e:  # records not followed by end_item (library use)

@@ -46,7 +46,7 @@ import os
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from ..findings import ErrorRecord, Finding, Location
+from ..findings import ErrorRecord, Finding, Location, mask_name
 from ..sources.base import Item
 from .base import BaseSink, open_report
 
@@ -224,9 +224,9 @@ class SarifSink(BaseSink):
         """(artifactLocation, path used for fingerprints) for a location."""
         from ..baseline import local_path, relative_path
 
-        obj = obj or {}
+        obj, loc = obj or {}, loc.public()
         if obj.get("commit") and obj.get("path") and obj.get("repo"):
-            path = os.path.join(obj["repo"], obj["path"])
+            path = mask_name(os.path.join(obj["repo"], obj["path"]))
         else:
             path = local_path(loc.uri)  # type: ignore[assignment]
         if path is None:

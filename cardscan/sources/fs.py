@@ -38,7 +38,7 @@ from typing import Any, BinaryIO, ClassVar, Iterable, Iterator, NamedTuple
 from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
 
 from ..errors import ConfigError, SourceError
-from ..findings import ErrorRecord, Location
+from ..findings import ErrorRecord, Location, mask_name
 from .base import Item
 
 log = logging.getLogger("cardscan.sources.fs")
@@ -350,7 +350,7 @@ class FileSource:
 
     def _skip(self, reason: str, path: str) -> None:
         self.stats["skipped"][reason] += 1
-        log.debug("skipped (%s): %s", reason, path)
+        log.debug("skipped (%s): %s", reason, mask_name(path))
 
     def _error(self, path: str, exc: OSError) -> ErrorRecord:
         return ErrorRecord(Location(uri=path_to_uri(path)), os_error_kind(exc), os_error_message(exc))

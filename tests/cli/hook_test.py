@@ -238,3 +238,16 @@ def test_output_stream_failure_does_not_crash(repo: Path, rng) -> None:
     parser = argparse.ArgumentParser()
     hook_mod.configure(parser)
     assert hook_mod.run(parser.parse_args(["f.txt"]), out=out, err=io.StringIO()) == 1
+
+
+def test_a_file_named_after_a_card_is_shown_masked_and_baselined_masked(repo: Path, capsys, rng, monkeypatch) -> None:
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY)
+    name_pan, pan = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
+    (repo / "receipts").mkdir()
+    path = repo / "receipts" / f"{name_pan}.txt"
+    path.write_text(f"card {pan} exp 04/29\n")
+    code, out, _ = hook(str(path.relative_to(repo)), capsys=capsys, pans=[name_pan, pan])
+    assert code == 1 and f"receipts/{name_pan[:6]}******{name_pan[-4:]}.txt:1:" in out
+    assert baseline("receipts", capsys=capsys, pans=[name_pan, pan])[0] == 0
+    assert_no_pan((repo / ".cardscan-baseline.json").read_bytes(), [name_pan, pan], "the baseline")
+    assert hook(str(path.relative_to(repo)), capsys=capsys, pans=[name_pan, pan])[0] == 0  # accepted

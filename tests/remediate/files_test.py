@@ -521,3 +521,25 @@ def test_a_quarantine_directory_others_can_enter_is_refused(tmp_path: Path) -> N
     with pytest.raises(ConfigError, match="chmod 700"):
         run(manifest, action="quarantine", quarantine_to=str(q))
     assert (root / "a.txt").exists()
+
+
+def test_journal_seals_temp_paths_whose_names_hold_a_number_and_cleans_up_after_a_crash(tmp_path: Path) -> None:
+    from cardscan.remediate.journal import Journal
+    from cardscan.testing import assert_no_pan
+    from tests.remediate.helpers import FKEY
+
+    pan = pans(1, seed=31)[0]
+    folder = tmp_path / f"customer-{pan}"
+    folder.mkdir()
+    temp = folder / ".cardscan-redact-1.tmp"
+    path = tmp_path / "j.jsonl"
+    j = Journal(str(path), "run-1", key=FKEY)
+    j.record("begin", "obj1", where="x", temp=str(temp), destination=str(folder / "q"))
+    j.close()  # a crash: no "end"
+    temp.write_bytes(b"half written")
+    assert_no_pan(path.read_bytes(), [pan], "the journal")
+    Journal(str(path), "run-2", key=FKEY).close()
+    assert not temp.exists(), "the next run removes the crashed run's temp file"
+    temp.write_bytes(b"again")
+    Journal(str(path), "run-3").close()  # without the key the sealed path cannot be opened: left alone
+    assert temp.exists()

@@ -145,3 +145,24 @@ def test_quarantine_to_another_bucket(tmp_path: Path, moto_endpoint: str, s3: An
     assert not found
     _, again = run(manifest, action="quarantine", quarantine_to=f"s3://{q}/held/")
     assert [r.status for r in again] == ["already_remediated"]
+
+
+def test_an_object_key_holding_a_card_number_is_masked_and_still_remediated(tmp_path: Path, moto_endpoint: str,
+                                                                            s3: Any, bucket: str) -> None:
+    # Keys named after cards are common (per-card folders, receipts by PAN).
+    from cardscan.testing import assert_no_pan
+
+    p = pans(3, seed=41)
+    key = f"cards/{p[0]}/receipt-{p[1]}.json"
+    s3.put_object(Bucket=bucket, Key=key, Body=f'{{"card": "{p[2]}"}}'.encode())
+    url = f"s3://{bucket}/"
+    manifest = s3scan(tmp_path, url, moto_endpoint)
+    (rec,) = findings(manifest)
+    assert rec["fingerprint"] == fp(p[2]) and rec["location"]["sealed"].startswith("siv1:")
+    assert_no_pan(manifest.read_bytes(), p[:2], "the manifest")
+
+    report, results = run(manifest, verify=True)
+
+    assert report.counts == {"done": 1}, [(r.status, r.message) for r in results]
+    assert p[2] not in body(s3, bucket, key).decode()
+    assert_no_pan(b"".join(f.read_bytes() for f in tmp_path.glob("scan.*.jsonl")), p[:2], "the audit and journal")

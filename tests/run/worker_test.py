@@ -18,6 +18,7 @@ from cardscan.sources.base import Item
 from cardscan.sources.fs import FileSource, path_to_uri
 from cardscan.run import worker
 from cardscan.run.worker import HashingReader, ItemResult, make_settings, ranges_digest
+from cardscan.testing import assert_no_pan
 from tests.treegen import KEY, pan, write_planted
 
 FP = FingerprintKey(KEY)
@@ -259,3 +260,22 @@ def test_decoder_file_name_from_uris() -> None:
     assert _name("s3://bucket/exports/march#2.csv.gz") == "march#2.csv.gz"
     assert _name("s3://bucket/a?b.zip") == "a?b.zip"
     assert _name("git+file:///repo/src/fixtures.json?commit=abc123") == "fixtures.json"
+
+
+def test_results_leave_the_worker_with_names_masked_and_sealed(rng) -> None:
+    from cardscan.engine.scanner import Scanner
+
+    name_pan, card = pan(rng), pan(rng)
+    scanner = Scanner(key=FP)
+    loc = Location(uri=f"file:///srv/{name_pan}/notes.txt")
+    result = ItemResult(Item(uri=loc.uri, source="file"))
+    result.findings = scanner.scan_bytes(f"card {card}".encode(), loc) * 2
+    sha = "4556737586899855" + "a" * 48  # a digest that happens to hold 16 digits stays as it is
+    worker.attach_object(result.findings, {"path": f"scans/{name_pan}.txt", "sha256": sha, "repo": "/r"})
+    result.errors = [ErrorRecord(loc, "io", "Input/output error"), ErrorRecord(Location(uri="file:///srv/x"), "io", "x")]
+    worker._publish(result, FP)
+    for f in result.findings:
+        assert f.location.sealed and Location.from_dict(f.location.to_dict(), FP).uri == loc.uri
+        assert f.obj["sha256"] == sha and f.obj["repo"] == "/r"
+        assert_no_pan(repr(f) + str(f.to_dict()) + f.obj["path"], [name_pan], "a published finding")
+    assert result.errors[0].location.sealed and result.errors[1].location.sealed is None
