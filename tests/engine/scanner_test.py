@@ -301,3 +301,14 @@ def test_chunks_reuse_one_buffer_where_they_can_and_respect_the_limit() -> None:
     # readinto: every chunk is a view of the same buffer, so callers copy what they keep
     views = list(_chunks(io.BytesIO(data), 500))
     assert all(isinstance(v, memoryview) and v.obj is views[0].obj for v in views)
+
+
+def test_chunks_start_small_and_grow_to_the_chunk_size() -> None:
+    # A 1 MiB buffer per stream tripled the per-file cost of small files in
+    # pool workers (page faults); big streams still read whole chunks.
+    from cardscan.engine.scanner import _FIRST_READ, _chunks
+
+    small = list(_chunks(io.BytesIO(b"x" * 500), 1 << 20))
+    assert len(small[0].obj) <= _FIRST_READ
+    sizes = [len(c) for c in _chunks(io.BytesIO(b"x" * (5 << 20)), 1 << 20)]
+    assert sizes[0] == _FIRST_READ and max(sizes) == 1 << 20 and sum(sizes) == 5 << 20
