@@ -110,6 +110,24 @@ def _contiguous_leak(data: bytes, pan: bytes) -> bool:
 _PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@")
 
 
+def scan_in_ranges(scanner, data: bytes, cuts: list[int]) -> list:  # type: ignore[no-untyped-def]
+    """Findings of ``data`` scanned as the byte ranges between ``cuts`` (the
+    first 0, the last ``len(data)``), lines fixed up as the sweep does: what a
+    test compares with ``scanner.scan_bytes(data)``."""
+    import io
+
+    from .engine.scanner import RangeStats
+
+    merged: list = []
+    lines, last = 0, -1
+    for a, b in zip(cuts, cuts[1:]):
+        found, stats = scanner.scan_range(io.BytesIO(data), a, b)
+        merged += RangeStats.fix(found, lines, last)
+        lines += stats.newlines
+        last = stats.last_newline if stats.last_newline is not None else last
+    return merged
+
+
 def error_kind(exc: BaseException) -> str:
     """The manifest error kind for an exception raised while opening or reading an item."""
     from .errors import SourceError

@@ -176,19 +176,12 @@ def test_streaming_a_csv_equals_in_memory_at_every_chunk_size(chunk: int) -> Non
 
 
 def test_byte_ranges_of_a_csv_see_its_header() -> None:
-    from cardscan.engine.scanner import RangeStats
+    from cardscan.testing import scan_in_ranges
 
     data, _, _ = bank_export(200)
     scanner = Scanner(ScanConfig(chunk_size=500, min_confidence=0), key=KEY)
-    whole = scanner.scan_bytes(data)
     cuts = list(range(0, len(data), 3001)) + [len(data)]
-    merged, lines, last = [], 0, -1
-    for a, b in zip(cuts, cuts[1:]):
-        found, stats = scanner.scan_range(io.BytesIO(data), a, b)
-        merged += RangeStats.fix(found, lines, last)
-        lines += stats.newlines
-        last = stats.last_newline if stats.last_newline is not None else last
-    assert merged == whole
+    assert scan_in_ranges(scanner, data, cuts) == scanner.scan_bytes(data)
 
 
 def test_a_field_name_given_with_a_value() -> None:

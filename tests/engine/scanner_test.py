@@ -203,19 +203,13 @@ def test_every_split_position_of_a_pan_across_a_boundary(form, pans) -> None:
 
 
 def test_byte_ranges_tile_a_file_exactly_once(rng, pans) -> None:
-    from cardscan.engine.scanner import RangeStats
+    from cardscan.testing import scan_in_ranges
 
     data = corpus(rng, pans) * 4
     scanner = Scanner(ScanConfig(chunk_size=333), key=KEY)
     whole = scanner.scan_bytes(data)
     for cuts in ([0, len(data)], [0, 100, 101, 2000, len(data)], list(range(0, len(data), 997)) + [len(data)]):
-        merged, lines, last = [], 0, -1
-        for a, b in zip(cuts, cuts[1:]):
-            found, stats = scanner.scan_range(io.BytesIO(data), a, b)
-            merged += RangeStats.fix(found, lines, last)
-            lines += stats.newlines
-            last = stats.last_newline if stats.last_newline is not None else last
-        assert merged == whole
+        assert scan_in_ranges(scanner, data, cuts) == whole
 
 
 def test_constant_memory_on_a_long_line_without_newlines(rng) -> None:
