@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .config import ScanConfig
+    from .engine.config import ScanConfig
     from .engine.scanner import Scanner
     from .findings import Cell, Finding, FingerprintKey, Location, mask
     from .prevent import RedactingFilter, redact
@@ -35,7 +35,7 @@ _LAZY = {
     "FingerprintKey": ("findings", "FingerprintKey"),
     "mask": ("findings", "mask"),
     "Scanner": ("engine.scanner", "Scanner"),
-    "ScanConfig": ("config", "ScanConfig"),
+    "ScanConfig": ("engine.config", "ScanConfig"),
     "redact": ("prevent", "redact"),
     "RedactingFilter": ("prevent", "RedactingFilter"),
     "load_manifest": ("manifest", "load_manifest"),
@@ -55,7 +55,7 @@ def __getattr__(name: str) -> Any:
 
 
 def _scanner(key: Any, **settings: Any) -> "Scanner":
-    from .config import ScanConfig
+    from .engine.config import ScanConfig
     from .engine.scanner import Scanner
 
     return Scanner(ScanConfig(**settings), key=key)
