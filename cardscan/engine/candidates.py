@@ -20,7 +20,9 @@ Two backends return identical results:
 from __future__ import annotations
 
 import functools
+import os
 import re
+from types import ModuleType
 from typing import Callable
 
 import luhn as _luhn_ref  # noqa: F401  (imported so a missing dependency fails early)
@@ -141,29 +143,41 @@ def find_chains_python(
     return out
 
 
-def newlines_python(buf: bytes, start: int = 0, end: int = -1) -> tuple[int, int]:
+def newlines_python(buf: bytes | bytearray | memoryview, start: int = 0, end: int = -1) -> tuple[int, int]:
     """(number of newlines in buf[start:end], offset of the last one or -1)."""
     if end < 0 or end > len(buf):
         end = len(buf)
+    if isinstance(buf, memoryview):  # the scanner's reused read buffer: no count()/rfind()
+        if start >= end:
+            return 0, -1
+        part = buf[start:end].tobytes()
+        n = part.count(b"\n")
+        return n, (start + part.rfind(b"\n") if n else -1)
     n = buf.count(b"\n", start, end)
     return n, (buf.rfind(b"\n", start, end) if n else -1)
 
 
-try:
-    from ._cfinder import newlines  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - no compiler at install time
-    newlines = newlines_python
+#: Set (to anything but "" or "0") to run without the C extension, as on a
+#: machine without a compiler; CI runs the engine and sweep tests so.
+PURE_PYTHON_ENV = "CARDSCAN_PURE_PYTHON"
 
 
-def _load_c() -> Callable[..., list[Chain]] | None:
-    try:
-        from ._cfinder import find_chains  # type: ignore[import-not-found]
-    except ImportError:
+def _load_c() -> ModuleType | None:
+    """The C extension module, or None (not built, or disabled by the env)."""
+    if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
         return None
-    return find_chains  # type: ignore[no-any-return]
+    try:
+        from . import _cfinder  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # pragma: no cover - no compiler at install time
+        return None
+    return _cfinder
 
 
-find_chains_c = _load_c()
+#: The C extension (``_cfinder``), or None: everything then runs in Python.
+CEXT = _load_c()
+find_chains_c: Callable[..., list[Chain]] | None = CEXT.find_chains if CEXT is not None else None
+#: The newline counter of the best backend (the chunker and range stats use it).
+newlines: Callable[..., tuple[int, int]] = CEXT.newlines if CEXT is not None else newlines_python
 
 BACKENDS: dict[str, Callable[..., list[Chain]]] = {"python": find_chains_python}
 if find_chains_c is not None:

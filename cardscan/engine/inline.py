@@ -43,6 +43,8 @@ import re
 from typing import Iterator
 from urllib.parse import unquote_to_bytes
 
+from .candidates import CEXT
+
 MIN_BASE64 = 16
 MIN_DIGITS = 12
 
@@ -56,10 +58,8 @@ _B64_UNION = frozenset(b"ILMNOCDSTijyz0AEIMQUYcgk012345gtwxyz")
 _B64_MAP = bytes(120 if c in _B64_UNION else 46 for c in range(256))  # 'x' / '.'
 _B64_RUN12 = b"x" * 12
 _B64_TABLE = bytes(1 if c in _B64_UNION else 0 for c in range(256))
-try:  # the C pass finds the runs without building a translated copy
-    from ._cfinder import class_runs as _class_runs
-except ImportError:  # pragma: no cover - no compiler at install time
-    _class_runs = None
+# The C pass finds the runs without building a translated copy.
+_class_runs = CEXT.class_runs if CEXT is not None else None
 _B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
 _B64_RIGHT = re.compile(rb"[A-Za-z0-9+/_-]*={0,2}")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")

@@ -116,6 +116,16 @@ def test_c_newline_counter_equals_python(data: bytes, start: int, end: int) -> N
     assert newlines(data, start, end) == newlines_python(data, start, end)
 
 
+@settings(max_examples=300, deadline=None)
+@given(noisy, st.integers(0, 300), st.integers(-1, 300))
+def test_python_newline_counter_takes_the_scanners_memoryview(data: bytes, start: int, end: int) -> None:
+    # Without the C extension, range scans hand the counter a memoryview of
+    # the reused read buffer: it crashed with AttributeError ('count').
+    from cardscan.engine.candidates import newlines_python
+
+    assert newlines_python(memoryview(bytearray(data)), start, end) == newlines_python(data, start, end)
+
+
 # -- the C finder works on 64-byte blocks: every position against a block edge ----
 
 def _filler(rng, n: int) -> bytes:
