@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .engine.config import ScanConfig
     from .engine.scanner import Scanner
     from .findings import Cell, Finding, FingerprintKey, Location, mask
-    from .prevent import RedactingFilter, redact
+    from .privacy import RedactingFilter, redact
 
 _LAZY = {
     "Finding": ("findings", "Finding"),
@@ -36,8 +36,8 @@ _LAZY = {
     "mask": ("findings", "mask"),
     "Scanner": ("engine.scanner", "Scanner"),
     "ScanConfig": ("engine.config", "ScanConfig"),
-    "redact": ("prevent", "redact"),
-    "RedactingFilter": ("prevent", "RedactingFilter"),
+    "redact": ("privacy", "redact"),
+    "RedactingFilter": ("privacy", "RedactingFilter"),
     "load_manifest": ("manifest", "load_manifest"),
     "sweep": ("run", "run_sweep"),
 }

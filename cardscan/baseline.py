@@ -54,10 +54,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
-from urllib.parse import unquote, urlsplit
 
+from .display import local_path, relative_path
 from .errors import ConfigError
-from .findings import Finding, FingerprintKey, mask_name
+from .findings import Finding, FingerprintKey
+from .privacy import mask_name
 
 __all__ = [
     "BASELINE_VERSION", "DEFAULT_NAME", "Baseline", "Entry", "BaselineError",
@@ -87,7 +88,7 @@ class Entry:
     masked: str = field(default="", compare=False)
     line: int | None = field(default=None, compare=False)
 
-    def key(self) -> tuple[str, str, str]:
+    def identity(self) -> tuple[str, str, str]:
         return (self.path, self.fingerprint, self.kind)
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,27 +100,6 @@ class Entry:
         if self.line is not None:
             d["line"] = self.line
         return d
-
-
-def local_path(uri: str) -> str | None:
-    """The local path of a ``file:`` URI or plain path; None for other URIs."""
-    if uri.startswith("file:"):
-        parts = urlsplit(uri)
-        return unquote(parts.path, errors="surrogateescape")
-    if "://" not in uri and uri:
-        return os.path.abspath(uri)
-    return None
-
-
-def relative_path(path: str, root: Path) -> str:
-    """``path`` relative to ``root`` with ``/`` separators; absolute when outside it."""
-    try:
-        rel = os.path.relpath(path, root)
-    except ValueError:  # another drive (Windows)
-        return Path(path).as_posix()
-    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
-        return Path(os.path.abspath(path)).as_posix()
-    return Path(rel).as_posix()
 
 
 def finding_path(finding: Finding, root: str | os.PathLike[str]) -> str:
@@ -196,7 +176,7 @@ class Baseline:
         self.generated_by = generated_by
         self._entries: dict[tuple[str, str, str], Entry] = {}
         for e in entries:
-            self._entries.setdefault(e.key(), e)
+            self._entries.setdefault(e.identity(), e)
 
     # -- building --------------------------------------------------------------
     @classmethod
@@ -228,9 +208,9 @@ class Baseline:
         added = 0
         for f in findings:
             e = self.entry_for(f)
-            if e.key() not in self._entries:
+            if e.identity() not in self._entries:
                 added += 1
-            self._entries[e.key()] = e  # keep line numbers current
+            self._entries[e.identity()] = e  # keep line numbers current
         return added
 
     def forget_paths(self, paths: Iterable[str]) -> int:

@@ -29,11 +29,12 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+
+from .privacy import mask_name
+from .seal import SealError, seal, unseal
 
 #: Finding kinds. Track data is magnetic-stripe data: storing it is never allowed.
 KINDS = ("pan", "track1", "track2")
@@ -68,43 +69,6 @@ class Cell:
             schema=d.get("schema"),
             stable=d.get("key_stable", True),
         )
-
-
-# Twelve digits with at most three non-letters between neighbours: every
-# card number, contiguous, grouped or percent-encoded (%20), matches; most
-# names do not, and skip the scanner.
-_NEAR_DIGITS = re.compile(r"[0-9](?:[^A-Za-z]{0,3}[0-9]){11}")
-# Kept as they are when a masked URI path is quoted again ('*' stays readable).
-_URI_SAFE = "/!$&'()*+,;=:@~"
-
-
-def mask_name(text: str) -> str:
-    """``text`` (a file name, S3 key, member name or URI) with card numbers masked.
-
-    A URI's path is decoded first, masked, and quoted again, so a number
-    written ``4556%207375...`` is found and the result is still a URI. Text
-    without a card number comes back unchanged (the same object).
-    """
-    if not _NEAR_DIGITS.search(text):
-        return text
-    from .prevent import redact
-
-    parts = urlsplit(text) if "://" in text else None
-    if parts is None or not parts.scheme:
-        return redact(text)
-    path = unquote(parts.path, errors="surrogateescape")
-    masked = redact(path)
-    if masked == path:
-        masked_uri = text
-    else:
-        quoted = quote(masked, safe=_URI_SAFE, errors="surrogateescape")
-        masked_uri = text[: len(text) - len(text.split("://", 1)[1])] + parts.netloc + quoted
-        if parts.query:
-            masked_uri += "?" + parts.query
-        if parts.fragment:
-            masked_uri += "#" + parts.fragment
-    # netloc, query and fragment (an S3 bucket, a SQL URL's parameters) too
-    return redact(masked_uri)
 
 
 @dataclass(frozen=True)
@@ -146,7 +110,7 @@ class Location:
             return self
         return replace(pub, sealed=key.seal(json.dumps([self.uri, list(self.member)]).encode("utf-8")))
 
-    def key(self) -> tuple[Any, ...]:
+    def identity(self) -> tuple[Any, ...]:
         """What identifies the place, independent of line numbers (public form:
         finding ids are a plain hash of it)."""
         pub = self.public()
@@ -211,8 +175,6 @@ class Location:
         )
         if loc.sealed is None or key is None:
             return loc
-        from .seal import SealError
-
         try:
             uri, member = json.loads(key.unseal(loc.sealed))
         except (ValueError, TypeError) as exc:
@@ -253,7 +215,7 @@ class Finding:
     def id(self) -> str:
         """Stable id: the same PAN at the same place gets the same id in every run."""
         h = hashlib.sha256()
-        for part in (repr(self.location.key()), self.fingerprint, self.kind):
+        for part in (repr(self.location.identity()), self.fingerprint, self.kind):
             h.update(part.encode("utf-8"))
             h.update(b"\x00")
         return h.hexdigest()[:24]
@@ -263,8 +225,6 @@ class Finding:
         return "critical" if self.kind in ("track1", "track2") else "high"
 
     def with_location(self, **changes: Any) -> "Finding":
-        from dataclasses import replace
-
         return replace(self, location=replace(self.location, **changes))
 
     def to_dict(self, key: "FingerprintKey | None" = None) -> dict[str, Any]:
@@ -356,13 +316,9 @@ class FingerprintKey:
 
     def seal(self, plaintext: bytes) -> str:
         """``plaintext`` encrypted under a key derived from this one (seal.py)."""
-        from .seal import seal
-
         return seal(self._key, plaintext)
 
     def unseal(self, token: str) -> bytes:
-        from .seal import unseal
-
         return unseal(self._key, token)
 
     def __repr__(self) -> str:

@@ -238,7 +238,7 @@ def _validator() -> Any:
 
 
 def _problems(validator: Any, record: dict[str, Any]) -> list[str]:
-    from .prevent import redact
+    from .privacy import redact
 
     out = []
     for err in sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path)):

@@ -36,7 +36,7 @@ def exposure_rank(exposure: str | None) -> int:
 
 
 def _display(uri: str) -> str:
-    from .sinks.console import printable, uri_display
+    from .display import printable, uri_display
 
     return printable(uri_display(uri))
 
@@ -54,7 +54,7 @@ def object_dir(loc: Location) -> str:
 
 
 def object_name(loc: Location) -> str:
-    from .sinks.console import format_location
+    from .display import format_location
 
     return format_location(Location(uri=loc.uri, member=loc.member, version=loc.version, cell=loc.cell))
 
@@ -161,7 +161,7 @@ def build(paths: Iterable[str | os.PathLike[str]]) -> ReportData:
         for f in m.findings:
             findings.setdefault(f.id, f)
         for e in m.errors:
-            errors.setdefault((e.location.key(), e.kind, e.message), e)
+            errors.setdefault((e.location.identity(), e.kind, e.message), e)
     return ReportData(names, scans, summaries, list(findings.values()), list(errors.values()), truncated)
 
 

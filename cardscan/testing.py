@@ -68,7 +68,7 @@ def _masked(pan: str) -> str:
 
 def scrub(text: str) -> str:
     """``text`` with every card number masked (for test reports)."""
-    from .prevent import redact
+    from .privacy import redact
 
     return redact(text)
 

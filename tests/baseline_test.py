@@ -184,7 +184,7 @@ def test_upgrade_runs_one_step_per_version(monkeypatch) -> None:
     new = upgrade(old)
     assert calls == [0] and new["version"] == BASELINE_VERSION
     b = Baseline.from_dict(old)
-    assert [e.key() for e in b.entries] == [("a.txt", "hmac-sha256:1", "pan")]
+    assert [e.identity() for e in b.entries] == [("a.txt", "hmac-sha256:1", "pan")]
     monkeypatch.setitem(UPGRADES, 0, lambda d: {**d, "version": 0})
     with pytest.raises(BaselineError, match="did not produce"):
         upgrade({"version": 0, "key_id": "k", "results": {}})

@@ -51,8 +51,8 @@ def test_modules_doctests() -> None:
     import doctest
 
     import cardscan.engine.scanner
-    import cardscan.prevent
+    import cardscan.privacy
 
-    for module in (cardscan.engine.scanner, cardscan.prevent):
+    for module in (cardscan.engine.scanner, cardscan.privacy):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0

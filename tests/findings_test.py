@@ -98,7 +98,7 @@ def test_exceptions_quoting_input_are_masked_in_error_records(rng) -> None:
 # -- card numbers in names: masked where shown, sealed where written -------------
 
 def test_mask_name_masks_numbers_in_uris_members_and_paths(rng) -> None:
-    from cardscan.findings import mask_name
+    from cardscan.privacy import mask_name
 
     pan = make_pan("4556", 16, rng)
     grouped = " ".join(pan[i:i + 4] for i in range(0, 16, 4))

@@ -113,15 +113,15 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
             scanned = {finding_path_of(p, root) for p in checked}
             new = old
             new.settings = scanner.config.to_dict()
-            before = {e.key() for e in new.entries}
+            before = {e.identity() for e in new.entries}
             removed = new.forget_paths(scanned)
             new.add(findings)
-            after = {e.key() for e in new.entries}
+            after = {e.identity() for e in new.entries}
             added, removed = len(after - before), len(before - after)
         else:
-            before = {e.key() for e in old.entries}
+            before = {e.identity() for e in old.entries}
             new.add(findings)
-            after = {e.key() for e in new.entries}
+            after = {e.identity() for e in new.entries}
             added, removed = len(after - before), len(before - after)
     else:
         new.add(findings)

@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # report "could not scan" rather than crash with Python's default.
         import traceback
 
-        from ..prevent import redact
+        from ..privacy import redact
 
         _error(f"internal error ({type(exc).__name__}); please report it with this traceback:\n"
                + redact("".join(traceback.format_exception(exc))))

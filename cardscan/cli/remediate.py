@@ -140,7 +140,7 @@ def line(r: Any) -> str:
     word = _WORDS[r.status].format(action=r.action, done=_DONE[r.action])
     text = f"{word:<14} {r.to_dict()['location']}  {r.finding.brand}  {r.finding.masked}  id={r.finding.id}"
     if r.destination:
-        from ..prevent import redact
+        from ..privacy import redact
 
         text += f"  -> {redact(r.destination)}"
     if r.message:
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
 
 def _summary(report: Any, args: argparse.Namespace, err: IO[str]) -> None:
     from ..sinks.console import format_location, printable
-    from ..prevent import redact
+    from ..privacy import redact
 
     c = report.counts
     parts = [f"{n} {s.replace('_', ' ')}" for s, n in c.most_common() if n]

@@ -342,7 +342,7 @@ def _safe_address(address: str | None) -> str | None:
 def setup_logging(level: str, err: IO[str]) -> None:
     import logging
 
-    from ..prevent import RedactingFilter
+    from ..privacy import RedactingFilter
 
     logger = logging.getLogger("cardscan")
     logger.setLevel(level.upper())

@@ -49,7 +49,8 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any, BinaryIO, Callable, ClassVar, Iterable, Iterator, Protocol, Union
 
-from ..errors import CardscanError, DecodeError, LimitError, MissingDependency
+from ..errors import DecodeError, LimitError, MissingDependency
+from ..privacy import safe_message
 
 #: Bytes of a stream's head that decoders see to recognise a format.
 HEAD_SIZE = 4096
@@ -520,23 +521,6 @@ def seekable_view(stream: Any, limits: Limits) -> BinaryIO | None:
         stream.unread(b"".join(parts))
         return None
     raise LimitError(f"needs random access and is bigger than max_buffer ({limits.max_buffer} bytes)", "buffer")
-
-
-def safe_message(exc: BaseException | str) -> str:
-    """A failure message with no card number in it, of bounded length."""
-    if isinstance(exc, str):
-        text = exc
-    elif isinstance(exc, CardscanError) and str(exc):
-        text = str(exc)  # our own messages say what happened already
-    else:
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    text = text.replace("\n", " ")[:300]
-    try:
-        from ..prevent import redact
-
-        return redact(text)
-    except Exception:  # pragma: no cover - redaction must never break error reporting
-        return "".join("#" if c.isdigit() else c for c in text)
 
 
 def kind_of(exc: BaseException) -> tuple[str, str | None]:

@@ -1,108 +1,22 @@
-"""Scanner: chunker -> candidate finder -> validator -> context -> findings.
+"""Scanner: detection hits -> findings (masked, fingerprinted under the key).
 
-Pure and single-threaded: no I/O beyond reading the stream it is given, no
-printing. Build one per worker and reuse it; it holds only frozen settings,
-the key and the chosen finder.
+:mod:`cardscan.engine.detect` decides where the card numbers are; this turns
+each hit into a :class:`~cardscan.findings.Finding`, which holds no full PAN:
+the digits are masked and fingerprinted (HMAC under the key) here and go no
+further. Pure and single-threaded: no I/O beyond reading the stream it is
+given, no printing. Build one per worker and reuse it; it holds only the
+frozen config, the key and the detector.
 """
 from __future__ import annotations
 
-import functools
-import io
 from dataclasses import replace
 from typing import IO, Iterator
 
-from .config import ScanConfig
 from ..findings import Finding, FingerprintKey, Location, mask
-from . import context, filters, issuers, track
-from .candidates import SEP, UTF16, get_finder, newlines
-from .chunker import Chunker
-from .columns import HEADER_MAX, MAX_ROW_BACK, Columns, Field, Fields, sniff
-from .inline import encoded_offset, find_encoded
-from .validate import Window, windows
+from .config import ScanConfig
+from .detect import Detector, Hit, HitStream, RangeStats, chunks
 
-#: Longest candidate span in bytes: 19 digits + 4 separators, doubled for UTF-16.
-_MAX_SPAN = 46
-#: Longest track data after a PAN (track 1 is at most 79 characters).
-_MAX_TRACK = 120
-#: The first read of a stream; later reads grow to chunk_size (see _chunks).
-_FIRST_READ = 1 << 16
-
-
-def _big_endian(buf: bytes, a: int, b: int, base: int) -> bool:
-    """Byte order of UTF-16 digits at buf[a], buf[a+2], ... buf[b-1].
-
-    A NUL only before the first digit means big-endian, only after the last
-    means little-endian. With NULs on both sides:
-
-    * one NUL each side: inside UTF-16 text, where only alignment can tell:
-      text starting at an even offset puts digits at odd offsets in UTF-16BE
-      and at even ones in UTF-16LE;
-    * an odd run before and exactly two after: a big-endian string and its
-      two-byte terminator (``00 '5' 00 00``);
-    * anything else (zero padding, a terminator after a little-endian string):
-      little-endian, by far the more common order (Windows, x86 memory).
-    """
-    n = len(buf)
-    before = 0
-    while before < 8 and a - before - 1 >= 0 and buf[a - before - 1] == 0:
-        before += 1
-    after = 0
-    while after < 8 and b + after < n and buf[b + after] == 0:
-        after += 1
-    if not before:
-        return False
-    if not after:
-        return True
-    if before == 1 and after == 1:
-        return (base + a) % 2 == 1
-    return after == 2 and before % 2 == 1
-
-
-def _chunks(fileobj: IO[bytes], size: int, limit: int | None = None) -> Iterator[bytes | memoryview]:
-    """``fileobj`` in chunks of at most ``size`` bytes, ``limit`` in all.
-
-    Where the file object has ``readinto``, chunks land in one reused buffer
-    (valid until the next chunk): a new 1 MiB ``bytes`` per read took page
-    faults costing ~30% of a whole scan of the benchmark log. The buffer
-    starts at 64 KiB and grows while reads fill it, so a small file costs no
-    1 MiB allocation (that alone tripled the per-file cost in pool workers).
-    """
-    step = min(size, _FIRST_READ)
-    view = memoryview(bytearray(step)) if hasattr(fileobj, "readinto") else None
-    left = size if limit is None else limit
-    while left > 0:
-        want = step if limit is None else min(step, left)
-        chunk: bytes | memoryview | None = None
-        if view is not None:
-            try:
-                n = fileobj.readinto(view[:want])  # type: ignore[attr-defined]
-            except (NotImplementedError, io.UnsupportedOperation):  # read() only
-                view = None
-            else:
-                if n is not None:
-                    chunk = view[:n]
-        if chunk is None:
-            chunk = fileobj.read(want)
-        if not chunk:
-            return
-        if limit is not None:
-            left -= len(chunk)
-        yield chunk
-        if len(chunk) == step < size:  # a big stream: read bigger
-            step = min(size, step * 4)
-            if view is not None:
-                view = memoryview(bytearray(step))
-
-
-class _Hit:
-    """A decided candidate before it becomes a Finding (holds digits briefly)."""
-
-    __slots__ = (
-        "offset", "length", "kind", "brand", "digits", "confidence", "reasons", "test_card", "encoding", "line_col",
-    )
-
-    def __repr__(self) -> str:  # never show digits
-        return f"_Hit(offset={self.offset}, kind={self.kind}, brand={self.brand})"
+__all__ = ["Scanner", "StreamScan", "RangeStats"]
 
 
 class Scanner:
@@ -114,23 +28,9 @@ class Scanner:
     """
 
     def __init__(self, config: ScanConfig | None = None, key: FingerprintKey | bytes | str | None = None) -> None:
-        self.config = config or ScanConfig()
+        self.detector = Detector(config)
+        self.config = self.detector.config
         self.key = key if isinstance(key, FingerprintKey) else FingerprintKey(key)
-        self._find = get_finder(self.config.backend)
-        # Numbers behind an id field name never reach the threshold when it
-        # is above MAX_WITH_NEGATIVE: the finder drops them without Python.
-        self._id_fields = context.id_field_words(self.config.context_window)
-        w = self.config.context_window
-        # Inline-encoded text (base64) takes 4 bytes per 3 decoded ones, so the
-        # margins cover the context window in encoded form too.
-        wide = -(-w * 4 // 3) if self.config.inline else w
-        self._margin_before = wide + _MAX_SPAN + 8
-        self._margin_after = wide + 2 * _MAX_SPAN + _MAX_TRACK + 8
-        if self.config.columns:
-            # A row's start must be in the carried tail, and the header line
-            # in the buffer before the first candidate is decided.
-            self._margin_before = max(self._margin_before, MAX_ROW_BACK + _MAX_SPAN)
-            self._margin_after = max(self._margin_after, HEADER_MAX)
 
     # -- public API --------------------------------------------------------
     def scan_bytes(
@@ -142,69 +42,32 @@ class Scanner:
         column, a form field), read as the field name of a number that fills
         it: ``merchant_id`` argues against a card, ``card_number`` for one.
         """
-        buf = bytes(data)
-        if field is not None and self.config.columns:
-            fields: Fields | None = Field(field.lower().encode("utf-8", "replace"))
-        else:
-            fields = self._columns(buf)
-        hits = self._detect(buf, 0, 0, len(buf), 0, -1, 0, columns=fields)
-        return [self._finding(h, location) for h in hits]
+        return [self.finding(h, location) for h in self.detector.hits(data, field)]
 
     def scan_stream(self, fileobj: IO[bytes], location: Location | None = None) -> Iterator[Finding]:
         """Findings from a binary file object, read in ``chunk_size`` chunks."""
         stream = self.stream(location)
-        for chunk in _chunks(fileobj, self.config.chunk_size):
+        for chunk in chunks(fileobj, self.config.chunk_size):
             yield from stream.feed(chunk)
         yield from stream.finish()
 
     def scan_range(
         self, fileobj: IO[bytes], start: int, end: int, location: Location | None = None
-    ) -> tuple[list[Finding], "RangeStats"]:
+    ) -> tuple[list[Finding], RangeStats]:
         """Findings starting in bytes [start, end) of a seekable stream.
 
-        Lets several workers share one big file: ranges tile the file, each
-        worker reads a margin either side, and every PAN is decided by exactly
-        one range. Lines are counted from ``start`` (a finding before the
-        first newline of the range has ``line == 1`` and a column counted from
-        ``start``); :meth:`RangeStats.fix` turns them into file lines once the
-        ranges before are known.
+        See :meth:`Detector.range_hits`: lines are counted from ``start``, and
+        :meth:`RangeStats.fix` turns them into file lines.
         """
-        columns = None
-        if self.config.columns:
-            fileobj.seek(0)
-            columns = self._columns(fileobj.read(HEADER_MAX))
-        read_from = max(0, start - self._margin_before)
-        stop = end + self._margin_after
-        fileobj.seek(read_from)
-        chunker: Chunker[_Hit] = Chunker(
-            functools.partial(self._detect, columns=columns), self._margin_before, self._margin_after,
-            buf_start=read_from, start=start, stop=end,
-        )
-        hits: list[_Hit] = []
-        stats = RangeStats(start, end)
-        pos = read_from
-        for chunk in _chunks(fileobj, self.config.chunk_size, stop - read_from):
-            a, b = max(start, pos) - pos, min(end, pos + len(chunk)) - pos
-            if b > a:
-                c, last = newlines(chunk, a, b)
-                if c:
-                    stats.newlines += c
-                    stats.last_newline = pos + last
-            hits += chunker.feed(chunk)
-            pos += len(chunk)
-        hits += chunker.finish()
-        return [self._finding(h, location) for h in hits], stats
+        hits, stats = self.detector.range_hits(fileobj, start, end)
+        return [self.finding(h, location) for h in hits], stats
 
     def stream(self, location: Location | None = None) -> "StreamScan":
         """A push-style scan: ``feed(chunk)`` then ``finish()``; for decoders."""
         return StreamScan(self, location)
 
-    # -- internals ---------------------------------------------------------
-    def _columns(self, head: bytes | bytearray) -> Columns | None:
-        """The column names of a stream that starts with ``head``, if any."""
-        return sniff(head) if self.config.columns else None
-
-    def _finding(self, h: _Hit, location: Location | None) -> Finding:
+    def finding(self, h: Hit, location: Location | None = None) -> Finding:
+        """The finding for one hit at ``location`` (its offset, length, line, column set)."""
         line, col = h.line_col
         if location is None:
             loc = Location(offset=h.offset, length=h.length, line=line, column=col)
@@ -223,197 +86,6 @@ class Scanner:
             digits=len(h.digits),
         )
 
-    def _detect(
-        self,
-        buf: bytes,
-        base: int,
-        lo: int,
-        hi: int,
-        lines: int,
-        last_nl: int,
-        count_from: int,
-        floor: int | None = None,
-        inline: bool | None = None,
-        columns: Fields | None = None,
-    ) -> list[_Hit]:
-        """Decide candidates whose absolute start is in [lo, hi).
-
-        ``floor`` overrides min_confidence (inline decoding scores decoded text
-        at 0 and applies the threshold after combining with the raw context).
-        ``columns``: what names the field of a value: the stream's header if
-        it is delimited text, or the field ``buf`` is the value of.
-        """
-        cfg = self.config
-        floor = cfg.min_confidence if floor is None else floor
-        rel_lo, rel_hi = lo - base, hi - base
-        n = len(buf)
-        hits: list[_Hit] = []
-        # With columns, a card-like column name can outweigh an id word in
-        # the row, which the finder's rule does not know: every chain is scored.
-        ids = self._id_fields if floor > context.MAX_WITH_NEGATIVE and columns is None else None
-        for cs, ce, flags in self._find(buf, ids):
-            if ce <= rel_lo or cs >= rel_hi:
-                continue
-            utf16 = bool(flags & UTF16)
-            if utf16 and not cfg.utf16:
-                continue
-            stride = 2 if utf16 else 1
-            text = (buf[cs:ce:2] if utf16 else buf[cs:ce]).decode("ascii")
-            # The finder has Luhn-checked contiguous chains already.
-            for w in windows(text, bool(flags & SEP), not flags & SEP):
-                a = cs + w.start * stride
-                if not rel_lo <= a < rel_hi:
-                    continue
-                b = cs + (w.end - 1) * stride + 1
-                h = self._judge(buf, a, b, w, utf16, n, base, floor, columns)
-                if h is not None:
-                    h.offset += base
-                    hits.append(h)
-        if cfg.inline if inline is None else inline:
-            hits += self._inline(buf, base, rel_lo, rel_hi, hits)
-        if not hits:
-            return hits
-        hits.sort(key=lambda h: h.offset)
-        # Line and column of each hit, counting newlines incrementally.
-        cursor, line, nl = max(0, count_from - base), lines, last_nl
-        for h in hits:
-            rel = h.offset - base
-            count, last = newlines(buf, cursor, rel)
-            if count:
-                line += count
-                nl = base + last
-            cursor = rel
-            h.line_col = (line + 1, h.offset - nl)
-        return hits
-
-    def _inline(self, buf: bytes, base: int, rel_lo: int, rel_hi: int, raw: list[_Hit]) -> list[_Hit]:
-        """PANs inside base64 blobs, percent-encoding and HTML entities.
-
-        Each is reported at the encoded text of its own digits (offset and
-        length in ``buf``), decided by where those encoded digits start, so a
-        blob seen by two overlapping buffers is reported once. Confidence is
-        the better of the decoded text's context and the raw bytes' context.
-        """
-        out: list[_Hit] = []
-        win = self.config.context_window
-        for s0, e0, decoded, enc in find_encoded(buf):
-            if e0 <= rel_lo or s0 >= rel_hi:
-                continue
-            for h in self._detect(decoded, 0, 0, len(decoded), 0, -1, 0, floor=0, inline=False):
-                p = encoded_offset(buf, s0, enc, h.offset)
-                if not rel_lo <= p < rel_hi:
-                    continue
-                q = min(e0, max(p + 1, encoded_offset(buf, s0, enc, h.offset + h.length)))
-                if enc == "base64":
-                    q = min(e0, s0 + -(-(h.offset + h.length) * 4 // 3))
-                # The same digits already found plainly inside the span.
-                if any(r.digits == h.digits and r.offset < base + q and base + p < r.offset + r.length for r in raw):
-                    continue
-                if h.kind == "pan":
-                    before = buf[max(0, p - win):p].lower()
-                    after = buf[q:q + win].lower()
-                    value, reasons = context.score(context.Context(before, after), grouped=False)
-                    if value > h.confidence:
-                        h.confidence = value
-                        h.reasons = reasons + [r for r in h.reasons if r in ("test_card", "low_entropy")]
-                h.reasons.append("encoded_" + enc)
-                if h.confidence < self.config.min_confidence:
-                    continue
-                h.offset, h.length, h.encoding = base + p, q - p, enc
-                out.append(h)
-        return out
-
-    def _judge(
-        self, buf: bytes, a: int, b: int, w: Window, utf16: bool, n: int, base: int, floor: int,
-        columns: Fields | None = None,
-    ) -> _Hit | None:
-        cfg = self.config
-        digits = w.digits
-        test_card = issuers.is_test_card(digits)
-        if test_card and not cfg.test_cards:
-            return None
-        h = _Hit()
-        h.digits, h.brand, h.test_card = digits, w.brand, test_card
-        if utf16:
-            be = _big_endian(buf, a, b, base)
-            h.encoding = "utf-16be" if be else "utf-16le"
-            h.offset, h.length = (a - 1, b - a + 1) if be else (a, b - a + 1)
-        else:
-            h.encoding = "ascii"
-            h.offset, h.length = a, b - a
-            t = track.detect(buf, a, b, 0)
-            if t is not None:
-                h.kind, ts, te = t
-                h.offset, h.length = ts, te - ts
-                h.confidence, h.reasons = context.TRACK, ["issuer_luhn", "track_data"]
-                return h
-        h.kind = "pan"
-        win = cfg.context_window
-        before = buf[max(0, a - win):a]
-        if utf16:
-            before = before.replace(b"\x00", b"")
-        before = before.lower()
-        field = columns.field_at(buf, a, b) if columns is not None and not utf16 else None
-        # Most structurally valid non-cards are ids behind a field name; they
-        # cannot reach the threshold, so skip the rest of the work for them.
-        if floor > context.MAX_WITH_NEGATIVE and context.is_negative(before, context.field_evidence(field)):
-            return None
-        after = buf[b:b + win]
-        if utf16:
-            after = after.replace(b"\x00", b"")
-        after = after.lower()
-        value, reasons = context.score(context.Context(before, after, field), w.grouped)
-        if not utf16 and filters.is_hex_token(buf, a, b, 0, n):
-            value -= 45
-            reasons.append("hex_token")
-        if filters.is_phone(before):
-            value -= 40
-            reasons.append("phone")
-        if not test_card and filters.is_low_entropy(digits):
-            value -= 30
-            reasons.append("low_entropy")
-        if w.in_longer_run:
-            value -= 25
-            reasons.append("longer_group_run")
-        if test_card:
-            reasons.append("test_card")
-        h.confidence = max(0, min(100, value))
-        h.reasons = reasons
-        if h.confidence < floor:
-            return None
-        return h
-
-
-class RangeStats:
-    """Newlines in one byte range, to turn range-relative lines into file lines."""
-
-    __slots__ = ("start", "end", "newlines", "last_newline")
-
-    def __init__(self, start: int, end: int) -> None:
-        self.start, self.end = start, end
-        self.newlines = 0
-        self.last_newline: int | None = None
-
-    @staticmethod
-    def fix(findings: list[Finding], lines_before: int, last_newline_before: int) -> list[Finding]:
-        """File lines/columns for findings of a range, given what precedes it.
-
-        ``lines_before``: newlines in the file before the range start;
-        ``last_newline_before``: offset of the last of them (-1 if none).
-        """
-        out = []
-        for f in findings:
-            loc = f.location
-            if loc.line is None or loc.offset is None:
-                out.append(f)
-                continue
-            if loc.line == 1:
-                col = loc.offset - last_newline_before
-            else:
-                col = loc.column
-            out.append(f.with_location(line=loc.line + lines_before, column=col))
-        return out
-
 
 class StreamScan:
     """Push-style streaming scan used by :meth:`Scanner.stream`."""
@@ -421,24 +93,14 @@ class StreamScan:
     def __init__(self, scanner: Scanner, location: Location | None) -> None:
         self._scanner = scanner
         self._location = location
-        self._chunker: Chunker[_Hit] = Chunker(self._process, scanner._margin_before, scanner._margin_after)
-        self._sniffed = False
-        self._columns: Columns | None = None
-
-    def _process(self, buf: bytes, base: int, lo: int, hi: int, lines: int, last_nl: int,
-                 count_from: int) -> list[_Hit]:
-        if not self._sniffed:
-            # The first call sees at least HEADER_MAX bytes or the whole stream.
-            self._sniffed = True
-            self._columns = self._scanner._columns(buf) if base == 0 else None
-        return self._scanner._detect(buf, base, lo, hi, lines, last_nl, count_from, columns=self._columns)
+        self._hits: HitStream = scanner.detector.stream()
 
     @property
     def bytes_seen(self) -> int:
-        return self._chunker.bytes_seen
+        return self._hits.bytes_seen
 
-    def feed(self, chunk: bytes) -> list[Finding]:
-        return [self._scanner._finding(h, self._location) for h in self._chunker.feed(chunk)]
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[Finding]:
+        return [self._scanner.finding(h, self._location) for h in self._hits.feed(chunk)]
 
     def finish(self) -> list[Finding]:
-        return [self._scanner._finding(h, self._location) for h in self._chunker.finish()]
+        return [self._scanner.finding(h, self._location) for h in self._hits.finish()]

@@ -29,7 +29,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from ..findings import Finding, FingerprintKey, mask_name
+from ..findings import Finding, FingerprintKey
+from ..privacy import mask_name
 
 STATUSES = ("planned", "done", "already_remediated", "stale", "unsupported", "error")
 ACTIONS = ("redact", "quarantine", "delete")
@@ -80,8 +81,8 @@ class Result:
 
 def safe_display(f: Finding) -> str:
     """The finding's location for humans and logs: a name holding a PAN is masked."""
-    from ..prevent import redact
-    from ..sinks.console import format_location, printable
+    from ..privacy import redact
+    from ..display import format_location, printable
 
     return redact(printable(format_location(f.location)))
 
@@ -237,7 +238,7 @@ NOTE_SUFFIX = {"quarantine": ".cardscan-quarantined.txt", "delete": ".cardscan-d
 def note_body(what: str, action: str, findings: list[Finding], dest: str | None, ctx: "Context") -> bytes:
     """A tombstone note (``what`` is "file" or "object"): finding ids and masked
     numbers only, and redacted once more: a destination path may carry a number."""
-    from ..prevent import redact
+    from ..privacy import redact
     from .journal import now_iso
 
     done = "moved to quarantine" if action == "quarantine" else "deleted"

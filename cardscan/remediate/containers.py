@@ -261,7 +261,7 @@ class Rewriter:
 
 
 def _safe(exc: BaseException) -> str:
-    from ..decoders.base import safe_message
+    from ..privacy import safe_message
 
     return safe_message(exc)
 

@@ -39,7 +39,8 @@ from datetime import datetime, timezone
 from typing import IO, Any
 
 from ..errors import ConfigError
-from ..findings import FingerprintKey, mask_name
+from ..findings import FingerprintKey
+from ..privacy import mask_name
 from ..seal import SealError
 
 #: Journal fields that hold paths (a temp file beside the object, a quarantine destination).

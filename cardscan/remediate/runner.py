@@ -268,7 +268,7 @@ def _call(rem: Any, findings: list[Finding], ctx: Context) -> list[Result]:
 
 
 def _safe(text: str) -> str:
-    from ..prevent import redact
+    from ..privacy import redact
 
     return redact(text)[:500]
 

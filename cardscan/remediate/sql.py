@@ -115,7 +115,7 @@ class SQLRemediator:
 
             orig = getattr(exc, "orig", None) or exc
             text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-            from ..prevent import redact
+            from ..privacy import redact
 
             return results(findings, action, "error", f"{db_error_kind(exc)}: {type(orig).__name__}: {redact(text)[:300]}")
 

@@ -17,6 +17,8 @@ import sys
 import time
 from typing import IO, Any
 
+from ..display import human_bytes
+
 
 class ScanCallback:
     """Receives progress counts. Subclass and override what you need."""
@@ -49,14 +51,6 @@ class _Counts(ScanCallback):
         self.nbytes += nbytes
         self.findings += findings
         self.errors += errors
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} PB"  # pragma: no cover
 
 
 class TqdmProgress(_Counts):

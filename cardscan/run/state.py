@@ -65,7 +65,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator
 
 from ..errors import CardscanError
-from ..findings import ErrorRecord, Finding, FingerprintKey, mask_name
+from ..findings import ErrorRecord, Finding, FingerprintKey
+from ..privacy import mask_name
 from ..sinks.base import BaseSink
 from ..sources.base import Item
 
@@ -655,7 +656,7 @@ class _ManifestNotice(BaseSink):
         self._staged, self._err = staged, err
 
     def close(self, summary: dict[str, Any]) -> None:
-        from ..sinks.console import printable
+        from ..display import printable
 
         s = self._staged
         if s.written == s.path:

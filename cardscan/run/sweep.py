@@ -495,7 +495,7 @@ def _listing(src: Any) -> Iterator[Item | ErrorRecord]:
             return
         except Exception as exc:  # a source bug or an unexpected client error: report it, go on
             from ..errors import SourceError
-            from ..prevent import redact
+            from ..privacy import redact
 
             roots = getattr(src, "root_uris", None) or [getattr(src, "url", "") or getattr(src, "name", "source")]
             kind = exc.kind if isinstance(exc, SourceError) else "source"

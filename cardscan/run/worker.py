@@ -39,7 +39,8 @@ from ..engine.config import ScanConfig
 from ..decoders import Failure, Limits, expand
 from ..engine.scanner import RangeStats, Scanner
 from ..errors import SourceError
-from ..findings import ErrorRecord, Finding, FingerprintKey, Location, mask_name
+from ..findings import ErrorRecord, Finding, FingerprintKey, Location
+from ..privacy import mask_name
 from ..sources.base import Item
 
 log = logging.getLogger("cardscan.run.worker")
@@ -153,7 +154,7 @@ def init_pool_worker(settings: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     level = settings.get("log_level")
     if level:
-        from ..prevent import RedactingFilter
+        from ..privacy import RedactingFilter
 
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(f"cardscan[{os.getpid()}]: %(levelname)s %(name)s: %(message)s"))
@@ -523,6 +524,6 @@ def _exc_record(location: Location, exc: BaseException) -> ErrorRecord:
 
 def _safe(message: str) -> str:
     # Library messages may quote input (UnicodeDecodeError, parser errors).
-    from ..prevent import redact
+    from ..privacy import redact
 
     return redact(message)

@@ -12,58 +12,17 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from typing import IO, Any, ClassVar
-from urllib.parse import unquote
 
-from ..findings import ErrorRecord, Finding, Location
+from ..display import format_location, human_bytes, printable, uri_display
+from ..findings import ErrorRecord, Finding
 from ..sources.base import Item
 from .base import BaseSink
 
-
-def printable(text: str) -> str:
-    """``text`` with control characters and undecodable bytes escaped."""
-    if text.isprintable() and "\\" not in text:  # the common case, at C speed
-        return text
-    out = []
-    for ch in text:
-        o = ord(ch)
-        if o < 0x20 or o == 0x7F or 0xD800 <= o <= 0xDFFF:
-            out.append(f"\\x{o & 0xFF:02x}")
-        elif ch == "\\":
-            out.append("\\\\")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def uri_display(uri: str) -> str:
-    """A path for ``file://`` URIs; other URIs as they are."""
-    if uri.startswith("file://"):
-        path = uri[len("file://"):]
-        if path.startswith("localhost/"):
-            path = path[len("localhost"):]
-        return unquote(path, errors="surrogateescape")
-    return uri
-
-
-def format_location(loc: Location) -> str:
-    """``path!member!member:line:col`` (or ``@offset``, or a SQL cell); card
-    numbers in names masked."""
-    loc = loc.public()
-    text = uri_display(loc.uri)
-    if loc.version:
-        text += f"?versionId={loc.version}"
-    if loc.member:
-        text = "!".join([text, *loc.member])
-    if loc.cell is not None:
-        c = loc.cell
-        table = f"{c.schema}.{c.table}" if c.schema else c.table
-        keys = ",".join(f"{k}={v}" for k, v in c.key)
-        text += f"#{table}.{c.column}[{keys}]"
-    elif loc.line is not None:
-        text += f":{loc.line}:{loc.column}"
-    elif loc.offset is not None:
-        text += f"@{loc.offset}"
-    return printable(text)
+__all__ = [
+    "ConsoleSink", "format_finding", "summary_line",
+    # shown the same way everywhere (cardscan.display); importable from here too
+    "format_location", "printable", "uri_display",
+]
 
 
 def format_finding(f: Finding) -> str:
@@ -128,8 +87,6 @@ class ConsoleSink(BaseSink):
 
 
 def summary_line(summary: dict[str, Any]) -> str:
-    from ..run.progress import human_bytes
-
     n = summary.get("findings", 0)
     bands = Counter(summary.get("findings_by_confidence", {}))
     band_text = ", ".join(f"{bands[b]} {b}" for b in ("high", "medium", "low") if bands.get(b))

@@ -22,13 +22,14 @@ import socket
 from typing import IO, Any, ClassVar
 from xml.sax.saxutils import escape, quoteattr
 
-from ..findings import ErrorRecord, Finding, Location, mask_name
+from ..findings import ErrorRecord, Finding, Location
+from ..privacy import mask_name
 from ..sources.base import Item
 from .base import BaseSink, open_report
 
 
 def _clean(text: str) -> str:
-    from .console import printable
+    from ..display import printable
 
     return printable(text)
 
@@ -104,7 +105,7 @@ class JUnitSink(BaseSink):
         self._cases.append("\n".join(parts))
 
     def path_of(self, loc: Location, meta: dict[str, Any] | None) -> str:
-        from ..baseline import local_path, relative_path
+        from ..display import local_path, relative_path
         from pathlib import Path
 
         loc, meta = loc.public(), meta or {}

@@ -46,7 +46,8 @@ import os
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from ..findings import ErrorRecord, Finding, Location, mask_name
+from ..findings import ErrorRecord, Finding, Location
+from ..privacy import mask_name
 from ..sources.base import Item
 from .base import BaseSink, open_report
 
@@ -222,7 +223,7 @@ class SarifSink(BaseSink):
     # -- building blocks ------------------------------------------------------------
     def artifact(self, loc: Location, obj: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
         """(artifactLocation, path used for fingerprints) for a location."""
-        from ..baseline import local_path, relative_path
+        from ..display import local_path, relative_path
 
         obj, loc = obj or {}, loc.public()
         if obj.get("commit") and obj.get("path") and obj.get("repo"):

@@ -38,7 +38,8 @@ from typing import Any, BinaryIO, ClassVar, Iterable, Iterator, NamedTuple
 from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
 
 from ..errors import ConfigError, SourceError
-from ..findings import ErrorRecord, Location, mask_name
+from ..findings import ErrorRecord, Location
+from ..privacy import mask_name
 from .base import Item
 
 log = logging.getLogger("cardscan.sources.fs")

@@ -295,7 +295,7 @@ class GitSource:
             for reason, n in skipped.items():
                 self.stats["skipped"][reason] = self.stats["skipped"].get(reason, 0) + n
         if code != 0:
-            from ..prevent import redact
+            from ..privacy import redact
 
             yield ErrorRecord(here, "source", f"git log failed ({code}): {redact(err.splitlines()[-1] if err else '')}"[:300])
 

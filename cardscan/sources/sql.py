@@ -432,7 +432,7 @@ class SQLSource:
         text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
         if self._url.password:
             text = text.replace(str(self._url.password), "***")
-        from ..prevent import redact
+        from ..privacy import redact
 
         return f"{what}: {type(orig).__name__}: {redact(text)}"[:500]
 

@@ -286,5 +286,5 @@ def test_scan_finds_the_same_with_and_without_the_id_field_rule(data: bytes, flo
 
     scanner = Scanner(ScanConfig(min_confidence=floor, context_window=window), key=b"k")
     with_rule = scanner.scan_bytes(data)
-    scanner._id_fields = None  # the reference: every chain reaches the scorer
+    scanner.detector._id_fields = None  # the reference: every chain reaches the scorer
     assert with_rule == scanner.scan_bytes(data)

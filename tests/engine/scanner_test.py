@@ -273,7 +273,7 @@ def test_utf16_byte_order_with_terminators_at_any_alignment(encoding, pad, rng, 
 
 
 def test_chunks_reuse_one_buffer_where_they_can_and_respect_the_limit() -> None:
-    from cardscan.engine.scanner import _chunks
+    from cardscan.engine.detect import chunks as _chunks
 
     data = bytes(range(256)) * 40
 
@@ -300,7 +300,7 @@ def test_chunks_reuse_one_buffer_where_they_can_and_respect_the_limit() -> None:
 def test_chunks_start_small_and_grow_to_the_chunk_size() -> None:
     # A 1 MiB buffer per stream tripled the per-file cost of small files in
     # pool workers (page faults); big streams still read whole chunks.
-    from cardscan.engine.scanner import _FIRST_READ, _chunks
+    from cardscan.engine.detect import _FIRST_READ, chunks as _chunks
 
     small = list(_chunks(io.BytesIO(b"x" * 500), 1 << 20))
     assert len(small[0].obj) <= _FIRST_READ

@@ -1,0 +1,92 @@
+"""How cardscan shows things to people: locations, paths, sizes.
+
+Shared by the console and report sinks, the HTML/text report, baselines and
+remediation messages, so one location is written the same way everywhere.
+Control characters in names are escaped (a file name cannot forge output
+lines), and card numbers in names are masked (``Location.public()``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    from .findings import Location
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters and undecodable bytes escaped."""
+    if text.isprintable() and "\\" not in text:  # the common case, at C speed
+        return text
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if o < 0x20 or o == 0x7F or 0xD800 <= o <= 0xDFFF:
+            out.append(f"\\x{o & 0xFF:02x}")
+        elif ch == "\\":
+            out.append("\\\\")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def uri_display(uri: str) -> str:
+    """A path for ``file://`` URIs; other URIs as they are."""
+    if uri.startswith("file://"):
+        path = uri[len("file://"):]
+        if path.startswith("localhost/"):
+            path = path[len("localhost"):]
+        return unquote(path, errors="surrogateescape")
+    return uri
+
+
+def format_location(loc: "Location") -> str:
+    """``path!member!member:line:col`` (or ``@offset``, or a SQL cell); card
+    numbers in names masked."""
+    loc = loc.public()
+    text = uri_display(loc.uri)
+    if loc.version:
+        text += f"?versionId={loc.version}"
+    if loc.member:
+        text = "!".join([text, *loc.member])
+    if loc.cell is not None:
+        c = loc.cell
+        table = f"{c.schema}.{c.table}" if c.schema else c.table
+        keys = ",".join(f"{k}={v}" for k, v in c.key)
+        text += f"#{table}.{c.column}[{keys}]"
+    elif loc.line is not None:
+        text += f":{loc.line}:{loc.column}"
+    elif loc.offset is not None:
+        text += f"@{loc.offset}"
+    return printable(text)
+
+
+def local_path(uri: str) -> str | None:
+    """The local path of a ``file:`` URI or plain path; None for other URIs."""
+    if uri.startswith("file:"):
+        parts = urlsplit(uri)
+        return unquote(parts.path, errors="surrogateescape")
+    if "://" not in uri and uri:
+        return os.path.abspath(uri)
+    return None
+
+
+def relative_path(path: str, root: Path) -> str:
+    """``path`` relative to ``root`` with ``/`` separators; absolute when outside it."""
+    try:
+        rel = os.path.relpath(path, root)
+    except ValueError:  # another drive (Windows)
+        return Path(path).as_posix()
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return Path(os.path.abspath(path)).as_posix()
+    return Path(rel).as_posix()
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"  # pragma: no cover
