@@ -37,10 +37,12 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from ..decoders import office as office_decoder
 from ..decoders.base import HEAD_SIZE, pick, strip_compression
 from ..errors import CardscanError, DecodeError
 from ..findings import Finding, FingerprintKey
-from . import spans
+from ..privacy import safe_message
+from . import office, spans
 
 STALE, UNSUPPORTED = "stale", "unsupported"
 
@@ -161,9 +163,6 @@ class Rewriter:
 
     # -- zip -----------------------------------------------------------------------
     def zip(self, data: bytes, name: str, node: Node) -> bytes | None:
-        from ..decoders import office as office_decoder
-        from . import office
-
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
         counts: dict[str, int] = {}
@@ -261,8 +260,6 @@ class Rewriter:
 
 
 def _safe(exc: BaseException) -> str:
-    from ..privacy import safe_message
-
     return safe_message(exc)
 
 

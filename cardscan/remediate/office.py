@@ -31,14 +31,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..decoders import office as dec
-from ..findings import Finding
+from ..findings import Finding, FingerprintKey
 from . import spans
 
-if TYPE_CHECKING:
-    from .containers import Rewriter
+
+class Marker(Protocol):
+    """What a part's redaction needs from its container's rewriter
+    (:class:`~cardscan.remediate.containers.Rewriter`): the key, how many
+    digits to keep, and where to record each finding's outcome."""
+
+    key: FingerprintKey
+    keep_last: int
+
+    def mark(self, f: Finding, st: str, why: str = "") -> None: ...
 
 
 class _Piece(str):
@@ -137,7 +145,7 @@ def _reference_text(xml: bytes, kind: str) -> bytes:
     return b"".join(dec.extract(io.BytesIO(xml), kind))
 
 
-def redact_part(xml: bytes, kind: str, findings: list[Finding], rw: "Rewriter") -> bytes | None:
+def redact_part(xml: bytes, kind: str, findings: list[Finding], rw: Marker) -> bytes | None:
     """The part with the findings masked in its text nodes; None when nothing changes."""
     try:
         pieces = _extract(xml, kind)
