@@ -55,6 +55,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from . import _files
 from .display import local_path, relative_path
 from .errors import ConfigError
 from .findings import Finding, FingerprintKey
@@ -323,21 +324,10 @@ class Baseline:
         """Write the file (mode 0600, replaced atomically, sorted for readable diffs)."""
         p = Path(path)
         text = json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            _files.atomic_write(p, text.encode("utf-8"))
         except OSError as exc:
             raise BaselineError(f"cannot write baseline file {p}: {exc.strerror or exc}") from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, p)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
 
 
 def require_stable_key(key: FingerprintKey) -> None:

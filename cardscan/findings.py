@@ -207,7 +207,7 @@ class Finding:
     #: mode, exposure, etag ...), filled by the sweep; not part of equality.
     obj: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
     #: Set when the finding was carried over from an earlier scan of the same,
-    #: unchanged object (resumed / incremental sweeps, cardscan/run/state.py):
+    #: unchanged object (resumed / incremental sweeps, cardscan/run/state/):
     #: when that scan read the object (RFC 3339). Not part of equality.
     carried_over: str | None = field(default=None, compare=False, hash=False, repr=False)
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator
 
+from . import _files
 from .errors import ManifestError
 from .findings import ErrorRecord, Finding
 
@@ -77,15 +77,10 @@ def open_private(path: str | os.PathLike[str]) -> int:
     0600. Refuses to follow a symlink at ``path`` (a planted link must not
     redirect the manifest).
     """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags, 0o600)
+        return _files.open_private(path)
     except OSError as exc:
         raise ManifestError(f"cannot write {os.fspath(path)}: {exc.strerror}") from None
-    st = os.fstat(fd)
-    if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) & 0o077:
-        os.fchmod(fd, 0o600)
-    return fd
 
 
 # -- reading -----------------------------------------------------------------

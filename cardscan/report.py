@@ -21,6 +21,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from . import _files
+from .errors import CardscanError
 from .findings import ErrorRecord, Finding, Location
 from .manifest import confidence_band, load_manifest
 
@@ -327,8 +329,9 @@ def render_html(data: ReportData, top: int = 50) -> str:
 
 def write_private(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path``, created 0600 (reports describe where cards are)."""
-    from .manifest import open_private
-
-    fd = open_private(path)
+    try:
+        fd = _files.open_private(path)
+    except OSError as exc:
+        raise CardscanError(f"cannot write {os.fspath(path)}: {exc.strerror}") from None
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)

@@ -265,8 +265,8 @@ def build_sinks(opts: dict[str, Any], out: IO[str], err: IO[str]) -> list[Any]:
         return sinks
     staged = None
     if manifest and opts.get("state"):
-        # With a state, PATH only ever holds a finished manifest (run/state.py).
-        from ..run.state import StagedManifest
+        # With a state, PATH only ever holds a finished manifest (sinks/staged.py).
+        from ..sinks.staged import StagedManifest
 
         staged = StagedManifest(manifest)
         sinks.append(staged)

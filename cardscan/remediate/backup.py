@@ -18,6 +18,7 @@ import os
 import stat
 from typing import IO, Any, BinaryIO, Iterator
 
+from .. import _files
 from ..errors import ConfigError, MissingDependency
 
 CHUNK = 4 << 20
@@ -68,7 +69,7 @@ def load_key(path: str) -> bytes:
 
 def private_dir(path: str) -> None:
     """Create ``path`` (and parents) 0700; refuse an existing one others can enter."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    _files.make_private_dirs(path)
     st = os.stat(path)
     if not stat.S_ISDIR(st.st_mode):
         raise ConfigError(f"{path} is not a directory")
@@ -86,7 +87,7 @@ def write(backup_dir: str, key: bytes, name: str, header: dict[str, Any], conten
     while os.path.lexists(path):
         n += 1
         path = os.path.join(backup_dir, f"{name}.{n}{SUFFIX}")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    fd = _files.open_new(path)
     with os.fdopen(fd, "wb") as out:
         out.write(f.encrypt(json.dumps(header, default=str).encode()) + b"\n")
         if isinstance(content, (bytes, bytearray, memoryview)):

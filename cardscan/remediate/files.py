@@ -32,6 +32,7 @@ import stat
 import time
 from typing import Any, BinaryIO, ClassVar
 
+from .. import _files
 from ..decoders.base import HEAD_SIZE, pick, strip_compression
 from ..errors import CardscanError
 from ..findings import Finding
@@ -416,7 +417,7 @@ class FileRemediator:
                 dest = _move(path, dest, os.path.abspath(ctx.options.quarantine_to or ""))
             else:
                 os.unlink(path)
-                _fsync_dir(os.path.dirname(path))
+                _files.fsync_dir(os.path.dirname(path))
             ctx.pause("after_rename")
             _write_note(path, action, findings, dest, ctx)
             ctx.end(oid, "done", before_sha256=before, destination=dest)
@@ -478,40 +479,20 @@ def _unchanged_since(path: str, st: os.stat_result) -> None:
         raise _Stale("the file changed while it was being remediated; nothing was changed")
 
 
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path or ".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class _Temp:
     """The new content, beside the original: created 0600, renamed over it on commit."""
 
     def __init__(self, path: str) -> None:
-        import secrets
-
         self.target = path
-        d, name = os.path.split(path)
-        self.path = os.path.join(d, f".{name}.cardscan-{secrets.token_hex(6)}.tmp")
+        self.path = _files.temp_path(path)
         self.fd: int | None = None
 
     def open(self) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        self.fd = os.open(self.path, flags, 0o600)
+        self.fd = _files.open_new(self.path)
 
     def write(self, data: bytes) -> None:
         assert self.fd is not None
-        view = memoryview(data)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
+        _files.write_all(self.fd, data)
 
     def reset(self) -> None:
         assert self.fd is not None
@@ -539,8 +520,7 @@ class _Temp:
         assert self.fd is not None
         os.close(self.fd)
         self.fd = None
-        os.replace(self.path, self.target)
-        _fsync_dir(os.path.dirname(self.target))
+        _files.replace(self.path, self.target)
 
     def discard(self) -> None:
         if self.fd is not None:
@@ -575,10 +555,7 @@ def _private_dirs(root: str, parent: str) -> None:
     at = root
     for part in ([] if rel == "." else rel.split(os.sep)):
         at = os.path.join(at, part)
-        try:
-            os.mkdir(at, 0o700)
-        except FileExistsError:
-            pass
+        _files.make_private_dir(at)
 
 
 def _move(path: str, dest: str, root: str) -> str:
@@ -596,20 +573,18 @@ def _move(path: str, dest: str, root: str) -> str:
         if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
             raise
         _copy_then_remove(path, final)
-    _fsync_dir(parent)
-    _fsync_dir(os.path.dirname(path))
+    _files.fsync_dir(parent)
+    _files.fsync_dir(os.path.dirname(path))
     return final
 
 
 def _copy_then_remove(path: str, final: str) -> None:
     tmp = final + ".cardscan-partial"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    fd = _files.open_new(tmp)
     try:
         with open(path, "rb") as src:
             for block in iter(lambda: src.read(READ), b""):
-                view = memoryview(block)
-                while view:
-                    view = view[os.write(fd, view):]
+                _files.write_all(fd, block)
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -627,14 +602,13 @@ def _note_path(path: str, action: str) -> str:
 def _write_note(path: str, action: str, findings: list[Finding], dest: str | None, ctx: Context) -> None:
     body = note_body("file", action, findings, dest, ctx)
     note = _note_path(path, action)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(note, flags, 0o600)
+    fd = _files.open_private(note)
     try:
-        os.write(fd, body)
+        _files.write_all(fd, body)
         os.fsync(fd)
     finally:
         os.close(fd)
-    _fsync_dir(os.path.dirname(path))
+    _files.fsync_dir(os.path.dirname(path))
 
 
 def _read_note(path: str, action: str) -> dict[str, Any] | None:

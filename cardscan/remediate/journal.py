@@ -38,6 +38,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import IO, Any
 
+from .. import _files
 from ..errors import ConfigError
 from ..findings import FingerprintKey
 from ..privacy import mask_name
@@ -53,9 +54,8 @@ def now_iso() -> str:
 
 def open_append(path: str) -> IO[bytes]:
     """``path`` opened for appending, created 0600; refuses a symlink or a file others can read."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags, 0o600)
+        fd = _files.open_private(path, append=True, narrow=False)  # refused below, not narrowed
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
     st = os.fstat(fd)

@@ -89,7 +89,8 @@ def run_sweep(
     from ..engine.config import ScanConfig
     from ..decoders import Limits
     from ..findings import FingerprintKey
-    from .state import StagedManifest, open_state
+    from ..sinks.staged import StagedManifest
+    from .state import open_state
     from .sweep import DEFAULT_SPLIT_SIZE, Sweep, scan_info
     from .worker import make_settings
 

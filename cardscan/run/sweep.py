@@ -9,7 +9,7 @@ stopped, and the sinks still get a summary with ``status: interrupted``.
 With a state (:class:`~cardscan.run.state.SweepState`, ``--state``), items
 unchanged since a good earlier scan are not handed to workers: their stored
 findings are re-emitted, marked ``carried_over``. Each scanned object is
-recorded in the state after its records reached the sinks (see state.py for
+recorded in the state after its records reached the sinks (see state/store.py for
 why that order), and committed after each batch of results.
 """
 from __future__ import annotations
@@ -253,7 +253,7 @@ class Sweep:
             for _unit, results in self.runner.run(self._units(), self._should_stop):
                 for r in results:
                     self._result(r)
-                if self.state is not None:  # after the records were flushed (state.py: crash safety)
+                if self.state is not None:  # after the records were flushed (state/store.py: crash safety)
                     self.state.commit()
                 if self._should_stop():
                     break

@@ -19,6 +19,7 @@ import os
 import sys
 from typing import IO, Any, ClassVar, Protocol, runtime_checkable
 
+from .._files import open_private
 from ..findings import ErrorRecord, Finding
 from ..sources.base import Item
 
@@ -45,7 +46,7 @@ def open_report(out: IO[str] | str) -> tuple[IO[str], bool]:
         return out, False
     if out == "-":
         return sys.stdout, False
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = open_private(out)
     return os.fdopen(fd, "w", encoding="utf-8"), True
 
 

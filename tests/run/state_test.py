@@ -1,4 +1,4 @@
-"""Tests for cardscan/run/state.py: the sweep state, carried-over findings, gone objects, staging."""
+"""Tests for cardscan/run/state/ (store and policy) and sinks/staged.py: the sweep state, carried-over findings, gone objects, staging."""
 from __future__ import annotations
 
 import json
@@ -14,10 +14,9 @@ import cardscan.run
 from cardscan.engine.config import ScanConfig
 from cardscan.findings import Finding, FingerprintKey
 from cardscan.manifest import load_manifest, validate_records
-from cardscan.run.state import (
-    StagedManifest, StateError, StateStore, identity, open_state, settings_fingerprint,
-)
+from cardscan.run.state import StateError, StateStore, identity, open_state, settings_fingerprint
 from cardscan.sinks.base import BaseSink, ListSink
+from cardscan.sinks.staged import StagedManifest
 from cardscan.sources.base import Item
 from tests.treegen import KEY, write_planted
 

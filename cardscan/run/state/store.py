@@ -1,33 +1,20 @@
-"""The state store of a sweep: what was scanned and what it held, so sweeps resume and repeat cheaply.
+"""The sweep state's SQLite store: what was scanned, when, under which settings, with what findings.
 
 ``cardscan scan --state FILE`` keeps a SQLite database (created 0600, WAL
 journal) with one row per object the sweep looked at:
 
 * identity: ``uri``, ``version``, the source's ``ukey`` (files
   ``size:mtime_ns:dev:inode``, S3 ``ETag`` / ``version:ETag``, git blob id),
-  size, mtime, and the content ``sha256`` where the scan computed it;
+  the identity "unchanged" compares (computed by :mod:`.policy`), size,
+  mtime, and the content ``sha256`` where the scan computed it;
 * outcome: ``status`` (``done``: scanned without error; ``failed``: at least
   one error record, so it is scanned again next time), when, by which run,
   and its findings as the manifest's finding records (JSON, table
   ``findings``);
-* the settings fingerprint it was scanned under (engine settings, container
-  limits, fingerprint key id, cardscan version, baseline): results made
-  under other settings are never reused.
+* the settings fingerprint it was scanned under.
 
-A later sweep with the same state *carries over* every object whose
-identity is unchanged and whose previous scan is ``done`` under the same
-settings: it is not read again, and its findings are re-emitted into the new
-manifest marked ``carried_over`` (with ``scanned_at``). A sweep that was
-interrupted (Ctrl-C, SIGKILL, a crash, a reboot) therefore resumes where it
-stopped: what it finished is carried over, the rest is scanned. Objects
-that were listed by an earlier sweep under the same roots and are no longer
-listed are counted as ``gone`` in the summary when a sweep completes.
-
-"Unchanged" means the same ``uri`` and ``version`` and the same identity:
-for files, size, mtime (ns) and inode (the device number is left out: it
-changes when a network share is remounted); for S3, the ETag (and version
-id); for git blobs, the blob id. Objects without an identity (SQL tables)
-are always rescanned.
+What to reuse and what to rescan is decided in :mod:`.policy`; this module
+only stores and answers.
 
 Crash safety (the order matters; see docs/scale.md):
 
@@ -54,21 +41,19 @@ filesystems.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
 import socket
 import sqlite3
 import stat
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
-from ..errors import CardscanError
-from ..findings import ErrorRecord, Finding, FingerprintKey
-from ..privacy import mask_name
-from ..sinks.base import BaseSink
-from ..sources.base import Item
+from ... import _files
+from ...errors import CardscanError
+from ...findings import ErrorRecord, Finding
+from ...sources.base import Item
 
 log = logging.getLogger("cardscan.run.state")
 
@@ -125,43 +110,6 @@ class StateError(CardscanError):
     """The state file cannot be used (locked by another sweep, not a state, unwritable)."""
 
 
-# -- identity and settings -------------------------------------------------------
-def identity(item: Item, obj: dict[str, Any] | None = None) -> str | None:
-    """What "unchanged" compares for ``item`` (None: no identity, never reused).
-
-    ``obj`` is the object metadata measured when the item was read (``fstat``
-    at open): when given, its ``ukey`` describes the bytes actually scanned
-    and wins over the listing's.
-    """
-    ukey = (obj or {}).get("ukey") or item.ukey
-    if not ukey:
-        return None
-    if item.source == "file":
-        parts = ukey.split(":")
-        if len(parts) == 4:  # size:mtime_ns:dev:inode; st_dev changes when a share is remounted
-            return f"{parts[0]}:{parts[1]}:{parts[3]}"
-    return str(ukey)
-
-
-def settings_fingerprint(
-    engine: dict[str, Any], limits: dict[str, Any], key_id: str, extra: dict[str, Any] | None = None
-) -> tuple[str, dict[str, Any]]:
-    """(fingerprint, parts) of everything that decides an object's findings.
-
-    Engine settings, container limits, the fingerprint key (by its id), the
-    cardscan version (a new release may find more) and ``extra`` (the CLI
-    adds the baseline's digest). Selection options are not part of it: they
-    decide what is listed, not what an object holds.
-    """
-    from .. import __version__
-
-    parts: dict[str, Any] = {"engine": engine, "limits": limits, "key_id": key_id, "cardscan_version": __version__}
-    if extra:
-        parts["extra"] = extra
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24], parts
-
-
 def _changed_parts(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     names = {"engine": "engine settings", "limits": "container limits", "key_id": "fingerprint key",
              "cardscan_version": "cardscan version", "extra": "baseline"}
@@ -205,9 +153,8 @@ class RunInfo:
 
 def _create_private(path: str) -> None:
     """Create ``path`` 0600 (never chmod after writing); narrow an existing file; refuse links."""
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags, 0o600)
+        fd = _files.open_private(path, read=True, narrow=False)
     except OSError as exc:
         raise StateError(f"cannot open state {path}: {exc.strerror}") from None
     try:
@@ -215,7 +162,7 @@ def _create_private(path: str) -> None:
         if not stat.S_ISREG(st.st_mode):
             raise StateError(f"state {path} is not a regular file")
         if stat.S_IMODE(st.st_mode) & 0o077:
-            os.fchmod(fd, 0o600)  # an existing state describes where cards are: owner only
+            os.fchmod(fd, _files.FILE_MODE)  # an existing state describes where cards are: owner only
     finally:
         os.close(fd)
     for suffix in ("-wal", "-shm"):  # SQLite gives them the database file's mode when it creates them
@@ -224,7 +171,7 @@ def _create_private(path: str) -> None:
         except FileNotFoundError:
             continue
         if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) & 0o077:
-            os.chmod(path + suffix, 0o600)
+            os.chmod(path + suffix, _files.FILE_MODE)
 
 
 class StateStore:
@@ -419,10 +366,13 @@ class StateStore:
     def record(
         self, item: Item, *, run: int, settings: str, scanned_at: str, findings: list[Finding],
         errors: list[ErrorRecord], obj: dict[str, Any] | None = None, sha256: str | None = None,
+        identity: str | None = None,
     ) -> None:
         """Record one scanned object: its row and findings, written at the next :meth:`commit`.
 
         Called after the object's manifest records were written and flushed.
+        ``identity``: what "unchanged" will compare (:func:`.policy.identity`;
+        None: never reused).
         """
         obj = obj or {}
         version = item.version or ""
@@ -433,7 +383,7 @@ class StateStore:
             self._findings[key] = [(item.uri, version, n, json.dumps(f.to_dict(), separators=(",", ":"), default=str))
                                    for n, f in enumerate(findings)]
         self._objects[key] = (
-            item.uri, version, item.source, identity(item, obj), obj.get("ukey") or item.ukey,
+            item.uri, version, item.source, identity, obj.get("ukey") or item.ukey,
             obj.get("size", item.size), item.mtime, sha256, "failed" if errors else "done", settings, run,
             scanned_at, len(findings), len(errors), json.dumps(kinds) if kinds else None, run,
         )
@@ -470,211 +420,3 @@ def _under(uri: str, root: str) -> bool:
     if uri == root or root.endswith("/"):
         return uri.startswith(root)
     return uri.startswith(root) and uri[len(root)] in "/#?"
-
-
-# -- what the sweep uses -----------------------------------------------------------
-class SweepState:
-    """The state as one sweep sees it: carry over, record, count, finish.
-
-    ``Sweep(..., state=SweepState(store, fingerprint, parts))``; the sweep
-    calls :meth:`begin`, then :meth:`carry` for each listed item,
-    :meth:`record` after each scanned object's records reached the sinks,
-    :meth:`commit` after each batch of results, :meth:`gone` and
-    :meth:`finish` at the end.
-    """
-
-    def __init__(
-        self, store: StateStore, fingerprint: str, parts: dict[str, Any], *, full: bool = False,
-        manifest: str | None = None, key: FingerprintKey | None = None,
-    ) -> None:
-        self.store = store
-        self.fingerprint = fingerprint
-        self.parts = parts
-        self.full = full
-        self.manifest = manifest
-        self.key = key
-        self.run: RunInfo | None = None
-        self._gone: list[tuple[str, str]] = []
-
-    def _stored(self, item: Item) -> Item:
-        """``item`` as the store knows it: a uri whose name holds a card number
-        is kept masked, with the real one sealed after a NUL (which sorts
-        first, so prefix queries under a root still work), never in full."""
-        masked = mask_name(item.uri)
-        if masked is item.uri:
-            return item
-        if self.key is None:
-            raise StateError("a state needs the fingerprint key to record an object whose name holds a card number")
-        return replace(item, uri=masked + "\x00" + self.key.seal(item.uri.encode("utf-8", "surrogatepass")))
-
-    def begin(self, roots: Iterable[str], started: str) -> dict[str, Any]:
-        """Start the run; the ``state`` field for the manifest's scan record."""
-        self.run = self.store.begin_run(started=started, fingerprint=self.fingerprint, parts=self.parts,
-                                        roots=roots, manifest=self.manifest, full=self.full)
-        if self.run.settings_changed and not self.full:
-            log.warning("settings changed since the last sweep in this state (%s): earlier results are not "
-                        "reused; every object is scanned again", ", ".join(self.run.settings_changed))
-        return self.run.describe(self.store.path)
-
-    def carry(self, item: Item) -> list[Finding] | None:
-        """The findings of ``item`` if it is unchanged since a good scan under these settings, else None.
-
-        Carried findings are marked (``carried_over`` = when that scan read
-        the object); their object metadata is refreshed from this listing
-        (owner, mode, exposure may change without the content changing).
-        """
-        assert self.run is not None, "begin() first"
-        if self.full or item.byte_range is not None:
-            return None
-        item = self._stored(item)
-        prior = self.store.prior(item.uri, item.version)
-        if prior is None or prior.status != "done" or prior.settings != self.fingerprint:
-            return None
-        ident = identity(item)
-        if ident is None or ident != prior.identity:
-            return None
-        self.store.seen(item.uri, item.version, self.run.id)
-        out: list[Finding] = []
-        if prior.findings:
-            fresh = {k: v for k, v in item.meta.items() if v is not None}
-            shared: dict[str, Any] | None = None
-            for rec in self.store.finding_records(item.uri, item.version):
-                f = Finding.from_dict(rec)
-                if shared is None:  # one object dict for all findings of the object, as scans do
-                    shared = {**f.obj, **fresh}
-                object.__setattr__(f, "obj", shared)
-                object.__setattr__(f, "carried_over", prior.scanned_at)
-                out.append(f)
-        return out
-
-    def record(
-        self, item: Item, findings: list[Finding], errors: list[ErrorRecord], *, scanned_at: str,
-        obj: dict[str, Any] | None = None, sha256: str | None = None,
-    ) -> None:
-        assert self.run is not None, "begin() first"
-        if item.byte_range is not None:  # a range handed in from outside: the state is per whole object
-            return
-        self.store.record(self._stored(item), run=self.run.id, settings=self.fingerprint, scanned_at=scanned_at,
-                          findings=findings, errors=errors, obj=obj, sha256=sha256)
-
-    def commit(self) -> None:
-        self.store.commit()
-
-    def gone(self, roots: Iterable[str]) -> dict[str, int]:
-        """Objects under ``roots`` an earlier sweep listed and this one did not (call at the end of a complete run)."""
-        assert self.run is not None
-        self._gone = []
-        with_findings = 0
-        for uri, version, nfind in self.store.unseen(roots, self.run.id):
-            self._gone.append((uri, version))
-            with_findings += bool(nfind)
-        return {"objects": len(self._gone), "objects_with_findings": with_findings}
-
-    def finish(self, status: str, summary: dict[str, Any], finished: str) -> None:
-        """Record the end of the run (after the manifest's summary was written)."""
-        assert self.run is not None
-        if status == "complete" and self._gone:
-            self.store.mark_gone(self._gone, self.run.id)
-        self.store.finish_run(self.run.id, status, summary, finished)
-
-
-def open_state(
-    path: str | os.PathLike[str], *, engine: dict[str, Any], limits: dict[str, Any], key: Any,
-    full: bool = False, extra: dict[str, Any] | None = None, manifest: str | None = None,
-) -> SweepState:
-    """A :class:`SweepState` for ``path`` (created if missing) and these settings.
-
-    Refuses a random fingerprint key: carried-over fingerprints must be
-    comparable with the new ones, so the key has to be the same every run.
-    """
-    if getattr(key, "random", False):
-        raise StateError("--state needs a stable fingerprint key (--key-file or CARDSCAN_FINGERPRINT_KEY): "
-                         "with a random key no earlier result can be reused")
-    fingerprint, parts = settings_fingerprint(engine, limits, key.key_id, extra)
-    return SweepState(StateStore(path), fingerprint, parts, full=full, manifest=manifest, key=key)
-
-
-# -- the manifest of a run with a state --------------------------------------------
-class StagedManifest:
-    """The manifest sink of a sweep with a state: ``PATH`` is only ever a finished manifest.
-
-    Records stream to ``PATH.partial`` (created 0600, truncated: a resumed run
-    starts a fresh file, so a torn last line left by a kill is never kept).
-    When the run completes, the partial file is fsynced and atomically
-    renamed over ``PATH``; until then ``PATH`` keeps the previous complete
-    sweep's manifest, so a pipeline reading ``PATH`` never sees a partial or
-    torn manifest. An interrupted run leaves its (valid, ``interrupted``)
-    manifest in ``PATH.partial``; its findings are in the state, and the
-    resumed run's manifest carries them over.
-    """
-
-    name = "jsonl"
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        from ..sinks.jsonl import JsonlSink
-
-        self.path = os.fspath(path)
-        self.partial = self.path + ".partial"
-        self._inner = JsonlSink(self.partial)
-        #: Where the manifest of this run ended up (set by close()).
-        self.written: str | None = None
-        self.status: str | None = None
-
-    def begin(self, scan_info: dict[str, Any]) -> None:
-        self._inner.begin(scan_info)
-
-    def finding(self, finding: Finding) -> None:
-        self._inner.finding(finding)
-
-    def error(self, error: ErrorRecord) -> None:
-        self._inner.error(error)
-
-    def end_item(self, item: Item | None, stats: dict[str, Any]) -> None:
-        self._inner.end_item(item, stats)
-
-    def close(self, summary: dict[str, Any]) -> None:
-        self._inner.close(summary)  # writes the summary and fsyncs
-        self.status = summary.get("status")
-        if self.status == "complete":
-            os.replace(self.partial, self.path)
-            _fsync_dir(os.path.dirname(os.path.abspath(self.path)))
-            self.written = self.path
-        else:
-            self.written = self.partial
-
-    def notice_sink(self, err: Any) -> Any:
-        """A sink that says, after the summary line, where the manifest is."""
-        return _ManifestNotice(self, err)
-
-
-class _ManifestNotice(BaseSink):
-    """Tells the user where the manifest ended up, once the sweep closes."""
-
-    name = "notice"
-
-    def __init__(self, staged: StagedManifest, err: Any) -> None:
-        self._staged, self._err = staged, err
-
-    def close(self, summary: dict[str, Any]) -> None:
-        from ..display import printable
-
-        s = self._staged
-        if s.written == s.path:
-            self._err.write(f"cardscan: manifest written to {printable(s.path)}\n")
-        elif s.written:
-            self._err.write(f"cardscan: the manifest so far is in {printable(s.partial)} ({printable(s.path)} is "
-                            "unchanged); run the same command again to resume\n")
-        self._err.flush()
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
