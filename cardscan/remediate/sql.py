@@ -5,7 +5,7 @@ For each row (all its findings together), in one transaction:
 1. lock and re-read the cells: ``SELECT cols ... WHERE key FOR UPDATE``
    (PostgreSQL, MySQL/MariaDB; SQLite takes the database's write lock first
    with ``BEGIN IMMEDIATE``), exactly one row must match;
-2. render each value the way the scan did (:func:`cardscan.sources.sql.render`)
+2. render each value the way the scan did (:func:`cardscan.sources.sql.values.render`)
    and check every finding's span by fingerprint;
 3. ``UPDATE ... SET col = masked ... WHERE key``, which must touch exactly
    one row, then commit. Anything unexpected rolls back: nothing half done.
@@ -33,13 +33,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from ..engine.config import ScanConfig
+from ..engine.scanner import Scanner
 from ..errors import CardscanError
 from ..findings import Finding, Location
+from ..privacy import redact
 from .base import Context, Result, object_id, results, safe_display
 from .containers import Rewriter, SpanPatcher
+
+try:  # the sql extra; without it, remediate() reports what to install
+    import sqlalchemy as sa
+
+    from ..sources.sql.dialect import Tid, db_error_kind, parse_url, rowid_alias, sqlite_text, with_driver
+    from ..sources.sql.values import render
+except ImportError:  # pragma: no cover - the test extra installs it
+    sa = None
 
 
 def _sha(data: bytes | None) -> str | None:
@@ -66,19 +78,15 @@ class SQLRemediator:
         url = ctx.options.db_urls.get(public, public)
         eng = self._engines.get(url)
         if eng is None:
-            import sqlalchemy as sa
-
-            from ..sources.sql import SQLSource, _sqlite_text, _with_driver
-
-            src = SQLSource(url)
-            real = _with_driver(src._url)
-            if src.dialect == "sqlite":
+            parsed = parse_url(url)  # the URL as the source read it
+            real = with_driver(parsed)
+            if parsed.get_backend_name() == "sqlite":
                 eng = sa.create_engine(real)
 
                 @sa.event.listens_for(eng, "connect")
                 def _connect(dbapi_conn: Any, _rec: Any) -> None:
                     dbapi_conn.isolation_level = None  # transactions are ours: BEGIN IMMEDIATE below
-                    dbapi_conn.text_factory = _sqlite_text
+                    dbapi_conn.text_factory = sqlite_text
 
                 @sa.event.listens_for(eng, "begin")
                 def _begin(conn: Any) -> None:
@@ -104,37 +112,27 @@ class SQLRemediator:
         if not cell.stable and names not in (["rowid"], ["ctid"]):
             return results(findings, action, "unsupported",
                            "the row's key itself held a card number (masked in the manifest): fix this row by hand")
-        try:
-            import sqlalchemy as sa
-        except ImportError:
+        if sa is None:
             return results(findings, action, "error", "SQL remediation needs SQLAlchemy: pip install 'cardscan[sql]'")
         try:
             return self._redact(findings, ctx)
         except sa.exc.SQLAlchemyError as exc:
-            from ..sources.sql import db_error_kind
-
             orig = getattr(exc, "orig", None) or exc
             text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-            from ..privacy import redact
-
             return results(findings, action, "error", f"{db_error_kind(exc)}: {type(orig).__name__}: {redact(text)[:300]}")
 
     def _where(self, conn: Any, dialect: str, cell: Any, columns: list[str]) -> tuple[Any, Any]:
         """(table clause with ``columns``, WHERE clause) for the cell's row."""
-        import sqlalchemy as sa
-
-        from ..sources.sql import _Tid
-
         schema = None if dialect == "sqlite" and cell.schema == "main" else cell.schema
         table = sa.table(cell.table, *[sa.column(c) for c in columns], schema=schema)
         conds = []
         for name, value in cell.key:
             if name == "ctid" and dialect == "postgresql" and not cell.stable:
-                conds.append(sa.literal_column("ctid") == sa.cast(sa.literal(str(value), sa.String), _Tid()))
+                conds.append(sa.literal_column("ctid") == sa.cast(sa.literal(str(value), sa.String), Tid()))
             elif name == "rowid" and dialect == "sqlite" and not cell.stable:
                 cols = {r[1].lower() for r in conn.exec_driver_sql(
                     f'PRAGMA "{cell.schema or "main"}".table_info("{cell.table}")').all()}
-                alias = next((n for n in ("rowid", "_rowid_", "oid") if n not in cols), None)
+                alias = rowid_alias(cols)
                 if alias is None:
                     raise CardscanError("the table hides every name of its rowid")
                 conds.append(sa.literal_column(alias) == sa.literal(value))
@@ -145,10 +143,6 @@ class SQLRemediator:
         return table, sa.and_(*conds)
 
     def _redact(self, findings: list[Finding], ctx: Context) -> list[Result]:
-        import sqlalchemy as sa
-
-        from ..sources.sql import render
-
         f0 = findings[0]
         cell = f0.location.cell
         assert cell is not None
@@ -271,12 +265,6 @@ class SQLRemediator:
     # -- --verify ------------------------------------------------------------------------
     def rescan(self, findings: list[Finding], ctx: Context) -> list[Finding]:
         """The row's cells read again and scanned (every confidence)."""
-        import sqlalchemy as sa
-
-        from ..engine.config import ScanConfig
-        from ..engine.scanner import Scanner
-        from ..sources.sql import render
-
         f0 = findings[0]
         cell = f0.location.cell
         assert cell is not None
@@ -288,8 +276,6 @@ class SQLRemediator:
             table, where = self._where(conn, eng.dialect.name, cell, columns)
             rows = conn.execute(sa.select(*[table.c[c] for c in columns]).where(where)).all()
             conn.rollback()
-        from dataclasses import replace
-
         for row in rows:
             for i, col in enumerate(columns):
                 data = render(row[i])
