@@ -17,7 +17,7 @@ Three files go into ``benchmarks/data/<size>mb/`` (gitignored):
 Beside each file, ``<file>.planted.json`` lists what was planted: byte offset
 and length, HMAC-SHA256 fingerprint under :data:`BENCH_KEY`, brand, form and
 encoding. Never the PANs themselves: a benchmark must not become a leak either.
-Every PAN is fresh (``cardscan.testing.make_pan``), so none is a real card.
+Every PAN is fresh (``cardscan.testing.pans``), so none is a real card.
 
 Same seed and size, same bytes: ``python benchmarks/generate.py --size-mb 16``.
 """
@@ -35,7 +35,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cardscan.findings import FingerprintKey
-from cardscan.testing import group, make_pan
+from cardscan.testing import group
+from cardscan.testing import pans as test_pans
 
 #: Fingerprint key of the planted PANs (public on purpose: the PANs are fake).
 BENCH_KEY = b"cardscan-benchmark-key-v1"
@@ -47,21 +48,6 @@ DATA_ROOT = Path(__file__).resolve().parent / "data"
 FILES = ("app.log", "transactions.csv", "dump.bin")
 MB = 1 << 20
 
-# (brand label, prefixes, lengths, weight): the mix of cards that leak.
-_BRANDS: list[tuple[str, tuple[str, ...], tuple[int, ...], int]] = [
-    ("visa", ("4",), (16,), 38),
-    ("visa", ("4",), (13, 19), 2),
-    ("mastercard", ("51", "52", "53", "54", "55"), (16,), 18),
-    ("mastercard", tuple(str(p) for p in range(2221, 2721, 7)), (16,), 6),
-    ("amex", ("34", "37"), (15,), 10),
-    ("discover", ("6011", "644", "645", "646", "647", "648", "649", "65"), (16,), 6),
-    ("jcb", tuple(str(p) for p in range(3528, 3590)), (16,), 4),
-    ("diners", ("36", "38", "300", "301", "305"), (14,), 3),
-    ("unionpay", ("62",), (16, 17, 18, 19), 5),
-    ("maestro", ("6759", "5018", "5020", "6304"), (16, 19), 3),
-    ("mir", ("2200", "2201", "2202", "2203", "2204"), (16,), 3),
-]
-_BRAND_WEIGHTS = [b[3] for b in _BRANDS]
 #: How each length is printed when grouped (the brands' embossing formats).
 _GROUPS = {13: (4, 4, 5), 14: (4, 6, 4), 15: (4, 6, 5), 16: (4, 4, 4, 4), 19: (4, 4, 4, 4, 3)}
 
@@ -82,22 +68,16 @@ class Plant:
 
 
 class PanFactory:
-    """Fresh, distinct, Luhn-valid PANs over several brands."""
+    """Fresh, distinct, Luhn-valid PANs over several brands (cardscan.testing.pans.BRANDS)."""
 
     def __init__(self, rng: random.Random, key: FingerprintKey) -> None:
         self.rng = rng
         self.key = key
-        self._seen: set[str] = set()
+        self._pans = test_pans.PanFactory(rng)
 
     def new(self) -> tuple[str, str]:
         """(digits, brand label)."""
-        rng = self.rng
-        while True:
-            brand, prefixes, lengths, _ = rng.choices(_BRANDS, _BRAND_WEIGHTS)[0]
-            pan = make_pan(rng.choice(prefixes), rng.choice(lengths), rng)
-            if pan not in self._seen:
-                self._seen.add(pan)
-                return pan, brand
+        return self._pans.branded()
 
     def printed(self, pan: str, sep: str) -> tuple[str, bool]:
         """The PAN in its brand's printed groups, and whether it was grouped

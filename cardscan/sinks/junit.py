@@ -85,7 +85,7 @@ class JUnitSink(BaseSink):
         from ..explain import brand_name, summary
 
         for f in findings:
-            loc = f.location
+            loc = f.location.public()  # member names may hold card numbers too
             pos = (f"line {loc.line}, column {loc.column}" if loc.line is not None
                    else f"byte {loc.offset}" if loc.offset is not None else "")
             inside = f" in {'!'.join(loc.member)}" if loc.member else ""
@@ -97,7 +97,7 @@ class JUnitSink(BaseSink):
             parts.append(f"      <failure type=\"cardscan/{_clean(f.kind)}\" message={_attr(message)}>"
                          f"{escape(_clean(body))}</failure>")
         for e in errors:
-            where = "!".join(e.location.member)
+            where = "!".join(e.location.public().member)
             message = f"not scanned ({e.kind}): {e.message}"
             parts.append(f"      <error type=\"cardscan/error/{_clean(e.kind)}\" message={_attr(message)}>"
                          f"{escape(_clean((where + ': ' if where else '') + message))}</error>")

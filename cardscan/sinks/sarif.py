@@ -240,7 +240,7 @@ class SarifSink(BaseSink):
     def result(self, f: Finding) -> dict[str, Any]:
         from ..explain import summary
 
-        loc = f.location
+        loc = f.location.public()  # member names may hold card numbers too
         artifact, path = self.artifact(loc, f.obj)
         physical: dict[str, Any] = {"artifactLocation": artifact}
         region = _region(loc)
@@ -291,8 +291,9 @@ class SarifSink(BaseSink):
         }
 
     def notification(self, e: ErrorRecord) -> dict[str, Any]:
-        artifact, path = self.artifact(e.location)
-        where = "!".join([path, *e.location.member]) if e.location.member else path
+        loc = e.location.public()
+        artifact, path = self.artifact(loc)
+        where = "!".join([path, *loc.member]) if loc.member else path
         n: dict[str, Any] = {
             "level": "error",
             "message": {"text": f"{where}: not scanned ({e.kind}): {e.message}"},

@@ -17,10 +17,12 @@ from cardscan.errors import ConfigError
 from cardscan.findings import FingerprintKey
 from cardscan.remediate import Options, remediate
 from cardscan.remediate import backup as backup_mod
+from cardscan.remediate.files import FileRemediator
+from cardscan.remediate.runner import load as load_findings
 from cardscan.remediate.select import build
-from cardscan.testing import assert_no_pan
+from cardscan.testing import RemediatorCase, RemediatorContract, assert_no_pan
 from tests.decoders.build import docx, xlsx, zip_bytes
-from tests.remediate.helpers import findings, fp, pans, run, scan, statuses
+from tests.remediate.helpers import FKEY, KEY, findings, fp, pans, run, scan, statuses
 
 
 @pytest.fixture(autouse=True)
@@ -525,7 +527,7 @@ def test_a_quarantine_directory_others_can_enter_is_refused(tmp_path: Path) -> N
 
 def test_journal_seals_temp_paths_whose_names_hold_a_number_and_cleans_up_after_a_crash(tmp_path: Path) -> None:
     from cardscan.remediate.journal import Journal
-    from cardscan.testing import assert_no_pan
+    from cardscan.testing import RemediatorCase, RemediatorContract, assert_no_pan
     from tests.remediate.helpers import FKEY
 
     pan = pans(1, seed=31)[0]
@@ -543,3 +545,28 @@ def test_journal_seals_temp_paths_whose_names_hold_a_number_and_cleans_up_after_
     temp.write_bytes(b"again")
     Journal(str(path), "run-3").close()  # without the key the sealed path cannot be opened: left alone
     assert temp.exists()
+
+
+class TestFileRemediatorContract(RemediatorContract):
+    """The file remediator under the contract every remediator inherits."""
+
+    @pytest.fixture
+    def remediator_case(self, tmp_path: Path) -> RemediatorCase:
+        a, b, c = pans(3, seed=11)
+        share = tmp_path / "share"
+        share.mkdir()
+        (share / "orders.log").write_text(f"paid card={a} ok\nrefund card number {b}\n")
+        with zipfile.ZipFile(share / "export.zip", "w") as zf:
+            zf.writestr("cards.csv", f"id,card_number\n1,{c}\n")
+        _, found, _ = load_findings(str(scan(tmp_path, share)), None, FKEY)
+        files = sorted(share.iterdir())
+
+        def snapshot() -> dict[str, bytes]:
+            return {p.name: p.read_bytes() for p in files}
+
+        def make_stale() -> list[str]:
+            p = share / "orders.log"  # other digits where the card was: not the card scanned
+            p.write_text(p.read_text().replace(b, pans(1, seed=12)[0]))
+            return [b]
+
+        return RemediatorCase(FileRemediator(), found, snapshot, make_stale, key=KEY)

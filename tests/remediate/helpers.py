@@ -7,29 +7,20 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from pathlib import Path
 from typing import Any, Iterable
 
 from cardscan.cli.main import main
 from cardscan.findings import FingerprintKey
 from cardscan.remediate import Options, Selection, remediate
-from cardscan.testing import make_pan
+from cardscan.testing import distinct_pans
 
 KEY = b"remediate-tests-key"
 FKEY = FingerprintKey(KEY)
 
 
-def pans(n: int, seed: int = 7) -> list[str]:
-    """Fresh Luhn-valid numbers (never real cards), distinct."""
-    rng = random.Random(seed)
-    prefixes = ["4", "51", "52", "53", "54", "55"]
-    out: list[str] = []
-    while len(out) < n:
-        p = make_pan(prefixes[len(out) % len(prefixes)], 16, rng)
-        if p not in out:
-            out.append(p)
-    return out
+#: Fresh, distinct numbers (the one generator: cardscan.testing.pans).
+pans = distinct_pans
 
 
 def key_file(tmp: Path) -> Path:

@@ -13,7 +13,10 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from tests.remediate.helpers import findings, fp, pans, run, scan, statuses
+from cardscan.remediate.runner import load as load_findings
+from cardscan.remediate.sql import SQLRemediator
+from cardscan.testing import RemediatorCase, RemediatorContract
+from tests.remediate.helpers import FKEY, KEY, findings, fp, pans, run, scan, statuses
 
 sa = pytest.importorskip("sqlalchemy", reason="the sql extra is not installed")
 
@@ -210,3 +213,28 @@ def test_quarantine_and_delete_do_not_apply_to_rows(tmp_path: Path, make_db) -> 
     _, results = run(manifest, action="delete", yes_delete=True)
     assert [r.status for r in results] == ["unsupported"]
     assert db.rows("SELECT count(*) FROM t")[0][0] == 1
+
+
+class TestSQLRemediatorContract(RemediatorContract):
+    """The SQL remediator under the contract every remediator inherits (all three databases)."""
+
+    @pytest.fixture(params=DIALECTS)
+    def remediator_case(self, request, make_db, tmp_path: Path) -> RemediatorCase:
+        db = make_db(request.param)
+        a, b, c = pans(3, seed=21)
+        db.run(f"CREATE TABLE {db.t('orders')} (id INTEGER PRIMARY KEY, note VARCHAR(200))",
+               f"CREATE TABLE {db.t('refunds')} (id INTEGER PRIMARY KEY, note VARCHAR(200))",
+               params=[(f"INSERT INTO {db.t('orders')} VALUES (1, :n)", {"n": f"paid card {a}"}),
+                       (f"INSERT INTO {db.t('orders')} VALUES (2, :n)", {"n": f"card number {b}"}),
+                       (f"INSERT INTO {db.t('refunds')} VALUES (1, :n)", {"n": f"refund to card {c}"})])
+        _, found, _ = load_findings(str(dbscan(tmp_path, db)), None, FKEY)
+
+        def snapshot() -> list[Any]:
+            return [tuple(r) for t in ("orders", "refunds") for r in db.rows(f"SELECT id, note FROM {db.t(t)} ORDER BY id")]
+
+        def make_stale() -> list[str]:  # the refund row's number changed after the scan
+            db.run(params=[(f"UPDATE {db.t('refunds')} SET note = :n WHERE id = 1",
+                            {"n": f"refund to card {pans(1, seed=22)[0]}"})])
+            return [c]
+
+        return RemediatorCase(SQLRemediator(), found, snapshot, make_stale, key=KEY)

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
+
+import pytest
 
 from cardscan.findings import Cell, ErrorRecord, Finding, FingerprintKey, Location, mask
 from cardscan.sinks.base import BaseSink, ListSink, Sink
 from cardscan.sinks.console import ConsoleSink, format_finding, format_location, summary_line
 from cardscan.sinks.jsonl import JsonlSink
-from cardscan.testing import assert_no_pan
+from cardscan.testing import SinkCase, SinkContract, assert_no_pan
 from tests.treegen import KEY, pan
 
 
@@ -77,3 +80,19 @@ def test_interrupted_summary_says_so() -> None:
 def test_sinks_satisfy_the_protocol() -> None:
     for s in (BaseSink(), ListSink(), ConsoleSink(io.StringIO(), io.StringIO()), JsonlSink(io.StringIO())):
         assert isinstance(s, Sink) and s.name
+
+
+class TestConsoleSinkContract(SinkContract):
+    """Findings on stdout (one line each), errors and the summary on stderr (a file beside it)."""
+
+    @pytest.fixture
+    def sink_case(self) -> SinkCase:
+        def make(path: Path) -> ConsoleSink:
+            out = open(path, "w", encoding="utf-8")  # closed with the test's tmp dir
+            err = open(Path(str(path) + ".err"), "w", encoding="utf-8")
+            return ConsoleSink(out=out, err=err)
+
+        def view(output: bytes) -> list[str]:
+            return output.decode("utf-8").splitlines()
+
+        return SinkCase(make, view=view, key=format_finding)  # errors go to stderr (PATH.err)

@@ -13,7 +13,9 @@ from cardscan.errors import ManifestError
 from cardscan.findings import ErrorRecord, Finding, FingerprintKey, Location, mask
 from cardscan.manifest import load_manifest
 from cardscan.sinks.jsonl import JsonlSink
+from cardscan.sinks.staged import StagedManifest
 from cardscan.sources.base import Item
+from cardscan.testing import SinkCase, SinkContract
 from tests.treegen import KEY, pan
 
 SUMMARY = {"status": "complete", "findings": 1}
@@ -95,3 +97,30 @@ def test_records_are_ascii_and_survive_odd_names(tmp_path: Path, rng) -> None:
     raw = path.read_bytes()
     assert raw.isascii() and raw.count(b"\n") == 3
     assert load_manifest(path).findings[0].location.member == ("caf\u00e9.zip", "a\nb.txt")
+
+
+def _manifest_ids(output: bytes) -> list[str]:
+    recs = [json.loads(line) for line in output.splitlines() if line.strip()]
+    return [Finding.from_dict(r).id for r in recs if r["type"] == "finding"]
+
+
+def _manifest_errors(output: bytes) -> int:
+    return sum(json.loads(line)["type"] == "error" for line in output.splitlines() if line.strip())
+
+
+class TestJsonlSinkContract(SinkContract):
+    @pytest.fixture
+    def sink_case(self) -> SinkCase:
+        return SinkCase(JsonlSink, view=_manifest_ids, errors=_manifest_errors)
+
+
+class TestStagedManifestContract(SinkContract):
+    """With a state, the manifest is staged in PATH.partial and renamed over PATH when complete."""
+
+    @pytest.fixture
+    def sink_case(self) -> SinkCase:
+        def read(path: Path) -> bytes:  # an interrupted run's manifest stays in PATH.partial
+            partial = Path(str(path) + ".partial")
+            return (partial if partial.exists() else path).read_bytes()
+
+        return SinkCase(StagedManifest, view=_manifest_ids, errors=_manifest_errors, read=read)

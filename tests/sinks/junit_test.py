@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import io
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import pytest
 
 from cardscan import Scanner
 from cardscan.findings import ErrorRecord, Location
 from cardscan.sinks.junit import JUnitSink
 from cardscan.sources.base import Item
-from cardscan.testing import assert_no_pan, make_pan
+from cardscan.testing import SinkCase, SinkContract, assert_no_pan, make_pan
 
 
 def drive(sink: JUnitSink, items) -> None:
@@ -97,3 +100,17 @@ def test_findings_without_end_item_still_reported(tmp_path: Path, rng) -> None:
     suite = ET.fromstring(out.getvalue()).find("testsuite")
     assert suite.get("failures") == "1"
     assert suite.find("testcase").get("name") == "a.txt"
+
+
+class TestJUnitSinkContract(SinkContract):
+    @pytest.fixture
+    def sink_case(self) -> SinkCase:
+        def errors(output: bytes) -> int:
+            return len(list(ET.fromstring(output).iter("error")))
+
+        # A failure's message is "<Brand> <masked> in <member> at ...": compare the masked numbers.
+        def view_masked(output: bytes) -> list[str]:
+            root = ET.fromstring(output)
+            return [re.search(r"[0-9]{1,6}\*+[0-9]{4}", f.get("message", "")).group() for f in root.iter("failure")]
+
+        return SinkCase(lambda path: JUnitSink(str(path)), view=view_masked, key=lambda f: f.masked, errors=errors)

@@ -14,7 +14,7 @@ from cardscan import Scanner
 from cardscan.findings import Cell, ErrorRecord, Location
 from cardscan.sinks.sarif import FINGERPRINT_NAME, RULES, SarifSink, level
 from cardscan.sources.base import Item
-from cardscan.testing import assert_no_pan, make_pan
+from cardscan.testing import SinkCase, SinkContract, assert_no_pan, make_pan
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text("utf-8"))
 # RFC 3986 characters of a URI reference (jsonschema checks "uri" formats only
@@ -222,3 +222,18 @@ def test_sink_protocol() -> None:
 
     assert isinstance(SarifSink(io.StringIO()), Sink)
     assert urlsplit(SarifSink(io.StringIO()).root.as_uri()).scheme == "file"
+
+
+class TestSarifSinkContract(SinkContract):
+    @pytest.fixture
+    def sink_case(self) -> SinkCase:
+        def view(output: bytes) -> list[str]:
+            doc = json.loads(output)
+            validate(doc)
+            return [r["properties"]["fingerprint"] for r in doc["runs"][0]["results"]]
+
+        def errors(output: bytes) -> int:
+            inv = json.loads(output)["runs"][0]["invocations"][0]
+            return len(inv.get("toolExecutionNotifications", []))
+
+        return SinkCase(lambda path: SarifSink(str(path)), view=view, key=lambda f: f.fingerprint, errors=errors)

@@ -13,7 +13,7 @@ from cardscan.errors import ConfigError
 from cardscan.findings import ErrorRecord, Location
 from cardscan.sources import git as gitsrc
 from cardscan.sources.git import GitSource
-from cardscan.testing import make_pan
+from cardscan.testing import SourceCase, SourceContract, make_pan
 
 
 def git(repo: Path, *args: str, date: str = "2026-01-01T00:00:00Z") -> str:
@@ -169,3 +169,12 @@ def test_include_and_exclude(history) -> None:
     src = GitSource(str(repo), include=["*.csv"])
     assert {it.meta["path"] for it in src.items()} == {"data.csv"}
     assert src.stats["skipped"]["excluded"] >= 3
+
+
+class TestGitSourceContract(SourceContract):
+    """The git history source under the contract every source inherits."""
+
+    @pytest.fixture
+    def source_case(self, history) -> SourceCase:
+        repo, pans, _ = history
+        return SourceCase(GitSource.from_url(str(repo)), list(pans.values()))
