@@ -30,7 +30,7 @@ from urllib.parse import unquote
 from ..engine.scanner import RangeStats
 from ..findings import ErrorRecord, Finding, Location
 from ..manifest import confidence_band
-from ..sources.base import Item
+from ..sources.base import ByteSource, CountableSource, DescribedSource, Item, RootedSource, RowSource, StatsSource
 from .executor import InProcessRunner, Runner, Unit
 from .progress import ScanCallback
 from .state import SweepState
@@ -200,7 +200,7 @@ class Sweep:
         self._count = count if count is not None else progress is not None and type(progress) is not ScanCallback
         roots: list[str] = []
         for s in sources:
-            roots += getattr(s, "root_uris", None) or [getattr(s, "url", "")]
+            roots += (s.root_uris if isinstance(s, RootedSource) else None) or [getattr(s, "url", "")]
         self.tally = Tally(roots)
         self._splits: dict[tuple[str, str | None], _Split] = {}
         self._stop_reason: str | None = None
@@ -247,7 +247,7 @@ class Sweep:
         old = self._install_signals()
         failure: BaseException | None = None
         try:
-            if self._count and all(getattr(s, "countable", False) for s in self.sources):
+            if self._count and all(isinstance(s, CountableSource) and s.countable for s in self.sources):
                 self._counter = _Count(self.sources)
                 self._counter.start()
             for _unit, results in self.runner.run(self._units(), self._should_stop):
@@ -275,9 +275,8 @@ class Sweep:
                     signal.signal(sig, handler)
         status = "interrupted" if self._stop_reason else "complete"
         for src in self.sources:  # what the walk skipped so far, also when interrupted
-            stats = getattr(src, "stats", None)
-            if isinstance(stats, dict):
-                self.tally.skipped.update(stats.get("skipped", {}))
+            if isinstance(src, StatsSource) and isinstance(src.stats, dict):
+                self.tally.skipped.update(src.stats.get("skipped", {}))
         if status == "complete":  # the bar ends at 100% whatever the counting thread got to
             t = self.tally
             self.progress.set_size(t.objects + t.carried_objects, t.bytes)
@@ -351,7 +350,7 @@ class Sweep:
         """Byte ranges for a big, seekable, non-container item (None: scan it whole)."""
         if not item.size or item.size <= self.split_size or item.byte_range is not None:
             return None
-        if hasattr(src, "cells") or not hasattr(src, "open"):
+        if isinstance(src, RowSource) or not isinstance(src, ByteSource):
             return None
         try:
             with src.open(item) as fh:
@@ -363,7 +362,7 @@ class Sweep:
         if is_container(head):
             return None
         s = self.split_size
-        return [item.part(a, min(a + s, item.size)) for a in range(0, item.size, s)]
+        return [item.range(a, min(a + s, item.size)) for a in range(0, item.size, s)]
 
     # -- results -------------------------------------------------------------
     def _result(self, r: ItemResult) -> None:
@@ -497,7 +496,7 @@ def _listing(src: Any) -> Iterator[Item | ErrorRecord]:
             from ..errors import SourceError
             from ..privacy import redact
 
-            roots = getattr(src, "root_uris", None) or [getattr(src, "url", "") or getattr(src, "name", "source")]
+            roots = (src.root_uris if isinstance(src, RootedSource) else None) or [getattr(src, "url", "") or getattr(src, "name", "source")]
             kind = exc.kind if isinstance(exc, SourceError) else "source"
             message = f"listing failed: {type(exc).__name__}: {redact(str(exc))[:200]}"
             log.debug("listing of %s failed", roots[0], exc_info=True)
@@ -517,9 +516,8 @@ def scan_info(
 
     described: list[dict[str, Any]] = []
     for s in sources:
-        d = getattr(s, "describe", None)
-        if d is not None:
-            out = d()
+        if isinstance(s, DescribedSource):
+            out = s.describe()
             described += out if isinstance(out, list) else [out]
         else:
             described.append({"name": getattr(s, "name", type(s).__name__), "url": _safe_url(getattr(s, "url", ""))})

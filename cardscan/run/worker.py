@@ -41,7 +41,7 @@ from ..engine.scanner import RangeStats, Scanner
 from ..errors import SourceError
 from ..findings import ErrorRecord, Finding, FingerprintKey, Location
 from ..privacy import mask_name
-from ..sources.base import Item
+from ..sources.base import Item, RoutedSource, RowSource
 
 log = logging.getLogger("cardscan.run.worker")
 
@@ -109,11 +109,10 @@ class _State:
                 spec = self.specs[i]
                 cls = _load(spec["target"]) if spec.get("target") else registry.load("cardscan.sources", spec["name"])
                 inst = self._instances[i] = cls.from_url(spec["url"], **spec.get("options", {}))
-            owns = getattr(inst, "owns", None)
-            if owns is None:
+            if not isinstance(inst, RoutedSource):
                 self._only[item.source] = inst
                 return inst
-            if owns(item):
+            if inst.owns(item):
                 return inst
         # An item from a source the settings do not describe (library use):
         # build one from the item itself.
@@ -234,7 +233,7 @@ def scan_item(item: Item, state: _State | None = None) -> ItemResult:
     base = Location(uri=item.uri, version=item.version)
     try:
         source = state.source(item)
-        if hasattr(source, "cells"):  # a row source (SQL), even if it can also open bytes
+        if isinstance(source, RowSource):  # a row source (SQL), even if it can also open bytes
             _scan_rows(state, source, item, result)
         elif item.byte_range is not None:
             _scan_range(state, source, item, result)

@@ -16,9 +16,18 @@ Every source class also has a constructor classmethod
 exclude=["*.iso"])``): the CLI builds sources from their URLs with it, and
 worker processes rebuild equivalent sources from the same plain data (url +
 options) to open items, so a source instance never has to cross processes.
-A source that can be built for several URLs of the same scheme in one scan
-(two databases) may add ``owns(item) -> bool`` so workers route each item to
-the right instance.
+Optional capabilities are protocols too (``isinstance`` works on them):
+
+* :class:`RoutedSource` ``owns(item) -> bool``: a source that can be built
+  for several URLs of the same scheme in one scan (two databases), so
+  workers route each item to the right instance;
+* :class:`RootedSource` ``root_uris``: the URIs its items live under (a
+  sweep with a state finds gone objects there);
+* :class:`DescribedSource` ``describe()``: what the manifest's scan record
+  says about it (never a password);
+* :class:`CountableSource` ``countable`` and ``count_items()``: a cheap
+  second walk that sizes the progress bar;
+* :class:`StatsSource` ``stats``: what the listing skipped, by reason.
 
 A third-party source is a class with a stable ``name`` (it lands in
 manifests), registered under a URL scheme through the ``cardscan.sources``
@@ -53,7 +62,8 @@ class Item:
     #: Metadata copied into findings' ``object`` field (owner, mode, exposure, etag ...).
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
-    def part(self, start: int, end: int) -> "Item":
+    def range(self, start: int, end: int) -> "Item":
+        """This item limited to the bytes [start, end) (a range of a big object)."""
         return replace(self, byte_range=(start, end))
 
 
@@ -79,3 +89,41 @@ class RowSource(Source, Protocol):
     def cells(self, item: Item) -> Iterator[tuple[Cell, bytes] | ErrorRecord]:
         """Every cell of the item (a table) that can hold a card number."""
         ...
+
+
+@runtime_checkable
+class RoutedSource(Protocol):
+    def owns(self, item: Item) -> bool:
+        """Whether ``item`` is one of this instance's (same scheme, another instance's URL)."""
+        ...
+
+
+@runtime_checkable
+class RootedSource(Protocol):
+    @property
+    def root_uris(self) -> list[str]:
+        """The URIs every item of this source lives under."""
+        ...
+
+
+@runtime_checkable
+class DescribedSource(Protocol):
+    def describe(self) -> dict[str, Any] | list[dict[str, Any]]:
+        """The scan record's entry (or entries, one per root): name, url, options."""
+        ...
+
+
+@runtime_checkable
+class CountableSource(Protocol):
+    #: False where counting would cost as much as the scan.
+    countable: bool
+
+    def count_items(self) -> Iterator[int]:
+        """Sizes of the items a listing will yield, cheaply (for the progress bar)."""
+        ...
+
+
+@runtime_checkable
+class StatsSource(Protocol):
+    #: ``{"skipped": {reason: count}, ...}``, filled while listing.
+    stats: dict[str, Any]

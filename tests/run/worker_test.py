@@ -154,8 +154,8 @@ def test_byte_range_scan_reports_only_its_range(tmp_path: Path, rng) -> None:
     size = p.stat().st_size
     item = item_for(p)
     half = size // 2
-    a = worker.scan_item(item.part(0, half))
-    b = worker.scan_item(item.part(half, size))
+    a = worker.scan_item(item.range(0, half))
+    b = worker.scan_item(item.range(half, size))
     assert a.errors == [] and b.errors == []
     assert sorted(f.fingerprint for f in a.findings + b.findings) == sorted(FP.fingerprint(x) for x in pans)
     assert a.findings and b.findings

@@ -250,7 +250,7 @@ def test_large_multipart_object_is_read_by_ranges(moto_endpoint, s3, bucket, rng
     scanner = Scanner(key=KEY)
     found, step = [], 3 * 1024 * 1024
     for start in range(0, item.size, step):
-        rng_item = item.part(start, min(start + step, item.size))
+        rng_item = item.range(start, min(start + step, item.size))
         with src.open(rng_item) as f:  # a worker opens its own stream
             got, _ = scanner.scan_range(f, *rng_item.byte_range, Location(uri=item.uri))
             fetched = f.cache.total_requested_bytes
