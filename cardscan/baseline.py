@@ -55,7 +55,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from . import _files
+from . import __version__, _files
 from .display import local_path, relative_path
 from .errors import ConfigError
 from .findings import Finding, FingerprintKey
@@ -171,8 +171,6 @@ class Baseline:
         self.settings = dict(settings or {})
         self.generated_at = generated_at or _now()
         if generated_by is None:
-            from . import __version__
-
             generated_by = f"cardscan {__version__}"
         self.generated_by = generated_by
         self._entries: dict[tuple[str, str, str], Entry] = {}

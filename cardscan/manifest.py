@@ -13,15 +13,18 @@ manifest from a newer major schema with a clear message.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib.resources import files
 from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator
 
 from . import _files
-from .errors import ManifestError
+from .errors import ManifestError, MissingDependency
 from .findings import ErrorRecord, Finding
+from .privacy import redact
 
 SCHEMA_VERSION = 1
 RECORD_TYPES = ("scan", "finding", "error", "summary")
@@ -215,26 +218,20 @@ def upgrade(record: dict[str, Any], version: int) -> dict[str, Any]:
 # -- schema validation -------------------------------------------------------
 def schema() -> dict[str, Any]:
     """The manifest JSON Schema (draft 2020-12) shipped with the package."""
-    from importlib.resources import files
-
     return json.loads(files("cardscan").joinpath("schema/manifest.schema.json").read_text("utf-8"))
 
 
 @lru_cache(maxsize=1)
 def _validator() -> Any:
-    try:
+    try:  # an optional dependency (the test extra), needed only to validate
         import jsonschema
     except ImportError:
-        from .errors import MissingDependency
-
         raise MissingDependency("manifest validation needs jsonschema: pip install jsonschema") from None
     cls = jsonschema.Draft202012Validator
     return cls(schema(), format_checker=cls.FORMAT_CHECKER)
 
 
 def _problems(validator: Any, record: dict[str, Any]) -> list[str]:
-    from .privacy import redact
-
     out = []
     for err in sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path)):
         where = "/".join(str(p) for p in err.absolute_path) or "(record)"
@@ -259,8 +256,6 @@ def object_digest(stream: BinaryIO, obj: dict[str, Any]) -> str:
     SHA-256 over ``"<start>-<end>:<sha256 of bytes [start, end)>\\n"`` for
     consecutive ranges of ``sha256_range_size`` bytes.
     """
-    import hashlib
-
     if obj.get("sha256_mode", "whole") == "whole":
         h = hashlib.sha256()
         for block in iter(lambda: stream.read(1 << 20), b""):

@@ -19,25 +19,33 @@ from __future__ import annotations
 import logging
 import re
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
-from .engine.config import ScanConfig
-from .engine.detect import Detector
 from .engine.redact import mask_spans
 from .errors import CardscanError
+
+if TYPE_CHECKING:
+    from .engine.detect import Detector
 
 T = TypeVar("T", str, bytes, bytearray)
 
 
 @lru_cache(maxsize=1)
-def _default_detector() -> Detector:
+def _default_detector() -> "Detector":
+    # Deferred for start-up time: loading the detector (issuer tables, the
+    # keyword automaton, the C finder) made `import cardscan.findings` cost
+    # ~35 ms more CPU (hyperfine, user time 109 vs 75 ms), and most processes
+    # that import findings (reports, manifests, --help) mask no name at all.
+    from .engine.config import ScanConfig
+    from .engine.detect import Detector
+
     # Every structurally valid number is masked whatever its context, so
     # reading CSV headers would be work for nothing on every log record.
     return Detector(ScanConfig(min_confidence=0, columns=False))
 
 
-def _masked(raw: bytes, detector: Detector, keep_first: int, keep_last: int) -> bytes | None:
+def _masked(raw: bytes, detector: "Detector", keep_first: int, keep_last: int) -> bytes | None:
     hits = detector.hits(raw)
     if not hits:
         return None

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from . import _files
+from .display import format_location, printable, uri_display
 from .errors import CardscanError
 from .findings import ErrorRecord, Finding, Location
 from .manifest import confidence_band, load_manifest
@@ -38,8 +39,6 @@ def exposure_rank(exposure: str | None) -> int:
 
 
 def _display(uri: str) -> str:
-    from .display import printable, uri_display
-
     return printable(uri_display(uri))
 
 
@@ -56,8 +55,6 @@ def object_dir(loc: Location) -> str:
 
 
 def object_name(loc: Location) -> str:
-    from .display import format_location
-
     return format_location(Location(uri=loc.uri, member=loc.member, version=loc.version, cell=loc.cell))
 
 

@@ -27,6 +27,8 @@ from typing import Callable
 
 import luhn as _luhn_ref  # noqa: F401  (imported so a missing dependency fails early)
 
+from ..errors import ConfigError
+from .issuers import length_table
 from .luhn import luhn_valid
 
 #: flags bits on a chain
@@ -199,13 +201,10 @@ def get_finder(name: str = "best") -> Finder:
     try:
         find = BACKENDS[name]
     except KeyError:
-        from ..errors import ConfigError
-
         raise ConfigError(
             f"finder backend {name!r} is not available (have: {', '.join(sorted(BACKENDS))}); "
             "the C backend is built by 'pip install .' when a C compiler is present"
         ) from None
-    from .issuers import length_table
 
     table = length_table()
 

@@ -22,6 +22,8 @@ Statuses:
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import socket
 import sys
@@ -29,8 +31,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from ..display import format_location, printable
+from ..errors import ConfigError
 from ..findings import Finding, FingerprintKey
-from ..privacy import mask_name
+from ..privacy import mask_name, redact
+from .journal import now_iso
 
 STATUSES = ("planned", "done", "already_remediated", "stale", "unsupported", "error")
 ACTIONS = ("redact", "quarantine", "delete")
@@ -81,9 +86,6 @@ class Result:
 
 def safe_display(f: Finding) -> str:
     """The finding's location for humans and logs: a name holding a PAN is masked."""
-    from ..privacy import redact
-    from ..display import format_location, printable
-
     return redact(printable(format_location(f.location)))
 
 
@@ -118,8 +120,6 @@ class Options:
     scan_records: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from ..errors import ConfigError
-
         if self.action not in ACTIONS:
             raise ConfigError(f"unknown action {self.action!r} (known: {', '.join(ACTIONS)})")
         if self.mask not in MASKS:
@@ -199,7 +199,7 @@ def _pause_spec() -> tuple[str, int] | None:
 
 
 def _user() -> str:
-    try:
+    try:  # not on every platform
         import pwd
 
         return pwd.getpwuid(os.getuid()).pw_name
@@ -225,9 +225,6 @@ def object_id(key: FingerprintKey, *parts: Any) -> str:
 
     Keyed: a plain hash of a path whose name holds a card number could be
     brute-forced from the masked name (about 10^5 candidates)."""
-    import hashlib
-    import hmac
-
     return hmac.new(key.raw(), repr(parts).encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:24]
 
 
@@ -238,9 +235,6 @@ NOTE_SUFFIX = {"quarantine": ".cardscan-quarantined.txt", "delete": ".cardscan-d
 def note_body(what: str, action: str, findings: list[Finding], dest: str | None, ctx: "Context") -> bytes:
     """A tombstone note (``what`` is "file" or "object"): finding ids and masked
     numbers only, and redacted once more: a destination path may carry a number."""
-    from ..privacy import redact
-    from .journal import now_iso
-
     done = "moved to quarantine" if action == "quarantine" else "deleted"
     lines = [f"This {what} was {done} by cardscan: it held payment card data.", f"when: {now_iso()}",
              f"by: {ctx.user}@{ctx.host}"]

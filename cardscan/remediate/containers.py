@@ -384,7 +384,7 @@ class _Gzip:
 
 class _Zstd:
     def __init__(self, head: bytes, size: int | None) -> None:
-        import zstandard
+        import zstandard  # the archives extra: only zstd content needs it
 
         fhd = head[4] if len(head) > 4 else 0
         declared = zstd_content_size(head)
@@ -463,7 +463,7 @@ def _compress_member(method: int, flag: int, data: bytes) -> bytes:
         c = zipfile.LZMACompressor()  # type: ignore[attr-defined]
         return c.compress(data) + c.flush()  # type: ignore[no-any-return]
     if method == 93:
-        import zstandard
+        import zstandard  # the archives extra: only zstd members need it
 
         return zstandard.ZstdCompressor(level=3).compress(data)  # type: ignore[no-any-return]
     raise Unsupported(f"zip compression method {method} is not written back")

@@ -31,6 +31,7 @@ Audit records (one per finding and run, never a PAN)::
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import stat
@@ -77,8 +78,6 @@ class Journal:
     """Intent and result of each object's change; see the module docstring."""
 
     def __init__(self, path: str, run_id: str, read_only: bool = False, key: FingerprintKey | None = None) -> None:
-        import fcntl
-
         self.path = path
         self.run_id = run_id
         #: Seals paths whose names hold a card number (seal.py); the journal must

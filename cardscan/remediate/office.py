@@ -29,6 +29,7 @@ shown differently than stored) are ``unsupported`` too: never a guess.
 """
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -140,8 +141,6 @@ def _extract(xml: bytes, kind: str) -> list[str]:
 
 
 def _reference_text(xml: bytes, kind: str) -> bytes:
-    import io
-
     return b"".join(dec.extract(io.BytesIO(xml), kind))
 
 

@@ -17,6 +17,8 @@ import logging
 import os
 import secrets
 import signal
+import stat
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from .. import registry
 from ..errors import CardscanError, ConfigError, ManifestError
 from ..findings import Finding, FingerprintKey
 from ..manifest import iter_records
+from ..privacy import redact
 from ..seal import SealError
 from .base import Context, Options, Result, results
 from .journal import AuditLog, Journal, default_paths
@@ -156,8 +159,6 @@ class _Stopper:
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> "_Stopper":
-        import threading
-
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handle)
@@ -193,12 +194,10 @@ def remediate(
         raise ConfigError("--action quarantine needs --quarantine-to DIR (or s3://bucket/prefix/ for S3 objects)")
     q = options.quarantine_to
     if options.action == "quarantine" and q and "://" not in q and os.path.exists(q):
-        import stat as _stat
-
         st = os.stat(q)
-        if not _stat.S_ISDIR(st.st_mode) or _stat.S_IMODE(st.st_mode) & 0o077:
+        if not stat.S_ISDIR(st.st_mode) or stat.S_IMODE(st.st_mode) & 0o077:
             raise ConfigError(f"the quarantine directory {q} must be a directory only its owner can enter "
-                              f"(mode {_stat.S_IMODE(st.st_mode):04o}); fix it with: chmod 700 {q}")
+                              f"(mode {stat.S_IMODE(st.st_mode):04o}); fix it with: chmod 700 {q}")
     if options.backup_dir and not options.backup_key:
         raise ConfigError("--backup-dir needs --backup-key-file (backups are always encrypted)")
     options.scan_records = scans
@@ -268,8 +267,6 @@ def _call(rem: Any, findings: list[Finding], ctx: Context) -> list[Result]:
 
 
 def _safe(text: str) -> str:
-    from ..privacy import redact
-
     return redact(text)[:500]
 
 

@@ -33,10 +33,19 @@ import os
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from ..errors import CardscanError, ConfigError
+from ..errors import CardscanError, ConfigError, MissingDependency
 from ..findings import Finding
 from ..sources.s3 import _strip_userinfo, split_uri
-from .base import NOTE_SUFFIX, Context, Result, note_body, object_id, parse_note, results, safe_display
+from .base import (
+    NOTE_SUFFIX,
+    Context,
+    Result,
+    note_body,
+    object_id,
+    parse_note,
+    results,
+    safe_display,
+)
 from .containers import Rewriter, Unsupported, tree
 from .files import Digests, _spec, specs_of
 
@@ -90,12 +99,10 @@ class S3Remediator:
                 "anon": bool(best.get("anon")), "requester_pays": bool(best.get("requester_pays"))}
 
     def client(self, f: Finding, ctx: Context) -> tuple[Any, dict[str, Any]]:
-        try:
+        try:  # the s3 extra: only S3 locations need it
             import botocore.session
             from botocore.config import Config
         except ImportError:
-            from ..errors import MissingDependency
-
             raise MissingDependency("S3 remediation needs botocore: pip install 'cardscan[s3]'") from None
         o = self._options(f, ctx)
         k = (o["endpoint_url"], o["region"], o["profile"], o["anon"])

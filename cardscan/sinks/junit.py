@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 from typing import IO, Any, ClassVar
 from xml.sax.saxutils import escape, quoteattr
 
+from ..display import local_path, printable, relative_path
+from ..explain import brand_name, summary
 from ..findings import ErrorRecord, Finding, Location
 from ..privacy import mask_name
 from ..sources.base import Item
@@ -29,8 +32,6 @@ from .base import BaseSink, open_report
 
 
 def _clean(text: str) -> str:
-    from ..display import printable
-
     return printable(text)
 
 
@@ -82,7 +83,6 @@ class JUnitSink(BaseSink):
             self._cases.append(parts[0] + "/>")
             return
         parts[0] += ">"
-        from ..explain import brand_name, summary
 
         for f in findings:
             loc = f.location.public()  # member names may hold card numbers too
@@ -105,9 +105,6 @@ class JUnitSink(BaseSink):
         self._cases.append("\n".join(parts))
 
     def path_of(self, loc: Location, meta: dict[str, Any] | None) -> str:
-        from ..display import local_path, relative_path
-        from pathlib import Path
-
         loc, meta = loc.public(), meta or {}
         if meta.get("commit") and meta.get("path") and meta.get("repo"):
             text = relative_path(os.path.join(meta["repo"], meta["path"]), Path(self.root))

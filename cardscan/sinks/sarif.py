@@ -45,7 +45,11 @@ import json
 import os
 from pathlib import Path
 from typing import IO, Any, ClassVar
+from urllib.parse import quote
 
+from .. import __version__
+from ..display import local_path, relative_path
+from ..explain import summary
 from ..findings import ErrorRecord, Finding, Location
 from ..privacy import mask_name
 from ..sources.base import Item
@@ -136,8 +140,6 @@ def _file_uri(path: str) -> str:
 
 def _rel_uri(path: str) -> str:
     """A relative path as a URI reference (percent-encoded, ``/`` separators)."""
-    from urllib.parse import quote
-
     return quote(Path(path).as_posix(), safe="/", errors="surrogateescape")
 
 
@@ -156,8 +158,6 @@ class SarifSink(BaseSink):
 
     # -- the sink protocol ----------------------------------------------------------
     def begin(self, scan_info: dict[str, Any]) -> None:
-        from .. import __version__
-
         self._info = dict(scan_info or {})
         version = str(self._info.get("cardscan_version") or __version__)
         root_uri = self.root.as_uri().rstrip("/") + "/"
@@ -223,8 +223,6 @@ class SarifSink(BaseSink):
     # -- building blocks ------------------------------------------------------------
     def artifact(self, loc: Location, obj: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
         """(artifactLocation, path used for fingerprints) for a location."""
-        from ..display import local_path, relative_path
-
         obj, loc = obj or {}, loc.public()
         if obj.get("commit") and obj.get("path") and obj.get("repo"):
             path = mask_name(os.path.join(obj["repo"], obj["path"]))
@@ -238,8 +236,6 @@ class SarifSink(BaseSink):
         return {"uri": _rel_uri(rel), "uriBaseId": SRCROOT}, rel
 
     def result(self, f: Finding) -> dict[str, Any]:
-        from ..explain import summary
-
         loc = f.location.public()  # member names may hold card numbers too
         artifact, path = self.artifact(loc, f.obj)
         physical: dict[str, Any] = {"artifactLocation": artifact}

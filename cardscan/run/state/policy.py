@@ -28,6 +28,7 @@ import os
 from dataclasses import replace
 from typing import Any, Iterable
 
+from ... import __version__
 from ...findings import ErrorRecord, Finding, FingerprintKey
 from ...privacy import mask_name
 from ...sources.base import Item
@@ -64,8 +65,6 @@ def settings_fingerprint(
     adds the baseline's digest). Selection options are not part of it: they
     decide what is listed, not what an object holds.
     """
-    from ... import __version__
-
     parts: dict[str, Any] = {"engine": engine, "limits": limits, "key_id": key_id, "cardscan_version": __version__}
     if extra:
         parts["extra"] = extra
