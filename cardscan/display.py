@@ -54,7 +54,7 @@ def format_location(loc: "Location") -> str:
     if loc.cell is not None:
         c = loc.cell
         table = f"{c.schema}.{c.table}" if c.schema else c.table
-        keys = ",".join(f"{k}={v}" for k, v in c.key)
+        keys = ",".join(f"{k}={v}" for k, v in c.row_key)
         text += f"#{table}.{c.column}[{keys}]"
     elif loc.line is not None:
         text += f":{loc.line}:{loc.column}"

@@ -46,7 +46,8 @@ class Cell:
 
     table: str
     column: str
-    key: tuple[tuple[str, Any], ...]
+    #: The row's key: (column, value) pairs (written as ``key`` in the manifest).
+    row_key: tuple[tuple[str, Any], ...]
     schema: str | None = None
     #: False when the key is a physical row id (ctid, rowid) that may change.
     stable: bool = True
@@ -56,7 +57,7 @@ class Cell:
             "schema": self.schema,
             "table": self.table,
             "column": self.column,
-            "key": {k: v for k, v in self.key},
+            "key": {k: v for k, v in self.row_key},
             "key_stable": self.stable,
         }
 
@@ -65,7 +66,7 @@ class Cell:
         return cls(
             table=d["table"],
             column=d["column"],
-            key=tuple((k, v) for k, v in d.get("key", {}).items()),
+            row_key=tuple((k, v) for k, v in d.get("key", {}).items()),
             schema=d.get("schema"),
             stable=d.get("key_stable", True),
         )
@@ -116,7 +117,7 @@ class Location:
         pub = self.public()
         cell = None
         if self.cell is not None:
-            cell = (self.cell.schema, self.cell.table, self.cell.column, self.cell.key)
+            cell = (self.cell.schema, self.cell.table, self.cell.column, self.cell.row_key)
         return (pub.uri, self.version, pub.member, cell, self.offset)
 
     def display(self) -> str:
@@ -129,7 +130,7 @@ class Location:
         text = "!".join(parts)
         if self.cell is not None:
             c = self.cell
-            keys = ",".join(f"{k}={v}" for k, v in c.key)
+            keys = ",".join(f"{k}={v}" for k, v in c.row_key)
             table = f"{c.schema}.{c.table}" if c.schema else c.table
             return f"{text}#{table}.{c.column}[{keys}]"
         if self.line is not None:

@@ -70,7 +70,7 @@ def test_locations_for_members_s3_and_sql() -> None:
     assert loc.display() == "/data/backup.tar.gz!exports/march.zip!customers.xlsx:3:9"
     s3 = Location(uri="s3://bucket/logs/app.log", version="v1", offset=10)
     assert s3.display() == "s3://bucket/logs/app.log?versionId=v1@10"
-    cell = Cell(table="payments", column="note", key=(("id", 7),), schema="public")
+    cell = Cell(table="payments", column="note", row_key=(("id", 7),), schema="public")
     sql = Location(uri="postgresql://app@db/shop", cell=cell, offset=4)
     assert sql.display() == "postgresql://app@db/shop#public.payments.note[id=7]"
     for l in (loc, s3, sql):

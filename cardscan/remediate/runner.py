@@ -295,4 +295,4 @@ def _verify(done: list[tuple[Any, list[Finding], list[Result]]], ctx: Context, r
 
 def _cell(f: Finding) -> Any:
     c = f.location.cell
-    return None if c is None else (c.schema, c.table, c.column, c.key)
+    return None if c is None else (c.schema, c.table, c.column, c.row_key)

@@ -71,7 +71,7 @@ class SQLRemediator:
         c = f.location.cell
         if c is None:
             return (f.location.uri,)
-        return (f.location.uri, c.schema, c.table, tuple((k, repr(v)) for k, v in c.key))
+        return (f.location.uri, c.schema, c.table, tuple((k, repr(v)) for k, v in c.row_key))
 
     # -- connections ------------------------------------------------------------------
     def engine(self, public: str, ctx: Context) -> Any:
@@ -105,7 +105,7 @@ class SQLRemediator:
         cell = findings[0].location.cell
         if cell is None:
             return results(findings, action, "unsupported", "the finding names no table cell")
-        names = [k for k, _ in cell.key]
+        names = [k for k, _ in cell.row_key]
         if "_row" in names:
             return results(findings, action, "unsupported",
                            "the table has no primary or unique key: its rows cannot be addressed safely; add a key and rescan")
@@ -126,7 +126,7 @@ class SQLRemediator:
         schema = None if dialect == "sqlite" and cell.schema == "main" else cell.schema
         table = sa.table(cell.table, *[sa.column(c) for c in columns], schema=schema)
         conds = []
-        for name, value in cell.key:
+        for name, value in cell.row_key:
             if name == "ctid" and dialect == "postgresql" and not cell.stable:
                 conds.append(sa.literal_column("ctid") == sa.cast(sa.literal(str(value), sa.String), Tid()))
             elif name == "rowid" and dialect == "sqlite" and not cell.stable:
@@ -150,7 +150,7 @@ class SQLRemediator:
         eng = self.engine(uri, ctx)
         dialect = eng.dialect.name
         columns = list(dict.fromkeys(f.location.cell.column for f in findings if f.location.cell is not None))
-        oid = object_id(ctx.key, "sql", uri, cell.schema, cell.table, cell.key)
+        oid = object_id(ctx.key, "sql", uri, cell.schema, cell.table, cell.row_key)
         with eng.connect() as conn:
             if dialect == "postgresql":
                 enc = conn.execute(sa.text("SHOW server_encoding")).scalar()

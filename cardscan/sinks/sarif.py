@@ -260,7 +260,7 @@ class SarifSink(BaseSink):
         elif loc.cell is not None:
             c = loc.cell
             table = f"{c.schema}.{c.table}" if c.schema else c.table
-            keys = ",".join(f"{k}={v}" for k, v in c.key)
+            keys = ",".join(f"{k}={v}" for k, v in c.row_key)
             location["logicalLocations"] = [{"fullyQualifiedName": f"{table}.{c.column}[{keys}]",
                                              "name": c.column, "kind": "value"}]
             where = f"{path}#{table}.{c.column}"

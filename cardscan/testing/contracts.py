@@ -164,7 +164,7 @@ class SourceContract:
                 for rec in source_case.source.cells(item):
                     if isinstance(rec, tuple):
                         c = rec[0]
-                        address = (c.schema, c.table, c.column, c.key)
+                        address = (c.schema, c.table, c.column, c.row_key)
                         assert address not in seen, f"{item.uri}: two values at one cell address (a bad key)"
                         seen.add(address)
             return

@@ -155,7 +155,7 @@ def test_members_git_sql_and_outside_root(tmp_path: Path, rng) -> None:
     member = s.scan_bytes(data, Location(uri=(tmp_path / "x.zip").as_uri(), member=("inner/cards.csv",)))[0]
     outside = s.scan_bytes(data, Location(uri="file:///elsewhere/y.txt"))[0]
     s3 = s.scan_bytes(data, Location(uri="s3://bucket/key.txt", version="v1"))[0]
-    cell = Cell(table="customers", column="note", key=(("id", 7),), schema="public")
+    cell = Cell(table="customers", column="note", row_key=(("id", 7),), schema="public")
     sql = s.scan_bytes(data, Location(uri="postgresql://db.example/shop", cell=cell))[0]
     git = s.scan_bytes(data, Location(uri="git+file:///repo/src/a.py?commit=" + "ab" * 20))[0]
     from dataclasses import replace

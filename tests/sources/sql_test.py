@@ -129,7 +129,7 @@ DIALECTS = ["sqlite", "postgresql", "mariadb"]
 
 
 def _found(scan) -> set[tuple[str, str, str, tuple, bool]]:
-    return {(f.fingerprint, f.location.cell.table, f.location.cell.column, f.location.cell.key, f.location.cell.stable)
+    return {(f.fingerprint, f.location.cell.table, f.location.cell.column, f.location.cell.row_key, f.location.cell.stable)
             for f in scan.findings}
 
 
@@ -270,7 +270,7 @@ def test_batches_use_keyset_pagination_not_offset(make_db, dialect) -> None:
     (item,) = list(src.items())
     cells = [c for c in src.cells(item) if isinstance(c, tuple)]
     assert len(cells) == 25
-    keys = [c[0].key for c in cells]
+    keys = [c[0].row_key for c in cells]
     assert keys == sorted(keys) and len(set(keys)) == 25  # every row once, in key order
     selects = [s for s in statements if "LIMIT" in s.upper() and " v" in s.lower()]
     assert len(selects) == 3  # 10 + 10 + 5 rows
@@ -285,7 +285,7 @@ def test_pan_held_in_a_primary_key_is_masked_in_the_location(make_db, rng) -> No
     scan = scan_source(db.source(), Scanner(key=KEY))
     (finding,) = scan.findings
     assert finding.location.cell.column == "pan" and finding.fingerprint == KEY.fingerprint(pan)
-    (name, value), = finding.location.cell.key
+    (name, value), = finding.location.cell.row_key
     assert name == "pan" and value == pan[:6] + "******" + pan[-4:] and finding.location.cell.stable is False
     assert_no_pan(json.dumps(finding.to_dict()), [pan], "the finding")
 
@@ -377,7 +377,7 @@ def test_postgres_sql_ascii_database_bytes_are_scanned_and_undecodable_keys_are_
         engine.dispose()
         scan = scan_source(SQLSource(f"postgresql://postgres@127.0.0.1:5432/{name}"), Scanner(key=KEY))
         # Text, JSON and arrays holding non-ASCII bytes are read as raw bytes ...
-        assert {(f.fingerprint, f.location.cell.column, f.location.cell.key) for f in scan.findings} == {
+        assert {(f.fingerprint, f.location.cell.column, f.location.cell.row_key) for f in scan.findings} == {
             (KEY.fingerprint(p1), "body", (("id", 1),)),
             (KEY.fingerprint(p2), "doc", (("id", 1),)),
             (KEY.fingerprint(p3), "tags", (("id", 2),)),
@@ -535,7 +535,7 @@ def test_an_item_uri_opens_that_one_table(make_db, rng) -> None:
     again = SQLSource.from_url(items[1].uri)  # the sweep may reopen an item from its URI
     assert [i.uri for i in again.items()] == [items[1].uri]
     cells = [c for c in again.cells(items[1]) if isinstance(c, tuple)]
-    assert [(c.table, c.column, c.key) for c, _ in cells] == [("u", "v", (("id", 1),))]
+    assert [(c.table, c.column, c.row_key) for c, _ in cells] == [("u", "v", (("id", 1),))]
     with pytest.raises(ConfigError):
         list(SQLSource("sqlite:////elsewhere.db").cells(items[1]))
 
@@ -581,5 +581,5 @@ def test_postgres_partitioned_table_is_scanned_once_through_its_partitions(make_
            params=[(f"INSERT INTO {db.t('events')} VALUES (1, '2026-03-01', :b)", {"b": f"card {pan}"})])
     scan = scan_source(db.source(), Scanner(key=KEY))
     assert sorted(i.meta["table"] for i in scan.items) == ["events_2025", "events_2026"]
-    assert [(f.location.cell.table, f.location.cell.key) for f in scan.findings] == [
+    assert [(f.location.cell.table, f.location.cell.row_key) for f in scan.findings] == [
         ("events_2026", (("id", 1), ("at", "2026-03-01")))]

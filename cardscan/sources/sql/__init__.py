@@ -26,7 +26,7 @@ Which rows
     billion-row table scans in constant memory and each batch is a short
     read transaction (no snapshot held for hours).
 
-Keys (``Cell.key``, ``Cell.stable``)
+Keys (``Cell.row_key``, ``Cell.stable``)
     The primary key (composite too), else a unique index over NOT NULL
     columns: stable. Without one: SQLite ``rowid`` and PostgreSQL ``ctid``
     (physical row ids that change on VACUUM FULL/UPDATE): ``stable=False``.

@@ -75,8 +75,8 @@ class Plan:
     strategy: str
     #: Names of the ORDER BY / keyset columns (expressions in ``exprs``).
     order: list[str]
-    #: Names whose values make Cell.key.
-    key: list[str]
+    #: Names whose values make Cell.row_key.
+    row_key: list[str]
     stable: bool
     #: Expressions to read, by name (each ``SELECT``ed once): columns, ``#rowid``/``#ctid``,
     #: ``=col`` for a column scanned as raw bytes.

@@ -51,7 +51,7 @@ class Rows:
         return sa.and_(*[c == sa.literal(v) for c, v in zip(cols, values)])
 
     def read(self, conn: sa.Connection, plan: Plan, where: Location) -> Iterator[tuple[Cell, bytes] | ErrorRecord]:
-        names = list(dict.fromkeys([*plan.order, *plan.key, *[e for _, e in plan.scan]]))
+        names = list(dict.fromkeys([*plan.order, *plan.row_key, *[e for _, e in plan.scan]]))
         pos = {n: i for i, n in enumerate(names)}
         order_at = [pos[n] for n in plan.order]
         rows_done = 0
@@ -101,7 +101,7 @@ class Rows:
     def _careful(
         self, conn: sa.Connection, plan: Plan, last: tuple[Any, ...] | None, where: Location, rows_done: int
     ) -> Generator[tuple[Cell, bytes] | ErrorRecord, None, tuple[tuple[Any, ...], int] | None]:
-        key_names = list(dict.fromkeys([*plan.order, *plan.key]))
+        key_names = list(dict.fromkeys([*plan.order, *plan.row_key]))
         q = self._select(plan, key_names).order_by(*[plan.exprs[n] for n in plan.order]).limit(self.batch_rows)
         if last is not None:
             q = q.where(self._after(plan, last))
@@ -141,7 +141,7 @@ class Rows:
     def _key(self, plan: Plan, row: Any, pos: dict[str, int], ordinal: int) -> tuple[tuple[tuple[str, Any], ...], bool]:
         stable = plan.stable
         key = []
-        for name in plan.key:
+        for name in plan.row_key:
             value = jsonable(row[pos[name]])
             if holds_pan(value):
                 value, stable = mask_value(value), False  # the location must never carry a PAN
