@@ -158,7 +158,8 @@ def _union_runs(buf: bytes) -> list[tuple[int, int]]:
     if _class_runs is not None:
         return _class_runs(buf, _B64_TABLE, 12)  # type: ignore[no-any-return]
     mapped = buf.translate(_B64_MAP)
-    runs, pos = [], 0
+    runs: list[tuple[int, int]] = []
+    pos = 0
     while True:
         i = mapped.find(_B64_RUN12, pos)
         if i < 0:

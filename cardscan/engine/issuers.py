@@ -158,7 +158,7 @@ def lookup(digits: str) -> Issuer | None:
     if n < MIN_LEN or n > MAX_LEN:
         return None
     get = index.get
-    found = None
+    found: Issuer | None = None
     # Shortest prefix first; the last match on the path is the longest one.
     k = 1
     while True:

@@ -51,7 +51,7 @@ try:  # the sql extra; without it, remediate() reports what to install
     from ..sources.sql.dialect import Tid, db_error_kind, parse_url, rowid_alias, sqlite_text, with_driver
     from ..sources.sql.values import render
 except ImportError:  # pragma: no cover - the test extra installs it
-    sa = None
+    sa = None  # type: ignore[assignment]
 
 
 def _sha(data: bytes | None) -> str | None:

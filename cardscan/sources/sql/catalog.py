@@ -224,7 +224,7 @@ class Catalog:
                 and not isinstance(c["type"], (T.Float, T.LargeBinary))]
         return Plan(schema, table, scan, "stream", [], rest, False, exprs)
 
-    def _unique_key(self, insp: Any, table: str, schema: str | None, cols: list[dict[str, Any]]) -> list[str]:
+    def _unique_key(self, insp: Any, table: str, schema: str | None, cols: list[Any]) -> list[str]:
         """A unique index/constraint over NOT NULL columns: as good as a primary key."""
         not_null = {c["name"] for c in cols if not c.get("nullable", True)}
         candidates = [u.get("column_names") or [] for u in insp.get_unique_constraints(table, schema=schema)]
@@ -236,7 +236,7 @@ class Catalog:
         sql = conn.execute(sa.text(f'SELECT sql FROM "{schema}".sqlite_master WHERE type = \'table\' AND name = :t'),
                            {"t": table}).scalar()
         conn.rollback()
-        return bool(sql) and re.search(r"\bWITHOUT\s+ROWID\b", sql, re.I) is not None
+        return bool(sql) and re.search(r"\bWITHOUT\s+ROWID\b", str(sql), re.I) is not None
 
     def _server_encoding(self, conn: sa.Connection) -> str:
         enc = conn.execute(sa.text("SHOW server_encoding")).scalar()
