@@ -591,7 +591,7 @@ def _copy_then_remove(path: str, final: str) -> None:
         os.unlink(tmp)
         raise
     os.close(fd)
-    os.rename(tmp, final)
+    _files.replace(tmp, final)
     os.unlink(path)
 
 
