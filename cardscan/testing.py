@@ -172,7 +172,7 @@ def scan_source(source, scanner=None) -> SourceScan:  # type: ignore[no-untyped-
     streams go through the decoders; row sources' cells are scanned one by
     one with a Location carrying the Cell. Exceptions become ErrorRecords.
     """
-    from .decoders.base import Failure, expand
+    from .decoders import Failure, expand
     from .engine.scanner import Scanner
     from .findings import ErrorRecord, Location
 

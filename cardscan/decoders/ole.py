@@ -20,7 +20,8 @@ import struct
 from typing import BinaryIO, ClassVar, Iterator
 
 from ..errors import DecodeError, LimitError, MissingDependency
-from .base import BytesStream, EncryptedError, Failure, Layer, Limits, Part, safe_message, seekable_view
+from .base import EncryptedError, Failure, Layer, Limits, Part, safe_message
+from .streams import BytesStream, seekable_view
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 

@@ -18,7 +18,8 @@ import logging
 from typing import Any, BinaryIO, ClassVar, Iterator
 
 from ..errors import DecodeError, LimitError, MissingDependency
-from .base import BytesStream, EncryptedError, Failure, Layer, Limits, Part, TextLayer, safe_message, seekable_view
+from .base import EncryptedError, Failure, Layer, Limits, Part, TextLayer, safe_message
+from .streams import BytesStream, seekable_view
 
 
 def _pypdf() -> Any:

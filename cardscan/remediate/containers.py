@@ -37,7 +37,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from ..decoders.base import HEAD_SIZE, pick, strip_compression
+from ..decoders.base import HEAD_SIZE
+from ..decoders.expand import pick, strip_compression
 from ..errors import CardscanError, DecodeError
 from ..findings import Finding, FingerprintKey
 from . import spans

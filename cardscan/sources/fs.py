@@ -348,6 +348,20 @@ class FileSource:
         self.stats["bytes"] += st.st_size
         return Item(uri=uri, source=self.name, size=st.st_size, mtime=st.st_mtime, ukey=ukey(st), meta=_access(st))
 
+    def item_for(self, path: str | os.PathLike[str]) -> Item:
+        """The item for one local file named by its path (the pre-commit hook's files).
+
+        Not filtered by this source's patterns or size limit. A path that
+        cannot be stat'ed still gets an item: opening it reports why.
+        """
+        path = os.path.abspath(os.fspath(path))
+        try:
+            st = os.stat(path)
+        except OSError:
+            return Item(uri=path_to_uri(path), source=self.name)
+        return Item(uri=path_to_uri(path), source=self.name, size=st.st_size, mtime=st.st_mtime, ukey=ukey(st),
+                    meta=_access(st))
+
     def _skip(self, reason: str, path: str) -> None:
         self.stats["skipped"][reason] += 1
         log.debug("skipped (%s): %s", reason, mask_name(path))

@@ -18,7 +18,7 @@ from typing import Iterable
 from xml.sax.saxutils import escape
 
 from cardscan import Scanner
-from cardscan.decoders.base import Failure, Layer, Limits, expand
+from cardscan.decoders import Failure, Layer, Limits, expand
 from cardscan.findings import Finding, FingerprintKey
 from cardscan.testing import make_pan
 

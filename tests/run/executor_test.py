@@ -7,16 +7,17 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from cardscan.config import ScanConfig
+from cardscan.engine.scanner import Scanner
 from cardscan.findings import FingerprintKey
+from cardscan.pipeline import Pipeline
 from cardscan.run.executor import ExecutorRunner, InProcessRunner, process_pool
-from cardscan.run.worker import make_settings
 from cardscan.sources.base import Item
 from cardscan.sources.fs import FileSource
 from tests.treegen import KEY, write_planted
 
 
 def settings(sources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return make_settings(ScanConfig(), FingerprintKey(KEY), sources=sources or [])
+    return Pipeline(Scanner(ScanConfig(), FingerprintKey(KEY)), sources=sources or []).spec()
 
 
 def tree(tmp_path: Path, rng, n: int = 6) -> list[Item]:
