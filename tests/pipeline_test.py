@@ -257,3 +257,92 @@ def test_results_leave_the_worker_with_names_masked_and_sealed(rng) -> None:
         assert f.obj["sha256"] == sha and f.obj["repo"] == "/r"
         assert_no_pan(repr(f) + str(f.to_dict()) + f.obj["path"], [name_pan], "a published finding")
     assert result.errors[0].location.sealed and result.errors[1].location.sealed is None
+
+
+# -- the pipeline as an object: spec, sources, no process state ---------------------------
+
+
+def test_spec_is_plain_data_and_builds_an_equal_pipeline(tmp_path: Path, rng) -> None:
+    p = tmp_path / "log.txt"
+    write_planted(p, rng, 2)
+    limits = Limits(max_depth=2, max_members=50)
+    original = Pipeline(Scanner(ScanConfig(min_confidence=40), FP), limits,
+                        [{"name": "file", "url": str(tmp_path), "options": {"exclude": ["*.iso"]}}])
+    spec = original.spec()
+    assert set(spec) == {"config", "key", "limits", "sources"}
+    copy = pickle.loads(pickle.dumps(spec))  # what crosses to a worker process
+    rebuilt = Pipeline.from_spec(copy)
+    assert rebuilt.spec() == spec
+    assert rebuilt.limits == limits and rebuilt.scanner.config == original.scanner.config
+    item = item_for(p)
+    assert [f.id for f in rebuilt.scan_item(item).findings] == [f.id for f in original.scan_item(item).findings]
+    assert Pipeline.from_spec({**spec, "log_level": "debug"}).spec() == spec  # the runner's keys are ignored
+
+
+def test_two_pipelines_in_one_process_keep_their_own_key_and_settings(tmp_path: Path, rng) -> None:
+    p = tmp_path / "log.txt"
+    (card,) = write_planted(p, rng, 1)
+    other = FingerprintKey(b"another key, another team" * 2)
+    a, b = pipeline(), pipeline(key=other)
+    item = item_for(p)
+    for _ in range(2):  # interleaved: nothing of one leaks into the other
+        assert [f.fingerprint for f in a.scan_item(item).findings] == [FP.fingerprint(card)]
+        assert [f.fingerprint for f in b.scan_item(item).findings] == [other.fingerprint(card)]
+    from tests.decoders.build import zip_bytes
+
+    z = tmp_path / "export.zip"
+    z.write_bytes(zip_bytes({"a.csv": p.read_bytes()}))
+    shallow = pipeline(limits=Limits(max_depth=0))
+    assert [(e.kind, e.limit) for e in shallow.scan_item(item_for(z)).errors] == [("limit", "depth")]
+    assert len(a.scan_item(item_for(z)).findings) == 1
+
+
+def test_source_instances_are_used_as_they_are_but_cannot_cross_processes(tmp_path: Path, rng) -> None:
+    p = tmp_path / "live.log"
+    write_planted(p, rng, 1)
+    growing = GrowingSource(tmp_path)
+    r = pipeline([growing]).scan_item(Item(uri=path_to_uri(str(p)), source="growing"))
+    assert [e.kind for e in r.errors] == ["changed"]
+    with pytest.raises(TypeError):
+        pipeline([growing]).spec()
+
+
+def test_an_item_of_a_source_not_given_is_opened_from_its_uri(tmp_path: Path, rng) -> None:
+    p = tmp_path / "a.txt"
+    (card,) = write_planted(p, rng, 1)
+    r = Pipeline(Scanner(key=FP)).scan_item(FileSource([]).item_for(p))
+    assert [f.fingerprint for f in r.findings] == [FP.fingerprint(card)] and r.errors == []
+
+
+def test_scan_cells_scans_values_read_elsewhere_like_a_row_source(rng) -> None:
+    card, other = pan(rng), pan(rng)
+    item = Item(uri="sqlite:///x.db", source="sql")
+    cells = [(Cell("customers", "note", (("id", 7),), "public"), f"card {card} exp 10/27"),
+             (Cell("customers", "blob", (("id", 7),), "public"), None),
+             ErrorRecord(Location(uri="sqlite:///x.db"), "permission", "permission denied for column ssn"),
+             (Cell("customers", "loyalty_id", (("id", 8),), "public"), other.encode())]
+    r = pipeline().scan_cells(item, cells)
+    # The column name is the field name, as in a sweep: a card-shaped loyalty id is no card.
+    assert [f.fingerprint for f in r.findings] == [FP.fingerprint(card)]
+    assert r.findings[0].location.cell == cells[0][0] and r.findings[0].location.uri == "sqlite:///x.db"
+    assert [e.kind for e in r.errors] == ["permission"]
+
+
+def test_decoded_says_whether_offsets_are_in_the_objects_own_bytes(tmp_path: Path, rng) -> None:
+    card = pan(rng)
+    plain, packed = tmp_path / "a.txt", tmp_path / "a.txt.gz"
+    plain.write_text(f"card {card}\n")
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert not pipeline().scan_item(item_for(plain)).decoded
+    r = pipeline().scan_item(item_for(packed))
+    assert r.decoded and r.findings[0].location.member == ()
+
+
+def test_a_big_lzma_is_decoded_whole(tmp_path: Path, rng) -> None:
+    from tests.decoders.build import lzma_alone, noise_text
+
+    card = pan(rng)
+    p = tmp_path / "archive.log.lzma"
+    p.write_bytes(lzma_alone(noise_text(200_000, rng) + f"\ncard {card} exp 01/28\n".encode()))
+    r = pipeline().scan_item(item_for(p))
+    assert [f.fingerprint for f in r.findings] == [FP.fingerprint(card)] and r.decoded and r.errors == []

@@ -160,6 +160,31 @@ def test_members_of_containers_are_checked(repo: Path, capsys, rng) -> None:
     assert code == 1 and "export.zip!cards.csv:2:3" in out
 
 
+def test_formats_known_by_name_or_header_are_opened(repo: Path, capsys, rng) -> None:
+    # The hook used to scan these raw (its own magic table knew neither):
+    # a card at the end of a .lzma, and one in a zip attached to a mail in an mbox.
+    from tests.decoders.build import lzma_alone, mbox_with_zip_at_the_end, noise_text
+
+    a, b = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
+    (repo / "app.log.lzma").write_bytes(lzma_alone(noise_text(50_000, rng) + f"\ncard {a} exp 01/28\n".encode()))
+    (repo / "inbox").write_bytes(mbox_with_zip_at_the_end(b, rng, 20_000))
+    code, out, err = hook("app.log.lzma", "inbox", capsys=capsys, pans=[a, b])
+    assert code == 1 and err == ""
+    assert "app.log.lzma:969:6" in out and "inbox!message-5!attachment:export.zip!cards.csv:" in out
+    assert "2 card number(s) in 2 file(s)" in out
+
+
+def test_allow_pragma_reads_the_files_own_lines_not_decoded_ones(repo: Path, capsys, rng) -> None:
+    import gzip
+
+    pan = make_pan("455673", 16, rng)
+    # The pragma in a decompressed stream is not on the developer's line: still reported.
+    (repo / "fixture.txt.gz").write_bytes(gzip.compress(f"card {pan} # cardscan: allow\n".encode()))
+    (repo / "plain.txt").write_text(f"card {pan} # cardscan: allow\n")
+    code, out, _ = hook("fixture.txt.gz", "plain.txt", capsys=capsys, pans=[pan])
+    assert code == 1 and "fixture.txt.gz:1:6" in out and "plain.txt" not in out
+
+
 def test_utf16_track_data_and_directories(repo: Path, capsys, rng) -> None:
     pan, tpan = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
     d = repo / "data"

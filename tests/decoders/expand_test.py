@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import time
 import zipfile
 import zlib
@@ -17,7 +18,8 @@ import pytest
 from cardscan import registry
 from cardscan.decoders.expand import decoders
 from cardscan.decoders.base import Failure, Layer, Limits, TextLayer
-from cardscan.decoders.expand import expand, strip_compression
+from cardscan.decoders.expand import expand, is_container, strip_compression
+from cardscan.errors import ConfigError
 
 from .build import pans, scan, tar_bytes, zip_bytes
 
@@ -263,3 +265,158 @@ def test_total_bytes_stop_inside_a_tar_gz_is_reported_once() -> None:
     data = tar_bytes({f"m{i}.bin": bytes(200_000) for i in range(4)}, mode="w:gz")
     r = scan(data, "x.tar.gz", Limits(max_ratio=1e9, max_total_bytes=500_000))
     assert r.kinds() == [("limit", "total_bytes")]
+
+
+# -- is_container: one answer for the planner, the hook and expand() ---------------------
+
+
+def v7_tar(name: str, data: bytes) -> bytes:
+    """A tar without the ustar magic (pre-POSIX "v7" format): header rewritten, checksum fixed."""
+    raw = bytearray(tar_bytes({name: data}))
+    raw[257:265] = bytes(8)  # magic and version
+    raw[148:156] = b" " * 8
+    raw[148:155] = b"%06o\x00" % sum(raw[:512])
+    return bytes(raw)
+
+
+def mail_message(body: str) -> bytes:
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "billing@example.com", "ops@example.com", "export"
+    m.set_content(body)
+    return m.as_bytes()
+
+
+@pytest.mark.parametrize("head", [
+    b"\x1f\x8b\x08", b"PK\x03\x04", b"PK\x05\x06", b"BZh91AY&SY", b"\xfd7zXZ\x00\x00", b"\x28\xb5\x2f\xfd",
+    b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07\x00", b"\x00" * 257 + b"ustar\x0000", b"%PDF-1.7",
+    b"junk before the header %PDF-1.4", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+    b"From billing@example.com Mon Mar  4 10:00:00 2024\nFrom: a@b\n",
+])
+def test_containers_by_magic_whatever_their_name(head: bytes) -> None:
+    assert is_container("", head + bytes(300))
+    assert is_container("notes.txt", head + bytes(300))
+
+
+def test_formats_recognised_by_name_or_header_only() -> None:
+    import lzma
+
+    log = b"order 1 shipped\n" * 20
+    alone = lzma.compress(log, format=lzma.FORMAT_ALONE)
+    assert not is_container("", alone[:4096])  # LZMA "alone" has no magic ...
+    assert is_container("app.log.lzma", alone[:4096])  # ... its name says it
+    assert is_container("/srv/exports/APP.LZMA", alone[:4096])
+    tar = v7_tar("a.csv", b"x,1\n")
+    assert not is_container("", tar[:4096]) and is_container("backup.tar", tar[:4096])
+    raw = mail_message("hello")
+    assert is_container("", raw[:4096])  # a mail by its headers, without a name
+    assert is_container("message.eml", b"Subject: hi\nFrom: a@b\n\nbody")
+
+
+@pytest.mark.parametrize("name,head", [
+    ("app.log", b"2024-06-11 INFO order 17 shipped\n"),
+    ("app.log", b"2024-06-11T10:00:00Z order 17 shipped\nReceived payment\n"),  # a header-like first line
+    ("export.csv", b"id,card\n1,x\n"),
+    ("data.json", b'{"a": 1}'),
+    ("config.yaml", b"name: shop\nversion: 2\n"),
+    ("status.txt", b"Date: today\nStatus: 200\n\nbody"),  # HTTP-ish headers, no mail header
+    ("odd.bin", b"\x00\x01PK\x03\x04"),  # zip magic not at the start
+    ("archive.gz", b"plain text that is not gzip"),  # names trusted only where a decoder trusts them
+    ("", b""),
+])
+def test_not_containers(name: str, head: bytes) -> None:
+    assert not is_container(name, head)
+
+
+def test_a_plain_file_imports_no_decoder(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, io\n"
+            "from cardscan.decoders import expand, is_container\n"
+            "assert not is_container('app.log', b'2024-06-11 INFO shipped')\n"
+            "list(expand(io.BytesIO(b'2024-06-11 INFO shipped'), 'app.log'))\n"
+            "print(sorted(m for m in sys.modules if m.startswith('cardscan.decoders.')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout
+    assert out.strip() == "['cardscan.decoders.base', 'cardscan.decoders.expand', 'cardscan.decoders.streams']"
+
+
+def test_third_party_decoder_without_data_is_asked() -> None:
+    head = b"ROT13\n" + b"x" * 40
+    assert not is_container("note", head)
+    _with_plugin(Rot13)
+    try:
+        assert is_container("note", head)
+        assert not is_container("note", b"plain text")
+    finally:
+        _without_plugin()
+    assert not is_container("note", head)
+
+
+def test_declared_data_answers_without_importing_the_decoder(caplog) -> None:
+    from cardscan.decoders.expand import load_failures
+
+    registry.register("cardscan.decoders", "riff", "no_such_module_cardscan_test:Riff", magic=((0, b"RIFF"),))
+    try:
+        # Answered from the data: the module does not even exist.
+        assert is_container("a.wav", b"RIFF\x24\x00\x00\x00WAVE")
+        assert "riff" not in load_failures()
+        # Opening it needs the class: the load fails, is reported, and the bytes are scanned plain.
+        with caplog.at_level("WARNING", logger="cardscan.decoders"):
+            r = scan(b"RIFF card " + P[0].encode(), "a.wav")
+        assert r.where(P[0]) == [()]
+        assert "riff" in load_failures() and "could not be loaded" in caplog.text
+    finally:
+        registry.DECODERS.pop("riff", None)
+        registry.BUILTIN["cardscan.decoders"].pop("riff", None)
+        registry.refresh()
+    assert "riff" not in load_failures()
+
+
+def test_register_refuses_unknown_format_keys() -> None:
+    with pytest.raises(ConfigError):
+        registry.register("cardscan.decoders", "x", "m:X", magik=((0, b"X"),))
+    with pytest.raises(ConfigError):
+        registry.register("cardscan.sinks", "x", "m:X", magic=((0, b"X"),))
+
+
+def test_broken_entry_point_is_reported_and_refresh_reaches_the_decoder_cache(tmp_path, monkeypatch, caplog) -> None:
+    import importlib
+    import sys
+
+    from cardscan.decoders.expand import load_failures
+    from cardscan.findings import FingerprintKey
+    from cardscan.run.sweep import scan_info
+
+    dist = tmp_path / "broken_decoder-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-decoder\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[cardscan.decoders]\nbroken = no_such_module_cardscan_test:Decoder\n")
+    registry.refresh()
+    assert "broken" not in load_failures()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    assert "broken" not in load_failures()  # the tables are cached until refreshed
+    try:
+        registry.refresh()
+        with caplog.at_level("WARNING", logger="cardscan.decoders"):
+            failures = load_failures()
+        assert set(failures) == {"broken"} and "no_such_module_cardscan_test" in failures["broken"]
+        assert "'broken' could not be loaded" in caplog.text
+        info = scan_info([], {}, FingerprintKey(b"k" * 32), "argument")
+        assert info["plugin_errors"] == {"decoders": failures}
+        from cardscan.manifest import scan_record, validate_records
+
+        assert validate_records([scan_record(info)]) == []
+        assert "broken" in info["plugins"]["decoders"]
+        r = scan(b"card " + P[1].encode(), "x.txt")  # the sweep goes on without it
+        assert r.where(P[1]) == [()]
+    finally:
+        monkeypatch.undo()
+        sys.path_importer_cache.pop(str(tmp_path), None)
+        importlib.invalidate_caches()
+        registry.refresh()
+    assert load_failures() == {}
+    assert "plugin_errors" not in scan_info([], {}, FingerprintKey(b"k" * 32), "argument")

@@ -214,3 +214,28 @@ def test_a_listing_that_fails_becomes_an_error_record(tmp_path: Path, rng) -> No
     assert summary["status"] == "complete" and summary["findings"] == 1
     assert [(e.kind, e.location.uri) for e in sink.errors] == [("source", path_to_uri(str(tmp_path)))]
     assert "RuntimeError" in sink.errors[0].message
+
+
+def test_formats_known_by_name_or_header_are_decoded_not_split(tmp_path: Path, rng, monkeypatch) -> None:
+    # Issue 13: a big .lzma (no magic bytes) was cut into raw byte ranges and
+    # never decoded; so was an mbox. Here at a smaller scale: files many times
+    # --split-size, each with its card at the very end.
+    from cardscan.cli.main import main
+    from cardscan.manifest import load_manifest
+    from tests.decoders.build import lzma_alone, mbox_with_zip_at_the_end, noise_text
+
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY.decode())
+    root = tmp_path / "share"
+    root.mkdir()
+    a, b = write_planted(tmp_path / "cards", rng, 2)
+    (root / "app.log.lzma").write_bytes(lzma_alone(noise_text(300_000, rng) + f"\ncard {a} exp 01/28\n".encode()))
+    (root / "inbox").write_bytes(mbox_with_zip_at_the_end(b, rng, 200_000))
+    assert min(p.stat().st_size for p in root.iterdir()) > 8 * 16384
+    m = tmp_path / "m.jsonl"
+    assert main(["scan", str(root), "--split-size", "16KiB", "--manifest", str(m), "--no-progress", "-q"]) == 1
+    found = {f.location.uri.rsplit("/", 1)[1]: f for f in load_manifest(m).findings}
+    fp = FingerprintKey(KEY)
+    assert found["app.log.lzma"].fingerprint == fp.fingerprint(a)
+    assert found["inbox"].fingerprint == fp.fingerprint(b)
+    assert found["inbox"].location.member == ("message-5", "attachment:export.zip", "cards.csv")
+    assert {f.obj["sha256_mode"] for f in found.values()} == {"whole"}  # read whole, not in ranges

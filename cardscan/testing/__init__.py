@@ -12,7 +12,7 @@ import random
 import re
 from typing import Iterable
 
-from .engine.luhn import luhn_valid
+from ..engine.luhn import luhn_valid
 
 
 class Pan(str):
@@ -68,7 +68,7 @@ def _masked(pan: str) -> str:
 
 def scrub(text: str) -> str:
     """``text`` with every card number masked (for test reports)."""
-    from .prevent import redact
+    from ..prevent import redact
 
     return redact(text)
 
@@ -116,7 +116,7 @@ def scan_in_ranges(scanner, data: bytes, cuts: list[int]) -> list:  # type: igno
     test compares with ``scanner.scan_bytes(data)``."""
     import io
 
-    from .engine.scanner import RangeStats
+    from ..engine.scanner import RangeStats
 
     merged: list = []
     lines, last = 0, -1
@@ -130,7 +130,7 @@ def scan_in_ranges(scanner, data: bytes, cuts: list[int]) -> list:  # type: igno
 
 def error_kind(exc: BaseException) -> str:
     """The manifest error kind for an exception raised while opening or reading an item."""
-    from .errors import SourceError
+    from ..errors import SourceError
 
     if isinstance(exc, SourceError):
         return exc.kind
@@ -172,9 +172,9 @@ def scan_source(source, scanner=None) -> SourceScan:  # type: ignore[no-untyped-
     streams go through the decoders; row sources' cells are scanned one by
     one with a Location carrying the Cell. Exceptions become ErrorRecords.
     """
-    from .decoders import Failure, expand
-    from .engine.scanner import Scanner
-    from .findings import ErrorRecord, Location
+    from ..decoders import Failure, expand
+    from ..engine.scanner import Scanner
+    from ..findings import ErrorRecord, Location
 
     scanner = scanner or Scanner()
     out = SourceScan()
@@ -237,14 +237,14 @@ class SourceCase:
 
     def scan(self) -> SourceScan:
         if self._scan is None:
-            from .engine.scanner import Scanner
-            from .findings import FingerprintKey
+            from ..engine.scanner import Scanner
+            from ..findings import FingerprintKey
 
             self._scan = scan_source(self.source, Scanner(key=FingerprintKey(self.key)))
         return self._scan
 
     def fingerprints(self) -> dict[str, str]:
-        from .findings import FingerprintKey
+        from ..findings import FingerprintKey
 
         k = FingerprintKey(self.key)
         return {k.fingerprint(p): _masked(p) for p in self.pans}
@@ -274,7 +274,7 @@ class SourceContract:
             assert same, f"Item does not survive pickling: {item.uri}"
 
     def test_items_name_a_registered_source(self, source_case: SourceCase) -> None:
-        from . import registry
+        from .. import registry
 
         cls = type(source_case.source)
         for item in source_case.scan().items:
@@ -296,7 +296,7 @@ class SourceContract:
                 for rec in source_case.source.cells(item):
                     if isinstance(rec, tuple):
                         cell, data = rec
-                        from .findings import Cell
+                        from ..findings import Cell
 
                         assert isinstance(cell, Cell) and isinstance(data, bytes)
                         break
@@ -317,7 +317,7 @@ class SourceContract:
     def test_unreadable_item_is_error_record(self, source_case: SourceCase) -> None:
         import pytest
 
-        from .findings import ERROR_KINDS
+        from ..findings import ERROR_KINDS
 
         if not source_case.unreadable:
             pytest.skip("this case plants no unreadable item")
