@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, BinaryIO, ClassVar, Iterator, Protocol, Union
 
-from ..errors import CardscanError, DecodeError, LimitError
+from ..errors import CardscanError, ConfigError, DecodeError, LimitError
 
 #: Bytes of a stream's head that decoders see to recognise a format.
 HEAD_SIZE = 4096
@@ -64,8 +64,6 @@ class Limits:
     ratio_after: int = 1024**2
 
     def __post_init__(self) -> None:
-        from ..errors import ConfigError
-
         for f in fields(self):
             if getattr(self, f.name) < (0 if f.name == "max_depth" else 1):
                 raise ConfigError(f"limit {f.name} must be positive")
@@ -75,8 +73,6 @@ class Limits:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Limits":
-        from ..errors import ConfigError
-
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -46,6 +46,7 @@ import os
 import re
 from typing import Any, BinaryIO, Iterator
 
+from .. import registry
 from ..errors import MissingDependency
 from .base import HEAD_SIZE, Failure, Layer, Limits, Part, SourceReadError, TextLayer, kind_of, safe_message
 from .streams import ItemStream, Stream
@@ -60,8 +61,6 @@ class _Loaded:
     """The registry's decoders as this process loaded them (one registry generation)."""
 
     def __init__(self, generation: int) -> None:
-        from .. import registry
-
         self.generation = generation
         self.formats = _Formats(registry.decoder_formats())
         #: Names of decoders with no declared data: asked through ``accepts()``.
@@ -76,8 +75,6 @@ class _Loaded:
             return self._instances[name]
         if name in self.failures:
             return None
-        from .. import registry
-
         try:
             inst = registry.load("cardscan.decoders", name)()
         except Exception as exc:  # a broken plugin must not stop the sweep: reported, not used
@@ -90,8 +87,6 @@ class _Loaded:
 
     def all(self) -> tuple[Any, ...]:
         if self._all is None:
-            from .. import registry
-
             out = [d for d in (self.instance(n) for n in registry.names("cardscan.decoders")) if d is not None]
             out.sort(key=lambda d: (getattr(d, "priority", 0), getattr(d, "name", "")))
             self._all = tuple(out)
@@ -112,8 +107,6 @@ def _loaded() -> _Loaded:
     # registry.register()/refresh()): decoders are stateless, and loading them
     # per item would cost an import check each time.
     global _LOADED
-    from .. import registry
-
     gen = registry.generation()
     if _LOADED is None or _LOADED.generation != gen:
         _LOADED = _Loaded(gen)

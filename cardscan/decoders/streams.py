@@ -52,7 +52,7 @@ class Stream(io.RawIOBase):
         return self._read(n)
 
     def readall(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             b = self.read(CHUNK)
             if not b:
@@ -382,7 +382,8 @@ def seekable_view(stream: Any, limits: Limits) -> BinaryIO | None:
     """
     if isinstance(stream, ItemStream) and stream.seekable():
         return stream  # type: ignore[return-value]
-    parts, size = [], 0
+    parts: list[bytes] = []
+    size = 0
     while size <= limits.max_buffer:
         b = stream.read(min(CHUNK * 16, limits.max_buffer + 1 - size))
         if not b:

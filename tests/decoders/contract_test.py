@@ -37,8 +37,8 @@ def v7_tar(name: str, data: bytes) -> bytes:
 class TestGzip(DecoderContract):
     @pytest.fixture
     def decoder_case(self) -> DecoderCase:
-        return DecoderCase("gzip", [("app.log.1.gz", gzip.compress(log(P[0]))), ("no-extension", gzip.compress(log(P[1])))],
-                           [P[0], P[1]], PLAIN + [("fake.gz", b"not compressed at all")])
+        samples = [("app.log.1.gz", gzip.compress(log(P[0]))), ("no-extension", gzip.compress(log(P[1])))]
+        return DecoderCase("gzip", samples, [P[0], P[1]], PLAIN + [("fake.gz", b"not compressed at all")])
 
 
 class TestBzip2(DecoderContract):

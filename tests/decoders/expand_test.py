@@ -16,9 +16,8 @@ from typing import Iterator
 import pytest
 
 from cardscan import registry
-from cardscan.decoders.expand import decoders
 from cardscan.decoders.base import Failure, Layer, Limits, TextLayer
-from cardscan.decoders.expand import expand, is_container, strip_compression
+from cardscan.decoders.expand import decoders, expand, is_container, strip_compression
 from cardscan.errors import ConfigError
 
 from .build import pans, scan, tar_bytes, zip_bytes
