@@ -8,9 +8,10 @@ into a ``MissingDependency`` error naming the extra to install
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import sys
 from functools import lru_cache
-from importlib.metadata import entry_points
 from typing import Any
 
 from .errors import ConfigError, MissingDependency
@@ -145,6 +146,7 @@ def refresh() -> None:
     (the decoders loaded from them too: see :func:`generation`)."""
     global _generation
     _table.cache_clear()
+    _declared_groups.cache_clear()
     _generation += 1
 
 
@@ -175,9 +177,59 @@ def decoder_formats() -> dict[str, dict[str, Any]]:
 @lru_cache(maxsize=None)
 def _table(group: str) -> dict[str, Any]:
     table: dict[str, Any] = dict(BUILTIN[group])
-    for ep in entry_points(group=group):
-        table.setdefault(ep.name, ep)
+    declared = _declared_groups()
+    if declared is None or group in declared:
+        # Deferred: importing importlib.metadata costs ~15 ms, a tenth of the
+        # pre-commit hook's start-up, and most environments declare no plugin.
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=group):
+            table.setdefault(ep.name, ep)
     return table
+
+
+@lru_cache(maxsize=1)
+def _declared_groups() -> frozenset[str] | None:
+    """The entry-point groups the installed distributions declare, read from
+    their ``entry_points.txt`` files directly; None when that cannot tell
+    (a zip on ``sys.path``, a finder of distributions other than Python's own):
+    importlib.metadata must be asked then. Costs a directory listing per
+    ``sys.path`` entry."""
+    from importlib.machinery import PathFinder
+
+    if any(getattr(f, "find_distributions", None) is not None and f is not PathFinder for f in sys.meta_path):
+        return None
+    groups: set[str] = set()
+    for entry in sys.path:
+        root = entry or "."
+        try:
+            names = os.listdir(root)
+        except FileNotFoundError:
+            continue
+        except OSError:  # a zip file, an unreadable directory: cannot tell
+            return None
+        for name in names:
+            low = name.lower()
+            if low.endswith((".dist-info", ".egg-info")):
+                path = os.path.join(root, name, "entry_points.txt")
+            elif low.endswith(".egg"):
+                path = os.path.join(root, name, "EGG-INFO", "entry_points.txt")
+            else:
+                continue
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    text = fh.read()
+            except (FileNotFoundError, NotADirectoryError):
+                if low.endswith(".egg") and os.path.isfile(os.path.join(root, name)):
+                    return None  # a zipped egg
+                continue  # no entry points (or an egg-info file: metadata only)
+            except OSError:
+                return None
+            for line in text.splitlines():
+                line = line.strip()
+                if line.startswith("[") and line.endswith("]"):
+                    groups.add(line.strip("[]").strip())
+    return frozenset(groups)
 
 
 def names(group: str) -> list[str]:
