@@ -45,7 +45,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import io
-import logging
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -58,11 +57,8 @@ from .decoders import Failure, Limits, expand
 from .engine.scanner import RangeStats, Scanner
 from .errors import SourceError
 from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location, mask_name
-from .prevent import redact
 from .sources.base import Item
 from .sources.fs import _iso, os_error_kind, os_error_message, ukey
-
-log = logging.getLogger("cardscan.pipeline")
 
 _READ = 1 << 20
 #: Object metadata that holds names (a git path); hashes and tags are left alone.
@@ -473,10 +469,16 @@ def item_name(uri: str) -> str:
 
 def _exc_record(location: Location, exc: BaseException) -> ErrorRecord:
     """An error record for ``exc`` whose message cannot carry content."""
+    # Imported here, on the error path only: the pre-commit hook scans through
+    # this module, and logging (with prevent, which needs it) costs it ~7 ms.
+    import logging
+
+    from .prevent import redact
+
     if isinstance(exc, SourceError):
         return ErrorRecord(location, exc.kind, redact(str(exc)), getattr(exc, "limit", None))
     if isinstance(exc, OSError):
         return ErrorRecord(location, os_error_kind(exc), os_error_message(exc))
-    log.debug("internal error on %s", location.display(), exc_info=True)
+    logging.getLogger("cardscan.pipeline").debug("internal error on %s", location.display(), exc_info=True)
     # Library messages may quote input (UnicodeDecodeError, parser errors).
     return ErrorRecord(location, "internal", f"{type(exc).__name__}: {redact(str(exc))[:200]}")

@@ -41,7 +41,6 @@ that cannot be loaded is logged (a warning) and listed by
 """
 from __future__ import annotations
 
-import logging
 import os
 import re
 from typing import Any, BinaryIO, Iterator
@@ -50,8 +49,6 @@ from .. import registry
 from ..errors import MissingDependency
 from .base import HEAD_SIZE, Failure, Layer, Limits, Part, SourceReadError, TextLayer, kind_of, safe_message
 from .streams import ItemStream, Stream
-
-log = logging.getLogger("cardscan.decoders")
 
 
 # -- the decoders ------------------------------------------------------------------
@@ -79,7 +76,9 @@ class _Loaded:
             inst = registry.load("cardscan.decoders", name)()
         except Exception as exc:  # a broken plugin must not stop the sweep: reported, not used
             self.failures[name] = safe_message(exc)
-            log.warning("decoder plugin %r could not be loaded (%s); what it would open is scanned as "
+            import logging  # here, not at the top: see pipeline._exc_record
+
+            logging.getLogger("cardscan.decoders").warning("decoder plugin %r could not be loaded (%s); what it would open is scanned as "
                         "plain bytes", name, self.failures[name])
             return None
         self._instances[name] = inst
