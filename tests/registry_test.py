@@ -48,7 +48,8 @@ def test_no_plugin_declared_means_importlib_metadata_is_not_imported(tmp_path: P
 def test_a_declared_entry_point_is_found(tmp_path: Path, on_path) -> None:
     dist(tmp_path, "cardscan-gcs", "[cardscan.sources]\ngcs = cardscan_gcs:GCSSource\n")
     on_path(tmp_path)
-    assert "cardscan.sources" in registry._declared_groups()
+    declared = registry._declared_groups()  # None where another finder of distributions is installed
+    assert declared is None or "cardscan.sources" in declared
     assert "gcs" in registry.names("cardscan.sources")
     assert registry.source_for_url("gcs://bucket/x") == "gcs"
 
@@ -67,3 +68,21 @@ def test_builtins_win_over_an_entry_point_of_the_same_name(tmp_path: Path, on_pa
     dist(tmp_path, "shadow", "[cardscan.decoders]\ngzip = shadow:Gzip\n")
     on_path(tmp_path)
     assert registry._table("cardscan.decoders")["gzip"] == registry.DECODERS["gzip"]["target"]
+
+
+def test_a_finder_of_distributions_of_its_own_is_left_to_importlib_metadata(monkeypatch) -> None:
+    # (importlib_metadata, the backport some libraries import, installs one.)
+    class Finder:
+        def find_spec(self, *args: object) -> None:
+            return None
+
+        def find_distributions(self, *args: object) -> list:
+            return []
+
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, Finder()])
+    registry.refresh()
+    try:
+        assert registry._declared_groups() is None
+    finally:
+        monkeypatch.undo()
+        registry.refresh()

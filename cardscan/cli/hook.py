@@ -183,6 +183,8 @@ def scan_files(
     paths: Iterable[str], scanner: "Scanner", selector: _Selector | None = None, limits: Any = None
 ) -> tuple[list["Finding"], list["ErrorRecord"], list[str]]:
     """(findings, errors, files checked) for ``paths``, in order."""
+    # Imported here: a hook run with no file (pre-commit passed none) or only
+    # the settings to read returns before needing the pipeline (~10 ms).
     from ..pipeline import Pipeline
     from ..sources.fs import FileSource
 
