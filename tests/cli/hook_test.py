@@ -276,3 +276,23 @@ def test_a_file_named_after_a_card_is_shown_masked_and_baselined_masked(repo: Pa
     assert baseline("receipts", capsys=capsys, pans=[name_pan, pan])[0] == 0
     assert_no_pan((repo / ".cardscan-baseline.json").read_bytes(), [name_pan, pan], "the baseline")
     assert hook(str(path.relative_to(repo)), capsys=capsys, pans=[name_pan, pan])[0] == 0  # accepted
+
+
+def test_a_decoder_is_imported_only_for_a_file_that_needs_one(repo: Path) -> None:
+    # Start-up matters on every commit: plain files import no format decoder.
+    import gzip
+    import subprocess
+    import sys
+
+    (repo / "plain.py").write_text("print('hello')\n" * 50)
+    (repo / "old.log.gz").write_bytes(gzip.compress(b"nothing to see\n"))
+    code = ("import sys\nfrom cardscan.cli.main import main\nstatus = main(['hook', *sys.argv[1:]])\n"
+            "print(status, sorted(m for m in sys.modules if m.startswith('cardscan.decoders.')))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def modules(*files: str) -> str:
+        return subprocess.run([sys.executable, "-c", code, *files], capture_output=True, text=True, env=env,
+                              cwd=repo, check=True, timeout=60).stdout.strip()
+
+    assert modules("plain.py") == "0 ['cardscan.decoders.base', 'cardscan.decoders.expand', 'cardscan.decoders.streams']"
+    assert "cardscan.decoders.compression" in modules("plain.py", "old.log.gz")
