@@ -63,8 +63,6 @@ from .sources.fs import _iso, os_error_kind, os_error_message, ukey
 _READ = 1 << 20
 #: Object metadata that holds names (a git path); hashes and tags are left alone.
 _NAME_FIELDS = ("path", "repo")
-#: The spec keys a pipeline is built from.
-SPEC_KEYS = ("config", "key", "limits", "sources")
 
 
 @dataclass
