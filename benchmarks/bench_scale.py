@@ -50,10 +50,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cardscan.engine.config import ScanConfig
+from cardscan.engine.scanner import Scanner
 from cardscan.findings import FingerprintKey
+from cardscan.pipeline import Pipeline
 from cardscan.run.executor import ExecutorRunner, InProcessRunner, default_jobs, process_pool
 from cardscan.run.sweep import Sweep
-from cardscan.run.worker import make_settings
 from cardscan.sinks.jsonl import JsonlSink
 from cardscan.sources.fs import FileSource
 from cardscan.testing import make_pan
@@ -112,9 +113,10 @@ def warm(path: Path) -> None:
 
 # -- one measurement -------------------------------------------------------------------
 def settings(root: Path) -> dict[str, Any]:
+    """The pipeline spec the workers are built from."""
     src = FileSource(root)
-    return make_settings(ScanConfig(), FingerprintKey(KEY), sources=[
-        {"name": "file", "url": str(root), "options": src.options()}])
+    return Pipeline(Scanner(ScanConfig(), FingerprintKey(KEY)), sources=[
+        {"name": "file", "url": str(root), "options": src.options()}]).spec()
 
 
 class CpuMeter:

@@ -8,9 +8,10 @@ into a ``MissingDependency`` error naming the extra to install
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import sys
 from functools import lru_cache
-from importlib.metadata import entry_points
 from typing import Any
 
 from .errors import ConfigError, MissingDependency
@@ -44,21 +45,45 @@ EXTRAS: dict[str, str] = {
     "cardscan.remediators:sql": "sql",
 }
 
-# Built-in decoders (see decoders/base.py): asked in the order of each class's
-# ``priority``, by magic bytes first and by name second.
-BUILTIN["cardscan.decoders"].update({
-    "gzip": "cardscan.decoders.compression:GzipDecoder",
-    "bzip2": "cardscan.decoders.compression:Bzip2Decoder",
-    "xz": "cardscan.decoders.compression:XzDecoder",
-    "zstd": "cardscan.decoders.compression:ZstdDecoder",
-    "zip": "cardscan.decoders.archives:ZipDecoder",  # office documents too (office.py)
-    "tar": "cardscan.decoders.archives:TarDecoder",
-    "unsupported-archive": "cardscan.decoders.archives:UnsupportedArchive",
-    "pdf": "cardscan.decoders.pdf:PdfDecoder",
-    "ole": "cardscan.decoders.ole:OleDecoder",
-    "mail": "cardscan.decoders.mail:MailDecoder",
-    "mbox": "cardscan.decoders.mail:MboxDecoder",
-})
+# Built-in decoders: the class, and what it recognises, as DATA, so that
+# "is this a container?" (decoders/expand.py ``is_container``: the sweep
+# planner, the pre-commit hook, ``expand`` itself) is answered without
+# importing any decoder. The data may say yes where the decoder then declines
+# (the object is scanned as plain bytes); it must never say no where the
+# decoder's ``accepts()`` says yes (DecoderContract checks it for each one).
+#
+#   magic     (offset, bytes): these bytes at this offset of the head;
+#   search    (window, bytes): these bytes anywhere in the first window bytes;
+#   suffixes  name endings (lower case) the decoder trusts without magic;
+#   headers   a text head that starts with a header block naming one of these.
+#
+# Decoders are asked in the order of each class's ``priority``, by magic
+# bytes first and by name second (see decoders/base.py).
+DECODERS: dict[str, dict[str, Any]] = {
+    "gzip": {"target": "cardscan.decoders.compression:GzipDecoder", "magic": ((0, b"\x1f\x8b\x08"),)},
+    "bzip2": {"target": "cardscan.decoders.compression:Bzip2Decoder", "magic": ((0, b"BZh"),)},
+    "xz": {"target": "cardscan.decoders.compression:XzDecoder", "magic": ((0, b"\xfd7zXZ\x00"),),
+           "suffixes": (".lzma", ".tlz")},  # legacy LZMA ("alone") has no magic
+    "zstd": {"target": "cardscan.decoders.compression:ZstdDecoder", "magic": ((0, b"\x28\xb5\x2f\xfd"),),
+             "suffixes": (".zst", ".zstd", ".tzst")},  # a skippable frame first has other bytes
+    # zip: office documents too (office.py)
+    "zip": {"target": "cardscan.decoders.archives:ZipDecoder",
+            "magic": ((0, b"PK\x03\x04"), (0, b"PK\x05\x06"), (0, b"PK\x07\x08"))},
+    "tar": {"target": "cardscan.decoders.archives:TarDecoder", "magic": ((257, b"ustar"),),
+            "suffixes": (".tar",)},  # v7 tars have no magic
+    "unsupported-archive": {"target": "cardscan.decoders.archives:UnsupportedArchive",
+                            "magic": ((0, b"7z\xbc\xaf\x27\x1c"), (0, b"Rar!\x1a\x07"))},
+    "pdf": {"target": "cardscan.decoders.pdf:PdfDecoder", "search": ((1024, b"%PDF-"),)},
+    "ole": {"target": "cardscan.decoders.ole:OleDecoder", "magic": ((0, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"),)},
+    "mail": {"target": "cardscan.decoders.mail:MailDecoder", "suffixes": (".eml", ".mht", ".mhtml"),
+             "headers": (b"from:", b"received:", b"message-id:", b"mime-version:", b"return-path:",
+                         b"delivered-to:")},
+    "mbox": {"target": "cardscan.decoders.mail:MboxDecoder", "magic": ((0, b"From "),)},
+}
+#: The keys of a DECODERS entry that describe what it recognises.
+FORMAT_KEYS = ("magic", "search", "suffixes", "headers")
+BUILTIN["cardscan.decoders"].update({name: d["target"] for name, d in DECODERS.items()})
+
 # Git history (``cardscan scan --git-history``, ``git+file://`` URLs) and the
 # CI report formats (``--format sarif|junit``).
 BUILTIN["cardscan.sources"]["git"] = "cardscan.sources.git:GitSource"
@@ -89,33 +114,122 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 
 
 def register(
-    group: str, name: str, target: str, extra: str | None = None, schemes: tuple[str, ...] = ()
+    group: str, name: str, target: str, extra: str | None = None, schemes: tuple[str, ...] = (),
+    **recognises: Any,
 ) -> None:
     """Register ``target`` ("module:Class") under ``name`` in ``group``.
 
     ``schemes``: further URL schemes a source handles (its name is one already).
+    A decoder may declare what it recognises (``magic=((0, b"RIFF"),)``,
+    ``suffixes=(".wav",)``: the keys of :data:`DECODERS`); one that declares
+    nothing is asked through its ``accepts()`` instead, like an entry point.
     """
+    global _generation
     if group not in BUILTIN:
         raise ConfigError(f"unknown plugin group {group!r}")
+    unknown = set(recognises) - set(FORMAT_KEYS)
+    if unknown or (recognises and group != "cardscan.decoders"):
+        raise ConfigError(f"unknown argument(s) for {group}: {', '.join(sorted(unknown or recognises))}")
     BUILTIN[group][name] = target
+    if group == "cardscan.decoders":
+        DECODERS[name] = {"target": target, **{k: tuple(v) for k, v in recognises.items() if v}}
     if extra:
         EXTRAS[f"{group}:{name}"] = extra
     for scheme in schemes:
         SCHEMES[scheme.lower()] = name
     _table.cache_clear()
+    _generation += 1
 
 
 def refresh() -> None:
-    """Forget the cached tables, e.g. after installing a plugin at run time."""
+    """Forget the cached tables, e.g. after installing a plugin at run time
+    (the decoders loaded from them too: see :func:`generation`)."""
+    global _generation
     _table.cache_clear()
+    _declared_groups.cache_clear()
+    _generation += 1
+
+
+_generation = 0
+
+
+def generation() -> int:
+    """A number that changes whenever the tables may have changed
+    (:func:`register`, :func:`refresh`): caches built from them compare it."""
+    return _generation
+
+
+def decoder_formats() -> dict[str, dict[str, Any]]:
+    """What each decoder that declared it recognises (see :data:`DECODERS`), by name.
+
+    Decoders missing here (entry points, decoders registered without data)
+    must be loaded and asked through ``accepts()``.
+    """
+    table = _table("cardscan.decoders")
+    out = {}
+    for name, target in table.items():
+        d = DECODERS.get(name)
+        if d is not None and d["target"] == target and any(k in d for k in FORMAT_KEYS):
+            out[name] = d
+    return out
 
 
 @lru_cache(maxsize=None)
 def _table(group: str) -> dict[str, Any]:
     table: dict[str, Any] = dict(BUILTIN[group])
-    for ep in entry_points(group=group):
-        table.setdefault(ep.name, ep)
+    declared = _declared_groups()
+    if declared is None or group in declared:
+        # Deferred: importing importlib.metadata costs ~15 ms, a tenth of the
+        # pre-commit hook's start-up, and most environments declare no plugin.
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=group):
+            table.setdefault(ep.name, ep)
     return table
+
+
+@lru_cache(maxsize=1)
+def _declared_groups() -> frozenset[str] | None:
+    """The entry-point groups the installed distributions declare, read from
+    their ``entry_points.txt`` files directly; None when that cannot tell
+    (a zip on ``sys.path``, a finder of distributions other than Python's own):
+    importlib.metadata must be asked then. Costs a directory listing per
+    ``sys.path`` entry."""
+    from importlib.machinery import PathFinder
+
+    if any(getattr(f, "find_distributions", None) is not None and f is not PathFinder for f in sys.meta_path):
+        return None
+    groups: set[str] = set()
+    for entry in sys.path:
+        root = entry or "."
+        try:
+            names = os.listdir(root)
+        except FileNotFoundError:
+            continue
+        except OSError:  # a zip file, an unreadable directory: cannot tell
+            return None
+        for name in names:
+            low = name.lower()
+            if low.endswith((".dist-info", ".egg-info")):
+                path = os.path.join(root, name, "entry_points.txt")
+            elif low.endswith(".egg"):
+                path = os.path.join(root, name, "EGG-INFO", "entry_points.txt")
+            else:
+                continue
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    text = fh.read()
+            except (FileNotFoundError, NotADirectoryError):
+                if low.endswith(".egg") and os.path.isfile(os.path.join(root, name)):
+                    return None  # a zipped egg
+                continue  # no entry points (or an egg-info file: metadata only)
+            except OSError:
+                return None
+            for line in text.splitlines():
+                line = line.strip()
+                if line.startswith("[") and line.endswith("]"):
+                    groups.add(line.strip("[]").strip())
+    return frozenset(groups)
 
 
 def names(group: str) -> list[str]:

@@ -82,7 +82,7 @@ def test_locations_for_members_s3_and_sql() -> None:
 def test_exceptions_quoting_input_are_masked_in_error_records(rng) -> None:
     # Library exceptions (UnicodeDecodeError, parser errors) may quote the
     # bytes they choked on; the error record a sweep writes must not.
-    from cardscan.run.worker import _exc_record
+    from cardscan.pipeline import _exc_record
 
     pan = make_pan("4556", 16, rng)
     loc = Location(uri="file:///x/y.bin")

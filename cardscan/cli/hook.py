@@ -17,9 +17,11 @@ it and commit again); 2 something could not be checked (an unreadable file,
 a baseline under another key). With several, the first in the order 1, 3, 2
 wins: every one of them blocks the commit.
 
+Each file goes through the sweep's own pipeline (cardscan/pipeline.py), so
+the hook finds what ``cardscan scan`` finds, inside containers too.
 Start-up matters (this runs on every commit): no process pool, and nothing
-heavy is imported before it is needed (containers' decoders only for a file
-that starts like a container).
+heavy is imported before it is needed (a decoder only for a file that might
+be a container: ``cardscan.decoders.is_container``).
 """
 from __future__ import annotations
 
@@ -34,20 +36,12 @@ if TYPE_CHECKING:
     from ..baseline import Baseline
     from ..engine.scanner import Scanner
     from ..findings import ErrorRecord, Finding
+    from ..pipeline import Pipeline
 
 HELP = "check files being committed for card numbers (pre-commit hook)"
 
 EXIT_CLEAN, EXIT_NEW, EXIT_ERROR, EXIT_BASELINE_WRITTEN = 0, 1, 2, 3
 
-#: Magic bytes of formats the decoders open (zip/office, gzip, tar, PDF ...).
-#: Plain files, nearly every committed file, are scanned without importing
-#: the decoders at all. Same list as cardscan.run.sweep (kept short on purpose).
-_CONTAINER_MAGIC: tuple[tuple[int, bytes], ...] = (
-    (0, b"\x1f\x8b"), (0, b"PK\x03\x04"), (0, b"PK\x05\x06"), (0, b"BZh"), (0, b"\xfd7zXZ\x00"),
-    (0, b"\x28\xb5\x2f\xfd"), (0, b"7z\xbc\xaf\x27\x1c"), (257, b"ustar"), (0, b"%PDF"),
-    (0, b"\xd0\xcf\x11\xe0"),
-)
-_HEAD = 512
 
 # -- options -----------------------------------------------------------------------
 def add_allow_options(parser: argparse.ArgumentParser) -> None:
@@ -158,52 +152,17 @@ def iter_files(paths: Iterable[str], selector: _Selector | None = None) -> Itera
             yield p
 
 
-def _is_container(head: bytes) -> bool:
-    return any(head[at:at + len(magic)] == magic for at, magic in _CONTAINER_MAGIC)
-
-
-def scan_file(path: str, scanner: "Scanner", limits: Any = None) -> tuple[list["Finding"], list["ErrorRecord"]]:
+def scan_file(path: str, pipeline: "Pipeline", source: Any) -> tuple[list["Finding"], list["ErrorRecord"]]:
     """Findings in one file, minus those on a line with the allow pragma.
 
-    Containers (zip, office, gzip ...) are opened by the decoders like in a
-    sweep; the pragma applies to the file's own text (a member's lines are
-    not the developer's lines).
+    Containers (zip, office, gzip, mbox ...) are opened by the decoders like
+    in a sweep; the pragma applies to the file's own text (a member's lines,
+    or a decompressed stream's, are not the developer's lines).
     """
-    from pathlib import Path
-
-    from ..findings import ErrorRecord, Location
-
     abspath = os.path.abspath(path)
-    base = Location(uri=Path(abspath).as_uri())
-    findings: list[Finding] = []
-    errors: list[ErrorRecord] = []
-    try:
-        fh = open(abspath, "rb")
-    except OSError as exc:
-        return findings, [ErrorRecord(base, _os_kind(exc), exc.strerror or type(exc).__name__)]
-    with fh:
-        try:
-            head = fh.read(_HEAD)
-            fh.seek(0)
-            if _is_container(head):
-                from dataclasses import replace
-
-                from ..decoders import Failure, Limits, expand
-
-                for part in expand(fh, os.path.basename(abspath), limits or Limits()):
-                    if isinstance(part, Failure):
-                        errors.append(ErrorRecord(replace(base, member=tuple(part.member)), part.kind,
-                                                  part.message, part.limit))
-                        continue
-                    raw = not part.member and not part.encoding
-                    found = list(scanner.scan_stream(part.stream, replace(base, member=tuple(part.member))))
-                    findings.extend(_drop_allowed(found, abspath) if raw else found)
-            else:
-                found = list(scanner.scan_stream(fh, base))
-                findings.extend(_drop_allowed(found, abspath))
-        except OSError as exc:
-            errors.append(ErrorRecord(base, _os_kind(exc), exc.strerror or type(exc).__name__))
-    return findings, errors
+    result = pipeline.scan_item(source.item_for(abspath))
+    findings = result.findings if result.decoded else _drop_allowed(result.findings, abspath)
+    return findings, result.errors
 
 
 def _drop_allowed(found: list["Finding"], abspath: str) -> list["Finding"]:
@@ -211,26 +170,26 @@ def _drop_allowed(found: list["Finding"], abspath: str) -> list["Finding"]:
         return found
     from ..allow import allowed_in_file
 
-    with open(abspath, "rb") as fh:
-        return [f for f in found
-                if f.location.offset is None
-                or not allowed_in_file(fh, f.location.offset, f.location.length or 0)]
-
-
-def _os_kind(exc: OSError) -> str:
-    import errno
-
-    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-        return "not_found"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return "permission"
-    return "io"
+    try:
+        with open(abspath, "rb") as fh:
+            return [f for f in found
+                    if f.location.offset is None
+                    or not allowed_in_file(fh, f.location.offset, f.location.length or 0)]
+    except OSError:  # gone since it was scanned: nothing is allowed
+        return found
 
 
 def scan_files(
-    paths: Iterable[str], scanner: "Scanner", selector: _Selector | None = None
+    paths: Iterable[str], scanner: "Scanner", selector: _Selector | None = None, limits: Any = None
 ) -> tuple[list["Finding"], list["ErrorRecord"], list[str]]:
     """(findings, errors, files checked) for ``paths``, in order."""
+    # Imported here: a hook run with no file (pre-commit passed none) or only
+    # the settings to read returns before needing the pipeline (~10 ms).
+    from ..pipeline import Pipeline
+    from ..sources.fs import FileSource
+
+    source = FileSource([])
+    pipeline = Pipeline(scanner, limits, [source])
     findings: list[Finding] = []
     errors: list[ErrorRecord] = []
     checked: list[str] = []
@@ -241,9 +200,9 @@ def scan_files(
                 if os.path.getsize(path) > max_size:
                     continue
             except OSError:
-                pass  # scan_file reports it
+                pass  # the pipeline reports it
         checked.append(path)
-        f, e = scan_file(path, scanner)
+        f, e = scan_file(path, pipeline, source)
         findings.extend(f)
         errors.extend(e)
     return findings, errors, checked

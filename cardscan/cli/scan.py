@@ -371,8 +371,9 @@ def exit_status(summary: dict[str, Any]) -> int:
 # -- running -----------------------------------------------------------------------
 def execute(opts: dict[str, Any], out: IO[str] | None = None, err: IO[str] | None = None) -> tuple[int, dict[str, Any]]:
     """Run a scan from effective options; (exit status, summary)."""
+    from ..engine.scanner import Scanner
+    from ..pipeline import Pipeline
     from ..run.sweep import Sweep, scan_info
-    from ..run.worker import make_settings
     from ..settings import load_key
 
     out = out or sys.stdout
@@ -385,7 +386,7 @@ def execute(opts: dict[str, Any], out: IO[str] | None = None, err: IO[str] | Non
     sources, specs = build_sources(opts)
     config = build_config(opts)
     limits = build_limits(opts)
-    settings = make_settings(config, key, limits, specs)
+    settings = Pipeline(Scanner(config, key), limits, specs).spec()
     settings["log_level"] = opts.get("log_level") or "warning"
     info = scan_info(sources, public_settings(opts, config, limits), key, key_source)
     state = open_state(opts, config, limits, key)

@@ -28,19 +28,14 @@ import zlib
 from typing import Any, BinaryIO, ClassVar, Iterator
 
 from ..errors import DecodeError, LimitError
-from .base import (
-    CHUNK,
+from .base import CHUNK, Failure, Layer, Limits, Part, TextLayer
+from .streams import (
     BufferedDecomp,
     DecompressStream,
-    Failure,
     IterStream,
-    Layer,
     LimitedStream,
-    Limits,
-    Part,
     RangeStream,
     Stream,
-    TextLayer,
     ZlibDecomp,
     head_of,
     seekable_view,

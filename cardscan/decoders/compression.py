@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import BinaryIO, ClassVar, Iterator
 
 from ..errors import DecodeError, MissingDependency
-from .base import CHUNK, BufferedDecomp, DecompressStream, Layer, Limits, Part, ZlibDecomp
+from .base import CHUNK, Layer, Limits, Part
+from .streams import BufferedDecomp, DecompressStream, ZlibDecomp
 
 GZIP_MAGIC = b"\x1f\x8b"
 BZIP2_MAGIC = b"BZh"

@@ -25,7 +25,8 @@ from email.message import Message
 from typing import Any, BinaryIO, ClassVar, Iterator
 
 from ..errors import LimitError
-from .base import CHUNK, BytesStream, Failure, Layer, Limits, Part, TextLayer
+from .base import CHUNK, Failure, Layer, Limits, Part, TextLayer
+from .streams import BytesStream
 
 _HEADER_LINE = re.compile(rb"[!-9;-~]+:")
 _KNOWN = (b"from:", b"to:", b"cc:", b"subject:", b"date:", b"message-id:", b"received:", b"mime-version:",

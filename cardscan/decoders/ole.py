@@ -21,7 +21,8 @@ from typing import BinaryIO, ClassVar, Iterator
 
 from ..errors import DecodeError, LimitError, MissingDependency
 from ..privacy import safe_message
-from .base import BytesStream, EncryptedError, Failure, Layer, Limits, Part, seekable_view
+from .base import EncryptedError, Failure, Layer, Limits, Part
+from .streams import BytesStream, seekable_view
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 

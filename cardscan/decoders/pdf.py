@@ -19,7 +19,8 @@ from typing import Any, BinaryIO, ClassVar, Iterator
 
 from ..errors import DecodeError, LimitError, MissingDependency
 from ..privacy import safe_message
-from .base import BytesStream, EncryptedError, Failure, Layer, Limits, Part, TextLayer, seekable_view
+from .base import EncryptedError, Failure, Layer, Limits, Part, TextLayer
+from .streams import BytesStream, seekable_view
 
 
 def _pypdf() -> Any:

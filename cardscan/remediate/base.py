@@ -26,14 +26,16 @@ import hashlib
 import hmac
 import os
 import socket
-import sys
-import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Iterable, Protocol, runtime_checkable
 
+from ..decoders import Limits
 from ..display import format_location, printable
+from ..engine.config import ScanConfig
+from ..engine.scanner import Scanner
 from ..errors import ConfigError
 from ..findings import Finding, FingerprintKey
+from ..pipeline import Pipeline
 from ..privacy import mask_name, redact
 from .journal import now_iso
 
@@ -135,6 +137,12 @@ class Options:
 class Context:
     """What a remediator gets besides the findings: options, key, journal, audit."""
 
+    #: Called with the name of each checkpoint a remediator passes
+    #: (``before_rename``, ``after_rename``), or None. Tests set it (on a
+    #: context, or on the class in a process of their own) to stop a run at
+    #: an exact point and kill it there.
+    on_checkpoint: Callable[[str], None] | None = None
+
     def __init__(self, options: Options, key: FingerprintKey, journal: Any = None, run_id: str = "") -> None:
         self.options = options
         self.key = key
@@ -143,8 +151,6 @@ class Context:
         self.run_id = run_id
         self.user = _user()
         self.host = socket.gethostname()
-        self._pauses: dict[str, int] = {}
-        self._pause_spec = _pause_spec()
 
     @property
     def apply(self) -> bool:
@@ -175,27 +181,16 @@ class Context:
         if self.journal is not None:
             self.journal.record("end", object_id, status=status, **fields)
 
-    def pause(self, phase: str) -> None:
-        """Test hook: ``CARDSCAN_REMEDIATE_TEST_PAUSE=phase:n`` stops here the n-th time.
+    def checkpoint(self, phase: str) -> None:
+        """A point where a crash must leave every object whole (just before or
+        after the atomic replace of one): see :attr:`on_checkpoint`."""
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(phase)
 
-        Lets the crash-safety tests SIGKILL a run at an exact point (before or
-        after the atomic rename of the n-th object) instead of at a random time.
-        """
-        if not self._pause_spec or self._pause_spec[0] != phase:
-            return
-        n = self._pauses[phase] = self._pauses.get(phase, 0) + 1
-        if n == self._pause_spec[1]:
-            sys.stderr.write(f"cardscan-test: paused at {phase} {n}\n")
-            sys.stderr.flush()
-            time.sleep(3600)
-
-
-def _pause_spec() -> tuple[str, int] | None:
-    spec = os.environ.get("CARDSCAN_REMEDIATE_TEST_PAUSE")
-    if not spec or ":" not in spec:
-        return None
-    phase, _, n = spec.partition(":")
-    return (phase, int(n)) if n.isdigit() else None
+    def rescan_pipeline(self, sources: Iterable[Any] = ()) -> Pipeline:
+        """The pipeline that re-checks objects: the sweep's own per-item scan,
+        at every confidence and with test cards, under the run's key."""
+        return Pipeline(Scanner(ScanConfig(min_confidence=0, test_cards=True), self.key), Limits(), sources)
 
 
 def _user() -> str:

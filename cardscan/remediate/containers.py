@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from ..decoders import office as office_decoder
-from ..decoders.base import HEAD_SIZE, pick, strip_compression
+from ..decoders.base import HEAD_SIZE
+from ..decoders.expand import pick, strip_compression
 from ..errors import CardscanError, DecodeError
 from ..findings import Finding, FingerprintKey
 from ..privacy import safe_message

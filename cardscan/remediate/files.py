@@ -33,7 +33,8 @@ import time
 from typing import Any, BinaryIO, ClassVar
 
 from .. import _files
-from ..decoders.base import HEAD_SIZE, pick, strip_compression
+from ..decoders.base import HEAD_SIZE
+from ..decoders.expand import pick, strip_compression
 from ..errors import CardscanError
 from ..findings import Finding
 from ..sources.fs import uri_to_path
@@ -253,9 +254,9 @@ class FileRemediator:
                                            {"uri": findings[0].location.uri, "sha256": before_sha, "time": now_iso(),
                                             "mode": format(stat.S_IMODE(st.st_mode), "04o")}, fh)
             _unchanged_since(path, st)
-            ctx.pause("before_rename")
+            ctx.checkpoint("before_rename")
             temp.commit()
-            ctx.pause("after_rename")
+            ctx.checkpoint("after_rename")
             temp = None
             for r in changing:
                 r.status = "done"
@@ -362,7 +363,7 @@ class FileRemediator:
 
     # -- --verify ----------------------------------------------------------------------
     def rescan(self, findings: list[Finding], ctx: Context) -> list[Finding]:
-        """The object scanned again by the sweep's worker (nothing if it is gone)."""
+        """The object scanned again through the sweep's pipeline (nothing if it is gone)."""
         from ..sources.base import Item
 
         uri = findings[0].location.uri
@@ -411,33 +412,29 @@ class FileRemediator:
             except _Stale as exc:
                 ctx.end(oid, "stale")
                 return results(findings, action, "stale", str(exc))
-            ctx.pause("before_rename")
+            ctx.checkpoint("before_rename")
             if action == "quarantine":
                 assert dest is not None
                 dest = _move(path, dest, os.path.abspath(ctx.options.quarantine_to or ""))
             else:
                 os.unlink(path)
                 _files.fsync_dir(os.path.dirname(path))
-            ctx.pause("after_rename")
+            ctx.checkpoint("after_rename")
             _write_note(path, action, findings, dest, ctx)
             ctx.end(oid, "done", before_sha256=before, destination=dest)
             return results(findings, action, "done", before_sha256=before, destination=dest, backup=backup_path)
 
 
-def rescan_items(items: list[Any], specs: list[dict[str, Any]], ctx: Context) -> list[Finding]:
-    """Scan ``items`` again with the sweep's own worker code (every confidence, test cards too)."""
-    from ..engine.config import ScanConfig
-    from ..run import worker
-
-    worker.init_worker(worker.make_settings(ScanConfig(min_confidence=0, test_cards=True), ctx.key, sources=specs))
+def rescan_items(items: list[Any], sources: list[Any], ctx: Context) -> list[Finding]:
+    """Scan ``items`` again through the sweep's pipeline (every confidence, test cards too)."""
+    pipeline = ctx.rescan_pipeline(sources)
     found: list[Finding] = []
     for item in items:
-        res = worker.scan_item(item)
+        res = pipeline.scan_item(item)
         for e in res.errors:
             raise CardscanError(f"the rescan could not read {e.location.display()}: {e.message}")
         found += res.findings
     return found
-
 
 
 # -- helpers --------------------------------------------------------------------------------

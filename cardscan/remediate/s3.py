@@ -220,7 +220,7 @@ class S3Remediator:
             put["Tagging"] = tags
         acl = self._acl(c, bucket, key, current_version, extra)
         ctx.prepared(oid, before_sha256=before, after_sha256=after)
-        ctx.pause("before_rename")
+        ctx.checkpoint("before_rename")
         notes = []
         try:
             try:
@@ -236,7 +236,7 @@ class S3Remediator:
                 ctx.end(oid, "stale")
                 return results(findings, "redact", "stale", "the object changed while it was being remediated; nothing was changed")
             raise
-        ctx.pause("after_rename")
+        ctx.checkpoint("after_rename")
         new_version = resp.get("VersionId")
         detail: dict[str, Any] = {"etag": str(resp.get("ETag", "")).strip('"')}
         if new_version:
@@ -358,7 +358,7 @@ class S3Remediator:
                                  TaggingDirective="COPY", CopySourceIfMatch=head["ETag"], **extra)
             if resp.get("VersionId"):
                 detail["quarantine_version"] = resp["VersionId"]
-        ctx.pause("before_rename")
+        ctx.checkpoint("before_rename")
         notes = []
         versioned = bool(current_version) and current_version != "null"
         if version or (versioned and ctx.options.purge_versions):
@@ -369,7 +369,7 @@ class S3Remediator:
             if versioned:
                 notes.append(f"a delete marker hides it; version {current_version} still holds the card "
                              "(--purge-versions deletes it)")
-        ctx.pause("after_rename")
+        ctx.checkpoint("after_rename")
         gone = not self._exists(c, bucket, key, extra)
         if gone:
             self._write_note(c, bucket, key, action, findings, dest, ctx, extra)

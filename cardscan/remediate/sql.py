@@ -37,11 +37,10 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from ..engine.config import ScanConfig
-from ..engine.scanner import Scanner
 from ..errors import CardscanError
-from ..findings import Finding, Location
+from ..findings import Finding
 from ..privacy import redact
+from ..sources.base import Item
 from .base import Context, Result, object_id, results, safe_display
 from .containers import Rewriter, SpanPatcher
 
@@ -189,9 +188,9 @@ class SQLRemediator:
                     trans.rollback()
                     ctx.end(oid, "stale")
                     return results(findings, "redact", "stale", f"the UPDATE would touch {res.rowcount} rows; rolled back")
-                ctx.pause("before_rename")
+                ctx.checkpoint("before_rename")
                 trans.commit()
-                ctx.pause("after_rename")
+                ctx.checkpoint("after_rename")
             except BaseException:
                 if trans.is_active:
                     trans.rollback()
@@ -264,23 +263,18 @@ class SQLRemediator:
 
     # -- --verify ------------------------------------------------------------------------
     def rescan(self, findings: list[Finding], ctx: Context) -> list[Finding]:
-        """The row's cells read again and scanned (every confidence)."""
+        """The row's cells read again and scanned through the sweep's pipeline (every confidence)."""
         f0 = findings[0]
         cell = f0.location.cell
         assert cell is not None
         eng = self.engine(f0.location.uri, ctx)
         columns = list(dict.fromkeys(f.location.cell.column for f in findings if f.location.cell is not None))
-        scanner = Scanner(ScanConfig(min_confidence=0, test_cards=True), ctx.key)
-        found: list[Finding] = []
         with eng.connect() as conn:
             table, where = self._where(conn, eng.dialect.name, cell, columns)
             rows = conn.execute(sa.select(*[table.c[c] for c in columns]).where(where)).all()
             conn.rollback()
-        for row in rows:
-            for i, col in enumerate(columns):
-                data = render(row[i])
-                if data is None:
-                    continue
-                loc = Location(uri=f0.location.uri, cell=replace(cell, column=col))
-                found += scanner.scan_bytes(data, loc)
-        return found
+        cells = [(replace(cell, column=col), render(row[i])) for row in rows for i, col in enumerate(columns)]
+        res = ctx.rescan_pipeline().scan_cells(Item(uri=f0.location.uri, source="sql"), cells)
+        for e in res.errors:
+            raise CardscanError(f"the rescan could not read {e.location.display()}: {e.message}")
+        return res.findings

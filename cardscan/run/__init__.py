@@ -1,10 +1,11 @@
 """Where concurrency lives: workers, executors, progress callbacks, the sweep state.
 
-* ``worker``: module-level functions a pool runs (``init_worker`` once per
-  process with plain-data settings, then ``scan_batch``/``scan_item``);
+* ``worker``: process plumbing: each worker process (or Dask thread) builds
+  one :class:`~cardscan.pipeline.Pipeline` from its plain-data spec, then
+  runs ``scan_batch``;
 * ``executor``: runs work units on any ``concurrent.futures.Executor`` with a
   bounded window of in-flight units, or in-process for ``--jobs 1``;
-* ``dask``: the same on a Dask cluster (settings once per worker, by plugin);
+* ``dask``: the same on a Dask cluster (the spec once per worker, by plugin);
 * ``sweep``: the parent's loop: list sources, plan units (splitting big
   files into byte ranges), merge results, push to sinks, tally the summary;
 * ``state``: the SQLite state that makes sweeps resumable and incremental;
@@ -29,30 +30,32 @@ from typing import Any, Iterable
 __all__ = ["run_sweep", "runner_for"]
 
 
-def runner_for(executor: Any, settings: dict[str, Any], jobs: int | None = None) -> Any:
+def runner_for(executor: Any, spec: dict[str, Any], jobs: int | None = None) -> Any:
     """The runner for ``executor``.
 
     * None: the local process pool of ``jobs`` workers (default: all cores;
       ``1``: in this process, no pool);
     * a ``distributed.Client``, or its ``get_executor()``: the Dask runner
-      (settings registered once per worker by a plugin);
+      (the spec registered once per worker by a plugin);
     * any other ``concurrent.futures.Executor`` (a thread pool, your own
-      process pool): units are submitted to it with the settings attached.
+      process pool): units are submitted to it with the spec attached.
+
+    ``spec``: the pipeline's, :meth:`cardscan.pipeline.Pipeline.spec`.
     """
     from .executor import ExecutorRunner, InProcessRunner, default_jobs, process_pool
 
     if executor is None:
         jobs = jobs or default_jobs()
         if jobs == 1:
-            return InProcessRunner(settings)
-        return ExecutorRunner(process_pool(settings, jobs), settings, initialized=True, jobs=jobs)
+            return InProcessRunner(spec)
+        return ExecutorRunner(process_pool(spec, jobs), spec, initialized=True, jobs=jobs)
     module = type(executor).__module__ or ""
     if module.startswith("distributed"):
         client = getattr(executor, "_client", executor)  # ClientExecutor -> its Client
         from .dask import DaskRunner
 
-        return DaskRunner(client, settings)
-    return ExecutorRunner(executor, settings, jobs=jobs)
+        return DaskRunner(client, spec)
+    return ExecutorRunner(executor, spec, jobs=jobs)
 
 
 def run_sweep(
@@ -88,11 +91,12 @@ def run_sweep(
     from .. import registry
     from ..engine.config import ScanConfig
     from ..decoders import Limits
+    from ..engine.scanner import Scanner
     from ..findings import FingerprintKey
+    from ..pipeline import Pipeline
     from ..sinks.staged import StagedManifest
     from .state import open_state
     from .sweep import DEFAULT_SPLIT_SIZE, Sweep, scan_info
-    from .worker import make_settings
 
     fkey = key if isinstance(key, FingerprintKey) else FingerprintKey(key)
     config = config or ScanConfig()
@@ -109,7 +113,7 @@ def run_sweep(
 
             url = os.path.abspath(uri_to_path(url))
         specs.append({"name": name, "url": url, "options": options})
-    settings = make_settings(config, fkey, limits, specs)
+    spec = Pipeline(Scanner(config, fkey), limits, specs).spec()
     public = {"engine": config.to_dict(), "limits": limits.to_dict(),
               "run": {"jobs": jobs, "executor": "local" if executor is None else type(executor).__name__}}
     key_source = "argument" if key is not None else ("random" if fkey.random else "env")
@@ -128,7 +132,7 @@ def run_sweep(
 
                 all_sinks.append(JsonlSink(manifest))
         all_sinks += list(sinks)
-        runner = runner_for(executor, settings, jobs)
+        runner = runner_for(executor, spec, jobs)
         return Sweep(built, runner, all_sinks, scan_info=info, progress=progress,
                      split_size=split_size or DEFAULT_SPLIT_SIZE, state=sweep_state).run()
     finally:

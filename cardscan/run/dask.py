@@ -9,10 +9,10 @@ content). The seam is the same as for the local pool: an
 executor of a ``distributed.Client`` (``client.get_executor()``). Nothing in
 the engine or the sources knows where it runs.
 
-Settings reach each worker once: :class:`CardscanWorkerPlugin` is registered
-with the client (``client.register_plugin``) and stores them in every worker
-process, including workers that join later; tasks carry only a token. Each
-worker thread builds its own Scanner and sources from them, once.
+The pipeline's spec reaches each worker once: :class:`CardscanWorkerPlugin`
+is registered with the client (``client.register_plugin``) and stores it in
+every worker process, including workers that join later; tasks carry only a
+token. Each worker thread builds its own Pipeline from it, once.
 
 Workers must be able to open what the driver lists: the same cardscan
 version installed, the same paths mounted for files, credentials for S3
@@ -50,18 +50,18 @@ except ImportError:  # pragma: no cover - the extra is not installed
 
 
 class CardscanWorkerPlugin(WorkerPlugin):
-    """Gives every worker process of the cluster the sweep's settings, once."""
+    """Gives every worker process of the cluster the sweep's pipeline spec, once."""
 
     idempotent = False
 
-    def __init__(self, settings: dict[str, Any], token: str) -> None:
-        self.settings = settings
+    def __init__(self, spec: dict[str, Any], token: str) -> None:
+        self.spec = spec
         self.token = token
 
     def setup(self, worker: Any) -> None:
         from . import worker as cardscan_worker
 
-        cardscan_worker.register_settings(self.token, self.settings)
+        cardscan_worker.register_spec(self.token, self.spec)
 
     def __repr__(self) -> str:  # never the key
         return f"CardscanWorkerPlugin(token={self.token[:12]!r})"
@@ -83,16 +83,16 @@ class DaskRunner(ExecutorRunner):
     batch_bytes = 16 << 20
 
     def __init__(
-        self, client: Any, settings: dict[str, Any], *, window: int | None = None, own: bool = False,
+        self, client: Any, spec: dict[str, Any], *, window: int | None = None, own: bool = False,
         cluster: Any = None,
     ) -> None:
         check_workers(client)
-        token = worker.settings_token(settings)
+        token = worker.spec_token(spec)
         self.plugin_name = f"cardscan-{token[:16]}"
-        client.register_plugin(CardscanWorkerPlugin(settings, token), name=self.plugin_name)
+        client.register_plugin(CardscanWorkerPlugin(spec, token), name=self.plugin_name)
         threads = sum(client.nthreads().values()) or 1
         super().__init__(
-            client.get_executor(pure=False), settings, window=window, jobs=threads,
+            client.get_executor(pure=False), spec, window=window, jobs=threads,
             task=partial(worker.scan_batch_registered, token),
         )
         self.client = client

@@ -23,15 +23,17 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
+import threading
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from ..findings import ErrorRecord, Location
+from ..pipeline import ItemResult, Pipeline
 from ..sources.base import Item
 from . import worker
-from .worker import ItemResult
 
 log = logging.getLogger("cardscan.run.executor")
 
@@ -56,10 +58,10 @@ class Runner(Protocol):
 
 
 class InProcessRunner:
-    """Scans units in this process, one after another (``--jobs 1``)."""
+    """Scans units in this process, one after another (``--jobs 1``), with its own pipeline."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
-        worker.init_worker(settings)
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.pipeline = Pipeline.from_spec(spec)
 
     def run(
         self, units: Iterable[Unit], should_stop: Callable[[], bool] = lambda: False
@@ -69,35 +71,74 @@ class InProcessRunner:
             for item in unit:
                 if should_stop():
                     return
-                results.append(worker.scan_item(item))
+                results.append(self.pipeline.scan_item(item))
             yield unit, results
 
     def shutdown(self, cancel: bool = False) -> None:
         pass
 
 
-def process_pool(settings: dict[str, Any], jobs: int) -> Callable[[], Executor]:
-    """A factory of local process pools whose workers are initialised with ``settings``.
+def process_pool(spec: dict[str, Any], jobs: int) -> Callable[[], Executor]:
+    """A factory of local process pools whose workers build their pipeline from ``spec``.
 
     Uses the ``forkserver`` start method where available: the parent may run
     threads (progress, counting walk), and forking a threaded process can
     deadlock the child. Workers are forked from a server that has imported
-    the worker module once, so start-up stays cheap.
+    the worker module once, so start-up stays cheap (see :func:`_forkserver`
+    for how it finds the same cardscan as this process).
     """
     from concurrent.futures import ProcessPoolExecutor
 
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
-    if "forkserver" in methods:
-        ctx.set_forkserver_preload(["cardscan.run.worker"])
 
     def make() -> Executor:
+        if "forkserver" in methods:
+            _forkserver(ctx)
         return ProcessPoolExecutor(
-            max_workers=jobs, mp_context=ctx, initializer=worker.init_pool_worker, initargs=(settings,)
+            max_workers=jobs, mp_context=ctx, initializer=worker.init_pool_worker, initargs=(spec,)
         )
 
     make.jobs = jobs  # type: ignore[attr-defined]
     return make
+
+
+_FORKSERVER_LOCK = threading.Lock()
+
+
+def _forkserver(ctx: Any) -> None:
+    """Start the forkserver (once per process) so that it imports what this process imports.
+
+    The server is a fresh ``python -c`` process: its ``sys.path`` starts
+    with the working directory, and Python before 3.12 ignores the parent's
+    path it is handed. Run from a checkout of cardscan (a contributor's
+    working tree), it would preload the checkout's ``cardscan/`` instead of
+    the one this process runs, and every worker forked from it would too.
+    So the server starts with this process's ``sys.path`` as ``PYTHONPATH``
+    and ``PYTHONSAFEPATH`` (no working directory; Python 3.11+). Where that
+    is not available, nothing of cardscan is preloaded: each worker imports
+    it after taking the parent's ``sys.path`` (spawn's preparation step).
+    """
+    from multiprocessing import forkserver
+
+    with _FORKSERVER_LOCK:
+        if sys.version_info < (3, 11):
+            ctx.set_forkserver_preload([])
+            return
+        ctx.set_forkserver_preload(["cardscan.run.worker"])
+        # Only the server inherits this environment (it is started here, or
+        # restarted here if it died); set for the moment it takes to start.
+        path = os.pathsep.join(os.path.abspath(p) if p else os.getcwd() for p in sys.path)
+        saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "PYTHONSAFEPATH")}
+        os.environ["PYTHONPATH"], os.environ["PYTHONSAFEPATH"] = path, "1"
+        try:
+            forkserver.ensure_running()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 class ExecutorRunner:
@@ -106,17 +147,17 @@ class ExecutorRunner:
     ``executor`` is either an Executor (not owned: never shut down or rebuilt
     here, e.g. a Dask client's) or a zero-argument factory of one (owned:
     built on first use, rebuilt if a worker dies, terminated on stop).
-    ``initialized`` says whether its workers ran :func:`worker.init_worker`
-    (a pool initializer); if not, the settings travel with each task.
-    ``task`` (a picklable ``unit -> list[ItemResult]``) overrides both: the
-    Dask runner submits units to a function that finds settings registered
-    once per worker.
+    ``initialized`` says whether its workers built their pipeline from the
+    spec already (a pool initializer); if not, the spec travels with each
+    task. ``task`` (a picklable ``unit -> list[ItemResult]``) overrides both:
+    the Dask runner submits units to a function that finds the spec
+    registered once per worker.
     """
 
     def __init__(
         self,
         executor: Executor | Callable[[], Executor],
-        settings: dict[str, Any],
+        spec: dict[str, Any],
         *,
         window: int | None = None,
         initialized: bool = False,
@@ -129,7 +170,7 @@ class ExecutorRunner:
         else:
             self._executor = None
             self._factory = executor
-        self._settings = settings
+        self._spec = spec
         self._initialized = initialized
         self._task = task
         jobs = jobs or getattr(executor, "jobs", None) or default_jobs()
@@ -150,7 +191,7 @@ class ExecutorRunner:
             return ex.submit(self._task, unit)
         if self._initialized:
             return ex.submit(worker.scan_batch, unit)
-        return ex.submit(worker.scan_batch_with, self._settings, unit)
+        return ex.submit(worker.scan_batch_with, self._spec, unit)
 
     def _rebuild(self) -> None:
         log.warning("a worker process died; restarting the pool and retrying its items one by one")
@@ -178,7 +219,7 @@ class ExecutorRunner:
         second = next(it, None)
         if second is None and self._factory is not None:
             # One unit of work: no pool (start-up would cost more than the scan).
-            self._in_process = self._in_process or InProcessRunner(self._settings)
+            self._in_process = self._in_process or InProcessRunner(self._spec)
             yield from self._in_process.run([first], should_stop)
             return
         fresh: deque[Unit] = deque(u for u in (first, second) if u is not None)

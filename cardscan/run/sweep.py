@@ -27,39 +27,20 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 from urllib.parse import unquote
 
+from ..decoders.base import HEAD_SIZE
+from ..decoders.expand import is_container, load_failures
 from ..engine.scanner import RangeStats
 from ..findings import ErrorRecord, Finding, Location
 from ..manifest import confidence_band
+from ..pipeline import ItemResult, attach_object, item_name, ranges_digest
 from ..sources.base import ByteSource, CountableSource, DescribedSource, Item, RootedSource, RowSource, StatsSource
 from .executor import InProcessRunner, Runner, Unit
 from .progress import ScanCallback
 from .state import SweepState
-from .worker import ItemResult, attach_object, ranges_digest
 
 log = logging.getLogger("cardscan.run.sweep")
 
 DEFAULT_SPLIT_SIZE = 64 << 20
-
-#: Magic bytes of containers and formats that must be read whole (never split).
-_MAGIC: tuple[tuple[int, bytes], ...] = (
-    (0, b"\x1f\x8b"),  # gzip
-    (0, b"PK\x03\x04"),  # zip, office
-    (0, b"PK\x05\x06"),  # empty zip
-    (0, b"BZh"),  # bzip2
-    (0, b"\xfd7zXZ\x00"),  # xz
-    (0, b"\x28\xb5\x2f\xfd"),  # zstd
-    (0, b"7z\xbc\xaf\x27\x1c"),  # 7z
-    (257, b"ustar"),  # tar
-    (0, b"%PDF"),  # PDF
-    (0, b"\xd0\xcf\x11\xe0"),  # OLE (doc, xls, msg)
-)
-HEAD_SIZE = 512
-
-
-def is_container(head: bytes) -> bool:
-    """Does ``head`` (the first bytes) start a container that must be decoded whole?"""
-    return any(head[at:at + len(magic)] == magic for at, magic in _MAGIC)
-
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -347,7 +328,12 @@ class Sweep:
             yield batch
 
     def _plan(self, src: Any, item: Item) -> list[Item] | None:
-        """Byte ranges for a big, seekable, non-container item (None: scan it whole)."""
+        """Byte ranges for a big, seekable item no decoder opens (None: scan it whole).
+
+        Whether a decoder might open it is the decoders' one answer
+        (``is_container``): by magic bytes, by name (``.lzma``, ``.tar``,
+        ``.eml``) or by header (mail), and third-party decoders are asked.
+        """
         if not item.size or item.size <= self.split_size or item.byte_range is not None:
             return None
         if isinstance(src, RowSource) or not isinstance(src, ByteSource):
@@ -359,7 +345,7 @@ class Sweep:
                 head = fh.read(HEAD_SIZE)
         except Exception:  # the worker will open it again and report the error
             return None
-        if is_container(head):
+        if is_container(item_name(item.uri), head):
             return None
         s = self.split_size
         return [item.range(a, min(a + s, item.size)) for a in range(0, item.size, s)]
@@ -522,6 +508,7 @@ def scan_info(
         else:
             described.append({"name": getattr(s, "name", type(s).__name__), "url": _safe_url(getattr(s, "url", ""))})
     plugins = {g.split(".", 1)[1]: registry.names(g) for g in registry.GROUPS}
+    failed = load_failures()
     return {
         "cardscan_version": __version__,
         "started": now_iso(),
@@ -534,6 +521,7 @@ def scan_info(
         "key_id": key.key_id,
         "key_source": key_source,
         "plugins": plugins,
+        **({"plugin_errors": {"decoders": failed}} if failed else {}),
     }
 
 
@@ -561,6 +549,7 @@ def _safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}" if user else netloc))
 
 
-def run_in_process(sources: list[Any], settings: dict[str, Any], sinks: list[Any], **kwargs: Any) -> dict[str, Any]:
-    """A sweep with ``--jobs 1`` semantics (library convenience, tests)."""
-    return Sweep(sources, InProcessRunner(settings), sinks, **kwargs).run()
+def run_in_process(sources: list[Any], spec: dict[str, Any], sinks: list[Any], **kwargs: Any) -> dict[str, Any]:
+    """A sweep with ``--jobs 1`` semantics (library convenience, tests); ``spec``: see
+    :meth:`cardscan.pipeline.Pipeline.spec`."""
+    return Sweep(sources, InProcessRunner(spec), sinks, **kwargs).run()

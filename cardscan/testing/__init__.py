@@ -4,8 +4,9 @@
   :class:`PanFactory`; masked ``repr``);
 * :mod:`.oracle`: leak checks (:func:`assert_no_pan`, :func:`scrub`);
 * :mod:`.scan`: scanning as the sweep does, in this process (:func:`scan_source`);
-* :mod:`.contracts`: :class:`SourceContract`, :class:`SinkContract`,
-  :class:`RemediatorContract` for plugins to inherit (needs pytest).
+* :mod:`.contracts`: :class:`SourceContract`, :class:`DecoderContract`,
+  :class:`SinkContract`, :class:`RemediatorContract` for plugins to inherit
+  (needs pytest).
 
 Everything is importable from ``cardscan.testing``; the contracts and scan
 helpers load on first use, so the PAN generator needs neither pytest nor
@@ -23,7 +24,8 @@ from .pans import (
 
 if TYPE_CHECKING:
     from .contracts import (
-        RemediatorCase, RemediatorContract, SinkCase, SinkContract, SourceCase, SourceContract,
+        DecoderCase, DecoderContract, RemediatorCase, RemediatorContract, SinkCase, SinkContract, SourceCase,
+        SourceContract,
     )
     from .scan import SourceScan, error_kind, location_uri, scan_in_ranges, scan_source
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 # the scan helpers the decoders (start-up time of the demo, which makes PANs).
 _LAZY = {
     "SourceCase": "contracts", "SourceContract": "contracts", "SinkCase": "contracts", "SinkContract": "contracts",
+    "DecoderCase": "contracts", "DecoderContract": "contracts",
     "RemediatorCase": "contracts", "RemediatorContract": "contracts",
     "SourceScan": "scan", "error_kind": "scan", "location_uri": "scan", "scan_in_ranges": "scan",
     "scan_source": "scan",

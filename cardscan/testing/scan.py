@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, Iterator
 
-from ..decoders.base import Failure, expand
+from ..decoders import Limits
 from ..engine.detect import RangeStats
 from ..engine.scanner import Scanner
 from ..errors import SourceError
-from ..findings import ErrorRecord, Finding, Location
+from ..findings import ErrorRecord, Finding
+from ..pipeline import Pipeline
 from ..sources.base import RowSource
 
 
@@ -66,11 +67,14 @@ class SourceScan:
 def scan_source(source, scanner=None) -> SourceScan:  # type: ignore[no-untyped-def]
     """List and scan every item of ``source`` in this process, like the sweep does.
 
-    The reference for source authors: byte sources are opened and their
-    streams go through the decoders; row sources' cells are scanned one by
-    one with a Location carrying the Cell. Exceptions become ErrorRecords.
+    The reference for source authors: each item goes through the sweep's own
+    per-item scan, :class:`cardscan.pipeline.Pipeline` (byte sources are
+    opened and their streams go through the decoders; row sources' cells are
+    scanned one by one with a Location carrying the Cell). Failures become
+    ErrorRecords; names come out in their public (masked) form.
     """
-    scanner = scanner or Scanner()
+    pipeline = Pipeline(scanner or Scanner(), Limits(), [source])
+    rows = isinstance(source, RowSource)
     out = SourceScan()
     for entry in source.items():
         out.listing.append(entry)
@@ -80,35 +84,28 @@ def scan_source(source, scanner=None) -> SourceScan:  # type: ignore[no-untyped-
             continue
         item = entry
         out.items.append(item)
-        found: list[Finding] = []
-        errors: list[ErrorRecord] = []
-        where = Location(uri=item.uri, version=item.version)
-        try:
-            if isinstance(source, RowSource):
-                base = location_uri(item, source)
-                n = 0
-                for rec in source.cells(item):
-                    if isinstance(rec, ErrorRecord):
-                        errors.append(rec)
-                        continue
-                    cell, data = rec
-                    n += 1
-                    loc = Location(uri=base, version=item.version, cell=cell)
-                    found.extend(scanner.scan_bytes(data, loc, field=cell.column))  # as the worker does
-                out.cells[item.uri] = n
-            else:
-                with source.open(item) as f:
-                    for layer in expand(f, item.uri.rsplit("/", 1)[-1]):
-                        if isinstance(layer, Failure):
-                            errors.append(ErrorRecord(
-                                Location(uri=item.uri, version=item.version, member=layer.member),
-                                layer.kind, layer.message, layer.limit))
-                            continue
-                        loc = Location(uri=item.uri, version=item.version, member=layer.member)
-                        found.extend(scanner.scan_stream(layer.stream, loc))
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a record, like the sweep
-            errors.append(ErrorRecord(where, error_kind(exc), f"{type(exc).__name__}: {exc}"))
-        out.findings.extend(found)
-        out.errors.extend(errors)
-        out.results.append((item, found, errors))
+        if rows:
+            # The pipeline's row path (what scan_item runs for a row source),
+            # with the cells counted on the way through.
+            counted = _Counted(source, item)
+            res = pipeline.scan_cells(item, counted)
+            out.cells[item.uri] = counted.n
+        else:
+            res = pipeline.scan_item(item)
+        out.findings.extend(res.findings)
+        out.errors.extend(res.errors)
+        out.results.append((item, res.findings, res.errors))
     return out
+
+
+class _Counted:
+    """``source.cells(item)``, counting the cells (not the error records) it yields."""
+
+    def __init__(self, source: Any, item: Any) -> None:
+        self.source, self.item, self.n = source, item, 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for rec in self.source.cells(self.item):
+            if not isinstance(rec, ErrorRecord):
+                self.n += 1
+            yield rec

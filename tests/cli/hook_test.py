@@ -160,6 +160,31 @@ def test_members_of_containers_are_checked(repo: Path, capsys, rng) -> None:
     assert code == 1 and "export.zip!cards.csv:2:3" in out
 
 
+def test_formats_known_by_name_or_header_are_opened(repo: Path, capsys, rng) -> None:
+    # The hook used to scan these raw (its own magic table knew neither):
+    # a card at the end of a .lzma, and one in a zip attached to a mail in an mbox.
+    from tests.decoders.build import lzma_alone, mbox_with_zip_at_the_end, noise_text
+
+    a, b = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
+    (repo / "app.log.lzma").write_bytes(lzma_alone(noise_text(50_000, rng) + f"\ncard {a} exp 01/28\n".encode()))
+    (repo / "inbox").write_bytes(mbox_with_zip_at_the_end(b, rng, 20_000))
+    code, out, err = hook("app.log.lzma", "inbox", capsys=capsys, pans=[a, b])
+    assert code == 1 and err == ""
+    assert "app.log.lzma:969:6" in out and "inbox!message-5!attachment:export.zip!cards.csv:" in out
+    assert "2 card number(s) in 2 file(s)" in out
+
+
+def test_allow_pragma_reads_the_files_own_lines_not_decoded_ones(repo: Path, capsys, rng) -> None:
+    import gzip
+
+    pan = make_pan("455673", 16, rng)
+    # The pragma in a decompressed stream is not on the developer's line: still reported.
+    (repo / "fixture.txt.gz").write_bytes(gzip.compress(f"card {pan} # cardscan: allow\n".encode()))
+    (repo / "plain.txt").write_text(f"card {pan} # cardscan: allow\n")
+    code, out, _ = hook("fixture.txt.gz", "plain.txt", capsys=capsys, pans=[pan])
+    assert code == 1 and "fixture.txt.gz:1:6" in out and "plain.txt" not in out
+
+
 def test_utf16_track_data_and_directories(repo: Path, capsys, rng) -> None:
     pan, tpan = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
     d = repo / "data"
@@ -251,3 +276,38 @@ def test_a_file_named_after_a_card_is_shown_masked_and_baselined_masked(repo: Pa
     assert baseline("receipts", capsys=capsys, pans=[name_pan, pan])[0] == 0
     assert_no_pan((repo / ".cardscan-baseline.json").read_bytes(), [name_pan, pan], "the baseline")
     assert hook(str(path.relative_to(repo)), capsys=capsys, pans=[name_pan, pan])[0] == 0  # accepted
+
+
+def test_a_decoder_is_imported_only_for_a_file_that_needs_one(repo: Path) -> None:
+    # Start-up matters on every commit: plain files import no format decoder.
+    import gzip
+    import subprocess
+    import sys
+
+    (repo / "plain.py").write_text("print('hello')\n" * 50)
+    (repo / "old.log.gz").write_bytes(gzip.compress(b"nothing to see\n"))
+    code = ("import sys\nfrom cardscan.cli.main import main\nstatus = main(['hook', *sys.argv[1:]])\n"
+            "print(status, sorted(m for m in sys.modules if m.startswith('cardscan.decoders.')))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def modules(*files: str) -> str:
+        return subprocess.run([sys.executable, "-c", code, *files], capture_output=True, text=True, env=env,
+                              cwd=repo, check=True, timeout=60).stdout.strip()
+
+    assert modules("plain.py") == "0 ['cardscan.decoders.base', 'cardscan.decoders.expand', 'cardscan.decoders.streams']"
+    assert "cardscan.decoders.compression" in modules("plain.py", "old.log.gz")
+
+
+def test_the_hook_imports_no_logging_when_nothing_is_logged(repo: Path) -> None:
+    # Every finding imports cardscan.privacy; its RedactingFilter once derived
+    # from logging.Filter, which put logging (~7 ms) back on every commit.
+    import subprocess
+    import sys
+
+    (repo / "plain.py").write_text("print('hello')\n" * 50)
+    code = ("import sys\nfrom cardscan.cli.main import main\nstatus = main(['hook', *sys.argv[1:]])\n"
+            "print(status, 'logging' in sys.modules)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code, "plain.py"], capture_output=True, text=True, env=env,
+                         cwd=repo, check=True, timeout=60).stdout.strip()
+    assert out == "0 False"

@@ -3,8 +3,9 @@
 The real CLI (``python -m cardscan``) is killed with SIGKILL at random
 points (seeded), then run again until it completes; the final manifest must
 hold exactly the findings of one uninterrupted run: none lost, none doubled,
-valid JSON Lines. ``CARDSCAN_TEST_ITEM_DELAY`` (a test-only hook in the
-worker) slows each object a little so kills land mid-sweep.
+valid JSON Lines. Each object is slowed a little so kills land mid-sweep:
+tests/cli/slow.py, injected into every process of the run through a
+``sitecustomize`` the test writes (nothing in cardscan reads a test setting).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import pytest
 
 from cardscan.manifest import load_manifest, validate_records
 from cardscan.report import build
+from tests.cli.slow import sitecustomize_dir
 from tests.treegen import KEY, write_planted
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,7 +56,10 @@ def share(tmp_path_factory) -> Path:
 
 
 def scan(share: Path, manifest: Path, state: Path | None, jobs: int, delay: float = 0.0) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CARDSCAN_TEST_ITEM_DELAY": str(delay)}
+    path = [str(ROOT)]
+    if delay:
+        path.insert(0, str(sitecustomize_dir(manifest.parent / f"slow-{delay}", delay)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     cmd = [sys.executable, "-m", "cardscan", "scan", str(share), "--manifest", str(manifest), "--jobs", str(jobs),
            "--split-size", "8KiB", "--no-progress", "-q"]
     if state is not None:

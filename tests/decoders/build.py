@@ -18,7 +18,7 @@ from typing import Iterable
 from xml.sax.saxutils import escape
 
 from cardscan import Scanner
-from cardscan.decoders.base import Failure, Layer, Limits, expand
+from cardscan.decoders import Failure, Layer, Limits, expand
 from cardscan.findings import Finding, FingerprintKey
 from cardscan.testing import make_pan
 
@@ -349,3 +349,35 @@ def mbox(messages: list[bytes]) -> bytes:
     for i, raw in enumerate(messages):
         out.append(b"From sender%d@example.org Mon Mar  4 10:00:%02d 2024\n" % (i, i) + raw.replace(b"\r\n", b"\n"))
     return b"\n".join(out)
+
+
+# -- formats known by name or header only (no magic bytes) ---------------------------------
+
+
+def noise_text(n: int, rng: random.Random) -> bytes:
+    """``n`` bytes of text that compresses poorly (random words of letters: no digits,
+    so no card number by accident)."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    line = lambda: " ".join("".join(rng.choices(letters, k=rng.randint(2, 9))) for _ in range(8))  # noqa: E731
+    out, size = [], 0
+    while size < n:
+        out.append(line().encode() + b"\n")
+        size += len(out[-1])
+    return b"".join(out)[:n]
+
+
+def lzma_alone(data: bytes) -> bytes:
+    """Legacy ``.lzma`` ("LZMA alone"): no magic bytes, recognised by its name."""
+    import lzma
+
+    return lzma.compress(data, format=lzma.FORMAT_ALONE)
+
+
+def mbox_with_zip_at_the_end(card: str, rng: random.Random, filler: int) -> bytes:
+    """A mailbox whose last message carries the card inside a zip attachment
+    (deflated: invisible to a scan of the raw bytes)."""
+    msgs = [message(noise_text(filler // 4, rng).decode()).as_bytes() for _ in range(4)]
+    # Enough text before the card that deflate codes it with its own Huffman table (no stored block).
+    csv = noise_text(4000, rng) + f"x,{card}\n".encode()
+    msgs.append(message("see attached", attachments={"export.zip": zip_bytes({"cards.csv": csv})}).as_bytes())
+    return mbox(msgs)

@@ -17,7 +17,7 @@ import zlib
 import pytest
 import zstandard
 
-from cardscan.decoders.base import Limits, expand
+from cardscan.decoders import Limits, expand
 from cardscan.decoders.compression import Bzip2Decoder, GzipDecoder, XzDecoder, ZstdDecoder
 
 from .build import Unseekable, pans, scan

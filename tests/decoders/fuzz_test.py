@@ -18,7 +18,7 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cardscan.decoders.base import Failure, Layer, Limits, expand
+from cardscan.decoders import Failure, Layer, Limits, expand
 from cardscan.engine.inline import find_encoded
 from cardscan.findings import ERROR_KINDS
 

@@ -1,9 +1,10 @@
 """A run killed midway (SIGKILL) leaves every object untouched or fully remediated, and resumes.
 
-The run is a real subprocess (``python -m cardscan remediate``). The test
-hook ``CARDSCAN_REMEDIATE_TEST_PAUSE=phase:n`` parks it at an exact point
-of the n-th object (just before or just after the atomic rename) so the kill
-lands there every time; a further case kills at a random moment.
+The run is a real subprocess (``python -m cardscan remediate``). To kill it
+at an exact point, it is started through tests/remediate/pause.py, which
+injects a checkpoint hook that parks the run at the n-th object (just before
+or just after the atomic rename) so the kill lands there every time; a
+further case kills at a random moment.
 """
 from __future__ import annotations
 
@@ -46,10 +47,11 @@ def digests(root: Path) -> dict[str, str]:
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(root.iterdir())}
 
 
-def start(manifest: Path, env: dict[str, str]) -> subprocess.Popen:
-    e = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+def start(manifest: Path, pause: tuple[str, int] | None = None) -> subprocess.Popen:
+    e = {**os.environ, "PYTHONPATH": str(ROOT)}
     e.pop("CARDSCAN_FINGERPRINT_KEY", None)
-    cmd = [sys.executable, "-m", "cardscan", "remediate", str(manifest), "--action", "redact", "--apply",
+    launcher = ["-m", "tests.remediate.pause", pause[0], str(pause[1])] if pause else ["-m", "cardscan"]
+    cmd = [sys.executable, *launcher, "remediate", str(manifest), "--action", "redact", "--apply",
            "--key-file", str(key_file(manifest.parent)), "-q"]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=e, cwd=manifest.parent)
 
@@ -84,7 +86,7 @@ def twins(tmp_path: Path):
 @pytest.mark.parametrize("phase", ["before_rename", "after_rename"])
 def test_killed_at_the_rename_resumes_cleanly(twins, phase: str) -> None:
     root, manifest, originals, reference = twins
-    proc = start(manifest, {"CARDSCAN_REMEDIATE_TEST_PAUSE": f"{phase}:4"})
+    proc = start(manifest, (phase, 4))
     try:
         wait_for(proc, f"paused at {phase} 4".encode())
     finally:
@@ -114,7 +116,7 @@ def test_killed_at_a_random_moment_resumes_cleanly(twins) -> None:
     root, manifest, originals, reference = twins
     rng = random.Random(os.getpid())
     for _ in range(3):
-        proc = start(manifest, {})
+        proc = start(manifest)
         time.sleep(rng.uniform(0.2, 1.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()

@@ -527,7 +527,7 @@ def test_a_quarantine_directory_others_can_enter_is_refused(tmp_path: Path) -> N
 
 def test_journal_seals_temp_paths_whose_names_hold_a_number_and_cleans_up_after_a_crash(tmp_path: Path) -> None:
     from cardscan.remediate.journal import Journal
-    from cardscan.testing import RemediatorCase, RemediatorContract, assert_no_pan
+    from cardscan.testing import assert_no_pan
     from tests.remediate.helpers import FKEY
 
     pan = pans(1, seed=31)[0]
@@ -570,3 +570,40 @@ class TestFileRemediatorContract(RemediatorContract):
             return [b]
 
         return RemediatorCase(FileRemediator(), found, snapshot, make_stale, key=KEY)
+
+
+def test_verify_rechecks_through_the_pipeline_and_leaves_worker_state_alone(tmp_path: Path) -> None:
+    # The re-check used to call the sweep worker's init_worker, replacing the
+    # process's worker settings; it now builds a pipeline of its own.
+    from cardscan.engine.config import ScanConfig
+    from cardscan.engine.scanner import Scanner
+    from cardscan.pipeline import Pipeline
+    from cardscan.run import worker
+
+    p = pans(1)
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "a.txt").write_text(f"card {p[0]}\nagain card {p[0]}\n")
+    manifest = scan(tmp_path, root)
+    worker.init_worker(Pipeline(Scanner(ScanConfig(), FingerprintKey(b"some other sweep" * 2))).spec())
+    before = worker.pipeline()
+    report, _ = run(manifest, selection=build(ids=[findings(manifest)[0]["id"]]), verify=True)
+    assert [f.fingerprint for f in (r.finding for r in report.remaining)] == [fp(p[0])]  # under the run's key
+    assert worker.pipeline() is before
+
+
+def test_checkpoints_are_passed_around_each_replace(tmp_path: Path, monkeypatch) -> None:
+    from cardscan.remediate.base import Context
+
+    p = pans(3)
+    root = tmp_path / "share"
+    root.mkdir()
+    for i in range(3):
+        (root / f"f{i}.txt").write_text(f"card {p[i]}\n")
+    manifest = scan(tmp_path, root)
+    seen: list[str] = []
+    monkeypatch.setattr(Context, "on_checkpoint", staticmethod(seen.append))
+    assert run(manifest, apply=False)[0].counts == {"planned": 3} and seen == []  # a dry run replaces nothing
+    report, _ = run(manifest)
+    assert report.counts == {"done": 3}
+    assert seen == ["before_rename", "after_rename"] * 3

@@ -7,16 +7,17 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from cardscan.engine.config import ScanConfig
+from cardscan.engine.scanner import Scanner
 from cardscan.findings import FingerprintKey
+from cardscan.pipeline import Pipeline
 from cardscan.run.executor import ExecutorRunner, InProcessRunner, process_pool
-from cardscan.run.worker import make_settings
 from cardscan.sources.base import Item
 from cardscan.sources.fs import FileSource
 from tests.treegen import KEY, write_planted
 
 
 def settings(sources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return make_settings(ScanConfig(), FingerprintKey(KEY), sources=sources or [])
+    return Pipeline(Scanner(ScanConfig(), FingerprintKey(KEY)), sources=sources or []).spec()
 
 
 def tree(tmp_path: Path, rng, n: int = 6) -> list[Item]:
@@ -159,3 +160,35 @@ def test_terminating_a_pool_while_a_worker_sends_its_result_does_not_hang() -> N
         _terminate(ex)
         manager.join(timeout=10)
         assert not manager.is_alive(), f"the pool's manager thread is stuck (terminated after {delay} s)"
+
+
+def test_workers_import_the_parents_cardscan_not_the_working_directorys(tmp_path: Path, rng) -> None:
+    # Issue 12: run from a checkout of cardscan (a contributor's working tree),
+    # pool workers imported the checkout's cardscan/ instead of the one the
+    # command runs. Here the working directory holds a cardscan/ that fails
+    # loudly on import; the command is started like an installed console
+    # script (a script elsewhere, so the parent itself does not see the cwd).
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    checkout = tmp_path / "checkout"
+    (checkout / "cardscan").mkdir(parents=True)
+    (checkout / "cardscan" / "__init__.py").write_text('raise SystemExit("the working directory\'s cardscan was imported")\n')
+    share = tmp_path / "share"
+    share.mkdir()
+    pans = [p for i in range(3) for p in write_planted(share / f"f{i}.log", rng, 2, filler=40, start=i)]
+    script = tmp_path / "bin" / "cardscan"
+    script.parent.mkdir()
+    script.write_text("import sys\nfrom cardscan.cli.main import main\n\nif __name__ == '__main__':\n    sys.exit(main())\n")
+    env = {**os.environ, "PYTHONPATH": str(root), "CARDSCAN_FINGERPRINT_KEY": KEY.decode()}
+    m = tmp_path / "m.jsonl"
+    proc = subprocess.run([sys.executable, str(script), "scan", str(share), "--jobs", "2", "--split-size", "4KiB",
+                           "--manifest", str(m), "--no-progress", "-q"],
+                          cwd=checkout, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert "working directory's cardscan" not in proc.stderr
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    from cardscan.manifest import load_manifest
+
+    found = {f.fingerprint for f in load_manifest(m).findings}
+    assert found == {FingerprintKey(KEY).fingerprint(p) for p in pans}

@@ -12,9 +12,9 @@ from cardscan.engine.config import ScanConfig
 from cardscan.engine.scanner import Scanner
 from cardscan.findings import ErrorRecord, FingerprintKey, Location
 from cardscan.manifest import object_digest, object_unchanged
+from cardscan.pipeline import Pipeline
 from cardscan.run.executor import ExecutorRunner, InProcessRunner, process_pool
-from cardscan.run.sweep import Sweep, Tally, is_container, scan_info
-from cardscan.run.worker import make_settings
+from cardscan.run.sweep import Sweep, Tally, scan_info
 from cardscan.sinks.base import BaseSink, ListSink
 from cardscan.sources.fs import FileSource, path_to_uri
 from tests.treegen import KEY, make_tree, write_planted
@@ -22,7 +22,7 @@ from tests.treegen import KEY, make_tree, write_planted
 
 def settings(src: FileSource | None = None) -> dict[str, Any]:
     specs = [{"name": "file", "url": r, "options": src.options()} for r in src.roots] if src else []
-    return make_settings(ScanConfig(), FingerprintKey(KEY), sources=specs)
+    return Pipeline(Scanner(ScanConfig(), FingerprintKey(KEY)), sources=specs).spec()
 
 
 def sweep(src: FileSource, *, jobs: int = 1, sinks: list[Any] | None = None, **kw: Any) -> tuple[dict[str, Any], ListSink]:
@@ -88,19 +88,6 @@ def test_containers_are_not_split(tmp_path: Path, rng) -> None:
     _, sink = sweep(FileSource(tmp_path), split_size=1000)
     assert len(sink.findings) == 1
     assert sink.findings[0].obj["sha256_mode"] == "whole"
-
-
-@pytest.mark.parametrize("head", [
-    b"\x1f\x8b\x08", b"PK\x03\x04", b"BZh91AY", b"\xfd7zXZ\x00\x00", b"\x28\xb5\x2f\xfd", b"7z\xbc\xaf\x27\x1c",
-    b"\x00" * 257 + b"ustar\x0000", b"%PDF-1.7", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
-])
-def test_container_magic(head: bytes) -> None:
-    assert is_container(head + b"\x00" * 300)
-
-
-@pytest.mark.parametrize("head", [b"2024-06-11 INFO", b"id,card\n", b"\x00\x01PK\x03\x04", b"{\"a\": 1}", b""])
-def test_not_container(head: bytes) -> None:
-    assert not is_container(head)
 
 
 def test_listing_errors_reach_the_sinks(tmp_path: Path) -> None:
@@ -227,3 +214,28 @@ def test_a_listing_that_fails_becomes_an_error_record(tmp_path: Path, rng) -> No
     assert summary["status"] == "complete" and summary["findings"] == 1
     assert [(e.kind, e.location.uri) for e in sink.errors] == [("source", path_to_uri(str(tmp_path)))]
     assert "RuntimeError" in sink.errors[0].message
+
+
+def test_formats_known_by_name_or_header_are_decoded_not_split(tmp_path: Path, rng, monkeypatch) -> None:
+    # Issue 13: a big .lzma (no magic bytes) was cut into raw byte ranges and
+    # never decoded; so was an mbox. Here at a smaller scale: files many times
+    # --split-size, each with its card at the very end.
+    from cardscan.cli.main import main
+    from cardscan.manifest import load_manifest
+    from tests.decoders.build import lzma_alone, mbox_with_zip_at_the_end, noise_text
+
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY.decode())
+    root = tmp_path / "share"
+    root.mkdir()
+    a, b = write_planted(tmp_path / "cards", rng, 2)
+    (root / "app.log.lzma").write_bytes(lzma_alone(noise_text(300_000, rng) + f"\ncard {a} exp 01/28\n".encode()))
+    (root / "inbox").write_bytes(mbox_with_zip_at_the_end(b, rng, 200_000))
+    assert min(p.stat().st_size for p in root.iterdir()) > 8 * 16384
+    m = tmp_path / "m.jsonl"
+    assert main(["scan", str(root), "--split-size", "16KiB", "--manifest", str(m), "--no-progress", "-q"]) == 1
+    found = {f.location.uri.rsplit("/", 1)[1]: f for f in load_manifest(m).findings}
+    fp = FingerprintKey(KEY)
+    assert found["app.log.lzma"].fingerprint == fp.fingerprint(a)
+    assert found["inbox"].fingerprint == fp.fingerprint(b)
+    assert found["inbox"].location.member == ("message-5", "attachment:export.zip", "cards.csv")
+    assert {f.obj["sha256_mode"] for f in found.values()} == {"whole"}  # read whole, not in ranges

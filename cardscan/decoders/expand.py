@@ -1,0 +1,394 @@
+"""Expansion: from one item's byte stream to the streams to scan.
+
+``expand(stream, name, limits)`` yields, in order:
+
+* ``Layer(member, stream, encoding)``: a decoded stream to scan; ``member``
+  is the chain of member names inside containers, outermost first
+  (``("exports/march.zip", "customers.xlsx", "xl/sharedStrings.xml")``),
+  empty for the item itself. Compression layers add no name. ``encoding``
+  names the last decoding step that produced the stream (``""`` for the
+  item's own bytes). Offsets of findings in a layer are offsets in that
+  layer's stream (for ``*-text`` layers: in the extracted UTF-8 text, see
+  docs/containers.md).
+* ``Failure(member, kind, message, limit)``: a part that could not be read;
+  the rest goes on. A failure found while a layer's stream was being read
+  (truncated data, a limit hit mid-stream) is yielded right after that
+  layer: what was read before it has been scanned.
+
+Streams are produced lazily: a consumer must finish (or drop) one layer
+before asking for the next. Nothing is extracted to disk and member names are
+never used as paths. A layer's stream never raises for bad data: it ends, and
+the failure follows. Only an I/O error of the item's own stream, read directly
+as the item's top layer, reaches the consumer as an exception.
+
+For an item that is no container at all (a plain log file), the one layer is
+``Layer((), stream)`` with the very stream that was passed in, rewound to
+where it was, so a sweep can recognise it (``member == () and encoding == ""``)
+and scan big plain files in parallel byte ranges.
+
+``is_container(name, head)`` is the one answer to "might a decoder open
+this?", for the sweep planner (split a big file into byte ranges, or not),
+the pre-commit hook and ``expand`` itself. Built-in decoders declare what
+they recognise as data in the registry, so the answer imports no decoder;
+a decoder that declares nothing (an entry point) is loaded and asked. The
+answer may be yes where no decoder then accepts (the object is scanned as
+plain bytes), never no where one would.
+
+``expand`` adds the outer chain to the members a decoder yields, expands
+each part again, counts members, and enforces the limits. A decoder plugin
+that cannot be loaded is logged (a warning) and listed by
+:func:`load_failures` (the scan record's ``plugin_errors``); the rest go on.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, BinaryIO, Iterator
+
+from .. import registry
+from ..errors import MissingDependency
+from ..privacy import safe_message
+from .base import HEAD_SIZE, Failure, Layer, Limits, Part, SourceReadError, TextLayer, kind_of
+from .streams import ItemStream, Stream
+
+
+# -- the decoders ------------------------------------------------------------------
+
+
+class _Loaded:
+    """The registry's decoders as this process loaded them (one registry generation)."""
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.formats = _Formats(registry.decoder_formats())
+        #: Names of decoders with no declared data: asked through ``accepts()``.
+        self.undeclared = [n for n in registry.names("cardscan.decoders") if n not in self.formats.names]
+        self.failures: dict[str, str] = {}
+        self._all: tuple[Any, ...] | None = None
+        self._asked: tuple[Any, ...] | None = None
+        self._instances: dict[str, Any] = {}
+
+    def instance(self, name: str) -> Any | None:
+        if name in self._instances:
+            return self._instances[name]
+        if name in self.failures:
+            return None
+        try:
+            inst = registry.load("cardscan.decoders", name)()
+        except Exception as exc:  # a broken plugin must not stop the sweep: reported, not used
+            self.failures[name] = safe_message(exc)
+            import logging  # here, not at the top: see pipeline._exc_record
+
+            logging.getLogger("cardscan.decoders").warning("decoder plugin %r could not be loaded (%s); what it would open is scanned as "
+                        "plain bytes", name, self.failures[name])
+            return None
+        self._instances[name] = inst
+        return inst
+
+    def all(self) -> tuple[Any, ...]:
+        if self._all is None:
+            out = [d for d in (self.instance(n) for n in registry.names("cardscan.decoders")) if d is not None]
+            out.sort(key=lambda d: (getattr(d, "priority", 0), getattr(d, "name", "")))
+            self._all = tuple(out)
+        return self._all
+
+    def asked(self) -> tuple[Any, ...]:
+        """The decoders ``is_container`` must ask (no declared data)."""
+        if self._asked is None:
+            self._asked = tuple(d for d in (self.instance(n) for n in self.undeclared) if d is not None)
+        return self._asked
+
+
+_LOADED: _Loaded | None = None
+
+
+def _loaded() -> _Loaded:
+    # A process-wide cache of the registry's decoders (built once, rebuilt after
+    # registry.register()/refresh()): decoders are stateless, and loading them
+    # per item would cost an import check each time.
+    global _LOADED
+    gen = registry.generation()
+    if _LOADED is None or _LOADED.generation != gen:
+        _LOADED = _Loaded(gen)
+    return _LOADED
+
+
+def decoders() -> tuple[Any, ...]:
+    """Every registered decoder, built-in and third-party, in the order they are asked."""
+    return _loaded().all()
+
+
+def load_failures() -> dict[str, str]:
+    """Decoder plugins that could not be loaded: name -> why (no card number in it).
+
+    Loads the decoders that declare no data (third-party ones) to find out;
+    built-in decoders are loaded when first needed and added here if one fails.
+    """
+    loaded = _loaded()
+    loaded.asked()
+    return dict(loaded.failures)
+
+
+def pick(name: str, head: bytes) -> Any | None:
+    """The decoder for a stream: by magic bytes first, by name second."""
+    decs = decoders()
+    for probe in ("", name):
+        if probe == "" and not head:
+            continue
+        for d in decs:
+            try:
+                if d.accepts(probe, head):
+                    return d
+            except Exception:
+                continue
+        if not name:
+            break
+    return None
+
+
+# -- is this a container? ---------------------------------------------------------------
+
+_HEADER_LINE = re.compile(rb"[!-9;-~]+:")
+_BLOCK_END = re.compile(rb"\r?\n\r?\n")
+
+
+class _Formats:
+    """The registry's declared data, arranged to be asked quickly (once per object)."""
+
+    def __init__(self, formats: dict[str, dict[str, Any]]) -> None:
+        self.names = set(formats)
+        self.magic: list[tuple[int, bytes]] = []
+        self.search: list[tuple[int, bytes]] = []
+        suffixes: list[str] = []
+        headers: list[bytes] = []
+        for d in formats.values():
+            self.magic += [(int(at), bytes(m)) for at, m in d.get("magic", ())]
+            self.search += [(int(n), bytes(m)) for n, m in d.get("search", ())]
+            suffixes += [str(s).lower() for s in d.get("suffixes", ())]
+            headers += [bytes(h).lower() for h in d.get("headers", ())]
+        self.suffixes = tuple(suffixes)
+        self.headers = tuple(headers)
+
+    def match(self, name: str, head: bytes) -> bool:
+        for at, magic in self.magic:
+            if head[at:at + len(magic)] == magic:
+                return True
+        for window, magic in self.search:
+            if magic in head[:window]:
+                return True
+        if self.suffixes and name and name.lower().endswith(self.suffixes):
+            return True
+        if self.headers and _HEADER_LINE.match(head):
+            block = _BLOCK_END.split(head, maxsplit=1)[0]
+            return any(line.lower().startswith(self.headers) for line in block.splitlines())
+        return False
+
+
+def is_container(name: str, head: bytes) -> bool:
+    """Might a decoder open an object named ``name`` that starts with ``head``?
+
+    ``head``: its first bytes (:data:`~cardscan.decoders.base.HEAD_SIZE` of
+    them, or all of a smaller object); ``name``: its file or member name (a
+    path is fine; only the last part is looked at). May say yes where no
+    decoder then accepts; never says no where one would.
+    """
+    base = os.path.basename(name) if "/" in name else name
+    loaded = _loaded()
+    if loaded.formats.match(base, head):
+        return True
+    for d in loaded.asked():
+        try:
+            if (head and d.accepts("", head)) or (base and d.accepts(base, head)):
+                return True
+        except Exception:  # a broken plugin: it opens nothing
+            continue
+    return False
+
+
+# -- names ---------------------------------------------------------------------------
+
+
+_STRIP = {".gz": "", ".tgz": ".tar", ".taz": ".tar", ".bz2": "", ".tbz": ".tar", ".tbz2": ".tar",
+          ".xz": "", ".txz": ".tar", ".lzma": "", ".tlz": ".tar", ".zst": "", ".zstd": "", ".tzst": ".tar"}
+
+
+def strip_compression(name: str) -> str:
+    """``x.tar.gz`` -> ``x.tar``, ``x.tgz`` -> ``x.tar``, ``app.log.1.gz`` -> ``app.log.1``."""
+    low = name.lower()
+    for ext, repl in _STRIP.items():
+        if low.endswith(ext):
+            return name[: len(name) - len(ext)] + repl
+    return name
+
+
+# -- expand -------------------------------------------------------------------------
+
+
+class _Budget:
+    """What one item has used so far, shared by all its layers."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.total = 0
+        self.members = 0
+        self.stopped = False
+
+
+class _Guard(Stream):
+    """Wraps each decoded stream: counts bytes, enforces the ratio and total
+    limits while streaming, and turns any error into a recorded failure and
+    an end of stream (the consumer never sees an exception)."""
+
+    def __init__(self, inner: Any, budget: _Budget, member: tuple[str, ...]) -> None:
+        super().__init__()
+        self._in = inner
+        self._budget = budget
+        self.member = member
+        self.failure: Failure | None = None
+        self.out = 0
+        # A guard around a guard (a part passed through as it is) must not count twice.
+        self._counts = getattr(inner, "counts", True) and not isinstance(inner, _Guard)
+
+    @property
+    def compressed_in(self) -> int | None:  # type: ignore[override]
+        return getattr(self._in, "compressed_in", None)
+
+    def _fail(self, kind: str, message: str, limit: str | None = None) -> None:
+        if self.failure is None:
+            self.failure = Failure(self.member, kind, message, limit)
+
+    def _read(self, n: int) -> bytes:
+        if self.failure is not None or self._budget.stopped:
+            return b""
+        try:
+            data = self._in.read(n)
+        except Exception as exc:  # noqa: BLE001 - every decoding error becomes a Failure
+            if not self._budget.stopped:  # else: data cut short by the item's stop, reported there
+                kind, limit = kind_of(exc)
+                self._fail(kind, safe_message(exc), limit)
+            return b""
+        if not data:
+            return b""
+        lim = self._budget.limits
+        if self._counts:
+            left = lim.max_total_bytes - self._budget.total
+            if len(data) > left:
+                data = data[: max(0, left)]
+                self._budget.stopped = True
+                self._fail("limit", f"more than max_total_bytes ({lim.max_total_bytes}) decoded from one item; "
+                           "the rest of the item was not scanned", "total_bytes")
+            self._budget.total += len(data)
+        self.out += len(data)
+        basis = self.compressed_in
+        if basis is not None and self.out > lim.ratio_after and self.out > lim.max_ratio * max(basis, 1):
+            self._fail("limit", f"expansion ratio above max_ratio ({lim.max_ratio:g}:1) after "
+                       f"{basis} compressed bytes; the rest of this layer was not scanned", "ratio")
+        return data
+
+
+def expand(stream: BinaryIO, name: str, limits: Limits | None = None, member: tuple[str, ...] = ()) -> Iterator[Part]:
+    """Layers of ``stream`` to scan, containers opened to ``limits``.
+
+    ``name`` is the item's name or path (its extension is a hint only);
+    ``member`` is the chain already traversed (for a stream that is itself a
+    member of something).
+    """
+    budget = _Budget(limits or Limits())
+    head, replay = _peek(stream)
+    base = os.path.basename(name) if "/" in name else name
+    # Most objects are plain: answered from the registry's data, no decoder imported.
+    dec = pick(base, head) if is_container(base, head) else None
+    if dec is None:
+        yield Layer(member, replay)
+        return
+    yield from _apply(budget, dec, ItemStream(replay) if replay is stream else replay, name, member, 0, False)
+
+
+def _peek(stream: Any) -> tuple[bytes, Any]:
+    """The head of ``stream`` and a stream that still yields it."""
+    if isinstance(stream, Stream):
+        return stream.peek(HEAD_SIZE), stream
+    try:
+        if stream.seekable():
+            pos = stream.tell()
+            head = stream.read(HEAD_SIZE)
+            stream.seek(pos)
+            return head, stream
+    except (AttributeError, OSError, ValueError):
+        pass
+    head = stream.read(HEAD_SIZE)
+    s = _Wrap(stream)
+    s.unread(head)
+    return head, s
+
+
+class _Wrap(Stream):
+    """A non-seekable foreign stream, so its head can be put back."""
+
+    counts = False
+
+    def __init__(self, fp: Any) -> None:
+        super().__init__()
+        self._fp = fp
+
+    def _read(self, n: int) -> bytes:
+        try:
+            return self._fp.read(n)
+        except OSError as exc:
+            raise SourceReadError(str(exc)) from exc
+
+
+def _expand(budget: _Budget, stream: _Guard, name: str, member: tuple[str, ...], depth: int,
+            parent_compressed: bool, encoding: str) -> Iterator[Part]:
+    head = stream.peek(HEAD_SIZE)
+    dec = pick(name, head) if head else None
+    if dec is None:
+        yield Layer(member, stream, encoding)
+        return
+    yield from _apply(budget, dec, stream, name, member, depth, parent_compressed)
+
+
+def _apply(budget: _Budget, dec: Any, stream: Any, name: str, member: tuple[str, ...], depth: int,
+           parent_compressed: bool) -> Iterator[Part]:
+    lim = budget.limits
+    compression = getattr(dec, "kind", "container") == "compression"
+    level = depth + (0 if compression and not parent_compressed else 1)
+    dname = getattr(dec, "name", type(dec).__name__)
+    if level > lim.max_depth:
+        yield Failure(member, "limit", f"{dname} nested deeper than max_depth ({lim.max_depth}); not opened", "depth")
+        return
+    try:
+        parts = iter(dec.open(stream, name, lim))
+        while not budget.stopped:
+            try:
+                part = next(parts)
+            except StopIteration:
+                break
+            if isinstance(part, Failure):
+                yield Failure(member + part.member, part.kind, safe_message(part.message), part.limit)
+                continue
+            if part.member:
+                budget.members += 1
+                if budget.members > lim.max_members:
+                    budget.stopped = True
+                    yield Failure(member, "limit", f"more than max_members ({lim.max_members}) parts in one item; "
+                                  "the rest was not opened", "members")
+                    break
+            chain = member + tuple(part.member)
+            child = _Guard(part.stream, budget, chain)
+            if isinstance(part, TextLayer):
+                yield Layer(chain, child, part.encoding or dname)
+            else:
+                cname = part.member[-1] if part.member else strip_compression(name)
+                yield from _expand(budget, child, cname, chain, level, compression, part.encoding or dname)
+            if child.failure is not None:
+                yield child.failure
+    except Exception as exc:  # noqa: BLE001 - a broken container is a Failure, never a crash
+        inner = stream.failure if isinstance(stream, _Guard) else None
+        # Else the cause is the stream's own failure (reported by the caller)
+        # or the item's total-bytes stop (reported where it happened).
+        if inner is None and not budget.stopped:
+            kind, limit = kind_of(exc)
+            if isinstance(exc, MissingDependency):
+                kind = "decode"
+            yield Failure(member, kind, f"{dname}: {safe_message(exc)}", limit)

@@ -1,0 +1,480 @@
+"""One pipeline for one item: open it, decode it, scan it, publish the result.
+
+``Pipeline(scanner, limits, sources).scan_item(item) -> ItemResult`` is the
+only per-item scan in cardscan: the sweep's workers (run/worker.py builds one
+per process or thread), the pre-commit hook (cli/hook.py) and remediation's
+re-check (remediate/) all call it. It holds no module state: two pipelines
+with different keys or settings live side by side in one process.
+
+What ``scan_item`` does:
+
+* a row source (SQL: it has ``cells``) gives cells; each value is scanned
+  with a :class:`~cardscan.findings.Location` carrying its Cell;
+* an item with a ``byte_range`` (a big plain file split by the sweep) has
+  just that range scanned (:meth:`Scanner.scan_range`);
+* any other item is opened and run through the decoders
+  (:func:`cardscan.decoders.expand`): every layer is scanned, every failure
+  becomes an error record.
+
+It never raises for bad input: problems become error records. Locations
+leave it in their public form (a card number in a file or member name is
+masked, the real name sealed under the key: see findings.py, seal.py).
+
+Object identity (the ``sha256`` in a finding's ``object``):
+
+* a whole item: SHA-256 of its bytes as read by this scan (``sha256_mode``
+  ``whole``); bytes a decoder skipped (seeks) are read at the end so the
+  digest always covers the whole object;
+* a big item split into byte ranges (``sha256_mode`` ``ranges``, with
+  ``sha256_range_size``): SHA-256 of the text ``"<start>-<end>:<sha256 of the
+  range>\\n"`` for each range in order. See :func:`ranges_digest` and
+  :func:`cardscan.manifest.object_digest` to verify.
+
+A pipeline crosses processes as its **spec**, plain data
+(:meth:`Pipeline.spec`, :meth:`Pipeline.from_spec`)::
+
+    {"config": ScanConfig.to_dict(), "key": b"...", "limits": Limits.to_dict(),
+     "sources": [{"name": "file", "url": "/srv/share", "options": {...}}, ...]}
+
+A source entry may name its class directly (``"target": "pkg.mod:Class"``)
+for sources not in the registry. Other keys are the runner's (``log_level``)
+and are ignored here.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import os
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, BinaryIO, Iterable
+from urllib.parse import unquote, urlsplit
+
+from . import registry
+from .decoders import Failure, Limits, expand
+from .engine.config import ScanConfig
+from .engine.scanner import RangeStats, Scanner
+from .errors import SourceError
+from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location
+from .privacy import mask_name, redact
+from .sources.base import Item, RoutedSource, RowSource
+from .sources.fs import _iso, os_error_kind, os_error_message, ukey
+
+_READ = 1 << 20
+#: Object metadata that holds names (a git path); hashes and tags are left alone.
+_NAME_FIELDS = ("path", "repo")
+
+
+@dataclass
+class ItemResult:
+    """What scanning one item (or one range of it) produced."""
+
+    item: Item
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[ErrorRecord] = field(default_factory=list)
+    #: Bytes of the object covered (whole item, or the range), as read.
+    nbytes: int = 0
+    #: Hex SHA-256 of the content as read (of the range, for a range); None if not read.
+    sha256: str | None = None
+    #: For a byte range: newlines in it, to turn range lines into file lines.
+    range_stats: RangeStats | None = None
+    #: Object metadata at read time (size, mtime ... from fstat), merged over item.meta.
+    obj: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    #: A decoder produced some of the scanned streams: offsets of findings
+    #: without a member may then be offsets in decoded bytes (a .gz), not in
+    #: the object's own (the hook's allow pragma reads the object's own lines).
+    decoded: bool = False
+
+
+class Pipeline:
+    """Scans items: ``Pipeline(scanner, limits, sources).scan_item(item)``.
+
+    ``sources``: what opens the items, each either a spec entry
+    (``{"name": "file", "url": "/srv/share", "options": {...}}``, built on
+    first use) or a source instance (used as it is; such a pipeline cannot
+    be described by :meth:`spec`). An item whose source is not among them
+    gets one built from the item's own URI (library use).
+    """
+
+    def __init__(self, scanner: Scanner, limits: Limits | None = None, sources: Iterable[Any] = ()) -> None:
+        self.scanner = scanner
+        self.limits = limits or Limits()
+        self._entries: list[Any] = list(sources)
+        self._instances: dict[Any, Any] = {}
+        #: source name -> the one instance that opens all its items (no ``owns``): a dict hit per item.
+        self._only: dict[str, Any] = {}
+
+    # -- spec ---------------------------------------------------------------------
+    def spec(self) -> dict[str, Any]:
+        """Plain data that :meth:`from_spec` turns back into an equivalent pipeline
+        (in another process). Holds the fingerprint key: treat it like the key."""
+        sources = []
+        for s in self._entries:
+            if not isinstance(s, dict):
+                raise TypeError(f"a {type(s).__name__} instance cannot cross processes: "
+                                "describe the source as {'name', 'url', 'options'}")
+            sources.append(dict(s))
+        return {
+            "config": self.scanner.config.to_dict(),
+            "key": self.scanner.key.raw(),
+            "limits": self.limits.to_dict(),
+            "sources": sources,
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> "Pipeline":
+        """The pipeline a :meth:`spec` describes."""
+        scanner = Scanner(ScanConfig.from_dict(spec.get("config", {})), FingerprintKey(spec["key"]))
+        return cls(scanner, Limits.from_dict(spec.get("limits", {})), [dict(s) for s in spec.get("sources", ())])
+
+    # -- scanning -------------------------------------------------------------------
+    def scan_item(self, item: Item) -> ItemResult:
+        """Scan one item. Never raises for bad input: problems become error records."""
+        t0 = time.perf_counter()
+        result = ItemResult(item)
+        base = Location(uri=item.uri, version=item.version)
+        try:
+            source = self.source(item)
+            if isinstance(source, RowSource):  # a row source (SQL), even if it can also open bytes
+                self._scan_cells(source.cells(item), item, result)
+            elif item.byte_range is not None:
+                self._scan_range(source, item, result)
+            else:
+                self._scan_whole(source, item, result)
+        except Exception as exc:  # a bug or an unexpected library error: report, do not die
+            result.errors.append(_exc_record(base, exc))
+        return self._finish(result, t0)
+
+    def scan_cells(self, item: Item, cells: Iterable[tuple[Cell, bytes | str | None] | ErrorRecord]) -> ItemResult:
+        """Scan cell values read elsewhere (remediation reads rows again by key).
+
+        ``item.uri`` names the database (``<URL>#<schema>.<table>`` or the URL alone).
+        """
+        t0 = time.perf_counter()
+        result = ItemResult(item)
+        try:
+            self._scan_cells(cells, item, result)
+        except Exception as exc:  # as scan_item
+            result.errors.append(_exc_record(Location(uri=item.uri.partition("#")[0]), exc))
+        return self._finish(result, t0)
+
+    def _finish(self, result: ItemResult, t0: float) -> ItemResult:
+        item = result.item
+        result.seconds = time.perf_counter() - t0
+        if result.findings:
+            obj = {**item.meta, **result.obj}
+            if result.sha256 is not None and item.byte_range is None:
+                obj["sha256"] = result.sha256
+                obj["sha256_mode"] = "whole"
+            attach_object(result.findings, obj)
+        publish(result, self.scanner.key)
+        return result
+
+    # -- sources ------------------------------------------------------------------------
+    def source(self, item: Item) -> Any:
+        """The source that opens ``item`` (built once per pipeline)."""
+        inst = self._only.get(item.source)
+        if inst is not None:
+            return inst
+        for i, entry in enumerate(self._entries):
+            if isinstance(entry, dict):
+                if entry.get("name") != item.source:
+                    continue
+                inst = self._instances.get(i)
+                if inst is None:
+                    cls = _load(entry["target"]) if entry.get("target") else registry.load(
+                        "cardscan.sources", entry["name"])
+                    inst = self._instances[i] = cls.from_url(entry["url"], **entry.get("options", {}))
+            elif getattr(entry, "name", None) == item.source:
+                inst = entry
+            else:
+                continue
+            if not isinstance(inst, RoutedSource):
+                self._only[item.source] = inst
+                return inst
+            if inst.owns(item):
+                return inst
+        # An item from a source the pipeline was not given (library use):
+        # build one from the item itself.
+        key = ("item", item.source)
+        inst = self._instances.get(key)
+        if inst is None:
+            cls = registry.load("cardscan.sources", item.source)
+            inst = self._instances[key] = cls.from_url(item.uri)
+        return inst
+
+    # -- byte sources -------------------------------------------------------------------
+    def _scan_whole(self, source: Any, item: Item, result: ItemResult) -> None:
+        base = Location(uri=item.uri, version=item.version)
+        raw = _open(source, item, base, result)
+        if raw is None:
+            return
+        with raw:
+            before = _fstat(raw)
+            if before is not None:
+                result.obj.update(_stat_meta(before))
+            reader = HashingReader(raw)
+            try:
+                for part in expand(reader, item_name(item.uri), self.limits):
+                    # (Most objects are plain: no member, the base location as is.)
+                    loc = replace(base, member=tuple(part.member)) if part.member else base
+                    if isinstance(part, Failure):
+                        result.errors.append(ErrorRecord(loc, part.kind, part.message, part.limit))
+                        continue
+                    if part.member or part.encoding:
+                        result.decoded = True
+                    result.findings.extend(self.scanner.scan_stream(part.stream, loc))
+            except Exception as exc:  # OSError, SourceError, a decoder bug: a record, never a crash
+                result.errors.append(_exc_record(base, exc))
+            try:
+                result.sha256 = reader.finish()
+            except OSError as exc:
+                result.errors.append(_exc_record(base, exc))
+            result.nbytes = reader.hashed
+            after = _fstat(raw)
+            if before is not None and after is not None and _changed(before, after):
+                result.errors.append(ErrorRecord(base, "changed", "the file changed while it was being read; rescan it"))
+
+    def _scan_range(self, source: Any, item: Item, result: ItemResult) -> None:
+        start, end = item.byte_range  # type: ignore[misc]
+        base = Location(uri=item.uri, version=item.version)
+        raw = _open(source, item, base, result)
+        if raw is None:
+            return
+        with raw:
+            before = _fstat(raw)
+            reader = HashingReader(raw, start, end)
+            try:
+                findings, stats = self.scanner.scan_range(reader, start, end, base)
+                result.findings, result.range_stats = findings, stats
+            except Exception as exc:  # OSError, SourceError, a decoder bug: a record, never a crash
+                result.errors.append(_exc_record(base, exc))
+            try:
+                result.sha256 = reader.finish()
+            except OSError as exc:
+                result.errors.append(_exc_record(base, exc))
+            result.nbytes = reader.hashed - start
+            after = _fstat(raw)
+            listed = item.ukey.split(":")[:2] if item.ukey else None
+            if after is not None and (
+                (listed and listed != [str(after.st_size), str(after.st_mtime_ns)])
+                or (before is not None and _changed(before, after))
+            ):
+                result.errors.append(ErrorRecord(base, "changed", "the file changed during the scan; rescan it"))
+            elif result.sha256 is not None and reader.hashed < end:
+                result.errors.append(ErrorRecord(base, "changed", "the file is shorter than when it was listed; rescan it"))
+
+    # -- row sources ----------------------------------------------------------------------
+    def _scan_cells(self, cells: Iterable[Any], item: Item, result: ItemResult) -> None:
+        # A row source's item URI is ``<database URL>#<schema>.<table>``; the Cell
+        # names the table, so findings carry the database URL alone.
+        base = Location(uri=item.uri.partition("#")[0], version=item.version)
+        try:
+            for entry in cells:
+                if isinstance(entry, ErrorRecord):
+                    result.errors.append(entry)
+                    continue
+                cell, value = entry
+                if value is None:
+                    continue
+                if isinstance(value, str):
+                    value = value.encode("utf-8", "surrogatepass")
+                result.nbytes += len(value)
+                # The column name is the value's field name (merchant_id, card_number).
+                result.findings.extend(self.scanner.scan_bytes(value, replace(base, cell=cell), field=cell.column))
+        except (SourceError, OSError) as exc:
+            result.errors.append(_exc_record(base, exc))
+
+
+def _load(target: str) -> Any:
+    """A class from "module:Class" (a source the registry does not know, e.g. in tests)."""
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+# -- publishing -------------------------------------------------------------------------
+def publish(result: ItemResult, key: FingerprintKey) -> None:
+    """Mask card numbers in the names of ``result``'s locations and object
+    metadata (``/exports/4556737586899855.csv``, a git path), sealing the real
+    location under the key so remediation can find it (findings.py, seal.py).
+    Everything after the pipeline (sinks, state, progress) sees public names."""
+    # One check (and one seal) per name, not per finding: a file may hold millions.
+    done: dict[tuple[str, tuple[str, ...]], Location | None] = {}
+
+    def public(loc: Location) -> Location:
+        k = (loc.uri, loc.member)
+        if k not in done:
+            sealed = loc.sealed_public(key)
+            done[k] = None if sealed is loc else sealed
+        p = done[k]
+        return loc if p is None else replace(loc, uri=p.uri, member=p.member, sealed=p.sealed)
+
+    result.findings = [_relocated(f, public(f.location)) for f in result.findings]
+    result.errors = [_relocated(e, public(e.location)) for e in result.errors]
+    if result.findings:
+        obj = result.findings[0].obj
+        names = {k: mask_name(obj[k]) for k in _NAME_FIELDS if isinstance(obj.get(k), str)}
+        if any(v is not obj[k] for k, v in names.items()):
+            attach_object(result.findings, {**obj, **names})
+
+
+def _relocated(record: Any, loc: Location) -> Any:
+    return record if loc is record.location else replace(record, location=loc)
+
+
+def attach_object(findings: list[Finding], obj: dict[str, Any]) -> None:
+    """Set ``obj`` as the object metadata of every finding, shared, in place.
+
+    ``Finding.obj`` is outside equality and hashing; sharing one dict (instead
+    of ``dataclasses.replace`` per finding, ~20 us each) keeps a file with a
+    million findings cheap to build and to pickle (the dict is pickled once).
+    """
+    for f in findings:
+        object.__setattr__(f, "obj", obj)
+
+
+# -- reading ------------------------------------------------------------------------------
+def _open(source: Any, item: Item, base: Location, result: ItemResult) -> Any:
+    """The item's stream, or None after recording why it could not be opened."""
+    try:
+        return source.open(item)
+    except (SourceError, OSError) as exc:
+        result.errors.append(_exc_record(base, exc))
+        return None
+
+
+class HashingReader(io.RawIOBase):
+    """A read-through view of a stream that SHA-256s bytes [start, end) as they pass.
+
+    Decoders may seek (zip reads its directory at the end first); bytes are
+    hashed in order as far as the reads are contiguous, and :meth:`finish`
+    reads whatever was skipped, so the digest always covers the object.
+    """
+
+    def __init__(self, raw: BinaryIO, start: int = 0, end: int | None = None) -> None:
+        super().__init__()
+        self._raw = raw
+        self._end = end
+        self._done = start
+        self._h = hashlib.sha256()
+        try:
+            self._pos = raw.tell()
+        except (OSError, AttributeError, ValueError):
+            self._pos = 0
+
+    @property
+    def hashed(self) -> int:
+        """Offset up to which bytes have been hashed."""
+        return self._done
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        try:
+            return bool(self._raw.seekable())
+        except (AttributeError, ValueError):
+            return False
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._raw.read(-1 if size is None else size)
+        if data:
+            self._account(data)
+        return data
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        n = len(data)
+        b[:n] = data
+        return n
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = self._raw.seek(offset, whence)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def _account(self, data: bytes) -> None:
+        pos, n = self._pos, len(data)
+        self._pos = pos + n
+        if pos <= self._done < pos + n:
+            a = self._done - pos
+            b = n if self._end is None else min(n, self._end - pos)
+            if b > a:
+                self._h.update(memoryview(data)[a:b])
+                self._done = pos + b
+
+    def finish(self) -> str:
+        """Hash what the scan skipped (up to ``end`` or EOF); return the hex digest."""
+        if self._end is None or self._done < self._end:
+            if self._pos != self._done:
+                if not self.seekable():  # cannot happen without seeks; be safe
+                    return self._h.hexdigest()
+                self.seek(self._done)
+            while self._end is None or self._done < self._end:
+                want = _READ if self._end is None else min(_READ, self._end - self._done)
+                if not self.read(want):
+                    break
+        return self._h.hexdigest()
+
+    def close(self) -> None:  # the owner closes the underlying stream
+        super().close()
+
+
+def ranges_digest(parts: Iterable[tuple[int, int, str]]) -> str:
+    """Object digest of a split item: SHA-256 over ``"<start>-<end>:<hex>\\n"`` per range."""
+    h = hashlib.sha256()
+    for start, end, hexdigest in parts:
+        h.update(f"{start}-{end}:{hexdigest}\n".encode("ascii"))
+    return h.hexdigest()
+
+
+def _fstat(stream: Any) -> os.stat_result | None:
+    try:
+        return os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
+def _changed(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_size, a.st_mtime_ns, a.st_ino) != (b.st_size, b.st_mtime_ns, b.st_ino)
+
+
+def _stat_meta(st: os.stat_result) -> dict[str, Any]:
+    # Owner/mode from the listing are kept (the names were resolved there);
+    # size, mtime and identity describe the content actually read. (Not
+    # fs.describe(): it also resolves owner and group, a cost per file.)
+    return {"size": st.st_size, "mtime": _iso(st.st_mtime_ns), "ukey": ukey(st)}
+
+
+def item_name(uri: str) -> str:
+    """The file name decoders see. S3 keys are verbatim (``#`` and ``?`` are
+    ordinary key characters there); other URIs are URL-quoted."""
+    if uri.startswith("s3://"):
+        return uri.rsplit("/", 1)[-1] or uri
+    if uri.startswith("file:") and "?" not in uri and "#" not in uri:  # the common case, without urlsplit
+        name = uri.rsplit("/", 1)[-1]
+        return unquote(name) if "%" in name else name
+    path = urlsplit(uri).path
+    return unquote(path.rsplit("/", 1)[-1]) if path else uri
+
+
+def _exc_record(location: Location, exc: BaseException) -> ErrorRecord:
+    """An error record for ``exc`` whose message cannot carry content."""
+    # Imported here, on the error path only: the pre-commit hook scans through
+    # this module, and logging costs it ~7 ms.
+    import logging
+
+    if isinstance(exc, SourceError):
+        return ErrorRecord(location, exc.kind, redact(str(exc)), getattr(exc, "limit", None))
+    if isinstance(exc, OSError):
+        return ErrorRecord(location, os_error_kind(exc), os_error_message(exc))
+    logging.getLogger("cardscan.pipeline").debug("internal error on %s", location.display(), exc_info=True)
+    # Library messages may quote input (UnicodeDecodeError, parser errors).
+    return ErrorRecord(location, "internal", f"{type(exc).__name__}: {redact(str(exc))[:200]}")

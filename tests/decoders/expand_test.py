@@ -1,0 +1,421 @@
+"""Tests for cardscan/decoders/expand.py: the expand() seam, limits and bombs, is_container.
+
+Bombs are built for real but never inflated by the test itself: zeros are
+compressed in a stream, so a 256 MB bomb costs the test a few hundred KB.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import time
+import zipfile
+import zlib
+from typing import Iterator
+
+import pytest
+
+from cardscan import registry
+from cardscan.decoders.base import Failure, Layer, Limits, TextLayer
+from cardscan.decoders.expand import decoders, expand, is_container, strip_compression
+from cardscan.errors import ConfigError
+
+from .build import pans, scan, tar_bytes, zip_bytes
+
+P = pans(6, seed=31)
+
+
+def gzip_bomb(megabytes: int) -> bytes:
+    """A gzip of ``megabytes`` MiB of zeros, compressed in a stream (~1000:1)."""
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(1 << 20)
+    return b"".join([c.compress(zeros) for _ in range(megabytes)] + [c.flush()])
+
+
+def drain(parts: Iterator) -> tuple[list[Failure], int]:  # type: ignore[type-arg]
+    failures, total = [], 0
+    for p in parts:
+        if isinstance(p, Failure):
+            failures.append(p)
+        else:
+            while chunk := p.stream.read(1 << 20):
+                total += len(chunk)
+    return failures, total
+
+
+def test_plain_item_is_the_very_stream_rewound() -> None:
+    fh = io.BytesIO(b"xx card " + P[0].encode())
+    fh.seek(3)
+    parts = list(expand(fh, "file:///srv/app.log", Limits()))
+    assert len(parts) == 1 and isinstance(parts[0], Layer)
+    assert parts[0].stream is fh and fh.tell() == 3
+    assert parts[0].member == () and parts[0].encoding == ""
+
+
+def test_member_prefix_is_kept() -> None:
+    parts = list(expand(io.BytesIO(gzip.compress(b"x")), "a.gz", None, member=("outer.zip",)))
+    assert [p.member for p in parts] == [("outer.zip",)]
+
+
+def test_gzip_bomb_stops_at_the_ratio_limit_while_streaming() -> None:
+    bomb = gzip_bomb(256)  # 256 MiB of zeros in ~250 KB
+    assert len(bomb) < 400_000
+    t = time.perf_counter()
+    failures, total = drain(expand(io.BytesIO(bomb), "bomb.gz", Limits()))
+    assert [(f.kind, f.limit) for f in failures] == [("limit", "ratio")]
+    assert total < 64 * 1024 * 1024, "the bomb was inflated far beyond the limit"
+    assert time.perf_counter() - t < 5
+
+
+def test_total_bytes_limit_stops_the_item_and_says_so() -> None:
+    lim = Limits(max_ratio=1e9, max_total_bytes=10 * 1024 * 1024)
+    failures, total = drain(expand(io.BytesIO(gzip_bomb(64)), "bomb.gz", lim))
+    assert [(f.kind, f.limit) for f in failures] == [("limit", "total_bytes")]
+    assert total == 10 * 1024 * 1024
+
+
+def test_total_bytes_limit_stops_later_members_too() -> None:
+    data = zip_bytes({f"m{i}.txt": bytes(300_000) for i in range(5)})
+    r = scan(data, "x.zip", Limits(max_ratio=1e9, max_total_bytes=700_000))
+    assert len(r.layers) == 3 and sum(len(b) for _, _, b in r.layers) == 700_000
+    assert r.kinds() == [("limit", "total_bytes")]
+
+
+def test_zip_entry_declaring_a_bomb_ratio_is_not_inflated() -> None:
+    data = zip_bytes({"zeros.bin": bytes(20 * 1024 * 1024), "cards.csv": b"card " + P[1].encode() + b"\n"})
+    r = scan(data, "x.zip")
+    assert [(f.member, f.kind, f.limit) for f in r.failures] == [(("zeros.bin",), "limit", "ratio")]
+    assert r.where(P[1]) == [("cards.csv",)]
+
+
+def test_zip_entry_lying_about_its_size_is_caught_while_streaming() -> None:
+    # A bomb whose header claims a modest size: the inflater stops at the declared size.
+    data = bytearray(zip_bytes({"zeros.bin": bytes(8 * 1024 * 1024)}))
+    for sig, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        i = data.find(sig)
+        data[i + at:i + at + 4] = (1000).to_bytes(4, "little")  # uncompressed size: 1000
+    failures, total = drain(expand(io.BytesIO(bytes(data)), "x.zip", Limits()))
+    assert total <= 1000 + 65536
+    assert [f.kind for f in failures] == ["decode"]
+
+
+def test_42_zip_nesting_stops_at_max_depth() -> None:
+    level = zip_bytes({"0.txt": b"card " + P[2].encode() + b"\n"})
+    for depth in range(5):  # 5 levels of zips, 3 copies each
+        level = zip_bytes({f"{depth}-{i}.zip": level for i in range(3)})
+    r = scan(level, "42.zip")  # default max_depth 3
+    assert r.layers == []
+    assert r.failures and {(f.kind, f.limit) for f in r.failures} == {("limit", "depth")}
+    assert all(len(f.member) == 3 for f in r.failures)  # the 4th level is where it stopped
+    r = scan(level, "42.zip", Limits(max_depth=6))
+    assert len(r.where(P[2])) == 3 ** 5 and r.failures == []
+
+
+def test_compression_does_not_count_as_a_level_but_gz_in_gz_does() -> None:
+    inner = zip_bytes({"a.csv": b"card " + P[3].encode() + b"\n"})
+    tgz = tar_bytes({"x.zip": inner}, mode="w:gz")
+    assert scan(tgz, "a.tgz", Limits(max_depth=2)).where(P[3]) == [("x.zip", "a.csv")]
+    assert scan(tgz, "a.tgz", Limits(max_depth=1)).kinds() == [("limit", "depth")]
+    nested = gzip.compress(gzip.compress(gzip.compress(b"card " + P[3].encode())))
+    assert scan(nested, "x.gz.gz.gz", Limits(max_depth=2)).where(P[3]) == [()]
+    assert scan(nested, "x.gz.gz.gz", Limits(max_depth=1)).kinds() == [("limit", "depth")]
+
+
+def _overlapping_zip() -> bytes:
+    """Two central entries that point at the same local header (a classic bomb shape)."""
+    data = bytearray(zip_bytes({"a.txt": b"A" * 5000, "b.txt": b"B" * 5000, "c.csv": b"card " + P[4].encode()},
+                               method=zipfile.ZIP_STORED))
+    first = data.find(b"PK\x01\x02")
+    second = data.find(b"PK\x01\x02", first + 4)
+    data[second + 42:second + 46] = data[first + 42:first + 46]  # b.txt's header offset := a.txt's
+    return bytes(data)
+
+
+def test_overlapping_entries_are_refused() -> None:
+    r = scan(_overlapping_zip(), "bomb.zip")
+    assert [(f.member, f.kind, f.limit) for f in r.failures] == [((), "limit", "overlap")]
+    assert r.members() == [("c.csv",)]
+    assert r.where(P[4]) == [("c.csv",)]
+
+
+def test_member_limit_counts_all_containers_of_an_item() -> None:
+    data = zip_bytes({f"f{i}.txt": b"x" for i in range(20)})
+    r = scan(data, "x.zip", Limits(max_members=5))
+    assert len(r.layers) == 5 and r.kinds() == [("limit", "members")]
+    huge_declared = zip_bytes({f"f{i}.txt": b"x" for i in range(30)})
+    r = scan(tar_bytes({"a.zip": huge_declared}), "x.tar", Limits(max_members=10))
+    assert ("limit", "members") in r.kinds()
+
+
+class _BrokenFile(io.RawIOBase):
+    def __init__(self, data: bytes, fail_at: int) -> None:
+        self._b, self._fail = io.BytesIO(data), fail_at
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._b.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._b.tell()
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+        if self._b.tell() >= self._fail:
+            raise OSError(5, "Input/output error")
+        data = self._b.read(min(len(b), self._fail - self._b.tell()))
+        b[: len(data)] = data
+        return len(data)
+
+
+def test_io_error_of_the_item_itself_is_kind_io() -> None:
+    data = gzip.compress(b"card " + P[5].encode() + b"\n" + bytes(range(256)) * 4000)
+    failures, _ = drain(expand(_BrokenFile(data, len(data) // 2), "x.gz", Limits()))
+    assert [f.kind for f in failures] == ["io"]
+
+
+def test_a_layer_stream_never_raises_for_bad_data() -> None:
+    data = gzip.compress(bytes(range(256)) * 1000)
+    for part in expand(io.BytesIO(data[:-100]), "x.gz"):
+        if isinstance(part, Layer):
+            while part.stream.read(4096):
+                pass  # no exception: the failure comes after the layer
+
+
+def test_failure_messages_never_hold_a_pan() -> None:
+    class Leaky:
+        name = "leaky"
+        priority = -1
+
+        def accepts(self, name: str, head: bytes) -> bool:
+            return head.startswith(b"LEAK")
+
+        def open(self, stream, name, limits):  # type: ignore[no-untyped-def]
+            yield Failure(("x",), "decode", f"bad value {P[0]} in header")
+            raise ValueError(f"cannot parse {P[1]}")
+
+    _with_plugin(Leaky)
+    try:
+        r = scan(b"LEAK", "x")
+    finally:
+        _without_plugin()
+    from cardscan.testing import assert_no_pan
+
+    assert len(r.failures) == 2
+    assert_no_pan(" ".join(f.message for f in r.failures), P[:2], "failure messages")
+
+
+def _with_plugin(cls: type) -> None:
+    registry.BUILTIN["cardscan.decoders"]["test-plugin"] = f"{__name__}:{cls.__name__}"
+    globals()[cls.__name__] = cls
+    registry.refresh()
+
+
+def _without_plugin() -> None:
+    registry.BUILTIN["cardscan.decoders"].pop("test-plugin", None)
+    registry.refresh()
+
+
+class Rot13:
+    """A third-party decoder: ROT13 text marked by a header line."""
+
+    name = "rot13"
+
+    def accepts(self, name: str, head: bytes) -> bool:
+        return head.startswith(b"ROT13\n")
+
+    def open(self, stream, name, limits):  # type: ignore[no-untyped-def]
+        import codecs
+
+        text = stream.read()[6:].decode()
+        yield TextLayer(("decoded",), io.BytesIO(codecs.encode(text, "rot13").encode()), "rot13")
+
+
+def test_third_party_decoder_through_the_registry() -> None:
+    import codecs
+
+    _with_plugin(Rot13)
+    try:
+        hidden = b"ROT13\n" + codecs.encode("card " + P[0], "rot13").encode()
+        r = scan(zip_bytes({"note.txt": hidden}), "x.zip")
+    finally:
+        _without_plugin()
+    assert r.where(P[0]) == [("note.txt", "decoded")]
+    assert r.layers[0][1] == "rot13"
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("backup.tar.gz", "backup.tar"), ("x.tgz", "x.tar"), ("app.log.1.gz", "app.log.1"),
+    ("a.tar.zst", "a.tar"), ("DATA.CSV.XZ", "DATA.CSV"), ("plain.txt", "plain.txt"),
+])
+def test_strip_compression(name: str, expected: str) -> None:
+    assert strip_compression(name) == expected
+
+
+def test_every_builtin_decoder_is_registered_and_loads() -> None:
+    names = {d.name for d in decoders()}
+    assert {"gzip", "bzip2", "xz", "zstd", "zip", "tar", "pdf", "ole", "mail", "mbox"} <= names
+
+
+def test_total_bytes_stop_inside_a_tar_gz_is_reported_once() -> None:
+    data = tar_bytes({f"m{i}.bin": bytes(200_000) for i in range(4)}, mode="w:gz")
+    r = scan(data, "x.tar.gz", Limits(max_ratio=1e9, max_total_bytes=500_000))
+    assert r.kinds() == [("limit", "total_bytes")]
+
+
+# -- is_container: one answer for the planner, the hook and expand() ---------------------
+
+
+def v7_tar(name: str, data: bytes) -> bytes:
+    """A tar without the ustar magic (pre-POSIX "v7" format): header rewritten, checksum fixed."""
+    raw = bytearray(tar_bytes({name: data}))
+    raw[257:265] = bytes(8)  # magic and version
+    raw[148:156] = b" " * 8
+    raw[148:155] = b"%06o\x00" % sum(raw[:512])
+    return bytes(raw)
+
+
+def mail_message(body: str) -> bytes:
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "billing@example.com", "ops@example.com", "export"
+    m.set_content(body)
+    return m.as_bytes()
+
+
+@pytest.mark.parametrize("head", [
+    b"\x1f\x8b\x08", b"PK\x03\x04", b"PK\x05\x06", b"BZh91AY&SY", b"\xfd7zXZ\x00\x00", b"\x28\xb5\x2f\xfd",
+    b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07\x00", b"\x00" * 257 + b"ustar\x0000", b"%PDF-1.7",
+    b"junk before the header %PDF-1.4", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+    b"From billing@example.com Mon Mar  4 10:00:00 2024\nFrom: a@b\n",
+])
+def test_containers_by_magic_whatever_their_name(head: bytes) -> None:
+    assert is_container("", head + bytes(300))
+    assert is_container("notes.txt", head + bytes(300))
+
+
+def test_formats_recognised_by_name_or_header_only() -> None:
+    import lzma
+
+    log = b"order 1 shipped\n" * 20
+    alone = lzma.compress(log, format=lzma.FORMAT_ALONE)
+    assert not is_container("", alone[:4096])  # LZMA "alone" has no magic ...
+    assert is_container("app.log.lzma", alone[:4096])  # ... its name says it
+    assert is_container("/srv/exports/APP.LZMA", alone[:4096])
+    tar = v7_tar("a.csv", b"x,1\n")
+    assert not is_container("", tar[:4096]) and is_container("backup.tar", tar[:4096])
+    raw = mail_message("hello")
+    assert is_container("", raw[:4096])  # a mail by its headers, without a name
+    assert is_container("message.eml", b"Subject: hi\nFrom: a@b\n\nbody")
+
+
+@pytest.mark.parametrize("name,head", [
+    ("app.log", b"2024-06-11 INFO order 17 shipped\n"),
+    ("app.log", b"2024-06-11T10:00:00Z order 17 shipped\nReceived payment\n"),  # a header-like first line
+    ("export.csv", b"id,card\n1,x\n"),
+    ("data.json", b'{"a": 1}'),
+    ("config.yaml", b"name: shop\nversion: 2\n"),
+    ("status.txt", b"Date: today\nStatus: 200\n\nbody"),  # HTTP-ish headers, no mail header
+    ("odd.bin", b"\x00\x01PK\x03\x04"),  # zip magic not at the start
+    ("archive.gz", b"plain text that is not gzip"),  # names trusted only where a decoder trusts them
+    ("", b""),
+])
+def test_not_containers(name: str, head: bytes) -> None:
+    assert not is_container(name, head)
+
+
+def test_a_plain_file_imports_no_decoder(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, io\n"
+            "from cardscan.decoders import expand, is_container\n"
+            "assert not is_container('app.log', b'2024-06-11 INFO shipped')\n"
+            "list(expand(io.BytesIO(b'2024-06-11 INFO shipped'), 'app.log'))\n"
+            "print(sorted(m for m in sys.modules if m.startswith('cardscan.decoders.')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout
+    assert out.strip() == "['cardscan.decoders.base', 'cardscan.decoders.expand', 'cardscan.decoders.streams']"
+
+
+def test_third_party_decoder_without_data_is_asked() -> None:
+    head = b"ROT13\n" + b"x" * 40
+    assert not is_container("note", head)
+    _with_plugin(Rot13)
+    try:
+        assert is_container("note", head)
+        assert not is_container("note", b"plain text")
+    finally:
+        _without_plugin()
+    assert not is_container("note", head)
+
+
+def test_declared_data_answers_without_importing_the_decoder(caplog) -> None:
+    from cardscan.decoders.expand import load_failures
+
+    registry.register("cardscan.decoders", "riff", "no_such_module_cardscan_test:Riff", magic=((0, b"RIFF"),))
+    try:
+        # Answered from the data: the module does not even exist.
+        assert is_container("a.wav", b"RIFF\x24\x00\x00\x00WAVE")
+        assert "riff" not in load_failures()
+        # Opening it needs the class: the load fails, is reported, and the bytes are scanned plain.
+        with caplog.at_level("WARNING", logger="cardscan.decoders"):
+            r = scan(b"RIFF card " + P[0].encode(), "a.wav")
+        assert r.where(P[0]) == [()]
+        assert "riff" in load_failures() and "could not be loaded" in caplog.text
+    finally:
+        registry.DECODERS.pop("riff", None)
+        registry.BUILTIN["cardscan.decoders"].pop("riff", None)
+        registry.refresh()
+    assert "riff" not in load_failures()
+
+
+def test_register_refuses_unknown_format_keys() -> None:
+    with pytest.raises(ConfigError):
+        registry.register("cardscan.decoders", "x", "m:X", magik=((0, b"X"),))
+    with pytest.raises(ConfigError):
+        registry.register("cardscan.sinks", "x", "m:X", magic=((0, b"X"),))
+
+
+def test_broken_entry_point_is_reported_and_refresh_reaches_the_decoder_cache(tmp_path, monkeypatch, caplog) -> None:
+    import importlib
+    import sys
+
+    from cardscan.decoders.expand import load_failures
+    from cardscan.findings import FingerprintKey
+    from cardscan.run.sweep import scan_info
+
+    dist = tmp_path / "broken_decoder-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-decoder\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[cardscan.decoders]\nbroken = no_such_module_cardscan_test:Decoder\n")
+    registry.refresh()
+    assert "broken" not in load_failures()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    assert "broken" not in load_failures()  # the tables are cached until refreshed
+    try:
+        registry.refresh()
+        with caplog.at_level("WARNING", logger="cardscan.decoders"):
+            failures = load_failures()
+        assert set(failures) == {"broken"} and "no_such_module_cardscan_test" in failures["broken"]
+        assert "'broken' could not be loaded" in caplog.text
+        info = scan_info([], {}, FingerprintKey(b"k" * 32), "argument")
+        assert info["plugin_errors"] == {"decoders": failures}
+        from cardscan.manifest import scan_record, validate_records
+
+        assert validate_records([scan_record(info)]) == []
+        assert "broken" in info["plugins"]["decoders"]
+        r = scan(b"card " + P[1].encode(), "x.txt")  # the sweep goes on without it
+        assert r.where(P[1]) == [()]
+    finally:
+        monkeypatch.undo()
+        sys.path_importer_cache.pop(str(tmp_path), None)
+        importlib.invalidate_caches()
+        registry.refresh()
+    assert load_failures() == {}
+    assert "plugin_errors" not in scan_info([], {}, FingerprintKey(b"k" * 32), "argument")

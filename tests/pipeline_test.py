@@ -1,0 +1,348 @@
+"""Tests for cardscan/pipeline.py: scanning one item (the sweep's workers, the hook, remediation)."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import pickle
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import cardscan.pipeline
+from cardscan.engine.config import ScanConfig
+from cardscan.decoders import Failure, Layer, Limits
+from cardscan.engine.scanner import Scanner
+from cardscan.findings import Cell, ErrorRecord, FingerprintKey, Location
+from cardscan.pipeline import HashingReader, ItemResult, Pipeline, attach_object, item_name, publish, ranges_digest
+from cardscan.sources.base import Item
+from cardscan.sources.fs import FileSource, path_to_uri
+from cardscan.testing import assert_no_pan
+from tests.treegen import KEY, pan, write_planted
+
+FP = FingerprintKey(KEY)
+
+
+def pipeline(sources: list[Any] = (), key: FingerprintKey = FP, limits: Limits | None = None) -> Pipeline:  # type: ignore[assignment]
+    return Pipeline(Scanner(ScanConfig(), key), limits, sources)
+
+
+def item_for(path: Path) -> Item:
+    (item,) = [x for x in FileSource(path).items()]
+    return item
+
+
+def test_whole_file_findings_carry_object_metadata(tmp_path: Path, rng) -> None:
+    p = tmp_path / "log.txt"
+    pans = write_planted(p, rng, 3)
+    os.chmod(p, 0o640)
+    r = pipeline().scan_item(item_for(p))
+    assert r.errors == []
+    assert sorted(f.fingerprint for f in r.findings) == sorted(FP.fingerprint(x) for x in pans)
+    data = p.read_bytes()
+    obj = r.findings[0].obj
+    st = os.stat(p)
+    assert obj["sha256"] == hashlib.sha256(data).hexdigest() and obj["sha256_mode"] == "whole"
+    assert obj["size"] == len(data) and obj["ukey"].startswith(f"{len(data)}:{st.st_mtime_ns}:")
+    assert obj["mode"] == "0640" and obj["exposure"] == "group-readable" and obj["owner"]
+    assert obj["mtime"].endswith("Z")
+    assert r.nbytes == len(data) and r.sha256 == obj["sha256"]
+    assert all(f.location.uri == path_to_uri(str(p)) for f in r.findings)
+    pickle.loads(pickle.dumps(r))  # results cross process boundaries
+
+
+def test_missing_file_is_an_error_record_not_an_exception(tmp_path: Path) -> None:
+    p = tmp_path / "gone.txt"
+    p.write_text("x")
+    item = item_for(p)
+    p.unlink()
+    r = pipeline().scan_item(item)
+    assert r.findings == [] and [e.kind for e in r.errors] == ["not_found"]
+    assert r.sha256 is None
+
+
+def test_compressed_member_findings_and_hash_of_the_container(tmp_path: Path, rng) -> None:
+    card = pan(rng)
+    p = tmp_path / "dump.txt.gz"
+    p.write_bytes(gzip.compress(f"payment card {card} exp 10/27\n".encode()))
+    r = pipeline().scan_item(item_for(p))
+    assert r.errors == []
+    assert [f.fingerprint for f in r.findings] == [FP.fingerprint(card)]
+    # The object's hash is of the bytes on disk (what remediation would check).
+    assert r.findings[0].obj["sha256"] == hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_decoder_failures_become_error_records(tmp_path: Path, monkeypatch, rng) -> None:
+    card = pan(rng)
+    p = tmp_path / "box.zip"
+    p.write_bytes(b"ignored")
+
+    def fake_expand(stream, name, limits=None, member=()) -> Iterator[Any]:
+        stream.read()
+        yield Layer(("inner.txt",), io.BytesIO(f"card {card} exp 01/29".encode()))
+        yield Failure(("secret.docx",), "encrypted", "member is encrypted")
+        yield Failure(("bomb.bin",), "limit", "expansion ratio over 200", "ratio")
+
+    monkeypatch.setattr(cardscan.pipeline, "expand", fake_expand)
+    r = pipeline().scan_item(item_for(p))
+    assert [f.location.member for f in r.findings] == [("inner.txt",)]
+    assert [(e.kind, e.location.member, e.limit) for e in r.errors] == [
+        ("encrypted", ("secret.docx",), None), ("limit", ("bomb.bin",), "ratio")]
+
+
+def test_unexpected_exception_is_internal_error_with_masked_message(tmp_path: Path, monkeypatch, rng) -> None:
+    card = pan(rng)
+    p = tmp_path / "x.txt"
+    p.write_text("x")
+
+    def broken(stream, name, limits=None, member=()):
+        raise ValueError(f"could not parse {card}")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(cardscan.pipeline, "expand", broken)
+    r = pipeline().scan_item(item_for(p))
+    assert [e.kind for e in r.errors] == ["internal"]
+    leaked = card in r.errors[0].message
+    assert not leaked, "the error message carries the full number"
+
+
+class _Growing(io.FileIO):
+    """A real file that another writer appends to while it is being read."""
+
+    grown = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        if data and not self.grown:
+            self.grown = True
+            with open(self.name, "ab") as fh:
+                fh.write(b"more\n")
+        return data
+
+
+class GrowingSource(FileSource):
+    name = "growing"
+
+    def open(self, item: Item) -> Any:
+        from cardscan.sources.fs import uri_to_path
+
+        return _Growing(uri_to_path(item.uri), "rb")
+
+
+def test_file_changing_while_read_is_reported(tmp_path: Path, rng) -> None:
+    p = tmp_path / "live.log"
+    write_planted(p, rng, 1)
+    growing = pipeline([{"name": "growing", "target": "tests.pipeline_test:GrowingSource", "url": str(tmp_path),
+                         "options": {}}])
+    item = Item(uri=path_to_uri(str(p)), source="growing", size=p.stat().st_size)
+    r = growing.scan_item(item)
+    assert len(r.findings) == 1
+    assert [e.kind for e in r.errors] == ["changed"]
+
+
+def test_byte_range_scan_reports_only_its_range(tmp_path: Path, rng) -> None:
+    p = tmp_path / "big.log"
+    pans = write_planted(p, rng, 8, filler=20)
+    size = p.stat().st_size
+    item = item_for(p)
+    half = size // 2
+    p_ = pipeline()
+    a = p_.scan_item(item.range(0, half))
+    b = p_.scan_item(item.range(half, size))
+    assert a.errors == [] and b.errors == []
+    assert sorted(f.fingerprint for f in a.findings + b.findings) == sorted(FP.fingerprint(x) for x in pans)
+    assert a.findings and b.findings
+    assert a.range_stats is not None and b.range_stats is not None
+    data = p.read_bytes()
+    assert a.sha256 == hashlib.sha256(data[:half]).hexdigest()
+    assert b.sha256 == hashlib.sha256(data[half:]).hexdigest()
+    assert a.nbytes == half and b.nbytes == size - half
+    assert a.range_stats.newlines == data[:half].count(b"\n")
+
+
+class RowsSource:
+    """A minimal row source: one 'table' of cells, like the SQL source's shape."""
+
+    name = "rows"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> "RowsSource":
+        return cls(url)
+
+    def items(self) -> Iterator[Item]:
+        yield Item(uri=self.url + "#public.customers", source=self.name)
+
+    def cells(self, item: Item) -> Iterator[Any]:
+        card = item.meta.get("card", "")
+        yield Cell("customers", "note", (("id", 7),), "public"), f"card {card} exp 10/27".encode()
+        yield Cell("customers", "name", (("id", 7),), "public"), "Ann Example"
+        yield Cell("customers", "blob", (("id", 8),), "public"), None
+        # a card-shaped id: its column name says what it is
+        yield Cell("customers", "loyalty_id", (("id", 8),), "public"), item.meta.get("loyalty", "").encode()
+        yield ErrorRecord(Location(uri=item.uri), "permission", "permission denied for column ssn")
+
+
+def test_row_source_cells_are_scanned_with_cell_locations(rng) -> None:
+    card = pan(rng)
+    rows = pipeline([{"name": "rows", "target": "tests.pipeline_test:RowsSource", "url": "sqlite:///x.db",
+                      "options": {}}])
+    item = Item(uri="sqlite:///x.db#public.customers", source="rows", meta={"card": card, "loyalty": pan(rng)})
+    r = rows.scan_item(item)
+    assert [f.fingerprint for f in r.findings] == [FP.fingerprint(card)]
+    loc = r.findings[0].location
+    assert loc.cell == Cell("customers", "note", (("id", 7),), "public") and loc.uri == "sqlite:///x.db"
+    assert [e.kind for e in r.errors] == ["permission"]
+
+
+# -- HashingReader ---------------------------------------------------------------
+def test_hashing_reader_survives_seeks_like_a_zip_reader() -> None:
+    data = bytes(range(256)) * 1000
+    r = HashingReader(io.BytesIO(data))
+    r.read(10)
+    r.seek(-100, io.SEEK_END)  # central directory first
+    r.read(100)
+    r.seek(5)
+    r.read(50_000)  # overlaps what was hashed
+    assert r.finish() == hashlib.sha256(data).hexdigest()
+    assert r.hashed == len(data)
+
+
+def test_hashing_reader_range_and_readinto() -> None:
+    data = os.urandom(10_000)
+    r = HashingReader(io.BytesIO(data), 1000, 7000)
+    r.seek(900)
+    buf = bytearray(3000)
+    assert r.readinto(buf) == 3000
+    assert r.finish() == hashlib.sha256(data[1000:7000]).hexdigest()
+
+
+def test_ranges_digest_is_order_and_boundary_sensitive() -> None:
+    a, b = "0" * 64, "1" * 64
+    assert ranges_digest([(0, 5, a), (5, 9, b)]) != ranges_digest([(0, 5, b), (5, 9, a)])
+    assert ranges_digest([(0, 5, a), (5, 9, b)]) != ranges_digest([(0, 4, a), (4, 9, b)])
+
+
+def test_item_result_defaults() -> None:
+    r = ItemResult(Item(uri="file:///x", source="file"))
+    assert r.findings == [] and r.errors == [] and r.sha256 is None
+
+
+def test_decoder_file_name_from_uris() -> None:
+    _name = item_name
+    assert _name("file:///data/logs/app%20old.log.gz") == "app old.log.gz"
+    assert _name("s3://bucket/exports/march#2.csv.gz") == "march#2.csv.gz"
+    assert _name("s3://bucket/a?b.zip") == "a?b.zip"
+    assert _name("git+file:///repo/src/fixtures.json?commit=abc123") == "fixtures.json"
+
+
+def test_results_leave_the_worker_with_names_masked_and_sealed(rng) -> None:
+    from cardscan.engine.scanner import Scanner
+
+    name_pan, card = pan(rng), pan(rng)
+    scanner = Scanner(key=FP)
+    loc = Location(uri=f"file:///srv/{name_pan}/notes.txt")
+    result = ItemResult(Item(uri=loc.uri, source="file"))
+    result.findings = scanner.scan_bytes(f"card {card}".encode(), loc) * 2
+    sha = "4556737586899855" + "a" * 48  # a digest that happens to hold 16 digits stays as it is
+    attach_object(result.findings, {"path": f"scans/{name_pan}.txt", "sha256": sha, "repo": "/r"})
+    result.errors = [ErrorRecord(loc, "io", "Input/output error"), ErrorRecord(Location(uri="file:///srv/x"), "io", "x")]
+    publish(result, FP)
+    for f in result.findings:
+        assert f.location.sealed and Location.from_dict(f.location.to_dict(), FP).uri == loc.uri
+        assert f.obj["sha256"] == sha and f.obj["repo"] == "/r"
+        assert_no_pan(repr(f) + str(f.to_dict()) + f.obj["path"], [name_pan], "a published finding")
+    assert result.errors[0].location.sealed and result.errors[1].location.sealed is None
+
+
+# -- the pipeline as an object: spec, sources, no process state ---------------------------
+
+
+def test_spec_is_plain_data_and_builds_an_equal_pipeline(tmp_path: Path, rng) -> None:
+    p = tmp_path / "log.txt"
+    write_planted(p, rng, 2)
+    limits = Limits(max_depth=2, max_members=50)
+    original = Pipeline(Scanner(ScanConfig(min_confidence=40), FP), limits,
+                        [{"name": "file", "url": str(tmp_path), "options": {"exclude": ["*.iso"]}}])
+    spec = original.spec()
+    assert set(spec) == {"config", "key", "limits", "sources"}
+    copy = pickle.loads(pickle.dumps(spec))  # what crosses to a worker process
+    rebuilt = Pipeline.from_spec(copy)
+    assert rebuilt.spec() == spec
+    assert rebuilt.limits == limits and rebuilt.scanner.config == original.scanner.config
+    item = item_for(p)
+    assert [f.id for f in rebuilt.scan_item(item).findings] == [f.id for f in original.scan_item(item).findings]
+    assert Pipeline.from_spec({**spec, "log_level": "debug"}).spec() == spec  # the runner's keys are ignored
+
+
+def test_two_pipelines_in_one_process_keep_their_own_key_and_settings(tmp_path: Path, rng) -> None:
+    p = tmp_path / "log.txt"
+    (card,) = write_planted(p, rng, 1)
+    other = FingerprintKey(b"another key, another team" * 2)
+    a, b = pipeline(), pipeline(key=other)
+    item = item_for(p)
+    for _ in range(2):  # interleaved: nothing of one leaks into the other
+        assert [f.fingerprint for f in a.scan_item(item).findings] == [FP.fingerprint(card)]
+        assert [f.fingerprint for f in b.scan_item(item).findings] == [other.fingerprint(card)]
+    from tests.decoders.build import zip_bytes
+
+    z = tmp_path / "export.zip"
+    z.write_bytes(zip_bytes({"a.csv": p.read_bytes()}))
+    shallow = pipeline(limits=Limits(max_depth=0))
+    assert [(e.kind, e.limit) for e in shallow.scan_item(item_for(z)).errors] == [("limit", "depth")]
+    assert len(a.scan_item(item_for(z)).findings) == 1
+
+
+def test_source_instances_are_used_as_they_are_but_cannot_cross_processes(tmp_path: Path, rng) -> None:
+    p = tmp_path / "live.log"
+    write_planted(p, rng, 1)
+    growing = GrowingSource(tmp_path)
+    r = pipeline([growing]).scan_item(Item(uri=path_to_uri(str(p)), source="growing"))
+    assert [e.kind for e in r.errors] == ["changed"]
+    with pytest.raises(TypeError):
+        pipeline([growing]).spec()
+
+
+def test_an_item_of_a_source_not_given_is_opened_from_its_uri(tmp_path: Path, rng) -> None:
+    p = tmp_path / "a.txt"
+    (card,) = write_planted(p, rng, 1)
+    r = Pipeline(Scanner(key=FP)).scan_item(FileSource([]).item_for(p))
+    assert [f.fingerprint for f in r.findings] == [FP.fingerprint(card)] and r.errors == []
+
+
+def test_scan_cells_scans_values_read_elsewhere_like_a_row_source(rng) -> None:
+    card, other = pan(rng), pan(rng)
+    item = Item(uri="sqlite:///x.db", source="sql")
+    cells = [(Cell("customers", "note", (("id", 7),), "public"), f"card {card} exp 10/27"),
+             (Cell("customers", "blob", (("id", 7),), "public"), None),
+             ErrorRecord(Location(uri="sqlite:///x.db"), "permission", "permission denied for column ssn"),
+             (Cell("customers", "loyalty_id", (("id", 8),), "public"), other.encode())]
+    r = pipeline().scan_cells(item, cells)
+    # The column name is the field name, as in a sweep: a card-shaped loyalty id is no card.
+    assert [f.fingerprint for f in r.findings] == [FP.fingerprint(card)]
+    assert r.findings[0].location.cell == cells[0][0] and r.findings[0].location.uri == "sqlite:///x.db"
+    assert [e.kind for e in r.errors] == ["permission"]
+
+
+def test_decoded_says_whether_offsets_are_in_the_objects_own_bytes(tmp_path: Path, rng) -> None:
+    card = pan(rng)
+    plain, packed = tmp_path / "a.txt", tmp_path / "a.txt.gz"
+    plain.write_text(f"card {card}\n")
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert not pipeline().scan_item(item_for(plain)).decoded
+    r = pipeline().scan_item(item_for(packed))
+    assert r.decoded and r.findings[0].location.member == ()
+
+
+def test_a_big_lzma_is_decoded_whole(tmp_path: Path, rng) -> None:
+    from tests.decoders.build import lzma_alone, noise_text
+
+    card = pan(rng)
+    p = tmp_path / "archive.log.lzma"
+    p.write_bytes(lzma_alone(noise_text(200_000, rng) + f"\ncard {card} exp 01/28\n".encode()))
+    r = pipeline().scan_item(item_for(p))
+    assert [f.fingerprint for f in r.findings] == [FP.fingerprint(card)] and r.decoded and r.errors == []
