@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from cardscan.config import ScanConfig
+from cardscan.engine.config import ScanConfig
 from cardscan.findings import FingerprintKey
 from cardscan.run.executor import ExecutorRunner, InProcessRunner, default_jobs, process_pool
 from cardscan.run.sweep import Sweep

@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .config import ScanConfig
+    from .engine.config import ScanConfig
     from .engine.scanner import Scanner
     from .findings import Cell, Finding, FingerprintKey, Location, mask
     from .prevent import RedactingFilter, redact
@@ -55,7 +55,7 @@ def __getattr__(name: str) -> Any:
 
 
 def _scanner(key: Any, **settings: Any) -> "Scanner":
-    from .config import ScanConfig
+    from .engine.config import ScanConfig
     from .engine.scanner import Scanner
 
     return Scanner(ScanConfig(**settings), key=key)

@@ -12,7 +12,7 @@ import logging
 from functools import lru_cache
 from typing import Iterable, TypeVar
 
-from .config import ScanConfig
+from .engine.config import ScanConfig
 from .engine.scanner import Scanner
 from .findings import Finding
 

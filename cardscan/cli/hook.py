@@ -100,7 +100,7 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_scanner(opts: dict[str, Any], key: Any) -> "Scanner":
-    from ..config import ScanConfig
+    from ..engine.config import ScanConfig
     from ..engine.scanner import Scanner
 
     fields: dict[str, Any] = {}

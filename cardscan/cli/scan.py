@@ -209,7 +209,7 @@ def _local(url: str) -> str:
 
 
 def build_config(opts: dict[str, Any]) -> Any:
-    from ..config import ScanConfig
+    from ..engine.config import ScanConfig
 
     fields = {}
     for name in ("min_confidence", "test_cards", "utf16", "backend", "context_window", "chunk_size", "inline",

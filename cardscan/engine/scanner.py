@@ -11,7 +11,7 @@ import io
 from dataclasses import replace
 from typing import IO, Iterator
 
-from ..config import ScanConfig
+from .config import ScanConfig
 from ..findings import Finding, FingerprintKey, Location, mask
 from . import context, filters, issuers, track
 from .candidates import SEP, UTF16, get_finder, newlines

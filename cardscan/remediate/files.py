@@ -425,7 +425,7 @@ class FileRemediator:
 
 def rescan_items(items: list[Any], specs: list[dict[str, Any]], ctx: Context) -> list[Finding]:
     """Scan ``items`` again with the sweep's own worker code (every confidence, test cards too)."""
-    from ..config import ScanConfig
+    from ..engine.config import ScanConfig
     from ..run import worker
 
     worker.init_worker(worker.make_settings(ScanConfig(min_confidence=0, test_cards=True), ctx.key, sources=specs))

@@ -273,7 +273,7 @@ class SQLRemediator:
         """The row's cells read again and scanned (every confidence)."""
         import sqlalchemy as sa
 
-        from ..config import ScanConfig
+        from ..engine.config import ScanConfig
         from ..engine.scanner import Scanner
         from ..sources.sql import render
 

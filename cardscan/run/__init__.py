@@ -80,13 +80,13 @@ def run_sweep(
     and incremental (needs a stable key; ``full=True`` rescans everything
     but still updates it); with a state the manifest is written to
     ``manifest + ".partial"`` and renamed to ``manifest`` when the sweep
-    completes. ``config`` (:class:`~cardscan.config.ScanConfig`), ``limits``
+    completes. ``config`` (:class:`~cardscan.engine.config.ScanConfig`), ``limits``
     (:class:`~cardscan.decoders.Limits`), ``source_options`` (source name ->
     ``from_url`` keyword arguments, e.g. ``{"file": {"exclude": ["*.iso"]}}``),
     extra ``sinks`` and a ``progress`` callback are optional.
     """
     from .. import registry
-    from ..config import ScanConfig
+    from ..engine.config import ScanConfig
     from ..decoders import Limits
     from ..findings import FingerprintKey
     from .state import StagedManifest, open_state

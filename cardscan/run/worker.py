@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Iterable
 
-from ..config import ScanConfig
+from ..engine.config import ScanConfig
 from ..decoders import Failure, Limits, expand
 from ..engine.scanner import RangeStats, Scanner
 from ..errors import SourceError

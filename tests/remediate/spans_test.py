@@ -5,7 +5,7 @@ import base64
 
 import pytest
 
-from cardscan.config import ScanConfig
+from cardscan.engine.config import ScanConfig
 from cardscan.engine.scanner import Scanner
 from cardscan.remediate import spans
 from cardscan.remediate.containers import Rewriter, SpanPatcher

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
-from cardscan.config import ScanConfig
+from cardscan.engine.config import ScanConfig
 from cardscan.findings import FingerprintKey
 from cardscan.run.executor import ExecutorRunner, InProcessRunner, process_pool
 from cardscan.run.worker import make_settings

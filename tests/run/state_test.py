@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import cardscan.run
-from cardscan.config import ScanConfig
+from cardscan.engine.config import ScanConfig
 from cardscan.findings import Finding, FingerprintKey
 from cardscan.manifest import load_manifest, validate_records
 from cardscan.run.state import (

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cardscan.config import ScanConfig
+from cardscan.engine.config import ScanConfig
 from cardscan.engine.scanner import Scanner
 from cardscan.findings import ErrorRecord, FingerprintKey, Location
 from cardscan.manifest import object_digest, object_unchanged

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from cardscan.config import ScanConfig
+from cardscan.engine.config import ScanConfig
 from cardscan.decoders import Failure, Layer
 from cardscan.findings import Cell, ErrorRecord, FingerprintKey, Location
 from cardscan.sources.base import Item

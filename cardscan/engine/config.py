@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 #: Below this confidence a candidate is not reported (see docs/detection.md).
 DEFAULT_MIN_CONFIDENCE = 50
