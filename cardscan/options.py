@@ -395,6 +395,9 @@ class SweepOptions:
     sql_sample: int | None = option(
         None, SQL, "read only the first N rows of each table (a quick survey; default: every row)",
         flags="--sample", parse=_jobs, metavar="N", feeds=("sql",), kwarg="sample")
+    sql_views: bool = option(
+        False, SQL, "also scan views (default: tables only)", flags="--views", parse=boolean, action="true",
+        feeds=("sql",), kwarg="views")
     exposure: bool = option(
         True, SQL, "look up who may read each S3 object and SQL table (default: on)", flags="--exposure",
         parse=boolean, action="bool", feeds=("s3", "sql"))

@@ -23,7 +23,7 @@ from cardscan.cli import main as cli_main
 from cardscan.findings import FingerprintKey
 from cardscan.manifest import load_manifest, validate_records
 from cardscan.sources.fs import path_to_uri
-from cardscan.testing import assert_no_pan
+from cardscan.testing import assert_no_pan, make_pan
 from tests.treegen import KEY, Tree, drop_dac, make_tree, pan, write_planted
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -555,3 +555,25 @@ def test_format_plugins_come_from_the_entry_point_group(tmp_path: Path, rng, cap
     assert "count: a cardscan.sinks plugin" in " ".join(capsys.readouterr().out.split())
     assert cli_main.main(["scan", "a.log", "--format", "cvs", "--no-progress"]) == 2
     assert "did you mean 'csv'" in capsys.readouterr().err
+
+
+def test_views_option_reaches_the_sql_source(tmp_path: Path, rng, capsys) -> None:
+    # The option added as docs/cli.md's example: one field in cardscan/options.py.
+    import sqlite3
+
+    pan = make_pan("455673", 16, rng)
+    db = tmp_path / "shop.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE payments (id INTEGER PRIMARY KEY, card TEXT)")
+    con.execute("INSERT INTO payments VALUES (1, ?)", (pan,))
+    con.execute("CREATE VIEW recent AS SELECT id, card FROM payments")
+    con.commit()
+    con.close()
+    base = ["scan", f"sqlite:///{db}", "--exclude-table", "payments", "-j", "1", "--no-progress", "--format", "jsonl"]
+    assert cli_main.main(base) == 0
+    capsys.readouterr()
+    assert cli_main.main([*base, "--views"]) == 1
+    c = capsys.readouterr()
+    found = [json.loads(line) for line in c.out.splitlines() if '"finding"' in line]
+    assert [f["location"]["cell"]["table"] for f in found] == ["recent"]
+    assert_no_pan(c.out + c.err, [pan], "scan of a view")
