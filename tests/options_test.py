@@ -102,3 +102,17 @@ def test_nothing_registers_options_at_import_time() -> None:
 def test_spec_lookup() -> None:
     assert spec("s3_endpoint_url").flags == ("--endpoint-url",) and spec("s3_endpoint_url").kwarg == "endpoint_url"
     assert spec("git_range").feeds == ("git",)
+
+
+def test_docs_cli_lists_every_option_and_settings_key() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
+    table_text = text[text.index("### Options"):text.index("### Sources that overlap")]
+    for f, s in table():
+        if f.name == "sources":
+            continue
+        for flag in s.flags:
+            assert f"`{flag}" in table_text or f"{flag}`" in table_text, flag
+        if s.setting:
+            assert f"`{f.name.replace('_', '-')}`" in table_text, f.name

@@ -168,8 +168,6 @@ def _check(options: SweepOptions) -> None:
     if options.state == NEXT_TO_MANIFEST and options.manifest in (None, "-"):
         raise ConfigError("--state without FILE puts the state next to the manifest: give --manifest PATH "
                           "or --state FILE")
-    if options.scheduler and options.executor != "dask":
-        raise ConfigError("--scheduler is for --executor dask")
 
 
 def _key(options: SweepOptions, key: Any) -> tuple[Any, str]:
