@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from .findings import Cell, Finding, FingerprintKey, Location, mask
     from .manifest import load_manifest
     from .options import SweepOptions
-    from .run import sweep
     from .prevent import RedactingFilter, redact
+    from .run import sweep
 
 _LAZY = {
     "Finding": ("findings", "Finding"),

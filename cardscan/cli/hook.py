@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-
 from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator
 
 if TYPE_CHECKING:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
 from collections import Counter
 from typing import IO, Any
 
@@ -46,7 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "path=GLOB, exclude_path=GLOB, test_card=no, ids=FILE, id=ID")
     g.add_argument("--brand", action="append", metavar="NAME", help="only these brands (visa, mastercard ...)")
     g.add_argument("--kind", action="append", metavar="KIND", help="only pan, track1 or track2")
-    g.add_argument("--min-confidence", type=argtype(whole(0, 100), "confidence"), metavar="N", help="only findings with confidence >= N")
+    g.add_argument("--min-confidence", type=argtype(whole(0, 100), "confidence"), metavar="N",
+                   help="only findings with confidence >= N")
     g.add_argument("--path", action="append", default=[], metavar="GLOB",
                    help="only objects whose path/URL matches GLOB (* also matches /)")
     g.add_argument("--exclude-path", action="append", default=[], metavar="GLOB", help="skip objects matching GLOB")
@@ -181,8 +181,8 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
 
 
 def _summary(report: Any, args: argparse.Namespace, err: IO[str]) -> None:
-    from ..sinks.console import format_location, printable
     from ..prevent import redact
+    from ..sinks.console import format_location, printable
 
     c = report.counts
     parts = [f"{n} {s.replace('_', ' ')}" for s, n in c.most_common() if n]

@@ -325,6 +325,7 @@ def record(options: SweepOptions, config: Any, limits: Any, executor: Any = None
     """The effective settings the scan record holds (never the key): the same for the CLI and the library."""
     from .executor import default_jobs
 
+    jobs: int | None
     if executor is None:
         name, jobs = options.executor, options.jobs or default_jobs()
     else:

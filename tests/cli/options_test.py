@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pytest
-
 from cardscan.cli import main as cli_main
 from cardscan.cli.options import add_options, to_options
 from cardscan.options import SweepOptions, table

@@ -460,45 +460,6 @@ def test_endpoint_url_typo_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert ".cardscan.toml" in err and "expected a URL" in err and "internal" not in err
 
 
-def test_library_and_command_line_record_the_same_settings(tmp_path: Path, rng, capsys) -> None:
-    # On main the library's scan record had no selection, config_file or file key_source.
-    import cardscan
-    from cardscan.options import SweepOptions
-
-    share = tmp_path / "share"
-    share.mkdir()
-    write_planted(share / "a.log", rng, 1)
-    key = tmp_path / "key"
-    key.write_bytes(b"a key for both")
-    key.chmod(0o600)
-    (tmp_path / ".cardscan.toml").write_text('exclude = ["*.iso"]\nkey-file = "key"\n')
-    m1, m2 = tmp_path / "cli.jsonl", tmp_path / "lib.jsonl"
-    assert cli_main.main(["scan", "share", "--manifest", str(m1), "-j", "1", "--no-progress", "-q"]) == 1
-    options = SweepOptions(sources=("share",), manifest=str(m2), jobs=1, exclude=("*.iso",),
-                           key_file=str(key), config_file=str(tmp_path / ".cardscan.toml"))
-    summary = cardscan.sweep(options)
-    assert summary["findings"] == 1
-    a, b = records(m1)[0], records(m2)[0]
-    assert a["settings"] == b["settings"]
-    assert a["settings"]["selection"]["exclude"] == ["*.iso"]
-    assert a["settings"]["config_file"] == str(tmp_path / ".cardscan.toml")
-    assert a["key_source"] == b["key_source"] == "file" and a["key_id"] == b["key_id"]
-    assert a["sources"] == b["sources"]
-
-
-def test_sweep_keyword_convenience_builds_the_same_options(tmp_path: Path, rng) -> None:
-    import cardscan
-    from cardscan.sinks.base import ListSink
-
-    write_planted(tmp_path / "a.log", rng, 2)
-    sink = ListSink()
-    summary = cardscan.sweep([tmp_path], jobs=1, key=b"k", sinks=[sink], min_confidence=0)
-    assert summary["findings"] == 2 and len(sink.findings) == 2
-    assert sink.scan_info["key_source"] == "argument" and sink.scan_info["settings"]["engine"]["min_confidence"] == 0
-    with pytest.raises(Exception, match="min_confidence"):
-        cardscan.sweep([tmp_path], jobs=1, key=b"k", min_confidence="high")
-
-
 def test_postgres_and_mysql_extras_hold_what_sql_has() -> None:
     import tomllib
 
