@@ -14,15 +14,30 @@ from __future__ import annotations
 import os
 from typing import IO, TYPE_CHECKING, Any, Iterator
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    # The version is declared once, in pyproject.toml; an uninstalled source
+    # tree (no metadata) says so instead of guessing.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cardscan")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree that was never installed
+        return "0+unknown"
+
 
 __all__ = [
     "Finding", "Location", "Cell", "Scanner", "ScanConfig", "FingerprintKey",
     "scan_bytes", "scan_stream", "scan_path", "redact", "RedactingFilter",
-    "mask", "__version__",
+    "mask", "sweep", "SweepOptions", "load_manifest", "__version__",
 ]
 
+# Typed for checkers only where it adds no import edge upward: sinks, the
+# baseline and the sweep state import this package for __version__, so
+# naming run, options or manifest here would close cycles through them
+# (sweep, SweepOptions and load_manifest come through __getattr__ untyped).
 if TYPE_CHECKING:
+    __version__: str
     from .engine.config import ScanConfig
     from .engine.scanner import Scanner
     from .findings import Cell, Finding, FingerprintKey, Location, mask
@@ -39,11 +54,15 @@ _LAZY = {
     "redact": ("privacy", "redact"),
     "RedactingFilter": ("privacy", "RedactingFilter"),
     "load_manifest": ("manifest", "load_manifest"),
-    "sweep": ("run", "run_sweep"),
+    "sweep": ("run", "sweep"),
+    "SweepOptions": ("options", "SweepOptions"),
 }
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # looked up once, when asked: importing cardscan stays cheap
+        globals()[name] = value = _version()
+        return value
     if name in _LAZY:
         import importlib
 

@@ -85,11 +85,12 @@ FORMAT_KEYS = ("magic", "search", "suffixes", "headers")
 BUILTIN["cardscan.decoders"].update({name: d["target"] for name, d in DECODERS.items()})
 
 # Git history (``cardscan scan --git-history``, ``git+file://`` URLs) and the
-# CI report formats (``--format sarif|junit``).
+# report formats (``--format sarif|junit|csv``).
 BUILTIN["cardscan.sources"]["git"] = "cardscan.sources.git:GitSource"
 BUILTIN["cardscan.sinks"].update({
     "sarif": "cardscan.sinks.sarif:SarifSink",
     "junit": "cardscan.sinks.junit:JUnitSink",
+    "csv": "cardscan.sinks.csv:CsvSink",
 })
 EXTRAS.update({
     "cardscan.decoders:zstd": "archives",

@@ -25,152 +25,35 @@ import re
 import stat
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from . import options
 from .errors import ConfigError
 
-# -- value parsers (value, where) -> value -------------------------------------
+# The value parsers live with the option table (cardscan/options.py);
+# ``parse_size`` stays importable from here.
+parse_size = options.parse_size
 
 
-def parse_size(value: Any, where: str = "size") -> int:
-    """``"64MiB"``, ``"2GB"``, ``"1.5G"``, ``1048576`` -> bytes (K/M/G are 1000-based, KiB/MiB/GiB 1024)."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}: expected a size like 64MiB, got {value!r}")
-    if isinstance(value, int):
-        if value < 0:
-            raise ConfigError(f"{where}: a size cannot be negative")
-        return value
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgtp]?)(i?)(b?)\s*", str(value), re.I)
-    if not m:
-        raise ConfigError(f"{where}: expected a size like 64MiB or 2GB, got {str(value)[:40]!r}")
-    number, prefix, binary, _ = m.groups()
-    power = " kmgtp".index(prefix.lower() or " ")
-    return int(float(number) * (1024 if binary else 1000) ** power)
-
-
-def _bool(value: Any, where: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise ConfigError(f"{where}: expected true or false, got {str(value)[:40]!r}")
-
-
-def _int(lo: int, hi: int | None = None) -> Callable[[Any, str], int]:
-    def parse(value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            try:
-                value = int(str(value))
-            except ValueError:
-                raise ConfigError(f"{where}: expected a whole number, got {str(value)[:40]!r}") from None
-        if value < lo or (hi is not None and value > hi):
-            bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-            raise ConfigError(f"{where}: must be {bound}, got {value}")
-        return value
-
-    return parse
-
-
-def _float(value: Any, where: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: expected a number, got {str(value)[:40]!r}") from None
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: expected a string, got {type(value).__name__}")
-    return value
-
-
-def _str_list(value: Any, where: str) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise ConfigError(f"{where}: expected a list of strings")
-
-
-def _choice(*choices: str) -> Callable[[Any, str], str]:
-    def parse(value: Any, where: str) -> str:
-        if value not in choices:
-            raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {str(value)[:40]!r}")
-        return value
-
-    return parse
-
-
-#: Every setting a file may hold -> its parser. Later features add entries
-#: (``KNOWN["s3_profile"] = ...``); the command line uses the same names.
-KNOWN: dict[str, Callable[[Any, str], Any]] = {
-    # selection
-    "include": _str_list,
-    "exclude": _str_list,
-    "gitignore": _bool,
-    "max_file_size": parse_size,
-    "follow_symlinks": _bool,
-    # detection (engine)
-    "min_confidence": _int(0, 100),
-    "test_cards": _bool,
-    "utf16": _bool,
-    "backend": _choice("best", "c", "python"),
-    "context_window": _int(0, 4096),
-    "inline": _bool,
-    "columns": _bool,
-    "chunk_size": parse_size,
-    # containers (decoder limits)
-    "max_depth": _int(0),
-    "max_ratio": _float,
-    "max_total_bytes": parse_size,
-    "max_members": _int(1),
-    # running
-    "jobs": _int(1),
-    "split_size": parse_size,
-    # output
-    "manifest": _str,
-    "format": _str,
-    "quiet": _bool,
-    "progress": _bool,
-    "log_level": _choice("debug", "info", "warning", "error"),
-    # key
-    "key_file": _str,
-    # baseline of accepted findings (scan --baseline, the pre-commit hook)
-    "baseline": _str,
-    # pre-commit hook only: flag published test cards too (allowed by default there)
-    "report_test_cards": _bool,
-    # S3 sources (docs/sources.md)
-    "s3_endpoint_url": _str,
-    "s3_region": _str,
-    "s3_profile": _str,
-    "s3_anon": _bool,
-    "s3_requester_pays": _bool,
-    "all_versions": _bool,
-    # SQL sources (docs/sources.md)
-    "sql_schemas": _str_list,
-    "sql_exclude_schemas": _str_list,
-    "sql_tables": _str_list,
-    "sql_exclude_tables": _str_list,
-    "sql_columns": _str_list,
-    "sql_exclude_columns": _str_list,
-    "sql_sample": _int(1),
-    # S3 and SQL: look up who may read objects and tables
-    "exposure": _bool,
-}
-
-#: Settings holding paths, made absolute relative to the settings file.
-PATHS = {"key_file", "manifest", "baseline"}
+def schema() -> dict[str, Any]:
+    """Every key a settings file may hold (``_`` form) -> its spec; generated from the option table."""
+    return options.settings_schema()
 
 
 def normalise(raw: dict[str, Any], where: str, base: Path | None = None) -> dict[str, Any]:
     """Checked settings with ``_`` keys; paths made absolute against ``base``."""
+    known = schema()
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        name = key.replace("-", "_")
-        if name not in KNOWN:
-            close = difflib.get_close_matches(name, KNOWN, n=1)
+        name = str(key).replace("-", "_")
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0].replace('_', '-')!r}?)" if close else ""
             raise ConfigError(f"{where}: unknown setting {key!r}{hint}")
-        value = KNOWN[name](value, f"{where}: {key}")
-        if name in PATHS and base is not None and value != "-" and not os.path.isabs(value):
+        spec = known[name]
+        if spec.parse is not None:
+            value = spec.parse(value, f"{where}: {key}")
+        if spec.path and base is not None and value != "-" and not os.path.isabs(value):
             value = str(base / value)
         out[name] = value
     return out
@@ -213,8 +96,41 @@ def find_config(start: str | os.PathLike[str] | None = None) -> Path | None:
                 if _table(pyproject) is not None:
                     return pyproject
             except ConfigError:
-                continue  # somebody else's broken pyproject is not our settings
+                # Somebody else's broken pyproject is not our settings; but one
+                # that holds our table is: ignoring it would silently drop the
+                # user's excludes, so it is an error naming the file.
+                if _mentions_our_table(pyproject):
+                    raise
+                continue
     return None
+
+
+#: ``[tool.cardscan]``, ``[tool.cardscan.x]``, ``[[tool.cardscan...]]``, or a dotted key
+#: ``tool.cardscan.jobs = 4`` / ``cardscan = {...}`` under ``[tool]``: found by text,
+#: since the file is not valid TOML.
+_OUR_TABLE = re.compile(
+    rb"""^[ \t]*(?:\[\[?[ \t]*tool[ \t]*\.[ \t]*["']?cardscan["']?[ \t]*[\].]"""
+    rb"""|tool[ \t]*\.[ \t]*["']?cardscan["']?[ \t]*[.=])""",
+    re.M,
+)
+_TOOL_HEADER = re.compile(rb"^[ \t]*\[[ \t]*tool[ \t]*\][ \t]*(?:#.*)?$", re.M)
+_CARDSCAN_KEY = re.compile(rb"""^[ \t]*["']?cardscan["']?[ \t]*[.=]""", re.M)
+
+
+def _mentions_our_table(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(4 << 20)
+    except OSError:
+        return False
+    if _OUR_TABLE.search(data):
+        return True
+    tool = _TOOL_HEADER.search(data)
+    if tool is None:
+        return False
+    section = data[tool.end():]
+    nxt = re.search(rb"^[ \t]*\[", section, re.M)
+    return bool(_CARDSCAN_KEY.search(section[: nxt.start()] if nxt else section))
 
 
 def load_config(path: str | os.PathLike[str] | None = None, *, search: bool = True) -> tuple[dict[str, Any], str | None]:

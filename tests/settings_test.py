@@ -42,7 +42,7 @@ def test_nearest_file_wins_and_dot_file_beats_pyproject(tmp_path: Path, monkeypa
 def test_dot_file_may_use_the_tool_table(tmp_path: Path) -> None:
     p = tmp_path / ".cardscan.toml"
     p.write_text('[tool.cardscan]\nexclude = "*.iso"\nmax-file-size = "1GiB"\n')
-    assert load_config(p)[0] == {"exclude": ["*.iso"], "max_file_size": 1 << 30}
+    assert load_config(p)[0] == {"exclude": ("*.iso",), "max_file_size": 1 << 30}  # lists: tuples (frozen options)
 
 
 @pytest.mark.parametrize("text,message", [
@@ -107,3 +107,49 @@ def test_key_from_env_or_random(monkeypatch) -> None:
     monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY")
     key, source = load_key(None)
     assert source == "random" and key.random
+
+
+@pytest.mark.parametrize("text", [
+    '[tool.cardscan]\nexclude = ["*.iso"\n',                      # unclosed list
+    '[project]\nname = "x"\n[tool.cardscan]\njobs = = 2\n',
+    '[tool.cardscan.extra]\nx = \n',
+    '[tool]\ncardscan = { jobs = 2 \n',
+    'tool.cardscan.jobs = 2\n[broken\n',
+])
+def test_broken_pyproject_with_our_table_is_an_error_naming_it(tmp_path: Path, monkeypatch, text) -> None:
+    # On main it was skipped silently, and its excludes silently stopped working.
+    (tmp_path / "pyproject.toml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as exc:
+        load_config()
+    assert str(tmp_path / "pyproject.toml") in str(exc.value) and "not valid TOML" in str(exc.value)
+
+
+def test_broken_pyproject_without_our_table_is_not_ours(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.black]\nline-length = = 1\n'
+                                             '# [tool.cardscan] in a comment is not a table\n')
+    sub = tmp_path / "a"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    assert load_config() == ({}, None)
+    (tmp_path / ".cardscan.toml").write_text("jobs = 2\n")  # the broken one is skipped on the way up
+    assert load_config()[0] == {"jobs": 2}
+
+
+def test_broken_pyproject_with_our_table_stops_the_scan(tmp_path: Path, monkeypatch, capsys) -> None:
+    from cardscan.cli.main import main
+
+    (tmp_path / "pyproject.toml").write_text('[tool.cardscan]\nexclude = ["*.iso"\n')
+    (tmp_path / "a.txt").write_text("nothing\n")
+    monkeypatch.chdir(tmp_path)
+    for argv in (["scan", ".", "-j", "1", "--no-progress"], ["hook", "a.txt"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "pyproject.toml" in err and "not valid TOML" in err, argv
+
+
+def test_settings_the_scan_command_adds_are_known_without_importing_it(tmp_path: Path) -> None:
+    p = tmp_path / ".cardscan.toml"
+    p.write_text('state = "run.state"\nexecutor = "dask"\nscheduler = "tcp://h:8786"\ns3-profile = "audit"\n')
+    assert load_config(p)[0] == {"state": str(tmp_path / "run.state"), "executor": "dask",
+                                 "scheduler": "tcp://h:8786", "s3_profile": "audit"}

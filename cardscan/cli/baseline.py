@@ -40,8 +40,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="write a new baseline to FILE (default .cardscan-baseline.json; refuses to overwrite)")
     g.add_argument("--update", metavar="FILE", default=None,
                    help="rescan and rewrite the existing baseline FILE (same key required)")
-    add_allow_options(parser)
-    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    add_allow_options(parser, "baseline")  # -q, --min-confidence, --report-test-cards, --key-file, --config
 
 
 def git_files(cwd: str = ".") -> list[str] | None:
@@ -80,7 +79,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
 
     out = out or sys.stdout
     err = err or sys.stderr
-    opts = resolve(args)
+    opts = resolve(args, "baseline")
     target = args.update or args.output or DEFAULT_NAME
     key, _ = load_key(opts.get("key_file"))
     require_stable_key(key)

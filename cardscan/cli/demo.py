@@ -13,7 +13,6 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 HELP = "scan a bundled sample share and show where the results are"
 
@@ -110,6 +109,7 @@ def demo_sources(sample: Path) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from .. import report
+    from ..options import SweepOptions
     from . import scan
 
     out = Path(args.out).resolve()
@@ -117,14 +117,14 @@ def run(args: argparse.Namespace) -> int:
     sample = prepare(out)
     manifest = out / "manifest.jsonl"
     html_path = out / "report.html"
-    opts: dict[str, Any] = dict(scan.DEFAULTS)
-    opts.update(sources=demo_sources(sample), manifest=str(manifest), jobs=max(1, args.jobs), progress=False,
-                quiet=True, config_file=None)
+    # No settings file: the demo is the same everywhere.
+    options = SweepOptions(sources=tuple(demo_sources(sample)), manifest=str(manifest), jobs=max(1, args.jobs),
+                           progress=False, quiet=True)
     key_set = bool(os.environ.get("CARDSCAN_FINGERPRINT_KEY"))
     if not key_set:
         os.environ["CARDSCAN_FINGERPRINT_KEY"] = DEMO_KEY
     try:
-        _, summary = scan.execute(opts)
+        _, summary = scan.execute(options)
     finally:
         if not key_set:
             del os.environ["CARDSCAN_FINGERPRINT_KEY"]

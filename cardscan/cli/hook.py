@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-
-from . import args as argtypes
 from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator
 
 if TYPE_CHECKING:
@@ -43,54 +41,34 @@ HELP = "check files being committed for card numbers (pre-commit hook)"
 EXIT_CLEAN, EXIT_NEW, EXIT_ERROR, EXIT_BASELINE_WRITTEN = 0, 1, 2, 3
 
 
-# -- options -----------------------------------------------------------------------
-def add_allow_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared with ``cardscan baseline``: what counts as allowed."""
-    g = parser.add_argument_group("detection")
-    g.add_argument("--report-test-cards", action="store_true", default=None,
-                   help="also flag published test card numbers (allowed by default here)")
-    g.add_argument("--min-confidence", type=argtypes.confidence, metavar="N", default=None,
-                   help="flag numbers with confidence >= N (0-100; default 50)")
-    k = parser.add_argument_group("fingerprint key and settings")
-    k.add_argument("--key-file", metavar="PATH", default=None,
-                   help="HMAC key for the baseline's fingerprints, kept outside the repository "
-                        "(mode 0600); default $CARDSCAN_FINGERPRINT_KEY")
-    k.add_argument("--config", metavar="FILE", default=None,
-                   help="read settings from FILE (.cardscan.toml, or pyproject.toml [tool.cardscan])")
-    k.add_argument("--no-config", action="store_true", help="ignore settings files")
+# -- options (the shared subset of the table in cardscan/options.py) -------------------
+def add_allow_options(parser: argparse.ArgumentParser, command: str = "hook") -> None:
+    """Options shared with ``cardscan scan`` and ``cardscan baseline``: what counts as allowed, the key,
+    the settings file, quiet. Generated from the option table (their help worded for ``command``)."""
+    from .options import add_options
+
+    add_options(parser, command, skip=("baseline",))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from .options import add_option
+
     parser.add_argument("files", nargs="*", metavar="FILE",
                         help="files to check (pre-commit passes the staged files); directories are walked")
     b = parser.add_argument_group("baseline")
-    b.add_argument("--baseline", metavar="FILE", default=None,
-                   help="accepted findings (default: .cardscan-baseline.json if it exists)")
+    add_option(b, "baseline", "hook")
     b.add_argument("--no-baseline", action="store_true", help="ignore any baseline file")
     b.add_argument("--update-baseline", action="store_true",
                    help="accept the new findings into the baseline and exit 3 (review and stage it)")
-    add_allow_options(parser)
-    o = parser.add_argument_group("output")
-    o.add_argument("-q", "--quiet", action="store_true", help="only the exit status")
+    add_allow_options(parser, "hook")
 
 
 # -- settings ------------------------------------------------------------------------
-def resolve(args: argparse.Namespace) -> dict[str, Any]:
-    """Effective settings: settings file < command line."""
-    from ..settings import load_config
+def resolve(args: argparse.Namespace, command: str = "hook") -> dict[str, Any]:
+    """Effective settings (settings file < command line) as a dict of the options that are set."""
+    from .options import to_options
 
-    opts: dict[str, Any] = {}
-    if not getattr(args, "no_config", False):
-        file_settings, path = load_config(getattr(args, "config", None))
-        opts.update(file_settings)
-        opts["config_file"] = path
-    for name in ("min_confidence", "key_file", "baseline"):
-        value = getattr(args, name, None)
-        if value is not None:
-            opts[name] = value
-    if getattr(args, "report_test_cards", None):
-        opts["report_test_cards"] = True
-    return opts
+    return to_options(args, command).set_fields()
 
 
 def build_scanner(opts: dict[str, Any], key: Any) -> "Scanner":
@@ -210,9 +188,8 @@ def scan_files(
 
 # -- output ---------------------------------------------------------------------------
 def display_path(f: "Finding", cwd: str) -> str:
-    from ..sinks.console import printable
-
     from ..baseline import finding_path
+    from ..display import printable
 
     text = finding_path(f, cwd)
     loc = f.location
@@ -348,9 +325,9 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
 
 
 def display_error(e: "ErrorRecord", cwd: str) -> str:
-    from ..baseline import local_path, relative_path
-    from ..sinks.console import printable
     from pathlib import Path
+
+    from ..display import local_path, printable, relative_path
 
     loc = e.location.public()
     local = local_path(loc.uri)

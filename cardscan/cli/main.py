@@ -16,7 +16,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 #: name -> module implementing ``configure(parser)`` and ``run(args) -> int``.
 COMMANDS: dict[str, str] = {
@@ -33,27 +33,105 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
 
-def build_parser() -> argparse.ArgumentParser:
+def version_text() -> str:
+    """``cardscan 0.1.0 (engine backend: c)``: which candidate finder this install runs."""
     from .. import __version__
+    from ..engine.candidates import best_backend
 
-    parser = argparse.ArgumentParser(
+    backend = best_backend()
+    what = "C extension" if backend == "c" else "pure Python; the C extension is not built"
+    return f"cardscan {__version__} (engine backend: {backend}, {what})"
+
+
+class _Version(argparse.Action):
+    """``--version``, computed only when asked (it imports the engine)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kw: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kw: Any) -> None:
+        sys.stdout.write(version_text() + "\n")
+        parser.exit()
+
+
+def build_parser(argv: Sequence[str] | None = None) -> tuple[argparse.ArgumentParser, dict[str, Any]]:
+    """(the parser, command name -> its subparser).
+
+    Only the command being run gets its options (``configure``): building
+    every command's parser would import every command module and the
+    plugins' entry points on each pre-commit run.
+    """
+    from .options import Parser
+
+    parser = Parser(
         prog="cardscan",
         description="Find leaked payment card numbers (PANs), map them in a manifest, remove them.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"cardscan {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--version", action=_Version, help="show the version and engine backend, and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    wanted = _command_in(argv)
+    subparsers: dict[str, Any] = {}
     for name, module_name in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=module.HELP, description=module.__doc__.split("\n\n")[0] if module.__doc__ else None)
-        module.configure(p)
+        module = importlib.import_module(module_name) if name == wanted else None
+        summary = module.HELP if module is not None else _HELPS[name]
+        p = sub.add_parser(name, help=summary, description=_description(module) if module else None)
+        if module is not None:
+            module.configure(p)
         p.set_defaults(_module=module_name)
-    return parser
+        subparsers[name] = p
+    return parser, subparsers
+
+
+#: One-line help per command for ``cardscan --help`` (the modules are imported only when run).
+_HELPS = {
+    "scan": "scan files, directories, S3 and SQL databases for card numbers",
+    "report": "summarise manifests as text and a self-contained HTML page",
+    "demo": "scan a bundled sample share and show where the results are",
+    "hook": "check files being committed for card numbers (pre-commit hook)",
+    "baseline": "create or update the baseline of accepted findings (.cardscan-baseline.json)",
+    "remediate": "redact, quarantine or delete the card numbers a manifest lists (dry run by default)",
+}
+
+EPILOG = """\
+exit status (scan): 0 clean, 1 card numbers found, 2 not everything could be
+scanned or a usage error, 130 interrupted. Each command's --help has its own.
+
+examples:
+  cardscan demo
+  cardscan scan /srv/share --manifest share.jsonl
+  cardscan report share.jsonl --html report.html
+  cardscan remediate share.jsonl --action redact            # a dry run
+  cardscan scan --git-history .
+
+docs/cli.md has every command and option.
+"""
+
+
+def _description(module: Any) -> str | None:
+    return module.__doc__.split("\n\n")[0] if module.__doc__ else None
+
+
+def _command_in(argv: Sequence[str] | None) -> str | None:
+    """The first argument naming a command (options before it take no value)."""
+    for arg in sys.argv[1:] if argv is None else argv:
+        if arg in COMMANDS:
+            return arg
+        if not arg.startswith("-"):
+            return None
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
+        parser, subparsers = build_parser(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            # argparse reports a subcommand's unknown option with the top-level
+            # usage; say it with the subcommand's usage, and suggest a spelling.
+            where = subparsers.get(getattr(args, "command", None) or "", parser)
+            where.error(where.unknown(extras))
         if not getattr(args, "_module", None):
             parser.print_help(sys.stderr)
             return EXIT_ERROR

@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
-from . import args as argtypes
 from collections import Counter
 from typing import IO, Any
 
@@ -32,6 +30,9 @@ _DONE = {"redact": "redacted", "quarantine": "quarantined", "delete": "deleted"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from ..options import parse_size, whole
+    from .options import argtype
+
     parser.add_argument("manifest", metavar="MANIFEST", help="manifest written by cardscan scan")
     parser.add_argument("--action", choices=["redact", "quarantine", "delete"], required=True,
                         help="redact in place, move to quarantine, or delete whole files/objects")
@@ -44,7 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "path=GLOB, exclude_path=GLOB, test_card=no, ids=FILE, id=ID")
     g.add_argument("--brand", action="append", metavar="NAME", help="only these brands (visa, mastercard ...)")
     g.add_argument("--kind", action="append", metavar="KIND", help="only pan, track1 or track2")
-    g.add_argument("--min-confidence", type=argtypes.confidence, metavar="N", help="only findings with confidence >= N")
+    g.add_argument("--min-confidence", type=argtype(whole(0, 100), "confidence"), metavar="N",
+                   help="only findings with confidence >= N")
     g.add_argument("--path", action="append", default=[], metavar="GLOB",
                    help="only objects whose path/URL matches GLOB (* also matches /)")
     g.add_argument("--exclude-path", action="append", default=[], metavar="GLOB", help="skip objects matching GLOB")
@@ -59,7 +61,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--numeric-null", action="store_true",
                    help="SQL number columns cannot hold a masked value: set such cells to NULL "
                         "(default: leave them, status unsupported)")
-    g.add_argument("--max-rewrite-size", type=argtypes.size, default=None, metavar="SIZE",
+    g.add_argument("--max-rewrite-size", type=argtype(parse_size, "size"), default=None, metavar="SIZE",
                    help="memory for rewriting one archive or office file (default 1GiB)")
 
     g = parser.add_argument_group("quarantine and delete")
@@ -179,7 +181,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
 
 
 def _summary(report: Any, args: argparse.Namespace, err: IO[str]) -> None:
-    from ..sinks.console import format_location, printable
+    from ..display import format_location, printable
     from ..privacy import redact
 
     c = report.counts

@@ -35,6 +35,10 @@ class ScanConfig:
     columns: bool = True
 
     def __post_init__(self) -> None:
+        for name in ("min_confidence", "chunk_size", "context_window"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):  # "high" would fail below as a TypeError
+                raise ConfigError(f"{name} must be a whole number, not {str(value)[:20]!r}")
         if not 0 <= self.min_confidence <= 100:
             raise ConfigError("min_confidence must be between 0 and 100")
         if self.chunk_size < 1:

@@ -29,6 +29,7 @@ from urllib.parse import unquote
 
 from ..decoders.base import HEAD_SIZE
 from ..decoders.expand import is_container, load_failures
+from ..display import uri_display
 from ..engine.scanner import RangeStats
 from ..findings import ErrorRecord, Finding, Location
 from ..manifest import confidence_band
@@ -65,8 +66,6 @@ class Tally:
 
     def top_dir(self, uri: str) -> str:
         """The top-level directory under the scanned root that holds ``uri``, for humans."""
-        from ..sinks.console import uri_display
-
         base = uri.split("#", 1)[0]
         for root in self.roots:
             if base == root:

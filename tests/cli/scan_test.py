@@ -23,7 +23,7 @@ from cardscan.cli import main as cli_main
 from cardscan.findings import FingerprintKey
 from cardscan.manifest import load_manifest, validate_records
 from cardscan.sources.fs import path_to_uri
-from cardscan.testing import assert_no_pan
+from cardscan.testing import assert_no_pan, make_pan
 from tests.treegen import KEY, Tree, drop_dac, make_tree, pan, write_planted
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -394,3 +394,147 @@ def test_csv_headers_name_values_unless_no_columns(tmp_path: Path, rng) -> None:
     assert cli_main.main(args + ["--no-columns"]) == 1
     m = load_manifest(manifest)
     assert len(m.findings) == 6 and m.scan["settings"]["engine"]["columns"] is False
+
+
+# -- one composition root; rough edges of issue 14 ----------------------------------------
+def _scan_json(*argv: str, capsys) -> tuple[int, list[dict[str, Any]], str]:
+    code = cli_main.main(["scan", *argv, "--format", "jsonl", "-j", "1", "--no-progress"])
+    c = capsys.readouterr()
+    return code, [json.loads(line) for line in c.out.splitlines()], c.err
+
+
+def test_the_same_root_twice_or_nested_is_scanned_once(tmp_path: Path, rng, capsys) -> None:
+    # On main `cardscan scan share share` doubled every finding id in the manifest.
+    share = tmp_path / "share"
+    (share / "hr").mkdir(parents=True)
+    pans = write_planted(share / "hr" / "people.log", rng, 2) + write_planted(share / "top.log", rng, 1)
+    os.symlink(share, tmp_path / "link")
+    for argv in (["share", "share"], ["share", "share/hr"], ["share/hr", "share"], ["share", "share/top.log"],
+                 ["share", "./share/", "link", str(share / "hr")]):
+        code, recs, err = _scan_json(*argv, capsys=capsys)
+        ids = [r["id"] for r in recs if r["type"] == "finding"]
+        assert code == 1 and len(ids) == len(set(ids)) == len(pans), argv
+        assert "scanned once" in err, argv
+        assert_no_pan(err, pans, "notes")
+    # Siblings are two roots; nothing is dropped.
+    code, recs, err = _scan_json("share/hr", "share/top.log", capsys=capsys)
+    assert len([r for r in recs if r["type"] == "finding"]) == len(pans) and "scanned once" not in err
+
+
+def test_git_history_is_a_plain_flag_and_the_range_has_its_own_option(tmp_path: Path, rng, capsys) -> None:
+    # On main `cardscan scan --git-history .` (the docs' example) took "." as the range.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_AUTHOR_NAME": "t",
+           "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+    pans = write_planted(repo / "old.log", rng, 1)
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-q", "-m", "one")
+    (repo / "old.log").write_text("removed\n")
+    git("commit", "-q", "-am", "two")
+    os.chdir(repo)
+    code, recs, _ = _scan_json("--git-history", ".", capsys=capsys)
+    assert code == 1 and len([r for r in recs if r["type"] == "finding"]) == 1
+    assert recs[0]["sources"][0]["url"].startswith("git+file://")
+    code, recs, _ = _scan_json(".", "--git-range", "HEAD~1..HEAD", capsys=capsys)  # implies --git-history
+    assert code == 0 and recs[0]["sources"][0]["options"]["rev_range"] == "HEAD~1..HEAD"
+    # A range where a SOURCE belongs says where it goes.
+    code, _, err = _scan_json("--git-history", "HEAD~1..HEAD", capsys=capsys)
+    assert code == 2 and "--git-range" in err
+    assert_no_pan(err, pans, "errors")
+
+
+def test_endpoint_url_typo_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    # On main: "internal error (ValueError)" and a traceback.
+    assert cli_main.main(["scan", "s3://bucket/", "--endpoint-url", "notaurl", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "expected a URL" in err and "internal" not in err and "Traceback" not in err
+    (tmp_path / ".cardscan.toml").write_text('s3-endpoint-url = "minio:9000"\n')
+    assert cli_main.main(["scan", "s3://bucket/", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert ".cardscan.toml" in err and "expected a URL" in err and "internal" not in err
+
+
+def test_postgres_and_mysql_extras_hold_what_sql_has() -> None:
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for name in ("postgres", "mysql"):
+        assert "cardscan[sql]" in extras[name], name
+
+
+def test_missing_sqlalchemy_names_the_extra_with_the_driver(tmp_path: Path) -> None:
+    # On main: "pip install 'cardscan[sql]'", then a second round trip for the driver.
+    code = ("import sys; sys.modules['sqlalchemy'] = None\n"  # as if it were not installed
+            "from cardscan.cli.main import main\n"
+            "sys.exit(main(['scan', sys.argv[1], '--no-progress', '--no-config']))\n")
+    for url, extra in (("postgresql://scanner@127.0.0.1/shop", "postgres"), ("mariadb://root@127.0.0.1/shop", "mysql"),
+                       ("sqlite:///x.db", "sql")):
+        proc = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert proc.returncode == 2 and f"pip install 'cardscan[{extra}]'" in proc.stderr, proc.stderr
+
+
+def _plugin_dist(where: Path, name: str) -> None:
+    """A real installed distribution with a cardscan.sinks entry point (found by importlib.metadata)."""
+    (where / "mysinks.py").write_text(
+        "from cardscan.sinks.base import BaseSink\n"
+        "class Count(BaseSink):\n"
+        "    name = 'count'\n"
+        "    def __init__(self, out):\n"
+        "        self.out, self.n = out, 0\n"
+        "    def finding(self, f):\n"
+        "        self.n += 1\n"
+        "    def close(self, summary):\n"
+        "        import sys\n"
+        "        (sys.stdout if self.out == '-' else self.out).write(f'{self.n} findings\\n')\n")
+    info = where / "mysinks-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mysinks\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[cardscan.sinks]\n{name} = mysinks:Count\ncsv = mysinks:Count\n")
+
+
+def test_format_plugins_come_from_the_entry_point_group(tmp_path: Path, rng, capsys, monkeypatch) -> None:
+    plugins = tmp_path / "site"
+    plugins.mkdir()
+    _plugin_dist(plugins, "count")
+    monkeypatch.syspath_prepend(str(plugins))
+    write_planted(tmp_path / "a.log", rng, 2)
+    assert cli_main.main(["scan", "a.log", "--format", "count", "-j", "1", "--no-progress"]) == 1
+    c = capsys.readouterr()
+    assert c.out == "2 findings\n"
+    # A plugin named like a built-in does not replace it; a warning says so.
+    assert cli_main.main(["scan", "a.log", "--format", "csv", "-j", "1", "--no-progress"]) == 1
+    c = capsys.readouterr()
+    assert c.out.startswith("uri,member,line") and "built-in 'csv' is used" in c.err
+    assert cli_main.main(["scan", "--help"]) == 0
+    assert "count: a cardscan.sinks plugin" in " ".join(capsys.readouterr().out.split())
+    assert cli_main.main(["scan", "a.log", "--format", "cvs", "--no-progress"]) == 2
+    assert "did you mean 'csv'" in capsys.readouterr().err
+
+
+def test_views_option_reaches_the_sql_source(tmp_path: Path, rng, capsys) -> None:
+    # The option added as docs/cli.md's example: one field in cardscan/options.py.
+    import sqlite3
+
+    pan = make_pan("455673", 16, rng)
+    db = tmp_path / "shop.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE payments (id INTEGER PRIMARY KEY, card TEXT)")
+    con.execute("INSERT INTO payments VALUES (1, ?)", (pan,))
+    con.execute("CREATE VIEW recent AS SELECT id, card FROM payments")
+    con.commit()
+    con.close()
+    base = ["scan", f"sqlite:///{db}", "--exclude-table", "payments", "-j", "1", "--no-progress", "--format", "jsonl"]
+    assert cli_main.main(base) == 0
+    capsys.readouterr()
+    assert cli_main.main([*base, "--views"]) == 1
+    c = capsys.readouterr()
+    found = [json.loads(line) for line in c.out.splitlines() if '"finding"' in line]
+    assert [f["location"]["cell"]["table"] for f in found] == ["recent"]
+    assert_no_pan(c.out + c.err, [pan], "scan of a view")

@@ -1,4 +1,4 @@
-"""``cardscan scan`` with --format sarif/junit, --baseline and --git-history (real CLI)."""
+"""``cardscan scan`` for repositories and CI: --format sarif/junit, --baseline, --git-history (real CLI)."""
 from __future__ import annotations
 
 import json
@@ -100,7 +100,7 @@ def test_git_history(tree, capsys) -> None:
     assert set(by_uri) == {"logs.txt", "src/fixture.py"}
     assert len(by_uri["logs.txt"]["properties"]["commit"]) == 40
     # A range with only the second commit: the removal adds no card.
-    code, out, _ = scan("--git-history", "HEAD~1..HEAD", ".", capsys=capsys, pans=pans)
+    code, out, _ = scan("--git-range", "HEAD~1..HEAD", ".", capsys=capsys, pans=pans)
     assert code == 0
     # Text output names the commit in the URI, and a subdirectory means its repository.
     code, out, _ = scan("src", "--git-history", capsys=capsys, pans=pans)

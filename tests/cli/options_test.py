@@ -1,0 +1,131 @@
+"""Tests for cardscan/cli/options.py and the parser in cardscan/cli/main.py: argparse generated
+from the option table, layering, and the errors a user sees."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cardscan.cli import main as cli_main
+from cardscan.cli.options import add_options, to_options
+from cardscan.options import SweepOptions, table
+
+
+def parse(command: str, argv: list[str]) -> argparse.Namespace:
+    parser, _ = cli_main.build_parser([command])
+    return parser.parse_args([command, *argv])
+
+
+def test_every_scan_option_of_the_table_is_on_the_command_line(capsys) -> None:
+    assert cli_main.main(["scan", "--help"]) == 0
+    out = capsys.readouterr().out
+    for f, s in table():
+        if "scan" in s.commands:
+            for flag in s.flags:
+                assert flag in out, flag
+
+
+def test_hook_and_baseline_share_a_subset_of_the_table() -> None:
+    for command, expected in (("hook", {"quiet", "min_confidence", "key_file", "config_file", "baseline",
+                                        "report_test_cards"}),
+                              ("baseline", {"quiet", "min_confidence", "key_file", "config_file",
+                                            "report_test_cards"})):
+        parser, subs = cli_main.build_parser([command])
+        dests = {a.dest for a in subs[command]._actions}
+        table_dests = {f.name for f, _ in table()}
+        assert dests & table_dests == expected, command
+
+
+def test_command_line_values_are_parsed_by_the_table(tmp_path: Path) -> None:
+    args = parse("scan", [".", "--max-file-size", "2GB", "--include", "*.py", "--include", "*.txt", "-j", "3",
+                          "--no-test-cards", "--no-exposure", "--state", "--no-config"])
+    o = to_options(args, "scan")
+    assert (o.max_file_size, o.include, o.jobs, o.test_cards, o.exposure) == (2_000_000_000, ("*.py", "*.txt"), 3,
+                                                                              False, False)
+    assert o.state == "\0next-to-manifest" and o.sources == (".",) and o.config_file is None
+
+
+def test_settings_file_below_the_command_line(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / ".cardscan.toml").write_text('exclude = ["*.iso"]\njobs = 2\nmin-confidence = 70\n'
+                                             'state = "s/run.state"\nexecutor = "local"\n')
+    monkeypatch.chdir(tmp_path)
+    o = to_options(parse("scan", [".", "--exclude", "*.tmp", "-j", "5"]), "scan")
+    assert o.exclude == ("*.iso", "*.tmp")  # patterns add up
+    assert (o.jobs, o.min_confidence) == (5, 70)
+    assert o.state == str(tmp_path / "s" / "run.state")  # relative to the file
+    assert o.config_file == str(tmp_path / ".cardscan.toml")
+
+
+def test_bad_command_line_values_are_usage_errors(capsys) -> None:
+    for argv, message in ((["--min-confidence", "high"], "expected a whole number"),
+                          (["--max-file-size", "lots"], "expected a size"),
+                          (["--endpoint-url", "notaurl"], "expected a URL"),
+                          (["--executor", "spark"], "invalid choice")):
+        assert cli_main.main(["scan", ".", *argv]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.startswith("usage: cardscan scan"), err
+
+
+def test_misspelt_option_suggests_the_right_one_with_the_subcommands_usage(capsys) -> None:
+    # On main: the top-level usage and no suggestion.
+    assert cli_main.main(["scan", "--manfest", "m.jsonl", "."]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: cardscan scan")
+    assert "unrecognized arguments: --manfest" in err and "did you mean --manifest?" in err
+    assert cli_main.main(["hook", "--no-basline", "x.py"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: cardscan hook") and "did you mean --no-baseline?" in err
+    assert cli_main.main(["report", "--hmtl", "r.html", "m.jsonl"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: cardscan report") and "did you mean --html?" in err
+    # Nothing close: no suggestion, still the subcommand's usage.
+    assert cli_main.main(["scan", "--zzzzzz", "."]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: cardscan scan") and "did you mean" not in err
+
+
+def test_help_has_exit_codes_examples_and_every_format(capsys) -> None:
+    assert cli_main.main(["scan", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "exit status:" in out and "130" in out and "examples:" in out
+    assert "cardscan scan --git-history ." in out
+    fmt_help = out[out.index("--format FORMAT"):out.index("-q, --quiet")]
+    for name in ("text", "jsonl", "sarif", "junit", "csv"):
+        assert f"{name}:" in fmt_help, name
+    assert cli_main.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "exit status" in out and "examples:" in out
+
+
+def test_top_level_help_names_every_command_without_importing_them(capsys) -> None:
+    import importlib
+
+    assert cli_main.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name, module in cli_main.COMMANDS.items():
+        assert name in out
+        assert cli_main._HELPS[name] == importlib.import_module(module).HELP  # the two stay in step
+
+
+def test_version_names_the_engine_backend(capsys) -> None:
+    from cardscan import __version__
+    from cardscan.engine.candidates import best_backend
+
+    assert cli_main.main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"cardscan {__version__} (engine backend: {best_backend()}")
+
+
+def test_version_comes_from_the_package_metadata() -> None:
+    from importlib.metadata import version
+
+    import cardscan
+
+    assert cardscan.__version__ == version("cardscan")
+
+
+def test_add_options_for_a_command_of_ones_own() -> None:
+    # A third-party command can offer the same options, with the same parsing.
+    parser = argparse.ArgumentParser()
+    add_options(parser, "hook")
+    args = parser.parse_args(["--min-confidence", "80", "-q", "--no-config"])
+    assert to_options(args, "hook") == SweepOptions(min_confidence=80, quiet=True)
