@@ -7,8 +7,8 @@ Both tables are package data (``cardscan/data/iin_ranges.csv`` and
 :func:`lookup` is on the scanner's hot path. Ranges are expanded at load time
 into explicit prefixes (``2221-2720`` becomes 500 four-digit keys). The index
 maps every prefix of length 1-8 that is a table key, or the start of a longer
-one, to a node: the issuers at that prefix indexed by PAN length, and whether
-longer keys continue it. A lookup walks the PAN's prefixes from one digit up
+one, to a node: the deciding row (:class:`Range`) at that prefix indexed by
+PAN length, and whether longer keys continue it. A lookup walks the PAN's prefixes from one digit up
 and stops where the table does: at most eight dict probes, and two or three
 for most cards (``4111...`` needs two, ``7...`` one).
 
