@@ -7,13 +7,20 @@ Both tables are package data (``cardscan/data/iin_ranges.csv`` and
 :func:`lookup` is on the scanner's hot path. Ranges are expanded at load time
 into explicit prefixes (``2221-2720`` becomes 500 four-digit keys). The index
 maps every prefix of length 1-8 that is a table key, or the start of a longer
-one, to a node: the issuers at that prefix indexed by PAN length, and whether
-longer keys continue it. A lookup walks the PAN's prefixes from one digit up
+one, to a node: the deciding row (:class:`Range`) at that prefix indexed by
+PAN length, and whether longer keys continue it. A lookup walks the PAN's prefixes from one digit up
 and stops where the table does: at most eight dict probes, and two or three
 for most cards (``4111...`` needs two, ``7...`` one).
 
 Overlaps: the longest matching prefix whose range allows the PAN's length
 names the brand; at equal prefix length the row listed first in the CSV wins.
+
+Each row also carries a ``width`` (``narrow``, ``wide`` or ``sandbox``) and
+its sources. :func:`match` returns the :class:`Range` that decided, so a
+scorer can give a number in a wide catch-all range (Maestro 56-69) less base
+confidence than one in a scheme's own allocation. The scanner's structural
+check (:func:`lookup`, :func:`length_table`) admits only the rows whose width
+is in :data:`ADMITTED_WIDTHS`; ``match(digits, widths=WIDTHS)`` sees them all.
 """
 from __future__ import annotations
 
@@ -25,7 +32,10 @@ from pathlib import Path
 
 from ..errors import CardscanError
 
-__all__ = ["Issuer", "DataError", "lookup", "is_test_card", "brands"]
+__all__ = [
+    "Issuer", "Range", "DataError", "lookup", "match", "is_test_card", "brands", "ranges",
+    "length_table", "WIDTHS", "ADMITTED_WIDTHS",
+]
 
 MIN_LEN = 12
 MAX_LEN = 19
@@ -34,7 +44,16 @@ MAX_PREFIX = 8
 
 _IIN_FILE = "iin_ranges.csv"
 _TEST_FILE = "test_cards.csv"
-_IIN_COLUMNS = ["brand", "name", "prefix_from", "prefix_to", "lengths", "source"]
+_IIN_COLUMNS = ["brand", "name", "prefix_from", "prefix_to", "lengths", "width", "source"]
+#: Row widths, most specific first (meanings in cardscan/data/SOURCES.md):
+#: ``narrow``: a scheme's own allocation; ``wide``: a catch-all range where
+#: issued cards are sparse; ``sandbox``: a BIN only test environments use.
+WIDTHS = ("narrow", "wide", "sandbox")
+#: The widths the scanner admits today. ``wide`` rows wait for a scorer that
+#: weighs them (issue 16): admitted at full confidence, the Maestro 50/56-69
+#: catch-all alone turned 22,729 twelve-digit account numbers of the
+#: benchmark CSV into findings (benchmarks/accuracy/README.md).
+ADMITTED_WIDTHS = frozenset({"narrow", "sandbox"})
 _TEST_COLUMNS = ["number", "brand", "source"]
 
 
@@ -47,13 +66,29 @@ class Issuer:
     lengths: frozenset[int]
 
 
+@dataclass(frozen=True)
+class Range:
+    """One row of iin_ranges.csv: the range that named a PAN's brand."""
+
+    issuer: Issuer
+    prefix_from: str
+    prefix_to: str
+    lengths: frozenset[int]
+    width: str  # one of WIDTHS
+    sources: tuple[str, ...]  # citation keys (SOURCES.md)
+
+
 # Per prefix, one flat tuple (fewest operations per probe): slots 0..MAX_LEN
-# hold the issuer for PANs of that many digits (None: no range), and slot
+# hold the Range for PANs of that many digits (None: no range), and slot
 # _DEEPER says whether longer keys continue the prefix.
 _DEEPER = MAX_LEN + 1
 _Node = tuple[object, ...]
-_index: dict[str, _Node] | None = None
+_Index = dict[str, _Node]
+# Index of the admitted rows (the hot path), and indexes of other width sets.
+_index: _Index | None = None
+_indexes: dict[frozenset[str], _Index] = {}
 _brands: list[Issuer] | None = None
+_ranges: list[Range] | None = None
 _test_cards: frozenset[str] | None = None
 
 
@@ -91,8 +126,8 @@ def parse_lengths(spec: str) -> frozenset[int]:
     return frozenset(out)
 
 
-def parse_iin_table(text: str) -> tuple[dict[str, _Node], list[Issuer]]:
-    """The lookup index and the brand list from iin_ranges.csv ``text``."""
+def parse_iin_table(text: str) -> tuple[list[Issuer], list[Range]]:
+    """The brand list and the rows (in file order) of iin_ranges.csv ``text``."""
     rows = []
     names: dict[str, str] = {}
     all_lengths: dict[str, set[int]] = {}
@@ -107,16 +142,25 @@ def parse_iin_table(text: str) -> tuple[dict[str, _Node], list[Issuer]]:
             raise DataError(f"{_IIN_FILE} line {line}: bad prefix range {lo}-{hi}")
         if not brand or names.setdefault(brand, row["name"]) != row["name"]:
             raise DataError(f"{_IIN_FILE} line {line}: brand {brand!r} needs one name")
+        if row["width"] not in WIDTHS:
+            raise DataError(f"{_IIN_FILE} line {line}: width must be one of {', '.join(WIDTHS)}")
+        sources = tuple(row["source"].split("|"))
+        if not all(sources):
+            raise DataError(f"{_IIN_FILE} line {line}: every row needs a source")
         all_lengths.setdefault(brand, set()).update(lengths)
-        rows.append((brand, lo, hi, lengths))
-
+        rows.append((brand, lo, hi, lengths, row["width"], sources))
     issuers = {b: Issuer(b, names[b], frozenset(all_lengths[b])) for b in names}
+    return list(issuers.values()), [Range(issuers[b], lo, hi, n, w, src) for b, lo, hi, n, w, src in rows]
+
+
+def build_index(rows: list[Range]) -> _Index:
+    """The prefix index over ``rows`` (their order decides ties)."""
     # Which rows cover each key (in table order), and which prefixes start a
-    # longer key; both from integer ranges, so loading stays cheap.
+    # longer key; both from integer ranges, so building stays cheap.
     key_rows: dict[str, list[int]] = {}
     inner: set[str] = set()
-    for i, (_, lo, hi, _) in enumerate(rows):
-        width, a, b = len(lo), int(lo), int(hi)
+    for i, r in enumerate(rows):
+        width, a, b = len(r.prefix_from), int(r.prefix_from), int(r.prefix_to)
         for p in range(a, b + 1):
             key_rows.setdefault(str(p).zfill(width), []).append(i)
         for k in range(1, width):
@@ -124,41 +168,52 @@ def parse_iin_table(text: str) -> tuple[dict[str, _Node], list[Issuer]]:
             inner.update(str(p).zfill(k) for p in range(a // div, b // div + 1))
     # Keys covered by the same rows share one node tuple.
     memo: dict[tuple[tuple[int, ...], bool], _Node] = {}
-    index: dict[str, _Node] = {}
+    index: _Index = {}
     for key in key_rows.keys() | inner:
         sig = (tuple(key_rows.get(key, ())), key in inner)
         node = memo.get(sig)
         if node is None:
-            cell: list[Issuer | None] = [None] * (MAX_LEN + 1)
+            cell: list[Range | None] = [None] * (MAX_LEN + 1)
             for i in sig[0]:
-                for n in rows[i][3]:
+                for n in rows[i].lengths:
                     if cell[n] is None:  # an earlier row at the same prefix wins
-                        cell[n] = issuers[rows[i][0]]
+                        cell[n] = rows[i]
             node = memo[sig] = (*cell, sig[1])
         index[key] = node
-    return index, list(issuers.values())
-
-
-def _load() -> dict[str, _Node]:
-    global _index, _brands
-    index, brand_list = parse_iin_table(_package_text(_IIN_FILE))
-    _brands = brand_list
-    _index = index  # assigned last: a concurrent reader sees a complete table
     return index
 
 
-def lookup(digits: str) -> Issuer | None:
-    """Issuer of a PAN (its ASCII digits), by longest prefix valid at its length.
+def _load() -> _Index:
+    global _index, _brands, _ranges
+    brand_list, range_list = parse_iin_table(_package_text(_IIN_FILE))
+    _brands, _ranges = brand_list, range_list
+    _index = build_index([r for r in range_list if r.width in ADMITTED_WIDTHS])
+    return _index  # _index assigned last: a concurrent reader sees a complete table
+
+
+def _index_for(widths: frozenset[str] | None) -> _Index:
+    if widths is None or widths == ADMITTED_WIDTHS:
+        return _index or _load()
+    index = _indexes.get(widths)
+    if index is None:
+        index = _indexes[widths] = build_index([r for r in ranges() if r.width in widths])
+    return index
+
+
+def match(digits: str, widths: frozenset[str] | tuple[str, ...] | None = None) -> Range | None:
+    """The row that names the brand of a PAN (its ASCII digits): the longest
+    prefix valid at its length, the earlier row at equal prefix length,
+    among the rows whose width is in ``widths`` (default: ADMITTED_WIDTHS).
 
     None if the length is outside 12-19 or no range matches with that length.
     Luhn is not checked here.
     """
-    index = _index or _load()
+    index = (_index or _load()) if widths is None else _index_for(frozenset(widths))
     n = len(digits)
     if n < MIN_LEN or n > MAX_LEN:
         return None
     get = index.get
-    found: Issuer | None = None
+    found: Range | None = None
     # Shortest prefix first; the last match on the path is the longest one.
     k = 1
     while True:
@@ -170,6 +225,16 @@ def lookup(digits: str) -> Issuer | None:
         if not node[_DEEPER]:
             return found
         k += 1
+
+
+def lookup(digits: str) -> Issuer | None:
+    """Issuer of a PAN (its ASCII digits) among the admitted rows (see match).
+
+    None if the length is outside 12-19 or no range matches with that length.
+    Luhn is not checked here.
+    """
+    found = match(digits)
+    return None if found is None else found.issuer
 
 
 def parse_test_cards(text: str) -> frozenset[str]:
@@ -201,16 +266,25 @@ def brands() -> list[Issuer]:
     return list(_brands)
 
 
-def length_table() -> bytes:
+def ranges() -> list[Range]:
+    """Every row of the table, any width, in file order (docs, tests, scorers)."""
+    if _ranges is None:
+        _load()
+    assert _ranges is not None
+    return list(_ranges)
+
+
+def length_table(widths: frozenset[str] | tuple[str, ...] | None = None) -> bytes:
     """For each 4-digit prefix ``0000``..``9999``, a bit mask of the PAN lengths
-    (bit ``n - 12``) that some range under that prefix allows.
+    (bit ``n - 12``) that some row under that prefix allows, among the rows
+    whose width is in ``widths`` (default: ADMITTED_WIDTHS, as lookup()).
 
     A conservative summary of the table for the candidate finder's C pass:
     a contiguous digit run whose 4-digit prefix cannot start a PAN of its
     length is dropped before Python sees it. It may admit a number lookup()
     then rejects (a 6-digit range under the prefix), never the reverse.
     """
-    index = _index or _load()
+    index = (_index or _load()) if widths is None else _index_for(frozenset(widths))
     table = bytearray(10000)
     for key, node in index.items():
         mask = 0

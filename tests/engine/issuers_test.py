@@ -32,6 +32,8 @@ def _csv(name: str) -> list[dict[str, str]]:
 
 
 RANGES = _csv("iin_ranges.csv")
+#: The rows the scanner admits (lookup); wide rows only answer match(.., WIDTHS).
+ADMITTED = [r for r in RANGES if r["width"] in issuers.ADMITTED_WIDTHS]
 TEST_CARDS = _csv("test_cards.csv")
 
 
@@ -40,12 +42,17 @@ def _brand(pan: str) -> str | None:
     return None if issuer is None else issuer.brand
 
 
-def _oracle(pan: str) -> str | None:
+def _brand_all(pan: str) -> str | None:
+    found = issuers.match(pan, issuers.WIDTHS)
+    return None if found is None else found.issuer.brand
+
+
+def _oracle(pan: str, rows: list[dict[str, str]] = ADMITTED) -> str | None:
     """The documented rule, by brute force over the CSV rows: longest prefix
     whose range allows the length; at equal prefix length the earlier row."""
     best: tuple[int, int] | None = None  # (-width, row number)
     brand = None
-    for i, row in enumerate(RANGES):
+    for i, row in enumerate(rows):
         w = len(row["prefix_from"])
         if len(pan) not in issuers.parse_lengths(row["lengths"]):
             continue
@@ -93,6 +100,16 @@ OWN_PREFIXES: list[tuple[str, str, set[int]]] = [
     ("mir", "2204", set(range(16, 20))),
     ("rupay", "60", {16}),
     ("rupay", "82", {16}),
+    ("bankcard", "5610", {16}),
+    ("bankcard", "560221", {16}),
+    ("bankcard", "560225", {16}),
+    ("jcb", "2131", set(range(15, 20))),
+    ("jcb", "1800", set(range(15, 20))),
+    ("jcb", "333700", {16}),   # sandbox BIN (Cybersource/Cardinal J/Secure tests)
+    ("jcb", "308800", {16}),   # sandbox BIN (Authorize.net)
+    ("hiper", "637095", {16}),
+    ("hiper", "63737423", {16}),
+    ("hiper", "637612", {16}),
     ("rupay", "508", {16}),
     ("verve", "506099", {16, 18, 19}),
     ("verve", "506198", {16, 18, 19}),
@@ -212,6 +229,50 @@ OVERLAPS: list[tuple[str, int, str | None]] = [
     ("9792", 16, "troy"),
     ("9792", 15, None),
     ("9860", 16, "humo"),
+    ("5610", 16, "bankcard"),     # inactive Bankcard, re-listed for old files and test numbers
+    ("5611", 16, None),
+    ("560220", 16, None),
+    ("560226", 16, None),
+    ("637095", 16, "hiper"),      # Hiper inside InstaPayment 637-639
+    ("637096", 16, "instapayment"),
+    ("637095", 17, None),
+    ("333700", 16, "jcb"),        # sandbox rows are 6 digits: neighbours stay unbranded
+    ("333701", 16, None),
+    ("308800", 16, "jcb"),
+    ("308801", 16, None),
+    ("1800", 15, "jcb"),          # JCB 1800 beats UATP 1
+    ("1801", 15, "uatp"),
+    ("2131", 16, "jcb"),
+    ("2132", 16, None),
+    # Wide rows are not admitted by lookup(): their numbers stay unbranded.
+    ("5610", 15, None),           # Maestro 56 is wide
+    ("5612", 16, None),
+    ("6771", 16, None),           # Maestro 67 (wide), formerly Laser
+    ("5000", 16, None),           # Maestro 50 (wide)
+    ("6212", 15, None),           # UnionPay 62 at 14-15 (wide)
+]
+
+
+# The same cases over every row (match(.., WIDTHS)): what a scorer that
+# weighs width sees.
+OVERLAPS_ALL_WIDTHS: list[tuple[str, int, str | None, str | None]] = [
+    ("5610", 16, "bankcard", "narrow"),  # Bankcard's 4 digits beat Maestro's 56
+    ("5610", 15, "maestro", "wide"),
+    ("5612", 16, "maestro", "wide"),
+    ("6771", 16, "maestro", "wide"),
+    ("5000", 16, "maestro", "wide"),
+    ("5019", 16, "dankort", "narrow"),
+    ("5019", 12, "maestro", "wide"),
+    ("60", 16, "rupay", "narrow"),      # RuPay's row comes first at 16
+    ("60", 19, "maestro", "wide"),
+    ("65", 16, "discover", "narrow"),
+    ("65", 15, "maestro", "wide"),
+    ("6212", 15, "unionpay", "wide"),   # UnionPay's 14-15 row before Maestro's 56-69
+    ("6212", 13, "maestro", "wide"),
+    ("8112", 14, "unionpay", "wide"),
+    ("8112", 13, None, None),
+    ("7000", 16, None, None),
+    ("333700", 16, "jcb", "sandbox"),
 ]
 
 
@@ -222,6 +283,33 @@ def test_overlaps_resolve_to_longest_prefix(prefix: str, length: int, brand: str
         pan = _fresh(prefix, length, rng)
         got = _brand(pan)
         assert got == brand, f"{_mask(pan)} (len {length}): {got} != {brand}"
+
+
+@pytest.mark.parametrize("prefix,length,brand,width", OVERLAPS_ALL_WIDTHS, ids=lambda v: str(v))
+def test_match_over_all_widths(prefix: str, length: int, brand: str | None, width: str | None) -> None:
+    rng = random.Random(f"all:{prefix}:{length}")
+    for _ in range(10):
+        pan = _fresh(prefix, length, rng)
+        found = issuers.match(pan, issuers.WIDTHS)
+        got = None if found is None else (found.issuer.brand, found.width)
+        want = None if brand is None else (brand, width)
+        assert got == want, f"{_mask(pan)} (len {length}): {got} != {want}"
+        assert _brand_all(pan) == _oracle(pan, RANGES)
+
+
+def test_match_reports_the_deciding_row_and_lookup_agrees() -> None:
+    rng = random.Random("match")
+    for prefix, length, brand in OVERLAPS:
+        pan = _fresh(prefix, length, rng)
+        found = issuers.match(pan)
+        assert (found and found.issuer.brand) == (brand or None)
+        if found is not None:
+            assert lookup(pan) is found.issuer
+            assert found.width in issuers.ADMITTED_WIDTHS
+            assert found.sources and all(found.sources)
+            w = len(found.prefix_from)
+            assert int(found.prefix_from) <= int(pan[:w]) <= int(found.prefix_to)
+            assert len(pan) in found.lengths
 
 
 def test_rupay_353_356_are_shadowed_by_jcb() -> None:
@@ -297,12 +385,17 @@ def test_every_range_boundary_follows_the_rule(row: dict[str, str]) -> None:
             pan = make_pan(prefix, length, rng)
             got, want = _brand(pan), _oracle(pan)
             assert got == want, f"{_mask(pan)} (len {length}): {got} != rule {want}"
+            got, want = _brand_all(pan), _oracle(pan, RANGES)
+            assert got == want, f"{_mask(pan)} (len {length}, all widths): {got} != rule {want}"
     # The range's own ends, at its own lengths, are always a brand (maybe a
-    # more specific one, never none).
+    # more specific one, never none), and an admitted row's ends are a brand
+    # for lookup() too.
     for prefix in (row["prefix_from"], row["prefix_to"]):
         for length in own:
             pan = make_pan(prefix, length, rng)
-            assert lookup(pan) is not None, f"{_mask(pan)} (len {length}) has no brand"
+            assert _brand_all(pan) is not None, f"{_mask(pan)} (len {length}) has no brand"
+            if row["width"] in issuers.ADMITTED_WIDTHS:
+                assert lookup(pan) is not None, f"{_mask(pan)} (len {length}) has no brand"
 
 
 def test_lookup_agrees_with_brute_force_rule() -> None:
@@ -317,6 +410,8 @@ def test_lookup_agrees_with_brute_force_rule() -> None:
         pan = make_pan(prefix, length, rng)
         got, want = _brand(pan), _oracle(pan)
         assert got == want, f"{_mask(pan)} (len {length}): {got} != rule {want}"
+        got, want = _brand_all(pan), _oracle(pan, RANGES)
+        assert got == want, f"{_mask(pan)} (len {length}, all widths): {got} != rule {want}"
         checked += 1
     assert checked == 6000
 
@@ -344,13 +439,16 @@ def test_9_only_troy_and_humo() -> None:
                 assert got is None, f"{_mask(pan)} must have no issuer"
 
 
-def test_1_only_uatp_at_15() -> None:
+def test_1_only_uatp_at_15_and_jcb_1800() -> None:
     rng = random.Random(1)
     for length in LENGTHS:
         for _ in range(50):
-            pan = make_pan("1", length, rng)
+            pan = make_pan(rng.choice(["1", "1800"]), length, rng)
             got = _brand(pan)
-            want = "uatp" if length == 15 else None
+            if pan[:4] == "1800" and length >= 15:
+                want: str | None = "jcb"
+            else:
+                want = "uatp" if length == 15 else None
             assert got == want, f"{_mask(pan)} (len {length}): {got} != {want}"
 
 
@@ -377,10 +475,11 @@ def test_brands_ids_are_stable_and_unique() -> None:
     assert all(re.fullmatch(r"[a-z][a-z0-9_]*", b) for b in ids), ids
     required = {"visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay",
                 "maestro", "mir", "rupay", "verve", "elo", "hipercard", "troy",
-                "dankort", "uatp", "interpayment", "instapayment", "lankapay"}
+                "dankort", "uatp", "interpayment", "instapayment", "lankapay", "bankcard", "hiper"}
     assert required <= set(ids), sorted(required - set(ids))
     by_id = {i.brand: i for i in got}
     assert by_id["visa"].lengths == frozenset({13, 16, 19})
+    assert by_id["unionpay"].lengths == frozenset(range(14, 20))  # 14-15 from the wide rows
     assert by_id["amex"].name == "American Express"
     assert by_id["maestro"].lengths == frozenset(range(12, 20))
     # lookup returns the same Issuer objects brands() lists.
@@ -403,24 +502,47 @@ NAMED_IN_ISSUE = [
 ]
 
 
+SOURCES_MD = (Path(issuers.__file__).resolve().parent.parent / "data" / "SOURCES.md").read_text("utf-8")
+
+
+def _documented_keys(section: str) -> set[str]:
+    """Citation keys of the key table under the ``## `section` `` heading."""
+    part = SOURCES_MD.split(f"## `{section}`", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([a-z0-9-]+)` \|", part, re.MULTILINE))
+
+
+def test_every_source_key_is_documented() -> None:
+    """A row's citation must lead somewhere: every key is in SOURCES.md."""
+    iin_keys = _documented_keys("iin_ranges.csv")
+    for row in RANGES:
+        missing = set(row["source"].split("|")) - iin_keys
+        assert not missing, f"{row['brand']} {row['prefix_from']}: undocumented {missing}"
+    card_keys = _documented_keys("test_cards.csv")
+    for row in TEST_CARDS:
+        missing = set(row["source"].split("|")) - card_keys
+        assert not missing, f"{_mask(row['number'])}: undocumented {missing}"
+
+
 def test_test_card_file_is_clean() -> None:
     numbers = [r["number"] for r in TEST_CARDS]
     assert len(numbers) == len(set(numbers)), "duplicate test card rows"
-    assert len(numbers) >= 100
-    known_sources = {"stripe", "braintree", "paypal", "authorizenet", "worldpay", "checkout",
-                     "worldnet", "accesspaysuite", "adyen", "adyen-pos"}
-    for r in TEST_CARDS:
-        assert set(r["source"].split("|")) <= known_sources, f"{_mask(r['number'])}: {r['source']}"
+    assert len(numbers) >= 400
+    # Every processor issue 16 names, and schemes' own lists, have entries.
+    keys = {k.split("-")[0] for r in TEST_CARDS for k in r["source"].split("|")}
+    wanted = {"stripe", "braintree", "adyen", "worldpay", "cybersource", "paypal", "checkout",
+              "authorizenet", "square", "mollie", "razorpay", "unionpay", "mastercard"}
+    assert wanted <= keys, sorted(wanted - keys)
 
 
 @pytest.mark.parametrize("row", TEST_CARDS, ids=lambda r: _mask(r["number"]))
 def test_every_test_card_is_luhn_valid_flagged_and_branded(row: dict[str, str]) -> None:
+    """``brand`` is what the whole table (every width) says; empty: no row."""
     number = row["number"]
     valid = bool(luhn.verify(number))
     assert valid, f"{_mask(number)} fails Luhn (reference)"
     assert is_test_card(number)
-    got = _brand(number)
-    assert got == row["brand"], f"{_mask(number)}: lookup {got} != file {row['brand']}"
+    got = _brand_all(number)
+    assert got == (row["brand"] or None), f"{_mask(number)}: match {got} != file {row['brand']}"
 
 
 def test_numbers_named_in_the_issue_are_test_cards() -> None:
@@ -441,12 +563,27 @@ def test_fresh_and_altered_numbers_are_not_test_cards() -> None:
         assert not flagged, f"{_mask(n)} lengthened/shortened is flagged"
 
 
-def test_rejected_numbers_stay_out() -> None:
+# Published, but failing Luhn (SOURCES.md, "Rejected entries"): never listed.
+REJECTED = ["4242424242424241", "6044100018023838", "4010100000000000000", "3400000000001098",
+            "6222988812340000", "6221558812340000"]
+
+
+@pytest.mark.parametrize("number", REJECTED, ids=_mask)
+def test_rejected_numbers_stay_out(number: str) -> None:
     """Numbers SOURCES.md lists as rejected must never creep back in."""
-    rejected = ["4242424242424241", "5610591081018250", "6331101999990016", "3088000000000017",
-                "3400000000000000", "5000186622346654", "6771798021000008"]
-    assert not any(is_test_card(n) for n in rejected)
-    assert not luhn.verify("4242424242424241")  # why it was rejected
+    assert not is_test_card(number)
+    assert not luhn.verify(number)  # why it was rejected
+    assert f"| {number} |" in SOURCES_MD
+
+
+def test_numbers_once_rejected_for_want_of_a_range_are_now_listed() -> None:
+    """Bankcard, Switch, Maestro 50/56-69 and JCB sandbox numbers used to be
+    left out because no row matched them; the wider table brands them."""
+    for number, brand in [("5610591081018250", "bankcard"), ("6331101999990016", "maestro"),
+                          ("3088000000000017", "jcb"), ("6771798021000008", "maestro"),
+                          ("5000186622346654", "maestro")]:
+        assert is_test_card(number), _mask(number)
+        assert _brand_all(number) == brand, _mask(number)
 
 
 # -- parsing ------------------------------------------------------------------
@@ -465,15 +602,18 @@ def test_parse_lengths_rejects(spec: str) -> None:
         issuers.parse_lengths(spec)
 
 
-HEADER = "brand,name,prefix_from,prefix_to,lengths,source\n"
+HEADER = "brand,name,prefix_from,prefix_to,lengths,width,source\n"
 
 
 @pytest.mark.parametrize("body", [
-    "x,X,4,45,16,s\n",          # widths differ
-    "x,X,45,44,16,s\n",         # from > to
-    "x,X,123456789,123456789,16,s\n",  # longer than 8 digits
-    "x,X,4,4,16;19,s\n",        # bad length syntax
-    "x,X,4,4,16,s\nx,Y,5,5,16,s\n",  # one brand, two names
+    "x,X,4,45,16,narrow,s\n",          # prefix widths differ
+    "x,X,45,44,16,narrow,s\n",         # from > to
+    "x,X,123456789,123456789,16,narrow,s\n",  # longer than 8 digits
+    "x,X,4,4,16;19,narrow,s\n",        # bad length syntax
+    "x,X,4,4,16,narrow,s\nx,Y,5,5,16,narrow,s\n",  # one brand, two names
+    "x,X,4,4,16,medium,s\n",           # unknown width
+    "x,X,4,4,16,narrow,\n",            # no source
+    "x,X,4,4,16,narrow,a||b\n",        # empty source key
 ])
 def test_malformed_iin_table_is_a_clear_error(body: str) -> None:
     with pytest.raises(DataError, match="line"):
@@ -482,14 +622,44 @@ def test_malformed_iin_table_is_a_clear_error(body: str) -> None:
 
 def test_iin_table_header_checked() -> None:
     with pytest.raises(DataError, match="header"):
-        issuers.parse_iin_table("brand,name,from,to,lengths,source\n")
+        issuers.parse_iin_table("brand,name,from,to,lengths,width,source\n")
+    with pytest.raises(DataError, match="header"):  # the 0.1 header, without width
+        issuers.parse_iin_table("brand,name,prefix_from,prefix_to,lengths,source\n")
 
 
 def test_equal_width_tie_goes_to_earlier_row() -> None:
-    index, brand_list = issuers.parse_iin_table(HEADER + "a,A,65,65,16,s\nb,B,65,65,16-17,s\n")
-    node = index["65"]
+    brand_list, rows = issuers.parse_iin_table(HEADER + "a,A,65,65,16,narrow,s\nb,B,65,65,16-17,wide,s|t\n")
+    node = issuers.build_index(rows)["65"]
     assert [i.brand for i in brand_list] == ["a", "b"]
-    assert node[16] is brand_list[0] and node[17] is brand_list[1]
+    assert node[16] is rows[0] and node[17] is rows[1]
+    assert rows[1].issuer is brand_list[1] and rows[1].width == "wide" and rows[1].sources == ("s", "t")
+
+
+def test_wide_rows_are_outside_the_engine_until_admitted() -> None:
+    """lookup() and the C finder's length table see only ADMITTED_WIDTHS;
+    match(.., WIDTHS) and length_table(WIDTHS) see every row."""
+    assert "wide" not in issuers.ADMITTED_WIDTHS
+    pan = _fresh("5612", 16, random.Random(5612))  # Maestro 56: wide
+    assert lookup(pan) is None and issuers.match(pan) is None
+    assert issuers.match(pan, issuers.WIDTHS).width == "wide"
+    admitted, everything = issuers.length_table(), issuers.length_table(issuers.WIDTHS)
+    bit = lambda n: 1 << (n - 12)  # noqa: E731
+    assert not admitted[5612] & bit(16) and everything[5612] & bit(16)
+    assert not admitted[6212] & bit(15) and everything[6212] & bit(15)  # UnionPay 14-15: wide
+    # Every admitted length is in the wide table too (it only adds).
+    assert all(a & e == a for a, e in zip(admitted, everything))
+
+
+def test_length_table_admits_the_new_narrow_lengths() -> None:
+    """The C pass drops a digit run whose 4-digit prefix cannot start a PAN
+    of its length: the rows added for issue 16 must open their lengths."""
+    table = issuers.length_table()
+    bit = lambda n: 1 << (n - 12)  # noqa: E731
+    for prefix, length in [("2131", 15), ("1800", 19), ("5610", 16), ("5602", 16), ("6370", 16),
+                           ("3337", 16), ("3088", 16)]:
+        assert table[int(prefix)] & bit(length), f"{prefix} at {length} not admitted"
+    for prefix, length in [("3337", 15), ("5611", 16), ("7000", 16)]:
+        assert not table[int(prefix)] & bit(length), f"{prefix} at {length} admitted"
 
 
 def test_malformed_test_card_is_a_clear_error_without_the_number() -> None:
