@@ -16,12 +16,20 @@ Two backends return identical results:
 
 * ``c``: a small C extension (``_cfinder.c``), a single pass per encoding;
 * ``python``: two ``re`` patterns; always available, and the test oracle.
+
+The C file also has the byte kernels around the finder, each with a pure
+twin here that tests compare it with: :func:`newlines`, :func:`lines_at`
+(newlines up to each hit only) and :func:`has_entity`. Its SIMD level
+(AVX2, SSE2 or plain loops: :func:`simd_levels`) is the best the CPU has,
+unless ``CARDSCAN_SIMD`` or :func:`simd_level` picks a lower one.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import operator
 import re
-from typing import Callable
+from typing import Callable, Iterator, Sequence
 
 import luhn as _luhn_ref  # noqa: F401  (imported so a missing dependency fails early)
 
@@ -149,10 +157,77 @@ def newlines_python(buf: bytes, start: int = 0, end: int = -1) -> tuple[int, int
     return n, (buf.rfind(b"\n", start, end) if n else -1)
 
 
+def lines_at_python(buf: bytes | bytearray | memoryview, offsets: Sequence[int],
+                    start: int = 0) -> list[tuple[int, int]]:
+    """For each offset (non-decreasing): ``newlines(buf, start, offset)``.
+
+    That is (newlines in ``buf[start:offset]``, offset of the last one or -1),
+    counted in one pass that stops at the last offset: line numbers cost
+    only up to where a hit needs one. Offsets past the end count as the end,
+    offsets before ``start`` as ``start``. A caller carrying ``lines`` and
+    ``last_nl`` from before ``start`` gives the hit at ``o`` line
+    ``lines + count + 1`` and column ``o - (last if count else last_nl)``.
+    """
+    n = len(buf)
+    start = min(max(start, 0), n)
+    out: list[tuple[int, int]] = []
+    pos, count, last, prev = start, 0, -1, None
+    for o in offsets:
+        o = operator.index(o)
+        if prev is not None and o < prev:
+            raise ValueError("offsets must be in non-decreasing order")
+        prev = o
+        o = min(o, n)
+        if o > pos:
+            c = buf.count(b"\n", pos, o)
+            if c:
+                count += c
+                last = buf.rfind(b"\n", pos, o)
+            pos = o
+        out.append((count, last))
+    return out
+
+
+def has_entity_python(buf: bytes | bytearray | memoryview) -> bool:
+    """Whether ``buf`` holds an HTML character reference start (``&#``) or ``&nbsp;``."""
+    data = bytes(buf) if isinstance(buf, memoryview) else buf
+    return b"&#" in data or b"&nbsp;" in data
+
+
 try:
-    from ._cfinder import newlines  # type: ignore[import-not-found]
+    from ._cfinder import has_entity, lines_at, newlines  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - no compiler at install time
     newlines = newlines_python
+    lines_at = lines_at_python
+    has_entity = has_entity_python
+
+
+def simd_levels() -> tuple[str, ...]:
+    """The SIMD levels the C kernels can run on this CPU, best first
+    (``avx2``, ``sse2``, ``scalar``); empty without the C extension.
+
+    The best one is used unless ``CARDSCAN_SIMD`` names a lower one at
+    import; every level gives identical results (tests run them all).
+    """
+    try:
+        from ._cfinder import simd_levels as levels  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - no compiler at install time
+        return ()
+    return levels()  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def simd_level(name: str) -> Iterator[None]:
+    """Run the C kernels at SIMD level ``name`` inside the block (tests,
+    benchmarks); ValueError for a level this CPU cannot run. Process-wide:
+    not for use while other threads scan."""
+    from ._cfinder import simd  # type: ignore[import-not-found]
+
+    before = simd(name)
+    try:
+        yield
+    finally:
+        simd(before)
 
 
 def _load_c() -> Callable[..., list[Chain]] | None:
