@@ -106,12 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--level", action="append", help="SIMD level(s) to measure (default: every one the CPU has)")
     ap.add_argument("--only", action="append", help="kernel(s) to measure (default: all)")
+    ap.add_argument("--data", type=Path, default=generate.DATA_ROOT, help="data root (default benchmarks/data)")
     ap.add_argument("--baseline-so", type=Path, help="another build of _cfinder to measure beside this one")
     args = ap.parse_args(argv)
     if candidates.find_chains_c is None:
         print("the C extension is not built", file=sys.stderr)
         return 2
-    path = generate.ensure(args.size_mb, files=(args.file,))[args.file]
+    path = generate.ensure(args.size_mb, root=args.data, files=(args.file,))[args.file]
     with open(path, "rb") as fh:
         data = fh.read(int(args.mb * MB))
     bufs = [bytearray(data[i:i + CHUNK]) for i in range(0, len(data), CHUNK)]

@@ -290,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-score", action="store_true", help="skip the untimed correctness runs")
     ap.add_argument("--profile", action="store_true", help="also profile cardscan scan --jobs 1 of the log")
     ap.add_argument("--json", type=Path, help="write the figures as JSON here")
+    ap.add_argument("--data", type=Path, default=generate.DATA_ROOT, help="data root (default benchmarks/data)")
     args = ap.parse_args(argv)
     for tool in ("rg", "hyperfine"):
         if shutil.which(tool) is None:
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"commit": commit(), "rounds": args.rounds, "tables": {}}
     with tempfile.TemporaryDirectory(prefix="cardscan-bench-") as t:
         tmp = Path(t)
-        log_path = generate.ensure(args.size_mb, files=("app.log",), log=log)["app.log"]
+        log_path = generate.ensure(args.size_mb, root=args.data, files=("app.log",), log=log)["app.log"]
         planted = generate.load_sidecar(log_path)["planted"]
         size_mb = log_path.stat().st_size / MB
         work: list[tuple[str, list[Command], float, str, str]] = []
