@@ -77,7 +77,7 @@ def kernels(_cfinder: ModuleType) -> dict[str, Callable[[list[bytearray]], objec
         def lines_at(bufs: list[bytearray]) -> object:
             if not offsets:  # the chains of each buffer, found once, untimed on later passes
                 for i, b in enumerate(bufs):
-                    offsets[i] = [s for s, _e, _f in _cfinder.find_chains(b, 0, -1, table, ids)]
+                    offsets[i] = sorted(s for s, _e, _f in _cfinder.find_chains(b, 0, -1, table, ids))
             return [_cfinder.lines_at(b, offsets[i]) for i, b in enumerate(bufs)]
 
         out["lines_at"] = lines_at
@@ -128,20 +128,20 @@ def main(argv: list[str] | None = None) -> int:
           f"CPU-second; CPU levels {', '.join(candidates.simd_levels())}; load {os.getloadavg()[0]:.2f}")
     print(f"  {'kernel':<12}" + "".join(f"{title:>15}" for title, _, _ in columns))
     for name in names:
-        cells = []
-        for _title, mod, level in columns:
-            fn = kernels(mod).get(name)
-            if fn is None:
-                cells.append(f"{'-':>15}")
-                continue
-            with at_level(mod, level):
-                fn(bufs)  # warm-up (and lines_at's offsets)
-                times = []
-                for _ in range(args.repeat):
+        # Columns take turns, one pass each per round, so a slow spell on a
+        # shared machine falls on all of them alike.
+        fns = [(kernels(mod).get(name), mod, level) for _title, mod, level in columns]
+        times: list[list[float]] = [[] for _ in columns]
+        for rnd in range(args.repeat + 1):
+            for k, (fn, mod, level) in enumerate(fns):
+                if fn is None:
+                    continue
+                with at_level(mod, level):
                     t0 = time.process_time()
                     fn(bufs)
-                    times.append(time.process_time() - t0)
-            cells.append(f"{size / MB / max(statistics.median(times), 1e-9):>15,.0f}")
+                    if rnd:  # round 0 warms up (and finds lines_at's offsets)
+                        times[k].append(time.process_time() - t0)
+        cells = [f"{size / MB / max(statistics.median(t), 1e-9):>15,.0f}" if t else f"{'-':>15}" for t in times]
         print(f"  {name:<12}" + "".join(cells))
     return 0
 
