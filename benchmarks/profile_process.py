@@ -13,8 +13,9 @@ modules, sinks, run/...) or, for a builtin (``find_chains``, a hash
 ``update``, ``bytes.find``), by what it is or else by the part of the function
 that called it; import machinery and module bodies are start-up. cProfile
 adds a cost per Python call, so Python-heavy parts read high by up to ~30%;
-the C parts (find, line counting, hash) are exact. ``wall`` is the same
-command without the profiler (median of 3).
+the C parts (find, line counting, hash) are not inflated. Each part is the
+median over ``--runs`` runs (default 3), and ``wall`` the same command
+without the profiler (median of as many).
 
     python benchmarks/profile_process.py benchmarks/data/256mb/app.log
 """
@@ -180,7 +181,7 @@ def wall(argv: list[str], env: dict[str, str], runs: int = 3) -> float:
     return statistics.median(times)
 
 
-def report(path: Path, n_top: int = 0) -> str:
+def report(path: Path, n_top: int = 0, n: int = 3) -> str:
     env = dict(os.environ)
     env.setdefault("CARDSCAN_FINGERPRINT_KEY", "cardscan-benchmark-key-v1")
     with tempfile.TemporaryDirectory(prefix="cardscan-prof-") as t:
@@ -190,12 +191,17 @@ def report(path: Path, n_top: int = 0) -> str:
         runs = {}
         for name, target in (("empty file", empty), (path.name, path)):
             argv = ["scan", "--jobs", "1", "--manifest", str(tmp / "m.jsonl"), str(target)]
-            parts, total, tops = profile(argv, env, n_top)
-            runs[name] = (parts, total, wall(argv, env))
+            # Median of each part over n runs: one run on a shared machine
+            # can be half again as slow in any part.
+            samples = [profile(argv, env, n_top) for _ in range(n)]
+            parts = {part: statistics.median(smp[0][part] for smp in samples) for part in PARTS}
+            total = statistics.median(smp[1] for smp in samples)
+            tops = samples[len(samples) // 2][2]
+            runs[name] = (parts, total, wall(argv, env, n))
     size = path.stat().st_size / (1 << 20)
     names = list(runs)
-    lines = [f"Profile of `cardscan scan --jobs 1 --manifest M FILE` (cProfile, own time per part, seconds; "
-             f"FILE = {path.name}, {size:,.0f} MB; load {os.getloadavg()[0]:.2f})",
+    lines = [f"Profile of `cardscan scan --jobs 1 --manifest M FILE` (cProfile, own time per part, seconds, "
+             f"median of {n} runs; FILE = {path.name}, {size:,.0f} MB; load {os.getloadavg()[0]:.2f})",
              f"  {'part':<22}" + "".join(f"{n:>16}" for n in names) + f"{'share':>8}"]
     big_parts, big_total, _ = runs[names[-1]]
     for part in PARTS:
@@ -216,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("file", type=Path)
     ap.add_argument("--top", type=int, default=0, help="also list the N functions with most own time")
+    ap.add_argument("--runs", type=int, default=3, help="profiled (and timed) runs; medians are reported")
     args = ap.parse_args(argv)
-    print(report(args.file, args.top))
+    print(report(args.file, args.top, args.runs))
     return 0
 
 

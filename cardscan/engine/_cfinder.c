@@ -613,11 +613,12 @@ static PyObject *newlines(PyObject *self, PyObject *args) {
  * in one pass that stops at the last offset. Line numbers are then paid
  * only up to where a hit needs one. Offsets past the end count as the end;
  * before start, as start. */
-static PyObject *lines_at(PyObject *self, PyObject *args) {
+static PyObject *lines_at(PyObject *self, PyObject *args, PyObject *kwargs) {
+    static char *kwlist[] = {"buf", "offsets", "start", NULL};
     Py_buffer view;
     PyObject *offsets;
     Py_ssize_t start = 0;
-    if (!PyArg_ParseTuple(args, "y*O|n", &view, &offsets, &start)) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*O|n", kwlist, &view, &offsets, &start)) return NULL;
     PyObject *seq = PySequence_Fast(offsets, "offsets must be a sequence of integers");
     PyObject *out = NULL;
     if (!seq) goto done;
@@ -866,7 +867,7 @@ static PyObject *simd_levels(PyObject *self, PyObject *noargs) {
 static PyMethodDef methods[] = {
     {"find_chains", find_chains, METH_VARARGS, "Find digit chains that may hold a PAN."},
     {"newlines", newlines, METH_VARARGS, "Count newlines in buf[start:end]; return (count, last offset)."},
-    {"lines_at", lines_at, METH_VARARGS,
+    {"lines_at", (PyCFunction)(void (*)(void))lines_at, METH_VARARGS | METH_KEYWORDS,
      "For each offset (non-decreasing), (newlines in buf[start:offset], offset of the last one or -1)."},
     {"has_entity", has_entity, METH_VARARGS, "Whether buf holds b'&#' or b'&nbsp;'."},
     {"class_runs", class_runs, METH_VARARGS, "Maximal runs of bytes in a class, at least min_len long."},

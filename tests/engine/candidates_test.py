@@ -410,7 +410,7 @@ def test_lines_at_on_long_buffers_and_line_numbers_of_hits(rng) -> None:
     want = lines_at_python(data, offsets)
     for level in each_level():
         assert lines_at(data, offsets) == want, level
-        assert lines_at(bytearray(data), tuple(offsets), 0) == want, level
+        assert lines_at(bytearray(data), tuple(offsets), start=0) == want, level
     # What the scanner makes of it: line and column of the byte at each offset.
     for o, (count, last) in zip(offsets, want):
         if o < len(data):
