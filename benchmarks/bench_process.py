@@ -23,6 +23,8 @@ and its findings can be scored):
     filter; it runs on the second core and keeps up with rg.
 ``rg ... -P '(?<![0-9])[2-6](?:[0-9][ -]?){11,17}[0-9](?![0-9])' FILE | python3 -S luhn_filter.py``
     PCRE2, the configuration earlier reports compared with.
+``rg ... FILE`` alone
+    the pipeline's floor, for reference: its candidates are not Luhn-checked.
 ``rg -z ...`` on ``app.log.gz``
     ripgrep decompresses through ``gzip -dc`` in a child process.
 a tree of small files
@@ -76,6 +78,9 @@ class Command:
     shell: str  # exactly what runs, under sh -c
     cardscan: bool
     manifest: Path | None = None
+    #: hyperfine's CPU time counts the processes it (and they) wait for; pool
+    #: workers behind a fork server are not among them.
+    cpu_counted: bool = True
 
 
 @dataclass
@@ -109,10 +114,15 @@ def log_commands(log: Path, tmp: Path) -> list[Command]:
     m1, m2 = tmp / "log-j1.jsonl", tmp / "log-jN.jsonl"
     return [
         Command("cardscan-j1", "cardscan scan --jobs 1", q(*cs, "scan", "--jobs", "1", "--manifest", m1, log), True, m1),
-        Command("cardscan", "cardscan scan (default --jobs)", q(*cs, "scan", "--manifest", m2, log), True, m2),
+        Command("cardscan", "cardscan scan (default --jobs)", q(*cs, "scan", "--manifest", m2, log), True, m2, False),
         Command("rg", "rg (default engine) | luhn_filter", rg_pipe(log, "--no-filename"), False),
         Command("rg-P", "rg -P (PCRE2) | luhn_filter", rg_pipe(log, "--no-filename", "-P", pattern=PCRE_PATTERN),
                 False),
+        # The pipeline's floor: ripgrep alone, its candidates unfiltered. With
+        # a second core free the pipeline runs at about this speed; without
+        # one, at the sum of both processes' CPU time.
+        Command("rg-alone", "rg alone, no Luhn filter (reference)",
+                q("rg", "--no-config", "-o", "-N", "--no-filename", "-e", RG_PATTERN, log), False),
     ]
 
 
@@ -129,7 +139,7 @@ def tree_commands(tree: Path, tmp: Path) -> list[Command]:
     cs = cardscan_exe()
     m1, m2 = tmp / "tree-jN.jsonl", tmp / "tree-j1.jsonl"
     return [
-        Command("cardscan", "cardscan scan (default --jobs)", q(*cs, "scan", "--manifest", m1, tree), True, m1),
+        Command("cardscan", "cardscan scan (default --jobs)", q(*cs, "scan", "--manifest", m1, tree), True, m1, False),
         Command("cardscan-j1", "cardscan scan --jobs 1", q(*cs, "scan", "--jobs", "1", "--manifest", m2, tree), True, m2),
         Command("rg", "rg (default engine, all cores) | luhn_filter", rg_pipe(tree, "--with-filename"), False),
     ]
@@ -193,7 +203,10 @@ def hyperfine_round(commands: list[Command], tmp: Path) -> list[tuple[float, flo
         codes = r.get("exit_codes") or [0]
         # cardscan exits 1 when it finds something; rg's pipeline exits with the filter's status.
         if any(code not in (0, 1) for code in codes):
-            raise RuntimeError(f"{c.name} exited with {codes}: {c.shell}")
+            again = subprocess.run(c.shell, shell=True, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   check=False)
+            raise RuntimeError(f"{c.name} exited with {codes}: {c.shell}\n(again: {again.returncode}, "
+                               f"{again.stderr.decode(errors='replace')[-1000:]})")
         res.append((r["times"][0], r["user"] + r["system"]))
     return res
 
@@ -263,10 +276,12 @@ def table(title: str, rows: list[Row], amount: float, unit: str) -> str:
         rate = amount / r.median
         vs_rg = f"{base.median / r.median:.2f}x" if base else "-"
         j1 = f"{r.median / ref.median:.2f}x"
+        cpu = f"{statistics.median(r.cpu):>6.2f}" if r.command.cpu_counted else f"{'-':>6}"
         lines.append(f"  {r.command.label:<46} {len(r.seconds):>4} {r.median:>9.3f} {rate:>10,.1f} "
-                     f"{statistics.median(r.cpu):>6.2f} {vs_rg:>6} {j1:>9}  {r.score}")
+                     f"{cpu} {vs_rg:>6} {j1:>9}  {r.score}")
     lines.append("  '/ rg': this row's rate over the rg (default engine) row's; 'j1 / this': cardscan --jobs 1's "
-                 "rate over this row's.")
+                 "rate over this row's; CPU s: user + system of the whole process tree ('-': pool workers are "
+                 "not counted).")
     return "\n".join(lines)
 
 
