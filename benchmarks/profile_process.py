@@ -164,7 +164,9 @@ def top(stats: pstats.Stats, n: int) -> list[str]:
 def profile(argv: list[str], env: dict[str, str], n_top: int = 0) -> tuple[dict[str, float], float, list[str]]:
     with tempfile.TemporaryDirectory(prefix="cardscan-prof-") as t:
         out = Path(t) / "p.prof"
-        subprocess.run([sys.executable, "-c", DRIVER, str(out), *argv], env=env, check=False,
+        # cwd: a directory without a cardscan/ in it, so the profile is of the
+        # installed package, as the cardscan command imports it.
+        subprocess.run([sys.executable, "-c", DRIVER, str(out), *argv], env=env, check=False, cwd=t,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         stats = pstats.Stats(str(out))
         return split(stats), stats.total_tt, top(stats, n_top)  # type: ignore[attr-defined]
