@@ -663,11 +663,20 @@ static PyObject *has_entity(PyObject *self, PyObject *args) {
     Py_buffer view;
     if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
     const unsigned char *b = (const unsigned char *)view.buf, *p = b, *e = b + view.len;
-    int found = 0;
+    int found = 0, hops = 0;
     while (p < e && (p = memchr(p, '&', (size_t)(e - p))) != NULL) {
         if (e - p >= 2 && p[1] == '#') { found = 1; break; }
         if (e - p >= 6 && memcmp(p + 1, "nbsp;", 5) == 0) { found = 1; break; }
         p++;
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+        /* '&' everywhere (HTML): two substring searches are cheaper now. */
+        if (++hops > 2000) {
+            found = memmem(p, (size_t)(e - p), "&#", 2) != NULL || memmem(p, (size_t)(e - p), "&nbsp;", 6) != NULL;
+            break;
+        }
+#else
+        (void)hops;
+#endif
     }
     PyBuffer_Release(&view);
     return PyBool_FromLong(found);

@@ -457,6 +457,20 @@ def test_has_entity_equals_substring_search(data: bytes) -> None:
             assert has_entity(bytearray(data)) is want, level
 
 
+@needs_c
+def test_has_entity_where_ampersands_are_everywhere() -> None:
+    # Past 2000 '&' the C pass switches from hopping to substring searches.
+    from cardscan.engine._cfinder import has_entity
+
+    for tail in (b"", b"&#52;", b"&nbsp;", b"&nbsp", b"x#&", b"&nbsp;"[:5] + b"x"):
+        for head in (b"&amp;" * 3000, b"&" * 5000, b"x&" * 2001 + b"x"):
+            data = head + tail
+            want = b"&#" in data or b"&nbsp;" in data
+            assert want is (tail in (b"&#52;", b"&nbsp;"))  # the data is what the test means
+            for level in each_level():
+                assert has_entity(data) is want, (level, len(head), tail)
+
+
 # -- the finder's chain judgement from masks: every chain length against the window ----
 
 @needs_c
