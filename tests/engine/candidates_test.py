@@ -325,15 +325,18 @@ def test_simd_levels_best_first_and_switchable() -> None:
 
     assert LEVELS[-1] == "scalar" and set(LEVELS) <= {"avx2", "sse2", "scalar"}
     assert list(LEVELS) == [lv for lv in ("avx2", "sse2", "scalar") if lv in LEVELS]
-    best = simd()
-    assert best == LEVELS[0]
+    import os
+
+    now = simd()
+    # The best level unless CARDSCAN_SIMD lowered it for this run.
+    assert now == (os.environ.get("CARDSCAN_SIMD") if os.environ.get("CARDSCAN_SIMD") in LEVELS else LEVELS[0])
     for level in LEVELS:
         with simd_level(level):
             assert simd() == level
-        assert simd() == best
+        assert simd() == now
     with pytest.raises(ValueError, match="unknown SIMD level"):
         simd("avx512")
-    assert simd() == best
+    assert simd() == now
 
 
 @needs_c
