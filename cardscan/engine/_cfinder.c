@@ -48,14 +48,27 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+/* SSE2 is in every x86-64 CPU; SSSE3 and AVX2 are compiled for their own
+ * functions only (target attributes) and used where the CPU has them. */
+#include <immintrin.h>
+#define CARDSCAN_X86 1
 #endif
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-#include <tmmintrin.h>
-#define CARDSCAN_SSSE3 1
-#endif
+
+/* ---- SIMD level ------------------------------------------------------------
+ * LEVEL_SCALAR: plain loops (every CPU; the compiler may vectorise them);
+ * LEVEL_SSE2: 16-byte vectors (SSSE3 lookups for class_runs where present);
+ * LEVEL_AVX2: 32-byte vectors, when the CPU has AVX2.
+ * The best the CPU has is chosen at import; CARDSCAN_SIMD=scalar|sse2|avx2
+ * or simd(name) lowers it, so tests run every path on one machine (the
+ * results are identical by construction and by test). */
+enum { LEVEL_SCALAR = 0, LEVEL_SSE2 = 1, LEVEL_AVX2 = 2 };
+static const char *const LEVEL_NAMES[] = {"scalar", "sse2", "avx2"};
+static int level_max = LEVEL_SCALAR; /* what this CPU and build can run */
+static int level = LEVEL_SCALAR;     /* what runs */
+static int have_ssse3 = 0;
 
 static unsigned char IS_DIGIT[256];
 static unsigned char IS_SEP[256];
@@ -80,8 +93,8 @@ static inline void masks_scalar(const unsigned char *p, Py_ssize_t len, Masks *m
     m->digit = d, m->sep = s, m->nul = z;
 }
 
-static inline void masks_full(const unsigned char *p, Masks *m) {
-#if defined(__SSE2__)
+#ifdef CARDSCAN_X86
+static inline void masks_sse2(const unsigned char *p, Masks *m) {
     const __m128i c0 = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9), sp = _mm_set1_epi8(' '),
                   dash = _mm_set1_epi8('-'), zero = _mm_setzero_si128();
     uint64_t d = 0, s = 0, z = 0;
@@ -95,14 +108,37 @@ static inline void masks_full(const unsigned char *p, Masks *m) {
         z |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, zero)) << (16 * k);
     }
     m->digit = d, m->sep = s, m->nul = z;
-#else
-    masks_scalar(p, 64, m);
-#endif
 }
 
-/* Masks of the 64-byte block at pos; bytes at or past end count as none. */
-static inline void block_masks(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end, Masks *m) {
-    if (pos + 64 <= end) masks_full(b + pos, m);
+__attribute__((target("avx2"))) static inline void masks_avx2(const unsigned char *p, Masks *m) {
+    const __m256i c0 = _mm256_set1_epi8('0'), nine = _mm256_set1_epi8(9), sp = _mm256_set1_epi8(' '),
+                  dash = _mm256_set1_epi8('-'), zero = _mm256_setzero_si256();
+    __m256i x0 = _mm256_loadu_si256((const __m256i *)p), x1 = _mm256_loadu_si256((const __m256i *)(p + 32));
+    __m256i t0 = _mm256_sub_epi8(x0, c0), t1 = _mm256_sub_epi8(x1, c0);
+    __m256i d0 = _mm256_cmpeq_epi8(_mm256_min_epu8(t0, nine), t0), d1 = _mm256_cmpeq_epi8(_mm256_min_epu8(t1, nine), t1);
+    __m256i s0 = _mm256_or_si256(_mm256_cmpeq_epi8(x0, sp), _mm256_cmpeq_epi8(x0, dash));
+    __m256i s1 = _mm256_or_si256(_mm256_cmpeq_epi8(x1, sp), _mm256_cmpeq_epi8(x1, dash));
+    m->digit = (uint32_t)_mm256_movemask_epi8(d0) | (uint64_t)(uint32_t)_mm256_movemask_epi8(d1) << 32;
+    m->sep = (uint32_t)_mm256_movemask_epi8(s0) | (uint64_t)(uint32_t)_mm256_movemask_epi8(s1) << 32;
+    m->nul = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(x0, zero)) |
+             (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(x1, zero)) << 32;
+}
+#endif
+
+/* Masks of the 64-byte block at pos; bytes at or past end count as none.
+ * lvl is a constant in each instantiation of the finder loop below. */
+static inline __attribute__((always_inline)) void block_masks(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,
+                                                              Masks *m, int lvl) {
+    if (pos + 64 <= end) {
+#ifdef CARDSCAN_X86
+        if (lvl == LEVEL_AVX2) masks_avx2(b + pos, m);
+        else if (lvl == LEVEL_SSE2) masks_sse2(b + pos, m);
+        else masks_scalar(b + pos, 64, m);
+#else
+        (void)lvl;
+        masks_scalar(b + pos, 64, m);
+#endif
+    }
     else if (pos < end) masks_scalar(b + pos, end - pos, m);
     else m->digit = m->sep = m->nul = 0;
 }
@@ -123,6 +159,14 @@ static inline uint64_t run_starts(uint64_t lo, uint64_t hi, int len) {
     return lo;
 }
 
+/* run_starts(lo, hi, 12), spelled out: runs of 2, 4, 8, then 12. */
+static inline uint64_t run12(uint64_t lo, uint64_t hi) {
+    lo &= (lo >> 1) | (hi << 63), hi &= hi >> 1;
+    lo &= (lo >> 2) | (hi << 62), hi &= hi >> 2;
+    lo &= (lo >> 4) | (hi << 60), hi &= hi >> 4;
+    return lo & ((lo >> 4) | (hi << 60));
+}
+
 /* Clear the bits of word w (block at base) for positions before limit. */
 static inline uint64_t clear_before(uint64_t bits, Py_ssize_t base, Py_ssize_t limit) {
     if (limit <= base) return bits;
@@ -137,15 +181,15 @@ static inline int group_ok(Py_ssize_t prev_g, Py_ssize_t g) {
     return (g >= 12 && g <= 19) || (prev_g == 4 && g >= 3 && g <= 6) || (prev_g == 6 && g == 13);
 }
 
+static const unsigned char DOUBLED[10] = {0, 2, 4, 6, 8, 1, 3, 5, 7, 9}; /* digit sum of 2d */
+
 static int luhn_ok(const unsigned char *d, Py_ssize_t n, Py_ssize_t stride) {
-    /* d points at the first digit; digits are stride bytes apart, n digits. */
-    int sum = 0, dbl = 0;
-    for (Py_ssize_t k = n - 1; k >= 0; k--) {
-        int v = d[k * stride] - '0';
-        if (dbl) { v *= 2; if (v > 9) v -= 9; }
-        sum += v;
-        dbl = !dbl;
-    }
+    /* d points at the first digit; digits are stride bytes apart, n digits.
+     * From the check digit leftwards, a pair at a time: no branch per digit. */
+    int sum = 0;
+    Py_ssize_t k = n - 1;
+    for (; k >= 1; k -= 2) sum += (d[k * stride] - '0') + DOUBLED[d[(k - 1) * stride] - '0'];
+    if (k == 0) sum += d[0] - '0';
     return sum % 10 == 0;
 }
 
@@ -165,26 +209,80 @@ static int emit(PyObject *out, Py_ssize_t s, Py_ssize_t e, int flags) {
 
 /* ---- id field names ------------------------------------------------------ */
 
+/* A word list ("\nword\nword\n", lowercase ASCII) and, built on its first
+ * lookup in a find_chains call, a small hash set of its words: a linear
+ * scan of the ~500-byte lists cost ~4,500 instructions per number looked
+ * up. Lists too big for the set are scanned as before. */
+#define WS_SLOTS 256
+#define WS_MAX_WORD 38 /* longer tokens are never looked up (see in_words) */
 typedef struct {
-    const unsigned char *neg, *pos; /* "\nword\nword\n", lowercase ASCII */
-    Py_ssize_t neg_len, pos_len, window;
+    const unsigned char *blob;
+    Py_ssize_t len;
+    int state; /* 0: not built; 1: built; -1: scan the blob */
+    uint16_t off[WS_SLOTS];
+    uint8_t wlen[WS_SLOTS]; /* 0: empty slot */
+} WordSet;
+
+typedef struct {
+    WordSet neg, pos;
+    Py_ssize_t window;
 } IdWords;
 
-/* Is the token b[t0:t1] (any case) one of the words in blob? */
-static int in_words(const unsigned char *blob, Py_ssize_t blen, const unsigned char *tok, Py_ssize_t tlen) {
+static inline uint32_t word_hash(const unsigned char *p, Py_ssize_t n, int fold) {
+    uint32_t h = 2166136261u;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        unsigned char c = p[k];
+        if (fold && c >= 'A' && c <= 'Z') c |= 0x20;
+        h = (h ^ c) * 16777619u;
+    }
+    return h;
+}
+
+static void wordset_build(WordSet *ws) {
+    ws->state = -1;
+    if (ws->len > 65535) return;
+    memset(ws->wlen, 0, sizeof ws->wlen);
+    int words = 0;
+    for (Py_ssize_t i = 0; i < ws->len;) {
+        if (ws->blob[i] == '\n') { i++; continue; }
+        Py_ssize_t j = i;
+        while (j < ws->len && ws->blob[j] != '\n') j++;
+        if (j - i <= WS_MAX_WORD) {
+            if (++words > WS_SLOTS / 2) return;
+            uint32_t slot = word_hash(ws->blob + i, j - i, 0) & (WS_SLOTS - 1);
+            while (ws->wlen[slot]) slot = (slot + 1) & (WS_SLOTS - 1);
+            ws->off[slot] = (uint16_t)i;
+            ws->wlen[slot] = (uint8_t)(j - i);
+        }
+        i = j;
+    }
+    ws->state = 1;
+}
+
+/* Is the token tok[0:tlen] (any case) one of the words of ws? */
+static int in_words(WordSet *ws, const unsigned char *tok, Py_ssize_t tlen) {
     unsigned char key[40];
     if (tlen + 2 > (Py_ssize_t)sizeof key) return 0;
-    key[0] = '\n';
+    if (ws->state == 0) wordset_build(ws);
     for (Py_ssize_t k = 0; k < tlen; k++) key[k + 1] = (unsigned char)(tok[k] | (tok[k] >= 'A' && tok[k] <= 'Z' ? 0x20 : 0));
+    if (ws->state == 1) {
+        uint32_t slot = word_hash(key + 1, tlen, 0) & (WS_SLOTS - 1);
+        while (ws->wlen[slot]) {
+            if (ws->wlen[slot] == tlen && memcmp(ws->blob + ws->off[slot], key + 1, (size_t)tlen) == 0) return 1;
+            slot = (slot + 1) & (WS_SLOTS - 1);
+        }
+        return 0;
+    }
+    key[0] = '\n';
     key[tlen + 1] = '\n';
-    for (Py_ssize_t i = 0; i + tlen + 2 <= blen; i++)
-        if (blob[i] == '\n' && memcmp(blob + i, key, (size_t)tlen + 2) == 0) return 1;
+    for (Py_ssize_t i = 0; i + tlen + 2 <= ws->len; i++)
+        if (ws->blob[i] == '\n' && memcmp(ws->blob + i, key, (size_t)tlen + 2) == 0) return 1;
     return 0;
 }
 
 /* Is the contiguous chain b[s:e] right behind an id field name (see the
  * top of this file)? Mirrors candidates._id_field_before. */
-static int id_field_before(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, Py_ssize_t end, const IdWords *w) {
+static int id_field_before(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, Py_ssize_t end, IdWords *w) {
     if (e < end && b[e] == '=') return 0;
     Py_ssize_t lo = s > w->window ? s - w->window : 0, g = s;
     while (g > lo && IS_GAP[b[g - 1]]) g--;
@@ -199,8 +297,8 @@ static int id_field_before(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, P
         Py_ssize_t t0 = t1;
         while (t0 > i0 && IS_ALNUM[b[t0 - 1]]) t0--;
         if (t0 == lo && t0 > 0 && IS_ALNUM[b[t0 - 1]]) return 0; /* cut by the window's start */
-        if (in_words(w->neg, w->neg_len, b + t0, t1 - t0)) return !pos_after;
-        if (in_words(w->pos, w->pos_len, b + t0, t1 - t0)) pos_after = 1;
+        if (in_words(&w->neg, b + t0, t1 - t0)) return !pos_after;
+        if (in_words(&w->pos, b + t0, t1 - t0)) pos_after = 1;
         t1 = t0;
     }
 }
@@ -208,7 +306,7 @@ static int id_field_before(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, P
 /* The ASCII chain starting at the digit b[s]: appends it to out if it could
  * hold a PAN; returns its end (or -1 on error). */
 static Py_ssize_t ascii_chain(const unsigned char *b, Py_ssize_t s, Py_ssize_t end, const unsigned char *table,
-                              const IdWords *ids, PyObject *out) {
+                              IdWords *ids, PyObject *out) {
     Py_ssize_t i = s, nd = 0, prev_g = 0;
     int sep = 0, plausible = 0;
     for (;;) {
@@ -227,6 +325,53 @@ static Py_ssize_t ascii_chain(const unsigned char *b, Py_ssize_t s, Py_ssize_t e
     if (keep && emit(out, s, i, sep) < 0) return -1;
     return i;
 }
+
+#ifdef __SIZEOF_INT128__
+typedef unsigned __int128 u128;
+
+/* The ASCII chain starting at the digit b[s], judged from the masks of the
+ * two blocks from base (bit k: byte base + k; D digits, C chain bytes) when
+ * it ends inside them (else by walking, ascii_chain): a contiguous one by
+ * its length (then prefix, Luhn, id field), one with separators by the
+ * groups between its separator bits. A log's timestamps ("2026-11-28 01",
+ * 10 digits in 13 chain bytes) and access-log tails die here unwalked.
+ * Same results as ascii_chain by construction; the tests compare both
+ * paths with the oracle. */
+static Py_ssize_t ascii_chain_masked(const unsigned char *b, Py_ssize_t s, Py_ssize_t base, Py_ssize_t end,
+                                     u128 D, u128 C, const unsigned char *table, IdWords *ids, PyObject *out) {
+    int p = (int)(s - base);
+    u128 rest = ~C >> p; /* bit 0: byte s; zeros shifted in from the top */
+    uint64_t r0 = (uint64_t)rest, r1 = (uint64_t)(rest >> 64);
+    int len = r0 ? __builtin_ctzll(r0) : r1 ? 64 + __builtin_ctzll(r1) : 128;
+    /* Bit 127 of C is not known (it needs the byte after the window). */
+    if (p + len >= 127) return ascii_chain(b, s, end, table, ids, out);
+    Py_ssize_t e = s + len;
+    u128 seps = C & ~D & (((((u128)1) << len) - 1) << p);
+    if (!seps) {
+        int keep = len <= 19 && prefix_ok(table, b + s, len, 1) && luhn_ok(b + s, len, 1) &&
+                   !(ids && id_field_before(b, s, e, end, ids));
+        if (keep && emit(out, s, e, 0) < 0) return -1;
+        return e;
+    }
+    /* Groups between the separator bits, as ascii_chain counts them. */
+    int nd = 0, prev_g = 0, plausible = 0, from = p;
+    while (seps) {
+        uint64_t s0 = (uint64_t)seps;
+        int q = s0 ? __builtin_ctzll(s0) : 64 + __builtin_ctzll((uint64_t)(seps >> 64));
+        int g = q - from;
+        nd += g;
+        plausible |= group_ok(prev_g, g);
+        prev_g = g;
+        from = q + 1;
+        seps &= seps - 1;
+    }
+    int g = p + len - from;
+    nd += g;
+    plausible |= group_ok(prev_g, g);
+    if (nd >= 12 && plausible && emit(out, s, e, 1) < 0) return -1;
+    return e;
+}
+#endif
 
 /* The UTF-16 chain starting at the digit b[j] (followed by a NUL): appends
  * it to out if it could hold a PAN; returns its end, j + 1 if it is no
@@ -255,6 +400,61 @@ static Py_ssize_t utf16_chain(const unsigned char *b, Py_ssize_t j, Py_ssize_t e
     return e;
 }
 
+/* The block loop of find_chains, for one SIMD level (a constant in each
+ * instantiation below, so the mask code is inlined). 0, or -1 on error. */
+static inline __attribute__((always_inline)) int find_loop(const unsigned char *b, Py_ssize_t start, Py_ssize_t end,
+                                                           const unsigned char *table, IdWords *ids,
+                                                           PyObject *out, PyObject *wide, int lvl) {
+    Masks cur, nxt;
+    uint64_t prev_digit = 0;
+    Py_ssize_t ascii_done = start, utf16_done = start;
+    block_masks(b, start, end, &cur, lvl);
+    for (Py_ssize_t base = start; base < end; base += 64) {
+        block_masks(b, base + 64, end, &nxt, lvl);
+        /* Chain bytes: digits, and separators between two digits. Bit 63 of
+         * the next block's word is not needed (only its low 11 bits are). */
+        uint64_t chain = cur.digit | (cur.sep & ((cur.digit << 1) | (prev_digit >> 63))
+                                               & ((cur.digit >> 1) | (nxt.digit << 63)));
+        uint64_t chain_next = nxt.digit | (nxt.sep & ((nxt.digit << 1) | (cur.digit >> 63)) & (nxt.digit >> 1));
+        uint64_t starts = clear_before(run12(chain, chain_next), base, ascii_done);
+        while (starts) {
+            /* The first 12-byte window at or after the last chain's end is
+             * the start of the next chain of 12 bytes or more. */
+            Py_ssize_t s = base + __builtin_ctzll(starts);
+#ifdef __SIZEOF_INT128__
+            ascii_done = ascii_chain_masked(b, s, base, end, (u128)nxt.digit << 64 | cur.digit,
+                                            (u128)chain_next << 64 | chain, table, ids, out);
+#else
+            ascii_done = ascii_chain(b, s, end, table, ids, out);
+#endif
+            if (ascii_done < 0) return -1;
+            starts = clear_before(starts, base, ascii_done);
+        }
+        /* UTF-16 chains start at a digit followed by a NUL. */
+        uint64_t digit_nul = clear_before(cur.digit & ((cur.nul >> 1) | (nxt.nul << 63)), base, utf16_done);
+        while (digit_nul) {
+            Py_ssize_t j = base + __builtin_ctzll(digit_nul);
+            utf16_done = utf16_chain(b, j, end, table, wide);
+            if (utf16_done < 0) return -1;
+            digit_nul = clear_before(digit_nul, base, utf16_done);
+        }
+        prev_digit = cur.digit;
+        cur = nxt;
+    }
+    return 0;
+}
+
+#define FIND_ARGS const unsigned char *b, Py_ssize_t start, Py_ssize_t end, const unsigned char *table, \
+                  IdWords *ids, PyObject *out, PyObject *wide
+static int find_loop_scalar(FIND_ARGS) { return find_loop(b, start, end, table, ids, out, wide, LEVEL_SCALAR); }
+#ifdef CARDSCAN_X86
+static int find_loop_sse2(FIND_ARGS) { return find_loop(b, start, end, table, ids, out, wide, LEVEL_SSE2); }
+__attribute__((target("avx2"))) static int find_loop_avx2(FIND_ARGS) {
+    return find_loop(b, start, end, table, ids, out, wide, LEVEL_AVX2);
+}
+#endif
+#undef FIND_ARGS
+
 static PyObject *find_chains(PyObject *self, PyObject *args) {
     Py_buffer view;
     Py_buffer tview = {0};
@@ -266,10 +466,12 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
         /* (negative blob, positive blob, window): bytes objects the caller keeps alive. */
         PyObject *neg, *pos;
         if (!PyArg_ParseTuple(ids_obj, "SSn", &neg, &pos, &ids_words.window)) { PyBuffer_Release(&view); return NULL; }
-        ids_words.neg = (const unsigned char *)PyBytes_AS_STRING(neg);
-        ids_words.neg_len = PyBytes_GET_SIZE(neg);
-        ids_words.pos = (const unsigned char *)PyBytes_AS_STRING(pos);
-        ids_words.pos_len = PyBytes_GET_SIZE(pos);
+        ids_words.neg.blob = (const unsigned char *)PyBytes_AS_STRING(neg);
+        ids_words.neg.len = PyBytes_GET_SIZE(neg);
+        ids_words.neg.state = 0;
+        ids_words.pos.blob = (const unsigned char *)PyBytes_AS_STRING(pos);
+        ids_words.pos.len = PyBytes_GET_SIZE(pos);
+        ids_words.pos.state = 0;
         ids = &ids_words;
     }
     const unsigned char *table = NULL;
@@ -289,38 +491,14 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
     if (start < 0) start = 0;
     PyObject *out = PyList_New(0), *wide = PyList_New(0);
     if (!out || !wide) goto fail;
-
-    Masks cur, nxt;
-    uint64_t prev_digit = 0;
-    Py_ssize_t ascii_done = start, utf16_done = start;
-    block_masks(b, start, end, &cur);
-    for (Py_ssize_t base = start; base < end; base += 64) {
-        block_masks(b, base + 64, end, &nxt);
-        /* Chain bytes: digits, and separators between two digits. Bit 63 of
-         * the next block's word is not needed (only its low 11 bits are). */
-        uint64_t chain = cur.digit | (cur.sep & ((cur.digit << 1) | (prev_digit >> 63))
-                                               & ((cur.digit >> 1) | (nxt.digit << 63)));
-        uint64_t chain_next = nxt.digit | (nxt.sep & ((nxt.digit << 1) | (cur.digit >> 63)) & (nxt.digit >> 1));
-        uint64_t starts = clear_before(run_starts(chain, chain_next, 12), base, ascii_done);
-        while (starts) {
-            /* The first 12-byte window at or after the last chain's end is
-             * the start of the next chain of 12 bytes or more. */
-            Py_ssize_t s = base + __builtin_ctzll(starts);
-            ascii_done = ascii_chain(b, s, end, table, ids, out);
-            if (ascii_done < 0) goto fail;
-            starts = clear_before(starts, base, ascii_done);
-        }
-        /* UTF-16 chains start at a digit followed by a NUL. */
-        uint64_t digit_nul = clear_before(cur.digit & ((cur.nul >> 1) | (nxt.nul << 63)), base, utf16_done);
-        while (digit_nul) {
-            Py_ssize_t j = base + __builtin_ctzll(digit_nul);
-            utf16_done = utf16_chain(b, j, end, table, wide);
-            if (utf16_done < 0) goto fail;
-            digit_nul = clear_before(digit_nul, base, utf16_done);
-        }
-        prev_digit = cur.digit;
-        cur = nxt;
-    }
+    int rc;
+#ifdef CARDSCAN_X86
+    if (level == LEVEL_AVX2) rc = find_loop_avx2(b, start, end, table, ids, out, wide);
+    else if (level == LEVEL_SSE2) rc = find_loop_sse2(b, start, end, table, ids, out, wide);
+    else
+#endif
+        rc = find_loop_scalar(b, start, end, table, ids, out, wide);
+    if (rc < 0) goto fail;
     /* ASCII chains first, then UTF-16 ones, as the oracle lists them. */
     if (PyList_SetSlice(out, PyList_GET_SIZE(out), PyList_GET_SIZE(out), wide) < 0) goto fail;
     Py_DECREF(wide);
@@ -335,9 +513,84 @@ fail:
     return NULL;
 }
 
-/* newlines(buf, start, end) -> (count, offset of the last one or -1).
- * memchr hops from line to line: several times faster than bytes.count
- * plus rfind on log-like text, and one pass instead of two. */
+/* ---- newlines ------------------------------------------------------------- */
+
+/* Newlines in p[0:n]. The vector versions compare 64 or 128 bytes per step
+ * and subtract the 0/-1 results into byte counters, folded with psadbw
+ * every 63 steps (a counter gains at most 4 per step: no overflow): no
+ * branch per line, unlike memchr hops, so long and short lines cost alike. */
+static Py_ssize_t count_nl_scalar(const unsigned char *p, Py_ssize_t n) {
+    Py_ssize_t c = 0;
+    for (Py_ssize_t i = 0; i < n; i++) c += p[i] == '\n';
+    return c;
+}
+
+#ifdef CARDSCAN_X86
+static Py_ssize_t count_nl_sse2(const unsigned char *p, Py_ssize_t n) {
+    const __m128i nl = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
+    Py_ssize_t c = 0, i = 0;
+    while (n - i >= 64) {
+        Py_ssize_t steps = (n - i) / 64;
+        if (steps > 63) steps = 63;
+        __m128i acc = zero;
+        for (Py_ssize_t k = 0; k < steps; k++, i += 64) {
+            __m128i e0 = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i)), nl);
+            __m128i e1 = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i + 16)), nl);
+            __m128i e2 = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i + 32)), nl);
+            __m128i e3 = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i + 48)), nl);
+            acc = _mm_sub_epi8(acc, _mm_add_epi8(_mm_add_epi8(e0, e1), _mm_add_epi8(e2, e3)));
+        }
+        __m128i sums = _mm_sad_epu8(acc, zero);
+        c += _mm_cvtsi128_si64(sums) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums));
+    }
+    return c + count_nl_scalar(p + i, n - i);
+}
+
+__attribute__((target("avx2"))) static Py_ssize_t count_nl_avx2(const unsigned char *p, Py_ssize_t n) {
+    const __m256i nl = _mm256_set1_epi8('\n'), zero = _mm256_setzero_si256();
+    Py_ssize_t c = 0, i = 0;
+    while (n - i >= 128) {
+        Py_ssize_t steps = (n - i) / 128;
+        if (steps > 63) steps = 63;
+        __m256i acc = zero;
+        for (Py_ssize_t k = 0; k < steps; k++, i += 128) {
+            __m256i e0 = _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + i)), nl);
+            __m256i e1 = _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + i + 32)), nl);
+            __m256i e2 = _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + i + 64)), nl);
+            __m256i e3 = _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + i + 96)), nl);
+            acc = _mm256_sub_epi8(acc, _mm256_add_epi8(_mm256_add_epi8(e0, e1), _mm256_add_epi8(e2, e3)));
+        }
+        __m256i sums = _mm256_sad_epu8(acc, zero);
+        c += _mm256_extract_epi64(sums, 0) + _mm256_extract_epi64(sums, 1) + _mm256_extract_epi64(sums, 2) +
+             _mm256_extract_epi64(sums, 3);
+    }
+    return c + count_nl_sse2(p + i, n - i);
+}
+#endif
+
+static Py_ssize_t count_nl(const unsigned char *p, Py_ssize_t n) {
+#ifdef CARDSCAN_X86
+    if (level == LEVEL_AVX2) return count_nl_avx2(p, n);
+    if (level == LEVEL_SSE2) return count_nl_sse2(p, n);
+#endif
+    return count_nl_scalar(p, n);
+}
+
+/* Offset of the last newline in b[start:end], or -1. */
+static Py_ssize_t last_nl(const unsigned char *b, Py_ssize_t start, Py_ssize_t end) {
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    if (level != LEVEL_SCALAR) {
+        /* glibc's memrchr is vectorised; the last newline is usually a line away. */
+        const unsigned char *p = end > start ? memrchr(b + start, '\n', (size_t)(end - start)) : NULL;
+        return p ? p - b : -1;
+    }
+#endif
+    for (Py_ssize_t i = end - 1; i >= start; i--)
+        if (b[i] == '\n') return i;
+    return -1;
+}
+
+/* newlines(buf, start, end) -> (count, offset of the last one or -1). */
 static PyObject *newlines(PyObject *self, PyObject *args) {
     Py_buffer view;
     Py_ssize_t start = 0, end = -1;
@@ -345,16 +598,88 @@ static PyObject *newlines(PyObject *self, PyObject *args) {
     const unsigned char *b = (const unsigned char *)view.buf;
     if (end < 0 || end > view.len) end = view.len;
     if (start < 0) start = 0;
-    Py_ssize_t count = 0, last = -1, i = start;
-    while (i < end) {
-        const unsigned char *p = memchr(b + i, '\n', (size_t)(end - i));
-        if (!p) break;
-        last = p - b;
-        count++;
-        i = last + 1;
+    Py_ssize_t count = 0, last = -1;
+    if (end > start) {
+        count = count_nl(b + start, end - start);
+        if (count) last = last_nl(b, start, end);
     }
     PyBuffer_Release(&view);
     return Py_BuildValue("(nn)", count, last);
+}
+
+/* lines_at(buf, offsets, start=0) -> [(count, last), ...]: for each offset,
+ * in non-decreasing order, the newlines in buf[start:offset] and the offset
+ * of the last of them (or -1): what newlines(buf, start, offset) returns,
+ * in one pass that stops at the last offset. Line numbers are then paid
+ * only up to where a hit needs one. Offsets past the end count as the end;
+ * before start, as start. */
+static PyObject *lines_at(PyObject *self, PyObject *args, PyObject *kwargs) {
+    static char *kwlist[] = {"buf", "offsets", "start", NULL};
+    Py_buffer view;
+    PyObject *offsets;
+    Py_ssize_t start = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*O|n", kwlist, &view, &offsets, &start)) return NULL;
+    PyObject *seq = PySequence_Fast(offsets, "offsets must be a sequence of integers");
+    PyObject *out = NULL;
+    if (!seq) goto done;
+    const unsigned char *b = (const unsigned char *)view.buf;
+    Py_ssize_t n = view.len, m = PySequence_Fast_GET_SIZE(seq);
+    if (start < 0) start = 0;
+    if (start > n) start = n;
+    out = PyList_New(m);
+    if (!out) goto done;
+    Py_ssize_t pos = start, count = 0, last = -1, prev = PY_SSIZE_T_MIN;
+    for (Py_ssize_t k = 0; k < m; k++) {
+        Py_ssize_t o = PyNumber_AsSsize_t(PySequence_Fast_GET_ITEM(seq, k), PyExc_OverflowError);
+        if (o == -1 && PyErr_Occurred()) { Py_CLEAR(out); goto done; }
+        if (o < prev) {
+            PyErr_SetString(PyExc_ValueError, "offsets must be in non-decreasing order");
+            Py_CLEAR(out);
+            goto done;
+        }
+        prev = o;
+        if (o > n) o = n;
+        if (o > pos) {
+            Py_ssize_t c = count_nl(b + pos, o - pos);
+            if (c) {
+                count += c;
+                last = last_nl(b, pos, o);
+            }
+            pos = o;
+        }
+        PyObject *t = Py_BuildValue("(nn)", count, last);
+        if (!t) { Py_CLEAR(out); goto done; }
+        PyList_SET_ITEM(out, k, t);
+    }
+done:
+    Py_XDECREF(seq);
+    PyBuffer_Release(&view);
+    return out;
+}
+
+/* has_entity(buf) -> bool: b"&#" in buf or b"&nbsp;" in buf, in one pass
+ * (memchr from '&' to '&'; the inline pre-check asks it of every buffer). */
+static PyObject *has_entity(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    const unsigned char *b = (const unsigned char *)view.buf, *p = b, *e = b + view.len;
+    int found = 0, hops = 0;
+    while (p < e && (p = memchr(p, '&', (size_t)(e - p))) != NULL) {
+        if (e - p >= 2 && p[1] == '#') { found = 1; break; }
+        if (e - p >= 6 && memcmp(p + 1, "nbsp;", 5) == 0) { found = 1; break; }
+        p++;
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+        /* '&' everywhere (HTML): two substring searches are cheaper now. */
+        if (++hops > 2000) {
+            found = memmem(p, (size_t)(e - p), "&#", 2) != NULL || memmem(p, (size_t)(e - p), "&nbsp;", 6) != NULL;
+            break;
+        }
+#else
+        (void)hops;
+#endif
+    }
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(found);
 }
 
 /* ---- class_runs ----------------------------------------------------------- */
@@ -366,7 +691,7 @@ static inline uint64_t class_mask_scalar(const unsigned char *p, Py_ssize_t len,
     return m;
 }
 
-#ifdef CARDSCAN_SSSE3
+#ifdef CARDSCAN_X86
 /* The same for a class of ASCII bytes, 16 at a time: a byte is in the class
  * iff lo[its low nibble] has the bit of its high nibble (pshufb lookups). */
 __attribute__((target("ssse3"))) static inline uint64_t class_mask_ssse3(const unsigned char *p, __m128i lo,
@@ -382,30 +707,53 @@ __attribute__((target("ssse3"))) static inline uint64_t class_mask_ssse3(const u
     }
     return m;
 }
+
+/* And 32 at a time (vpshufb looks up within each 16-byte lane: the tables
+ * are in both). */
+__attribute__((target("avx2"))) static inline uint64_t class_mask_avx2(const unsigned char *p, __m128i lo128,
+                                                                       __m128i hi128) {
+    const __m256i nib = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+    const __m256i lo = _mm256_broadcastsi128_si256(lo128), hi = _mm256_broadcastsi128_si256(hi128);
+    uint64_t m = 0;
+    for (int k = 0; k < 2; k++) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(p + 32 * k));
+        __m256i a = _mm256_shuffle_epi8(lo, _mm256_and_si256(x, nib));
+        __m256i c = _mm256_shuffle_epi8(hi, _mm256_and_si256(_mm256_srli_epi16(x, 4), nib));
+        __m256i out = _mm256_cmpeq_epi8(_mm256_and_si256(a, c), zero);
+        m |= (uint64_t)(uint32_t)~_mm256_movemask_epi8(out) << (32 * k);
+    }
+    return m;
+}
 #endif
 
-/* Runs of class bytes of at least min_len (<= 64) in b[0:n], word by word. */
-static int class_runs_words(const unsigned char *b, Py_ssize_t n, const unsigned char *t, int min_len, int simd,
-                            PyObject *out) {
-#ifdef CARDSCAN_SSSE3
+/* Runs of class bytes of at least min_len (<= 64) in b[0:n], word by word.
+ * lvl: LEVEL_SCALAR (table loop), LEVEL_SSE2 (SSSE3 lookups) or LEVEL_AVX2,
+ * a constant in each instantiation; the vector ones need an ASCII class. */
+static inline __attribute__((always_inline)) int class_runs_loop(const unsigned char *b, Py_ssize_t n,
+                                                                 const unsigned char *t, int min_len, PyObject *out,
+                                                                 int lvl) {
+#ifdef CARDSCAN_X86
     unsigned char lo_tab[16] = {0}, hi_tab[16] = {0};
     for (int c = 0; c < 128; c++)
         if (t[c]) lo_tab[c & 15] |= (unsigned char)(1 << (c >> 4));
     for (int h = 0; h < 8; h++) hi_tab[h] = (unsigned char)(1 << h);
     __m128i lo = _mm_loadu_si128((const __m128i *)lo_tab), hi = _mm_loadu_si128((const __m128i *)hi_tab);
-#define CLASS_MASK(pos) \
-    ((pos) + 64 <= n ? (simd ? class_mask_ssse3(b + (pos), lo, hi) : class_mask_scalar(b + (pos), 64, t)) \
-                     : ((pos) < n ? class_mask_scalar(b + (pos), n - (pos), t) : 0))
+#define FULL_MASK(p) \
+    (lvl == LEVEL_AVX2 ? class_mask_avx2((p), lo, hi) \
+                       : lvl == LEVEL_SSE2 ? class_mask_ssse3((p), lo, hi) : class_mask_scalar((p), 64, t))
 #else
-    (void)simd;
-#define CLASS_MASK(pos) \
-    ((pos) + 64 <= n ? class_mask_scalar(b + (pos), 64, t) : ((pos) < n ? class_mask_scalar(b + (pos), n - (pos), t) : 0))
+    (void)lvl;
+#define FULL_MASK(p) class_mask_scalar((p), 64, t)
 #endif
+#define CLASS_MASK(pos) \
+    ((pos) + 64 <= n ? FULL_MASK(b + (pos)) : ((pos) < n ? class_mask_scalar(b + (pos), n - (pos), t) : 0))
     Py_ssize_t done = 0;
     uint64_t cur = CLASS_MASK(0);
     for (Py_ssize_t base = 0; base < n; base += 64) {
         uint64_t nxt = CLASS_MASK(base + 64);
-        uint64_t starts = clear_before(run_starts(cur, nxt, min_len), base, done);
+        /* 12 (the base64 pre-check's) unrolled; other lengths loop. */
+        uint64_t runs = min_len == 12 ? run12(cur, nxt) : run_starts(cur, nxt, min_len);
+        uint64_t starts = clear_before(runs, base, done);
         while (starts) {
             Py_ssize_t s = base + __builtin_ctzll(starts), e = s + min_len;
             while (e < n && t[b[e]]) e++;
@@ -418,8 +766,21 @@ static int class_runs_words(const unsigned char *b, Py_ssize_t n, const unsigned
         cur = nxt;
     }
 #undef CLASS_MASK
+#undef FULL_MASK
     return 0;
 }
+
+#define RUNS_ARGS const unsigned char *b, Py_ssize_t n, const unsigned char *t, int min_len, PyObject *out
+static int class_runs_scalar(RUNS_ARGS) { return class_runs_loop(b, n, t, min_len, out, LEVEL_SCALAR); }
+#ifdef CARDSCAN_X86
+__attribute__((target("ssse3"))) static int class_runs_ssse3(RUNS_ARGS) {
+    return class_runs_loop(b, n, t, min_len, out, LEVEL_SSE2);
+}
+__attribute__((target("avx2"))) static int class_runs_avx2(RUNS_ARGS) {
+    return class_runs_loop(b, n, t, min_len, out, LEVEL_AVX2);
+}
+#endif
+#undef RUNS_ARGS
 
 /* class_runs(buf, table, min_len) -> list[(start, end)]: maximal runs of
  * bytes whose table entry is non-zero, at least min_len long. The inline
@@ -448,12 +809,14 @@ static PyObject *class_runs(PyObject *self, PyObject *args) {
     out = PyList_New(0);
     if (!out) goto done;
     if (min_len <= 64) {
-#ifdef CARDSCAN_SSSE3
-        int simd = ascii_only && __builtin_cpu_supports("ssse3");
-#else
-        int simd = 0;
+        int rc;
+#ifdef CARDSCAN_X86
+        if (ascii_only && level == LEVEL_AVX2) rc = class_runs_avx2(b, n, t, (int)min_len, out);
+        else if (ascii_only && level >= LEVEL_SSE2 && have_ssse3) rc = class_runs_ssse3(b, n, t, (int)min_len, out);
+        else
 #endif
-        if (class_runs_words(b, n, t, (int)min_len, simd, out) < 0) Py_CLEAR(out);
+            rc = class_runs_scalar(b, n, t, (int)min_len, out);
+        if (rc < 0) Py_CLEAR(out);
         goto done;
     }
     /* Longer minimum: measure every run (rare; no caller needs it today). */
@@ -473,10 +836,52 @@ done:
     return out;
 }
 
+/* ---- SIMD level ----------------------------------------------------------- */
+
+static int level_from_name(const char *name) {
+    for (int k = 0; k <= LEVEL_AVX2; k++)
+        if (strcmp(name, LEVEL_NAMES[k]) == 0) return k;
+    return -1;
+}
+
+/* simd(name=None) -> str: the level in use; with a name, use that level
+ * from now on (every kernel of this module), and return the one before. */
+static PyObject *simd(PyObject *self, PyObject *args) {
+    const char *name = NULL;
+    if (!PyArg_ParseTuple(args, "|z", &name)) return NULL;
+    int before = level;
+    if (name) {
+        int k = level_from_name(name);
+        if (k < 0) return PyErr_Format(PyExc_ValueError, "unknown SIMD level %R (scalar, sse2, avx2)", PyTuple_GET_ITEM(args, 0));
+        if (k > level_max)
+            return PyErr_Format(PyExc_ValueError, "this CPU cannot run SIMD level %s (best: %s)", name,
+                                LEVEL_NAMES[level_max]);
+        level = k;
+    }
+    return PyUnicode_FromString(LEVEL_NAMES[before]);
+}
+
+/* simd_levels() -> tuple[str, ...]: the levels this CPU can run, best first. */
+static PyObject *simd_levels(PyObject *self, PyObject *noargs) {
+    PyObject *t = PyTuple_New(level_max + 1);
+    if (!t) return NULL;
+    for (int k = level_max; k >= 0; k--) {
+        PyObject *s = PyUnicode_FromString(LEVEL_NAMES[k]);
+        if (!s) { Py_DECREF(t); return NULL; }
+        PyTuple_SET_ITEM(t, level_max - k, s);
+    }
+    return t;
+}
+
 static PyMethodDef methods[] = {
     {"find_chains", find_chains, METH_VARARGS, "Find digit chains that may hold a PAN."},
     {"newlines", newlines, METH_VARARGS, "Count newlines in buf[start:end]; return (count, last offset)."},
+    {"lines_at", (PyCFunction)(void (*)(void))lines_at, METH_VARARGS | METH_KEYWORDS,
+     "For each offset (non-decreasing), (newlines in buf[start:offset], offset of the last one or -1)."},
+    {"has_entity", has_entity, METH_VARARGS, "Whether buf holds b'&#' or b'&nbsp;'."},
     {"class_runs", class_runs, METH_VARARGS, "Maximal runs of bytes in a class, at least min_len long."},
+    {"simd", simd, METH_VARARGS, "The SIMD level in use; simd(name) switches to name and returns the previous."},
+    {"simd_levels", simd_levels, METH_NOARGS, "The SIMD levels this CPU can run, best first."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -489,6 +894,19 @@ PyMODINIT_FUNC PyInit__cfinder(void) {
         IS_ALNUM[c] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
         IS_IDENT[c] = IS_ALNUM[c] || c == '_' || c == '.' || c == '-';
         IS_GAP[c] = c != 0 && strchr(" \t=:\"'/", c) != NULL;
+    }
+#ifdef CARDSCAN_X86
+    __builtin_cpu_init();
+    level_max = __builtin_cpu_supports("avx2") ? LEVEL_AVX2 : LEVEL_SSE2;
+    have_ssse3 = __builtin_cpu_supports("ssse3");
+#endif
+    level = level_max;
+    /* A lower level on request (tests, comparisons); an unknown name or one
+     * above what the CPU has leaves the best level in use. */
+    const char *want = getenv("CARDSCAN_SIMD");
+    if (want && *want) {
+        int k = level_from_name(want);
+        if (k >= 0 && k < level) level = k;
     }
     return PyModule_Create(&module);
 }

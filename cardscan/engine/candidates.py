@@ -16,14 +16,22 @@ Two backends return identical results:
 
 * ``c``: a small C extension (``_cfinder.c``), a single pass per encoding;
 * ``python``: two ``re`` patterns; always available, and the test oracle.
+
+The C file also has the byte kernels around the finder, each with a pure
+twin here that tests compare it with: :func:`newlines`, :func:`lines_at`
+(newlines up to each hit only) and :func:`has_entity`. Its SIMD level
+(AVX2, SSE2 or plain loops: :func:`simd_levels`) is the best the CPU has,
+unless ``CARDSCAN_SIMD`` or :func:`simd_level` picks a lower one.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import operator
 import os
 import re
 from types import ModuleType
-from typing import Callable
+from typing import Callable, Iterator, Sequence
 
 import luhn as _luhn_ref  # noqa: F401  (imported so a missing dependency fails early)
 
@@ -159,6 +167,61 @@ def newlines_python(buf: bytes | bytearray | memoryview, start: int = 0, end: in
     return n, (buf.rfind(b"\n", start, end) if n else -1)
 
 
+def lines_at_python(buf: bytes | bytearray | memoryview, offsets: Sequence[int],
+                    start: int = 0) -> list[tuple[int, int]]:
+    """For each offset (non-decreasing): ``newlines(buf, start, offset)``.
+
+    That is (newlines in ``buf[start:offset]``, offset of the last one or -1),
+    counted in one pass that stops at the last offset: line numbers cost
+    only up to where a hit needs one. Offsets past the end count as the end,
+    offsets before ``start`` as ``start``. A caller carrying ``lines`` and
+    ``last_nl`` from before ``start`` gives the hit at ``o`` line
+    ``lines + count + 1`` and column ``o - (last if count else last_nl)``.
+    """
+    if isinstance(buf, memoryview):  # the scanner's reused read buffer: no count()/rfind()
+        buf = buf.tobytes()
+    n = len(buf)
+    start = min(max(start, 0), n)
+    out: list[tuple[int, int]] = []
+    pos, count, last, prev = start, 0, -1, None
+    for o in offsets:
+        o = operator.index(o)
+        if prev is not None and o < prev:
+            raise ValueError("offsets must be in non-decreasing order")
+        prev = o
+        o = min(o, n)
+        if o > pos:
+            c = buf.count(b"\n", pos, o)
+            if c:
+                count += c
+                last = buf.rfind(b"\n", pos, o)
+            pos = o
+        out.append((count, last))
+    return out
+
+
+def has_entity_python(buf: bytes | bytearray | memoryview) -> bool:
+    """Whether ``buf`` holds an HTML character reference start (``&#``) or ``&nbsp;``.
+
+    Hopping from '&' to '&' (memchr) is ~8x faster than a two-byte substring
+    search where '&' is rare, as in logs; where '&' is everywhere (HTML), two
+    substring searches are cheaper, so past 2000 hops it switches (the C
+    kernel does the same).
+    """
+    data = bytes(buf) if isinstance(buf, memoryview) else buf
+    i = data.find(b"&")
+    hops = 0
+    while i >= 0:
+        nxt = data[i + 1:i + 2]
+        if nxt == b"#" or (nxt == b"n" and data.startswith(b"nbsp;", i + 1)):
+            return True
+        hops += 1
+        if hops > 2000:
+            return b"&#" in data or b"&nbsp;" in data
+        i = data.find(b"&", i + 1)
+    return False
+
+
 #: Set (to anything but "" or "0") to run without the C extension, as on a
 #: machine without a compiler; CI runs the engine and sweep tests so.
 PURE_PYTHON_ENV = "CARDSCAN_PURE_PYTHON"
@@ -180,6 +243,36 @@ CEXT = _load_c()
 find_chains_c: Callable[..., list[Chain]] | None = CEXT.find_chains if CEXT is not None else None
 #: The newline counter of the best backend (the chunker and range stats use it).
 newlines: Callable[..., tuple[int, int]] = CEXT.newlines if CEXT is not None else newlines_python
+#: Newlines up to each hit, one pass (the detector's line numbers).
+lines_at: Callable[..., list[tuple[int, int]]] = CEXT.lines_at if CEXT is not None else lines_at_python
+#: The HTML-entity pre-check of inline decoding.
+has_entity: Callable[[bytes | bytearray | memoryview], bool] = (
+    CEXT.has_entity if CEXT is not None else has_entity_python
+)
+
+
+def simd_levels() -> tuple[str, ...]:
+    """The SIMD levels the C kernels can run on this CPU, best first
+    (``avx2``, ``sse2``, ``scalar``); empty without the C extension.
+
+    The best one is used unless ``CARDSCAN_SIMD`` names a lower one at
+    import; every level gives identical results (tests run them all).
+    """
+    return tuple(CEXT.simd_levels()) if CEXT is not None else ()
+
+
+@contextlib.contextmanager
+def simd_level(name: str) -> Iterator[None]:
+    """Run the C kernels at SIMD level ``name`` inside the block (tests,
+    benchmarks); ValueError for a level this CPU cannot run, or without the
+    C extension. Process-wide: not for use while other threads scan."""
+    if CEXT is None:
+        raise ValueError(f"SIMD level {name!r}: the C extension is not in use")
+    before = CEXT.simd(name)
+    try:
+        yield
+    finally:
+        CEXT.simd(before)
 
 BACKENDS: dict[str, Callable[..., list[Chain]]] = {"python": find_chains_python}
 if find_chains_c is not None:

@@ -16,7 +16,7 @@ import io
 from typing import IO, Any, Iterator, Protocol, TypeVar
 
 from . import context, filters, issuers, track
-from .candidates import SEP, UTF16, get_finder, newlines
+from .candidates import SEP, UTF16, get_finder, lines_at, newlines
 from .chunker import Chunker
 from .columns import HEADER_MAX, MAX_ROW_BACK, Columns, Field, Fields, sniff
 from .config import ScanConfig
@@ -258,16 +258,12 @@ class Detector:
         if not hits:
             return hits
         hits.sort(key=lambda h: h.offset)
-        # Line and column of each hit, counting newlines incrementally.
-        cursor, line, nl = max(0, count_from - base), lines, last_nl
-        for h in hits:
-            rel = h.offset - base
-            count, last = newlines(buf, cursor, rel)
-            if count:
-                line += count
-                nl = base + last
-            cursor = rel
-            h.line_col = (line + 1, h.offset - nl)
+        # Line and column of each hit: newlines counted in one pass from
+        # count_from up to each hit (hits before it count from there).
+        start = max(0, count_from - base)
+        offsets = [max(h.offset - base, start) for h in hits]
+        for h, (count, last) in zip(hits, lines_at(buf, offsets, start)):
+            h.line_col = (lines + count + 1, h.offset - (base + last if count else last_nl))
         return hits
 
     def _inline(self, buf: bytes, base: int, rel_lo: int, rel_hi: int, raw: list[Hit]) -> list[Hit]:

@@ -43,7 +43,7 @@ import re
 from typing import Iterator
 from urllib.parse import unquote_to_bytes
 
-from .candidates import CEXT
+from .candidates import CEXT, has_entity
 
 MIN_BASE64 = 16
 MIN_DIGITS = 12
@@ -95,7 +95,7 @@ def find_encoded(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
         found.extend(_base64(buf, runs))
     if b"%" in buf:
         found.extend(_escaped(buf, _PCT_FIND, _PCT_RUN, _pct_back, _PCT_SEP, _pct_decode, "percent"))
-    if _has_entity(buf):
+    if has_entity(buf):
         found.extend(_escaped(buf, _ENT_FIND, _ENT_RUN, _ent_back, _ENT_SEP, _ent_decode, "entity"))
     if len(found) > 1:
         found.sort()
@@ -106,22 +106,6 @@ def find_encoded(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
                 last_end = span[1]
         found = kept
     return iter(found)
-
-
-def _has_entity(buf: bytes) -> bool:
-    """``&#`` or ``&nbsp;`` in ``buf``. Hopping from '&' to '&' (memchr) is ~8x
-    faster than a two-byte substring search where '&' is rare, as in logs."""
-    i = buf.find(b"&")
-    hops = 0
-    while i >= 0:
-        nxt = buf[i + 1:i + 2]
-        if nxt == b"#" or (nxt == b"n" and buf.startswith(b"nbsp;", i + 1)):
-            return True
-        hops += 1
-        if hops > 2000:  # '&' everywhere (HTML): one substring search is cheaper now
-            return b"&#" in buf or b"&nbsp;" in buf
-        i = buf.find(b"&", i + 1)
-    return False
 
 
 # -- base64 ------------------------------------------------------------------------

@@ -2,11 +2,30 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cardscan.engine.candidates import SEP, UTF16, BACKENDS, find_chains_c, find_chains_python, get_finder
+from cardscan.engine.candidates import (
+    SEP,
+    UTF16,
+    BACKENDS,
+    find_chains_c,
+    find_chains_python,
+    get_finder,
+    simd_level,
+    simd_levels,
+)
 from cardscan.errors import ConfigError
 from cardscan.testing import make_pan
 
 needs_c = pytest.mark.skipif(find_chains_c is None, reason="C finder not built")
+#: Every SIMD level this CPU can run (avx2, sse2, scalar on most x86-64):
+#: each C test runs every path, whatever the machine picks by default.
+LEVELS = simd_levels()
+
+
+def each_level():
+    """Yield each SIMD level with the C kernels switched to it."""
+    for level in LEVELS:
+        with simd_level(level):
+            yield level
 
 # Bytes that make chains interesting: digits, both separators, NUL, a letter, newline.
 noisy = st.lists(st.sampled_from(list(b"0123456789 -\x00x\n") + [0x34, 0x31, 0x00]), max_size=300).map(bytes)
@@ -16,14 +35,18 @@ noisy = st.lists(st.sampled_from(list(b"0123456789 -\x00x\n") + [0x34, 0x31, 0x0
 @settings(max_examples=1500, deadline=None)
 @given(noisy)
 def test_c_finder_equals_python_oracle_on_noisy_bytes(data: bytes) -> None:
-    assert sorted(find_chains_c(data)) == sorted(find_chains_python(data))
+    want = sorted(find_chains_python(data))
+    for level in each_level():
+        assert sorted(find_chains_c(data)) == want, level
 
 
 @needs_c
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=2000))
 def test_c_finder_equals_python_oracle_on_random_binary(data: bytes) -> None:
-    assert sorted(find_chains_c(data)) == sorted(find_chains_python(data))
+    want = sorted(find_chains_python(data))
+    for level in each_level():
+        assert sorted(find_chains_c(data)) == want, level
 
 
 @needs_c
@@ -35,7 +58,9 @@ def test_c_finder_equals_oracle_with_planted_pans(rng) -> None:
         text = f"id={rng.getrandbits(60)} card={form};"
         parts.append(text.encode("utf-16-le") if i % 5 == 0 else text.encode())
     data = b"\n".join(parts)
-    assert sorted(find_chains_c(data)) == sorted(find_chains_python(data))
+    want = sorted(find_chains_python(data))
+    for level in each_level():
+        assert sorted(find_chains_c(data)) == want, level
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
@@ -90,7 +115,9 @@ def test_c_equals_oracle_with_the_issuer_prefix_table(data: bytes) -> None:
     from cardscan.engine.issuers import length_table
 
     table = length_table()
-    assert sorted(find_chains_c(data, 0, -1, table)) == sorted(find_chains_python(data, 0, -1, table))
+    want = sorted(find_chains_python(data, 0, -1, table))
+    for level in each_level():
+        assert sorted(find_chains_c(data, 0, -1, table)) == want, level
 
 
 def test_prefix_table_never_drops_a_valid_pan(rng) -> None:
@@ -113,7 +140,8 @@ def test_c_newline_counter_equals_python(data: bytes, start: int, end: int) -> N
     from cardscan.engine._cfinder import newlines
     from cardscan.engine.candidates import newlines_python
 
-    assert newlines(data, start, end) == newlines_python(data, start, end)
+    for level in each_level():
+        assert newlines(data, start, end) == newlines_python(data, start, end), level
 
 
 @settings(max_examples=300, deadline=None)
@@ -124,6 +152,16 @@ def test_python_newline_counter_takes_the_scanners_memoryview(data: bytes, start
     from cardscan.engine.candidates import newlines_python
 
     assert newlines_python(memoryview(bytearray(data)), start, end) == newlines_python(data, start, end)
+
+
+@settings(max_examples=200, deadline=None)
+@given(noisy, st.lists(st.integers(0, 320), max_size=8).map(sorted), st.integers(0, 300))
+def test_python_lines_at_takes_the_scanners_memoryview(data: bytes, offsets: list[int], start: int) -> None:
+    # The C kernel takes any buffer, as newlines does; its pure twin must too
+    # (newlines_python crashed on the reused read buffer's memoryview once).
+    from cardscan.engine.candidates import lines_at_python
+
+    assert lines_at_python(memoryview(bytearray(data)), offsets, start) == lines_at_python(data, offsets, start)
 
 
 # -- the C finder works on 64-byte blocks: every position against a block edge ----
@@ -154,10 +192,11 @@ def test_c_equals_oracle_at_every_offset_across_block_edges(rng) -> None:
         for offset in range(0, 140):
             # '|' keeps the filler's digits from gluing onto the PAN
             data = _filler(rng, offset) + b"|" + form + b"|" + _filler(rng, 70)
-            c = sorted(find_chains_c(data, 0, -1, table))
-            assert c == sorted(find_chains_python(data, 0, -1, table)), (offset, form[:2])
+            want = sorted(find_chains_python(data, 0, -1, table))
             first_digit = offset + 1 + (form[0] == 0)  # UTF-16BE starts with its NUL
-            assert any(s <= first_digit < e for s, e, _ in c), (offset, form[:2])
+            assert any(s <= first_digit < e for s, e, _ in want), (offset, form[:2])
+            for level in each_level():
+                assert sorted(find_chains_c(data, 0, -1, table)) == want, (level, offset, form[:2])
 
 
 @needs_c
@@ -175,7 +214,9 @@ def test_c_equals_oracle_on_chains_longer_than_a_block(rng) -> None:
         for gap in (b"", b" ", b"x", b"\x00"):
             for pad in range(0, 64, 7):
                 data = b"a" * pad + run + gap + pan.encode() + b";" + pan.encode("utf-16-le")
-                assert sorted(find_chains_c(data)) == sorted(find_chains_python(data))
+                want = sorted(find_chains_python(data))
+                for level in each_level():
+                    assert sorted(find_chains_c(data)) == want, (level, pad)
 
 
 @needs_c
@@ -187,7 +228,9 @@ def test_c_equals_oracle_on_multi_block_inputs(data: bytes) -> None:
     from cardscan.engine.issuers import length_table
 
     table = length_table()
-    assert sorted(find_chains_c(data, 0, -1, table)) == sorted(find_chains_python(data, 0, -1, table))
+    want = sorted(find_chains_python(data, 0, -1, table))
+    for level in each_level():
+        assert sorted(find_chains_c(data, 0, -1, table)) == want, level
 
 
 @needs_c
@@ -196,7 +239,9 @@ def test_c_finder_respects_start_and_end(rng) -> None:
     data = b"xx" + pan + b" yy " + pan + b"\n" * 100 + pan
     for start in (0, 1, 2, 3, 10, 20, 21, 70, 120):
         for end in (-1, 17, 18, 40, 100, 130, len(data)):
-            assert find_chains_c(data, start, end) == find_chains_python(data, start, end), (start, end)
+            want = find_chains_python(data, start, end)
+            for level in each_level():
+                assert find_chains_c(data, start, end) == want, (level, start, end)
 
 
 # -- id field names: dropped by the finder only where context would drop them ----
@@ -276,7 +321,9 @@ def _field_lines(draw) -> bytes:
 @given(_field_lines())
 def test_c_equals_oracle_with_id_fields(data: bytes) -> None:
     ids = _id_fields()
-    assert sorted(find_chains_c(data, 0, -1, None, ids)) == sorted(find_chains_python(data, 0, -1, None, ids))
+    want = sorted(find_chains_python(data, 0, -1, None, ids))
+    for level in each_level():
+        assert sorted(find_chains_c(data, 0, -1, None, ids)) == want, level
 
 
 @settings(max_examples=400, deadline=None)
@@ -288,3 +335,230 @@ def test_scan_finds_the_same_with_and_without_the_id_field_rule(data: bytes, flo
     with_rule = scanner.scan_bytes(data)
     scanner.detector._id_fields = None  # the reference: every chain reaches the scorer
     assert with_rule == scanner.scan_bytes(data)
+
+
+# -- SIMD levels: every path the machine can run, and how one is chosen ----------
+
+@needs_c
+def test_simd_levels_best_first_and_switchable() -> None:
+    from cardscan.engine._cfinder import simd
+
+    assert LEVELS[-1] == "scalar" and set(LEVELS) <= {"avx2", "sse2", "scalar"}
+    assert list(LEVELS) == [lv for lv in ("avx2", "sse2", "scalar") if lv in LEVELS]
+    import os
+
+    now = simd()
+    # The best level unless CARDSCAN_SIMD lowered it for this run.
+    assert now == (os.environ.get("CARDSCAN_SIMD") if os.environ.get("CARDSCAN_SIMD") in LEVELS else LEVELS[0])
+    for level in LEVELS:
+        with simd_level(level):
+            assert simd() == level
+        assert simd() == now
+    with pytest.raises(ValueError, match="unknown SIMD level"):
+        simd("avx512")
+    assert simd() == now
+
+
+@needs_c
+@pytest.mark.parametrize("asked, expect", [("scalar", "scalar"), ("sse2", "sse2"), ("bogus", None), ("", None)])
+def test_cardscan_simd_environment_variable_lowers_the_level(asked: str, expect: str | None) -> None:
+    import os
+    import subprocess
+    import sys
+
+    if expect is not None and expect not in LEVELS:
+        pytest.skip(f"this CPU has no {expect}")
+    env = dict(os.environ, CARDSCAN_SIMD=asked)
+    out = subprocess.run([sys.executable, "-c", "from cardscan.engine._cfinder import simd; print(simd())"],
+                         env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert out == (expect or LEVELS[0])  # an unknown name keeps the best level
+
+
+# -- newline counting: vector counters fold every 63 steps; no overflow, any tail ----
+
+@needs_c
+def test_newlines_on_dense_long_buffers_at_every_level(rng) -> None:
+    from cardscan.engine._cfinder import newlines
+    from cardscan.engine.candidates import newlines_python
+
+    # All newlines: each byte counter gains the most per step, so a missed
+    # fold would wrap at 256. Sizes straddle the 64/128-byte steps and the
+    # 63-step folds (4032 and 8064 bytes).
+    sizes = [0, 1, 63, 64, 65, 127, 128, 129, 4031, 4032, 4033, 8063, 8064, 8065, 8064 * 3 + 77, 70_000]
+    for n in sizes:
+        dense = b"\n" * n
+        sparse = bytes(rng.choice(b"ab\n") if rng.random() < 0.5 else 97 for _ in range(n))
+        for data in (dense, sparse):
+            for start, end in ((0, -1), (1, n - 1), (n // 3, n), (5, 5)):
+                want = newlines_python(data, start, end)
+                for level in each_level():
+                    assert newlines(data, start, end) == want, (level, n, start, end)
+
+
+# -- lines_at: newlines up to each hit, one pass -----------------------------------
+
+def _lines_at_reference(data: bytes, offsets: list[int], start: int) -> list[tuple[int, int]]:
+    from cardscan.engine.candidates import newlines_python
+
+    out = []
+    for o in offsets:
+        o = min(max(o, start), len(data))
+        out.append(newlines_python(data, start, o) if o > start else (0, -1))
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=600).map(lambda b: b.replace(b"\x01", b"\n")),
+       st.lists(st.integers(-5, 700), max_size=12).map(sorted), st.integers(-3, 650))
+def test_lines_at_equals_newlines_up_to_each_offset(data: bytes, offsets: list[int], start: int) -> None:
+    from cardscan.engine import candidates
+
+    want = _lines_at_reference(data, offsets, max(start, 0))
+    assert candidates.lines_at_python(data, offsets, start) == want
+    if find_chains_c is not None:
+        from cardscan.engine._cfinder import lines_at
+
+        for level in each_level():
+            assert lines_at(data, offsets, start) == want, level
+
+
+@needs_c
+def test_lines_at_on_long_buffers_and_line_numbers_of_hits(rng) -> None:
+    from cardscan.engine._cfinder import lines_at
+    from cardscan.engine.candidates import lines_at_python
+
+    lines = [bytes(rng.choice(b"abc 0123") for _ in range(rng.randrange(0, 300))) for _ in range(2000)]
+    data = b"\n".join(lines)
+    offsets = sorted(rng.randrange(len(data)) for _ in range(50)) + [len(data), len(data) + 10]
+    want = lines_at_python(data, offsets)
+    for level in each_level():
+        assert lines_at(data, offsets) == want, level
+        assert lines_at(bytearray(data), tuple(offsets), start=0) == want, level
+    # What the scanner makes of it: line and column of the byte at each offset.
+    for o, (count, last) in zip(offsets, want):
+        if o < len(data):
+            assert count + 1 == data[:o].count(b"\n") + 1
+            assert o - last == o - data.rfind(b"\n", 0, o)
+
+
+@pytest.mark.parametrize("backend", ["python", "c"])
+def test_lines_at_rejects_offsets_out_of_order(backend: str) -> None:
+    from cardscan.engine import candidates
+
+    if backend == "c":
+        if find_chains_c is None:
+            pytest.skip("C finder not built")
+        from cardscan.engine._cfinder import lines_at
+    else:
+        lines_at = candidates.lines_at_python
+    assert lines_at(b"a\nb\nc", []) == []
+    with pytest.raises(ValueError, match="non-decreasing"):
+        lines_at(b"a\nb\nc", [3, 1])
+    with pytest.raises(TypeError):
+        lines_at(b"a\nb\nc", [1, "x"])
+
+
+# -- has_entity: the inline pre-check's question in one pass -------------------------
+
+_entity_bits = st.lists(st.sampled_from([b"&", b"#", b"&#", b"&nbsp;", b"&nbsp", b"nbsp;", b"&amp;", b"x", b"\n",
+                                         b"&&", b"&n", b"bsp;"]), max_size=40).map(b"".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_entity_bits)
+def test_has_entity_equals_substring_search(data: bytes) -> None:
+    from cardscan.engine import candidates
+
+    want = b"&#" in data or b"&nbsp;" in data
+    assert candidates.has_entity_python(data) is want
+    assert candidates.has_entity_python(memoryview(data)) is want
+    if find_chains_c is not None:
+        from cardscan.engine._cfinder import has_entity
+
+        for level in each_level():
+            assert has_entity(data) is want, level
+            assert has_entity(bytearray(data)) is want, level
+
+
+@needs_c
+def test_has_entity_where_ampersands_are_everywhere() -> None:
+    # Past 2000 '&' the C pass switches from hopping to substring searches.
+    from cardscan.engine._cfinder import has_entity
+
+    for tail in (b"", b"&#52;", b"&nbsp;", b"&nbsp", b"x#&", b"&nbsp;"[:5] + b"x"):
+        for head in (b"&amp;" * 3000, b"&" * 5000, b"x&" * 2001 + b"x"):
+            data = head + tail
+            want = b"&#" in data or b"&nbsp;" in data
+            assert want is (tail in (b"&#52;", b"&nbsp;"))  # the data is what the test means
+            for level in each_level():
+                assert has_entity(data) is want, (level, len(head), tail)
+
+
+# -- the finder's chain judgement from masks: every chain length against the window ----
+
+@needs_c
+def test_c_equals_oracle_for_chains_of_every_length_at_every_block_offset(rng) -> None:
+    # Chains are judged from the masks of two 64-byte blocks when they end
+    # inside them, else walked: lengths 12..140 from each offset in a block
+    # put the end on both sides of that edge (and on the window's last bit).
+    from cardscan.engine.issuers import length_table
+
+    table = length_table()
+    pan = make_pan("4", 16, rng)
+    for p in range(64):
+        for n in list(range(12, 24)) + list(range(60, 70)) + list(range(120, 140)):
+            digits = (pan * 10)[:n]
+            groups = " ".join(digits[i:i + 4] for i in range(0, n, 4))[:n]
+            for chain in (digits, groups, groups.replace(" ", "-"), "2026-11-28 01:49"):
+                data = b"x" * p + chain.encode() + b";" + pan.encode()
+                want = sorted(find_chains_python(data, 0, -1, table))
+                for level in each_level():
+                    assert sorted(find_chains_c(data, 0, -1, table)) == want, (level, p, n)
+
+
+@needs_c
+def test_c_equals_oracle_with_id_word_lists_of_any_shape(rng) -> None:
+    # The C finder puts the word lists in a hash set; lists too big for it
+    # (or with words too long to look up) are scanned: same answers.
+    many = b"\n" + b"\n".join(b"w%d" % i for i in range(300)) + b"\nid\norder\n"
+    odd = b"\n\nid\n\norder\n" + b"x" * 39 + b"\n"
+    pan = make_pan("4", 16, rng)
+    texts = [f"order_id={pan}", f"ORDER_ID={pan}", f"w17={pan}", f"w299: {pan}", f"card_id={pan}", f"id {pan}",
+             f"{'x' * 39}={pan}", f"{'x' * 38}={pan}", f"Card ID={pan}"]
+    data = " ".join(texts).encode()
+    for neg, pos in ((many, b"\ncard\n"), (odd, b"\ncard\n"), (b"\nid\norder\n", b"")):
+        ids = (neg, pos, 32)
+        want = sorted(find_chains_python(data, 0, -1, None, ids))
+        for level in each_level():
+            assert sorted(find_chains_c(data, 0, -1, None, ids)) == want, (level, neg[:10])
+
+
+# -- class_runs (the base64 pre-check) at every level ----------------------------
+
+@needs_c
+@pytest.mark.parametrize("min_len", [1, 12, 13, 64, 65])
+def test_class_runs_at_every_level(min_len: int, rng) -> None:
+    from cardscan.engine._cfinder import class_runs
+
+    ascii_table = bytes(1 if c in b"ILMNOCDSTijyz0AEIMQUYcgk012345gtwxyz" else 0 for c in range(256))
+    high_table = bytes(1 if ascii_table[c] or c >= 0xF0 else 0 for c in range(256))
+    for table in (ascii_table, high_table):
+        members = [c for c in range(256) if table[c]]
+        others = [c for c in range(256) if not table[c]]
+        for _ in range(40):
+            buf = bytearray()
+            while len(buf) < rng.randrange(0, 1500):
+                pool = members if rng.random() < 0.7 else others
+                buf += bytes(rng.choice(pool) for _ in range(rng.randrange(1, 90)))
+            want, i = [], 0
+            while i < len(buf):
+                if not table[buf[i]]:
+                    i += 1
+                    continue
+                s = i
+                while i < len(buf) and table[buf[i]]:
+                    i += 1
+                if i - s >= min_len:
+                    want.append((s, i))
+            for level in each_level():
+                assert class_runs(bytes(buf), table, min_len) == want, (level, min_len)
