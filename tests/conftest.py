@@ -122,3 +122,21 @@ def maria_server() -> Iterator[Any]:
     admin = sa.create_engine(MARIA_ADMIN, isolation_level="AUTOCOMMIT")
     yield admin
     admin.dispose()
+
+
+# -- Samba: a real SMB server for the smb:// source (tests/samba.py) -------------------
+
+@pytest.fixture(scope="session")
+def samba(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """smbd on 127.0.0.1 and a free port, with its own users and shares; stopped at session end."""
+    pytest.importorskip("smbclient", reason="the smb extra is not installed")
+    from tests.samba import SambaServer, unavailable
+
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = SambaServer(tmp_path_factory.mktemp("samba")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

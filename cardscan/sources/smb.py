@@ -42,7 +42,8 @@ from smbclient._io import SMBFileTransaction, SMBRawIO
 from smbprotocol.exceptions import SMBAuthenticationError, SMBConnectionClosed, SMBException, SMBOSError, \
     SMBResponseException
 from smbprotocol.header import NtStatus
-from smbprotocol.open import FilePipePrinterAccessMask, InfoType, SMB2QueryInfoRequest, SMB2QueryInfoResponse
+from smbprotocol.open import FilePipePrinterAccessMask, InfoType, SMB2QueryInfoRequest, SMB2QueryInfoResponse, \
+    SMB2SetInfoRequest, SMB2SetInfoResponse
 
 from ..errors import ConfigError, SourceError
 from ..findings import ErrorRecord, Location, mask_name
@@ -443,6 +444,39 @@ class SMBSource:
             req["file_id"] = raw.fd.file_id
             tx += (req, receive)
         return tx.results[0]
+
+    def set_security_descriptor(self, share: str, path: str, descriptor: bytes, parts: int | None = None) -> None:
+        """Set a file's security descriptor (``parts``: which of owner/group/DACL; default: those present).
+
+        For keeping a descriptor across a rewrite, and for tests; the user
+        needs WRITE_DAC (and WRITE_OWNER for the owner) on the file.
+        """
+        if parts is None:
+            sd = smb_acl.parse(descriptor)
+            parts = ((smb_acl.OWNER_SECURITY_INFORMATION if sd.owner else 0)
+                     | (smb_acl.GROUP_SECURITY_INFORMATION if sd.group else 0)
+                     | smb_acl.DACL_SECURITY_INFORMATION)
+        self._call(self._set_sd, self._target.unc(share, path), descriptor, parts)
+
+    @staticmethod
+    def _set_sd(unc: str, descriptor: bytes, parts: int, **kw: Any) -> None:
+        access = FilePipePrinterAccessMask.WRITE_DAC
+        if parts & smb_acl.OWNER_SECURITY_INFORMATION or parts & smb_acl.GROUP_SECURITY_INFORMATION:
+            access |= FilePipePrinterAccessMask.WRITE_OWNER
+        raw = SMBRawIO(unc, mode="r", share_access="rwd", desired_access=access, **kw)
+        req = SMB2SetInfoRequest()
+        req["info_type"] = InfoType.SMB2_0_INFO_SECURITY
+        req["additional_information"] = parts
+        req["buffer"] = descriptor
+
+        def receive(request: Any) -> Any:
+            resp = SMB2SetInfoResponse()
+            resp.unpack(raw.fd.connection.receive(request)["data"].get_value())
+            return resp
+
+        with SMBFileTransaction(raw) as tx:
+            req["file_id"] = raw.fd.file_id
+            tx += (req, receive)
 
     def _exposure(self, share: str, path: str) -> dict[str, Any]:
         try:
