@@ -159,7 +159,10 @@ def apply_case(samba: Any, case: Case, prefix: str, admin: Any = None) -> bytes:
 def _capture(out: Path) -> None:
     from tests.samba import SambaServer
 
-    server = SambaServer(Path(tempfile.mkdtemp(prefix="cardscan-samba-"))).start()
+    import shutil
+
+    root = Path(tempfile.mkdtemp(prefix="cardscan-samba-"))
+    server = SambaServer(root).start()
     try:
         admin = admin_source(server)
         s = sids(server, admin)
@@ -176,6 +179,7 @@ def _capture(out: Path) -> None:
         out.write_text(json.dumps(rows, indent=1) + "\n")
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
