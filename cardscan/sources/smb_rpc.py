@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .smb_acl import pack_sid, parse_sid
+from .smb_acl import DescriptorError, pack_sid, parse_sid
 
 SRVSVC = (uuid.UUID("4b324fc8-1670-01d3-1278-5a47bf6ee188"), 3, 0)
 LSARPC = (uuid.UUID("12345778-1234-abcd-ef00-0123456789ab"), 0, 0)
@@ -129,7 +129,10 @@ class _Reader:
 
     def sid(self) -> str:
         self.u32()  # conformance
-        sid, self.pos = parse_sid(self.data, self.pos)
+        try:
+            sid, self.pos = parse_sid(self.data, self.pos)
+        except DescriptorError as exc:
+            raise RPCError(f"bad SID in RPC response: {exc}") from None
         return sid
 
 

@@ -194,6 +194,36 @@ def test_host_url_lists_the_readable_shares(samba) -> None:
     assert not [e for e in out if isinstance(e, ErrorRecord) and "/private" in e.location.uri]
 
 
+def test_rpc_answers_parse_and_truncated_ones_are_rpc_errors(samba) -> None:
+    """The share list and SID names as Samba answers them; every cut of those answers is an RPCError."""
+    import smbclient
+
+    from cardscan.sources import smb_rpc
+
+    src = _reader(samba, "data")
+    kw = src._kwargs()
+    with smbclient.open_file(src._target.unc("IPC$", "srvsvc"), mode="w+b", buffering=0, file_type="pipe",
+                             **kw) as pipe:
+        stub = smb_rpc.Client(pipe, smb_rpc.SRVSVC).call(15, smb_rpc.share_enum_stub())
+    shares = smb_rpc.parse_share_enum(stub)
+    assert {s.name for s in shares if s.is_disk and not s.is_special} == {"data", "acl", "private"}
+    assert [s.name for s in shares if s.is_special] == ["IPC$"]
+    sids = [smb_acl.EVERYONE, f"S-1-22-2-{samba.gid}", "S-1-5-21-1-2-3-4242"]  # the last one: nobody
+    with smbclient.open_file(src._target.unc("IPC$", "lsarpc"), mode="w+b", buffering=0, file_type="pipe",
+                             **kw) as pipe:
+        client = smb_rpc.Client(pipe, smb_rpc.LSARPC)
+        handle = client.call(44, smb_rpc.open_policy_stub())[:20]
+        answer = client.call(15, smb_rpc.lookup_sids_stub(handle, sids))
+        client.call(0, handle)
+    names = smb_rpc.parse_lookup_sids(answer, sids)
+    assert names[smb_acl.EVERYONE] == ("Everyone", 5)
+    assert names[sids[1]] == (f"Unix Group\\{samba.group}", 2) and sids[2] not in names
+    for data, parse in ((stub, smb_rpc.parse_share_enum), (answer, lambda b: smb_rpc.parse_lookup_sids(b, sids))):
+        for cut in range(0, len(data) - 4, 3):
+            with pytest.raises(smb_rpc.RPCError):
+                parse(data[:cut])
+
+
 def test_single_file_url(samba) -> None:
     p = _prefix()
     samba.plant("data", f"{p}/one.txt", b"1")
