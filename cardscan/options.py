@@ -249,17 +249,17 @@ class SweepOptions:
     # -- what to scan --
     include: tuple[str, ...] = option(
         (), SELECT, "scan only files matching GLOB (gitignore syntax; repeatable)", flags="--include",
-        parse=text_list, action="append", merge="extend", metavar="GLOB", feeds=("file", "git"))
+        parse=text_list, action="append", merge="extend", metavar="GLOB", feeds=("file", "git", "smb"))
     exclude: tuple[str, ...] = option(
         (), SELECT, "skip files and directories matching GLOB (gitignore syntax; repeatable)",
         flags="--exclude", parse=text_list, action="append", merge="extend", metavar="GLOB",
-        feeds=("file", "git"))
+        feeds=("file", "git", "smb"))
     gitignore: bool = option(
         False, SELECT, "also skip what .gitignore files ignore (and .git directories)", flags="--gitignore",
         parse=boolean, action="true", feeds=("file",))
     max_file_size: int | None = option(
         None, SELECT, "skip files larger than SIZE (e.g. 500MB, 2GiB)", flags="--max-file-size",
-        parse=_size, metavar="SIZE", feeds=("file", "git"))
+        parse=_size, metavar="SIZE", feeds=("file", "git", "smb"))
     follow_symlinks: bool = option(
         False, SELECT, "follow symbolic links while walking (loops are detected)", flags="--follow-symlinks",
         parse=boolean, action="true", feeds=("file",))
@@ -399,8 +399,8 @@ class SweepOptions:
         False, SQL, "also scan views (default: tables only)", flags="--views", parse=boolean, action="true",
         feeds=("sql",), kwarg="views")
     exposure: bool = option(
-        True, SQL, "look up who may read each S3 object and SQL table (default: on)", flags="--exposure",
-        parse=boolean, action="bool", feeds=("s3", "sql"))
+        True, SQL, "look up who may read each S3 object, SQL table and SMB file (default: on)", flags="--exposure",
+        parse=boolean, action="bool", feeds=("s3", "sql", "smb"))
 
     # -- the pre-commit hook and the baseline command --
     report_test_cards: bool | None = option(

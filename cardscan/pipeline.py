@@ -228,10 +228,7 @@ class Pipeline:
                     result.findings.extend(self.scanner.scan_stream(part.stream, loc))
             except Exception as exc:  # OSError, SourceError, a decoder bug: a record, never a crash
                 result.errors.append(_exc_record(base, exc))
-            try:
-                result.sha256 = reader.finish()
-            except OSError as exc:
-                result.errors.append(_exc_record(base, exc))
+            self._hash_rest(reader, base, result)
             result.nbytes = reader.hashed
             after = _fstat(raw)
             if before is not None and after is not None and _changed(before, after):
@@ -251,10 +248,7 @@ class Pipeline:
                 result.findings, result.range_stats = findings, stats
             except Exception as exc:  # OSError, SourceError, a decoder bug: a record, never a crash
                 result.errors.append(_exc_record(base, exc))
-            try:
-                result.sha256 = reader.finish()
-            except OSError as exc:
-                result.errors.append(_exc_record(base, exc))
+            self._hash_rest(reader, base, result)
             result.nbytes = reader.hashed - start
             after = _fstat(raw)
             listed = item.ukey.split(":")[:2] if item.ukey else None
@@ -265,6 +259,19 @@ class Pipeline:
                 result.errors.append(ErrorRecord(base, "changed", "the file changed during the scan; rescan it"))
             elif result.sha256 is not None and reader.hashed < end:
                 result.errors.append(ErrorRecord(base, "changed", "the file is shorter than when it was listed; rescan it"))
+
+    @staticmethod
+    def _hash_rest(reader: "HashingReader", base: Location, result: ItemResult) -> None:
+        """Hash what the scan did not read (sha256 stays None if that fails).
+
+        A read that failed during the scan (a dropped connection) usually
+        fails again here: that is the same failure, recorded once.
+        """
+        try:
+            result.sha256 = reader.finish()
+        except (OSError, SourceError) as exc:
+            if not any(e.location == base for e in result.errors):
+                result.errors.append(_exc_record(base, exc))
 
     # -- row sources ----------------------------------------------------------------------
     def _scan_cells(self, cells: Iterable[Any], item: Item, result: ItemResult) -> None:

@@ -24,6 +24,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "file": "cardscan.sources.fs:FileSource",
         "s3": "cardscan.sources.s3:S3Source",
         "sql": "cardscan.sources.sql:SQLSource",
+        "smb": "cardscan.sources.smb:SMBSource",
     },
     "cardscan.decoders": {},
     "cardscan.sinks": {
@@ -41,6 +42,7 @@ BUILTIN: dict[str, dict[str, str]] = {
 EXTRAS: dict[str, str] = {
     "cardscan.sources:s3": "s3",
     "cardscan.sources:sql": "sql",
+    "cardscan.sources:smb": "smb",
     "cardscan.remediators:s3": "s3",
     "cardscan.remediators:sql": "sql",
 }
@@ -109,6 +111,7 @@ SCHEMES: dict[str, str] = {
     "postgres": "sql",
     "mysql": "sql",
     "mariadb": "sql",
+    "smb": "smb",
 }
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")

@@ -122,3 +122,28 @@ def maria_server() -> Iterator[Any]:
     admin = sa.create_engine(MARIA_ADMIN, isolation_level="AUTOCOMMIT")
     yield admin
     admin.dispose()
+
+
+# -- Samba: a real SMB server for the smb:// source (tests/samba.py) -------------------
+
+@pytest.fixture(scope="session")
+def samba() -> Iterator[Any]:
+    """smbd on 127.0.0.1 and a free port, with its own users and shares; stopped at session end."""
+    pytest.importorskip("smbclient", reason="the smb extra is not installed")
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.samba import SambaServer, unavailable
+
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    # Not under pytest's 0700 temp root: smbd's users must traverse to the shares.
+    root = Path(tempfile.mkdtemp(prefix="cardscan-samba-"))
+    server = SambaServer(root).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)

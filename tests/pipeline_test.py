@@ -142,6 +142,63 @@ def test_file_changing_while_read_is_reported(tmp_path: Path, rng) -> None:
     assert [e.kind for e in r.errors] == ["changed"]
 
 
+class _Dropping(io.RawIOBase):
+    """A network stream whose connection drops after ``ok`` bytes: every later read fails."""
+
+    def __init__(self, data: bytes, ok: int) -> None:
+        self._data, self._ok, self._pos = data, ok, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._pos = offset if whence == io.SEEK_SET else self._pos + offset if whence == io.SEEK_CUR \
+            else len(self._data) + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, b: Any) -> int:
+        from cardscan.errors import SourceError
+
+        if self._pos >= self._ok:
+            raise SourceError("connection lost (ConnectionResetError) while reading", kind="io")
+        n = min(len(b), self._ok - self._pos, len(self._data) - self._pos)
+        b[:n] = self._data[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+
+class DroppingSource(FileSource):
+    name = "dropping"
+
+    def open(self, item: Item) -> Any:
+        from cardscan.sources.fs import uri_to_path
+
+        data = Path(uri_to_path(item.uri)).read_bytes()
+        return io.BufferedReader(_Dropping(data, len(data) // 3), 4096)
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_a_connection_lost_mid_item_is_one_error_record(tmp_path: Path, rng, whole: bool) -> None:
+    # The scan's read fails, then hashing the rest fails the same way: one
+    # failure, one record (there were two, a SourceError escaping the hash).
+    p = tmp_path / "share.log"
+    write_planted(p, rng, 4, filler=200)
+    dropping = pipeline([{"name": "dropping", "target": "tests.pipeline_test:DroppingSource", "url": str(tmp_path),
+                          "options": {}}])
+    size = p.stat().st_size
+    item = Item(uri=path_to_uri(str(p)), source="dropping", size=size)
+    r = dropping.scan_item(item if whole else item.range(0, size))
+    assert [(e.kind, e.message) for e in r.errors] == [
+        ("io", "connection lost (ConnectionResetError) while reading")]
+    assert r.sha256 is None  # what was not read is not vouched for
+
+
 def test_byte_range_scan_reports_only_its_range(tmp_path: Path, rng) -> None:
     p = tmp_path / "big.log"
     pans = write_planted(p, rng, 8, filler=20)

@@ -198,8 +198,8 @@ class FileSource:
         if max_file_size is not None and max_file_size < 0:
             raise ConfigError("max_file_size must not be negative")
         self.max_file_size = max_file_size
-        self._include = _spec(self.include, "--include")
-        self._exclude = _spec(self.exclude, "--exclude")
+        self._include = path_matcher(self.include, "--include")
+        self._exclude = path_matcher(self.exclude, "--exclude")
         #: Counters: files, dirs, bytes listed; skipped[reason].
         self.stats: dict[str, Any] = {"files": 0, "dirs": 0, "bytes": 0, "skipped": Counter()}
 
@@ -388,7 +388,9 @@ class FileSource:
             raise
 
 
-def _spec(patterns: list[str], option: str) -> Any:
+def path_matcher(patterns: list[str], option: str) -> Any:
+    """A gitignore-syntax matcher for ``--include``/``--exclude`` patterns (None: no patterns);
+    a bad pattern is a ConfigError naming ``option``. The smb source matches with it too."""
     if not patterns:
         return None
     import pathspec  # start-up: ~35 ms of CPU, needed only with --include/--exclude/--gitignore
