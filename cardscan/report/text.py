@@ -221,5 +221,15 @@ def render_text(data: ReportData, top: int = 20) -> str:
         out.append("")
         out.append(f"{title}:")
         out += RENDER[sid](data, top)
-    return "\n".join(out) + "\n"
+    out.append("")
+    out.append(f"Generated from {', '.join(data.manifests + data.audits)}.")
+    return final_fence("\n".join(out) + "\n")
+
+
+def final_fence(text: str) -> str:
+    """The whole output once more through redaction: every field was masked
+    on the way in, this catches a number that only forms across fields."""
+    from ..prevent import redact
+
+    return redact(text)
 
