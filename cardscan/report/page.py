@@ -348,7 +348,7 @@ def _objects(data: ReportData, top: int) -> str:
         h.append(f'<th data-type="{kind}"{cls}><button type="button">{_e(label)}</button></th>')
     h.append("</tr></thead><tbody>")
     for o in shown:
-        readers_attr = _e("\n".join(o.readers))
+        readers_attr = "&#10;".join(_e(r) for r in o.readers)
         brands = ", ".join(f"{b} {n}" for b, n in o.brands.most_common())
         tests = f" ({o.test_cards} test)" if o.test_cards else ""
         h.append(

@@ -6,7 +6,9 @@ to the browser, fd 4: replies and events, each message JSON ending in NUL),
 which is what Puppeteer's ``pipe: true`` does. No port is opened.
 
 ``Browser.open(url)`` loads a page and records, while it lives, every
-request the page makes (``Network.requestWillBeSent``), every console
+request the page starts (``Network.requestWillBeSent``) and those the
+browser refused before sending (``loadingFailed`` with a ``blockedReason``,
+e.g. ``csp``), every console
 message and log entry (``Runtime.consoleAPICalled``, ``Log.entryAdded``,
 including CSP violations), and uncaught exceptions. Tests then click and
 type through ``Input`` events (as a user would) and read the DOM with
@@ -51,9 +53,17 @@ class CDPError(RuntimeError):
 class PageLog:
     """What a page did while it was open."""
 
-    requests: list[str] = field(default_factory=list)
+    #: request id -> url of every request the page started
+    attempts: dict[str, str] = field(default_factory=dict)
+    #: request id -> why the browser refused it before it left (``csp``, ...)
+    blocked: dict[str, str] = field(default_factory=dict)
     console: list[tuple[str, str]] = field(default_factory=list)  # (level, text)
     exceptions: list[str] = field(default_factory=list)
+
+    @property
+    def requests(self) -> list[str]:
+        """URLs of requests that were sent (the browser did not block them first)."""
+        return [url for rid, url in self.attempts.items() if rid not in self.blocked]
 
     def errors(self) -> list[str]:
         return [f"{level}: {text}" for level, text in self.console if level in ("error", "warning", "assert")] + \
@@ -111,7 +121,9 @@ class Browser:
             return
         method, p = msg["method"], msg.get("params", {})
         if method == "Network.requestWillBeSent":
-            self.log.requests.append(p["request"]["url"])
+            self.log.attempts[p["requestId"]] = p["request"]["url"]
+        elif method == "Network.loadingFailed" and p.get("blockedReason"):
+            self.log.blocked[p["requestId"]] = p["blockedReason"]
         elif method == "Runtime.consoleAPICalled":
             text = " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", []))
             self.log.console.append((p.get("type", "log"), text))
@@ -194,10 +206,15 @@ class Browser:
         self.settle(0.1)
 
     def type(self, selector: str, text: str) -> None:
-        """Focus ``selector`` by clicking it, select what it holds, type ``text``."""
+        """Focus ``selector`` by clicking it, select what it holds, delete it
+        with Backspace, and type ``text`` (each an input event, as from a keyboard)."""
         self.click(selector)
         self.eval(f"document.querySelector({json.dumps(selector)}).select()")
-        self.call("Input.insertText", {"text": text})
+        for kind in ("rawKeyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", {"type": kind, "key": "Backspace", "code": "Backspace",
+                                                 "windowsVirtualKeyCode": 8, "nativeVirtualKeyCode": 8})
+        if text:
+            self.call("Input.insertText", {"text": text})
         self.settle(0.1)
 
     def screenshot(self, path: str | Path) -> None:
