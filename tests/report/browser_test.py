@@ -23,8 +23,9 @@ from tests.report.manifests import SweepSpec, audit, finding, write
 from tests.treegen import pan
 
 CHROMIUM = find_chromium()
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package chromium; "
-                                                         ".ci/run installs it)")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package chromium; "
+                                                          ".ci/run installs it)")]
 
 LONG_DB = "postgresql://reporting@warehouse-replica-03.eu-west-1.internal.example.com:5432/analytics"
 
