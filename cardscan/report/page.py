@@ -33,6 +33,7 @@ h1{font-size:1.6rem;margin-bottom:.25rem}h2{font-size:1.2rem;margin-top:2.2rem;b
 h3{font-size:1rem;margin:1.2rem 0 .4rem}
 p.sub{color:#555;margin-top:0}
 table{border-collapse:collapse;font-size:.86rem;margin:.3rem 0}
+#objects{font-size:.8rem}#objects td,#objects th{padding:.3rem .4rem}
 td,th{padding:.3rem .55rem;text-align:left;border-bottom:1px solid #eee;vertical-align:top}
 th{background:#f4f4f6;font-weight:600;white-space:nowrap}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
@@ -54,7 +55,8 @@ tr.sev-critical>td:first-child{box-shadow:inset 4px 0 #b00020}
 tr.sev-elevated>td:first-child{box-shadow:inset 4px 0 #ef8f00}
 tr.st-remediated,tr.st-gone{color:#777}
 .filters{display:flex;flex-wrap:wrap;gap:.6rem;align-items:center;margin:.5rem 0}
-.filters input{padding:.3rem .5rem;min-width:18rem}
+.filters input{padding:.3rem .5rem;min-width:24rem}
+td.brands{min-width:9rem}
 .filters select,.filters input{font:inherit;font-size:.9rem}
 th button{all:unset;cursor:pointer}
 th button:focus-visible{outline:2px solid #1a73e8}
@@ -205,7 +207,7 @@ def render_trend_chart(data: ReportData) -> str:
     events = data.events
     exposures = trend_exposures(data)
     biggest = max([ev.open for ev in events] + [1])
-    col_w, chart_h, top_pad = 64, 180, 16
+    col_w, chart_h, top_pad = 92, 180, 16
     width = max(col_w * len(events) + 60, 320)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" id="chart-trend" width="{width}" '
              f'height="{chart_h + top_pad + 74}" role="img" aria-label="open findings over time by exposure" '
@@ -223,7 +225,7 @@ def render_trend_chart(data: ReportData) -> str:
             parts.append(f'<rect x="{x}" y="{y:.1f}" width="{col_w - 18}" height="{max(h, 1):.1f}" '
                          f'fill="{_color(e)}"><title>{_e(ev.when)}: {_e(e)} {c}</title></rect>')
         parts.append(f'<text x="{x + (col_w - 18) / 2:.0f}" y="{y - 4:.1f}" text-anchor="middle">{ev.open}</text>')
-        mark = "sweep" if ev.kind == "sweep" else "fix"
+        mark = "sweep" if ev.kind == "sweep" else "remediation"
         parts.append(f'<g><title>{_e(ev.kind)} {_e(ev.when)}: {_e(ev.label)}</title>'
                      f'<text x="{x + (col_w - 18) / 2:.0f}" y="{base + 14}" text-anchor="middle">{_e(when(ev.when)[:10])}'
                      f'</text><text x="{x + (col_w - 18) / 2:.0f}" y="{base + 28}" text-anchor="middle">{mark}</text></g>')
@@ -338,9 +340,9 @@ def _objects(data: ReportData, top: int) -> str:
     if len(statuses) > 1:
         filters.append(_options("status", "status", statuses, "open"))
     filters.append('<span id="shown"></span></div>')
-    header = [("exposure", "num"), ("object", "text"), ("source", "text"), ("brands", "text"), ("findings", "num"),
-              ("cards", "num"), ("confidence", "num"), ("owner", "text"), ("readers", "text"),
-              ("first seen", "text"), ("last seen", "text"), ("status", "num")]
+    header = [("exposure", "num"), ("status", "num"), ("object", "text"), ("source", "text"), ("brands", "text"),
+              ("findings", "num"), ("cards", "num"), ("confidence", "num"), ("owner", "text"), ("readers", "text"),
+              ("first seen", "text"), ("last seen", "text")]
     h = [f"<p class=\"sub\">Every object holding card numbers, worst exposure first. Click a column to sort; "
          f"the filter matches any column.</p>", "".join(filters), '<div class="scroll"><table id="objects"><thead><tr>']
     for label, kind in header:
@@ -355,13 +357,13 @@ def _objects(data: ReportData, top: int) -> str:
             f'<tr class="sev-{severity(o.exposure)} st-{_e(o.status)}" data-exposure="{_e(o.exposure)}" '
             f'data-status="{_e(o.status)}" data-readers="{readers_attr}">'
             f'<td data-v="{exposure_rank(o.exposure)}">{badge(o.exposure)}</td>'
-            f'<td class="name"><code>{_e(o.name)}</code></td>{_td(o.source)}{_td(brands + tests)}'
+            f'<td data-v="{("open", "remediated", "gone").index(o.status)}">{_e(o.status)}'
+            f'{f" ({o.remediated})" if o.status != "open" and o.remediated else ""}</td>'
+            f'<td class="name"><code>{_e(o.name)}</code></td>{_td(o.source)}{_td(brands + tests, "brands")}'
             f'{_n(o.findings)}{_n(o.cards)}<td class="n" data-v="{o.confidence}">{o.confidence} {_e(o.band)}</td>'
             f'{_td(o.owner or "-")}{_td(", ".join(o.readers) or "-")}'
             f'<td class="t" data-v="{_e(sort_time(o.first_seen))}">{_e(when(o.first_seen))}</td>'
-            f'<td class="t" data-v="{_e(sort_time(o.last_seen))}">{_e(when(o.last_seen))}</td>'
-            f'<td data-v="{("open", "remediated", "gone").index(o.status)}">{_e(o.status)}'
-            f'{f" ({o.remediated})" if o.status != "open" and o.remediated else ""}</td></tr>')
+            f'<td class="t" data-v="{_e(sort_time(o.last_seen))}">{_e(when(o.last_seen))}</td></tr>')
     h.append("</tbody></table></div>")
     h.append(_more(len(shown), len(objs), "objects (all are in the manifest)"))
     return "".join(h)
