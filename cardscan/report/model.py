@@ -15,6 +15,7 @@ import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Iterable, Iterator
 from urllib.parse import unquote
 
@@ -86,7 +87,12 @@ def worst(exposures: Iterable[str]) -> str:
 def public_text(value: Any) -> str:
     """``value`` as text fit to print: card numbers masked, control
     characters escaped. Every string a report shows went through here."""
-    text = mask_name(str(value))
+    return _public(str(value))
+
+
+@lru_cache(maxsize=1 << 16)  # owners, brands, times, directories repeat across a big manifest
+def _public(text: str) -> str:
+    text = mask_name(text)
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() else f"\\x{ord(ch) & 0xFF:02x}" for ch in text)
@@ -160,6 +166,11 @@ def covers(root: str, uri: str) -> bool:
 def parse_time(text: Any) -> datetime | None:
     if not isinstance(text, str) or not text:
         return None
+    return _parse_time(text)
+
+
+@lru_cache(maxsize=1 << 14)
+def _parse_time(text: str) -> datetime | None:
     try:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -587,6 +598,13 @@ class ReportData:
     bad_audit_lines: int = 0
     events: list[Event] = field(default_factory=list)
     states: dict[str, State] = field(default_factory=dict)
+    #: Tables computed once: the data does not change after build().
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def _once(self, name: str, compute: Any) -> Any:
+        if name not in self._memo:
+            self._memo[name] = compute()
+        return self._memo[name]
 
     # -- status and warnings ---------------------------------------------------------
     @property
@@ -624,7 +642,17 @@ class ReportData:
     @property
     def open(self) -> list[Hit]:
         """What is left: the findings open after the last sweep and run."""
-        return [st.hit for st in self.states.values() if st.status == "open"]
+        return self._once("open", lambda: [st.hit for st in self.states.values() if st.status == "open"])
+
+    @property
+    def findings(self) -> list[Hit]:
+        """The open findings (each has ``id``, ``fingerprint``, ``brand`` ...)."""
+        return self.open
+
+    @property
+    def scans(self) -> list[dict[str, Any]]:
+        """The sweeps' ``scan`` records, oldest first."""
+        return [s.scan for s in self.sweeps]
 
     def closed(self, status: str) -> int:
         return sum(1 for st in self.states.values() if st.status == status)
@@ -643,6 +671,9 @@ class ReportData:
     def errors(self) -> list[ErrorRecord]:
         """Errors of the current sweeps, unless a later complete sweep covered
         the place again (deduplicated)."""
+        return self._once("errors", self._errors)
+
+    def _errors(self) -> list[ErrorRecord]:
         seen: dict[tuple[Any, ...], ErrorRecord] = {}
         for i, s in enumerate(self.sweeps):
             later = [t for t in self.sweeps[i + 1:] if t.complete]
@@ -673,6 +704,9 @@ class ReportData:
 
     # -- tables --------------------------------------------------------------------------
     def objects(self) -> list[ObjectRow]:
+        return self._once("objects", self._objects)  # type: ignore[no-any-return]
+
+    def _objects(self) -> list[ObjectRow]:
         """Every object that holds cards now (open), then those whose cards were
         remediated or are gone: worst exposure first, then most findings."""
         groups: dict[tuple[Any, ...], list[State]] = defaultdict(list)
@@ -699,6 +733,9 @@ class ReportData:
                                            -r.findings, r.name))
 
     def places(self) -> list[Place]:
+        return self._once("places", self._places)  # type: ignore[no-any-return]
+
+    def _places(self) -> list[Place]:
         table: dict[tuple[str, str], Place] = {}
         for h in self.open:
             owner = h.owner or "-"
@@ -720,6 +757,9 @@ class ReportData:
         return out
 
     def cards(self) -> list[Card]:
+        return self._once("cards", self._cards)  # type: ignore[no-any-return]
+
+    def _cards(self) -> list[Card]:
         table: dict[str, Card] = {}
         for h in self.open:
             c = table.get(h.fingerprint)
@@ -730,6 +770,9 @@ class ReportData:
         return sorted(table.values(), key=lambda c: (-c.places, c.masked, c.fingerprint))
 
     def sources(self) -> list[SourceRow]:
+        return self._once("sources", self._sources)  # type: ignore[no-any-return]
+
+    def _sources(self) -> list[SourceRow]:
         """Each scanned root, from the latest sweep that scanned it."""
         last_sweep: dict[str, tuple[str, Sweep]] = {}
         for s in self.sweeps:  # time order: later sweeps win
@@ -752,6 +795,9 @@ class ReportData:
         return list(rows.values())
 
     def readers(self) -> list[ReaderRow]:
+        return self._once("readers", self._readers)  # type: ignore[no-any-return]
+
+    def _readers(self) -> list[ReaderRow]:
         """Each principal that can read an object holding open cards (when
         the manifest lists readers): "what can the role analyst read?"."""
         objs: dict[str, set[tuple[Any, ...]]] = defaultdict(set)

@@ -343,8 +343,8 @@ def _objects(data: ReportData, top: int) -> str:
     header = [("exposure", "num"), ("status", "num"), ("object", "text"), ("source", "text"), ("brands", "text"),
               ("findings", "num"), ("cards", "num"), ("confidence", "num"), ("owner", "text"), ("readers", "text"),
               ("first seen", "text"), ("last seen", "text")]
-    h = [f"<p class=\"sub\">Every object holding card numbers, worst exposure first. Click a column to sort; "
-         f"the filter matches any column.</p>", "".join(filters), '<div class="scroll"><table id="objects"><thead><tr>']
+    h = ["<p class=\"sub\">Every object holding card numbers, worst exposure first. Click a column to sort; "
+         "the filter matches any column.</p>", "".join(filters), '<div class="scroll"><table id="objects"><thead><tr>']
     for label, kind in header:
         cls = ' class="n"' if kind == "num" and label not in ("exposure", "status") else ""
         h.append(f'<th data-type="{kind}"{cls}><button type="button">{_e(label)}</button></th>')

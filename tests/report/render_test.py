@@ -16,7 +16,7 @@ from cardscan import report
 from cardscan.findings import Cell, ErrorRecord, Location, mask
 from cardscan.manifest import dumps
 from cardscan.report import model, page
-from cardscan.testing import assert_no_pan, group
+from cardscan.testing import assert_no_pan
 from tests.report.manifests import FP, SweepSpec, audit, finding, write
 from tests.treegen import pan
 
