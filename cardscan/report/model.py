@@ -704,11 +704,11 @@ class ReportData:
 
     # -- tables --------------------------------------------------------------------------
     def objects(self) -> list[ObjectRow]:
-        return self._once("objects", self._objects)  # type: ignore[no-any-return]
-
-    def _objects(self) -> list[ObjectRow]:
         """Every object that holds cards now (open), then those whose cards were
         remediated or are gone: worst exposure first, then most findings."""
+        return self._once("objects", self._objects)
+
+    def _objects(self) -> list[ObjectRow]:
         groups: dict[tuple[Any, ...], list[State]] = defaultdict(list)
         for st in self.states.values():
             groups[st.hit.ident].append(st)
@@ -733,7 +733,7 @@ class ReportData:
                                            -r.findings, r.name))
 
     def places(self) -> list[Place]:
-        return self._once("places", self._places)  # type: ignore[no-any-return]
+        return self._once("places", self._places)
 
     def _places(self) -> list[Place]:
         table: dict[tuple[str, str], Place] = {}
@@ -757,7 +757,7 @@ class ReportData:
         return out
 
     def cards(self) -> list[Card]:
-        return self._once("cards", self._cards)  # type: ignore[no-any-return]
+        return self._once("cards", self._cards)
 
     def _cards(self) -> list[Card]:
         table: dict[str, Card] = {}
@@ -770,10 +770,10 @@ class ReportData:
         return sorted(table.values(), key=lambda c: (-c.places, c.masked, c.fingerprint))
 
     def sources(self) -> list[SourceRow]:
-        return self._once("sources", self._sources)  # type: ignore[no-any-return]
+        """Each scanned root, from the latest sweep that scanned it."""
+        return self._once("sources", self._sources)
 
     def _sources(self) -> list[SourceRow]:
-        """Each scanned root, from the latest sweep that scanned it."""
         last_sweep: dict[str, tuple[str, Sweep]] = {}
         for s in self.sweeps:  # time order: later sweeps win
             for name, root in s.roots:
@@ -795,11 +795,11 @@ class ReportData:
         return list(rows.values())
 
     def readers(self) -> list[ReaderRow]:
-        return self._once("readers", self._readers)  # type: ignore[no-any-return]
-
-    def _readers(self) -> list[ReaderRow]:
         """Each principal that can read an object holding open cards (when
         the manifest lists readers): "what can the role analyst read?"."""
+        return self._once("readers", self._readers)
+
+    def _readers(self) -> list[ReaderRow]:
         objs: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
         finds: Counter[str] = Counter()
         exps: dict[str, list[str]] = defaultdict(list)
