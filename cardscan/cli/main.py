@@ -86,8 +86,8 @@ def build_parser(argv: Sequence[str] | None = None) -> tuple[argparse.ArgumentPa
 
 #: One-line help per command for ``cardscan --help`` (the modules are imported only when run).
 _HELPS = {
-    "scan": "scan files, directories, S3 and SQL databases for card numbers",
-    "report": "summarise manifests as text and a self-contained HTML page",
+    "scan": "scan files, directories, S3, SMB shares and SQL databases for card numbers",
+    "report": "summarise manifests (and remediation audit logs) as text and a self-contained HTML page",
     "demo": "scan a bundled sample share and show where the results are",
     "hook": "check files being committed for card numbers (pre-commit hook)",
     "baseline": "create or update the baseline of accepted findings (.cardscan-baseline.json)",

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import IO, Any, Callable
 
-HELP = "scan files, directories, S3 and SQL databases for card numbers"
+HELP = "scan files, directories, S3, SMB shares and SQL databases for card numbers"
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE = 0, 1, 2
 EXIT_BY_REASON = {"signal": 130, "terminated": 143}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 from cardscan.cli import main as cli_main
@@ -47,4 +48,56 @@ def test_report_quiet_writes_html_only(tmp_path: Path, capsys, monkeypatch) -> N
     assert cli_main.main(["scan", str(tmp_path / "x.txt"), "--manifest", str(m), "-q"]) == 0
     assert cli_main.main(["report", str(m), "--html", str(tmp_path / "r.html"), "-q"]) == 0
     c = capsys.readouterr()
-    assert (c.out, c.err) == ("", "") and "No findings." in (tmp_path / "r.html").read_text()
+    assert (c.out, c.err) == ("", "") and "No open findings." in (tmp_path / "r.html").read_text()
+
+
+def test_report_over_time_with_the_remediation_audit(tmp_path: Path, rng, capsys, monkeypatch) -> None:
+    """scan, remediate --apply, scan again: the report shows what was found,
+    what was remediated and what is left, per sweep, from the real files."""
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY.decode())
+    share = tmp_path / "share"
+    (share / "pub").mkdir(parents=True)
+    (share / "home").mkdir()
+    pans = write_planted(share / "pub" / "export.csv", rng, 2) + write_planted(share / "home" / "notes.txt", rng, 1,
+                                                                                start=2)
+    os.chmod(share / "pub" / "export.csv", 0o644)
+    os.chmod(share / "home" / "notes.txt", 0o600)
+    m1, m2 = tmp_path / "mon.jsonl", tmp_path / "fri.jsonl"
+    assert cli_main.main(["scan", str(share), "--manifest", str(m1), "-q"]) == 1
+    assert cli_main.main(["remediate", str(m1), "--action", "redact", "--path", "*/pub/*", "--apply", "-q"]) == 0
+    log = tmp_path / "mon.audit.jsonl"
+    assert log.exists()
+    time.sleep(1.05)  # a scan's start is recorded to the second: the next sweep starts after the run
+    assert cli_main.main(["scan", str(share), "--manifest", str(m2), "-q"]) == 1
+    capsys.readouterr()
+
+    assert cli_main.main(["report", str(m1), str(m2), "--html", str(tmp_path / "r.html")]) == 0
+    c = capsys.readouterr()
+    # without --audit the redacted cards are "gone" (not found again), and the hint names the log
+    assert "1 finding(s) of 1 distinct card(s) in 1 object(s)" in c.out
+    assert "remediated: 0 finding(s); gone (not found again by a later sweep): 2" in c.out
+    assert f"add --audit {log}" in c.err
+
+    assert cli_main.main(["report", str(m2), str(m1), "--audit", str(log), "--top", "5"]) == 0
+    c = capsys.readouterr()
+    assert "remediated: 2 finding(s); gone (not found again by a later sweep): 0" in c.out and "--audit" not in c.err
+    trend = c.out[c.out.index("\nTrend:\n"):c.out.index("\nWhere the card numbers are:\n")].splitlines()
+    rows = [line.split() for line in trend[5:]]
+    # when (2 words), event, what, found, new, remediated, gone, open, cards, then by exposure
+    assert [(r[2], r[4:10]) for r in rows] == [
+        ("sweep", ["3", "3", "0", "0", "3", "3"]),
+        ("remediation", ["2", "0", "2", "0", "1", "1"]),
+        ("sweep", ["1", "0", "0", "0", "1", "1"]),
+    ]
+    objects = c.out[c.out.index("\nObjects holding cards:\n"):]
+    assert objects.index("notes.txt") < objects.index("export.csv")  # open first, then remediated
+    assert_no_pan(c.out + c.err + (tmp_path / "r.html").read_text(), pans, "report outputs")
+
+
+def test_report_of_a_missing_audit_log_exits_2(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY.decode())
+    (tmp_path / "x.txt").write_text("clean\n")
+    m = tmp_path / "m.jsonl"
+    assert cli_main.main(["scan", str(tmp_path / "x.txt"), "--manifest", str(m), "-q"]) == 0
+    assert cli_main.main(["report", str(m), "--audit", str(tmp_path / "nope.jsonl")]) == 2
+    assert "cannot read audit log" in capsys.readouterr().err
