@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "hook": "cardscan.cli.hook",
     "baseline": "cardscan.cli.baseline",
     "remediate": "cardscan.cli.remediate",
+    "access": "cardscan.cli.access",
 }
 
 EXIT_ERROR = 2
