@@ -457,7 +457,7 @@ def _reads_pgaudit(log: LogFile, index: Index, judge: _Judge, agg: dict[tuple[An
         e = item[1]
         if e is None:
             continue
-        _cover(coverage, ("sql", e.database), e.time)
+        _cover(coverage, ("postgresql", e.database), e.time)
         if e.action != READ:
             continue
         for o in index.sql_objects(e):
@@ -465,8 +465,8 @@ def _reads_pgaudit(log: LogFile, index: Index, judge: _Judge, agg: dict[tuple[An
             _add(agg, o, e, "table" if e.database else "table_any_database", None, judge.scans)
     stats.unattributed_reads += parser.unattributed
     for db, (lo, hi) in parser.coverage.items():
-        _cover(coverage, ("sql", db), lo)
-        _cover(coverage, ("sql", db), hi)
+        _cover(coverage, ("postgresql", db), lo)
+        _cover(coverage, ("postgresql", db), hi)
 
 
 # -- output ------------------------------------------------------------------------------
@@ -575,9 +575,13 @@ def _object_summary(o: CardObject, readers: list[tuple[tuple[Any, ...], _Agg]], 
     if o.kind == "file":
         _file_summary(out, local)
         return out, headline, outside
-    scope = ("s3", o.bucket_key[0] if o.bucket_key else o.uri[len("s3://"):].split("/", 1)[0]) \
-        if o.kind == "s3" else ("sql", o.database)
-    cov = coverage.get(scope) or (coverage.get(("sql", None)) if o.kind == "sql" else None)
+    cov: list[float] | None
+    if o.kind == "s3":
+        cov = coverage.get(("s3", o.bucket_key[0] if o.bucket_key else o.uri[len("s3://"):].split("/", 1)[0]))
+    elif o.dialect == "postgresql":  # pgAudit covers PostgreSQL only; a log without %d covers every database
+        cov = coverage.get(("postgresql", o.database)) or coverage.get(("postgresql", None))
+    else:
+        cov = None
     if cov:
         out["logs_cover"] = {"from": iso(cov[0]), "to": iso(cov[1])}
     if headline:

@@ -111,7 +111,8 @@ def test_digest_files_are_recognised() -> None:
 def test_get_object_is_a_read_with_identity_address_and_owner() -> None:
     (e,) = events(ct_record("GetObject", bucket="acme", key="a b/ä.csv", ts=TS, version="v1",
                             arn=f"arn:aws:iam::{FOREIGN}:user/mallory", account=FOREIGN, ip="203.0.113.50"))
-    assert (e.action, e.operation, e.time, e.bucket, e.key, e.version) == (READ, "GetObject", TS, "acme", "a b/ä.csv", "v1")
+    assert (e.action, e.operation, e.time) == (READ, "GetObject", TS)
+    assert (e.bucket, e.key, e.version) == ("acme", "a b/ä.csv", "v1")
     assert (e.principal, e.account, e.source_address, e.bucket_owner) == (
         f"arn:aws:iam::{FOREIGN}:user/mallory", FOREIGN, "203.0.113.50", ACCOUNT)
 
