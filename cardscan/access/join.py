@@ -58,7 +58,8 @@ class Options:
     #: Report atime evidence for local files.
     local_files: bool = True
     max_errors_per_file: int = 100
-    mountinfo: str = atime_mod.MOUNTINFO
+    #: Where the mount options are read (default: atime.MOUNTINFO, /proc/self/mountinfo).
+    mountinfo: str | None = None
 
 
 @dataclass
@@ -103,6 +104,8 @@ def run(manifest: Any, options: Options, key: FingerprintKey | None = None,
     from .. import __version__
 
     started = now()
+    tz = pgaudit.load_timezone(options.pg_timezone)  # bad options and manifests fail before any output
+    inv = load(manifest, key)
     yield {
         "type": "access_scan", "schema_version": ACCESS_SCHEMA_VERSION, "cardscan_version": __version__,
         "started": iso(math.floor(started)),
@@ -113,12 +116,10 @@ def run(manifest: Any, options: Options, key: FingerprintKey | None = None,
         ),
         "local_files": options.local_files,
     }
-    inv = load(manifest, key)
     index = Index(inv.objects)
     stats = _Stats()
     windows: dict[tuple[Any, ...], _Window] = {}
     owners: dict[str, str] = {}  # bucket -> owning account id (CloudTrail resources)
-    tz = pgaudit.load_timezone(options.pg_timezone)
 
     # -- pass 1: changes --------------------------------------------------------
     if index.s3 or index.s3_masked:
@@ -132,6 +133,7 @@ def run(manifest: Any, options: Options, key: FingerprintKey | None = None,
             w = windows.get(o.ident)
             if w is not None:
                 w.cut = _cut(o, w)
+        _versions_bound_each_other(inv.objects, windows)
 
     # -- pass 2: reads ------------------------------------------------------------
     agg: dict[tuple[Any, ...], _Agg] = {}
@@ -160,7 +162,7 @@ def run(manifest: Any, options: Options, key: FingerprintKey | None = None,
     # -- local files ----------------------------------------------------------------
     local: dict[tuple[Any, ...], dict[str, Any]] = {}
     if options.local_files:
-        mounts = atime_mod.read_mounts(options.mountinfo)
+        mounts = atime_mod.read_mounts(options.mountinfo or atime_mod.MOUNTINFO)
         for o in inv.objects:
             if o.kind != "file":
                 continue
@@ -266,6 +268,21 @@ def _cut(o: CardObject, w: _Window) -> float | None:
     return None
 
 
+def _versions_bound_each_other(objects: list[CardObject], windows: dict[tuple[Any, ...], _Window]) -> None:
+    """A version stopped being the latest when the manifest's next version of
+    the same key was made, whether or not the logs show that write."""
+    by_key: dict[tuple[str, str], list[CardObject]] = {}
+    for o in objects:
+        if o.kind == "s3" and o.version is not None and o.changed is not None and o.bucket_key:
+            by_key.setdefault(o.bucket_key, []).append(o)
+    for versions in by_key.values():
+        versions.sort(key=lambda o: o.changed or 0.0)
+        for older, newer in zip(versions, versions[1:]):
+            if newer.changed is not None and newer.changed > (older.changed or 0.0):
+                w = windows.setdefault(older.ident, _Window())
+                w.cut = newer.changed if w.cut is None else min(w.cut, newer.changed)
+
+
 def _changes_s3log(log: LogFile, index: Index, windows: dict[tuple[Any, ...], _Window]) -> None:
     parser = s3log.Parser()
     seq = [0]
@@ -308,33 +325,48 @@ class _Judge:
         self.windows, self.owners, self.owner_account, self.stats = windows, owners, owner_account, stats
         self.scans = scans
 
-    def match(self, o: CardObject, e: Event) -> str | None:
-        """``version``, ``latest``, ``key`` or ``table`` when the read counts, else None."""
-        if o.kind == "sql":
-            return "table"
+    def match(self, o: CardObject, e: Event) -> tuple[str | None, str | None]:
+        """(``version``, ``latest``, ``latest_unconfirmed`` or ``key``, None) when the
+        read counts, else (None, why not: ``before``, ``ended``, ``other``)."""
         if e.time is None:
-            return None
+            return None, "other"
         if o.changed is not None and e.time < math.floor(o.changed):
-            self.stats.reads_before_change += 1
-            return None
+            return None, "before"
         w = self.windows.get(o.ident)
         if o.version is not None:
             if e.version == o.version:
                 if w is not None and w.version_deleted is not None and e.time >= w.version_deleted:
-                    return None
-                return "version"
+                    return None, "ended"
+                return "version", None
             if e.version not in (None, "null"):
-                return None  # another version of the key
-            if w is not None and w.cut is not None and e.time >= w.cut:
-                self.stats.reads_after_change_ended += 1
-                return None
-            return "latest"
+                return None, "other"  # another version of the key
+            if w is not None and w.cut is not None:
+                return (None, "ended") if e.time >= w.cut else ("latest", None)
+            # Superseded (the listing said so) at a time neither the manifest nor the logs show.
+            return ("latest_unconfirmed" if o.is_latest is False else "latest"), None
         if e.version not in (None, "null"):
-            return None  # an explicit older version: not the content the scan read
+            return None, "other"  # an explicit older version: not the content the scan read
         if w is not None and w.cut is not None and e.time >= w.cut:
-            self.stats.reads_after_change_ended += 1
-            return None
-        return "key"
+            return None, "ended"
+        return "key", None
+
+    def judge(self, objects: list[CardObject], e: Event, agg: dict[tuple[Any, ...], _Agg]) -> None:
+        """Aggregate a read into every object it counts for; tally why when it counts for none."""
+        counted = False
+        why: set[str] = set()
+        for o in objects:
+            self.stats.reads_matched += 1
+            m, reason = self.match(o, e)
+            if m is not None:
+                _add(agg, o, e, m, self.outside(e), self.scans)
+                counted = True
+            elif reason:
+                why.add(reason)
+        if not counted:
+            if "before" in why:
+                self.stats.reads_before_change += 1
+            elif "ended" in why:
+                self.stats.reads_after_change_ended += 1
 
     def outside(self, e: Event) -> bool | None:
         """True: the reader is not of the account owning the bucket; None: unknown."""
@@ -414,11 +446,9 @@ def _reads_s3log(log: LogFile, index: Index, judge: _Judge, agg: dict[tuple[Any,
         _cover(coverage, ("s3", parser.last_bucket), parser.last_time)
         if e is None or e.action != READ:
             continue
-        for o in index.s3_objects(e):
-            stats.reads_matched += 1
-            m = judge.match(o, e)
-            if m is not None:
-                _add(agg, o, e, m, judge.outside(e), judge.scans)
+        objects = index.s3_objects(e)
+        if objects:
+            judge.judge(objects, e, agg)
 
 
 def _reads_cloudtrail(log: LogFile, index: Index, judge: _Judge, agg: dict[tuple[Any, ...], _Agg],
@@ -436,11 +466,9 @@ def _reads_cloudtrail(log: LogFile, index: Index, judge: _Judge, agg: dict[tuple
             _cover(coverage, ("s3", e.bucket), e.time)
             if e.action != READ:
                 continue
-            for o in index.s3_objects(e):
-                stats.reads_matched += 1
-                m = judge.match(o, e)
-                if m is not None:
-                    _add(agg, o, e, m, judge.outside(e), judge.scans)
+            objects = index.s3_objects(e)
+            if objects:
+                judge.judge(objects, e, agg)
 
 
 def _reads_pgaudit(log: LogFile, index: Index, judge: _Judge, agg: dict[tuple[Any, ...], _Agg],

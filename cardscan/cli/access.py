@@ -31,7 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--cloudtrail", action="append", default=[], metavar="URL_OR_DIR",
                    help="CloudTrail log files with S3 data events: a file, a directory or an s3:// prefix")
     g.add_argument("--pgaudit", action="append", default=[], metavar="FILE",
-                   help="PostgreSQL server logs with pgAudit entries (stderr, csvlog or jsonlog; a file or a directory)")
+                   help="PostgreSQL server logs with pgAudit entries (stderr, csvlog or jsonlog; "
+                        "a file or a directory)")
     o = parser.add_argument_group("how to read them")
     o.add_argument("--endpoint-url", metavar="URL", default=None,
                    help="S3-compatible endpoint for s3:// log locations (default $AWS_ENDPOINT_URL_S3 / "
@@ -79,15 +80,16 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
     )
     to_stdout = args.out == "-"
     sink: Any = None
-    if args.out and not to_stdout:
-        sink = os.fdopen(open_private(args.out), "wb")
     text = not args.quiet and not to_stdout
     summary: dict[str, Any] = {}
     objects: list[dict[str, Any]] = []
     try:
-        for record in access_run(args.manifest, options, key):
+        records = access_run(args.manifest, options, key)
+        for record in _until_interrupted(records):
             line = dumps(record)
-            if sink is not None:
+            if args.out and not to_stdout:
+                if sink is None:  # opened at the first record: a bad manifest leaves no empty file behind
+                    sink = os.fdopen(open_private(args.out), "wb")
                 sink.write(line)
             elif to_stdout:
                 out.write(line.decode("ascii"))
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
             if t == "access_object":
                 objects.append({"uri": record["object"]["uri"], "status": record["status"], "text": record["text"],
                                 "version": record["object"].get("version"),
-                                "table": record["object"].get("table")})
+                                "schema": record["object"].get("schema"), "table": record["object"].get("table")})
             elif t == "access_summary":
                 summary = record
     finally:
@@ -111,6 +113,17 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
     return EXIT_CLEAN
 
 
+def _until_interrupted(records: Any) -> Any:
+    """The records; on Ctrl-C a last ``access_summary`` with status
+    ``interrupted`` (so the output still ends with a summary), then the
+    interrupt goes on to the CLI's handler (exit 130)."""
+    try:
+        yield from records
+    except KeyboardInterrupt:
+        yield {"type": "access_summary", "status": "interrupted", "reason": "signal"}
+        raise
+
+
 def render_text(objects: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     """The summary for people: read objects first, then the rest."""
     order = {"read": 0, "unknown": 1, "gone": 2, "not_read": 3, "no_evidence": 4}
@@ -119,6 +132,8 @@ def render_text(objects: list[dict[str, Any]], summary: dict[str, Any]) -> str:
         name = o["uri"]
         if o.get("version"):
             name += f"?versionId={o['version']}"
+        if o.get("table"):
+            name += "#" + (f"{o['schema']}.{o['table']}" if o.get("schema") else o["table"])
         lines.append(f"{name}: {o['text']}")
     lines.append(summary.get("text", ""))
     if summary.get("errors"):
