@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 from ..findings import ErrorRecord, FingerprintKey, Location, mask_name
+from ..sources.fs import os_error_kind, uri_to_path
 from . import atime as atime_mod
 from . import cloudtrail, pgaudit, s3log
 from .events import DELETE, READ, Event, is_canonical_id, iso
@@ -171,12 +172,8 @@ def run(manifest: Any, options: Options, key: FingerprintKey | None = None,
                                          "the file's name is sealed: pass the scan's fingerprint key to find it"),
                              "atime", stats)
                 continue
-            from ..sources.fs import uri_to_path
-
             result = atime_mod.evaluate(o, uri_to_path(o.real_uri), mounts, inv.scans)
             if isinstance(result, OSError):
-                from ..sources.fs import os_error_kind
-
                 local[o.ident] = {"gone": True}
                 yield _error(ErrorRecord(Location(uri=o.uri), os_error_kind(result),
                                          "cannot stat the file (moved or deleted since the scan?)"), "atime", stats)

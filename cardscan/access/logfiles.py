@@ -17,6 +17,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterator
 
+from ..sources.fs import path_to_uri
+
 #: Bytes read at a time.
 BLOCK = 1 << 20
 #: A longer line is skipped (an error record): no real log line comes near it,
@@ -39,13 +41,7 @@ class LogFile:
         """The file as a URI (what error records name)."""
         if self.url.startswith("s3://"):
             return self.url
-        from ..sources.fs import path_to_uri
-
         return path_to_uri(os.path.abspath(self.url))
-
-    @property
-    def name(self) -> str:
-        return self.url.rstrip("/").rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -99,7 +95,7 @@ def _walk(top: str) -> Iterator[LogFile | LogProblem]:
 
 
 def _s3_fs(url: str, endpoint_url: str | None) -> Any:
-    from ..sources.s3 import S3Source
+    from ..sources.s3 import S3Source  # the s3 extra (s3fs) is optional: imported only for s3:// logs
 
     return S3Source(url, endpoint_url=endpoint_url, exposure=False).filesystem()
 
@@ -249,10 +245,25 @@ def _os_kind(exc: OSError) -> str:
     return "io"
 
 
-def _s3_kind(exc: BaseException) -> str:
-    from ..sources.s3 import _error_kind
+_DENIED = frozenset({"AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
+_MISSING = frozenset({"NoSuchBucket", "NoSuchKey", "404"})
 
-    return _error_kind(exc)
+
+def _s3_kind(exc: BaseException) -> str:
+    """From botocore's error code (s3fs keeps the ClientError as the cause)."""
+    for e in (exc, exc.__cause__, exc.__context__):
+        response = getattr(e, "response", None)
+        if isinstance(response, dict):
+            code = str(response.get("Error", {}).get("Code", ""))
+            if code in _DENIED:
+                return "permission"
+            if code in _MISSING:
+                return "not_found"
+    if isinstance(exc, PermissionError):
+        return "permission"
+    if isinstance(exc, FileNotFoundError):
+        return "not_found"
+    return "io"
 
 
 def _any_kind(exc: BaseException) -> str:
@@ -262,10 +273,7 @@ def _any_kind(exc: BaseException) -> str:
         return "not_found"
     if isinstance(exc, OSError) and exc.errno:
         return _os_kind(exc)
-    try:
-        return _s3_kind(exc)  # botocore's error code, kept as the cause by s3fs
-    except ImportError:
-        return "io"
+    return _s3_kind(exc)
 
 
 __all__ = ["LogFile", "LogProblem", "list_logs", "blocks", "lines", "open_raw", "MAX_LINE", "BLOCK"]

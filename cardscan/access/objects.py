@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..findings import FingerprintKey, Location, mask_name
@@ -185,7 +185,3 @@ class Index:
             if e.database is None or o.database is None or e.database == o.database:
                 out.append(o)
         return out
-
-    def __iter__(self) -> Iterator[CardObject]:  # pragma: no cover - convenience
-        for v in self.s3.values():
-            yield from v

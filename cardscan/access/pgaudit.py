@@ -101,7 +101,6 @@ class Parser:
 
     def __init__(self, prefix: str = DEFAULT_PREFIX, tz: tzinfo | None = None) -> None:
         self.prefix = compile_prefix(prefix)
-        self.prefix_text = prefix
         self.tz = tz
         self.unattributed = 0
         #: Database (None: not in the log) -> [earliest, latest] audit entry time.

@@ -17,7 +17,9 @@ T0 = calendar.timegm((2024, 6, 11, 9, 0, 0, 0, 0, 0))
 def _examples() -> list[dict]:
     text = (DOCS / "manifest.md").read_text()
     section = text[text.index("## Access records"):]
-    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, flags=re.S)]
+    blocks = re.findall(r"```json access\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 6
+    return [json.loads(block) for block in blocks]
 
 
 def test_examples_match_real_records(tmp_path: Path, rng) -> None:
