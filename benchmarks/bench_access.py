@@ -43,6 +43,9 @@ def make_logs(root: Path, lines: int, rng: random.Random, files: int = 8) -> tup
     ctdir.mkdir(parents=True, exist_ok=True)
     per = lines // files
     ops = ["REST.GET.OBJECT"] * 8 + ["REST.HEAD.OBJECT", "REST.PUT.OBJECT", "REST.GET.BUCKET"]
+    # A fixed pool of clients: the readers of an object do not grow with the
+    # log (memory grows with distinct readers, by design, not with lines).
+    ips = [f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}" for _ in range(64)]
     for f in range(files):
         out = []
         records = []
@@ -51,7 +54,7 @@ def make_logs(root: Path, lines: int, rng: random.Random, files: int = 8) -> tup
             key = rng.choice(keys)
             who = rng.choice((OWNER, OTHER, "arn:aws:iam::111122223333:user/etl", "-"))
             out.append(s3_line(bucket="acme", key=key, ts=ts, op=rng.choice(ops), requester=who,
-                               ip=f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}"))
+                               ip=rng.choice(ips)))
             if i % 4 == 0:
                 records.append(ct_record("GetObject", bucket="acme", key=key, ts=ts))
         (s3dir / f"2024-06-11-{f:02d}-00-00-{rng.getrandbits(32):08X}").write_bytes(

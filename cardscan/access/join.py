@@ -281,13 +281,13 @@ def _versions_bound_each_other(objects: list[CardObject], windows: dict[tuple[An
 
 
 def _changes_s3log(log: LogFile, index: Index, windows: dict[tuple[Any, ...], _Window]) -> None:
-    parser = s3log.Parser()
+    parser = s3log.Parser(keep=index.may_hold)
     seq = [0]
     for item in lines(log):
         if isinstance(item, LogProblem):
             continue
         _, line = item
-        if not any(m in line for m in s3log.WRITE_MARKERS):
+        if not s3log.MAY_BE_WRITE(line):
             continue
         try:
             e = parser.parse(line)
@@ -426,7 +426,7 @@ def _reads_s3log(log: LogFile, index: Index, judge: _Judge, agg: dict[tuple[Any,
                  options: Options) -> Iterator[dict[str, Any]]:
     errors = _FileErrors(log, s3log.EVIDENCE, stats, options.max_errors_per_file)
     stats.files[s3log.EVIDENCE] = stats.files.get(s3log.EVIDENCE, 0) + 1
-    parser = s3log.Parser()
+    parser = s3log.Parser(keep=index.may_hold)
     for item in lines(log):
         if isinstance(item, LogProblem):
             yield from errors(item)

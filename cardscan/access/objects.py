@@ -168,6 +168,15 @@ class Index:
                 self.sql.setdefault((o.schema, o.table or ""), []).append(o)
         self.buckets = {bk[0] for bk in self.s3} | {u[len("s3://"):].split("/", 1)[0] for u in self.s3_masked}
 
+    def may_hold(self, bucket: str | None, key: str) -> bool:
+        """Could (bucket, key) be a card-holding object? (cheap: checked on every log line)"""
+        if bucket not in self.buckets:
+            return False
+        if (bucket, key) in self.s3:
+            return True
+        # mask_name returns at once for a name without a run of digits.
+        return bool(self.s3_masked) and mask_name(f"s3://{bucket}/{key}") in self.s3_masked
+
     def s3_objects(self, e: Event) -> list[CardObject]:
         if e.bucket is None or e.key is None or e.bucket not in self.buckets:
             return []

@@ -90,6 +90,8 @@ def test_time_zone_offset_is_applied() -> None:
     lambda s: s.replace("[", "", 1),  # the time's bracket lost
     lambda s: s.replace("/Jun/", "/Jux/"),  # no such month
     lambda s: s.replace("09:30:05", "29:30:05"),  # no such hour
+    lambda s: s.replace("[11/Jun", "[41/Jun"),  # no such day
+    lambda s: s.replace(":09:30:05", ":09:3x:05"),  # not a clock
     lambda s: "garbage",
     lambda s: s.replace('"GET', "GET", 1),  # an unbalanced quote
 ])
