@@ -259,7 +259,10 @@ class Parser:
         except (csv.Error, StopIteration):
             yield LogProblem("decode", "an audit entry that is not valid CSV", lineno)
             return
-        if len(fields) < 7 or fields[0] not in ("SESSION", "OBJECT") or not fields[1].isdigit():
+        # Eight fields at least: the statement field follows the object name
+        # (its text, or <not logged>); fewer means the entry was cut short,
+        # maybe inside the object name.
+        if len(fields) < 8 or fields[0] not in ("SESSION", "OBJECT") or not fields[1].isdigit():
             yield LogProblem("decode", "an audit entry with missing fields", lineno)
             return
         kind, stmt, sub, klass, command, _otype, name = fields[:7]

@@ -126,7 +126,7 @@ def test_damaged_audit_entries_are_problems_and_never_quote_the_line(tmp_path: P
     pan = make_pan("5", rng=rng)
     good = pg_stderr(audit("OBJECT", 1, 1, "READ", "SELECT", "TABLE", "public.payments", "select 1"), ts=TS)
     unbalanced = pg_stderr(f'AUDIT: OBJECT,2,1,READ,SELECT,TABLE,public.payments,"select \'{pan}\'', ts=TS + 1)
-    short = pg_stderr("AUDIT: OBJECT,3,1,READ", ts=TS + 2)
+    short = pg_stderr("AUDIT: OBJECT,3,1,READ,SELECT,TABLE,public.paym", ts=TS + 2)  # cut inside the name
     out, _ = _events(write(tmp_path / "pg.log", good + unbalanced + short + good.replace(",1,1,", ",9,1,")))
     problems = [x for x in out if isinstance(x, LogProblem)]
     assert [p.line for p in problems] == [2, 3]
