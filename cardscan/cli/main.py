@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "hook": "cardscan.cli.hook",
     "baseline": "cardscan.cli.baseline",
     "remediate": "cardscan.cli.remediate",
+    "access": "cardscan.cli.access",
 }
 
 EXIT_ERROR = 2
@@ -92,6 +93,7 @@ _HELPS = {
     "hook": "check files being committed for card numbers (pre-commit hook)",
     "baseline": "create or update the baseline of accepted findings (.cardscan-baseline.json)",
     "remediate": "redact, quarantine or delete the card numbers a manifest lists (dry run by default)",
+    "access": "who read the card-holding objects of a manifest (S3 access logs, CloudTrail, pgAudit, atime)",
 }
 
 EPILOG = """\

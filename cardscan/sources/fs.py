@@ -375,7 +375,8 @@ class FileSource:
         """The file, opened for reading. Refuses anything that is no longer a regular file."""
         path = uri_to_path(item.uri)
         # O_NONBLOCK: a FIFO swapped in since the listing must not hang the worker.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        fd = open_noatime(path, flags)
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -386,6 +387,28 @@ class FileSource:
         except BaseException:
             os.close(fd)
             raise
+
+
+#: Linux: a read through this descriptor leaves the file's access time alone.
+O_NOATIME: int = getattr(os, "O_NOATIME", 0)
+
+
+def open_noatime(path: str, flags: int) -> int:
+    """``os.open(path, flags)`` without touching the file's atime where allowed.
+
+    A scan reads every file; on a relatime mount its read would set atime,
+    hiding the next 24 hours of reads by others, the only trace of them that
+    ``cardscan access`` has (docs/access.md). The kernel allows O_NOATIME
+    to the file's owner and to CAP_FOWNER; anyone else gets EPERM, and then
+    the file is opened as usual.
+    """
+    if O_NOATIME:
+        try:
+            return os.open(path, flags | O_NOATIME)
+        except PermissionError as exc:
+            if exc.errno != errno.EPERM:  # EACCES: not readable at all, with or without the flag
+                raise
+    return os.open(path, flags)
 
 
 def path_matcher(patterns: list[str], option: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import socket
 import stat
 import subprocess
@@ -240,6 +241,68 @@ def test_vanished_file_open_error_kind(tmp_path: Path) -> None:
     with pytest.raises(OSError) as exc:
         FileSource(tmp_path).open(items[0])
     assert os_error_kind(exc.value) == "not_found"
+
+
+# -- the scan's reads leave atime alone (cardscan access reads it) ---------------------------
+
+def _read_sets_atime(path: Path) -> bool:
+    """Whether a plain read of ``path`` records itself in atime on this mount (relatime does
+    when atime is older than mtime, as set here)."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_mtime_ns - 10**12, st.st_mtime_ns))
+    with open(path, "rb") as fh:
+        fh.read()
+    after = path.stat()
+    os.utime(path, ns=(st.st_mtime_ns - 10**12, st.st_mtime_ns))
+    return after.st_atime_ns != st.st_mtime_ns - 10**12
+
+
+@pytest.mark.skipif(not getattr(os, "O_NOATIME", 0), reason="no O_NOATIME on this platform")
+def test_scanning_a_file_leaves_its_atime_as_it_was(tmp_path: Path, rng) -> None:
+    from cardscan.pipeline import Pipeline
+    from cardscan.engine.scanner import Scanner
+
+    p = tmp_path / "export.csv"
+    pans = write_planted(p, rng, 2)
+    if not _read_sets_atime(p):
+        pytest.skip("this mount records no reads in atime (noatime): nothing to keep")
+    before = p.stat().st_atime_ns
+    (item,) = walk(FileSource(tmp_path))[0]
+    result = Pipeline(Scanner(key=b"k"), sources=[FileSource(tmp_path)]).scan_item(item)
+    assert len(result.findings) == len(pans) and not result.errors
+    assert p.stat().st_atime_ns == before  # the scan's read is not the last recorded read
+
+
+@pytest.mark.skipif(not getattr(os, "O_NOATIME", 0), reason="no O_NOATIME on this platform")
+def test_a_file_of_another_owner_is_opened_without_o_noatime(tmp_path: Path) -> None:
+    # O_NOATIME is the owner's (or CAP_FOWNER's): anyone else gets EPERM and
+    # the file is read as usual. Run without CAP_FOWNER on a file root does not own.
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the file to another owner")
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("no setpriv")
+    p = tmp_path / "theirs.log"
+    p.write_bytes(b"payload\n")
+    os.chown(p, 65534, 65534)
+    p.chmod(0o644)
+    code = (
+        "import errno, os, sys\n"
+        "from cardscan.sources.fs import FileSource, path_to_uri\n"
+        "from cardscan.sources.base import Item\n"
+        "path = sys.argv[1]\n"
+        "try:\n"
+        "    os.close(os.open(path, os.O_RDONLY | os.O_NOATIME)); direct = 'opened'\n"
+        "except PermissionError as exc:\n"
+        "    direct = errno.errorcode[exc.errno]\n"
+        "with FileSource(path).open(Item(uri=path_to_uri(path), source='file')) as fh:\n"
+        "    print(direct, fh.read().decode().strip())\n"
+    )
+    caps = "-fowner"
+    out = subprocess.run([setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}", sys.executable, "-c", code, str(p)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["EPERM", "payload"]
 
 
 def test_exposure_from_mode() -> None:
