@@ -341,6 +341,11 @@ def message(body: str, cte: str = "base64", subject: str = "Your order", attachm
         m.add_alternative(html, subtype="html")
     for name, data in (attachments or {}).items():
         m.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    # Fixed boundaries: the email package draws a random 19-digit one, and about
+    # one in fifty is a Luhn-valid number some issuer range admits at 19 digits
+    # (a finding no test planted; the hook test failed so now and then).
+    for i, part in enumerate(p for p in m.walk() if p.is_multipart()):
+        part.set_boundary(f"cardscan-test-boundary-{i}")
     return m
 
 
