@@ -19,7 +19,11 @@ rewritten so that everything the findings do not touch stays as it was:
 * docx/xlsx/pptx/odt text parts: see :mod:`cardscan.remediate.office`.
 
 Anything else (PDF, OLE, mail, 7z) is ``unsupported``: quarantine or delete
-such files. Containers are rewritten in memory, up to ``max_bytes`` in all
+such files. Plain content is masked in place only when it is text
+(:func:`not_text`): the bytes of a SQLite database, an executable, an image
+or any other binary format have lengths, checksums and indexes of their own
+that masking would break, so such content is ``unsupported`` too (the file
+sweep reads SQLite files as databases: their cells are redacted with SQL). Containers are rewritten in memory, up to ``max_bytes`` in all
 (nothing holding card data goes to a temp file); plain files and plain
 compressed streams are streamed by :class:`SpanPatcher` at any size.
 """
@@ -46,6 +50,58 @@ from ..privacy import safe_message
 from . import office, spans
 
 STALE, UNSUPPORTED = "stale", "unsupported"
+
+#: Formats whose bytes are never masked in place, by their first bytes (named in the message).
+_BINARY_MAGIC = (
+    (b"SQLite format 3\x00", "a SQLite database"),
+    (b"\x7fELF", "an ELF executable"),
+    (b"\xca\xfe\xba\xbe", "a Java class or Mach-O file"),
+    (b"\xcf\xfa\xed\xfe", "a Mach-O file"),
+    (b"\x00asm", "a WebAssembly module"),
+    (b"dex\n", "an Android DEX file"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"RIFF", "a RIFF (audio, video, WebP) file"),
+    (b"OggS", "an Ogg file"),
+    (b"\x1aE\xdf\xa3", "a Matroska/WebM file"),
+    (b"PAR1", "a Parquet file"),
+    (b"ORC", "an ORC file"),
+    (b"Obj\x01", "an Avro file"),
+    (b"ARROW1", "an Arrow file"),
+    (b"\x93NUMPY", "a NumPy array"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+)
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+#: Control bytes that do not occur in text (tab, LF, VT, FF, CR and ESC do).
+_CONTROL = bytes(c for c in range(32) if c not in (9, 10, 11, 12, 13, 27)) + b"\x7f"
+_NOT_TEXT_HINT = "masking its bytes in place could corrupt it; quarantine or delete the file instead"
+_SQLITE_HINT = ("masking its bytes would corrupt its pages and indexes; scan the database file itself (the file "
+                "sweep reads it as a database and its cells are redacted with SQL), or quarantine or delete the file")
+
+
+def not_text(head: bytes) -> str | None:
+    """Why content starting with ``head`` must not be masked as bytes (None: it is text).
+
+    Text is what a card number can be masked in without breaking anything
+    else: ASCII/UTF-8/Latin-1 text (no NUL, hardly any control bytes), and
+    UTF-16 (with a BOM, or NULs in every other byte).
+    """
+    for magic, what in _BINARY_MAGIC:
+        if head.startswith(magic):
+            return f"the content is {what}, not text: " + (_SQLITE_HINT if magic.startswith(b"SQLite") else _NOT_TEXT_HINT)
+    if not head or head.startswith(_BOMS):
+        return None
+    if 0 in head:
+        half = max(1, len(head) // 2)
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if (odd * 3 >= half and even * 50 <= half) or (even * 3 >= half and odd * 50 <= half):
+            return None  # UTF-16 without a BOM: ASCII characters with a NUL beside each
+        return "the content is not text (it holds NUL bytes): " + _NOT_TEXT_HINT
+    control = len(head) - len(head.translate(None, _CONTROL))
+    if control * 100 > len(head):
+        return "the content is not text (it holds control bytes): " + _NOT_TEXT_HINT
+    return None
 
 
 class Unsupported(CardscanError):
@@ -140,7 +196,12 @@ class Rewriter:
     def plain(self, data: bytes, node: Node) -> bytes | None:
         for name, child in node.children.items():
             self.mark_all(child, "other", "the object is no longer a container holding the scanned member")
-        p = SpanPatcher(node.findings, self)
+        why = not_text(data[:HEAD_SIZE])
+        if why is not None:
+            for f in node.findings:
+                self.mark(f, UNSUPPORTED, why)
+            return None
+        p = SpanPatcher(node.findings, self, text_only=True)
         out = p.feed(data) + p.finish()
         return out if p.changed else None
 
@@ -276,8 +337,10 @@ class SpanPatcher:
     one chunk plus the longest span and two margins.
     """
 
-    def __init__(self, findings: list[Finding], rw: Rewriter) -> None:
+    def __init__(self, findings: list[Finding], rw: Rewriter, text_only: bool = False) -> None:
         self.rw = rw
+        #: In a file's text: a span with NUL bytes near it is inside binary data (not masked).
+        self.text_only = text_only
         self.todo = sorted(findings, key=lambda f: (f.location.offset or 0))
         self.i = 0
         self.buf = bytearray()
@@ -326,6 +389,9 @@ class SpanPatcher:
             return
         w0 = max(0, a - spans.MARGIN)
         window = bytes(self.buf[w0:a + (f.location.length or 0) + spans.MARGIN])
+        if self.text_only and 0 in window and not f.encoding.startswith("utf-16"):
+            self.rw.mark(f, UNSUPPORTED, "the number lies in binary data (NUL bytes around it): " + _NOT_TEXT_HINT)
+            return
         st, why = spans.state(window, f, self.rw.key, a - w0)
         if st == spans.PAN:
             if not spans.mask(self.buf, a, f, self.rw.keep_last, self.rw.key):

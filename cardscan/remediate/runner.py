@@ -17,7 +17,6 @@ import logging
 import os
 import secrets
 import signal
-import stat
 import threading
 import time
 from collections import Counter
@@ -31,6 +30,7 @@ from ..manifest import iter_records
 from ..privacy import redact
 from ..seal import SealError
 from .base import Context, Options, Result, results
+from .files import check_quarantine_root
 from .journal import AuditLog, Journal, default_paths
 from .select import Selection
 
@@ -193,11 +193,9 @@ def remediate(
     if options.action == "quarantine" and not options.quarantine_to:
         raise ConfigError("--action quarantine needs --quarantine-to DIR (or s3://bucket/prefix/ for S3 objects)")
     q = options.quarantine_to
-    if options.action == "quarantine" and q and "://" not in q and os.path.exists(q):
-        st = os.stat(q)
-        if not stat.S_ISDIR(st.st_mode) or stat.S_IMODE(st.st_mode) & 0o077:
-            raise ConfigError(f"the quarantine directory {q} must be a directory only its owner can enter "
-                              f"(mode {stat.S_IMODE(st.st_mode):04o}); fix it with: chmod 700 {q}")
+    if options.action == "quarantine" and q and "://" not in q:
+        # Ours, 0700, not a link: checked (and, applying, made) before anything moves.
+        check_quarantine_root(q, create=options.apply)
     if options.backup_dir and not options.backup_key:
         raise ConfigError("--backup-dir needs --backup-key-file (backups are always encrypted)")
     options.scan_records = scans
