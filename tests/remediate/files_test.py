@@ -533,7 +533,7 @@ def test_journal_seals_temp_paths_whose_names_hold_a_number_and_cleans_up_after_
     pan = pans(1, seed=31)[0]
     folder = tmp_path / f"customer-{pan}"
     folder.mkdir()
-    temp = folder / ".cardscan-redact-1.tmp"
+    temp = folder / ".cardscan-0123456789abcdef.tmp"
     path = tmp_path / "j.jsonl"
     j = Journal(str(path), "run-1", key=FKEY)
     j.record("begin", "obj1", where="x", temp=str(temp), destination=str(folder / "q"))
@@ -543,7 +543,8 @@ def test_journal_seals_temp_paths_whose_names_hold_a_number_and_cleans_up_after_
     Journal(str(path), "run-2", key=FKEY).close()
     assert not temp.exists(), "the next run removes the crashed run's temp file"
     temp.write_bytes(b"again")
-    Journal(str(path), "run-3").close()  # without the key the sealed path cannot be opened: left alone
+    with pytest.raises(ConfigError, match="key"):  # without the key its records cannot be authenticated
+        Journal(str(path), "run-3")
     assert temp.exists()
 
 
