@@ -547,6 +547,19 @@ def _eocd(data: bytes) -> int:
             return at
 
 
+def _entry_end(data: bytes, at: int, flag: int, crc: int, limit: int) -> int:
+    """Where an entry whose compressed data ends at ``at`` really ends: after
+    its data descriptor, if it has one (12 bytes, or 16 with the optional
+    signature: the one whose CRC field matches is it)."""
+    if not flag & 0x08:
+        return at
+    if data[at:at + 4] == b"PK\x07\x08" and struct.unpack("<I", data[at + 4:at + 8])[0] == crc and at + 16 <= limit:
+        return at + 16
+    if at + 12 <= limit and struct.unpack("<I", data[at:at + 4])[0] == crc:
+        return at + 12
+    raise Unsupported("a zip entry's data descriptor was not found where its sizes say")
+
+
 def write_zip(data: bytes, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], changed: dict[int, bytes]) -> bytes:
     """The archive with ``changed`` entries (index -> new content) replaced, the rest copied raw."""
     start_dir = zf.start_dir  # type: ignore[attr-defined]
@@ -590,11 +603,15 @@ def write_zip(data: bytes, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], ch
         nlen, xlen = struct.unpack("<HH", h[26:30])
         fname = data[begin + 30:begin + 30 + nlen]
         extra = _strip_zip64(data[begin + 30 + nlen:begin + 30 + nlen + xlen])
+        old_end = _entry_end(data, begin + 30 + nlen + xlen + info.compress_size, flag, info.CRC, end)
         comp = _compress_member(method, flag, content)
         crc = zlib.crc32(content)
         flag &= ~0x08  # sizes go in the local header: no data descriptor
         out += struct.pack("<4sHHHHHIIIHH", _LOCAL, ver, flag, method, mtime, mdate, crc, len(comp), len(content),
                            nlen, len(extra)) + fname + extra + comp
+        # Whatever lay between this entry and the next (or the central directory)
+        # is not ours to drop: an APK signing block, padding, another tool's data.
+        out += data[old_end:end]
         new_local[idx] = (flag, crc, len(comp), len(content))
     cd_start = len(out)
     for idx, rec in enumerate(records):

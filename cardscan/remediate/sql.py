@@ -129,8 +129,9 @@ class SQLRemediator:
             if name == "ctid" and dialect == "postgresql" and not cell.stable:
                 conds.append(sa.literal_column("ctid") == sa.cast(sa.literal(str(value), sa.String), Tid()))
             elif name == "rowid" and dialect == "sqlite" and not cell.stable:
+                q = conn.dialect.identifier_preparer.quote_identifier  # names are data: always quoted, never pasted
                 cols = {r[1].lower() for r in conn.exec_driver_sql(
-                    f'PRAGMA "{cell.schema or "main"}".table_info("{cell.table}")').all()}
+                    f"PRAGMA {q(cell.schema or 'main')}.table_info({q(cell.table)})").all()}
                 alias = rowid_alias(cols)
                 if alias is None:
                     raise CardscanError("the table hides every name of its rowid")
