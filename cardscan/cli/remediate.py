@@ -140,13 +140,12 @@ def selection_from(args: argparse.Namespace) -> Any:
 def line(r: Any) -> str:
     """One human line per result: status, location, brand, masked number, id, why."""
     word = _WORDS[r.status].format(action=r.action, done=_DONE[r.action])
-    text = f"{word:<14} {r.to_dict()['location']}  {r.finding.brand}  {r.finding.masked}  id={r.finding.id}"
-    if r.destination:
-        from ..privacy import redact
-
-        text += f"  -> {redact(r.destination)}"
-    if r.message:
-        text += f"  ({r.message})"
+    d = r.to_dict()  # the public form: masked location, destination and message
+    text = f"{word:<14} {d['location']}  {r.finding.brand}  {r.finding.masked}  id={r.finding.id}"
+    if d.get("destination"):
+        text += f"  -> {d['destination']}"
+    if d.get("message"):
+        text += f"  ({d['message']})"
     return text
 
 

@@ -247,10 +247,11 @@ class Rewriter:
         for cname, child in node.children.items():
             info = by_name.get(cname)
             if info is None:
-                self.mark_all(child, "other", f"member {cname!r} is not in the archive any more")
+                self.mark_all(child, "other", "the scanned member is not in the archive any more")
                 continue
             if counts[cname] > 1:
-                self.mark_all(child, UNSUPPORTED, f"the archive has {counts[cname]} entries named {cname!r}")
+                self.mark_all(child, UNSUPPORTED, f"the archive has {counts[cname]} entries with the scanned "
+                              "member's name: which one was scanned cannot be told")
                 continue
             if info.flag_bits & 0x41 or (ctx is not None and cname in ctx.encrypted):
                 self.mark_all(child, UNSUPPORTED, "encrypted archive entry")
@@ -259,7 +260,7 @@ class Rewriter:
             try:
                 content = zf.read(info)
             except (NotImplementedError, RuntimeError) as exc:
-                self.mark_all(child, UNSUPPORTED, f"entry {cname!r} cannot be read: {_safe(exc)}")
+                self.mark_all(child, UNSUPPORTED, f"the member cannot be read: {_safe(exc)}")
                 continue
             kind = office_decoder.part_kind(ctx, cname) if ctx is not None else None
             if kind is not None:
@@ -287,10 +288,11 @@ class Rewriter:
         for cname, child in node.children.items():
             ti = by_name.get(cname)
             if ti is None or not ti.isreg():
-                self.mark_all(child, "other", f"member {cname!r} is not in the archive any more")
+                self.mark_all(child, "other", "the scanned member is not in the archive any more")
                 continue
             if counts[cname] > 1:
-                self.mark_all(child, UNSUPPORTED, f"the archive has {counts[cname]} members named {cname!r}")
+                self.mark_all(child, UNSUPPORTED, f"the archive has {counts[cname]} members with the scanned "
+                              "member's name: which one was scanned cannot be told")
                 continue
             if ti.sparse is not None:
                 self.mark_all(child, UNSUPPORTED, "sparse tar members are not rewritten")

@@ -27,9 +27,9 @@ from .. import registry
 from ..errors import CardscanError, ConfigError, ManifestError
 from ..findings import Finding, FingerprintKey
 from ..manifest import iter_records
-from ..privacy import redact
+from ..privacy import safe_message
 from ..seal import SealError
-from .base import Context, Options, Result, results
+from .base import Context, Options, Result, results, safe_display
 from .files import check_quarantine_root
 from .journal import AuditLog, Journal, default_paths
 from .select import Selection
@@ -255,17 +255,13 @@ def _call(rem: Any, findings: list[Finding], ctx: Context) -> list[Result]:
     except (KeyboardInterrupt, SystemExit):
         raise
     except CardscanError as exc:
-        return results(findings, ctx.options.action, "error", _safe(str(exc)))
+        return results(findings, ctx.options.action, "error", safe_message(exc))
     except Exception as exc:  # a bug or a library surprise: this object fails, the run goes on
         log.debug("remediator %s failed", getattr(rem, "name", rem), exc_info=True)
-        return results(findings, ctx.options.action, "error", f"internal error: {type(exc).__name__}: {_safe(str(exc))}")
+        return results(findings, ctx.options.action, "error", f"internal error: {safe_message(exc)}")
     got = {r.finding.id for r in out}
     missing = [f for f in findings if f.id not in got]
     return list(out) + results(missing, ctx.options.action, "error", "the remediator returned no result")
-
-
-def _safe(text: str) -> str:
-    return redact(text)[:500]
 
 
 def _verify(done: list[tuple[Any, list[Finding], list[Result]]], ctx: Context, report: Report) -> None:
@@ -278,7 +274,7 @@ def _verify(done: list[tuple[Any, list[Finding], list[Result]]], ctx: Context, r
         try:
             found = rescan(changed, ctx)
         except CardscanError as exc:
-            log.warning("could not verify %s: %s", changed[0].location.display(), _safe(str(exc)))
+            log.warning("could not verify %s: %s", safe_display(changed[0]), safe_message(exc))
             continue
         if ctx.options.action != "redact":
             found = list(found)  # the object must be gone: anything found is a failure

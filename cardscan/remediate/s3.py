@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ..errors import CardscanError, ConfigError, MissingDependency
+from ..privacy import safe_message
 from ..findings import Finding
 from ..sources.s3 import _strip_userinfo, split_uri
 from .base import (
@@ -61,11 +62,32 @@ def _code(exc: BaseException) -> str:
 
 
 def _text(exc: BaseException) -> str:
+    """What went wrong, in words that hold no bucket, key or URL.
+
+    A service error gives its code and message (the message through
+    privacy.safe_message: a server may quote the key); anything else
+    (botocore's connection errors quote the request URL, with the real key)
+    is named by its kind only.
+    """
     resp = getattr(exc, "response", None)
     if resp:
         err = resp.get("Error", {})
-        return f"{err.get('Code') or 'error'}: {err.get('Message') or ''}".strip()
-    return f"{type(exc).__name__}: {exc}"
+        return f"{err.get('Code') or 'error'}: {safe_message(str(err.get('Message') or ''))}".strip()
+    name = type(exc).__name__
+    for kinds, words in _KINDS:
+        if name in kinds:
+            return f"{words} ({name})"
+    return name
+
+
+#: botocore exceptions that quote the request (URL, bucket, key), by what they mean.
+_KINDS = (
+    (("EndpointConnectionError", "ConnectionClosedError", "ConnectTimeoutError", "ProxyConnectionError",
+      "SSLError", "HTTPClientError", "ConnectionError"), "cannot connect to the S3 endpoint"),
+    (("ReadTimeoutError",), "the S3 endpoint did not answer in time"),
+    (("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"), "no usable AWS credentials"),
+    (("ParamValidationError",), "the request was refused by the client library"),
+)
 
 
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound"}
@@ -110,7 +132,9 @@ class S3Remediator:
         if c is None:
             session = botocore.session.Session(profile=o["profile"]) if o["profile"] else botocore.session.get_session()
             region = o["region"] or session.get_config_variable("region") or "us-east-1"
-            cfg: dict[str, Any] = {"retries": {"max_attempts": 5, "mode": "standard"}}
+            # AWS_MAX_ATTEMPTS (the SDKs' own variable) overrides the default of 5.
+            attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or 5)
+            cfg: dict[str, Any] = {"retries": {"max_attempts": max(1, attempts), "mode": "standard"}}
             if o["anon"]:
                 from botocore import UNSIGNED
 
@@ -129,11 +153,10 @@ class S3Remediator:
                 return self._redact(c, o, findings, ctx)
             return self._remove(c, o, findings, ctx)
         except CardscanError as exc:
-            return results(findings, action, "error", str(exc))
+            return results(findings, action, "error", safe_message(exc))
         except Exception as exc:  # botocore errors: ClientError, EndpointConnectionError ...
-            if type(exc).__module__.startswith("botocore"):
-                kind = "error"
-                return results(findings, action, kind, f"S3: {_text(exc)}")
+            if type(exc).__module__.startswith(("botocore", "urllib3")):
+                return results(findings, action, "error", f"S3: {_text(exc)}")
             raise
 
     # -- redact ----------------------------------------------------------------------

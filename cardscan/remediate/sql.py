@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 
 from ..errors import CardscanError
 from ..findings import Finding
-from ..privacy import redact
+from ..privacy import safe_message
 from ..sources.base import Item
 from .base import Context, Result, object_id, results, safe_display
 from .containers import Rewriter, SpanPatcher
@@ -117,8 +117,10 @@ class SQLRemediator:
             return self._redact(findings, ctx)
         except sa.exc.SQLAlchemyError as exc:
             orig = getattr(exc, "orig", None) or exc
-            text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-            return results(findings, action, "error", f"{db_error_kind(exc)}: {type(orig).__name__}: {redact(text)[:300]}")
+            text = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+            # The driver's text may quote a table, a key or a value: through the privacy boundary.
+            return results(findings, action, "error",
+                           f"{db_error_kind(exc)}: {safe_message(f'{type(orig).__name__}: {text}'.rstrip(': '))}")
 
     def _where(self, conn: Any, dialect: str, cell: Any, columns: list[str]) -> tuple[Any, Any]:
         """(table clause with ``columns``, WHERE clause) for the cell's row."""
