@@ -58,6 +58,8 @@ class Report:
     remaining: list[Remaining] = field(default_factory=list)
     audit_log: str | None = None
     journal: str | None = None
+    #: What the user must know about the run as a whole (an interrupted scan's manifest ...).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -71,13 +73,15 @@ class Report:
 
 
 def load(
-    manifest: str, selection: Selection | None = None, key: FingerprintKey | None = None
+    manifest: str, selection: Selection | None = None, key: FingerprintKey | None = None,
+    summaries: list[dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], list[Finding], int]:
     """(scan records, selected findings, findings in the manifest).
 
     With ``key`` (checked against each scan record first), a location whose
     name held a card number, written masked and sealed, is opened to the real
     one: remediation works on real paths, everything it writes is public.
+    ``summaries``, if given, is filled with the manifest's summary records.
     """
     scans: list[dict[str, Any]] = []
     chosen: list[Finding] = []
@@ -102,9 +106,21 @@ def load(
             seen.add(f.id)
             if selection is None or selection(f):
                 chosen.append(f)
+        elif t == "summary" and summaries is not None:
+            summaries.append(rec)
     if not scans:
         raise ManifestError(f"{manifest}: no scan record")
     return scans, chosen, total
+
+
+def incomplete(scans: list[dict[str, Any]], summaries: list[dict[str, Any]]) -> str | None:
+    """Why the manifest may not list every card (a scan interrupted or killed), or None."""
+    stopped = [s for s in summaries if s.get("status") not in (None, "complete")]
+    if stopped:
+        return f"the scan was {stopped[0].get('status')} ({stopped[0].get('reason') or 'stopped'}) before it finished"
+    if len(summaries) < len(scans):
+        return "the scan did not finish (no summary record: it was killed, or is still running)"
+    return None
 
 
 def check_key(scans: list[dict[str, Any]], key: FingerprintKey) -> None:
@@ -184,10 +200,26 @@ def remediate(
     audit_log: str | None = None,
     journal: str | None = None,
     verify: bool = False,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Report:
-    """Remediate the selected findings of ``manifest``; see the module docstring."""
-    scans, chosen, _total = load(manifest, selection, key)
+    """Remediate the selected findings of ``manifest``; see the module docstring.
+
+    ``on_warning`` is told, before anything is done, what the user must know
+    about the run as a whole (default: logged as a warning); the same lines
+    end up in ``Report.warnings``.
+    """
+    summaries: list[dict[str, Any]] = []
+    scans, chosen, _total = load(manifest, selection, key, summaries)
     check_key(scans, key)
+    warnings = []
+    why = incomplete(scans, summaries)
+    if why is not None:
+        # Not refused: every finding listed is verified again before anything is
+        # done, and the cards it lists should not wait. But it is not the whole map.
+        warnings.append(f"{why}: the manifest may not list every card; the findings it lists are remediated, "
+                        "then scan again (--state resumes an interrupted sweep) and remediate the new manifest")
+    for w in warnings:
+        (on_warning or log.warning)(w)
     if options.action == "delete" and not options.yes_delete:
         raise ConfigError("--action delete removes whole files and objects: confirm with --yes-delete-files")
     if options.action == "quarantine" and not options.quarantine_to:
@@ -199,7 +231,7 @@ def remediate(
     if options.backup_dir and not options.backup_key:
         raise ConfigError("--backup-dir needs --backup-key-file (backups are always encrypted)")
     options.scan_records = scans
-    report = Report(selected=len(chosen))
+    report = Report(selected=len(chosen), warnings=warnings)
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
     jr = audit = None
     audit_path, journal_path = default_paths(manifest, audit_log, journal)
