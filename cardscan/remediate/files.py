@@ -30,7 +30,7 @@ import hashlib
 import os
 import stat
 import time
-from typing import Any, BinaryIO, ClassVar, Iterator
+from typing import Any, BinaryIO, Callable, ClassVar, Iterator
 
 from .. import _files
 from ..decoders.base import HEAD_SIZE
@@ -356,7 +356,7 @@ class FileRemediator:
             tee.drain()
             current = digests.result()
             after = new_digests.result()
-            out = self._decide(findings, rw, ctx, oid, current, "redact", st)
+            out = decide(findings, rw, ctx, oid, current, "redact", lambda f: _same_inode(f, st))
             changing = [r for r in out if r.status in ("planned", "done")]
             if not changing or not ctx.apply:
                 if temp is not None:
@@ -462,36 +462,6 @@ class FileRemediator:
                 temp.write(tail)
         return True
 
-    # -- deciding -------------------------------------------------------------------
-    def _decide(self, findings: list[Finding], rw: Rewriter, ctx: Context, oid: str,
-                current: dict[tuple[str, int], str], action: str, st: os.stat_result) -> list[Result]:
-        out = []
-        for f in findings:
-            recorded = f.obj.get("sha256")
-            ident = _identity(ctx, oid, f, current, st)
-            state, why = rw.states.get(f.id, ("other", "not found at the recorded location"))
-            cur = current.get(_spec(f.obj))
-            if state == "masked":
-                out.append(Result(f, action, "already_remediated", "the card number there is masked already",
-                                  before_sha256=cur))
-            elif state == "unsupported":
-                out.append(Result(f, action, "unsupported", why, before_sha256=cur))
-            elif state == "other":
-                msg = why if ident != "changed" else "the file changed since the scan (sha256 differs); " + why
-                out.append(Result(f, action, "stale", msg, before_sha256=cur))
-            elif not recorded:
-                out.append(Result(f, action, "unsupported",
-                                  "the manifest records no sha256 for this file: it cannot be verified", before_sha256=cur))
-            elif ident == "changed":
-                out.append(Result(f, action, "stale", "the file changed since the scan (sha256 differs); rescan it",
-                                  before_sha256=cur))
-            elif ident == "other-file":
-                out.append(Result(f, action, "stale", "another file now has this name (same content, another "
-                                  "inode than the one scanned); rescan it", before_sha256=cur))
-            else:
-                out.append(Result(f, action, "planned", before_sha256=cur))
-        return out
-
     # -- --verify ----------------------------------------------------------------------
     def rescan(self, findings: list[Finding], ctx: Context) -> list[Finding]:
         """The object scanned again through the sweep's pipeline (nothing if it is gone),
@@ -534,12 +504,11 @@ class FileRemediator:
                 if not f.obj.get("sha256"):
                     return results(findings, action, "unsupported",
                                    "the manifest records no sha256 for this file: it cannot be verified")
-                ident = _identity(ctx, oid, f, current, st)
+                ident = identity(ctx, oid, f, current, lambda f: _same_inode(f, st))
                 if ident == "changed":
                     return results(findings, action, "stale", "the file changed since the scan (sha256 differs); rescan it")
                 if ident == "other-file":
-                    return results(findings, action, "stale", "another file now has this name (same content, another "
-                                   "inode than the one scanned); rescan it")
+                    return results(findings, action, "stale", OTHER_FILE)
             before = current[_spec(findings[0].obj)]
             dest = None
             qroot = None
@@ -584,16 +553,55 @@ class FileRemediator:
             return results(findings, action, "done", before_sha256=before, destination=dest, backup=backup_path)
 
 
-def _identity(ctx: Context, oid: str, f: Finding, current: dict[tuple[str, int], str], st: os.stat_result) -> str:
+def identity(ctx: Context, oid: str, f: Finding, current: dict[tuple[str, int], str],
+             same_file: Callable[[Finding], bool]) -> str:
     """``same`` / ``ours`` (ctx.identity), ``changed``, or ``other-file``: the scanned
-    content, but not the scanned file (another inode: a copy put in its place)."""
+    content, but not the scanned file (another inode or file id: a copy put in its place).
+
+    An object cardscan changed itself (``ours``) has a new file id by design."""
     ident = ctx.identity(oid, f.obj.get("sha256"), current.get(_spec(f.obj)))
-    if ident == "same":
-        parts = str(f.obj.get("ukey") or "").split(":")
-        # ukey = size:mtime_ns:dev:inode (sources/fs.py); the device number may change across reboots.
-        if len(parts) == 4 and parts[3].isdigit() and int(parts[3]) != st.st_ino:
-            return "other-file"
+    if ident == "same" and not same_file(f):
+        return "other-file"
     return ident
+
+
+def _same_inode(f: Finding, st: os.stat_result) -> bool:
+    parts = str(f.obj.get("ukey") or "").split(":")
+    # ukey = size:mtime_ns:dev:inode (sources/fs.py); the device number may change across reboots.
+    return not (len(parts) == 4 and parts[3].isdigit() and int(parts[3]) != st.st_ino)
+
+
+def decide(findings: list[Finding], rw: Rewriter, ctx: Context, oid: str, current: dict[tuple[str, int], str],
+           action: str, same_file: Callable[[Finding], bool]) -> list[Result]:
+    """One Result per finding from the object's identity and each span's state (``planned`` where it may go on)."""
+    out = []
+    for f in findings:
+        recorded = f.obj.get("sha256")
+        ident = identity(ctx, oid, f, current, same_file)
+        state, why = rw.states.get(f.id, ("other", "not found at the recorded location"))
+        cur = current.get(_spec(f.obj))
+        if state == "masked":
+            out.append(Result(f, action, "already_remediated", "the card number there is masked already",
+                              before_sha256=cur))
+        elif state == "unsupported":
+            out.append(Result(f, action, "unsupported", why, before_sha256=cur))
+        elif state == "other":
+            msg = why if ident != "changed" else "the file changed since the scan (sha256 differs); " + why
+            out.append(Result(f, action, "stale", msg, before_sha256=cur))
+        elif not recorded:
+            out.append(Result(f, action, "unsupported",
+                              "the manifest records no sha256 for this file: it cannot be verified", before_sha256=cur))
+        elif ident == "changed":
+            out.append(Result(f, action, "stale", "the file changed since the scan (sha256 differs); rescan it",
+                              before_sha256=cur))
+        elif ident == "other-file":
+            out.append(Result(f, action, "stale", OTHER_FILE, before_sha256=cur))
+        else:
+            out.append(Result(f, action, "planned", before_sha256=cur))
+    return out
+
+
+OTHER_FILE = "another file now has this name (same content, another inode than the one scanned); rescan it"
 
 
 class _PlaceSource:

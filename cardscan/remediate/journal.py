@@ -203,12 +203,22 @@ class Journal:
                     open_begins.pop(obj, None)
         self.unfinished = list(open_begins.values())
 
-    def _cleanup(self) -> None:
-        """Remove temp files that interrupted runs left beside their objects
-        (only cardscan's: that name pattern, a regular file, ours)."""
+    def unfinished_temps(self) -> list[str]:
+        """Temp files (paths, or URIs on a share) named by interrupted objects'
+        ``begin`` records, opened if sealed; only names cardscan makes."""
+        out = []
         for r in self.unfinished:
             temp = self._path(r, "temp")
-            if not isinstance(temp, str) or not _TEMP_NAME.fullmatch(os.path.basename(temp)):
+            if isinstance(temp, str) and _TEMP_NAME.fullmatch(temp.replace("\\", "/").rsplit("/", 1)[-1]):
+                out.append(temp)
+        return out
+
+    def _cleanup(self) -> None:
+        """Remove temp files that interrupted runs left beside their objects
+        (only cardscan's: that name pattern, a regular file, ours). Temp files on
+        a share (``smb://``) are removed by their remediator (remediate/smb.py)."""
+        for temp in self.unfinished_temps():
+            if "://" in temp:
                 continue
             try:
                 st = os.lstat(temp)
