@@ -259,14 +259,20 @@ class Pipeline:
         except ValueError:  # a path SQLAlchemy cannot write as a URL: scanned as bytes
             return False
         src = SQLSource(url, read_only=True, exposure=False)
+        errors: list[ErrorRecord] = []
+        tables = 0
         try:
             for table in src.items():
                 if isinstance(table, ErrorRecord):
-                    result.errors.append(table)
+                    errors.append(table)
                 else:
+                    tables += 1
                     self._scan_cells(src.cells(table), table, result)
         finally:
             src.close()
+        if errors and not tables:
+            return False  # not readable as a database (damaged, encrypted): its bytes are scanned instead
+        result.errors.extend(errors)
         return True
 
     def _scan_range(self, source: Any, item: Item, result: ItemResult) -> None:

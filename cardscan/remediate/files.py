@@ -1,27 +1,38 @@
-"""Files and shares: redact in place (atomically), quarantine, delete.
+"""Files and mounted shares: redact in place (atomically), quarantine, delete.
 
-Every action starts by opening the file again (never following a symlink)
-and checking it is the one the scan read: its SHA-256, computed the way the
-scan did (``sha256_mode``), must equal the manifest's, or be what an
-earlier cardscan run of this journal made of it. Each finding's span is then
-checked by fingerprint. Only then is anything written:
+Every action starts by reaching the file again the way the scan did, but
+never through a link: its directory is opened from the scan root one
+component at a time with ``O_NOFOLLOW`` (:func:`resolve`), and every later
+step (open, temp file, rename, unlink, link, tombstone) is relative to that
+directory descriptor, so a directory swapped for a symlink after the scan
+redirects nothing. The file must be the one the scan read: its SHA-256,
+computed the way the scan did (``sha256_mode``), must equal the manifest's
+(and its inode the scanned one), or be what an earlier cardscan run of this
+journal made of it. It must have a single hard link, for every action: the
+other names would keep the card. Each finding's span is then checked by
+fingerprint. Only then is anything written:
 
-* redact: the new content goes to a temp file beside the original (created
-  0600, ``.<name>.cardscan-<random>.tmp``), is fsync'ed, gets the original's
-  mode, owner (where permitted), extended attributes and, with
+* redact: only text is masked as bytes (``containers.not_text``: a SQLite
+  file, an executable, an image ... is ``unsupported``); the new content goes
+  to a temp file beside the original (created 0600, ``.cardscan-<random>.tmp``,
+  a short name not derived from the original's), is fsync'ed, gets the
+  original's mode, owner (where permitted), extended attributes and, with
   ``--preserve-mtime``, its times; the original is checked unchanged once
-  more (inode, size, mtime) and replaced with ``os.replace``; the directory
-  is fsync'ed. A crash leaves the old file or the new one, never a mix.
-  Plain files and plain compressed files are streamed at any size;
-  archives and office files are rewritten in memory (``--max-rewrite-size``).
-* quarantine: the file is moved under the quarantine directory (created
-  0700), at its absolute path below it; a tombstone note
-  ``<name>.cardscan-quarantined.txt`` (0600) is left in its place.
+  more (inode, device, size, mtime, ctime, links) and replaced with a rename;
+  the directory is fsync'ed. A crash leaves the old file or the new one,
+  never a mix. Plain files and plain compressed files are streamed at any
+  size; archives and office files are rewritten in memory
+  (``--max-rewrite-size``).
+* quarantine: the file is moved under the quarantine directory, which must
+  be the running user's, 0700 and not a link, at every level (levels are
+  created 0700; another user's or an open one is refused, never reused), at
+  its absolute path below it; a tombstone ``<name>.cardscan-quarantined.txt``
+  (0600) is left in its place.
 * delete (``--yes-delete-files``): the file is removed; a tombstone
   ``<name>.cardscan-deleted.txt`` says why and when.
 
-A file with several hard links is not redacted (the other links would keep
-the card): ``unsupported``. So is a path that is now a symlink.
+Tombstones never overwrite a file (``<name>.cardscan-deleted.1.txt`` ...); a
+file quarantined or deleted earlier is ``already_remediated`` for any action.
 """
 from __future__ import annotations
 

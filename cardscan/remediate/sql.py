@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -43,6 +44,7 @@ from ..privacy import safe_message
 from ..sources.base import Item
 from .base import Context, Result, object_id, results, safe_display
 from .containers import Rewriter, SpanPatcher
+from .files import PathChanged, resolve, scan_roots
 
 try:  # the sql extra; without it, remediate() reports what to install
     import sqlalchemy as sa
@@ -51,6 +53,31 @@ try:  # the sql extra; without it, remediate() reports what to install
     from ..sources.sql.values import render
 except ImportError:  # pragma: no cover - the test extra installs it
     sa = None  # type: ignore[assignment]
+
+
+def _database_file_moved(f: Finding, ctx: Context) -> tuple[str, str] | None:
+    """For a SQLite file found by the file sweep: (status, why) when the path no
+    longer leads, without links, to the very file scanned (its inode, from the
+    file's ``ukey``); None when it does, or when there is no such record."""
+    parts = str(f.obj.get("ukey") or "").split(":")
+    if not f.location.uri.startswith("sqlite:") or len(parts) != 4 or not parts[3].isdigit():
+        return None
+    path = parse_url(f.location.uri).database or ""
+    try:
+        with resolve(path, scan_roots(ctx.options.scan_records)) as place:
+            st = place.lstat()
+    except PathChanged as exc:
+        return ("unsupported", str(exc))
+    except FileNotFoundError:
+        return ("stale", "the database file no longer exists")
+    except OSError as exc:
+        return ("error", exc.strerror or type(exc).__name__)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+        return ("unsupported", "the database file's path is now a link or not a file; remediate its target")
+    if st.st_ino != int(parts[3]):
+        return ("stale", "another file now has the database file's name (another inode than the one scanned); "
+                         "rescan it")
+    return None
 
 
 def _sha(data: bytes | None) -> str | None:
@@ -113,6 +140,9 @@ class SQLRemediator:
                            "the row's key itself held a card number (masked in the manifest): fix this row by hand")
         if sa is None:
             return results(findings, action, "error", "SQL remediation needs SQLAlchemy: pip install 'cardscan[sql]'")
+        moved = _database_file_moved(findings[0], ctx)
+        if moved is not None:
+            return results(findings, action, *moved)
         try:
             return self._redact(findings, ctx)
         except sa.exc.SQLAlchemyError as exc:

@@ -148,3 +148,36 @@ def test_text_in_any_common_encoding_is_still_redacted(tmp_path: Path, encode) -
     manifest = scan(tmp_path, share)
     report, results = run(manifest)
     assert report.counts == {"done": 1}, [(r.status, r.message) for r in results]
+
+
+def test_a_sqlite_file_behind_a_swapped_directory_is_not_touched(tmp_path: Path) -> None:
+    p = pans(1, seed=46)
+    share = tmp_path / "share"
+    (share / "db").mkdir(parents=True)
+    make_sqlite(share / "db" / "app.db", p)
+    manifest = scan(tmp_path, share)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "app.db").write_bytes((share / "db" / "app.db").read_bytes())
+    (share / "db").rename(share / "db.moved")
+    os.symlink(copy, share / "db")
+
+    _, results = run(manifest)
+
+    assert [r.status for r in results] == ["unsupported"] and "symbolic link" in results[0].message
+    for db in (copy / "app.db", share / "db.moved" / "app.db"):
+        con = sqlite3.connect(db)
+        assert con.execute("SELECT card FROM customers WHERE id = 0").fetchone()[0] == f"card {p[0]}"
+        con.close()
+
+
+def test_a_damaged_sqlite_file_is_still_scanned_as_bytes(tmp_path: Path) -> None:
+    p = pans(1, seed=47)
+    share = tmp_path / "share"
+    share.mkdir()
+    f = share / "broken.db"
+    f.write_bytes(b"SQLite format 3\x00" + b"\xff" * 84 + f"card {p[0]}\n".encode() + b"\x00" * 400)
+    manifest = scan(tmp_path, share, extra=["--min-confidence", "0"])
+    assert [r["location"]["uri"] for r in findings(manifest)] == [f.as_uri()]
+    _, results = run(manifest)
+    assert [r.status for r in results] == ["unsupported"] and "SQLite database" in results[0].message
