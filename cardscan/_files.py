@@ -23,9 +23,13 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
-def open_new(path: str | os.PathLike[str]) -> int:
-    """A new file at ``path``, created 0600 for writing; fails if anything is there."""
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _SAFE, FILE_MODE)
+def open_new(path: str | os.PathLike[str], *, dir_fd: int | None = None) -> int:
+    """A new file at ``path``, created 0600 for writing; fails if anything is there.
+
+    ``dir_fd``: ``path`` is a name in that open directory (``openat``), so a
+    directory swapped for a symlink since it was opened cannot redirect it.
+    """
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _SAFE, FILE_MODE, dir_fd=dir_fd)
 
 
 def open_private(
@@ -76,10 +80,34 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def replace(src: str, dst: str) -> None:
-    """Rename ``src`` over ``dst`` atomically and make it durable."""
+def replace(src: str, dst: str, *, dir_fd: int | None = None) -> None:
+    """Rename ``src`` over ``dst`` atomically and make it durable.
+
+    ``dir_fd``: both are names in that open directory (``renameat``).
+    """
+    if dir_fd is not None:
+        os.replace(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        fsync_fd(dir_fd)
+        return
     os.replace(src, dst)
     fsync_dir(os.path.dirname(os.path.abspath(dst)))
+
+
+def fsync_fd(fd: int) -> None:
+    """``fsync`` an open directory (best effort: some file systems refuse it)."""
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+
+
+def temp_name(tag: str = "cardscan") -> str:
+    """A short, hidden, unguessable file name for a temp file (``.cardscan-<hex>.tmp``).
+
+    Not derived from the file it replaces: a name near NAME_MAX (255 bytes)
+    would overflow, and a name holding a card number would be copied.
+    """
+    return f".{tag}-{secrets.token_hex(8)}.tmp"
 
 
 def temp_path(path: str, tag: str = "cardscan") -> str:
@@ -126,10 +154,10 @@ def make_private_dirs(path: str) -> None:
         make_private_dir(d)
 
 
-def make_private_dir(path: str) -> bool:
-    """Create one directory 0700; False if it exists already."""
+def make_private_dir(path: str, *, dir_fd: int | None = None) -> bool:
+    """Create one directory 0700; False if it exists already (``dir_fd``: ``mkdirat``)."""
     try:
-        os.mkdir(path, DIR_MODE)
+        os.mkdir(path, DIR_MODE, dir_fd=dir_fd)
     except FileExistsError:
         return False
     return True

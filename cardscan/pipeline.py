@@ -12,6 +12,12 @@ What ``scan_item`` does:
   with a :class:`~cardscan.findings.Location` carrying its Cell;
 * an item with a ``byte_range`` (a big plain file split by the sweep) has
   just that range scanned (:meth:`Scanner.scan_range`);
+* a local file that is a SQLite database (:func:`is_database`: its first
+  bytes are ``SQLite format 3\\0``) is read as a database, through the SQL
+  source opened read-only: cells, with the SQL location model
+  (``sqlite:////path`` and a Cell), so remediation changes it with SQL, never
+  as bytes (masking bytes in place corrupts its pages and indexes). Without
+  the ``sql`` extra it is scanned as bytes;
 * any other item is opened and run through the decoders
   (:func:`cardscan.decoders.expand`): every layer is scanned, every failure
   becomes an error record.
@@ -62,6 +68,8 @@ from .sources.base import Item, RoutedSource, RowSource
 from .sources.fs import _iso, os_error_kind, os_error_message, ukey
 
 _READ = 1 << 20
+#: The first bytes of a SQLite database file (https://www.sqlite.org/fileformat.html, 1.3).
+SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Object metadata that holds names (a git path); hashes and tags are left alone.
 _NAME_FIELDS = ("path", "repo")
 
@@ -216,6 +224,10 @@ class Pipeline:
             if before is not None:
                 result.obj.update(_stat_meta(before))
             reader = HashingReader(raw)
+            if item.source == "file" and is_database(_peek(raw)) and self._scan_database(item, result):
+                self._hash_rest(reader, base, result)
+                result.nbytes = reader.hashed
+                return
             try:
                 for part in expand(reader, item_name(item.uri), self.limits):
                     # (Most objects are plain: no member, the base location as is.)
@@ -233,6 +245,35 @@ class Pipeline:
             after = _fstat(raw)
             if before is not None and after is not None and _changed(before, after):
                 result.errors.append(ErrorRecord(base, "changed", "the file changed while it was being read; rescan it"))
+
+    def _scan_database(self, item: Item, result: ItemResult) -> bool:
+        """Scan a local SQLite file's tables as cells; False when the SQL extra is missing."""
+        from .sources.fs import uri_to_path
+
+        try:  # the sql extra (SQLAlchemy): deferred, most sweeps meet no database file
+            from .sources.sql import SQLSource, sqlite_url
+        except ImportError:
+            return False
+        try:
+            url = sqlite_url(uri_to_path(item.uri))
+        except ValueError:  # a path SQLAlchemy cannot write as a URL: scanned as bytes
+            return False
+        src = SQLSource(url, read_only=True, exposure=False)
+        errors: list[ErrorRecord] = []
+        tables = 0
+        try:
+            for table in src.items():
+                if isinstance(table, ErrorRecord):
+                    errors.append(table)
+                else:
+                    tables += 1
+                    self._scan_cells(src.cells(table), table, result)
+        finally:
+            src.close()
+        if errors and not tables:
+            return False  # not readable as a database (damaged, encrypted): its bytes are scanned instead
+        result.errors.extend(errors)
+        return True
 
     def _scan_range(self, source: Any, item: Item, result: ItemResult) -> None:
         start, end = item.byte_range  # type: ignore[misc]
@@ -440,6 +481,23 @@ def ranges_digest(parts: Iterable[tuple[int, int, str]]) -> str:
     for start, end, hexdigest in parts:
         h.update(f"{start}-{end}:{hexdigest}\n".encode("ascii"))
     return h.hexdigest()
+
+
+def is_database(head: bytes) -> bool:
+    """Is an object starting with ``head`` a database file cardscan reads as a database (SQLite)?"""
+    return head.startswith(SQLITE_MAGIC)
+
+
+def _peek(stream: Any) -> bytes:
+    """The first bytes of a fresh stream, leaving its position where it was (b"" if it cannot)."""
+    try:
+        if not stream.seekable():
+            return b""
+        head = stream.read(len(SQLITE_MAGIC))
+        stream.seek(0)
+        return head
+    except (OSError, ValueError, AttributeError):
+        return b""
 
 
 def _fstat(stream: Any) -> os.stat_result | None:

@@ -35,6 +35,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "file": "cardscan.remediate.files:FileRemediator",
         "s3": "cardscan.remediate.s3:S3Remediator",
         "sql": "cardscan.remediate.sql:SQLRemediator",
+        "smb": "cardscan.remediate.smb:SMBRemediator",
     },
 }
 
@@ -45,6 +46,7 @@ EXTRAS: dict[str, str] = {
     "cardscan.sources:smb": "smb",
     "cardscan.remediators:s3": "s3",
     "cardscan.remediators:sql": "sql",
+    "cardscan.remediators:smb": "smb",
 }
 
 # Built-in decoders: the class, and what it recognises, as DATA, so that

@@ -140,13 +140,12 @@ def selection_from(args: argparse.Namespace) -> Any:
 def line(r: Any) -> str:
     """One human line per result: status, location, brand, masked number, id, why."""
     word = _WORDS[r.status].format(action=r.action, done=_DONE[r.action])
-    text = f"{word:<14} {r.to_dict()['location']}  {r.finding.brand}  {r.finding.masked}  id={r.finding.id}"
-    if r.destination:
-        from ..privacy import redact
-
-        text += f"  -> {redact(r.destination)}"
-    if r.message:
-        text += f"  ({r.message})"
+    d = r.to_dict()  # the public form: masked location, destination and message
+    text = f"{word:<14} {d['location']}  {r.finding.brand}  {r.finding.masked}  id={r.finding.id}"
+    if d.get("destination"):
+        text += f"  -> {d['destination']}"
+    if d.get("message"):
+        text += f"  ({d['message']})"
     return text
 
 
@@ -174,8 +173,12 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
             out.write(line(r) + "\n")
         out.flush()
 
+    def warn(text: str) -> None:
+        err.write(f"cardscan: warning: {text}\n")
+        err.flush()
+
     report = remediate(args.manifest, options, key, selection, on_result=show, audit_log=args.audit_log,
-                       journal=args.journal, verify=args.verify)
+                       journal=args.journal, verify=args.verify, on_warning=warn)
     _summary(report, args, err)
     return report.exit_code
 
@@ -202,3 +205,5 @@ def _summary(report: Any, args: argparse.Namespace, err: IO[str]) -> None:
         err.write("cardscan: nothing was changed; run again with --apply to make these changes\n")
     if args.apply and report.audit_log:
         err.write(f"cardscan: audit log: {report.audit_log}\n")
+    for w in report.warnings:  # said first, and again where the eye lands last
+        err.write(f"cardscan: warning: {w}\n")

@@ -2,7 +2,7 @@
 
 * :mod:`.runner`: select, group by object, journal, audit, verify;
 * remediators (registry group ``cardscan.remediators``): :mod:`.files`,
-  :mod:`.s3`, :mod:`.sql`;
+  :mod:`.s3`, :mod:`.sql`, :mod:`.smb`;
 * :mod:`.containers` and :mod:`.office`: content rewritten with the card
   numbers masked; :mod:`.spans`: checking and masking one finding's bytes;
 * :mod:`.journal` (crash safety, audit log), :mod:`.backup` (encrypted backups).

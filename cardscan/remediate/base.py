@@ -79,8 +79,10 @@ class Result:
         for name in ("message", "before_sha256", "after_sha256", "destination", "backup"):
             value = getattr(self, name)
             if value:
-                # a quarantine path keeps the object's name, which may hold a number
-                d[name] = mask_name(value) if name in ("destination", "backup") else value
+                # A quarantine path keeps the object's name, which may hold a number; a
+                # message is built from kinds, and is masked once more on its way out.
+                d[name] = mask_name(value) if name in ("destination", "backup") else \
+                    redact(value) if name == "message" else value
         if self.detail:
             d["detail"] = dict(self.detail)
         return d

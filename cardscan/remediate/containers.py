@@ -19,7 +19,11 @@ rewritten so that everything the findings do not touch stays as it was:
 * docx/xlsx/pptx/odt text parts: see :mod:`cardscan.remediate.office`.
 
 Anything else (PDF, OLE, mail, 7z) is ``unsupported``: quarantine or delete
-such files. Containers are rewritten in memory, up to ``max_bytes`` in all
+such files. Plain content is masked in place only when it is text
+(:func:`not_text`): the bytes of a SQLite database, an executable, an image
+or any other binary format have lengths, checksums and indexes of their own
+that masking would break, so such content is ``unsupported`` too (the file
+sweep reads SQLite files as databases: their cells are redacted with SQL). Containers are rewritten in memory, up to ``max_bytes`` in all
 (nothing holding card data goes to a temp file); plain files and plain
 compressed streams are streamed by :class:`SpanPatcher` at any size.
 """
@@ -46,6 +50,58 @@ from ..privacy import safe_message
 from . import office, spans
 
 STALE, UNSUPPORTED = "stale", "unsupported"
+
+#: Formats whose bytes are never masked in place, by their first bytes (named in the message).
+_BINARY_MAGIC = (
+    (b"SQLite format 3\x00", "a SQLite database"),
+    (b"\x7fELF", "an ELF executable"),
+    (b"\xca\xfe\xba\xbe", "a Java class or Mach-O file"),
+    (b"\xcf\xfa\xed\xfe", "a Mach-O file"),
+    (b"\x00asm", "a WebAssembly module"),
+    (b"dex\n", "an Android DEX file"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"RIFF", "a RIFF (audio, video, WebP) file"),
+    (b"OggS", "an Ogg file"),
+    (b"\x1aE\xdf\xa3", "a Matroska/WebM file"),
+    (b"PAR1", "a Parquet file"),
+    (b"ORC", "an ORC file"),
+    (b"Obj\x01", "an Avro file"),
+    (b"ARROW1", "an Arrow file"),
+    (b"\x93NUMPY", "a NumPy array"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+)
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+#: Control bytes that do not occur in text (tab, LF, VT, FF, CR and ESC do).
+_CONTROL = bytes(c for c in range(32) if c not in (9, 10, 11, 12, 13, 27)) + b"\x7f"
+_NOT_TEXT_HINT = "masking its bytes in place could corrupt it; quarantine or delete the file instead"
+_SQLITE_HINT = ("masking its bytes would corrupt its pages and indexes; scan the database file itself (the file "
+                "sweep reads it as a database and its cells are redacted with SQL), or quarantine or delete the file")
+
+
+def not_text(head: bytes) -> str | None:
+    """Why content starting with ``head`` must not be masked as bytes (None: it is text).
+
+    Text is what a card number can be masked in without breaking anything
+    else: ASCII/UTF-8/Latin-1 text (no NUL, hardly any control bytes), and
+    UTF-16 (with a BOM, or NULs in every other byte).
+    """
+    for magic, what in _BINARY_MAGIC:
+        if head.startswith(magic):
+            return f"the content is {what}, not text: " + (_SQLITE_HINT if magic.startswith(b"SQLite") else _NOT_TEXT_HINT)
+    if not head or head.startswith(_BOMS):
+        return None
+    if 0 in head:
+        half = max(1, len(head) // 2)
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if (odd * 3 >= half and even * 50 <= half) or (even * 3 >= half and odd * 50 <= half):
+            return None  # UTF-16 without a BOM: ASCII characters with a NUL beside each
+        return "the content is not text (it holds NUL bytes): " + _NOT_TEXT_HINT
+    control = len(head) - len(head.translate(None, _CONTROL))
+    if control * 100 > len(head):
+        return "the content is not text (it holds control bytes): " + _NOT_TEXT_HINT
+    return None
 
 
 class Unsupported(CardscanError):
@@ -140,7 +196,12 @@ class Rewriter:
     def plain(self, data: bytes, node: Node) -> bytes | None:
         for name, child in node.children.items():
             self.mark_all(child, "other", "the object is no longer a container holding the scanned member")
-        p = SpanPatcher(node.findings, self)
+        why = not_text(data[:HEAD_SIZE])
+        if why is not None:
+            for f in node.findings:
+                self.mark(f, UNSUPPORTED, why)
+            return None
+        p = SpanPatcher(node.findings, self, text_only=True)
         out = p.feed(data) + p.finish()
         return out if p.changed else None
 
@@ -186,10 +247,11 @@ class Rewriter:
         for cname, child in node.children.items():
             info = by_name.get(cname)
             if info is None:
-                self.mark_all(child, "other", f"member {cname!r} is not in the archive any more")
+                self.mark_all(child, "other", "the scanned member is not in the archive any more")
                 continue
             if counts[cname] > 1:
-                self.mark_all(child, UNSUPPORTED, f"the archive has {counts[cname]} entries named {cname!r}")
+                self.mark_all(child, UNSUPPORTED, f"the archive has {counts[cname]} entries with the scanned "
+                              "member's name: which one was scanned cannot be told")
                 continue
             if info.flag_bits & 0x41 or (ctx is not None and cname in ctx.encrypted):
                 self.mark_all(child, UNSUPPORTED, "encrypted archive entry")
@@ -198,7 +260,7 @@ class Rewriter:
             try:
                 content = zf.read(info)
             except (NotImplementedError, RuntimeError) as exc:
-                self.mark_all(child, UNSUPPORTED, f"entry {cname!r} cannot be read: {_safe(exc)}")
+                self.mark_all(child, UNSUPPORTED, f"the member cannot be read: {_safe(exc)}")
                 continue
             kind = office_decoder.part_kind(ctx, cname) if ctx is not None else None
             if kind is not None:
@@ -226,10 +288,11 @@ class Rewriter:
         for cname, child in node.children.items():
             ti = by_name.get(cname)
             if ti is None or not ti.isreg():
-                self.mark_all(child, "other", f"member {cname!r} is not in the archive any more")
+                self.mark_all(child, "other", "the scanned member is not in the archive any more")
                 continue
             if counts[cname] > 1:
-                self.mark_all(child, UNSUPPORTED, f"the archive has {counts[cname]} members named {cname!r}")
+                self.mark_all(child, UNSUPPORTED, f"the archive has {counts[cname]} members with the scanned "
+                              "member's name: which one was scanned cannot be told")
                 continue
             if ti.sparse is not None:
                 self.mark_all(child, UNSUPPORTED, "sparse tar members are not rewritten")
@@ -276,8 +339,10 @@ class SpanPatcher:
     one chunk plus the longest span and two margins.
     """
 
-    def __init__(self, findings: list[Finding], rw: Rewriter) -> None:
+    def __init__(self, findings: list[Finding], rw: Rewriter, text_only: bool = False) -> None:
         self.rw = rw
+        #: In a file's text: a span with NUL bytes near it is inside binary data (not masked).
+        self.text_only = text_only
         self.todo = sorted(findings, key=lambda f: (f.location.offset or 0))
         self.i = 0
         self.buf = bytearray()
@@ -326,6 +391,9 @@ class SpanPatcher:
             return
         w0 = max(0, a - spans.MARGIN)
         window = bytes(self.buf[w0:a + (f.location.length or 0) + spans.MARGIN])
+        if self.text_only and 0 in window and not f.encoding.startswith("utf-16"):
+            self.rw.mark(f, UNSUPPORTED, "the number lies in binary data (NUL bytes around it): " + _NOT_TEXT_HINT)
+            return
         st, why = spans.state(window, f, self.rw.key, a - w0)
         if st == spans.PAN:
             if not spans.mask(self.buf, a, f, self.rw.keep_last, self.rw.key):
@@ -481,6 +549,19 @@ def _eocd(data: bytes) -> int:
             return at
 
 
+def _entry_end(data: bytes, at: int, flag: int, crc: int, limit: int) -> int:
+    """Where an entry whose compressed data ends at ``at`` really ends: after
+    its data descriptor, if it has one (12 bytes, or 16 with the optional
+    signature: the one whose CRC field matches is it)."""
+    if not flag & 0x08:
+        return at
+    if data[at:at + 4] == b"PK\x07\x08" and struct.unpack("<I", data[at + 4:at + 8])[0] == crc and at + 16 <= limit:
+        return at + 16
+    if at + 12 <= limit and struct.unpack("<I", data[at:at + 4])[0] == crc:
+        return at + 12
+    raise Unsupported("a zip entry's data descriptor was not found where its sizes say")
+
+
 def write_zip(data: bytes, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], changed: dict[int, bytes]) -> bytes:
     """The archive with ``changed`` entries (index -> new content) replaced, the rest copied raw."""
     start_dir = zf.start_dir  # type: ignore[attr-defined]
@@ -524,11 +605,15 @@ def write_zip(data: bytes, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], ch
         nlen, xlen = struct.unpack("<HH", h[26:30])
         fname = data[begin + 30:begin + 30 + nlen]
         extra = _strip_zip64(data[begin + 30 + nlen:begin + 30 + nlen + xlen])
+        old_end = _entry_end(data, begin + 30 + nlen + xlen + info.compress_size, flag, info.CRC, end)
         comp = _compress_member(method, flag, content)
         crc = zlib.crc32(content)
         flag &= ~0x08  # sizes go in the local header: no data descriptor
         out += struct.pack("<4sHHHHHIIIHH", _LOCAL, ver, flag, method, mtime, mdate, crc, len(comp), len(content),
                            nlen, len(extra)) + fname + extra + comp
+        # Whatever lay between this entry and the next (or the central directory)
+        # is not ours to drop: an APK signing block, padding, another tool's data.
+        out += data[old_end:end]
         new_local[idx] = (flag, crc, len(comp), len(content))
     cd_start = len(out)
     for idx, rec in enumerate(records):

@@ -17,7 +17,6 @@ import logging
 import os
 import secrets
 import signal
-import stat
 import threading
 import time
 from collections import Counter
@@ -28,9 +27,10 @@ from .. import registry
 from ..errors import CardscanError, ConfigError, ManifestError
 from ..findings import Finding, FingerprintKey
 from ..manifest import iter_records
-from ..privacy import redact
+from ..privacy import safe_message
 from ..seal import SealError
-from .base import Context, Options, Result, results
+from .base import Context, Options, Result, results, safe_display
+from .files import check_quarantine_root
 from .journal import AuditLog, Journal, default_paths
 from .select import Selection
 
@@ -58,6 +58,8 @@ class Report:
     remaining: list[Remaining] = field(default_factory=list)
     audit_log: str | None = None
     journal: str | None = None
+    #: What the user must know about the run as a whole (an interrupted scan's manifest ...).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -71,13 +73,15 @@ class Report:
 
 
 def load(
-    manifest: str, selection: Selection | None = None, key: FingerprintKey | None = None
+    manifest: str, selection: Selection | None = None, key: FingerprintKey | None = None,
+    summaries: list[dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], list[Finding], int]:
     """(scan records, selected findings, findings in the manifest).
 
     With ``key`` (checked against each scan record first), a location whose
     name held a card number, written masked and sealed, is opened to the real
     one: remediation works on real paths, everything it writes is public.
+    ``summaries``, if given, is filled with the manifest's summary records.
     """
     scans: list[dict[str, Any]] = []
     chosen: list[Finding] = []
@@ -102,9 +106,21 @@ def load(
             seen.add(f.id)
             if selection is None or selection(f):
                 chosen.append(f)
+        elif t == "summary" and summaries is not None:
+            summaries.append(rec)
     if not scans:
         raise ManifestError(f"{manifest}: no scan record")
     return scans, chosen, total
+
+
+def incomplete(scans: list[dict[str, Any]], summaries: list[dict[str, Any]]) -> str | None:
+    """Why the manifest may not list every card (a scan interrupted or killed), or None."""
+    stopped = [s for s in summaries if s.get("status") not in (None, "complete")]
+    if stopped:
+        return f"the scan was {stopped[0].get('status')} ({stopped[0].get('reason') or 'stopped'}) before it finished"
+    if len(summaries) < len(scans):
+        return "the scan did not finish (no summary record: it was killed, or is still running)"
+    return None
 
 
 def check_key(scans: list[dict[str, Any]], key: FingerprintKey) -> None:
@@ -184,24 +200,38 @@ def remediate(
     audit_log: str | None = None,
     journal: str | None = None,
     verify: bool = False,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Report:
-    """Remediate the selected findings of ``manifest``; see the module docstring."""
-    scans, chosen, _total = load(manifest, selection, key)
+    """Remediate the selected findings of ``manifest``; see the module docstring.
+
+    ``on_warning`` is told, before anything is done, what the user must know
+    about the run as a whole (default: logged as a warning); the same lines
+    end up in ``Report.warnings``.
+    """
+    summaries: list[dict[str, Any]] = []
+    scans, chosen, _total = load(manifest, selection, key, summaries)
     check_key(scans, key)
+    warnings = []
+    why = incomplete(scans, summaries)
+    if why is not None:
+        # Not refused: every finding listed is verified again before anything is
+        # done, and the cards it lists should not wait. But it is not the whole map.
+        warnings.append(f"{why}: the manifest may not list every card; the findings it lists are remediated, "
+                        "then scan again (--state resumes an interrupted sweep) and remediate the new manifest")
+    for w in warnings:
+        (on_warning or log.warning)(w)
     if options.action == "delete" and not options.yes_delete:
         raise ConfigError("--action delete removes whole files and objects: confirm with --yes-delete-files")
     if options.action == "quarantine" and not options.quarantine_to:
         raise ConfigError("--action quarantine needs --quarantine-to DIR (or s3://bucket/prefix/ for S3 objects)")
     q = options.quarantine_to
-    if options.action == "quarantine" and q and "://" not in q and os.path.exists(q):
-        st = os.stat(q)
-        if not stat.S_ISDIR(st.st_mode) or stat.S_IMODE(st.st_mode) & 0o077:
-            raise ConfigError(f"the quarantine directory {q} must be a directory only its owner can enter "
-                              f"(mode {stat.S_IMODE(st.st_mode):04o}); fix it with: chmod 700 {q}")
+    if options.action == "quarantine" and q and "://" not in q:
+        # Ours, 0700, not a link: checked (and, applying, made) before anything moves.
+        check_quarantine_root(q, create=options.apply)
     if options.backup_dir and not options.backup_key:
         raise ConfigError("--backup-dir needs --backup-key-file (backups are always encrypted)")
     options.scan_records = scans
-    report = Report(selected=len(chosen))
+    report = Report(selected=len(chosen), warnings=warnings)
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
     jr = audit = None
     audit_path, journal_path = default_paths(manifest, audit_log, journal)
@@ -257,17 +287,13 @@ def _call(rem: Any, findings: list[Finding], ctx: Context) -> list[Result]:
     except (KeyboardInterrupt, SystemExit):
         raise
     except CardscanError as exc:
-        return results(findings, ctx.options.action, "error", _safe(str(exc)))
+        return results(findings, ctx.options.action, "error", safe_message(exc))
     except Exception as exc:  # a bug or a library surprise: this object fails, the run goes on
         log.debug("remediator %s failed", getattr(rem, "name", rem), exc_info=True)
-        return results(findings, ctx.options.action, "error", f"internal error: {type(exc).__name__}: {_safe(str(exc))}")
+        return results(findings, ctx.options.action, "error", f"internal error: {safe_message(exc)}")
     got = {r.finding.id for r in out}
     missing = [f for f in findings if f.id not in got]
     return list(out) + results(missing, ctx.options.action, "error", "the remediator returned no result")
-
-
-def _safe(text: str) -> str:
-    return redact(text)[:500]
 
 
 def _verify(done: list[tuple[Any, list[Finding], list[Result]]], ctx: Context, report: Report) -> None:
@@ -280,7 +306,7 @@ def _verify(done: list[tuple[Any, list[Finding], list[Result]]], ctx: Context, r
         try:
             found = rescan(changed, ctx)
         except CardscanError as exc:
-            log.warning("could not verify %s: %s", changed[0].location.display(), _safe(str(exc)))
+            log.warning("could not verify %s: %s", safe_display(changed[0]), safe_message(exc))
             continue
         if ctx.options.action != "redact":
             found = list(found)  # the object must be gone: anything found is a failure

@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ..errors import CardscanError, ConfigError, MissingDependency
+from ..privacy import safe_message
 from ..findings import Finding
 from ..sources.s3 import _strip_userinfo, split_uri
 from .base import (
@@ -61,11 +62,42 @@ def _code(exc: BaseException) -> str:
 
 
 def _text(exc: BaseException) -> str:
+    """What went wrong, in words that hold no bucket, key or URL.
+
+    A service error gives its code and message (the message through
+    privacy.safe_message: a server may quote the key); anything else
+    (botocore's connection errors quote the request URL, with the real key)
+    is named by its kind only.
+    """
     resp = getattr(exc, "response", None)
     if resp:
         err = resp.get("Error", {})
-        return f"{err.get('Code') or 'error'}: {err.get('Message') or ''}".strip()
-    return f"{type(exc).__name__}: {exc}"
+        return f"{err.get('Code') or 'error'}: {safe_message(str(err.get('Message') or ''))}".strip()
+    name = type(exc).__name__
+    for kinds, words in _KINDS:
+        if name in kinds:
+            return f"{words} ({name})"
+    return name
+
+
+def _older_words(older: list[str], o: dict[str, Any]) -> str:
+    n = len(older)
+    what = f"{n} older version{'s' if n > 1 else ''} of this object exist{'s' if n == 1 else ''}"
+    if o.get("all_versions"):
+        return (f"{what}: the scan read them (--all-versions), so their findings are in this manifest; "
+                "remove them with --action delete --yes-delete-files")
+    return (f"{what} and may hold card numbers too: scan the bucket with --all-versions to find them, then "
+            "remove them with --action delete --yes-delete-files")
+
+
+#: botocore exceptions that quote the request (URL, bucket, key), by what they mean.
+_KINDS = (
+    (("EndpointConnectionError", "ConnectionClosedError", "ConnectTimeoutError", "ProxyConnectionError",
+      "SSLError", "HTTPClientError", "ConnectionError"), "cannot connect to the S3 endpoint"),
+    (("ReadTimeoutError",), "the S3 endpoint did not answer in time"),
+    (("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"), "no usable AWS credentials"),
+    (("ParamValidationError",), "the request was refused by the client library"),
+)
 
 
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound"}
@@ -96,7 +128,8 @@ class S3Remediator:
         endpoint = ctx.options.endpoint_url or f.obj.get("endpoint") or best.get("endpoint_url") \
             or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         return {"endpoint_url": endpoint, "region": best.get("region"), "profile": best.get("profile"),
-                "anon": bool(best.get("anon")), "requester_pays": bool(best.get("requester_pays"))}
+                "anon": bool(best.get("anon")), "requester_pays": bool(best.get("requester_pays")),
+                "all_versions": bool(best.get("all_versions"))}
 
     def client(self, f: Finding, ctx: Context) -> tuple[Any, dict[str, Any]]:
         try:  # the s3 extra: only S3 locations need it
@@ -110,7 +143,9 @@ class S3Remediator:
         if c is None:
             session = botocore.session.Session(profile=o["profile"]) if o["profile"] else botocore.session.get_session()
             region = o["region"] or session.get_config_variable("region") or "us-east-1"
-            cfg: dict[str, Any] = {"retries": {"max_attempts": 5, "mode": "standard"}}
+            # AWS_MAX_ATTEMPTS (the SDKs' own variable) overrides the default of 5.
+            attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or 5)
+            cfg: dict[str, Any] = {"retries": {"max_attempts": max(1, attempts), "mode": "standard"}}
             if o["anon"]:
                 from botocore import UNSIGNED
 
@@ -129,11 +164,10 @@ class S3Remediator:
                 return self._redact(c, o, findings, ctx)
             return self._remove(c, o, findings, ctx)
         except CardscanError as exc:
-            return results(findings, action, "error", str(exc))
+            return results(findings, action, "error", safe_message(exc))
         except Exception as exc:  # botocore errors: ClientError, EndpointConnectionError ...
-            if type(exc).__module__.startswith("botocore"):
-                kind = "error"
-                return results(findings, action, kind, f"S3: {_text(exc)}")
+            if type(exc).__module__.startswith(("botocore", "urllib3")):
+                return results(findings, action, "error", f"S3: {_text(exc)}")
             raise
 
     # -- redact ----------------------------------------------------------------------
@@ -148,7 +182,7 @@ class S3Remediator:
             head = c.head_object(Bucket=bucket, Key=key, **extra)
         except Exception as exc:
             if _code(exc) in _MISSING:
-                return results(findings, "redact", "stale", "the object no longer exists")
+                return self._gone(c, bucket, key, findings, "redact", extra)
             raise
         current_version = head.get("VersionId")
         recorded_version = f0.location.version
@@ -202,6 +236,11 @@ class S3Remediator:
             else:
                 out.append(Result(f, "redact", "planned", before_sha256=cur))
         changing = [r for r in out if r.status == "planned"]
+        if changing and not ctx.apply:
+            # What a rewrite leaves behind in a versioned bucket, said before it is done.
+            note = self._versions_note(c, bucket, key, current_version, o, ctx, "redact")
+            for r in changing:
+                r.message = note
         if not changing or not ctx.apply or new is None:
             return out
         spec = _spec(f0.obj)
@@ -249,6 +288,9 @@ class S3Remediator:
             else:
                 notes.append(f"the previous version {current_version} still holds the card number "
                              "(--purge-versions deletes it)")
+            older = self._older(c, bucket, key, {current_version, new_version}, extra)
+            if older:
+                notes.append(_older_words(older, o))
         ctx.end(oid, "done", before_sha256=before, after_sha256=after, **detail)
         for r in changing:
             r.status = "done"
@@ -324,14 +366,10 @@ class S3Remediator:
         except Exception as exc:
             if _code(exc) not in _MISSING and _code(exc) != "405":
                 raise
-            note = self._note(c, bucket, key, action, extra)
-            if note is not None and {f.id for f in findings} <= note["ids"]:
-                return results(findings, action, "already_remediated",
-                               f"{'quarantined' if action == 'quarantine' else 'deleted'} earlier",
-                               destination=note.get("destination"))
-            if version and action == "delete":
+            gone = self._gone(c, bucket, key, findings, action, extra)
+            if gone[0].status == "stale" and version and action == "delete":
                 return results(findings, action, "already_remediated", "that version no longer exists")
-            return results(findings, action, "stale", "the object no longer exists")
+            return gone
         etag = str(head.get("ETag", "")).strip('"')
         current_version = head.get("VersionId")
         if not all(f.obj.get("etag") == etag for f in findings):
@@ -347,7 +385,8 @@ class S3Remediator:
                 return results(findings, action, "stale", "the object changed since the scan (sha256 differs); rescan it")
         dest = f"s3://{dest_bucket}/{dest_key}" if dest_bucket else None
         if not ctx.apply:
-            return results(findings, action, "planned", destination=dest)
+            note = "" if version else self._versions_note(c, bucket, key, current_version, o, ctx, action)
+            return results(findings, action, "planned", note, destination=dest)
         ctx.begin(oid, safe_display(f0), findings, destination=dest, version=current_version)
         detail: dict[str, Any] = {}
         if dest_bucket:
@@ -375,6 +414,50 @@ class S3Remediator:
             self._write_note(c, bucket, key, action, findings, dest, ctx, extra)
         ctx.end(oid, "done", destination=dest, **detail)
         return results(findings, action, "done", "; ".join(notes), destination=dest, detail=detail)
+
+    def _gone(self, c: Any, bucket: str, key: str, findings: list[Finding], action: str,
+              extra: dict[str, Any]) -> list[Result]:
+        """The object is gone: quarantined or deleted by cardscan earlier (its tombstone says so), or stale."""
+        ids = {f.id for f in findings}
+        for done in ("quarantine", "delete"):
+            note = self._note(c, bucket, key, done, extra)
+            if note is not None and ids <= note["ids"]:
+                return results(findings, action, "already_remediated",
+                               f"{'quarantined' if done == 'quarantine' else 'deleted'} earlier",
+                               destination=note.get("destination"))
+        return results(findings, action, "stale", "the object no longer exists")
+
+    def _versions_note(self, c: Any, bucket: str, key: str, current: str | None, o: dict[str, Any], ctx: Context,
+                       action: str) -> str:
+        """For a dry run in a versioned bucket: the versions that will still hold card numbers."""
+        if not current or current == "null":
+            return ""
+        purge = ctx.options.purge_versions
+        if action == "redact":
+            words = (f"--purge-versions: the scanned version {current} will be deleted once the new one is written"
+                     if purge else f"the bucket keeps versions: the scanned version {current} will still hold the "
+                     "card after the rewrite (--purge-versions deletes it)")
+        else:
+            words = (f"--purge-versions: version {current} will be deleted for good" if purge else
+                     f"the bucket keeps versions: a delete marker will hide the object and version {current} will "
+                     "still hold the card (--purge-versions deletes it)")
+        older = self._older(c, bucket, key, {current}, o["extra"])
+        return words + ("; " + _older_words(older, o) if older else "")
+
+    def _older(self, c: Any, bucket: str, key: str, skip: set[str | None], extra: dict[str, Any]) -> list[str]:
+        """Ids of the object's other versions (not delete markers), oldest last; [] if they cannot be listed."""
+        out: list[str] = []
+        try:
+            pages = c.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key, **extra)
+            for page in pages:
+                for v in page.get("Versions", []):
+                    if v.get("Key") == key and v.get("VersionId") not in skip:
+                        out.append(str(v.get("VersionId")))
+                if len(out) >= 1000:
+                    break
+        except Exception:  # noqa: BLE001 - s3:ListBucketVersions denied: nothing to add
+            return []
+        return out
 
     def _exists(self, c: Any, bucket: str, key: str, extra: dict[str, Any]) -> bool:
         try:

@@ -33,16 +33,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from ..errors import CardscanError
 from ..findings import Finding
-from ..privacy import redact
+from ..privacy import safe_message
 from ..sources.base import Item
 from .base import Context, Result, object_id, results, safe_display
 from .containers import Rewriter, SpanPatcher
+from .files import PathChanged, resolve, scan_roots
 
 try:  # the sql extra; without it, remediate() reports what to install
     import sqlalchemy as sa
@@ -51,6 +53,31 @@ try:  # the sql extra; without it, remediate() reports what to install
     from ..sources.sql.values import render
 except ImportError:  # pragma: no cover - the test extra installs it
     sa = None  # type: ignore[assignment]
+
+
+def _database_file_moved(f: Finding, ctx: Context) -> tuple[str, str] | None:
+    """For a SQLite file found by the file sweep: (status, why) when the path no
+    longer leads, without links, to the very file scanned (its inode, from the
+    file's ``ukey``); None when it does, or when there is no such record."""
+    parts = str(f.obj.get("ukey") or "").split(":")
+    if not f.location.uri.startswith("sqlite:") or len(parts) != 4 or not parts[3].isdigit():
+        return None
+    path = parse_url(f.location.uri).database or ""
+    try:
+        with resolve(path, scan_roots(ctx.options.scan_records)) as place:
+            st = place.lstat()
+    except PathChanged as exc:
+        return ("unsupported", str(exc))
+    except FileNotFoundError:
+        return ("stale", "the database file no longer exists")
+    except OSError as exc:
+        return ("error", exc.strerror or type(exc).__name__)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+        return ("unsupported", "the database file's path is now a link or not a file; remediate its target")
+    if st.st_ino != int(parts[3]):
+        return ("stale", "another file now has the database file's name (another inode than the one scanned); "
+                         "rescan it")
+    return None
 
 
 def _sha(data: bytes | None) -> str | None:
@@ -113,12 +140,17 @@ class SQLRemediator:
                            "the row's key itself held a card number (masked in the manifest): fix this row by hand")
         if sa is None:
             return results(findings, action, "error", "SQL remediation needs SQLAlchemy: pip install 'cardscan[sql]'")
+        moved = _database_file_moved(findings[0], ctx)
+        if moved is not None:
+            return results(findings, action, *moved)
         try:
             return self._redact(findings, ctx)
         except sa.exc.SQLAlchemyError as exc:
             orig = getattr(exc, "orig", None) or exc
-            text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-            return results(findings, action, "error", f"{db_error_kind(exc)}: {type(orig).__name__}: {redact(text)[:300]}")
+            text = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+            # The driver's text may quote a table, a key or a value: through the privacy boundary.
+            return results(findings, action, "error",
+                           f"{db_error_kind(exc)}: {safe_message(f'{type(orig).__name__}: {text}'.rstrip(': '))}")
 
     def _where(self, conn: Any, dialect: str, cell: Any, columns: list[str]) -> tuple[Any, Any]:
         """(table clause with ``columns``, WHERE clause) for the cell's row."""
@@ -129,8 +161,9 @@ class SQLRemediator:
             if name == "ctid" and dialect == "postgresql" and not cell.stable:
                 conds.append(sa.literal_column("ctid") == sa.cast(sa.literal(str(value), sa.String), Tid()))
             elif name == "rowid" and dialect == "sqlite" and not cell.stable:
+                q = conn.dialect.identifier_preparer.quote_identifier  # names are data: always quoted, never pasted
                 cols = {r[1].lower() for r in conn.exec_driver_sql(
-                    f'PRAGMA "{cell.schema or "main"}".table_info("{cell.table}")').all()}
+                    f"PRAGMA {q(cell.schema or 'main')}.table_info({q(cell.table)})").all()}
                 alias = rowid_alias(cols)
                 if alias is None:
                     raise CardscanError("the table hides every name of its rowid")

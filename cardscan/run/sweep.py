@@ -33,7 +33,7 @@ from ..display import uri_display
 from ..engine.scanner import RangeStats
 from ..findings import ErrorRecord, Finding, Location
 from ..manifest import confidence_band
-from ..pipeline import ItemResult, attach_object, item_name, ranges_digest
+from ..pipeline import ItemResult, attach_object, is_database, item_name, ranges_digest
 from ..sources.base import ByteSource, CountableSource, DescribedSource, Item, RootedSource, RowSource, StatsSource
 from .executor import InProcessRunner, Runner, Unit
 from .progress import ScanCallback
@@ -344,8 +344,8 @@ class Sweep:
                 head = fh.read(HEAD_SIZE)
         except Exception:  # the worker will open it again and report the error
             return None
-        if is_container(item_name(item.uri), head):
-            return None
+        if is_container(item_name(item.uri), head) or is_database(head):
+            return None  # (a database file is read as a database: pipeline.py)
         s = self.split_size
         return [item.range(a, min(a + s, item.size)) for a in range(0, item.size, s)]
 

@@ -321,6 +321,15 @@ class SMBSource:
                 "connection_cache": self._cache, "auth_protocol": self.auth_protocol,
                 "encrypt": self.encrypt, "connection_timeout": self.connection_timeout}
 
+    @property
+    def target(self) -> Target:
+        """The parsed URL (host, port, share, path, user; never the password)."""
+        return self._target
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """smbclient keyword arguments for this source's connection (remediation's low-level calls)."""
+        return self._kwargs()
+
     def reset(self) -> None:
         """Drop this process's connection (after it broke); the next call reconnects."""
         cache, self._cache = self._cache, {}

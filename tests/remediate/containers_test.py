@@ -161,3 +161,36 @@ def test_memory_cap() -> None:
     assert rw.rewrite(data, "big.gz", tree(fs)) is None
     st, why = next(iter(rw.states.values()))
     assert st == "unsupported" and "max-rewrite-size" in why
+
+
+def with_block_before_directory(data: bytes, block: bytes) -> bytes:
+    """``data`` (a zip) with ``block`` between the last entry and the central directory,
+    as an APK signing block sits, the end record's directory offset moved past it."""
+    eocd = data.rfind(b"PK\x05\x06")
+    cd_size, cd_at = int.from_bytes(data[eocd + 12:eocd + 16], "little"), int.from_bytes(data[eocd + 16:eocd + 20], "little")
+    end = bytearray(data[eocd:])
+    end[16:20] = (cd_at + len(block)).to_bytes(4, "little")
+    return data[:cd_at] + block + data[cd_at:cd_at + cd_size] + bytes(end)
+
+
+def apk_signing_block() -> bytes:
+    pairs = (8 + 4 + 20).to_bytes(8, "little") + (0x7109871A).to_bytes(4, "little") + bytes(range(20))
+    size = (len(pairs) + 8 + 16).to_bytes(8, "little")
+    return size + pairs + size + b"APK Sig Block 42"
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["sizes-in-header", "data-descriptors"])
+def test_bytes_between_the_last_entry_and_the_directory_are_kept(streamed: bool) -> None:
+    p = pans(2)
+    block = apk_signing_block()
+    data = with_block_before_directory(
+        zip_bytes({"classes.txt": f"card {p[0]}\n".encode(), "res/last.txt": f"card {p[1]}\n".encode()},
+                  streamed=streamed), block)
+    assert zipfile.ZipFile(io.BytesIO(data)).testzip() is None
+    new, states, _ = rewrite(data, "app.apk")
+    assert new is not None and set(states.values()) == {"pan"}
+    z = zipfile.ZipFile(io.BytesIO(new))
+    assert z.testzip() is None and z.namelist() == ["classes.txt", "res/last.txt"]
+    cd_at = int.from_bytes(new[new.rfind(b"PK\x05\x06") + 16:][:4], "little")
+    assert new[cd_at - len(block):cd_at] == block, "the signing block must stay just before the central directory"
+    assert_clean(new, "app.apk", p)

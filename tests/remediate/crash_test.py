@@ -69,13 +69,40 @@ def wait_for(proc: subprocess.Popen, text: bytes, timeout: float = 60) -> None:
             buf += chunk
 
 
+def twin_trees(tmp: Path, p: list[str]) -> tuple[Path, Path]:
+    """Two byte-identical trees: one built, then copied.
+
+    Not built twice: zip and docx entries carry the time they were written
+    (DOS time, 2-second steps), so two builds straddling a step differ, and
+    so do their remediated forms; the killed run's leftover then matched no
+    file of the reference run (the flake in test_killed_at_the_rename_...).
+    """
+    build(tmp / "a", p)
+    shutil.copytree(tmp / "a", tmp / "b")
+    return tmp / "a", tmp / "b"
+
+
+def test_twin_trees_are_identical_across_a_clock_step(tmp_path: Path, monkeypatch) -> None:
+    import zipfile
+
+    clock = [1_700_000_000.0]
+
+    def ticking() -> float:  # every zip entry written 3 seconds after the last: a DOS-time step each time
+        clock[0] += 3
+        return clock[0]
+
+    monkeypatch.setattr(zipfile.time, "time", ticking)
+    a, b = twin_trees(tmp_path, pans(11, seed=11))
+    assert digests(a) == digests(b)
+
+
 @pytest.fixture
 def twins(tmp_path: Path):
     """Two identical trees, each scanned; the second remediated without interruption (the reference)."""
     p = pans(11, seed=11)
-    build(tmp_path / "a", p)
-    build(tmp_path / "b", p)
+    twin_trees(tmp_path, p)
     originals = digests(tmp_path / "a")
+    assert digests(tmp_path / "b") == originals
     ma = scan(tmp_path, tmp_path / "a", name="a.jsonl")
     mb = scan(tmp_path, tmp_path / "b", name="b.jsonl")
     report, _ = run(mb)

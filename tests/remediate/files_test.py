@@ -533,7 +533,7 @@ def test_journal_seals_temp_paths_whose_names_hold_a_number_and_cleans_up_after_
     pan = pans(1, seed=31)[0]
     folder = tmp_path / f"customer-{pan}"
     folder.mkdir()
-    temp = folder / ".cardscan-redact-1.tmp"
+    temp = folder / ".cardscan-0123456789abcdef.tmp"
     path = tmp_path / "j.jsonl"
     j = Journal(str(path), "run-1", key=FKEY)
     j.record("begin", "obj1", where="x", temp=str(temp), destination=str(folder / "q"))
@@ -543,7 +543,8 @@ def test_journal_seals_temp_paths_whose_names_hold_a_number_and_cleans_up_after_
     Journal(str(path), "run-2", key=FKEY).close()
     assert not temp.exists(), "the next run removes the crashed run's temp file"
     temp.write_bytes(b"again")
-    Journal(str(path), "run-3").close()  # without the key the sealed path cannot be opened: left alone
+    with pytest.raises(ConfigError, match="key"):  # without the key its records cannot be authenticated
+        Journal(str(path), "run-3")
     assert temp.exists()
 
 
@@ -607,3 +608,56 @@ def test_checkpoints_are_passed_around_each_replace(tmp_path: Path, monkeypatch)
     report, _ = run(manifest)
     assert report.counts == {"done": 3}
     assert seen == ["before_rename", "after_rename"] * 3
+
+
+@pytest.mark.parametrize("first", ["quarantine", "delete"])
+def test_a_file_quarantined_or_deleted_earlier_is_already_done_for_any_action(tmp_path: Path, first: str) -> None:
+    p = pans(1, seed=91)
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "a.txt").write_text(f"card {p[0]}\n")
+    manifest = scan(tmp_path, root)
+    run(manifest, action=first, quarantine_to=str(tmp_path / "q"), yes_delete=True)
+    for later in ("redact", "quarantine", "delete"):
+        report, results = run(manifest, action=later, quarantine_to=str(tmp_path / "q"), yes_delete=True)
+        assert [r.status for r in results] == ["already_remediated"], (later, [r.message for r in results])
+        assert ("quarantined" if first == "quarantine" else "deleted") + " earlier" in results[0].message
+        assert report.exit_code == 0
+
+
+@pytest.mark.parametrize("how", ["killed", "interrupted"])
+def test_an_unfinished_scan_is_remediated_with_a_clear_warning(tmp_path: Path, capsys, how: str) -> None:
+    from cardscan.cli.main import main
+    from tests.remediate.helpers import key_file
+
+    p = pans(1, seed=92)
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "a.txt").write_text(f"card {p[0]}\n")
+    manifest = scan(tmp_path, root)
+    lines = manifest.read_text().splitlines(keepends=True)
+    assert json.loads(lines[-1])["type"] == "summary"
+    if how == "killed":  # a hard kill: no summary record
+        manifest.write_text("".join(lines[:-1]))
+    else:
+        summary = json.loads(lines[-1])
+        summary.update(status="interrupted", reason="signal")
+        manifest.write_text("".join(lines[:-1]) + json.dumps(summary) + "\n")
+
+    status = main(["remediate", str(manifest), "--action", "redact", "--key-file", str(key_file(tmp_path))])
+    out, err = capsys.readouterr()
+
+    assert status == 0 and out.startswith("would redact")  # not refused: the listed cards are handled
+    warning = [line for line in err.splitlines() if line.startswith("cardscan: warning:")]
+    assert len(warning) == 2 and "may not list every card" in warning[0]  # before the results and in the summary
+    assert ("did not finish" if how == "killed" else "was interrupted") in warning[0]
+    report, results = run(manifest)
+    assert [r.status for r in results] == ["done"] and report.warnings
+
+
+def test_a_complete_scan_gives_no_warning(tmp_path: Path) -> None:
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "a.txt").write_text(f"card {pans(1, seed=93)[0]}\n")
+    report, _ = run(scan(tmp_path, root), apply=False)
+    assert report.warnings == []

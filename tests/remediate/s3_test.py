@@ -166,3 +166,36 @@ def test_an_object_key_holding_a_card_number_is_masked_and_still_remediated(tmp_
     assert report.counts == {"done": 1}, [(r.status, r.message) for r in results]
     assert p[2] not in body(s3, bucket, key).decode()
     assert_no_pan(b"".join(f.read_bytes() for f in tmp_path.glob("scan.*.jsonl")), p[:2], "the audit and journal")
+
+
+def test_a_dry_run_says_which_versions_will_still_hold_the_card(tmp_path: Path, moto_endpoint: str, s3: Any,
+                                                                 bucket: str) -> None:
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    p = pans(2, seed=94)
+    s3.put_object(Bucket=bucket, Key="a.txt", Body=f"old card {p[0]}\n".encode())
+    current = s3.put_object(Bucket=bucket, Key="a.txt", Body=f"card {p[1]}\n".encode())["VersionId"]
+    manifest = s3scan(tmp_path, f"s3://{bucket}/", moto_endpoint)
+
+    _, planned = run(manifest, apply=False)
+
+    assert [r.status for r in planned] == ["planned"]
+    msg = planned[0].message
+    assert f"version {current} will still hold the card" in msg and "--purge-versions" in msg
+    assert "1 older version of this object exists" in msg and "--all-versions" in msg
+    _, purge = run(manifest, apply=False, purge_versions=True)
+    assert f"version {current} will be deleted" in purge[0].message
+    _, removal = run(manifest, apply=False, action="delete", yes_delete=True)
+    assert "delete marker" in removal[0].message and "1 older version" in removal[0].message
+    _, done = run(manifest)
+    assert [r.status for r in done] == ["done"] and "1 older version" in done[0].message
+
+
+def test_an_object_quarantined_earlier_is_already_done_for_a_later_redact(tmp_path: Path, moto_endpoint: str,
+                                                                            s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="a.txt", Body=f"card {pans(1, seed=95)[0]}\n".encode())
+    q = bucket + "-q"
+    s3.create_bucket(Bucket=q)
+    manifest = s3scan(tmp_path, f"s3://{bucket}/", moto_endpoint)
+    run(manifest, action="quarantine", quarantine_to=f"s3://{q}/held/")
+    _, results = run(manifest)
+    assert [r.status for r in results] == ["already_remediated"] and "quarantined earlier" in results[0].message

@@ -238,3 +238,39 @@ class TestSQLRemediatorContract(RemediatorContract):
             return [c]
 
         return RemediatorCase(SQLRemediator(), found, snapshot, make_stale, key=KEY)
+
+
+@pytest.mark.parametrize("table", ['we"ird', 'x") , ("y'])
+def test_sqlite_rowid_tables_with_quotes_in_their_names(tmp_path: Path, make_db, table: str) -> None:
+    # The rowid is reached through PRAGMA table_info, whose identifiers were pasted into the statement.
+    db = make_db("sqlite")
+    p = pans(1, seed=71)
+    quoted = '"' + table.replace('"', '""') + '"'
+    db.run(f"CREATE TABLE {quoted} (memo TEXT, created TEXT)",
+           params=[(f"INSERT INTO {quoted} VALUES (:m, '2026-01-01')", {"m": f"card {p[0]}"})])
+    manifest = dbscan(tmp_path, db)
+    assert [r["location"]["cell"]["table"] for r in findings(manifest)] == [table]
+    _, results = run(manifest)
+    assert [r.status for r in results] == ["done"], [r.message for r in results]
+    assert db.rows(f"SELECT memo FROM {quoted}")[0][0] == f"card {'*' * 12}{p[0][-4:]}"
+
+
+def test_mariadb_columns_and_tables_with_backticks_are_scanned_and_redacted(tmp_path: Path, make_db) -> None:
+    db = make_db("mariadb")
+    p = pans(3, seed=72)
+    db.run("CREATE TABLE `order``s` (id INT PRIMARY KEY, `no``te` TEXT, `a````b` TEXT, plain TEXT)",
+           "CREATE TABLE `keyed``by` (`k``ey` VARCHAR(20) NOT NULL, memo TEXT, UNIQUE KEY `u``k` (`k``ey`))",
+           params=[("INSERT INTO `order``s` VALUES (1, :a, :b, :c)",
+                    {"a": f"card {p[0]}", "b": f"card {p[1]}", "c": "none"}),
+                   ("INSERT INTO `keyed``by` VALUES ('r`1', :m)", {"m": f"card {p[2]}"})])
+    manifest = dbscan(tmp_path, db)
+    got = {(r["location"]["cell"]["table"], r["location"]["cell"]["column"]) for r in findings(manifest)}
+    assert got == {("order`s", "no`te"), ("order`s", "a``b"), ("keyed`by", "memo")}
+    assert not [line for line in manifest.read_text().splitlines() if '"type":"error"' in line]
+
+    report, results = run(manifest)
+
+    assert report.counts == {"done": 3}, [(r.status, r.message) for r in results]
+    assert db.rows("SELECT `no``te`, `a````b`, plain FROM `order``s`")[0] == (
+        f"card {'*' * 12}{p[0][-4:]}", f"card {'*' * 12}{p[1][-4:]}", "none")
+    assert db.rows("SELECT memo FROM `keyed``by`")[0][0] == f"card {'*' * 12}{p[2][-4:]}"

@@ -46,8 +46,9 @@ Exposure (``Item.meta``)
 """
 from __future__ import annotations
 
-from .dialect import column_kind, db_error_kind, public_url, table_uri
+from .dialect import column_kind, db_error_kind, public_url, sqlite_url, table_uri
 from .source import SQLSource
 from .values import MIN_CELL_BYTES, render
 
-__all__ = ["SQLSource", "MIN_CELL_BYTES", "column_kind", "db_error_kind", "public_url", "render", "table_uri"]
+__all__ = ["SQLSource", "MIN_CELL_BYTES", "column_kind", "db_error_kind", "public_url", "render", "sqlite_url",
+           "table_uri"]

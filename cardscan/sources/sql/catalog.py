@@ -182,6 +182,12 @@ class Catalog:
             if not pk:
                 pk = self._unique_key(insp, table, sch, cols)
         conn.rollback()
+        if self.dialect in ("mysql", "mariadb"):
+            # SQLAlchemy reads MySQL column names from SHOW CREATE TABLE and leaves
+            # a backtick in a name doubled (`no``te` -> "no``te"): such a column was
+            # never found again. Undo it; names are quoted by the dialect when used.
+            cols = [{**c, "name": c["name"].replace("``", "`")} for c in cols]
+            pk = [n.replace("``", "`") for n in pk]
         # A SQL_ASCII database stores any bytes in text, and a LATIN1/WIN1252/...
         # one may hold bytes with no UTF-8 equivalent: the driver (or the
         # server's conversion) would fail on them. Scan the raw bytes instead.

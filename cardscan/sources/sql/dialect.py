@@ -128,6 +128,31 @@ def column_kind(coltype: Any, dialect: str) -> str | None:
     return None
 
 
+def sqlite_url(path: str) -> str:
+    """``sqlite:////abs/path`` for a local file, special characters quoted
+    (``?``, ``#``, ``%``); ValueError for a path that cannot be written so."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("the path is not valid UTF-8") from None
+    return URL.create("sqlite", database=os.path.abspath(path)).render_as_string(hide_password=False)
+
+
+def sqlite_read_only(path: str, connect_args: dict[str, Any] | None = None) -> Any:
+    """A DBAPI ``creator`` opening the SQLite file at ``path`` read-only
+    (``mode=ro``: a missing file is an error, never created; nothing is written)."""
+    import sqlite3
+    from urllib.parse import quote
+
+    uri = "file:" + quote(path, safe="/") + "?mode=ro"
+    args = {k: v for k, v in (connect_args or {}).items() if k != "uri"}
+
+    def connect() -> Any:
+        return sqlite3.connect(uri, uri=True, check_same_thread=False, **args)
+
+    return connect
+
+
 def sqlite_text(raw: bytes) -> str | bytes:
     # SQLite stores whatever bytes it is given in TEXT; sqlite3 would raise on
     # invalid UTF-8 and lose the row. Keep such values as bytes, scan them raw.

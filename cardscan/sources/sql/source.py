@@ -20,7 +20,8 @@ from ...privacy import redact
 from ..base import Item
 from .catalog import Catalog, Selection, patterns
 from .dialect import (
-    db_error_kind, glob_escape, parse_url, public_url, split_table_uri, sqlite_text, table_uri, with_driver,
+    db_error_kind, glob_escape, parse_url, public_url, split_table_uri, sqlite_read_only, sqlite_text, table_uri,
+    with_driver,
 )
 from .rows import Rows
 
@@ -35,7 +36,9 @@ class SQLSource:
     (rows per table, default all); ``batch_rows`` (rows per keyset batch);
     ``fetch_rows`` (rows held in memory at once); ``views`` (also scan views;
     off: they repeat their tables' data); ``exposure`` (read grants);
-    ``connect_args`` (passed to the driver).
+    ``connect_args`` (passed to the driver); ``read_only`` (SQLite: open the
+    file read-only, never creating it: how the file sweep reads a database
+    file it meets).
     """
 
     name: ClassVar[str] = "sql"
@@ -57,6 +60,7 @@ class SQLSource:
         views: bool = False,
         exposure: bool = True,
         connect_args: dict[str, Any] | None = None,
+        read_only: bool = False,
     ) -> None:
         if isinstance(url, str) and re.search(r"#[^#/@]+\.[^#/@]+$", url):
             # An item URI (database#schema.table): that one table.
@@ -83,6 +87,7 @@ class SQLSource:
         self.views = views
         self.exposure = exposure
         self.connect_args = dict(connect_args or {})
+        self.read_only = bool(read_only)
         self._engine: sa.Engine | None = None
         self._pid = os.getpid()
 
@@ -103,7 +108,7 @@ class SQLSource:
             "tables": lst(self.tables), "exclude_tables": lst(self.exclude_tables),
             "columns": lst(self.columns), "exclude_columns": lst(self.exclude_columns),
             "sample": self.sample, "batch_rows": self.batch_rows, "fetch_rows": self.fetch_rows,
-            "views": self.views, "exposure": self.exposure,
+            "views": self.views, "exposure": self.exposure, "read_only": self.read_only,
         }
 
     def describe(self) -> dict[str, Any]:
@@ -130,12 +135,21 @@ class SQLSource:
             self._engine = None
         if self._engine is None:
             url = with_driver(self._url)
-            engine = sa.create_engine(url, pool_pre_ping=True, connect_args=self.connect_args)
+            kw: dict[str, Any] = {}
+            if self.dialect == "sqlite" and self.read_only and self._url.database:
+                kw["creator"] = sqlite_read_only(self._url.database, self.connect_args)
+            engine = sa.create_engine(url, pool_pre_ping=True, connect_args=self.connect_args, **kw)
             if self.dialect == "sqlite":
                 sa.event.listen(engine, "connect", lambda dbapi_conn, _rec: setattr(dbapi_conn, "text_factory", sqlite_text))
             self._engine = engine
             self._pid = os.getpid()
         return self._engine
+
+    def close(self) -> None:
+        """Close this process's connections (the source opens them again when used)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
     def _message(self, what: str, exc: BaseException) -> str:
         # Never the SQL statement or its parameters (a key may be a PAN), never the password.
