@@ -172,7 +172,10 @@ def _mode_text(p: Perms) -> str:
 
 class LocalExposure:
     """Effective exposure of local files; one per process (it caches names,
-    group memberships and directory chains). Not thread-safe."""
+    group memberships and directory chains). Safe to share between threads
+    (the progress count walks the tree in a thread beside the sweep's walk):
+    each call works on its own snapshot of the current directory, and the
+    caches only ever gain entries that are true."""
 
     #: Directory chains and per-directory answers kept (a walk is depth first:
     #: a few thousand covers any real depth; past it the cache starts over).
@@ -180,12 +183,12 @@ class LocalExposure:
 
     def __init__(self) -> None:
         self._chains: dict[str, _Chain] = {}
-        self._dir: str | None = None
-        self._chain: _Chain | None = None
-        self._memo: dict[tuple[Any, ...], dict[str, Any]] = {}
+        #: (directory, its chain, answers by (uid, gid, mode, ACL)) of the directory last asked about.
+        self._current: tuple[str, _Chain, dict[tuple[Any, ...], dict[str, Any]]] | None = None
         self._no_acls: set[int] = set()  # st_dev of filesystems without POSIX ACLs
         self._user_groups: dict[int, frozenset[int]] = {}
         self._members: dict[int, frozenset[str] | None] | None = None
+        self._primary: dict[int, set[str]] = {}
         self._users: dict[int, str] = {}
         self._groups: dict[int, str] = {}
 
@@ -195,13 +198,15 @@ class LocalExposure:
         when there is something to say) for the file at ``path`` with stat ``st``.
         The dict is shared between files with the same answer: do not modify it."""
         d = path.rpartition(os.sep)[0] or os.sep
-        if d != self._dir:
-            self._dir, self._chain, self._memo = d, self.chain(d), {}
+        current = self._current  # one read: another thread may move it on meanwhile
+        if current is None or current[0] != d:
+            current = self._current = (d, self.chain(d), {})
+        _, chain, memo = current
         acl = self._acl_blob(path, st.st_dev)
         key = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode), acl)
-        out = self._memo.get(key)
+        out = memo.get(key)
         if out is None:
-            out = self._memo[key] = self._judge(self._chain, key)  # type: ignore[arg-type]
+            out = memo[key] = self._judge(chain, key)
         return out
 
     # -- reading permissions ---------------------------------------------------------------
@@ -300,10 +305,11 @@ class LocalExposure:
         """User names in a group: ``grp`` members and users whose primary group it is;
         None when the group database does not know the group."""
         if self._members is None:
-            self._members = {}
-            self._primary: dict[int, set[str]] = {}
+            primary: dict[int, set[str]] = {}
             for pw in pwd.getpwall():
-                self._primary.setdefault(pw.pw_gid, set()).add(pw.pw_name)
+                primary.setdefault(pw.pw_gid, set()).add(pw.pw_name)
+            self._primary = primary
+            self._members = {}
         if gid not in self._members:
             try:
                 g = grp.getgrgid(gid)

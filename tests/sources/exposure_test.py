@@ -311,3 +311,35 @@ def test_a_principal_named_like_a_card_number_is_masked(open_tmp_path: Path, acc
     out = fresh(f)
     assert pan not in repr(out)
     assert any(r.startswith("group:g") and "*" in r for r in out["readers"])
+
+
+def test_two_threads_walking_at_once_get_each_files_own_answer(open_tmp_path: Path) -> None:
+    # The progress count walks the tree in a thread beside the sweep's own walk, through one evaluator.
+    import sys
+    import threading
+
+    (open_tmp_path / "open").mkdir(mode=0o755)
+    (open_tmp_path / "closed").mkdir()
+    (open_tmp_path / "closed").chmod(0o700)
+    files = {"open": [write(open_tmp_path / "open" / f"f{i}", 0o644) for i in range(50)],
+             "closed": [write(open_tmp_path / "closed" / f"f{i}", 0o644) for i in range(50)]}
+    ev = LocalExposure()
+    wrong: list[str] = []
+
+    def walk(kind: str, expect: str) -> None:
+        for _ in range(40):
+            for f in files[kind]:
+                if ev.of(str(f), os.stat(f))["exposure"] != expect:
+                    wrong.append(str(f))
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=walk, args=a) for a in (("open", "world-readable"), ("closed", "private"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert wrong == []
