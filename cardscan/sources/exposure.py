@@ -334,7 +334,7 @@ class LocalExposure:
         users = chain.users | f_users
         groups = chain.groups | f_groups
 
-        def reaches(who: int | None, member_of: frozenset[int]) -> int | None:
+        def reaches(who: int | None, member_of: frozenset[int]) -> int:
             """-1: reads; else the index of the first directory that stops it (len: the file)."""
             for i, d in enumerate(chain.perms):
                 if not allowed(d, who, member_of, X):
