@@ -313,33 +313,25 @@ def test_a_principal_named_like_a_card_number_is_masked(open_tmp_path: Path, acc
     assert any(r.startswith("group:g") and "*" in r for r in out["readers"])
 
 
-def test_two_threads_walking_at_once_get_each_files_own_answer(open_tmp_path: Path) -> None:
-    # The progress count walks the tree in a thread beside the sweep's own walk, through one evaluator.
-    import sys
-    import threading
-
+def test_a_walk_in_another_thread_between_two_steps_does_not_mix_directories(open_tmp_path: Path) -> None:
+    # The progress count walks the tree in a thread beside the sweep's own walk, through one
+    # evaluator. Deterministically: while one call reads its file's ACL, another call (the other
+    # thread) moves the evaluator on to another directory; the first must keep its own directory.
     (open_tmp_path / "open").mkdir(mode=0o755)
     (open_tmp_path / "closed").mkdir()
     (open_tmp_path / "closed").chmod(0o700)
-    files = {"open": [write(open_tmp_path / "open" / f"f{i}", 0o644) for i in range(50)],
-             "closed": [write(open_tmp_path / "closed" / f"f{i}", 0o644) for i in range(50)]}
+    a = write(open_tmp_path / "open" / "a", 0o644)
+    b = write(open_tmp_path / "closed" / "b", 0o644)
     ev = LocalExposure()
-    wrong: list[str] = []
+    real = ev._acl_blob
+    interleaved = []
 
-    def walk(kind: str, expect: str) -> None:
-        for _ in range(40):
-            for f in files[kind]:
-                if ev.of(str(f), os.stat(f))["exposure"] != expect:
-                    wrong.append(str(f))
+    def acl_blob(path: str, dev: int) -> Any:
+        if path == str(a) and not interleaved:
+            interleaved.append(ev.of(str(b), os.stat(b))["exposure"])  # "the other thread"
+        return real(path, dev)
 
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible
-    try:
-        threads = [threading.Thread(target=walk, args=a) for a in (("open", "world-readable"), ("closed", "private"))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(old)
-    assert wrong == []
+    ev._acl_blob = acl_blob  # type: ignore[method-assign]
+    assert ev.of(str(a), os.stat(a))["exposure"] == "world-readable"
+    assert interleaved == ["private"]
+    assert ev.of(str(a), os.stat(a))["exposure"] == "world-readable"
