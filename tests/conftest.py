@@ -17,6 +17,25 @@ def rng() -> random.Random:
     return random.Random(20261128)
 
 
+@pytest.fixture
+def open_tmp_path() -> Iterator[Any]:
+    """A temporary directory every user can reach (0755 under /tmp).
+
+    pytest's own temp root is 0700: every file under ``tmp_path`` is private
+    by effective exposure (the directories above count), so a test about
+    world- or group-readable files needs a directory others can traverse."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp(prefix="cardscan-open-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Mask card numbers in failure reports: a failing test must not leak.

@@ -46,7 +46,9 @@ def test_whole_file_findings_carry_object_metadata(tmp_path: Path, rng) -> None:
     st = os.stat(p)
     assert obj["sha256"] == hashlib.sha256(data).hexdigest() and obj["sha256_mode"] == "whole"
     assert obj["size"] == len(data) and obj["ukey"].startswith(f"{len(data)}:{st.st_mtime_ns}:")
-    assert obj["mode"] == "0640" and obj["exposure"] == "group-readable" and obj["owner"]
+    # (pytest's temp root is 0700: nobody but the owner reaches the file, whatever its mode)
+    assert obj["mode"] == "0640" and obj["exposure"] == "private" and obj["owner"]
+    assert obj["readers"] == [f"user:{obj['owner']}"]
     assert obj["mtime"].endswith("Z")
     assert r.nbytes == len(data) and r.sha256 == obj["sha256"]
     assert all(f.location.uri == path_to_uri(str(p)) for f in r.findings)

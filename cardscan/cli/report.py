@@ -1,6 +1,6 @@
 """Summarise manifests: what was scanned, where the cards are, who can read them, the trend.
 
-``cardscan report MANIFEST... [--audit LOG]... [--html OUT]``: a text report on
+``cardscan report MANIFEST... [--audit LOG]... [--access ACCESS]... [--reader NAME]... [--html OUT]``: a text report on
 stdout and, with ``--html``, a self-contained HTML page (created 0600).
 Several manifests (sweeps of the same roots over time) and remediation audit
 logs are replayed oldest first (docs/report.md).
@@ -19,6 +19,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="manifests written by cardscan scan; several: sweeps over time, replayed oldest first")
     parser.add_argument("--audit", action="append", default=[], metavar="LOG",
                         help="audit log of cardscan remediate --apply (repeatable): counts what was remediated")
+    parser.add_argument("--access", action="append", default=[], metavar="ACCESS",
+                        help="records of cardscan access --out (repeatable): who read each object since the card "
+                             "landed, per object and in a summary")
+    parser.add_argument("--reader", action="append", default=[], metavar="NAME",
+                        help="what can NAME read that holds cards? (repeatable): the by-reader section shows these "
+                             "principals (user:/group: prefixes, domains and MySQL hosts may be left out) and *")
     parser.add_argument("--html", metavar="OUT", help="also write a self-contained HTML report to OUT (0600)")
     parser.add_argument("--top", type=int, default=20, metavar="N", help="rows per table in the text report (default 20)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no text report on stdout")
@@ -33,7 +39,7 @@ def audit_beside(manifest: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from .. import report
 
-    data = report.build(args.manifests, audits=args.audit)
+    data = report.build(args.manifests, audits=args.audit, access=args.access, readers=args.reader)
     if not args.quiet:
         sys.stdout.write(report.render_text(data, top=max(1, args.top)))
         sys.stdout.flush()

@@ -31,6 +31,7 @@ SECTIONS = (
     ("where", "Where the card numbers are"),
     ("objects", "Objects holding cards"),
     ("readers", "Who can read them"),
+    ("access", "Who did read them"),
     ("cards", "Distinct cards"),
     ("totals", "Totals"),
     ("not_scanned", "Not scanned"),
@@ -279,6 +280,16 @@ def _readers(obj: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _column_readers(obj: dict[str, Any], loc: Location) -> tuple[str, ...]:
+    """Principals that may read the finding's column only (SQL column grants)."""
+    raw = obj.get("column_readers")
+    if loc.cell is None or not isinstance(raw, dict):
+        return ()
+    column = public_text(loc.cell.column)
+    return tuple(public_text(r) for r, cols in raw.items()
+                 if isinstance(cols, list) and column in (public_text(c) for c in cols))
+
+
 def _hit(rec: dict[str, Any], sweep: Sweep) -> Hit:
     loc = Location.from_dict(rec["location"])
     obj = rec.get("object") or {}
@@ -303,7 +314,7 @@ def _hit(rec: dict[str, Any], sweep: Sweep) -> Hit:
         test_card=bool(rec.get("test_card", False)),
         exposure=public_text(obj.get("exposure") or "unknown"),
         owner=None if owner is None else public_text(owner),
-        readers=_readers(obj),
+        readers=tuple(dict.fromkeys(_readers(obj) + _column_readers(obj, loc))),
         seen=str(seen or sweep.scan.get("started") or ""),
     )
 
@@ -513,6 +524,10 @@ class ObjectRow:
     last_seen: str
     remediated: int = 0
     test_cards: int = 0
+    #: Access evidence for the object (``cardscan report --access``), when given and found.
+    access: "AccessRow | None" = None
+    #: What the object is (:func:`object_ident`).
+    ident: tuple[Any, ...] = ()
 
     @property
     def band(self) -> str:
@@ -562,6 +577,105 @@ class ReaderRow:
     objects: int
     findings: int
     exposure: str
+    cards: int = 0
+    #: The open objects it can read, worst exposure first.
+    names: list[ObjectRow] = field(default_factory=list)
+
+
+#: The reader every source uses for "anyone who can reach the object".
+EVERYONE = "*"
+
+
+def reader_matches(reader: str, wanted: str) -> bool:
+    """Is ``reader`` (as a manifest lists it) the principal a person named
+    ``wanted``? Exactly, or without the kind (``user:``/``group:``), the
+    domain (``SHOP\\analyst``), the host of a MySQL account (``'analyst'@'%'``)
+    or the path of an AWS ARN (``arn:aws:iam::111122223333:role/analyst``)."""
+    if reader == wanted:
+        return True
+    bare = reader.split(":", 1)[1] if reader.startswith(("user:", "group:")) else reader
+    if bare == wanted or bare.rsplit("\\", 1)[-1] == wanted:
+        return True
+    if bare.startswith("arn:") and bare.rsplit("/", 1)[-1] == wanted and "/" in bare:
+        return True  # arn:aws:iam::111122223333:role/analyst
+    return bare.startswith(f"'{wanted}'@")
+
+
+@dataclass
+class AccessRow:
+    """What ``cardscan access`` found for one card-holding object (its ``access_object`` record)."""
+
+    ident: tuple[Any, ...]
+    name: str
+    status: str
+    text: str
+    principals: int | None
+    outside_account: int | None
+    reads: int | None
+    last_read: str | None
+    evidence: tuple[str, ...]
+
+
+def _access_ident(obj: dict[str, Any]) -> tuple[Any, ...]:
+    """The report's object identity (:func:`object_ident`) of an access record's object."""
+    table = (obj.get("schema"), obj.get("table")) if obj.get("kind") == "sql" else None
+    return (mask_name(str(obj.get("uri", ""))), obj.get("version"), table)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def read_access(path: str | os.PathLike[str]) -> tuple[dict[tuple[Any, ...], AccessRow], list[dict[str, Any]], int]:
+    """The ``access_object`` rows and ``access_summary`` records of a ``cardscan
+    access`` output, and how many lines could not be read."""
+    name = os.fspath(path)
+    rows: dict[tuple[Any, ...], AccessRow] = {}
+    summaries: list[dict[str, Any]] = []
+    bad = 0
+    try:
+        fh = open(name, "rb")
+    except OSError as exc:
+        raise ManifestError(f"cannot read access records {name}: {exc.strerror}") from None
+    with fh:
+        for raw in fh:
+            if not raw.strip():
+                continue
+            try:
+                r = json.loads(raw)
+            except ValueError:
+                bad += 1
+                continue
+            if not isinstance(r, dict):
+                bad += 1
+                continue
+            t = r.get("type")
+            if t == "access_scan":
+                version = r.get("schema_version")
+                if isinstance(version, int) and version > ACCESS_SCHEMA_VERSION:
+                    raise ManifestError(f"{name}: access records of schema version {version}: upgrade cardscan")
+            elif t == "access_object" and isinstance(r.get("object"), dict):
+                obj = r["object"]
+                ident = _access_ident(obj)
+                label = uri_display(ident[0])
+                if ident[1]:
+                    label += f"?versionId={ident[1]}"
+                if ident[2] is not None:
+                    label += f"#{ident[2][0] + '.' if ident[2][0] else ''}{ident[2][1]}"
+                rows[ident] = AccessRow(
+                    ident, public_text(label), public_text(r.get("status", "?")), public_text(r.get("text", "")),
+                    _int(r.get("principals")), _int(r.get("outside_account")), _int(r.get("reads")),
+                    public_text(r["last_read"]) if isinstance(r.get("last_read"), str) else None,
+                    tuple(public_text(e) for e in r.get("evidence") or [] if isinstance(e, str)))
+            elif t == "access_summary":
+                summaries.append({"status": public_text(r.get("status", "?")),
+                                  "text": public_text(r.get("text", "")) if r.get("text") else "",
+                                  "objects": _int(r.get("objects")), "objects_read": _int(r.get("objects_read"))})
+    return rows, summaries, bad
+
+
+#: The access records' schema version this report reads (docs/manifest.md, "Access records").
+ACCESS_SCHEMA_VERSION = 1
 
 
 _STATUS_ORDER = ("open", "remediated", "gone")
@@ -576,6 +690,13 @@ class ReportData:
     bad_audit_lines: int = 0
     events: list[Event] = field(default_factory=list)
     states: dict[str, State] = field(default_factory=dict)
+    #: ``cardscan access`` outputs given (``--access``): their object rows and summaries.
+    access_files: list[str] = field(default_factory=list)
+    access: dict[tuple[Any, ...], AccessRow] = field(default_factory=dict)
+    access_summaries: list[dict[str, Any]] = field(default_factory=list)
+    bad_access_lines: int = 0
+    #: Principals asked about (``--reader``): the by-reader section shows only these.
+    reader_filter: tuple[str, ...] = ()
     #: Tables computed once: the data does not change after build().
     _memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -609,6 +730,11 @@ class ReportData:
                        "its remediations cannot be matched to these findings.")
         if self.bad_audit_lines:
             out.append(f"{self.bad_audit_lines} audit log line(s) could not be read and were not counted.")
+        if self.bad_access_lines:
+            out.append(f"{self.bad_access_lines} access record line(s) could not be read and were not counted.")
+        if any(s["status"] != "complete" for s in self.access_summaries) or \
+                (self.access_files and not self.access_summaries):
+            out.append("An access run did not complete: who read the objects is partial.")
         return out
 
     @property
@@ -706,6 +832,7 @@ class ReportData:
                 first_seen=earliest(*(st.first_seen for st in group)), last_seen=latest(*(st.last_seen for st in group)),
                 remediated=sum(1 for st in group if st.status == "remediated"),
                 test_cards=sum(1 for h in hits if h.test_card),
+                access=self.access.get(newest.ident), ident=newest.ident,
             ))
         return sorted(rows, key=lambda r: (_STATUS_ORDER.index(r.status), exposure_rank(r.exposure), r.exposure,
                                            -r.findings, r.name))
@@ -774,24 +901,49 @@ class ReportData:
 
     def readers(self) -> list[ReaderRow]:
         """Each principal that can read an object holding open cards (when
-        the manifest lists readers): "what can the role analyst read?"."""
+        the manifest lists readers): "what can the role analyst read?". With
+        :attr:`reader_filter`, only those principals (and ``*``: anyone)."""
         return self._once("readers", self._readers)
 
     def _readers(self) -> list[ReaderRow]:
         objs: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
         finds: Counter[str] = Counter()
         exps: dict[str, list[str]] = defaultdict(list)
+        cards: dict[str, set[str]] = defaultdict(set)
         for h in self.open:
             for r in h.readers:
+                if self.reader_filter and r != EVERYONE and \
+                        not any(reader_matches(r, w) for w in self.reader_filter):
+                    continue
                 objs[r].add(h.ident)
                 finds[r] += 1
                 exps[r].append(h.exposure)
-        rows = [ReaderRow(r, len(objs[r]), finds[r], worst(exps[r])) for r in objs]
+                cards[r].add(h.fingerprint)
+        by_ident = {o.ident: o for o in self._open_objects()}
+        rows = []
+        for r in objs:
+            names = sorted((by_ident[i] for i in objs[r] if i in by_ident),
+                           key=lambda o: (exposure_rank(o.exposure), -o.findings, o.name))
+            rows.append(ReaderRow(r, len(objs[r]), finds[r], worst(exps[r]), len(cards[r]), names))
         return sorted(rows, key=lambda r: (exposure_rank(r.exposure), -r.objects, -r.findings, r.reader))
 
+    def _open_objects(self) -> list[ObjectRow]:
+        return [o for o in self.objects() if o.status == "open"]
 
-def build(paths: Iterable[str | os.PathLike[str]], audits: Iterable[str | os.PathLike[str]] = ()) -> ReportData:
-    """Read manifests (and remediation audit logs) into a report."""
+    def access_rows(self) -> list[tuple[ObjectRow | None, AccessRow]]:
+        """Access evidence per card-holding object, objects read first (by
+        principals outside the account, then principals), then the rest."""
+        objs = {o.ident: o for o in self.objects()}
+        order = {"read": 0, "read_during_scan": 1, "unknown": 2, "no_evidence": 3, "not_read": 4, "gone": 5}
+        rows = [(objs.get(a.ident), a) for a in self.access.values()]
+        return sorted(rows, key=lambda oa: (order.get(oa[1].status, 6), -(oa[1].outside_account or 0),
+                                            -(oa[1].principals or 0), oa[1].name))
+
+
+def build(paths: Iterable[str | os.PathLike[str]], audits: Iterable[str | os.PathLike[str]] = (),
+          access: Iterable[str | os.PathLike[str]] = (), readers: Iterable[str] = ()) -> ReportData:
+    """Read manifests (and remediation audit logs, ``cardscan access`` outputs) into a report;
+    ``readers``: the principals the by-reader section is about (all when empty)."""
     names: list[str] = []
     sweeps: list[Sweep] = []
     for p in paths:
@@ -808,7 +960,15 @@ def build(paths: Iterable[str | os.PathLike[str]], audits: Iterable[str | os.Pat
         bad += b
     runs.sort(key=lambda r: r.when)
     events, states = replay(sweeps, runs)
-    return ReportData(names, sweeps, audit_names, runs, bad, events, states)
+    data = ReportData(names, sweeps, audit_names, runs, bad, events, states,
+                      reader_filter=tuple(str(r) for r in readers))
+    for a in access:
+        data.access_files.append(public_text(os.fspath(a)))
+        rows, summaries, bad_lines = read_access(a)
+        data.access.update(rows)
+        data.access_summaries += summaries
+        data.bad_access_lines += bad_lines
+    return data
 
 
 def iter_sections(data: ReportData) -> Iterator[tuple[str, str]]:
@@ -816,6 +976,8 @@ def iter_sections(data: ReportData) -> Iterator[tuple[str, str]]:
     for sid, title in SECTIONS:
         if sid == "trend" and not data.trend:
             continue
-        if sid == "readers" and not data.readers():
+        if sid == "readers" and not data.readers() and not data.reader_filter:
+            continue
+        if sid == "access" and not data.access_files:
             continue
         yield sid, title

@@ -17,7 +17,10 @@ import html
 from typing import Any, Callable
 
 from .model import ReportData, exposure_rank, iter_sections, location_text, public_text, severity
-from .text import count, final_fence, headline, key_numbers, human_bytes, short_fp, sort_time, totals, trend_exposures, when
+from .text import (
+    READERS_NOTE, access_cell, count, final_fence, headline, human_bytes, key_numbers, short_fp, sort_time, totals,
+    trend_exposures, when,
+)
 
 #: Chart colours per exposure, worst (darkest red) first; anything else grey-blue.
 COLORS = {
@@ -57,6 +60,8 @@ tr.st-remediated,tr.st-gone{color:#777}
 .filters{display:flex;flex-wrap:wrap;gap:.6rem;align-items:center;margin:.5rem 0}
 .filters input{padding:.3rem .5rem;min-width:24rem}
 td.brands{min-width:9rem}
+details{margin:.2rem 0}details ul{margin:.2rem 0 .4rem 1.2rem;padding:0}
+button.pick{font:inherit;font-size:.8rem;cursor:pointer}
 .filters select,.filters input{font:inherit;font-size:.9rem}
 th button{all:unset;cursor:pointer}
 th button:focus-visible{outline:2px solid #1a73e8}
@@ -119,6 +124,18 @@ SCRIPT = """
   }
   query.addEventListener("input", apply);
   selects.forEach(function (s) { s.addEventListener("change", apply); });
+  // "what can this principal read?": a by-reader row's button sets the objects table's reader filter
+  var pick = document.getElementById("f-readers");
+  Array.prototype.slice.call(document.querySelectorAll("button[data-reader]")).forEach(function (b) {
+    b.addEventListener("click", function () {
+      if (!pick) { return; }
+      pick.value = b.getAttribute("data-reader");
+      var status = document.getElementById("f-status");
+      if (status) { status.value = "open"; }
+      apply();
+      table.scrollIntoView();
+    });
+  });
   apply();
 }());
 """
@@ -340,9 +357,10 @@ def _objects(data: ReportData, top: int) -> str:
     if len(statuses) > 1:
         filters.append(_options("status", "status", statuses, "open"))
     filters.append('<span id="shown"></span></div>')
+    access = bool(data.access_files)
     header = [("exposure", "num"), ("status", "num"), ("object", "text"), ("source", "text"), ("brands", "text"),
               ("findings", "num"), ("cards", "num"), ("confidence", "num"), ("owner", "text"), ("readers", "text"),
-              ("first seen", "text"), ("last seen", "text")]
+              ("first seen", "text"), ("last seen", "text")] + ([("read since the card landed", "text")] if access else [])
     h = ["<p class=\"sub\">Every object holding card numbers, worst exposure first. Click a column to sort; "
          "the filter matches any column.</p>", "".join(filters), '<div class="scroll"><table id="objects"><thead><tr>']
     for label, kind in header:
@@ -363,7 +381,8 @@ def _objects(data: ReportData, top: int) -> str:
             f'{_n(o.findings)}{_n(o.cards)}<td class="n" data-v="{o.confidence}">{o.confidence} {_e(o.band)}</td>'
             f'{_td(o.owner or "-")}{_td(", ".join(o.readers) or "-")}'
             f'<td class="t" data-v="{_e(sort_time(o.first_seen))}">{_e(when(o.first_seen))}</td>'
-            f'<td class="t" data-v="{_e(sort_time(o.last_seen))}">{_e(when(o.last_seen))}</td></tr>')
+            f'<td class="t" data-v="{_e(sort_time(o.last_seen))}">{_e(when(o.last_seen))}</td>'
+            + (f'<td class="read">{_e(access_cell(o))}</td>' if access else "") + "</tr>")
     h.append("</tbody></table></div>")
     h.append(_more(len(shown), len(objs), "objects (all are in the manifest)"))
     return "".join(h)
@@ -371,11 +390,46 @@ def _objects(data: ReportData, top: int) -> str:
 
 def _readers(data: ReportData, top: int) -> str:
     rows = data.readers()
-    body = [[_td(r.reader), f"<td>{badge(r.exposure)}</td>", _n(r.objects), _n(r.findings)] for r in rows[:top * 5]]
-    return ("<p class=\"sub\">Principals the manifest lists as readers of objects holding open cards. "
-            "Pick one in the objects table's reader filter to see what it can read.</p>"
-            + _table([("reader", ""), ("worst exposure", ""), ("objects", "n"), ("findings", "n")], body, ' id="readers"')
-            + _more(min(top * 5, len(rows)), len(rows), "readers"))
+    h = [f"<p class=\"sub\">{_e(READERS_NOTE)} Its button shows what it can read in the objects table.</p>"]
+    if data.reader_filter:
+        h.append(f"<p>Asked about: {_e(', '.join(data.reader_filter))} (and <code>*</code> where anyone can read).</p>")
+        if not rows:
+            return "".join(h) + "<p>None of them can read an object holding open cards, as far as the manifests say.</p>"
+    limit = top * 5 if not data.reader_filter else len(rows)
+    body = [[f'<td><code>{_e(r.reader)}</code></td>', f"<td>{badge(r.exposure)}</td>", _n(r.objects), _n(r.findings),
+             _n(r.cards), f'<td><button type="button" class="pick" data-reader="{_e(r.reader)}">objects</button></td>']
+            for r in rows[:limit]]
+    h.append(_table([("reader", ""), ("worst exposure", ""), ("objects", "n"), ("findings", "n"), ("cards", "n"),
+                     ("show", "")], body, ' id="readers"'))
+    h.append(_more(min(limit, len(rows)), len(rows), "readers"))
+    h.append('<div id="by-reader">')
+    per = top if not data.reader_filter else 10_000
+    for r in rows[:limit]:
+        items = "".join(f"<li>{badge(o.exposure)} <code>{_e(o.name)}</code> ({o.findings} finding(s))</li>"
+                        for o in r.names[:per])
+        more = f"<li>… and {len(r.names) - per} more</li>" if len(r.names) > per else ""
+        h.append(f'<details data-reader="{_e(r.reader)}"><summary><code>{_e(r.reader)}</code>: {r.objects} object(s), '
+                 f"{r.findings} finding(s)</summary><ul>{items}{more}</ul></details>")
+    h.append("</div>")
+    return "".join(h)
+
+
+def _access(data: ReportData, top: int) -> str:
+    h = [f"<p class=\"sub\">From {_e(', '.join(data.access_files))} (<code>cardscan access</code>): reads after the "
+         "object last changed, from access logs, CloudTrail, pgAudit and file access times.</p>"]
+    h += [f'<p class="access-summary"><strong>{_e(s["text"])}</strong></p>' for s in data.access_summaries if s["text"]]
+    rows = data.access_rows()
+    if not rows:
+        return "".join(h) + "<p>No card-holding object in the access records.</p>"
+    limit = max(top * 5, 100)
+    body = [[_td(a.status), f'<td class="name"><code>{_e(a.name)}</code></td>', _n(a.principals),
+             _n(a.outside_account), _n(a.reads), _td(when(a.last_read) if a.last_read else "-", "t"),
+             _td(", ".join(a.evidence) or "-"), _td(a.text)] for _, a in rows[:limit]]
+    h.append('<div class="scroll">' + _table(
+        [("status", ""), ("object", ""), ("principals", "n"), ("outside account", "n"), ("reads", "n"),
+         ("last read", ""), ("evidence", ""), ("what the logs say", "")], body, ' id="access"') + "</div>")
+    h.append(_more(min(limit, len(rows)), len(rows), "objects"))
+    return "".join(h)
 
 
 def _cards(data: ReportData, top: int) -> str:
@@ -419,7 +473,7 @@ def _not_scanned(data: ReportData, top: int) -> str:
 
 RENDER: dict[str, Callable[[ReportData, int], str]] = {
     "scanned": _scanned, "trend": _trend, "where": _where, "objects": _objects, "readers": _readers,
-    "cards": _cards, "totals": _totals, "not_scanned": _not_scanned,
+    "access": _access, "cards": _cards, "totals": _totals, "not_scanned": _not_scanned,
 }
 
 
@@ -446,7 +500,7 @@ def render_html(data: ReportData, top: int = 50) -> str:
     h.append(_kpis(data) + "</header><main>")
     for sid, title in iter_sections(data):
         h.append(f'<section id="s-{sid}"><h2>{_e(title)}</h2>{RENDER[sid](data, top)}</section>')
-    names = ", ".join(data.manifests + data.audits)
+    names = ", ".join(data.manifests + data.audits + data.access_files)
     h.append(f"</main><footer>Generated by cardscan from {_e(names)}. "
              "Everything here comes from the manifests' public fields: masked numbers, masked names.</footer>")
     h.append(f"<script>{SCRIPT}</script></body></html>")

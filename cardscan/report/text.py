@@ -3,7 +3,7 @@ in the same order (model.SECTIONS); tables cut to ``top`` rows."""
 from __future__ import annotations
 
 from datetime import timezone
-from typing import Callable
+from typing import Any, Callable
 
 from .. import display
 from ..manifest import CONFIDENCE_BANDS
@@ -54,6 +54,7 @@ def headline(data: ReportData) -> list[str]:
     remediated, gone = data.closed("remediated"), data.closed("gone")
     if remediated or gone or data.runs:
         out.append(f"remediated: {remediated} finding(s); gone (not found again by a later sweep): {gone}")
+    out += [f"access: {s['text']}" for s in data.access_summaries if s["text"]]
     return out
 
 
@@ -135,25 +136,70 @@ def _where(data: ReportData, top: int) -> list[str]:
                                                       "objects"]) + _more(min(top, len(places)), len(places), "directories")
 
 
+def access_cell(o: Any) -> str:
+    """An object's access evidence in a table cell: its sentence, or why there is none."""
+    if o.access is None:
+        return "no access record"
+    return o.access.text or o.access.status
+
+
 def _objects(data: ReportData, top: int) -> list[str]:
     objs = data.objects()
     if not objs:
         return ["  None."]
+    access = bool(data.access_files)
     rows = [[o.exposure, o.status, o.name, o.source, ", ".join(f"{b} {n}" for b, n in o.brands.most_common()),
              str(o.findings), str(o.cards), f"{o.confidence} {o.band}", o.owner or "-",
-             ", ".join(o.readers) or "-", when(o.first_seen), when(o.last_seen)] for o in objs[:top]]
+             ", ".join(o.readers) or "-", when(o.first_seen), when(o.last_seen)]
+            + ([access_cell(o)] if access else []) for o in objs[:top]]
     head = [f"  Worst exposure first; {len(objs)} object(s)."]
     return head + _table(rows, ["exposure", "status", "object", "source", "brands", "findings", "cards",
-                                "confidence", "owner", "readers", "first seen", "last seen"]) + \
+                                "confidence", "owner", "readers", "first seen", "last seen"]
+                         + (["read since the card landed"] if access else [])) + \
         _more(min(top, len(objs)), len(objs), "objects")
+
+
+READERS_NOTE = ("Principals the manifests list as readers of objects holding open cards (user:/group: for "
+                "files and shares, roles and accounts for databases, principals for S3); * is anyone who can "
+                "reach the object.")
 
 
 def _readers(data: ReportData, top: int) -> list[str]:
     rows = data.readers()
-    out = ["  Principals the manifest lists as readers of objects holding open cards."]
-    out += _table([[r.reader, r.exposure, str(r.objects), str(r.findings)] for r in rows[:top]],
-                  ["reader", "worst exposure", "objects", "findings"])
-    return out + _more(min(top, len(rows)), len(rows), "readers")
+    out = [f"  {READERS_NOTE}"]
+    if data.reader_filter:
+        out.append("  Asked about: " + ", ".join(public_text(r) for r in data.reader_filter)
+                   + " (and * where anyone can read).")
+        if not rows:
+            return out + ["  None of them can read an object holding open cards, as far as the manifests say."]
+    out += _table([[r.reader, r.exposure, str(r.objects), str(r.findings), str(r.cards)] for r in rows[:top]],
+                  ["reader", "worst exposure", "objects", "findings", "cards"])
+    out += _more(min(top, len(rows)), len(rows), "readers")
+    out.append("  What each can read (worst exposure first):")
+    per = top if not data.reader_filter else max(top, 1000)
+    for r in rows[:top]:
+        out.append(f"    {r.reader}: {r.objects} object(s), {r.findings} finding(s)")
+        for o in r.names[:per]:
+            out.append(f"      {o.exposure}  {o.name}  ({o.findings} finding(s))")
+        out += ["  " + line for line in _more(min(per, len(r.names)), len(r.names), "objects")]
+    return out
+
+
+def _access(data: ReportData, top: int) -> list[str]:
+    out = [f"  From {', '.join(data.access_files)} (cardscan access): reads after the object last changed."]
+    out += [f"  {s['text']}" for s in data.access_summaries if s["text"]]
+    rows = data.access_rows()
+    if not rows:
+        return out + ["  No card-holding object in the access records."]
+    table = [[a.status, a.name, count(a.principals), count(a.outside_account), count(a.reads),
+              when(a.last_read) if a.last_read else "-", ", ".join(a.evidence) or "-", a.text]
+             for o, a in rows[:top]]
+    out += _table(table, ["status", "object", "principals", "outside account", "reads", "last read", "evidence",
+                          "what the logs say"])
+    unmatched = sum(1 for o, _ in rows if o is None)
+    if unmatched:
+        out.append(f"  {unmatched} of them are not among these manifests' open objects (other manifests, or closed).")
+    return out + _more(min(top, len(rows)), len(rows), "objects")
 
 
 def _cards(data: ReportData, top: int) -> list[str]:
@@ -199,7 +245,7 @@ def _not_scanned(data: ReportData, top: int) -> list[str]:
 
 RENDER: dict[str, Callable[[ReportData, int], list[str]]] = {
     "scanned": _scanned, "trend": _trend, "where": _where, "objects": _objects, "readers": _readers,
-    "cards": _cards, "totals": _totals, "not_scanned": _not_scanned,
+    "access": _access, "cards": _cards, "totals": _totals, "not_scanned": _not_scanned,
 }
 
 
@@ -217,7 +263,7 @@ def render_text(data: ReportData, top: int = 20) -> str:
         out.append(f"{title}:")
         out += RENDER[sid](data, top)
     out.append("")
-    out.append(f"Generated from {', '.join(data.manifests + data.audits)}.")
+    out.append(f"Generated from {', '.join(data.manifests + data.audits + data.access_files)}.")
     return final_fence("\n".join(out) + "\n")
 
 

@@ -42,6 +42,7 @@ from ..errors import ConfigError, SourceError
 from ..findings import ErrorRecord, Location
 from ..privacy import mask_name
 from .base import Item
+from .exposure import file_exposure
 
 
 #: Exposure hints, worst first (reports sort by this).
@@ -78,7 +79,8 @@ def uri_to_path(uri: str) -> str:
 
 
 def exposure(mode: int) -> str:
-    """Who can read the file by its own mode bits (directories above are not considered)."""
+    """Who can read the file by its own mode bits alone (the manifest's
+    ``exposure`` also considers the directories above and ACLs: exposure.py)."""
     if mode & stat.S_IROTH:
         return "world-readable"
     if mode & stat.S_IRGRP:
@@ -111,19 +113,20 @@ def ukey(st: os.stat_result) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_dev}:{st.st_ino}"
 
 
-def describe(st: os.stat_result) -> dict[str, Any]:
-    """The ``object`` metadata of a file, from its stat."""
-    return {"size": st.st_size, "mtime": _iso(st.st_mtime_ns), "ukey": ukey(st), **_access(st)}
+def describe(path: str, st: os.stat_result) -> dict[str, Any]:
+    """The ``object`` metadata of the file at ``path``, from its stat."""
+    return {"size": st.st_size, "mtime": _iso(st.st_mtime_ns), "ukey": ukey(st), **_access(st, path)}
 
 
-def _access(st: os.stat_result) -> dict[str, Any]:
+def _access(st: os.stat_result, path: str) -> dict[str, Any]:
     # What the listing records (cheap); size/mtime/ukey are taken again with
     # fstat when the worker opens the file, describing the bytes it read.
+    # Exposure and readers: the directories above, the ACL (exposure.py).
     return {
         "owner": _owner(st.st_uid),
         "group": _group(st.st_gid),
         "mode": _mode(stat.S_IMODE(st.st_mode)),
-        "exposure": exposure(st.st_mode),
+        **file_exposure(path, st),
     }
 
 
@@ -343,7 +346,7 @@ class FileSource:
             return None
         self.stats["files"] += 1
         self.stats["bytes"] += st.st_size
-        return Item(uri=uri, source=self.name, size=st.st_size, mtime=st.st_mtime, ukey=ukey(st), meta=_access(st))
+        return Item(uri=uri, source=self.name, size=st.st_size, mtime=st.st_mtime, ukey=ukey(st), meta=_access(st, path))
 
     def item_for(self, path: str | os.PathLike[str]) -> Item:
         """The item for one local file named by its path (the pre-commit hook's files).
@@ -357,7 +360,7 @@ class FileSource:
         except OSError:
             return Item(uri=path_to_uri(path), source=self.name)
         return Item(uri=path_to_uri(path), source=self.name, size=st.st_size, mtime=st.st_mtime, ukey=ukey(st),
-                    meta=_access(st))
+                    meta=_access(st, path))
 
     def _skip(self, reason: str, path: str) -> None:
         self.stats["skipped"][reason] += 1

@@ -37,6 +37,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import ConfigError, SourceError
 from ..findings import ErrorRecord, Location
+from ..privacy import mask_name
+from . import s3_policy
 from .base import Item
 
 #: Read in blocks of this size (one ranged GET each); bounds memory per open object.
@@ -313,7 +315,11 @@ class S3Source:
         if self.endpoint_url:
             meta["endpoint"] = _strip_userinfo(self.endpoint_url)  # absent: AWS itself
         if bucket_state is not None:
-            meta["exposure"], meta["exposure_detail"] = _exposure(bucket_state, acl)
+            old_version = bool(self.all_versions and version and not obj.get("IsLatest"))
+            meta["exposure"], meta["exposure_detail"], readers = _exposure(bucket_state, acl, self.bucket, key,
+                                                                           old_version)
+            if readers is not None:
+                meta["readers"] = readers
         else:
             meta["exposure"] = "unknown"
         if meta["storage_class"] in ARCHIVED:
@@ -332,7 +338,8 @@ class S3Source:
     # -- exposure ------------------------------------------------------------
     def _bucket_state(self) -> dict[str, Any]:
         """Bucket-wide facts, each None when the credentials may not read it."""
-        state: dict[str, Any] = {"policy_public": None, "block": None, "acls_enabled": None}
+        state: dict[str, Any] = {"policy_public": None, "policy": None, "block": None, "account_block": None,
+                                 "acls_enabled": None}
         try:
             status = self._call("get_bucket_policy_status")
             state["policy_public"] = bool(status.get("PolicyStatus", {}).get("IsPublic"))
@@ -340,11 +347,21 @@ class S3Source:
             if _code(exc) == "NoSuchBucketPolicy":
                 state["policy_public"] = False
         try:
+            doc = self._call("get_bucket_policy").get("Policy") or "{}"
+            try:
+                state["policy"] = s3_policy.parse(doc)
+            except s3_policy.PolicyError as exc:
+                state["policy_error"] = str(exc)
+        except (ClientError, OSError) as exc:
+            if _code(exc) == "NoSuchBucketPolicy":
+                state["policy"] = s3_policy.Policy(())
+        try:
             pab = self._call("get_public_access_block")
             state["block"] = dict(pab.get("PublicAccessBlockConfiguration", {}))
         except (ClientError, OSError) as exc:
             if _code(exc) == "NoSuchPublicAccessBlockConfiguration":
                 state["block"] = {}
+        state["account_block"] = self._account_block()
         try:
             ctl = self._call("get_bucket_ownership_controls")
             rules = ctl.get("OwnershipControls", {}).get("Rules", [])
@@ -354,12 +371,36 @@ class S3Source:
                 state["acls_enabled"] = True
         return state
 
+    def _account_block(self) -> dict[str, Any] | None:
+        """The scanning account's public-access block (s3control), {} when it has
+        none, None when it cannot be read: with anonymous credentials, and at
+        a custom endpoint (an S3-compatible store has no s3control; botocore
+        addresses it as ``ACCOUNT.host``)."""
+        if self.anon or self.endpoint_url:
+            return None
+        try:
+            import botocore.session
+            from botocore.config import Config
+
+            session = botocore.session.Session(profile=self.profile)
+            config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=self.connect_timeout,
+                            read_timeout=self.read_timeout)
+            region = self.region or session.get_config_variable("region") or "us-east-1"
+            account = session.create_client("sts", region_name=region, config=config).get_caller_identity()["Account"]
+            ctl = session.create_client("s3control", region_name=region, config=config)
+            return dict(ctl.get_public_access_block(AccountId=account).get("PublicAccessBlockConfiguration", {}))
+        except ClientError as exc:
+            return {} if _code(exc) == "NoSuchPublicAccessBlockConfiguration" else None
+        except Exception:  # noqa: BLE001 - no credentials, no network: the account's block stays unknown
+            return None
+
     def _object_acls(self, objects: list[dict[str, Any]], bucket_state: dict[str, Any] | None) -> list[Any]:
         """Object ACL grants per object (None: not needed; an exception: unreadable)."""
         if (
             bucket_state is None
             or bucket_state["acls_enabled"] is False
             or (bucket_state["block"] or {}).get("IgnorePublicAcls")
+            or (bucket_state["account_block"] or {}).get("IgnorePublicAcls")
         ):
             return [None] * len(objects)
         fs = self.filesystem()
@@ -370,9 +411,11 @@ class S3Source:
                 kwargs["VersionId"] = obj["VersionId"]
             async with sem:
                 out = await fs._call_s3("get_object_acl", **kwargs)
+            owner = (out.get("Owner") or {}).get("ID")
             return [
                 (g.get("Grantee", {}).get("URI") or g.get("Grantee", {}).get("ID") or "?", g.get("Permission"))
                 for g in out.get("Grants", [])
+                if g.get("Grantee", {}).get("ID") is None or g["Grantee"]["ID"] != owner  # the owner always may
             ]
 
         async def gather() -> list[Any]:
@@ -428,14 +471,33 @@ class S3Source:
         return f  # type: ignore[no-any-return]
 
 
-def _exposure(state: dict[str, Any], acl: Any) -> tuple[str, dict[str, Any]]:
-    """(verdict, evidence) from the bucket facts and the object's ACL grants."""
+def _exposure(state: dict[str, Any], acl: Any, bucket: str, key: str,
+              old_version: bool = False) -> tuple[str, dict[str, Any], list[str] | None]:
+    """(verdict, evidence, readers) from the bucket facts, its policy and the object's ACL grants.
+
+    Readers: the principals the bucket policy lets read this object and the
+    ACL's grantees (``*`` for AllUsers, ``AuthenticatedUsers``, canonical user
+    ids), masked; None when neither could be read. Identity policies of the
+    owning account are not read: its own users and roles may read more.
+    """
     block = state["block"]
-    policy_public = state["policy_public"]
-    if policy_public and block and block.get("RestrictPublicBuckets"):
-        policy_public = False  # the block confines a public policy to the account
+    account_block = state.get("account_block")
+    restrict = bool((block or {}).get("RestrictPublicBuckets") or (account_block or {}).get("RestrictPublicBuckets"))
+    ignore_acls = bool((block or {}).get("IgnorePublicAcls") or (account_block or {}).get("IgnorePublicAcls"))
+    policy = state.get("policy")
+    readers: list[str] | None = None
+    if isinstance(policy, s3_policy.Policy):
+        found = s3_policy.readers(policy, bucket, key, version=old_version)
+        policy_public: bool | None = found.public
+        readers = list(found.principals)
+    else:
+        policy_public = state["policy_public"]  # the policy is unreadable: AWS's own verdict, bucket-wide
+    if policy_public and restrict:
+        # the block confines a public policy to the owner's account and AWS services
+        policy_public = False
+        readers = [r for r in readers or [] if not r.startswith(s3_policy.EVERYONE)]
     grants: list[str] | None
-    if state["acls_enabled"] is False or (block or {}).get("IgnorePublicAcls"):
+    if state["acls_enabled"] is False or ignore_acls:
         grants, acl_known = [], True  # ACLs disabled or ignored: they grant nothing
     elif isinstance(acl, list):
         grants, acl_known = [f"{g}:{p}" for g, p in acl], True
@@ -447,6 +509,11 @@ def _exposure(state: dict[str, Any], acl: Any) -> tuple[str, dict[str, Any]]:
     authenticated = acl_known and any(
         g.startswith(_AUTH_USERS) and g.endswith(_READ_PERMS) for g in (grants or [])
     )
+    if acl_known and grants:
+        readers = readers if readers is not None else []
+        for g, p in acl if isinstance(acl, list) else []:
+            if p in _READ_PERMS:
+                readers.append({_ALL_USERS: s3_policy.EVERYONE, _AUTH_USERS: "AuthenticatedUsers"}.get(g, g))
     if policy_public or everyone:
         verdict = "public"
     elif authenticated:
@@ -459,7 +526,12 @@ def _exposure(state: dict[str, Any], acl: Any) -> tuple[str, dict[str, Any]]:
     detail = {
         "bucket_policy_public": state["policy_public"],
         "public_access_block": block,
+        "account_public_access_block": account_block,
         "acls_enabled": state["acls_enabled"],
         "public_acl_grants": public_grants,
     }
-    return verdict, detail
+    if state.get("policy_error"):
+        detail["bucket_policy_error"] = state["policy_error"]
+    if readers is not None:
+        readers = [mask_name(r) for r in dict.fromkeys(readers)]
+    return verdict, detail, readers

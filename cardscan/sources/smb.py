@@ -22,8 +22,12 @@ Exposure comes from each file's security descriptor (read with one
 compound CREATE/QUERY_INFO/CLOSE per file, see smb_acl.py):
 ``object.exposure`` is world-readable / group-readable / private, or
 unknown when the descriptor cannot be read; ``object.readers`` names the
-principals that can read (through the server's LSA, SIDs where it does not
-answer).
+principals that can read in the vocabulary every source shares: ``*`` for
+Everyone, ``user:NAME`` / ``group:NAME`` by the SID type the server's LSA
+gives, SIDs where it does not answer. Share-level permissions are not read
+(they need srvsvc NetShareGetInfo level 502, which Windows answers for
+administrators only), and the folders above a file do not restrict it on
+Windows, where every user holds "Bypass traverse checking": docs/sources.md.
 """
 from __future__ import annotations
 
@@ -274,7 +278,7 @@ class SMBSource:
         self.stats: dict[str, Any] = {"files": 0, "dirs": 0, "bytes": 0, "skipped": Counter()}
         self._cache: dict[str, Any] = {}
         self._pid = os.getpid()
-        self._sid_names: dict[str, str | None] = {}
+        self._sid_names: dict[str, tuple[str, int] | None] = {}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SMBSource":
@@ -395,7 +399,10 @@ class SMBSource:
                     "file_id": st.st_ino}
             # An explicit file is matched by its name, as the file source does.
             if self._selected(share, path, path.rsplit("/", 1)[-1], st.st_size):
-                yield self._item(share, path, info, ns=True)
+                item = self._item(share, path, info, ns=True)
+                if self.exposure:
+                    self._name_readers([item])
+                yield item
             return
         top = f"{path}/" if path else ""
         stack = [path]
@@ -426,7 +433,7 @@ class SMBSource:
             items = [self._item(share, rel, {"end_of_file": i.end_of_file, "change_time": i.change_time,
                                              "last_write_time": i.last_write_time, "file_id": i.file_id})
                      for rel, i in files]
-            if self.exposure and self.names:
+            if self.exposure:
                 self._name_readers(items)
             yield from items
             stack.extend(reversed(subdirs))
@@ -543,26 +550,31 @@ class SMBSource:
         return out
 
     def _name_readers(self, items: list[Item]) -> None:
-        """Replace SIDs by names in the items' owner/group/readers (one LSA call per new SIDs)."""
-        sids = {s for it in items for s in (it.meta.get("readers") or ()) if s}
-        sids |= {it.meta[k] for it in items for k in ("owner", "group") if it.meta.get(k)}
-        new = [s for s in sids if s not in self._sid_names and s not in smb_acl.WELL_KNOWN]
-        if new:
-            try:
-                found = self._call(self._lookup, new)
-            except Exception as exc:  # noqa: BLE001 - names are a nicety: SIDs stay
-                log.info("SID look-up failed (%s); readers stay SIDs", error_message(exc))
-                found = {}
-            for s in new:
-                self._sid_names[s] = found[s][0] if s in found else None
-        names = {s: n for s, n in self._sid_names.items() if n}
+        """The items' readers, owner and group for the manifest: named through
+        the server's LSA when ``names`` (one call per batch of new SIDs),
+        readers as ``user:NAME`` / ``group:NAME`` by SID type and ``*`` for
+        Everyone (smb_acl.display), SIDs where no name is known."""
+        if self.names:
+            sids = {s for it in items for s in (it.meta.get("readers") or ()) if s}
+            sids |= {it.meta[k] for it in items for k in ("owner", "group") if it.meta.get(k)}
+            new = [s for s in sids if s not in self._sid_names and s not in smb_acl.WELL_KNOWN]
+            if new:
+                try:
+                    found = self._call(self._lookup, new)
+                except Exception as exc:  # noqa: BLE001 - names are a nicety: SIDs stay
+                    log.info("SID look-up failed (%s); readers stay SIDs", error_message(exc))
+                    found = {}
+                for s in new:
+                    self._sid_names[s] = found.get(s)
+        known = {s: v for s, v in self._sid_names.items() if v}
+        names = {s: v[0] for s, v in known.items()}
         for it in items:
             m = it.meta
             if "readers" in m:
-                m["readers"] = [smb_acl.name(s, names) for s in m["readers"]]
+                m["readers"] = [smb_acl.display(s, known) for s in m["readers"]]
             for k in ("owner", "group"):
                 if m.get(k):
-                    m[k] = smb_acl.name(m[k], names)
+                    m[k] = mask_name(smb_acl.name(m[k], names))
 
     def _lookup(self, sids: list[str], **kw: Any) -> dict[str, tuple[str, int]]:
         t = self._target

@@ -32,6 +32,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from ..privacy import mask_name
+
 # Access mask bits ([MS-DTYP] 2.4.3).
 FILE_READ_DATA = 0x00000001
 READ_CONTROL = 0x00020000
@@ -301,6 +303,28 @@ def exposure(sd: SecurityDescriptor | None) -> str:
     if any(s != sd.owner and not is_admin(s) for s in who):
         return "group-readable"
     return "private"
+
+
+#: LSA SID types (SID_NAME_USE, [MS-LSAT] 2.2.13): users and computers, groups and aliases.
+USER_TYPES = frozenset({1, 9})
+GROUP_TYPES = frozenset({2, 4, 5})
+
+
+def display(sid: str, names: dict[str, tuple[str, int]] | None = None) -> str:
+    """A reader as the manifest lists it, in the vocabulary every source shares
+    (docs/manifest.md): ``*`` for Everyone; ``user:NAME`` / ``group:NAME`` by
+    the SID type the server's LSA gave (well-known SIDs are groups); the SID
+    itself when nothing names it. Masked (a name may hold a card number)."""
+    if sid == EVERYONE:
+        return "*"
+    if names and sid in names:
+        text, use = names[sid]
+        kind = "user:" if use in USER_TYPES else "group:" if use in GROUP_TYPES else ""
+    elif sid in WELL_KNOWN:
+        text, kind = WELL_KNOWN[sid], "group:"
+    else:
+        text, kind = sid, ""
+    return mask_name(kind + text)
 
 
 def name(sid: str, names: dict[str, str] | None = None) -> str:

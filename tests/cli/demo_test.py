@@ -13,7 +13,8 @@ from cardscan.manifest import load_manifest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_demo_writes_manifest_and_report_and_says_where(tmp_path: Path, monkeypatch) -> None:
+def test_demo_writes_manifest_and_report_and_says_where(open_tmp_path: Path, monkeypatch) -> None:
+    tmp_path = open_tmp_path  # others can reach it: exposure counts the directories above
     monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY", raising=False)
     out = tmp_path / "demo"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -11,7 +11,8 @@ from cardscan.testing import assert_no_pan
 from tests.treegen import KEY, write_planted
 
 
-def test_report_text_and_html(tmp_path: Path, rng, capsys, monkeypatch) -> None:
+def test_report_text_and_html(open_tmp_path: Path, rng, capsys, monkeypatch) -> None:
+    tmp_path = open_tmp_path  # others can reach it: exposure counts the directories above
     monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY.decode())
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -101,3 +102,41 @@ def test_report_of_a_missing_audit_log_exits_2(tmp_path: Path, capsys, monkeypat
     assert cli_main.main(["scan", str(tmp_path / "x.txt"), "--manifest", str(m), "-q"]) == 0
     assert cli_main.main(["report", str(m), "--audit", str(tmp_path / "nope.jsonl")]) == 2
     assert "cannot read audit log" in capsys.readouterr().err
+
+
+def test_report_with_access_evidence_and_a_reader(open_tmp_path: Path, rng, capsys, monkeypatch) -> None:
+    """scan, then access (atime on a relatime mount), then report --access --reader: the real commands."""
+    from cardscan.access import atime
+
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY.decode())
+    share = open_tmp_path / "share"
+    (share / "open").mkdir(parents=True)
+    (share / "vault").mkdir(mode=0o700)
+    pans = write_planted(share / "open" / "a.log", rng, 1) + write_planted(share / "vault" / "b.log", rng, 1, start=1)
+    os.chmod(share / "open" / "a.log", 0o644)
+    os.chmod(share / "vault" / "b.log", 0o644)
+    manifest = open_tmp_path / "m.jsonl"
+    assert cli_main.main(["scan", str(share), "--manifest", str(manifest), "-q"]) == 1
+    st = os.stat(share / "open" / "a.log")
+    os.utime(share / "open" / "a.log", ns=(st.st_mtime_ns + 3600 * 10**9, st.st_mtime_ns))  # read an hour later
+    mountinfo = open_tmp_path / "mountinfo"
+    mountinfo.write_text("1 1 0:1 / / rw,relatime - ext4 /dev/x rw\n")
+    monkeypatch.setattr(atime, "MOUNTINFO", str(mountinfo))
+    access = open_tmp_path / "access.jsonl"
+    assert cli_main.main(["access", str(manifest), "--out", str(access), "-q"]) == 1
+    capsys.readouterr()
+    html = open_tmp_path / "r.html"
+    owner = os.stat(share / "vault" / "b.log").st_uid
+    import pwd
+
+    name = pwd.getpwuid(owner).pw_name
+    assert cli_main.main(["report", str(manifest), "--access", str(access), "--reader", name, "--html", str(html)]) == 0
+    out = capsys.readouterr().out
+    assert "access: 1 of 2 card-holding object(s) read since the card landed" in out
+    readers = out[out.index("Who can read them:"):out.index("Who did read them:")]
+    # the 0644 file behind a 0700 directory is its owner's alone; the open one anyone's
+    assert f"user:{name}" in readers and "vault/b.log" in readers and "*" in readers
+    assert "read since the card landed" in out[out.index("Who did read them:"):]
+    page = html.read_text()
+    assert 'id="access"' in page and f'data-reader="user:{name}"' in page
+    assert_no_pan(out + page, pans, "report with access evidence")

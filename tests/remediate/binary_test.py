@@ -181,3 +181,30 @@ def test_a_damaged_sqlite_file_is_still_scanned_as_bytes(tmp_path: Path) -> None
     assert [r["location"]["uri"] for r in findings(manifest)] == [f.as_uri()]
     _, results = run(manifest)
     assert [r.status for r in results] == ["unsupported"] and "SQLite database" in results[0].message
+
+
+@pytest.mark.parametrize("dir_mode, file_mode, exposure", [
+    (0o755, 0o644, "world-readable"),
+    (0o755, 0o600, "private"),
+    (0o700, 0o644, "private"),  # the directory above confines a 0644 file
+])
+def test_a_sqlite_file_in_the_sweep_has_the_database_files_exposure(
+        tmp_path: Path, open_tmp_path: Path, dir_mode: int, file_mode: int, exposure: str) -> None:
+    # The same rule as a scan of its sqlite:/// URL (sources/sql/catalog.py):
+    # who can read the database file reads every table, found either way.
+    from cardscan.sources.sql import SQLSource, sqlite_url
+
+    p = pans(1, seed=48)
+    share = open_tmp_path / "share"
+    share.mkdir()
+    db = share / "app.db"
+    make_sqlite(db, p)
+    db.chmod(file_mode)
+    share.chmod(dir_mode)
+    [rec] = findings(scan(tmp_path, share))
+    assert rec["location"]["uri"] == f"sqlite:///{db}"
+    assert rec["object"]["exposure"] == exposure
+    assert ("*" in rec["object"]["readers"]) == (exposure == "world-readable")
+    [table] = [i for i in SQLSource(sqlite_url(str(db))).items() if hasattr(i, "meta")]
+    assert {k: rec["object"][k] for k in ("exposure", "readers")} == \
+        {k: table.meta[k] for k in ("exposure", "readers")}

@@ -221,3 +221,40 @@ def test_real_sweep_report_in_the_browser(browser: Browser, tmp_path: Path, rng,
     names = [r[column(browser, "object")] for r in table(browser, "#objects")]
     assert len(names) == 1 and "******" in names[0]
     assert_no_pan(browser.eval("document.documentElement.outerHTML"), pans, "the rendered page")
+
+
+def test_by_reader_buttons_filter_the_objects_and_access_evidence_shows(browser: Browser, tmp_path: Path,
+                                                                        sweeps) -> None:
+    from tests.report.manifests import access_records
+
+    manifests, log, pans = sweeps
+    last = load_manifest(manifests[-1]).findings
+    by_uri = {f.location.uri: f for f in last}
+    acc = access_records(tmp_path / "access.jsonl", [
+        (by_uri["file:///srv/share/hr/export%202024.csv"],
+         {"status": "read", "principals": 3, "outside_account": None, "reads": 5, "evidence": ["atime"],
+          "text": "read since the card landed (last recorded read 2024-06-12T08:14:09Z; who is unknown: atime)"}),
+    ], "1 of 4 card-holding object(s) read since the card landed, by 3 principal(s)")
+    data = report.build(manifests, audits=[log], access=[acc])
+    out = tmp_path / "report.html"
+    report.write_private(out, report.render_html(data))
+    page_log = browser.open(out.as_uri())
+    assert page_log.errors() == []
+    # the by-reader details say what analyst can read; its button filters the objects table to the same
+    listed = browser.eval("Array.from(document.querySelectorAll('#by-reader details[data-reader=\"analyst\"] li code'))"
+                          ".map(c => c.textContent)")
+    assert sorted(listed) == [f"{LONG_DB}#billing.customer_payment_methods_archive", f"{LONG_DB}#public.orders"]
+    browser.click('#readers button[data-reader="analyst"]')
+    i_name = column(browser, "object")
+    assert sorted(r[i_name] for r in table(browser, "#objects", visible_only=True)) == sorted(listed)
+    assert browser.eval("document.getElementById('f-readers').value") == "analyst"
+    # the access evidence: a column of the objects table and a table of its own
+    i_read = column(browser, "read since the card landed")
+    browser.eval("(s => { s.value = ''; s.dispatchEvent(new Event('change')); })(document.getElementById('f-readers'))")
+    cells = {r[i_name]: r[i_read] for r in table(browser, "#objects", visible_only=True)}
+    assert cells["/srv/share/hr/export 2024.csv"].startswith("read since the card landed")
+    assert cells["/srv/share/home/erin/old.txt"] == "no access record"
+    assert [r[:2] for r in table(browser, "#access")] == [["read", "/srv/share/hr/export 2024.csv"]]
+    assert "1 of 4 card-holding object(s) read" in browser.eval("document.querySelector('.access-summary').textContent")
+    assert_no_pan(browser.eval("document.documentElement.outerHTML"), pans, "the rendered page")
+    assert browser.log.errors() == []

@@ -83,3 +83,25 @@ def audit(path: Path, run: str, time: str, results: list[tuple[Finding, str]], a
                 "action": action, "status": status, "brand": f.brand, "kind": f.kind, "masked": f.masked,
             }) + "\n")
     return path
+
+
+def access_records(path: Path, objects: list[tuple[Finding, dict[str, Any]]], summary_text: str,
+                   status: str = "complete") -> Path:
+    """A ``cardscan access --out`` file in its documented shape (docs/manifest.md,
+    "Access records"): (a finding of the object, the access_object fields) pairs."""
+    recs: list[dict[str, Any]] = [{"type": "access_scan", "schema_version": 1, "cardscan_version": "0",
+                                   "started": "2024-07-01T08:00:00Z", "logs": [], "local_files": True}]
+    for f, fields in objects:
+        loc = f.location.public()
+        obj: dict[str, Any] = {"kind": "sql" if loc.cell else ("s3" if loc.uri.startswith("s3://") else "file"),
+                               "uri": loc.uri, "last_changed": None, "findings": 1}
+        if loc.version:
+            obj["version"] = loc.version
+        if loc.cell is not None:
+            obj["schema"], obj["table"] = loc.cell.schema, loc.cell.table
+        recs.append({"type": "access_object", "object": obj, "principals": 0, "outside_account": None,
+                     "account_unknown": None, "principals_only_during_scan": 0, "reads": 0, "reads_during_scan": 0,
+                     "first_read": None, "last_read": None, "evidence": [], "logs_cover": None, **fields})
+    recs.append({"type": "access_summary", "status": status, "objects": len(objects), "text": summary_text})
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return path

@@ -17,7 +17,7 @@ from cardscan.findings import Cell, ErrorRecord, Location, mask
 from cardscan.manifest import dumps
 from cardscan.report import model, page
 from cardscan.testing import assert_no_pan
-from tests.report.manifests import FP, SweepSpec, audit, finding, write
+from tests.report.manifests import FP, SweepSpec, access_records, audit, finding, write
 from tests.treegen import pan
 
 LONG_DB = "postgresql://reporting@warehouse-replica-03.eu-west-1.internal.example.com:5432/analytics"
@@ -39,7 +39,13 @@ def rich(tmp_path: Path, rng) -> tuple[report.ReportData, list[str]]:
     m2 = write(tmp_path / "m2.jsonl", SweepSpec("2024-06-12T09:00:00Z", roots, [B, C, D, E], [err],
                                                 skipped={"excluded": 5, "symlink": 2}))
     log = audit(tmp_path / "m1.audit.jsonl", "r1", "2024-06-11T10:00:00Z", [(A, "done"), (B, "unsupported")])
-    return report.build([m1, m2], audits=[log]), pans
+    acc = access_records(tmp_path / "access.jsonl", [
+        (B, {"status": "read", "principals": 3, "outside_account": None, "reads": 19, "evidence": ["atime"],
+             "last_read": "2024-06-12T10:00:00Z", "text": "read since the card landed"}),
+        (C, {"status": "read", "principals": 2, "reads": 4, "evidence": ["pgaudit"],
+             "text": "read by 2 principals in the logs given (when the card landed is unknown)"}),
+    ], "2 of 4 card-holding object(s) read since the card landed, by 5 principal(s)")
+    return report.build([m1, m2], audits=[log], access=[acc]), pans
 
 
 class Tags(HTMLParser):

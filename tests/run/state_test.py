@@ -158,8 +158,8 @@ def test_changed_objects_are_rescanned_new_ones_scanned_and_gone_ones_counted(tm
     assert again["gone"]["objects"] == 0 and again["objects_scanned"] == 0
 
 
-def test_carried_findings_get_the_objects_current_exposure(tmp_path: Path, rng) -> None:
-    root = tmp_path / "t"
+def test_carried_findings_get_the_objects_current_exposure(tmp_path: Path, open_tmp_path: Path, rng) -> None:
+    root = open_tmp_path / "t"  # others can reach it: exposure counts the directories above
     tree(root, rng, 2)
     os.chmod(root / "f0.log", 0o644)
     state = tmp_path / "s.state"

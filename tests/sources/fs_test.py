@@ -32,7 +32,8 @@ def paths(items: list[Item]) -> set[str]:
     return {uri_to_path(i.uri) for i in items}
 
 
-def test_walk_finds_nested_files_with_metadata(tmp_path: Path, rng) -> None:
+def test_walk_finds_nested_files_with_metadata(open_tmp_path: Path, rng) -> None:
+    tmp_path = open_tmp_path  # others can reach it: exposure counts the directories above
     tree = make_tree(tmp_path, rng)
     src = FileSource.from_url(tmp_path)
     items, errors = walk(src)
@@ -47,7 +48,9 @@ def test_walk_finds_nested_files_with_metadata(tmp_path: Path, rng) -> None:
     assert csv.ukey == f"{st.st_size}:{st.st_mtime_ns}:{st.st_dev}:{st.st_ino}"
     assert csv.meta["mode"] == "0644" and csv.meta["exposure"] == "world-readable"
     assert csv.meta["owner"] == ("root" if os.geteuid() == 0 else csv.meta["owner"])
-    assert by_path[str(tmp_path / "hr/people.log")].meta["exposure"] == "group-readable"
+    people = by_path[str(tmp_path / "hr/people.log")].meta  # 0640, its group's only member is its owner or root
+    assert people["exposure"] == ("private" if people["group"] == "root" else "group-readable")
+    assert f"group:{people['group']}" in people["readers"] and "*" not in people["readers"]
     assert by_path[str(tmp_path / "hr/2024/q2/notes.txt")].meta["exposure"] == "private"
     assert isinstance(src, ByteSource)
 

@@ -175,3 +175,17 @@ def test_names_looked_up_then_well_known_then_sid() -> None:
     assert smb_acl.name(GROUP, {GROUP: "SHOP\\finance"}) == "SHOP\\finance"
     assert smb_acl.name(smb_acl.AUTHENTICATED_USERS) == "NT AUTHORITY\\Authenticated Users"
     assert smb_acl.name(OTHER) == OTHER
+
+
+def test_readers_are_shown_in_the_shared_vocabulary() -> None:
+    from cardscan.testing import make_pan
+
+    names = {"S-1-5-21-1-2-3-1001": ("SHOP\\alice", 1), "S-1-5-21-1-2-3-1105": ("SHOP\\finance", 2),
+             "S-1-5-21-1-2-3-1106": ("SHOP\\u" + make_pan("4", 16), 1)}
+    assert smb_acl.display(smb_acl.EVERYONE) == "*"
+    assert smb_acl.display("S-1-5-21-1-2-3-1001", names) == "user:SHOP\\alice"
+    assert smb_acl.display("S-1-5-21-1-2-3-1105", names) == "group:SHOP\\finance"
+    assert smb_acl.display(smb_acl.AUTHENTICATED_USERS) == "group:NT AUTHORITY\\Authenticated Users"
+    assert smb_acl.display("S-1-5-21-9-9-9-1200") == "S-1-5-21-9-9-9-1200"  # nothing names it
+    hostile = smb_acl.display("S-1-5-21-1-2-3-1106", names)
+    assert hostile.startswith("user:SHOP\\u4") and "******" in hostile

@@ -135,13 +135,14 @@ def test_exposure_and_readers_from_posix_modes(samba) -> None:
     samba.plant("data", f"{p}/theirs.txt", b"t", owner=samba.other, mode=0o600)
     items = {i.uri.rsplit("/", 1)[1]: i for i in _reader(samba, "data", p).items()}
     meta = {k: v.meta for k, v in items.items()}
-    assert meta["world.txt"]["exposure"] == "world-readable" and "Everyone" in meta["world.txt"]["readers"]
+    assert meta["world.txt"]["exposure"] == "world-readable" and "*" in meta["world.txt"]["readers"]  # Everyone
     assert meta["group.txt"]["exposure"] == "group-readable"
     # Names come from the server's LSA: the Unix group of the file, the owner in the server's domain.
-    assert f"Unix Group\\{samba.group}" in meta["group.txt"]["readers"]
+    assert f"group:Unix Group\\{samba.group}" in meta["group.txt"]["readers"]
     assert meta["group.txt"]["owner"].endswith("\\" + samba.other.name)
     assert meta["mine.txt"]["exposure"] == "private"
     assert [r.rsplit("\\", 1)[-1] for r in meta["mine.txt"]["readers"]] == [samba.reader.name]
+    assert meta["mine.txt"]["readers"][0].startswith("user:")  # by the SID type the LSA gave
     # The reader may not even read the ACL of someone else's 0600 file.
     assert meta["theirs.txt"]["exposure"] == "unknown"
     assert "STATUS_ACCESS_DENIED" in meta["theirs.txt"]["exposure_detail"]
@@ -175,9 +176,9 @@ def test_live_acl_cases_match_the_captured_descriptors(samba) -> None:
     items = {i.uri: i for i in _reader(samba, "acl", p).items() if isinstance(i, Item)}
     world = items[samba.url("acl", f"{p}/authenticated-users.txt")].meta
     assert world["exposure"] == "world-readable"
-    assert "NT AUTHORITY\\Authenticated Users" in world["readers"]
+    assert "group:NT AUTHORITY\\Authenticated Users" in world["readers"]
     group = items[samba.url("acl", f"{p}/inherited-group/card.txt")].meta
-    assert group["exposure"] == "group-readable" and f"Unix Group\\{samba.group}" in group["readers"]
+    assert group["exposure"] == "group-readable" and f"group:Unix Group\\{samba.group}" in group["readers"]
 
 
 def test_host_url_lists_the_readable_shares(samba) -> None:
@@ -377,7 +378,7 @@ def test_cli_scan_end_to_end_with_ranges_state_and_no_password_anywhere(samba, t
     assert all(f["location"]["uri"].startswith(samba.url("data", p) + "/") for f in findings)
     by_name = {f["location"]["uri"].rsplit("/", 1)[1]: f for f in findings}
     assert by_name["app.log"]["object"]["exposure"] == "world-readable"
-    assert "Everyone" in by_name["app.log"]["object"]["readers"]
+    assert "*" in by_name["app.log"]["object"]["readers"]  # Everyone
     assert by_name["orders.csv.gz"]["object"]["exposure"] == "group-readable"
     assert by_name["mine.txt"]["object"]["exposure"] == "private"
     errors = [r for r in records if r["type"] == "error"]

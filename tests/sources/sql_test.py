@@ -314,42 +314,7 @@ def test_table_and_column_filters(make_db, rng) -> None:
     assert fps(exclude_schemas="main") == set()
 
 
-# -- what the database says about exposure --------------------------------------------
-
-def test_postgres_exposure_lists_readers(make_db, pg_database) -> None:
-    db = make_db("postgresql")
-    role = f"cardscan_reader_{_uid()}"
-    db.run(f"CREATE TABLE {db.t('open_t')} (id INTEGER PRIMARY KEY, v TEXT)",
-           f"CREATE TABLE {db.t('closed_t')} (id INTEGER PRIMARY KEY, v TEXT)",
-           f"CREATE TABLE {db.t('granted_t')} (id INTEGER PRIMARY KEY, v TEXT)",
-           f"CREATE ROLE {role}",
-           f"GRANT SELECT ON {db.t('open_t')} TO PUBLIC",
-           f"GRANT SELECT ON {db.t('granted_t')} TO {role}")
-    try:
-        items = {i.meta["table"]: i for i in db.source().items()}
-        assert items["open_t"].meta["exposure"] == "public" and "PUBLIC" in items["open_t"].meta["readers"]
-        assert items["closed_t"].meta["exposure"] == "restricted"
-        assert items["closed_t"].meta["readers"] == ["postgres"]
-        assert items["granted_t"].meta["readers"] == sorted(["postgres", role])
-        assert all(i.size and i.size > 0 for i in items.values())
-    finally:
-        db.run(f"DROP OWNED BY {role}", f"DROP ROLE {role}")
-
-
-def test_mariadb_exposure_lists_readers(make_db) -> None:
-    db = make_db("mariadb")
-    user = f"cs_{_uid()}"
-    db.run("CREATE TABLE t1 (id INTEGER PRIMARY KEY, v TEXT)", "CREATE TABLE t2 (id INTEGER PRIMARY KEY, v TEXT)",
-           f"CREATE USER '{user}'@'%'", f"GRANT SELECT ON {db.schema}.t1 TO '{user}'@'%'")
-    try:
-        items = {i.meta["table"]: i for i in db.source().items()}
-        assert f"'{user}'@'%'" in items["t1"].meta["readers"]
-        assert f"'{user}'@'%'" not in items["t2"].meta["readers"]
-        assert items["t1"].meta["exposure"] == "restricted"
-        # root reads everything through its global grant
-        assert any(r.startswith("'root'@") for r in items["t2"].meta["readers"])
-    finally:
-        db.run(f"DROP USER '{user}'@'%'")
+# (what the database says about exposure: tests/sources/sql_grants_test.py)
 
 
 # -- odd encodings, broken values ----------------------------------------------------------

@@ -8,6 +8,7 @@ row, and how rows are paged: see :mod:`.rows`).
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy import types as T
 
+from ...privacy import mask_name
+from ..exposure import file_exposure
 from .dialect import SYSTEM_SCHEMAS, column_kind, rowid_alias
 
 Patterns = tuple[str, ...]
@@ -114,12 +117,15 @@ class Catalog:
         return sorted(set(names))
 
     def tables(self, conn: sa.Connection, schema: str) -> dict[str, dict[str, Any]]:
-        """Per table of ``schema``: size, row estimate, partitioned, readers, exposure (what the database tells)."""
+        """Per table of ``schema``: size, row estimate, partitioned, and with
+        ``exposure`` who may read it (``readers``, ``column_readers``, ``exposure``)."""
         try:
             if self.dialect == "postgresql":
                 return self._pg_tables(conn, schema)
             if self.dialect in ("mysql", "mariadb"):
                 return self._mysql_tables(conn, schema)
+            if self.dialect == "sqlite" and self.exposure:
+                return self._sqlite_tables(conn)
         except sa.exc.SQLAlchemyError:
             conn.rollback()  # grants unreadable: exposure stays "unknown"
         return {}
@@ -127,23 +133,21 @@ class Catalog:
     def _pg_tables(self, conn: sa.Connection, schema: str) -> dict[str, dict[str, Any]]:
         rows = conn.execute(sa.text("""
             SELECT c.relname, c.relkind, c.reltuples::bigint, pg_total_relation_size(c.oid),
-                   ARRAY(SELECT DISTINCT COALESCE(r.rolname, 'PUBLIC')
+                   ARRAY(SELECT DISTINCT a.grantee
                            FROM aclexplode(COALESCE(c.relacl, acldefault('r', c.relowner))) a
-                           LEFT JOIN pg_roles r ON r.oid = a.grantee
-                          WHERE a.privilege_type = 'SELECT'
-                          ORDER BY 1)
+                          WHERE a.privilege_type = 'SELECT'),
+                   c.oid
               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname = :schema AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
         """), {"schema": schema}).all()
+        grants = _PgGrants.read(conn, schema) if self.exposure else None
         conn.rollback()
         out = {}
-        for name, kind, tuples, size, readers in rows:
-            readers = list(readers or [])
+        for name, kind, tuples, size, grantees, oid in rows:
             info: dict[str, Any] = {"partitioned": kind == "p", "size": int(size) if size is not None else None,
                                     "rows_estimate": int(tuples) if tuples is not None and tuples >= 0 else None}
-            if self.exposure:
-                info["readers"] = readers
-                info["exposure"] = "public" if "PUBLIC" in readers else "restricted"
+            if grants is not None:
+                info.update(grants.table(set(grantees or ()), oid))
             out[name] = info
         return out
 
@@ -164,13 +168,42 @@ class Catalog:
                 "SELECT TABLE_NAME, GRANTEE FROM information_schema.TABLE_PRIVILEGES "
                 "WHERE PRIVILEGE_TYPE = 'SELECT' AND TABLE_SCHEMA = :s"), {"s": schema}):
                 per_table.setdefault(name, set()).add(grantee)
+            per_column: dict[str, dict[str, set[str]]] = {}
+            for name, column, grantee in conn.execute(sa.text(
+                "SELECT TABLE_NAME, COLUMN_NAME, GRANTEE FROM information_schema.COLUMN_PRIVILEGES "
+                "WHERE PRIVILEGE_TYPE = 'SELECT' AND TABLE_SCHEMA = :s"), {"s": schema}):
+                per_column.setdefault(name, {}).setdefault(grantee, set()).add(column)
+            members = _mysql_role_members(conn)
             for name, info in out.items():
-                readers = sorted(everywhere | per_table.get(name, set()))
-                info["readers"] = readers
-                # ''@'host' is MySQL's anonymous account: anyone who can connect.
-                info["exposure"] = "public" if any(r.startswith("''@") for r in readers) else "restricted"
+                readers = _mysql_expand(everywhere | per_table.get(name, set()), members)
+                info["readers"] = _names(readers, _mysql_name)
+                columns: dict[str, set[str]] = {}
+                for grantee, cols in per_column.get(name, {}).items():
+                    for who in _mysql_expand({grantee}, members) - readers:
+                        columns.setdefault(who, set()).update(cols)
+                if columns:
+                    info["column_readers"] = {mask_name(_mysql_name(k)): sorted(mask_name(c) for c in v)
+                                              for k, v in sorted(columns.items())}
+                # PUBLIC (MariaDB 10.11+) is every account; ''@'host' is the
+                # anonymous account: anyone who can connect from there.
+                info["exposure"] = "public" if any(r == "*" or r.startswith("''@") for r in info["readers"]) \
+                    else "restricted"
         conn.rollback()
         return out
+
+    def _sqlite_tables(self, conn: sa.Connection) -> dict[str, dict[str, Any]]:
+        """SQLite has no accounts: who can read the database file reads every table."""
+        path = next((f for _, n, f in conn.exec_driver_sql("PRAGMA database_list") if n == "main"), None)
+        names = [n for (n,) in conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
+        conn.rollback()
+        if not path:  # an in-memory database: nobody else can read it
+            return {n: {"exposure": "private"} for n in names}
+        try:
+            info = dict(file_exposure(os.path.abspath(path), os.stat(path)))
+        except OSError:
+            info = {"exposure": "unknown"}
+        return {n: info for n in names}
 
     def plan(self, conn: sa.Connection, schema: str, table: str) -> Plan:
         insp = sa.inspect(conn)
@@ -248,3 +281,127 @@ class Catalog:
         enc = conn.execute(sa.text("SHOW server_encoding")).scalar()
         conn.rollback()
         return str(enc or "").upper()
+
+
+# -- who may read: the grants, through role membership -----------------------------------
+#: Everyone (PostgreSQL's PUBLIC, MariaDB's PUBLIC): the one name every source uses for it.
+EVERYONE = "*"
+
+
+def _names(readers: set[str], rename: Any = str) -> list[str]:
+    """Reader names for the manifest: ``*`` first, masked (a role may be named with a card number)."""
+    return sorted((mask_name(rename(r)) for r in readers), key=lambda r: (r != EVERYONE, r))
+
+
+def _closure(start: set[Any], members: dict[Any, set[Any]]) -> set[Any]:
+    """``start`` and every role that is a member of one of them, directly or through other roles."""
+    out, todo = set(start), list(start)
+    while todo:
+        for m in members.get(todo.pop(), ()):
+            if m not in out:
+                out.add(m)
+                todo.append(m)
+    return out
+
+
+class _PgGrants:
+    """PostgreSQL: who may connect to the database, use the schema and select
+    from each table, each through role membership (a member may ``SET ROLE``
+    to its role whether or not it inherits); ``pg_read_all_data`` members read
+    every table. Superusers read everything and are not listed."""
+
+    def __init__(self, names: dict[int, str], members: dict[int, set[int]], connect: set[int], usage: set[int],
+                 read_all: set[int], columns: dict[int, dict[int, set[str]]]) -> None:
+        self.names = names
+        self.members = members
+        self.connect = connect
+        self.usage = usage
+        self.read_all = read_all
+        self.columns = columns
+
+    @classmethod
+    def read(cls, conn: sa.Connection, schema: str) -> "_PgGrants":
+        names = {int(oid): str(name) for oid, name in conn.execute(sa.text("SELECT oid, rolname FROM pg_roles"))}
+        names[0] = EVERYONE  # aclexplode's grantee 0 is PUBLIC
+        members: dict[int, set[int]] = {}
+        for role, member in conn.execute(sa.text("SELECT roleid, member FROM pg_auth_members")):
+            members.setdefault(int(role), set()).add(int(member))
+        connect = {int(g) for (g,) in conn.execute(sa.text(
+            "SELECT a.grantee FROM pg_database d, aclexplode(COALESCE(d.datacl, acldefault('d', d.datdba))) a "
+            "WHERE d.datname = current_database() AND a.privilege_type = 'CONNECT'"))}
+        usage = {int(g) for (g,) in conn.execute(sa.text(
+            "SELECT a.grantee FROM pg_namespace n, aclexplode(COALESCE(n.nspacl, acldefault('n', n.nspowner))) a "
+            "WHERE n.nspname = :s AND a.privilege_type = 'USAGE'"), {"s": schema})}
+        read_all = {int(o) for (o,) in conn.execute(sa.text(
+            "SELECT oid FROM pg_roles WHERE rolname = 'pg_read_all_data'"))}
+        columns: dict[int, dict[int, set[str]]] = {}
+        for rel, col, grantee in conn.execute(sa.text("""
+            SELECT a.attrelid, a.attname, x.grantee
+              FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+              JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(a.attacl) x
+             WHERE n.nspname = :s AND a.attacl IS NOT NULL AND NOT a.attisdropped AND x.privilege_type = 'SELECT'
+        """), {"s": schema}):
+            columns.setdefault(int(rel), {}).setdefault(int(grantee), set()).add(str(col))
+        return cls(names, members, connect, usage, read_all, columns)
+
+    def _who(self, grantees: set[int]) -> set[int] | None:
+        """Roles holding one of ``grantees`` (through membership); None: every role (PUBLIC)."""
+        return None if 0 in grantees else _closure(grantees, self.members)
+
+    def _can(self, *sets: set[int] | None) -> set[int] | None:
+        """The roles in all of ``sets`` (None: every role)."""
+        out: set[int] | None = None
+        for s in sets:
+            if s is not None:
+                out = set(s) if out is None else out & s
+        return out
+
+    def table(self, grantees: set[int], oid: int) -> dict[str, Any]:
+        connect = self._who(self.connect)
+        via_grants = self._can(connect, self._who(self.usage), self._who(grantees))
+        via_read_all = self._can(connect, _closure(self.read_all, self.members) - self.read_all)
+        every = via_grants is None or via_read_all is None
+        roles = set() if every else (via_grants or set()) | (via_read_all or set())
+        readers = {EVERYONE} if every else {self.names.get(r, str(r)) for r in roles}
+        out: dict[str, Any] = {"readers": _names(readers), "exposure": "public" if every else "restricted"}
+        columns: dict[str, set[str]] = {}
+        for grantee, cols in self.columns.get(oid, {}).items():
+            who = self._can(connect, self._who(self.usage), self._who({grantee}))
+            for name in [EVERYONE] if who is None else [self.names.get(r, str(r)) for r in who]:
+                if name not in readers and EVERYONE not in readers:
+                    columns.setdefault(name, set()).update(cols)
+        if columns:
+            out["column_readers"] = {mask_name(k): sorted(mask_name(c) for c in v) for k, v in sorted(columns.items())}
+        return out
+
+
+def _mysql_name(grantee: str) -> str:
+    """``'PUBLIC'@''`` is everyone; a role shows as ``'name'@''``: just its name."""
+    if grantee == "'PUBLIC'@''":
+        return EVERYONE
+    if grantee.endswith("@''"):
+        return grantee[:-3].strip("'")
+    return grantee
+
+
+def _mysql_role_members(conn: sa.Connection) -> dict[str, set[str]]:
+    """Role grantee -> accounts and roles granted it (MariaDB ``roles_mapping``,
+    MySQL 8 ``role_edges``); empty when the scanning account may not read them."""
+    members: dict[str, set[str]] = {}
+    for sql, to_role in (
+        ("SELECT User, Host, Role, '' FROM mysql.roles_mapping", lambda r: f"'{r[2]}'@''"),
+        ("SELECT TO_USER, TO_HOST, FROM_USER, FROM_HOST FROM mysql.role_edges", lambda r: f"'{r[2]}'@'{r[3]}'"),
+    ):
+        try:
+            rows = conn.exec_driver_sql(sql).all()
+        except sa.exc.SQLAlchemyError:
+            conn.rollback()
+            continue
+        for r in rows:
+            members.setdefault(to_role(r), set()).add(f"'{r[0]}'@'{r[1]}'")
+        break
+    return members
+
+
+def _mysql_expand(grantees: set[str], members: dict[str, set[str]]) -> set[str]:
+    return _closure(grantees, members)

@@ -212,7 +212,7 @@ class SQLSource:
             if not cat.selection.table(schema, table):
                 continue
             meta: dict[str, Any] = {"database": self.public_url, "schema": schema, "table": table}
-            for k in ("rows_estimate", "readers", "exposure"):
+            for k in ("rows_estimate", "readers", "column_readers", "exposure", "exposure_detail", "group_members"):
                 if k in info:
                     meta[k] = info[k]
             if self.exposure and self.dialect != "sqlite" and "exposure" not in meta:
