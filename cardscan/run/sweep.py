@@ -59,7 +59,7 @@ class Tally:
         self.by_dir: Counter[str] = Counter()
         self.errors_by_kind: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
-        self.findings = self.errors = 0
+        self.findings = self.errors = self.allowed = 0
         self.objects = self.objects_with_findings = self.bytes = 0
         self.carried_objects = self.carried_bytes = self.carried_findings = 0
         self._last_uri, self._last_dir = "", ""
@@ -105,6 +105,7 @@ class Tally:
             "findings_by_kind": dict(self.by_kind.most_common()),
             "findings_by_confidence": dict(self.by_band.most_common()),
             "findings_by_directory": dict(self.by_dir.most_common()),
+            "allowed": self.allowed,
             "errors": self.errors,
             "errors_by_kind": dict(self.errors_by_kind.most_common()),
             "skipped": dict(self.skipped.most_common()),
@@ -354,12 +355,12 @@ class Sweep:
         item = r.item
         if item.byte_range is None:
             self._emit(item, r.findings, r.errors, {"bytes": r.nbytes, "seconds": r.seconds},
-                       read=r.sha256 is not None or r.nbytes > 0, obj=r.obj, sha256=r.sha256)
+                       read=r.sha256 is not None or r.nbytes > 0, obj=r.obj, sha256=r.sha256, allowed=r.allowed)
             return
         key = (item.uri, item.version)
         split = self._splits.get(key)
         if split is None:  # a range handed in from outside: pass it through
-            self._emit(item, r.findings, r.errors, {"bytes": r.nbytes}, read=True)
+            self._emit(item, r.findings, r.errors, {"bytes": r.nbytes}, read=True, allowed=r.allowed)
             return
         split.results[item.byte_range[0]] = r
         if len(split.results) == split.parts:
@@ -370,6 +371,7 @@ class Sweep:
         """Put a split item back together: file lines, one object digest, one record set."""
         lines, last_nl, lines_known = 0, -1, True
         findings: list[Finding] = []
+        allowed: list[Finding] = []
         errors: list[ErrorRecord] = []
         seen_errors: set[tuple[str, str]] = set()
         digests: list[tuple[int, int, str]] = []
@@ -385,8 +387,10 @@ class Sweep:
             if rs is None or not lines_known:
                 lines_known = False
                 findings += [f.with_location(line=None, column=None) for f in r.findings]
+                allowed += [f.with_location(line=None, column=None) for f in r.allowed]
             else:
                 findings += RangeStats.fix(r.findings, lines, last_nl)
+                allowed += RangeStats.fix(r.allowed, lines, last_nl)
                 lines += rs.newlines
                 if rs.last_newline is not None:
                     last_nl = rs.last_newline
@@ -399,8 +403,9 @@ class Sweep:
         if len(digests) == split.parts:
             obj.update(sha256=ranges_digest(digests), sha256_mode="ranges", sha256_range_size=self.split_size)
         attach_object(findings, obj)
+        attach_object(allowed, obj)
         self._emit(item, findings, errors, {"bytes": int(nbytes), "seconds": seconds, "ranges": split.parts},
-                   read=len(digests) == split.parts, sha256=obj.get("sha256"))
+                   read=len(digests) == split.parts, sha256=obj.get("sha256"), allowed=allowed)
 
     def _stamp(self) -> str:
         """``now_iso()``, formatted at most once a second (it is per object)."""
@@ -438,12 +443,20 @@ class Sweep:
     def _emit(
         self, item: Item | None, findings: list[Finding], errors: list[ErrorRecord], stats: dict[str, Any],
         read: bool = False, obj: dict[str, Any] | None = None, sha256: str | None = None,
+        allowed: list[Finding] | None = None,
     ) -> None:
         t = self.tally
         for f in findings:
             t.finding(f)
             for sink in self.sinks:
                 sink.finding(f)
+        if allowed:  # allow.py: suppressed, for the sinks that report them (SARIF)
+            t.allowed += len(allowed)
+            for sink in self.sinks:
+                report = getattr(sink, "allowed", None)
+                if report is not None:
+                    for f in allowed:
+                        report(f)
         for e in errors:
             t.error(e)
             for sink in self.sinks:
