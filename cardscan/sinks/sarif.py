@@ -55,7 +55,10 @@ from ..privacy import mask_name
 from ..sources.base import Item
 from .base import BaseSink, open_report
 
-SARIF_SCHEMA = "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/master/Schemata/sarif-schema-2.1.0.json"
+#: Where OASIS keeps the 2.1.0 schema now (the old ``master/Schemata/`` path is gone).
+SARIF_SCHEMA = "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/main/sarif-2.1/schema/sarif-schema-2.1.0.json"
+#: The tool's home page for code-scanning UIs (``tool.driver.informationUri``).
+INFORMATION_URI = "https://pypi.org/project/cardscan/"
 SARIF_VERSION = "2.1.0"
 SRCROOT = "%SRCROOT%"
 FINGERPRINT_NAME = "cardscanFinding/v1"
@@ -168,6 +171,7 @@ class SarifSink(BaseSink):
         run_head = {
             "tool": {"driver": {
                 "name": "cardscan",
+                "informationUri": INFORMATION_URI,
                 "version": version,
                 "semanticVersion": version,
                 "rules": RULES,
@@ -179,9 +183,16 @@ class SarifSink(BaseSink):
         self._begun = True
 
     def finding(self, finding: Finding) -> None:
+        self._write(self.result(finding))
+
+    def allowed(self, finding: Finding) -> None:
+        """A finding a ``cardscan: allow`` comment allows: a suppressed result (see the module doc)."""
+        self._write(self.result(finding, allowed=True))
+
+    def _write(self, result: dict[str, Any]) -> None:
         if not self._begun:
             self.begin({})
-        self._out.write(("," if self._count else "") + "\n" + json.dumps(self.result(finding)))
+        self._out.write(("," if self._count else "") + "\n" + json.dumps(result))
         self._count += 1
 
     def error(self, error: ErrorRecord) -> None:
@@ -235,7 +246,7 @@ class SarifSink(BaseSink):
             return {"uri": _file_uri(path)}, rel
         return {"uri": _rel_uri(rel), "uriBaseId": SRCROOT}, rel
 
-    def result(self, f: Finding) -> dict[str, Any]:
+    def result(self, f: Finding, allowed: bool = False) -> dict[str, Any]:
         loc = f.location.public()  # member names may hold card numbers too
         artifact, path = self.artifact(loc, f.obj)
         physical: dict[str, Any] = {"artifactLocation": artifact}
@@ -255,8 +266,12 @@ class SarifSink(BaseSink):
         if loc.member:
             where = "!".join([path, *loc.member])
             location["logicalLocations"] = [{"fullyQualifiedName": where, "name": loc.member[-1], "kind": "member"}]
+            properties["member"] = list(loc.member)
             if region:
                 properties["member_region"] = region
+            # The position in the member's text, on the container a code-scanning
+            # UI can open (its byte offsets would be read as the container's).
+            physical["region"] = _text_region(region)
         elif loc.cell is not None:
             c = loc.cell
             table = f"{c.schema}.{c.table}" if c.schema else c.table
@@ -264,6 +279,9 @@ class SarifSink(BaseSink):
             location["logicalLocations"] = [{"fullyQualifiedName": f"{table}.{c.column}[{keys}]",
                                              "name": c.column, "kind": "value"}]
             where = f"{path}#{table}.{c.column}"
+            if region:
+                properties["value_region"] = region
+            physical["region"] = _text_region(region)
         elif region:
             physical["region"] = region
         if loc.version:
@@ -275,16 +293,20 @@ class SarifSink(BaseSink):
         for part in ("cardscan-sarif-v1", f.fingerprint, where, f.kind):
             h.update(part.encode("utf-8", "surrogateescape"))
             h.update(b"\x00")
-        return {
+        result: dict[str, Any] = {
             "ruleId": rule_id(f.kind),
             "ruleIndex": RULE_INDEX.get(rule_id(f.kind), -1),
             "kind": "fail",
-            "level": level(f),
+            "level": "note" if allowed else level(f),
             "message": {"text": summary(f) + "."},
             "locations": [location],
             "partialFingerprints": {FINGERPRINT_NAME: h.hexdigest()},
             "properties": properties,
         }
+        if allowed:
+            properties["allowed"] = True
+            result["suppressions"] = [{"kind": "inSource", "justification": ALLOW_JUSTIFICATION}]
+        return result
 
     def notification(self, e: ErrorRecord) -> dict[str, Any]:
         loc = e.location.public()
@@ -300,6 +322,17 @@ class SarifSink(BaseSink):
         if e.limit:
             n["properties"]["limit"] = e.limit
         return n
+
+
+#: Why an allowed finding is suppressed (the comment is in the source: cardscan/allow.py).
+ALLOW_JUSTIFICATION = "a 'cardscan: allow' comment on the line (or 'cardscan: allow-next-line' on the line before)"
+
+
+def _text_region(region: dict[str, Any]) -> dict[str, Any]:
+    """The line and column of ``region`` alone; line 1 when it has none (code
+    scanning needs a start line on every result)."""
+    out = {k: region[k] for k in ("startLine", "startColumn") if k in region}
+    return out or {"startLine": 1}
 
 
 def _region(loc: Location) -> dict[str, Any]:
