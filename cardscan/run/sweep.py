@@ -42,6 +42,9 @@ from .state import SweepState
 log = logging.getLogger("cardscan.run.sweep")
 
 DEFAULT_SPLIT_SIZE = 64 << 20
+#: Worker time a batch of small items should take, once items' cost is known:
+#: progress moves at least this often per worker, however slow the share.
+UNIT_SECONDS = 0.25
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -188,6 +191,8 @@ class Sweep:
         self._counter: _Count | None = None
         self.state = state
         self._stamp_at, self._stamp_text = -1e9, ""
+        #: Worker seconds per small item (moving average over results; None until one arrives).
+        self._item_seconds: float | None = None
 
     # -- stopping ------------------------------------------------------------
     def request_stop(self, reason: str = "signal") -> None:
@@ -298,9 +303,25 @@ class Sweep:
             summary["state"] = {"path": state.store.path, "run": state.run.id, "mode": state.run.mode}
         return failure
 
+    def _batch_limit(self, ramp: int) -> int:
+        """Items in the next batch: enough for :data:`UNIT_SECONDS` of work at
+        the cost items have shown, at most ``batch_items``; before any result,
+        ``ramp`` (doubling from 1), so a slow share shows progress at once."""
+        per_item = self._item_seconds
+        if per_item is None:
+            return min(ramp, self.batch_items)
+        return max(1, min(self.batch_items, int(UNIT_SECONDS / max(per_item, 1e-9))))
+
     def _units(self) -> Iterator[Unit]:
+        # The first full batch is held until the listing shows there is more:
+        # a scan that fits in one batch stays one unit (the runner scans it in
+        # this process, no pool to start). Beyond it, batches are sized by
+        # _batch_limit, so results (and the bar) come in per fraction of a
+        # second of work, not per 128 files.
         batch: list[Item] = []
         size = 0
+        held: list[Item] | None = None
+        ramp = 1
         for src in self.sources:
             for entry in _listing(src):
                 if self._should_stop():
@@ -319,11 +340,25 @@ class Sweep:
                     for p in parts:
                         yield [p]
                     continue
+                if held is not None:  # the listing goes on: release the first batch in a ramp
+                    while held:
+                        n = self._batch_limit(ramp)
+                        yield held[:n]
+                        del held[:n]
+                        ramp *= 2
+                    held = None
                 batch.append(entry)
                 size += entry.size or 0
-                if len(batch) >= self.batch_items or size >= self.batch_bytes:
-                    yield batch
+                limit = self.batch_items if ramp == 1 else self._batch_limit(ramp)
+                if len(batch) >= limit or size >= self.batch_bytes:
+                    if ramp == 1:  # the first batch: hold it (see above)
+                        held = batch
+                    else:
+                        yield batch
+                        ramp *= 2
                     batch, size = [], 0
+        if held:
+            yield held
         if batch:
             yield batch
 
@@ -354,6 +389,9 @@ class Sweep:
     def _result(self, r: ItemResult) -> None:
         item = r.item
         if item.byte_range is None:
+            # The cost of a small item (from the worker), for _batch_limit.
+            s = r.seconds
+            self._item_seconds = s if self._item_seconds is None else 0.9 * self._item_seconds + 0.1 * s
             self._emit(item, r.findings, r.errors, {"bytes": r.nbytes, "seconds": r.seconds},
                        read=r.sha256 is not None or r.nbytes > 0, obj=r.obj, sha256=r.sha256, allowed=r.allowed)
             return
