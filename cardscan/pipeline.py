@@ -282,19 +282,23 @@ class Pipeline:
 
     def _scan_layer(self, part: Any, loc: Location, result: ItemResult) -> None:
         """One layer's findings, those on lines an allow comment allows set
-        aside (only where the layer's lines are a file's own: allow.honoured)."""
+        aside (only where the layer's lines are a file's own: allow.honoured),
+        placed in their document where the decoder can say (Layer.locate)."""
         stream = part.stream
+        allowed: list[Finding] = []
         start = start_if_seekable(stream) if honoured(part.encoding) else None
         if start is not None:  # lines are read again around findings only: clean files cost nothing
             found = list(self.scanner.scan_stream(stream, loc))
-            kept, allowed = split_seekable(stream, found, start) if found else (found, [])
+            if found:
+                found, allowed = split_seekable(stream, found, start)
         elif honoured(part.encoding):  # a forward-only stream: keep lines as they pass
             watch = LineWatch(stream)
-            kept, allowed = watch.split(self.scanner.scan_stream(watch, loc))
+            found, allowed = watch.split(self.scanner.scan_stream(watch, loc))
         else:
-            result.findings.extend(self.scanner.scan_stream(stream, loc))
-            return
-        result.findings.extend(kept)
+            found = list(self.scanner.scan_stream(stream, loc))
+        if found and part.locate is not None:
+            found = _located(part.locate, found)
+        result.findings.extend(found)
         result.allowed.extend(allowed)
 
     def _scan_range(self, source: Any, item: Item, result: ItemResult) -> None:
@@ -357,6 +361,16 @@ class Pipeline:
                 result.findings.extend(self.scanner.scan_bytes(value, replace(base, cell=cell), field=cell.column))
         except (SourceError, OSError) as exc:
             result.errors.append(_exc_record(base, exc))
+
+
+def _located(locate: Any, found: list[Finding]) -> list[Finding]:
+    """``found`` with ``Location.ref`` set where the layer's decoder knows the place
+    (a spreadsheet cell); as they are if it cannot say."""
+    try:
+        refs = locate([f.location.line for f in found])
+    except Exception:  # noqa: BLE001 - a reference is a nicety: never lose a finding over it
+        return found
+    return [f.with_location(ref=r) if r else f for f, r in zip(found, refs)]
 
 
 def _load(target: str) -> Any:

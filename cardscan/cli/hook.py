@@ -8,8 +8,12 @@ Made for a developer at a terminal: one line per card number
 (``path:line:col  BRAND  masked  confidence — why``) and how to let a fixture
 through. Fixtures pass three ways: published test cards are allowed in hook
 mode (``--report-test-cards`` flags them too), a ``cardscan: allow`` comment
-on the same line, and the baseline file (``.cardscan-baseline.json``, used
-when present, see ``cardscan baseline``).
+on the same line (or ``cardscan: allow-next-line`` on the line before: the
+pipeline applies that policy, cardscan/allow.py, as in ``cardscan scan``), and
+the baseline file (``.cardscan-baseline.json``, used when present, see
+``cardscan baseline``). The tips after a blocked commit offer the comment only
+for numbers on lines of the developer's own files, the baseline for those
+inside an archive, a compressed file or a document.
 
 Exit status (like detect-secrets' hook): 0 nothing new; 1 new card numbers
 (the commit is blocked); 3 ``--update-baseline`` rewrote the baseline (stage
@@ -184,9 +188,13 @@ def scan_files(
 def display_path(f: "Finding", cwd: str) -> str:
     from ..baseline import finding_path
     from ..display import printable
+    from ..findings import ref_members
 
-    text = finding_path(f, cwd)
     loc = f.location
+    if loc.ref:  # a spreadsheet cell (book.xlsx!Sheet1!B2), not the line of cardscan's extracted text
+        ref = loc.public().ref or ""
+        return printable(finding_path(f.with_location(member=ref_members(loc.member, ref)), cwd) + "!" + ref)
+    text = finding_path(f, cwd)
     if loc.line is not None:
         text += f":{loc.line}:{loc.column}"
     elif loc.offset is not None:

@@ -22,11 +22,22 @@ the manifest), never the number. Locations:
 * a member of a container (``exports.zip`` > ``cards.csv``): the container
   file is the ``artifactLocation`` (what a code-scanning UI can open), the
   member chain is a ``logicalLocation`` (``kind`` ``member``,
-  ``fullyQualifiedName`` ``exports.zip!cards.csv``) and the position inside
-  the member goes to ``properties.member_region``: a region of the outer
-  file would point at compressed bytes;
+  ``fullyQualifiedName`` ``exports.zip!cards.csv``) and ``properties.member``;
+  the ``region`` holds the line and column in the member's text (GitHub code
+  scanning needs a start line on every result), and the member's byte
+  offsets go to ``properties.member_region`` (in the region they would be
+  read as the container's). A spreadsheet cell (``Location.ref``) is a second
+  ``logicalLocation`` (``book.xlsx!Customers!C2``, kind ``value``),
+  ``properties.cell`` and part of the message; a SQL cell's region is its
+  line in the value;
 * git history findings (``cardscan scan --git-history``): the path in the
   repository, with ``properties.commit``.
+
+Findings a ``cardscan: allow`` comment allows (cardscan/allow.py; the sweep
+hands them to :meth:`SarifSink.allowed`) are results with a ``suppressions``
+entry of kind ``inSource`` and level ``note``, not errors. (GitHub code
+scanning does not act on suppressions itself: docs/pre-commit.md says how to
+leave them out of an upload.)
 
 ``partialFingerprints["cardscanFinding/v1"]`` is SHA-256 over the keyed
 fingerprint, the path and the kind: stable across runs and line moves when the
@@ -50,7 +61,7 @@ from urllib.parse import quote
 from .. import __version__
 from ..display import local_path, relative_path
 from ..explain import summary
-from ..findings import ErrorRecord, Finding, Location
+from ..findings import ErrorRecord, Finding, Location, ref_members
 from ..privacy import mask_name
 from ..sources.base import Item
 from .base import BaseSink, open_report
@@ -267,6 +278,11 @@ class SarifSink(BaseSink):
             where = "!".join([path, *loc.member])
             location["logicalLocations"] = [{"fullyQualifiedName": where, "name": loc.member[-1], "kind": "member"}]
             properties["member"] = list(loc.member)
+            if loc.ref:  # a spreadsheet cell: where a person looks
+                properties["cell"] = loc.ref
+                location["logicalLocations"].append({
+                    "fullyQualifiedName": "!".join([path, *ref_members(loc.member, loc.ref), loc.ref]),
+                    "name": loc.ref, "kind": "value"})
             if region:
                 properties["member_region"] = region
             # The position in the member's text, on the container a code-scanning
@@ -298,7 +314,7 @@ class SarifSink(BaseSink):
             "ruleIndex": RULE_INDEX.get(rule_id(f.kind), -1),
             "kind": "fail",
             "level": "note" if allowed else level(f),
-            "message": {"text": summary(f) + "."},
+            "message": {"text": summary(f) + (f". In {loc.ref}." if loc.ref else ".")},
             "locations": [location],
             "partialFingerprints": {FINGERPRINT_NAME: h.hexdigest()},
             "properties": properties,

@@ -358,3 +358,31 @@ def test_the_hook_imports_no_logging_when_nothing_is_logged(repo: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code, "plain.py"], capture_output=True, text=True, env=env,
                          cwd=repo, check=True, timeout=60).stdout.strip()
     assert out == "0 False"
+
+
+def test_xlsx_findings_read_as_cell_references_everywhere(repo: Path, capsys, rng, monkeypatch) -> None:
+    """'book.xlsx!Customers!C2', not 'book.xlsx!xl/worksheets/sheet1.xml:5:1' (issue 14.12):
+    in the hook, the text output, SARIF and JUnit."""
+    from tests.decoders.build import workbook
+
+    typed, number = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
+    (repo / "book.xlsx").write_bytes(workbook([f"card {typed}"], {
+        "Customers": [[("A1", "s", "0")], [("C2", None, number)]]}))
+    code, out, _ = hook("book.xlsx", capsys=capsys, pans=[typed, number])
+    assert code == 1
+    assert "book.xlsx!Customers!A1  VISA" in out and "book.xlsx!Customers!C2  " in out
+    assert "sheet1.xml" not in out and "sharedStrings" not in out
+    # cardscan scan: text, SARIF, JUnit.
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY)
+    assert cli_main.main(["scan", "--jobs", "1", "--no-progress", "book.xlsx"]) == 1
+    text = capsys.readouterr().out
+    assert "book.xlsx!Customers!C2  " in text and "book.xlsx!Customers!A1  " in text
+    assert cli_main.main(["scan", "--jobs", "1", "--no-progress", "--format", "sarif", "book.xlsx"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    cells = sorted(r["properties"]["cell"] for r in doc["runs"][0]["results"])
+    assert cells == ["Customers!A1", "Customers!C2"]
+    assert all(r["message"]["text"].endswith(f"In {r['properties']['cell']}.") for r in doc["runs"][0]["results"])
+    assert cli_main.main(["scan", "--jobs", "1", "--no-progress", "--format", "junit", "book.xlsx"]) == 1
+    xml = capsys.readouterr().out
+    assert " at cell Customers!C2 (confidence" in xml and "sheet1.xml" not in xml
+    assert_no_pan(text + json.dumps(doc) + xml, [typed, number], "outputs")
