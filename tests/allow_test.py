@@ -249,3 +249,22 @@ def test_split_seekable(rng) -> None:
     found = Scanner(key=b"k").scan_bytes(data)
     kept, allowed = split_seekable(io.BytesIO(data), found)
     assert len(allowed) == 2 and [f.location.line for f in kept] == [4]
+
+
+def test_split_seekable_reads_blocks_and_agrees_with_the_whole_text_check(rng) -> None:
+    """One block serves findings close together; far apart ones (and the end of the file) read again."""
+    parts = []
+    for i in range(40):
+        pan = make_pan("455673", 16, rng)
+        filler = "y" * (rng.randrange(0, 3) * 40_000) + "\n"
+        parts.append(filler + (f"c {pan} # cardscan: allow\n" if i % 3 == 0 else
+                               f"# cardscan: allow-next-line\n{pan}\n" if i % 3 == 1 else f"c {pan}\n"))
+    data = "".join(parts).encode()
+    found = Scanner(key=b"k").scan_bytes(data)
+    assert len(found) == 40
+    expected = [allowed_at(data, f.location.offset, f.location.length) for f in found]
+    kept, allowed = split_seekable(io.BytesIO(data), found)
+    assert [f in allowed for f in found] == expected and len(kept) == expected.count(False)
+    # Offsets counted from a base: the layer starts 5 bytes into the stream.
+    kept2, allowed2 = split_seekable(io.BytesIO(b"xxxx\n" + data), found, base=5)
+    assert allowed2 == allowed and kept2 == kept
