@@ -5,15 +5,16 @@ detect-secrets' ``.secrets.baseline``) lists accepted findings by **keyed
 fingerprint** and path, never by number::
 
     {
-      "version": 1,
+      "version": 2,
       "generated_by": "cardscan 0.1.0",
       "generated_at": "2026-11-28T10:00:00Z",
       "key_id": "sha256:3f1c...",
       "settings": {"min_confidence": 50, "test_cards": false, ...},
       "results": {
         "tests/fixtures/orders.json": [
-          {"fingerprint": "hmac-sha256:...", "kind": "pan", "brand": "visa",
-           "masked": "455673******9855", "line": 12}
+          {"id": "7c41d0a2e9f3", "fingerprint": "hmac-sha256:...", "kind": "pan",
+           "brand": "visa", "masked": "455673******9855", "line": 12,
+           "audit": {"label": "test", "by": "alice", "at": "2026-11-29T09:12:00Z"}}
         ]
       }
     }
@@ -23,7 +24,17 @@ fingerprint and kind: moving a line, or re-indenting a file, does not make a
 finding new; the same number in another file does. ``new = found - baseline``.
 ``brand``, ``masked`` and ``line`` are for the humans reviewing the file
 (masked numbers show at most the first 6 and last 4 digits, as PCI DSS
-allows); they play no part in matching.
+allows); they play no part in matching. ``id`` names the entry for people and
+for ``cardscan baseline --audit --label ID=...``: the first 12 hex digits of
+SHA-256 over path, fingerprint and kind (recomputed on reading, so it cannot
+disagree with the entry).
+
+The audit (like detect-secrets' ``audit``): a person labels each accepted
+finding ``real``, ``test`` or ``false_positive``, recorded with who and when.
+Labels survive ``--update`` for the entries that stay. An entry labelled
+``real`` is **not** accepted any more: someone has said the number is a real
+card, so the hook and ``cardscan scan --baseline`` report it again until it is
+removed.
 
 The key matters. A plain hash of a card number can be brute-forced in minutes
 (the issuer prefix and the Luhn digit leave about 10^9 candidates); an HMAC
@@ -44,13 +55,16 @@ accepted in every commit that has it).
 Versions: ``version`` is the file format; :func:`upgrade` runs one step per
 version (``UPGRADES[n]`` turns version ``n`` into ``n + 1``), so an old
 baseline keeps working after an upgrade of cardscan. A file written by a newer
-cardscan is refused with a message saying so.
+cardscan is refused with a message saying so. Version 2 added ``id`` and
+``audit``; a version-1 file is read as version 2 with no entry labelled, and
+written back as version 2.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -62,20 +76,71 @@ from .findings import Finding, FingerprintKey
 from .privacy import mask_name
 
 __all__ = [
-    "BASELINE_VERSION", "DEFAULT_NAME", "Baseline", "Entry", "BaselineError",
+    "BASELINE_VERSION", "DEFAULT_NAME", "LABELS", "Audit", "Baseline", "Entry", "BaselineError",
     "finding_path", "upgrade", "UPGRADES", "require_stable_key", "check_key_outside",
-    "local_path", "relative_path",
+    "local_path", "relative_path", "entry_id", "parse_label",
 ]
 
-BASELINE_VERSION = 1
+BASELINE_VERSION = 2
 DEFAULT_NAME = ".cardscan-baseline.json"
+#: What an audit may say of an accepted finding.
+LABELS = ("real", "test", "false_positive")
+
+
+def entry_id(path: str, fingerprint: str, kind: str) -> str:
+    """The short, stable name of an entry (12 hex digits of SHA-256 over its identity)."""
+    h = hashlib.sha256(f"{path}\0{fingerprint}\0{kind}".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()[:12]
+
+
+def parse_label(text: str) -> str:
+    """``real``, ``test`` or ``false_positive`` (also ``false-positive``, ``fp``, any case)."""
+    t = text.strip().lower().replace("-", "_").replace(" ", "_")
+    t = {"fp": "false_positive", "false": "false_positive", "falsepositive": "false_positive"}.get(t, t)
+    if t not in LABELS:
+        raise BaselineError(f"unknown audit label {text!r}: use one of {', '.join(LABELS)}")
+    return t
+
+
+def _upgrade_1(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 -> 2: entries get their ``id``; nothing is labelled yet."""
+    results = data.get("results")
+    if isinstance(results, dict):
+        data["results"] = {
+            path: [dict(e, id=entry_id(path, e.get("fingerprint", ""), e.get("kind", "")))
+                   if isinstance(e, dict) else e for e in items] if isinstance(items, list) else items
+            for path, items in results.items()
+        }
+    data["version"] = 2
+    return data
+
 
 #: ``UPGRADES[n](data)`` turns a version-``n`` baseline dict into version ``n + 1``.
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_1}
 
 
 class BaselineError(ConfigError):
     """A baseline file that cannot be used (unreadable, wrong key, newer format)."""
+
+
+@dataclass(frozen=True)
+class Audit:
+    """A person's verdict on an accepted finding."""
+
+    label: str
+    by: str
+    at: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"label": self.label, "by": self.by, "at": self.at}
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str) -> "Audit | None":
+        if d is None:
+            return None
+        if not (isinstance(d, dict) and isinstance(d.get("label"), str)):
+            raise BaselineError(f"{where}: an 'audit' needs a 'label'")
+        return cls(parse_label(d["label"]), str(d.get("by", "")), str(d.get("at", "")))
 
 
 @dataclass(frozen=True)
@@ -88,18 +153,29 @@ class Entry:
     brand: str = field(default="", compare=False)
     masked: str = field(default="", compare=False)
     line: int | None = field(default=None, compare=False)
+    audit: Audit | None = field(default=None, compare=False)
 
     def identity(self) -> tuple[str, str, str]:
         return (self.path, self.fingerprint, self.kind)
 
+    @property
+    def id(self) -> str:
+        return entry_id(self.path, self.fingerprint, self.kind)
+
+    @property
+    def label(self) -> str | None:
+        return self.audit.label if self.audit is not None else None
+
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"fingerprint": self.fingerprint, "kind": self.kind}
+        d: dict[str, Any] = {"id": self.id, "fingerprint": self.fingerprint, "kind": self.kind}
         if self.brand:
             d["brand"] = self.brand
         if self.masked:
             d["masked"] = self.masked
         if self.line is not None:
             d["line"] = self.line
+        if self.audit is not None:
+            d["audit"] = self.audit.to_dict()
         return d
 
 
@@ -176,6 +252,8 @@ class Baseline:
         self._entries: dict[tuple[str, str, str], Entry] = {}
         for e in entries:
             self._entries.setdefault(e.identity(), e)
+        #: The file it was read from (for messages), if any.
+        self.path: str | None = None
 
     # -- building --------------------------------------------------------------
     @classmethod
@@ -207,10 +285,41 @@ class Baseline:
         added = 0
         for f in findings:
             e = self.entry_for(f)
-            if e.identity() not in self._entries:
+            old = self._entries.get(e.identity())
+            if old is None:
                 added += 1
+            elif old.audit is not None:
+                e = replace(e, audit=old.audit)  # an audit outlives a rescan
             self._entries[e.identity()] = e  # keep line numbers current
         return added
+
+    def carry_audits(self, other: "Baseline") -> int:
+        """Take ``other``'s labels for the entries both hold (a full rescan); returns how many."""
+        n = 0
+        for k, e in self._entries.items():
+            old = other._entries.get(k)
+            if old is not None and old.audit is not None and e.audit is None:
+                self._entries[k] = replace(e, audit=old.audit)
+                n += 1
+        return n
+
+    def label(self, entry_id_or_prefix: str, label: str, by: str, at: str | None = None) -> Entry:
+        """Record an audit label on one entry (by its id, or a unique prefix of at least 4 digits)."""
+        entry = self.find(entry_id_or_prefix)
+        new = replace(entry, audit=Audit(parse_label(label), by, at or _now()))
+        self._entries[entry.identity()] = new
+        return new
+
+    def find(self, entry_id_or_prefix: str) -> Entry:
+        want = entry_id_or_prefix.strip().lower()
+        if len(want) < 4:
+            raise BaselineError(f"entry id {entry_id_or_prefix!r} is too short (give at least 4 of its 12 digits)")
+        hits = [e for e in self._entries.values() if e.id.startswith(want)]
+        if not hits:
+            raise BaselineError(f"no entry with id {entry_id_or_prefix!r} in the baseline")
+        if len(hits) > 1:
+            raise BaselineError(f"entry id {entry_id_or_prefix!r} is ambiguous ({len(hits)} entries start with it)")
+        return hits[0]
 
     def forget_paths(self, paths: Iterable[str]) -> int:
         """Drop every entry for these baseline paths (a rescanned file); returns how many."""
@@ -232,7 +341,9 @@ class Baseline:
         return isinstance(finding, Finding) and self.is_known(finding)
 
     def is_known(self, finding: Finding) -> bool:
-        return (finding_path(finding, self.root), finding.fingerprint, finding.kind) in self._entries
+        """Accepted: in the baseline, and not labelled ``real`` by an audit."""
+        e = self._entries.get((finding_path(finding, self.root), finding.fingerprint, finding.kind))
+        return e is not None and e.label != "real"
 
     def new(self, findings: Iterable[Finding]) -> list[Finding]:
         """``found - baseline``: the findings the baseline does not accept."""
@@ -248,10 +359,12 @@ class Baseline:
                 "set CARDSCAN_FINGERPRINT_KEY (or --key-file / key-file in [tool.cardscan]) "
                 f"to the team's key (key id {self.key_id})"
             )
+        where = self.path or DEFAULT_NAME
         raise BaselineError(
             f"the baseline was written with another fingerprint key (key id {self.key_id}, "
-            f"this run uses {key.key_id}); use the team's key, or rewrite the baseline "
-            "with 'cardscan baseline' and review the diff"
+            f"this run uses {key.key_id}); use the team's key, or rewrite the baseline under this key "
+            f"with 'cardscan baseline --update {where} --force' (its accepted entries cannot be checked "
+            "under another key and are dropped; review the findings it accepts again)"
         )
 
     # -- files -------------------------------------------------------------------
@@ -292,6 +405,7 @@ class Baseline:
                     brand=str(d.get("brand", "")),
                     masked=str(d.get("masked", "")),
                     line=line if isinstance(line, int) else None,
+                    audit=Audit.from_dict(d.get("audit"), f"{where}: entry {i} of {path!r}"),
                 ))
         settings = data.get("settings")
         return cls(
@@ -316,7 +430,9 @@ class Baseline:
             raise BaselineError(f"cannot read baseline file {p}: {exc.strerror}") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise BaselineError(f"{p}: not valid JSON ({type(exc).__name__})") from None
-        return cls.from_dict(data, root=p.resolve().parent, where=str(p))
+        b = cls.from_dict(data, root=p.resolve().parent, where=str(p))
+        b.path = str(path)
+        return b
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write the file (mode 0600, replaced atomically, sorted for readable diffs)."""

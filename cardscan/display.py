@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from .findings import ref_members
+
 if TYPE_CHECKING:
     from .findings import Location
 
@@ -49,6 +51,8 @@ def format_location(loc: "Location") -> str:
     text = uri_display(loc.uri)
     if loc.version:
         text += f"?versionId={loc.version}"
+    if loc.ref:  # a spreadsheet cell: Sheet1!B2 says more than the part's line and column
+        return printable("!".join([text, *ref_members(loc.member, loc.ref), loc.ref]))
     if loc.member:
         text = "!".join([text, *loc.member])
     if loc.cell is not None:

@@ -14,7 +14,11 @@ The :class:`Location` model covers every place cardscan looks:
 * SQL cells: ``uri`` is the database URL without password, and ``cell`` names
   schema, table, column and the row's key;
 * within the innermost stream: ``offset``/``length`` in bytes, and
-  ``line``/``column`` (1-based, column counted in bytes) for text.
+  ``line``/``column`` (1-based, column counted in bytes) for text;
+* ``ref``, optional: where a person finds it in a document, when the
+  innermost stream is text cardscan extracted: a spreadsheet cell,
+  ``Sheet1!B2`` (or the cells that use a shared string,
+  ``Sheet1!B2,Sheet2!A7``). Shown instead of the part's line and column.
 
 A location is written, shown and identified in its *public* form: a card
 number in a file name, S3 key or member name is masked there like any other
@@ -84,6 +88,8 @@ class Location:
     column: int | None = None
     version: str | None = None
     cell: Cell | None = None
+    #: A person's reference inside a document (``Sheet1!B2``); see the module doc.
+    ref: str | None = field(default=None, compare=False)
     #: Set on a public location read back without the key: the real uri and
     #: members, sealed (see seal.py). In-memory locations of a scan are real.
     sealed: str | None = field(default=None, compare=False)
@@ -93,14 +99,15 @@ class Location:
         (``self`` when there are none)."""
         uri = mask_name(self.uri)
         member = tuple(mask_name(m) for m in self.member)
-        if uri is self.uri and all(a is b for a, b in zip(member, self.member)):
+        ref = mask_name(self.ref) if self.ref else self.ref  # a sheet may be named after a card
+        if uri is self.uri and ref is self.ref and all(a is b for a, b in zip(member, self.member)):
             return self
-        return replace(self, uri=uri, member=member)
+        return replace(self, uri=uri, member=member, ref=ref)
 
     def __repr__(self) -> str:  # the public form: a repr lands in logs and tracebacks
         pub = self.public()
         fields = ", ".join(f"{name}={getattr(pub, name)!r}" for name in (
-            "uri", "member", "offset", "length", "line", "column", "version", "cell", "sealed"))
+            "uri", "member", "offset", "length", "line", "column", "version", "cell", "ref", "sealed"))
         return f"Location({fields})"
 
     def sealed_public(self, key: "FingerprintKey") -> "Location":
@@ -126,6 +133,8 @@ class Location:
         base = pub.uri[len("file://"):] if pub.uri.startswith("file://") else pub.uri
         if self.version:
             base += f"?versionId={self.version}"
+        if pub.ref:
+            return "!".join([base, *ref_members(pub.member, pub.ref), pub.ref])
         parts = [base, *pub.member]
         text = "!".join(parts)
         if self.cell is not None:
@@ -154,6 +163,8 @@ class Location:
                 d[name] = value
         if self.cell is not None:
             d["cell"] = self.cell.to_dict()
+        if pub.ref:
+            d["ref"] = pub.ref
         if pub.sealed is not None:
             d["sealed"] = pub.sealed
         return d
@@ -172,6 +183,7 @@ class Location:
             column=d.get("column"),
             version=d.get("version"),
             cell=Cell.from_dict(cell) if cell else None,
+            ref=d.get("ref"),
             sealed=d.get("sealed"),
         )
         if loc.sealed is None or key is None:
@@ -184,6 +196,13 @@ class Location:
         if real.public().uri != loc.uri or real.public().member != loc.member:
             raise SealError("a sealed location that does not match its public form")
         return real
+
+
+def ref_members(member: tuple[str, ...], ref: str) -> tuple[str, ...]:
+    """The members to show before ``ref``: a sheet-qualified reference
+    (``Sheet1!B2``) replaces the part it was found in (``xl/sharedStrings.xml``),
+    a bare one (``B2``, the sheet's name unknown) follows it."""
+    return member[:-1] if "!" in ref and member else member
 
 
 @dataclass(frozen=True)

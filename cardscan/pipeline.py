@@ -58,6 +58,7 @@ from typing import Any, BinaryIO, Iterable
 from urllib.parse import unquote, urlsplit
 
 from . import registry
+from .allow import LineWatch, honoured, split_seekable, start_if_seekable
 from .decoders import Failure, Limits, expand
 from .engine.config import ScanConfig
 from .engine.scanner import RangeStats, Scanner
@@ -92,8 +93,11 @@ class ItemResult:
     seconds: float = 0.0
     #: A decoder produced some of the scanned streams: offsets of findings
     #: without a member may then be offsets in decoded bytes (a .gz), not in
-    #: the object's own (the hook's allow pragma reads the object's own lines).
+    #: the object's own.
     decoded: bool = False
+    #: Findings on a line a ``cardscan: allow`` comment allows (allow.py): not
+    #: findings (no exit status, nothing to remediate), reported as suppressed.
+    allowed: list[Finding] = field(default_factory=list)
 
 
 class Pipeline:
@@ -171,12 +175,13 @@ class Pipeline:
     def _finish(self, result: ItemResult, t0: float) -> ItemResult:
         item = result.item
         result.seconds = time.perf_counter() - t0
-        if result.findings:
+        if result.findings or result.allowed:
             obj = {**item.meta, **result.obj}
             if result.sha256 is not None and item.byte_range is None:
                 obj["sha256"] = result.sha256
                 obj["sha256_mode"] = "whole"
             attach_object(result.findings, obj)
+            attach_object(result.allowed, obj)
         publish(result, self.scanner.key)
         return result
 
@@ -237,7 +242,7 @@ class Pipeline:
                         continue
                     if part.member or part.encoding:
                         result.decoded = True
-                    result.findings.extend(self.scanner.scan_stream(part.stream, loc))
+                    self._scan_layer(part, loc, result)
             except Exception as exc:  # OSError, SourceError, a decoder bug: a record, never a crash
                 result.errors.append(_exc_record(base, exc))
             self._hash_rest(reader, base, result)
@@ -275,6 +280,27 @@ class Pipeline:
         result.errors.extend(errors)
         return True
 
+    def _scan_layer(self, part: Any, loc: Location, result: ItemResult) -> None:
+        """One layer's findings, those on lines an allow comment allows set
+        aside (only where the layer's lines are a file's own: allow.honoured),
+        placed in their document where the decoder can say (Layer.locate)."""
+        stream = part.stream
+        allowed: list[Finding] = []
+        start = start_if_seekable(stream) if honoured(part.encoding) else None
+        if start is not None:  # lines are read again around findings only: clean files cost nothing
+            found = list(self.scanner.scan_stream(stream, loc))
+            if found:
+                found, allowed = split_seekable(stream, found, start)
+        elif honoured(part.encoding):  # a forward-only stream: keep lines as they pass
+            watch = LineWatch(stream)
+            found, allowed = watch.split(self.scanner.scan_stream(watch, loc))
+        else:
+            found = list(self.scanner.scan_stream(stream, loc))
+        if found and part.locate is not None:
+            found = _located(part.locate, found)
+        result.findings.extend(found)
+        result.allowed.extend(allowed)
+
     def _scan_range(self, source: Any, item: Item, result: ItemResult) -> None:
         start, end = item.byte_range  # type: ignore[misc]
         base = Location(uri=item.uri, version=item.version)
@@ -286,7 +312,8 @@ class Pipeline:
             reader = HashingReader(raw, start, end)
             try:
                 findings, stats = self.scanner.scan_range(reader, start, end, base)
-                result.findings, result.range_stats = findings, stats
+                result.findings, result.allowed = split_seekable(raw, findings)
+                result.range_stats = stats
             except Exception as exc:  # OSError, SourceError, a decoder bug: a record, never a crash
                 result.errors.append(_exc_record(base, exc))
             self._hash_rest(reader, base, result)
@@ -336,6 +363,16 @@ class Pipeline:
             result.errors.append(_exc_record(base, exc))
 
 
+def _located(locate: Any, found: list[Finding]) -> list[Finding]:
+    """``found`` with ``Location.ref`` set where the layer's decoder knows the place
+    (a spreadsheet cell); as they are if it cannot say."""
+    try:
+        refs = locate([f.location.line for f in found])
+    except Exception:  # noqa: BLE001 - a reference is a nicety: never lose a finding over it
+        return found
+    return [f.with_location(ref=r) if r else f for f, r in zip(found, refs)]
+
+
 def _load(target: str) -> Any:
     """A class from "module:Class" (a source the registry does not know, e.g. in tests)."""
     module, _, attr = target.partition(":")
@@ -361,11 +398,14 @@ def publish(result: ItemResult, key: FingerprintKey) -> None:
 
     result.findings = [_relocated(f, public(f.location)) for f in result.findings]
     result.errors = [_relocated(e, public(e.location)) for e in result.errors]
-    if result.findings:
-        obj = result.findings[0].obj
+    if result.allowed:
+        result.allowed = [_relocated(f, public(f.location)) for f in result.allowed]
+    if result.findings or result.allowed:
+        obj = (result.findings or result.allowed)[0].obj
         names = {k: mask_name(obj[k]) for k in _NAME_FIELDS if isinstance(obj.get(k), str)}
         if any(v is not obj[k] for k, v in names.items()):
             attach_object(result.findings, {**obj, **names})
+            attach_object(result.allowed, {**obj, **names})
 
 
 def _relocated(record: Any, loc: Location) -> Any:

@@ -6,7 +6,10 @@ import io
 import pytest
 
 from cardscan import Scanner
-from cardscan.allow import MAX_LINE, allowed_at, allowed_in_file, line_allows
+from cardscan.allow import (
+    MAX_LINE, LineWatch, allowed_at, allowed_in_file, honoured, line_allows, line_allows_next, split_seekable, verdict,
+)
+from cardscan.engine.config import ScanConfig
 from cardscan.testing import make_pan
 
 ALLOWED = [
@@ -31,6 +34,9 @@ NOT_ALLOWED = [
     "x = '{pan}'  # cardscan: deny",
     "x,{pan},cardscan: allow",  # a data value, not a comment
     "x = '{pan}'  # cardscan: al low",
+    "x = '{pan}'  # cardscan: allow-next-line",  # the next line, not this one
+    "x = '{pan}'  # cardscan: allow-nextline",
+    "x = '{pan}'  # cardscan: allow_me",
 ]
 
 
@@ -107,3 +113,158 @@ def test_works_with_scanner_findings(rng) -> None:
 def test_out_of_range_offset_is_not_allowed() -> None:
     assert not allowed_at(b"abc # cardscan: allow", 100, 16)
     assert not allowed_at(b"abc # cardscan: allow", -1, 16)
+
+
+# -- the next-line form ---------------------------------------------------------------------
+
+NEXT_LINE = [
+    "# cardscan: allow-next-line\n{pan},Jane Doe,04/29",
+    "// CardScan: Allow-Next-Line (fixture)\nconst pan = '{pan}';",
+    "<!-- cardscan: allow-next-line -->\n<td>{pan}</td>",
+    "-- cardscan: allow-next-line\r\nINSERT INTO t VALUES ('{pan}');",
+    "REM cardscan: allow-next-line\rset PAN={pan}",
+]
+
+
+@pytest.mark.parametrize("template", NEXT_LINE)
+def test_next_line_pragma_allows_the_line_after_it(template: str, rng) -> None:
+    pan = make_pan("455673", 16, rng)
+    data = template.format(pan=pan).encode()
+    assert allowed_at(data, data.index(pan.encode()), 16)
+
+
+def test_next_line_pragma_reaches_one_line_only(rng) -> None:
+    a, b = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
+    data = f"# cardscan: allow-next-line\n{a}\n{b}\n".encode()
+    assert allowed_at(data, data.index(a.encode()), 16)
+    assert not allowed_at(data, data.index(b.encode()), 16)
+    # A blank line in between ends it; on its own line it allows nothing.
+    for text in (f"# cardscan: allow-next-line\n\n{a}\n", f"# cardscan: allow-next-line\r\n\r\n{a}\r\n",
+                 f"x = {a}  # cardscan: allow-next-line\n"):
+        data = text.encode()
+        assert not allowed_at(data, data.index(a.encode()), 16)
+    # A data value with the words is not a comment.
+    data = f"note,cardscan: allow-next-line\n{a}\n".encode()
+    assert not allowed_at(data, data.index(a.encode()), 16)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("nl", ["\n", "\r\n"])
+def test_next_line_pragma_in_utf16(encoding: str, nl: str, rng) -> None:
+    pan = make_pan("455673", 16, rng)
+    data = f"# cardscan: allow-next-line{nl}card = {pan}{nl}".encode(encoding)
+    assert allowed_at(data, data.index(pan.encode(encoding)), 32)
+    data = f"# cardscan: allow-next-line{nl}{nl}card = {pan}{nl}".encode(encoding)
+    assert not allowed_at(data, data.index(pan.encode(encoding)), 32)
+
+
+def test_verdict_names_the_form() -> None:
+    assert verdict(b"x # cardscan: allow", b"") == "line"
+    assert verdict(b"x", b"# cardscan: allow-next-line") == "next-line"
+    assert verdict(b"x", b"# cardscan: allow") is None
+    assert line_allows_next(b"; cardscan: allow-next-line") and not line_allows(b"; cardscan: allow-next-line")
+
+
+def test_allowed_in_file_keeps_the_position(rng) -> None:
+    pan = make_pan("455673", 16, rng)
+    data = b"x" * 100 + f"\n# cardscan: allow-next-line\n{pan}\n".encode()
+    fh = io.BytesIO(data)
+    fh.seek(7)
+    assert allowed_in_file(fh, data.index(pan.encode()), 16) and fh.tell() == 7
+
+
+# -- where the policy applies -------------------------------------------------------------------
+
+
+def test_honoured_in_a_files_own_bytes_only() -> None:
+    for encoding in ("", "gzip", "bzip2", "xz", "lzma", "zstd", "zip", "tar"):
+        assert honoured(encoding), encoding
+    # Text cardscan extracts, mail, embedded streams: no comment syntax, not the author's lines.
+    for encoding in ("xlsx-text", "docx-text", "pptx-text", "ods-text", "pdf-text", "pdf", "mail-headers", "mail",
+                     "base64", "quoted-printable", "ole", "raw", "some-plugin"):
+        assert not honoured(encoding), encoding
+
+
+# -- LineWatch: the streaming check, at tiny chunk sizes -----------------------------------------
+
+
+def _document(rng) -> tuple[bytes, set[str], set[str]]:
+    """Text with findings allowed and not, lines longer than a chunk, CRLF and LF."""
+    allowed, kept = set(), set()
+    parts = []
+    for i in range(12):
+        a, b = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
+        nl = "\r\n" if i % 3 == 0 else "\n"
+        pad = " " * (i * 97 % 600)
+        parts.append(f"card = {a}{pad}  // cardscan: allow{nl}")
+        parts.append(f"# cardscan: allow-next-line{nl}{b},x{pad}{nl}" if i % 2 else f"# unrelated{nl}{b},x{nl}")
+        allowed.add(a)
+        (allowed if i % 2 else kept).add(b)
+        c = make_pan("455673", 16, rng)
+        parts.append(f"log: payment card {c} declined{pad}{nl}")
+        kept.add(c)
+    return "".join(parts).encode(), allowed, kept
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 64, 1 << 20])
+def test_line_watch_matches_the_whole_text_check_at_any_chunk_size(chunk_size: int, rng) -> None:
+    data, allowed, kept = _document(rng)
+    scanner = Scanner(ScanConfig(chunk_size=chunk_size), key=b"k")
+    expected = {f.masked for f in scanner.scan_bytes(data) if allowed_at(data, f.location.offset, f.location.length)}
+    watch = LineWatch(io.BytesIO(data))
+    got_kept, got_allowed = watch.split(scanner.scan_stream(watch))
+    assert {f.masked for f in got_allowed} == expected == {f"{p[:6]}******{p[-4:]}" for p in allowed}
+    assert {f.masked for f in got_kept} == {f"{p[:6]}******{p[-4:]}" for p in kept}
+
+
+def test_line_watch_on_a_stream_without_readinto(rng) -> None:
+    pan = make_pan("455673", 16, rng)
+
+    class ReadOnly:
+        def __init__(self, data: bytes) -> None:
+            self._b = io.BytesIO(data)
+
+        def read(self, n: int = -1) -> bytes:
+            return self._b.read(n)
+
+    data = f"a\ncard {pan} # cardscan: allow\nb\n".encode()
+    watch = LineWatch(ReadOnly(data))
+    kept, allowed = watch.split(Scanner(ScanConfig(chunk_size=5), key=b"k").scan_stream(watch))
+    assert kept == [] and len(allowed) == 1
+
+
+def test_line_watch_long_line_limit(rng) -> None:
+    """A pragma further than MAX_LINE from the number on a long line is not seen, streamed or not."""
+    pan = make_pan("455673", 16, rng)
+    data = (f"card={pan}" + " " * (MAX_LINE + 10) + "// cardscan: allow\n").encode()
+    for size in (13, 1 << 20):
+        watch = LineWatch(io.BytesIO(data))
+        kept, allowed = watch.split(Scanner(ScanConfig(chunk_size=size), key=b"k").scan_stream(watch))
+        assert len(kept) == 1 and allowed == []
+
+
+def test_split_seekable(rng) -> None:
+    a, b = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
+    data = f"x {a} # cardscan: allow\n# cardscan: allow-next-line\n{b}\nplain {a}\n".encode()
+    found = Scanner(key=b"k").scan_bytes(data)
+    kept, allowed = split_seekable(io.BytesIO(data), found)
+    assert len(allowed) == 2 and [f.location.line for f in kept] == [4]
+
+
+def test_split_seekable_reads_blocks_and_agrees_with_the_whole_text_check(rng) -> None:
+    """One block serves findings close together; far apart ones (and the end of the file) read again."""
+    parts = []
+    for i in range(40):
+        pan = make_pan("455673", 16, rng)
+        filler = "y" * (rng.randrange(0, 3) * 40_000) + "\n"
+        parts.append(filler + (f"c {pan} # cardscan: allow\n" if i % 3 == 0 else
+                               f"# cardscan: allow-next-line\n{pan}\n" if i % 3 == 1 else f"c {pan}\n"))
+    data = "".join(parts).encode()
+    found = Scanner(key=b"k").scan_bytes(data)
+    assert len(found) == 40
+    expected = [allowed_at(data, f.location.offset, f.location.length) for f in found]
+    kept, allowed = split_seekable(io.BytesIO(data), found)
+    assert [f in allowed for f in found] == expected and len(kept) == expected.count(False)
+    # Offsets counted from a base: the layer starts 5 bytes into the stream.
+    kept2, allowed2 = split_seekable(io.BytesIO(b"xxxx\n" + data), found, base=5)
+    assert allowed2 == allowed and kept2 == kept

@@ -10,7 +10,8 @@ import pytest
 
 from cardscan import Scanner
 from cardscan.baseline import (
-    BASELINE_VERSION, UPGRADES, Baseline, BaselineError, check_key_outside, finding_path, upgrade,
+    BASELINE_VERSION, UPGRADES, Baseline, BaselineError, check_key_outside, entry_id, finding_path, parse_label,
+    upgrade,
 )
 from cardscan.findings import Cell, FingerprintKey, Location
 from cardscan.testing import assert_no_pan, make_pan
@@ -47,7 +48,8 @@ def test_written_file_holds_no_numbers_and_is_private(repo) -> None:
     assert data["generated_by"].startswith("cardscan ")
     assert set(data["results"]) == {"tests/fixture.py", "notes.txt"}
     entry = data["results"]["tests/fixture.py"][0]
-    assert set(entry) == {"fingerprint", "kind", "brand", "masked", "line"}
+    assert set(entry) == {"id", "fingerprint", "kind", "brand", "masked", "line"}
+    assert entry["id"] == entry_id("tests/fixture.py", entry["fingerprint"], "pan") and len(entry["id"]) == 12
     assert entry["fingerprint"].startswith("hmac-sha256:") and entry["masked"] == found[0].masked
 
 
@@ -202,3 +204,75 @@ def test_write_is_atomic_and_replaces(repo) -> None:
     assert json.loads(target.read_text())["version"] == BASELINE_VERSION
     assert target.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in root.iterdir() if p.name.endswith(".tmp")] == []
+
+
+# -- version 2: entry ids and audit labels (issue 14.7) -----------------------------------------
+
+
+def test_a_version_1_baseline_is_read_and_upgraded_in_one_step(repo) -> None:
+    root, pans = repo
+    found = scan(root / "notes.txt")
+    v1 = {"version": 1, "generated_by": "cardscan 0.1.0", "generated_at": "2026-01-01T00:00:00Z",
+          "key_id": KEY.key_id, "settings": {},
+          "results": {"notes.txt": [{"fingerprint": found[0].fingerprint, "kind": "pan", "masked": found[0].masked,
+                                     "line": 1}]}}
+    (root / "old.json").write_text(json.dumps(v1))
+    b = Baseline.load(root / "old.json")
+    assert b.is_known(found[0]) and [e.label for e in b.entries] == [None]
+    assert UPGRADES[1](json.loads(json.dumps(v1)))["version"] == 2
+    b.write(root / "old.json")
+    data = json.loads((root / "old.json").read_text())
+    assert data["version"] == 2 == BASELINE_VERSION
+    assert data["results"]["notes.txt"][0]["id"] == entry_id("notes.txt", found[0].fingerprint, "pan")
+
+
+def test_labels_are_recorded_kept_across_rescans_and_real_is_not_accepted(repo) -> None:
+    root, pans = repo
+    fixture = root / "tests" / "fixture.py"
+    found = scan(fixture)
+    b = Baseline.from_findings(found, KEY, root)
+    first, second = b.entries
+    b.label(first.id, "false-positive", "alice", "2026-11-29T09:00:00Z")
+    b.label(second.id[:6], "REAL", "bob")
+    b.write(root / "b.json")
+    data = json.loads((root / "b.json").read_text())
+    audits = {e["id"]: e.get("audit") for e in data["results"]["tests/fixture.py"]}
+    assert audits[first.id] == {"label": "false_positive", "by": "alice", "at": "2026-11-29T09:00:00Z"}
+    assert audits[second.id]["label"] == "real" and audits[second.id]["by"] == "bob"
+    loaded = Baseline.load(root / "b.json")
+    # The number labelled real is a leak: reported again.
+    by_id = {loaded.entry_for(f).id: f for f in found}
+    assert loaded.is_known(by_id[first.id]) and not loaded.is_known(by_id[second.id])
+    assert loaded.new(found) == [by_id[second.id]]
+    # A rescan (lines moved) keeps the labels.
+    fixture.write_text("# moved\n" + fixture.read_text())
+    loaded.add(scan(fixture))
+    assert {e.id: e.label for e in loaded.entries} == {first.id: "false_positive", second.id: "real"}
+    fresh = Baseline.from_findings(scan(fixture), KEY, root)
+    assert fresh.carry_audits(loaded) == 2 and {e.label for e in fresh.entries} == {"false_positive", "real"}
+
+
+def test_label_lookup_and_parsing_errors(repo) -> None:
+    root, _ = repo
+    b = Baseline.from_findings(scan(root / "tests" / "fixture.py"), KEY, root)
+    with pytest.raises(BaselineError, match="too short"):
+        b.label("ab", "test", "me")
+    with pytest.raises(BaselineError, match="no entry"):
+        b.label("ffffffffffff", "test", "me")
+    with pytest.raises(BaselineError, match="unknown audit label"):
+        parse_label("maybe")
+    assert [parse_label(x) for x in ("fp", "False Positive", "test", "Real")] == [
+        "false_positive", "false_positive", "test", "real"]
+    (root / "bad.json").write_text(json.dumps({"version": 2, "key_id": "k", "results": {
+        "a": [{"fingerprint": "f", "kind": "pan", "audit": {"label": "nope"}}]}}))
+    with pytest.raises(BaselineError, match="unknown audit label"):
+        Baseline.load(root / "bad.json")
+
+
+def test_key_mismatch_message_offers_a_way_out(repo, monkeypatch) -> None:
+    """'baseline' said 'use --update' and '--update' said 'rewrite with baseline': a loop."""
+    root, _ = repo
+    b = Baseline.from_findings(scan(root / "notes.txt"), KEY, root)
+    b.write(root / "ci.json")
+    with pytest.raises(BaselineError, match=r"cardscan baseline --update \S*ci.json --force"):
+        Baseline.load(root / "ci.json").check_key(FingerprintKey(b"someone else's key"))

@@ -405,3 +405,25 @@ def test_a_big_lzma_is_decoded_whole(tmp_path: Path, rng) -> None:
     p.write_bytes(lzma_alone(noise_text(200_000, rng) + f"\ncard {card} exp 01/28\n".encode()))
     r = pipeline().scan_item(item_for(p))
     assert [f.fingerprint for f in r.findings] == [FP.fingerprint(card)] and r.decoded and r.errors == []
+
+
+def test_allowed_lines_are_set_aside_in_file_bytes_not_in_extracted_text(tmp_path: Path, rng) -> None:
+    """The allow policy is applied where findings are collected (cardscan/allow.py):
+    lines of a file, of a .gz and of a zip member; never a spreadsheet cell."""
+    from tests.decoders.build import xlsx, zip_bytes
+
+    a, b, c = pan(rng), pan(rng), pan(rng)
+    (tmp_path / "a.txt").write_text(f"x {a} # cardscan: allow\ny {b}\n")
+    (tmp_path / "b.txt.gz").write_bytes(gzip.compress(f"# cardscan: allow-next-line\n{a}\n{b}\n".encode()))
+    (tmp_path / "c.zip").write_bytes(zip_bytes({"d/e.py": f"A = '{a}'  # cardscan: allow\n".encode(),
+                                                "f.txt": f"{b}\n".encode()}))
+    (tmp_path / "d.xlsx").write_bytes(xlsx([[f"{c} # cardscan: allow"]], [("A1", "s", "0")]))
+    p = pipeline()
+    fp = FP.fingerprint
+    for name, kept, allowed in (("a.txt", [b], [a]), ("b.txt.gz", [b], [a]), ("c.zip", [b], [a]),
+                                ("d.xlsx", [c], [])):
+        r = p.scan_item(item_for(tmp_path / name))
+        assert [f.fingerprint for f in r.findings] == [fp(x) for x in kept], name
+        assert [f.fingerprint for f in r.allowed] == [fp(x) for x in allowed], name
+        assert all(f.obj.get("sha256") for f in r.allowed)  # object metadata like any finding
+    pickle.loads(pickle.dumps(r))

@@ -8,8 +8,12 @@ Made for a developer at a terminal: one line per card number
 (``path:line:col  BRAND  masked  confidence — why``) and how to let a fixture
 through. Fixtures pass three ways: published test cards are allowed in hook
 mode (``--report-test-cards`` flags them too), a ``cardscan: allow`` comment
-on the same line, and the baseline file (``.cardscan-baseline.json``, used
-when present, see ``cardscan baseline``).
+on the same line (or ``cardscan: allow-next-line`` on the line before: the
+pipeline applies that policy, cardscan/allow.py, as in ``cardscan scan``), and
+the baseline file (``.cardscan-baseline.json``, used when present, see
+``cardscan baseline``). The tips after a blocked commit offer the comment only
+for numbers on lines of the developer's own files, the baseline for those
+inside an archive, a compressed file or a document.
 
 Exit status (like detect-secrets' hook): 0 nothing new; 1 new card numbers
 (the commit is blocked); 3 ``--update-baseline`` rewrote the baseline (stage
@@ -52,6 +56,9 @@ def add_allow_options(parser: argparse.ArgumentParser, command: str = "hook") ->
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from .options import add_option
+
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
     parser.add_argument("files", nargs="*", metavar="FILE",
                         help="files to check (pre-commit passes the staged files); directories are walked")
@@ -130,37 +137,28 @@ def iter_files(paths: Iterable[str], selector: _Selector | None = None) -> Itera
             yield p
 
 
-def scan_file(path: str, pipeline: "Pipeline", source: Any) -> tuple[list["Finding"], list["ErrorRecord"]]:
-    """Findings in one file, minus those on a line with the allow pragma.
+def scan_file(path: str, pipeline: "Pipeline", source: Any, inside: set[str] | None = None
+              ) -> tuple[list["Finding"], list["ErrorRecord"]]:
+    """Findings in one file; those on a line a ``cardscan: allow`` comment
+    allows are not among them (the pipeline sets them aside: cardscan/allow.py,
+    the same policy as ``cardscan scan``).
 
     Containers (zip, office, gzip, mbox ...) are opened by the decoders like
-    in a sweep; the pragma applies to the file's own text (a member's lines,
-    or a decompressed stream's, are not the developer's lines).
+    in a sweep. ``inside``, when given, receives the ids of findings inside a
+    container or a compressed stream: there the developer's fix is the
+    baseline, not a comment (see :func:`advice`).
     """
-    abspath = os.path.abspath(path)
-    result = pipeline.scan_item(source.item_for(abspath))
-    findings = result.findings if result.decoded else _drop_allowed(result.findings, abspath)
-    return findings, result.errors
-
-
-def _drop_allowed(found: list["Finding"], abspath: str) -> list["Finding"]:
-    if not found:
-        return found
-    from ..allow import allowed_in_file
-
-    try:
-        with open(abspath, "rb") as fh:
-            return [f for f in found
-                    if f.location.offset is None
-                    or not allowed_in_file(fh, f.location.offset, f.location.length or 0)]
-    except OSError:  # gone since it was scanned: nothing is allowed
-        return found
+    result = pipeline.scan_item(source.item_for(os.path.abspath(path)))
+    if inside is not None:
+        inside.update(f.id for f in result.findings if result.decoded or f.location.member)
+    return result.findings, result.errors
 
 
 def scan_files(
-    paths: Iterable[str], scanner: "Scanner", selector: _Selector | None = None, limits: Any = None
+    paths: Iterable[str], scanner: "Scanner", selector: _Selector | None = None, limits: Any = None,
+    inside: set[str] | None = None,
 ) -> tuple[list["Finding"], list["ErrorRecord"], list[str]]:
-    """(findings, errors, files checked) for ``paths``, in order."""
+    """(findings, errors, files checked) for ``paths``, in order (``inside``: see :func:`scan_file`)."""
     # Imported here: a hook run with no file (pre-commit passed none) or only
     # the settings to read returns before needing the pipeline (~10 ms).
     from ..pipeline import Pipeline
@@ -180,7 +178,7 @@ def scan_files(
             except OSError:
                 pass  # the pipeline reports it
         checked.append(path)
-        f, e = scan_file(path, pipeline, source)
+        f, e = scan_file(path, pipeline, source, inside)
         findings.extend(f)
         errors.extend(e)
     return findings, errors, checked
@@ -190,9 +188,13 @@ def scan_files(
 def display_path(f: "Finding", cwd: str) -> str:
     from ..baseline import finding_path
     from ..display import printable
+    from ..findings import ref_members
 
-    text = finding_path(f, cwd)
     loc = f.location
+    if loc.ref:  # a spreadsheet cell (book.xlsx!Sheet1!B2), not the line of cardscan's extracted text
+        ref = loc.public().ref or ""
+        return printable(finding_path(f.with_location(member=ref_members(loc.member, ref)), cwd) + "!" + ref)
+    text = finding_path(f, cwd)
     if loc.line is not None:
         text += f":{loc.line}:{loc.column}"
     elif loc.offset is not None:
@@ -208,20 +210,63 @@ def format_line(f: "Finding", cwd: str) -> str:
     return f"{display_path(f, cwd)}  {f.brand.upper()}  {f.masked}{kind}  confidence {f.confidence} \u2014 {why(f)}"
 
 
-def advice(baseline_name: str, has_key: bool, exists: bool = True) -> str:
-    """How to let a fixture through (printed after the findings)."""
+#: Payment providers whose published test card numbers cardscan knows
+#: (cardscan/data/test_cards.csv, sources grouped by provider; a test keeps
+#: the two in step).
+TEST_CARD_PROVIDERS = (
+    "Access PaySuite, Adyen, Authorize.net, Braintree, Checkout.com, CyberSource, Mastercard Send, "
+    "Mollie, PayPal, Razorpay, Square, Stripe, UnionPay, Worldnet, Worldpay"
+)
+
+EPILOG = f"""\
+letting a test fixture through:
+  * published test card numbers pass; cardscan knows those of {TEST_CARD_PROVIDERS}
+    (--report-test-cards flags them too);
+  * a comment on the line:  # cardscan: allow   (or after //, /*, <!--, --, ;, %, ', REM),
+    or on the line before:  # cardscan: allow-next-line;
+  * inside an archive, a compressed file or a document (zip, xlsx, pdf, .gz),
+    where a cell or a member has no line of yours to comment: accept it in the baseline
+    (cardscan baseline --update .cardscan-baseline.json) and label it
+    (cardscan baseline --audit).
+
+exit status: 0 nothing new; 1 new card numbers (the commit is blocked);
+3 --update-baseline accepted new findings (review and stage the baseline);
+2 something could not be checked.
+"""
+
+
+def advice(baseline_name: str, has_key: bool, exists: bool = True, in_lines: int = 1, inside: int = 0) -> str:
+    """How to let a fixture through (printed after the findings).
+
+    ``in_lines``: new findings on lines of the developer's own files (a
+    comment can mark them); ``inside``: new findings inside a container or a
+    compressed file (an xlsx cell, a zip member), where the way is the baseline.
+    """
     command = f"cardscan baseline --update {baseline_name}" if exists else (
         "cardscan baseline" + ("" if baseline_name == ".cardscan-baseline.json" else f" -o {baseline_name}"))
     key_line = "" if has_key else "     (with the team's key in CARDSCAN_FINGERPRINT_KEY)\n"
-    return (
-        "Not a real card (a test fixture)? Let it through one of three ways:\n"
-        "  1. use a published test card number instead: test cards pass in this hook\n"
-        "     (list: docs/brands.md, or any payment provider's test numbers);\n"
-        "  2. mark the line with a comment:  # cardscan: allow   (also // ..., /* ... */,\n"
-        "     <!-- ... -->, -- ...)\n"
-        f"  3. accept the current findings:  {command}\n"
-        + key_line
-        + "     then review and commit the baseline (it holds fingerprints, never numbers).\n"
+    ways = [
+        "use a published test card number instead: test cards pass in this hook\n"
+        "     (your payment provider's test numbers; 'cardscan hook --help' names the providers);\n",
+    ]
+    if in_lines:
+        ways.append(
+            "mark the line with a comment:  # cardscan: allow   (also after //, /*, <!--, --, ;)\n"
+            "     or the line before it:       # cardscan: allow-next-line\n")
+    if inside and in_lines:
+        accept = (f"for the {inside} inside an archive, a compressed file or a document (an xlsx\n"
+                  f"     cell has no line to comment), accept them:  {command}\n")
+    elif inside:
+        accept = ("inside an archive, a compressed file or a document (an xlsx cell has no line\n"
+                  f"     to comment), accept the current findings:  {command}\n")
+    else:
+        accept = f"accept the current findings:  {command}\n"
+    accept += key_line + "     then review and commit the baseline (it holds fingerprints, never numbers).\n"
+    ways.append(accept)
+    count = {2: "two", 3: "three"}[len(ways)]
+    text = f"Not a real card (a test fixture)? Let it through one of {count} ways:\n"
+    text += "".join(f"  {i}. {w}" for i, w in enumerate(ways, 1))
+    return text + (
         "A real card number? Remove it before committing. If it was ever committed or\n"
         "pushed, it stays in the history: tell your security team (cardscan scan --git-history).\n"
     )
@@ -260,7 +305,8 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
     key, _ = load_key(opts.get("key_file"))
     scanner = build_scanner(opts, key)
     baseline_path = find_baseline(opts, args)
-    findings, errors, checked = scan_files(args.files, scanner, _Selector(opts))
+    inside: set[str] = set()
+    findings, errors, checked = scan_files(args.files, scanner, _Selector(opts), inside=inside)
 
     baseline: Baseline | None = None
     problems: list[str] = []
@@ -313,7 +359,8 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
             _write(out, "cardscan: card numbers in the files being committed:\n\n" + "\n".join(lines) + "\n\n")
             _write(out, f"{len(new)} card number(s) in {files} file(s){extra}: commit blocked.\n\n")
             name = baseline_path or DEFAULT_BASELINE
-            _write(out, advice(name, not key.random, os.path.exists(name)))
+            n_inside = sum(1 for f in new if f.id in inside)
+            _write(out, advice(name, not key.random, os.path.exists(name), len(new) - n_inside, n_inside))
     for e in errors:
         problems.append(f"{display_error(e, cwd)}: could not check ({e.kind}: {e.message})")
     if problems:

@@ -91,7 +91,7 @@ _HELPS = {
     "report": "summarise manifests (and remediation audit logs) as text and a self-contained HTML page",
     "demo": "scan a bundled sample share and show where the results are",
     "hook": "check files being committed for card numbers (pre-commit hook)",
-    "baseline": "create or update the baseline of accepted findings (.cardscan-baseline.json)",
+    "baseline": "create, update or audit the baseline of accepted findings (.cardscan-baseline.json)",
     "remediate": "redact, quarantine or delete the card numbers a manifest lists (dry run by default)",
     "access": "who read the card-holding objects of a manifest (S3 access logs, CloudTrail, pgAudit, atime)",
 }

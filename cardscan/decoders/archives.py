@@ -238,7 +238,9 @@ class ZipDecoder:
                 return
             kind = office.part_kind(ctx, name)
             if kind is not None:
-                yield TextLayer((name,), IterStream(office.extract(stream, kind)), office.encoding_for(ctx, name))
+                refs: list[tuple[int, Any]] = []
+                yield TextLayer((name,), IterStream(office.extract(stream, kind, refs)), office.encoding_for(ctx, name),
+                                office.locator(ctx, name, kind, refs))
                 return
         yield Layer((name,), stream, self.encoding)
 
@@ -283,6 +285,8 @@ class ZipDecoder:
                 return None
 
         ctx = self.context(list(by_name), read_small, head, name)
+        if ctx is not None:  # office.py reads sheets again to place shared strings at their cells
+            ctx.open_part = lambda part: self._reopen(fp, by_name.get(part), limits)
         for i, info in enumerate(infos):
             if i in bad or info.is_dir():
                 continue
@@ -303,6 +307,14 @@ class ZipDecoder:
             yield Failure((fn,), exc.kind, str(exc))
             return
         yield from self.member(fn, data, limits, ctx)
+
+    def _reopen(self, fp: BinaryIO, info: zipfile.ZipInfo | None, limits: Limits) -> _Checked | None:
+        """An entry read again (None for one that is absent, encrypted or beyond the ratio limit)."""
+        if info is None or info.flag_bits & 0x41 or info.compress_type == _AES:
+            return None
+        if info.file_size > limits.ratio_after and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            return None
+        return self._open_entry(fp, info)
 
     @staticmethod
     def _open_entry(fp: BinaryIO, info: zipfile.ZipInfo) -> _Checked:

@@ -30,8 +30,8 @@ should pass.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, BinaryIO, ClassVar, Iterator, Protocol, Union
+from dataclasses import dataclass, field, fields
+from typing import Any, BinaryIO, Callable, ClassVar, Iterator, Protocol, Union
 
 from ..errors import ConfigError, DecodeError, LimitError
 
@@ -86,6 +86,10 @@ class Layer:
     stream: BinaryIO
     #: What decoding produced it: "" for raw bytes, else e.g. "gzip", "zip", "xlsx-text".
     encoding: str = ""
+    #: Optional, for extracted text: lines of the layer -> where a person finds
+    #: them in the document (``Sheet1!B2``), asked once the layer was scanned
+    #: (``Location.ref``; office.py).
+    locate: Callable[[list[int | None]], list[str | None]] | None = field(default=None, compare=False)
 
 
 class TextLayer(Layer):

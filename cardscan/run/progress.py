@@ -68,18 +68,24 @@ class TqdmProgress(_Counts):
         self._bar = tqdm(**options)
 
     def set_size(self, files: int | None = None, nbytes: int | None = None) -> None:
+        changed = (files, nbytes) != (self.total_files, self.total_bytes)
         super().set_size(files, nbytes)
         if nbytes is not None and self._bar.total != nbytes:
             self._bar.total = nbytes
+        if changed:  # the file total goes with the byte total (never "300/?" under a known size)
+            self._postfix()
             self._bar.refresh()
 
     def relative_update(self, files: int = 0, nbytes: int = 0, findings: int = 0, errors: int = 0) -> None:
         super().relative_update(files, nbytes, findings, errors)
+        self._postfix()
+        self._bar.update(nbytes)
+
+    def _postfix(self) -> None:
         total = self.total_files if self.total_files is not None else "?"
         self._bar.set_postfix_str(
             f"{self.files}/{total} files, {self.findings} findings, {self.errors} errors", refresh=False
         )
-        self._bar.update(nbytes)
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
         self._bar.close()

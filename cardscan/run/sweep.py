@@ -42,6 +42,9 @@ from .state import SweepState
 log = logging.getLogger("cardscan.run.sweep")
 
 DEFAULT_SPLIT_SIZE = 64 << 20
+#: Worker time a batch of small items should take, once items' cost is known:
+#: progress moves at least this often per worker, however slow the share.
+UNIT_SECONDS = 0.25
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -59,7 +62,7 @@ class Tally:
         self.by_dir: Counter[str] = Counter()
         self.errors_by_kind: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
-        self.findings = self.errors = 0
+        self.findings = self.errors = self.allowed = 0
         self.objects = self.objects_with_findings = self.bytes = 0
         self.carried_objects = self.carried_bytes = self.carried_findings = 0
         self._last_uri, self._last_dir = "", ""
@@ -105,6 +108,7 @@ class Tally:
             "findings_by_kind": dict(self.by_kind.most_common()),
             "findings_by_confidence": dict(self.by_band.most_common()),
             "findings_by_directory": dict(self.by_dir.most_common()),
+            "allowed": self.allowed,
             "errors": self.errors,
             "errors_by_kind": dict(self.errors_by_kind.most_common()),
             "skipped": dict(self.skipped.most_common()),
@@ -187,6 +191,8 @@ class Sweep:
         self._counter: _Count | None = None
         self.state = state
         self._stamp_at, self._stamp_text = -1e9, ""
+        #: Worker seconds per small item (moving average over results; None until one arrives).
+        self._item_seconds: float | None = None
 
     # -- stopping ------------------------------------------------------------
     def request_stop(self, reason: str = "signal") -> None:
@@ -297,9 +303,25 @@ class Sweep:
             summary["state"] = {"path": state.store.path, "run": state.run.id, "mode": state.run.mode}
         return failure
 
+    def _batch_limit(self, ramp: int) -> int:
+        """Items in the next batch: enough for :data:`UNIT_SECONDS` of work at
+        the cost items have shown, at most ``batch_items``; before any result,
+        ``ramp`` (doubling from 1), so a slow share shows progress at once."""
+        per_item = self._item_seconds
+        if per_item is None:
+            return min(ramp, self.batch_items)
+        return max(1, min(self.batch_items, int(UNIT_SECONDS / max(per_item, 1e-9))))
+
     def _units(self) -> Iterator[Unit]:
+        # The first full batch is held until the listing shows there is more:
+        # a scan that fits in one batch stays one unit (the runner scans it in
+        # this process, no pool to start). Beyond it, batches are sized by
+        # _batch_limit, so results (and the bar) come in per fraction of a
+        # second of work, not per 128 files.
         batch: list[Item] = []
         size = 0
+        held: list[Item] | None = None
+        ramp = 1
         for src in self.sources:
             for entry in _listing(src):
                 if self._should_stop():
@@ -318,11 +340,25 @@ class Sweep:
                     for p in parts:
                         yield [p]
                     continue
+                if held is not None:  # the listing goes on: release the first batch in a ramp
+                    while held:
+                        n = self._batch_limit(ramp)
+                        yield held[:n]
+                        del held[:n]
+                        ramp *= 2
+                    held = None
                 batch.append(entry)
                 size += entry.size or 0
-                if len(batch) >= self.batch_items or size >= self.batch_bytes:
-                    yield batch
+                limit = self.batch_items if ramp == 1 else self._batch_limit(ramp)
+                if len(batch) >= limit or size >= self.batch_bytes:
+                    if ramp == 1:  # the first batch: hold it (see above)
+                        held = batch
+                    else:
+                        yield batch
+                        ramp *= 2
                     batch, size = [], 0
+        if held:
+            yield held
         if batch:
             yield batch
 
@@ -353,13 +389,16 @@ class Sweep:
     def _result(self, r: ItemResult) -> None:
         item = r.item
         if item.byte_range is None:
+            # The cost of a small item (from the worker), for _batch_limit.
+            s = r.seconds
+            self._item_seconds = s if self._item_seconds is None else 0.9 * self._item_seconds + 0.1 * s
             self._emit(item, r.findings, r.errors, {"bytes": r.nbytes, "seconds": r.seconds},
-                       read=r.sha256 is not None or r.nbytes > 0, obj=r.obj, sha256=r.sha256)
+                       read=r.sha256 is not None or r.nbytes > 0, obj=r.obj, sha256=r.sha256, allowed=r.allowed)
             return
         key = (item.uri, item.version)
         split = self._splits.get(key)
         if split is None:  # a range handed in from outside: pass it through
-            self._emit(item, r.findings, r.errors, {"bytes": r.nbytes}, read=True)
+            self._emit(item, r.findings, r.errors, {"bytes": r.nbytes}, read=True, allowed=r.allowed)
             return
         split.results[item.byte_range[0]] = r
         if len(split.results) == split.parts:
@@ -370,6 +409,7 @@ class Sweep:
         """Put a split item back together: file lines, one object digest, one record set."""
         lines, last_nl, lines_known = 0, -1, True
         findings: list[Finding] = []
+        allowed: list[Finding] = []
         errors: list[ErrorRecord] = []
         seen_errors: set[tuple[str, str]] = set()
         digests: list[tuple[int, int, str]] = []
@@ -385,8 +425,10 @@ class Sweep:
             if rs is None or not lines_known:
                 lines_known = False
                 findings += [f.with_location(line=None, column=None) for f in r.findings]
+                allowed += [f.with_location(line=None, column=None) for f in r.allowed]
             else:
                 findings += RangeStats.fix(r.findings, lines, last_nl)
+                allowed += RangeStats.fix(r.allowed, lines, last_nl)
                 lines += rs.newlines
                 if rs.last_newline is not None:
                     last_nl = rs.last_newline
@@ -399,8 +441,9 @@ class Sweep:
         if len(digests) == split.parts:
             obj.update(sha256=ranges_digest(digests), sha256_mode="ranges", sha256_range_size=self.split_size)
         attach_object(findings, obj)
+        attach_object(allowed, obj)
         self._emit(item, findings, errors, {"bytes": int(nbytes), "seconds": seconds, "ranges": split.parts},
-                   read=len(digests) == split.parts, sha256=obj.get("sha256"))
+                   read=len(digests) == split.parts, sha256=obj.get("sha256"), allowed=allowed)
 
     def _stamp(self) -> str:
         """``now_iso()``, formatted at most once a second (it is per object)."""
@@ -438,12 +481,20 @@ class Sweep:
     def _emit(
         self, item: Item | None, findings: list[Finding], errors: list[ErrorRecord], stats: dict[str, Any],
         read: bool = False, obj: dict[str, Any] | None = None, sha256: str | None = None,
+        allowed: list[Finding] | None = None,
     ) -> None:
         t = self.tally
         for f in findings:
             t.finding(f)
             for sink in self.sinks:
                 sink.finding(f)
+        if allowed:  # allow.py: suppressed, for the sinks that report them (SARIF)
+            t.allowed += len(allowed)
+            for sink in self.sinks:
+                report = getattr(sink, "allowed", None)
+                if report is not None:
+                    for f in allowed:
+                        report(f)
         for e in errors:
             t.error(e)
             for sink in self.sinks:

@@ -4,6 +4,9 @@ The parent process calls, in order::
 
     begin(scan_info)              once: the manifest's scan record fields
     finding(f) / error(e) ...     as results arrive, item by item
+    allowed(f) ...                (optional) findings a ``cardscan: allow``
+                                  comment allows (cardscan/allow.py): not
+                                  findings; SARIF reports them as suppressed
     end_item(item, stats)         after each item's records (item is None for
                                   listing errors); a good place to flush
     close(summary)                once, also after Ctrl-C (summary["status"]
@@ -64,6 +67,9 @@ class BaseSink:
     def error(self, error: ErrorRecord) -> None:
         pass
 
+    def allowed(self, finding: Finding) -> None:
+        """A finding an allow comment allows (optional: the sweep calls it where present)."""
+
     def end_item(self, item: Item | None, stats: dict[str, Any]) -> None:
         pass
 
@@ -80,6 +86,7 @@ class ListSink(BaseSink):
         self.scan_info: dict[str, Any] | None = None
         self.findings: list[Finding] = []
         self.errors: list[ErrorRecord] = []
+        self.allowed_findings: list[Finding] = []
         self.items: list[tuple[Item | None, dict[str, Any]]] = []
         self.summary: dict[str, Any] | None = None
 
@@ -91,6 +98,9 @@ class ListSink(BaseSink):
 
     def error(self, error: ErrorRecord) -> None:
         self.errors.append(error)
+
+    def allowed(self, finding: Finding) -> None:
+        self.allowed_findings.append(finding)
 
     def end_item(self, item: Item | None, stats: dict[str, Any]) -> None:
         self.items.append((item, stats))

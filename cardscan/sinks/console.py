@@ -101,6 +101,14 @@ def summary_line(summary: dict[str, Any]) -> str:
     )
     if carried.get("objects"):
         text += f"; {carried['objects']} unchanged objects carried over"
+    allowed = summary.get("allowed", 0)
+    if allowed:
+        text += f"; {allowed} allowed by 'cardscan: allow' comments"
+    skipped = {k: v for k, v in (summary.get("skipped") or {}).items() if v}
+    if skipped:  # what the walk left out (too big, excluded, links ...): not scanned, not errors
+        n = sum(skipped.values())
+        why = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(skipped.items(), key=lambda kv: -kv[1]))
+        text += f"; {n} skipped ({why})"
     gone = (summary.get("gone") or {}).get("objects", 0)
     if gone:
         text += f"; {gone} object{'s' if gone != 1 else ''} gone since the last sweep"

@@ -25,7 +25,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from ..display import local_path, printable, relative_path
 from ..explain import brand_name, summary
-from ..findings import ErrorRecord, Finding, Location
+from ..findings import ErrorRecord, Finding, Location, ref_members
 from ..privacy import mask_name
 from ..sources.base import Item
 from .base import BaseSink, open_report
@@ -86,9 +86,10 @@ class JUnitSink(BaseSink):
 
         for f in findings:
             loc = f.location.public()  # member names may hold card numbers too
-            pos = (f"line {loc.line}, column {loc.column}" if loc.line is not None
+            pos = (f"cell {loc.ref}" if loc.ref else f"line {loc.line}, column {loc.column}" if loc.line is not None
                    else f"byte {loc.offset}" if loc.offset is not None else "")
-            inside = f" in {'!'.join(loc.member)}" if loc.member else ""
+            member = ref_members(loc.member, loc.ref) if loc.ref else loc.member
+            inside = f" in {'!'.join(member)}" if member else ""
             message = (f"{brand_name(f.brand)} {f.masked}{inside}" + (f" at {pos}" if pos else "")
                        + f" (confidence {f.confidence})")
             body = summary(f)

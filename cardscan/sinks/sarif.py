@@ -22,11 +22,22 @@ the manifest), never the number. Locations:
 * a member of a container (``exports.zip`` > ``cards.csv``): the container
   file is the ``artifactLocation`` (what a code-scanning UI can open), the
   member chain is a ``logicalLocation`` (``kind`` ``member``,
-  ``fullyQualifiedName`` ``exports.zip!cards.csv``) and the position inside
-  the member goes to ``properties.member_region``: a region of the outer
-  file would point at compressed bytes;
+  ``fullyQualifiedName`` ``exports.zip!cards.csv``) and ``properties.member``;
+  the ``region`` holds the line and column in the member's text (GitHub code
+  scanning needs a start line on every result), and the member's byte
+  offsets go to ``properties.member_region`` (in the region they would be
+  read as the container's). A spreadsheet cell (``Location.ref``) is a second
+  ``logicalLocation`` (``book.xlsx!Customers!C2``, kind ``value``),
+  ``properties.cell`` and part of the message; a SQL cell's region is its
+  line in the value;
 * git history findings (``cardscan scan --git-history``): the path in the
   repository, with ``properties.commit``.
+
+Findings a ``cardscan: allow`` comment allows (cardscan/allow.py; the sweep
+hands them to :meth:`SarifSink.allowed`) are results with a ``suppressions``
+entry of kind ``inSource`` and level ``note``, not errors. (GitHub code
+scanning does not act on suppressions itself: docs/pre-commit.md says how to
+leave them out of an upload.)
 
 ``partialFingerprints["cardscanFinding/v1"]`` is SHA-256 over the keyed
 fingerprint, the path and the kind: stable across runs and line moves when the
@@ -50,12 +61,15 @@ from urllib.parse import quote
 from .. import __version__
 from ..display import local_path, relative_path
 from ..explain import summary
-from ..findings import ErrorRecord, Finding, Location
+from ..findings import ErrorRecord, Finding, Location, ref_members
 from ..privacy import mask_name
 from ..sources.base import Item
 from .base import BaseSink, open_report
 
-SARIF_SCHEMA = "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/master/Schemata/sarif-schema-2.1.0.json"
+#: Where OASIS keeps the 2.1.0 schema now (the old ``master/Schemata/`` path is gone).
+SARIF_SCHEMA = "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/main/sarif-2.1/schema/sarif-schema-2.1.0.json"
+#: The tool's home page for code-scanning UIs (``tool.driver.informationUri``).
+INFORMATION_URI = "https://pypi.org/project/cardscan/"
 SARIF_VERSION = "2.1.0"
 SRCROOT = "%SRCROOT%"
 FINGERPRINT_NAME = "cardscanFinding/v1"
@@ -168,6 +182,7 @@ class SarifSink(BaseSink):
         run_head = {
             "tool": {"driver": {
                 "name": "cardscan",
+                "informationUri": INFORMATION_URI,
                 "version": version,
                 "semanticVersion": version,
                 "rules": RULES,
@@ -179,9 +194,16 @@ class SarifSink(BaseSink):
         self._begun = True
 
     def finding(self, finding: Finding) -> None:
+        self._write(self.result(finding))
+
+    def allowed(self, finding: Finding) -> None:
+        """A finding a ``cardscan: allow`` comment allows: a suppressed result (see the module doc)."""
+        self._write(self.result(finding, allowed=True))
+
+    def _write(self, result: dict[str, Any]) -> None:
         if not self._begun:
             self.begin({})
-        self._out.write(("," if self._count else "") + "\n" + json.dumps(self.result(finding)))
+        self._out.write(("," if self._count else "") + "\n" + json.dumps(result))
         self._count += 1
 
     def error(self, error: ErrorRecord) -> None:
@@ -235,7 +257,7 @@ class SarifSink(BaseSink):
             return {"uri": _file_uri(path)}, rel
         return {"uri": _rel_uri(rel), "uriBaseId": SRCROOT}, rel
 
-    def result(self, f: Finding) -> dict[str, Any]:
+    def result(self, f: Finding, allowed: bool = False) -> dict[str, Any]:
         loc = f.location.public()  # member names may hold card numbers too
         artifact, path = self.artifact(loc, f.obj)
         physical: dict[str, Any] = {"artifactLocation": artifact}
@@ -255,8 +277,17 @@ class SarifSink(BaseSink):
         if loc.member:
             where = "!".join([path, *loc.member])
             location["logicalLocations"] = [{"fullyQualifiedName": where, "name": loc.member[-1], "kind": "member"}]
+            properties["member"] = list(loc.member)
+            if loc.ref:  # a spreadsheet cell: where a person looks
+                properties["cell"] = loc.ref
+                location["logicalLocations"].append({
+                    "fullyQualifiedName": "!".join([path, *ref_members(loc.member, loc.ref), loc.ref]),
+                    "name": loc.ref, "kind": "value"})
             if region:
                 properties["member_region"] = region
+            # The position in the member's text, on the container a code-scanning
+            # UI can open (its byte offsets would be read as the container's).
+            physical["region"] = _text_region(region)
         elif loc.cell is not None:
             c = loc.cell
             table = f"{c.schema}.{c.table}" if c.schema else c.table
@@ -264,6 +295,9 @@ class SarifSink(BaseSink):
             location["logicalLocations"] = [{"fullyQualifiedName": f"{table}.{c.column}[{keys}]",
                                              "name": c.column, "kind": "value"}]
             where = f"{path}#{table}.{c.column}"
+            if region:
+                properties["value_region"] = region
+            physical["region"] = _text_region(region)
         elif region:
             physical["region"] = region
         if loc.version:
@@ -275,16 +309,20 @@ class SarifSink(BaseSink):
         for part in ("cardscan-sarif-v1", f.fingerprint, where, f.kind):
             h.update(part.encode("utf-8", "surrogateescape"))
             h.update(b"\x00")
-        return {
+        result: dict[str, Any] = {
             "ruleId": rule_id(f.kind),
             "ruleIndex": RULE_INDEX.get(rule_id(f.kind), -1),
             "kind": "fail",
-            "level": level(f),
-            "message": {"text": summary(f) + "."},
+            "level": "note" if allowed else level(f),
+            "message": {"text": summary(f) + (f". In {loc.ref}." if loc.ref else ".")},
             "locations": [location],
             "partialFingerprints": {FINGERPRINT_NAME: h.hexdigest()},
             "properties": properties,
         }
+        if allowed:
+            properties["allowed"] = True
+            result["suppressions"] = [{"kind": "inSource", "justification": ALLOW_JUSTIFICATION}]
+        return result
 
     def notification(self, e: ErrorRecord) -> dict[str, Any]:
         loc = e.location.public()
@@ -300,6 +338,17 @@ class SarifSink(BaseSink):
         if e.limit:
             n["properties"]["limit"] = e.limit
         return n
+
+
+#: Why an allowed finding is suppressed (the comment is in the source: cardscan/allow.py).
+ALLOW_JUSTIFICATION = "a 'cardscan: allow' comment on the line (or 'cardscan: allow-next-line' on the line before)"
+
+
+def _text_region(region: dict[str, Any]) -> dict[str, Any]:
+    """The line and column of ``region`` alone; line 1 when it has none (code
+    scanning needs a start line on every result)."""
+    out = {k: region[k] for k in ("startLine", "startColumn") if k in region}
+    return out or {"startLine": 1}
 
 
 def _region(loc: Location) -> dict[str, Any]:

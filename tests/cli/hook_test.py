@@ -174,15 +174,62 @@ def test_formats_known_by_name_or_header_are_opened(repo: Path, capsys, rng) -> 
     assert "2 card number(s) in 2 file(s)" in out
 
 
-def test_allow_pragma_reads_the_files_own_lines_not_decoded_ones(repo: Path, capsys, rng) -> None:
+def test_allow_pragma_counts_in_a_files_own_text_wherever_it_is(repo: Path, capsys, rng) -> None:
+    """One policy (cardscan/allow.py): a comment in a text file counts in a .gz and in a
+    zip member too (it is still that file's comment); an xlsx cell or a docx paragraph
+    has no comment syntax, so there the words allow nothing."""
     import gzip
 
-    pan = make_pan("455673", 16, rng)
-    # The pragma in a decompressed stream is not on the developer's line: still reported.
+    from tests.decoders.build import docx, xlsx, zip_bytes
+
+    pan, other = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
     (repo / "fixture.txt.gz").write_bytes(gzip.compress(f"card {pan} # cardscan: allow\n".encode()))
     (repo / "plain.txt").write_text(f"card {pan} # cardscan: allow\n")
-    code, out, _ = hook("fixture.txt.gz", "plain.txt", capsys=capsys, pans=[pan])
-    assert code == 1 and "fixture.txt.gz:1:6" in out and "plain.txt" not in out
+    (repo / "fixtures.zip").write_bytes(zip_bytes({"cards.sql": f"-- cardscan: allow-next-line\n'{pan}'\n".encode()}))
+    assert hook("fixture.txt.gz", "plain.txt", "fixtures.zip", capsys=capsys, pans=[pan])[0] == 0
+    (repo / "book.xlsx").write_bytes(xlsx([[f"{other} # cardscan: allow"]], [("A1", "s", "0")]))
+    (repo / "memo.docx").write_bytes(docx([[f"card {other} // cardscan: allow"]]))
+    code, out, _ = hook("book.xlsx", "memo.docx", capsys=capsys, pans=[pan, other])
+    assert code == 1 and "book.xlsx!" in out and "memo.docx!" in out
+
+
+def test_advice_suits_where_the_findings_are(repo: Path, capsys, rng) -> None:
+    """No comment is suggested for a card inside an xlsx or a zip: the baseline is (issue 14.12);
+    and the tip points at nothing in cardscan's own repository (docs/brands.md)."""
+    from tests.decoders.build import xlsx, zip_bytes
+
+    pan, other = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
+    (repo / "book.xlsx").write_bytes(xlsx([[f"card {pan}"]], [("A1", "s", "0")]))
+    (repo / "export.zip").write_bytes(zip_bytes({"cards.csv": f"id,card\n1,{other}\n".encode()}))
+    code, out, _ = hook("book.xlsx", "export.zip", capsys=capsys, pans=[pan, other])
+    assert code == 1
+    tips = out[out.index("Not a real card"):]
+    assert "cardscan: allow" not in tips and "one of two ways" in tips
+    assert "cardscan baseline" in tips and "no line" in tips
+    assert "docs/" not in out and "cardscan hook --help" in tips
+    # A plain file beside them: the comment is offered for it, the baseline for the others.
+    (repo / "a.py").write_text(f"CARD = '{pan}'\n")
+    code, out, _ = hook("a.py", "book.xlsx", capsys=capsys, pans=[pan, other])
+    tips = out[out.index("Not a real card"):]
+    assert "one of three ways" in tips and "# cardscan: allow" in tips and "allow-next-line" in tips
+    assert "for the 1 inside an archive" in tips
+
+
+def test_help_names_the_test_card_providers_cardscan_knows(capsys) -> None:
+    """The providers listed in the hook's help are the sources of cardscan/data/test_cards.csv."""
+    from cardscan.cli.hook import TEST_CARD_PROVIDERS
+    from cardscan.engine.issuers import _TEST_FILE, _package_text
+
+    sources = set()
+    for row in _package_text(_TEST_FILE).splitlines()[1:]:
+        sources.update(s.split("-")[0] for s in row.split(",")[2].split("|"))
+    names = {"accesspaysuite": "Access PaySuite", "authorizenet": "Authorize.net", "checkout": "Checkout.com",
+             "cybersource": "CyberSource", "mastercard": "Mastercard Send", "paypal": "PayPal",
+             "unionpay": "UnionPay"}
+    assert sorted(names.get(s, s.capitalize()) for s in sources) == TEST_CARD_PROVIDERS.split(", ")
+    assert cli_main.main(["hook", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "Stripe" in text and "allow-next-line" in text and "exit status" in text
 
 
 def test_utf16_track_data_and_directories(repo: Path, capsys, rng) -> None:
@@ -311,3 +358,31 @@ def test_the_hook_imports_no_logging_when_nothing_is_logged(repo: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code, "plain.py"], capture_output=True, text=True, env=env,
                          cwd=repo, check=True, timeout=60).stdout.strip()
     assert out == "0 False"
+
+
+def test_xlsx_findings_read_as_cell_references_everywhere(repo: Path, capsys, rng, monkeypatch) -> None:
+    """'book.xlsx!Customers!C2', not 'book.xlsx!xl/worksheets/sheet1.xml:5:1' (issue 14.12):
+    in the hook, the text output, SARIF and JUnit."""
+    from tests.decoders.build import workbook
+
+    typed, number = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
+    (repo / "book.xlsx").write_bytes(workbook([f"card {typed}"], {
+        "Customers": [[("A1", "s", "0")], [("C2", None, number)]]}))
+    code, out, _ = hook("book.xlsx", capsys=capsys, pans=[typed, number])
+    assert code == 1
+    assert "book.xlsx!Customers!A1  VISA" in out and "book.xlsx!Customers!C2  " in out
+    assert "sheet1.xml" not in out and "sharedStrings" not in out
+    # cardscan scan: text, SARIF, JUnit.
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY)
+    assert cli_main.main(["scan", "--jobs", "1", "--no-progress", "book.xlsx"]) == 1
+    text = capsys.readouterr().out
+    assert "book.xlsx!Customers!C2  " in text and "book.xlsx!Customers!A1  " in text
+    assert cli_main.main(["scan", "--jobs", "1", "--no-progress", "--format", "sarif", "book.xlsx"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    cells = sorted(r["properties"]["cell"] for r in doc["runs"][0]["results"])
+    assert cells == ["Customers!A1", "Customers!C2"]
+    assert all(r["message"]["text"].endswith(f"In {r['properties']['cell']}.") for r in doc["runs"][0]["results"])
+    assert cli_main.main(["scan", "--jobs", "1", "--no-progress", "--format", "junit", "book.xlsx"]) == 1
+    xml = capsys.readouterr().out
+    assert " at cell Customers!C2 (confidence" in xml and "sheet1.xml" not in xml
+    assert_no_pan(text + json.dumps(doc) + xml, [typed, number], "outputs")

@@ -111,3 +111,64 @@ def test_git_history_outside_a_repository(tree, capsys) -> None:
     root, pans = tree
     code, out, err = scan(".", "--git-history", capsys=capsys, pans=pans)
     assert code == 2 and "not inside a git repository" in err
+
+
+# -- one allow policy for hook, scan, history and SARIF (issue 14.1) ------------------------------
+
+
+@pytest.fixture
+def allowed_tree(tmp_path: Path, monkeypatch, rng):
+    root = tmp_path / "repo"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY)
+    pans = [make_pan("455673", 16, rng), make_pan("510510", 16, rng), make_pan("455673", 16, rng)]
+    (root / "tests").mkdir()
+    (root / "tests" / "fixture.py").write_text(f"CARD = '{pans[0]}'  # cardscan: allow\n")
+    (root / "tests" / "cards.csv").write_text(f"# cardscan: allow-next-line\n{pans[1]},Jane Doe,04/29\n")
+    (root / "notes.txt").write_text(f"real card {pans[2]} exp 04/29\n")
+    return root, pans
+
+
+def test_scan_honours_the_allow_comment_like_the_hook(allowed_tree, capsys) -> None:
+    root, pans = allowed_tree
+    manifest = root.parent / "m.jsonl"
+    code, out, err = scan(".", "--manifest", str(manifest), capsys=capsys, pans=pans)
+    assert code == 1
+    assert "notes.txt" in out and "fixture.py" not in out and "cards.csv" not in out
+    assert "2 allowed by 'cardscan: allow' comments" in err
+    records = [json.loads(x) for x in manifest.read_text().splitlines()]
+    assert [r["location"]["uri"].rsplit("/", 1)[1] for r in records if r["type"] == "finding"] == ["notes.txt"]
+    assert records[-1]["allowed"] == 2 and records[-1]["findings"] == 1
+    # Only allowed cards: clean.
+    (root / "notes.txt").write_text("nothing\n")
+    code, out, err = scan(".", capsys=capsys, pans=pans)
+    assert code == 0 and out == ""
+    # The hook agrees.
+    assert cli_main.main(["hook", "tests/fixture.py", "tests/cards.csv"]) == 0
+
+
+def test_sarif_reports_allowed_lines_as_suppressed(allowed_tree, capsys) -> None:
+    root, pans = allowed_tree
+    code, out, _ = scan(".", "--format", "sarif", capsys=capsys, pans=pans)
+    assert code == 1
+    doc = json.loads(out)
+    jsonschema.Draft7Validator(SCHEMA).validate(doc)
+    by_uri = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]: r for r in doc["runs"][0]["results"]}
+    assert set(by_uri) == {"notes.txt", "tests/fixture.py", "tests/cards.csv"}
+    assert "suppressions" not in by_uri["notes.txt"] and by_uri["notes.txt"]["level"] == "error"
+    for uri in ("tests/fixture.py", "tests/cards.csv"):
+        assert by_uri[uri]["suppressions"][0]["kind"] == "inSource" and by_uri[uri]["level"] == "note"
+    assert by_uri["tests/cards.csv"]["locations"][0]["physicalLocation"]["region"]["startLine"] == 2
+
+
+def test_git_history_honours_the_allow_comment(allowed_tree, capsys) -> None:
+    root, pans = allowed_tree
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "one")
+    (root / "notes.txt").write_text("gone\n")
+    _git(root, "commit", "-q", "-am", "two")
+    code, out, err = scan(".", "--git-history", capsys=capsys, pans=pans)
+    assert code == 1 and "notes.txt" in out and "fixture.py" not in out and "cards.csv" not in out
+    assert "2 allowed" in err

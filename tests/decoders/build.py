@@ -200,6 +200,43 @@ def xlsx(shared: list[list[str]], cells: list[tuple[str, str | None, str]]) -> b
     return zip_bytes({k: v.encode() for k, v in files.items()})
 
 
+def workbook(shared: list[str], sheets: dict[str, list[list[tuple[str, str | None, str]]]]) -> bytes:
+    """A workbook as Excel writes one: sheets named in xl/workbook.xml and found
+    through its relationships (rId order differs from the part names on purpose),
+    rows of cells ``(ref, type, value)`` (``ref`` "" leaves the r attribute out)."""
+    rels, entries, files = [], [], {}
+    for i, (name, rows) in enumerate(sheets.items(), 1):
+        part = f"sheet{len(sheets) + 1 - i}.xml"  # the first sheet is not sheet1.xml
+        rels.append(f'<Relationship Id="rId{i + 10}" Type="{_RELS}/worksheet" Target="worksheets/{part}"/>')
+        entries.append(f'<sheet name="{escape(name, {chr(34): "&quot;"})}" sheetId="{i}" r:id="rId{i + 10}"/>')
+        body = ""
+        for r, cells in enumerate(rows, 1):
+            row = ""
+            for ref, typ, value in cells:
+                attr = f' r="{ref}"' if ref else ""
+                if typ == "inlineStr":
+                    row += f'<c{attr} t="inlineStr"><is><t>{escape(value)}</t></is></c>'
+                else:
+                    row += f'<c{attr}{f" t={chr(34)}{typ}{chr(34)}" if typ else ""}><v>{escape(value)}</v></c>'
+            body += f'<row r="{r}">{row}</row>'
+        files[f"xl/worksheets/{part}"] = XML + f'<worksheet xmlns="{S}"><sheetData>{body}</sheetData></worksheet>'
+    sst = "".join(f"<si><t>{escape(t)}</t></si>" for t in shared)
+    files.update({
+        "[Content_Types].xml": _types([("xl/workbook.xml",
+                                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml")]),
+        "_rels/.rels": _rels("xl/workbook.xml",
+                             "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"),
+        "xl/workbook.xml": XML + f'<workbook xmlns="{S}" xmlns:r="{_RELS}"><sheets>{"".join(entries)}</sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": XML + '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+                                            f'relationships">{"".join(rels)}</Relationships>',
+        "xl/sharedStrings.xml": XML + f'<sst xmlns="{S}" count="{len(shared)}">{sst}</sst>',
+    })
+    return zip_bytes({k: v.encode() for k, v in files.items()})
+
+
+_RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
 def pptx(slides: list[list[list[str]]]) -> bytes:
     files = {
         "[Content_Types].xml": _types([("ppt/presentation.xml",

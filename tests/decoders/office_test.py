@@ -10,7 +10,7 @@ import pytest
 
 from cardscan.decoders.base import Limits
 from cardscan.decoders.office import number_text
-from cardscan.testing import group
+from cardscan.testing import group, make_pan
 
 from .build import KEY, docx, odf, pans, pptx, scan, tar_bytes, xlsx, zip_bytes
 
@@ -156,3 +156,85 @@ def test_docx_embedded_in_docx_is_opened() -> None:
                        "word/embeddings/Microsoft_Excel_Worksheet.xlsx": inner})
     r = scan(gzip.compress(outer), "report.docx.gz")
     assert r.where(P[2]) == [("word/embeddings/Microsoft_Excel_Worksheet.xlsx", "xl/sharedStrings.xml")]
+
+
+# -- cell references (issue 14.12) ---------------------------------------------------------------
+
+
+def _scan_workbook(tmp_path, data: bytes, name: str = "book.xlsx", limits: Limits | None = None):
+    from cardscan.engine.config import ScanConfig
+    from cardscan.engine.scanner import Scanner
+    from cardscan.pipeline import Pipeline
+    from cardscan.sources.fs import FileSource
+
+    p = tmp_path / name
+    p.write_bytes(data)
+    src = FileSource(p)
+    (item,) = list(src.items())
+    return Pipeline(Scanner(ScanConfig(), b"k"), limits, [src]).scan_item(item)
+
+
+def test_findings_in_sheets_and_shared_strings_name_their_cells(tmp_path, rng) -> None:
+    from cardscan.display import format_location
+    from cardscan.testing import assert_no_pan
+    from tests.decoders.build import workbook
+
+    typed, number, inline, lonely = (make_pan("455673", 16, rng) for _ in range(4))
+    data = workbook(
+        [f"card {typed}", "name", f"spare {lonely}"],
+        {"Customers": [[("A1", "s", "1"), ("B1", "s", "0")], [("A2", "s", "1"), ("C2", None, number)]],
+         "Q3 refunds": [[("A1", "inlineStr", f"card {inline}")],
+                        [("", "s", "0"), ("", "s", "0"), ("", "s", "0")],  # no r attributes: counted
+                        [("D7", "s", "0")]]})
+    r = _scan_workbook(tmp_path, data)
+    assert r.errors == []
+    by = {f.masked[:6] + f.masked[-4:]: f for f in r.findings}
+    refs = {k[-4:]: f.location.ref for k, f in by.items()}
+    assert refs[number[-4:]] == "Customers!C2"
+    assert refs[inline[-4:]] == "'Q3 refunds'!A1"
+    # The typed text is a shared string: the cells that show it, three named, the rest counted.
+    assert refs[typed[-4:]] == "Customers!B1,'Q3 refunds'!A2,'Q3 refunds'!B2 (+2 more)"
+    # A shared string no cell uses: no reference, its line in sharedStrings.xml as before.
+    assert refs[lonely[-4:]] is None
+    shown = {k[-4:]: format_location(f.location) for k, f in by.items()}
+    assert shown[number[-4:]].endswith("book.xlsx!Customers!C2")
+    assert shown[typed[-4:]].endswith("book.xlsx!Customers!B1,'Q3 refunds'!A2,'Q3 refunds'!B2 (+2 more)")
+    assert shown[lonely[-4:]].endswith("book.xlsx!xl/sharedStrings.xml:3:7")
+    assert_no_pan(repr(r.findings) + "".join(shown.values()), [typed, number, inline, lonely], "locations")
+    # The manifest record keeps line/column (remediation) and adds ref.
+    d = by[number[:6] + number[-4:]].location.to_dict()
+    assert d["ref"] == "Customers!C2" and d["line"] >= 1
+
+
+def test_cell_references_inside_a_zip_read_forward(tmp_path, rng) -> None:
+    """A workbook nested beyond max_buffer is read forward: its sheets' names and the
+    shared strings' cells are not at hand, so a cell is named bare, after its part."""
+    from cardscan.display import format_location
+    from tests.decoders.build import workbook
+
+    pan, typed = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
+    book = workbook([f"card {typed}"], {"Data": [[("B3", None, pan), ("C3", "s", "0")]]})
+    r = _scan_workbook(tmp_path, zip_bytes({"export/book.xlsx": book}, streamed=True), "outer.zip",
+                       Limits(max_buffer=1024))
+    by = {f.masked[-4:]: f for f in r.findings}
+    assert by[pan[-4:]].location.ref == "B3"
+    assert format_location(by[pan[-4:]].location).endswith("outer.zip!export/book.xlsx!xl/worksheets/sheet1.xml!B3")
+    assert by[typed[-4:]].location.ref is None  # no second look at the sheets: the string's line
+
+
+def test_a_sheet_named_like_a_card_is_masked_in_the_reference(tmp_path, rng) -> None:
+    from cardscan.testing import assert_no_pan
+    from tests.decoders.build import workbook
+
+    pan, name = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
+    r = _scan_workbook(tmp_path, workbook([], {name: [[("A1", None, pan)]]}))
+    (f,) = [x for x in r.findings if x.location.ref]
+    assert_no_pan(f.location.public().ref + repr(f.location) + str(f.location.to_dict()), [pan, name], "ref")
+
+
+def test_column_letters() -> None:
+    from cardscan.decoders.office import column_letters, qualified
+
+    assert [column_letters(n) for n in (1, 26, 27, 52, 703)] == ["A", "Z", "AA", "AZ", "AAA"]
+    assert qualified("Sheet1", "B2") == "Sheet1!B2" and qualified("it's", "A1") == "'it''s'!A1"
+    assert qualified("A1", "B2") == "'A1'!B2" and qualified(None, "B2") == "B2"

@@ -64,3 +64,28 @@ def test_guarded_stream_writes_above_the_bar() -> None:
     line = text.index("cardscan: /x")
     # The bar was drawn before the line and again after it.
     assert text.rfind("scanning", 0, line) != -1 and text.find("scanning", line) != -1
+
+
+def test_file_total_is_shown_once_the_byte_total_is() -> None:
+    """The sweep sets the totals after the last item (sources it cannot count ahead,
+    git history): the bar's last line must not read "300/? files" under a known size."""
+    out = io.StringIO()
+    p = TqdmProgress(out, mininterval=0)
+    for _ in range(3):
+        p.relative_update(files=1, nbytes=100)
+    assert "3/? files" in out.getvalue()
+    p.set_size(3, 300)
+    p.close()
+    last = out.getvalue().replace("\r", "\n").strip().splitlines()[-1]
+    assert "3/3 files" in last and "?" not in last.split("]")[0].split("[")[0] and "300/300" in last
+
+
+def test_set_size_without_a_change_does_not_redraw() -> None:
+    out = io.StringIO()
+    p = TqdmProgress(out, mininterval=0)
+    p.set_size(10, 1000)
+    drawn = len(out.getvalue())
+    for _ in range(5):  # the sweep calls it before every update
+        p.set_size(10, 1000)
+    assert len(out.getvalue()) == drawn
+    p.close()

@@ -239,3 +239,83 @@ def test_formats_known_by_name_or_header_are_decoded_not_split(tmp_path: Path, r
     assert found["inbox"].fingerprint == fp.fingerprint(b)
     assert found["inbox"].location.member == ("message-5", "attachment:export.zip", "cards.csv")
     assert {f.obj["sha256_mode"] for f in found.values()} == {"whole"}  # read whole, not in ranges
+
+
+# -- batches: progress per fraction of a second of work, not per 128 files (issue 14.11) --------
+
+
+class Recording:
+    """A runner passing units through to another, remembering the size of each."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.sizes: list[int] = []
+
+    def run(self, units, should_stop=lambda: False):  # type: ignore[no-untyped-def]
+        def counted():
+            for u in units:
+                self.sizes.append(len(u))
+                yield u
+        yield from self.inner.run(counted(), should_stop)
+
+    def shutdown(self, cancel: bool = False) -> None:
+        self.inner.shutdown(cancel)
+
+
+def _files(root: Path, n: int) -> None:
+    root.mkdir(exist_ok=True)
+    for i in range(n):
+        (root / f"f{i:04d}.txt").write_text(f"line {i}\n")
+
+
+def test_a_scan_that_fits_one_batch_stays_one_unit(tmp_path: Path) -> None:
+    _files(tmp_path / "t", 100)
+    src = FileSource(tmp_path / "t")
+    runner = Recording(InProcessRunner(settings(src)))
+    Sweep([src], runner, [ListSink()]).run()
+    assert runner.sizes == [100]  # one unit: the runner scans it in-process, no pool to start
+
+
+def test_batches_ramp_up_from_one_item_on_a_pool(tmp_path: Path) -> None:
+    """Results (and the bar) come in after the first item, not after the first 128 (issue 14.11)."""
+    _files(tmp_path / "t", 400)
+    src = FileSource(tmp_path / "t")
+    s = settings(src)
+    runner = Recording(ExecutorRunner(process_pool(s, 2), s, initialized=True, jobs=2))
+    summary = Sweep([src], runner, [ListSink()]).run()
+    assert summary["objects_scanned"] == 400 and sum(runner.sizes) == 400
+    # The pool's window (8 units) is filled before any result: a ramp from 1.
+    assert runner.sizes[:7] == [1, 2, 4, 8, 16, 32, 64]
+
+
+def test_batch_size_follows_the_cost_of_items(tmp_path: Path) -> None:
+    _files(tmp_path / "t", 400)
+    src = FileSource(tmp_path / "t")
+    runner = Recording(InProcessRunner(settings(src)))
+    sweep_ = Sweep([src], runner, [ListSink()])
+    sweep_.run()
+    # In-process, results follow each unit: quick small files go back to batch_items at once.
+    assert runner.sizes[0] == 1 and max(runner.sizes) == 128 and sum(runner.sizes) == 400
+    # Slow items (a second each, as on a slow share): one item per batch.
+    sweep_._item_seconds = 1.0
+    assert sweep_._batch_limit(64) == 1
+    sweep_._item_seconds = 0.01
+    assert sweep_._batch_limit(64) == 25
+    sweep_._item_seconds = None  # before any result: the ramp, capped
+    assert sweep_._batch_limit(4) == 4 and sweep_._batch_limit(1024) == 128
+
+
+def test_allowed_lines_in_a_file_split_into_ranges(tmp_path: Path, rng) -> None:
+    """A big file scanned as byte ranges honours 'cardscan: allow' like a whole one, across range edges."""
+    cards = write_planted(tmp_path / "tmp", rng, 3)
+    p = tmp_path / "big.log"
+    filler = "x" * 3000 + "\n"
+    p.write_text(filler + f"card {cards[0]} exp 01/28 # cardscan: allow\n" + filler
+                 + "# cardscan: allow-next-line\n" + f"card {cards[1]} exp 01/28\n" + filler
+                 + f"card {cards[2]} exp 01/28\n")
+    summary, sink = sweep(FileSource(p), split_size=1000)
+    assert [f.fingerprint for f in sink.findings] == [FingerprintKey(KEY).fingerprint(cards[2])]
+    assert sorted(f.fingerprint for f in sink.allowed_findings) == sorted(
+        FingerprintKey(KEY).fingerprint(c) for c in cards[:2])
+    assert [f.location.line for f in sorted(sink.allowed_findings, key=lambda f: f.location.offset)] == [2, 5]
+    assert summary["allowed"] == 2 and summary["findings"] == 1

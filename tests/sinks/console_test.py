@@ -77,6 +77,15 @@ def test_interrupted_summary_says_so() -> None:
     assert "INTERRUPTED (signal)" in line
 
 
+def test_summary_line_mentions_skipped_objects_and_allowed_findings() -> None:
+    """The last stderr line says what was left out, not only what was scanned (issue 14.11)."""
+    line = summary_line({"status": "complete", "findings": 1, "objects_scanned": 40, "objects_with_findings": 1,
+                         "skipped": {"too_large": 2, "excluded": 10, "symlink": 0}, "allowed": 3})
+    assert "12 skipped (10 excluded, 2 too large)" in line
+    assert "3 allowed by 'cardscan: allow' comments" in line
+    assert "skipped" not in summary_line({"status": "complete", "findings": 0, "skipped": {}})
+
+
 def test_sinks_satisfy_the_protocol() -> None:
     for s in (BaseSink(), ListSink(), ConsoleSink(io.StringIO(), io.StringIO()), JsonlSink(io.StringIO())):
         assert isinstance(s, Sink) and s.name

@@ -12,7 +12,7 @@ import pytest
 
 from cardscan import Scanner
 from cardscan.findings import Cell, ErrorRecord, Location
-from cardscan.sinks.sarif import FINGERPRINT_NAME, RULES, SarifSink, level
+from cardscan.sinks.sarif import FINGERPRINT_NAME, INFORMATION_URI, RULES, SARIF_SCHEMA, SarifSink, level
 from cardscan.sources.base import Item
 from cardscan.testing import SinkCase, SinkContract, assert_no_pan, make_pan
 
@@ -26,6 +26,27 @@ def validate(doc: dict) -> None:
     jsonschema.Draft7Validator(SCHEMA).validate(doc)
     for uri in _uris(doc):
         assert _URI_CHARS.match(uri), f"not a URI reference: {uri!r}"
+    github_rules(doc)
+
+
+def github_rules(doc: dict) -> None:
+    """What GitHub code scanning requires of an uploaded log, beyond the schema
+    (docs.github.com "SARIF support for code scanning"; the SARIF multitool's GH
+    rules): a rule id known to the driver, a level it shows, a message, a file
+    location with a region starting at a line >= 1 (GH1003), and partial
+    fingerprints so that an alert is tracked across runs."""
+    for run in doc["runs"]:
+        driver = run["tool"]["driver"]
+        assert driver["name"] and driver.get("informationUri", "").startswith("https://")
+        rule_ids = {r["id"] for r in driver.get("rules", [])}
+        for r in run["results"]:
+            assert r["ruleId"] in rule_ids
+            assert r["level"] in ("error", "warning", "note")
+            assert r["message"]["text"].strip()
+            assert r["partialFingerprints"] and all(isinstance(v, str) and v for v in r["partialFingerprints"].values())
+            phys = r["locations"][0]["physicalLocation"]
+            assert phys["artifactLocation"]["uri"]
+            assert phys["region"]["startLine"] >= 1, r
 
 
 def _uris(node):
@@ -165,10 +186,15 @@ def test_members_git_sql_and_outside_root(tmp_path: Path, rng) -> None:
     validate(doc)
     r_member, r_out, r_s3, r_sql, r_git = doc["runs"][0]["results"]
     assert r_member["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "x.zip"
-    assert "region" not in r_member["locations"][0]["physicalLocation"]
+    # The member's line and column, on the container a code-scanning UI opens;
+    # byte offsets (in the member, not the zip) only in the properties.
+    assert r_member["locations"][0]["physicalLocation"]["region"] == {"startLine": 1, "startColumn": 6}
     assert r_member["locations"][0]["logicalLocations"][0] == {
         "fullyQualifiedName": "x.zip!inner/cards.csv", "name": "inner/cards.csv", "kind": "member"}
-    assert r_member["properties"]["member_region"]["startLine"] == 1
+    assert r_member["properties"]["member"] == ["inner/cards.csv"]
+    assert r_member["properties"]["member_region"] == {"startLine": 1, "startColumn": 6, "byteOffset": 5,
+                                                       "byteLength": 16}
+    assert r_sql["locations"][0]["physicalLocation"]["region"]["startLine"] == 1
     assert r_out["locations"][0]["physicalLocation"]["artifactLocation"] == {"uri": "file:///elsewhere/y.txt"}
     assert r_s3["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "s3://bucket/key.txt"
     assert r_s3["properties"]["version"] == "v1"
@@ -237,3 +263,41 @@ class TestSarifSinkContract(SinkContract):
             return len(inv.get("toolExecutionNotifications", []))
 
         return SinkCase(lambda path: SarifSink(str(path)), view=view, key=lambda f: f.fingerprint, errors=errors)
+
+
+def test_schema_uri_and_tool_information() -> None:
+    """The $schema is where OASIS keeps the 2.1.0 schema now (the master/Schemata path is gone)."""
+    doc = json.loads(_close(SarifSink(io.StringIO())))
+    assert doc["$schema"] == SARIF_SCHEMA == (
+        "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/main/sarif-2.1/schema/sarif-schema-2.1.0.json")
+    assert doc["runs"][0]["tool"]["driver"]["informationUri"] == INFORMATION_URI
+
+
+def _close(sink: SarifSink) -> str:
+    out = sink._out
+    sink.begin({})
+    sink.close({"status": "complete"})
+    return out.getvalue()
+
+
+def test_allowed_findings_are_suppressed_results_not_errors(tmp_path: Path, rng) -> None:
+    """A 'cardscan: allow' line is not an error: it is a result with an inSource suppression."""
+    pan = make_pan("455673", 16, rng)
+    f = Scanner(key=b"k").scan_bytes(f"card {pan} exp 04/29\n".encode(),
+                                     Location(uri=(tmp_path / "a.py").as_uri()))[0]
+    out = io.StringIO()
+    sink = SarifSink(out, root=tmp_path)
+    sink.begin({})
+    sink.allowed(f)
+    sink.finding(f)
+    sink.close({"status": "complete"})
+    doc = json.loads(out.getvalue())
+    validate(doc)
+    suppressed, plain = doc["runs"][0]["results"]
+    assert suppressed["suppressions"][0]["kind"] == "inSource" and "cardscan: allow" in suppressed["suppressions"][0][
+        "justification"]
+    assert suppressed["level"] == "note" and suppressed["properties"]["allowed"] is True
+    assert "suppressions" not in plain and plain["level"] == "error"
+    # The same alert for a tracker: suppressing does not change its identity.
+    assert suppressed["partialFingerprints"] == plain["partialFingerprints"]
+    assert_no_pan(out.getvalue(), [pan], "sarif")
