@@ -8,7 +8,7 @@ fingerprint** and path, never by number::
       "version": 2,
       "generated_by": "cardscan 0.1.0",
       "generated_at": "2026-11-28T10:00:00Z",
-      "key_id": "sha256:3f1c...",
+      "key_id": "hmac:3f1c...",
       "settings": {"min_confidence": 50, "test_cards": false, ...},
       "results": {
         "tests/fixtures/orders.json": [
@@ -351,7 +351,8 @@ class Baseline:
 
     def check_key(self, key: FingerprintKey) -> None:
         """Raise unless ``key`` is the key the baseline was written with."""
-        if key.key_id == self.key_id:
+        if key.has_id(self.key_id):  # its id now, or the unkeyed one of earlier versions
+            key.require_strong("a baseline")
             return
         if key.random:
             raise BaselineError(
@@ -451,8 +452,9 @@ def require_stable_key(key: FingerprintKey) -> None:
             "refusing to write a baseline with a random fingerprint key: its fingerprints would not "
             "match the next run. Set CARDSCAN_FINGERPRINT_KEY in your environment (and CI's), or pass "
             "--key-file PATH with a file outside the repository (mode 0600). Generate a key with: "
-            "python -c \"import secrets; print(secrets.token_hex(32))\""
+            "cardscan keygen PATH"
         )
+    key.require_strong("a baseline")
 
 
 def check_key_outside(key_file: str | os.PathLike[str] | None, repo_root: str | os.PathLike[str]) -> None:

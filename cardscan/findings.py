@@ -37,6 +37,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .errors import ConfigError
 from .privacy import mask_name
 from .seal import SealError, seal, unseal
 
@@ -303,11 +304,50 @@ def mask(digits: str, keep_first: int = 6, keep_last: int = 4) -> str:
     return digits[:keep_first] + "*" * (n - keep_first - keep_last) + digits[n - keep_last:]
 
 
+#: The shortest key accepted wherever fingerprints must stay comparable (a key
+#: file, CARDSCAN_FINGERPRINT_KEY, --state, baselines, remediation). With a
+#: short or guessable key, ``masked`` (6 + 4 digits) and the fingerprint give
+#: the PAN back by brute force in about a second; 32 bytes is what
+#: ``cardscan keygen`` writes.
+MIN_KEY_BYTES = 32
+
+#: The fix every "key too short" message names.
+KEYGEN_HINT = "create one with: cardscan keygen PATH, then pass --key-file PATH"
+
+#: Label of the key id derivation (domain separation from fingerprints and seals).
+_KEY_ID_LABEL = b"cardscan key id v2"
+
+
+class WeakKeyError(ConfigError, ValueError):
+    """A fingerprint key too short to protect the card numbers behind its fingerprints.
+
+    A ``ConfigError`` (the CLI's exit 2 with the message) and a ``ValueError``
+    (what a library caller passing a bad argument expects).
+    """
+
+
+def check_key_length(key: bytes, where: str) -> None:
+    """Raise :class:`WeakKeyError` for a key under :data:`MIN_KEY_BYTES` bytes."""
+    if len(key) < MIN_KEY_BYTES:
+        raise WeakKeyError(
+            f"{where} is {len(key)} bytes; fingerprint keys must be at least {MIN_KEY_BYTES} random bytes "
+            f"(a short key lets anyone holding a manifest recover card numbers from the fingerprints); "
+            f"{KEYGEN_HINT}"
+        )
+
+
 class FingerprintKey:
     """The HMAC key for fingerprints. Its repr never shows the key.
 
-    ``key_id`` (a short hash of the key) goes into manifests, so a reader can
-    tell whether two manifests' fingerprints are comparable.
+    ``key_id`` goes into manifests, so a reader can tell whether two
+    manifests' fingerprints are comparable. It is an HMAC of a fixed label
+    under the key (truncated to 64 bits): unlike a plain hash of the key, it
+    gives nobody a cheaper test of a key guess than the fingerprints do.
+
+    A key read from ``CARDSCAN_FINGERPRINT_KEY`` must be at least
+    :data:`MIN_KEY_BYTES` long; a key passed in is checked where fingerprints
+    must be comparable (:meth:`require_strong`), so a throwaway library scan
+    may still use any key.
     """
 
     __slots__ = ("_key", "random")
@@ -316,16 +356,35 @@ class FingerprintKey:
         if key is None:
             env = os.environ.get("CARDSCAN_FINGERPRINT_KEY")
             key = env.encode("utf-8") if env else None
+            if key is not None:
+                check_key_length(key, "CARDSCAN_FINGERPRINT_KEY")
         if isinstance(key, str):
             key = key.encode("utf-8")
         self.random = key is None
-        self._key: bytes = key if key is not None else secrets.token_bytes(32)
+        self._key: bytes = key if key is not None else secrets.token_bytes(MIN_KEY_BYTES)
         if not self._key:
             raise ValueError("fingerprint key must not be empty")
 
     @property
     def key_id(self) -> str:
+        return "hmac:" + hmac.new(self._key, _KEY_ID_LABEL, hashlib.sha256).hexdigest()[:16]
+
+    @property
+    def legacy_key_id(self) -> str:
+        """The id earlier versions wrote (an unkeyed SHA-256 of the key): to read their manifests and baselines."""
         return "sha256:" + hashlib.sha256(b"cardscan-key-id\x00" + self._key).hexdigest()[:16]
+
+    def has_id(self, key_id: object) -> bool:
+        """Whether ``key_id`` (from a manifest, baseline or state) names this key, in either form."""
+        return isinstance(key_id, str) and key_id in (self.key_id, self.legacy_key_id)
+
+    @property
+    def weak(self) -> bool:
+        return len(self._key) < MIN_KEY_BYTES
+
+    def require_strong(self, purpose: str) -> None:
+        """Raise :class:`WeakKeyError` if this key is too short for ``purpose``."""
+        check_key_length(self._key, f"the fingerprint key for {purpose}")
 
     def raw(self) -> bytes:
         """The key bytes, to hand to worker processes of the same scan."""

@@ -161,8 +161,11 @@ def load_key(key_file: str | os.PathLike[str] | None = None) -> tuple[Any, str]:
 
     A key file must be readable by its owner only (like an SSH private key):
     anyone who can read the key can test guesses against the fingerprints.
+    A key from a file or ``CARDSCAN_FINGERPRINT_KEY`` must be at least
+    ``MIN_KEY_BYTES`` (32) long: both exist to make fingerprints comparable
+    across runs, and a short one lets a manifest's reader recover the PANs.
     """
-    from .findings import FingerprintKey
+    from .findings import FingerprintKey, check_key_length
 
     if key_file:
         path = os.fspath(key_file)
@@ -184,8 +187,10 @@ def load_key(key_file: str | os.PathLike[str] | None = None) -> tuple[Any, str]:
             raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
         if not data:
             raise ConfigError(f"key file {path} is empty")
+        check_key_length(data, f"key file {path}")
         return FingerprintKey(data), "file"
     env = os.environ.get("CARDSCAN_FINGERPRINT_KEY")
     if env:
+        check_key_length(env.encode("utf-8"), "CARDSCAN_FINGERPRINT_KEY")
         return FingerprintKey(env.encode("utf-8")), "env"
     return FingerprintKey(None), "random"

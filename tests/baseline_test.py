@@ -16,7 +16,7 @@ from cardscan.baseline import (
 from cardscan.findings import Cell, FingerprintKey, Location
 from cardscan.testing import assert_no_pan, make_pan
 
-KEY = FingerprintKey(b"team key kept outside the repo")
+KEY = FingerprintKey(b"team key kept outside the repository")
 
 
 def scan(path: Path, key: FingerprintKey = KEY, member: tuple[str, ...] = ()):
@@ -79,9 +79,9 @@ def test_key_must_match(repo, monkeypatch) -> None:
     monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY", raising=False)
     root, _ = repo
     b = Baseline.from_findings(scan(root / "notes.txt"), KEY, root)
-    b.check_key(FingerprintKey(b"team key kept outside the repo"))
+    b.check_key(FingerprintKey(b"team key kept outside the repository"))
     with pytest.raises(BaselineError, match="another fingerprint key"):
-        b.check_key(FingerprintKey(b"someone else's key"))
+        b.check_key(FingerprintKey(b"someone else's key, also 32 bytes"))
     with pytest.raises(BaselineError, match="none is set"):
         b.check_key(FingerprintKey(None))  # no key set anywhere: a random one
 
@@ -275,4 +275,4 @@ def test_key_mismatch_message_offers_a_way_out(repo, monkeypatch) -> None:
     b = Baseline.from_findings(scan(root / "notes.txt"), KEY, root)
     b.write(root / "ci.json")
     with pytest.raises(BaselineError, match=r"cardscan baseline --update \S*ci.json --force"):
-        Baseline.load(root / "ci.json").check_key(FingerprintKey(b"someone else's key"))
+        Baseline.load(root / "ci.json").check_key(FingerprintKey(b"someone else's key, also 32 bytes"))

@@ -30,12 +30,12 @@ def test_fingerprint_is_keyed_hmac() -> None:
 
 
 def test_key_from_environment_and_random_key(monkeypatch) -> None:
-    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "from-env")
-    assert FingerprintKey().key_id == FingerprintKey(b"from-env").key_id
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "from-env, 32 bytes or longer....")
+    assert FingerprintKey().key_id == FingerprintKey(b"from-env, 32 bytes or longer....").key_id
     monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY")
     k1, k2 = FingerprintKey(), FingerprintKey()
     assert k1.random and k1.key_id != k2.key_id
-    assert "from-env" not in repr(FingerprintKey("from-env"))
+    assert "from-env" not in repr(FingerprintKey("from-env, 32 bytes or longer...."))
     with pytest.raises(ValueError):
         FingerprintKey(b"")
 

@@ -23,7 +23,7 @@ from cardscan.testing import assert_no_pan, make_pan
 pytestmark = pytest.mark.slow
 
 CHECKOUT = Path(__file__).resolve().parent.parent
-KEY = "team-key-kept-outside-the-repo"
+KEY = "team-key-kept-outside-the-repository"
 _IGNORE = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", "*.so", "*.egg-info", "build", "dist", "benchmarks", "tests",
     ".pytest_cache", ".hypothesis", ".benchmarks", "cardscan-demo-out", "*.pyc",

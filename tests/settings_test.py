@@ -82,7 +82,7 @@ def test_normalise_keeps_dash_manifest() -> None:
 def test_key_file_rules(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY", raising=False)
     k = tmp_path / "key"
-    k.write_bytes(b"  secret-key-bytes \n")
+    k.write_bytes(b"  secret-key-bytes, 32 or more of them \n")
     for mode in (0o644, 0o640, 0o604, 0o620):
         os.chmod(k, mode)
         with pytest.raises(ConfigError) as exc:
@@ -90,7 +90,7 @@ def test_key_file_rules(tmp_path: Path, monkeypatch) -> None:
         assert "chmod 600" in str(exc.value)
     os.chmod(k, 0o400)
     key, source = load_key(k)
-    assert source == "file" and key.key_id == FingerprintKey(b"secret-key-bytes").key_id
+    assert source == "file" and key.key_id == FingerprintKey(b"secret-key-bytes, 32 or more of them").key_id
     k.write_bytes(b"\n")
     with pytest.raises(ConfigError):
         load_key(k)
@@ -101,9 +101,9 @@ def test_key_file_rules(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_key_from_env_or_random(monkeypatch) -> None:
-    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "env-key")
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "env-key, 32 bytes or longer.....")
     key, source = load_key(None)
-    assert source == "env" and key.key_id == FingerprintKey(b"env-key").key_id
+    assert source == "env" and key.key_id == FingerprintKey(b"env-key, 32 bytes or longer.....").key_id
     monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY")
     key, source = load_key(None)
     assert source == "random" and key.random

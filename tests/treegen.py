@@ -17,7 +17,7 @@ from pathlib import Path
 from cardscan.findings import FingerprintKey
 from cardscan.testing import group, mixed_pan
 
-KEY = b"cardscan-tests-key"
+KEY = b"cardscan-tests-key, 32 bytes or longer"
 
 
 

@@ -146,7 +146,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
         raise ConfigError(f"{target} exists; refresh it with 'cardscan baseline --update {target}' "
                           "(or overwrite it with --force)")
     other_key: Baseline | None = None  # written under another key: nothing of it can be checked
-    if prev is not None and prev.key_id != key.key_id:
+    if prev is not None and not key.has_id(prev.key_id):
         if not args.force:
             prev.check_key(key)  # raises, naming both keys and the way out (--force)
         other_key, prev = prev, None
@@ -174,6 +174,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
         if args.paths:  # a partial rescan: keep what other files had
             scanned = {finding_path_of(p, root) for p in checked}
             new = old
+            new.key_id = key.key_id  # an earlier version's id of the same key is rewritten in today's form
             new.settings = scanner.config.to_dict()
             before = {e.identity() for e in new.entries}
             prior = Baseline(new.entries, key_id=new.key_id, root=new.root)  # its audit labels

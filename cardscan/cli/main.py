@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "baseline": "cardscan.cli.baseline",
     "remediate": "cardscan.cli.remediate",
     "access": "cardscan.cli.access",
+    "keygen": "cardscan.cli.keygen",
 }
 
 EXIT_ERROR = 2
@@ -94,6 +95,7 @@ _HELPS = {
     "baseline": "create, update or audit the baseline of accepted findings (.cardscan-baseline.json)",
     "remediate": "redact, quarantine or delete the card numbers a manifest lists (dry run by default)",
     "access": "who read the card-holding objects of a manifest (S3 access logs, CloudTrail, pgAudit, atime)",
+    "keygen": "create a random fingerprint key file (0600; never overwrites one)",
 }
 
 EPILOG = """\
@@ -102,9 +104,10 @@ scanned or a usage error, 130 interrupted. Each command's --help has its own.
 
 examples:
   cardscan demo
-  cardscan scan /srv/share --manifest share.jsonl
+  cardscan keygen                          # once: a key in ~/.config/cardscan/key
+  cardscan scan /srv/share --key-file ~/.config/cardscan/key --manifest share.jsonl
   cardscan report share.jsonl --html report.html
-  cardscan remediate share.jsonl --action redact            # a dry run
+  cardscan remediate share.jsonl --key-file ~/.config/cardscan/key --action redact  # dry run
   cardscan scan --git-history .
 
 docs/cli.md has every command and option.

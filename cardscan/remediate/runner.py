@@ -128,9 +128,10 @@ def check_key(scans: list[dict[str, Any]], key: FingerprintKey) -> None:
     if key.random:
         raise ConfigError("remediation needs the fingerprint key the scan used (--key-file or "
                           "CARDSCAN_FINGERPRINT_KEY): without it no card number can be verified")
+    key.require_strong("remediation")
     for s in scans:
         kid = s.get("key_id")
-        if kid != key.key_id:
+        if not key.has_id(kid):  # the id of this cardscan, or the unkeyed one of earlier versions
             raise ConfigError(f"the manifest's fingerprints were made with key {kid}, not with the key given "
                               f"({key.key_id}); use the same --key-file / CARDSCAN_FINGERPRINT_KEY as the scan")
 

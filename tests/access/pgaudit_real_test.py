@@ -142,7 +142,7 @@ def test_real_pgaudit_logs_join_with_a_real_manifest(audited_cluster, tmp_path: 
     time.sleep(0.5)
     # A read before the scan, then the scan, then reads after it.
     _sql(url, f"SELECT note FROM billing.payments WHERE note LIKE '%{pan[-4:]}%'", user="analyst")
-    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "pgaudit-real-test")
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "pgaudit-real-test, 32 bytes or longer")
     manifest = tmp_path / "m.jsonl"
     assert cli_main.main(["scan", url, "--manifest", str(manifest), "-q"]) == 1
     time.sleep(1.2)  # past the scan's last second (scan times are whole seconds)

@@ -12,7 +12,7 @@ import pytest
 from cardscan.cli import main as cli_main
 from cardscan.testing import assert_no_pan, make_pan
 
-KEY = "team-key-kept-outside-the-repo"
+KEY = "team-key-kept-outside-the-repository"
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_update_needs_the_same_key(repo: Path, capsys, rng, monkeypatch) -> None
     pan = make_pan("455673", 16, rng)
     (repo / "f.txt").write_text(f"card {pan}\n")
     assert run("f.txt", capsys=capsys, pans=[pan])[0] == 0
-    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "other")
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "other key, as long as the team's key")
     code, _, err = run("--update", ".cardscan-baseline.json", capsys=capsys, pans=[pan])
     assert code == 2 and "another fingerprint key" in err
 
@@ -126,7 +126,7 @@ def test_another_key_has_a_way_out_with_force(repo: Path, capsys, rng, monkeypat
     target = repo / ".cardscan-baseline.json"
     assert run("f.txt", capsys=capsys, pans=[a, b])[0] == 0
     old_key_id = json.loads(target.read_text())["key_id"]
-    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "the new team key")
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "the new team key, 32 bytes or longer")
     code, _, err = run("f.txt", capsys=capsys, pans=[a, b])
     assert code == 2 and "--force" in err
     code, _, err = run("--update", str(target), "f.txt", capsys=capsys, pans=[a, b])

@@ -12,7 +12,7 @@ import pytest
 from cardscan.cli import main as cli_main
 from cardscan.testing import assert_no_pan, group, make_pan
 
-KEY = "team-key-kept-outside-the-repo"
+KEY = "team-key-kept-outside-the-repository"
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_baseline_under_another_key_or_no_key(repo: Path, capsys, rng, monkeypat
     pan = make_pan("455673", 16, rng)
     (repo / "f.txt").write_text(f"card {pan}\n")
     assert baseline("f.txt", capsys=capsys, pans=[pan])[0] == 0
-    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "another key")
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "another key, as long as the team's key")
     code, out, err = hook("f.txt", capsys=capsys, pans=[pan])
     assert code == 1 and "f.txt:1:6" in out and "another fingerprint key" in err
     monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY")

@@ -109,10 +109,10 @@ def test_remediation_without_the_key_cannot_open_a_sealed_name(tmp_path: Path) -
     _, chosen, _ = load(str(manifest))
     assert sum(1 for f in chosen if f.location.sealed) == 2
     with pytest.raises(Exception, match="key"):
-        remediate(str(manifest), Options(action="redact", apply=False), FingerprintKey(b"not the scan's key"))
+        remediate(str(manifest), Options(action="redact", apply=False), FingerprintKey(b"not the scan's key, yet 32 bytes long"))
     # A manifest whose sealed token was edited is refused, not half-applied.
     text = manifest.read_text()
     token = next(f.location.sealed for f in chosen if f.location.sealed)
     manifest.write_text(text.replace(token, token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")))
     with pytest.raises(ManifestError, match="sealed location"):
-        load(str(manifest), key=FingerprintKey(b"remediate-tests-key"))
+        load(str(manifest), key=FingerprintKey(b"remediate-tests-key, 32 bytes or longer"))

@@ -13,7 +13,7 @@ import pytest
 from cardscan.cli import main as cli_main
 from cardscan.testing import assert_no_pan, make_pan
 
-KEY = "ci-key"
+KEY = "ci-key, long enough to be accepted (32+)"
 SCHEMA = json.loads((Path(__file__).parent.parent / "sinks" / "data" / "sarif-schema-2.1.0.json").read_text())
 
 
@@ -69,7 +69,7 @@ def test_baseline_reports_only_new(tree, capsys, rng) -> None:
     code, out, err = scan(".", "--baseline", ".cardscan-baseline.json", capsys=capsys, pans=pans)
     assert code == 0
     # Another key cannot use the baseline: a clear error, exit 2.
-    os.environ["CARDSCAN_FINGERPRINT_KEY"] = "other"
+    os.environ["CARDSCAN_FINGERPRINT_KEY"] = "other key, long enough to be accepted"
     code, out, err = scan(".", "--baseline", ".cardscan-baseline.json", capsys=capsys, pans=pans)
     assert code == 2 and "another fingerprint key" in err
 

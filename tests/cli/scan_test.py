@@ -145,7 +145,7 @@ def test_key_file_must_be_private(tmp_path: Path, rng, capsys, monkeypatch) -> N
     monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY")
     pans = write_planted(tmp_path / "a.log", rng, 1)
     key = tmp_path / "key"
-    key.write_bytes(b"file-key\n")
+    key.write_bytes(b"file-key, 32 bytes or longer....\n")
     os.chmod(key, 0o644)
     assert cli_main.main(["scan", str(tmp_path / "a.log"), "--key-file", str(key), "--no-progress"]) == 2
     err = capsys.readouterr().err
@@ -156,8 +156,8 @@ def test_key_file_must_be_private(tmp_path: Path, rng, capsys, monkeypatch) -> N
     assert cli_main.main(["scan", str(tmp_path / "a.log"), "--key-file", str(key), "--manifest", str(m),
                           "--no-progress", "-q"]) == 1
     recs = records(m)
-    assert recs[0]["key_source"] == "file" and recs[0]["key_id"] == FingerprintKey(b"file-key").key_id
-    assert recs[1]["fingerprint"] == FingerprintKey(b"file-key").fingerprint(pans[0])
+    assert recs[0]["key_source"] == "file" and recs[0]["key_id"] == FingerprintKey(b"file-key, 32 bytes or longer....").key_id
+    assert recs[1]["fingerprint"] == FingerprintKey(b"file-key, 32 bytes or longer....").fingerprint(pans[0])
     assert "file-key" not in m.read_text()
 
 

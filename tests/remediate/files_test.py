@@ -219,7 +219,7 @@ def test_refuses_another_key(tmp_path: Path) -> None:
     (root / "a.txt").write_text(f"card {pans(1)[0]}\n")
     manifest = scan(tmp_path, root)
     with pytest.raises(ConfigError, match="not with the key given"):
-        remediate(str(manifest), Options(apply=True), FingerprintKey(b"another key"))
+        remediate(str(manifest), Options(apply=True), FingerprintKey(b"another key, as long as the scan's key"))
     with pytest.raises(ConfigError, match="needs the fingerprint key"):
         remediate(str(manifest), Options(apply=True), FingerprintKey(None))
 

@@ -15,7 +15,7 @@ from cardscan.findings import FingerprintKey
 from cardscan.remediate import Options, Selection, remediate
 from cardscan.testing import distinct_pans
 
-KEY = b"remediate-tests-key"
+KEY = b"remediate-tests-key, 32 bytes or longer"
 FKEY = FingerprintKey(KEY)
 
 

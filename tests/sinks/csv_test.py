@@ -88,7 +88,7 @@ def test_a_path_destination_is_private(tmp_path: Path) -> None:
 
 def test_format_csv_on_the_command_line(tmp_path: Path, rng, capsys, monkeypatch) -> None:
     # On main: "invalid choice: 'csv'".
-    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "k")
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "k" * 32)
     a, b = make_pan("455673", 16, rng), make_pan("371449", 15, rng)
     (tmp_path / "log.txt").write_text(f"card {a}\n")
     with zipfile.ZipFile(tmp_path / "x.zip", "w") as z:

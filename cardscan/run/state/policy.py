@@ -186,9 +186,11 @@ def open_state(
 
     Refuses a random fingerprint key: carried-over fingerprints must be
     comparable with the new ones, so the key has to be the same every run.
+    And a key shorter than 32 bytes: the state keeps fingerprints for good.
     """
     if getattr(key, "random", False):
         raise StateError("--state needs a stable fingerprint key (--key-file or CARDSCAN_FINGERPRINT_KEY): "
                          "with a random key no earlier result can be reused")
+    key.require_strong("--state")
     fingerprint, parts = settings_fingerprint(engine, limits, key.key_id, extra)
     return SweepState(StateStore(path), fingerprint, parts, full=full, manifest=manifest, key=key)
