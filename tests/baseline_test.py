@@ -95,6 +95,28 @@ def test_random_key_refused(repo, monkeypatch) -> None:
         Baseline.from_findings(scan(root / "notes.txt", random_key), random_key, root)
 
 
+def test_short_key_refused_for_a_baseline(repo, monkeypatch) -> None:
+    from cardscan.findings import WeakKeyError
+
+    root, _ = repo
+    short = FingerprintKey(b"team key, 31 bytes long........")
+    assert len(short.raw()) == 31
+    with pytest.raises(WeakKeyError, match="baseline.*cardscan keygen"):
+        Baseline.from_findings(scan(root / "notes.txt", short), short, root)
+    # A baseline made (by an earlier version) under a short key is refused too, not trusted.
+    old = Baseline([], key_id=short.key_id, root=root)
+    with pytest.raises(WeakKeyError):
+        old.check_key(short)
+
+
+def test_baseline_with_an_earlier_versions_key_id_is_still_accepted(repo) -> None:
+    root, _ = repo
+    b = Baseline.from_findings(scan(root / "notes.txt"), KEY, root)
+    b.key_id = KEY.legacy_key_id  # as written before key ids were keyed
+    b.check_key(KEY)
+    assert b.new(scan(root / "notes.txt")) == []
+
+
 def test_key_file_inside_repository_refused(tmp_path: Path) -> None:
     inside = tmp_path / "secrets" / "key"
     inside.parent.mkdir()

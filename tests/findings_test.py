@@ -153,3 +153,66 @@ def test_finding_id_is_the_same_for_the_real_and_the_public_location(rng) -> Non
     assert loaded.id == f.id and loaded.location.sealed
     assert Finding.from_dict(f.to_dict(key), key) == f
     assert_no_pan(str(f.to_dict(key)) + repr(f) + str(loaded.to_dict()), [pan], "a finding")
+
+
+# -- fingerprint keys: length and key id (issue 12, Keys) ------------------------------
+def test_key_id_is_keyed_and_tells_nothing_a_plain_hash_would(rng) -> None:
+    import hashlib
+    import hmac as hmac_mod
+
+    from cardscan.findings import MIN_KEY_BYTES
+
+    key = bytes(rng.randrange(256) for _ in range(MIN_KEY_BYTES))
+    k = FingerprintKey(key)
+    assert k.key_id.startswith("hmac:") and len(k.key_id) == len("hmac:") + 16
+    assert k.key_id == FingerprintKey(key).key_id  # stable: manifests of one key compare
+    assert k.key_id != FingerprintKey(key[:-1] + bytes([key[-1] ^ 1])).key_id
+    # None of the unkeyed digests an attacker could test a guessed key against.
+    hexid = k.key_id.split(":", 1)[1]
+    for unkeyed in (hashlib.sha256(key), hashlib.sha256(b"cardscan-key-id\x00" + key), hashlib.md5(key),
+                    hashlib.sha1(key), hashlib.sha512(key)):
+        assert hexid not in unkeyed.hexdigest()
+    assert hexid != k.legacy_key_id.split(":", 1)[1]
+    # And it is not a fingerprint of anything under the key (domain separated).
+    assert hexid not in hmac_mod.new(key, b"", hashlib.sha256).hexdigest()
+    assert hexid not in k.fingerprint("4556737586899855")
+
+
+def test_an_old_key_id_still_names_its_key() -> None:
+    import hashlib
+
+    key = b"an old manifest's key, 32 bytes+"
+    old = "sha256:" + hashlib.sha256(b"cardscan-key-id\x00" + key).hexdigest()[:16]
+    k = FingerprintKey(key)
+    assert k.has_id(old) and k.has_id(k.key_id)
+    other = FingerprintKey(b"another key of the same length..")
+    assert not other.has_id(old) and not other.has_id(k.key_id)
+    assert not k.has_id(None) and not k.has_id("") and not k.has_id(old.upper())
+
+
+@pytest.mark.parametrize("length,refused", [(1, True), (16, True), (31, True), (32, False), (64, False)])
+def test_env_key_under_32_bytes_is_refused(monkeypatch, length, refused) -> None:
+    from cardscan.errors import ConfigError
+    from cardscan.findings import WeakKeyError
+
+    value = ("0123456789abcdef" * 4)[:length]
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", value)
+    if refused:
+        with pytest.raises(WeakKeyError) as exc:
+            FingerprintKey()
+        assert isinstance(exc.value, ConfigError) and isinstance(exc.value, ValueError)
+        assert "cardscan keygen" in str(exc.value) and f"is {length} bytes" in str(exc.value)
+        assert value not in str(exc.value)  # the message never shows the key
+    else:
+        assert not FingerprintKey().weak
+
+
+def test_require_strong_names_the_purpose_and_the_fix() -> None:
+    from cardscan.findings import WeakKeyError
+
+    FingerprintKey(b"k" * 32).require_strong("remediation")
+    FingerprintKey(None).require_strong("remediation")  # a random key is 32 bytes
+    with pytest.raises(WeakKeyError, match=r"for remediation is 31 bytes.*cardscan keygen"):
+        FingerprintKey(b"k" * 31).require_strong("remediation")
+    # A throwaway library scan may still use any key.
+    assert FingerprintKey(b"k").fingerprint("4556737586899855").startswith("hmac-sha256:")

@@ -153,3 +153,32 @@ def test_settings_the_scan_command_adds_are_known_without_importing_it(tmp_path:
     p.write_text('state = "run.state"\nexecutor = "dask"\nscheduler = "tcp://h:8786"\ns3-profile = "audit"\n')
     assert load_config(p)[0] == {"state": str(tmp_path / "run.state"), "executor": "dask",
                                  "scheduler": "tcp://h:8786", "s3_profile": "audit"}
+
+
+@pytest.mark.parametrize("content,refused", [
+    (b"0123456789abcdef0123456789abcde", True),          # 31 bytes
+    (b"  0123456789abcdef0123456789abcde  \n", True),    # 31 once trimmed: padding does not count
+    (b"0123456789abcdef0123456789abcdef", False),         # 32
+    (b"0123456789abcdef0123456789abcdef\n", False),
+])
+def test_key_file_under_32_bytes_is_refused(tmp_path: Path, monkeypatch, content, refused) -> None:
+    monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY", raising=False)
+    k = tmp_path / "key"
+    k.write_bytes(content)
+    os.chmod(k, 0o600)
+    if refused:
+        with pytest.raises(ConfigError) as exc:
+            load_key(k)
+        assert str(k) in str(exc.value) and "cardscan keygen" in str(exc.value)
+        assert content.strip().decode() not in str(exc.value)
+    else:
+        key, source = load_key(k)
+        assert source == "file" and not key.weak
+
+
+def test_env_key_under_32_bytes_is_refused_by_load_key(monkeypatch) -> None:
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "x" * 31)
+    with pytest.raises(ConfigError, match="CARDSCAN_FINGERPRINT_KEY is 31 bytes"):
+        load_key(None)
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "x" * 32)
+    assert load_key(None)[1] == "env"

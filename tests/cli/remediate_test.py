@@ -118,7 +118,7 @@ def test_refusals_are_clear_errors_with_status_2(tmp_path: Path) -> None:
     assert status == 2 and "--quarantine-to" in err
     other = tmp_path / "other.key"
     fd = os.open(other, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.write(fd, b"a different key")
+    os.write(fd, b"a different key, also 32 bytes long")
     os.close(fd)
     import io
     from contextlib import redirect_stderr
@@ -127,6 +127,14 @@ def test_refusals_are_clear_errors_with_status_2(tmp_path: Path) -> None:
     with redirect_stderr(err_buf):
         status = main(["remediate", str(manifest), "--action", "redact", "--key-file", str(other)])
     assert status == 2 and "not with the key given" in err_buf.getvalue()
+    short = tmp_path / "short.key"
+    fd = os.open(short, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, b"a short key")
+    os.close(fd)
+    err_buf = io.StringIO()
+    with redirect_stderr(err_buf):
+        status = main(["remediate", str(manifest), "--action", "redact", "--key-file", str(short)])
+    assert status == 2 and "is 11 bytes" in err_buf.getvalue() and "cardscan keygen" in err_buf.getvalue()
     assert all(f.read_bytes() for f in root.iterdir())
 
 

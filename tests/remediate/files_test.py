@@ -224,6 +224,41 @@ def test_refuses_another_key(tmp_path: Path) -> None:
         remediate(str(manifest), Options(apply=True), FingerprintKey(None))
 
 
+def test_refuses_a_short_key_even_the_scans_own(tmp_path: Path) -> None:
+    from cardscan.findings import WeakKeyError
+
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "a.txt").write_text(f"card {pans(1)[0]}\n")
+    short = b"a key of 31 bytes, as before..."
+    manifest = scan(tmp_path, root)
+    # A manifest made under a short key (by an earlier version): its id matches, the key is still refused.
+    lines = manifest.read_text().splitlines()
+    rec = json.loads(lines[0])
+    rec["key_id"] = FingerprintKey(short).key_id
+    manifest.write_text("\n".join([json.dumps(rec)] + lines[1:]) + "\n")
+    before = (root / "a.txt").read_bytes()
+    with pytest.raises(WeakKeyError, match="remediation is 31 bytes"):
+        remediate(str(manifest), Options(apply=True), FingerprintKey(short))
+    assert (root / "a.txt").read_bytes() == before
+
+
+def test_a_manifest_with_an_earlier_versions_key_id_is_remediated(tmp_path: Path) -> None:
+    root = tmp_path / "share"
+    root.mkdir()
+    card = pans(1)[0]
+    (root / "a.txt").write_text(f"card {card}\n")
+    manifest = scan(tmp_path, root)
+    lines = manifest.read_text().splitlines()
+    rec = json.loads(lines[0])
+    assert rec["key_id"] == FKEY.key_id and rec["key_id"].startswith("hmac:")
+    rec["key_id"] = FKEY.legacy_key_id  # the unkeyed id manifests carried before
+    manifest.write_text("\n".join([json.dumps(rec)] + lines[1:]) + "\n")
+    report, results = run(manifest)
+    assert set(statuses(results).values()) == {"redacted"}
+    assert card not in (root / "a.txt").read_text()
+
+
 def test_batches_on_one_file_through_the_journal(tmp_path: Path) -> None:
     p = pans(2)  # a Visa and a Mastercard
     root = tmp_path / "share"

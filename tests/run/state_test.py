@@ -117,6 +117,28 @@ def test_a_random_key_cannot_keep_a_state(tmp_path: Path, monkeypatch) -> None:
         open_state(tmp_path / "s.state", engine={}, limits={}, key=FingerprintKey())
 
 
+def test_a_short_key_cannot_keep_a_state(tmp_path: Path) -> None:
+    from cardscan.findings import WeakKeyError
+
+    with pytest.raises(WeakKeyError, match="--state is 31 bytes"):
+        open_state(tmp_path / "s.state", engine={}, limits={}, key=FingerprintKey(b"s" * 31))
+    assert not (tmp_path / "s.state").exists()
+    open_state(tmp_path / "s.state", engine={}, limits={}, key=FingerprintKey(b"s" * 32)).close()
+
+
+def test_a_short_env_key_fails_a_sweep_with_state_before_anything_is_written(tmp_path: Path, monkeypatch,
+                                                                              capsys) -> None:
+    from cardscan.cli.main import main
+
+    write_planted(tmp_path / "share" / "a.log", __import__("random").Random(5), 1)
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "short-team-key")
+    status = main(["scan", str(tmp_path / "share"), "--manifest", str(tmp_path / "m.jsonl"),
+                   "--state", str(tmp_path / "s.state"), "--no-progress", "-q", "--no-config"])
+    assert status == 2
+    assert "cardscan keygen" in capsys.readouterr().err
+    assert not (tmp_path / "s.state").exists() and not (tmp_path / "m.jsonl").exists()
+
+
 # -- sweeps with a state ---------------------------------------------------------------
 def test_second_sweep_carries_over_unchanged_objects(tmp_path: Path, rng) -> None:
     planted = tree(tmp_path / "t", rng)
