@@ -15,6 +15,7 @@ What the walk does with each directory entry:
   device/inode is already on the current path: bind mounts, followed symlinks);
 * symlink: skipped unless ``follow_symlinks`` (explicit roots are always followed);
 * FIFO, socket, device: skipped, counted in :attr:`FileSource.stats`, never opened;
+  named as a root itself, an :class:`~cardscan.findings.ErrorRecord` (``source``);
 * an entry that cannot be stat'ed or a directory that cannot be listed:
   an :class:`~cardscan.findings.ErrorRecord` (``permission``, ``not_found``,
   ``io``) and the walk goes on.
@@ -260,7 +261,11 @@ class FileSource:
                 yield item
             return
         if not stat.S_ISDIR(st.st_mode):
-            self._skip(_special_kind(st.st_mode), root)
+            # Named explicitly, yet never opened (a FIFO would block, a device never
+            # ends): an error, so the scan does not report "0 of 0 objects" and exit 0.
+            kind = _special_kind(st.st_mode)
+            yield ErrorRecord(Location(uri=path_to_uri(root)), "source",
+                              f"not a regular file or directory ({kind}): cardscan does not read a {kind}")
             return
         ignores: tuple[tuple[str, Any], ...] = ()
         stack = [_Dir(root, "", ((st.st_dev, st.st_ino), ()), ignores, path_to_uri(root).rstrip("/"))]

@@ -538,3 +538,32 @@ def test_views_option_reaches_the_sql_source(tmp_path: Path, rng, capsys) -> Non
     found = [json.loads(line) for line in c.out.splitlines() if '"finding"' in line]
     assert [f["location"]["cell"]["table"] for f in found] == ["recent"]
     assert_no_pan(c.out + c.err, [pan], "scan of a view")
+
+
+# -- sources that name nothing to read (issue 12, Also) ------------------------------------
+def test_sqlite_url_to_a_missing_file_exits_2_and_creates_nothing(tmp_path: Path, capsys) -> None:
+    m = tmp_path / "m.jsonl"
+    db = tmp_path / "data" / "shop.db"
+    db.parent.mkdir()
+    assert cli_main.main(["scan", f"sqlite:///{db}", "--manifest", str(m), "--no-progress", "-q"]) == 2
+    assert list(db.parent.iterdir()) == []
+    errors = [r for r in records(m) if r["type"] == "error"]
+    assert [e["kind"] for e in errors] == ["not_found"]
+    summary = records(m)[-1]
+    assert summary["type"] == "summary" and summary["findings"] == 0
+
+
+def test_fifo_named_on_the_command_line_is_an_error_and_never_blocks(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    (tmp_path / "a.txt").write_text("nothing to see\n")
+    m = tmp_path / "m.jsonl"
+    # A subprocess with a timeout: a FIFO opened for reading with no writer would hang the test run.
+    proc = cli("scan", str(fifo), str(tmp_path / "a.txt"), "--manifest", str(m), "--no-progress", timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "0 of 0 objects" not in proc.stderr
+    recs = records(m)
+    errors = [r for r in recs if r["type"] == "error"]
+    assert len(errors) == 1 and errors[0]["kind"] == "source" and "fifo" in errors[0]["message"]
+    assert errors[0]["location"]["uri"] == path_to_uri(str(fifo))
+    assert recs[-1]["objects_scanned"] == 1  # the regular file beside it was still scanned

@@ -123,13 +123,14 @@ def test_a_short_key_cannot_keep_a_state(tmp_path: Path) -> None:
     with pytest.raises(WeakKeyError, match="--state is 31 bytes"):
         open_state(tmp_path / "s.state", engine={}, limits={}, key=FingerprintKey(b"s" * 31))
     assert not (tmp_path / "s.state").exists()
-    open_state(tmp_path / "s.state", engine={}, limits={}, key=FingerprintKey(b"s" * 32)).close()
+    open_state(tmp_path / "s.state", engine={}, limits={}, key=FingerprintKey(b"s" * 32)).store.close()
 
 
 def test_a_short_env_key_fails_a_sweep_with_state_before_anything_is_written(tmp_path: Path, monkeypatch,
                                                                               capsys) -> None:
     from cardscan.cli.main import main
 
+    (tmp_path / "share").mkdir()
     write_planted(tmp_path / "share" / "a.log", __import__("random").Random(5), 1)
     monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "short-team-key")
     status = main(["scan", str(tmp_path / "share"), "--manifest", str(tmp_path / "m.jsonl"),

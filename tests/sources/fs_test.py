@@ -333,13 +333,44 @@ def test_from_url_accepts_file_urls_and_rejects_remote_hosts(tmp_path: Path) -> 
         FileSource.from_url("file://fileserver/share")
 
 
-def test_socket_root_is_skipped(tmp_path: Path) -> None:
-    s = socket.socket(socket.AF_UNIX)
-    s.bind(str(tmp_path / "s"))
-    s.close()
-    src = FileSource(tmp_path / "s")
-    assert walk(src) == ([], [])
-    assert src.stats["skipped"]["socket"] == 1
+def _special(tmp_path: Path, kind: str) -> Path:
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "f")
+        return tmp_path / "f"
+    if kind == "socket":
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(str(tmp_path / "s"))
+        s.close()
+        return tmp_path / "s"
+    if kind == "link to a fifo":
+        os.mkfifo(tmp_path / "f")
+        (tmp_path / "l").symlink_to(tmp_path / "f")
+        return tmp_path / "l"
+    return Path("/dev/null")  # a character device
+
+
+@pytest.mark.timeout(30)  # a FIFO opened for reading would block forever
+@pytest.mark.parametrize("kind", ["fifo", "socket", "device", "link to a fifo"])
+def test_special_file_named_as_root_is_an_error_record_never_opened(tmp_path: Path, kind: str) -> None:
+    # Was skipped silently: the scan said "0 findings in 0 of 0 objects" and exited 0.
+    path = _special(tmp_path, kind)
+    src = FileSource(path)
+    items, errors = walk(src)
+    assert items == [] and len(errors) == 1
+    assert errors[0].kind == "source" and errors[0].location.uri == path_to_uri(str(path))
+    assert ("device" if kind == "device" else "fifo" if "fifo" in kind else "socket") in errors[0].message
+    assert not src.stats["skipped"]
+
+
+def test_special_files_inside_a_directory_are_still_skipped_not_errors(tmp_path: Path) -> None:
+    root = tmp_path / "share"
+    root.mkdir()
+    os.mkfifo(root / "f")
+    (root / "a.txt").write_text("x\n")
+    src = FileSource(root)
+    items, errors = walk(src)
+    assert [Path(uri_to_path(i.uri)).name for i in items] == ["a.txt"] and errors == []
+    assert src.stats["skipped"]["fifo"] == 1
 
 
 class TestFileSourceContract(SourceContract):

@@ -548,3 +548,43 @@ def test_postgres_partitioned_table_is_scanned_once_through_its_partitions(make_
     assert sorted(i.meta["table"] for i in scan.items) == ["events_2025", "events_2026"]
     assert [(f.location.cell.table, f.location.cell.row_key) for f in scan.findings] == [
         ("events_2026", (("id", 1), ("at", "2026-03-01")))]
+
+
+# -- a SQLite path that names no database (issue 12, Also) --------------------------------
+def test_missing_sqlite_file_is_an_error_and_nothing_is_created(tmp_path) -> None:
+    # Was: an empty database created at the path and a clean scan reported.
+    db = tmp_path / "typo" / "shop.db"
+    db.parent.mkdir()
+    out = list(SQLSource(f"sqlite:///{db}").items())
+    assert len(out) == 1 and isinstance(out[0], ErrorRecord)
+    assert out[0].kind == "not_found" and "does not exist" in out[0].message
+    assert list(db.parent.iterdir()) == []
+
+
+def test_connecting_never_creates_a_sqlite_file_even_past_the_check(tmp_path) -> None:
+    # The file could vanish between the check and the connection: the driver must not create it.
+    db = tmp_path / "gone.db"
+    with pytest.raises(sa.exc.OperationalError):
+        SQLSource(f"sqlite:///{db}").engine().connect()
+    assert not db.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_sqlite_path_to_a_directory_is_an_error(tmp_path) -> None:
+    out = list(SQLSource(f"sqlite:///{tmp_path}").items())
+    assert len(out) == 1 and out[0].kind == "not_found" and "not a regular file" in out[0].message
+
+
+def test_existing_sqlite_file_is_still_scanned_read_write_untouched(tmp_path, rng) -> None:
+    # The near miss: an existing database opens as before (mode=rw), and an empty file is an empty database.
+    db = tmp_path / "shop.db"
+    con = sqlite3.connect(db)
+    pan = make_pan("4556", 16, rng)
+    con.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, card_number TEXT)")
+    con.execute("INSERT INTO orders VALUES (1, ?)", (pan,))
+    con.commit()
+    con.close()
+    items = list(SQLSource(f"sqlite:///{db}").items())
+    assert [type(i) for i in items] == [Item]
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    assert list(SQLSource(f"sqlite:///{empty}").items()) == []

@@ -138,13 +138,14 @@ def sqlite_url(path: str) -> str:
     return URL.create("sqlite", database=os.path.abspath(path)).render_as_string(hide_password=False)
 
 
-def sqlite_read_only(path: str, connect_args: dict[str, Any] | None = None) -> Any:
+def sqlite_read_only(path: str, connect_args: dict[str, Any] | None = None, mode: str = "ro") -> Any:
     """A DBAPI ``creator`` opening the SQLite file at ``path`` read-only
-    (``mode=ro``: a missing file is an error, never created; nothing is written)."""
+    (``mode=ro``: a missing file is an error, never created; nothing is written).
+    ``mode="rw"``: read-write, but a missing file is still an error, never created."""
     import sqlite3
     from urllib.parse import quote
 
-    uri = "file:" + quote(path, safe="/") + "?mode=ro"
+    uri = "file:" + quote(path, safe="/") + "?mode=" + mode
     args = {k: v for k, v in (connect_args or {}).items() if k != "uri"}
 
     def connect() -> Any:

@@ -136,14 +136,22 @@ class SQLSource:
         if self._engine is None:
             url = with_driver(self._url)
             kw: dict[str, Any] = {}
-            if self.dialect == "sqlite" and self.read_only and self._url.database:
-                kw["creator"] = sqlite_read_only(self._url.database, self.connect_args)
+            if self.dialect == "sqlite" and self._sqlite_file():
+                # Never mode=rwc (the driver's default): a scan must not create
+                # an empty database for a mistyped path and call it clean.
+                kw["creator"] = sqlite_read_only(self._url.database or "", self.connect_args,
+                                                 "ro" if self.read_only else "rw")
             engine = sa.create_engine(url, pool_pre_ping=True, connect_args=self.connect_args, **kw)
             if self.dialect == "sqlite":
                 sa.event.listen(engine, "connect", lambda dbapi_conn, _rec: setattr(dbapi_conn, "text_factory", sqlite_text))
             self._engine = engine
             self._pid = os.getpid()
         return self._engine
+
+    def _sqlite_file(self) -> bool:
+        """Whether this is a SQLite database in a file named by path (not in memory, not a file: URI)."""
+        db = self._url.database
+        return bool(db) and db != ":memory:" and not str(db).startswith("file:")
 
     def close(self) -> None:
         """Close this process's connections (the source opens them again when used)."""
@@ -173,6 +181,11 @@ class SQLSource:
     # -- listing ---------------------------------------------------------------
     def items(self) -> Iterator[Item | ErrorRecord]:
         """One item per selected table, schema by schema, in name order."""
+        if self.dialect == "sqlite" and self._sqlite_file() and not os.path.isfile(self._url.database or ""):
+            # A clear error for a mistyped path (the connection would also refuse: mode=rw).
+            what = "is not a regular file" if os.path.exists(self._url.database or "") else "does not exist"
+            yield ErrorRecord(Location(uri=self.public_url), "not_found", f"SQLite database file {what}")
+            return
         try:
             engine = self.engine()
             conn = engine.connect()
