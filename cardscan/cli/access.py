@@ -43,7 +43,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="PostgreSQL server logs with pgAudit entries (stderr, csvlog or jsonlog; "
                         "a file or a directory)")
     o = parser.add_argument_group("how to read them")
-    o.add_argument("--endpoint-url", metavar="URL", default=None,
+    from ..options import endpoint
+    from .options import argtype
+
+    # Checked like scan's: a typo must be a usage error, not unreadable logs.
+    o.add_argument("--endpoint-url", metavar="URL", default=None, type=argtype(endpoint),
                    help="S3-compatible endpoint for s3:// log locations (default $AWS_ENDPOINT_URL_S3 / "
                         "$AWS_ENDPOINT_URL, else AWS)")
     o.add_argument("--owner-account", metavar="ACCOUNT_ID", default=None,

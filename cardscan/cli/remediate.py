@@ -85,7 +85,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("where")
     g.add_argument("--db-url", action="append", default=[], metavar="URL",
                    help="database URL with credentials, for findings whose URL (without password) matches")
-    g.add_argument("--endpoint-url", metavar="URL", help="S3-compatible endpoint (default: as scanned)")
+    from ..options import endpoint
+    from .options import argtype
+
+    # Checked like scan's: a typo must be a usage error, not an "internal error" per finding.
+    g.add_argument("--endpoint-url", metavar="URL", type=argtype(endpoint),
+                   help="S3-compatible endpoint (default: as scanned)")
 
     g = parser.add_argument_group("output")
     g.add_argument("--format", choices=["text", "jsonl"], default="text", help="one line per finding on stdout")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pytest
+
 from cardscan.cli import main as cli_main
 from cardscan.cli.options import add_options, to_options
 from cardscan.options import SweepOptions, table
@@ -63,6 +65,44 @@ def test_bad_command_line_values_are_usage_errors(capsys) -> None:
         assert cli_main.main(["scan", ".", *argv]) == 2
         err = capsys.readouterr().err
         assert message in err and err.startswith("usage: cardscan scan"), err
+
+
+@pytest.mark.parametrize("command", [["remediate", "m.jsonl", "--action", "redact"],
+                                     ["access", "m.jsonl", "--s3-access-logs", "s3://logs/x/"]])
+@pytest.mark.parametrize("url", ["notaurl", "s3.example.com", "http://h:port/"])
+def test_endpoint_url_of_remediate_and_access_is_checked_like_scans(capsys, command, url) -> None:
+    # Was: remediate gave "internal error: ValueError: Invalid endpoint" per S3 finding, and
+    # access reported its logs as unreadable (issue 14.13).
+    assert cli_main.main([*command, "--endpoint-url", url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: cardscan {command[0]}") and "--endpoint-url" in err, err
+    assert "internal" not in err and "ValueError" not in err
+
+
+def test_a_database_extra_alone_brings_sqlalchemy_and_its_driver() -> None:
+    # One install, not two round trips (issue 14.13): what pip resolves for
+    # cardscan[postgres] (the installed metadata, extras followed) holds both.
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    reqs = [Requirement(r) for r in requires("cardscan") or []]
+
+    def closure(extra: str, seen: set[str]) -> set[str]:
+        names: set[str] = set()
+        for r in reqs:
+            if r.marker is None or not r.marker.evaluate({"extra": extra}):
+                continue
+            if r.name == "cardscan":
+                for e in r.extras - seen:
+                    names |= closure(e, seen | {e})
+            else:
+                names.add(r.name.lower())
+        return names
+
+    assert {"sqlalchemy", "psycopg2-binary"} <= closure("postgres", {"postgres"})
+    assert {"sqlalchemy", "pymysql"} <= closure("mysql", {"mysql"})
+    assert "sqlalchemy" not in closure("s3", {"s3"})  # the near miss: extras stay separate
 
 
 def test_misspelt_option_suggests_the_right_one_with_the_subcommands_usage(capsys) -> None:
