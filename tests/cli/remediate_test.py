@@ -158,3 +158,25 @@ def test_db_url_maps_the_public_url_to_the_one_with_credentials() -> None:
 
     got = _db_urls(["postgresql://app:s3cret@db.internal:5432/shop"])
     assert got == {"postgresql://app@db.internal:5432/shop": "postgresql://app:s3cret@db.internal:5432/shop"}
+
+
+@pytest.mark.parametrize("content,mode,message", [
+    (None, 0o644, "group or others"),           # a good key others can read
+    (b"not a fernet key", 0o600, "not a Fernet key"),
+])
+def test_a_backup_key_that_is_unsafe_or_not_a_key_stops_the_run(tmp_path: Path, content, mode, message) -> None:
+    pytest.importorskip("cryptography")
+    from cardscan.remediate.backup import new_key
+
+    p = pans(3)
+    root = share(tmp_path, p)
+    manifest = scan(tmp_path, root)
+    before = {f.name: f.read_bytes() for f in root.iterdir()}
+    bkey = tmp_path / "backup.key"
+    bkey.write_bytes(new_key() if content is None else content)
+    os.chmod(bkey, mode)
+    status, _, err = cli(tmp_path, str(manifest), "--action", "redact", "--apply", "--backup-dir",
+                         str(tmp_path / "backups"), "--backup-key-file", str(bkey))
+    assert status == 2 and message in err
+    assert {f.name: f.read_bytes() for f in root.iterdir()} == before
+    assert not (tmp_path / "backups").exists()

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.decoders.build import zip_bytes
+from cardscan.testing import assert_no_pan
 from tests.remediate.helpers import findings, fp, pans, run, scan
 
 pytest.importorskip("sqlalchemy", reason="the sql extra is not installed")
@@ -208,3 +209,26 @@ def test_a_sqlite_file_in_the_sweep_has_the_database_files_exposure(
     [table] = [i for i in SQLSource(sqlite_url(str(db))).items() if hasattr(i, "meta")]
     assert {k: rec["object"][k] for k in ("exposure", "readers")} == \
         {k: table.meta[k] for k in ("exposure", "readers")}
+
+
+def test_a_number_in_binary_data_after_a_text_head_is_unsupported_and_the_text_one_redacted(tmp_path: Path) -> None:
+    # The head (first 4 KiB) reads as text, so the file is masked as text; but a
+    # number with NUL bytes within 64 bytes of it lies in binary data and is left alone.
+    p = pans(2, seed=45)
+    share = tmp_path / "share"
+    share.mkdir()
+    f = share / "mixed.log"
+    text_part = b"2026-11-28 INFO start\n" * 200 + f"charged card {p[0]}\n".encode() + b"2026-11-28 INFO end\n" * 8
+    binary_part = b"\x00\x01\x00\x02" * 4 + b"card " + p[1].encode() + b"\x00\x00\x03" * 8
+    f.write_bytes(text_part + binary_part)
+    manifest = scan(tmp_path, share, extra=["--min-confidence", "0"])
+    assert len(findings(manifest)) == 2
+
+    _, results = run(manifest)
+
+    by_fp = {r.finding.fingerprint: r for r in results}
+    assert by_fp[fp(p[0])].status == "done", by_fp[fp(p[0])].message
+    assert by_fp[fp(p[1])].status == "unsupported" and "binary data" in by_fp[fp(p[1])].message
+    data = f.read_bytes()
+    assert data.endswith(binary_part)  # byte for byte
+    assert_no_pan(data[:len(text_part)], [p[0]], "the text part")

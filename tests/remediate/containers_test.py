@@ -194,3 +194,42 @@ def test_bytes_between_the_last_entry_and_the_directory_are_kept(streamed: bool)
     cd_at = int.from_bytes(new[new.rfind(b"PK\x05\x06") + 16:][:4], "little")
     assert new[cd_at - len(block):cd_at] == block, "the signing block must stay just before the central directory"
     assert_clean(new, "app.apk", p)
+
+
+# -- refusals docs/remediation.md lists ("What remediation refuses, and why") ------------------
+def test_a_zip64_archive_is_refused_not_rewritten(monkeypatch) -> None:
+    p = pans(2)
+    # zipfile writes the zip64 end records once an archive holds more entries than
+    # ZIP_FILECOUNT_LIMIT: lowered here, a two-entry zip64 archive (not 65536 entries).
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a.txt", f"card {p[0]}\n")
+        zf.writestr("b.txt", f"card {p[1]}\n")
+    monkeypatch.undo()
+    data = buf.getvalue()
+    assert b"PK\x06\x06" in data  # the zip64 end record
+    new, states, fs = rewrite(data, "big.zip")
+    assert len(fs) == 2 and new is None and set(states.values()) == {"unsupported"}
+
+
+def test_a_force_zip64_entry_in_a_plain_archive_is_still_rewritten() -> None:
+    # The near miss: a zip64 extra field on an entry is not a zip64 archive.
+    p = pans(1)
+    data = zip_bytes({"a.txt": f"card {p[0]}\n".encode()}, zip64=True)
+    new, states, _ = rewrite(data, "x.zip")
+    assert new is not None and set(states.values()) == {"pan"}
+    assert_clean(new, "x.zip", p)
+
+
+def test_tar_members_sharing_the_scanned_name_are_refused() -> None:
+    p = pans(2)
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w") as t:
+        for card in p:
+            d = f"card {card}\n".encode()
+            ti = tarfile.TarInfo("a.txt")
+            ti.size = len(d)
+            t.addfile(ti, io.BytesIO(d))
+    new, states, fs = rewrite(b.getvalue(), "t.tar")
+    assert len(fs) == 2 and new is None and set(states.values()) == {"unsupported"}

@@ -696,3 +696,58 @@ def test_a_complete_scan_gives_no_warning(tmp_path: Path) -> None:
     (root / "a.txt").write_text(f"card {pans(1, seed=93)[0]}\n")
     report, _ = run(scan(tmp_path, root), apply=False)
     assert report.warnings == []
+
+
+# -- refusals docs/remediation.md lists ("What remediation refuses, and why") ------------------
+def _one_card_share(tmp_path: Path) -> tuple[Path, Path, str]:
+    root = tmp_path / "share"
+    root.mkdir()
+    card = pans(1, seed=91)[0]
+    (root / "a.txt").write_text(f"order 7 card {card}\n")
+    return root, scan(tmp_path, root), card
+
+
+def test_a_file_is_not_quarantined_to_an_s3_url(tmp_path: Path) -> None:
+    root, manifest, _ = _one_card_share(tmp_path)
+    before = (root / "a.txt").read_bytes()
+    _, results = run(manifest, action="quarantine", quarantine_to="s3://bucket/quarantine/")
+    assert [r.status for r in results] == ["unsupported"] and "--quarantine-to DIR" in results[0].message
+    assert (root / "a.txt").read_bytes() == before and not list(root.glob("*.cardscan-*"))
+
+
+@pytest.mark.parametrize("action", ["redact", "delete"])
+def test_a_finding_without_the_objects_sha256_cannot_be_verified(tmp_path: Path, action: str) -> None:
+    root, manifest, _ = _one_card_share(tmp_path)
+    lines = []
+    for line in manifest.read_text().splitlines():
+        rec = json.loads(line)
+        if rec.get("type") == "finding":
+            rec["object"].pop("sha256", None)
+        lines.append(json.dumps(rec))
+    manifest.write_text("\n".join(lines) + "\n")
+    before = (root / "a.txt").read_bytes()
+    _, results = run(manifest, action=action, yes_delete=True)
+    assert [r.status for r in results] == ["unsupported"] and "no sha256" in results[0].message
+    assert (root / "a.txt").read_bytes() == before
+
+
+def test_a_location_no_remediator_handles_is_unsupported(tmp_path: Path) -> None:
+    root, manifest, _ = _one_card_share(tmp_path)
+    text = manifest.read_text()
+    uri = (root / "a.txt").as_uri()
+    assert uri in text
+    manifest.write_text(text.replace(uri, "ftp://files.example/a.txt"))
+    _, results = run(manifest)
+    assert [r.status for r in results] == ["unsupported"] and "no remediator" in results[0].message
+
+
+def test_a_backup_directory_others_can_enter_stops_that_object(tmp_path: Path) -> None:
+    root, manifest, _ = _one_card_share(tmp_path)
+    backups = tmp_path / "backups"
+    backups.mkdir(mode=0o755)
+    os.chmod(backups, 0o755)
+    before = (root / "a.txt").read_bytes()
+    report, results = run(manifest, backup_dir=str(backups), backup_key=backup_mod.new_key())
+    assert [r.status for r in results] == ["error"] and "group or others" in results[0].message
+    assert (root / "a.txt").read_bytes() == before and list(backups.iterdir()) == []
+    assert report.exit_code == 2

@@ -126,3 +126,29 @@ def test_every_record_is_authenticated(tmp_path: Path) -> None:
     recs = [json.loads(line) for line in journal.read_text().splitlines()]
     assert recs and all(len(r["mac"]) == 64 for r in recs)
     assert os.stat(journal).st_uid == os.geteuid() and os.stat(journal).st_mode & 0o777 == 0o600
+
+
+def test_a_journal_in_use_by_another_run_is_refused(tmp_path: Path) -> None:
+    manifest, journal, _, card = setup(tmp_path)
+    other = Journal(str(journal), "run-0", key=FKEY)  # another cardscan remediate holds the lock
+    try:
+        before = (tmp_path / "share" / "a.txt").read_bytes()
+        with pytest.raises(ConfigError, match="another cardscan remediate is using the journal"):
+            run(manifest)
+        assert (tmp_path / "share" / "a.txt").read_bytes() == before
+    finally:
+        other.close()
+    _, results = run(manifest)  # released: the run goes ahead
+    assert [r.status for r in results] == ["done"]
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o660])
+def test_an_audit_log_others_can_read_is_refused(tmp_path: Path, mode: int) -> None:
+    manifest, _, _, _ = setup(tmp_path)
+    audit = tmp_path / "scan.audit.jsonl"
+    audit.write_bytes(b"")
+    os.chmod(audit, mode)
+    before = (tmp_path / "share" / "a.txt").read_bytes()
+    with pytest.raises(ConfigError, match="group or others"):
+        run(manifest, audit_log=str(audit))
+    assert (tmp_path / "share" / "a.txt").read_bytes() == before
