@@ -185,7 +185,7 @@ def wall(argv: list[str], env: dict[str, str], runs: int = 3) -> float:
 
 def report(path: Path, n_top: int = 0, n: int = 3) -> str:
     env = dict(os.environ)
-    env.setdefault("CARDSCAN_FINGERPRINT_KEY", "cardscan-benchmark-key-v1")
+    env.setdefault("CARDSCAN_FINGERPRINT_KEY", "cardscan-benchmark-key-v2, 32 bytes+")
     # Bytecode cached, as in an installed package (see bench_process.env).
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory(prefix="cardscan-prof-") as t:
