@@ -567,3 +567,24 @@ def test_fifo_named_on_the_command_line_is_an_error_and_never_blocks(tmp_path: P
     assert len(errors) == 1 and errors[0]["kind"] == "source" and "fifo" in errors[0]["message"]
     assert errors[0]["location"]["uri"] == path_to_uri(str(fifo))
     assert recs[-1]["objects_scanned"] == 1  # the regular file beside it was still scanned
+
+
+def test_a_short_key_file_named_in_the_settings_file_is_refused(tmp_path: Path, rng, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY")
+    root = tmp_path / "share"
+    root.mkdir()
+    write_planted(root / "a.log", rng, 1)
+    key = tmp_path / "team.key"
+    key.write_bytes(b"short team key\n")
+    os.chmod(key, 0o600)
+    (tmp_path / ".cardscan.toml").write_text('key-file = "team.key"\n')
+    m = tmp_path / "m.jsonl"
+    assert cli_main.main(["scan", str(root), "--manifest", str(m), "--no-progress", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "team.key is 14 bytes" in err and "cardscan keygen" in err and "short team key" not in err
+    assert not m.exists()
+    # The fix the message names works: a key from keygen in its place.
+    key.unlink()
+    assert cli_main.main(["keygen", "-q", str(key)]) == 0
+    assert cli_main.main(["scan", str(root), "--manifest", str(m), "--no-progress", "-q"]) == 1
+    assert records(m)[0]["key_source"] == "file"
