@@ -311,12 +311,13 @@ class SweepOptions:
 
     # -- the fingerprint key --
     key_file: str | None = option(
-        None, KEY, "HMAC key for fingerprints (mode 0600); default $CARDSCAN_FINGERPRINT_KEY, else a random key",
+        None, KEY, "HMAC key for fingerprints (32+ bytes, mode 0600; make one with cardscan keygen); "
+                   "default $CARDSCAN_FINGERPRINT_KEY, else a random key",
         flags="--key-file", parse=text, path=True, metavar="PATH", feeds=("key",), commands=_SCAN_HOOK,
-        help_for=(("hook", "HMAC key for the baseline's fingerprints, kept outside the repository (mode 0600); "
-                           "default $CARDSCAN_FINGERPRINT_KEY"),
+        help_for=(("hook", "HMAC key for the baseline's fingerprints, kept outside the repository (32+ bytes, "
+                           "mode 0600; cardscan keygen); default $CARDSCAN_FINGERPRINT_KEY"),
                   ("baseline", "HMAC key for the baseline's fingerprints, kept outside the repository "
-                               "(mode 0600); default $CARDSCAN_FINGERPRINT_KEY")))
+                               "(32+ bytes, mode 0600; cardscan keygen); default $CARDSCAN_FINGERPRINT_KEY")))
 
     # -- the settings file (set by the loader; ``--no-config`` sits beside it) --
     config_file: str | None = option(

@@ -1,4 +1,4 @@
-"""Create a fingerprint key: ``cardscan keygen [PATH]``.
+"""Create a fingerprint key file: 32 random bytes, 0600, never overwriting one.
 
 Writes 32 random bytes (from the OS's CSPRNG), as 64 hexadecimal digits and
 a newline, to PATH (default ``$XDG_CONFIG_HOME/cardscan/key``, else
@@ -29,6 +29,20 @@ from ..findings import MIN_KEY_BYTES
 
 HELP = "create a random fingerprint key file (0600; never overwrites one)"
 
+EPILOG = """\
+The key is as sensitive as the card data: with it, anyone holding a manifest
+can test card number guesses against its fingerprints. Keep it outside
+repositories and the shares you scan; back it up (manifests made with it
+cannot be remediated without it).
+
+exit status: 0 written, 2 not written (PATH exists, or cannot be created).
+
+examples:
+  cardscan keygen                              # ~/.config/cardscan/key
+  cardscan keygen /etc/cardscan/team.key
+  cardscan scan /srv/share --key-file ~/.config/cardscan/key --manifest share.jsonl
+"""
+
 
 def default_path() -> str:
     """``$XDG_CONFIG_HOME/cardscan/key``, else ``~/.config/cardscan/key``."""
@@ -37,6 +51,8 @@ def default_path() -> str:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("path", nargs="?", metavar="PATH",
                         help="where to write the key (default $XDG_CONFIG_HOME/cardscan/key, "
                              "else ~/.config/cardscan/key); must not exist")

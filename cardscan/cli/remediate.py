@@ -74,7 +74,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     g = parser.add_argument_group("safety")
     g.add_argument("--key-file", metavar="PATH",
-                   help="the scan's fingerprint key (mode 0600); default $CARDSCAN_FINGERPRINT_KEY")
+                   help="the scan's fingerprint key (32+ bytes, mode 0600); default $CARDSCAN_FINGERPRINT_KEY")
     g.add_argument("--backup-dir", metavar="DIR", help="encrypted backup of each object before it is changed")
     g.add_argument("--backup-key-file", metavar="PATH", help="Fernet key for --backup-dir (mode 0600)")
     g.add_argument("--audit-log", metavar="PATH",

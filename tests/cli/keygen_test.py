@@ -86,3 +86,11 @@ def test_an_uncreatable_path_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["keygen", str(tmp_path / "file" / "key")]) == 2
     err = capsys.readouterr().err
     assert "cannot create key file" in err and "internal" not in err
+
+
+def test_help_says_how_sensitive_the_key_is_with_exit_status_and_examples(capsys) -> None:
+    assert main(["keygen", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "as sensitive as the card data" in out and "exit status:" in out and "examples:" in out
+    assert main(["--help"]) == 0
+    assert "keygen" in capsys.readouterr().out
