@@ -65,7 +65,7 @@ def test_library_and_command_line_record_the_same_settings(tmp_path: Path, rng, 
     share.mkdir()
     write_planted(share / "a.log", rng, 1)
     key = tmp_path / "key"
-    key.write_bytes(b"a key for both")
+    key.write_bytes(b"a key for both, 32 bytes or longer")
     key.chmod(0o600)
     (tmp_path / ".cardscan.toml").write_text('exclude = ["*.iso"]\nkey-file = "key"\n')
     m1, m2 = tmp_path / "cli.jsonl", tmp_path / "lib.jsonl"

@@ -430,7 +430,7 @@ def test_cli_scans_paths_s3_and_sql_in_one_run(moto_endpoint, s3, bucket, tmp_pa
         del pans["pg"]
     manifest = tmp_path / "scan.jsonl"
     key_file = tmp_path / "key"
-    key_file.write_bytes(b"cli-test-key-0123456789")
+    key_file.write_bytes(b"cli-test-key-0123456789, 32+ bytes")
     key_file.chmod(0o600)
     try:
         status = main(["scan", *urls, "--endpoint-url", moto_endpoint, "--all-versions", "--schema", f"{schema}",
@@ -447,7 +447,7 @@ def test_cli_scans_paths_s3_and_sql_in_one_run(moto_endpoint, s3, bucket, tmp_pa
     records = [json.loads(line) for line in text.splitlines()]
     assert records[0]["type"] == "scan" and records[-1]["type"] == "summary"
     assert [r for r in records if r["type"] == "error"] == []
-    key = FingerprintKey(b"cli-test-key-0123456789")
+    key = FingerprintKey(b"cli-test-key-0123456789, 32+ bytes")
     where = {r["fingerprint"]: r["location"] for r in records if r["type"] == "finding"}
     assert set(where) == {key.fingerprint(p) for p in pans.values()}
     assert where[key.fingerprint(pans["s3old"])]["uri"] == f"s3://{bucket}/exports/orders.csv"

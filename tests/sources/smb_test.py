@@ -364,7 +364,7 @@ def test_cli_scan_end_to_end_with_ranges_state_and_no_password_anywhere(samba, t
     samba.plant("data", f"{p}/big/dump.log", bytes(big))
     samba.plant("data", f"{p}/exports/theirs.txt", b"x", owner=samba.other, mode=0o600)
     url = samba.url("data", p + "/", samba.reader, password=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CARDSCAN_FINGERPRINT_KEY": "smb-e2e-key"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CARDSCAN_FINGERPRINT_KEY": "smb-e2e-key, 32 bytes or longer!"}
     env.pop(PASSWORD_ENV, None)
     manifest, state, html = tmp_path / "m.jsonl", tmp_path / "state.db", tmp_path / "r.html"
     args = ["scan", url, "--manifest", str(manifest), "--state", str(state), "--split-size", "64KiB", "--jobs", "2",
@@ -373,7 +373,7 @@ def test_cli_scan_end_to_end_with_ranges_state_and_no_password_anywhere(samba, t
     assert first.returncode == 1, first.stderr[-2000:]  # cards found, and an unreadable file (1 wins: docs/cli.md)
     records = [json.loads(line) for line in manifest.read_text().splitlines()]
     findings = [r for r in records if r["type"] == "finding"]
-    key = FingerprintKey(b"smb-e2e-key")
+    key = FingerprintKey(b"smb-e2e-key, 32 bytes or longer!")
     assert {f["fingerprint"] for f in findings} == {key.fingerprint(x) for x in pans}
     assert all(f["location"]["uri"].startswith(samba.url("data", p) + "/") for f in findings)
     by_name = {f["location"]["uri"].rsplit("/", 1)[1]: f for f in findings}
