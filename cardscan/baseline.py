@@ -8,7 +8,7 @@ fingerprint** and path, never by number::
       "version": 2,
       "generated_by": "cardscan 0.1.0",
       "generated_at": "2026-11-28T10:00:00Z",
-      "key_id": "hmac:3f1c...",
+      "key_id": "pbkdf2:3f1c...",
       "settings": {"min_confidence": 50, "test_cards": false, ...},
       "results": {
         "tests/fixtures/orders.json": [

@@ -251,7 +251,7 @@ def test_a_manifest_with_an_earlier_versions_key_id_is_remediated(tmp_path: Path
     manifest = scan(tmp_path, root)
     lines = manifest.read_text().splitlines()
     rec = json.loads(lines[0])
-    assert rec["key_id"] == FKEY.key_id and rec["key_id"].startswith("hmac:")
+    assert rec["key_id"] == FKEY.key_id and rec["key_id"].startswith("pbkdf2:")
     rec["key_id"] = FKEY.legacy_key_id  # the unkeyed id manifests carried before
     manifest.write_text("\n".join([json.dumps(rec)] + lines[1:]) + "\n")
     report, results = run(manifest)
