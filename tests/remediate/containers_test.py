@@ -233,3 +233,18 @@ def test_tar_members_sharing_the_scanned_name_are_refused() -> None:
             t.addfile(ti, io.BytesIO(d))
     new, states, fs = rewrite(b.getvalue(), "t.tar")
     assert len(fs) == 2 and new is None and set(states.values()) == {"unsupported"}
+
+
+def test_an_encrypted_zip_entry_is_refused() -> None:
+    # Findings of the archive as scanned, then the entry marked encrypted (general purpose
+    # flag bit 0, in the local header and the central directory): it is not rewritten.
+    p = pans(1)
+    data = zip_bytes({"a.txt": f"card {p[0]}\n".encode()}, method=zipfile.ZIP_STORED)
+    fs = found(data, "x.zip")
+    b = bytearray(data)
+    b[6] |= 0x01  # local header flags
+    cd = b.rfind(b"PK\x01\x02")
+    b[cd + 8] |= 0x01  # central directory flags
+    rw = Rewriter(FKEY)
+    assert len(fs) == 1 and rw.rewrite(bytes(b), "x.zip", tree(fs)) is None
+    assert list(rw.states.values()) == [("unsupported", "encrypted archive entry")]

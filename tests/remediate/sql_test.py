@@ -274,3 +274,33 @@ def test_mariadb_columns_and_tables_with_backticks_are_scanned_and_redacted(tmp_
     assert db.rows("SELECT `no``te`, `a````b`, plain FROM `order``s`")[0] == (
         f"card {'*' * 12}{p[0][-4:]}", f"card {'*' * 12}{p[1][-4:]}", "none")
     assert db.rows("SELECT memo FROM `keyed``by`")[0][0] == f"card {'*' * 12}{p[2][-4:]}"
+
+
+def test_a_postgres_database_not_in_utf8_is_unsupported_and_untouched(tmp_path: Path, pg_database) -> None:
+    # docs/remediation.md: its text is scanned as raw bytes, which cannot be written back safely.
+    from tests.conftest import PG_ADMIN
+
+    name = f"cardscan_ascii_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' "
+                             "TEMPLATE template0")
+    try:
+        url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg2://"))
+        card = pans(1, seed=77)[0]
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, note TEXT)")
+            conn.execute(sa.text("INSERT INTO t VALUES (1, :n)"), {"n": f"card {card}"})
+        manifest = scan(tmp_path, url)
+        assert len(findings(manifest)) == 1
+        report, results = run(manifest)
+        assert [r.status for r in results] == ["unsupported"] and "encoding" in results[0].message
+        with engine.connect() as conn:
+            kept = conn.exec_driver_sql("SELECT note FROM t").scalar() == f"card {card}"
+        assert kept, "the cell must be left as it was"
+        engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
