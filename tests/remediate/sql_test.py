@@ -304,3 +304,18 @@ def test_a_postgres_database_not_in_utf8_is_unsupported_and_untouched(tmp_path: 
         with admin.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.dispose()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_a_row_whose_key_held_a_card_number_is_left_for_a_person(tmp_path: Path, make_db, dialect: str) -> None:
+    # The key is masked in the manifest, so the row cannot be addressed exactly: never guessed.
+    db = make_db(dialect)
+    p = pans(2, seed=78)
+    db.run(f"CREATE TABLE {db.t('cards')} (card_number VARCHAR(40) PRIMARY KEY, note TEXT)",
+           params=[(f"INSERT INTO {db.t('cards')} VALUES (:k, :n)", {"k": p[0], "n": f"card {p[1]}"})])
+    manifest = dbscan(tmp_path, db)
+    _, results = run(manifest)
+    by_fp = {r.finding.fingerprint: r for r in results}
+    assert by_fp[fp(p[1])].status == "unsupported" and "by hand" in by_fp[fp(p[1])].message
+    kept = db.rows(f"SELECT card_number, note FROM {db.t('cards')}") == [(p[0], f"card {p[1]}")]
+    assert kept, "nothing may change in that row"
