@@ -86,6 +86,10 @@ def sweep(
         raise ConfigError("nothing to scan: give at least one source")
     _check(options)
     fkey, key_source = _key(options, key)
+    if options.manifest is not None:
+        # A manifest keeps masked numbers beside their fingerprints: under a short key
+        # the two give the card numbers back (a key file or the env var is checked on load).
+        fkey.require_strong("a manifest")
     if key_source == "random":
         _note(notices, "no fingerprint key (--key-file or CARDSCAN_FINGERPRINT_KEY); "
                        "fingerprints from this run will not match other runs")

@@ -132,3 +132,20 @@ def test_combinations_the_table_cannot_express_are_refused(tmp_path: Path) -> No
         sweep(SweepOptions(sources=(".",), state="\0next-to-manifest"))
     with pytest.raises(ConfigError, match="nothing to scan"):
         sweep(SweepOptions())
+
+
+def test_a_library_sweep_writing_a_manifest_refuses_a_short_key(tmp_path: Path, rng) -> None:
+    # The key argument bypasses the key file and env var checks: a manifest written under a
+    # short key would hold masked numbers beside fingerprints that give them back.
+    from cardscan.findings import WeakKeyError
+
+    share = tmp_path / "share"
+    share.mkdir()
+    write_planted(share / "a.log", rng, 1)
+    m = tmp_path / "m.jsonl"
+    with pytest.raises(WeakKeyError, match="manifest is 9 bytes"):
+        cardscan.sweep([share], jobs=1, key=b"short key", manifest=str(m))
+    assert not m.exists()
+    assert cardscan.sweep([share], jobs=1, key=b"k" * 32, manifest=str(m))["findings"] == 1
+    # Without a manifest (findings in memory only) a throwaway key is still fine.
+    assert cardscan.sweep([share], jobs=1, key=b"short key")["findings"] == 1
