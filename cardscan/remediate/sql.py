@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import stat
 from dataclasses import replace
 from decimal import Decimal
@@ -49,7 +50,9 @@ from .files import PathChanged, resolve, scan_roots
 try:  # the sql extra; without it, remediate() reports what to install
     import sqlalchemy as sa
 
-    from ..sources.sql.dialect import Tid, db_error_kind, parse_url, rowid_alias, sqlite_text, with_driver
+    from ..sources.sql.dialect import (
+        Tid, db_error_kind, parse_url, rowid_alias, sqlite_read_only, sqlite_text, with_driver,
+    )
     from ..sources.sql.values import render
 except ImportError:  # pragma: no cover - the test extra installs it
     sa = None  # type: ignore[assignment]
@@ -80,6 +83,16 @@ def _database_file_moved(f: Finding, ctx: Context) -> tuple[str, str] | None:
     return None
 
 
+def _database_file_gone(f: Finding) -> tuple[str, str] | None:
+    """For a SQLite database named by path: ("stale", why) when no file is there any more."""
+    if not f.location.uri.startswith("sqlite:"):
+        return None
+    db = parse_url(f.location.uri).database or ""
+    if not db or db == ":memory:" or db.startswith("file:") or os.path.isfile(db):
+        return None
+    return ("stale", "the database file no longer exists")
+
+
 def _sha(data: bytes | None) -> str | None:
     return hashlib.sha256(data).hexdigest() if data is not None else None
 
@@ -107,7 +120,12 @@ class SQLRemediator:
             parsed = parse_url(url)  # the URL as the source read it
             real = with_driver(parsed)
             if parsed.get_backend_name() == "sqlite":
-                eng = sa.create_engine(real)
+                db = parsed.database or ""
+                # A file named by path is opened mode=rw: one that vanished since the scan is
+                # an error, never silently created empty (the driver's default, mode=rwc).
+                kw = ({"creator": sqlite_read_only(db, None, "rw")}
+                      if db and db != ":memory:" and not db.startswith("file:") else {})
+                eng = sa.create_engine(real, **kw)
 
                 @sa.event.listens_for(eng, "connect")
                 def _connect(dbapi_conn: Any, _rec: Any) -> None:
@@ -140,7 +158,7 @@ class SQLRemediator:
                            "the row's key itself held a card number (masked in the manifest): fix this row by hand")
         if sa is None:
             return results(findings, action, "error", "SQL remediation needs SQLAlchemy: pip install 'cardscan[sql]'")
-        moved = _database_file_moved(findings[0], ctx)
+        moved = _database_file_moved(findings[0], ctx) or _database_file_gone(findings[0])
         if moved is not None:
             return results(findings, action, *moved)
         try:

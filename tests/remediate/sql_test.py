@@ -319,3 +319,31 @@ def test_a_row_whose_key_held_a_card_number_is_left_for_a_person(tmp_path: Path,
     assert by_fp[fp(p[1])].status == "unsupported" and "by hand" in by_fp[fp(p[1])].message
     kept = db.rows(f"SELECT card_number, note FROM {db.t('cards')}") == [(p[0], f"card {p[1]}")]
     assert kept, "nothing may change in that row"
+
+
+@pytest.mark.parametrize("apply", [False, True])
+def test_a_sqlite_database_removed_since_the_scan_is_stale_and_never_recreated(tmp_path: Path, make_db,
+                                                                             apply: bool) -> None:
+    # Was: even a dry run created an empty database (0644) at the path, then reported an error.
+    db = make_db("sqlite")
+    p = pans(1, seed=79)
+    db.run(f"CREATE TABLE {db.t('t')} (id INTEGER PRIMARY KEY, note TEXT)",
+           params=[(f"INSERT INTO {db.t('t')} VALUES (1, :n)", {"n": f"card {p[0]}"})])
+    manifest = dbscan(tmp_path, db)
+    db.engine.dispose()
+    path = Path(db.url.split("sqlite:///", 1)[1])
+    path.unlink()
+    _, results = run(manifest, apply=apply)
+    assert [r.status for r in results] == ["stale"] and "no longer exists" in results[0].message
+    assert not path.exists()
+
+
+def test_the_sql_remediators_sqlite_connection_never_creates_the_file(tmp_path: Path) -> None:
+    # Past the existence check (a file removed in between): the driver must not create it.
+    from cardscan.remediate.base import Context, Options
+
+    gone = tmp_path / "gone.db"
+    eng = SQLRemediator().engine(f"sqlite:///{gone}", Context(Options(), FKEY, None, "run-x"))
+    with pytest.raises(sa.exc.OperationalError):
+        eng.connect()
+    assert not gone.exists()
