@@ -285,6 +285,11 @@ class Pipeline:
         aside (only where the layer's lines are a file's own: allow.honoured),
         placed in their document where the decoder can say (Layer.locate)."""
         stream = part.stream
+        if part.scan is not None:  # a layer with its own structure (a dump's tables and columns)
+            found, errors = part.scan(stream, self.scanner, loc)
+            result.findings.extend(found)
+            result.errors.extend(errors)
+            return
         allowed: list[Finding] = []
         start = start_if_seekable(stream) if honoured(part.encoding) else None
         if start is not None:  # lines are read again around findings only: clean files cost nothing

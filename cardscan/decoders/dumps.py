@@ -1,0 +1,847 @@
+"""Database dump files: each value judged by the column it fills.
+
+Plain SQL dumps written by ``pg_dump`` (``COPY t (a, b) FROM stdin;`` blocks
+ending in ``\\.``, or ``INSERT INTO t (a, b) VALUES ...`` with ``--inserts``),
+``mysqldump`` / ``mariadb-dump`` (``INSERT INTO t VALUES (...),(...);`` after
+the table's ``CREATE TABLE``) and SQLite's ``.dump`` (``CREATE TABLE`` then
+``INSERT INTO t VALUES(...)``), plain or compressed (``.sql.gz``,
+``.dump.zst``: the compression decoders open them first).
+
+Recognised by content: a header line (``-- PostgreSQL database dump``,
+``-- MySQL dump``, ``-- MariaDB dump``, SQLite's ``PRAGMA foreign_keys=OFF;``
+then ``BEGIN TRANSACTION;``) in the first :data:`WINDOW` bytes, or a name
+ending in one of :data:`SUFFIXES` whose head holds a ``CREATE TABLE``,
+``INSERT INTO`` or ``COPY`` statement at the start of a line. Any other
+``.sql`` file is plain text.
+
+The layer is the dump's own bytes (offsets are offsets in the decompressed
+dump, so remediation masks them in place like text); it is scanned by
+:func:`scan`, not as a plain stream:
+
+* text outside the rows (comments, DDL, ``SET`` ...) with the ordinary rules;
+* rows in batches: the engine finds every candidate in a batch at once
+  (every confidence); only a candidate inside a value is looked at again,
+  as that value's whole content with its column name as the field name
+  (``Scanner.scan_bytes(value, field=column)``, as SQL cells are): a number
+  filling ``merchant_id`` is an id, one filling ``card_number`` a card, one
+  inside a free-text ``note`` is judged by the text around it. Its location
+  gets a :class:`~cardscan.findings.DumpCell`: table, column, the row's
+  position among the table's rows in the dump, and the primary key's values
+  when the dump declares a key (``CREATE TABLE ... PRIMARY KEY``, or
+  pg_dump's ``ALTER TABLE ... ADD CONSTRAINT ... PRIMARY KEY`` after the data).
+
+Memory stays flat: the dump is read in chunks, rows are handed on in batches
+of about :data:`BATCH` bytes, and one row (or one statement's header) is
+held at most ``max_row`` bytes (``min(MAX_ROW, Limits.max_buffer)``); a
+longer one gets an error record (kind ``limit``, limit ``dump_row``) and is
+scanned as plain text from there on. A dump that ends inside a row, a
+``COPY`` block without its ``\\.`` or an ``INSERT`` without its ``;``, or
+one whose header promised an end marker it lacks, gets an error record
+(kind ``decode``) for the unfinished part; everything before is reported.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, BinaryIO, ClassVar, Iterator
+
+from ..findings import DumpCell, ErrorRecord, Finding, Location
+from ..privacy import mask_name, redact
+from .base import CHUNK, Limits, Part, TextLayer
+
+#: Header lines of the dump tools, looked for in the first WINDOW bytes.
+SIGNATURES: dict[bytes, str] = {
+    b"-- PostgreSQL database dump": "postgresql",
+    b"-- MySQL dump": "mysql",
+    b"-- MariaDB dump": "mysql",
+    b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;": "sqlite",
+}
+#: What each tool writes last: missing, the dump was cut short.
+END_MARKERS = {"postgresql": b"-- PostgreSQL database dump complete", "mysql": b"-- Dump completed",
+               "sqlite": b"COMMIT;"}
+WINDOW = 512
+#: Names that make a head with SQL statements a dump (without a tool's header).
+SUFFIXES = (".sql", ".dump", ".pgsql", ".mysql")
+#: Bytes of one row or statement header held to parse it (see the module doc).
+MAX_ROW = 4 << 20
+#: Rows are handed to the engine in batches of about this many bytes.
+BATCH = 1 << 20
+
+_STATEMENT = re.compile(rb"(?im)^[ \t]*(INSERT\s+(?:OR\s+\w+\s+|IGNORE\s+)?INTO|COPY|CREATE\s+(?:TEMP\w*\s+|UNLOGGED\s+)?TABLE|ALTER\s+TABLE)\b")
+_IDENT = rb'(?:"(?:[^"]|"")+"|`(?:[^`]|``)+`|\[[^\]]+\]|[A-Za-z_][\w$]*)'
+_QNAME = _IDENT + rb"(?:\s*\.\s*" + _IDENT + rb")*"
+_COLS = rb"\(\s*" + _IDENT + rb"(?:\s*,\s*" + _IDENT + rb")*\s*\)"
+_INSERT = re.compile(rb"(?is)[ \t]*INSERT\s+(?:OR\s+\w+\s+|IGNORE\s+)?INTO\s+(" + _QNAME + rb")\s*(" + _COLS
+                     + rb")?\s*VALUES\s*")
+_COPY = re.compile(rb"(?is)[ \t]*COPY\s+(" + _QNAME + rb")\s*(" + _COLS + rb")?\s*FROM\s+stdin\b[^;\n]*;[ \t]*\r?\n")
+_CREATE = re.compile(rb"(?is)[ \t]*CREATE\s+(?:TEMP\w*\s+|UNLOGGED\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(" + _QNAME
+                     + rb")\s*\(")
+_ALTER_PK = re.compile(rb"(?is)[ \t]*ALTER\s+TABLE\s+(?:ONLY\s+)?(?:IF\s+EXISTS\s+)?(" + _QNAME
+                       + rb")\s+ADD\s+(?:CONSTRAINT\s+" + _IDENT + rb"\s+)?PRIMARY\s+KEY\s*(" + _COLS + rb")")
+_IDENTS = re.compile(_IDENT)
+_WS = re.compile(rb"\s*")
+#: A statement up to its ``;`` at a line's end, strings skipped (DDL only: short).
+_DDL_TOKEN = re.compile(rb"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|[()]|;")
+#: Headers that do not complete within this many bytes are not what they seemed.
+_HEADER_MAX = 1 << 16
+
+
+def _strings(dialect: str) -> bytes:
+    """The regex of a string literal: MySQL escapes with backslashes, the others double quotes."""
+    if dialect == "mysql":
+        return rb"'(?:[^'\\]++|\\.)*+'"
+    plain = rb"'[^']*+'"  # '' inside is two strings back to back: the same bounds
+    if dialect == "postgresql":
+        return rb"[Ee]'(?:[^'\\]++|\\.)*+'|" + plain
+    return plain
+
+
+def _literal(dialect: str) -> bytes:
+    """One whole string literal, doubled quotes inside it included (to read a value)."""
+    if dialect == "mysql":
+        return rb"'(?:[^'\\]++|\\.|'')*+'"
+    plain = rb"'(?:[^']++|'')*+'"
+    if dialect == "postgresql":
+        return rb"[Ee]'(?:[^'\\]++|\\.|'')*+'|" + plain
+    return plain
+
+
+def _tuple_re(dialect: str) -> re.Pattern[bytes]:
+    """A whole ``( ... )`` row: strings and nested calls (SQLite's ``replace(..., char(10))``) inside."""
+    s = _strings(dialect)
+    other = rb"[^'()Ee]++|[Ee]" if dialect == "postgresql" else rb"[^'()]++"
+    body = rb"(?:" + s + rb"|" + other + rb")*+"
+    for _ in range(4):  # calls nested 4 deep
+        body = rb"(?:" + s + rb"|" + other + rb"|\(" + body + rb"\))*+"
+    return re.compile(rb"\(" + body + rb"\)", re.S)
+
+
+_TUPLES = {d: _tuple_re(d) for d in ("mysql", "postgresql", "sqlite")}
+
+
+def dialect_of(head: bytes) -> str | None:
+    """The tool that wrote a dump starting with ``head``, from its header line."""
+    window = head[:WINDOW]
+    for sig, dialect in SIGNATURES.items():
+        if sig in window:
+            return dialect
+    return None
+
+
+def _guess_dialect(head: bytes) -> str:
+    if b"`" in head or b"ENGINE=" in head or b"LOCK TABLES" in head:
+        return "mysql"
+    if b"FROM stdin;" in head or b"standard_conforming_strings" in head:
+        return "postgresql"
+    return "sqlite"
+
+
+class DumpDecoder:
+    """A plain SQL dump: one text layer scanned with its tables and columns (:func:`scan`)."""
+
+    name: ClassVar[str] = "sql-dump"
+    priority: ClassVar[int] = 80
+    #: The layer is the stream's own bytes: findings are redacted in place (remediate/files.py).
+    in_place: ClassVar[bool] = True
+
+    def accepts(self, name: str, head: bytes) -> bool:
+        if dialect_of(head) is not None:
+            return True
+        if not name or not name.lower().endswith(SUFFIXES) or b"\x00" in head[:WINDOW]:
+            return False
+        return _STATEMENT.search(head) is not None
+
+    def open(self, stream: BinaryIO, name: str, limits: Limits) -> Iterator[Part]:
+        max_row = min(MAX_ROW, limits.max_buffer)
+        yield TextLayer((), stream, self.name, scan=lambda s, scanner, loc: scan(s, scanner, loc, max_row))
+
+
+# -- the parser ---------------------------------------------------------------------
+
+
+def _unquote(ident: bytes) -> str:
+    text = ident.decode("utf-8", "replace")
+    if len(text) >= 2 and text[0] in "\"`[":
+        q = text[0]
+        text = text[1:-1]
+        if q in "\"`":
+            text = text.replace(q * 2, q)
+    return text
+
+
+def _qname(raw: bytes) -> tuple[str, ...]:
+    return tuple(_unquote(m.group(0)) for m in _IDENTS.finditer(raw))
+
+
+def _cols(raw: bytes | None) -> list[str] | None:
+    return None if raw is None else [_unquote(m.group(0)) for m in _IDENTS.finditer(raw)]
+
+
+@dataclass
+class Table:
+    """What the dump said about one table so far."""
+
+    name: tuple[str, ...]
+    columns: list[str] | None = None
+    key: list[str] | None = None
+    rows: int = 0
+
+
+@dataclass
+class Rows:
+    """A batch of complete rows: ``data`` starts at dump offset ``start``."""
+
+    start: int
+    line: int
+    col: int
+    data: bytes
+    table: Table
+    #: The columns of these rows (an INSERT's own list, else the table's).
+    columns: list[str] | None
+    #: "copy" (tab-separated text) or "values" (SQL literals).
+    form: str
+    dialect: str
+    #: (start, end, row number) of each row in ``data``.
+    rows: list[tuple[int, int, int]] = field(default_factory=list)
+
+
+@dataclass
+class Text:
+    """Text outside the rows; consecutive pieces of one run are contiguous."""
+
+    start: int
+    line: int
+    col: int
+    data: bytes
+
+
+@dataclass
+class Problem:
+    offset: int
+    kind: str
+    message: str
+    limit: str | None = None
+    table: Table | None = None
+
+
+class _Input:
+    """The dump read in chunks: ``buf`` holds bytes from offset ``pos`` on."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.buf = bytearray()
+        self.pos = 0
+        self.eof = False
+        self.line = 1  # line of buf[0]
+        self.last_nl = -1  # dump offset of the last newline before buf[0]
+
+    def more(self) -> bool:
+        if self.eof:
+            return False
+        data = self.stream.read(max(CHUNK, 1 << 20))
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        return True
+
+    def where(self, n: int = 0) -> tuple[int, int, int]:
+        """(offset, line, column) of ``buf[n]``."""
+        last = self.buf.rfind(b"\n", 0, n)
+        if last < 0:
+            return self.pos + n, self.line, self.pos + n - self.last_nl
+        return self.pos + n, self.line + self.buf.count(b"\n", 0, n), n - last
+
+    def take(self, n: int) -> bytes:
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        nl = data.count(b"\n")
+        if nl:
+            self.line += nl
+            self.last_nl = self.pos + data.rfind(b"\n")
+        self.pos += n
+        return data
+
+
+class Parser:
+    """Cuts a dump into :class:`Text` runs and batches of :class:`Rows`, learning tables as it goes."""
+
+    def __init__(self, stream: BinaryIO, max_row: int = MAX_ROW) -> None:
+        self.inp = _Input(stream)
+        self.max_row = max_row
+        self.tables: dict[str, Table] = {}
+        self.problems: list[Problem] = []
+        self.dialect = "sqlite"
+        self.header_dialect: str | None = None
+        self._tail = b""  # the end of the text so far, for the end marker
+        self._ended = False
+        self._at_line_start = True
+
+    def table(self, name: tuple[str, ...]) -> Table:
+        k = ".".join(name).lower()
+        t = self.tables.get(k)
+        if t is None:
+            t = self.tables[k] = Table(name)
+        return t
+
+    def table_known(self, name: tuple[str, ...]) -> Table | None:
+        return self.tables.get(".".join(name).lower())
+
+    def events(self) -> Iterator[Text | Rows]:
+        inp = self.inp
+        inp.more()
+        head = bytes(inp.buf[:4096])
+        self.header_dialect = dialect_of(head)
+        self.dialect = self.header_dialect or _guess_dialect(head)
+        while True:
+            m = _STATEMENT.search(inp.buf)
+            if m is not None and m.start() == 0 and not self._at_line_start:
+                m = _STATEMENT.search(inp.buf, 1)
+            if m is None:
+                if inp.eof:
+                    if inp.buf:
+                        yield self._text(len(inp.buf))
+                    break
+                # Keep the last partial line: a statement may start on it.
+                cut = inp.buf.rfind(b"\n") + 1
+                if cut == 0 and len(inp.buf) > self.max_row:
+                    cut = len(inp.buf) - 64
+                if cut > 0:
+                    yield self._text(cut)
+                inp.more()
+                continue
+            # (A match on the buffer reads it live: take what it says before the buffer moves.)
+            word, length = m.group(1)[:2].upper(), m.end() - m.start()
+            if m.start() > 0:
+                yield self._text(m.start())
+            if word == b"IN":
+                done = yield from self._insert()
+            elif word == b"CO":
+                done = yield from self._copy()
+            else:
+                done = yield from self._ddl(word == b"CR")
+            if not done:  # not what it seemed: its first bytes are text, the search goes on after them
+                yield self._text(length)
+        self._check_end()
+
+    # -- pieces -------------------------------------------------------------------------
+    def _text(self, n: int) -> Text:
+        off, line, col = self.inp.where(0)
+        data = self.inp.take(n)
+        self._at_line_start = data.endswith(b"\n")
+        marker = END_MARKERS.get(self.header_dialect or "")
+        if marker is not None and not self._ended:
+            self._ended = marker in self._tail + data
+        self._tail = (self._tail + data[-64:])[-64:]
+        return Text(off, line, col, data)
+
+    def _need(self, pattern: re.Pattern[bytes], limit: int) -> Iterator[Any]:
+        """Match ``pattern`` at the buffer's start, reading until it matches or cannot (None)."""
+        inp = self.inp
+        while True:
+            m = pattern.match(inp.buf)
+            if m is not None and (m.end() < len(inp.buf) or inp.eof):
+                return m
+            if inp.eof or len(inp.buf) > limit:
+                return m
+            inp.more()
+        yield  # pragma: no cover - a generator for ``yield from``
+
+    def _statement_end(self, start: int) -> int | None:
+        """End of the statement whose body starts at ``start`` (after its ``;``), strings skipped."""
+        depth = 0
+        for t in _DDL_TOKEN.finditer(self.inp.buf, start):
+            tok = t.group(0)
+            if tok == b"(":
+                depth += 1
+            elif tok == b")":
+                depth -= 1
+            elif tok == b";" and depth <= 0:
+                return t.end()
+        return None
+
+    def _ddl(self, create: bool) -> Iterator[Text | Rows]:
+        """CREATE TABLE (columns, primary key) or ALTER TABLE (a primary key): learned, then scanned as text."""
+        inp = self.inp
+        while True:
+            end = self._statement_end(0)
+            if end is not None or inp.eof or len(inp.buf) > _HEADER_MAX:
+                break
+            inp.more()
+        if end is None:
+            return False
+        stmt = bytes(inp.buf[:end])
+        if create:
+            m = _CREATE.match(stmt)
+            if m is not None:
+                t = self.table(_qname(m.group(1)))
+                t.columns, key = _table_body(stmt[m.end():])
+                if key:
+                    t.key = key
+                t.rows = 0
+        else:
+            m = _ALTER_PK.match(stmt)
+            if m is not None:
+                self.table(_qname(m.group(1))).key = _cols(m.group(2))
+        yield self._text(end)
+        return True
+
+    def _insert(self) -> Iterator[Text | Rows]:
+        inp = self.inp
+        m = yield from self._need(_INSERT, _HEADER_MAX)
+        if m is None or not (m.end() < len(inp.buf) or inp.eof):
+            return False
+        t = self.table(_qname(m.group(1)))
+        columns = _cols(m.group(2)) or t.columns
+        yield self._text(m.end())
+        pattern = _TUPLES[self.dialect]
+        batch, p, after_row = self._batch(t, columns, "values"), 0, False
+        while True:
+            p = _WS.match(inp.buf, p).end()  # type: ignore[union-attr]
+            if p >= len(inp.buf):
+                yield from self._flush(batch, p)
+                batch, p = self._batch(t, columns, "values"), 0
+                if not inp.more():
+                    self._cut(t, "the dump ends inside an INSERT statement (no ';')")
+                    return True
+                continue
+            c = inp.buf[p]
+            if c == 0x3B:  # ';'
+                yield from self._flush(batch, p + 1)
+                return True
+            if c == 0x2C and after_row:  # ',' between rows
+                p, after_row = p + 1, False
+                continue
+            if c != 0x28 or after_row:  # not a row (ON DUPLICATE KEY ...): plain text from here
+                yield from self._flush(batch, p)
+                return True
+            r = pattern.match(inp.buf, p)
+            if r is None:
+                if not inp.eof and len(inp.buf) - p <= self.max_row:
+                    yield from self._flush(batch, p)
+                    batch, p = self._batch(t, columns, "values"), 0
+                    inp.more()
+                    continue
+                yield from self._flush(batch, p)
+                if inp.eof:
+                    self._cut(t, f"the dump ends inside row {t.rows + 1} of an INSERT statement")
+                else:
+                    self._too_long(t)
+                return True
+            t.rows += 1
+            batch.rows.append((p, r.end(), t.rows))
+            p, after_row = r.end(), True
+            if p > BATCH:
+                yield from self._flush(batch, p)
+                batch, p = self._batch(t, columns, "values"), 0
+
+    def _copy(self) -> Iterator[Text | Rows]:
+        inp = self.inp
+        m = yield from self._need(_COPY, _HEADER_MAX)
+        if m is None:
+            return False
+        t = self.table(_qname(m.group(1)))
+        columns = _cols(m.group(2)) or t.columns
+        yield self._text(m.end())
+        batch = self._batch(t, columns, "copy")
+        p = 0
+        while True:
+            nl = inp.buf.find(b"\n", p)
+            if nl < 0:
+                if inp.eof:
+                    yield from self._flush(batch, p)
+                    if p < len(inp.buf):
+                        self._cut(t, f"the dump ends inside row {t.rows + 1} of a COPY block")
+                    else:
+                        self._cut(t, "the dump ends inside a COPY block (no '\\.' line)")
+                    return True
+                if len(inp.buf) - p > self.max_row:
+                    yield from self._flush(batch, p)
+                    self._too_long(t)
+                    return True
+                yield from self._flush(batch, p)
+                batch, p = self._batch(t, columns, "copy"), 0
+                inp.more()
+                continue
+            end = nl - 1 if nl > p and inp.buf[nl - 1] == 0x0D else nl
+            if inp.buf[p:end] == b"\\.":
+                yield from self._flush(batch, p)
+                yield self._text(nl + 1 - p)
+                return True
+            t.rows += 1
+            batch.rows.append((p, end, t.rows))
+            p = nl + 1
+            if p > BATCH:
+                yield from self._flush(batch, p)
+                batch, p = self._batch(t, columns, "copy"), 0
+
+    def _batch(self, t: Table, columns: list[str] | None, form: str) -> Rows:
+        off, line, col = self.inp.where(0)
+        return Rows(off, line, col, b"", t, columns, form, self.dialect)
+
+    def _flush(self, batch: Rows, n: int) -> Iterator[Rows]:
+        """Hand on the batch's rows: the first ``n`` bytes of the buffer."""
+        if n <= 0:
+            return
+        if batch.rows:
+            batch.start, batch.line, batch.col = self.inp.where(0)
+            batch.data = self.inp.take(n)
+            self._at_line_start = batch.data.endswith(b"\n")
+            yield batch
+        else:  # separators only: text
+            yield self._text(n)  # type: ignore[misc]
+
+    def _cut(self, t: Table, message: str) -> None:
+        self.problems.append(Problem(self.inp.pos, "decode", f"{message} of table {_show(t)}: a truncated dump; "
+                                     "what came before was scanned, the rest as plain text", table=t))
+
+    def _too_long(self, t: Table) -> None:
+        self.problems.append(Problem(self.inp.pos, "limit", f"a row of table {_show(t)} not read within "
+                                     f"{self.max_row} bytes (longer, or not understood): scanned as plain text from "
+                                     "here, its columns unknown", "dump_row", t))
+
+    def _check_end(self) -> None:
+        marker = END_MARKERS.get(self.header_dialect or "")
+        if marker is None or self._ended or any(p.kind == "decode" for p in self.problems):
+            return
+        self.problems.append(Problem(self.inp.pos, "decode", f"the dump ends without the line {marker.decode()!r} "
+                                     "its tool writes last: it may be truncated; everything in it was scanned"))
+
+
+def _show(t: Table) -> str:
+    return mask_name(".".join(t.name))
+
+
+def _table_body(body: bytes) -> tuple[list[str], list[str] | None]:
+    """Column names and primary key of a CREATE TABLE's ``(...)`` body (from after its ``(``)."""
+    items: list[bytes] = []
+    depth, start = 0, 0
+    for t in re.finditer(rb"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|[(),]", body):
+        tok = t.group(0)
+        if tok == b"(":
+            depth += 1
+        elif tok == b")":
+            if depth == 0:
+                items.append(body[start:t.start()])
+                break
+            depth -= 1
+        elif tok == b"," and depth == 0:
+            items.append(body[start:t.start()])
+            start = t.end()
+    columns: list[str] = []
+    key: list[str] | None = None
+    for item in items:
+        item = item.strip()
+        first = _IDENTS.match(item)
+        if first is None:
+            continue
+        word = first.group(0).upper()
+        if word in (b"CONSTRAINT", b"PRIMARY", b"UNIQUE", b"KEY", b"INDEX", b"FOREIGN", b"CHECK", b"FULLTEXT",
+                    b"SPATIAL", b"EXCLUDE", b"LIKE", b"PERIOD"):
+            pk = re.search(rb"(?i)PRIMARY\s+KEY\s*(" + _COLS + rb")", item)
+            if pk is not None:
+                key = _cols(pk.group(1))
+            continue
+        name = _unquote(first.group(0))
+        columns.append(name)
+        if re.search(rb"(?i)\bPRIMARY\s+KEY\b", item[first.end():]):
+            key = [name]
+    return columns, key
+
+
+# -- one row's values -----------------------------------------------------------------
+
+
+@dataclass
+class Value:
+    """One value of a row: its raw bytes ``[start, end)`` in the batch and what they say."""
+
+    start: int
+    end: int
+    index: int
+    #: The value with its escapes undone; None for SQL NULL.
+    text: bytes | None
+    #: (value offset, batch offset) after each escape, to map offsets back.
+    marks: list[tuple[int, int]]
+    #: A bare SQL literal (a number), not a string.
+    bare: bool = False
+
+    def raw_offset(self, v: int) -> int:
+        i = bisect.bisect_right(self.marks, (v, 1 << 62)) - 1
+        vo, ro = self.marks[i]
+        return ro + (v - vo)
+
+
+_MYSQL_ESC = {ord("0"): b"\x00", ord("b"): b"\b", ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t",
+              ord("Z"): b"\x1a", ord("%"): b"\\%", ord("_"): b"\\_"}
+_COPY_ESC = {ord("b"): b"\b", ord("f"): b"\f", ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("v"): b"\v"}
+_BACKSLASH = re.compile(rb"\\(x[0-9A-Fa-f]{1,2}|[0-7]{1,3}|.)", re.S)
+_DOUBLED = re.compile(rb"''")
+
+
+def _unescape(data: bytes, start: int, end: int, style: str) -> tuple[bytes, list[tuple[int, int]]]:
+    """``data[start:end]`` with its escapes undone, and the marks to map offsets back."""
+    marks = [(0, start)]
+    raw = data[start:end]
+    if style == "sql":
+        pattern, table = _DOUBLED, None
+    else:
+        if b"\\" not in raw and (style == "copy" or b"''" not in raw):
+            return raw, marks
+        pattern = re.compile(rb"''|\\(x[0-9A-Fa-f]{1,2}|[0-7]{1,3}|.)", re.S) if style != "copy" else _BACKSLASH
+        table = _MYSQL_ESC if style == "mysql" else _COPY_ESC
+    if style == "sql" and b"''" not in raw:
+        return raw, marks
+    out = bytearray()
+    pos = 0
+    for m in pattern.finditer(raw):
+        out += raw[pos:m.start()]
+        tok = m.group(0)
+        if tok == b"''":
+            out += b"'"
+        else:
+            c = m.group(1)
+            if style == "copy" and c[:1] == b"x" and len(c) > 1:
+                out.append(int(c[1:], 16))
+            elif style == "copy" and c[:1].isdigit():
+                out.append(int(c, 8) & 0xFF)
+            else:
+                if style == "mysql" and len(c) > 1:  # \x41 and \101 mean x41 and 101 in MySQL
+                    out += _MYSQL_ESC.get(c[0], c[:1])  # type: ignore[union-attr]
+                    out += c[1:]
+                else:
+                    out += table.get(c[0], c[:1])  # type: ignore[union-attr]
+        pos = m.end()
+        marks.append((len(out), start + pos))
+    out += raw[pos:]
+    return bytes(out), marks
+
+
+_VALUE_END = re.compile(rb"(?:\s*::\s*[\w \t\[\]\".]+?)?\s*(,|\))")
+
+
+def values(batch: Rows, rs: int, re_: int) -> list[Value]:
+    """The values of the row at ``batch.data[rs:re_]``."""
+    data = batch.data
+    out: list[Value] = []
+    if batch.form == "copy":
+        i, pos = 0, rs
+        while True:
+            tab = data.find(b"\t", pos, re_)
+            stop = re_ if tab < 0 else tab
+            if data[pos:stop] == b"\\N":
+                out.append(Value(pos, stop, i, None, [(0, pos)]))
+            else:
+                text, marks = _unescape(data, pos, stop, "copy")
+                out.append(Value(pos, stop, i, text, marks))
+            if tab < 0:
+                return out
+            pos, i = tab + 1, i + 1
+    string = re.compile(rb"\s*(?:([A-Za-z_]\w*)\s*)?(" + _literal(batch.dialect) + rb")", re.S)
+    call = re.compile(rb"\s*[A-Za-z_]\w*\s*\(")
+    bare = re.compile(rb"\s*([^,()'\s][^,()']*?)\s*(?=[,)])", re.S)
+    p, i = rs + 1, 0
+    while p < re_:
+        m = string.match(data, p)
+        if m is not None:
+            lit = m.group(2)
+            body_start = m.start(2) + lit.index(b"'") + 1
+            body_end = m.end(2) - 1
+            style = "mysql" if batch.dialect == "mysql" or lit[:1] in b"Ee" else "sql"
+            text, marks = _unescape(data, body_start, body_end, style)
+            out.append(Value(body_start, body_end, i, text, marks))
+            p = m.end()
+        elif call.match(data, p):
+            # A function call (SQLite writes replace('..\n..','\n',char(10))): its
+            # first string is the value, as written.
+            c = call.match(data, p)
+            assert c is not None
+            depth, q, inner = 1, c.end(), None
+            tok = re.compile(rb"(" + _literal(batch.dialect) + rb")|[()]", re.S)
+            for t in tok.finditer(data, q, re_):
+                if t.group(1) is not None:
+                    if inner is None and depth == 1:
+                        inner = t
+                    continue
+                depth += 1 if t.group(0) == b"(" else -1
+                if depth == 0:
+                    q = t.end()
+                    break
+            if inner is not None:
+                lit = inner.group(1)
+                b0 = inner.start(1) + lit.index(b"'") + 1
+                out.append(Value(b0, inner.end(1) - 1, i, data[b0:inner.end(1) - 1], [(0, b0)]))
+            else:
+                out.append(Value(c.start(), q, i, data[c.start():q], [(0, c.start())], bare=True))
+            p = q
+        else:
+            m = bare.match(data, p)
+            if m is None:
+                break
+            word = m.group(1)
+            if word.upper() == b"NULL":
+                out.append(Value(m.start(1), m.end(1), i, None, [(0, m.start(1))], bare=True))
+            else:
+                out.append(Value(m.start(1), m.end(1), i, word, [(0, m.start(1))], bare=True))
+            p = m.end()
+        e = _VALUE_END.match(data, p)
+        if e is None or e.group(1) == b")":
+            break
+        p, i = e.end(), i + 1
+    return out
+
+
+# -- the scan -----------------------------------------------------------------------
+
+
+def _loose(scanner: Any) -> Any:
+    """A detector of ``scanner``'s settings that reports every candidate (confidence 0),
+    with no CSV header sniffing: the batch's candidates, to be judged by their columns."""
+    from ..engine.detect import Detector
+
+    cfg = replace(scanner.config, min_confidence=0, columns=False)
+    return Detector(cfg)
+
+
+class _Lines:
+    """Line and column of offsets in one batch, counted forward from the last one asked."""
+
+    def __init__(self, data: bytes, line: int, col: int) -> None:
+        self.data, self.line0, self.col0 = data, line, col
+        self.at, self.lines, self.last = 0, 0, -1
+
+    def of(self, off: int) -> tuple[int, int]:
+        if off < self.at:
+            self.at, self.lines, self.last = 0, 0, -1
+        n = self.data.count(b"\n", self.at, off)
+        if n:
+            self.lines += n
+            self.last = self.data.rfind(b"\n", self.at, off)
+        self.at = off
+        if self.lines == 0:
+            return self.line0, self.col0 + off
+        return self.line0 + self.lines, off - self.last
+
+
+def scan(stream: BinaryIO, scanner: Any, loc: Location, max_row: int = MAX_ROW) -> tuple[list[Finding], list[ErrorRecord]]:
+    """Findings and error records of a dump layer (see the module doc).
+
+    ``loc``: the layer's location (uri, member); findings get their offset,
+    line, column and, inside a row, a DumpCell.
+    """
+    parser = Parser(stream, max_row)
+    loose = _loose(scanner)
+    found: list[Finding] = []
+    #: Findings whose table's key the dump had not declared yet: (index, row values).
+    keyless: list[tuple[int, Table, dict[str, Any]]] = []
+    text_scan: Any = None
+    text_at = (0, 1, 1)
+    text_end = -1
+    min_conf = scanner.config.min_confidence
+
+    def close_text() -> None:
+        nonlocal text_scan
+        if text_scan is not None:
+            found.extend(_moved(f, text_at) for f in text_scan.finish())
+            text_scan = None
+
+    for ev in parser.events():
+        if isinstance(ev, Text):
+            if text_scan is None or ev.start != text_end:
+                close_text()
+                text_scan = scanner.stream(loc)
+                text_at = (ev.start, ev.line, ev.col)
+            found.extend(_moved(f, text_at) for f in text_scan.feed(ev.data))
+            text_end = ev.start + len(ev.data)
+            continue
+        close_text()
+        _scan_rows(ev, scanner, loose, loc, min_conf, found, keyless)
+    close_text()
+    for i, t, row in keyless:
+        d = found[i].location.dump
+        if t.key and d is not None:
+            found[i] = found[i].with_location(dump=replace(d, key=_key(t.key, row)))
+    errors = []
+    for p in parser.problems:
+        where = replace(loc, offset=p.offset)
+        if p.table is not None:
+            schema, table = _names(p.table)
+            where = replace(where, dump=DumpCell(table, None, p.table.rows + 1, schema=schema))
+        errors.append(ErrorRecord(where, p.kind, p.message, p.limit))
+    found.sort(key=lambda f: f.location.offset or 0)
+    return found, errors
+
+
+def _moved(f: Finding, at: tuple[int, int, int]) -> Finding:
+    start, line, col = at
+    loc = f.location
+    if loc.line == 1:
+        return f.with_location(offset=start + (loc.offset or 0), line=line, column=col + (loc.column or 1) - 1)
+    return f.with_location(offset=start + (loc.offset or 0), line=line + (loc.line or 1) - 1)
+
+
+def _names(t: Table) -> tuple[str | None, str]:
+    name = [mask_name(n) for n in t.name]
+    return (".".join(name[:-1]) or None), name[-1]
+
+
+def _key(key: list[str], row: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple((mask_name(k), row.get(k)) for k in key)
+
+
+def _key_value(v: Value) -> Any:
+    if v.text is None:
+        return None
+    text = redact(v.text[:200].decode("utf-8", "replace"))  # a table keyed by card number stays masked
+    if v.bare and re.fullmatch(r"-?[0-9]{1,18}", text):
+        return int(text)
+    return text
+
+
+def _scan_rows(batch: Rows, scanner: Any, loose: Any, loc: Location, min_conf: int, found: list[Finding],
+               keyless: list[tuple[int, Table, dict[str, Any]]]) -> None:
+    hits = loose.hits(batch.data)
+    if not hits:
+        return
+    starts = [r[0] for r in batch.rows]
+    lines = _Lines(batch.data, batch.line, batch.col)
+    schema, table = _names(batch.table)
+    cols = batch.columns
+    parsed: dict[int, list[Value]] = {}
+    done: set[tuple[int, int]] = set()
+    for h in hits:
+        r = bisect.bisect_right(starts, h.offset) - 1
+        cell: Value | None = None
+        if r >= 0 and h.offset < batch.rows[r][1]:
+            if r not in parsed:
+                parsed[r] = values(batch, batch.rows[r][0], batch.rows[r][1])
+            for v in parsed[r]:
+                if v.start <= h.offset and h.offset + h.length <= v.end:
+                    cell = v
+                    break
+        if cell is None or cell.text is None:  # between values, or a value this parser could not read
+            if h.confidence >= min_conf:
+                line, col = lines.of(h.offset)
+                f = scanner.finding(h, loc)
+                found.append(f.with_location(offset=batch.start + h.offset, line=line, column=col))
+            continue
+        if (r, cell.index) in done:
+            continue
+        done.add((r, cell.index))
+        column = cols[cell.index] if cols is not None and cell.index < len(cols) else None
+        row_no = batch.rows[r][2]
+        t = batch.table
+        row_values = {cols[v.index]: _key_value(v) for v in parsed[r]
+                      if cols is not None and v.index < len(cols) and (t.key is None or cols[v.index] in t.key)
+                      and (v.text is None or len(v.text) <= 200)}
+        where = DumpCell(table, mask_name(column) if column is not None else None, row_no,
+                         _key(t.key, row_values) if t.key else (), schema)
+        for vh in scanner.detector.hits(cell.text, column):
+            a = cell.raw_offset(vh.offset)
+            b = cell.raw_offset(vh.offset + vh.length - 1) + 1
+            line, col = lines.of(a)
+            f = scanner.finding(vh, loc)
+            found.append(f.with_location(offset=batch.start + a, length=b - a, line=line, column=col, dump=where))
+            if not t.key:
+                keyless.append((len(found) - 1, t, row_values))
