@@ -290,7 +290,8 @@ class Parser:
 
     def events(self) -> Iterator[Text | Rows]:
         inp = self.inp
-        inp.more()
+        while len(inp.buf) < 4096 and inp.more():  # the head decides the dialect, whatever the read size
+            pass
         head = bytes(inp.buf[:4096])
         self.header_dialect = dialect_of(head)
         self.dialect = self.header_dialect or _guess_dialect(head)

@@ -1,0 +1,361 @@
+"""Tests for cardscan/decoders/dumps.py: database dumps scanned with their columns.
+
+Every dump is written by the real tool on this machine from real tables:
+``pg_dump`` (COPY and --inserts) against the local PostgreSQL,
+``mariadb-dump`` against the local MariaDB, ``sqlite3 .dump``. The same rows
+go into each: cards in a ``card_number`` column, card-like ids in
+``merchant_id`` and ``ref`` (near misses: ids, not reported), cards in
+free text (reported by the ordinary rules), a number failing Luhn, a table
+keyed by the card number itself, and a table with no key.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tracemalloc
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zstandard
+
+from cardscan.decoders import Limits
+from cardscan.decoders.dumps import DumpDecoder, Parser, scan
+from cardscan.engine.scanner import Scanner
+from cardscan.findings import Finding, FingerprintKey, Location
+from cardscan.pipeline import Pipeline
+from cardscan.sources.base import Item
+from cardscan.testing import DecoderCase, DecoderContract, assert_no_pan, break_luhn, distinct_pans
+
+KEY = FingerprintKey(b"dump-tests")
+P = distinct_pans(12, seed=1717)
+NOTE_TRICKY = "tab\tand 'quote' and \\ backslash\nnew line, card " + P[4]
+
+#: (table, column, row, key, pan) of every card the dumps must report.
+EXPECTED = {
+    ("payments", "card_number", 1, (("id", 1),), P[1]),
+    ("payments", "note", 1, (("id", 1),), P[2]),
+    ("payments", "note", 2, (("id", 2),), P[4]),
+    ("events", "payload", 2, (), P[8]),
+    ("vault", "pan", 1, (("pan", "masked"),), P[9]),
+}
+#: Card-like numbers the dumps hold that must not be reported.
+NEAR_MISSES = [P[0], P[5], P[7], break_luhn(P[3]), P[6]]
+
+DDL = [
+    "CREATE TABLE payments (id integer PRIMARY KEY, merchant_id bigint, card_number text, note text)",
+    "CREATE TABLE events (ref bigint, payload text)",
+    "CREATE TABLE vault (pan varchar(19) PRIMARY KEY, holder text)",
+]
+ROWS: list[tuple[str, tuple[Any, ...]]] = [
+    ("payments", (1, int(P[0]), P[1], f"customer paid with card {P[2]} at the counter")),
+    ("payments", (2, 42, break_luhn(P[3]), NOTE_TRICKY)),
+    ("payments", (3, int(P[5]), None, f"order_id {P[6]}")),
+    ("events", (int(P[7]), "heartbeat")),
+    ("events", (5, f"card {P[8]} declined")),
+    ("vault", (P[9], "Jane Roe")),
+]
+
+
+def _fill(conn: Any, param: str) -> None:
+    cur = conn.cursor()
+    for ddl in DDL:
+        cur.execute(ddl)
+    for table, row in ROWS:
+        cur.execute(f"INSERT INTO {table} VALUES ({', '.join([param] * len(row))})", row)
+    conn.commit()
+
+
+def _run(cmd: list[str], out: Path) -> Path:
+    with open(out, "wb") as fh:
+        subprocess.run(cmd, stdout=fh, check=True, timeout=120)
+    return out
+
+
+@pytest.fixture(scope="module")
+def dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """name -> a dump file written by the real tool."""
+    d = tmp_path_factory.mktemp("dumps")
+    out: dict[str, Path] = {}
+    db = sqlite3.connect(d / "shop.db")
+    _fill(db, "?")
+    db.close()
+    if shutil.which("sqlite3"):
+        out["sqlite"] = _run(["sqlite3", str(d / "shop.db"), ".dump"], d / "sqlite.sql")
+    name = f"cardscan_dump_{uuid.uuid4().hex[:8]}"
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres", connect_timeout=3)
+    except Exception as exc:  # noqa: BLE001 - skip with the reason
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    try:
+        pg = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=name)
+        _fill(pg, "%s")
+        pg.close()
+        base = ["pg_dump", "-h", "127.0.0.1", "-U", "postgres", name]
+        out["pg_copy"] = _run(base, d / "pg_copy.sql")
+        out["pg_inserts"] = _run(base + ["--inserts", "--column-inserts"], d / "pg_inserts.sql")
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+    pymysql = pytest.importorskip("pymysql")
+    try:
+        my = pymysql.connect(host="127.0.0.1", user="root", connect_timeout=3)
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"MariaDB unreachable: {exc}")
+    my.cursor().execute(f"CREATE DATABASE {name}")
+    try:
+        my.select_db(name)
+        _fill(my, "%s")
+        base = ["mariadb-dump", "-h", "127.0.0.1", "-uroot", name]
+        out["mariadb"] = _run(base, d / "mariadb.sql")
+        out["mariadb_rows"] = _run(base + ["--skip-extended-insert"], d / "mariadb_rows.sql")
+    finally:
+        my.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+        my.close()
+    return out
+
+
+def scan_file(path: Path) -> tuple[list[Finding], list[Any]]:
+    r = Pipeline(Scanner(key=KEY)).scan_item(Item(uri=path.resolve().as_uri(), source="file"))
+    return r.findings, r.errors
+
+
+def described(findings: list[Finding]) -> set[tuple[Any, ...]]:
+    by_fp = {KEY.fingerprint(p): p for p in P + [break_luhn(P[3])]}
+    out = set()
+    for f in findings:
+        d = f.location.dump
+        assert d is not None, f"a finding without its dump cell at {f.location.display()}"
+        key = tuple((k, "masked" if isinstance(v, str) and "*" in v else int(v) if str(v).isdigit() else v)
+                    for k, v in d.key)
+        out.add((d.table, d.column, d.row, key, by_fp.get(f.fingerprint)))
+    return out
+
+
+DUMPS = ["pg_copy", "pg_inserts", "mariadb", "mariadb_rows", "sqlite"]
+
+
+@pytest.mark.parametrize("which", DUMPS)
+def test_findings_carry_table_column_row_and_key(dumps: dict[str, Path], which: str) -> None:
+    if which not in dumps:
+        pytest.skip(f"{which}: the tool is not installed")
+    findings, errors = scan_file(dumps[which])
+    assert errors == []
+    assert described(findings) == EXPECTED
+    raw = dumps[which].read_bytes()
+    for f in findings:
+        loc = f.location
+        assert loc.offset is not None and loc.length is not None
+        # The span is the card's bytes in the dump, and line:column point at it.
+        assert KEY.fingerprint(raw[loc.offset:loc.offset + loc.length].decode()) == f.fingerprint
+        assert raw.count(b"\n", 0, loc.offset) + 1 == loc.line
+        assert loc.offset - raw.rfind(b"\n", 0, loc.offset) == loc.column
+    if which.startswith("pg"):
+        assert {f.location.dump.schema for f in findings} == {"public"}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("which", DUMPS)
+def test_ids_in_id_columns_are_not_reported_but_the_same_digits_in_a_card_column_are(
+        dumps: dict[str, Path], which: str) -> None:
+    if which not in dumps:
+        pytest.skip(f"{which}: the tool is not installed")
+    findings, _ = scan_file(dumps[which])
+    fps = {f.fingerprint for f in findings}
+    assert not fps & {KEY.fingerprint(p) for p in NEAR_MISSES}
+    card = [f for f in findings if f.location.dump.column == "card_number"]  # type: ignore[union-attr]
+    assert [f.reasons for f in card] == [("issuer_luhn", "column_keyword")]
+    # Without the dump's columns the merchant id is a number in text like any other.
+    plain = Scanner(key=KEY).scan_bytes(dumps[which].read_bytes())
+    assert KEY.fingerprint(P[0]) in {f.fingerprint for f in plain}
+
+
+def test_a_card_that_keys_its_table_is_masked_in_the_key(dumps: dict[str, Path]) -> None:
+    for which, path in dumps.items():
+        findings, _ = scan_file(path)
+        text = json.dumps([f.to_dict(KEY) for f in findings]) + " ".join(f.location.display() for f in findings)
+        assert_no_pan(text, P, f"{which}: manifest records")
+
+
+@pytest.mark.parametrize("read", [1, 7, 4096])
+def test_findings_do_not_depend_on_read_sizes(dumps: dict[str, Path], read: int) -> None:
+    path = dumps.get("mariadb") or dumps["sqlite"]
+    reference = scan(io.BytesIO(path.read_bytes()), Scanner(key=KEY), Location(uri="x"))
+
+    class Small(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            return super().read(read)
+
+    got = scan(Small(path.read_bytes()), Scanner(key=KEY), Location(uri="x"))
+    key = lambda f: (f.location.offset, f.location.line, f.location.column, f.location.dump, f.fingerprint)  # noqa: E731
+    assert [key(f) for f in got[0]] == [key(f) for f in reference[0]] and got[1] == reference[1]
+
+
+@pytest.mark.parametrize("fmt", ["gz", "zst"])
+def test_compressed_dumps_give_the_same_findings(dumps: dict[str, Path], tmp_path: Path, fmt: str) -> None:
+    path = dumps.get("pg_copy") or dumps["sqlite"]
+    raw = path.read_bytes()
+    target = tmp_path / (f"shop.sql.gz" if fmt == "gz" else "shop.dump.zst")
+    target.write_bytes(gzip.compress(raw) if fmt == "gz" else zstandard.ZstdCompressor().compress(raw))
+    plain, _ = scan_file(path)
+    packed, errors = scan_file(target)
+    assert errors == []
+    key = lambda f: (f.location.offset, f.location.length, f.location.line, f.location.dump, f.fingerprint)  # noqa: E731
+    assert [key(f) for f in packed] == [key(f) for f in plain]
+
+
+def test_recognised_by_header_without_a_name_and_plain_sql_stays_text(dumps: dict[str, Path], tmp_path: Path) -> None:
+    dec = DumpDecoder()
+    for path in dumps.values():
+        assert dec.accepts("", path.read_bytes()[:4096]), path.name
+    # A query file is not a dump: scanned as text, found, no dump cell.
+    query = tmp_path / "report.sql"
+    query.write_text(f"SELECT * FROM payments WHERE card_number = '{P[10]}';\n")
+    assert not dec.accepts("report.sql", query.read_bytes())
+    findings, _ = scan_file(query)
+    assert [(f.fingerprint, f.location.dump) for f in findings] == [(KEY.fingerprint(P[10]), None)]
+    # pg_dump's custom format (binary, often named .dump) is not a plain dump.
+    assert not dec.accepts("shop.dump", b"PGDMP\x01\x0e\x00\x04\x08\x01\x01\x01" + bytes(100))
+    # A hand-written dump with no tool header, by its name.
+    assert dec.accepts("seed.sql", b"-- seed\nCREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\n")
+
+
+def _cut_inside(raw: bytes, needle: bytes) -> bytes:
+    at = raw.index(needle)
+    return raw[:at + len(needle) // 2]
+
+
+@pytest.mark.parametrize("which,needle,reported", [
+    ("pg_copy", b"heartbeat", {"payments"}),  # inside the COPY rows of events
+    ("mariadb", P[9].encode(), {"payments", "events"}),  # inside the vault row of an INSERT
+    ("sqlite", P[8].encode(), {"payments"}),
+])
+def test_truncated_dump_reports_what_came_before_and_an_error(dumps: dict[str, Path], tmp_path: Path,
+                                                               which: str, needle: bytes, reported: set[str]) -> None:
+    if which not in dumps:
+        pytest.skip(f"{which}: the tool is not installed")
+    cut = tmp_path / f"cut_{which}.sql"
+    cut.write_bytes(_cut_inside(dumps[which].read_bytes(), needle))
+    findings, errors = scan_file(cut)
+    assert {f.location.dump.table for f in findings} == reported  # type: ignore[union-attr]
+    assert {t for t, *_ in described(findings)} == reported
+    assert len(errors) == 1 and errors[0].kind == "decode" and "truncated" in errors[0].message
+    assert errors[0].location.offset is not None and errors[0].location.dump is not None
+    assert_no_pan(errors[0].message, P, "error message")
+
+
+def test_dump_cut_between_statements_misses_its_end_marker(dumps: dict[str, Path], tmp_path: Path) -> None:
+    raw = dumps["pg_copy"].read_bytes()
+    cut = tmp_path / "cut.sql"
+    cut.write_bytes(raw[:raw.index(b"\\.\n") + 3])  # right after the first COPY block
+    findings, errors = scan_file(cut)
+    assert {t for t, *_ in described(findings)} == {"events"} or {t for t, *_ in described(findings)} >= {"events"}
+    assert [e.kind for e in errors] == ["decode"] and "may be truncated" in errors[0].message
+
+
+def test_truncated_gzip_dump_reports_rows_before_the_cut(dumps: dict[str, Path], tmp_path: Path) -> None:
+    raw = (dumps.get("mariadb") or dumps["sqlite"]).read_bytes()
+    packed = gzip.compress(raw + b"-- padding line\n" * 4000)
+    cut = tmp_path / "shop.sql.gz"
+    cut.write_bytes(packed[: len(packed) * 3 // 4])
+    findings, errors = scan_file(cut)
+    assert described(findings) == EXPECTED
+    assert errors and all(e.kind == "decode" for e in errors)
+
+
+def test_a_row_longer_than_the_bound_is_scanned_as_text_with_an_error(tmp_path: Path) -> None:
+    big = "x" * 5000
+    dump = (b"-- MySQL dump 10.13\n\nCREATE TABLE `t` (`id` int NOT NULL, `card_number` text, `note` text, "
+            b"PRIMARY KEY (`id`));\n"
+            + f"INSERT INTO `t` VALUES (1,'{P[1]}','short'),(2,'{P[2]}','{big} paid with card {P[3]}'),"
+              f"(3,'{P[11]}','ok');\n".encode()
+            + f"INSERT INTO `t` VALUES (4,'{P[10]}','after');\n-- Dump completed on 2026-12-06\n".encode())
+    parser_rows = scan(io.BytesIO(dump), Scanner(key=KEY), Location(uri="x"), max_row=1024)
+    findings, errors = parser_rows
+    got = {(f.location.dump and (f.location.dump.row, f.location.dump.column), f.fingerprint) for f in findings}
+    # Before the long row: with its column; the long row and what follows in that
+    # statement: found as plain text; the next statement: columns again.
+    assert ((1, "card_number"), KEY.fingerprint(P[1])) in got
+    assert (None, KEY.fingerprint(P[3])) in got
+    assert ((4, "card_number"), KEY.fingerprint(P[10])) in got
+    assert [(e.kind, e.limit) for e in errors] == [("limit", "dump_row")]
+    # The same through the decoder's limits (max_buffer bounds what a row may hold).
+    path = tmp_path / "big.sql"
+    path.write_bytes(dump)
+    r = Pipeline(Scanner(key=KEY), Limits(max_buffer=1024)).scan_item(Item(uri=path.as_uri(), source="file"))
+    assert [(e.kind, e.limit) for e in r.errors] == [("limit", "dump_row")]
+
+
+def test_memory_stays_flat_on_a_big_dump(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "big.db")
+    db.execute("CREATE TABLE t (id integer PRIMARY KEY, merchant_id bigint, card_number text, note text)")
+    db.executemany("INSERT INTO t VALUES (?, ?, ?, ?)",
+                   ((i, 1000 + i, P[i % 3] if i % 5000 == 0 else None, "note %d ok" % i) for i in range(200_000)))
+    db.commit()
+    db.close()
+    path = _run(["sqlite3", str(tmp_path / "big.db"), ".dump"], tmp_path / "big.sql")
+    size = path.stat().st_size
+    assert size > 8 << 20
+    tracemalloc.start()
+    try:
+        with open(path, "rb") as fh:
+            findings, errors = scan(fh, Scanner(key=KEY), Location(uri="x"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert errors == [] and len(findings) == 40
+    assert peak < 12 << 20, f"peak {peak} bytes for a {size}-byte dump"
+
+
+def test_redact_in_place_masks_the_cells_bytes_only(dumps: dict[str, Path], tmp_path: Path) -> None:
+    from cardscan.cli.main import main
+
+    for which, src in dumps.items():
+        for name, data in ((f"{which}.sql", src.read_bytes()), (f"{which}.sql.gz", gzip.compress(src.read_bytes()))):
+            d = tmp_path / f"{which}-{name.rsplit('.', 1)[-1]}"
+            d.mkdir()
+            target = d / name
+            target.write_bytes(data)
+            os.chmod(target, 0o600)
+            manifest = tmp_path / f"{name}.jsonl"
+            env_key = ["--key-file", str(_keyfile(tmp_path))]
+            assert main(["scan", str(d), "--manifest", str(manifest), *env_key]) == 1
+            assert main(["remediate", str(manifest), "--action", "redact", "--apply", *env_key]) == 0, name
+            after = target.read_bytes()
+            plain_after = gzip.decompress(after) if name.endswith(".gz") else after
+            plain_before = src.read_bytes()
+            assert len(plain_after) == len(plain_before)
+            assert_no_pan(plain_after, [p for *_, p in EXPECTED], f"{name} after redaction")
+            # Only the reported cards' digits changed.
+            diff = [i for i, (a, b) in enumerate(zip(plain_before, plain_after)) if a != b]
+            assert diff and all(plain_after[i:i + 1] == b"*" for i in diff)
+            assert len(diff) == 6 * len(EXPECTED)
+
+
+def _keyfile(tmp_path: Path) -> Path:
+    p = tmp_path / "key"
+    if not p.exists():
+        p.write_bytes(b"dump-tests-remediation-key")
+        os.chmod(p, 0o600)
+    return p
+
+
+class TestDumpDecoderContract(DecoderContract):
+    @pytest.fixture
+    def decoder_case(self) -> DecoderCase:
+        pg = (b"--\n-- PostgreSQL database dump\n--\n\nCREATE TABLE public.t (\n    id integer NOT NULL,\n    note text\n);\n\n"
+              b"COPY public.t (id, note) FROM stdin;\n1\tpaid with card " + P[0].encode() + b"\n\\.\n\n"
+              b"--\n-- PostgreSQL database dump complete\n--\n\n")
+        lite = (b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE t (id integer PRIMARY KEY, note text);\n"
+                b"INSERT INTO t VALUES(1,'card " + P[1].encode() + b"');\nCOMMIT;\n")
+        return DecoderCase("sql-dump", [("shop.sql", pg), ("no-extension", lite)], [P[0], P[1]],
+                           [("notes.txt", b"card numbers are not here\n"), ("report.sql", b"SELECT 1;\n"),
+                            ("app.log", b"INSERT INTO t VALUES (1);\n"), ("shop.dump", b"PGDMP\x01\x0e" + bytes(64))])
