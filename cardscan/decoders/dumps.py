@@ -223,6 +223,8 @@ class Problem:
     message: str
     limit: str | None = None
     table: Table | None = None
+    #: Position of the row it concerns among the table's rows.
+    row: int = 0
 
 
 class _Input:
@@ -418,6 +420,10 @@ class Parser:
                 yield from self._flush(batch, p)
                 return True
             r = pattern.match(inp.buf, p)
+            if r is not None and r.end() - p > self.max_row:  # the same answer at any read size
+                yield from self._flush(batch, p)
+                self._too_long(t)
+                return True
             if r is None:
                 if not inp.eof and len(inp.buf) - p <= self.max_row:
                     yield from self._flush(batch, p)
@@ -465,6 +471,10 @@ class Parser:
                 batch, p = self._batch(t, columns, "copy"), 0
                 inp.more()
                 continue
+            if nl - p > self.max_row:
+                yield from self._flush(batch, p)
+                self._too_long(t)
+                return True
             end = nl - 1 if nl > p and inp.buf[nl - 1] == 0x0D else nl
             if inp.buf[p:end] == b"\\.":
                 yield from self._flush(batch, p)
@@ -495,12 +505,13 @@ class Parser:
 
     def _cut(self, t: Table, message: str) -> None:
         self.problems.append(Problem(self.inp.pos, "decode", f"{message} of table {_show(t)}: a truncated dump; "
-                                     "what came before was scanned, the rest as plain text", table=t))
+                                     "what came before was scanned, the rest as plain text", table=t, row=t.rows + 1))
 
     def _too_long(self, t: Table) -> None:
         self.problems.append(Problem(self.inp.pos, "limit", f"a row of table {_show(t)} not read within "
                                      f"{self.max_row} bytes (longer, or not understood): scanned as plain text from "
-                                     "here, its columns unknown", "dump_row", t))
+                                     "here, its columns unknown", "dump_row", t, t.rows + 1))
+        t.rows += 1  # (rows after it in the same statement are text: not counted)
 
     def _check_end(self) -> None:
         marker = END_MARKERS.get(self.header_dialect or "")
@@ -768,7 +779,7 @@ def scan(stream: BinaryIO, scanner: Any, loc: Location, max_row: int = MAX_ROW) 
         where = replace(loc, offset=p.offset)
         if p.table is not None:
             schema, table = _names(p.table)
-            where = replace(where, dump=DumpCell(table, None, p.table.rows + 1, schema=schema))
+            where = replace(where, dump=DumpCell(table, None, p.row, schema=schema))
         errors.append(ErrorRecord(where, p.kind, p.message, p.limit))
     found.sort(key=lambda f: f.location.offset or 0)
     return found, errors
