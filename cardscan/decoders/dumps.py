@@ -43,12 +43,13 @@ from __future__ import annotations
 
 import bisect
 import re
+from array import array
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, ClassVar, Iterator
 
 from ..findings import DumpCell, ErrorRecord, Finding, Location
 from ..privacy import mask_name, redact
-from .base import CHUNK, Limits, Part, TextLayer
+from .base import Limits, Part, TextLayer
 
 #: Header lines of the dump tools, looked for in the first WINDOW bytes.
 SIGNATURES: dict[bytes, str] = {
@@ -65,8 +66,9 @@ WINDOW = 512
 SUFFIXES = (".sql", ".dump", ".pgsql", ".mysql")
 #: Bytes of one row or statement header held to parse it (see the module doc).
 MAX_ROW = 4 << 20
-#: Rows are handed to the engine in batches of about this many bytes.
-BATCH = 1 << 20
+#: Rows are handed to the engine in batches of about this many bytes; the dump is read in READ-byte steps.
+BATCH = 1 << 18
+READ = 1 << 18
 
 _STATEMENT = re.compile(rb"(?im)^[ \t]*(INSERT\s+(?:OR\s+\w+\s+|IGNORE\s+)?INTO|COPY|CREATE\s+(?:TEMP\w*\s+|UNLOGGED\s+)?TABLE|ALTER\s+TABLE)\b")
 _IDENT = rb'(?:"(?:[^"]|"")+"|`(?:[^`]|``)+`|\[[^\]]+\]|[A-Za-z_][\w$]*)'
@@ -202,8 +204,17 @@ class Rows:
     #: "copy" (tab-separated text) or "values" (SQL literals).
     form: str
     dialect: str
-    #: (start, end, row number) of each row in ``data``.
-    rows: list[tuple[int, int, int]] = field(default_factory=list)
+    #: Where each row starts and ends in ``data`` (arrays: a batch may hold 100k rows).
+    starts: array = field(default_factory=lambda: array("q"))
+    ends: array = field(default_factory=lambda: array("q"))
+    #: Position of the first row among the table's rows (the batch's rows are consecutive).
+    first: int = 0
+
+    def add(self, start: int, end: int, row: int) -> None:
+        if not self.starts:
+            self.first = row
+        self.starts.append(start)
+        self.ends.append(end)
 
 
 @dataclass
@@ -241,7 +252,7 @@ class _Input:
     def more(self) -> bool:
         if self.eof:
             return False
-        data = self.stream.read(max(CHUNK, 1 << 20))
+        data = self.stream.read(READ)
         if not data:
             self.eof = True
             return False
@@ -397,6 +408,7 @@ class Parser:
             return False
         t = self.table(_qname(m.group(1)))
         columns = _cols(m.group(2)) or t.columns
+        header = (bytes(m.group(1)), m.group(2) and bytes(m.group(2)))
         yield self._text(m.end())
         pattern = _TUPLES[self.dialect]
         batch, p, after_row = self._batch(t, columns, "values"), 0, False
@@ -411,8 +423,21 @@ class Parser:
                 continue
             c = inp.buf[p]
             if c == 0x3B:  # ';'
-                yield from self._flush(batch, p + 1)
-                return True
+                # One INSERT per row (SQLite, --inserts): the next INSERT into the
+                # same table joins the batch, its header read as a separator.
+                end = p + 1
+                if len(inp.buf) - end < 1024 and not inp.eof:
+                    yield from self._flush(batch, end)
+                    batch, end = self._batch(t, columns, "values"), 0
+                    while len(inp.buf) < 1024 and inp.more():
+                        pass
+                q = _WS.match(inp.buf, end).end()  # type: ignore[union-attr]
+                n = _INSERT.match(inp.buf, q)
+                if n is None or n.end() >= len(inp.buf) or (bytes(n.group(1)), n.group(2) and bytes(n.group(2))) != header:
+                    yield from self._flush(batch, end)
+                    return True
+                p, after_row = n.end(), False
+                continue
             if c == 0x2C and after_row:  # ',' between rows
                 p, after_row = p + 1, False
                 continue
@@ -437,7 +462,7 @@ class Parser:
                     self._too_long(t)
                 return True
             t.rows += 1
-            batch.rows.append((p, r.end(), t.rows))
+            batch.add(p, r.end(), t.rows)
             p, after_row = r.end(), True
             if p > BATCH:
                 yield from self._flush(batch, p)
@@ -481,7 +506,7 @@ class Parser:
                 yield self._text(nl + 1 - p)
                 return True
             t.rows += 1
-            batch.rows.append((p, end, t.rows))
+            batch.add(p, end, t.rows)
             p = nl + 1
             if p > BATCH:
                 yield from self._flush(batch, p)
@@ -495,7 +520,7 @@ class Parser:
         """Hand on the batch's rows: the first ``n`` bytes of the buffer."""
         if n <= 0:
             return
-        if batch.rows:
+        if batch.starts:
             batch.start, batch.line, batch.col = self.inp.where(0)
             batch.data = self.inp.take(n)
             self._at_line_start = batch.data.endswith(b"\n")
@@ -816,7 +841,7 @@ def _scan_rows(batch: Rows, scanner: Any, loose: Any, loc: Location, min_conf: i
     hits = loose.hits(batch.data)
     if not hits:
         return
-    starts = [r[0] for r in batch.rows]
+    starts = batch.starts
     lines = _Lines(batch.data, batch.line, batch.col)
     schema, table = _names(batch.table)
     cols = batch.columns
@@ -825,9 +850,9 @@ def _scan_rows(batch: Rows, scanner: Any, loose: Any, loc: Location, min_conf: i
     for h in hits:
         r = bisect.bisect_right(starts, h.offset) - 1
         cell: Value | None = None
-        if r >= 0 and h.offset < batch.rows[r][1]:
+        if r >= 0 and h.offset < batch.ends[r]:
             if r not in parsed:
-                parsed[r] = values(batch, batch.rows[r][0], batch.rows[r][1])
+                parsed[r] = values(batch, starts[r], batch.ends[r])
             for v in parsed[r]:
                 if v.start <= h.offset and h.offset + h.length <= v.end:
                     cell = v
@@ -842,7 +867,7 @@ def _scan_rows(batch: Rows, scanner: Any, loose: Any, loc: Location, min_conf: i
             continue
         done.add((r, cell.index))
         column = cols[cell.index] if cols is not None and cell.index < len(cols) else None
-        row_no = batch.rows[r][2]
+        row_no = batch.first + r
         t = batch.table
         row_values = {cols[v.index]: _key_value(v) for v in parsed[r]
                       if cols is not None and v.index < len(cols) and (t.key is None or cols[v.index] in t.key)
