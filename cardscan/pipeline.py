@@ -286,9 +286,10 @@ class Pipeline:
         placed in their document where the decoder can say (Layer.locate)."""
         stream = part.stream
         if part.scan is not None:  # a layer with its own structure (a dump's tables and columns)
-            found, errors = part.scan(stream, self.scanner, loc)
+            found, errors, allowed = part.scan(stream, self.scanner, loc, allow=honoured(part.encoding))
             result.findings.extend(found)
             result.errors.extend(errors)
+            result.allowed.extend(allowed)
             return
         allowed: list[Finding] = []
         start = start_if_seekable(stream) if honoured(part.encoding) else None

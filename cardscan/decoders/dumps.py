@@ -47,6 +47,7 @@ from array import array
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, ClassVar, Iterator
 
+from ..allow import MAX_LINE, allowed_at
 from ..findings import DumpCell, ErrorRecord, Finding, Location
 from ..privacy import mask_name, redact
 from .base import Limits, Part, TextLayer
@@ -156,7 +157,8 @@ class DumpDecoder:
 
     def open(self, stream: BinaryIO, name: str, limits: Limits) -> Iterator[Part]:
         max_row = min(MAX_ROW, limits.max_buffer)
-        yield TextLayer((), stream, self.name, scan=lambda s, scanner, loc: scan(s, scanner, loc, max_row))
+        yield TextLayer((), stream, self.name,
+                        scan=lambda s, scanner, loc, allow=False: scan(s, scanner, loc, max_row, allow))
 
 
 # -- the parser ---------------------------------------------------------------------
@@ -761,11 +763,14 @@ class _Lines:
         return self.line0 + self.lines, off - self.last
 
 
-def scan(stream: BinaryIO, scanner: Any, loc: Location, max_row: int = MAX_ROW) -> tuple[list[Finding], list[ErrorRecord]]:
-    """Findings and error records of a dump layer (see the module doc).
+def scan(stream: BinaryIO, scanner: Any, loc: Location, max_row: int = MAX_ROW, allow: bool = False
+         ) -> tuple[list[Finding], list[ErrorRecord], list[Finding]]:
+    """(findings, error records, allowed findings) of a dump layer (see the module doc).
 
     ``loc``: the layer's location (uri, member); findings get their offset,
-    line, column and, inside a row, a DumpCell.
+    line, column and, inside a row, a DumpCell. ``allow``: honour the
+    ``cardscan: allow`` pragma (allow.py) on a finding's line or the line
+    before: a dump is a file a person may have written, comments included.
     """
     parser = Parser(stream, max_row)
     loose = _loose(scanner)
@@ -776,6 +781,7 @@ def scan(stream: BinaryIO, scanner: Any, loc: Location, max_row: int = MAX_ROW) 
     text_at = (0, 1, 1)
     text_end = -1
     min_conf = scanner.config.min_confidence
+    lines = _Pragmas() if allow else None
 
     def close_text() -> None:
         nonlocal text_scan
@@ -784,6 +790,8 @@ def scan(stream: BinaryIO, scanner: Any, loc: Location, max_row: int = MAX_ROW) 
             text_scan = None
 
     for ev in parser.events():
+        if lines is not None:
+            lines.add(ev.start, ev.data, found)
         if isinstance(ev, Text):
             if text_scan is None or ev.start != text_end:
                 close_text()
@@ -799,6 +807,11 @@ def scan(stream: BinaryIO, scanner: Any, loc: Location, max_row: int = MAX_ROW) 
         d = found[i].location.dump
         if t.key and d is not None:
             found[i] = found[i].with_location(dump=replace(d, key=_key(t.key, row)))
+    allowed: list[Finding] = []
+    if lines is not None:
+        lines.decide(found, final=True)
+        allowed = [f for i, f in enumerate(found) if i in lines.allowed]
+        found = [f for i, f in enumerate(found) if i not in lines.allowed]
     errors = []
     for p in parser.problems:
         where = replace(loc, offset=p.offset)
@@ -807,7 +820,45 @@ def scan(stream: BinaryIO, scanner: Any, loc: Location, max_row: int = MAX_ROW) 
             where = replace(where, dump=DumpCell(table, None, p.row, schema=schema))
         errors.append(ErrorRecord(where, p.kind, p.message, p.limit))
     found.sort(key=lambda f: f.location.offset or 0)
-    return found, errors
+    allowed.sort(key=lambda f: f.location.offset or 0)
+    return found, errors, allowed
+
+
+class _Pragmas:
+    """The lines around findings, kept while they may be needed to look for the
+    allow pragma: the dump's recent pieces (Text and Rows tile it), dropped
+    once no undecided finding is near them."""
+
+    def __init__(self) -> None:
+        self.pieces: list[tuple[int, bytes]] = []
+        self.end = 0
+        self.next = 0  # index of the first finding not yet decided
+        self.allowed: set[int] = set()
+
+    def add(self, start: int, data: bytes, found: list[Finding]) -> None:
+        self.decide(found, final=False)
+        self.pieces.append((start, data))
+        self.end = start + len(data)
+        # The text scan reports a finding a little after its bytes went by (its
+        # carried margin, a few KiB): what it may still report is kept too.
+        keep_from = min([f.location.offset or 0 for f in found[self.next:]] + [start]) - 2 * MAX_LINE - (64 << 10)
+        while len(self.pieces) > 1 and self.pieces[0][0] + len(self.pieces[0][1]) < keep_from:
+            self.pieces.pop(0)
+
+    def decide(self, found: list[Finding], final: bool) -> None:
+        while self.next < len(found):
+            loc = found[self.next].location
+            off, n = loc.offset or 0, loc.length or 0
+            if not final and off + n + MAX_LINE > self.end:
+                return
+            lo, hi = off - 2 * MAX_LINE, off + n + MAX_LINE
+            parts = [(s, d) for s, d in self.pieces if s < hi and s + len(d) > lo]
+            if parts:
+                base = parts[0][0]
+                window = b"".join(d for _, d in parts)
+                if allowed_at(window, off - base, n):
+                    self.allowed.add(self.next)
+            self.next += 1
 
 
 def _moved(f: Finding, at: tuple[int, int, int]) -> Finding:

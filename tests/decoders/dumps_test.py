@@ -195,6 +195,7 @@ def test_findings_do_not_depend_on_read_sizes(dumps: dict[str, Path], read: int)
             return super().read(read)
 
     got = scan(Small(path.read_bytes()), Scanner(key=KEY), Location(uri="x"))
+    assert got[0] and got[2] == []
     key = lambda f: (f.location.offset, f.location.line, f.location.column, f.location.dump, f.fingerprint)  # noqa: E731
     assert [key(f) for f in got[0]] == [key(f) for f in reference[0]] and got[1] == reference[1]
 
@@ -278,7 +279,7 @@ def test_a_row_longer_than_the_bound_is_scanned_as_text_with_an_error(tmp_path: 
             + f"INSERT INTO `t` VALUES (1,'{P[1]}','short'),(2,'{P[2]}','{big} paid with card {P[3]}'),"
               f"(3,'{P[11]}','ok');\n".encode()
             + f"INSERT INTO `t` VALUES (4,'{P[10]}','after');\n-- Dump completed on 2026-12-06\n".encode())
-    parser_rows = scan(io.BytesIO(dump), Scanner(key=KEY), Location(uri="x"), max_row=1024)
+    parser_rows = scan(io.BytesIO(dump), Scanner(key=KEY), Location(uri="x"), max_row=1024)[:2]
     findings, errors = parser_rows
     got = {(f.location.dump and (f.location.dump.row, f.location.dump.column), f.fingerprint) for f in findings}
     # Before the long row: with its column; the long row and what follows in that
@@ -308,7 +309,7 @@ def test_memory_stays_flat_on_a_big_dump(tmp_path: Path) -> None:
     tracemalloc.start()
     try:
         with open(path, "rb") as fh:
-            findings, errors = scan(fh, Scanner(key=KEY), Location(uri="x"))
+            findings, errors, _ = scan(fh, Scanner(key=KEY), Location(uri="x"))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -389,3 +390,24 @@ def test_manifest_report_sarif_and_csv_show_the_dump_cell(dumps: dict[str, Path]
     text = capsys.readouterr().out
     assert f"{path}:" in text and "#events.payload[row 2]" in text
     assert_no_pan(json.dumps(sarif) + csv_out + text + manifest.read_text(), P, "outputs")
+
+
+def test_allow_pragma_in_a_dump_file_is_honoured(tmp_path: Path) -> None:
+    """A seed file a developer wrote: the pragma on the row's line, or the line before, allows it."""
+    seed = tmp_path / "seed.sql"
+    seed.write_text("-- test fixtures\nCREATE TABLE payments (id integer PRIMARY KEY, card_number text);\n"
+                    f"INSERT INTO payments VALUES (1, '{P[1]}'); -- cardscan: allow\n"
+                    "-- cardscan: allow-next-line\n"
+                    f"INSERT INTO payments VALUES (2, '{P[2]}');\n"
+                    f"INSERT INTO payments VALUES (3, '{P[3]}');\n"
+                    f"INSERT INTO payments VALUES (4, '{P[4]}'); -- cardscan: allow-next-line\n")
+    r = Pipeline(Scanner(key=KEY)).scan_item(Item(uri=seed.as_uri(), source="file"))
+    assert [(f.location.dump.row, f.fingerprint) for f in r.findings] == [  # type: ignore[union-attr]
+        (3, KEY.fingerprint(P[3])), (4, KEY.fingerprint(P[4]))]
+    assert [f.location.dump.row for f in r.allowed] == [1, 2]  # type: ignore[union-attr]
+    # The same seed compressed: still the file's own bytes.
+    packed = tmp_path / "seed.sql.gz"
+    packed.write_bytes(gzip.compress(seed.read_bytes()))
+    r2 = Pipeline(Scanner(key=KEY)).scan_item(Item(uri=packed.as_uri(), source="file"))
+    assert [f.fingerprint for f in r2.findings] == [f.fingerprint for f in r.findings]
+    assert len(r2.allowed) == 2
