@@ -31,7 +31,7 @@ from cardscan.engine.scanner import Scanner
 from cardscan.findings import Finding, FingerprintKey, Location
 from cardscan.pipeline import Pipeline
 from cardscan.sources.base import Item
-from cardscan.testing import DecoderCase, DecoderContract, assert_no_pan, break_luhn, distinct_pans
+from cardscan.testing import assert_no_pan, break_luhn, distinct_pans
 
 KEY = FingerprintKey(b"dump-tests")
 P = distinct_pans(12, seed=1717)
@@ -350,18 +350,6 @@ def _keyfile(tmp_path: Path) -> Path:
         os.chmod(p, 0o600)
     return p
 
-
-class TestDumpDecoderContract(DecoderContract):
-    @pytest.fixture
-    def decoder_case(self) -> DecoderCase:
-        pg = (b"--\n-- PostgreSQL database dump\n--\n\nCREATE TABLE public.t (\n    id integer NOT NULL,\n    note text\n);\n\n"
-              b"COPY public.t (id, note) FROM stdin;\n1\tpaid with card " + P[0].encode() + b"\n\\.\n\n"
-              b"--\n-- PostgreSQL database dump complete\n--\n\n")
-        lite = (b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE t (id integer PRIMARY KEY, note text);\n"
-                b"INSERT INTO t VALUES(1,'card " + P[1].encode() + b"');\nCOMMIT;\n")
-        return DecoderCase("sql-dump", [("shop.sql", pg), ("no-extension", lite)], [P[0], P[1]],
-                           [("notes.txt", b"card numbers are not here\n"), ("report.sql", b"SELECT 1;\n"),
-                            ("app.log", b"INSERT INTO t VALUES (1);\n"), ("shop.dump", b"PGDMP\x01\x0e" + bytes(64))])
 
 
 def test_manifest_report_sarif_and_csv_show_the_dump_cell(dumps: dict[str, Path], tmp_path: Path,
