@@ -77,7 +77,9 @@ _QNAME = _IDENT + rb"(?:\s*\.\s*" + _IDENT + rb")*"
 _COLS = rb"\(\s*" + _IDENT + rb"(?:\s*,\s*" + _IDENT + rb")*\s*\)"
 _INSERT = re.compile(rb"(?is)[ \t]*INSERT\s+(?:OR\s+\w+\s+|IGNORE\s+)?INTO\s+(" + _QNAME + rb")\s*(" + _COLS
                      + rb")?\s*VALUES\s*")
-_COPY = re.compile(rb"(?is)[ \t]*COPY\s+(" + _QNAME + rb")\s*(" + _COLS + rb")?\s*FROM\s+stdin\b[^;\n]*;[ \t]*\r?\n")
+# Only COPY's text format (what pg_dump writes): a CSV or other-delimiter COPY
+# would put values under the wrong columns, so it stays plain text.
+_COPY = re.compile(rb"(?is)[ \t]*COPY\s+(" + _QNAME + rb")\s*(" + _COLS + rb")?\s*FROM\s+stdin\s*;[ \t]*\r?\n")
 _CREATE = re.compile(rb"(?is)[ \t]*CREATE\s+(?:TEMP\w*\s+|UNLOGGED\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(" + _QNAME
                      + rb")\s*\(")
 _ALTER_PK = re.compile(rb"(?is)[ \t]*ALTER\s+TABLE\s+(?:ONLY\s+)?(?:IF\s+EXISTS\s+)?(" + _QNAME

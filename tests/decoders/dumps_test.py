@@ -28,7 +28,7 @@ import zstandard
 from cardscan.decoders import Limits
 from cardscan.decoders.dumps import DumpDecoder, Parser, scan
 from cardscan.engine.scanner import Scanner
-from cardscan.findings import Finding, FingerprintKey, Location
+from cardscan.findings import DumpCell, Finding, FingerprintKey, Location
 from cardscan.pipeline import Pipeline
 from cardscan.sources.base import Item
 from cardscan.testing import assert_no_pan, break_luhn, distinct_pans
@@ -364,6 +364,8 @@ def test_manifest_report_sarif_and_csv_show_the_dump_cell(dumps: dict[str, Path]
     assert validate_records(records) == []
     dumped = [r["location"]["dump"] for r in records if r["type"] == "finding"]
     assert {"table": "payments", "column": "card_number", "row": 1, "key": {"id": 1}} in dumped
+    read_back = {Finding.from_dict(r).location.dump for r in records if r["type"] == "finding"}
+    assert DumpCell("payments", "card_number", 1, (("id", 1),)) in read_back
     capsys.readouterr()
     assert main(["scan", str(path), "--format", "sarif", "-q"]) == 1
     sarif = json.loads(capsys.readouterr().out)
