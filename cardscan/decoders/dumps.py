@@ -302,9 +302,6 @@ class Parser:
             t = self.tables[k] = Table(name)
         return t
 
-    def table_known(self, name: tuple[str, ...]) -> Table | None:
-        return self.tables.get(".".join(name).lower())
-
     def events(self) -> Iterator[Text | Rows]:
         inp = self.inp
         while len(inp.buf) < 4096 and inp.more():  # the head decides the dialect, whatever the read size
