@@ -403,3 +403,31 @@ def test_allow_pragma_in_a_dump_file_is_honoured(tmp_path: Path) -> None:
     r2 = Pipeline(Scanner(key=KEY)).scan_item(Item(uri=packed.as_uri(), source="file"))
     assert [f.fingerprint for f in r2.findings] == [f.fingerprint for f in r.findings]
     assert len(r2.allowed) == 2
+
+
+def test_a_dump_inside_a_zip_is_found_with_its_columns_and_redacted_in_the_member(
+        dumps: dict[str, Path], tmp_path: Path) -> None:
+    import zipfile
+
+    from cardscan.cli.main import main
+
+    src = (dumps.get("mariadb") or dumps["sqlite"]).read_bytes()
+    d = tmp_path / "share"
+    d.mkdir()
+    target = d / "backup.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("db/shop.sql", src)
+        zf.writestr("README.txt", b"nightly backup\n")
+    findings, errors = scan_file(target)
+    assert errors == [] and described(findings) == EXPECTED
+    assert {f.location.member for f in findings} == {("db/shop.sql",)}
+    keys = ["--key-file", str(_keyfile(tmp_path))]
+    manifest = tmp_path / "zip.jsonl"
+    assert main(["scan", str(d), "--manifest", str(manifest), "-q", *keys]) == 1
+    assert main(["remediate", str(manifest), "--action", "redact", "--apply", "-q", *keys]) == 0
+    with zipfile.ZipFile(target) as zf:
+        after = zf.read("db/shop.sql")
+        assert zf.read("README.txt") == b"nightly backup\n"
+    assert len(after) == len(src)
+    assert_no_pan(after, [p for *_, p in EXPECTED], "the member after redaction")
+    assert sum(a != b for a, b in zip(src, after)) == sum(len(p) - 4 for *_, p in EXPECTED)
