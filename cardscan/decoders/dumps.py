@@ -123,6 +123,8 @@ def _tuple_re(dialect: str) -> re.Pattern[bytes]:
 
 
 _TUPLES = {d: _tuple_re(d) for d in ("mysql", "postgresql", "sqlite")}
+#: The rows of a batch of VALUES: a row follows the batch's start, ``VALUES`` or a ``,``.
+_ROWS = {d: re.compile(rb"(?:\A|(?i:VALUES)|,)\s*(" + t.pattern + rb")", re.S) for d, t in _TUPLES.items()}
 
 
 def dialect_of(head: bytes) -> str | None:
@@ -196,7 +198,12 @@ class Table:
 
 @dataclass
 class Rows:
-    """A batch of complete rows: ``data`` starts at dump offset ``start``."""
+    """A batch of complete rows: ``data`` starts at dump offset ``start``.
+
+    Only the number of rows is counted while reading (at C speed); where each
+    row starts and ends is worked out for a batch the engine found a
+    candidate in (:meth:`row_at`).
+    """
 
     start: int
     line: int
@@ -208,17 +215,32 @@ class Rows:
     #: "copy" (tab-separated text) or "values" (SQL literals).
     form: str
     dialect: str
-    #: Where each row starts and ends in ``data`` (arrays: a batch may hold 100k rows).
-    starts: array = field(default_factory=lambda: array("q"))
-    ends: array = field(default_factory=lambda: array("q"))
     #: Position of the first row among the table's rows (the batch's rows are consecutive).
     first: int = 0
+    count: int = 0
+    _bounds: tuple[array, array] | None = None
 
-    def add(self, start: int, end: int, row: int) -> None:
-        if not self.starts:
-            self.first = row
-        self.starts.append(start)
-        self.ends.append(end)
+    def row_at(self, off: int) -> tuple[int, int, int] | None:
+        """(index in the batch, start, end) of the row holding ``data[off]``, or None."""
+        data = self.data
+        if self.form == "copy":  # a row is a line
+            a = data.rfind(b"\n", 0, off) + 1
+            b = data.find(b"\n", off)
+            b = len(data) if b < 0 else b
+            if b > a and data[b - 1] == 0x0D:
+                b -= 1
+            return (data.count(b"\n", 0, a), a, b) if off < b else None
+        if self._bounds is None:
+            starts, ends = array("q"), array("q")
+            for m in _ROWS[self.dialect].finditer(data):
+                starts.append(m.start(1))
+                ends.append(m.end(1))
+            if len(starts) != self.count:  # cannot happen: the same patterns cut the rows
+                starts, ends = array("q"), array("q")
+            self._bounds = (starts, ends)
+        starts, ends = self._bounds
+        i = bisect.bisect_right(starts, off) - 1
+        return (i, starts[i], ends[i]) if i >= 0 and off < ends[i] else None
 
 
 @dataclass
@@ -294,6 +316,7 @@ class Parser:
         self._tail = b""  # the end of the text so far, for the end marker
         self._ended = False
         self._at_line_start = True
+        self._steps: dict[tuple[str, bytes], re.Pattern[bytes]] = {}
 
     def table(self, name: tuple[str, ...]) -> Table:
         k = ".".join(name).lower()
@@ -409,65 +432,63 @@ class Parser:
             return False
         t = self.table(_qname(m.group(1)))
         columns = _cols(m.group(2)) or t.columns
-        header = (bytes(m.group(1)), m.group(2) and bytes(m.group(2)))
+        step = self._step(bytes(m.group(0)))
         yield self._text(m.end())
-        pattern = _TUPLES[self.dialect]
-        batch, p, after_row = self._batch(t, columns, "values"), 0, False
+        tuple_re = _TUPLES[self.dialect]
+        p = count = 0
         while True:
-            p = _WS.match(inp.buf, p).end()  # type: ignore[union-attr]
-            if p >= len(inp.buf):
-                yield from self._flush(batch, p)
-                batch, p = self._batch(t, columns, "values"), 0
-                if not inp.more():
-                    self._cut(t, "the dump ends inside an INSERT statement (no ';')")
+            # Rows at C speed: each match is a row and what follows it (a ',', or
+            # a ';' and, SQLite-style, the same INSERT header again: one batch).
+            ended = False
+            for r in step.finditer(inp.buf, p):
+                if r.start() != p or r.end(1) - r.start(1) > self.max_row:
+                    break
+                p = r.end()
+                count += 1
+                if r.group(2) is None and r.end() == r.end(3):  # ';' not followed by the same header
+                    ended = True
+                    break
+                if p > BATCH:
+                    break
+            if ended or p > BATCH:
+                yield from self._rows(t, columns, "values", p, count)
+                p = count = 0
+                if ended:
                     return True
                 continue
-            c = inp.buf[p]
-            if c == 0x3B:  # ';'
-                # One INSERT per row (SQLite, --inserts): the next INSERT into the
-                # same table joins the batch, its header read as a separator.
-                end = p + 1
-                if len(inp.buf) - end < 1024 and not inp.eof:
-                    yield from self._flush(batch, end)
-                    batch, end = self._batch(t, columns, "values"), 0
-                    while len(inp.buf) < 1024 and inp.more():
-                        pass
-                q = _WS.match(inp.buf, end).end()  # type: ignore[union-attr]
-                n = _INSERT.match(inp.buf, q)
-                if n is None or n.end() >= len(inp.buf) or (bytes(n.group(1)), n.group(2) and bytes(n.group(2))) != header:
-                    yield from self._flush(batch, end)
-                    return True
-                p, after_row = n.end(), False
-                continue
-            if c == 0x2C and after_row:  # ',' between rows
-                p, after_row = p + 1, False
-                continue
-            if c != 0x28 or after_row:  # not a row (ON DUPLICATE KEY ...): plain text from here
-                yield from self._flush(batch, p)
+            yield from self._rows(t, columns, "values", p, count)
+            p = count = 0
+            # No whole row at the buffer's start: more to read, the end, or something else.
+            q = _WS.match(inp.buf).end()  # type: ignore[union-attr]
+            if q < len(inp.buf) and inp.buf[q] != 0x28:  # not a row (ON DUPLICATE KEY ...): text from here
                 return True
-            r = pattern.match(inp.buf, p)
-            if r is not None and r.end() - p > self.max_row:  # the same answer at any read size
-                yield from self._flush(batch, p)
+            r = tuple_re.match(inp.buf, q)
+            if r is not None and r.end() - q > self.max_row:
                 self._too_long(t)
                 return True
-            if r is None:
-                if not inp.eof and len(inp.buf) - p <= self.max_row:
-                    yield from self._flush(batch, p)
-                    batch, p = self._batch(t, columns, "values"), 0
-                    inp.more()
-                    continue
-                yield from self._flush(batch, p)
-                if inp.eof:
-                    self._cut(t, f"the dump ends inside row {t.rows + 1} of an INSERT statement")
-                else:
-                    self._too_long(t)
+            if r is not None and (_WS.match(inp.buf, r.end()).end() < len(inp.buf)):  # type: ignore[union-attr]
+                return True  # a whole row, then neither ',' nor ';': text from here
+            if inp.eof:
+                self._cut(t, f"the dump ends inside row {t.rows + 1} of an INSERT statement" if q < len(inp.buf)
+                          else "the dump ends inside an INSERT statement (no ';')")
                 return True
-            t.rows += 1
-            batch.add(p, r.end(), t.rows)
-            p, after_row = r.end(), True
-            if p > BATCH:
-                yield from self._flush(batch, p)
-                batch, p = self._batch(t, columns, "values"), 0
+            if len(inp.buf) - q > self.max_row:
+                self._too_long(t)
+                return True
+            inp.more()
+
+    def _step(self, header: bytes) -> re.Pattern[bytes]:
+        """A row of this INSERT and what follows it (compiled once per header)."""
+        key = (self.dialect, header)
+        pat = self._steps.get(key)
+        if pat is None:
+            words = rb"\s+".join(re.escape(w) for w in header.split())
+            pat = re.compile(rb"\s*(" + _TUPLES[self.dialect].pattern + rb")\s*(?:(,)|(;)(?:\s*" + words + rb"\s*)?)",
+                             re.S)
+            if len(self._steps) > 64:
+                self._steps.clear()
+            self._steps[key] = pat
+        return pat
 
     def _copy(self) -> Iterator[Text | Rows]:
         inp = self.inp
@@ -477,57 +498,58 @@ class Parser:
         t = self.table(_qname(m.group(1)))
         columns = _cols(m.group(2)) or t.columns
         yield self._text(m.end())
-        batch = self._batch(t, columns, "copy")
-        p = 0
         while True:
-            nl = inp.buf.find(b"\n", p)
-            if nl < 0:
-                if inp.eof:
-                    yield from self._flush(batch, p)
-                    if p < len(inp.buf):
-                        self._cut(t, f"the dump ends inside row {t.rows + 1} of a COPY block")
-                    else:
-                        self._cut(t, "the dump ends inside a COPY block (no '\\.' line)")
-                    return True
-                if len(inp.buf) - p > self.max_row:
-                    yield from self._flush(batch, p)
-                    self._too_long(t)
-                    return True
-                yield from self._flush(batch, p)
-                batch, p = self._batch(t, columns, "copy"), 0
-                inp.more()
-                continue
-            if nl - p > self.max_row:
-                yield from self._flush(batch, p)
+            buf = inp.buf
+            # The block ends at a line "\." (the buffer starts at a line's start).
+            q = 0 if buf.startswith((b"\\.\n", b"\\.\r\n")) else -1
+            if q < 0:
+                q = buf.find(b"\n\\.\n")
+                q2 = buf.find(b"\n\\.\r\n")
+                q = q2 if q < 0 or 0 <= q2 < q else q
+                q = q + 1 if q >= 0 else -1
+            rows_end = q if q >= 0 else buf.rfind(b"\n") + 1  # complete lines only
+            long = self._long_line(buf, rows_end)
+            if long is not None:
+                yield from self._rows(t, columns, "copy", long, inp.buf.count(b"\n", 0, long))
                 self._too_long(t)
                 return True
-            end = nl - 1 if nl > p and inp.buf[nl - 1] == 0x0D else nl
-            if inp.buf[p:end] == b"\\.":
-                yield from self._flush(batch, p)
-                yield self._text(nl + 1 - p)
+            if rows_end > 0:
+                yield from self._rows(t, columns, "copy", rows_end, inp.buf.count(b"\n", 0, rows_end))
+            if q >= 0:
+                yield self._text(inp.buf.index(b"\n") + 1)  # the "\." line
                 return True
-            t.rows += 1
-            batch.add(p, end, t.rows)
-            p = nl + 1
-            if p > BATCH:
-                yield from self._flush(batch, p)
-                batch, p = self._batch(t, columns, "copy"), 0
+            if not inp.more():
+                if inp.buf.rstrip(b"\r") == b"\\.":  # the last line, without its newline
+                    yield self._text(len(inp.buf))
+                elif inp.buf:
+                    self._cut(t, f"the dump ends inside row {t.rows + 1} of a COPY block")
+                else:
+                    self._cut(t, "the dump ends inside a COPY block (no '\\.' line)")
+                return True
+            if len(inp.buf) > self.max_row and inp.buf.find(b"\n") < 0:
+                self._too_long(t)
+                return True
 
-    def _batch(self, t: Table, columns: list[str] | None, form: str) -> Rows:
-        off, line, col = self.inp.where(0)
-        return Rows(off, line, col, b"", t, columns, form, self.dialect)
+    def _long_line(self, buf: bytearray, end: int) -> int | None:
+        """Start of the first line in ``buf[:end]`` longer than max_row, if any."""
+        if end <= self.max_row:
+            return None
+        m = re.compile(rb"[^\n]{%d}" % (self.max_row + 1)).search(buf, 0, end)
+        return None if m is None else buf.rfind(b"\n", 0, m.start()) + 1
 
-    def _flush(self, batch: Rows, n: int) -> Iterator[Rows]:
-        """Hand on the batch's rows: the first ``n`` bytes of the buffer."""
+    def _rows(self, t: Table, columns: list[str] | None, form: str, n: int, count: int) -> Iterator[Text | Rows]:
+        """The first ``n`` bytes of the buffer, holding ``count`` whole rows, as batches (text if no row)."""
         if n <= 0:
             return
-        if batch.starts:
-            batch.start, batch.line, batch.col = self.inp.where(0)
-            batch.data = self.inp.take(n)
-            self._at_line_start = batch.data.endswith(b"\n")
-            yield batch
-        else:  # separators only: text
-            yield self._text(n)  # type: ignore[misc]
+        if count == 0:
+            yield self._text(n)
+            return
+        off, line, col = self.inp.where(0)
+        batch = Rows(off, line, col, b"", t, columns, form, self.dialect, first=t.rows + 1, count=count)
+        batch.data = self.inp.take(n)
+        self._at_line_start = batch.data.endswith(b"\n")
+        t.rows += count
+        yield batch
 
     def _cut(self, t: Table, message: str) -> None:
         self.problems.append(Problem(self.inp.pos, "decode", f"{message} of table {_show(t)}: a truncated dump; "
@@ -891,18 +913,19 @@ def _scan_rows(batch: Rows, scanner: Any, loose: Any, loc: Location, min_conf: i
     hits = loose.hits(batch.data)
     if not hits:
         return
-    starts = batch.starts
     lines = _Lines(batch.data, batch.line, batch.col)
     schema, table = _names(batch.table)
     cols = batch.columns
     parsed: dict[int, list[Value]] = {}
     done: set[tuple[int, int]] = set()
     for h in hits:
-        r = bisect.bisect_right(starts, h.offset) - 1
+        where_row = batch.row_at(h.offset)
         cell: Value | None = None
-        if r >= 0 and h.offset < batch.ends[r]:
+        r = -1
+        if where_row is not None:
+            r, rs, re_ = where_row
             if r not in parsed:
-                parsed[r] = values(batch, starts[r], batch.ends[r])
+                parsed[r] = values(batch, rs, re_)
             for v in parsed[r]:
                 if v.start <= h.offset and h.offset + h.length <= v.end:
                     cell = v
