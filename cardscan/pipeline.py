@@ -240,7 +240,7 @@ class Pipeline:
                     if isinstance(part, Failure):
                         result.errors.append(ErrorRecord(loc, part.kind, part.message, part.limit))
                         continue
-                    if part.member or part.encoding:
+                    if part.member or (part.encoding and not getattr(part.scan, "own_bytes", False)):
                         result.decoded = True
                     self._scan_layer(part, loc, result)
             except Exception as exc:  # OSError, SourceError, a decoder bug: a record, never a crash

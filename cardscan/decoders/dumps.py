@@ -160,9 +160,17 @@ class DumpDecoder:
         return _STATEMENT.search(head) is not None
 
     def open(self, stream: BinaryIO, name: str, limits: Limits) -> Iterator[Part]:
+        from .expand import _Guard  # (expand wraps every decoded stream in one)
+
         max_row = min(MAX_ROW, limits.max_buffer)
-        yield TextLayer((), stream, self.name,
-                        scan=lambda s, scanner, loc, allow=False: scan(s, scanner, loc, max_row, allow))
+
+        def scan_layer(s: BinaryIO, scanner: Any, loc: Location, allow: bool = False) -> Any:
+            return scan(s, scanner, loc, max_row, allow)
+
+        # Read straight from the item, its offsets are the file's own (the
+        # pre-commit hook then offers a comment, not only a baseline).
+        scan_layer.own_bytes = not isinstance(stream, _Guard)  # type: ignore[attr-defined]
+        yield TextLayer((), stream, self.name, scan=scan_layer)
 
 
 # -- the parser ---------------------------------------------------------------------

@@ -397,10 +397,12 @@ def test_allow_pragma_in_a_dump_file_is_honoured(tmp_path: Path) -> None:
     assert [(f.location.dump.row, f.fingerprint) for f in r.findings] == [  # type: ignore[union-attr]
         (3, KEY.fingerprint(P[3])), (4, KEY.fingerprint(P[4]))]
     assert [f.location.dump.row for f in r.allowed] == [1, 2]  # type: ignore[union-attr]
-    # The same seed compressed: still the file's own bytes.
+    assert not r.decoded  # offsets in the file's own bytes: the hook may suggest a comment
+    # The same seed compressed: still the author's bytes, but offsets are in the decompressed stream.
     packed = tmp_path / "seed.sql.gz"
     packed.write_bytes(gzip.compress(seed.read_bytes()))
     r2 = Pipeline(Scanner(key=KEY)).scan_item(Item(uri=packed.as_uri(), source="file"))
+    assert r2.decoded
     assert [f.fingerprint for f in r2.findings] == [f.fingerprint for f in r.findings]
     assert len(r2.allowed) == 2
 
