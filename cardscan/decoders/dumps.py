@@ -71,11 +71,11 @@ MAX_ROW = 4 << 20
 BATCH = 1 << 18
 READ = 1 << 18
 
-_STATEMENT = re.compile(rb"(?im)^[ \t]*(INSERT\s+(?:OR\s+\w+\s+|IGNORE\s+)?INTO|COPY|CREATE\s+(?:TEMP\w*\s+|UNLOGGED\s+)?TABLE|ALTER\s+TABLE)\b")
+_STATEMENT = re.compile(rb"(?im)^[ \t]*((?:INSERT|REPLACE)\s+(?:OR\s+\w+\s+|IGNORE\s+)?INTO|COPY|CREATE\s+(?:TEMP\w*\s+|UNLOGGED\s+)?TABLE|ALTER\s+TABLE)\b")
 _IDENT = rb'(?:"(?:[^"]|"")+"|`(?:[^`]|``)+`|\[[^\]]+\]|[A-Za-z_][\w$]*)'
 _QNAME = _IDENT + rb"(?:\s*\.\s*" + _IDENT + rb")*"
 _COLS = rb"\(\s*" + _IDENT + rb"(?:\s*,\s*" + _IDENT + rb")*\s*\)"
-_INSERT = re.compile(rb"(?is)[ \t]*INSERT\s+(?:OR\s+\w+\s+|IGNORE\s+)?INTO\s+(" + _QNAME + rb")\s*(" + _COLS
+_INSERT = re.compile(rb"(?is)[ \t]*(?:INSERT|REPLACE)\s+(?:OR\s+\w+\s+|IGNORE\s+)?INTO\s+(" + _QNAME + rb")\s*(" + _COLS
                      + rb")?\s*VALUES\s*")
 # Only COPY's text format (what pg_dump writes): a CSV or other-delimiter COPY
 # would put values under the wrong columns, so it stays plain text.
@@ -361,7 +361,7 @@ class Parser:
             word, length = m.group(1)[:2].upper(), m.end() - m.start()
             if m.start() > 0:
                 yield self._text(m.start())
-            if word == b"IN":
+            if word in (b"IN", b"RE"):
                 done = yield from self._insert()
             elif word == b"CO":
                 done = yield from self._copy()

@@ -118,6 +118,7 @@ def dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         base = ["mariadb-dump", "-h", "127.0.0.1", "-uroot", name]
         out["mariadb"] = _run(base, d / "mariadb.sql")
         out["mariadb_rows"] = _run(base + ["--skip-extended-insert"], d / "mariadb_rows.sql")
+        out["mariadb_replace"] = _run(base + ["--replace", "--complete-insert"], d / "mariadb_replace.sql")
     finally:
         my.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
         my.close()
@@ -141,7 +142,7 @@ def described(findings: list[Finding]) -> set[tuple[Any, ...]]:
     return out
 
 
-DUMPS = ["pg_copy", "pg_inserts", "mariadb", "mariadb_rows", "sqlite"]
+DUMPS = ["pg_copy", "pg_inserts", "mariadb", "mariadb_rows", "mariadb_replace", "sqlite"]
 
 
 @pytest.mark.parametrize("which", DUMPS)
