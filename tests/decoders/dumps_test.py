@@ -434,3 +434,22 @@ def test_a_dump_inside_a_zip_is_found_with_its_columns_and_redacted_in_the_membe
     assert len(after) == len(src)
     assert_no_pan(after, [p for *_, p in EXPECTED], "the member after redaction")
     assert sum(a != b for a, b in zip(src, after)) == sum(len(p) - 4 for *_, p in EXPECTED)
+
+
+def test_text_outside_rows_is_scanned_and_copy_csv_stays_text() -> None:
+    """Comments and DDL are text; COPY in CSV format (not what pg_dump writes) is not read as columns."""
+    dump = ("--\n-- PostgreSQL database dump\n--\n\n"
+            f"-- restored for ticket 881: customer paid with card {P[1]}\n"
+            "CREATE TABLE public.t (id integer NOT NULL, merchant_id bigint, card_number text);\n\n"
+            "COPY public.t (id, merchant_id, card_number) FROM stdin;\n"
+            f"1\t{P[0]}\t{P[2]}\n\\.\n\n"
+            "COPY public.t (id, merchant_id, card_number) FROM stdin WITH (FORMAT csv);\n"
+            f"2,{P[5]},x\n\\.\n\n"
+            "--\n-- PostgreSQL database dump complete\n--\n").encode()
+    found, errors, _ = scan(io.BytesIO(dump), Scanner(key=KEY), Location(uri="x"))
+    got = {(f.fingerprint, f.location.dump and f.location.dump.column) for f in found}
+    assert (KEY.fingerprint(P[1]), None) in got  # in a comment: ordinary text
+    assert (KEY.fingerprint(P[2]), "card_number") in got
+    assert KEY.fingerprint(P[0]) not in {fp for fp, _ in got}  # merchant_id of the text-format COPY
+    assert (KEY.fingerprint(P[5]), None) in got  # the CSV COPY is text: no column to call it an id
+    assert errors == []
