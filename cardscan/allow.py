@@ -68,8 +68,9 @@ _PRAGMA_RE = re.compile(
 MAX_LINE = 4096
 
 #: Layer encodings whose bytes are a file's own bytes (see the module doc):
-#: the item itself (""), compression layers and archive members.
-_FILE_BYTES = frozenset({"", "gzip", "bzip2", "xz", "lzma", "zstd", "zip", "tar"})
+#: the item itself (""), compression layers, archive members and SQL dumps
+#: (scanned by table and column, but the bytes, comments included, are the file's).
+_FILE_BYTES = frozenset({"", "gzip", "bzip2", "xz", "lzma", "zstd", "zip", "tar", "sql-dump"})
 
 
 def honoured(encoding: str) -> bool:

@@ -64,6 +64,8 @@ def format_location(loc: "Location") -> str:
         text += f":{loc.line}:{loc.column}"
     elif loc.offset is not None:
         text += f"@{loc.offset}"
+    if loc.dump is not None:  # a value in a dump file: its table, column, row (and key)
+        text += "#" + loc.dump.display()
     return printable(text)
 
 

@@ -13,6 +13,11 @@ The :class:`Location` model covers every place cardscan looks:
   object inwards (``("exports/march.zip", "customers.xlsx", "xl/sharedStrings.xml")``);
 * SQL cells: ``uri`` is the database URL without password, and ``cell`` names
   schema, table, column and the row's key;
+* rows of a database dump file (``pg_dump``, ``mysqldump``, SQLite ``.dump``):
+  the file's location as for any file (offset, line and column in the
+  decompressed dump), plus ``dump`` naming the table, the column, the row's
+  position among the table's rows in the dump and its key when the dump
+  declares one (:class:`DumpCell`; decoders/dumps.py);
 * within the innermost stream: ``offset``/``length`` in bytes, and
   ``line``/``column`` (1-based, column counted in bytes) for text;
 * ``ref``, optional: where a person finds it in a document, when the
@@ -78,6 +83,45 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class DumpCell:
+    """A value in a database dump file: which table, column and row it fills.
+
+    Unlike a :class:`Cell` it addresses nothing in a database: the finding's
+    offset and length in the dump are where it is (remediation redacts those
+    bytes); this says what they are.
+    """
+
+    table: str
+    #: None when the dump does not name the columns (an INSERT without a
+    #: column list and no CREATE TABLE before it).
+    column: str | None
+    #: 1-based position of the row among the table's rows in the dump.
+    row: int
+    #: The row's primary key as the dump declares it: (column, value) pairs,
+    #: empty when it declares none.
+    key: tuple[tuple[str, Any], ...] = ()
+    schema: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"table": self.table, "column": self.column, "row": self.row,
+                             "key": {k: v for k, v in self.key}}
+        if self.schema is not None:
+            d["schema"] = self.schema
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DumpCell":
+        return cls(table=d["table"], column=d.get("column"), row=int(d["row"]),
+                   key=tuple((k, v) for k, v in d.get("key", {}).items()), schema=d.get("schema"))
+
+    def display(self) -> str:
+        """``public.cards.card_number[row 7, id=7]`` for humans."""
+        table = f"{self.schema}.{self.table}" if self.schema else self.table
+        keys = "".join(f", {k}={v}" for k, v in self.key)
+        return f"{table}.{self.column or '?'}[row {self.row}{keys}]"
+
+
+@dataclass(frozen=True)
 class Location:
     """Where a finding is. See the module docstring for the forms it takes."""
 
@@ -91,6 +135,8 @@ class Location:
     cell: Cell | None = None
     #: A person's reference inside a document (``Sheet1!B2``); see the module doc.
     ref: str | None = field(default=None, compare=False)
+    #: A value in a database dump file: table, column, row, key (DumpCell).
+    dump: DumpCell | None = field(default=None, compare=False)
     #: Set on a public location read back without the key: the real uri and
     #: members, sealed (see seal.py). In-memory locations of a scan are real.
     sealed: str | None = field(default=None, compare=False)
@@ -108,7 +154,7 @@ class Location:
     def __repr__(self) -> str:  # the public form: a repr lands in logs and tracebacks
         pub = self.public()
         fields = ", ".join(f"{name}={getattr(pub, name)!r}" for name in (
-            "uri", "member", "offset", "length", "line", "column", "version", "cell", "ref", "sealed"))
+            "uri", "member", "offset", "length", "line", "column", "version", "cell", "ref", "dump", "sealed"))
         return f"Location({fields})"
 
     def sealed_public(self, key: "FingerprintKey") -> "Location":
@@ -144,9 +190,11 @@ class Location:
             table = f"{c.schema}.{c.table}" if c.schema else c.table
             return f"{text}#{table}.{c.column}[{keys}]"
         if self.line is not None:
-            return f"{text}:{self.line}:{self.column}"
-        if self.offset is not None:
-            return f"{text}@{self.offset}"
+            text = f"{text}:{self.line}:{self.column}"
+        elif self.offset is not None:
+            text = f"{text}@{self.offset}"
+        if self.dump is not None:
+            text += "#" + self.dump.display()
         return text
 
     def to_dict(self, key: "FingerprintKey | None" = None) -> dict[str, Any]:
@@ -166,6 +214,8 @@ class Location:
             d["cell"] = self.cell.to_dict()
         if pub.ref:
             d["ref"] = pub.ref
+        if self.dump is not None:
+            d["dump"] = self.dump.to_dict()
         if pub.sealed is not None:
             d["sealed"] = pub.sealed
         return d
@@ -185,6 +235,7 @@ class Location:
             version=d.get("version"),
             cell=Cell.from_dict(cell) if cell else None,
             ref=d.get("ref"),
+            dump=DumpCell.from_dict(d["dump"]) if d.get("dump") else None,
             sealed=d.get("sealed"),
         )
         if loc.sealed is None or key is None:

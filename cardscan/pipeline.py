@@ -240,7 +240,7 @@ class Pipeline:
                     if isinstance(part, Failure):
                         result.errors.append(ErrorRecord(loc, part.kind, part.message, part.limit))
                         continue
-                    if part.member or part.encoding:
+                    if part.member or (part.encoding and not getattr(part.scan, "own_bytes", False)):
                         result.decoded = True
                     self._scan_layer(part, loc, result)
             except Exception as exc:  # OSError, SourceError, a decoder bug: a record, never a crash
@@ -285,6 +285,12 @@ class Pipeline:
         aside (only where the layer's lines are a file's own: allow.honoured),
         placed in their document where the decoder can say (Layer.locate)."""
         stream = part.stream
+        if part.scan is not None:  # a layer with its own structure (a dump's tables and columns)
+            found, errors, allowed = part.scan(stream, self.scanner, loc, allow=honoured(part.encoding))
+            result.findings.extend(found)
+            result.errors.extend(errors)
+            result.allowed.extend(allowed)
+            return
         allowed: list[Finding] = []
         start = start_if_seekable(stream) if honoured(part.encoding) else None
         if start is not None:  # lines are read again around findings only: clean files cost nothing

@@ -83,6 +83,11 @@ DECODERS: dict[str, dict[str, Any]] = {
              "headers": (b"from:", b"received:", b"message-id:", b"mime-version:", b"return-path:",
                          b"delivered-to:")},
     "mbox": {"target": "cardscan.decoders.mail:MboxDecoder", "magic": ((0, b"From "),)},
+    # database dumps: a tool's header line, or a dump's name (dumps.py checks for statements)
+    "sql-dump": {"target": "cardscan.decoders.dumps:DumpDecoder",
+                 "search": ((512, b"-- PostgreSQL database dump"), (512, b"-- MySQL dump"), (512, b"-- MariaDB dump"),
+                            (512, b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;")),
+                 "suffixes": (".sql", ".dump", ".pgsql", ".mysql")},
 }
 #: The keys of a DECODERS entry that describe what it recognises.
 FORMAT_KEYS = ("magic", "search", "suffixes", "headers")

@@ -90,6 +90,12 @@ class Layer:
     #: them in the document (``Sheet1!B2``), asked once the layer was scanned
     #: (``Location.ref``; office.py).
     locate: Callable[[list[int | None]], list[str | None]] | None = field(default=None, compare=False)
+    #: Optional: a layer scanned its own way rather than as a plain stream (a
+    #: database dump: each value judged by its column, dumps.py). Called as
+    #: ``scan(stream, scanner, location, allow=bool) -> (findings, error records,
+    #: allowed findings)`` (allow: honour the allow pragma, allow.py); it
+    #: reads the stream itself.
+    scan: Callable[..., Any] | None = field(default=None, compare=False)
 
 
 class TextLayer(Layer):

@@ -377,7 +377,7 @@ def _apply(budget: _Budget, dec: Any, stream: Any, name: str, member: tuple[str,
             chain = member + tuple(part.member)
             child = _Guard(part.stream, budget, chain)
             if isinstance(part, TextLayer):
-                yield Layer(chain, child, part.encoding or dname, part.locate)
+                yield Layer(chain, child, part.encoding or dname, part.locate, part.scan)
             else:
                 cname = part.member[-1] if part.member else strip_compression(name)
                 yield from _expand(budget, child, cname, chain, level, compression, part.encoding or dname)

@@ -167,7 +167,7 @@ class Rewriter:
     def rewrite(self, data: bytes, name: str, node: Node) -> bytes | None:
         """``data`` with the node's findings masked; None when nothing changes."""
         dec = pick(_base(name), data[:HEAD_SIZE]) if data else None
-        if dec is None:
+        if dec is None or getattr(dec, "in_place", False):  # (a dump: its findings are offsets in these bytes)
             return self.plain(data, node)
         dname = getattr(dec, "name", type(dec).__name__)
         kind = getattr(dec, "kind", "container")

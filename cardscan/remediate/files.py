@@ -335,6 +335,8 @@ class FileRemediator:
             head = fh.read(HEAD_SIZE)
             fh.seek(0)
             dec = pick(name, head) if head else None
+            if dec is not None and getattr(dec, "in_place", False):  # a dump: text, masked as it streams
+                dec = None
             digests = Digests(specs)
             tee = _Tee(fh, digests)
             stream_mode = dec is None or (getattr(dec, "kind", "") == "compression" and not node.children)
@@ -431,7 +433,7 @@ class FileRemediator:
                 size += len(b)
             pending = b"".join(parts)
             rw_inner = pick(strip_compression(name), pending[:HEAD_SIZE]) if pending else None
-            if rw_inner is not None:
+            if rw_inner is not None and not getattr(rw_inner, "in_place", False):
                 return False
             comp = compressor(dec.name, first)
             head = pending[:HEAD_SIZE]

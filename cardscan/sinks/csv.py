@@ -44,6 +44,8 @@ def row(f: Finding) -> list[str]:
         keys = ",".join(f"{k}={v}" for k, v in c.row_key)
         member = f"{c.schema + '.' if c.schema else ''}{c.table}.{c.column}[{keys}]"
         line = column = None
+    if loc.dump is not None:  # a value in a dump file: line and column stay (they are the file's)
+        member = f"{member}#{loc.dump.display()}" if member else loc.dump.display()
     values = (loc.uri, member, line, column, f.brand, f.kind, f.masked, f.confidence,
               f.obj.get("exposure", "unknown"), "yes" if f.test_card else "no", f.id)
     return [cell(v) for v in values]

@@ -300,6 +300,10 @@ class SarifSink(BaseSink):
             physical["region"] = _text_region(region)
         elif region:
             physical["region"] = region
+        if loc.dump is not None:  # a value in a dump file: the region is the file's, this says whose value
+            properties["dump"] = loc.dump.to_dict()
+            location.setdefault("logicalLocations", []).append(
+                {"fullyQualifiedName": loc.dump.display(), "name": loc.dump.column or "", "kind": "value"})
         if loc.version:
             properties["version"] = loc.version
         obj = f.obj or {}

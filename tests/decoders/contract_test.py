@@ -127,9 +127,24 @@ class TestMbox(DecoderContract):
                            PLAIN + [("notes.txt", b"From here on, the text is plain.\nNo headers.")])
 
 
+class TestSqlDump(DecoderContract):
+    # Dumps as pg_dump and sqlite3 write them (tests/decoders/dumps_test.py runs the real tools).
+    @pytest.fixture
+    def decoder_case(self) -> DecoderCase:
+        pg = (b"--\n-- PostgreSQL database dump\n--\n\nCREATE TABLE public.t (\n    id integer NOT NULL,\n    note text\n);\n\n"
+              b"COPY public.t (id, note) FROM stdin;\n1\tpaid with card " + P[14].encode() + b"\n\\.\n\n"
+              b"--\n-- PostgreSQL database dump complete\n--\n\n")
+        lite = (b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE t (id integer PRIMARY KEY, note text);\n"
+                b"INSERT INTO t VALUES(1,'card " + P[15].encode() + b"');\nCOMMIT;\n")
+        return DecoderCase("sql-dump", [("shop.sql", pg), ("no-extension", lite)], [P[14], P[15]],
+                           [("notes.txt", b"card numbers are not here\n"), ("report.sql", b"SELECT 1;\n"),
+                            ("app.log", b"INSERT INTO t VALUES (1);\n"), ("shop.dump", b"PGDMP\x01\x0e" + bytes(64))])
+
+
 def test_every_builtin_decoder_has_a_contract_test() -> None:
     from cardscan import registry
 
     tested = {cls.__name__.removeprefix("Test").lower() for cls in DecoderContract.__subclasses__()}
-    tested = {"unsupported-archive" if n == "unsupportedarchive" else n for n in tested}
+    tested = {"unsupported-archive" if n == "unsupportedarchive" else "sql-dump" if n == "sqldump" else n
+              for n in tested}
     assert set(registry.DECODERS) <= tested, f"no contract test for {sorted(set(registry.DECODERS) - tested)}"
