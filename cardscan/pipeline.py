@@ -66,9 +66,15 @@ from .errors import SourceError
 from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location
 from .privacy import mask_name, redact
 from .sources.base import Item, RoutedSource, RowSource
-from .sources.fs import _iso, os_error_kind, os_error_message, ukey
+from .sources.fs import FileSource, _iso, os_error_kind, os_error_message, ukey
 
 _READ = 1 << 20
+#: Files up to this size are read in one system call and scanned from memory
+#: (Pipeline._scan_small): most files of a share are small, and there the
+#: per-file Python (a buffered reader, a hashing wrapper, the decoders'
+#: generator, the chunker) cost more than the scan. Equal to the engine's
+#: first read (detect._FIRST_READ), so a small file is one buffer either way.
+SMALL_FILE = 1 << 16
 #: The first bytes of a SQLite database file (https://www.sqlite.org/fileformat.html, 1.3).
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Object metadata that holds names (a git path); hashes and tags are left alone.
@@ -117,6 +123,9 @@ class Pipeline:
         self._instances: dict[Any, Any] = {}
         #: source name -> the one instance that opens all its items (no ``owns``): a dict hit per item.
         self._only: dict[str, Any] = {}
+        #: id(source instance) -> is it a RowSource: a runtime Protocol check
+        #: costs ~20 us (typing walks the protocol's attributes), once per item.
+        self._rows: dict[int, bool] = {}
 
     # -- spec ---------------------------------------------------------------------
     def spec(self) -> dict[str, Any]:
@@ -149,11 +158,14 @@ class Pipeline:
         base = Location(uri=item.uri, version=item.version)
         try:
             source = self.source(item)
-            if isinstance(source, RowSource):  # a row source (SQL), even if it can also open bytes
+            rows = self._rows.get(id(source))
+            if rows is None:  # (the instance stays referenced by this pipeline: its id is not reused)
+                rows = self._rows[id(source)] = isinstance(source, RowSource)
+            if rows:  # a row source (SQL), even if it can also open bytes
                 self._scan_cells(source.cells(item), item, result)
             elif item.byte_range is not None:
                 self._scan_range(source, item, result)
-            else:
+            elif not (item.size is not None and item.size <= SMALL_FILE and self._scan_small(source, item, result)):
                 self._scan_whole(source, item, result)
         except Exception as exc:  # a bug or an unexpected library error: report, do not die
             result.errors.append(_exc_record(base, exc))
@@ -251,6 +263,49 @@ class Pipeline:
             if before is not None and after is not None and _changed(before, after):
                 result.errors.append(ErrorRecord(base, "changed", "the file changed while it was being read; rescan it"))
 
+    def _scan_small(self, source: Any, item: Item, result: ItemResult) -> bool:
+        """A local file of at most :data:`SMALL_FILE` bytes, from one read.
+
+        The same records as :meth:`_scan_whole` (object identity, stat
+        metadata, decoders, allow comments, a file changed while read), with
+        the content in memory: no buffered reader, no hashing wrapper, and a
+        plain file is scanned as one buffer (no chunker). False (nothing
+        recorded) when this path does not apply: not the built-in file
+        source's ``open``, bigger than listed, or a database file; the general
+        path then reads it.
+        """
+        if not _plain_open(source):
+            return False
+        base = Location(uri=item.uri, version=item.version)
+        try:
+            got = source.read_small(item, SMALL_FILE)
+        except (SourceError, OSError) as exc:
+            result.errors.append(_exc_record(base, exc))
+            return True
+        if got is None:
+            return False
+        data, before, after = got
+        if is_database(data):
+            return False
+        result.obj.update(_stat_meta(before))
+        mem = io.BytesIO(data)
+        try:
+            for part in expand(mem, item_name(item.uri), self.limits):
+                loc = replace(base, member=tuple(part.member)) if part.member else base
+                if isinstance(part, Failure):
+                    result.errors.append(ErrorRecord(loc, part.kind, part.message, part.limit))
+                    continue
+                if part.member or part.encoding:
+                    result.decoded = True
+                self._scan_layer(part, loc, result, data if part.stream is mem else None)
+        except Exception as exc:  # a decoder bug: a record, never a crash (as _scan_whole)
+            result.errors.append(_exc_record(base, exc))
+        result.sha256 = hashlib.sha256(data).hexdigest()
+        result.nbytes = len(data)
+        if _changed(before, after):
+            result.errors.append(ErrorRecord(base, "changed", "the file changed while it was being read; rescan it"))
+        return True
+
     def _scan_database(self, item: Item, result: ItemResult) -> bool:
         """Scan a local SQLite file's tables as cells; False when the SQL extra is missing."""
         from .sources.fs import uri_to_path
@@ -280,14 +335,19 @@ class Pipeline:
         result.errors.extend(errors)
         return True
 
-    def _scan_layer(self, part: Any, loc: Location, result: ItemResult) -> None:
+    def _scan_layer(self, part: Any, loc: Location, result: ItemResult, data: bytes | None = None) -> None:
         """One layer's findings, those on lines an allow comment allows set
         aside (only where the layer's lines are a file's own: allow.honoured),
-        placed in their document where the decoder can say (Layer.locate)."""
+        placed in their document where the decoder can say (Layer.locate).
+        ``data``: all of the layer's stream, when it is in memory already."""
         stream = part.stream
         allowed: list[Finding] = []
         start = start_if_seekable(stream) if honoured(part.encoding) else None
-        if start is not None:  # lines are read again around findings only: clean files cost nothing
+        if start == 0 and data is not None:  # one buffer: the same findings as streaming it, no chunker
+            found = self.scanner.scan_bytes(data, loc)
+            if found:
+                found, allowed = split_seekable(stream, found, start)
+        elif start is not None:  # lines are read again around findings only: clean files cost nothing
             found = list(self.scanner.scan_stream(stream, loc))
             if found:
                 found, allowed = split_seekable(stream, found, start)
@@ -545,6 +605,12 @@ def _fstat(stream: Any) -> os.stat_result | None:
         return os.fstat(stream.fileno())
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
         return None
+
+
+def _plain_open(source: Any) -> bool:
+    """Does ``source`` open files as the built-in file source does (not a
+    subclass with its own ``open``)? Only then may a small file skip ``open``."""
+    return type(source).open is FileSource.open and type(source).read_small is FileSource.read_small
 
 
 def _changed(a: os.stat_result, b: os.stat_result) -> bool:

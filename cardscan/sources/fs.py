@@ -72,6 +72,8 @@ def uri_to_path(uri: str) -> str:
     """The local path of a ``file://`` URI (or a plain path, returned as is)."""
     if not uri.startswith("file:"):
         return uri
+    if uri.startswith("file:///") and uri.isascii() and not any(c in uri for c in "%?#"):
+        return uri[7:]  # what the general path gives for a URI with nothing quoted (most), without urlsplit
     parts = urlsplit(uri)
     if parts.netloc not in ("", "localhost"):
         raise ConfigError(f"not a local file URI (host {parts.netloc!r}): mount the share and scan the mount point")
@@ -390,6 +392,36 @@ class FileSource:
         except BaseException:
             os.close(fd)
             raise
+
+
+    def read_small(self, item: Item, limit: int) -> tuple[bytes, os.stat_result, os.stat_result] | None:
+        """(content, fstat before, fstat after reading) of a file of at most
+        ``limit`` bytes, read whole with one ``read`` call; None when it is
+        bigger (then :meth:`open` it). Refuses what :meth:`open` refuses."""
+        path = uri_to_path(item.uri)
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        fd = open_noatime(path, flags)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise SourceError(f"no longer a regular file ({_special_kind(st.st_mode)})", kind="changed")
+            if st.st_size > limit:
+                return None
+            # O_NONBLOCK does not apply to regular files. A short read is the
+            # end of the file; one that changed meanwhile shows in the fstat after.
+            data = os.read(fd, limit + 1)
+            while 0 < len(data) < st.st_size:
+                more = os.read(fd, limit + 1 - len(data))
+                if not more:
+                    break
+                data += more
+            if len(data) > limit:
+                return None
+            return data, st, os.fstat(fd)
+        except BlockingIOError:  # a filesystem that honours O_NONBLOCK on files: the general path
+            return None
+        finally:
+            os.close(fd)
 
 
 #: Linux: a read through this descriptor leaves the file's access time alone.
