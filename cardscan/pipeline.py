@@ -60,6 +60,8 @@ from urllib.parse import unquote, urlsplit
 from . import registry
 from .allow import LineWatch, honoured, split_seekable, start_if_seekable
 from .decoders import Failure, Limits, expand
+from .decoders.base import HEAD_SIZE
+from .decoders.expand import is_container
 from .engine.config import ScanConfig
 from .engine.scanner import RangeStats, Scanner
 from .errors import SourceError
@@ -171,6 +173,23 @@ class Pipeline:
             result.errors.append(_exc_record(base, exc))
         return self._finish(result, t0)
 
+    def scan_plain(self, item: Item) -> ItemResult | None:
+        """:meth:`scan_item` for a small plain local file (one read, no decoder
+        runs), else None, nothing recorded. A pool's parent scans such files
+        while its workers start: what could crash or exhaust a process
+        (native decoders, big files) stays in the workers."""
+        if item.byte_range is not None or item.size is None or item.size > SMALL_FILE:
+            return None
+        t0 = time.perf_counter()
+        result = ItemResult(item)
+        try:
+            source = self.source(item)
+            if not self._scan_small(source, item, result, plain_only=True):
+                return None
+        except Exception:  # noqa: BLE001 - whatever it is, the general path (in a worker) reports it
+            return None
+        return self._finish(result, t0)
+
     def scan_cells(self, item: Item, cells: Iterable[tuple[Cell, bytes | str | None] | ErrorRecord]) -> ItemResult:
         """Scan cell values read elsewhere (remediation reads rows again by key).
 
@@ -263,7 +282,7 @@ class Pipeline:
             if before is not None and after is not None and _changed(before, after):
                 result.errors.append(ErrorRecord(base, "changed", "the file changed while it was being read; rescan it"))
 
-    def _scan_small(self, source: Any, item: Item, result: ItemResult) -> bool:
+    def _scan_small(self, source: Any, item: Item, result: ItemResult, plain_only: bool = False) -> bool:
         """A local file of at most :data:`SMALL_FILE` bytes, from one read.
 
         The same records as :meth:`_scan_whole` (object identity, stat
@@ -285,7 +304,7 @@ class Pipeline:
         if got is None:
             return False
         data, before, after = got
-        if is_database(data):
+        if is_database(data) or (plain_only and is_container(item_name(item.uri), data[:HEAD_SIZE])):
             return False
         result.obj.update(_stat_meta(before))
         mem = io.BytesIO(data)

@@ -532,3 +532,20 @@ def test_a_small_subclass_with_its_own_open_is_opened_through_it(tmp_path: Path,
 
     r = pipeline([Counting(tmp_path)]).scan_item(item_for(p))
     assert len(r.findings) == 2 and opened == [item_for(p).uri]
+
+
+def test_scan_plain_takes_only_what_cannot_crash_the_process(tmp_path: Path, rng) -> None:
+    """What a pool's parent scans while its workers start: small plain files only."""
+    plain = tmp_path / "plain.log"
+    write_planted(plain, rng, 2)
+    gz = tmp_path / "x.log.gz"  # a decoder (a native library) would open it
+    gz.write_bytes(gzip.compress(f"card {pan(rng, 1)}\n".encode()))
+    hidden = tmp_path / "no-suffix"  # a container by its magic bytes only
+    hidden.write_bytes(gzip.compress(f"card {pan(rng, 2)}\n".encode()))
+    big = tmp_path / "big.log"
+    big.write_bytes(b"y" * (cardscan.pipeline.SMALL_FILE + 1))
+    p = pipeline()
+    r = p.scan_plain(item_for(plain))
+    assert r is not None and _record(r) == _record(p.scan_item(item_for(plain)))
+    assert [p.scan_plain(item_for(x)) for x in (gz, hidden, big)] == [None, None, None]
+    assert p.scan_plain(item_for(plain).range(0, 10)) is None

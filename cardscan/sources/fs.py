@@ -30,6 +30,7 @@ import fcntl
 import grp
 import os
 import pwd
+import re
 import stat
 from collections import Counter
 from datetime import datetime, timezone
@@ -164,6 +165,17 @@ class _Dir(NamedTuple):
     uri: str
 
 
+#: Names quote_from_bytes leaves as they are (its always-safe set): most names, quoted without encoding them.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+def _quote_name(name: str) -> str:
+    """A file name as it appears in a ``file://`` URI (percent-encoded bytes)."""
+    if _PLAIN_NAME.fullmatch(name):
+        return name
+    return quote_from_bytes(os.fsencode(name))
+
+
 def _on_chain(chain: tuple[Any, ...], ident: tuple[int, int]) -> bool:
     while chain:
         if chain[0] == ident:
@@ -294,7 +306,7 @@ class FileSource:
                     yield self._error(d.path, exc)
                     break
                 name = entry.name
-                path = os.path.join(d.path, name)
+                path = entry.path  # d.path joined with name, made by scandir in C
                 rel = d.rel + name
                 try:
                     if entry.is_symlink() and not self.follow_symlinks:
@@ -315,7 +327,7 @@ class FileSource:
                     else:
                         subdirs.append((name, st))
                 elif stat.S_ISREG(mode):
-                    item = self._file(path, rel, st, ignores, d.uri + "/" + quote_from_bytes(os.fsencode(name)))
+                    item = self._file(path, rel, st, ignores, d.uri + "/" + _quote_name(name))
                     if item is not None:
                         yield item
                 else:

@@ -130,6 +130,7 @@ def test_cancel_terminates_the_pool_processes(tmp_path: Path, rng) -> None:
     runner = ExecutorRunner(process_pool(settings(), 2), settings(), initialized=True, jobs=2)
     gen = runner.run([[i] for i in items])
     next(gen)
+    runner._pool_ready(wait=True)  # (the first results may come from this process while the pool starts)
     pool = runner._executor
     processes = list(pool._processes.values())
     runner.shutdown(cancel=True)
