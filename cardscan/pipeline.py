@@ -52,6 +52,7 @@ import hashlib
 import importlib
 import io
 import os
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Iterable
@@ -520,12 +521,23 @@ class HashingReader(io.RawIOBase):
     reads whatever was skipped, so the digest always covers the object.
     """
 
+    #: Past this many bytes hashed, hashing moves to a thread of its own:
+    #: hashlib releases the GIL, so a big object's SHA-256 (~0.15 s per
+    #: 256 MB) runs beside the scan instead of inside it. Small objects
+    #: stay on one thread (starting one costs more than hashing them).
+    THREAD_AFTER = 4 << 20
+    #: Chunks waiting for the hashing thread: a bound on the memory it holds.
+    QUEUE = 8
+
     def __init__(self, raw: BinaryIO, start: int = 0, end: int | None = None) -> None:
         super().__init__()
         self._raw = raw
         self._end = end
         self._done = start
+        self._start = start
         self._h = hashlib.sha256()
+        self._queue: Any = None
+        self._thread: threading.Thread | None = None
         try:
             self._pos = raw.tell()
         except (OSError, AttributeError, ValueError):
@@ -574,8 +586,28 @@ class HashingReader(io.RawIOBase):
             a = self._done - pos
             b = n if self._end is None else min(n, self._end - pos)
             if b > a:
-                self._h.update(memoryview(data)[a:b])
+                self._update(memoryview(data)[a:b], data)
                 self._done = pos + b
+
+    def _update(self, view: memoryview, data: Any) -> None:
+        if self._thread is None and self._done - self._start >= self.THREAD_AFTER and isinstance(data, bytes):
+            import queue
+
+            self._queue = queue.Queue(self.QUEUE)
+            self._thread = threading.Thread(target=_hash_from, args=(self._h, self._queue), daemon=True,
+                                            name="cardscan-hash")
+            self._thread.start()
+        if self._thread is not None and isinstance(data, bytes):  # immutable: safe to hash later
+            self._queue.put(view)
+        else:
+            self._h.update(view)
+
+    def _join(self) -> None:
+        """Wait for the hashing thread to hash everything queued (then hash here again)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = self._queue = None
 
     def finish(self) -> str:
         """Hash what the scan skipped (up to ``end`` or EOF); return the hex digest."""
@@ -588,10 +620,21 @@ class HashingReader(io.RawIOBase):
                 want = _READ if self._end is None else min(_READ, self._end - self._done)
                 if not self.read(want):
                     break
+        self._join()
         return self._h.hexdigest()
 
     def close(self) -> None:  # the owner closes the underlying stream
+        self._join()
         super().close()
+
+
+def _hash_from(h: Any, chunks: Any) -> None:
+    """The hashing thread of a HashingReader: update ``h`` with each chunk until None."""
+    while True:
+        view = chunks.get()
+        if view is None:
+            return
+        h.update(view)
 
 
 def ranges_digest(parts: Iterable[tuple[int, int, str]]) -> str:

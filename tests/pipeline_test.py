@@ -280,6 +280,41 @@ def test_hashing_reader_range_and_readinto() -> None:
     assert r.finish() == hashlib.sha256(data[1000:7000]).hexdigest()
 
 
+@pytest.mark.parametrize("start,end", [(0, None), (1000, 700_000)])
+def test_hashing_reader_on_a_thread_gives_the_same_digest(monkeypatch, start: int, end: int | None) -> None:
+    """Past THREAD_AFTER bytes the digest is made on a thread of its own: the
+    same digest, with seeks back (allow comments, zip directories) between reads."""
+    monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
+    data = os.urandom(1 << 20)
+    r = HashingReader(io.BufferedReader(io.BytesIO(data), 1000), start, end)
+    r.seek(max(0, start - 10))
+    pos = r.tell()
+    threads = set()
+    while pos < 600_000:
+        got = r.read(7_777)
+        pos += len(got)
+        r.seek(pos - 500)  # back a little: bytes hashed once, not twice
+        r.read(300)
+        r.seek(pos)
+        threads.add(r._thread is not None)
+    assert threads == {False, True}  # started on the way, not from the first byte
+    want = data[start:end]
+    assert r.finish() == hashlib.sha256(want).hexdigest()
+    assert r._thread is None and r.hashed == start + len(want)
+
+
+def test_a_hashing_thread_ends_with_its_reader(monkeypatch) -> None:
+
+    monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
+    r = HashingReader(io.BytesIO(os.urandom(100_000)))
+    r.read(50_000)
+    r.read(50_000)
+    t = r._thread
+    assert t is not None and t.is_alive()
+    r.close()  # a scan that failed before finish()
+    assert not t.is_alive()
+
+
 def test_ranges_digest_is_order_and_boundary_sensitive() -> None:
     a, b = "0" * 64, "1" * 64
     assert ranges_digest([(0, 5, a), (5, 9, b)]) != ranges_digest([(0, 5, b), (5, 9, a)])
