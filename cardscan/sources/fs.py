@@ -121,16 +121,14 @@ def describe(path: str, st: os.stat_result) -> dict[str, Any]:
     return {"size": st.st_size, "mtime": _iso(st.st_mtime_ns), "ukey": ukey(st), **_access(st, path)}
 
 
-def _access(st: os.stat_result, path: str) -> dict[str, Any]:
+def _access(st: os.stat_result, path: str, exposure: bool = True) -> dict[str, Any]:
     # What the listing records (cheap); size/mtime/ukey are taken again with
     # fstat when the worker opens the file, describing the bytes it read.
     # Exposure and readers: the directories above, the ACL (exposure.py).
-    return {
-        "owner": _owner(st.st_uid),
-        "group": _group(st.st_gid),
-        "mode": _mode(stat.S_IMODE(st.st_mode)),
-        **file_exposure(path, st),
-    }
+    out = {"owner": _owner(st.st_uid), "group": _group(st.st_gid), "mode": _mode(stat.S_IMODE(st.st_mode))}
+    if exposure:
+        out.update(file_exposure(path, st))
+    return out
 
 
 @lru_cache(maxsize=512)
@@ -362,11 +360,14 @@ class FileSource:
         self.stats["bytes"] += st.st_size
         return Item(uri=uri, source=self.name, size=st.st_size, mtime=st.st_mtime, ukey=ukey(st), meta=_access(st, path))
 
-    def item_for(self, path: str | os.PathLike[str]) -> Item:
+    def item_for(self, path: str | os.PathLike[str], exposure: bool = True) -> Item:
         """The item for one local file named by its path (the pre-commit hook's files).
 
         Not filtered by this source's patterns or size limit. A path that
         cannot be stat'ed still gets an item: opening it reports why.
+        ``exposure=False``: without ``exposure`` and ``readers`` in its
+        metadata (the hook reports no exposure, and working them out reads
+        the permissions and ACLs of every directory above the file).
         """
         path = os.path.abspath(os.fspath(path))
         try:
@@ -374,7 +375,7 @@ class FileSource:
         except OSError:
             return Item(uri=path_to_uri(path), source=self.name)
         return Item(uri=path_to_uri(path), source=self.name, size=st.st_size, mtime=st.st_mtime, ukey=ukey(st),
-                    meta=_access(st, path))
+                    meta=_access(st, path, exposure))
 
     def _skip(self, reason: str, path: str) -> None:
         self.stats["skipped"][reason] += 1
