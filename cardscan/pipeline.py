@@ -538,6 +538,7 @@ class HashingReader(io.RawIOBase):
         self._h = hashlib.sha256()
         self._queue: Any = None
         self._thread: threading.Thread | None = None
+        self._asked = False  # whether to hash on a thread (asked once, past THREAD_AFTER)
         try:
             self._pos = raw.tell()
         except (OSError, AttributeError, ValueError):
@@ -590,17 +591,22 @@ class HashingReader(io.RawIOBase):
                 self._done = pos + b
 
     def _update(self, view: memoryview, data: Any) -> None:
-        if self._thread is None and self._done - self._start >= self.THREAD_AFTER and isinstance(data, bytes):
-            import queue
-
-            self._queue = queue.Queue(self.QUEUE)
-            self._thread = threading.Thread(target=_hash_from, args=(self._h, self._queue), daemon=True,
-                                            name="cardscan-hash")
-            self._thread.start()
+        if not self._asked and self._done - self._start >= self.THREAD_AFTER and isinstance(data, bytes):
+            self._asked = True
+            if spare_core():
+                self._start_thread()
         if self._thread is not None and isinstance(data, bytes):  # immutable: safe to hash later
             self._queue.put(view)
         else:
             self._h.update(view)
+
+    def _start_thread(self) -> None:
+        import queue
+
+        self._queue = queue.Queue(self.QUEUE)
+        self._thread = threading.Thread(target=_hash_from, args=(self._h, self._queue), daemon=True,
+                                        name="cardscan-hash")
+        self._thread.start()
 
     def _join(self) -> None:
         """Wait for the hashing thread to hash everything queued (then hash here again)."""
@@ -626,6 +632,18 @@ class HashingReader(io.RawIOBase):
     def close(self) -> None:  # the owner closes the underlying stream
         self._join()
         super().close()
+
+
+def spare_core() -> bool:
+    """Is a core likely idle (the 1-minute load average at least one below the
+    cores this process may use)? A hashing thread only pays on an idle core:
+    on a busy machine it measured ~0.1 s more CPU per 256 MB and no shorter
+    run (benchmarks/README.md), so there the digest is made in line."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+        return os.getloadavg()[0] <= cores - 0.5  # (this process itself counts about one)
+    except (AttributeError, OSError):
+        return False
 
 
 def _hash_from(h: Any, chunks: Any) -> None:

@@ -285,6 +285,7 @@ def test_hashing_reader_on_a_thread_gives_the_same_digest(monkeypatch, start: in
     """Past THREAD_AFTER bytes the digest is made on a thread of its own: the
     same digest, with seeks back (allow comments, zip directories) between reads."""
     monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
+    monkeypatch.setattr(cardscan.pipeline, "spare_core", lambda: True)
     data = os.urandom(1 << 20)
     r = HashingReader(io.BufferedReader(io.BytesIO(data), 1000), start, end)
     r.seek(max(0, start - 10))
@@ -306,6 +307,7 @@ def test_hashing_reader_on_a_thread_gives_the_same_digest(monkeypatch, start: in
 def test_a_hashing_thread_ends_with_its_reader(monkeypatch) -> None:
 
     monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
+    monkeypatch.setattr(cardscan.pipeline, "spare_core", lambda: True)
     r = HashingReader(io.BytesIO(os.urandom(100_000)))
     r.read(50_000)
     r.read(50_000)
@@ -313,6 +315,24 @@ def test_a_hashing_thread_ends_with_its_reader(monkeypatch) -> None:
     assert t is not None and t.is_alive()
     r.close()  # a scan that failed before finish()
     assert not t.is_alive()
+
+
+def test_no_hashing_thread_without_a_spare_core(monkeypatch) -> None:
+    monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
+    monkeypatch.setattr(cardscan.pipeline, "spare_core", lambda: False)
+    data = os.urandom(100_000)
+    r = HashingReader(io.BytesIO(data))
+    while r.read(10_000):
+        assert r._thread is None
+    assert r.finish() == hashlib.sha256(data).hexdigest()
+
+
+def test_a_spare_core_is_judged_by_the_load(monkeypatch) -> None:
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores - 1.0, 0.0, 0.0))
+    assert cardscan.pipeline.spare_core()
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 0.0, 0.0, 0.0))
+    assert not cardscan.pipeline.spare_core()
 
 
 def test_ranges_digest_is_order_and_boundary_sensitive() -> None:
