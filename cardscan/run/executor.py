@@ -204,7 +204,7 @@ class ExecutorRunner:
         if self._task is not None:
             return ex.submit(self._task, unit)
         if self._initialized:
-            return ex.submit(worker.scan_batch, unit)
+            return ex.submit(worker.scan_batch_lean, unit)
         return ex.submit(worker.scan_batch_with, self._spec, unit)
 
     def _rebuild(self) -> None:
@@ -340,6 +340,9 @@ class ExecutorRunner:
                 unit, attempt, generation = pending.pop(fut)
                 try:
                     results = fut.result()
+                    for r, item in zip(results, unit):
+                        if r.item is None:  # scan_batch_lean: the item stayed here
+                            r.item = item
                 except BaseException as exc:  # noqa: BLE001 - any failure of the task, never of the parent
                     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                         raise
