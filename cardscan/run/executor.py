@@ -12,6 +12,10 @@ is an Executor, and ``task`` names the function each unit is submitted to.
 
 ``--jobs 1`` uses :class:`InProcessRunner`: no pool, no pickling. A sweep
 with a single unit of work never starts a pool either (``one item, no pool``).
+An owned pool starts on a thread; until its first worker answers, the
+parent scans the small plain files of the units itself
+(:meth:`~cardscan.pipeline.Pipeline.scan_plain`) and keeps the rest of each
+unit for the workers.
 
 A worker process that dies (out of memory, a crash in a native decoder)
 breaks a process pool: the runner rebuilds the pool (when it owns it) and
