@@ -220,7 +220,9 @@ class ExecutorRunner:
     def _start_pool(self) -> None:
         """Build the owned pool in a thread: its workers take a while to come up
         (a forkserver importing cardscan, each worker building its pipeline:
-        ~0.2-0.5 s), and meanwhile this process scans units itself."""
+        ~0.2-0.5 s), and meanwhile this process scans units itself. (Starting
+        the forkserver sets PYTHONPATH for a moment; the scan meanwhile is of
+        plain files only, whose code reads no environment variable.)"""
         if self._factory is None or self._executor is not None or self._starting is not None:
             return
         box: dict[str, Any] = {}
