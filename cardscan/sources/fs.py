@@ -406,7 +406,6 @@ class FileSource:
             os.close(fd)
             raise
 
-
     def read_small(self, item: Item, limit: int) -> tuple[bytes, os.stat_result, os.stat_result] | None:
         """(content, fstat before, fstat after reading) of a file of at most
         ``limit`` bytes, read whole with one ``read`` call; None when it is
