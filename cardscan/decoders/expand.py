@@ -184,6 +184,9 @@ class _Formats:
         if self.suffixes and name and name.lower().endswith(self.suffixes):
             return True
         if self.headers and _HEADER_LINE.match(head):
+            low = head.lower()
+            if not any(h in low for h in self.headers):  # (most heads: no header name anywhere)
+                return False
             block = head[:_block_end(head)]
             return any(line.lower().startswith(self.headers) for line in block.splitlines())
         return False
