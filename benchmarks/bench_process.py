@@ -274,16 +274,20 @@ def table(title: str, rows: list[Row], amount: float, unit: str) -> str:
     ref = next((r for r in rows if r.command.name == "cardscan-j1"), rows[0])
     base = next((r for r in rows if r.command.name == "rg"), None)
     lines = [title, f"  {'command':<46} {'runs':>4} {'median s':>9} {unit:>10} {'CPU s':>6} "
-                    f"{'/ rg':>6} {'j1 / this':>9}  correctness"]
+                    f"{'/ rg':>6} {'CPU / rg':>8} {'j1 / this':>9}  correctness"]
     for r in rows:
         rate = amount / r.median
         vs_rg = f"{base.median / r.median:.2f}x" if base else "-"
         j1 = f"{r.median / ref.median:.2f}x"
         cpu = f"{statistics.median(r.cpu):>6.2f}" if r.command.cpu_counted else f"{'-':>6}"
+        cpu_rg = "-"
+        if base is not None and r.command.cpu_counted and base.command.cpu_counted:
+            cpu_rg = f"{statistics.median(base.cpu) / statistics.median(r.cpu):.2f}x"
         lines.append(f"  {r.command.label:<46} {len(r.seconds):>4} {r.median:>9.3f} {rate:>10,.1f} "
-                     f"{cpu} {vs_rg:>6} {j1:>9}  {r.score}")
-    lines.append("  '/ rg': this row's rate over the rg (default engine) row's; 'j1 / this': cardscan --jobs 1's "
-                 "rate over this row's; CPU s: user + system of the whole process tree ('-': pool workers are "
+                     f"{cpu} {vs_rg:>6} {cpu_rg:>8} {j1:>9}  {r.score}")
+    lines.append("  '/ rg': this row's rate over the rg (default engine) row's; 'CPU / rg': the rg row's CPU "
+                 "seconds over this row's (what a busy machine's wall time hides); 'j1 / this': cardscan --jobs "
+                 "1's rate over this row's; CPU s: user + system of the whole process tree ('-': pool workers are "
                  "not counted).")
     return "\n".join(lines)
 

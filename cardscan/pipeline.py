@@ -52,6 +52,7 @@ import hashlib
 import importlib
 import io
 import os
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Iterable
@@ -60,15 +61,23 @@ from urllib.parse import unquote, urlsplit
 from . import registry
 from .allow import LineWatch, honoured, split_seekable, start_if_seekable
 from .decoders import Failure, Limits, expand
+from .decoders.base import HEAD_SIZE
+from .decoders.expand import is_container
 from .engine.config import ScanConfig
 from .engine.scanner import RangeStats, Scanner
 from .errors import SourceError
 from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location
 from .privacy import mask_name, redact
 from .sources.base import Item, RoutedSource, RowSource
-from .sources.fs import _iso, os_error_kind, os_error_message, ukey
+from .sources.fs import FileSource, _iso, os_error_kind, os_error_message, ukey
 
 _READ = 1 << 20
+#: Files up to this size are read in one system call and scanned from memory
+#: (Pipeline._scan_small): most files of a share are small, and there the
+#: per-file Python (a buffered reader, a hashing wrapper, the decoders'
+#: generator, the chunker) cost more than the scan. Equal to the engine's
+#: first read (detect._FIRST_READ), so a small file is one buffer either way.
+SMALL_FILE = 1 << 16
 #: The first bytes of a SQLite database file (https://www.sqlite.org/fileformat.html, 1.3).
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Object metadata that holds names (a git path); hashes and tags are left alone.
@@ -117,6 +126,9 @@ class Pipeline:
         self._instances: dict[Any, Any] = {}
         #: source name -> the one instance that opens all its items (no ``owns``): a dict hit per item.
         self._only: dict[str, Any] = {}
+        #: id(source instance) -> is it a RowSource: a runtime Protocol check
+        #: costs ~20 us (typing walks the protocol's attributes), once per item.
+        self._rows: dict[int, bool] = {}
 
     # -- spec ---------------------------------------------------------------------
     def spec(self) -> dict[str, Any]:
@@ -149,14 +161,34 @@ class Pipeline:
         base = Location(uri=item.uri, version=item.version)
         try:
             source = self.source(item)
-            if isinstance(source, RowSource):  # a row source (SQL), even if it can also open bytes
+            rows = self._rows.get(id(source))
+            if rows is None:  # (the instance stays referenced by this pipeline: its id is not reused)
+                rows = self._rows[id(source)] = isinstance(source, RowSource)
+            if rows:  # a row source (SQL), even if it can also open bytes
                 self._scan_cells(source.cells(item), item, result)
             elif item.byte_range is not None:
                 self._scan_range(source, item, result)
-            else:
+            elif not (item.size is not None and item.size <= SMALL_FILE and self._scan_small(source, item, result)):
                 self._scan_whole(source, item, result)
         except Exception as exc:  # a bug or an unexpected library error: report, do not die
             result.errors.append(_exc_record(base, exc))
+        return self._finish(result, t0)
+
+    def scan_plain(self, item: Item) -> ItemResult | None:
+        """:meth:`scan_item` for a small plain local file (one read, no decoder
+        runs), else None, nothing recorded. A pool's parent scans such files
+        while its workers start: what could crash or exhaust a process
+        (native decoders, big files) stays in the workers."""
+        if item.byte_range is not None or item.size is None or item.size > SMALL_FILE:
+            return None
+        t0 = time.perf_counter()
+        result = ItemResult(item)
+        try:
+            source = self.source(item)
+            if not self._scan_small(source, item, result, plain_only=True):
+                return None
+        except Exception:  # noqa: BLE001 - whatever it is, the general path (in a worker) reports it
+            return None
         return self._finish(result, t0)
 
     def scan_cells(self, item: Item, cells: Iterable[tuple[Cell, bytes | str | None] | ErrorRecord]) -> ItemResult:
@@ -251,6 +283,49 @@ class Pipeline:
             if before is not None and after is not None and _changed(before, after):
                 result.errors.append(ErrorRecord(base, "changed", "the file changed while it was being read; rescan it"))
 
+    def _scan_small(self, source: Any, item: Item, result: ItemResult, plain_only: bool = False) -> bool:
+        """A local file of at most :data:`SMALL_FILE` bytes, from one read.
+
+        The same records as :meth:`_scan_whole` (object identity, stat
+        metadata, decoders, allow comments, a file changed while read), with
+        the content in memory: no buffered reader, no hashing wrapper, and a
+        plain file is scanned as one buffer (no chunker). False (nothing
+        recorded) when this path does not apply: not the built-in file
+        source's ``open``, bigger than listed, or a database file; the general
+        path then reads it.
+        """
+        if not _plain_open(source):
+            return False
+        base = Location(uri=item.uri, version=item.version)
+        try:
+            got = source.read_small(item, SMALL_FILE)
+        except (SourceError, OSError) as exc:
+            result.errors.append(_exc_record(base, exc))
+            return True
+        if got is None:
+            return False
+        data, before, after = got
+        if is_database(data) or (plain_only and is_container(item_name(item.uri), data[:HEAD_SIZE])):
+            return False
+        result.obj.update(_stat_meta(before))
+        mem = io.BytesIO(data)
+        try:
+            for part in expand(mem, item_name(item.uri), self.limits):
+                loc = replace(base, member=tuple(part.member)) if part.member else base
+                if isinstance(part, Failure):
+                    result.errors.append(ErrorRecord(loc, part.kind, part.message, part.limit))
+                    continue
+                if part.member or part.encoding:
+                    result.decoded = True
+                self._scan_layer(part, loc, result, data if part.stream is mem else None)
+        except Exception as exc:  # a decoder bug: a record, never a crash (as _scan_whole)
+            result.errors.append(_exc_record(base, exc))
+        result.sha256 = hashlib.sha256(data).hexdigest()
+        result.nbytes = len(data)
+        if _changed(before, after):
+            result.errors.append(ErrorRecord(base, "changed", "the file changed while it was being read; rescan it"))
+        return True
+
     def _scan_database(self, item: Item, result: ItemResult) -> bool:
         """Scan a local SQLite file's tables as cells; False when the SQL extra is missing."""
         from .sources.fs import uri_to_path
@@ -280,10 +355,11 @@ class Pipeline:
         result.errors.extend(errors)
         return True
 
-    def _scan_layer(self, part: Any, loc: Location, result: ItemResult) -> None:
+    def _scan_layer(self, part: Any, loc: Location, result: ItemResult, data: bytes | None = None) -> None:
         """One layer's findings, those on lines an allow comment allows set
         aside (only where the layer's lines are a file's own: allow.honoured),
-        placed in their document where the decoder can say (Layer.locate)."""
+        placed in their document where the decoder can say (Layer.locate).
+        ``data``: all of the layer's stream, when it is in memory already."""
         stream = part.stream
         if part.scan is not None:  # a layer with its own structure (a dump's tables and columns)
             found, errors, allowed = part.scan(stream, self.scanner, loc, allow=honoured(part.encoding))
@@ -293,7 +369,11 @@ class Pipeline:
             return
         allowed: list[Finding] = []
         start = start_if_seekable(stream) if honoured(part.encoding) else None
-        if start is not None:  # lines are read again around findings only: clean files cost nothing
+        if start == 0 and data is not None:  # one buffer: the same findings as streaming it, no chunker
+            found = self.scanner.scan_bytes(data, loc)
+            if found:
+                found, allowed = split_seekable(stream, found, start)
+        elif start is not None:  # lines are read again around findings only: clean files cost nothing
             found = list(self.scanner.scan_stream(stream, loc))
             if found:
                 found, allowed = split_seekable(stream, found, start)
@@ -447,12 +527,24 @@ class HashingReader(io.RawIOBase):
     reads whatever was skipped, so the digest always covers the object.
     """
 
+    #: Past this many bytes hashed, hashing moves to a thread of its own:
+    #: hashlib releases the GIL, so a big object's SHA-256 (~0.15 s per
+    #: 256 MB) runs beside the scan instead of inside it. Small objects
+    #: stay on one thread (starting one costs more than hashing them).
+    THREAD_AFTER = 4 << 20
+    #: Chunks waiting for the hashing thread: a bound on the memory it holds.
+    QUEUE = 8
+
     def __init__(self, raw: BinaryIO, start: int = 0, end: int | None = None) -> None:
         super().__init__()
         self._raw = raw
         self._end = end
         self._done = start
+        self._start = start
         self._h = hashlib.sha256()
+        self._queue: Any = None
+        self._thread: threading.Thread | None = None
+        self._asked = False  # whether to hash on a thread (asked once, past THREAD_AFTER)
         try:
             self._pos = raw.tell()
         except (OSError, AttributeError, ValueError):
@@ -501,8 +593,33 @@ class HashingReader(io.RawIOBase):
             a = self._done - pos
             b = n if self._end is None else min(n, self._end - pos)
             if b > a:
-                self._h.update(memoryview(data)[a:b])
+                self._update(memoryview(data)[a:b], data)
                 self._done = pos + b
+
+    def _update(self, view: memoryview, data: Any) -> None:
+        if not self._asked and self._done - self._start >= self.THREAD_AFTER and isinstance(data, bytes):
+            self._asked = True
+            if spare_core():
+                self._start_thread()
+        if self._thread is not None and isinstance(data, bytes):  # immutable: safe to hash later
+            self._queue.put(view)
+        else:
+            self._h.update(view)
+
+    def _start_thread(self) -> None:
+        import queue
+
+        self._queue = queue.Queue(self.QUEUE)
+        self._thread = threading.Thread(target=_hash_from, args=(self._h, self._queue), daemon=True,
+                                        name="cardscan-hash")
+        self._thread.start()
+
+    def _join(self) -> None:
+        """Wait for the hashing thread to hash everything queued (then hash here again)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = self._queue = None
 
     def finish(self) -> str:
         """Hash what the scan skipped (up to ``end`` or EOF); return the hex digest."""
@@ -515,10 +632,33 @@ class HashingReader(io.RawIOBase):
                 want = _READ if self._end is None else min(_READ, self._end - self._done)
                 if not self.read(want):
                     break
+        self._join()
         return self._h.hexdigest()
 
     def close(self) -> None:  # the owner closes the underlying stream
+        self._join()
         super().close()
+
+
+def spare_core() -> bool:
+    """Is a core likely idle (the 1-minute load average at least one below the
+    cores this process may use)? A hashing thread only pays on an idle core:
+    on a busy machine it measured ~0.1 s more CPU per 256 MB and no shorter
+    run (benchmarks/README.md), so there the digest is made in line."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+        return os.getloadavg()[0] <= cores - 0.5  # (this process itself counts about one)
+    except (AttributeError, OSError):
+        return False
+
+
+def _hash_from(h: Any, chunks: Any) -> None:
+    """The hashing thread of a HashingReader: update ``h`` with each chunk until None."""
+    while True:
+        view = chunks.get()
+        if view is None:
+            return
+        h.update(view)
 
 
 def ranges_digest(parts: Iterable[tuple[int, int, str]]) -> str:
@@ -551,6 +691,12 @@ def _fstat(stream: Any) -> os.stat_result | None:
         return os.fstat(stream.fileno())
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
         return None
+
+
+def _plain_open(source: Any) -> bool:
+    """Does ``source`` open files as the built-in file source does (not a
+    subclass with its own ``open``)? Only then may a small file skip ``open``."""
+    return type(source).open is FileSource.open and type(source).read_small is FileSource.read_small
 
 
 def _changed(a: os.stat_result, b: os.stat_result) -> bool:

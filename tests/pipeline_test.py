@@ -280,6 +280,61 @@ def test_hashing_reader_range_and_readinto() -> None:
     assert r.finish() == hashlib.sha256(data[1000:7000]).hexdigest()
 
 
+@pytest.mark.parametrize("start,end", [(0, None), (1000, 700_000)])
+def test_hashing_reader_on_a_thread_gives_the_same_digest(monkeypatch, start: int, end: int | None) -> None:
+    """Past THREAD_AFTER bytes the digest is made on a thread of its own: the
+    same digest, with seeks back (allow comments, zip directories) between reads."""
+    monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
+    monkeypatch.setattr(cardscan.pipeline, "spare_core", lambda: True)
+    data = os.urandom(1 << 20)
+    r = HashingReader(io.BufferedReader(io.BytesIO(data), 1000), start, end)
+    r.seek(max(0, start - 10))
+    pos = r.tell()
+    threads = set()
+    while pos < 600_000:
+        got = r.read(7_777)
+        pos += len(got)
+        r.seek(pos - 500)  # back a little: bytes hashed once, not twice
+        r.read(300)
+        r.seek(pos)
+        threads.add(r._thread is not None)
+    assert threads == {False, True}  # started on the way, not from the first byte
+    want = data[start:end]
+    assert r.finish() == hashlib.sha256(want).hexdigest()
+    assert r._thread is None and r.hashed == start + len(want)
+
+
+def test_a_hashing_thread_ends_with_its_reader(monkeypatch) -> None:
+
+    monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
+    monkeypatch.setattr(cardscan.pipeline, "spare_core", lambda: True)
+    r = HashingReader(io.BytesIO(os.urandom(100_000)))
+    r.read(50_000)
+    r.read(50_000)
+    t = r._thread
+    assert t is not None and t.is_alive()
+    r.close()  # a scan that failed before finish()
+    assert not t.is_alive()
+
+
+def test_no_hashing_thread_without_a_spare_core(monkeypatch) -> None:
+    monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
+    monkeypatch.setattr(cardscan.pipeline, "spare_core", lambda: False)
+    data = os.urandom(100_000)
+    r = HashingReader(io.BytesIO(data))
+    while r.read(10_000):
+        assert r._thread is None
+    assert r.finish() == hashlib.sha256(data).hexdigest()
+
+
+def test_a_spare_core_is_judged_by_the_load(monkeypatch) -> None:
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores - 1.0, 0.0, 0.0))
+    assert cardscan.pipeline.spare_core()
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 0.0, 0.0, 0.0))
+    assert not cardscan.pipeline.spare_core()
+
+
 def test_ranges_digest_is_order_and_boundary_sensitive() -> None:
     a, b = "0" * 64, "1" * 64
     assert ranges_digest([(0, 5, a), (5, 9, b)]) != ranges_digest([(0, 5, b), (5, 9, a)])
@@ -427,3 +482,125 @@ def test_allowed_lines_are_set_aside_in_file_bytes_not_in_extracted_text(tmp_pat
         assert [f.fingerprint for f in r.allowed] == [fp(x) for x in allowed], name
         assert all(f.obj.get("sha256") for f in r.allowed)  # object metadata like any finding
     pickle.loads(pickle.dumps(r))
+
+
+# -- small files: one read, the same records ------------------------------------------
+
+
+def _small_cases(tmp_path: Path, rng) -> list[Path]:
+    """Small files of every shape the one-read path must treat like the general one."""
+    out = []
+    p = tmp_path / "plain.log"
+    write_planted(p, rng, 3)
+    out.append(p)
+    p = tmp_path / "allowed.log"
+    p.write_text(f"ok {pan(rng, 1)} exp 01/29\ntest card {pan(rng, 2)}  # cardscan: allow\n")
+    out.append(p)
+    p = tmp_path / "export.csv"  # a header names the columns: merchant_id against, card_number for
+    p.write_text("merchant_id,card_number\n" + "".join(f"{pan(rng, i)},{pan(rng, i + 10)}\n" for i in range(3)))
+    out.append(p)
+    p = tmp_path / "wide.txt"  # UTF-16LE with a BOM
+    p.write_bytes(f"\ufeffcard number {pan(rng, 3)} exp 02/28\n".encode("utf-16-le"))
+    out.append(p)
+    p = tmp_path / "small.log.gz"  # a container: decoded, offsets in the decoded bytes
+    p.write_bytes(gzip.compress(f"payment card {pan(rng, 4)} exp 10/27\n".encode(), mtime=0))
+    out.append(p)
+    p = tmp_path / "empty.txt"
+    p.write_bytes(b"")
+    out.append(p)
+    p = tmp_path / "near-misses.txt"  # ids and a Luhn-invalid number: nothing to report
+    bad = pan(rng, 5)
+    bad = bad[:-1] + str((int(bad[-1]) + 1) % 10)
+    p.write_text(f"order_id={pan(rng, 6)} trace 1234567890123 card {bad}\n")
+    out.append(p)
+    p = tmp_path / "edge.log"  # exactly one buffer
+    line = f"card {pan(rng, 7)} exp 03/30\n".encode()
+    p.write_bytes(b"x" * (cardscan.pipeline.SMALL_FILE - len(line)) + line)
+    out.append(p)
+    return out
+
+
+def _record(r: ItemResult) -> tuple[Any, ...]:
+    return (r.findings, [f.obj for f in r.findings], r.allowed, r.errors, r.nbytes, r.sha256, r.obj, r.decoded)
+
+
+def test_small_files_give_the_same_records_as_the_general_path(tmp_path: Path, rng, monkeypatch) -> None:
+    files = _small_cases(tmp_path, rng)
+    assert all(p.stat().st_size <= cardscan.pipeline.SMALL_FILE for p in files)
+    fast = [pipeline().scan_item(item_for(p)) for p in files]
+    calls = []
+    real_open = FileSource.open
+    monkeypatch.setattr(FileSource, "open", lambda self, item: calls.append(item) or real_open(self, item))
+    monkeypatch.setattr(cardscan.pipeline, "SMALL_FILE", -1)  # every file through open() and the chunker
+    general = [pipeline().scan_item(item_for(p)) for p in files]
+    assert len(calls) == len(files)
+    for p, a, b in zip(files, fast, general):
+        assert _record(a) == _record(b), p.name
+    by_name = {p.name: r for p, r in zip(files, fast)}
+    assert len(by_name["plain.log"].findings) == 3
+    assert len(by_name["allowed.log"].findings) == 1 and len(by_name["allowed.log"].allowed) == 1
+    assert by_name["wide.txt"].findings and by_name["small.log.gz"].decoded
+    assert by_name["near-misses.txt"].findings == [] and by_name["near-misses.txt"].sha256
+    assert by_name["edge.log"].findings[0].location.line == 1
+    assert by_name["empty.txt"].sha256 == hashlib.sha256(b"").hexdigest()
+
+
+def test_small_files_are_read_once_without_open(tmp_path: Path, rng, monkeypatch) -> None:
+    p = tmp_path / "plain.log"
+    write_planted(p, rng, 1)
+    monkeypatch.setattr(FileSource, "open", lambda self, item: pytest.fail("opened through open()"))
+    r = pipeline().scan_item(item_for(p))
+    assert len(r.findings) == 1 and r.errors == []
+
+
+def test_a_small_file_that_grew_past_one_buffer_is_scanned_whole(tmp_path: Path, rng) -> None:
+    p = tmp_path / "grew.log"
+    write_planted(p, rng, 1)
+    item = item_for(p)  # listed small
+    late = pan(rng, 9)
+    with open(p, "a") as fh:
+        fh.write("y" * cardscan.pipeline.SMALL_FILE + f"\ncard {late} exp 01/30\n")
+    r = pipeline().scan_item(item)
+    assert FP.fingerprint(late) in {f.fingerprint for f in r.findings}
+    assert r.sha256 == hashlib.sha256(p.read_bytes()).hexdigest() and r.nbytes == p.stat().st_size
+
+
+def test_a_small_file_replaced_by_a_fifo_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "x.log"
+    p.write_text("x")
+    item = item_for(p)
+    p.unlink()
+    os.mkfifo(p)
+    r = pipeline().scan_item(item)  # must not block on the FIFO
+    assert [e.kind for e in r.errors] == ["changed"] and r.sha256 is None
+
+
+def test_a_small_subclass_with_its_own_open_is_opened_through_it(tmp_path: Path, rng) -> None:
+    p = tmp_path / "x.log"
+    write_planted(p, rng, 2)
+    opened = []
+
+    class Counting(FileSource):
+        def open(self, item: Item) -> Any:
+            opened.append(item.uri)
+            return super().open(item)
+
+    r = pipeline([Counting(tmp_path)]).scan_item(item_for(p))
+    assert len(r.findings) == 2 and opened == [item_for(p).uri]
+
+
+def test_scan_plain_takes_only_what_cannot_crash_the_process(tmp_path: Path, rng) -> None:
+    """What a pool's parent scans while its workers start: small plain files only."""
+    plain = tmp_path / "plain.log"
+    write_planted(plain, rng, 2)
+    gz = tmp_path / "x.log.gz"  # a decoder (a native library) would open it
+    gz.write_bytes(gzip.compress(f"card {pan(rng, 1)}\n".encode()))
+    hidden = tmp_path / "no-suffix"  # a container by its magic bytes only
+    hidden.write_bytes(gzip.compress(f"card {pan(rng, 2)}\n".encode()))
+    big = tmp_path / "big.log"
+    big.write_bytes(b"y" * (cardscan.pipeline.SMALL_FILE + 1))
+    p = pipeline()
+    r = p.scan_plain(item_for(plain))
+    assert r is not None and _record(r) == _record(p.scan_item(item_for(plain)))
+    assert [p.scan_plain(item_for(x)) for x in (gz, hidden, big)] == [None, None, None]
+    assert p.scan_plain(item_for(plain).range(0, 10)) is None

@@ -148,7 +148,8 @@ def scan_file(path: str, pipeline: "Pipeline", source: Any, inside: set[str] | N
     container or a compressed stream: there the developer's fix is the
     baseline, not a comment (see :func:`advice`).
     """
-    result = pipeline.scan_item(source.item_for(os.path.abspath(path)))
+    # No exposure: the hook shows none, and it costs the permissions of every directory above.
+    result = pipeline.scan_item(source.item_for(os.path.abspath(path), exposure=False))
     if inside is not None:
         inside.update(f.id for f in result.findings if result.decoded or f.location.member)
     return result.findings, result.errors

@@ -168,10 +168,15 @@ class _Formats:
             headers += [bytes(h).lower() for h in d.get("headers", ())]
         self.suffixes = tuple(suffixes)
         self.headers = tuple(headers)
+        # Asked once per object: magic numbers by offset, one startswith each.
+        by_at: dict[int, list[bytes]] = {}
+        for at, magic in self.magic:
+            by_at.setdefault(at, []).append(magic)
+        self._magic = [(at, tuple(ms)) for at, ms in sorted(by_at.items())]
 
     def match(self, name: str, head: bytes) -> bool:
-        for at, magic in self.magic:
-            if head[at:at + len(magic)] == magic:
+        for at, magics in self._magic:
+            if head.startswith(magics, at):
                 return True
         for window, magic in self.search:
             if magic in head[:window]:
@@ -179,9 +184,22 @@ class _Formats:
         if self.suffixes and name and name.lower().endswith(self.suffixes):
             return True
         if self.headers and _HEADER_LINE.match(head):
-            block = _BLOCK_END.split(head, maxsplit=1)[0]
+            low = head.lower()
+            if not any(h in low for h in self.headers):  # (most heads: no header name anywhere)
+                return False
+            block = head[:_block_end(head)]
             return any(line.lower().startswith(self.headers) for line in block.splitlines())
         return False
+
+
+def _block_end(head: bytes) -> int:
+    """Where ``_BLOCK_END`` (a blank line) first matches in ``head`` (its length
+    if nowhere), found with two ``bytes.find`` (the regex costs ~5 us a head)."""
+    ends = [i for i in (head.find(b"\n\n"), head.find(b"\n\r\n")) if i >= 0]
+    if not ends:
+        return len(head)
+    i = min(ends)
+    return i - 1 if i and head[i - 1] == 13 else i  # a \r before it belongs to the match
 
 
 def is_container(name: str, head: bytes) -> bool:

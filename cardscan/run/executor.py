@@ -12,6 +12,10 @@ is an Executor, and ``task`` names the function each unit is submitted to.
 
 ``--jobs 1`` uses :class:`InProcessRunner`: no pool, no pickling. A sweep
 with a single unit of work never starts a pool either (``one item, no pool``).
+An owned pool starts on a thread; until its first worker answers, the
+parent scans the small plain files of the units itself
+(:meth:`~cardscan.pipeline.Pipeline.scan_plain`) and keeps the rest of each
+unit for the workers.
 
 A worker process that dies (out of memory, a crash in a native decoder)
 breaks a process pool: the runner rebuilds the pool (when it owns it) and
@@ -73,6 +77,18 @@ class InProcessRunner:
                     return
                 results.append(self.pipeline.scan_item(item))
             yield unit, results
+
+    def scan_plain(self, unit: Unit, should_stop: Callable[[], bool]) -> tuple[list[ItemResult], list[Item]]:
+        """(results of the unit's small plain files, the items left for a worker)."""
+        done: list[ItemResult] = []
+        later: list[Item] = []
+        for item in unit:
+            r = None if should_stop() else self.pipeline.scan_plain(item)
+            if r is None:
+                later.append(item)
+            else:
+                done.append(r)
+        return done, later
 
     def shutdown(self, cancel: bool = False) -> None:
         pass
@@ -177,6 +193,8 @@ class ExecutorRunner:
         self.window = window or max(2, 4 * jobs)
         self._generation = 0
         self._in_process: InProcessRunner | None = None
+        #: (thread, its result box) while an owned pool starts in the background.
+        self._starting: tuple[threading.Thread, dict[str, Any]] | None = None
 
     # -- executor management -------------------------------------------------
     def _get(self) -> Any:
@@ -190,7 +208,7 @@ class ExecutorRunner:
         if self._task is not None:
             return ex.submit(self._task, unit)
         if self._initialized:
-            return ex.submit(worker.scan_batch, unit)
+            return ex.submit(worker.scan_batch_lean, unit)
         return ex.submit(worker.scan_batch_with, self._spec, unit)
 
     def _rebuild(self) -> None:
@@ -199,7 +217,47 @@ class ExecutorRunner:
         _terminate(old)
         self._generation += 1
 
+    def _start_pool(self) -> None:
+        """Build the owned pool in a thread: its workers take a while to come up
+        (a forkserver importing cardscan, each worker building its pipeline:
+        ~0.2-0.5 s), and meanwhile this process scans units itself. (Starting
+        the forkserver sets PYTHONPATH for a moment; the scan meanwhile is of
+        plain files only, whose code reads no environment variable.)"""
+        if self._factory is None or self._executor is not None or self._starting is not None:
+            return
+        box: dict[str, Any] = {}
+        factory = self._factory
+
+        def build() -> None:
+            try:
+                ex = factory()
+                box["executor"] = ex
+                ex.submit(_ready).result()  # returns once a worker has built its pipeline
+            except BaseException as exc:  # noqa: BLE001 - the loop then builds the pool itself and sees it fail
+                box["error"] = exc
+
+        thread = threading.Thread(target=build, name="cardscan-pool-start", daemon=True)
+        thread.start()
+        self._starting = (thread, box)
+
+    def _pool_ready(self, wait: bool = False) -> bool:
+        """Is the background start over (after ``wait``ing for it)? Then its pool is ours."""
+        if self._starting is None:
+            return True
+        thread, box = self._starting
+        if wait:
+            thread.join()
+        if thread.is_alive():
+            return False
+        self._starting = None
+        if "error" in box:  # the next _get() builds a pool again, and raises what it raises
+            _terminate(box.get("executor"))
+        else:
+            self._executor = box["executor"]
+        return True
+
     def shutdown(self, cancel: bool = False) -> None:
+        self._pool_ready(wait=True)  # a pool still starting is stopped too, never left behind
         if self._factory is None or self._executor is None:
             return  # not ours to stop
         ex, self._executor = self._executor, None
@@ -223,6 +281,7 @@ class ExecutorRunner:
             yield from self._in_process.run([first], should_stop)
             return
         fresh: deque[Unit] = deque(u for u in (first, second) if u is not None)
+        self._start_pool()
         # Items of a unit lost with a dead worker, retried one by one and
         # alone, so that a second death names the item that caused it.
         retry: deque[Unit] = deque()
@@ -242,6 +301,27 @@ class ExecutorRunner:
         pending: dict[Future, tuple[Unit, int, int]], should_stop: Callable[[], bool],
     ) -> Iterator[tuple[Unit, list[ItemResult]]]:
         exhausted = False
+        # While the pool starts, this process scans what cannot crash it or
+        # exhaust it (small plain files, pipeline.scan_plain); the rest of
+        # each unit waits for a worker, as a unit of its own.
+        deferred: list[Unit] = []
+        while len(deferred) < self.window and not self._pool_ready():
+            if should_stop():
+                return
+            unit = fresh.popleft() if fresh else next(it, None)
+            if unit is None:
+                exhausted = True
+                break
+            self._in_process = self._in_process or InProcessRunner(self._spec)
+            done, later = self._in_process.scan_plain(unit, should_stop)
+            if later:
+                deferred.append(later)
+            if done:
+                yield [r.item for r in done], done
+        fresh.extendleft(reversed(deferred))
+        if exhausted and not fresh:
+            return  # all done here: shutdown() stops the pool that was starting
+        self._pool_ready(wait=True)
         while True:
             while len(pending) < self.window and not should_stop():
                 if retry:
@@ -266,6 +346,9 @@ class ExecutorRunner:
                 unit, attempt, generation = pending.pop(fut)
                 try:
                     results = fut.result()
+                    for r, item in zip(results, unit):
+                        if r.item is None:  # scan_batch_lean: the item stayed here
+                            r.item = item
                 except BaseException as exc:  # noqa: BLE001 - any failure of the task, never of the parent
                     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                         raise
@@ -277,6 +360,11 @@ class ExecutorRunner:
                         continue
                     results = [_failed(item, exc) for item in unit]
                 yield unit, results
+
+
+def _ready() -> bool:
+    """A task that does nothing: its answer says a worker is up."""
+    return True
 
 
 def _failed(item: Item, exc: BaseException) -> ItemResult:

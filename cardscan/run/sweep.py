@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from urllib.parse import unquote
 
 from ..decoders.base import HEAD_SIZE
@@ -37,7 +37,9 @@ from ..pipeline import ItemResult, attach_object, is_database, item_name, ranges
 from ..sources.base import ByteSource, CountableSource, DescribedSource, Item, RootedSource, RowSource, StatsSource
 from .executor import InProcessRunner, Runner, Unit
 from .progress import ScanCallback
-from .state import SweepState
+
+if TYPE_CHECKING:  # the state (sqlite3 and its store) is imported only by a sweep that has one
+    from .state import SweepState
 
 log = logging.getLogger("cardscan.run.sweep")
 

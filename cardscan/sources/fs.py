@@ -31,6 +31,7 @@ import fcntl
 import grp
 import os
 import pwd
+import re
 import stat
 from collections import Counter
 from datetime import datetime, timezone
@@ -73,6 +74,8 @@ def uri_to_path(uri: str) -> str:
     """The local path of a ``file://`` URI (or a plain path, returned as is)."""
     if not uri.startswith("file:"):
         return uri
+    if uri.startswith("file:///") and uri.isascii() and not any(c in uri for c in "%?#"):
+        return uri[7:]  # what the general path gives for a URI with nothing quoted (most), without urlsplit
     parts = urlsplit(uri)
     if parts.netloc not in ("", "localhost"):
         raise ConfigError(f"not a local file URI (host {parts.netloc!r}): mount the share and scan the mount point")
@@ -119,16 +122,14 @@ def describe(path: str, st: os.stat_result) -> dict[str, Any]:
     return {"size": st.st_size, "mtime": _iso(st.st_mtime_ns), "ukey": ukey(st), **_access(st, path)}
 
 
-def _access(st: os.stat_result, path: str) -> dict[str, Any]:
+def _access(st: os.stat_result, path: str, exposure: bool = True) -> dict[str, Any]:
     # What the listing records (cheap); size/mtime/ukey are taken again with
     # fstat when the worker opens the file, describing the bytes it read.
     # Exposure and readers: the directories above, the ACL (exposure.py).
-    return {
-        "owner": _owner(st.st_uid),
-        "group": _group(st.st_gid),
-        "mode": _mode(stat.S_IMODE(st.st_mode)),
-        **file_exposure(path, st),
-    }
+    out = {"owner": _owner(st.st_uid), "group": _group(st.st_gid), "mode": _mode(stat.S_IMODE(st.st_mode))}
+    if exposure:
+        out.update(file_exposure(path, st))
+    return out
 
 
 @lru_cache(maxsize=512)
@@ -161,6 +162,17 @@ class _Dir(NamedTuple):
     ignores: tuple[tuple[str, Any], ...]
     #: ``file://`` URI of this directory (quoted once, not per file).
     uri: str
+
+
+#: Names quote_from_bytes leaves as they are (its always-safe set): most names, quoted without encoding them.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+def _quote_name(name: str) -> str:
+    """A file name as it appears in a ``file://`` URI (percent-encoded bytes)."""
+    if _PLAIN_NAME.fullmatch(name):
+        return name
+    return quote_from_bytes(os.fsencode(name))
 
 
 def _on_chain(chain: tuple[Any, ...], ident: tuple[int, int]) -> bool:
@@ -297,7 +309,7 @@ class FileSource:
                     yield self._error(d.path, exc)
                     break
                 name = entry.name
-                path = os.path.join(d.path, name)
+                path = entry.path  # d.path joined with name, made by scandir in C
                 rel = d.rel + name
                 try:
                     if entry.is_symlink() and not self.follow_symlinks:
@@ -318,7 +330,7 @@ class FileSource:
                     else:
                         subdirs.append((name, st))
                 elif stat.S_ISREG(mode):
-                    item = self._file(path, rel, st, ignores, d.uri + "/" + quote_from_bytes(os.fsencode(name)))
+                    item = self._file(path, rel, st, ignores, d.uri + "/" + _quote_name(name))
                     if item is not None:
                         yield item
                 else:
@@ -353,11 +365,14 @@ class FileSource:
         self.stats["bytes"] += st.st_size
         return Item(uri=uri, source=self.name, size=st.st_size, mtime=st.st_mtime, ukey=ukey(st), meta=_access(st, path))
 
-    def item_for(self, path: str | os.PathLike[str]) -> Item:
+    def item_for(self, path: str | os.PathLike[str], exposure: bool = True) -> Item:
         """The item for one local file named by its path (the pre-commit hook's files).
 
         Not filtered by this source's patterns or size limit. A path that
         cannot be stat'ed still gets an item: opening it reports why.
+        ``exposure=False``: without ``exposure`` and ``readers`` in its
+        metadata (the hook reports no exposure, and working them out reads
+        the permissions and ACLs of every directory above the file).
         """
         path = os.path.abspath(os.fspath(path))
         try:
@@ -365,7 +380,7 @@ class FileSource:
         except OSError:
             return Item(uri=path_to_uri(path), source=self.name)
         return Item(uri=path_to_uri(path), source=self.name, size=st.st_size, mtime=st.st_mtime, ukey=ukey(st),
-                    meta=_access(st, path))
+                    meta=_access(st, path, exposure))
 
     def _skip(self, reason: str, path: str) -> None:
         self.stats["skipped"][reason] += 1
@@ -395,6 +410,35 @@ class FileSource:
         except BaseException:
             os.close(fd)
             raise
+
+    def read_small(self, item: Item, limit: int) -> tuple[bytes, os.stat_result, os.stat_result] | None:
+        """(content, fstat before, fstat after reading) of a file of at most
+        ``limit`` bytes, read whole with one ``read`` call; None when it is
+        bigger (then :meth:`open` it). Refuses what :meth:`open` refuses."""
+        path = uri_to_path(item.uri)
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        fd = open_noatime(path, flags)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise SourceError(f"no longer a regular file ({_special_kind(st.st_mode)})", kind="changed")
+            if st.st_size > limit:
+                return None
+            # O_NONBLOCK does not apply to regular files. A short read is the
+            # end of the file; one that changed meanwhile shows in the fstat after.
+            data = os.read(fd, limit + 1)
+            while 0 < len(data) < st.st_size:
+                more = os.read(fd, limit + 1 - len(data))
+                if not more:
+                    break
+                data += more
+            if len(data) > limit:
+                return None
+            return data, st, os.fstat(fd)
+        except BlockingIOError:  # a filesystem that honours O_NONBLOCK on files: the general path
+            return None
+        finally:
+            os.close(fd)
 
 
 #: Linux: a read through this descriptor leaves the file's access time alone.

@@ -386,3 +386,23 @@ def test_xlsx_findings_read_as_cell_references_everywhere(repo: Path, capsys, rn
     xml = capsys.readouterr().out
     assert " at cell Customers!C2 (confidence" in xml and "sheet1.xml" not in xml
     assert_no_pan(text + json.dumps(doc) + xml, [typed, number], "outputs")
+
+
+def test_the_hook_works_out_no_exposure(repo: Path, capsys, monkeypatch, rng) -> None:
+    """Exposure reads the permissions and ACLs of every directory above a file:
+    the hook shows none, so it must not pay for it (the sweep still does)."""
+    import cardscan.sources.fs as fs
+
+    pan = make_pan("455673", 16, rng)
+    (repo / "a.txt").write_text(f"card {pan} exp 01/29\n")
+    full = fs.FileSource([]).item_for(repo / "a.txt")
+    assert full.meta["exposure"] and full.meta["readers"]  # a sweep's item has them
+
+    def no(*a, **k):
+        raise AssertionError("exposure worked out for the hook")
+
+    monkeypatch.setattr(fs, "file_exposure", no)
+    code, out, err = hook("a.txt", capsys=capsys, pans=[pan])
+    assert code == 1 and "a.txt" in out + err
+    item = fs.FileSource([]).item_for(repo / "a.txt", exposure=False)
+    assert "exposure" not in item.meta and item.meta["mode"]

@@ -14,16 +14,22 @@ from typing import Any
 
 
 def slow_items(seconds: float) -> None:
-    """Make :meth:`cardscan.pipeline.Pipeline.scan_item` sleep ``seconds`` first, in this process."""
+    """Make ``Pipeline.scan_item`` (and ``scan_plain``) sleep ``seconds`` first, in this process."""
     from cardscan.pipeline import Pipeline
 
     scan = Pipeline.scan_item
+    plain = Pipeline.scan_plain  # what a pool's parent scans while its workers start
 
     def scan_item(self: Any, item: Any) -> Any:
         time.sleep(seconds)
         return scan(self, item)
 
+    def scan_plain(self: Any, item: Any) -> Any:
+        time.sleep(seconds)
+        return plain(self, item)
+
     Pipeline.scan_item = scan_item  # type: ignore[method-assign]
+    Pipeline.scan_plain = scan_plain  # type: ignore[method-assign]
 
 
 def sitecustomize_dir(where: Path, seconds: float) -> Path:

@@ -419,3 +419,44 @@ def test_broken_entry_point_is_reported_and_refresh_reaches_the_decoder_cache(tm
         registry.refresh()
     assert load_failures() == {}
     assert "plugin_errors" not in scan_info([], {}, FingerprintKey(b"k" * 32), "argument")
+
+
+def test_container_check_by_data_equals_its_plain_reading() -> None:
+    """_Formats.match (asked once per object, so tuned) gives the answer of the
+    rules read plainly: magic at its offset, a suffix, a header at the start of
+    a line of the first block (ending at the first blank line, \\r\\n or \\n)."""
+    import random
+    import re
+
+    from cardscan.decoders.expand import _BLOCK_END, _HEADER_LINE, _block_end, _loaded
+
+    f = _loaded().formats
+
+    def plain(name: str, head: bytes) -> bool:
+        if any(head[at:at + len(m)] == m for at, m in f.magic):
+            return True
+        if any(m in head[:w] for w, m in f.search):
+            return True
+        if name and name.lower().endswith(f.suffixes):
+            return True
+        if _HEADER_LINE.match(head):
+            block = re.split(rb"\r?\n\r?\n", head, maxsplit=1)[0]
+            return any(line.lower().startswith(f.headers) for line in block.splitlines())
+        return False
+
+    rng = random.Random(7)
+    parts = [b"From: a", b"\r\n", b"\n", b"\r", b"x: y", b"RECEIVED: z", b"Message-ID:", b"fro", b"m:",
+             b"2024-01-01T10:11:12Z INFO", b" ", b"\x1f\x8b", b"PK\x03\x04", b"ustar", b"%PDF", b"\r\r\n",
+             b"mime-version: 1", b"\n\n", b"\r\n\r\n", b"Return-Path:", b"\n\r\r\n", b"(28, b'\\x00ustar')"]
+    seen = set()
+    for _ in range(30_000):
+        head = b"".join(rng.choice(parts) for _ in range(rng.randrange(0, 12)))
+        if rng.random() < 0.1:
+            head = b"\0" * 257 + b"ustar" + head
+        name = rng.choice(["a.log", "x.zst", "b.TZST", "", "m.eml"])
+        m = _BLOCK_END.search(head)
+        assert _block_end(head) == (m.start() if m else len(head)), head
+        got = f.match(name, head)
+        assert got == plain(name, head), (name, head)
+        seen.add(got)
+    assert seen == {True, False}

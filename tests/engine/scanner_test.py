@@ -306,3 +306,18 @@ def test_chunks_start_small_and_grow_to_the_chunk_size() -> None:
     assert len(small[0].obj) <= _FIRST_READ
     sizes = [len(c) for c in _chunks(io.BytesIO(b"x" * (5 << 20)), 1 << 20)]
     assert sizes[0] == _FIRST_READ and max(sizes) == 1 << 20 and sum(sizes) == 5 << 20
+
+
+def test_a_finding_keeps_every_field_of_its_location() -> None:
+    """Scanner.finding builds the location field by field: none may be lost (a new field included)."""
+    import dataclasses
+
+    from cardscan.findings import Cell, FingerprintKey, Location
+    from cardscan.engine.scanner import Scanner
+
+    base = Location(uri="file:///x", member=("a.zip", "b.txt"), version="v1", cell=Cell("t", "c", (("id", 1),)),
+                    ref="Sheet1!B2", sealed="s")
+    (f,) = Scanner(key=FingerprintKey(b"k")).scan_bytes(b"card 4111 1111 1111 1111 exp 01/29", base)
+    want = dataclasses.replace(base, offset=5, length=19, line=1, column=6)
+    assert [getattr(f.location, x.name) for x in dataclasses.fields(Location)] == \
+        [getattr(want, x.name) for x in dataclasses.fields(Location)]

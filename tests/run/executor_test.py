@@ -130,6 +130,7 @@ def test_cancel_terminates_the_pool_processes(tmp_path: Path, rng) -> None:
     runner = ExecutorRunner(process_pool(settings(), 2), settings(), initialized=True, jobs=2)
     gen = runner.run([[i] for i in items])
     next(gen)
+    runner._pool_ready(wait=True)  # (the first results may come from this process while the pool starts)
     pool = runner._executor
     processes = list(pool._processes.values())
     runner.shutdown(cancel=True)
@@ -192,3 +193,37 @@ def test_workers_import_the_parents_cardscan_not_the_working_directorys(tmp_path
 
     found = {f.fingerprint for f in load_manifest(m).findings}
     assert found == {FingerprintKey(KEY).fingerprint(p) for p in pans}
+
+
+def test_while_the_pool_starts_the_parent_scans_only_small_plain_files(tmp_path: Path, rng) -> None:
+    import gzip
+
+    items = tree(tmp_path, rng, 4)
+    (tmp_path / "z.log.gz").write_bytes(gzip.compress(b"nothing here\n"))
+    gz = [x for x in FileSource(tmp_path).items() if isinstance(x, Item) and x.uri.endswith(".gz")]
+    units = [[items[0], gz[0]], [items[1]], [items[2], items[3]]]
+    runner = ExecutorRunner(process_pool(settings(), 2), settings(), initialized=True, jobs=2)
+    seen: list[tuple[str, bool]] = []
+    try:
+        for unit, results in runner.run(units):
+            assert [r.item for r in results] == unit
+            starting = runner._starting is not None
+            seen += [(r.item.uri, starting) for r in results]
+    finally:
+        runner.shutdown()
+    assert sorted(u for u, _ in seen) == sorted(i.uri for u in units for i in u)  # each item once
+    # The container never ran in the parent, whatever the timing.
+    assert not any(u.endswith(".gz") and starting for u, starting in seen)
+    assert runner._starting is None and runner._executor is None  # shut down, nothing left starting
+
+
+def test_a_run_done_before_its_pool_is_up_leaves_no_worker_behind(tmp_path: Path, rng) -> None:
+    import multiprocessing
+
+    items = tree(tmp_path, rng, 2)
+    runner = ExecutorRunner(process_pool(settings(), 2), settings(), initialized=True, jobs=2)
+    got = collect(runner, [[items[0]], [items[1]]])
+    runner.shutdown()
+    assert set(got) == {i.uri for i in items}
+    assert runner._starting is None and runner._executor is None
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("ForkServerProcess")]

@@ -284,8 +284,10 @@ def test_batches_ramp_up_from_one_item_on_a_pool(tmp_path: Path) -> None:
     runner = Recording(ExecutorRunner(process_pool(s, 2), s, initialized=True, jobs=2))
     summary = Sweep([src], runner, [ListSink()]).run()
     assert summary["objects_scanned"] == 400 and sum(runner.sizes) == 400
-    # The pool's window (8 units) is filled before any result: a ramp from 1.
-    assert runner.sizes[:7] == [1, 2, 4, 8, 16, 32, 64]
+    # Before any result, a ramp from 1 (while the pool starts this process
+    # scans units itself, so results, and the cost of items, may come sooner:
+    # then batches follow that cost, test below).
+    assert runner.sizes[0] == 1
 
 
 def test_batch_size_follows_the_cost_of_items(tmp_path: Path) -> None:

@@ -82,3 +82,27 @@ def test_registered_spec_gives_each_thread_its_own_pipeline(tmp_path: Path, rng)
 def test_spec_token_names_the_spec() -> None:
     assert worker.spec_token(spec()) == worker.spec_token(spec())
     assert worker.spec_token(spec()) != worker.spec_token(spec(b"another key"))
+
+
+def test_lean_results_leave_their_items_behind_and_get_them_back(tmp_path: Path, rng) -> None:
+    """The local pool's task returns results without items (less to pickle); the runner puts them back."""
+    from cardscan.run.executor import ExecutorRunner, process_pool
+
+    files = []
+    for i in range(4):
+        p = tmp_path / f"f{i}.log"
+        write_planted(p, rng, 1, start=i)
+        files.append(p)
+    items = [item_for(p) for p in files]
+    worker.init_worker(spec())
+    lean = worker.scan_batch_lean(items)
+    assert [r.item for r in lean] == [None] * 4 and all(len(r.findings) == 1 for r in lean)
+    s = spec()
+    runner = ExecutorRunner(process_pool(s, 2), s, initialized=True, jobs=2)
+    got = []
+    try:
+        for unit, results in runner.run([items[:2], items[2:]]):
+            got += [(r.item, len(r.findings)) for r in results]
+    finally:
+        runner.shutdown()
+    assert sorted((i.uri, n) for i, n in got) == sorted((i.uri, 1) for i in items)
