@@ -1,7 +1,7 @@
 /*
  * cardscan candidate finder, C backend.
  *
- * find_chains(buf, start=0, end=len(buf), table=None) -> list[(start, end, flags)]
+ * find_chains(buf, start=0, end=len(buf), table=None, ids=None, keep=None) -> list[(start, end, flags)]
  *
  * Finds "digit chains" exactly as the pure-Python oracle in candidates.py
  * does (tests compare them on random and adversarial inputs):
@@ -33,6 +33,13 @@
  * thresholds above context.MAX_WITH_NEGATIVE (tests prove the scan finds the
  * same with and without this rule); it only saves the Python work. A chain
  * followed by '=' is kept: it may be track 2 data, which context never drops.
+ *
+ * keep (bytes "\nnumber\n...", the published test cards) lists numbers the
+ * id rule never drops: issue 16 says test cards are always reported.
+ *
+ * An escape whose hex digits touch a chain is a boundary (escape_start):
+ * in "%224111...", "%2522...", "\u00224111..." or "\x224111..." the chain
+ * starts after the escape, unless the escape stands for a digit ("%34").
  *
  * It may over-report (Python confirms), it must never miss.
  *
@@ -280,6 +287,59 @@ static int in_words(WordSet *ws, const unsigned char *tok, Py_ssize_t tlen) {
     return 0;
 }
 
+/* The numbers the id rule never drops (published test cards: issue 16 says
+ * they are always reported), "\nnumber\nnumber\n": an open-addressing set
+ * of their offsets, built on the first id-labelled chain of a call. */
+#define KS_SLOTS 4096
+typedef struct {
+    const unsigned char *blob;
+    Py_ssize_t len;
+    int state;     /* 0: not built; 1: built; -1: scan the blob (too big, or no memory) */
+    uint16_t *off; /* KS_SLOTS offsets, then KS_SLOTS lengths (0: empty slot) */
+    uint8_t *nlen;
+} KeepSet;
+
+static void keepset_build(KeepSet *ks) {
+    ks->state = -1;
+    if (ks->len > 65535) return;
+    ks->off = PyMem_Malloc(KS_SLOTS * (sizeof *ks->off + sizeof *ks->nlen));
+    if (!ks->off) return;
+    ks->nlen = (uint8_t *)(ks->off + KS_SLOTS);
+    memset(ks->nlen, 0, KS_SLOTS);
+    int n = 0;
+    for (Py_ssize_t i = 0; i < ks->len;) {
+        if (ks->blob[i] == '\n') { i++; continue; }
+        Py_ssize_t j = i;
+        while (j < ks->len && ks->blob[j] != '\n') j++;
+        if (j - i > 19 || ++n > KS_SLOTS / 2) return;
+        uint32_t slot = word_hash(ks->blob + i, j - i, 0) & (KS_SLOTS - 1);
+        while (ks->nlen[slot]) slot = (slot + 1) & (KS_SLOTS - 1);
+        ks->off[slot] = (uint16_t)i;
+        ks->nlen[slot] = (uint8_t)(j - i);
+        i = j;
+    }
+    ks->state = 1;
+}
+
+/* Is b[s:e] one of the numbers of ks? */
+static int kept(KeepSet *ks, const unsigned char *b, Py_ssize_t s, Py_ssize_t e) {
+    if (!ks) return 0;
+    Py_ssize_t n = e - s;
+    if (ks->state == 0) keepset_build(ks);
+    if (ks->state == 1) {
+        uint32_t slot = word_hash(b + s, n, 0) & (KS_SLOTS - 1);
+        while (ks->nlen[slot]) {
+            if (ks->nlen[slot] == n && memcmp(ks->blob + ks->off[slot], b + s, (size_t)n) == 0) return 1;
+            slot = (slot + 1) & (KS_SLOTS - 1);
+        }
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i + n + 2 <= ks->len; i++)
+        if (ks->blob[i] == '\n' && ks->blob[i + n + 1] == '\n' && memcmp(ks->blob + i + 1, b + s, (size_t)n) == 0)
+            return 1;
+    return 0;
+}
+
 /* Is the contiguous chain b[s:e] right behind an id field name (see the
  * top of this file)? Mirrors candidates._id_field_before. */
 static int id_field_before(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, Py_ssize_t end, IdWords *w) {
@@ -303,10 +363,68 @@ static int id_field_before(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, P
     }
 }
 
+/* ---- escapes that glue digits (issue 16 class 7) -------------------------- */
+
+static inline int hexval(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    c |= 0x20;
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* Where the number in the chain starting at the digit b[s] starts when the
+ * chain's first digits are the tail of an escape that stands for a
+ * non-digit: %XY (and %25XY, double-encoded), %XX%AY, \uXXXX, \xXY. Mirrors
+ * candidates.escape_start: the first digit after the escape (past a
+ * separator that follows it), or s. Rare; called once per chain of 12+
+ * bytes, and it reads at most 6 bytes before s. */
+static Py_ssize_t escape_start(const unsigned char *b, Py_ssize_t s, Py_ssize_t end) {
+    Py_ssize_t g = s, p = -1;
+    int value = 0;
+    if (s < 1 || (b[s - 1] != '%' && b[s - 1] != 'u' && b[s - 1] != 'x' && hexval(b[s - 1]) < 0)) return s;
+    while (g < end && IS_DIGIT[b[g]]) g++;
+    if (s >= 1 && b[s - 1] == '%') {
+        if (s + 2 <= g) {
+            value = (b[s] - '0') * 16 + (b[s + 1] - '0');
+            p = s + 2;
+            while (value == 0x25 && p + 2 <= g) {
+                value = (b[p] - '0') * 16 + (b[p + 1] - '0');
+                p += 2;
+            }
+        }
+    } else if (s >= 5 && b[s - 2] == '%' && hexval(b[s - 1]) >= 10 && b[s - 5] == '%' && hexval(b[s - 4]) >= 0 &&
+               hexval(b[s - 3]) >= 0) { /* a UTF-8 continuation (%C2%A0); "%B" alone starts track 1 */
+        value = 0xA0;
+        p = s + 1;
+    } else {
+        static const unsigned char markers[2] = {'u', 'x'};
+        static const int widths[2] = {4, 2};
+        for (int m = 0; m < 2 && p < 0; m++) {
+            int width = widths[m];
+            for (int k = 0; k < width; k++) {
+                if (s - k - 2 < 0 || (k && hexval(b[s - k]) < 0)) break;
+                if (b[s - k - 1] == markers[m] && b[s - k - 2] == '\\') {
+                    if (s + width - k <= g) {
+                        value = 0;
+                        for (Py_ssize_t q = s - k; q < s + width - k; q++) value = value * 16 + hexval(b[q]);
+                        p = s + width - k;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    if (p < 0 || (value >= 0x30 && value <= 0x39)) return s;
+    if (p == g) {
+        if (p + 1 < end && IS_SEP[b[p]] && IS_DIGIT[b[p + 1]]) return p + 1;
+        return s;
+    }
+    return p;
+}
+
 /* The ASCII chain starting at the digit b[s]: appends it to out if it could
  * hold a PAN; returns its end (or -1 on error). */
 static Py_ssize_t ascii_chain(const unsigned char *b, Py_ssize_t s, Py_ssize_t end, const unsigned char *table,
-                              IdWords *ids, PyObject *out) {
+                              IdWords *ids, KeepSet *always, PyObject *out) {
     Py_ssize_t i = s, nd = 0, prev_g = 0;
     int sep = 0, plausible = 0;
     for (;;) {
@@ -321,7 +439,7 @@ static Py_ssize_t ascii_chain(const unsigned char *b, Py_ssize_t s, Py_ssize_t e
     }
     int keep = sep ? (nd >= 12 && plausible)
                    : (nd >= 12 && nd <= 19 && prefix_ok(table, b + s, nd, 1) && luhn_ok(b + s, nd, 1) &&
-                      !(ids && id_field_before(b, s, i, end, ids)));
+                      !(ids && id_field_before(b, s, i, end, ids) && !kept(always, b, s, i)));
     if (keep && emit(out, s, i, sep) < 0) return -1;
     return i;
 }
@@ -338,18 +456,19 @@ typedef unsigned __int128 u128;
  * Same results as ascii_chain by construction; the tests compare both
  * paths with the oracle. */
 static Py_ssize_t ascii_chain_masked(const unsigned char *b, Py_ssize_t s, Py_ssize_t base, Py_ssize_t end,
-                                     u128 D, u128 C, const unsigned char *table, IdWords *ids, PyObject *out) {
+                                     u128 D, u128 C, const unsigned char *table, IdWords *ids, KeepSet *always,
+                                     PyObject *out) {
     int p = (int)(s - base);
     u128 rest = ~C >> p; /* bit 0: byte s; zeros shifted in from the top */
     uint64_t r0 = (uint64_t)rest, r1 = (uint64_t)(rest >> 64);
     int len = r0 ? __builtin_ctzll(r0) : r1 ? 64 + __builtin_ctzll(r1) : 128;
     /* Bit 127 of C is not known (it needs the byte after the window). */
-    if (p + len >= 127) return ascii_chain(b, s, end, table, ids, out);
+    if (p + len >= 127) return ascii_chain(b, s, end, table, ids, always, out);
     Py_ssize_t e = s + len;
     u128 seps = C & ~D & (((((u128)1) << len) - 1) << p);
     if (!seps) {
         int keep = len <= 19 && prefix_ok(table, b + s, len, 1) && luhn_ok(b + s, len, 1) &&
-                   !(ids && id_field_before(b, s, e, end, ids));
+                   !(ids && id_field_before(b, s, e, end, ids) && !kept(always, b, s, e));
         if (keep && emit(out, s, e, 0) < 0) return -1;
         return e;
     }
@@ -404,7 +523,7 @@ static Py_ssize_t utf16_chain(const unsigned char *b, Py_ssize_t j, Py_ssize_t e
  * instantiation below, so the mask code is inlined). 0, or -1 on error. */
 static inline __attribute__((always_inline)) int find_loop(const unsigned char *b, Py_ssize_t start, Py_ssize_t end,
                                                            const unsigned char *table, IdWords *ids,
-                                                           PyObject *out, PyObject *wide, int lvl) {
+                                                           KeepSet *always, PyObject *out, PyObject *wide, int lvl) {
     Masks cur, nxt;
     uint64_t prev_digit = 0;
     Py_ssize_t ascii_done = start, utf16_done = start;
@@ -421,11 +540,14 @@ static inline __attribute__((always_inline)) int find_loop(const unsigned char *
             /* The first 12-byte window at or after the last chain's end is
              * the start of the next chain of 12 bytes or more. */
             Py_ssize_t s = base + __builtin_ctzll(starts);
+            Py_ssize_t s2 = escape_start(b, s, end);
+            if (s2 != s) ascii_done = ascii_chain(b, s2, end, table, ids, always, out);
+            else
 #ifdef __SIZEOF_INT128__
             ascii_done = ascii_chain_masked(b, s, base, end, (u128)nxt.digit << 64 | cur.digit,
-                                            (u128)chain_next << 64 | chain, table, ids, out);
+                                            (u128)chain_next << 64 | chain, table, ids, always, out);
 #else
-            ascii_done = ascii_chain(b, s, end, table, ids, out);
+            ascii_done = ascii_chain(b, s, end, table, ids, always, out);
 #endif
             if (ascii_done < 0) return -1;
             starts = clear_before(starts, base, ascii_done);
@@ -445,12 +567,12 @@ static inline __attribute__((always_inline)) int find_loop(const unsigned char *
 }
 
 #define FIND_ARGS const unsigned char *b, Py_ssize_t start, Py_ssize_t end, const unsigned char *table, \
-                  IdWords *ids, PyObject *out, PyObject *wide
-static int find_loop_scalar(FIND_ARGS) { return find_loop(b, start, end, table, ids, out, wide, LEVEL_SCALAR); }
+                  IdWords *ids, KeepSet *always, PyObject *out, PyObject *wide
+static int find_loop_scalar(FIND_ARGS) { return find_loop(b, start, end, table, ids, always, out, wide, LEVEL_SCALAR); }
 #ifdef CARDSCAN_X86
-static int find_loop_sse2(FIND_ARGS) { return find_loop(b, start, end, table, ids, out, wide, LEVEL_SSE2); }
+static int find_loop_sse2(FIND_ARGS) { return find_loop(b, start, end, table, ids, always, out, wide, LEVEL_SSE2); }
 __attribute__((target("avx2"))) static int find_loop_avx2(FIND_ARGS) {
-    return find_loop(b, start, end, table, ids, out, wide, LEVEL_AVX2);
+    return find_loop(b, start, end, table, ids, always, out, wide, LEVEL_AVX2);
 }
 #endif
 #undef FIND_ARGS
@@ -459,9 +581,15 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
     Py_buffer view;
     Py_buffer tview = {0};
     Py_ssize_t start = 0, end = -1;
-    PyObject *table_obj = Py_None, *ids_obj = Py_None;
+    PyObject *table_obj = Py_None, *ids_obj = Py_None, *keep_obj = Py_None;
     IdWords ids_words, *ids = NULL;
-    if (!PyArg_ParseTuple(args, "y*|nnOO", &view, &start, &end, &table_obj, &ids_obj)) return NULL;
+    KeepSet keep_set, *keep = NULL;
+    if (!PyArg_ParseTuple(args, "y*|nnOOO", &view, &start, &end, &table_obj, &ids_obj, &keep_obj)) return NULL;
+    if (keep_obj != Py_None && !PyBytes_Check(keep_obj)) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_TypeError, "keep must be bytes");
+        return NULL;
+    }
     if (ids_obj != Py_None) {
         /* (negative blob, positive blob, window): bytes objects the caller keeps alive. */
         PyObject *neg, *pos;
@@ -491,23 +619,32 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
     if (start < 0) start = 0;
     PyObject *out = PyList_New(0), *wide = PyList_New(0);
     if (!out || !wide) goto fail;
+    if (keep_obj != Py_None && ids) { /* its slots are allocated on its first lookup */
+        keep_set.blob = (const unsigned char *)PyBytes_AS_STRING(keep_obj);
+        keep_set.len = PyBytes_GET_SIZE(keep_obj);
+        keep_set.state = 0;
+        keep_set.off = NULL;
+        keep = &keep_set;
+    }
     int rc;
 #ifdef CARDSCAN_X86
-    if (level == LEVEL_AVX2) rc = find_loop_avx2(b, start, end, table, ids, out, wide);
-    else if (level == LEVEL_SSE2) rc = find_loop_sse2(b, start, end, table, ids, out, wide);
+    if (level == LEVEL_AVX2) rc = find_loop_avx2(b, start, end, table, ids, keep, out, wide);
+    else if (level == LEVEL_SSE2) rc = find_loop_sse2(b, start, end, table, ids, keep, out, wide);
     else
 #endif
-        rc = find_loop_scalar(b, start, end, table, ids, out, wide);
+        rc = find_loop_scalar(b, start, end, table, ids, keep, out, wide);
     if (rc < 0) goto fail;
     /* ASCII chains first, then UTF-16 ones, as the oracle lists them. */
     if (PyList_SetSlice(out, PyList_GET_SIZE(out), PyList_GET_SIZE(out), wide) < 0) goto fail;
     Py_DECREF(wide);
+    if (keep) PyMem_Free(keep->off);
     if (table) PyBuffer_Release(&tview);
     PyBuffer_Release(&view);
     return out;
 fail:
     Py_XDECREF(out);
     Py_XDECREF(wide);
+    if (keep) PyMem_Free(keep->off);
     if (table) PyBuffer_Release(&tview);
     PyBuffer_Release(&view);
     return NULL;

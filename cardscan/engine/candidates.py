@@ -11,6 +11,12 @@ length (a 4-digit issuer prefix table), fail Luhn, or, when the caller asks
 (``id_fields``), sit right behind an id field name (``order_id=...``) that the
 context scorer would reject them for anyway: the rule is
 :func:`_id_field_before`, and tests prove the scan finds the same with it.
+It never drops a published test card (those are always reported).
+
+A percent or backslash escape whose hex digits touch a chain
+(``%224111...``, ``\u00224111...``) is a boundary: the chain starts after
+it (:func:`escape_start`), so the number inside is found where its own
+digits are.
 
 Two backends return identical results:
 
@@ -36,7 +42,7 @@ from typing import Callable, Iterator, Sequence
 import luhn as _luhn_ref  # noqa: F401  (imported so a missing dependency fails early)
 
 from ..errors import ConfigError
-from .issuers import length_table
+from .issuers import length_table, test_card_blob
 from .luhn import luhn_valid
 
 #: flags bits on a chain
@@ -108,6 +114,73 @@ def _id_field_before(data: bytes, s: int, e: int, end: int, ids: IdFields) -> bo
     return False
 
 
+_HEXVAL = {c: int(chr(c), 16) for c in b"0123456789abcdefABCDEF"}
+_HEX_LETTER = frozenset(b"abcdefABCDEF")
+_CHAIN_SEP = frozenset(b" -")
+#: Backslash escapes whose hex digits can touch a number: the marker after
+#: the backslash and the number of hex digits (``\u0022``, ``\x22``). Octal
+#: (``\042``) is left out on purpose: ``\`` then digits is a Windows path.
+_BACKSLASH_ESCAPES = ((0x75, 4), (0x78, 2))
+#: The byte before a chain that an escape touching it ends with.
+_MAY_END_ESCAPE = frozenset(b"%ux") | _HEX_LETTER
+
+
+def escape_start(data: bytes, s: int, end: int) -> int:
+    """Where the number in the digit chain starting at ``data[s]`` starts,
+    when the chain's first digits are the tail of an escape (issue 16 class 7).
+
+    An escape is a boundary: ``%22`` (double-encoded ``%2522``), ``%C2%A0``,
+    ``\u0022`` and ``\x22`` stand for one character that is not a digit, but
+    their hex digits glue onto the number in the raw bytes
+    (``%224111...`` is an 18-digit run). Returns the first digit after the
+    escape (past a separator that follows it), or ``s`` when no such escape
+    touches the chain, or when the escape stands for a digit (``%34`` is a
+    ``4``: the inline decoder's job, not a boundary). Reads the escape's
+    marker before ``s`` (anywhere in ``data``) and only digits before ``end``.
+    The C finder has the same rule (``escape_start`` in _cfinder.c).
+    """
+    if s < 1 or (data[s - 1] not in _MAY_END_ESCAPE):
+        return s
+    g = s
+    while g < end and 48 <= data[g] <= 57:
+        g += 1
+    p = -1
+    value = 0
+    if s >= 1 and data[s - 1] == 0x25:  # %XY: both hex digits in the run
+        if s + 2 <= g:
+            value = (data[s] - 48) * 16 + data[s + 1] - 48
+            p = s + 2
+            while value == 0x25 and p + 2 <= g:  # %25XY: an escaped escape
+                value = (data[p] - 48) * 16 + data[p + 1] - 48
+                p += 2
+    elif (s >= 5 and data[s - 2] == 0x25 and data[s - 1] in _HEX_LETTER and data[s - 5] == 0x25
+          and data[s - 4] in _HEXVAL and data[s - 3] in _HEXVAL):
+        # %AY after another escape: a UTF-8 continuation byte (%C2%A0). Alone,
+        # "%B" then digits is the start of track 1 data, not an escape.
+        value, p = 0xA0, s + 1  # any value from 0xA0 up: never a digit
+    else:
+        for marker, width in _BACKSLASH_ESCAPES:
+            for k in range(width):  # k hex digits of the escape stand before s
+                if s - k - 2 < 0 or (k and data[s - k] not in _HEXVAL):
+                    break
+                if data[s - k - 1] == marker and data[s - k - 2] == 0x5C:
+                    if s + width - k <= g:
+                        value = 0
+                        for c in data[s - k:s + width - k]:
+                            value = value * 16 + _HEXVAL[c]
+                        p = s + width - k
+                    break
+            if p >= 0:
+                break
+    if p < 0 or 0x30 <= value <= 0x39:
+        return s
+    if p == g:  # the escape was the whole first group: the number starts after the separator
+        if p + 1 < end and data[p] in _CHAIN_SEP and 48 <= data[p + 1] <= 57:
+            return p + 1
+        return s
+    return p
+
+
 def _keep(digits: bytes, has_sep: bool, table: bytes | None, text: bytes = b"") -> bool:
     n = len(digits)
     if has_sep:
@@ -125,23 +198,31 @@ def find_chains_python(
     end: int = -1,
     table: bytes | None = None,
     id_fields: IdFields | None = None,
+    keep: bytes | None = None,
 ) -> list[Chain]:
     """Pure-Python finder; the reference the C backend is tested against.
 
     ``table`` (see issuers.length_table) drops contiguous chains whose 4-digit
     prefix cannot start a PAN of their length; ``id_fields`` those right
-    behind an id field name (:func:`_id_field_before`).
+    behind an id field name (:func:`_id_field_before`), except the numbers
+    of ``keep`` (``b"\nnumber\n..."``: the published test cards, which are
+    always reported). A chain whose first digits belong to an escape starts
+    after it (:func:`escape_start`).
     """
     data = bytes(buf)
     if end < 0 or end > len(data):
         end = len(data)
     out: list[Chain] = []
     for m in _ASCII.finditer(data, start, end):
-        text = m.group()
+        s0 = escape_start(data, m.start(), end)
+        if s0 != m.start():
+            m = _ASCII.match(data, s0, m.end())  # type: ignore[assignment]
+        text = m.group()  # type: ignore[union-attr]
         has_sep = b" " in text or b"-" in text
         digits = _NOT_DIGIT.sub(b"", text) if has_sep else text
         if _keep(digits, has_sep, table, text):
-            if id_fields is not None and not has_sep and _id_field_before(data, m.start(), m.end(), end, id_fields):
+            if (id_fields is not None and not has_sep and _id_field_before(data, m.start(), m.end(), end, id_fields)
+                    and not (keep and digits in _words(keep))):
                 continue
             out.append((m.start(), m.end(), SEP if has_sep else 0))
     for m in _UTF16.finditer(data, start, end):
@@ -288,7 +369,8 @@ Finder = Callable[..., list[Chain]]
 
 def get_finder(name: str = "best") -> Finder:
     """A finder by name (``best``, ``c`` or ``python``), bound to the issuer
-    prefix table: ``finder(buf, id_fields=None) -> chains``."""
+    prefix table and the published test cards (never dropped by the id
+    rule): ``finder(buf, id_fields=None) -> chains``."""
     if name == "best":
         name = best_backend()
     try:
@@ -300,9 +382,10 @@ def get_finder(name: str = "best") -> Finder:
         ) from None
 
     table = length_table()
+    keep = test_card_blob()
 
     def finder(buf: bytes | bytearray, id_fields: IdFields | None = None) -> list[Chain]:
-        return find(buf, 0, -1, table, id_fields)
+        return find(buf, 0, -1, table, id_fields, keep)
 
     finder.backend = name  # type: ignore[attr-defined]
     return finder

@@ -19,7 +19,7 @@ from . import context, filters, issuers, track
 from .candidates import SEP, UTF16, get_finder, lines_at, newlines
 from .chunker import Chunker
 from .columns import HEADER_MAX, MAX_ROW_BACK, Columns, Field, Fields, sniff
-from .config import ScanConfig
+from .config import DEFAULT_MIN_CONFIDENCE, ScanConfig
 from .inline import encoded_offset, find_encoded
 from .validate import Window, windows
 
@@ -336,7 +336,8 @@ class Detector:
         field = columns.field_at(buf, a, b) if columns is not None and not utf16 else None
         # Most structurally valid non-cards are ids behind a field name; they
         # cannot reach the threshold, so skip the rest of the work for them.
-        if floor > context.MAX_WITH_NEGATIVE and context.is_negative(before, context.field_evidence(field)):
+        if floor > context.MAX_WITH_NEGATIVE and not test_card and context.is_negative(
+                before, context.field_evidence(field)):
             return None
         after = buf[b:b + win]
         if utf16:
@@ -356,6 +357,9 @@ class Detector:
             value -= 25
             reasons.append("longer_group_run")
         if test_card:
+            # Issue 16: a published test card is always reported at the
+            # default threshold, whatever else lowered it (its reasons stay).
+            value = max(value, DEFAULT_MIN_CONFIDENCE)
             reasons.append("test_card")
         h.confidence = max(0, min(100, value))
         h.reasons = reasons
