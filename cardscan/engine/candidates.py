@@ -130,7 +130,7 @@ def escape_start(data: bytes, s: int, end: int) -> int:
     when the chain's first digits are the tail of an escape (issue 16 class 7).
 
     An escape is a boundary: ``%22`` (double-encoded ``%2522``), ``%C2%A0``,
-    ``\u0022`` and ``\x22`` stand for one character that is not a digit, but
+    ``\\u0022`` and ``\\x22`` stand for one character that is not a digit, but
     their hex digits glue onto the number in the raw bytes
     (``%224111...`` is an 18-digit run). Returns the first digit after the
     escape (past a separator that follows it), or ``s`` when no such escape
@@ -139,8 +139,29 @@ def escape_start(data: bytes, s: int, end: int) -> int:
     marker before ``s`` (anywhere in ``data``) and only digits before ``end``.
     The C finder has the same rule (``escape_start`` in _cfinder.c).
     """
-    if s < 1 or (data[s - 1] not in _MAY_END_ESCAPE):
+    p, g = _escape(data, s, end)
+    if p < 0:
         return s
+    if p == g:  # the escape was the whole first group: the number starts after the separator
+        if p + 1 < end and data[p] in _CHAIN_SEP and 48 <= data[p + 1] <= 57:
+            return p + 1
+        return s
+    return p
+
+
+def escape_end(data: bytes, s: int, end: int) -> int:
+    """The end of the escape whose hex digits begin the digits at ``data[s]``
+    (see :func:`escape_start`), or ``s``: where inline decoding starts a run
+    of digits and escaped digits (``%22`` then ``4111%201111...``)."""
+    p, _ = _escape(data, s, end)
+    return s if p < 0 else p
+
+
+def _escape(data: bytes, s: int, end: int) -> tuple[int, int]:
+    """(end of the non-digit escape the digits at ``data[s]`` begin with, or
+    -1; end of those digits)."""
+    if s < 1 or (data[s - 1] not in _MAY_END_ESCAPE):
+        return -1, s
     g = s
     while g < end and 48 <= data[g] <= 57:
         g += 1
@@ -173,12 +194,8 @@ def escape_start(data: bytes, s: int, end: int) -> int:
             if p >= 0:
                 break
     if p < 0 or 0x30 <= value <= 0x39:
-        return s
-    if p == g:  # the escape was the whole first group: the number starts after the separator
-        if p + 1 < end and data[p] in _CHAIN_SEP and 48 <= data[p + 1] <= 57:
-            return p + 1
-        return s
-    return p
+        return -1, g
+    return p, g
 
 
 def _keep(digits: bytes, has_sep: bool, table: bytes | None, text: bytes = b"") -> bool:

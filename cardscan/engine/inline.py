@@ -26,7 +26,9 @@ decoded unless it can hold a card number:
 * entities (``&#52;&#49;...``, ``&#x34;``, ``&nbsp;`` as a space): only if
   ``buf`` has ``&#`` or ``&nbsp;``; same rule as percent.
 
-A PAN written plainly stays the engine's job: percent and entity spans are
+An escape that stands for a non-digit (``%22``, ``%2522``, ``\\u0022``)
+ends a span even where its hex digits touch the number
+(candidates.escape_end). A PAN written plainly stays the engine's job: percent and entity spans are
 trimmed to their first and last digit and must contain an escape, so a plain
 number next to a ``%20`` is not reported twice. (A span such as
 ``4111111111111111%2012`` still decodes to text that holds the plain PAN: a
@@ -43,7 +45,7 @@ import re
 from typing import Iterator
 from urllib.parse import unquote_to_bytes
 
-from .candidates import CEXT, has_entity
+from .candidates import CEXT, escape_end, has_entity
 
 MIN_BASE64 = 16
 MIN_DIGITS = 12
@@ -242,7 +244,9 @@ def _escaped(buf, find, run, back, seps, decode, encoding) -> Iterator[tuple[int
     for m in find.finditer(buf):
         if m.start() < covered:
             continue
-        start = back(buf, m.start())
+        # Digits that are the tail of a non-digit escape ("%22" before
+        # "4111%201111...") are not the number's (issue 16 class 7).
+        start = escape_end(buf, back(buf, m.start()), m.start())
         end = run.match(buf, m.start()).end()
         covered = end
         decoded = decode(buf[start:end])

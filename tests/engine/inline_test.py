@@ -197,3 +197,59 @@ def test_c_class_runs_on_long_inputs_any_min_length(min_len: int) -> None:
                 buf += bytes(rng.choice(pool) for _ in range(rng.randrange(1, 150)))
             buf = bytes(buf)
             assert inline._class_runs(buf, table, min_len) == _runs_reference(buf, table, min_len)
+
+
+# -- escapes whose hex digits touch the number (issue 16 class 7) ---------------
+
+
+def _findings(buf: bytes) -> list[tuple[int, int, str, str]]:
+    """(offset, length, encoding, fingerprint) of what the scanner reports."""
+    return [(f.location.offset, f.location.length, f.encoding, f.fingerprint) for f in SCANNER.scan_bytes(buf)]
+
+
+@pytest.mark.parametrize("before, after", [
+    (b"data=%7B%22number%22%3A%22", b"%22%7D"),
+    (b"payload=%257B%2522number%2522%253A%2522", b"%2522%257D"),
+    (b'{"body":"{\\u0022pan\\u0022:\\u0022', b'\\u0022}"}'),
+    (b"q=card%3A%22%20", b"%22"),
+])
+def test_grouped_number_after_a_glued_escape_is_decoded_from_its_first_digit(before: bytes, after: bytes) -> None:
+    pan = P[1]
+    grouped = group(pan, (4, 4, 4, 4)).replace(" ", "%20").encode()
+    buf = before + grouped + after
+    ((start, end, decoded, enc),) = [s for s in find_encoded(buf) if s[3] == "percent"]
+    assert (start, end, enc) == (len(before), len(before) + len(grouped), "percent")
+    assert decoded == group(pan, (4, 4, 4, 4)).encode()
+    # The scanner reports it once, at its encoded location.
+    assert _findings(buf) == [(len(before), len(grouped), "percent", KEY.fingerprint(pan))]
+
+
+@pytest.mark.parametrize("before, after", [
+    (b"GET /cb?data=%7B%22number%22%3A%22", b"%22%2C%22exp%22%3A%2204%2F29%22%7D HTTP/1.1"),
+    (b"payload=%257B%2522card%2522%253A%257B%2522number%2522%253A%2522", b"%2522%257D%257D&sig=9b1f"),
+    (b'{"body": "{\\u0022pan\\u0022:\\u0022', b'\\u0022,\\u0022exp\\u0022:\\u00220429\\u0022}"}'),
+    (b'{"request":"{\\"card\\":{\\"number\\":\\"', b'\\",\\"cvc\\":\\"123\\"}}"}'),
+    (b'<LogEntry msg="{&quot;pan&quot;:&quot;', b'&quot;}"/>'),
+    (b"<td>&#34;number&#34;:&#34;", b"&#34;</td>"),
+    (b"<td>&#x22;number&#x22;:&#x22;", b"&#x22;</td>"),
+    (b"GET /search?q=card%20number%20", b"%20declined HTTP/1.1"),
+    (b"b'card=\\x22", b"\\x22'"),
+])
+def test_a_contiguous_number_inside_escapes_is_reported_where_its_digits_are(before: bytes, after: bytes) -> None:
+    for pan in (P[0], AMEX, make_pan("6011", 16, RNG)):
+        buf = before + pan.encode() + after
+        assert _findings(buf) == [(len(before), len(pan), "ascii", KEY.fingerprint(pan))], before
+
+
+def test_escape_near_misses_stay_unreported() -> None:
+    pan = P[2]
+    # An id in its own id field, percent-encoded.
+    assert _findings(b"GET /v1/orders?q=%7B%22order_id%22%3A%22" + pan.encode() + b"%22%7D") == []
+    # A hex token that merely follows an escape: the digits sit in a hash.
+    assert _findings(b"sig=%22" + pan.encode() + b"deadbeefcafe0123%22") == []
+    # Removing the escape's digits leaves 20 digits: no number of 12-19.
+    assert _findings(b"ts=%22" + b"17330000000000000000" + b"%22") == []
+    # An escape that stands for a digit is part of the number, not a boundary:
+    # %34 is "4", so the 16 digits are read once, as the inline decoder reads them.
+    enc = b"pan=%34" + pan[1:].encode()
+    assert [f[3] for f in _findings(enc)] == ([KEY.fingerprint(pan)] if pan[0] == "4" else [])
