@@ -23,6 +23,10 @@ from .config import DEFAULT_MIN_CONFIDENCE, ScanConfig
 from .inline import encoded_offset, find_encoded
 from .validate import Window, windows
 
+#: What a number only a wide issuer row admits loses (issue 16 class 4):
+#: bare, BASE - 15 stays below the default threshold; with a card word, a
+#: card field or a printed grouping it is reported.
+WIDE_RANGE_PENALTY = 15
 #: Longest candidate span in bytes: 19 digits + 4 separators, doubled for UTF-16.
 _MAX_SPAN = 46
 #: Longest track data after a PAN (track 1 is at most 79 characters).
@@ -356,6 +360,11 @@ class Detector:
         if w.in_longer_run:
             value -= 25
             reasons.append("longer_group_run")
+        if w.wide:
+            # Only a wide catch-all row (Maestro 50/56-69, UnionPay at 14-15
+            # digits) admits it: reported with card evidence, not bare.
+            value -= WIDE_RANGE_PENALTY
+            reasons.append("wide_range")
         if test_card:
             # Issue 16: a published test card is always reported at the
             # default threshold, whatever else lowered it (its reasons stay).

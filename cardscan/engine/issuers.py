@@ -49,11 +49,13 @@ _IIN_COLUMNS = ["brand", "name", "prefix_from", "prefix_to", "lengths", "width",
 #: ``narrow``: a scheme's own allocation; ``wide``: a catch-all range where
 #: issued cards are sparse; ``sandbox``: a BIN only test environments use.
 WIDTHS = ("narrow", "wide", "sandbox")
-#: The widths the scanner admits today. ``wide`` rows wait for a scorer that
-#: weighs them (issue 16): admitted at full confidence, the Maestro 50/56-69
-#: catch-all alone turned 22,729 twelve-digit account numbers of the
-#: benchmark CSV into findings (benchmarks/accuracy/README.md).
-ADMITTED_WIDTHS = frozenset({"narrow", "sandbox"})
+#: The widths the scanner admits: all of them (issue 16). A number that only
+#: a ``wide`` row admits scores lower (detect.py, reason ``wide_range``) and
+#: loses overlaps to other readings (validate.Window.rank): admitted at full
+#: confidence, the Maestro 50/56-69 catch-all alone turned 22,729
+#: twelve-digit account numbers of the benchmark CSV into findings
+#: (benchmarks/accuracy/README.md).
+ADMITTED_WIDTHS = frozenset(WIDTHS)
 _TEST_COLUMNS = ["number", "brand", "source"]
 
 

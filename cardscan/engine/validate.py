@@ -13,11 +13,13 @@ check digit is right.
 When valid windows overlap, one rule picks which is reported, and it is local
 (it looks only at overlapping windows, so results never depend on where a
 chunk boundary fell): a window is kept unless an overlapping valid window
-ranks before it. Rank: the common lengths first (16, 15, 14, 19, 13, 18, 17,
-12), then the earlier start. That is how ``4111 1111 1111 1111 123`` (a PAN
-followed by its CVV) reads as a 16-digit PAN even when the 19 digits would
-also pass Luhn; PERF-NOTES.md measured "longest valid window first" getting
-this wrong for 34 of 5,367 planted PANs.
+ranks before it. Rank: a published test card first; a reading in a scheme's
+own range before one that only a wide catch-all row (Maestro 56-69) admits;
+then the common lengths (16, 15, 14, 19, 13, 18, 17, 12); then the earlier
+start. That is how ``4111 1111 1111 1111 123`` (a PAN followed by its CVV)
+reads as a 16-digit PAN even when the 19 digits would also pass Luhn;
+PERF-NOTES.md measured "longest valid window first" getting this wrong for
+34 of 5,367 planted PANs.
 """
 from __future__ import annotations
 
@@ -53,9 +55,17 @@ class Window:
     #: True if the same separator continues into more 4-digit groups on either
     #: side (IBANs, account numbers printed in fours): evidence against a card.
     in_longer_run: bool = False
+    #: The deciding issuer row is a wide one (issuers.WIDTHS): a catch-all
+    #: range where most valid numbers are not cards.
+    wide: bool = False
+    #: A published test card (issuers.is_test_card).
+    test_card: bool = False
 
-    def rank(self) -> tuple[int, int]:
-        return (_RANK[len(self.digits)], self.start)
+    def rank(self) -> tuple[bool, bool, int, int]:
+        # A published test card is always reported (issue 16), so its
+        # reading wins; a reading in a wide row never hides one in a scheme's
+        # own range (4-4-4-3 Maestro inside a 19-digit Visa printed 4-4-4-4-3).
+        return (not self.test_card, self.wide, _RANK[len(self.digits)], self.start)
 
 
 def split_groups(chain: str) -> tuple[list[tuple[int, int]], list[str]]:
@@ -74,12 +84,24 @@ def split_groups(chain: str) -> tuple[list[tuple[int, int]], list[str]]:
 
 def check(digits: str, luhn_checked: bool = False) -> str | None:
     """Brand if ``digits`` is a PAN by issuer range, length and Luhn; else None."""
+    found = check_range(digits, luhn_checked)
+    return None if found is None else found.issuer.brand
+
+
+def check_range(digits: str, luhn_checked: bool = False) -> issuers.Range | None:
+    """The issuer row (brand and width) if ``digits`` is a PAN by issuer
+    range, length and Luhn; else None."""
     if not 12 <= len(digits) <= 19:
         return None
-    issuer = issuers.lookup(digits)
-    if issuer is None or not (luhn_checked or luhn_valid(digits)):
+    found = issuers.match(digits)
+    if found is None or not (luhn_checked or luhn_valid(digits)):
         return None
-    return issuer.brand
+    return found
+
+
+def _window(s: int, e: int, digits: str, found: issuers.Range, grouped: bool, in_longer_run: bool = False) -> "Window":
+    return Window(s, e, digits, found.issuer.brand, grouped, in_longer_run, found.width == "wide",
+                  issuers.is_test_card(digits))
 
 
 def windows(chain: str, has_sep: bool = True, luhn_checked: bool = False) -> list[Window]:
@@ -89,21 +111,21 @@ def windows(chain: str, has_sep: bool = True, luhn_checked: bool = False) -> lis
     candidate finder already did for a contiguous chain.
     """
     if not has_sep:
-        brand = check(chain, luhn_checked)
-        return [Window(0, len(chain), chain, brand, False)] if brand else []
+        row = check_range(chain, luhn_checked)
+        return [_window(0, len(chain), chain, row, False)] if row else []
     groups, seps = split_groups(chain)
     found: list[Window] = []
     if not seps:
-        brand = check(chain)
-        return [Window(0, len(chain), chain, brand, False)] if brand else []
+        row = check_range(chain)
+        return [_window(0, len(chain), chain, row, False)] if row else []
     sizes = [e - s for s, e in groups]
     ng = len(groups)
     for i in range(ng):
         if 12 <= sizes[i] <= 19:
             s, e = groups[i]
-            brand = check(chain[s:e])
-            if brand:
-                found.append(Window(s, e, chain[s:e], brand, False))
+            row = check_range(chain[s:e])
+            if row:
+                found.append(_window(s, e, chain[s:e], row, False))
         for fmt in _ALL_FORMATS:
             k = len(fmt)
             if i + k > ng:
@@ -115,12 +137,12 @@ def windows(chain: str, has_sep: bool = True, luhn_checked: bool = False) -> lis
                 continue
             s, e = groups[i][0], groups[i + k - 1][1]
             digits = chain[s:e].replace(sep, "")
-            brand = check(digits)
-            if not brand:
+            row = check_range(digits)
+            if not row:
                 continue
             before = i > 0 and seps[i - 1] == sep and sizes[i - 1] == 4
             after = i + k < ng and seps[i + k - 1] == sep and sizes[i + k] == 4
-            found.append(Window(s, e, digits, brand, True, before or after))
+            found.append(_window(s, e, digits, row, True, before or after))
     if len(found) < 2:
         return found
     kept = []
