@@ -17,7 +17,7 @@
  *     (this is where most of the work is saved: ids and timestamps die here);
  *   - with separators: at least 12 digits, and a group that could start a
  *     printed PAN: a group of 12-19 digits, or a group of 4 followed by one
- *     of 3-6, or a group of 6 followed by one of 13 (every printed format in
+ *     of 3-6, a group of 6 followed by one of 13, or groups of 6, 2, 4 (every printed format in
  *     validate.FORMATS starts so). Groupings are judged fully in Python; this
  *     drops the access-log tails ("200 47209 1393") that dominate logs.
  * With a prefix table (10000 bytes: for each 4-digit prefix a bit mask of
@@ -183,9 +183,11 @@ static inline uint64_t clear_before(uint64_t bits, Py_ssize_t base, Py_ssize_t l
 
 /* ---- judging one chain ---------------------------------------------------- */
 /* Can a printed PAN start here: a contiguous group of 12-19 digits, or the
- * first two groups of a format in validate.FORMATS (4 then 3-6, 6 then 13)? */
-static inline int group_ok(Py_ssize_t prev_g, Py_ssize_t g) {
-    return (g >= 12 && g <= 19) || (prev_g == 4 && g >= 3 && g <= 6) || (prev_g == 6 && g == 13);
+ * first groups of a format in validate.FORMATS (4 then 3-6, 6 then 13, 6-2-4)?
+ * prev2_g, prev_g: the two groups before g (0 if none). */
+static inline int group_ok(Py_ssize_t prev2_g, Py_ssize_t prev_g, Py_ssize_t g) {
+    return (g >= 12 && g <= 19) || (prev_g == 4 && g >= 3 && g <= 6) || (prev_g == 6 && g == 13) ||
+           (prev2_g == 6 && prev_g == 2 && g == 4);
 }
 
 static const unsigned char DOUBLED[10] = {0, 2, 4, 6, 8, 1, 3, 5, 7, 9}; /* digit sum of 2d */
@@ -425,14 +427,15 @@ static Py_ssize_t escape_start(const unsigned char *b, Py_ssize_t s, Py_ssize_t 
  * hold a PAN; returns its end (or -1 on error). */
 static Py_ssize_t ascii_chain(const unsigned char *b, Py_ssize_t s, Py_ssize_t end, const unsigned char *table,
                               IdWords *ids, KeepSet *always, PyObject *out) {
-    Py_ssize_t i = s, nd = 0, prev_g = 0;
+    Py_ssize_t i = s, nd = 0, prev_g = 0, prev2_g = 0;
     int sep = 0, plausible = 0;
     for (;;) {
         Py_ssize_t g0 = i;
         while (i < end && IS_DIGIT[b[i]]) i++;
         Py_ssize_t g = i - g0;
         nd += g;
-        plausible |= group_ok(prev_g, g);
+        plausible |= group_ok(prev2_g, prev_g, g);
+        prev2_g = prev_g;
         prev_g = g;
         if (i + 1 < end && IS_SEP[b[i]] && IS_DIGIT[b[i + 1]]) { sep = 1; i++; continue; }
         break;
@@ -473,20 +476,21 @@ static Py_ssize_t ascii_chain_masked(const unsigned char *b, Py_ssize_t s, Py_ss
         return e;
     }
     /* Groups between the separator bits, as ascii_chain counts them. */
-    int nd = 0, prev_g = 0, plausible = 0, from = p;
+    int nd = 0, prev_g = 0, prev2_g = 0, plausible = 0, from = p;
     while (seps) {
         uint64_t s0 = (uint64_t)seps;
         int q = s0 ? __builtin_ctzll(s0) : 64 + __builtin_ctzll((uint64_t)(seps >> 64));
         int g = q - from;
         nd += g;
-        plausible |= group_ok(prev_g, g);
+        plausible |= group_ok(prev2_g, prev_g, g);
+        prev2_g = prev_g;
         prev_g = g;
         from = q + 1;
         seps &= seps - 1;
     }
     int g = p + len - from;
     nd += g;
-    plausible |= group_ok(prev_g, g);
+    plausible |= group_ok(prev2_g, prev_g, g);
     if (nd >= 12 && plausible && emit(out, s, e, 1) < 0) return -1;
     return e;
 }
@@ -497,20 +501,21 @@ static Py_ssize_t ascii_chain_masked(const unsigned char *b, Py_ssize_t s, Py_ss
  * chain (a lone digit), or -1 on error. */
 static Py_ssize_t utf16_chain(const unsigned char *b, Py_ssize_t j, Py_ssize_t end, const unsigned char *table,
                               PyObject *out) {
-    Py_ssize_t q = j, last = j, nd = 1, g = 1, prev_g = 0;
+    Py_ssize_t q = j, last = j, nd = 1, g = 1, prev_g = 0, prev2_g = 0;
     int sep = 0, plausible = 0;
     for (;;) {
         /* q is a digit; next unit is NUL digit, or NUL sep NUL digit */
         if (q + 2 < end && b[q + 1] == 0 && IS_DIGIT[b[q + 2]]) { q += 2; nd++; g++; last = q; continue; }
         if (q + 4 < end && b[q + 1] == 0 && IS_SEP[b[q + 2]] && b[q + 3] == 0 && IS_DIGIT[b[q + 4]]) {
-            plausible |= group_ok(prev_g, g);
+            plausible |= group_ok(prev2_g, prev_g, g);
+            prev2_g = prev_g;
             prev_g = g;
             g = 1;
             q += 4; nd++; last = q; sep = 1; continue;
         }
         break;
     }
-    plausible |= group_ok(prev_g, g);
+    plausible |= group_ok(prev2_g, prev_g, g);
     if (nd < 2) return j + 1;
     Py_ssize_t e = last + 1;
     int keep = sep ? (nd >= 12 && plausible)

@@ -61,11 +61,14 @@ _SEPS = re.compile(rb"[ -]")
 
 def _plausible_groups(text: bytes) -> bool:
     """A group of 12-19 digits, or two groups that can start a printed format
-    (4 then 3-6, 6 then 13: how every format in validate.FORMATS begins)."""
+    (4 then 3-6, 6 then 13), or three that start 6-2-4: how every format in
+    validate.FORMATS begins."""
     sizes = [len(g) for g in _SEPS.split(text)]
     if any(12 <= g <= 19 for g in sizes):
         return True
-    return any((a == 4 and 3 <= b <= 6) or (a == 6 and b == 13) for a, b in zip(sizes, sizes[1:]))
+    if any((a == 4 and 3 <= b <= 6) or (a == 6 and b == 13) for a, b in zip(sizes, sizes[1:])):
+        return True
+    return any(t == (6, 2, 4) for t in zip(sizes, sizes[1:], sizes[2:]))
 
 
 _GAP = frozenset(b" \t=:\"'/")

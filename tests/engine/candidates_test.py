@@ -707,3 +707,36 @@ def test_c_keep_list_larger_than_its_hash_set_is_scanned(rng) -> None:
     assert len(want) == len(numbers[::50])
     for level in each_level():
         assert sorted(find_chains_c(data, 0, -1, None, ids, keep)) == want, level
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_bin_first_grouping_6_2_4_4(backend) -> None:
+    # Cybersource prints its 3-D Secure test cards BIN first: "445653 00 0000 1096".
+    from cardscan import scan_bytes
+
+    find = get_finder(backend)
+    text = b"Visa 445653 00 0000 1096 frictionless"
+    assert find(text) == [(5, 24, SEP)]
+    (f,) = scan_bytes(text, key=b"k", backend=backend)
+    assert (f.location.offset, f.location.length, f.digits) == (5, 19, 16)
+    # Near misses: the same groups failing Luhn, a 6-2 start that goes on
+    # with other sizes, and 6-2-4-4 inside a longer run of fours.
+    assert scan_bytes(b"Visa 445653 00 0000 1097 x", key=b"k", backend=backend) == []
+    assert scan_bytes(b"pid 445653 00 00001096 x", key=b"k", backend=backend) == []
+    longer = scan_bytes(b"ref 445653 00 0000 1096 7781 x", key=b"k", backend=backend, min_confidence=0)
+    assert all("longer_group_run" in f.reasons for f in longer)
+
+
+@needs_c
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([1, 2, 3, 4, 5, 6, 13]), st.sampled_from([" ", "-", "x", "\x00"])),
+                min_size=1, max_size=12),
+       st.booleans())
+def test_c_equals_oracle_on_group_sizes(groups, utf16: bool) -> None:
+    # Chains built from the group sizes the printed formats start with
+    # (4-3..6, 6-13, 6-2-4) and their neighbours, ASCII and UTF-16.
+    text = "".join("7" * n + sep for n, sep in groups)
+    data = text.encode("utf-16-le") if utf16 else text.encode()
+    want = sorted(find_chains_python(data))
+    for level in each_level():
+        assert sorted(find_chains_c(data)) == want, level
