@@ -20,7 +20,7 @@ from .candidates import SEP, UTF16, get_finder, lines_at, newlines
 from .chunker import Chunker
 from .columns import HEADER_MAX, MAX_ROW_BACK, Columns, Field, Fields, sniff
 from .config import DEFAULT_MIN_CONFIDENCE, ScanConfig
-from .inline import encoded_offset, find_encoded
+from .inline import encoded_offset, find_encoded, unescape_context
 from .validate import Window, windows
 
 #: What a number only a wide issuer row admits loses (issue 16 class 4):
@@ -336,7 +336,7 @@ class Detector:
         before = buf[max(0, a - win):a]
         if utf16:
             before = before.replace(b"\x00", b"")
-        before = before.lower()
+        before = unescape_context(before.lower())  # %22card%22%3A%22 reads as "card":"
         field = columns.field_at(buf, a, b) if columns is not None and not utf16 else None
         # Most structurally valid non-cards are ids behind a field name; they
         # cannot reach the threshold, so skip the rest of the work for them.
@@ -346,7 +346,7 @@ class Detector:
         after = buf[b:b + win]
         if utf16:
             after = after.replace(b"\x00", b"")
-        after = after.lower()
+        after = unescape_context(after.lower())
         value, reasons = context.score(context.Context(before, after, field), w.grouped)
         if not utf16 and filters.is_hex_token(buf, a, b, 0, n):
             value -= 45

@@ -280,6 +280,53 @@ def _trim(buf: bytes, start: int, end: int, lead: int, trail: int, run, decode) 
     return start, max(start, end)
 
 
+# -- context words inside escapes ---------------------------------------------
+
+# One escape of a character: percent (also %25 of an escaped escape), JSON/C
+# \u and \x, and the XML/HTML entities of punctuation around field names.
+_CTX_ESC = re.compile(
+    rb"%[0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|\\[\"'/\\]"
+    rb"|&(?:quot|apos|amp|lt|gt|#[0-9]{1,5}|#[xX][0-9a-fA-F]{1,4});"
+)
+_ENTITIES = {b"&quot;": b'"', b"&apos;": b"'", b"&amp;": b"&", b"&lt;": b"<", b"&gt;": b">"}
+_CTX_MARKS = (b"%", b"\\", b"&")
+
+
+def _ctx_char(m: re.Match[bytes]) -> bytes:
+    s = m.group()
+    if s[0] == 0x25:  # %XY
+        return bytes([int(s[1:], 16)])
+    if s[0] == 0x5C:
+        if len(s) == 2:  # \" \' \/ \\
+            return s[1:]
+        code = int(s[2:], 16)
+    elif s in _ENTITIES:
+        return _ENTITIES[s]
+    else:
+        body = s[2:-1]
+        code = int(body[1:], 16) if body[:1] in (b"x", b"X") else int(body)
+    return bytes([code]) if code < 128 else b" "
+
+
+def unescape_context(text: bytes) -> bytes:
+    """``text`` with its escapes decoded (up to three levels: ``%2522`` is
+    ``"``), so the context scorer sees ``"card_number":"`` in
+    ``%22card_number%22%3A%22`` or ``\\u0022pan\\u0022:`` (issue 16 class 7).
+
+    Percent escapes give their bytes (``cart%C3%A3o`` is UTF-8 ``cartão``);
+    a ``\\u`` or entity escape of a non-ASCII character becomes a space (a
+    word boundary). Text without ``%``, ``\\`` or ``&`` is returned as is.
+    """
+    for _ in range(3):
+        if not any(mark in text for mark in _CTX_MARKS):
+            return text
+        decoded = _CTX_ESC.sub(_ctx_char, text)
+        if decoded == text:
+            return text
+        text = decoded
+    return text
+
+
 def encoded_offset(buf: bytes, start: int, encoding: str, decoded_offset: int) -> int:
     """Offset in ``buf`` of the encoded text that decodes to ``decoded[decoded_offset]``.
 

@@ -253,3 +253,38 @@ def test_escape_near_misses_stay_unreported() -> None:
     # %34 is "4", so the 16 digits are read once, as the inline decoder reads them.
     enc = b"pan=%34" + pan[1:].encode()
     assert [f[3] for f in _findings(enc)] == ([KEY.fingerprint(pan)] if pan[0] == "4" else [])
+
+
+def test_context_words_inside_escapes_are_read() -> None:
+    from cardscan.engine.inline import unescape_context
+
+    assert unescape_context(b"%7b%22card_number%22%3a%22") == b'{"card_number":"'
+    assert unescape_context(b"%257b%2522pan%2522%253a%2522") == b'{"pan":"'
+    assert unescape_context(b"{\\u0022pan\\u0022:\\u0022") == b'{"pan":"'
+    assert unescape_context(b'{\\"card\\":{\\"number\\":\\"') == b'{"card":{"number":"'
+    assert unescape_context(b"&quot;pan&quot;:&#34;x&#x22;") == b'"pan":"x"'
+    # Text without escapes, and a percent sign or backslash that is no escape.
+    for text in (b"card number: ", b"100% sure, 20%off", b"c:\\users\\ivan\\", b"at&t"):
+        assert unescape_context(text) == text
+    # Percent escapes give bytes (UTF-8 words such as "cartão" stay whole);
+    # a \u or entity escape of a non-ASCII character becomes a boundary.
+    assert unescape_context(b"numero_cart%C3%A3o") == "numero_cartão".encode()
+    assert unescape_context(b"Jos\\u00e9card") == b"Jos card"
+
+
+def test_a_wide_range_number_in_encoded_json_is_found_by_its_encoded_field_name() -> None:
+    # Maestro 67xx is a wide row: bare it is not reported, with its card
+    # field name it is, also when the name is percent-, double- or \u-encoded.
+    pan = make_pan("6799", 16, RNG)
+    for before, after in (
+        (b"data=%7B%22pan%22%3A%22", b"%22%7D"),
+        (b"payload=%257B%2522card%2522%253A%2522", b"%2522%257D"),
+        (b'{"body":"{\\u0022pan\\u0022:\\u0022', b'\\u0022}"}'),
+    ):
+        (f,) = SCANNER.scan_bytes(before + pan.encode() + after)
+        assert "wide_range" in f.reasons and "keyword" in f.reasons
+        assert f.location.offset == len(before)
+    assert SCANNER.scan_bytes(b"data=%7B%22v%22%3A%22" + pan.encode() + b"%22%7D") == []
+    # An id in its own encoded id field stays unreported.
+    visa = make_pan("4", 16, RNG)
+    assert SCANNER.scan_bytes(b"q=%7B%22order_id%22%3A%22" + visa.encode() + b"%22%7D") == []
