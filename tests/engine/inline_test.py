@@ -288,3 +288,19 @@ def test_a_wide_range_number_in_encoded_json_is_found_by_its_encoded_field_name(
     # An id in its own encoded id field stays unreported.
     visa = make_pan("4", 16, RNG)
     assert SCANNER.scan_bytes(b"q=%7B%22order_id%22%3A%22" + visa.encode() + b"%22%7D") == []
+
+
+def test_an_escape_before_a_long_number_is_not_part_of_a_hex_token() -> None:
+    # "%3D" + 19 digits would be a 21-character hex string with a letter in
+    # it: the hex_token rule must stop at the escape.
+    pan = make_pan("4", 19, RNG)
+    for before in (b"redirect=%2Fpay%3Fcard%3D", b'{"pan":"\\u00a0', b"x=%C2%A0card%C2%A0", b"b'card=\\x3d"):
+        (f,) = SCANNER.scan_bytes(before + pan.encode() + b"&x=1")
+        assert "hex_token" not in f.reasons and f.confidence >= 50, before
+    # A hash that only follows an escape is still a hash.
+    from cardscan import ScanConfig
+
+    low = Scanner(ScanConfig(min_confidence=0), key=KEY)
+    digest = b"%2F" + P[0].encode() + b"deadbeef0a1b2c3d4e5f"
+    assert all("hex_token" in f.reasons for f in low.scan_bytes(digest))
+    assert low.scan_bytes(digest)
