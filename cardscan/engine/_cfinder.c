@@ -408,7 +408,7 @@ static Py_ssize_t escape_start(const unsigned char *b, Py_ssize_t s, Py_ssize_t 
                     if (s + width - k <= g) {
                         value = 0;
                         for (Py_ssize_t q = s - k; q < s + width - k; q++) value = value * 16 + hexval(b[q]);
-                        p = s + width - k;
+                        if (value < 0x100) p = s + width - k; /* "SHOP\u4167..." is a user name */
                     }
                     break;
                 }

@@ -192,7 +192,10 @@ def _escape(data: bytes, s: int, end: int) -> tuple[int, int]:
                         value = 0
                         for c in data[s - k:s + width - k]:
                             value = value * 16 + _HEXVAL[c]
-                        p = s + width - k
+                        # Only \u00XX: "SHOP\u4167..." is a Windows user
+                        # name (u4167...), not the escape of a CJK character.
+                        if value < 0x100:
+                            p = s + width - k
                     break
             if p >= 0:
                 break

@@ -740,3 +740,15 @@ def test_c_equals_oracle_on_group_sizes(groups, utf16: bool) -> None:
     want = sorted(find_chains_python(data))
     for level in each_level():
         assert sorted(find_chains_c(data)) == want, level
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_a_backslash_u_above_u00ff_is_not_an_escape_boundary(backend, rng) -> None:
+    # "DOMAIN\u4167..." is a Windows account (user u4167...), "C:\Users\u4111..."
+    # a path: only \u00XX (an escape of one byte) cuts the digits.
+    find = get_finder(backend)
+    pan = make_pan("4", 16, rng)
+    for before in (b"user:SHOP\\u", b"C:\\Users\\u"):
+        data = before + pan.encode()
+        assert find(data) == [(len(before), len(data), 0)], before
+    assert find(b"x\\u00" + b"22" + pan.encode()) == [(7, 23, 0)]
