@@ -423,6 +423,20 @@ static Py_ssize_t escape_start(const unsigned char *b, Py_ssize_t s, Py_ssize_t 
     return p;
 }
 
+/* Does the chain at b[s] read as it stands, escape digits and all, where
+ * escape_start would start it at s2 (mirrors candidates._whole_reading)? A
+ * contiguous run that is itself a candidate ("LIKE '%2223000010309703%'":
+ * a SQL wildcard), or printed groups whose first group has four digits, not
+ * all of them the escape's. */
+static int whole_reading(const unsigned char *b, Py_ssize_t s, Py_ssize_t s2, Py_ssize_t end,
+                         const unsigned char *table) {
+    Py_ssize_t g = s;
+    while (g < end && IS_DIGIT[b[g]]) g++;
+    if (g + 1 < end && IS_SEP[b[g]] && IS_DIGIT[b[g + 1]]) return g - s == 4 && s2 - s < 4;
+    Py_ssize_t nd = g - s;
+    return nd >= 12 && nd <= 19 && prefix_ok(table, b + s, nd, 1) && luhn_ok(b + s, nd, 1);
+}
+
 /* The ASCII chain starting at the digit b[s]: appends it to out if it could
  * hold a PAN; returns its end (or -1 on error). */
 static Py_ssize_t ascii_chain(const unsigned char *b, Py_ssize_t s, Py_ssize_t end, const unsigned char *table,
@@ -546,7 +560,7 @@ static inline __attribute__((always_inline)) int find_loop(const unsigned char *
              * the start of the next chain of 12 bytes or more. */
             Py_ssize_t s = base + __builtin_ctzll(starts);
             Py_ssize_t s2 = escape_start(b, s, end);
-            if (s2 != s) ascii_done = ascii_chain(b, s2, end, table, ids, always, out);
+            if (s2 != s && !whole_reading(b, s, s2, end, table)) ascii_done = ascii_chain(b, s2, end, table, ids, always, out);
             else
 #ifdef __SIZEOF_INT128__
             ascii_done = ascii_chain_masked(b, s, base, end, (u128)nxt.digit << 64 | cur.digit,

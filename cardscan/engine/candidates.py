@@ -204,6 +204,20 @@ def _escape(data: bytes, s: int, end: int) -> tuple[int, int]:
     return p, g
 
 
+def _whole_reading(text: bytes, cut: int, table: bytes | None) -> bool:
+    """Does the chain ``text`` read as it stands, escape digits and all
+    (``cut``: where :func:`escape_start` would start it)? A contiguous run
+    that is itself a candidate (``LIKE '%2223000010309703%'``: a SQL
+    wildcard, not an escape), or printed groups whose first group has four
+    digits, not all of them the escape's (``%2223 0000 1030 9703``). Cutting
+    it at the escape would lose a number that is there; the C finder has the
+    same rule."""
+    sep = _SEPS.search(text)
+    if sep is not None:
+        return sep.start() == 4 and cut < 4
+    return _keep(text, False, table)
+
+
 def _keep(digits: bytes, has_sep: bool, table: bytes | None, text: bytes = b"") -> bool:
     n = len(digits)
     if has_sep:
@@ -238,7 +252,7 @@ def find_chains_python(
     out: list[Chain] = []
     for m in _ASCII.finditer(data, start, end):
         s0 = escape_start(data, m.start(), end)
-        if s0 != m.start():
+        if s0 != m.start() and not _whole_reading(m.group(), s0 - m.start(), table):
             m = _ASCII.match(data, s0, m.end())  # type: ignore[assignment]
         text = m.group()  # type: ignore[union-attr]
         has_sep = b" " in text or b"-" in text
