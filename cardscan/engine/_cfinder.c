@@ -24,12 +24,13 @@
  * PAN lengths 12..19 some issuer allows), contiguous chains whose prefix
  * cannot start a PAN of their length are dropped too.
  *
- * With id-field words (ids = (negative, positive, window); see
- * context.id_field_words), contiguous ASCII chains right behind an id field
- * name are dropped too ("order_id=...", "\"order_no\":\"...", "orders/..."):
- * the identifier just before the number (after 1+ of  \t=:"'/) holds a
- * negative token, within the last `window` bytes, and no token after it
- * starts a positive word. The context scorer rejects every such chain at
+ * With id-field words (ids = (negative, card words, window); see
+ * context.id_field_words), contiguous ASCII chains that are the value of an
+ * id field are dropped too ("order_id=...", "\"order_no\":\"...", "orders/..."):
+ * the whole identifier just before the number, joined to it by 1+ of
+ *  \t=:"'/ holding '=', '/' or a quote and ':', lies within the last
+ * `window` bytes, has a token that is a negative word and no token that
+ * contains a card word. The context scorer rejects every such chain at
  * thresholds above context.MAX_WITH_NEGATIVE (tests prove the scan finds the
  * same with and without this rule); it only saves the Python work. A chain
  * followed by '=' is kept: it may be track 2 data, which context never drops.
@@ -280,27 +281,60 @@ static int in_words(WordSet *ws, const unsigned char *tok, Py_ssize_t tlen) {
     return 0;
 }
 
-/* Is the contiguous chain b[s:e] right behind an id field name (see the
- * top of this file)? Mirrors candidates._id_field_before. */
+/* Does the token tok[0:tlen] (any case) contain one of the words of ws? */
+static int has_word_inside(const WordSet *ws, const unsigned char *tok, Py_ssize_t tlen) {
+    unsigned char low[64];
+    if (tlen > (Py_ssize_t)sizeof low) return 1; /* too long to look at: keep the number */
+    for (Py_ssize_t k = 0; k < tlen; k++) low[k] = (unsigned char)(tok[k] | (tok[k] >= 'A' && tok[k] <= 'Z' ? 0x20 : 0));
+    for (Py_ssize_t i = 0; i < ws->len;) {
+        if (ws->blob[i] == '\n') { i++; continue; }
+        Py_ssize_t j = i;
+        while (j < ws->len && ws->blob[j] != '\n') j++;
+        Py_ssize_t wl = j - i;
+        for (Py_ssize_t k = 0; k + wl <= tlen; k++)
+            if (memcmp(low + k, ws->blob + i, (size_t)wl) == 0) return 1;
+        i = j;
+    }
+    return 0;
+}
+
+/* Is the contiguous chain b[s:e] the value of an id field (see the top of
+ * this file)? Mirrors candidates._id_field_before. */
 static int id_field_before(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, Py_ssize_t end, IdWords *w) {
     if (e < end && b[e] == '=') return 0;
     Py_ssize_t lo = s > w->window ? s - w->window : 0, g = s;
     while (g > lo && IS_GAP[b[g - 1]]) g--;
     if (g == s || g == lo) return 0;
+    /* Only a field: '=', a path '/', or a quoted key's ':' (context.structured_gap). */
+    int eq = 0, slash = 0, colon = 0, quote = 0;
+    for (Py_ssize_t k = g; k < s; k++) {
+        unsigned char c = b[k];
+        eq |= c == '='; slash |= c == '/'; colon |= c == ':'; quote |= c == '"' || c == '\'';
+    }
+    if (!(eq || slash || (colon && quote))) return 0;
     Py_ssize_t i0 = g;
     while (i0 > lo && IS_IDENT[b[i0 - 1]]) i0--;
-    int pos_after = 0;
-    Py_ssize_t t1 = g;
-    for (;;) {
+    if (i0 == g || (i0 == lo && lo > 0 && IS_IDENT[b[lo - 1]])) return 0; /* none, or cut by the window's start */
+    if ((b[g] == '"' || b[g] == '\'') && colon && (i0 == 0 || b[i0 - 1] != b[g])) return 0; /* a longer quoted key */
+    int neg = 0;
+    for (Py_ssize_t t1 = g; t1 > i0;) {
         while (t1 > i0 && !IS_ALNUM[b[t1 - 1]]) t1--;
-        if (t1 == i0) return 0;
+        if (t1 == i0) break;
         Py_ssize_t t0 = t1;
         while (t0 > i0 && IS_ALNUM[b[t0 - 1]]) t0--;
-        if (t0 == lo && t0 > 0 && IS_ALNUM[b[t0 - 1]]) return 0; /* cut by the window's start */
-        if (in_words(&w->neg, b + t0, t1 - t0)) return !pos_after;
-        if (in_words(&w->pos, b + t0, t1 - t0)) pos_after = 1;
+        if (in_words(&w->neg, b + t0, t1 - t0)) { neg = 1; break; }
         t1 = t0;
     }
+    if (!neg) return 0;
+    for (Py_ssize_t t1 = g; t1 > i0;) {
+        while (t1 > i0 && !IS_ALNUM[b[t1 - 1]]) t1--;
+        if (t1 == i0) break;
+        Py_ssize_t t0 = t1;
+        while (t0 > i0 && IS_ALNUM[b[t0 - 1]]) t0--;
+        if (has_word_inside(&w->pos, b + t0, t1 - t0)) return 0;
+        t1 = t0;
+    }
+    return 1;
 }
 
 /* The ASCII chain starting at the digit b[s]: appends it to out if it could

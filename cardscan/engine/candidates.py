@@ -44,7 +44,7 @@ SEP = 1
 UTF16 = 2
 
 Chain = tuple[int, int, int]  # (start, end, flags), end exclusive
-#: (negative tokens, positive first tokens, window): see context.id_field_words.
+#: (negative tokens, card words of field names, window): see context.id_field_words.
 IdFields = tuple[bytes, bytes, int]
 
 _ASCII = re.compile(rb"[0-9]+(?:[ -][0-9]+)*")
@@ -65,7 +65,7 @@ def _plausible_groups(text: bytes) -> bool:
 _GAP = frozenset(b" \t=:\"'/")
 _IDENT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _ALNUM = re.compile(rb"[A-Za-z0-9]+")
-_ALNUM_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_QUOTES = frozenset(b"\"'")
 
 
 @functools.lru_cache(maxsize=8)
@@ -74,15 +74,18 @@ def _words(blob: bytes) -> frozenset[bytes]:
 
 
 def _id_field_before(data: bytes, s: int, e: int, end: int, ids: IdFields) -> bool:
-    """Is the contiguous chain ``data[s:e]`` right behind an id field name?
+    """Is the contiguous chain ``data[s:e]`` the value of an id field?
 
-    The identifier (``[A-Za-z0-9_.-]+``) just before the number, after one or
-    more of `` \t=:"'/``, holds a negative token (``order_id`` holds ``id``)
-    inside the last ``window`` bytes, and no token after that one starts a
-    positive word (``order_card=`` does not count). context.has_negative is
-    then True: its last negative hit ends at or after that token, and every
-    positive hit after it would start at a later token. A chain followed by
-    ``=`` is kept: it may be track 2 data, which context never drops.
+    The identifier (``[A-Za-z0-9_.-]+``) just before the number, joined to it
+    by one or more of `` \t=:"'/`` that make a field (``=``, ``/``, or a
+    quote and ``:``: context.structured_gap), lies wholly inside the last
+    ``window`` bytes, has a token (``[A-Za-z0-9]+``) that is a negative word
+    (``order_id`` holds ``id``) and no token that contains a card word
+    (``card_ref``, ``trncardnumber_id`` do not count). context.own_field then
+    names the same identifier as the number's field (a quoted key only when
+    the identifier is all of it) and field_evidence calls it an id, so the
+    scorer rejects the number. A chain followed by ``=`` is kept: it may be
+    track 2 data, which context never drops.
     """
     neg_blob, pos_blob, window = ids
     if e < end and data[e] == 0x3D:
@@ -92,20 +95,22 @@ def _id_field_before(data: bytes, s: int, e: int, end: int, ids: IdFields) -> bo
         g -= 1
     if g == s or g == lo:
         return False
+    gap = data[g:s]
+    if not (0x3D in gap or 0x2F in gap or (0x3A in gap and (0x22 in gap or 0x27 in gap))):
+        return False
     i0 = g
     while i0 > lo and data[i0 - 1] in _IDENT:
         i0 -= 1
+    if i0 == g or (i0 == lo and lo > 0 and data[lo - 1] in _IDENT):
+        return False  # no identifier, or one cut by the window's start
+    if gap[0] in _QUOTES and 0x3A in gap and (i0 == 0 or data[i0 - 1] != gap[0]):
+        return False  # a quoted key with more in it than the identifier
     neg, pos = _words(neg_blob), _words(pos_blob)
-    pos_after = False
-    for m in reversed(list(_ALNUM.finditer(data, i0, g))):
-        if m.start() == lo and lo > 0 and data[lo - 1] in _ALNUM_CHARS:
-            return False  # a token cut by the window's start
-        token = m.group().lower()
-        if token in neg:
-            return not pos_after
-        if token in pos:
-            pos_after = True
-    return False
+    tokens = [m.group().lower() for m in _ALNUM.finditer(data, i0, g)]
+    if not any(t in neg for t in tokens):
+        return False
+    # A token too long for the C twin's buffer counts as holding one (kept).
+    return not any(len(t) > 64 or any(w in t for w in pos) for t in tokens)
 
 
 def _keep(digits: bytes, has_sep: bool, table: bytes | None, text: bytes = b"") -> bool:

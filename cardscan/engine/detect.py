@@ -329,32 +329,35 @@ class Detector:
                 return h
         h.kind = "pan"
         win = cfg.context_window
-        before = buf[max(0, a - win):a]
+        raw = bytes(buf[max(0, a - win):a])
         if utf16:
-            before = before.replace(b"\x00", b"")
-        before = before.lower()
+            raw = raw.replace(b"\x00", b"")
+        before = raw.lower()
         field = columns.field_at(buf, a, b) if columns is not None and not utf16 else None
-        # Most structurally valid non-cards are ids behind a field name; they
-        # cannot reach the threshold, so skip the rest of the work for them.
-        if floor > context.MAX_WITH_NEGATIVE and context.is_negative(before, context.field_evidence(field)):
+        ctx = context.Context(before, b"", field, raw)
+        # Most structurally valid non-cards are ids in their own id field;
+        # they cannot reach the threshold, so skip the rest of the work for them.
+        if floor > context.MAX_WITH_NEGATIVE and context.is_negative(ctx):
             return None
         after = buf[b:b + win]
         if utf16:
             after = after.replace(b"\x00", b"")
         after = after.lower()
-        value, reasons = context.score(context.Context(before, after, field), w.grouped)
+        value, reasons = context.score(context.Context(before, after, field, raw), w.grouped)
         if not utf16 and filters.is_hex_token(buf, a, b, 0, n):
             value -= 45
             reasons.append("hex_token")
         if filters.is_phone(before):
             value -= 40
             reasons.append("phone")
-        if not test_card and filters.is_low_entropy(digits):
-            value -= 30
-            reasons.append("low_entropy")
         if w.in_longer_run:
             value -= 25
             reasons.append("longer_group_run")
+        # Last: low entropy lowers what the other rules left, but never on
+        # its own below the default threshold (published sandbox numbers).
+        if not test_card and filters.is_low_entropy(digits):
+            value -= context.low_entropy_cut(value)
+            reasons.append("low_entropy")
         if test_card:
             reasons.append("test_card")
         h.confidence = max(0, min(100, value))

@@ -258,7 +258,7 @@ def test_numbers_behind_id_field_names_are_dropped(backend, rng) -> None:
     ids = _id_fields()
     n = make_pan("4", 16, rng)
     for text in (f"order_id={n} amount=1", f'{{"order_no":"{n}"}}', f"WHERE id = {n} AND", f"GET /orders/{n}/items",
-                 f"merchant_id={n}", f"INV.RX_BYTES: {n}", f"card_id={n}"):
+                 f"merchant_id={n}", f"INV.RX_BYTES='{n}", f"orderId={n}", f"<a href='/orders/{n}"):
         data = text.encode()
         assert find(data) != [], text  # a chain without the rule
         assert find(data, ids) == [], text
@@ -270,8 +270,15 @@ def test_numbers_behind_card_words_or_track_markers_are_kept(backend, rng) -> No
     ids = _id_fields()
     n = make_pan("4", 16, rng)
     for text in (
-        f"order_card={n}",  # a positive token after the id token
+        f"order_card={n}",  # a card word anywhere in the field name wins
+        f"card_id={n}",
+        f"card_ref={n}",
+        f"trncardnumber_id={n}",  # a card word inside a compound token
         f"order_cc_num={n}",
+        f"order {n}",  # prose: a label, which card words on the line can outweigh
+        f"INV.RX_BYTES: {n}",  # ':' without a quote is not a field for the finder
+        f'{{"Card order_id": "{n}"}}',  # the quoted key is more than the identifier
+        f"order_id=\n{n}",  # another line
         f"id={n}=25121010000000000",  # may be track 2 data
         f"order 42 card {n}",  # the field name right before is "card"
         f"order_id {n}"[0:9] + f"x{n}",  # glued to a letter: no gap
