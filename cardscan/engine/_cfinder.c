@@ -227,7 +227,14 @@ typedef struct {
 typedef struct {
     WordSet neg, pos;
     Py_ssize_t window;
+    long mode; /* ID_* bits */
 } IdWords;
+
+/* IdWords.mode bits (candidates.ID_DROP ...). */
+#define ID_DROP 1        /* drop values of id fields */
+#define ID_CARD_WINDOW 2 /* keep Luhn-valid chains outside every range with a card word in the window */
+#define ID_ALL_RANGES 4  /* keep every Luhn-valid chain outside every range */
+#define NORANGE 4        /* chain flag: outside every issuer range (candidates.NORANGE) */
 
 static inline uint32_t word_hash(const unsigned char *p, Py_ssize_t n, int fold) {
     uint32_t h = 2166136261u;
@@ -337,6 +344,27 @@ static int id_field_before(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, P
     return 1;
 }
 
+/* Is there a card word (ids->pos) in the window before b[s], any case? */
+static int card_word_before(const unsigned char *b, Py_ssize_t s, IdWords *w) {
+    Py_ssize_t lo = s > w->window ? s - w->window : 0;
+    return has_word_inside(&w->pos, b + lo, s - lo);
+}
+
+/* The contiguous chain b[s:e]: -1 to drop it, else its flags (0, or
+ * NORANGE: Luhn-valid but outside every issuer range, kept for a card field
+ * to name; context decides). Mirrors candidates._contiguous. */
+static int contiguous(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, Py_ssize_t end,
+                      const unsigned char *table, IdWords *ids) {
+    Py_ssize_t nd = e - s;
+    if (nd < 12 || nd > 19) return -1;
+    if (prefix_ok(table, b + s, nd, 1)) {
+        if (!luhn_ok(b + s, nd, 1)) return -1;
+        return ids && (ids->mode & ID_DROP) && id_field_before(b, s, e, end, ids) ? -1 : 0;
+    }
+    if (!ids || !(ids->mode & (ID_CARD_WINDOW | ID_ALL_RANGES)) || !luhn_ok(b + s, nd, 1)) return -1;
+    return (ids->mode & ID_ALL_RANGES) || card_word_before(b, s, ids) ? NORANGE : -1;
+}
+
 /* The ASCII chain starting at the digit b[s]: appends it to out if it could
  * hold a PAN; returns its end (or -1 on error). */
 static Py_ssize_t ascii_chain(const unsigned char *b, Py_ssize_t s, Py_ssize_t end, const unsigned char *table,
@@ -353,10 +381,8 @@ static Py_ssize_t ascii_chain(const unsigned char *b, Py_ssize_t s, Py_ssize_t e
         if (i + 1 < end && IS_SEP[b[i]] && IS_DIGIT[b[i + 1]]) { sep = 1; i++; continue; }
         break;
     }
-    int keep = sep ? (nd >= 12 && plausible)
-                   : (nd >= 12 && nd <= 19 && prefix_ok(table, b + s, nd, 1) && luhn_ok(b + s, nd, 1) &&
-                      !(ids && id_field_before(b, s, i, end, ids)));
-    if (keep && emit(out, s, i, sep) < 0) return -1;
+    int flags = sep ? (nd >= 12 && plausible ? 1 : -1) : contiguous(b, s, i, end, table, ids);
+    if (flags >= 0 && emit(out, s, i, flags) < 0) return -1;
     return i;
 }
 
@@ -382,9 +408,8 @@ static Py_ssize_t ascii_chain_masked(const unsigned char *b, Py_ssize_t s, Py_ss
     Py_ssize_t e = s + len;
     u128 seps = C & ~D & (((((u128)1) << len) - 1) << p);
     if (!seps) {
-        int keep = len <= 19 && prefix_ok(table, b + s, len, 1) && luhn_ok(b + s, len, 1) &&
-                   !(ids && id_field_before(b, s, e, end, ids));
-        if (keep && emit(out, s, e, 0) < 0) return -1;
+        int flags = contiguous(b, s, e, end, table, ids);
+        if (flags >= 0 && emit(out, s, e, flags) < 0) return -1;
         return e;
     }
     /* Groups between the separator bits, as ascii_chain counts them. */
@@ -497,9 +522,13 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
     IdWords ids_words, *ids = NULL;
     if (!PyArg_ParseTuple(args, "y*|nnOO", &view, &start, &end, &table_obj, &ids_obj)) return NULL;
     if (ids_obj != Py_None) {
-        /* (negative blob, positive blob, window): bytes objects the caller keeps alive. */
+        /* (negative blob, card-word blob, window[, mode]): bytes objects the caller keeps alive. */
         PyObject *neg, *pos;
-        if (!PyArg_ParseTuple(ids_obj, "SSn", &neg, &pos, &ids_words.window)) { PyBuffer_Release(&view); return NULL; }
+        ids_words.mode = ID_DROP;
+        if (!PyArg_ParseTuple(ids_obj, "SSn|l", &neg, &pos, &ids_words.window, &ids_words.mode)) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
         ids_words.neg.blob = (const unsigned char *)PyBytes_AS_STRING(neg);
         ids_words.neg.len = PyBytes_GET_SIZE(neg);
         ids_words.neg.state = 0;

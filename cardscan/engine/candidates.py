@@ -42,10 +42,20 @@ from .luhn import luhn_valid
 #: flags bits on a chain
 SEP = 1
 UTF16 = 2
+#: Luhn-valid and contiguous but outside every issuer range: kept only where
+#: the caller asks (``id_fields`` mode), for a card field to name (context.py).
+NORANGE = 4
+
+#: ``id_fields`` mode bits: drop values of id fields; keep NORANGE chains with
+#: a card word in the window before them; keep every NORANGE chain.
+ID_DROP = 1
+ID_CARD_WINDOW = 2
+ID_ALL_RANGES = 4
 
 Chain = tuple[int, int, int]  # (start, end, flags), end exclusive
-#: (negative tokens, card words of field names, window): see context.id_field_words.
-IdFields = tuple[bytes, bytes, int]
+#: (negative tokens, card words of field names, window[, mode]): see
+#: context.id_field_words; mode (ID_* bits) is ID_DROP when left out.
+IdFields = tuple[bytes, bytes, int] | tuple[bytes, bytes, int, int]
 
 _ASCII = re.compile(rb"[0-9]+(?:[ -][0-9]+)*")
 _UTF16 = re.compile(rb"[0-9](?:\x00(?:[ -]\x00)?[0-9])+")
@@ -87,7 +97,7 @@ def _id_field_before(data: bytes, s: int, e: int, end: int, ids: IdFields) -> bo
     scorer rejects the number. A chain followed by ``=`` is kept: it may be
     track 2 data, which context never drops.
     """
-    neg_blob, pos_blob, window = ids
+    neg_blob, pos_blob, window = ids[:3]
     if e < end and data[e] == 0x3D:
         return False
     lo, g = max(0, s - window), s
@@ -124,6 +134,29 @@ def _keep(digits: bytes, has_sep: bool, table: bytes | None, text: bytes = b"") 
     return luhn_valid(digits.decode("ascii"))
 
 
+def _card_word_before(data: bytes, s: int, ids: IdFields) -> bool:
+    """A card word (any case) in the ``window`` bytes before ``data[s]``."""
+    text = data[max(0, s - ids[2]):s].lower()
+    return len(text) > 64 or any(w in text for w in _words(ids[1]))
+
+
+def _contiguous(data: bytes, s: int, e: int, end: int, table: bytes | None, ids: IdFields | None) -> int:
+    """The contiguous ASCII chain ``data[s:e]``: -1 to drop it, else its
+    flags (0, or :data:`NORANGE` where ``ids`` asks for those)."""
+    digits = data[s:e]
+    n = len(digits)
+    if not 12 <= n <= 19:
+        return -1
+    mode = 0 if ids is None else (ids[3] if len(ids) > 3 else ID_DROP)  # type: ignore[misc]
+    if table is None or (table[int(digits[:4])] >> (n - 12)) & 1:
+        if not luhn_valid(digits.decode("ascii")):
+            return -1
+        return -1 if mode & ID_DROP and _id_field_before(data, s, e, end, ids) else 0  # type: ignore[arg-type]
+    if not mode & (ID_CARD_WINDOW | ID_ALL_RANGES) or not luhn_valid(digits.decode("ascii")):
+        return -1
+    return NORANGE if mode & ID_ALL_RANGES or _card_word_before(data, s, ids) else -1  # type: ignore[arg-type]
+
+
 def find_chains_python(
     buf: bytes | bytearray | memoryview,
     start: int = 0,
@@ -143,12 +176,13 @@ def find_chains_python(
     out: list[Chain] = []
     for m in _ASCII.finditer(data, start, end):
         text = m.group()
-        has_sep = b" " in text or b"-" in text
-        digits = _NOT_DIGIT.sub(b"", text) if has_sep else text
-        if _keep(digits, has_sep, table, text):
-            if id_fields is not None and not has_sep and _id_field_before(data, m.start(), m.end(), end, id_fields):
-                continue
-            out.append((m.start(), m.end(), SEP if has_sep else 0))
+        if b" " in text or b"-" in text:
+            if _keep(_NOT_DIGIT.sub(b"", text), True, table, text):
+                out.append((m.start(), m.end(), SEP))
+            continue
+        flags = _contiguous(data, m.start(), m.end(), end, table, id_fields)
+        if flags >= 0:
+            out.append((m.start(), m.end(), flags))
     for m in _UTF16.finditer(data, start, end):
         chars = m.group()[::2]
         has_sep = b" " in chars or b"-" in chars

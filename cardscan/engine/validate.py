@@ -54,7 +54,9 @@ class Window:
     #: side (IBANs, account numbers printed in fours): evidence against a card.
     in_longer_run: bool = False
 
-    def rank(self) -> tuple[int, int]:
+    def rank(self, longest_first: bool = False) -> tuple[int, int]:
+        if longest_first:
+            return (-len(self.digits), self.start)
         return (_RANK[len(self.digits)], self.start)
 
 
@@ -82,11 +84,15 @@ def check(digits: str, luhn_checked: bool = False) -> str | None:
     return issuer.brand
 
 
-def windows(chain: str, has_sep: bool = True, luhn_checked: bool = False) -> list[Window]:
+def windows(chain: str, has_sep: bool = True, luhn_checked: bool = False,
+            longest_first: bool = False) -> list[Window]:
     """Every PAN the chain holds, overlaps resolved (see module docstring).
 
     ``has_sep=False`` and ``luhn_checked=True`` let the caller skip work the
-    candidate finder already did for a contiguous chain.
+    candidate finder already did for a contiguous chain. ``longest_first``:
+    the chain's field is named as a card number (and not as card and CVV),
+    so of overlapping readings the longest wins: ``<CardNumber>6219 7512 3456
+    7890 123</CardNumber>`` is one 19-digit PAN, not 16 digits and a CVV.
     """
     if not has_sep:
         brand = check(chain, luhn_checked)
@@ -125,7 +131,7 @@ def windows(chain: str, has_sep: bool = True, luhn_checked: bool = False) -> lis
         return found
     kept = []
     for w in found:
-        r = w.rank()
-        if not any(o is not w and o.start < w.end and w.start < o.end and o.rank() < r for o in found):
+        r = w.rank(longest_first)
+        if not any(o is not w and o.start < w.end and w.start < o.end and o.rank(longest_first) < r for o in found):
             kept.append(w)
     return kept
