@@ -222,6 +222,11 @@ typedef struct {
     int state; /* 0: not built; 1: built; -1: scan the blob */
     uint16_t off[WS_SLOTS];
     uint8_t wlen[WS_SLOTS]; /* 0: empty slot */
+    int firsts;               /* first[], words[] built (has_word_inside); -1: too many words */
+    unsigned char first[256]; /* some word starts with this byte */
+    int nwords;
+    uint16_t woff[64];
+    uint8_t wlens[64];
 } WordSet;
 
 typedef struct {
@@ -289,18 +294,34 @@ static int in_words(WordSet *ws, const unsigned char *tok, Py_ssize_t tlen) {
 }
 
 /* Does the token tok[0:tlen] (any case) contain one of the words of ws? */
-static int has_word_inside(const WordSet *ws, const unsigned char *tok, Py_ssize_t tlen) {
+static int has_word_inside(WordSet *ws, const unsigned char *tok, Py_ssize_t tlen) {
     unsigned char low[64];
     if (tlen > (Py_ssize_t)sizeof low) return 1; /* too long to look at: keep the number */
+    if (!ws->firsts) {
+        memset(ws->first, 0, sizeof ws->first);
+        ws->nwords = 0;
+        ws->firsts = 1;
+        for (Py_ssize_t i = 0; i < ws->len;) {
+            if (ws->blob[i] == '\n') { i++; continue; }
+            Py_ssize_t j = i;
+            while (j < ws->len && ws->blob[j] != '\n') j++;
+            if (ws->nwords == 64 || i > 65535 || j - i > 255) { ws->firsts = -1; break; }
+            ws->first[ws->blob[i]] = 1;
+            ws->woff[ws->nwords] = (uint16_t)i;
+            ws->wlens[ws->nwords++] = (uint8_t)(j - i);
+            i = j;
+        }
+    }
+    if (ws->firsts < 0) return 1; /* a list this function was not built for: keep the number */
     for (Py_ssize_t k = 0; k < tlen; k++) low[k] = (unsigned char)(tok[k] | (tok[k] >= 'A' && tok[k] <= 'Z' ? 0x20 : 0));
-    for (Py_ssize_t i = 0; i < ws->len;) {
-        if (ws->blob[i] == '\n') { i++; continue; }
-        Py_ssize_t j = i;
-        while (j < ws->len && ws->blob[j] != '\n') j++;
-        Py_ssize_t wl = j - i;
-        for (Py_ssize_t k = 0; k + wl <= tlen; k++)
-            if (memcmp(low + k, ws->blob + i, (size_t)wl) == 0) return 1;
-        i = j;
+    /* Only where a word could start: the ~20 words are compared at few places. */
+    for (Py_ssize_t k = 0; k < tlen; k++) {
+        if (!ws->first[low[k]]) continue;
+        for (int n = 0; n < ws->nwords; n++) {
+            const unsigned char *w = ws->blob + ws->woff[n];
+            Py_ssize_t wl = ws->wlens[n];
+            if (w[0] == low[k] && k + wl <= tlen && memcmp(low + k, w, (size_t)wl) == 0) return 1;
+        }
     }
     return 0;
 }
@@ -532,9 +553,11 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
         ids_words.neg.blob = (const unsigned char *)PyBytes_AS_STRING(neg);
         ids_words.neg.len = PyBytes_GET_SIZE(neg);
         ids_words.neg.state = 0;
+        ids_words.neg.firsts = 0;
         ids_words.pos.blob = (const unsigned char *)PyBytes_AS_STRING(pos);
         ids_words.pos.len = PyBytes_GET_SIZE(pos);
         ids_words.pos.state = 0;
+        ids_words.pos.firsts = 0;
         ids = &ids_words;
     }
     const unsigned char *table = NULL;
