@@ -333,6 +333,36 @@ def test_c_equals_oracle_with_id_fields(data: bytes) -> None:
         assert sorted(find_chains_c(data, 0, -1, None, ids)) == want, level
 
 
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(_field_lines(), st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7]), st.sampled_from([300, 20, 0]))
+def test_c_equals_oracle_in_every_id_mode(data: bytes, mode: int, window: int) -> None:
+    from cardscan.engine.context import id_field_words
+    from cardscan.engine.issuers import length_table
+
+    # With the prefix table, so numbers outside every range (NORANGE) arise too.
+    ids = id_field_words(window) + (mode,)
+    data = data.replace(b"4111111111111111", b"7083111111111118")  # a Luhn-valid run outside every range
+    want = sorted(find_chains_python(data, 0, -1, length_table(), ids))
+    for level in each_level():
+        assert sorted(find_chains_c(data, 0, -1, length_table(), ids)) == want, level
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_numbers_outside_every_range_come_back_only_where_asked(backend) -> None:
+    from cardscan.engine.candidates import ID_ALL_RANGES, ID_CARD_WINDOW, ID_DROP, NORANGE
+
+    find = get_finder(backend)
+    words = _id_fields()
+    n = b"7083111111111118"  # Luhn-valid, no issuer range
+    assert find(b"card_number=" + n) == [] and find(b"card_number=" + n, words + (ID_DROP,)) == []
+    assert find(b"card_number=" + n, words + (ID_CARD_WINDOW,)) == [(12, 28, NORANGE)]
+    assert find(b'{"CardNo": "' + n, words + (ID_CARD_WINDOW,)) == [(12, 28, NORANGE)]
+    assert find(b"ticket=" + n, words + (ID_CARD_WINDOW,)) == []
+    assert find(b"ticket=" + n, words + (ID_ALL_RANGES,)) == [(7, 23, NORANGE)]
+    assert find(b"card_number=7083111111111110", words + (ID_ALL_RANGES,)) == []  # Luhn fails
+
+
 @settings(max_examples=400, deadline=None)
 @given(_field_lines(), st.sampled_from([50, 31, 41]), st.sampled_from([300, 20, 0]))
 def test_scan_finds_the_same_with_and_without_the_id_field_rule(data: bytes, floor: int, window: int) -> None:
