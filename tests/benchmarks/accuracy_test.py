@@ -144,7 +144,7 @@ def test_placeholders_and_format_errors(tmp_path: Path) -> None:
 def test_a_miss_is_diagnosed(tmp_path: Path) -> None:
     path = tmp_path / "d.cases"
     path.write_text("source: s\nurl: u\ntaken: t\n=== case: maestro\nexpect: a\n--- text\n"
-                    "{\"card_number\": \"{{a:6771:16}}\"}\n", encoding="utf-8")
+                    "Ticket {{a:6771:16}} printed at 10:14\n", encoding="utf-8")  # no card field: no class-5 rescue
     report = run.evaluate([run.parse(path)])
     ((miss, diagnosis),) = report.misses
     assert diagnosis == "issuer row not admitted: wide maestro"
