@@ -325,7 +325,9 @@ class Detector:
                 # The same digits already found plainly inside the span.
                 if any(r.digits == h.digits and r.offset < base + q and base + p < r.offset + r.length for r in raw):
                     continue
-                if h.kind == "pan":
+                # A number outside every range keeps its decoded card field's
+                # judgement: the raw bytes around a blob name no field of it.
+                if h.kind == "pan" and "no_issuer_range" not in h.reasons:
                     before = buf[max(0, p - win):p].lower()
                     after = buf[q:q + win].lower()
                     value, reasons = context.score(context.Context(before, after), grouped=False)

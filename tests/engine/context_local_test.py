@@ -326,3 +326,15 @@ def test_near_misses_stay_unreported() -> None:
     }
     for case, text in texts.items():
         assert all(f.fingerprint != fp(pan) for f in scan(text)), case
+
+
+def test_a_number_outside_every_range_inside_base64_keeps_its_decoded_field() -> None:
+    import base64
+
+    pan = _no_range("7083", 16)
+    blob = base64.b64encode(f'{{"card": {{"number": "{pan}"}}}}'.encode()).decode()
+    (f,) = scan(f"payload={blob} end")
+    assert f.fingerprint == fp(pan) and f.brand == NO_BRAND and f.encoding == "base64"
+    assert "no_issuer_range" in f.reasons and "issuer_luhn" not in f.reasons
+    blob = base64.b64encode(f'{{"ticket": "{pan}"}}'.encode()).decode()
+    assert scan(f"card payload={blob}", min_confidence=0) == []
