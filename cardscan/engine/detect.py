@@ -21,7 +21,7 @@ from .chunker import Chunker
 from .columns import HEADER_MAX, MAX_ROW_BACK, Columns, Field, Fields, sniff
 from .config import ScanConfig
 from .inline import encoded_offset, find_encoded
-from .validate import Window, windows
+from .validate import Window, printed_outside_ranges, windows
 
 #: Longest candidate span in bytes: 19 digits + 4 separators, doubled for UTF-16.
 _MAX_SPAN = 46
@@ -267,7 +267,17 @@ class Detector:
             # a field named as a card number picks the longest (validate.py).
             longest = bool(flags & SEP) and len(text) >= 20 and self._card_number_field(buf, cs, ce, utf16, columns)
             # The finder has Luhn-checked contiguous chains already.
-            for w in windows(text, bool(flags & SEP), not flags & SEP, longest):
+            found = windows(text, bool(flags & SEP), not flags & SEP, longest)
+            if not found and flags & SEP and not utf16 and rel_lo <= cs < rel_hi:
+                # A whole printed number outside every issuer range
+                # (``card_number=7083 2000 0000 0000``): a card field decides.
+                w = printed_outside_ranges(text)
+                if w is not None:
+                    h = self._judge(buf, cs, ce, w, False, n, base, floor, columns, no_range=True)
+                    if h is not None:
+                        h.offset += base
+                        hits.append(h)
+            for w in found:
                 a = cs + w.start * stride
                 if not rel_lo <= a < rel_hi:
                     continue
@@ -377,8 +387,9 @@ class Detector:
         field = columns.field_at(buf, a, b) if columns is not None and not utf16 else None
         ctx = context.Context(before, b"", field, raw)
         # Outside every issuer range: only the number's own card field makes
-        # it a candidate (store, gift and sandbox cards).
-        if no_range and not context.is_card_field(ctx):
+        # it a candidate (store, gift and sandbox cards), or its being a
+        # published test card (always reported).
+        if no_range and not test_card and not context.is_card_field(ctx):
             return None
         # Most structurally valid non-cards are ids in their own id field;
         # they cannot reach the threshold, so skip the rest of the work for them.

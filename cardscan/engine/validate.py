@@ -135,3 +135,18 @@ def windows(chain: str, has_sep: bool = True, luhn_checked: bool = False,
         if not any(o is not w and o.start < w.end and w.start < o.end and o.rank(longest_first) < r for o in found):
             kept.append(w)
     return kept
+
+
+def printed_outside_ranges(chain: str) -> Window | None:
+    """The whole chain as one printed number outside every issuer range: a
+    printed format of its length (one separator throughout), Luhn-valid, and
+    no issuer range. Brand ``unknown``; only a card field makes it a finding
+    (detect.py, reason no_issuer_range)."""
+    groups, seps = split_groups(chain)
+    if not seps or any(x != seps[0] for x in seps):
+        return None
+    digits = chain.replace(seps[0], "")
+    sizes = tuple(e - s for s, e in groups)
+    if sizes not in FORMATS.get(len(digits), ()) or not luhn_valid(digits) or issuers.lookup(digits) is not None:
+        return None
+    return Window(0, len(chain), digits, "unknown", True)

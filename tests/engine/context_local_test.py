@@ -338,3 +338,27 @@ def test_a_number_outside_every_range_inside_base64_keeps_its_decoded_field() ->
     assert "no_issuer_range" in f.reasons and "issuer_luhn" not in f.reasons
     blob = base64.b64encode(f'{{"ticket": "{pan}"}}'.encode()).decode()
     assert scan(f"card payload={blob}", min_confidence=0) == []
+
+
+def test_a_printed_number_outside_every_range_in_a_card_field() -> None:
+    pan = _no_range("7083", 16)
+    f = found(f"card_number={group(pan, (4, 4, 4, 4))}&exp_month=04", pan)
+    assert f is not None and f.brand == NO_BRAND and f.confidence == 65
+    assert {"no_issuer_range", "grouped", "field_keyword"} <= set(f.reasons)
+    # Not in a card field, not in a printed format, or not Luhn-valid: nothing.
+    bad = pan[:-1] + str((int(pan[-1]) + 1) % 10)
+    for text in (f"ticket {group(pan, (4, 4, 4, 4))} gate B", f"card_number={group(pan, (4, 4, 4, 4), '-')[:-3]} 1",
+                 f"card_number={group(pan, (3, 5, 4, 4))}", f"card_number={group(bad, (4, 4, 4, 4))}"):
+        assert found(text, pan, min_confidence=0) is None and found(text, bad, min_confidence=0) is None
+
+
+def test_a_published_test_card_outside_every_range_needs_no_card_field() -> None:
+    from cardscan.engine.luhn import luhn_valid
+
+    numbers = issuers.parse_test_cards(issuers._package_text("test_cards.csv"))
+    outside = sorted(n for n in numbers if issuers.lookup(n) is None and luhn_valid(n))
+    if not outside:
+        pytest.skip("no published test card outside every issuer range in this table")
+    n = outside[0]
+    f = found(f"Card | {n} | Y |", n)
+    assert f is not None and f.test_card and "no_issuer_range" in f.reasons
