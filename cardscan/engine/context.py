@@ -231,9 +231,9 @@ def structured_gap(gap: bytes) -> bool:
 def own_field(before: bytes) -> tuple[bytes | None, str | None]:
     """The name the number right after ``before`` is written under, and how:
 
-    * ``(name, FIELD)``: a field (``key=``, ``"key": "``, ``<key>``,
-      ``/key/``, ``key[sub]=``, or ``code_style_key: ``), whose name counts
-      strongly;
+    * ``(name, FIELD)``: a field (``key=``, ``"key": "``, ``'key' => '``,
+      ``<key>``, ``/key/``, ``key[sub]=``, or ``code_style_key: ``), whose
+      name counts strongly;
     * ``(words, LABEL)``: prose, the words right before it on its line
       (``Invoice``, ``Payment reference:``), which count less;
     * ``(None, None)``: nothing names it (``... charge 2/3 4111...``).
@@ -252,6 +252,10 @@ def own_field(before: bytes) -> tuple[bytes | None, str | None]:
     g = p
     while g > 0 and line[g - 1] in _GAP:
         g -= 1
+    if g > 1 and line[g - 1] == 0x3E and line[g - 2] == 0x3D:  # 'key' => 'value' (PHP, Ruby, Perl)
+        g -= 1
+        while g > 0 and line[g - 1] in _GAP:
+            g -= 1
     gap = line[g:p]
     if g > 0 and line[g - 1] == 0x3E and not gap.strip(b" \t"):  # <element>value
         m = _XML_OPEN.search(line, 0, g)

@@ -199,6 +199,10 @@ def test_own_field_reads_each_syntax() -> None:
         b'{"Card Number": "': (b"Card Number", "field"),
         b'{"card": {"number": "': (b"card.number", "field"),
         b"tracking_number=1ZAB12": (b"tracking_number", "field"),  # digits glued to the value's letters
+        b"['order_id' => '": (b"order_id", "field"),
+        b"X-Card-Number: ": (b"X-Card-Number", "field"),
+        b"card_number: ": (b"card_number", "field"),
+        b"Order ID: ": (b"Order ID", "label"),
         b"Payment reference: ": (b"Payment reference", "label"),
         b"Hi team, Invoice ": (b"Invoice", "label"),
         b"order_id=\n": (None, None),  # the line above is not the number's field
