@@ -383,7 +383,31 @@ def evidence(ctx: Context) -> tuple[bytes | None, str | None, int]:
     if ctx.field:
         return ctx.field, "column", field_evidence(ctx.field)
     name, kind = own_field(ctx.raw_before if ctx.raw_before is not None else ctx.before)
-    return name, kind, field_evidence(name)
+    return name, kind, (label_evidence(name) if kind == LABEL else field_evidence(name))
+
+
+#: Words that only say "a number": in a label, the word before them names it.
+_NUMBER_WORDS = frozenset(("number", "numbers", "num", "no", "nr", "nbr", "nummer", "numero"))
+
+
+@functools.lru_cache(maxsize=4096)
+def label_evidence(label: bytes | None) -> int:
+    """What a prose label says: +1 a card word in it (``the card``, ``card
+    ending``), -1 its last word names an id (``Invoice``, ``Order ID``,
+    ``tracking number``: the word before a mere "number"), else 0. Only the
+    last word counts against: in ``the customer paid`` the number is not the
+    customer's."""
+    if not label:
+        return 0
+    words = [field_tokens(w) for w in label.split()]
+    if any(t in _CARD_TOKENS for ws in words for t in ws):
+        return 1
+    last = words[-1]
+    if any(t in _NEG_TOKENS for t in last):
+        return -1
+    if len(words) > 1 and all(t in _NUMBER_WORDS for t in last) and any(t in _NEG_TOKENS for t in words[-2]):
+        return -1
+    return 0
 
 
 def is_negative(ctx: Context) -> bool:

@@ -113,6 +113,17 @@ def test_prose_labels_count_less_than_fields() -> None:
     assert f is not None and "negative_label" not in f.reasons and f.confidence == 95
 
 
+def test_only_the_last_word_of_a_label_counts_against_the_number() -> None:
+    from cardscan.engine.context import label_evidence
+
+    for label, verdict in ((b"Invoice", -1), (b"Order ID", -1), (b"tracking number", -1), (b"Payment reference", -1),
+                           (b"customer gave", 0), (b"the customer paid", 0), (b"order was paid", 0),
+                           (b"the card", 1), (b"customer card", 1), (b"charge", 0)):
+        assert label_evidence(label) == verdict, label
+    pan = make_pan("4", 16, RNG)
+    assert found(f"2026-11-30 support: the customer paid {pan} yesterday", pan).confidence == 60
+
+
 def test_the_same_number_reads_by_its_own_field_in_each_line() -> None:
     pan = make_pan("4", 16, RNG)
     log = f"order_id={pan}\ncard={pan}\n"
