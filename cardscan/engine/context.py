@@ -212,6 +212,8 @@ _XML_OPEN = re.compile(rb"<([A-Za-z_][A-Za-z0-9_.:\-]*)(?:\s[^<>]*)?>\Z")
 _BRACKETS = re.compile(rb"[A-Za-z_][A-Za-z0-9_.\-]*(?:\[[A-Za-z0-9_.\-]*\])+\Z")
 _CODE_STYLE = re.compile(rb"[A-Za-z0-9][_.\-][A-Za-z0-9]|[a-z][A-Z]")
 _LABEL_WORD = re.compile(rb"[A-Za-z][A-Za-z0-9_\-]*\Z")
+_INSERT = re.compile(rb"(?i)insert\s+into\s+[^\s(]+\s*\(([^()]{1,2000})\)\s*values\s*")
+_NAME_ATTR = re.compile(rb"\sname\s*=\s*[\"']([A-Za-z_][A-Za-z0-9_.\-\[\] ]{0,63})[\"']")
 _JSON_PARENT = re.compile(rb"[\"']([A-Za-z_][A-Za-z0-9_.\- ]{0,63})[\"']\s*:\s*\Z")
 #: How far back a JSON key's enclosing object is looked for.
 _PARENT_BACK = 256
@@ -266,12 +268,24 @@ def own_field(before: bytes) -> tuple[bytes | None, str | None]:
     while i0 > 0 and line[i0 - 1] in _IDENT:
         i0 -= 1
     ident = line[i0:g]
+    if b"alues" in line or b"ALUES" in line:
+        column = _sql_column(line, p)
+        if column:
+            return column, FIELD
     if not ident:
         if g > 0 and line[g - 1] == 0x5D and structured_gap(gap):  # card[number]=
             m = _BRACKETS.search(line, 0, g)
             if m:
                 return m.group(), FIELD
+        if g > 0 and line[g - 1] == 0x23:  # Order #4556...
+            label = _label(line, p)
+            return (label, LABEL) if label else (None, None)
         return None, None
+    if ident.lower() == b"value" and 0x3D in gap:
+        # <input name="cardnumber" value="4556...">: the name attribute names it.
+        m = _NAME_ATTR.search(line, max(0, line.rfind(b"<", 0, i0)), i0)
+        if m:
+            return m.group(1), FIELD
     if structured_gap(gap):
         if gap[:1] in (b'"', b"'") and 0x3A in gap:
             q = gap[0]
@@ -290,6 +304,38 @@ def own_field(before: bytes) -> tuple[bytes | None, str | None]:
     if 0x3A in gap and _CODE_STYLE.search(ident):  # order_id: ..., orderId: ...
         return ident, FIELD
     return _label(line, p), LABEL
+
+
+def _sql_column(line: bytes, p: int) -> bytes | None:
+    """The column of the value ending at ``line[p]`` in ``INSERT INTO t
+    (a, b, c) VALUES (1, '4556...', 3), (...)``, when the value is a whole
+    one (after ``(`` or ``,``, in quotes or not): like a CSV header, the
+    column list names each value."""
+    m = None
+    for m in _INSERT.finditer(line, 0, p):
+        pass
+    if m is None:
+        return None
+    columns = [c.strip(b" \t`\"[]") for c in m.group(1).split(b",")]
+    index, depth, quote, start = 0, 0, 0, -1
+    for i in range(m.end(), p):
+        c = line[i]
+        if quote:
+            if c == quote:
+                quote = 0
+        elif c in b"'\"":
+            quote = c
+        elif c == 0x28:
+            depth += 1
+            if depth == 1:
+                index, start = 0, i + 1
+        elif c == 0x29:
+            depth -= 1
+        elif c == 0x2C and depth == 1:
+            index, start = index + 1, i + 1
+    if depth != 1 or start < 0 or line[start:p].strip(b" \t'\"") or index >= len(columns):
+        return None
+    return columns[index] or None
 
 
 def _json_parent(buf: bytes, quote: int) -> bytes | None:

@@ -214,6 +214,11 @@ def test_own_field_reads_each_syntax() -> None:
         b"X-Card-Number: ": (b"X-Card-Number", "field"),
         b"card_number: ": (b"card_number", "field"),
         b"Order ID: ": (b"Order ID", "label"),
+        b"Order #": (b"Order", "label"),
+        b'<input type="text" name="cardnumber" value="': (b"cardnumber", "field"),
+        b"INSERT INTO orders (order_id, total) VALUES (": (b"order_id", "field"),
+        b"INSERT INTO `t` (`a`,`pan`) VALUES (1,'x, y'),(2,'": (b"pan", "field"),
+        b"INSERT INTO t (a, b) VALUES (1, 2, ": (None, None),  # more values than columns
         b"Payment reference: ": (b"Payment reference", "label"),
         b"Hi team, Invoice ": (b"Invoice", "label"),
         b"order_id=\n": (None, None),  # the line above is not the number's field
@@ -377,3 +382,13 @@ def test_a_published_test_card_outside_every_range_needs_no_card_field() -> None
     n = outside[0]
     f = found(f"Card | {n} | Y |", n)
     assert f is not None and f.test_card and "no_issuer_range" in f.reasons
+
+
+def test_an_insert_column_list_names_each_value() -> None:
+    pan, order = make_pan("4", 16, RNG), make_pan("51", 16, RNG)
+    sql = (f"INSERT INTO `payments` (`id`, `order_ref`, `card_number`, `note`) VALUES "
+           f"(1, '{order}', '{pan}', 'card on file'), (2, {order}, NULL, 'paid by card');\n")
+    fs = scan(sql)
+    assert [f.fingerprint for f in fs] == [fp(pan)]
+    assert "field_keyword" in fs[0].reasons
+    assert all("negative_keyword" in f.reasons for f in scan(sql, min_confidence=0) if f.fingerprint == fp(order))
