@@ -10,7 +10,10 @@
  *   UTF-16:  [0-9](?:\x00(?:[ -]\x00)?[0-9])+           flags bit 1 set
  *
  * each found left to right, non-overlapping within its own kind.
- * flags bit 0 is set when the chain contains a separator.
+ * flags bit 0 is set when the chain contains a separator; bit 2 (NORANGE)
+ * marks a contiguous Luhn-valid chain outside every issuer range, returned
+ * only when the ids mode asks (ID_CARD_WINDOW: a card word in the window
+ * before it; ID_ALL_RANGES: every one), for a card field to name.
  *
  * A chain is returned only if it could hold a PAN:
  *   - without separators: 12..19 digits and a valid Luhn check digit

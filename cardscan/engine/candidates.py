@@ -8,9 +8,11 @@ makes the engine fast: most bytes of a log are never looked at twice.
 
 Contiguous chains are also dropped here when they cannot be a PAN of their
 length (a 4-digit issuer prefix table), fail Luhn, or, when the caller asks
-(``id_fields``), sit right behind an id field name (``order_id=...``) that the
+(``id_fields``), are the value of an id field (``order_id=...``) that the
 context scorer would reject them for anyway: the rule is
 :func:`_id_field_before`, and tests prove the scan finds the same with it.
+Where the caller asks (``id_fields`` mode), Luhn-valid chains outside every
+issuer range come back flagged :data:`NORANGE` for a card field to name.
 
 Two backends return identical results:
 
