@@ -87,7 +87,7 @@ NEGATIVE_WORDS = (
 FIELD_CARD_WORDS = (
     "card", "cards", "credit", "debit", "creditcard", "cc", "ccn", "pan", "visa", "mastercard",
     "amex", "maestro", "jcb", "unionpay", "rupay", "diners", "cardholder",
-    "kreditkarte", "karte", "carte", "tarjeta", "cartao", "kaart", "karta", "kort", "kart",
+    "kreditkarte", "karte", "karten", "carte", "carta", "tarjeta", "cartao", "kaart", "karta", "kort", "kart",
 )
 #: Other words field names are built of, so compounds split (``cardno``,
 #: ``ccnumber``, ``orderid``) without mistaking ``creditor`` or ``span`` for card words.
@@ -97,7 +97,7 @@ _FILLER_WORDS = (
     "name", "exp", "expiry", "date", "month", "year", "info", "last", "first", "bin", "digits",
     "full", "raw", "plain", "clear", "primary", "account", "acct", "payment", "pay", "billing",
     "bill", "gift", "store", "loyalty", "member", "details", "detail", "secure", "key", "text",
-    "trn", "trx", "src", "source", "method", "new", "old", "ext", "internal", "external",
+    "trn", "trx", "src", "source", "method", "new", "old", "ext", "internal", "external", "kredit",
 )
 #: A keyword must not touch these on either side (``cc`` is not in ``3acc9``);
 #: ``_`` and punctuation are boundaries (``cc_num``, ``card=``).

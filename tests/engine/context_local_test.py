@@ -149,6 +149,9 @@ def test_the_same_number_reads_by_its_own_field_in_each_line() -> None:
     (b"card[number]", ("card", "number")),
     (b"TransactionID", ("transaction", "id")),
     (b"kortnummer", ("kort", "nummer")),
+    (b"Kreditkartennummer", ("kredit", "karten", "nummer")),
+    (b"kaartnummer", ("kaart", "nummer")),
+    (b"numero_carta", ("numero", "carta")),
     # Not split where no vocabulary makes up the word: no card word inside.
     (b"creditor_id", ("creditor", "id")),
     (b"span_id", ("span", "id")),
