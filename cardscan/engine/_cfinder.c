@@ -10,7 +10,10 @@
  *   UTF-16:  [0-9](?:\x00(?:[ -]\x00)?[0-9])+           flags bit 1 set
  *
  * each found left to right, non-overlapping within its own kind.
- * flags bit 0 is set when the chain contains a separator.
+ * flags bit 0 is set when the chain contains a separator; bit 2 (NORANGE)
+ * marks a contiguous Luhn-valid chain outside every issuer range, returned
+ * only when the ids mode asks (ID_CARD_WINDOW: a card word in the window
+ * before it; ID_ALL_RANGES: every one), for a card field to name.
  *
  * A chain is returned only if it could hold a PAN:
  *   - without separators: 12..19 digits and a valid Luhn check digit
@@ -24,12 +27,13 @@
  * PAN lengths 12..19 some issuer allows), contiguous chains whose prefix
  * cannot start a PAN of their length are dropped too.
  *
- * With id-field words (ids = (negative, positive, window); see
- * context.id_field_words), contiguous ASCII chains right behind an id field
- * name are dropped too ("order_id=...", "\"order_no\":\"...", "orders/..."):
- * the identifier just before the number (after 1+ of  \t=:"'/) holds a
- * negative token, within the last `window` bytes, and no token after it
- * starts a positive word. The context scorer rejects every such chain at
+ * With id-field words (ids = (negative, card words, window); see
+ * context.id_field_words), contiguous ASCII chains that are the value of an
+ * id field are dropped too ("order_id=...", "\"order_no\":\"...", "orders/..."):
+ * the whole identifier just before the number, joined to it by 1+ of
+ *  \t=:"'/ holding '=', '/' or a quote and ':', lies within the last
+ * `window` bytes, has a token that is a negative word and no token that
+ * contains a card word. The context scorer rejects every such chain at
  * thresholds above context.MAX_WITH_NEGATIVE (tests prove the scan finds the
  * same with and without this rule); it only saves the Python work. A chain
  * followed by '=' is kept: it may be track 2 data, which context never drops.
@@ -230,12 +234,24 @@ typedef struct {
     int state; /* 0: not built; 1: built; -1: scan the blob */
     uint16_t off[WS_SLOTS];
     uint8_t wlen[WS_SLOTS]; /* 0: empty slot */
+    int firsts;               /* first[], words[] built (has_word_inside); -1: too many words */
+    unsigned char first[256]; /* some word starts with this byte */
+    int nwords;
+    uint16_t woff[64];
+    uint8_t wlens[64];
 } WordSet;
 
 typedef struct {
     WordSet neg, pos;
     Py_ssize_t window;
+    long mode; /* ID_* bits */
 } IdWords;
+
+/* IdWords.mode bits (candidates.ID_DROP ...). */
+#define ID_DROP 1        /* drop values of id fields */
+#define ID_CARD_WINDOW 2 /* keep Luhn-valid chains outside every range with a card word in the window */
+#define ID_ALL_RANGES 4  /* keep every Luhn-valid chain outside every range */
+#define NORANGE 4        /* chain flag: outside every issuer range (candidates.NORANGE) */
 
 static inline uint32_t word_hash(const unsigned char *p, Py_ssize_t n, int fold) {
     uint32_t h = 2166136261u;
@@ -342,27 +358,97 @@ static int kept(KeepSet *ks, const unsigned char *b, Py_ssize_t s, Py_ssize_t e)
     return 0;
 }
 
-/* Is the contiguous chain b[s:e] right behind an id field name (see the
- * top of this file)? Mirrors candidates._id_field_before. */
+/* Does the token tok[0:tlen] (any case) contain one of the words of ws? */
+static int has_word_inside(WordSet *ws, const unsigned char *tok, Py_ssize_t tlen) {
+    unsigned char low[64];
+    if (tlen > (Py_ssize_t)sizeof low) return 1; /* too long to look at: keep the number */
+    if (!ws->firsts) {
+        memset(ws->first, 0, sizeof ws->first);
+        ws->nwords = 0;
+        ws->firsts = 1;
+        for (Py_ssize_t i = 0; i < ws->len;) {
+            if (ws->blob[i] == '\n') { i++; continue; }
+            Py_ssize_t j = i;
+            while (j < ws->len && ws->blob[j] != '\n') j++;
+            if (ws->nwords == 64 || i > 65535 || j - i > 255) { ws->firsts = -1; break; }
+            ws->first[ws->blob[i]] = 1;
+            ws->woff[ws->nwords] = (uint16_t)i;
+            ws->wlens[ws->nwords++] = (uint8_t)(j - i);
+            i = j;
+        }
+    }
+    if (ws->firsts < 0) return 1; /* a list this function was not built for: keep the number */
+    for (Py_ssize_t k = 0; k < tlen; k++) low[k] = (unsigned char)(tok[k] | (tok[k] >= 'A' && tok[k] <= 'Z' ? 0x20 : 0));
+    /* Only where a word could start: the ~20 words are compared at few places. */
+    for (Py_ssize_t k = 0; k < tlen; k++) {
+        if (!ws->first[low[k]]) continue;
+        for (int n = 0; n < ws->nwords; n++) {
+            const unsigned char *w = ws->blob + ws->woff[n];
+            Py_ssize_t wl = ws->wlens[n];
+            if (w[0] == low[k] && k + wl <= tlen && memcmp(low + k, w, (size_t)wl) == 0) return 1;
+        }
+    }
+    return 0;
+}
+
+/* Is the contiguous chain b[s:e] the value of an id field (see the top of
+ * this file)? Mirrors candidates._id_field_before. */
 static int id_field_before(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, Py_ssize_t end, IdWords *w) {
     if (e < end && b[e] == '=') return 0;
     Py_ssize_t lo = s > w->window ? s - w->window : 0, g = s;
     while (g > lo && IS_GAP[b[g - 1]]) g--;
     if (g == s || g == lo) return 0;
+    /* Only a field: '=', a path '/', or a quoted key's ':' (context.structured_gap). */
+    int eq = 0, slash = 0, colon = 0, quote = 0;
+    for (Py_ssize_t k = g; k < s; k++) {
+        unsigned char c = b[k];
+        eq |= c == '='; slash |= c == '/'; colon |= c == ':'; quote |= c == '"' || c == '\'';
+    }
+    if (!(eq || slash || (colon && quote))) return 0;
     Py_ssize_t i0 = g;
     while (i0 > lo && IS_IDENT[b[i0 - 1]]) i0--;
-    int pos_after = 0;
-    Py_ssize_t t1 = g;
-    for (;;) {
+    if (i0 == g || (i0 == lo && lo > 0 && IS_IDENT[b[lo - 1]])) return 0; /* none, or cut by the window's start */
+    if ((b[g] == '"' || b[g] == '\'') && colon && (i0 == 0 || b[i0 - 1] != b[g])) return 0; /* a longer quoted key */
+    int neg = 0;
+    for (Py_ssize_t t1 = g; t1 > i0;) {
         while (t1 > i0 && !IS_ALNUM[b[t1 - 1]]) t1--;
-        if (t1 == i0) return 0;
+        if (t1 == i0) break;
         Py_ssize_t t0 = t1;
         while (t0 > i0 && IS_ALNUM[b[t0 - 1]]) t0--;
-        if (t0 == lo && t0 > 0 && IS_ALNUM[b[t0 - 1]]) return 0; /* cut by the window's start */
-        if (in_words(&w->neg, b + t0, t1 - t0)) return !pos_after;
-        if (in_words(&w->pos, b + t0, t1 - t0)) pos_after = 1;
+        if (in_words(&w->neg, b + t0, t1 - t0)) { neg = 1; break; }
         t1 = t0;
     }
+    if (!neg) return 0;
+    for (Py_ssize_t t1 = g; t1 > i0;) {
+        while (t1 > i0 && !IS_ALNUM[b[t1 - 1]]) t1--;
+        if (t1 == i0) break;
+        Py_ssize_t t0 = t1;
+        while (t0 > i0 && IS_ALNUM[b[t0 - 1]]) t0--;
+        if (has_word_inside(&w->pos, b + t0, t1 - t0)) return 0;
+        t1 = t0;
+    }
+    return 1;
+}
+
+/* Is there a card word (ids->pos) in the window before b[s], any case? */
+static int card_word_before(const unsigned char *b, Py_ssize_t s, IdWords *w) {
+    Py_ssize_t lo = s > w->window ? s - w->window : 0;
+    return has_word_inside(&w->pos, b + lo, s - lo);
+}
+
+/* The contiguous chain b[s:e]: -1 to drop it, else its flags (0, or
+ * NORANGE: Luhn-valid but outside every issuer range, kept for a card field
+ * to name; context decides). Mirrors candidates._contiguous. */
+static int contiguous(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, Py_ssize_t end,
+                      const unsigned char *table, IdWords *ids, KeepSet *always) {
+    Py_ssize_t nd = e - s;
+    if (nd < 12 || nd > 19) return -1;
+    if (prefix_ok(table, b + s, nd, 1)) {
+        if (!luhn_ok(b + s, nd, 1)) return -1;
+        return ids && (ids->mode & ID_DROP) && id_field_before(b, s, e, end, ids) && !kept(always, b, s, e) ? -1 : 0;
+    }
+    if (!ids || !(ids->mode & (ID_CARD_WINDOW | ID_ALL_RANGES)) || !luhn_ok(b + s, nd, 1)) return -1;
+    return (ids->mode & ID_ALL_RANGES) || card_word_before(b, s, ids) ? NORANGE : -1;
 }
 
 /* ---- escapes that glue digits (issue 16 class 7) -------------------------- */
@@ -454,10 +540,8 @@ static Py_ssize_t ascii_chain(const unsigned char *b, Py_ssize_t s, Py_ssize_t e
         if (i + 1 < end && IS_SEP[b[i]] && IS_DIGIT[b[i + 1]]) { sep = 1; i++; continue; }
         break;
     }
-    int keep = sep ? (nd >= 12 && plausible)
-                   : (nd >= 12 && nd <= 19 && prefix_ok(table, b + s, nd, 1) && luhn_ok(b + s, nd, 1) &&
-                      !(ids && id_field_before(b, s, i, end, ids) && !kept(always, b, s, i)));
-    if (keep && emit(out, s, i, sep) < 0) return -1;
+    int flags = sep ? (nd >= 12 && plausible ? 1 : -1) : contiguous(b, s, i, end, table, ids, always);
+    if (flags >= 0 && emit(out, s, i, flags) < 0) return -1;
     return i;
 }
 
@@ -484,9 +568,8 @@ static Py_ssize_t ascii_chain_masked(const unsigned char *b, Py_ssize_t s, Py_ss
     Py_ssize_t e = s + len;
     u128 seps = C & ~D & (((((u128)1) << len) - 1) << p);
     if (!seps) {
-        int keep = len <= 19 && prefix_ok(table, b + s, len, 1) && luhn_ok(b + s, len, 1) &&
-                   !(ids && id_field_before(b, s, e, end, ids) && !kept(always, b, s, e));
-        if (keep && emit(out, s, e, 0) < 0) return -1;
+        int flags = contiguous(b, s, e, end, table, ids, always);
+        if (flags >= 0 && emit(out, s, e, flags) < 0) return -1;
         return e;
     }
     /* Groups between the separator bits, as ascii_chain counts them. */
@@ -610,15 +693,21 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
         return NULL;
     }
     if (ids_obj != Py_None) {
-        /* (negative blob, positive blob, window): bytes objects the caller keeps alive. */
+        /* (negative blob, card-word blob, window[, mode]): bytes objects the caller keeps alive. */
         PyObject *neg, *pos;
-        if (!PyArg_ParseTuple(ids_obj, "SSn", &neg, &pos, &ids_words.window)) { PyBuffer_Release(&view); return NULL; }
+        ids_words.mode = ID_DROP;
+        if (!PyArg_ParseTuple(ids_obj, "SSn|l", &neg, &pos, &ids_words.window, &ids_words.mode)) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
         ids_words.neg.blob = (const unsigned char *)PyBytes_AS_STRING(neg);
         ids_words.neg.len = PyBytes_GET_SIZE(neg);
         ids_words.neg.state = 0;
+        ids_words.neg.firsts = 0;
         ids_words.pos.blob = (const unsigned char *)PyBytes_AS_STRING(pos);
         ids_words.pos.len = PyBytes_GET_SIZE(pos);
         ids_words.pos.state = 0;
+        ids_words.pos.firsts = 0;
         ids = &ids_words;
     }
     const unsigned char *table = NULL;

@@ -8,13 +8,15 @@ makes the engine fast: most bytes of a log are never looked at twice.
 
 Contiguous chains are also dropped here when they cannot be a PAN of their
 length (a 4-digit issuer prefix table), fail Luhn, or, when the caller asks
-(``id_fields``), sit right behind an id field name (``order_id=...``) that the
+(``id_fields``), are the value of an id field (``order_id=...``) that the
 context scorer would reject them for anyway: the rule is
 :func:`_id_field_before`, and tests prove the scan finds the same with it.
 It never drops a published test card (those are always reported).
+Where the caller asks (``id_fields`` mode), Luhn-valid chains outside every
+issuer range come back flagged :data:`NORANGE` for a card field to name.
 
 A percent or backslash escape whose hex digits touch a chain
-(``%224111...``, ``\u00224111...``) is a boundary: the chain starts after
+(``%224111...``, ``\\u00224111...``) is a boundary: the chain starts after
 it (:func:`escape_start`), so the number inside is found where its own
 digits are.
 
@@ -48,10 +50,20 @@ from .luhn import luhn_valid
 #: flags bits on a chain
 SEP = 1
 UTF16 = 2
+#: Luhn-valid and contiguous but outside every issuer range: kept only where
+#: the caller asks (``id_fields`` mode), for a card field to name (context.py).
+NORANGE = 4
+
+#: ``id_fields`` mode bits: drop values of id fields; keep NORANGE chains with
+#: a card word in the window before them; keep every NORANGE chain.
+ID_DROP = 1
+ID_CARD_WINDOW = 2
+ID_ALL_RANGES = 4
 
 Chain = tuple[int, int, int]  # (start, end, flags), end exclusive
-#: (negative tokens, positive first tokens, window): see context.id_field_words.
-IdFields = tuple[bytes, bytes, int]
+#: (negative tokens, card words of field names, window[, mode]): see
+#: context.id_field_words; mode (ID_* bits) is ID_DROP when left out.
+IdFields = tuple[bytes, bytes, int] | tuple[bytes, bytes, int, int]
 
 _ASCII = re.compile(rb"[0-9]+(?:[ -][0-9]+)*")
 _UTF16 = re.compile(rb"[0-9](?:\x00(?:[ -]\x00)?[0-9])+")
@@ -74,7 +86,7 @@ def _plausible_groups(text: bytes) -> bool:
 _GAP = frozenset(b" \t=:\"'/")
 _IDENT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _ALNUM = re.compile(rb"[A-Za-z0-9]+")
-_ALNUM_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_QUOTES = frozenset(b"\"'")
 
 
 @functools.lru_cache(maxsize=8)
@@ -83,17 +95,20 @@ def _words(blob: bytes) -> frozenset[bytes]:
 
 
 def _id_field_before(data: bytes, s: int, e: int, end: int, ids: IdFields) -> bool:
-    """Is the contiguous chain ``data[s:e]`` right behind an id field name?
+    """Is the contiguous chain ``data[s:e]`` the value of an id field?
 
-    The identifier (``[A-Za-z0-9_.-]+``) just before the number, after one or
-    more of `` \t=:"'/``, holds a negative token (``order_id`` holds ``id``)
-    inside the last ``window`` bytes, and no token after that one starts a
-    positive word (``order_card=`` does not count). context.has_negative is
-    then True: its last negative hit ends at or after that token, and every
-    positive hit after it would start at a later token. A chain followed by
-    ``=`` is kept: it may be track 2 data, which context never drops.
+    The identifier (``[A-Za-z0-9_.-]+``) just before the number, joined to it
+    by one or more of `` \t=:"'/`` that make a field (``=``, ``/``, or a
+    quote and ``:``: context.structured_gap), lies wholly inside the last
+    ``window`` bytes, has a token (``[A-Za-z0-9]+``) that is a negative word
+    (``order_id`` holds ``id``) and no token that contains a card word
+    (``card_ref``, ``trncardnumber_id`` do not count). context.own_field then
+    names the same identifier as the number's field (a quoted key only when
+    the identifier is all of it) and field_evidence calls it an id, so the
+    scorer rejects the number. A chain followed by ``=`` is kept: it may be
+    track 2 data, which context never drops.
     """
-    neg_blob, pos_blob, window = ids
+    neg_blob, pos_blob, window = ids[:3]
     if e < end and data[e] == 0x3D:
         return False
     lo, g = max(0, s - window), s
@@ -101,20 +116,22 @@ def _id_field_before(data: bytes, s: int, e: int, end: int, ids: IdFields) -> bo
         g -= 1
     if g == s or g == lo:
         return False
+    gap = data[g:s]
+    if not (0x3D in gap or 0x2F in gap or (0x3A in gap and (0x22 in gap or 0x27 in gap))):
+        return False
     i0 = g
     while i0 > lo and data[i0 - 1] in _IDENT:
         i0 -= 1
+    if i0 == g or (i0 == lo and lo > 0 and data[lo - 1] in _IDENT):
+        return False  # no identifier, or one cut by the window's start
+    if gap[0] in _QUOTES and 0x3A in gap and (i0 == 0 or data[i0 - 1] != gap[0]):
+        return False  # a quoted key with more in it than the identifier
     neg, pos = _words(neg_blob), _words(pos_blob)
-    pos_after = False
-    for m in reversed(list(_ALNUM.finditer(data, i0, g))):
-        if m.start() == lo and lo > 0 and data[lo - 1] in _ALNUM_CHARS:
-            return False  # a token cut by the window's start
-        token = m.group().lower()
-        if token in neg:
-            return not pos_after
-        if token in pos:
-            pos_after = True
-    return False
+    tokens = [m.group().lower() for m in _ALNUM.finditer(data, i0, g)]
+    if not any(t in neg for t in tokens):
+        return False
+    # A token too long for the C twin's buffer counts as holding one (kept).
+    return not any(len(t) > 64 or any(w in t for w in pos) for t in tokens)
 
 
 _HEXVAL = {c: int(chr(c), 16) for c in b"0123456789abcdefABCDEF"}
@@ -229,6 +246,32 @@ def _keep(digits: bytes, has_sep: bool, table: bytes | None, text: bytes = b"") 
     return luhn_valid(digits.decode("ascii"))
 
 
+def _card_word_before(data: bytes, s: int, ids: IdFields) -> bool:
+    """A card word (any case) in the ``window`` bytes before ``data[s]``."""
+    text = data[max(0, s - ids[2]):s].lower()
+    return len(text) > 64 or any(w in text for w in _words(ids[1]))
+
+
+def _contiguous(data: bytes, s: int, e: int, end: int, table: bytes | None, ids: IdFields | None,
+                keep: bytes | None = None) -> int:
+    """The contiguous ASCII chain ``data[s:e]``: -1 to drop it, else its
+    flags (0, or :data:`NORANGE` where ``ids`` asks for those)."""
+    digits = data[s:e]
+    n = len(digits)
+    if not 12 <= n <= 19:
+        return -1
+    mode = 0 if ids is None else (ids[3] if len(ids) > 3 else ID_DROP)  # type: ignore[misc]
+    if table is None or (table[int(digits[:4])] >> (n - 12)) & 1:
+        if not luhn_valid(digits.decode("ascii")):
+            return -1
+        if mode & ID_DROP and _id_field_before(data, s, e, end, ids) and not (keep and digits in _words(keep)):  # type: ignore[arg-type]
+            return -1
+        return 0
+    if not mode & (ID_CARD_WINDOW | ID_ALL_RANGES) or not luhn_valid(digits.decode("ascii")):
+        return -1
+    return NORANGE if mode & ID_ALL_RANGES or _card_word_before(data, s, ids) else -1  # type: ignore[arg-type]
+
+
 def find_chains_python(
     buf: bytes | bytearray | memoryview,
     start: int = 0,
@@ -255,13 +298,13 @@ def find_chains_python(
         if s0 != m.start() and not _whole_reading(m.group(), s0 - m.start(), table):
             m = _ASCII.match(data, s0, m.end())  # type: ignore[assignment]
         text = m.group()  # type: ignore[union-attr]
-        has_sep = b" " in text or b"-" in text
-        digits = _NOT_DIGIT.sub(b"", text) if has_sep else text
-        if _keep(digits, has_sep, table, text):
-            if (id_fields is not None and not has_sep and _id_field_before(data, m.start(), m.end(), end, id_fields)
-                    and not (keep and digits in _words(keep))):
-                continue
-            out.append((m.start(), m.end(), SEP if has_sep else 0))
+        if b" " in text or b"-" in text:
+            if _keep(_NOT_DIGIT.sub(b"", text), True, table, text):
+                out.append((m.start(), m.end(), SEP))  # type: ignore[union-attr]
+            continue
+        flags = _contiguous(data, m.start(), m.end(), end, table, id_fields, keep)  # type: ignore[union-attr]
+        if flags >= 0:
+            out.append((m.start(), m.end(), flags))  # type: ignore[union-attr]
     for m in _UTF16.finditer(data, start, end):
         chars = m.group()[::2]
         has_sep = b" " in chars or b"-" in chars

@@ -61,11 +61,13 @@ class Window:
     #: A published test card (issuers.is_test_card).
     test_card: bool = False
 
-    def rank(self) -> tuple[bool, bool, int, int]:
+    def rank(self, longest_first: bool = False) -> tuple[bool, bool, int, int]:
         # A published test card is always reported (issue 16), so its
         # reading wins; a reading in a wide row never hides one in a scheme's
-        # own range (4-4-4-3 Maestro inside a 19-digit Visa printed 4-4-4-4-3).
-        return (not self.test_card, self.wide, _RANK[len(self.digits)], self.start)
+        # own range (4-4-4-3 Maestro inside a 19-digit Visa printed 4-4-4-4-3);
+        # a field named as a card number makes the longest reading win.
+        length = -len(self.digits) if longest_first else _RANK[len(self.digits)]
+        return (not self.test_card, self.wide, length, self.start)
 
 
 def split_groups(chain: str) -> tuple[list[tuple[int, int]], list[str]]:
@@ -104,11 +106,15 @@ def _window(s: int, e: int, digits: str, found: issuers.Range, grouped: bool, in
                   issuers.is_test_card(digits))
 
 
-def windows(chain: str, has_sep: bool = True, luhn_checked: bool = False) -> list[Window]:
+def windows(chain: str, has_sep: bool = True, luhn_checked: bool = False,
+            longest_first: bool = False) -> list[Window]:
     """Every PAN the chain holds, overlaps resolved (see module docstring).
 
     ``has_sep=False`` and ``luhn_checked=True`` let the caller skip work the
-    candidate finder already did for a contiguous chain.
+    candidate finder already did for a contiguous chain. ``longest_first``:
+    the chain's field is named as a card number (and not as card and CVV),
+    so of overlapping readings the longest wins: ``<CardNumber>6219 7512 3456
+    7890 123</CardNumber>`` is one 19-digit PAN, not 16 digits and a CVV.
     """
     if not has_sep:
         row = check_range(chain, luhn_checked)
@@ -147,7 +153,22 @@ def windows(chain: str, has_sep: bool = True, luhn_checked: bool = False) -> lis
         return found
     kept = []
     for w in found:
-        r = w.rank()
-        if not any(o is not w and o.start < w.end and w.start < o.end and o.rank() < r for o in found):
+        r = w.rank(longest_first)
+        if not any(o is not w and o.start < w.end and w.start < o.end and o.rank(longest_first) < r for o in found):
             kept.append(w)
     return kept
+
+
+def printed_outside_ranges(chain: str) -> Window | None:
+    """The whole chain as one printed number outside every issuer range: a
+    printed format of its length (one separator throughout), Luhn-valid, and
+    no issuer range. Brand ``unknown``; only a card field makes it a finding
+    (detect.py, reason no_issuer_range)."""
+    groups, seps = split_groups(chain)
+    if not seps or any(x != seps[0] for x in seps):
+        return None
+    digits = chain.replace(seps[0], "")
+    sizes = tuple(e - s for s, e in groups)
+    if sizes not in FORMATS.get(len(digits), ()) or not luhn_valid(digits) or issuers.lookup(digits) is not None:
+        return None
+    return Window(0, len(chain), digits, "unknown", True)

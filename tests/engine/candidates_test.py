@@ -258,7 +258,7 @@ def test_numbers_behind_id_field_names_are_dropped(backend, rng) -> None:
     ids = _id_fields()
     n = make_pan("4", 16, rng)
     for text in (f"order_id={n} amount=1", f'{{"order_no":"{n}"}}', f"WHERE id = {n} AND", f"GET /orders/{n}/items",
-                 f"merchant_id={n}", f"INV.RX_BYTES: {n}", f"card_id={n}"):
+                 f"merchant_id={n}", f"INV.RX_BYTES='{n}", f"orderId={n}", f"<a href='/orders/{n}"):
         data = text.encode()
         assert find(data) != [], text  # a chain without the rule
         assert find(data, ids) == [], text
@@ -270,8 +270,15 @@ def test_numbers_behind_card_words_or_track_markers_are_kept(backend, rng) -> No
     ids = _id_fields()
     n = make_pan("4", 16, rng)
     for text in (
-        f"order_card={n}",  # a positive token after the id token
+        f"order_card={n}",  # a card word anywhere in the field name wins
+        f"card_id={n}",
+        f"card_ref={n}",
+        f"trncardnumber_id={n}",  # a card word inside a compound token
         f"order_cc_num={n}",
+        f"order {n}",  # prose: a label, which card words on the line can outweigh
+        f"INV.RX_BYTES: {n}",  # ':' without a quote is not a field for the finder
+        f'{{"Card order_id": "{n}"}}',  # the quoted key is more than the identifier
+        f"order_id=\n{n}",  # another line
         f"id={n}=25121010000000000",  # may be track 2 data
         f"order 42 card {n}",  # the field name right before is "card"
         f"order_id {n}"[0:9] + f"x{n}",  # glued to a letter: no gap
@@ -324,6 +331,36 @@ def test_c_equals_oracle_with_id_fields(data: bytes) -> None:
     want = sorted(find_chains_python(data, 0, -1, None, ids))
     for level in each_level():
         assert sorted(find_chains_c(data, 0, -1, None, ids)) == want, level
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(_field_lines(), st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7]), st.sampled_from([300, 20, 0]))
+def test_c_equals_oracle_in_every_id_mode(data: bytes, mode: int, window: int) -> None:
+    from cardscan.engine.context import id_field_words
+    from cardscan.engine.issuers import length_table
+
+    # With the prefix table, so numbers outside every range (NORANGE) arise too.
+    ids = id_field_words(window) + (mode,)
+    data = data.replace(b"4111111111111111", b"7083111111111118")  # a Luhn-valid run outside every range
+    want = sorted(find_chains_python(data, 0, -1, length_table(), ids))
+    for level in each_level():
+        assert sorted(find_chains_c(data, 0, -1, length_table(), ids)) == want, level
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_numbers_outside_every_range_come_back_only_where_asked(backend) -> None:
+    from cardscan.engine.candidates import ID_ALL_RANGES, ID_CARD_WINDOW, ID_DROP, NORANGE
+
+    find = get_finder(backend)
+    words = _id_fields()
+    n = b"7083111111111118"  # Luhn-valid, no issuer range
+    assert find(b"card_number=" + n) == [] and find(b"card_number=" + n, words + (ID_DROP,)) == []
+    assert find(b"card_number=" + n, words + (ID_CARD_WINDOW,)) == [(12, 28, NORANGE)]
+    assert find(b'{"CardNo": "' + n, words + (ID_CARD_WINDOW,)) == [(12, 28, NORANGE)]
+    assert find(b"ticket=" + n, words + (ID_CARD_WINDOW,)) == []
+    assert find(b"ticket=" + n, words + (ID_ALL_RANGES,)) == [(7, 23, NORANGE)]
+    assert find(b"card_number=7083111111111110", words + (ID_ALL_RANGES,)) == []  # Luhn fails
 
 
 @settings(max_examples=400, deadline=None)
