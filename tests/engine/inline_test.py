@@ -307,3 +307,23 @@ def test_an_escape_before_a_long_number_is_not_part_of_a_hex_token() -> None:
     digest = b"%2F" + P[0].encode() + b"deadbeef0a1b2c3d4e5f"
     assert all("hex_token" in f.reasons for f in low.scan_bytes(digest))
     assert low.scan_bytes(digest)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 64])
+def test_escape_boundaries_are_the_same_at_any_chunk_size(chunk_size: int) -> None:
+    import io
+
+    from cardscan import ScanConfig
+
+    pans = [make_pan(p, n, RNG) for p, n in (("4", 16), ("6771", 16), ("37", 15), ("4", 19))]
+    text = (
+        b"GET /cb?data=%7B%22number%22%3A%22" + pans[0].encode() + b"%22%7D HTTP/1.1\n"
+        + b"payload=%257B%2522pan%2522%253A%2522" + pans[1].encode() + b"%2522%257D\n"
+        + b'{"body":"{\\u0022pan\\u0022:\\u0022' + pans[2].encode() + b'\\u0022}"}\n'
+        + b"redirect=%2Fpay%3Fcard%3D" + pans[3].encode() + b"&x=1\n"
+        + b"WHERE pan LIKE '%2223000010309703%'\n"
+    )
+    whole = SCANNER.scan_bytes(text)
+    assert len(whole) == 5
+    small = Scanner(ScanConfig(chunk_size=chunk_size), key=KEY)
+    assert list(small.scan_stream(io.BytesIO(text))) == whole
