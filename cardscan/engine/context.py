@@ -456,16 +456,19 @@ def label_evidence(label: bytes | None) -> int:
     return 0
 
 
-def is_negative(ctx: Context) -> bool:
+Evidence = tuple[bytes | None, str | None, int]
+
+
+def is_negative(ctx: Context, ev: Evidence | None = None) -> bool:
     """The number's own field (or column) is an id: no card evidence can
-    lift it above :data:`MAX_WITH_NEGATIVE`."""
-    _, kind, verdict = evidence(ctx)
+    lift it above :data:`MAX_WITH_NEGATIVE`. ``ev``: evidence(ctx), if known."""
+    _, kind, verdict = ev or evidence(ctx)
     return verdict < 0 and kind in ("column", FIELD)
 
 
-def is_card_field(ctx: Context) -> bool:
+def is_card_field(ctx: Context, ev: Evidence | None = None) -> bool:
     """The number's own field or column is named as a card field."""
-    _, kind, verdict = evidence(ctx)
+    _, kind, verdict = ev or evidence(ctx)
     return verdict > 0 and kind in ("column", FIELD)
 
 
@@ -474,14 +477,15 @@ def _same_line(ctx: Context) -> tuple[bytes, bytes]:
     return b[b.rfind(b"\n") + 1:], a[:a.find(b"\n")] if b"\n" in a else a
 
 
-def score(ctx: Context, grouped: bool) -> tuple[int, list[str]]:
-    """Confidence and reasons from the context (not including filters)."""
+def score(ctx: Context, grouped: bool, ev: Evidence | None = None) -> tuple[int, list[str]]:
+    """Confidence and reasons from the context (not including filters);
+    ``ev``: evidence(ctx) if the caller has it (same before and field)."""
     reasons = ["issuer_luhn"]
     value = BASE
     if grouped:
         value += 10
         reasons.append("grouped")
-    name, kind, verdict = evidence(ctx)
+    name, kind, verdict = ev or evidence(ctx)
     if kind in ("column", FIELD):
         if verdict < 0:
             # The number's own field says id: decisive, whatever else is near.
