@@ -211,7 +211,8 @@ _QUOTES = frozenset(b"\"'")
 _XML_OPEN = re.compile(rb"<([A-Za-z_][A-Za-z0-9_.:\-]*)(?:\s[^<>]*)?>\Z")
 _BRACKETS = re.compile(rb"[A-Za-z_][A-Za-z0-9_.\-]*(?:\[[A-Za-z0-9_.\-]*\])+\Z")
 _CODE_STYLE = re.compile(rb"[A-Za-z0-9][_.\-][A-Za-z0-9]|[a-z][A-Z]")
-_LABEL_WORD = re.compile(rb"[A-Za-z][A-Za-z0-9_\-]*\Z")
+_LABEL_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_LETTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _INSERT = re.compile(rb"(?i)insert\s+into\s+[^\s(]+\s*\(([^()]{1,2000})\)\s*values\s*")
 _NAME_ATTR = re.compile(rb"\sname\s*=\s*[\"']([A-Za-z_][A-Za-z0-9_.\-\[\] ]{0,63})[\"']")
 _JSON_PARENT = re.compile(rb"[\"']([A-Za-z_][A-Za-z0-9_.\- ]{0,63})[\"']\s*:\s*\Z")
@@ -260,7 +261,7 @@ def own_field(before: bytes) -> tuple[bytes | None, str | None]:
             g -= 1
     gap = line[g:p]
     if g > 0 and line[g - 1] == 0x3E and not gap.strip(b" \t"):  # <element>value
-        m = _XML_OPEN.search(line, 0, g)
+        m = _XML_OPEN.match(line, max(0, line.rfind(b"<", 0, g)), g)
         if m:
             return m.group(1).rsplit(b":", 1)[-1], FIELD
         return None, None
@@ -365,11 +366,16 @@ def _label(line: bytes, p: int) -> bytes | None:
         i -= 1
     words = []
     while len(words) < 3:
-        m = _LABEL_WORD.search(line, 0, i)
-        if not m:
+        # The word ending at i: from the first letter of the run of word bytes.
+        k = i
+        while k > 0 and line[k - 1] in _LABEL_CHARS:
+            k -= 1
+        while k < i and line[k] not in _LETTERS:
+            k += 1
+        if k == i:
             break
-        words.append(m.group())
-        i = m.start()
+        words.append(line[k:i])
+        i = k
         if i == 0 or line[i - 1] not in b" \t" or i < 2 or line[i - 2] in b" \t":
             break
         i -= 1
@@ -456,16 +462,19 @@ def label_evidence(label: bytes | None) -> int:
     return 0
 
 
-def is_negative(ctx: Context) -> bool:
+Evidence = tuple[bytes | None, str | None, int]
+
+
+def is_negative(ctx: Context, ev: Evidence | None = None) -> bool:
     """The number's own field (or column) is an id: no card evidence can
-    lift it above :data:`MAX_WITH_NEGATIVE`."""
-    _, kind, verdict = evidence(ctx)
+    lift it above :data:`MAX_WITH_NEGATIVE`. ``ev``: evidence(ctx), if known."""
+    _, kind, verdict = ev or evidence(ctx)
     return verdict < 0 and kind in ("column", FIELD)
 
 
-def is_card_field(ctx: Context) -> bool:
+def is_card_field(ctx: Context, ev: Evidence | None = None) -> bool:
     """The number's own field or column is named as a card field."""
-    _, kind, verdict = evidence(ctx)
+    _, kind, verdict = ev or evidence(ctx)
     return verdict > 0 and kind in ("column", FIELD)
 
 
@@ -474,14 +483,15 @@ def _same_line(ctx: Context) -> tuple[bytes, bytes]:
     return b[b.rfind(b"\n") + 1:], a[:a.find(b"\n")] if b"\n" in a else a
 
 
-def score(ctx: Context, grouped: bool) -> tuple[int, list[str]]:
-    """Confidence and reasons from the context (not including filters)."""
+def score(ctx: Context, grouped: bool, ev: Evidence | None = None) -> tuple[int, list[str]]:
+    """Confidence and reasons from the context (not including filters);
+    ``ev``: evidence(ctx) if the caller has it (same before and field)."""
     reasons = ["issuer_luhn"]
     value = BASE
     if grouped:
         value += 10
         reasons.append("grouped")
-    name, kind, verdict = evidence(ctx)
+    name, kind, verdict = ev or evidence(ctx)
     if kind in ("column", FIELD):
         if verdict < 0:
             # The number's own field says id: decisive, whatever else is near.

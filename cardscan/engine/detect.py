@@ -246,7 +246,9 @@ class Detector:
         # card-named SQL field. (In delimited text a row holds many numbers:
         # a card-named column does not make each go through Python.)
         if columns is not None:
-            mode = ID_ALL_RANGES if isinstance(columns, Field) and _names_card_field(columns) else ID_CARD_WINDOW
+            # In delimited text a number outside every range could only be
+            # named by a field written inside a cell: not worth a look at each.
+            mode = ID_ALL_RANGES if isinstance(columns, Field) and _names_card_field(columns) else 0
         else:
             drop = self._id_fields is not None and floor > context.MAX_WITH_NEGATIVE
             mode = ID_CARD_WINDOW | (ID_DROP if drop else 0)
@@ -391,20 +393,21 @@ class Detector:
         before = raw.lower()
         field = columns.field_at(buf, a, b) if columns is not None and not utf16 else None
         ctx = context.Context(before, b"", field, raw)
+        ev = context.evidence(ctx)
         # Outside every issuer range: only the number's own card field makes
         # it a candidate (store, gift and sandbox cards), or its being a
         # published test card (always reported).
-        if no_range and not test_card and not context.is_card_field(ctx):
+        if no_range and not test_card and not context.is_card_field(ctx, ev):
             return None
         # Most structurally valid non-cards are ids in their own id field;
         # they cannot reach the threshold, so skip the rest of the work for them.
-        if floor > context.MAX_WITH_NEGATIVE and not test_card and context.is_negative(ctx):
+        if floor > context.MAX_WITH_NEGATIVE and not test_card and context.is_negative(ctx, ev):
             return None
         after = buf[b:b + win]
         if utf16:
             after = after.replace(b"\x00", b"")
         after = unescape_context(after.lower())
-        value, reasons = context.score(context.Context(before, after, field, raw), w.grouped)
+        value, reasons = context.score(context.Context(before, after, field, raw), w.grouped, ev)
         if no_range:
             value -= 30
             reasons[0] = "no_issuer_range"  # Luhn and length only: no issuer_luhn
