@@ -8,9 +8,17 @@ makes the engine fast: most bytes of a log are never looked at twice.
 
 Contiguous chains are also dropped here when they cannot be a PAN of their
 length (a 4-digit issuer prefix table), fail Luhn, or, when the caller asks
-(``id_fields``), sit right behind an id field name (``order_id=...``) that the
+(``id_fields``), are the value of an id field (``order_id=...``) that the
 context scorer would reject them for anyway: the rule is
 :func:`_id_field_before`, and tests prove the scan finds the same with it.
+It never drops a published test card (those are always reported).
+Where the caller asks (``id_fields`` mode), Luhn-valid chains outside every
+issuer range come back flagged :data:`NORANGE` for a card field to name.
+
+A percent or backslash escape whose hex digits touch a chain
+(``%224111...``, ``\\u00224111...``) is a boundary: the chain starts after
+it (:func:`escape_start`), so the number inside is found where its own
+digits are.
 
 Two backends return identical results:
 
@@ -36,16 +44,26 @@ from typing import Callable, Iterator, Sequence
 import luhn as _luhn_ref  # noqa: F401  (imported so a missing dependency fails early)
 
 from ..errors import ConfigError
-from .issuers import length_table
+from .issuers import length_table, test_card_blob
 from .luhn import luhn_valid
 
 #: flags bits on a chain
 SEP = 1
 UTF16 = 2
+#: Luhn-valid and contiguous but outside every issuer range: kept only where
+#: the caller asks (``id_fields`` mode), for a card field to name (context.py).
+NORANGE = 4
+
+#: ``id_fields`` mode bits: drop values of id fields; keep NORANGE chains with
+#: a card word in the window before them; keep every NORANGE chain.
+ID_DROP = 1
+ID_CARD_WINDOW = 2
+ID_ALL_RANGES = 4
 
 Chain = tuple[int, int, int]  # (start, end, flags), end exclusive
-#: (negative tokens, positive first tokens, window): see context.id_field_words.
-IdFields = tuple[bytes, bytes, int]
+#: (negative tokens, card words of field names, window[, mode]): see
+#: context.id_field_words; mode (ID_* bits) is ID_DROP when left out.
+IdFields = tuple[bytes, bytes, int] | tuple[bytes, bytes, int, int]
 
 _ASCII = re.compile(rb"[0-9]+(?:[ -][0-9]+)*")
 _UTF16 = re.compile(rb"[0-9](?:\x00(?:[ -]\x00)?[0-9])+")
@@ -55,17 +73,20 @@ _SEPS = re.compile(rb"[ -]")
 
 def _plausible_groups(text: bytes) -> bool:
     """A group of 12-19 digits, or two groups that can start a printed format
-    (4 then 3-6, 6 then 13: how every format in validate.FORMATS begins)."""
+    (4 then 3-6, 6 then 13), or three that start 6-2-4: how every format in
+    validate.FORMATS begins."""
     sizes = [len(g) for g in _SEPS.split(text)]
     if any(12 <= g <= 19 for g in sizes):
         return True
-    return any((a == 4 and 3 <= b <= 6) or (a == 6 and b == 13) for a, b in zip(sizes, sizes[1:]))
+    if any((a == 4 and 3 <= b <= 6) or (a == 6 and b == 13) for a, b in zip(sizes, sizes[1:])):
+        return True
+    return any(t == (6, 2, 4) for t in zip(sizes, sizes[1:], sizes[2:]))
 
 
 _GAP = frozenset(b" \t=:\"'/")
 _IDENT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _ALNUM = re.compile(rb"[A-Za-z0-9]+")
-_ALNUM_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_QUOTES = frozenset(b"\"'")
 
 
 @functools.lru_cache(maxsize=8)
@@ -74,17 +95,20 @@ def _words(blob: bytes) -> frozenset[bytes]:
 
 
 def _id_field_before(data: bytes, s: int, e: int, end: int, ids: IdFields) -> bool:
-    """Is the contiguous chain ``data[s:e]`` right behind an id field name?
+    """Is the contiguous chain ``data[s:e]`` the value of an id field?
 
-    The identifier (``[A-Za-z0-9_.-]+``) just before the number, after one or
-    more of `` \t=:"'/``, holds a negative token (``order_id`` holds ``id``)
-    inside the last ``window`` bytes, and no token after that one starts a
-    positive word (``order_card=`` does not count). context.has_negative is
-    then True: its last negative hit ends at or after that token, and every
-    positive hit after it would start at a later token. A chain followed by
-    ``=`` is kept: it may be track 2 data, which context never drops.
+    The identifier (``[A-Za-z0-9_.-]+``) just before the number, joined to it
+    by one or more of `` \t=:"'/`` that make a field (``=``, ``/``, or a
+    quote and ``:``: context.structured_gap), lies wholly inside the last
+    ``window`` bytes, has a token (``[A-Za-z0-9]+``) that is a negative word
+    (``order_id`` holds ``id``) and no token that contains a card word
+    (``card_ref``, ``trncardnumber_id`` do not count). context.own_field then
+    names the same identifier as the number's field (a quoted key only when
+    the identifier is all of it) and field_evidence calls it an id, so the
+    scorer rejects the number. A chain followed by ``=`` is kept: it may be
+    track 2 data, which context never drops.
     """
-    neg_blob, pos_blob, window = ids
+    neg_blob, pos_blob, window = ids[:3]
     if e < end and data[e] == 0x3D:
         return False
     lo, g = max(0, s - window), s
@@ -92,20 +116,123 @@ def _id_field_before(data: bytes, s: int, e: int, end: int, ids: IdFields) -> bo
         g -= 1
     if g == s or g == lo:
         return False
+    gap = data[g:s]
+    if not (0x3D in gap or 0x2F in gap or (0x3A in gap and (0x22 in gap or 0x27 in gap))):
+        return False
     i0 = g
     while i0 > lo and data[i0 - 1] in _IDENT:
         i0 -= 1
+    if i0 == g or (i0 == lo and lo > 0 and data[lo - 1] in _IDENT):
+        return False  # no identifier, or one cut by the window's start
+    if gap[0] in _QUOTES and 0x3A in gap and (i0 == 0 or data[i0 - 1] != gap[0]):
+        return False  # a quoted key with more in it than the identifier
     neg, pos = _words(neg_blob), _words(pos_blob)
-    pos_after = False
-    for m in reversed(list(_ALNUM.finditer(data, i0, g))):
-        if m.start() == lo and lo > 0 and data[lo - 1] in _ALNUM_CHARS:
-            return False  # a token cut by the window's start
-        token = m.group().lower()
-        if token in neg:
-            return not pos_after
-        if token in pos:
-            pos_after = True
-    return False
+    tokens = [m.group().lower() for m in _ALNUM.finditer(data, i0, g)]
+    if not any(t in neg for t in tokens):
+        return False
+    # A token too long for the C twin's buffer counts as holding one (kept).
+    return not any(len(t) > 64 or any(w in t for w in pos) for t in tokens)
+
+
+_HEXVAL = {c: int(chr(c), 16) for c in b"0123456789abcdefABCDEF"}
+_HEX_LETTER = frozenset(b"abcdefABCDEF")
+_CHAIN_SEP = frozenset(b" -")
+#: Backslash escapes whose hex digits can touch a number: the marker after
+#: the backslash and the number of hex digits (``\u0022``, ``\x22``). Octal
+#: (``\042``) is left out on purpose: ``\`` then digits is a Windows path.
+_BACKSLASH_ESCAPES = ((0x75, 4), (0x78, 2))
+#: The byte before a chain that an escape touching it ends with.
+_MAY_END_ESCAPE = frozenset(b"%ux") | _HEX_LETTER
+
+
+def escape_start(data: bytes, s: int, end: int) -> int:
+    """Where the number in the digit chain starting at ``data[s]`` starts,
+    when the chain's first digits are the tail of an escape (issue 16 class 7).
+
+    An escape is a boundary: ``%22`` (double-encoded ``%2522``), ``%C2%A0``,
+    ``\\u0022`` and ``\\x22`` stand for one character that is not a digit, but
+    their hex digits glue onto the number in the raw bytes
+    (``%224111...`` is an 18-digit run). Returns the first digit after the
+    escape (past a separator that follows it), or ``s`` when no such escape
+    touches the chain, or when the escape stands for a digit (``%34`` is a
+    ``4``: the inline decoder's job, not a boundary). Reads the escape's
+    marker before ``s`` (anywhere in ``data``) and only digits before ``end``.
+    The C finder has the same rule (``escape_start`` in _cfinder.c).
+    """
+    p, g = _escape(data, s, end)
+    if p < 0:
+        return s
+    if p == g:  # the escape was the whole first group: the number starts after the separator
+        if p + 1 < end and data[p] in _CHAIN_SEP and 48 <= data[p + 1] <= 57:
+            return p + 1
+        return s
+    return p
+
+
+def escape_end(data: bytes, s: int, end: int) -> int:
+    """The end of the escape whose hex digits begin the digits at ``data[s]``
+    (see :func:`escape_start`), or ``s``: where inline decoding starts a run
+    of digits and escaped digits (``%22`` then ``4111%201111...``)."""
+    p, _ = _escape(data, s, end)
+    return s if p < 0 else p
+
+
+def _escape(data: bytes, s: int, end: int) -> tuple[int, int]:
+    """(end of the non-digit escape the digits at ``data[s]`` begin with, or
+    -1; end of those digits)."""
+    if s < 1 or (data[s - 1] not in _MAY_END_ESCAPE):
+        return -1, s
+    g = s
+    while g < end and 48 <= data[g] <= 57:
+        g += 1
+    p = -1
+    value = 0
+    if s >= 1 and data[s - 1] == 0x25:  # %XY: both hex digits in the run
+        if s + 2 <= g:
+            value = (data[s] - 48) * 16 + data[s + 1] - 48
+            p = s + 2
+            while value == 0x25 and p + 2 <= g:  # %25XY: an escaped escape
+                value = (data[p] - 48) * 16 + data[p + 1] - 48
+                p += 2
+    elif (s >= 5 and data[s - 2] == 0x25 and data[s - 1] in _HEX_LETTER and data[s - 5] == 0x25
+          and data[s - 4] in _HEXVAL and data[s - 3] in _HEXVAL):
+        # %AY after another escape: a UTF-8 continuation byte (%C2%A0). Alone,
+        # "%B" then digits is the start of track 1 data, not an escape.
+        value, p = 0xA0, s + 1  # any value from 0xA0 up: never a digit
+    else:
+        for marker, width in _BACKSLASH_ESCAPES:
+            for k in range(width):  # k hex digits of the escape stand before s
+                if s - k - 2 < 0 or (k and data[s - k] not in _HEXVAL):
+                    break
+                if data[s - k - 1] == marker and data[s - k - 2] == 0x5C:
+                    if s + width - k <= g:
+                        value = 0
+                        for c in data[s - k:s + width - k]:
+                            value = value * 16 + _HEXVAL[c]
+                        # Only \u00XX: "SHOP\u4167..." is a Windows user
+                        # name (u4167...), not the escape of a CJK character.
+                        if value < 0x100:
+                            p = s + width - k
+                    break
+            if p >= 0:
+                break
+    if p < 0 or 0x30 <= value <= 0x39:
+        return -1, g
+    return p, g
+
+
+def _whole_reading(text: bytes, cut: int, table: bytes | None) -> bool:
+    """Does the chain ``text`` read as it stands, escape digits and all
+    (``cut``: where :func:`escape_start` would start it)? A contiguous run
+    that is itself a candidate (``LIKE '%2223000010309703%'``: a SQL
+    wildcard, not an escape), or printed groups whose first group has four
+    digits, not all of them the escape's (``%2223 0000 1030 9703``). Cutting
+    it at the escape would lose a number that is there; the C finder has the
+    same rule."""
+    sep = _SEPS.search(text)
+    if sep is not None:
+        return sep.start() == 4 and cut < 4
+    return _keep(text, False, table)
 
 
 def _keep(digits: bytes, has_sep: bool, table: bytes | None, text: bytes = b"") -> bool:
@@ -119,31 +246,65 @@ def _keep(digits: bytes, has_sep: bool, table: bytes | None, text: bytes = b"") 
     return luhn_valid(digits.decode("ascii"))
 
 
+def _card_word_before(data: bytes, s: int, ids: IdFields) -> bool:
+    """A card word (any case) in the ``window`` bytes before ``data[s]``."""
+    text = data[max(0, s - ids[2]):s].lower()
+    return len(text) > 64 or any(w in text for w in _words(ids[1]))
+
+
+def _contiguous(data: bytes, s: int, e: int, end: int, table: bytes | None, ids: IdFields | None,
+                keep: bytes | None = None) -> int:
+    """The contiguous ASCII chain ``data[s:e]``: -1 to drop it, else its
+    flags (0, or :data:`NORANGE` where ``ids`` asks for those)."""
+    digits = data[s:e]
+    n = len(digits)
+    if not 12 <= n <= 19:
+        return -1
+    mode = 0 if ids is None else (ids[3] if len(ids) > 3 else ID_DROP)  # type: ignore[misc]
+    if table is None or (table[int(digits[:4])] >> (n - 12)) & 1:
+        if not luhn_valid(digits.decode("ascii")):
+            return -1
+        if mode & ID_DROP and _id_field_before(data, s, e, end, ids) and not (keep and digits in _words(keep)):  # type: ignore[arg-type]
+            return -1
+        return 0
+    if not mode & (ID_CARD_WINDOW | ID_ALL_RANGES) or not luhn_valid(digits.decode("ascii")):
+        return -1
+    return NORANGE if mode & ID_ALL_RANGES or _card_word_before(data, s, ids) else -1  # type: ignore[arg-type]
+
+
 def find_chains_python(
     buf: bytes | bytearray | memoryview,
     start: int = 0,
     end: int = -1,
     table: bytes | None = None,
     id_fields: IdFields | None = None,
+    keep: bytes | None = None,
 ) -> list[Chain]:
     """Pure-Python finder; the reference the C backend is tested against.
 
     ``table`` (see issuers.length_table) drops contiguous chains whose 4-digit
     prefix cannot start a PAN of their length; ``id_fields`` those right
-    behind an id field name (:func:`_id_field_before`).
+    behind an id field name (:func:`_id_field_before`), except the numbers
+    of ``keep`` (``b"\nnumber\n..."``: the published test cards, which are
+    always reported). A chain whose first digits belong to an escape starts
+    after it (:func:`escape_start`).
     """
     data = bytes(buf)
     if end < 0 or end > len(data):
         end = len(data)
     out: list[Chain] = []
     for m in _ASCII.finditer(data, start, end):
-        text = m.group()
-        has_sep = b" " in text or b"-" in text
-        digits = _NOT_DIGIT.sub(b"", text) if has_sep else text
-        if _keep(digits, has_sep, table, text):
-            if id_fields is not None and not has_sep and _id_field_before(data, m.start(), m.end(), end, id_fields):
-                continue
-            out.append((m.start(), m.end(), SEP if has_sep else 0))
+        s0 = escape_start(data, m.start(), end)
+        if s0 != m.start() and not _whole_reading(m.group(), s0 - m.start(), table):
+            m = _ASCII.match(data, s0, m.end())  # type: ignore[assignment]
+        text = m.group()  # type: ignore[union-attr]
+        if b" " in text or b"-" in text:
+            if _keep(_NOT_DIGIT.sub(b"", text), True, table, text):
+                out.append((m.start(), m.end(), SEP))  # type: ignore[union-attr]
+            continue
+        flags = _contiguous(data, m.start(), m.end(), end, table, id_fields, keep)  # type: ignore[union-attr]
+        if flags >= 0:
+            out.append((m.start(), m.end(), flags))  # type: ignore[union-attr]
     for m in _UTF16.finditer(data, start, end):
         chars = m.group()[::2]
         has_sep = b" " in chars or b"-" in chars
@@ -288,7 +449,8 @@ Finder = Callable[..., list[Chain]]
 
 def get_finder(name: str = "best") -> Finder:
     """A finder by name (``best``, ``c`` or ``python``), bound to the issuer
-    prefix table: ``finder(buf, id_fields=None) -> chains``."""
+    prefix table and the published test cards (never dropped by the id
+    rule): ``finder(buf, id_fields=None) -> chains``."""
     if name == "best":
         name = best_backend()
     try:
@@ -300,9 +462,10 @@ def get_finder(name: str = "best") -> Finder:
         ) from None
 
     table = length_table()
+    keep = test_card_blob()
 
     def finder(buf: bytes | bytearray, id_fields: IdFields | None = None) -> list[Chain]:
-        return find(buf, 0, -1, table, id_fields)
+        return find(buf, 0, -1, table, id_fields, keep)
 
     finder.backend = name  # type: ignore[attr-defined]
     return finder

@@ -1,4 +1,20 @@
-"""ContextScorer: words near a candidate raise or lower its confidence.
+"""ContextScorer: local evidence ranks a candidate that structure decided.
+
+Structure (issuer range + length + Luhn, printed groupings) decides what is
+a candidate; this module only ranks it. Evidence is *local*:
+
+* the number's **own field name** counts strongly: the key of ``key=value``
+  (form fields, query strings, SQL ``id = ...``), a JSON key, an XML element
+  or attribute, a URL path segment (``/orders/...``), a CSV/SQL column
+  (columns.py). Field names are split into tokens first (camelCase,
+  PascalCase, snake, kebab, compounds such as ``ccnumber``: :func:`field_tokens`).
+  A card word in it wins over everything (``card_ref``); failing that, an id
+  word decides against the number, whatever else the message says;
+* in prose, the **label** (the words right before the number on its line,
+  ``Invoice``, ``Payment reference:``) counts less: an id word there lowers
+  the score, and a card word anywhere on the same line outweighs it;
+* card words elsewhere in the window only raise a score. Nothing from another
+  line or another field counts against a number.
 
 Runs only on the window around each *validated* candidate, never over the
 whole stream (PERF-NOTES.md: an automaton over the stream costs ~38 MB/s).
@@ -12,14 +28,17 @@ characters; we follow the same shape with these reasons:
 reason                 delta  example
 =====================  =====  ==================================================
 grouped                +10    ``4111 1111 1111 1111`` (printed format)
-keyword                +25    ``card number: ...`` / ``"cc_num": ...`` within 300 B
+field_keyword          +25    own field is a card field: ``"ccNumber": ...``, ``<CardNum>``
+keyword                +25    a card word within 300 B (label: same line only)
 expiry                 +10    ``exp 04/27`` within 64 bytes after
-negative_keyword       -30    ``order_id=...``, ``tracking #...``, ``ISBN ...`` within 32 B before
-column_keyword         +25    the value's CSV column is ``card_number`` (see columns.py)
-column_negative        -30    the value's CSV column is ``merchant_id``
-hex_token              -45    inside a long hex string or UUID
-phone                  -40    ``+4111...`` or ``tel:...``
-low_entropy            -30    ``5105105105105100``-like repetition or ``1234567890...`` runs
+negative_keyword       -30    own field is an id: ``order_id=...``, ``<orderId>``, ``/orders/``
+negative_label         -15    prose label is an id word: ``Invoice 4111... approved``
+column_keyword         +25    the value's CSV/SQL column is ``card_number`` (columns.py)
+column_negative        -30    the value's CSV/SQL column is ``merchant_id``
+no_issuer_range        -30    Luhn-valid, no issuer range, own field a card field
+hex_token              -45    inside a long hex string or UUID            (detect.py)
+phone                  -40    ``+4111...`` or ``tel:...``                 (detect.py)
+low_entropy            <=-30  repetition; never alone below the default threshold
 longer_group_run       -25    ``DE89 3704 0044 0532 0130 00`` (groups continue on)
 =====================  =====  ==================================================
 """
@@ -32,10 +51,12 @@ from typing import Iterable
 
 import ahocorasick
 
+from .config import DEFAULT_MIN_CONFIDENCE
+
 BASE = 60
 TRACK = 100
 
-#: Card evidence. Short ones must stand as whole words (``pan`` is not in ``company``).
+#: Card evidence in text. Short ones must stand as whole words (``pan`` is not in ``company``).
 POSITIVE_WORDS = (
     "card", "cards", "credit", "debit", "visa", "mastercard", "amex", "american express",
     "discover", "diners", "jcb", "maestro", "unionpay", "union pay", "rupay", "elo", "mir",
@@ -45,7 +66,7 @@ POSITIVE_WORDS = (
     "card_no", "cardno", "card-number", "primary account number", "payment", "billing",
     "kreditkarte", "karte", "carte", "tarjeta", "cartao", "cartão", "kaart", "karta",
 )
-#: Field names that precede ids, not cards (checked only just before the number).
+#: Words that name ids, not cards: in a number's own field name or prose label.
 NEGATIVE_WORDS = (
     "id", "ids", "uid", "uuid", "guid", "order", "orders", "order_id", "orderid", "order no", "ref",
     "refs", "reference", "user", "users", "user_id", "customer_id", "account_id", "item", "items",
@@ -58,12 +79,34 @@ NEGATIVE_WORDS = (
     "shipments", "invoices", "transactions", "txns", "requests", "sessions", "tickets", "cases",
     "messages", "bytes", "rx_bytes", "tx_bytes", "packets", "size", "length", "count", "duration",
     "merchant", "merchant_id", "mid", "terminal_id", "tid", "store_id",
+    # Tokens of compound names (TransactionID, CustomerNo, snowflake ids).
+    "transaction", "customer", "snowflake", "receipt", "confirmation",
+)
+#: Card words as parts of a field name (``paymentCardNumber``, ``ccNo``,
+#: ``PAN_ENC``, ``kortnummer``). Matched as whole tokens or compound parts.
+FIELD_CARD_WORDS = (
+    "card", "cards", "credit", "debit", "creditcard", "cc", "ccn", "pan", "visa", "mastercard",
+    "amex", "maestro", "jcb", "unionpay", "rupay", "diners", "cardholder",
+    "kreditkarte", "karte", "karten", "carte", "carta", "tarjeta", "cartao", "kaart", "karta", "kort", "kart",
+)
+#: Other words field names are built of, so compounds split (``cardno``,
+#: ``ccnumber``, ``orderid``) without mistaking ``creditor`` or ``span`` for card words.
+_FILLER_WORDS = (
+    "number", "numbers", "num", "no", "nr", "nbr", "nummer", "numero", "code", "data", "value",
+    "val", "enc", "encrypted", "masked", "mask", "hash", "hashed", "token", "type", "holder",
+    "name", "exp", "expiry", "date", "month", "year", "info", "last", "first", "bin", "digits",
+    "full", "raw", "plain", "clear", "primary", "account", "acct", "payment", "pay", "billing",
+    "bill", "gift", "store", "loyalty", "member", "details", "detail", "secure", "key", "text",
+    "trn", "trx", "src", "source", "method", "new", "old", "ext", "internal", "external", "kredit",
 )
 #: A keyword must not touch these on either side (``cc`` is not in ``3acc9``);
 #: ``_`` and punctuation are boundaries (``cc_num``, ``card=``).
 _WORD_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789")
 #: MM/YY or MM/YYYY, not part of a longer date (``04/27/2026``) or ISO date.
 _EXPIRY = re.compile(rb"(?<![0-9/])(?:0[1-9]|1[0-2]) ?/ ?(?:[2-9][0-9]|20[2-9][0-9])(?![0-9/])")
+#: Words that say a field holds a card's security code too (``card_and_cvc``):
+#: there 16 digits + CVV is the reading, not 19 digits (see validate.windows).
+CVV_WORDS = frozenset(("cvv", "cvv2", "cvc", "cvc2", "csc", "cid", "cvd", "cvn", "cav", "cav2", "security"))
 
 
 def _automaton(words: Iterable[str]) -> "ahocorasick.Automaton":
@@ -75,7 +118,6 @@ def _automaton(words: Iterable[str]) -> "ahocorasick.Automaton":
 
 
 _POS = _automaton(POSITIVE_WORDS)
-_NEG = _automaton(NEGATIVE_WORDS)
 
 
 def _hits(automaton: "ahocorasick.Automaton", text: bytes) -> list[tuple[int, int]]:
@@ -92,100 +134,390 @@ def _hits(automaton: "ahocorasick.Automaton", text: bytes) -> list[tuple[int, in
     return out
 
 
+# -- field names as tokens ----------------------------------------------------
+
+#: One-token negative words: what the candidate finder matches (id_field_words).
+_NEG_TOKENS = frozenset(w for w in NEGATIVE_WORDS if w.isascii() and w.isalnum())
+_CARD_TOKENS = frozenset(FIELD_CARD_WORDS)
+_VOCAB = _NEG_TOKENS | _CARD_TOKENS | frozenset(_FILLER_WORDS)
+_MAX_WORD = max(len(w) for w in _VOCAB)
+_ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
+# PAN | Card | Number, UATP | Card, cc | Number, 2 (digits apart).
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+
+@functools.lru_cache(maxsize=8192)
+def _segments(part: str) -> tuple[str, ...]:
+    """``ccnumber`` -> (cc, number): the fewest vocabulary words that make up
+    ``part`` exactly, or ``part`` itself when none do (``creditor``, ``span``)."""
+    if part in _VOCAB or len(part) > 48:
+        return (part,)
+    n = len(part)
+    best: list[tuple[str, ...] | None] = [None] * (n + 1)
+    best[0] = ()
+    for i in range(n):
+        b = best[i]
+        if b is None:
+            continue
+        for j in range(i + 1, min(n, i + _MAX_WORD) + 1):
+            w = part[i:j]
+            if w in _VOCAB and (best[j] is None or len(b) + 1 < len(best[j])):  # type: ignore[arg-type]
+                best[j] = b + (w,)
+    return best[n] or (part,)
+
+
+@functools.lru_cache(maxsize=8192)
+def field_tokens(name: bytes) -> tuple[str, ...]:
+    """The words of a field name, lowercased: ``paymentCardNumber`` ->
+    (payment, card, number); ``PAN_ENC`` -> (pan, enc); ``cc-number`` ->
+    (cc, number); ``ccnumber`` -> (cc, number); ``card[number]`` -> (card, number)."""
+    out: list[str] = []
+    for run in _ALNUM_RUN.findall(name.decode("latin-1")):
+        for part in _CAMEL.findall(run):
+            out.extend(_segments(part.lower()))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=8192)
+def field_evidence(name: bytes | None) -> int:
+    """What a field name says of the value it names: +1 a card field (a card
+    word anywhere in it wins: ``card_ref``, ``cardNo``), -1 an id
+    (``merchantReferenceCode``, ``TransactionID``), 0 nothing (``amount``,
+    ``accountNumber``) or no name."""
+    if not name:
+        return 0
+    tokens = field_tokens(name)
+    if any(t in _CARD_TOKENS for t in tokens):
+        return 1
+    if any(t in _NEG_TOKENS for t in tokens):
+        return -1
+    # Whole identifier runs too, as the candidate finder matches them (``orderid``).
+    if any(r.lower() in _NEG_TOKENS for r in _ALNUM_RUN.findall(name.decode("latin-1"))):
+        return -1
+    return 0
+
+
+def says_cvv(name: bytes | None) -> bool:
+    """The field name says its value carries a security code (``card_and_cvc``)."""
+    return bool(name) and any(t in CVV_WORDS for t in field_tokens(name))  # type: ignore[arg-type]
+
+
+# -- which field a number fills -----------------------------------------------
+
+_GAP = frozenset(b" \t=:\"'/")
+_IDENT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_ALNUM = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_QUOTES = frozenset(b"\"'")
+_XML_OPEN = re.compile(rb"<([A-Za-z_][A-Za-z0-9_.:\-]*)(?:\s[^<>]*)?>\Z")
+_BRACKETS = re.compile(rb"[A-Za-z_][A-Za-z0-9_.\-]*(?:\[[A-Za-z0-9_.\-]*\])+\Z")
+_CODE_STYLE = re.compile(rb"[A-Za-z0-9][_.\-][A-Za-z0-9]|[a-z][A-Z]")
+_LABEL_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_LETTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_INSERT = re.compile(rb"(?i)insert\s+into\s+[^\s(]+\s*\(([^()]{1,2000})\)\s*values\s*")
+_NAME_ATTR = re.compile(rb"\sname\s*=\s*[\"']([A-Za-z_][A-Za-z0-9_.\-\[\] ]{0,63})[\"']")
+_JSON_PARENT = re.compile(rb"[\"']([A-Za-z_][A-Za-z0-9_.\- ]{0,63})[\"']\s*:\s*\Z")
+#: How far back a JSON key's enclosing object is looked for.
+_PARENT_BACK = 256
+
+FIELD = "field"
+LABEL = "label"
+
+
+def structured_gap(gap: bytes) -> bool:
+    """The bytes between a name and its value make it a field: ``=``, a path
+    ``/``, or a quoted key's ``":"``. Shared with the candidate finder's
+    rule (candidates._id_field_before, _cfinder.c), which drops only such
+    fields."""
+    return 0x3D in gap or 0x2F in gap or (0x3A in gap and (0x22 in gap or 0x27 in gap))
+
+
+def own_field(before: bytes) -> tuple[bytes | None, str | None]:
+    """The name the number right after ``before`` is written under, and how:
+
+    * ``(name, FIELD)``: a field (``key=``, ``"key": "``, ``'key' => '``,
+      ``<key>``, ``/key/``, ``key[sub]=``, or ``code_style_key: ``), whose
+      name counts strongly;
+    * ``(words, LABEL)``: prose, the words right before it on its line
+      (``Invoice``, ``Payment reference:``), which count less;
+    * ``(None, None)``: nothing names it (``... charge 2/3 4111...``).
+
+    ``before`` is in its original case (camelCase splits on it). Only the
+    number's own line is read, except for the enclosing object of a JSON key.
+    """
+    before = bytes(before)
+    nl = before.rfind(b"\n")
+    line = before[nl + 1:]
+    p = len(line)
+    # Digits glued to a value's letters ("1Z999AA1...", "x4111..."): the
+    # value is the whole token; its field is what names that token.
+    while p > 0 and line[p - 1] in _ALNUM:
+        p -= 1
+    g = p
+    while g > 0 and line[g - 1] in _GAP:
+        g -= 1
+    if g > 1 and line[g - 1] == 0x3E and line[g - 2] == 0x3D:  # 'key' => 'value' (PHP, Ruby, Perl)
+        g -= 1
+        while g > 0 and line[g - 1] in _GAP:
+            g -= 1
+    gap = line[g:p]
+    if g > 0 and line[g - 1] == 0x3E and not gap.strip(b" \t"):  # <element>value
+        m = _XML_OPEN.match(line, max(0, line.rfind(b"<", 0, g)), g)
+        if m:
+            return m.group(1).rsplit(b":", 1)[-1], FIELD
+        return None, None
+    i0 = g
+    while i0 > 0 and line[i0 - 1] in _IDENT:
+        i0 -= 1
+    ident = line[i0:g]
+    if b"alues" in line or b"ALUES" in line:
+        column = _sql_column(line, p)
+        if column:
+            return column, FIELD
+    if not ident:
+        if g > 0 and line[g - 1] == 0x5D and structured_gap(gap):  # card[number]=
+            m = _BRACKETS.search(line, 0, g)
+            if m:
+                return m.group(), FIELD
+        if g > 0 and line[g - 1] == 0x23:  # Order #4556...
+            label = _label(line, p)
+            return (label, LABEL) if label else (None, None)
+        return None, None
+    if ident.lower() == b"value" and 0x3D in gap:
+        # <input name="cardnumber" value="4556...">: the name attribute names it.
+        m = _NAME_ATTR.search(line, max(0, line.rfind(b"<", 0, i0)), i0)
+        if m:
+            return m.group(1), FIELD
+    if structured_gap(gap):
+        if gap[:1] in (b'"', b"'") and 0x3A in gap:
+            q = gap[0]
+            if i0 > 0 and line[i0 - 1] != q:
+                # A quoted key with other characters: "Card Number": "...".
+                k = line.rfind(bytes([q]), 0, i0)
+                if k < 0 or g - k > 65:
+                    return None, None
+                ident, i0 = line[k + 1:g], k + 1
+            elif field_evidence(ident) == 0:
+                # {"card": {"number": ...}}: the enclosing object's key names it too.
+                parent = _json_parent(before, nl + 1 + i0 - 1)
+                if parent:
+                    return parent + b"." + ident, FIELD
+        return ident, FIELD
+    if 0x3A in gap and _CODE_STYLE.search(ident):  # order_id: ..., orderId: ...
+        return ident, FIELD
+    return _label(line, p), LABEL
+
+
+def _sql_column(line: bytes, p: int) -> bytes | None:
+    """The column of the value ending at ``line[p]`` in ``INSERT INTO t
+    (a, b, c) VALUES (1, '4556...', 3), (...)``, when the value is a whole
+    one (after ``(`` or ``,``, in quotes or not): like a CSV header, the
+    column list names each value."""
+    m = None
+    for m in _INSERT.finditer(line, 0, p):
+        pass
+    if m is None:
+        return None
+    columns = [c.strip(b" \t`\"[]") for c in m.group(1).split(b",")]
+    index, depth, quote, start = 0, 0, 0, -1
+    for i in range(m.end(), p):
+        c = line[i]
+        if quote:
+            if c == quote:
+                quote = 0
+        elif c in b"'\"":
+            quote = c
+        elif c == 0x28:
+            depth += 1
+            if depth == 1:
+                index, start = 0, i + 1
+        elif c == 0x29:
+            depth -= 1
+        elif c == 0x2C and depth == 1:
+            index, start = index + 1, i + 1
+    if depth != 1 or start < 0 or line[start:p].strip(b" \t'\"") or index >= len(columns):
+        return None
+    return columns[index] or None
+
+
+def _json_parent(buf: bytes, quote: int) -> bytes | None:
+    """The key of the object enclosing the JSON key whose opening quote is
+    at ``buf[quote]``, if it is within :data:`_PARENT_BACK` bytes."""
+    depth = 0
+    lo = max(0, quote - _PARENT_BACK)
+    for i in range(quote - 1, lo - 1, -1):
+        c = buf[i]
+        if c == 0x7D or c == 0x5D:
+            depth += 1
+        elif c == 0x7B or c == 0x5B:
+            if depth == 0:
+                if c != 0x7B:
+                    return None
+                m = _JSON_PARENT.search(buf, max(0, i - 80), i)
+                return m.group(1) if m else None
+            depth -= 1
+    return None
+
+
+def _label(line: bytes, p: int) -> bytes | None:
+    """Up to three words right before the number: separated by single spaces
+    or tabs, and from the number by spaces, ``:`` or ``#``."""
+    i = p
+    while i > 0 and line[i - 1] in b" \t:#":
+        i -= 1
+    words = []
+    while len(words) < 3:
+        # The word ending at i: from the first letter of the run of word bytes.
+        k = i
+        while k > 0 and line[k - 1] in _LABEL_CHARS:
+            k -= 1
+        while k < i and line[k] not in _LETTERS:
+            k += 1
+        if k == i:
+            break
+        words.append(line[k:i])
+        i = k
+        if i == 0 or line[i - 1] not in b" \t" or i < 2 or line[i - 2] in b" \t":
+            break
+        i -= 1
+    return b" ".join(reversed(words)) or None
+
+
+# -- the score ----------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Context:
-    """Bytes around a candidate, NULs removed for UTF-16, lowercased, and the
-    name of the column it fills in delimited text (columns.py), if any."""
+    """Bytes around a candidate, NULs removed for UTF-16, lowercased; the
+    name of the column or SQL field it fills (columns.py), if any; and the
+    bytes before it in their original case (field names split on case), if
+    the caller has them."""
 
     before: bytes
     after: bytes
     field: bytes | None = None
+    raw_before: bytes | None = None
 
 
-#: The best a candidate with an id field name before it can score
-#: (base + grouped - negative); above this threshold it can be dropped early.
+#: The best a candidate in an id field can score (base + grouped - negative);
+#: above this threshold it can be dropped early.
 MAX_WITH_NEGATIVE = BASE + 10 - 30
 
-
-#: The scorer's window for id field names (see has_negative).
+#: The scorer's window for id field names (see id_field_words).
 NEGATIVE_WINDOW = 32
 
 
 def id_field_words(context_window: int) -> tuple[bytes, bytes, int]:
-    """What the candidate finder needs to drop numbers behind an id field name
-    without asking this module (``order_id=...``; see candidates.py):
+    """What the candidate finder needs to drop numbers in an id field without
+    asking this module (``order_id=...``; see candidates._id_field_before):
 
     * the negative words that are one token (``[a-z0-9]+``), and
-    * the first token of every positive word (``card`` for ``card_number``),
+    * the card words of field names (:data:`FIELD_CARD_WORDS`),
 
-    each as ``b"\\nword\\nword\\n"``, and the window has_negative looks at.
-    A number whose field name holds a negative token, with no token after it
-    that starts a positive word, is one has_negative rejects.
+    each as ``b"\\nword\\nword\\n"``, and the window it looks at. The finder
+    drops a number whose whole field name (joined to it by a
+    :func:`structured_gap`) has a token that is a negative word and no token
+    that *contains* a card word: :func:`field_evidence` says -1 for every such
+    name, and :func:`score` then gives at most :data:`MAX_WITH_NEGATIVE`.
     """
-    neg = sorted(w for w in NEGATIVE_WORDS if w.isascii() and w.isalnum())
-    pos = sorted({_FIRST_TOKEN.match(w).group() for w in POSITIVE_WORDS} - {""})  # type: ignore[union-attr]
-    return _word_blob(neg), _word_blob(pos), min(NEGATIVE_WINDOW, context_window)
-
-
-_FIRST_TOKEN = re.compile(r"[a-z0-9]*")
+    # Only the words no other contains ("card", not "cards"): "contains a
+    # card word" is the same test, with fewer words to try.
+    cards = sorted(w for w in _CARD_TOKENS if not any(o != w and o in w for o in _CARD_TOKENS))
+    return _word_blob(sorted(_NEG_TOKENS)), _word_blob(cards), min(NEGATIVE_WINDOW, context_window)
 
 
 def _word_blob(words: list[str]) -> bytes:
     return ("\n" + "\n".join(words) + "\n").encode("ascii")
 
 
-def has_negative(before: bytes) -> bool:
-    """An id-like field name just before the number (within 32 bytes).
+def evidence(ctx: Context) -> tuple[bytes | None, str | None, int]:
+    """(name, kind, verdict) of the number's own field or label: kind is
+    ``column`` (ctx.field), FIELD, LABEL or None; verdict as field_evidence."""
+    if ctx.field:
+        return ctx.field, "column", field_evidence(ctx.field)
+    name, kind = own_field(ctx.raw_before if ctx.raw_before is not None else ctx.before)
+    return name, kind, (label_evidence(name) if kind == LABEL else field_evidence(name))
 
-    The field name right before the number outweighs card words further away
-    ("orders/4111..." next to another line's "card="), but a card word
-    between the id word and the number wins ("order 42 card 4111").
-    """
-    near = before[-NEGATIVE_WINDOW:]
-    neg = _hits(_NEG, near)
-    if not neg:
-        return False
-    last_neg = max(e for _, e in neg)
-    return not any(s >= last_neg for s, _ in _hits(_POS, near))
+
+#: Words that only say "a number": in a label, the word before them names it.
+_NUMBER_WORDS = frozenset(("number", "numbers", "num", "no", "nr", "nbr", "nummer", "numero"))
 
 
 @functools.lru_cache(maxsize=4096)
-def field_evidence(name: bytes | None) -> int:
-    """What a column name says of its values: -1 an id (``merchant_id``,
-    read as if it stood right before the number), +1 card evidence
-    (``card_number``), 0 nothing (``amount``, ``notes``) or no column."""
-    if not name:
+def label_evidence(label: bytes | None) -> int:
+    """What a prose label says: +1 a card word in it (``the card``, ``card
+    ending``), -1 its last word names an id (``Invoice``, ``Order ID``,
+    ``tracking number``: the word before a mere "number"), else 0. Only the
+    last word counts against: in ``the customer paid`` the number is not the
+    customer's."""
+    if not label:
         return 0
-    if has_negative(name):
+    words = [field_tokens(w) for w in label.split()]
+    if any(t in _CARD_TOKENS for ws in words for t in ws):
+        return 1
+    last = words[-1]
+    if any(t in _NEG_TOKENS for t in last):
         return -1
-    return 1 if _hits(_POS, name) else 0
+    if len(words) > 1 and all(t in _NUMBER_WORDS for t in last) and any(t in _NEG_TOKENS for t in words[-2]):
+        return -1
+    return 0
 
 
-def is_negative(before: bytes, column: int = 0) -> bool:
-    """Evidence against a card: a column named like an id, or, where the
-    column says nothing, an id field name just before the number. A column
-    named like a card field outweighs the row's neighbouring values."""
-    return column < 0 or (column == 0 and has_negative(before))
+Evidence = tuple[bytes | None, str | None, int]
 
 
-def score(ctx: Context, grouped: bool) -> tuple[int, list[str]]:
-    """Confidence and reasons from the context (not including filters)."""
+def is_negative(ctx: Context, ev: Evidence | None = None) -> bool:
+    """The number's own field (or column) is an id: no card evidence can
+    lift it above :data:`MAX_WITH_NEGATIVE`. ``ev``: evidence(ctx), if known."""
+    _, kind, verdict = ev or evidence(ctx)
+    return verdict < 0 and kind in ("column", FIELD)
+
+
+def is_card_field(ctx: Context, ev: Evidence | None = None) -> bool:
+    """The number's own field or column is named as a card field."""
+    _, kind, verdict = ev or evidence(ctx)
+    return verdict > 0 and kind in ("column", FIELD)
+
+
+def _same_line(ctx: Context) -> tuple[bytes, bytes]:
+    b, a = ctx.before, ctx.after
+    return b[b.rfind(b"\n") + 1:], a[:a.find(b"\n")] if b"\n" in a else a
+
+
+def score(ctx: Context, grouped: bool, ev: Evidence | None = None) -> tuple[int, list[str]]:
+    """Confidence and reasons from the context (not including filters);
+    ``ev``: evidence(ctx) if the caller has it (same before and field)."""
     reasons = ["issuer_luhn"]
     value = BASE
     if grouped:
         value += 10
         reasons.append("grouped")
-    column = field_evidence(ctx.field)
-    if is_negative(ctx.before, column):
-        reasons.append("column_negative" if column < 0 else "negative_keyword")
-        return value - 30, reasons
-    if column > 0:
-        value += 25
-        reasons.append("column_keyword")
-    elif _hits(_POS, ctx.before) or _hits(_POS, ctx.after):
-        value += 25
-        reasons.append("keyword")
+    name, kind, verdict = ev or evidence(ctx)
+    if kind in ("column", FIELD):
+        if verdict < 0:
+            # The number's own field says id: decisive, whatever else is near.
+            reasons.append("column_negative" if kind == "column" else "negative_keyword")
+            return value - 30, reasons
+        if verdict > 0:
+            value += 25
+            reasons.append("column_keyword" if kind == "column" else "field_keyword")
+    if verdict <= 0 or kind == LABEL:
+        if kind == LABEL and verdict < 0:
+            value -= 15
+            reasons.append("negative_label")
+            before, after = _same_line(ctx)  # only the label's own line can outweigh it
+        else:
+            before, after = ctx.before, ctx.after
+        if (kind == LABEL and verdict > 0) or _hits(_POS, before) or _hits(_POS, after):
+            value += 25
+            reasons.append("keyword")
     if _EXPIRY.search(ctx.after, 0, 64):
         value += 10
         reasons.append("expiry")
     return value, reasons
+
+
+def low_entropy_cut(value: int) -> int:
+    """How much low entropy lowers ``value``: up to 30, never below the
+    default threshold on its own (published test and sandbox numbers such as
+    ``4000000000002701`` are low-entropy and real)."""
+    return min(30, max(0, value - DEFAULT_MIN_CONFIDENCE))

@@ -16,13 +16,17 @@ import io
 from typing import IO, Any, Iterator, Protocol, TypeVar
 
 from . import context, filters, issuers, track
-from .candidates import SEP, UTF16, get_finder, lines_at, newlines
+from .candidates import ID_ALL_RANGES, ID_CARD_WINDOW, ID_DROP, NORANGE, SEP, UTF16, get_finder, lines_at, newlines
 from .chunker import Chunker
 from .columns import HEADER_MAX, MAX_ROW_BACK, Columns, Field, Fields, sniff
-from .config import ScanConfig
-from .inline import encoded_offset, find_encoded
-from .validate import Window, windows
+from .config import DEFAULT_MIN_CONFIDENCE, ScanConfig
+from .inline import encoded_offset, find_encoded, unescape_context
+from .validate import Window, printed_outside_ranges, windows
 
+#: What a number only a wide issuer row admits loses (issue 16 class 4):
+#: bare, BASE - 15 stays below the default threshold; with a card word, a
+#: card field or a printed grouping it is reported.
+WIDE_RANGE_PENALTY = 15
 #: Longest candidate span in bytes: 19 digits + 4 separators, doubled for UTF-16.
 _MAX_SPAN = 46
 #: Longest track data after a PAN (track 1 is at most 79 characters).
@@ -136,7 +140,10 @@ class Detector:
         self._find = get_finder(self.config.backend)
         # Numbers behind an id field name never reach the threshold when it
         # is above MAX_WITH_NEGATIVE: the finder drops them without Python.
-        self._id_fields = context.id_field_words(self.config.context_window)
+        self._id_fields: tuple[bytes, bytes, int] | None = context.id_field_words(self.config.context_window)
+        # The same words find numbers outside every range behind card words
+        # (class 5), with or without the id rule (tests turn it off: None).
+        self._field_words = self._id_fields
         w = self.config.context_window
         # Inline-encoded text (base64) takes 4 bytes per 3 decoded ones, so the
         # margins cover the context window in encoded form too.
@@ -234,8 +241,18 @@ class Detector:
         hits: list[Hit] = []
         # With columns, a card-like column name can outweigh an id word in
         # the row, which the finder's rule does not know: every chain is scored.
-        ids = self._id_fields if floor > context.MAX_WITH_NEGATIVE and columns is None else None
-        for cs, ce, flags in self._find(buf, ids):
+        # Luhn-valid numbers outside every issuer range come back (NORANGE)
+        # where a card field may name them: a card word just before, or a
+        # card-named SQL field. (In delimited text a row holds many numbers:
+        # a card-named column does not make each go through Python.)
+        if columns is not None:
+            # In delimited text a number outside every range could only be
+            # named by a field written inside a cell: not worth a look at each.
+            mode = ID_ALL_RANGES if isinstance(columns, Field) and _names_card_field(columns) else 0
+        else:
+            drop = self._id_fields is not None and floor > context.MAX_WITH_NEGATIVE
+            mode = ID_CARD_WINDOW | (ID_DROP if drop else 0)
+        for cs, ce, flags in self._find(buf, self._field_words + (mode,)):
             if ce <= rel_lo or cs >= rel_hi:
                 continue
             utf16 = bool(flags & UTF16)
@@ -243,8 +260,30 @@ class Detector:
                 continue
             stride = 2 if utf16 else 1
             text = (buf[cs:ce:2] if utf16 else buf[cs:ce]).decode("ascii")
+            if flags & NORANGE:
+                if not rel_lo <= cs < rel_hi:
+                    continue
+                h = self._judge(buf, cs, ce, Window(0, ce - cs, text, NO_BRAND, False), False, n, base, floor,
+                                columns, no_range=True)
+                if h is not None:
+                    h.offset += base
+                    hits.append(h)
+                continue
+            # A chain long enough for two readings (16 + CVV, or 19 digits):
+            # a field named as a card number picks the longest (validate.py).
+            longest = bool(flags & SEP) and len(text) >= 20 and self._card_number_field(buf, cs, ce, utf16, columns)
             # The finder has Luhn-checked contiguous chains already.
-            for w in windows(text, bool(flags & SEP), not flags & SEP):
+            found = windows(text, bool(flags & SEP), not flags & SEP, longest)
+            if not found and flags & SEP and not utf16 and rel_lo <= cs < rel_hi:
+                # A whole printed number outside every issuer range
+                # (``card_number=7083 2000 0000 0000``): a card field decides.
+                w = printed_outside_ranges(text)
+                if w is not None:
+                    h = self._judge(buf, cs, ce, w, False, n, base, floor, columns, no_range=True)
+                    if h is not None:
+                        h.offset += base
+                        hits.append(h)
+            for w in found:
                 a = cs + w.start * stride
                 if not rel_lo <= a < rel_hi:
                     continue
@@ -265,6 +304,19 @@ class Detector:
         for h, (count, last) in zip(hits, lines_at(buf, offsets, start)):
             h.line_col = (lines + count + 1, h.offset - (base + last if count else last_nl))
         return hits
+
+    def _card_number_field(self, buf: bytes, cs: int, ce: int, utf16: bool, columns: Fields | None) -> bool:
+        """The value at buf[cs:ce] is the whole of a field named as a card
+        number, not as a card and its security code (``card_and_cvc``)."""
+        if utf16:
+            return False
+        name = columns.field_at(buf, cs, ce) if columns is not None else None
+        if name is None:
+            raw = bytes(buf[max(0, cs - self.config.context_window):cs])
+            name, kind = context.own_field(raw)
+            if kind != context.FIELD:
+                return False
+        return context.field_evidence(name) > 0 and not context.says_cvv(name)
 
     def _inline(self, buf: bytes, base: int, rel_lo: int, rel_hi: int, raw: list[Hit]) -> list[Hit]:
         """PANs inside base64 blobs, percent-encoding and HTML entities.
@@ -289,7 +341,9 @@ class Detector:
                 # The same digits already found plainly inside the span.
                 if any(r.digits == h.digits and r.offset < base + q and base + p < r.offset + r.length for r in raw):
                     continue
-                if h.kind == "pan":
+                # A number outside every range keeps its decoded card field's
+                # judgement: the raw bytes around a blob name no field of it.
+                if h.kind == "pan" and "no_issuer_range" not in h.reasons:
                     before = buf[max(0, p - win):p].lower()
                     after = buf[q:q + win].lower()
                     value, reasons = context.score(context.Context(before, after), grouped=False)
@@ -305,7 +359,7 @@ class Detector:
 
     def _judge(
         self, buf: bytes, a: int, b: int, w: Window, utf16: bool, n: int, base: int, floor: int,
-        columns: Fields | None = None,
+        columns: Fields | None = None, no_range: bool = False,
     ) -> Hit | None:
         cfg = self.config
         digits = w.digits
@@ -314,7 +368,10 @@ class Detector:
             return None
         h = Hit()
         h.digits, h.brand, h.test_card = digits, w.brand, test_card
-        if utf16:
+        if no_range:
+            h.encoding = "ascii"
+            h.offset, h.length = a, b - a
+        elif utf16:
             be = _big_endian(buf, a, b, base)
             h.encoding = "utf-16be" if be else "utf-16le"
             h.offset, h.length = (a - 1, b - a + 1) if be else (a, b - a + 1)
@@ -329,39 +386,71 @@ class Detector:
                 return h
         h.kind = "pan"
         win = cfg.context_window
-        before = buf[max(0, a - win):a]
+        raw = bytes(buf[max(0, a - win):a])
         if utf16:
-            before = before.replace(b"\x00", b"")
-        before = before.lower()
+            raw = raw.replace(b"\x00", b"")
+        raw = unescape_context(raw)  # %22card%22%3A%22 reads as "card":"
+        before = raw.lower()
         field = columns.field_at(buf, a, b) if columns is not None and not utf16 else None
-        # Most structurally valid non-cards are ids behind a field name; they
-        # cannot reach the threshold, so skip the rest of the work for them.
-        if floor > context.MAX_WITH_NEGATIVE and context.is_negative(before, context.field_evidence(field)):
+        ctx = context.Context(before, b"", field, raw)
+        ev = context.evidence(ctx)
+        # Outside every issuer range: only the number's own card field makes
+        # it a candidate (store, gift and sandbox cards), or its being a
+        # published test card (always reported).
+        if no_range and not test_card and not context.is_card_field(ctx, ev):
+            return None
+        # Most structurally valid non-cards are ids in their own id field;
+        # they cannot reach the threshold, so skip the rest of the work for them.
+        if floor > context.MAX_WITH_NEGATIVE and not test_card and context.is_negative(ctx, ev):
             return None
         after = buf[b:b + win]
         if utf16:
             after = after.replace(b"\x00", b"")
-        after = after.lower()
-        value, reasons = context.score(context.Context(before, after, field), w.grouped)
+        after = unescape_context(after.lower())
+        value, reasons = context.score(context.Context(before, after, field, raw), w.grouped, ev)
+        if no_range:
+            value -= 30
+            reasons[0] = "no_issuer_range"  # Luhn and length only: no issuer_luhn
         if not utf16 and filters.is_hex_token(buf, a, b, 0, n):
             value -= 45
             reasons.append("hex_token")
         if filters.is_phone(before):
             value -= 40
             reasons.append("phone")
-        if not test_card and filters.is_low_entropy(digits):
-            value -= 30
-            reasons.append("low_entropy")
         if w.in_longer_run:
             value -= 25
             reasons.append("longer_group_run")
+        if w.wide:
+            # Only a wide catch-all row (Maestro 50/56-69, UnionPay at 14-15
+            # digits) admits it: reported with card evidence, not bare.
+            value -= WIDE_RANGE_PENALTY
+            reasons.append("wide_range")
+        # Last: low entropy lowers what the other rules left, but never on
+        # its own below the default threshold (published sandbox numbers).
+        if not test_card and filters.is_low_entropy(digits):
+            value -= context.low_entropy_cut(value)
+            reasons.append("low_entropy")
         if test_card:
+            # Issue 16: a published test card is always reported at the
+            # default threshold, whatever else lowered it (its reasons stay).
+            value = max(value, DEFAULT_MIN_CONFIDENCE)
             reasons.append("test_card")
         h.confidence = max(0, min(100, value))
         h.reasons = reasons
         if h.confidence < floor:
             return None
         return h
+
+
+#: The brand of a number outside every issuer range (reason no_issuer_range).
+NO_BRAND = "unknown"
+
+
+@functools.lru_cache(maxsize=64)
+def _names_card_field(columns: Fields) -> bool:
+    """Some column (or the one field) is named as a card field."""
+    names = columns.names if isinstance(columns, Columns) else (columns.name,)
+    return any(context.field_evidence(n) > 0 for n in names)
 
 
 class _Located(Protocol):

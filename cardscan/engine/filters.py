@@ -11,10 +11,25 @@ _HEX = frozenset(b"0123456789abcdefABCDEF")
 _HEX_LETTERS = frozenset(b"abcdefABCDEF")
 
 
+def _in_escape(buf: bytes, i: int, lo: int) -> bool:
+    """Is ``buf[i - 1]`` a hex digit of an escape (``%3D``, ``\\u00a0``, ``\\x22``)?"""
+    if (i - 2 >= lo and buf[i - 2] == 0x25) or (i - 3 >= lo and buf[i - 3] == 0x25):
+        return True
+    for k in range(2, 6):  # the marker k bytes back, its backslash before it
+        if i - k - 1 >= lo and buf[i - k] in b"ux" and buf[i - k - 1] == 0x5C:
+            return True
+    return False
+
+
 def is_hex_token(buf: bytes, start: int, end: int, lo: int, hi: int) -> bool:
-    """The digits sit inside a long hex string (hash, key) or a UUID."""
+    """The digits sit inside a long hex string (hash, key) or a UUID.
+
+    An escape before them is not part of the token: ``card%3D`` then a
+    19-digit PAN is not a 21-character hex string (issue 16 class 7).
+    """
     s, e = start, end
-    while s > lo and buf[s - 1] in _HEX or (s > lo + 1 and buf[s - 1] == 0x2D and buf[s - 2] in _HEX):
+    while (s > lo and buf[s - 1] in _HEX or (s > lo + 1 and buf[s - 1] == 0x2D and buf[s - 2] in _HEX)) \
+            and not (buf[s - 1] in _HEX and _in_escape(buf, s, lo)):
         s -= 1
     while e < hi and buf[e] in _HEX or (e + 1 < hi and buf[e] == 0x2D and buf[e + 1] in _HEX):
         e += 1

@@ -26,7 +26,9 @@ decoded unless it can hold a card number:
 * entities (``&#52;&#49;...``, ``&#x34;``, ``&nbsp;`` as a space): only if
   ``buf`` has ``&#`` or ``&nbsp;``; same rule as percent.
 
-A PAN written plainly stays the engine's job: percent and entity spans are
+An escape that stands for a non-digit (``%22``, ``%2522``, ``\\u0022``)
+ends a span even where its hex digits touch the number
+(candidates.escape_end). A PAN written plainly stays the engine's job: percent and entity spans are
 trimmed to their first and last digit and must contain an escape, so a plain
 number next to a ``%20`` is not reported twice. (A span such as
 ``4111111111111111%2012`` still decodes to text that holds the plain PAN: a
@@ -43,7 +45,7 @@ import re
 from typing import Iterator
 from urllib.parse import unquote_to_bytes
 
-from .candidates import CEXT, has_entity
+from .candidates import CEXT, escape_end, has_entity
 
 MIN_BASE64 = 16
 MIN_DIGITS = 12
@@ -242,7 +244,9 @@ def _escaped(buf, find, run, back, seps, decode, encoding) -> Iterator[tuple[int
     for m in find.finditer(buf):
         if m.start() < covered:
             continue
-        start = back(buf, m.start())
+        # Digits that are the tail of a non-digit escape ("%22" before
+        # "4111%201111...") are not the number's (issue 16 class 7).
+        start = escape_end(buf, back(buf, m.start()), m.start())
         end = run.match(buf, m.start()).end()
         covered = end
         decoded = decode(buf[start:end])
@@ -274,6 +278,52 @@ def _trim(buf: bytes, start: int, end: int, lead: int, trail: int, run, decode) 
     if trail:
         end = tokens[len(tokens) - trail - 1][1] if trail < len(tokens) else start
     return start, max(start, end)
+
+
+# -- context words inside escapes ---------------------------------------------
+
+# One escape of a character: percent (also %25 of an escaped escape), JSON/C
+# \u and \x, and the XML/HTML entities of punctuation around field names.
+_CTX_ESC = re.compile(
+    rb"%[0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|\\[\"'/\\]"
+    rb"|&(?:quot|apos|amp|lt|gt|#[0-9]{1,5}|#[xX][0-9a-fA-F]{1,4});"
+)
+_ENTITIES = {b"&quot;": b'"', b"&apos;": b"'", b"&amp;": b"&", b"&lt;": b"<", b"&gt;": b">"}
+
+
+def _ctx_char(m: re.Match[bytes]) -> bytes:
+    s = m.group()
+    if s[0] == 0x25:  # %XY
+        return bytes([int(s[1:], 16)])
+    if s[0] == 0x5C:
+        if len(s) == 2:  # \" \' \/ \\
+            return s[1:]
+        code = int(s[2:], 16)
+    elif s in _ENTITIES:
+        return _ENTITIES[s]
+    else:
+        body = s[2:-1]
+        code = int(body[1:], 16) if body[:1] in (b"x", b"X") else int(body)
+    return bytes([code]) if code < 128 else b" "
+
+
+def unescape_context(text: bytes) -> bytes:
+    """``text`` with its escapes decoded (up to three levels: ``%2522`` is
+    ``"``), so the context scorer sees ``"card_number":"`` in
+    ``%22card_number%22%3A%22`` or ``\\u0022pan\\u0022:`` (issue 16 class 7).
+
+    Percent escapes give their bytes (``cart%C3%A3o`` is UTF-8 ``cartão``);
+    a ``\\u`` or entity escape of a non-ASCII character becomes a space (a
+    word boundary). Text without ``%``, ``\\`` or ``&`` is returned as is.
+    """
+    for _ in range(3):
+        if b"%" not in text and b"\\" not in text and b"&" not in text:  # the common case, cheaply
+            return text
+        decoded = _CTX_ESC.sub(_ctx_char, text)
+        if decoded == text:
+            return text
+        text = decoded
+    return text
 
 
 def encoded_offset(buf: bytes, start: int, encoding: str, decoded_offset: int) -> int:

@@ -33,7 +33,7 @@ from pathlib import Path
 from ..errors import CardscanError
 
 __all__ = [
-    "Issuer", "Range", "DataError", "lookup", "match", "is_test_card", "brands", "ranges",
+    "Issuer", "Range", "DataError", "lookup", "match", "is_test_card", "test_card_blob", "brands", "ranges",
     "length_table", "WIDTHS", "ADMITTED_WIDTHS",
 ]
 
@@ -49,11 +49,13 @@ _IIN_COLUMNS = ["brand", "name", "prefix_from", "prefix_to", "lengths", "width",
 #: ``narrow``: a scheme's own allocation; ``wide``: a catch-all range where
 #: issued cards are sparse; ``sandbox``: a BIN only test environments use.
 WIDTHS = ("narrow", "wide", "sandbox")
-#: The widths the scanner admits today. ``wide`` rows wait for a scorer that
-#: weighs them (issue 16): admitted at full confidence, the Maestro 50/56-69
-#: catch-all alone turned 22,729 twelve-digit account numbers of the
-#: benchmark CSV into findings (benchmarks/accuracy/README.md).
-ADMITTED_WIDTHS = frozenset({"narrow", "sandbox"})
+#: The widths the scanner admits: all of them (issue 16). A number that only
+#: a ``wide`` row admits scores lower (detect.py, reason ``wide_range``) and
+#: loses overlaps to other readings (validate.Window.rank): admitted at full
+#: confidence, the Maestro 50/56-69 catch-all alone turned 22,729
+#: twelve-digit account numbers of the benchmark CSV into findings
+#: (benchmarks/accuracy/README.md).
+ADMITTED_WIDTHS = frozenset(WIDTHS)
 _TEST_COLUMNS = ["number", "brand", "source"]
 
 
@@ -256,6 +258,15 @@ def is_test_card(digits: str) -> bool:
     if cards is None:
         cards = _test_cards = parse_test_cards(_package_text(_TEST_FILE))
     return digits in cards
+
+
+def test_card_blob() -> bytes:
+    """The published test cards as ``b"\\nnumber\\nnumber\\n"``, for the
+    candidate finder: its id-field rule never drops one (issue 16: test
+    cards are always reported)."""
+    is_test_card("")  # loads the list
+    assert _test_cards is not None
+    return ("\n" + "\n".join(sorted(_test_cards)) + "\n").encode("ascii")
 
 
 def brands() -> list[Issuer]:

@@ -143,11 +143,12 @@ def test_placeholders_and_format_errors(tmp_path: Path) -> None:
 
 def test_a_miss_is_diagnosed(tmp_path: Path) -> None:
     path = tmp_path / "d.cases"
-    path.write_text("source: s\nurl: u\ntaken: t\n=== case: maestro\nexpect: a\n--- text\n"
-                    "{\"card_number\": \"{{a:6771:16}}\"}\n", encoding="utf-8")
+    # Printed in groups no card is printed in: a structural miss.
+    path.write_text("source: s\nurl: u\ntaken: t\n=== case: irregular\nexpect: a\n--- text\n"
+                    "{\"card_number\": \"{{a:4:16/3-5-4-4/ }}\"}\n", encoding="utf-8")
     report = run.evaluate([run.parse(path)])
     ((miss, diagnosis),) = report.misses
-    assert diagnosis == "issuer row not admitted: wide maestro"
+    assert diagnosis == "not a candidate: printed grouping 3-5-4-4 not accepted"
     assert report.overall.recall == 0.0 and report.overall.met == 0.5
 
 

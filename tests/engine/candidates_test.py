@@ -258,7 +258,7 @@ def test_numbers_behind_id_field_names_are_dropped(backend, rng) -> None:
     ids = _id_fields()
     n = make_pan("4", 16, rng)
     for text in (f"order_id={n} amount=1", f'{{"order_no":"{n}"}}', f"WHERE id = {n} AND", f"GET /orders/{n}/items",
-                 f"merchant_id={n}", f"INV.RX_BYTES: {n}", f"card_id={n}"):
+                 f"merchant_id={n}", f"INV.RX_BYTES='{n}", f"orderId={n}", f"<a href='/orders/{n}"):
         data = text.encode()
         assert find(data) != [], text  # a chain without the rule
         assert find(data, ids) == [], text
@@ -270,8 +270,15 @@ def test_numbers_behind_card_words_or_track_markers_are_kept(backend, rng) -> No
     ids = _id_fields()
     n = make_pan("4", 16, rng)
     for text in (
-        f"order_card={n}",  # a positive token after the id token
+        f"order_card={n}",  # a card word anywhere in the field name wins
+        f"card_id={n}",
+        f"card_ref={n}",
+        f"trncardnumber_id={n}",  # a card word inside a compound token
         f"order_cc_num={n}",
+        f"order {n}",  # prose: a label, which card words on the line can outweigh
+        f"INV.RX_BYTES: {n}",  # ':' without a quote is not a field for the finder
+        f'{{"Card order_id": "{n}"}}',  # the quoted key is more than the identifier
+        f"order_id=\n{n}",  # another line
         f"id={n}=25121010000000000",  # may be track 2 data
         f"order 42 card {n}",  # the field name right before is "card"
         f"order_id {n}"[0:9] + f"x{n}",  # glued to a letter: no gap
@@ -324,6 +331,36 @@ def test_c_equals_oracle_with_id_fields(data: bytes) -> None:
     want = sorted(find_chains_python(data, 0, -1, None, ids))
     for level in each_level():
         assert sorted(find_chains_c(data, 0, -1, None, ids)) == want, level
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(_field_lines(), st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7]), st.sampled_from([300, 20, 0]))
+def test_c_equals_oracle_in_every_id_mode(data: bytes, mode: int, window: int) -> None:
+    from cardscan.engine.context import id_field_words
+    from cardscan.engine.issuers import length_table
+
+    # With the prefix table, so numbers outside every range (NORANGE) arise too.
+    ids = id_field_words(window) + (mode,)
+    data = data.replace(b"4111111111111111", b"7083111111111118")  # a Luhn-valid run outside every range
+    want = sorted(find_chains_python(data, 0, -1, length_table(), ids))
+    for level in each_level():
+        assert sorted(find_chains_c(data, 0, -1, length_table(), ids)) == want, level
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_numbers_outside_every_range_come_back_only_where_asked(backend) -> None:
+    from cardscan.engine.candidates import ID_ALL_RANGES, ID_CARD_WINDOW, ID_DROP, NORANGE
+
+    find = get_finder(backend)
+    words = _id_fields()
+    n = b"7083111111111118"  # Luhn-valid, no issuer range
+    assert find(b"card_number=" + n) == [] and find(b"card_number=" + n, words + (ID_DROP,)) == []
+    assert find(b"card_number=" + n, words + (ID_CARD_WINDOW,)) == [(12, 28, NORANGE)]
+    assert find(b'{"CardNo": "' + n, words + (ID_CARD_WINDOW,)) == [(12, 28, NORANGE)]
+    assert find(b"ticket=" + n, words + (ID_CARD_WINDOW,)) == []
+    assert find(b"ticket=" + n, words + (ID_ALL_RANGES,)) == [(7, 23, NORANGE)]
+    assert find(b"card_number=7083111111111110", words + (ID_ALL_RANGES,)) == []  # Luhn fails
 
 
 @settings(max_examples=400, deadline=None)
@@ -562,3 +599,212 @@ def test_class_runs_at_every_level(min_len: int, rng) -> None:
                     want.append((s, i))
             for level in each_level():
                 assert class_runs(bytes(buf), table, min_len) == want, (level, min_len)
+
+
+# -- escapes that glue digits onto a number are boundaries (issue 16 class 7) ----
+
+def _escape_forms(pan: str) -> list[tuple[bytes, bytes]]:
+    """(bytes before the number, after it): the escapes whose hex digits
+    touch a number in gateway transcripts, logs and URLs."""
+    return [
+        (b"data=%7B%22number%22%3A%22", b"%22%7D"),  # URL-encoded JSON
+        (b"payload=%257B%2522number%2522%253A%2522", b"%2522%257D"),  # encoded twice
+        (b"payload=%25252522", b"%25252522"),  # and four times
+        (b"q=card%20number%20", b"%20declined"),  # an escaped space
+        (b"q=card%2C", b"%3B"),
+        (b"name=Jos%C3%A9%C2%A0", b"%C2%A0"),  # UTF-8 escapes: %A0 ends in a digit
+        (b'{"body":"{\\u0022pan\\u0022:\\u0022', b'\\u0022}"}'),  # JSON \u escapes
+        (b'"pan":"\\u00a0', b'"'),  # ... ending in a hex letter
+        (b"b'card=\\x22", b"\\x22'"),  # Python/C \x escapes
+        (b"%22", b""),  # the escape at the very start of the buffer
+    ]
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_an_escape_before_a_number_is_a_boundary(backend, rng) -> None:
+    find = get_finder(backend)
+    for length, prefix in ((16, "4"), (15, "37"), (19, "4")):
+        pan = make_pan(prefix, length, rng)
+        for before, after in _escape_forms(pan):
+            data = before + pan.encode() + after
+            assert find(data) == [(len(before), len(before) + length, 0)], (backend, before)
+            # Grouped, and with a separator right after the escape.
+            grouped = " ".join(pan[i:i + 4] for i in range(0, length, 4)).encode()
+            for sep in (b"", b"-"):
+                data = before + sep + grouped + after
+                ((s, e, flags),) = find(data)
+                assert data[s:e] == grouped and flags == SEP, (backend, before, sep)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_escapes_that_are_not_boundaries(backend, rng) -> None:
+    find = get_finder(backend)
+    pan = make_pan("4", 16, rng)
+    # An escape that stands for a digit continues the number (%34 is "4"):
+    # the 18-digit run is not split (the inline decoder reads %34 as a digit).
+    glued = b"%34" + pan[1:].encode()
+    assert all(s <= 1 for s, _, _ in find(glued))
+    # Removing the escape's digits leaves a run too long to be a PAN: an
+    # id of 20 digits behind %22 stays dropped.
+    assert find(b"%22" + b"12345678901234567897" + b"%22") == []
+    # Octal is not an escape here: "\" then digits is a Windows path, and the
+    # whole number after it is read as it stands.
+    path = b"C:\\exports\\" + pan.encode() + b".csv"
+    assert find(path) == [(11, 27, 0)]
+    # A "u" or "x" with no backslash before it (a hex token, a word) is no
+    # escape: the digits after it are not cut.
+    for text in (b"0x22" + pan.encode(), b"menu0022" + pan.encode(), b"x22" + pan.encode()):
+        assert all(e - s != 16 for s, e, _ in find(text, None)), text
+    # A percent sign in prose, with a space after it, changes nothing.
+    assert find(b"100% " + pan.encode()) == [(5, 21, 0)]
+    # A run too short after its escape is not a number; so is one whose
+    # digits all belong to escapes.
+    assert find(b"%22%22%22%22%22%22%22") == []
+
+
+_escape_bytes = st.lists(
+    st.sampled_from([b"%", b"%2", b"%22", b"%25", b"%2522", b"%3", b"%34", b"%A", b"%C2%A0", b"\\", b"\\u", b"\\u00",
+                     b"\\u0022", b"\\u00e", b"\\x", b"\\x2", b"u", b"x", b"e", b"A", b" ", b"-", b"\n", b"0", b"2",
+                     b"4111111111111111", b"4111 1111 1111 1111", b"371449635398431", b"5"]),
+    max_size=60).map(b"".join)
+
+
+@needs_c
+@settings(max_examples=1500, deadline=None)
+@given(_escape_bytes)
+def test_c_equals_oracle_on_escapes(data: bytes) -> None:
+    from cardscan.engine.issuers import length_table
+
+    ids = _id_fields()
+    for table in (None, length_table()):
+        want = sorted(find_chains_python(data, 0, -1, table, ids))
+        for level in each_level():
+            assert sorted(find_chains_c(data, 0, -1, table, ids)) == want, level
+
+
+@needs_c
+def test_c_equals_oracle_on_escapes_at_every_block_offset(rng) -> None:
+    from cardscan.engine.issuers import length_table
+
+    # With the issuer table, as the scanner runs it: without one, "0" + a PAN
+    # (after %C2%A0) is itself a Luhn-valid 17-digit run and reads whole.
+    table = length_table()
+    pan = make_pan("4", 16, rng).encode()
+    for before in (b"%22", b"%2522", b"\\u0022", b"\\x22", b"%C2%A0", b"%20-"):
+        for offset in range(0, 140, 3):
+            data = b"a" * offset + before + pan + b"%22" + b"b" * 70
+            want = sorted(find_chains_python(data, 0, -1, table))
+            assert want == [(offset + len(before), offset + len(before) + 16, 0)]
+            for level in each_level():
+                assert sorted(find_chains_c(data, 0, -1, table)) == want, (level, offset, before)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_track_1_after_percent_b_is_not_an_escape(backend, rng) -> None:
+    # Track 1 starts "%B" then the PAN: "%B4" is no escape (it would be a
+    # lone UTF-8 continuation byte); only "%C2%A0"-like pairs are.
+    find = get_finder(backend)
+    pan = make_pan("4", 16, rng)
+    data = f"POS %B{pan}^SMITH/JANE^2912101000?".encode()
+    assert find(data) == [(6, 22, 0)]
+    data = f"x=%C2%B4{pan}".encode()  # after another escape it is one: U+00B4 in UTF-8
+    assert find(data) == [(8, 24, 0)]
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_the_id_rule_never_drops_a_published_test_card(backend, rng) -> None:
+    from cardscan.engine.issuers import is_test_card
+
+    find = get_finder(backend)
+    ids = _id_fields()
+    generated = make_pan("4", 16, rng)
+    assert not is_test_card(generated)
+    for number in ("4111111111111111", "5555555555554444", "378282246310005", "6011000990139424"):
+        assert is_test_card(number)
+        for text in (f"order_id={number}", f'{{"merchant_id":"{number}"}}', f"GET /orders/{number}/items"):
+            data = text.encode()
+            assert find(data, ids) == find(data) != [], text
+            # A generated number in the same place is still dropped.
+            assert find(text.replace(number, generated).encode(), ids) == [], text
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(_field_lines(), st.sampled_from([None, b"\n4111111111111111\n", b"\n", b"\n4111111111111111\n5105105105105100\n"]))
+def test_c_equals_oracle_with_a_keep_list(data: bytes, keep: bytes | None) -> None:
+    ids = _id_fields()
+    want = sorted(find_chains_python(data, 0, -1, None, ids, keep))
+    for level in each_level():
+        assert sorted(find_chains_c(data, 0, -1, None, ids, keep)) == want, level
+
+
+@needs_c
+def test_c_keep_list_larger_than_its_hash_set_is_scanned(rng) -> None:
+    # Past 2048 numbers the C set falls back to scanning the list: same answers.
+    ids = _id_fields()
+    numbers = [make_pan("4", 16, rng) for _ in range(2100)]
+    keep = ("\n" + "\n".join(numbers) + "\n").encode()
+    data = " ".join(f"order_id={n}" for n in numbers[::50] + [make_pan("4", 16, rng)]).encode()
+    want = sorted(find_chains_python(data, 0, -1, None, ids, keep))
+    assert len(want) == len(numbers[::50])
+    for level in each_level():
+        assert sorted(find_chains_c(data, 0, -1, None, ids, keep)) == want, level
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_bin_first_grouping_6_2_4_4(backend) -> None:
+    # Cybersource prints its 3-D Secure test cards BIN first: "445653 00 0000 1096".
+    from cardscan import scan_bytes
+
+    find = get_finder(backend)
+    text = b"Visa 445653 00 0000 1096 frictionless"
+    assert find(text) == [(5, 24, SEP)]
+    (f,) = scan_bytes(text, key=b"k", backend=backend)
+    assert (f.location.offset, f.location.length, f.digits) == (5, 19, 16)
+    # Near misses: the same groups failing Luhn, a 6-2 start that goes on
+    # with other sizes, and 6-2-4-4 inside a longer run of fours.
+    assert scan_bytes(b"Visa 445653 00 0000 1097 x", key=b"k", backend=backend) == []
+    assert scan_bytes(b"pid 445653 00 00001096 x", key=b"k", backend=backend) == []
+    longer = scan_bytes(b"ref 445653 00 0000 1096 7781 x", key=b"k", backend=backend, min_confidence=0)
+    assert all("longer_group_run" in f.reasons for f in longer)
+
+
+@needs_c
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([1, 2, 3, 4, 5, 6, 13]), st.sampled_from([" ", "-", "x", "\x00"])),
+                min_size=1, max_size=12),
+       st.booleans())
+def test_c_equals_oracle_on_group_sizes(groups, utf16: bool) -> None:
+    # Chains built from the group sizes the printed formats start with
+    # (4-3..6, 6-13, 6-2-4) and their neighbours, ASCII and UTF-16.
+    text = "".join("7" * n + sep for n, sep in groups)
+    data = text.encode("utf-16-le") if utf16 else text.encode()
+    want = sorted(find_chains_python(data))
+    for level in each_level():
+        assert sorted(find_chains_c(data)) == want, level
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_a_backslash_u_above_u00ff_is_not_an_escape_boundary(backend, rng) -> None:
+    # "DOMAIN\u4167..." is a Windows account (user u4167...), "C:\Users\u4111..."
+    # a path: only \u00XX (an escape of one byte) cuts the digits.
+    find = get_finder(backend)
+    pan = make_pan("4", 16, rng)
+    for before in (b"user:SHOP\\u", b"C:\\Users\\u"):
+        data = before + pan.encode()
+        assert find(data) == [(len(before), len(data), 0)], before
+    assert find(b"x\\u00" + b"22" + pan.encode()) == [(7, 23, 0)]
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_a_number_that_reads_whole_is_not_cut_at_a_percent(backend) -> None:
+    # A SQL wildcard is no escape: "%2223..." cut after "%22" would lose the
+    # Mastercard 2223 0000 1030 9703 that is there as it stands.
+    find = get_finder(backend)
+    for text in (b"WHERE pan LIKE '%2223000010309703%'", b"WHERE pan LIKE '%2223 0000 1030 9703%'",
+                 b"LIKE '%2200000000000004%'"):
+        chains = find(text)
+        start = text.index(b"%") + 1
+        assert [s for s, _, _ in chains] == [start], text
+    # Where the whole run is no candidate, the escape is cut off as before.
+    assert find(b"%224111111111111111%22") == [(3, 19, 0)]

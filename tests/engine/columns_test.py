@@ -196,3 +196,25 @@ def test_a_field_name_given_with_a_value() -> None:
     # A number inside a longer value keeps the ordinary rules.
     (h,) = scanner.scan_bytes(f"refund to card {merchant}".encode(), field="merchant_id")
     assert "keyword" in h.reasons
+
+
+# -- column names split into tokens (issue 16 item 2) ---------------------------
+
+
+@pytest.mark.parametrize("name", ["card_ref", "CardRef", "cardRef", "PAN_ENC", "ccNumber", "card-no", "CreditCardNumber"])
+def test_a_card_word_in_a_compound_column_name_makes_a_card_column(name: str) -> None:
+    # card_ref was read as an id column ("ref") and its PANs went unreported.
+    a, b = make_pan("4", 16, RNG), make_pan("55", 16, RNG)
+    data = f"txn,{name},amount,currency\n20261130-0001,{a},12.50,EUR\n20261130-0002,{b},8.00,EUR\n".encode()
+    fs = scan(data)
+    assert [f.fingerprint for f in fs] == [fp(a), fp(b)], name
+    assert all("column_keyword" in f.reasons and f.confidence == 85 for f in fs), name
+
+
+@pytest.mark.parametrize("name", ["TransactionID", "orderNumber", "txnRef", "CustomerNo", "reference", "merchantId"])
+def test_compound_id_column_names_are_id_columns(name: str) -> None:
+    n = make_pan("4", 16, RNG)
+    data = f"date,{name},note\n2026-11-30,{n},card ok\n".encode()
+    assert scan(data) == [], name
+    (f,) = scan(data, min_confidence=0)
+    assert "column_negative" in f.reasons, name

@@ -11,9 +11,13 @@ def test_base_score_without_context() -> None:
 
 
 def test_card_keywords_raise_confidence() -> None:
-    for before in ("Card number: ", '{"cc_num": "', "visa ", "PAN=", "Kreditkarte "):
+    for before in ("Card number: ", "visa ", "Kreditkarte "):
         value, reasons = score(ctx(before), grouped=False)
         assert value == 85 and "keyword" in reasons, before
+    # The number's own field named as a card field.
+    for before in ('{"cc_num": "', "PAN=", "<CardNumber>"):
+        value, reasons = score(ctx(before), grouped=False)
+        assert value == 85 and "field_keyword" in reasons, before
 
 
 def test_keywords_must_be_whole_words() -> None:
@@ -33,9 +37,17 @@ def test_expiry_after_the_number() -> None:
 
 
 def test_id_field_names_lower_confidence() -> None:
-    for before in ("order_id=", "GET /api/orders/", "tracking number ", "ISBN ", "request_id: "):
+    # The number's own field is an id: decisive, a card word elsewhere does not lift it.
+    for before in ("order_id=", "GET /api/orders/", "request_id: ", "<orderId>", '{"TransactionID":"'):
         value, reasons = score(ctx(before, " card"), grouped=False)
         assert value == 30 and "negative_keyword" in reasons, before
+    # A prose label counts less: below the threshold alone, outweighed by a
+    # card word on the same line.
+    for before in ("tracking number ", "ISBN "):
+        value, reasons = score(ctx(before), grouped=False)
+        assert value == 45 and "negative_label" in reasons, before
+        value, reasons = score(ctx(before, " card"), grouped=False)
+        assert value == 70 and "negative_label" in reasons and "keyword" in reasons, before
 
 
 def test_card_word_between_id_word_and_number_wins() -> None:

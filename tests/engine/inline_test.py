@@ -197,3 +197,133 @@ def test_c_class_runs_on_long_inputs_any_min_length(min_len: int) -> None:
                 buf += bytes(rng.choice(pool) for _ in range(rng.randrange(1, 150)))
             buf = bytes(buf)
             assert inline._class_runs(buf, table, min_len) == _runs_reference(buf, table, min_len)
+
+
+# -- escapes whose hex digits touch the number (issue 16 class 7) ---------------
+
+
+def _findings(buf: bytes) -> list[tuple[int, int, str, str]]:
+    """(offset, length, encoding, fingerprint) of what the scanner reports."""
+    return [(f.location.offset, f.location.length, f.encoding, f.fingerprint) for f in SCANNER.scan_bytes(buf)]
+
+
+@pytest.mark.parametrize("before, after", [
+    (b"data=%7B%22number%22%3A%22", b"%22%7D"),
+    (b"payload=%257B%2522number%2522%253A%2522", b"%2522%257D"),
+    (b'{"body":"{\\u0022pan\\u0022:\\u0022', b'\\u0022}"}'),
+    (b"q=card%3A%22%20", b"%22"),
+])
+def test_grouped_number_after_a_glued_escape_is_decoded_from_its_first_digit(before: bytes, after: bytes) -> None:
+    pan = P[1]
+    grouped = group(pan, (4, 4, 4, 4)).replace(" ", "%20").encode()
+    buf = before + grouped + after
+    ((start, end, decoded, enc),) = [s for s in find_encoded(buf) if s[3] == "percent"]
+    assert (start, end, enc) == (len(before), len(before) + len(grouped), "percent")
+    assert decoded == group(pan, (4, 4, 4, 4)).encode()
+    # The scanner reports it once, at its encoded location.
+    assert _findings(buf) == [(len(before), len(grouped), "percent", KEY.fingerprint(pan))]
+
+
+@pytest.mark.parametrize("before, after", [
+    (b"GET /cb?data=%7B%22number%22%3A%22", b"%22%2C%22exp%22%3A%2204%2F29%22%7D HTTP/1.1"),
+    (b"payload=%257B%2522card%2522%253A%257B%2522number%2522%253A%2522", b"%2522%257D%257D&sig=9b1f"),
+    (b'{"body": "{\\u0022pan\\u0022:\\u0022', b'\\u0022,\\u0022exp\\u0022:\\u00220429\\u0022}"}'),
+    (b'{"request":"{\\"card\\":{\\"number\\":\\"', b'\\",\\"cvc\\":\\"123\\"}}"}'),
+    (b'<LogEntry msg="{&quot;pan&quot;:&quot;', b'&quot;}"/>'),
+    (b"<td>&#34;number&#34;:&#34;", b"&#34;</td>"),
+    (b"<td>&#x22;number&#x22;:&#x22;", b"&#x22;</td>"),
+    (b"GET /search?q=card%20number%20", b"%20declined HTTP/1.1"),
+    (b"b'card=\\x22", b"\\x22'"),
+])
+def test_a_contiguous_number_inside_escapes_is_reported_where_its_digits_are(before: bytes, after: bytes) -> None:
+    for pan in (P[0], AMEX, make_pan("6011", 16, RNG)):
+        buf = before + pan.encode() + after
+        assert _findings(buf) == [(len(before), len(pan), "ascii", KEY.fingerprint(pan))], before
+
+
+def test_escape_near_misses_stay_unreported() -> None:
+    pan = P[2]
+    # An id in its own id field, percent-encoded.
+    assert _findings(b"GET /v1/orders?q=%7B%22order_id%22%3A%22" + pan.encode() + b"%22%7D") == []
+    # A hex token that merely follows an escape: the digits sit in a hash.
+    assert _findings(b"sig=%22" + pan.encode() + b"deadbeefcafe0123%22") == []
+    # Removing the escape's digits leaves 20 digits: no number of 12-19.
+    assert _findings(b"ts=%22" + b"17330000000000000000" + b"%22") == []
+    # An escape that stands for a digit is part of the number, not a boundary:
+    # %34 is "4", so the 16 digits are read once, as the inline decoder reads them.
+    enc = b"pan=%34" + pan[1:].encode()
+    assert [f[3] for f in _findings(enc)] == ([KEY.fingerprint(pan)] if pan[0] == "4" else [])
+
+
+def test_context_words_inside_escapes_are_read() -> None:
+    from cardscan.engine.inline import unescape_context
+
+    assert unescape_context(b"%7b%22card_number%22%3a%22") == b'{"card_number":"'
+    assert unescape_context(b"%257b%2522pan%2522%253a%2522") == b'{"pan":"'
+    assert unescape_context(b"{\\u0022pan\\u0022:\\u0022") == b'{"pan":"'
+    assert unescape_context(b'{\\"card\\":{\\"number\\":\\"') == b'{"card":{"number":"'
+    assert unescape_context(b"&quot;pan&quot;:&#34;x&#x22;") == b'"pan":"x"'
+    # Text without escapes, and a percent sign or backslash that is no escape.
+    for text in (b"card number: ", b"100% sure, 20%off", b"c:\\users\\ivan\\", b"at&t"):
+        assert unescape_context(text) == text
+    # Percent escapes give bytes (UTF-8 words such as "cartão" stay whole);
+    # a \u or entity escape of a non-ASCII character becomes a boundary.
+    assert unescape_context(b"numero_cart%C3%A3o") == "numero_cartão".encode()
+    assert unescape_context(b"Jos\\u00e9card") == b"Jos card"
+
+
+def test_a_wide_range_number_in_encoded_json_is_found_by_its_encoded_field_name() -> None:
+    # Maestro 67xx is a wide row: bare it is not reported, with its card
+    # field name it is, also when the name is percent-, double- or \u-encoded.
+    pan = make_pan("6799", 16, RNG)
+    for before, after in (
+        (b"data=%7B%22pan%22%3A%22", b"%22%7D"),
+        (b"payload=%257B%2522card%2522%253A%2522", b"%2522%257D"),
+        (b'{"body":"{\\u0022pan\\u0022:\\u0022', b'\\u0022}"}'),
+    ):
+        (f,) = SCANNER.scan_bytes(before + pan.encode() + after)
+        # The card word is the evidence (named keyword, or field_keyword where
+        # the scorer knows it is the number's own field).
+        assert "wide_range" in f.reasons and f.confidence >= 50
+        assert any(r.endswith("keyword") for r in f.reasons)
+        assert f.location.offset == len(before)
+    assert SCANNER.scan_bytes(b"data=%7B%22v%22%3A%22" + pan.encode() + b"%22%7D") == []
+    # An id in its own encoded id field stays unreported.
+    visa = make_pan("4", 16, RNG)
+    assert SCANNER.scan_bytes(b"q=%7B%22order_id%22%3A%22" + visa.encode() + b"%22%7D") == []
+
+
+def test_an_escape_before_a_long_number_is_not_part_of_a_hex_token() -> None:
+    # "%3D" + 19 digits would be a 21-character hex string with a letter in
+    # it: the hex_token rule must stop at the escape.
+    pan = make_pan("4", 19, RNG)
+    for before in (b"redirect=%2Fpay%3Fcard%3D", b'{"pan":"\\u00a0', b"x=%C2%A0card%C2%A0", b"b'card=\\x3d"):
+        (f,) = SCANNER.scan_bytes(before + pan.encode() + b"&x=1")
+        assert "hex_token" not in f.reasons and f.confidence >= 50, before
+    # A hash that only follows an escape is still a hash.
+    from cardscan import ScanConfig
+
+    low = Scanner(ScanConfig(min_confidence=0), key=KEY)
+    digest = b"%2F" + P[0].encode() + b"deadbeef0a1b2c3d4e5f"
+    assert all("hex_token" in f.reasons for f in low.scan_bytes(digest))
+    assert low.scan_bytes(digest)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 64])
+def test_escape_boundaries_are_the_same_at_any_chunk_size(chunk_size: int) -> None:
+    import io
+
+    from cardscan import ScanConfig
+
+    pans = [make_pan(p, n, RNG) for p, n in (("4", 16), ("6771", 16), ("37", 15), ("4", 19))]
+    text = (
+        b"GET /cb?data=%7B%22number%22%3A%22" + pans[0].encode() + b"%22%7D HTTP/1.1\n"
+        + b"payload=%257B%2522pan%2522%253A%2522" + pans[1].encode() + b"%2522%257D\n"
+        + b'{"body":"{\\u0022pan\\u0022:\\u0022' + pans[2].encode() + b'\\u0022}"}\n'
+        + b"redirect=%2Fpay%3Fcard%3D" + pans[3].encode() + b"&x=1\n"
+        + b"WHERE pan LIKE '%2223000010309703%'\n"
+    )
+    whole = SCANNER.scan_bytes(text)
+    assert len(whole) == 5
+    small = Scanner(ScanConfig(chunk_size=chunk_size), key=KEY)
+    assert list(small.scan_stream(io.BytesIO(text))) == whole

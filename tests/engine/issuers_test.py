@@ -32,19 +32,25 @@ def _csv(name: str) -> list[dict[str, str]]:
 
 
 RANGES = _csv("iin_ranges.csv")
-#: The rows the scanner admits (lookup); wide rows only answer match(.., WIDTHS).
-ADMITTED = [r for r in RANGES if r["width"] in issuers.ADMITTED_WIDTHS]
+#: The scheme-owned and sandbox rows: the hand-written cases below are about
+#: them (match(.., NARROW)); lookup() admits the wide rows too (issue 16),
+#: which the all-widths cases cover.
+NARROW = ("narrow", "sandbox")
+ADMITTED = [r for r in RANGES if r["width"] in NARROW]
 TEST_CARDS = _csv("test_cards.csv")
 
 
 def _brand(pan: str) -> str | None:
-    issuer = lookup(pan)
-    return None if issuer is None else issuer.brand
+    found = issuers.match(pan, NARROW)
+    return None if found is None else found.issuer.brand
 
 
 def _brand_all(pan: str) -> str | None:
     found = issuers.match(pan, issuers.WIDTHS)
-    return None if found is None else found.issuer.brand
+    brand = None if found is None else found.issuer.brand
+    issuer = lookup(pan)  # the scanner admits every width: the same answer
+    assert (None if issuer is None else issuer.brand) == brand
+    return brand
 
 
 def _oracle(pan: str, rows: list[dict[str, str]] = ADMITTED) -> str | None:
@@ -244,7 +250,8 @@ OVERLAPS: list[tuple[str, int, str | None]] = [
     ("1801", 15, "uatp"),
     ("2131", 16, "jcb"),
     ("2132", 16, None),
-    # Wide rows are not admitted by lookup(): their numbers stay unbranded.
+    # Only wide rows match these: no narrow brand (lookup() says Maestro or
+    # UnionPay, see OVERLAPS_ALL_WIDTHS).
     ("5610", 15, None),           # Maestro 56 is wide
     ("5612", 16, None),
     ("6771", 16, None),           # Maestro 67 (wide), formerly Laser
@@ -301,10 +308,10 @@ def test_match_reports_the_deciding_row_and_lookup_agrees() -> None:
     rng = random.Random("match")
     for prefix, length, brand in OVERLAPS:
         pan = _fresh(prefix, length, rng)
-        found = issuers.match(pan)
+        found = issuers.match(pan, NARROW)
         assert (found and found.issuer.brand) == (brand or None)
         if found is not None:
-            assert lookup(pan) is found.issuer
+            assert lookup(pan) is found.issuer  # a narrow row beats a wide one
             assert found.width in issuers.ADMITTED_WIDTHS
             assert found.sources and all(found.sources)
             w = len(found.prefix_from)
@@ -394,8 +401,7 @@ def test_every_range_boundary_follows_the_rule(row: dict[str, str]) -> None:
         for length in own:
             pan = make_pan(prefix, length, rng)
             assert _brand_all(pan) is not None, f"{_mask(pan)} (len {length}) has no brand"
-            if row["width"] in issuers.ADMITTED_WIDTHS:
-                assert lookup(pan) is not None, f"{_mask(pan)} (len {length}) has no brand"
+            assert lookup(pan) is not None, f"{_mask(pan)} (len {length}) has no brand"
 
 
 def test_lookup_agrees_with_brute_force_rule() -> None:
@@ -635,19 +641,20 @@ def test_equal_width_tie_goes_to_earlier_row() -> None:
     assert rows[1].issuer is brand_list[1] and rows[1].width == "wide" and rows[1].sources == ("s", "t")
 
 
-def test_wide_rows_are_outside_the_engine_until_admitted() -> None:
-    """lookup() and the C finder's length table see only ADMITTED_WIDTHS;
-    match(.., WIDTHS) and length_table(WIDTHS) see every row."""
-    assert "wide" not in issuers.ADMITTED_WIDTHS
+def test_wide_rows_are_admitted_and_marked_wide() -> None:
+    """lookup() and the C finder's length table see every row (issue 16);
+    match() names the deciding row's width so the scorer can weigh it."""
+    assert issuers.ADMITTED_WIDTHS == frozenset(issuers.WIDTHS)
     pan = _fresh("5612", 16, random.Random(5612))  # Maestro 56: wide
-    assert lookup(pan) is None and issuers.match(pan) is None
-    assert issuers.match(pan, issuers.WIDTHS).width == "wide"
-    admitted, everything = issuers.length_table(), issuers.length_table(issuers.WIDTHS)
+    assert lookup(pan).brand == "maestro" and issuers.match(pan).width == "wide"
+    assert issuers.match(pan, NARROW) is None
+    admitted, narrow = issuers.length_table(), issuers.length_table(NARROW)
+    assert admitted == issuers.length_table(issuers.WIDTHS)
     bit = lambda n: 1 << (n - 12)  # noqa: E731
-    assert not admitted[5612] & bit(16) and everything[5612] & bit(16)
-    assert not admitted[6212] & bit(15) and everything[6212] & bit(15)  # UnionPay 14-15: wide
-    # Every admitted length is in the wide table too (it only adds).
-    assert all(a & e == a for a, e in zip(admitted, everything))
+    assert admitted[5612] & bit(16) and not narrow[5612] & bit(16)
+    assert admitted[6212] & bit(15) and not narrow[6212] & bit(15)  # UnionPay 14-15: wide
+    # Every narrow length is in the admitted table too (wide rows only add).
+    assert all(a & n == n for a, n in zip(admitted, narrow))
 
 
 def test_length_table_admits_the_new_narrow_lengths() -> None:
@@ -658,7 +665,7 @@ def test_length_table_admits_the_new_narrow_lengths() -> None:
     for prefix, length in [("2131", 15), ("1800", 19), ("5610", 16), ("5602", 16), ("6370", 16),
                            ("3337", 16), ("3088", 16)]:
         assert table[int(prefix)] & bit(length), f"{prefix} at {length} not admitted"
-    for prefix, length in [("3337", 15), ("5611", 16), ("7000", 16)]:
+    for prefix, length in [("3337", 15), ("7000", 16), ("8112", 13)]:
         assert not table[int(prefix)] & bit(length), f"{prefix} at {length} admitted"
 
 
@@ -666,3 +673,107 @@ def test_malformed_test_card_is_a_clear_error_without_the_number() -> None:
     with pytest.raises(DataError) as info:
         issuers.parse_test_cards("number,brand,source\n41111111111111x1,visa,s\n")
     assert "1111" not in str(info.value)
+
+
+# -- how the scanner uses the table: wide rows and test cards (issue 16) ---------
+
+
+def _scan(text: str) -> list:
+    from cardscan import Scanner
+
+    return Scanner(key=b"issuers-test").scan_bytes(text.encode())
+
+
+WIDE_NUMBERS = [("6771", 16), ("5000", 16), ("58", 13), ("6799", 19), ("627", 15), ("81", 14), ("5612", 12)]
+
+
+@pytest.mark.parametrize("prefix,length", WIDE_NUMBERS, ids=lambda v: str(v))
+def test_a_wide_range_number_is_reported_with_card_evidence(prefix: str, length: int) -> None:
+    rng = random.Random(f"wide:{prefix}:{length}")
+    pan = _fresh(prefix, length, rng)
+    assert issuers.match(pan).width == "wide" and issuers.match(pan, NARROW) is None
+    for text in (
+        f'{{"paymentMethod":{{"type":"scheme","brand":"maestro","number":"{pan}"}}}}',  # card word in the object
+        f"<PaymentDetails><PAN>{pan}</PAN></PaymentDetails>",  # its own field is a card field
+        f"card_number={pan}&exp=0330",
+        f"Paid with her debit card {pan} at the counter.",
+    ):
+        (f,) = _scan(text)
+        assert "wide_range" in f.reasons and f.confidence >= 50, (_mask(pan), f.reasons)
+
+
+@pytest.mark.parametrize("prefix,length", WIDE_NUMBERS, ids=lambda v: str(v))
+def test_a_bare_wide_range_number_is_not_reported(prefix: str, length: int) -> None:
+    rng = random.Random(f"bare:{prefix}:{length}")
+    pan = _fresh(prefix, length, rng)
+    # Account numbers, ids and amounts in a CSV row or a log line, no card word.
+    for text in (
+        f"1817263544,2026-11-30 10:11:12,{pan},USD,12.00,settled",
+        f"2026-11-30T10:11:12Z INFO batch {pan} closed in 31 ms",
+        f"order_id={pan}",
+    ):
+        assert _scan(text) == [], (_mask(pan), text)
+    # Found structurally: at min_confidence 0 it is there, scored below 50.
+    from cardscan import ScanConfig, Scanner
+
+    (f,) = Scanner(ScanConfig(min_confidence=0), key=b"k").scan_bytes(f"x {pan} y".encode())
+    assert f.confidence < 50 and "wide_range" in f.reasons
+
+
+def test_a_narrow_reading_beats_a_wide_one_in_the_same_digits() -> None:
+    # A 19-digit Visa printed 4-4-4-4-3 whose last 15 digits (4-4-4-3) pass
+    # Luhn in Maestro's wide 56-69: the Visa reading is reported.
+    rng = random.Random(1919)
+    for _ in range(2000):
+        pan = make_pan("4", 19, rng)
+        tail = pan[4:]
+        if tail[0] in "56" and luhn.verify(tail) and issuers.match(tail).width == "wide":
+            break
+    else:
+        raise AssertionError("no such number")
+    printed = " ".join(pan[i:i + 4] for i in range(0, 19, 4))
+    (f,) = _scan(f"card number: {printed}")
+    assert f.digits == 19 and f.brand == "visa"
+
+
+TEST_CARD_PLACES = [
+    "order_id={n}",  # an id field name right before it
+    '{{"merchantReference":"{n}"}}',
+    "txn,{n},settled",  # a bare CSV value
+    "{n}",
+]
+
+
+@pytest.mark.parametrize("number", ["4111111111111111", "5555555555554444", "4000000000000002", "6011000990139424",
+                                    "378282246310005", "5200000000001096"])
+def test_published_test_cards_are_always_reported(number: str) -> None:
+    assert is_test_card(number)
+    for place in TEST_CARD_PLACES:
+        text = place.format(n=number)
+        (f,) = _scan(text)
+        assert "test_card" in f.reasons and f.confidence >= 50, (text.replace(number, _mask(number)), f.reasons)
+    # A fresh number in the same places is judged as before (not a test card).
+    fresh = make_pan(number[:2], len(number), random.Random(number))
+    assert not is_test_card(fresh)
+    assert _scan(f"order_id={fresh}") == []
+
+
+def test_test_cards_off_still_drops_them() -> None:
+    from cardscan import ScanConfig, Scanner
+
+    scanner = Scanner(ScanConfig(test_cards=False), key=b"k")
+    assert scanner.scan_bytes(b"card number 4111111111111111") == []
+
+
+def test_a_test_card_reading_wins_an_overlap() -> None:
+    # A 19-digit test card printed 4-4-4-4-3 whose first 16 digits also
+    # pass Luhn (not a test card themselves): the 16-digit reading would
+    # normally win (16 digits + CVV).
+    for n in (r["number"] for r in TEST_CARDS if len(r["number"]) == 19):
+        if luhn.verify(n[:16]) and issuers.match(n[:16]) is not None and not is_test_card(n[:16]):
+            printed = " ".join(n[i:i + 4] for i in range(0, 19, 4))
+            (f,) = _scan(f"card {printed}")
+            assert f.digits == 19 and "test_card" in f.reasons, _mask(n)
+            break
+    else:
+        raise AssertionError("no 19-digit test card whose 16-digit prefix is a PAN")
