@@ -530,11 +530,10 @@ def _listing(src: Any) -> Iterator[Item | ErrorRecord]:
             return
         except Exception as exc:  # a source bug or an unexpected client error: report it, go on
             from ..errors import SourceError
-            from ..privacy import redact
 
             roots = (src.root_uris if isinstance(src, RootedSource) else None) or [getattr(src, "url", "") or getattr(src, "name", "source")]
             kind = exc.kind if isinstance(exc, SourceError) else "source"
-            message = f"listing failed: {type(exc).__name__}: {redact(str(exc))[:200]}"
+            message = f"listing failed: {type(exc).__name__}: {exc}"  # ErrorRecord masks, then cuts
             log.debug("listing of %s failed", roots[0], exc_info=True)
             yield ErrorRecord(Location(uri=_safe_url(str(roots[0]))), kind, message)
             return
