@@ -89,6 +89,13 @@ _UNIT = re.compile(rf"(?P<d>{_DIGIT})|{_SEP}")
 _TWELVE = re.compile(r"(?:\d\D{0,12}){12}")
 
 
+# A hex digest (sha256, an HMAC, an ETag): 32+ hex characters with letters in
+# them; its digit runs are chance (about one in fifty holds a 12-digit run
+# that passes Luhn), and masking one would break the hash. The hex *form* of a
+# card (hex of its digits) is still caught by _mask_encoded.
+_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9]*[a-fA-F])[0-9a-fA-F]{32,}(?![0-9A-Za-z])")
+
+
 def _digit_of(token: str) -> int:
     if len(token) == 1:
         return unicodedata.decimal(token)
@@ -135,7 +142,10 @@ def _mask_runs(text: str, whole: bool = False) -> str:
     if not _TWELVE.search(text):
         return text
     out: list[str] | None = None
+    digests = [m.span() for m in _DIGEST.finditer(text)] if len(text) >= 32 else []
     for run in _RUN.finditer(text):
+        if digests and any(a <= run.start() and run.end() <= b for a, b in digests):
+            continue  # a digit run inside a hash or an HMAC, not a card
         units = [(m.start(), m.end(), _digit_of(m.group("d"))) for m in _UNIT.finditer(run.group()) if m.group("d")]
         cuts = {k for k in range(1, len(units)) if units[k][0] > units[k - 1][1]}
         hide = _pan_windows([u[2] for u in units], cuts)
@@ -260,7 +270,9 @@ def mask_text(text: str) -> str:
     there is nothing to mask. See the module doc."""
     if len(text) < 12 or not _TWELVE.search(text) and not _B64.search(text):
         return text
-    return _mask_text(text) if len(text) <= 4096 else _mask_text.__wrapped__(text)  # type: ignore[attr-defined]
+    masked = _mask_text(text) if len(text) <= 4096 else _mask_text.__wrapped__(text)  # type: ignore[attr-defined]
+    # The cache may hand back an equal string made earlier: callers test "is".
+    return text if masked == text else masked
 
 
 # Kept as they are when a masked URI path is quoted again ('*' stays readable).
@@ -336,18 +348,22 @@ OPAQUE_FIELDS = frozenset({
 })
 
 
+def _opaque(key: Any) -> bool:
+    return isinstance(key, str) and (key in OPAQUE_FIELDS or key.endswith(("_sealed", "sha256")))
+
+
 def public_record(record: Any, _key: str | None = None) -> Any:
     """``record`` (dicts, lists, strings, numbers) with every string masked
     (:func:`mask_name`), except the opaque fields above; the same object when
     nothing changed. Numbers are kept (sizes, counts, offsets); a number that
     is a name (a SQL key value) is masked by :meth:`Location.public`."""
     if isinstance(record, str):
-        return record if _key in OPAQUE_FIELDS else mask_name(record)
+        return record if _opaque(_key) else mask_name(record)
     if isinstance(record, dict):
         out = None
         for k, v in record.items():
             nk = mask_name(k) if isinstance(k, str) else k
-            nv = v if k in OPAQUE_FIELDS else public_record(v, k)
+            nv = v if _opaque(k) else public_record(v, k)
             if nv is not v or nk is not k:
                 if out is None:
                     out = dict(record)
@@ -459,3 +475,61 @@ def install_boundary(*handlers: "logging.Handler") -> None:
     for h in targets:
         if _BOUNDARY not in h.filters:
             h.addFilter(_BOUNDARY)
+
+
+class MaskedStream:
+    """A text stream that masks each line (:func:`mask_text`) on its way to
+    ``stream``: the CLI's stdout and stderr, so whatever a command, a library
+    or a traceback prints passes the boundary. Lines are held until their
+    end (``\\n`` or a progress bar's ``\\r``) so a number written in pieces is
+    masked whole; ``flush()`` writes a pending partial line."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        data = self._pending + text
+        cut = max(data.rfind("\n"), data.rfind("\r")) + 1
+        self._pending = data[cut:]
+        if cut:
+            self._stream.write("".join(mask_text(line) for line in data[:cut].splitlines(keepends=True)))
+        if len(self._pending) > 65536:  # a huge line without an end: masked in one piece
+            self._stream.write(mask_text(self._pending))
+            self._pending = ""
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._stream.write(mask_text(self._pending))
+            self._pending = ""
+        self._stream.flush()
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding, buffer ...
+        return getattr(self._stream, name)
+
+
+_NAME_SEPS = re.compile(r"[\s_.\u00ad\u180e\u200b-\u200f\u2060\ufeff]")
+
+
+def holds_card(name: str) -> bool:
+    """Whether ``name`` holds a card number as the content engine judges
+    one (issuer range, length, Luhn), whatever separates its digits and in
+    whatever digits or encoding (base64, hex, escapes) it is written.
+
+    Stricter than :func:`mask_name` (which masks any Luhn-valid run, at the
+    cost of readability only): this one blocks a commit, so a photo named
+    ``IMG_20240506123456.jpg`` must pass."""
+    if not _TWELVE.search(name) and not _B64.search(name):
+        return False
+    if _mask_encoded(name) != name:
+        return True
+    text = unicodedata.normalize("NFKC", name)  # fullwidth digits -> ASCII
+    text = _NAME_SEPS.sub("-", text)
+    return redact(text) != text

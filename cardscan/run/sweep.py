@@ -556,6 +556,7 @@ def scan_info(
             described += out if isinstance(out, list) else [out]
         else:
             described.append({"name": getattr(s, "name", type(s).__name__), "url": _safe_url(getattr(s, "url", ""))})
+    described = [_sealed_source(d, key) for d in described]
     plugins = {g.split(".", 1)[1]: registry.names(g) for g in registry.GROUPS}
     failed = load_failures()
     return {
@@ -572,6 +573,19 @@ def scan_info(
         "plugins": plugins,
         **({"plugin_errors": {"decoders": failed}} if failed else {}),
     }
+
+
+def _sealed_source(d: dict[str, Any], key: Any) -> dict[str, Any]:
+    """A source's description as the manifest writes it: a url named with a
+    card number (``root_<PAN>/``, a bucket ``4556-...``) is masked by the
+    boundary, so the real one is sealed beside it for remediation
+    (:func:`cardscan.remediate.runner.unseal_sources`)."""
+    from ..privacy import mask_name
+
+    url = d.get("url")
+    if not isinstance(url, str) or mask_name(url) is url or not hasattr(key, "seal"):
+        return d
+    return {**d, "url": mask_name(url), "url_sealed": key.seal(url.encode("utf-8", "surrogateescape"))}
 
 
 def _user() -> str:
