@@ -291,7 +291,8 @@ def mask_name(text: str) -> str:
     masked_all = mask_text(text)
     if masked_all is text:
         return text
-    parts = urlsplit(text) if "://" in text else None
+    # urlsplit drops tabs and newlines (WHATWG): such a name is masked as text.
+    parts = urlsplit(text) if "://" in text and not any(c in text for c in "\t\r\n") else None
     if parts is None or not parts.scheme:
         return masked_all
     path = unquote(parts.path, errors="surrogateescape")
