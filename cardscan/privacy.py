@@ -456,7 +456,7 @@ def install_boundary(*handlers: "logging.Handler") -> None:
     any logger are masked as they are made, and the handlers given, the root
     logger's and logging's last resort (which prints third-party warnings
     when no handler is configured) get the filter for ``extra=`` fields;
-    ``warnings`` are routed through logging. Idempotent; called by the CLI
+    ``warnings`` are masked as they are formatted. Idempotent; called by the CLI
     and by every worker process."""
     import logging
 
@@ -469,7 +469,16 @@ def install_boundary(*handlers: "logging.Handler") -> None:
 
         masked_record._cardscan_boundary = True  # type: ignore[attr-defined]
         logging.setLogRecordFactory(masked_record)
-    logging.captureWarnings(True)
+    import warnings
+
+    # Not logging.captureWarnings: with no handler on "py.warnings" it drops them.
+    fmt = warnings.formatwarning
+    if not getattr(fmt, "_cardscan_boundary", False):
+        def masked_warning(*args: Any, **kwargs: Any) -> str:
+            return mask_text(fmt(*args, **kwargs))
+
+        masked_warning._cardscan_boundary = True  # type: ignore[attr-defined]
+        warnings.formatwarning = masked_warning  # type: ignore[assignment]
     targets = [*handlers, *logging.getLogger().handlers]
     if logging.lastResort is not None:
         targets.append(logging.lastResort)
