@@ -88,7 +88,7 @@ def test_sql_identifiers_never_leave_in_clear(dialect, tmp_path: Path, rng, requ
     code, out = run_cli(tmp_path, "scan", url, "--key-file", str(k), "--manifest", "m.jsonl", "--state", "s.db",
                         "-j", "1", "--no-progress", "--format", "text")
     assert code == 1, out[-2000:]
-    code2, out2 = run_cli(tmp_path, "report", "m.jsonl", "--format", "html", "-o", "r.html")
+    code2, out2 = run_cli(tmp_path, "report", "m.jsonl", "--html", "r.html")
     code3, out3 = run_cli(tmp_path, "scan", url, "--key-file", str(k), "-j", "1", "--no-progress", "--format", "sarif",
                           "--manifest", "m2.jsonl")
     assert_clean({"stdout+stderr": out + out2 + out3, **every_byte(tmp_path, *skip)}, pans)
@@ -138,7 +138,7 @@ def test_roots_and_files_named_on_the_command_line_are_masked_everywhere(tmp_pat
     code, out = run_cli(tmp_path, "scan", str(root), str(single), "--key-file", str(k), "--manifest", "m.jsonl",
                         "--state", "s.db", "-j", "1", "--no-progress")
     assert code == 1, out[-1500:]
-    _, out2 = run_cli(tmp_path, "report", "m.jsonl", "--format", "html", "-o", "r.html")
+    _, out2 = run_cli(tmp_path, "report", "m.jsonl", "--html", "r.html")
     _, out3 = run_cli(tmp_path, "scan", "s3://" + "-".join(pans[0][i:i + 4] for i in range(0, 16, 4)) + "/x/",
                       "--endpoint-url", "http://127.0.0.1:9", "--key-file", str(k), "--manifest", "s3.jsonl",
                       "--no-progress", env={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y",
