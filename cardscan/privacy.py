@@ -79,7 +79,8 @@ _DIGIT = r"(?:\d|%3[0-9]|\\x3[0-9]|\\u003[0-9]|\\U0000003[0-9]|&#(?:4[89]|5[0-7]
 # What may sit between two digits of one number: whitespace (tab, NBSP,
 # ideographic space ...), punctuation people group with, zero-width
 # characters, the NUL of UTF-16 read as text, and the escaped forms of these.
-_SEP = (r"(?:[\s\-_.,+\u00ad\u180e\u200b-\u200f\u2060\ufeff\x00]|%(?:2[0dDeEbB]|5[fF]|00|09|[cC]2%[aA]0)"
+# Not ',' (a list of numbers in JSON or CSV is not a card written in groups).
+_SEP = (r"(?:[\s\-_.\u00ad\u180e\u200b-\u200f\u2060\ufeff\x00]|%(?:2[0dDeE]|5[fF]|00|09|[cC]2%[aA]0)"
         r"|\\x00|\\u0000|\\x20|\\t|\\0|&nbsp;|&#(?:32|160|0);|&#[xX](?:20|[aA]0);)")
 # At most three separators between neighbours (" - ", "%20-%20" counts as 3).
 _RUN = re.compile(rf"{_DIGIT}(?:{_SEP}{{0,3}}{_DIGIT}){{11,}}")
@@ -116,7 +117,7 @@ def _luhn(digits: list[int]) -> bool:
     return total % 10 == 0
 
 
-def _pan_windows(digits: list[int], cuts: set[int]) -> set[int]:
+def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset()) -> set[int]:  # type: ignore[assignment]
     """Indexes into ``digits`` to hide: the middle of every 12-19 digit
     window that passes Luhn (first 6 / last 4 kept, at least 6 hidden).
 
@@ -124,14 +125,21 @@ def _pan_windows(digits: list[int], cuts: set[int]) -> set[int]:
     are always cuts). A window begins and ends at cuts, as a card number
     does: ``v2_4556_5260_1815_9081`` holds one, and so does ``4556`` written
     with a NUL or a space after every digit; a 19-digit order number is one
-    window, not thirty-six chances to look like a card."""
+    window, not thirty-six chances to look like a card. ``points``: cuts
+    made by a lone '.'; a window whose only inner cut is one of them is a
+    decimal number (``1733512345.123456``, an mtime), not a card."""
     hide: set[int] = set()
     n = len(digits)
     bounds = sorted(cuts | {0, n})
     for start in bounds:
         for end in bounds:
             length = end - start
-            if 12 <= length <= 19 and _luhn(digits[start:end]):
+            if not 12 <= length <= 19:
+                continue
+            inner = [c for c in cuts if start < c < end]
+            if len(inner) == 1 and inner[0] in points:
+                continue
+            if _luhn(digits[start:end]):
                 hide.update(range(start + min(6, length - 10), end - 4))
     return hide
 
@@ -148,7 +156,9 @@ def _mask_runs(text: str, whole: bool = False) -> str:
             continue  # a digit run inside a hash or an HMAC, not a card
         units = [(m.start(), m.end(), _digit_of(m.group("d"))) for m in _UNIT.finditer(run.group()) if m.group("d")]
         cuts = {k for k in range(1, len(units)) if units[k][0] > units[k - 1][1]}
-        hide = _pan_windows([u[2] for u in units], cuts)
+        body = run.group()
+        points = {k for k in cuts if body[units[k - 1][1]:units[k][0]] == "."}
+        hide = _pan_windows([u[2] for u in units], cuts, points)
         if not hide:
             continue
         if out is None:
