@@ -125,7 +125,8 @@ def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset
     are always cuts). A window begins and ends at cuts, as a card number
     does: ``v2_4556_5260_1815_9081`` holds one, and so does ``4556`` written
     with a NUL or a space after every digit; a 19-digit order number is one
-    window, not thirty-six chances to look like a card. ``points``: cuts
+    window, not thirty-six chances to look like a card; groups of two digits
+    are a date or a time. ``points``: cuts
     made by a lone '.'; a window whose only inner cut is one of them is a
     decimal number (``1733512345.123456``, an mtime), not a card."""
     hide: set[int] = set()
@@ -136,8 +137,14 @@ def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset
             length = end - start
             if not 12 <= length <= 19:
                 continue
-            inner = [c for c in cuts if start < c < end]
+            inner = [c for c in bounds if start < c < end]  # sorted
             if len(inner) == 1 and inner[0] in points:
+                continue
+            sizes = [b - a for a, b in zip([start, *inner], [*inner, end])]
+            if min(sizes) < 3 and max(sizes) > 1:
+                # Groups of two are a date or a time (2024-06-11-09-00-00), not
+                # a card; cards come in groups of 3-6, or a digit at a time
+                # (UTF-16's NULs, spaced digits).
                 continue
             if _luhn(digits[start:end]):
                 hide.update(range(start + min(6, length - 10), end - 4))

@@ -200,3 +200,20 @@ def test_masked_stream_masks_lines_written_in_pieces(rng) -> None:
     assert find_leaks(target.getvalue().encode(), [pan]) == [] and "paid 455" in target.getvalue()
     line = "2026-12-06 21:42:29,123 cardscan: INFO 1234567 bytes in 42 files"
     assert mask_text(line) is line  # a log line's timestamp and counts are not a card
+
+
+def test_dates_times_and_decimals_in_names_are_not_cards() -> None:
+    """Near misses of the aggressive rule: groups of two are dates and times,
+    a lone '.' makes a decimal, ',' lists numbers (S3 access log keys, mtimes,
+    JSON arrays on stdout must come out as they went in)."""
+    import random
+
+    r = random.Random(7)
+    for _ in range(2000):
+        name = (f"s3://logs/s3/{r.randint(2000, 2030)}-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}-"
+                f"{r.randint(0, 23):02d}-{r.randint(0, 59):02d}-{r.randint(0, 59):02d}-A1B2")
+        assert mask_name(name) is name
+        mtime = f'"mtime":{r.randint(10 ** 9, 2 * 10 ** 9)}.{r.randint(0, 999999):06d}'
+        assert mask_text(mtime) is mtime
+        listed = "[" + ",".join(str(r.randint(1000, 9999)) for _ in range(4)) + "]"
+        assert mask_text(listed) is listed
