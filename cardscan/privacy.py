@@ -117,7 +117,8 @@ def _luhn(digits: list[int]) -> bool:
     return total % 10 == 0
 
 
-def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset()) -> set[int]:  # type: ignore[assignment]
+def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset(),  # type: ignore[assignment]
+                 walls: set[int] = frozenset()) -> set[int]:  # type: ignore[assignment]
     """Indexes into ``digits`` to hide: the middle of every 12-19 digit
     window that passes Luhn (first 6 / last 4 kept, at least 6 hidden).
 
@@ -128,7 +129,8 @@ def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset
     window, not thirty-six chances to look like a card; groups of two digits
     are a date or a time. ``points``: cuts
     made by a lone '.'; a window whose only inner cut is one of them is a
-    decimal number (``1733512345.123456``, an mtime), not a card."""
+    decimal number (``1733512345.123456``, an mtime), not a card.
+    ``walls``: cuts no window spans (columns of a table)."""
     hide: set[int] = set()
     n = len(digits)
     bounds = sorted(cuts | {0, n})
@@ -138,7 +140,7 @@ def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset
             if not 12 <= length <= 19:
                 continue
             inner = [c for c in bounds if start < c < end]  # sorted
-            if len(inner) == 1 and inner[0] in points:
+            if len(inner) == 1 and inner[0] in points or walls.intersection(inner):
                 continue
             sizes = [b - a for a, b in zip([start, *inner], [*inner, end])]
             if min(sizes) < 3 and max(sizes) > 1:
@@ -151,9 +153,9 @@ def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset
     return hide
 
 
-def _mask_runs(text: str, whole: bool = False) -> str:
+def _mask_runs(text: str) -> str:
     """``text`` with the middle of every Luhn-valid 12-19 digit window of a
-    run masked; ``whole``: mask every character of such a run."""
+    run masked."""
     if not _TWELVE.search(text):
         return text
     out: list[str] | None = None
@@ -164,17 +166,17 @@ def _mask_runs(text: str, whole: bool = False) -> str:
         units = [(m.start(), m.end(), _digit_of(m.group("d"))) for m in _UNIT.finditer(run.group()) if m.group("d")]
         cuts = {k for k in range(1, len(units)) if units[k][0] > units[k - 1][1]}
         body = run.group()
-        points = {k for k in cuts if body[units[k - 1][1]:units[k][0]] == "."}
-        hide = _pan_windows([u[2] for u in units], cuts, points)
+        gaps = {k: body[units[k - 1][1]:units[k][0]] for k in cuts}
+        points = {k for k, g in gaps.items() if g == "."}
+        # Two or more spaces pad table columns (a report's counts side by side);
+        # nobody groups a card with them.
+        walls = {k for k, g in gaps.items() if len(g) > 1 and g.isspace()}
+        hide = _pan_windows([u[2] for u in units], cuts, points, walls)
         if not hide:
             continue
         if out is None:
             out = list(text)
         base = run.start()
-        if whole:
-            for i in range(run.start(), run.end()):
-                out[i] = "*"
-            continue
         for k in hide:
             for i in range(base + units[k][0], base + units[k][1]):
                 out[i] = "*"

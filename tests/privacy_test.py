@@ -217,3 +217,8 @@ def test_dates_times_and_decimals_in_names_are_not_cards() -> None:
         assert mask_text(mtime) is mtime
         listed = "[" + ",".join(str(r.randint(1000, 9999)) for _ in range(4)) + "]"
         assert mask_text(listed) is listed
+
+
+def test_table_columns_are_not_one_number() -> None:
+    row = "  exports/      4556   5260   1815   9081"  # four counts in padded columns
+    assert mask_text(row) is row
