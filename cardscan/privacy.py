@@ -29,7 +29,6 @@ remember to mask. See docs/design.md, "The output boundary".
 """
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 import unicodedata
@@ -192,21 +191,40 @@ def _has_pan(text: str) -> bool:
 # base64 of digits, with or without separators, never holds '/').
 _B64 = re.compile(r"[A-Za-z0-9+_-]{16,}={0,2}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2}){12,}")
+# Cheap tests before the token regexes above, which match most ids of a log
+# line. Three ASCII digits in base64 are [MNO][DTjz][AEIMQUYcgk][w-z0-5]
+# (or, as UTF-16, [MNO][AQgw]A[w-z0-5] and AD[AEIMQUYcgk]A), so twelve
+# digits hold at least one such group at any alignment; their hex is 3N
+# (3N00, 003N) twelve times.
+_B64_DIGITS = re.compile(r"[MNO][DTjz][AEIMQUYcgk][w-z0-5]|[MNO][AQgw]A[w-z0-5]|AD[AEIMQUYcgk]A")
+_HEX_DIGITS = re.compile(r"(?:3[0-9](?:00)?){12}")
+
+
+_HEXISH = re.compile(r"[0-9a-fA-F]+|[0-9]+")
+_TWELVE_BYTES = re.compile(rb"(?:[0-9][^0-9]{0,12}){12}")
+_URLSAFE = str.maketrans("-_", "+/")
 
 
 def _decoded_b64(token: str) -> list[str]:
+    # Pure hex (ids, digests) or pure digits never encode twelve digits in
+    # base64 (every group of digits starts with M, N or O, or is UTF-16's A).
+    if _HEXISH.fullmatch(token):
+        return []
     out = []
     core = token.rstrip("=")
+    urlsafe = "-" in core or "_" in core
+    if urlsafe and "+" in core:
+        return []  # both alphabets at once: not base64
     for skip in range(4):
         part = core[skip:]
         part = part[: len(part) - len(part) % 4] if len(part) % 4 == 1 else part
-        for alt in (None, b"-_"):
-            try:
-                raw = base64.b64decode(part + "=" * (-len(part) % 4), altchars=alt, validate=alt is None)
-            except (binascii.Error, ValueError):
-                continue
-            if sum(48 <= c <= 57 for c in raw) >= 12:
-                out.append(raw.decode("latin-1"))
+        part += "=" * (-len(part) % 4)
+        try:
+            raw = binascii.a2b_base64(part.translate(_URLSAFE) if urlsafe else part)
+        except (binascii.Error, ValueError):
+            continue
+        if _TWELVE_BYTES.search(raw):
+            out.append(raw.decode("latin-1"))
     return out
 
 
@@ -219,7 +237,7 @@ def _decoded_hex(token: str) -> list[str]:
             raw = bytes.fromhex(part)
         except ValueError:
             continue
-        if sum(48 <= c <= 57 for c in raw) >= 12:
+        if _TWELVE_BYTES.search(raw):
             out.append(raw.decode("latin-1"))
     return out
 
@@ -229,7 +247,9 @@ def _mask_encoded(text: str) -> str:
     replaced by ``*`` whole (masking inside an encoding would leave the rest
     decodable), and every digit run written with escapes masked whole."""
     out = text
-    for pattern, decode in ((_B64, _decoded_b64), (_HEX, _decoded_hex)):
+    for pattern, decode, quick in ((_B64, _decoded_b64, _B64_DIGITS), (_HEX, _decoded_hex, _HEX_DIGITS)):
+        if not quick.search(text):
+            continue
         for m in pattern.finditer(text):
             if any(_has_pan(d) for d in decode(m.group())):
                 out = out[: m.start()] + "*" * (m.end() - m.start()) + out[m.end():]
