@@ -198,6 +198,7 @@ _HEX = re.compile(r"(?:[0-9a-fA-F]{2}){12,}")
 # (3N00, 003N) twelve times.
 _B64_DIGITS = re.compile(r"[MNO][DTjz][AEIMQUYcgk][w-z0-5]|[MNO][AQgw]A[w-z0-5]|AD[AEIMQUYcgk]A")
 _HEX_DIGITS = re.compile(r"(?:3[0-9](?:00)?){12}")
+_ESCAPED_DIGIT = re.compile(r"%3[0-9]|\\[xu]0*3[0-9]|\\U0000003[0-9]|&#")
 
 
 _HEXISH = re.compile(r"[0-9a-fA-F]+|[0-9]+")
@@ -253,7 +254,7 @@ def _mask_encoded(text: str) -> str:
         for m in pattern.finditer(text):
             if any(_has_pan(d) for d in decode(m.group())):
                 out = out[: m.start()] + "*" * (m.end() - m.start()) + out[m.end():]
-    if ("%" in out or "\\" in out or "&#" in out) and _TWELVE.search(out):
+    if _ESCAPED_DIGIT.search(out) and _TWELVE.search(out):
         for run in _RUN.finditer(out):
             if any(m.group("d") and len(m.group("d")) > 1 for m in _UNIT.finditer(run.group())) \
                     and _has_pan(run.group()):
