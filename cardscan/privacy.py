@@ -298,19 +298,24 @@ def redact(data: T, detector: Any = None, keep_first: int = 6, keep_last: int = 
     return bytearray(out) if isinstance(data, bytearray) else out  # type: ignore[return-value]
 
 
-@lru_cache(maxsize=8192)
-def _mask_text(text: str) -> str:
-    masked = redact(text)
-    masked = _mask_runs(masked)
+def _mask_text_once(text: str) -> str:
+    if not _TWELVE.search(text) and not _B64.search(text):
+        return text
+    masked = _mask_runs(redact(text))
     return text if masked == text else masked
+
+
+# Names and fields repeat (a file's uri in each of its findings, brands,
+# owners): the prefilter and the masking run once per distinct string.
+_mask_text = lru_cache(maxsize=16384)(_mask_text_once)
 
 
 def mask_text(text: str) -> str:
     """``text`` (a message, a name) masked aggressively; the same object when
     there is nothing to mask. See the module doc."""
-    if len(text) < 12 or not _TWELVE.search(text) and not _B64.search(text):
+    if len(text) < 12:
         return text
-    masked = _mask_text(text) if len(text) <= 4096 else _mask_text.__wrapped__(text)  # type: ignore[attr-defined]
+    masked = _mask_text(text) if len(text) <= 4096 else _mask_text_once(text)
     # The cache may hand back an equal string made earlier: callers test "is".
     return text if masked == text else masked
 
