@@ -394,8 +394,13 @@ OPAQUE_FIELDS = frozenset({
 })
 
 
+@lru_cache(maxsize=1024)
+def _opaque_key(key: str) -> bool:
+    return key in OPAQUE_FIELDS or key.endswith(("_sealed", "sha256"))
+
+
 def _opaque(key: Any) -> bool:
-    return isinstance(key, str) and (key in OPAQUE_FIELDS or key.endswith(("_sealed", "sha256")))
+    return type(key) is str and _opaque_key(key)
 
 
 def public_record(record: Any, _key: str | None = None) -> Any:
@@ -403,13 +408,20 @@ def public_record(record: Any, _key: str | None = None) -> Any:
     (:func:`mask_name`), except the opaque fields above; the same object when
     nothing changed. Numbers are kept (sizes, counts, offsets); a number that
     is a name (a SQL key value) is masked by :meth:`Location.public`."""
-    if isinstance(record, str):
-        return record if _opaque(_key) else mask_name(record)
+    t = type(record)
+    if t is str:
+        return record if len(record) < 12 or _opaque(_key) else mask_name(record)
+    if t is int or t is float or t is bool or record is None:
+        return record
     if isinstance(record, dict):
         out = None
         for k, v in record.items():
-            nk = mask_name(k) if isinstance(k, str) else k
-            nv = v if _opaque(k) else public_record(v, k)
+            nk = mask_name(k) if type(k) is str and len(k) >= 12 else k
+            tv = type(v)
+            if tv is int or tv is float or tv is bool or v is None or (tv is str and len(v) < 12):
+                nv = v  # the common leaves, without a call
+            else:
+                nv = v if _opaque(k) else public_record(v, k)
             if nv is not v or nk is not k:
                 if out is None:
                     out = dict(record)
