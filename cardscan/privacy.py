@@ -89,11 +89,13 @@ _UNIT = re.compile(rf"(?P<d>{_DIGIT})|{_SEP}")
 _TWELVE = re.compile(r"(?:\d\D{0,12}){12}")
 
 
-# A hex digest (sha256, an HMAC, an ETag): 32+ hex characters with letters in
-# them; its digit runs are chance (about one in fifty holds a 12-digit run
-# that passes Luhn), and masking one would break the hash. The hex *form* of a
-# card (hex of its digits) is still caught by _mask_encoded.
-_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9]*[a-fA-F])[0-9a-fA-F]{32,}(?![0-9A-Za-z])")
+# A hex digest or id (sha256, an HMAC, an ETag, a 24-character finding or
+# journal object id): 20+ hex characters with letters in them; its digit runs
+# are chance (a sha256 holds a 12-digit run that passes Luhn about one time in
+# fifty), and masking one would break the id. The hex *form* of a card (hex of
+# its digits) is still caught by _mask_encoded; what is given up is a card
+# glued to hex letters only, inside one such token (``dead4556...9081``).
+_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9]*[a-fA-F])[0-9a-fA-F]{20,}(?![0-9A-Za-z])")
 
 
 def _digit_of(token: str) -> int:
@@ -158,7 +160,7 @@ def _mask_runs(text: str) -> str:
     if not _TWELVE.search(text):
         return text
     out: list[str] | None = None
-    digests = [m.span() for m in _DIGEST.finditer(text)] if len(text) >= 32 else []
+    digests = [m.span() for m in _DIGEST.finditer(text)] if len(text) >= 20 else []
     for run in _RUN.finditer(text):
         if digests and any(a <= run.start() and run.end() <= b for a, b in digests):
             continue  # a digit run inside a hash or an HMAC, not a card
@@ -301,7 +303,13 @@ def redact(data: T, detector: Any = None, keep_first: int = 6, keep_last: int = 
 def _mask_text_once(text: str) -> str:
     if not _TWELVE.search(text) and not _B64.search(text):
         return text
-    masked = _mask_runs(redact(text))
+    masked = redact(text)
+    if masked != text and len(masked) == len(text) and len(text) >= 20:
+        # The engine reads digits inside an id or a digest as a candidate
+        # too: those spans keep their characters (see _DIGEST).
+        for m in _DIGEST.finditer(text):
+            masked = masked[: m.start()] + m.group() + masked[m.end():]
+    masked = _mask_runs(masked)
     return text if masked == text else masked
 
 
@@ -391,6 +399,7 @@ def safe_message(exc: BaseException | str, limit: int = MESSAGE_LIMIT) -> str:
 OPAQUE_FIELDS = frozenset({
     "fingerprint", "sealed", "id", "key_id", "sha256", "etag", "identity", "settings_fingerprint",
     "masked", "ukey", "digest", "hmac", "mac", "finding_id", "finding", "ids", "fingerprints",
+    "object_id", "run_id",
 })
 
 

@@ -222,3 +222,19 @@ def test_dates_times_and_decimals_in_names_are_not_cards() -> None:
 def test_table_columns_are_not_one_number() -> None:
     row = "  exports/      4556   5260   1815   9081"  # four counts in padded columns
     assert mask_text(row) is row
+
+
+def test_ids_and_digests_keep_their_digits() -> None:
+    """Finding ids, journal object ids (24 hex) and digests are not cards,
+    whatever digit runs they hold by chance; a card's hex form still is."""
+    import hashlib
+    import hmac as hmac_
+
+    kept = 0
+    for i in range(3000):
+        for token in (hashlib.sha256(str(i).encode()).hexdigest()[:24],
+                      hmac_.new(b"k", str(i).encode(), hashlib.sha256).hexdigest()):
+            line = f"object {token} done"
+            assert mask_text(line) is line
+            kept += 1
+    assert kept == 6000
