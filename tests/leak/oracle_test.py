@@ -14,6 +14,7 @@ every planted number. Bounded: CASES trees, seeded, well under a minute.
 """
 from __future__ import annotations
 
+import io
 import os
 import random
 import sqlite3
@@ -71,7 +72,18 @@ def build_tree(root: Path, rng: random.Random) -> list[str]:
         title = new()
         data = pdf([[f"invoice {new()}"]], info={"Title": f"card {title}", "Author": _name_form(new(), rng)})
         (root / "meta.pdf").write_bytes(data.replace(b"/Encoding /WinAnsiEncoding", f"/Encoding /{new()}".encode()))
-        (root / f"letter_{_name_form(new(), rng)}.docx").write_bytes(docx([[f"card {new()}"]]))
+        letter = root / f"letter_{_name_form(new(), rng)}.docx"
+        with zipfile.ZipFile(io.BytesIO(docx([[f"card {new()}"]]))) as src:
+            parts = {n: src.read(n) for n in src.namelist() if n != "docProps/core.xml"}
+        with zipfile.ZipFile(letter, "w") as z:  # office metadata: the document's title and author
+            for n, data in parts.items():
+                z.writestr(n, data)
+            z.writestr("docProps/core.xml", (
+                '<?xml version="1.0" encoding="UTF-8"?><cp:coreProperties '
+                'xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
+                'xmlns:dc="http://purl.org/dc/elements/1.1/">'
+                f"<dc:title>card {new()}</dc:title><dc:creator>{_name_form(new(), rng)}</dc:creator>"
+                "</cp:coreProperties>"))
     except ImportError:  # pragma: no cover - the office/pdf extras are part of [all]
         pass
     os.symlink(root / f"gone_{new()}", root / f"link_{_name_form(new(), rng)}")  # dangling: an error record
