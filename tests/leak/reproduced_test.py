@@ -152,3 +152,20 @@ def test_roots_and_files_named_on_the_command_line_are_masked_everywhere(tmp_pat
     code, out4 = run_cli(tmp_path, "remediate", "m.jsonl", "--action", "redact", "--key-file", str(k), "--apply")
     assert code == 0, out4[-1500:]
     assert pans[1] not in (root / "a.txt").read_text()
+
+
+def test_a_root_named_with_a_card_still_counts_gone_objects(tmp_path: Path, rng) -> None:
+    """The state stores names masked (the real one sealed): the root's
+    "gone" query must look for them under the masked root."""
+    pan = make_pan("4556", 16, rng)
+    root = tmp_path / "in" / f"root_{'_'.join(pan[i:i + 4] for i in range(0, 16, 4))}"
+    root.mkdir(parents=True)
+    for name in ("a.txt", "b.txt"):
+        (root / name).write_text("nothing\n")
+    k = key_file(tmp_path)
+    argv = ("scan", str(root), "--key-file", str(k), "--state", "s.db", "-j", "1", "--no-progress")
+    assert run_cli(tmp_path, *argv, "--manifest", "m1.jsonl")[0] == 0
+    (root / "b.txt").unlink()
+    assert run_cli(tmp_path, *argv, "--manifest", "m2.jsonl")[0] == 0
+    summary = json.loads((tmp_path / "m2.jsonl").read_text().splitlines()[-1])
+    assert summary["gone"]["objects"] == 1

@@ -53,7 +53,7 @@ from typing import Any, Iterable, Iterator
 from ... import _files
 from ...errors import CardscanError
 from ...findings import ErrorRecord, Finding
-from ...privacy import public_record
+from ...privacy import mask_name, public_record
 from ...sources.base import Item
 
 log = logging.getLogger("cardscan.run.state")
@@ -394,7 +394,8 @@ class StateStore:
     def unseen(self, roots: Iterable[str], run: int) -> Iterator[tuple[str, str, int]]:
         """(uri, version, findings) of objects under ``roots`` the listing of ``run`` did not have."""
         self.commit()
-        for root in sorted(set(roots)):
+        # Uris are stored public (policy.py _stored): so is the root they are under.
+        for root in sorted({mask_name(r) for r in roots}):
             if not root:
                 continue
             cur = self.db.execute(
@@ -422,4 +423,5 @@ class StateStore:
 def _under(uri: str, root: str) -> bool:
     if uri == root or root.endswith("/"):
         return uri.startswith(root)
-    return uri.startswith(root) and uri[len(root)] in "/#?"
+    # "\x00": a root that is itself a masked file name, followed by its seal
+    return uri.startswith(root) and uri[len(root)] in "/#?\x00"
