@@ -587,6 +587,15 @@ class MaskedStream:
         for line in lines:
             self.write(line)
 
+    def close(self) -> None:
+        self.flush()
+        self._stream.close()
+
+    @classmethod
+    def around(cls, stream: Any) -> Any:
+        """``stream`` behind the boundary (itself when it is already)."""
+        return stream if isinstance(stream, cls) else cls(stream)
+
     def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding, buffer ...
         return getattr(self._stream, name)
 
