@@ -103,7 +103,11 @@ _LOCAL = threading.local()
 
 
 def register_spec(token: str, spec: dict[str, Any]) -> None:
-    """Make ``spec`` available to :func:`scan_batch_registered` tasks in this process."""
+    """Make ``spec`` available to :func:`scan_batch_registered` tasks in this
+    process (a Dask worker), and put its logging behind the output boundary."""
+    from ..privacy import install_boundary
+
+    install_boundary()
     _REGISTERED[token] = spec
 
 
