@@ -6,15 +6,19 @@ fullwidth, UTF-16, hex, percent, ``\\u``, entities, base64) in file,
 directory and archive member names, in contents, in SQLite table and column
 names and in PDF and office metadata. Then it runs scan (with a state, two
 workers), report (text and HTML), SARIF, JUnit, CSV, the hook, baseline,
-remediate (dry run, then applied to quarantine) with failures injected (a
-dangling link, a member removed after the scan, an unreachable S3
-endpoint), and searches every byte written — stdout, stderr, outputs, state
-DB, journal, audit log, temp and quarantine directories — for every form of
-every planted number. Bounded: CASES trees, seeded, well under a minute.
+remediate (dry run; then applied: redaction, and quarantine of the rest)
+with failures injected (a dangling link, a link loop, a file with mode 000
+(read anyway when the tests run as root), a member removed after the scan,
+an unreachable S3 endpoint), and searches every byte written — stdout,
+stderr, outputs, state DB, journal, audit logs, temp directory, the names
+of everything in the quarantine directory — for every form of every planted
+number. Quarantined files hold their cards by design: their bytes are not
+searched, their names are. Bounded: CASES trees, seeded, under a minute.
 """
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 import sqlite3
@@ -87,6 +91,11 @@ def build_tree(root: Path, rng: random.Random) -> list[str]:
     except ImportError:  # pragma: no cover - the office/pdf extras are part of [all]
         pass
     os.symlink(root / f"gone_{new()}", root / f"link_{_name_form(new(), rng)}")  # dangling: an error record
+    loop = root / f"loop_{_name_form(new(), rng)}"
+    os.symlink(loop, loop)  # ELOOP on open: an error record that names it
+    denied = root / f"denied_{_name_form(new(), rng)}.txt"
+    denied.write_text(f"card {new()}\n")
+    denied.chmod(0)  # unreadable, unless the tests run as root (then it is scanned like the rest)
     return pans
 
 
@@ -128,8 +137,11 @@ def test_no_planted_number_leaves_in_any_form(case: int, tmp_path: Path, capfd, 
     with zipfile.ZipFile(zpath, "w") as z:
         for n, data in keep.items():
             z.writestr(n, data)
+    # applied: redaction of the texts and of the zip (its stale member), then quarantine of the rest
+    cli("remediate", "m.jsonl", "--action", "redact", "--apply", "--path", "*archive_*", "--path", "*dir_*",
+        "--audit-log", "audit-redact.jsonl", *k)
     cli("remediate", "m.jsonl", "--action", "quarantine", "--quarantine-to", str(out / "quarantine"), "--apply",
-        "--audit-log", "audit.jsonl", *k)
+        "--exclude-path", "*archive_*", "--exclude-path", "*dir_*", "--audit-log", "audit.jsonl", *k)
     bucket = "-".join(pans[0][i:i + 4] for i in range(0, len(pans[0]), 4))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
@@ -145,6 +157,8 @@ def test_no_planted_number_leaves_in_any_form(case: int, tmp_path: Path, capfd, 
         if p.is_file() and quarantine not in p.parents:  # quarantined files hold their cards: that is the point
             written[name] = p.read_bytes()
     assert (out / "s.db").exists() and (out / "audit.jsonl").exists() and (out / "r.html").exists()
+    redacted = [json.loads(line) for line in (out / "audit-redact.jsonl").read_text().splitlines()]
+    assert {"done", "stale"} <= {r.get("status") for r in redacted}, "the redaction and the stale member were tested"
     assert any(p.is_file() for p in (out / "quarantine").rglob("*")), "nothing was quarantined: nothing was tested"
     leaks = {name: found for name, data in written.items() if (found := find_leaks(data, pans))}
     assert not leaks, f"planted numbers leaked (masked here): {leaks}"
