@@ -28,7 +28,7 @@ def _version() -> str:
 
 __all__ = [
     "Finding", "Location", "Cell", "Scanner", "ScanConfig", "FingerprintKey",
-    "scan_bytes", "scan_stream", "scan_path", "redact", "RedactingFilter",
+    "scan_bytes", "scan_text", "scan_stream", "scan_path", "redact", "RedactingFilter",
     "mask", "sweep", "SweepOptions", "load_manifest", "__version__",
 ]
 
@@ -92,6 +92,40 @@ def scan_bytes(
     ``card_number=...`` would be.
     """
     return _scanner(key, **settings).scan_bytes(data, field=field)
+
+
+def scan_text(
+    text: str, *, key: bytes | str | None = None, field: str | None = None, **settings: Any
+) -> list["Finding"]:
+    """Findings in ``text``, with ``location.offset``/``length``/``column``
+    counted in characters of ``text`` (``text[f.location.offset:][:f.location.length]``
+    is the number as written); :func:`scan_bytes` counts bytes of its input.
+    The text is scanned as UTF-8."""
+    if not isinstance(text, str):
+        raise TypeError(f"scan_text() takes str, not {type(text).__name__} (bytes: use scan_bytes)")
+    data = text.encode("utf-8", "surrogatepass")
+    findings = scan_bytes(data, key=key, field=field, **settings)
+    if data.isascii():  # one byte per character: the offsets are right already
+        return findings
+
+    def chars(start: int, end: int) -> int:
+        return len(data[start:end].decode("utf-8", "surrogatepass"))
+
+    out = []
+    for f in findings:
+        loc = f.location
+        if loc.offset is None:
+            out.append(f)
+            continue
+        offset = chars(0, loc.offset)
+        changes: dict[str, Any] = {"offset": offset}
+        if loc.length is not None:
+            changes["length"] = chars(loc.offset, loc.offset + loc.length)
+        if loc.column is not None:
+            line_start = data.rfind(b"\n", 0, loc.offset) + 1
+            changes["column"] = chars(line_start, loc.offset) + 1
+        out.append(f.with_location(**changes))
+    return out
 
 
 def scan_stream(fileobj: IO[bytes], *, key: bytes | str | None = None, uri: str = "", **settings: Any) -> Iterator["Finding"]:

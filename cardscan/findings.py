@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import ConfigError
-from .privacy import mask_name
+from .privacy import mask_name, mask_value, safe_message
 from .seal import SealError, seal, unseal
 
 #: Finding kinds. Track data is magnetic-stripe data: storing it is never allowed.
@@ -61,6 +61,18 @@ class Cell:
     schema: str | None = None
     #: False when the key is a physical row id (ctid, rowid) that may change.
     stable: bool = True
+
+    def public(self) -> "Cell":
+        """This cell with card numbers in its names and key values masked
+        (``self`` when there are none): a table ``cards_<PAN>`` or a row keyed
+        by a card number must not be written in clear."""
+        table, column = mask_name(self.table), mask_name(self.column)
+        schema = mask_name(self.schema) if self.schema else self.schema
+        key = tuple((mask_name(k), mask_value(v)) for k, v in self.row_key)
+        if table is self.table and column is self.column and schema is self.schema and \
+                all(a is c and b is d for (a, b), (c, d) in zip(key, self.row_key)):
+            return self
+        return replace(self, table=table, column=column, schema=schema, row_key=key)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,9 +159,12 @@ class Location:
         uri = mask_name(self.uri)
         member = tuple(mask_name(m) for m in self.member)
         ref = mask_name(self.ref) if self.ref else self.ref  # a sheet may be named after a card
-        if uri is self.uri and ref is self.ref and all(a is b for a, b in zip(member, self.member)):
+        version = mask_name(self.version) if self.version else self.version
+        cell = self.cell.public() if self.cell is not None else None
+        if uri is self.uri and ref is self.ref and version is self.version and cell is self.cell \
+                and all(a is b for a, b in zip(member, self.member)):
             return self
-        return replace(self, uri=uri, member=member, ref=ref)
+        return replace(self, uri=uri, member=member, ref=ref, version=version, cell=cell)
 
     def __repr__(self) -> str:  # the public form: a repr lands in logs and tracebacks
         pub = self.public()
@@ -163,29 +178,32 @@ class Location:
         pub = self.public()
         if pub is self:
             return self
-        return replace(pub, sealed=key.seal(json.dumps([self.uri, list(self.member)]).encode("utf-8")))
+        real: list[Any] = [self.uri, list(self.member)]
+        if pub.cell is not self.cell or pub.version != self.version:  # a SQL cell or version named with a card
+            real += [self.cell.to_dict() if self.cell is not None else None, self.version]
+        return replace(pub, sealed=key.seal(json.dumps(real, default=str).encode("utf-8")))
 
     def identity(self) -> tuple[Any, ...]:
         """What identifies the place, independent of line numbers (public form:
         finding ids are a plain hash of it)."""
         pub = self.public()
         cell = None
-        if self.cell is not None:
-            cell = (self.cell.schema, self.cell.table, self.cell.column, self.cell.row_key)
-        return (pub.uri, self.version, pub.member, cell, self.offset)
+        if pub.cell is not None:  # public too: a finding id is a plain hash of it
+            cell = (pub.cell.schema, pub.cell.table, pub.cell.column, pub.cell.row_key)
+        return (pub.uri, pub.version, pub.member, cell, self.offset)
 
     def display(self) -> str:
         """``path!member!member:line:col`` for humans (no digits of the PAN)."""
         pub = self.public()
         base = pub.uri[len("file://"):] if pub.uri.startswith("file://") else pub.uri
-        if self.version:
-            base += f"?versionId={self.version}"
+        if pub.version:
+            base += f"?versionId={pub.version}"
         if pub.ref:
             return "!".join([base, *ref_members(pub.member, pub.ref), pub.ref])
         parts = [base, *pub.member]
         text = "!".join(parts)
-        if self.cell is not None:
-            c = self.cell
+        if pub.cell is not None:
+            c = pub.cell
             keys = ",".join(f"{k}={v}" for k, v in c.row_key)
             table = f"{c.schema}.{c.table}" if c.schema else c.table
             return f"{text}#{table}.{c.column}[{keys}]"
@@ -202,16 +220,16 @@ class Location:
         carries ``sealed`` (the real one, for whoever holds the key)."""
         pub = self.public() if key is None else self.sealed_public(key)
         d: dict[str, Any] = {"uri": pub.uri}
-        if self.version is not None:
-            d["version"] = self.version
+        if pub.version is not None:
+            d["version"] = pub.version
         if pub.member:
             d["member"] = list(pub.member)
         for name in ("offset", "length", "line", "column"):
             value = getattr(self, name)
             if value is not None:
                 d[name] = value
-        if self.cell is not None:
-            d["cell"] = self.cell.to_dict()
+        if pub.cell is not None:
+            d["cell"] = pub.cell.to_dict()
         if pub.ref:
             d["ref"] = pub.ref
         if self.dump is not None:
@@ -241,13 +259,23 @@ class Location:
         if loc.sealed is None or key is None:
             return loc
         try:
-            uri, member = json.loads(key.unseal(loc.sealed))
-        except (ValueError, TypeError) as exc:
+            sealed = json.loads(key.unseal(loc.sealed))
+            uri, member = sealed[:2]
+            real = replace(loc, uri=uri, member=tuple(member), sealed=None)
+            if len(sealed) > 2:  # the cell and version were sealed too
+                cell, version = sealed[2:4]
+                real = replace(real, cell=Cell.from_dict(cell) if cell else None, version=version)
+        except (ValueError, TypeError, KeyError) as exc:
             raise SealError(f"a sealed location that does not decode ({type(exc).__name__})") from None
-        real = replace(loc, uri=uri, member=tuple(member), sealed=None)
-        if real.public().uri != loc.uri or real.public().member != loc.member:
+        pub = real.public()
+        if pub.uri != loc.uri or pub.member != loc.member or _cell_dict(pub.cell) != _cell_dict(loc.cell):
             raise SealError("a sealed location that does not match its public form")
         return real
+
+
+def _cell_dict(cell: Cell | None) -> Any:
+    # Compared as written: a key value read back from JSON is a list, not a tuple.
+    return None if cell is None else json.loads(json.dumps(cell.to_dict(), default=str))
 
 
 def ref_members(member: tuple[str, ...], ref: str) -> tuple[str, ...]:
@@ -486,6 +514,13 @@ class ErrorRecord:
     message: str
     #: For kind ``limit``: which limit (depth, ratio, total_bytes, member_count, ...).
     limit: str | None = None
+
+    def __post_init__(self) -> None:
+        # The boundary for error text: whoever builds a record (a decoder, a
+        # source, a driver's exception text), the message is masked, then cut.
+        message = safe_message(self.message)
+        if message != self.message:
+            object.__setattr__(self, "message", message)
 
     def to_dict(self, key: "FingerprintKey | None" = None) -> dict[str, Any]:
         d: dict[str, Any] = {"location": self.location.to_dict(key), "kind": self.kind, "message": self.message}

@@ -24,7 +24,7 @@ from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator
 from . import _files
 from .errors import ManifestError, MissingDependency
 from .findings import ErrorRecord, Finding
-from .privacy import redact
+from .privacy import public_record, safe_message
 
 SCHEMA_VERSION = 1
 RECORD_TYPES = ("scan", "finding", "error", "summary")
@@ -61,8 +61,10 @@ def summary_record(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def dumps(record: dict[str, Any]) -> bytes:
-    """One manifest line (ASCII-only JSON, so any byte in a name survives)."""
-    return (json.dumps(record, separators=(",", ":"), ensure_ascii=True, default=_default) + "\n").encode("ascii")
+    """One manifest line (ASCII-only JSON, so any byte in a name survives),
+    through the output boundary (privacy.public_record): whatever a record
+    holds, no card number is written."""
+    return (json.dumps(public_record(record), separators=(",", ":"), ensure_ascii=True, default=_default) + "\n").encode("ascii")
 
 
 def _default(value: Any) -> Any:
@@ -235,7 +237,7 @@ def _problems(validator: Any, record: dict[str, Any]) -> list[str]:
     out = []
     for err in sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path)):
         where = "/".join(str(p) for p in err.absolute_path) or "(record)"
-        out.append(f"{record.get('type', '?')} record, {where}: {redact(err.message)[:200]}")
+        out.append(f"{record.get('type', '?')} record, {where}: {safe_message(err.message, 200)}")
     return out
 
 

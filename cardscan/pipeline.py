@@ -67,7 +67,7 @@ from .engine.config import ScanConfig
 from .engine.scanner import RangeStats, Scanner
 from .errors import SourceError
 from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location
-from .privacy import mask_name, redact
+from .privacy import public_record
 from .sources.base import Item, RoutedSource, RowSource
 from .sources.fs import FileSource, _iso, os_error_kind, os_error_message, ukey
 
@@ -81,7 +81,6 @@ SMALL_FILE = 1 << 16
 #: The first bytes of a SQLite database file (https://www.sqlite.org/fileformat.html, 1.3).
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Object metadata that holds names (a git path); hashes and tags are left alone.
-_NAME_FIELDS = ("path", "repo")
 
 
 @dataclass
@@ -472,9 +471,13 @@ def publish(result: ItemResult, key: FingerprintKey) -> None:
     location under the key so remediation can find it (findings.py, seal.py).
     Everything after the pipeline (sinks, state, progress) sees public names."""
     # One check (and one seal) per name, not per finding: a file may hold millions.
-    done: dict[tuple[str, tuple[str, ...]], Location | None] = {}
+    done: dict[Any, Location | None] = {}
 
     def public(loc: Location) -> Location:
+        if loc.cell is not None or loc.version is not None:  # the cell's names and key, the version: per location
+            sealed = loc.sealed_public(key)
+            return loc if sealed is loc else replace(
+                loc, uri=sealed.uri, member=sealed.member, version=sealed.version, cell=sealed.cell, sealed=sealed.sealed)
         k = (loc.uri, loc.member)
         if k not in done:
             sealed = loc.sealed_public(key)
@@ -488,10 +491,10 @@ def publish(result: ItemResult, key: FingerprintKey) -> None:
         result.allowed = [_relocated(f, public(f.location)) for f in result.allowed]
     if result.findings or result.allowed:
         obj = (result.findings or result.allowed)[0].obj
-        names = {k: mask_name(obj[k]) for k in _NAME_FIELDS if isinstance(obj.get(k), str)}
-        if any(v is not obj[k] for k, v in names.items()):
-            attach_object(result.findings, {**obj, **names})
-            attach_object(result.allowed, {**obj, **names})
+        pub = public_record(obj)  # path, repo, database, table, bucket, owner ...: every name
+        if pub is not obj:
+            attach_object(result.findings, pub)
+            attach_object(result.allowed, pub)
 
 
 def _relocated(record: Any, loc: Location) -> Any:
@@ -729,9 +732,9 @@ def _exc_record(location: Location, exc: BaseException) -> ErrorRecord:
     import logging
 
     if isinstance(exc, SourceError):
-        return ErrorRecord(location, exc.kind, redact(str(exc)), getattr(exc, "limit", None))
+        return ErrorRecord(location, exc.kind, str(exc), getattr(exc, "limit", None))  # masked by ErrorRecord
     if isinstance(exc, OSError):
         return ErrorRecord(location, os_error_kind(exc), os_error_message(exc))
     logging.getLogger("cardscan.pipeline").debug("internal error on %s", location.display(), exc_info=True)
-    # Library messages may quote input (UnicodeDecodeError, parser errors).
-    return ErrorRecord(location, "internal", f"{type(exc).__name__}: {redact(str(exc))[:200]}")
+    # Library messages may quote input (UnicodeDecodeError, parser errors): ErrorRecord masks, then cuts.
+    return ErrorRecord(location, "internal", f"{type(exc).__name__}: {exc}")

@@ -1,24 +1,39 @@
-"""Privacy: mask card numbers in what cardscan, or an application, writes.
+"""Privacy: the one output boundary. Nothing that leaves cardscan holds a card number.
+
+Every string cardscan writes — stdout and stderr, log records of every
+logger (cardscan's, the root logger's, pypdf's, botocore's ...) and
+``warnings``, in the parent and in worker processes, the manifest, the
+sweep state, the remediation journal and audit log, reports, SARIF/JUnit/CSV
+and the text of error records — is masked here, and only here: the writers
+(:func:`public_record`), the error-record constructor
+(:class:`~cardscan.findings.ErrorRecord`), the location model
+(:meth:`~cardscan.findings.Location.public`) and the logging boundary
+(:func:`install_boundary`) call this module, so no other code has to
+remember to mask. See docs/design.md, "The output boundary".
 
 * ``redact()`` returns its input with every PAN masked in place (same
   length, separators kept, first 6 / last 4 digits shown; track data fully
-  masked);
+  masked); a PAN written in base64, hex, percent, HTML entities or ``\\u``
+  escapes is masked whole, so it cannot be decoded back;
+* ``mask_text()`` masks a message or a name *aggressively*: any run of 12-19
+  digits that passes Luhn, whatever separates them (space, ``-``, ``_``,
+  ``.``, tab, NBSP, zero-width spaces, NULs of UTF-16, their escapes) and
+  whatever digits they are (fullwidth too), plus the encoded forms; masking
+  an order number costs readability, writing a card is a breach;
 * ``mask_name()`` does it to a name (a file name, S3 key, member or URI),
   decoding a URI's path first;
-* ``safe_message()`` turns an exception into a bounded, masked message;
-* ``RedactingFilter`` masks log records before any handler sees them.
-
-All of them mask every structurally valid PAN regardless of confidence:
-masking a false positive costs nothing, writing a real card to a log is a
-breach. This module sits on the engine's pure detector and span masker
-(:mod:`cardscan.engine.detect`, :mod:`cardscan.engine.redact`), below the
-finding model, so findings, decoders and sources can all use it.
+* ``safe_message()`` turns an exception into a masked, then bounded, message;
+* ``public_record()`` masks every string of a record about to be written;
+* ``RedactingFilter`` masks log records (message, args, ``extra=`` fields,
+  traceback) before any handler sees them.
 """
 from __future__ import annotations
 
+import binascii
 import re
+import unicodedata
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 from .engine.redact import mask_spans
@@ -30,6 +45,9 @@ if TYPE_CHECKING:
     from .engine.detect import Detector
 
 T = TypeVar("T", str, bytes, bytearray)
+
+#: How long a message may get once masked (error records, remediation results).
+MESSAGE_LIMIT = 300
 
 
 @lru_cache(maxsize=1)
@@ -53,33 +71,263 @@ def _masked(raw: bytes, detector: "Detector", keep_first: int, keep_last: int) -
     return mask_spans(raw, ((h.offset, h.offset + h.length, h.kind) for h in hits), keep_first, keep_last)
 
 
+# -- runs of digits, however written -------------------------------------------------------
+# A digit: any Unicode decimal digit (fullwidth too), or one escaped as a
+# percent, \x, \u or HTML entity form of an ASCII digit.
+_DIGIT = r"(?:\d|%3[0-9]|\\x3[0-9]|\\u003[0-9]|\\U0000003[0-9]|&#(?:4[89]|5[0-7]);|&#[xX]0*3[0-9];)"
+# What may sit between two digits of one number: whitespace (tab, NBSP,
+# ideographic space ...), punctuation people group with, zero-width
+# characters, the NUL of UTF-16 read as text, and the escaped forms of these.
+# Not ',' (a list of numbers in JSON or CSV is not a card written in groups).
+_SEP = (r"(?:[\s\-_.\u00ad\u180e\u200b-\u200f\u2060\ufeff\x00]|%(?:2[0dDeE]|5[fF]|00|09|[cC]2%[aA]0)"
+        r"|\\x00|\\u0000|\\x20|\\t|\\0|&nbsp;|&#(?:32|160|0);|&#[xX](?:20|[aA]0);)")
+# At most three separators between neighbours (" - ", "%20-%20" counts as 3).
+_RUN = re.compile(rf"{_DIGIT}(?:{_SEP}{{0,3}}{_DIGIT}){{11,}}")
+_UNIT = re.compile(rf"(?P<d>{_DIGIT})|{_SEP}")
+# Cheap test before the run regex: twelve digit characters (or escapes
+# ending in one) somewhere in the text.
+_TWELVE = re.compile(r"(?:\d\D{0,12}){12}")
+
+
+# A hex digest or id (sha256, an HMAC, an ETag, a 24-character finding or
+# journal object id): 20+ hex characters with letters in them; its digit runs
+# are chance (a sha256 holds a 12-digit run that passes Luhn about one time in
+# fifty), and masking one would break the id. The hex *form* of a card (hex of
+# its digits) is still caught by _mask_encoded; what is given up is a card
+# glued to hex letters only, inside one such token (``dead4556...9081``).
+_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9]*[a-fA-F])[0-9a-fA-F]{20,}(?![0-9A-Za-z])")
+
+
+def _digit_of(token: str) -> int:
+    if len(token) == 1:
+        return unicodedata.decimal(token)
+    if token.startswith("&#"):
+        body = token[2:-1]
+        return int(body[1:], 16) - 48 if body[:1] in "xX" else int(body) - 48
+    return int(token[-1])  # %3N, \x3N, \u003N: the last character is the digit
+
+
+def _luhn(digits: list[int]) -> bool:
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset(),  # type: ignore[assignment]
+                 walls: set[int] = frozenset()) -> set[int]:  # type: ignore[assignment]
+    """Indexes into ``digits`` to hide: the middle of every 12-19 digit
+    window that passes Luhn (first 6 / last 4 kept, at least 6 hidden).
+
+    ``cuts``: indexes where a separator precedes the digit (0 and the end
+    are always cuts). A window begins and ends at cuts, as a card number
+    does: ``v2_4556_5260_1815_9081`` holds one, and so does ``4556`` written
+    with a NUL or a space after every digit; a 19-digit order number is one
+    window, not thirty-six chances to look like a card; groups of two digits
+    are a date or a time. ``points``: cuts
+    made by a lone '.'; a window whose only inner cut is one of them is a
+    decimal number (``1733512345.123456``, an mtime), not a card.
+    ``walls``: cuts no window spans (columns of a table)."""
+    hide: set[int] = set()
+    n = len(digits)
+    bounds = sorted(cuts | {0, n})
+    for start in bounds:
+        for end in bounds:
+            length = end - start
+            if not 12 <= length <= 19:
+                continue
+            inner = [c for c in bounds if start < c < end]  # sorted
+            if len(inner) == 1 and inner[0] in points or walls.intersection(inner):
+                continue
+            sizes = [b - a for a, b in zip([start, *inner], [*inner, end])]
+            if min(sizes) < 3 and max(sizes) > 1:
+                # Groups of two are a date or a time (2024-06-11-09-00-00), not
+                # a card; cards come in groups of 3-6, or a digit at a time
+                # (UTF-16's NULs, spaced digits).
+                continue
+            if _luhn(digits[start:end]):
+                hide.update(range(start + min(6, length - 10), end - 4))
+    return hide
+
+
+def _mask_runs(text: str) -> str:
+    """``text`` with the middle of every Luhn-valid 12-19 digit window of a
+    run masked."""
+    if not _TWELVE.search(text):
+        return text
+    out: list[str] | None = None
+    digests = [m.span() for m in _DIGEST.finditer(text)] if len(text) >= 20 else []
+    for run in _RUN.finditer(text):
+        if digests and any(a <= run.start() and run.end() <= b for a, b in digests):
+            continue  # a digit run inside a hash or an HMAC, not a card
+        units = [(m.start(), m.end(), _digit_of(m.group("d"))) for m in _UNIT.finditer(run.group()) if m.group("d")]
+        cuts = {k for k in range(1, len(units)) if units[k][0] > units[k - 1][1]}
+        body = run.group()
+        gaps = {k: body[units[k - 1][1]:units[k][0]] for k in cuts}
+        points = {k for k, g in gaps.items() if g == "."}
+        # Two or more spaces pad table columns (a report's counts side by side);
+        # nobody groups a card with them.
+        walls = {k for k, g in gaps.items() if len(g) > 1 and g.isspace()}
+        hide = _pan_windows([u[2] for u in units], cuts, points, walls)
+        if not hide:
+            continue
+        if out is None:
+            out = list(text)
+        base = run.start()
+        for k in hide:
+            for i in range(base + units[k][0], base + units[k][1]):
+                out[i] = "*"
+    return text if out is None else "".join(out)
+
+
+def _has_pan(text: str) -> bool:
+    return _mask_runs(text) is not text
+
+
+# -- encoded forms ----------------------------------------------------------------------------
+# '/' left out: a path's slashes would join its parts into one "token" (the
+# base64 of digits, with or without separators, never holds '/').
+_B64 = re.compile(r"[A-Za-z0-9+_-]{16,}={0,2}")
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2}){12,}")
+# Cheap tests before the token regexes above, which match most ids of a log
+# line. Three ASCII digits in base64 are [MNO][DTjz][AEIMQUYcgk][w-z0-5]
+# (or, as UTF-16, [MNO][AQgw]A[w-z0-5] and AD[AEIMQUYcgk]A), so twelve
+# digits hold at least one such group at any alignment; their hex is 3N
+# (3N00, 003N) twelve times.
+_B64_DIGITS = re.compile(r"[MNO][DTjz][AEIMQUYcgk][w-z0-5]|[MNO][AQgw]A[w-z0-5]|AD[AEIMQUYcgk]A")
+_HEX_DIGITS = re.compile(r"(?:3[0-9](?:00)?){12}")
+_ESCAPED_DIGIT = re.compile(r"%3[0-9]|\\[xu]0*3[0-9]|\\U0000003[0-9]|&#")
+
+
+_HEXISH = re.compile(r"[0-9a-fA-F]+|[0-9]+")
+_TWELVE_BYTES = re.compile(rb"(?:[0-9][^0-9]{0,12}){12}")
+_URLSAFE = str.maketrans("-_", "+/")
+
+
+def _decoded_b64(token: str) -> list[str]:
+    # Pure hex (ids, digests) or pure digits never encode twelve digits in
+    # base64 (every group of digits starts with M, N or O, or is UTF-16's A).
+    if _HEXISH.fullmatch(token):
+        return []
+    out = []
+    core = token.rstrip("=")
+    urlsafe = "-" in core or "_" in core
+    if urlsafe and "+" in core:
+        return []  # both alphabets at once: not base64
+    for skip in range(4):
+        part = core[skip:]
+        part = part[: len(part) - len(part) % 4] if len(part) % 4 == 1 else part
+        part += "=" * (-len(part) % 4)
+        try:
+            raw = binascii.a2b_base64(part.translate(_URLSAFE) if urlsafe else part)
+        except (binascii.Error, ValueError):
+            continue
+        if _TWELVE_BYTES.search(raw):
+            out.append(raw.decode("latin-1"))
+    return out
+
+
+def _decoded_hex(token: str) -> list[str]:
+    out = []
+    for skip in (0, 1):
+        part = token[skip:]
+        part = part[: len(part) - len(part) % 2]
+        try:
+            raw = bytes.fromhex(part)
+        except ValueError:
+            continue
+        if _TWELVE_BYTES.search(raw):
+            out.append(raw.decode("latin-1"))
+    return out
+
+
+def _mask_encoded(text: str) -> str:
+    """``text`` with every base64 or hex token that decodes to a card number
+    replaced by ``*`` whole (masking inside an encoding would leave the rest
+    decodable), and every digit run written with escapes masked whole."""
+    out = text
+    for pattern, decode, quick in ((_B64, _decoded_b64, _B64_DIGITS), (_HEX, _decoded_hex, _HEX_DIGITS)):
+        if not quick.search(text):
+            continue
+        for m in pattern.finditer(text):
+            if any(_has_pan(d) for d in decode(m.group())):
+                out = out[: m.start()] + "*" * (m.end() - m.start()) + out[m.end():]
+    if _ESCAPED_DIGIT.search(out) and _TWELVE.search(out):
+        for run in _RUN.finditer(out):
+            if any(m.group("d") and len(m.group("d")) > 1 for m in _UNIT.finditer(run.group())) \
+                    and _has_pan(run.group()):
+                out = out[: run.start()] + "*" * (run.end() - run.start()) + out[run.end():]
+    return text if out == text else out
+
+
 def redact(data: T, detector: Any = None, keep_first: int = 6, keep_last: int = 4) -> T:
     """Return ``data`` (str or bytes) with every PAN masked, same length.
 
     ``detector``: a :class:`~cardscan.engine.detect.Detector` (or a Scanner,
     whose detector is used); by default one that masks every structurally
-    valid number.
+    valid number. A PAN encoded in base64, hex, percent, ``\\u`` or HTML
+    entity form is masked whole. Anything but ``str``/``bytes``/``bytearray``
+    raises ``TypeError``.
 
     >>> redact("paid with 4111-1111-1111-1111, thanks")
     'paid with 4111-11**-****-1111, thanks'
     """
+    if not isinstance(data, (str, bytes, bytearray)):
+        # bytes(4556737586899855) would allocate that many bytes: never convert
+        raise TypeError(f"redact() takes str, bytes or bytearray, not {type(data).__name__}")
     detector = _default_detector() if detector is None else getattr(detector, "detector", detector)
+    # Encoded forms first: the detector's own decoders would mask digits
+    # inside a base64 token, and the partly masked token would still decode.
     if isinstance(data, str):
-        raw = data.encode("utf-8", "surrogatepass")
-        masked = _masked(raw, detector, keep_first, keep_last)
-        if masked is None:
-            return data
-        return masked.decode("utf-8", "surrogatepass")  # type: ignore[return-value]
-    masked = _masked(bytes(data), detector, keep_first, keep_last)
-    if masked is None:
+        text = _mask_encoded(data)
+        masked = _masked(text.encode("utf-8", "surrogatepass"), detector, keep_first, keep_last)
+        if masked is not None:
+            text = masked.decode("utf-8", "surrogatepass")
+        return data if text == data else text  # type: ignore[return-value]
+    raw = bytes(data)
+    view = raw.decode("latin-1")  # one char per byte: the length stays
+    enc = _mask_encoded(view)
+    out = raw if enc == view else enc.encode("latin-1")
+    masked = _masked(out, detector, keep_first, keep_last)
+    if masked is not None:
+        out = masked
+    if out == raw:
         return data
-    return bytearray(masked) if isinstance(data, bytearray) else masked  # type: ignore[return-value]
+    return bytearray(out) if isinstance(data, bytearray) else out  # type: ignore[return-value]
 
 
-# Twelve digits with at most three non-letters between neighbours: every
-# card number, contiguous, grouped or percent-encoded (%20), matches; most
-# names do not, and skip the detector.
-_NEAR_DIGITS = re.compile(r"[0-9](?:[^A-Za-z]{0,3}[0-9]){11}")
+def _mask_text_once(text: str) -> str:
+    if not _TWELVE.search(text) and not _B64.search(text):
+        return text
+    masked = redact(text)
+    if masked != text and len(masked) == len(text) and len(text) >= 20:
+        # The engine reads digits inside an id or a digest as a candidate
+        # too: those spans keep their characters (see _DIGEST).
+        for m in _DIGEST.finditer(text):
+            masked = masked[: m.start()] + m.group() + masked[m.end():]
+    masked = _mask_runs(masked)
+    return text if masked == text else masked
+
+
+# Names and fields repeat (a file's uri in each of its findings, brands,
+# owners): the prefilter and the masking run once per distinct string.
+_mask_text = lru_cache(maxsize=16384)(_mask_text_once)
+
+
+def mask_text(text: str) -> str:
+    """``text`` (a message, a name) masked aggressively; the same object when
+    there is nothing to mask. See the module doc."""
+    if len(text) < 12:
+        return text
+    masked = _mask_text(text) if len(text) <= 4096 else _mask_text_once(text)
+    # The cache may hand back an equal string made earlier: callers test "is".
+    return text if masked == text else masked
+
+
 # Kept as they are when a masked URI path is quoted again ('*' stays readable).
 _URI_SAFE = "/!$&'()*+,;=:@~"
 
@@ -91,14 +339,18 @@ def mask_name(text: str) -> str:
     written ``4556%207375...`` is found and the result is still a URI. Text
     without a card number comes back unchanged (the same object).
     """
-    if not _NEAR_DIGITS.search(text):
+    if not isinstance(text, str):
         return text
-    parts = urlsplit(text) if "://" in text else None
+    masked_all = mask_text(text)
+    if masked_all is text:
+        return text
+    # urlsplit drops tabs and newlines (WHATWG): such a name is masked as text.
+    parts = urlsplit(text) if "://" in text and not any(c in text for c in "\t\r\n") else None
     if parts is None or not parts.scheme:
-        return redact(text)
+        return masked_all
     path = unquote(parts.path, errors="surrogateescape")
-    masked = redact(path)
-    if masked == path:
+    masked = mask_text(path)
+    if masked is path:
         masked_uri = text
     else:
         quoted = quote(masked, safe=_URI_SAFE, errors="surrogateescape")
@@ -108,26 +360,104 @@ def mask_name(text: str) -> str:
         if parts.fragment:
             masked_uri += "#" + parts.fragment
     # netloc, query and fragment (an S3 bucket, a SQL URL's parameters) too
-    return redact(masked_uri)
+    return mask_text(masked_uri)
 
 
-def safe_message(exc: BaseException | str) -> str:
-    """A failure message with no card number in it, of bounded length."""
+def mask_value(value: Any) -> Any:
+    """A name-like value (a SQL key, an S3 version ...) masked: strings as
+    names, integers of 12-19 digits that pass Luhn as their masked digits."""
+    if isinstance(value, str):
+        return mask_name(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 10 ** 11 <= abs(value) < 10 ** 19:
+        text = str(value)
+        masked = mask_text(text)
+        return value if masked is text else masked
+    return value
+
+
+def safe_message(exc: BaseException | str, limit: int = MESSAGE_LIMIT) -> str:
+    """A failure message with no card number in it, of bounded length:
+    masked first, then cut (cut first, a PAN cut to 15 digits would escape
+    the Luhn check and its last digit follows from the other 15)."""
     if isinstance(exc, str):
         text = exc
     elif isinstance(exc, CardscanError) and str(exc):
         text = str(exc)  # our own messages say what happened already
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    text = text.replace("\n", " ")[:300]
+    text = text.replace("\r", " ").replace("\n", " ")
     try:
-        return redact(text)
+        text = mask_text(text)
     except Exception:  # pragma: no cover - redaction must never break error reporting
-        return "".join("#" if c.isdigit() else c for c in text)
+        text = "".join("#" if c.isdigit() else c for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- records about to be written ------------------------------------------------------------
+#: Fields whose values are opaque tokens cardscan made (hashes, seals, ids):
+#: never card data, and masking a digit run in a hex digest would break them.
+OPAQUE_FIELDS = frozenset({
+    "fingerprint", "sealed", "id", "key_id", "sha256", "etag", "identity", "settings_fingerprint",
+    "masked", "ukey", "digest", "hmac", "mac", "finding_id", "finding", "ids", "fingerprints",
+    "object_id", "run_id",
+})
+
+
+@lru_cache(maxsize=1024)
+def _opaque_key(key: str) -> bool:
+    return key in OPAQUE_FIELDS or key.endswith(("_sealed", "sha256"))
+
+
+def _opaque(key: Any) -> bool:
+    return type(key) is str and _opaque_key(key)
+
+
+def public_record(record: Any, _key: str | None = None) -> Any:
+    """``record`` (dicts, lists, strings, numbers) with every string masked
+    (:func:`mask_name`), except the opaque fields above; the same object when
+    nothing changed. Numbers are kept (sizes, counts, offsets); a number that
+    is a name (a SQL key value) is masked by :meth:`Location.public`."""
+    t = type(record)
+    if t is str:
+        return record if len(record) < 12 or _opaque(_key) else mask_name(record)
+    if t is int or t is float or t is bool or record is None:
+        return record
+    if isinstance(record, dict):
+        out = None
+        for k, v in record.items():
+            nk = mask_name(k) if type(k) is str and len(k) >= 12 else k
+            tv = type(v)
+            if tv is int or tv is float or tv is bool or v is None or (tv is str and len(v) < 12):
+                nv = v  # the common leaves, without a call
+            else:
+                nv = v if _opaque(k) else public_record(v, k)
+            if nv is not v or nk is not k:
+                if out is None:
+                    out = dict(record)
+                if nk is not k:
+                    del out[k]
+                out[nk] = nv
+        return record if out is None else out
+    if isinstance(record, (list, tuple)):
+        items = [public_record(v, _key) for v in record]
+        if all(a is b for a, b in zip(items, record)):
+            return record
+        return type(record)(items) if isinstance(record, tuple) else items
+    return record
+
+
+# -- logging and warnings -----------------------------------------------------------------
+#: Attributes every LogRecord has; anything else came from ``extra=``.
+_RECORD_FIELDS = frozenset({
+    "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info",
+    "exc_text", "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated", "thread",
+    "threadName", "processName", "process", "taskName", "message", "asctime", "_cardscan_masked",
+})
 
 
 class RedactingFilter:
-    """A logging filter that masks PANs in the message and traceback.
+    """A logging filter that masks PANs in the message, its arguments, the
+    ``extra=`` fields and the traceback.
 
     >>> import logging
     >>> log = logging.getLogger("shop")
@@ -135,26 +465,156 @@ class RedactingFilter:
 
     Attach it to a logger (or to every handler) early; it formats the record
     once, masks the result and freezes it so handlers cannot re-expand args.
+    ``aggressive=True`` masks as :func:`mask_text` does (cardscan's own
+    boundary); the default masks as :func:`redact` does.
     (logging takes any object with a ``filter(record)`` method; not deriving
     from ``logging.Filter`` keeps this module, which every finding imports,
     from importing logging: ~7 ms of the pre-commit hook's start-up, which
     never logs.)
     """
 
+    def __init__(self, aggressive: bool = False) -> None:
+        self.mask: Callable[[str], str] = mask_text if aggressive else redact
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, (str, bytes, bytearray)):
+            return self.mask(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return mask_value(value)
+        if isinstance(value, (list, tuple, dict, set)) or not isinstance(value, (float, type(None))):
+            # An object's str() is what a %(field)s format would write.
+            text = str(value)
+            masked = self.mask(text)
+            return value if masked is text or masked == text else masked
+        return value
+
     def filter(self, record: "logging.LogRecord") -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a broken format string must not drop the record
             message = str(record.msg)
-        masked = redact(message)
-        if masked is not message:
+        masked = self.mask(message)
+        if masked is not message or record.args:
+            # Frozen: a handler formatting again must not re-expand the arguments.
             record.msg, record.args = masked, None
+        for name, value in list(record.__dict__.items()):
+            if name not in _RECORD_FIELDS and not name.startswith("_"):
+                new = self._value(value)
+                if new is not value:
+                    setattr(record, name, new)
         if record.exc_info and not record.exc_text:
             import logging  # loaded already: a record is being logged
 
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = self.mask(record.exc_text)
+            record.exc_info = None  # handlers must print the masked text, not format it again
         if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = self.mask(record.stack_info)
         return True
+
+
+_BOUNDARY = RedactingFilter(aggressive=True)
+
+
+def install_boundary(*handlers: "logging.Handler") -> None:
+    """Make every log record of this process pass the boundary: records of
+    any logger are masked as they are made, and the handlers given, the root
+    logger's and logging's last resort (which prints third-party warnings
+    when no handler is configured) get the filter for ``extra=`` fields;
+    ``warnings`` are masked as they are formatted. Idempotent; called by the CLI
+    and by every worker process."""
+    import logging
+
+    factory = logging.getLogRecordFactory()
+    if not getattr(factory, "_cardscan_boundary", False):
+        def masked_record(*args: Any, **kwargs: Any) -> "logging.LogRecord":
+            record = factory(*args, **kwargs)
+            _BOUNDARY.filter(record)
+            return record
+
+        masked_record._cardscan_boundary = True  # type: ignore[attr-defined]
+        logging.setLogRecordFactory(masked_record)
+    import warnings
+
+    # Not logging.captureWarnings: with no handler on "py.warnings" it drops them.
+    fmt = warnings.formatwarning
+    if not getattr(fmt, "_cardscan_boundary", False):
+        def masked_warning(*args: Any, **kwargs: Any) -> str:
+            return mask_text(fmt(*args, **kwargs))
+
+        masked_warning._cardscan_boundary = True  # type: ignore[attr-defined]
+        warnings.formatwarning = masked_warning  # type: ignore[assignment]
+    targets = [*handlers, *logging.getLogger().handlers]
+    if logging.lastResort is not None:
+        targets.append(logging.lastResort)
+    for h in targets:
+        if _BOUNDARY not in h.filters:
+            h.addFilter(_BOUNDARY)
+
+
+class MaskedStream:
+    """A text stream that masks each line (:func:`mask_text`) on its way to
+    ``stream``: the CLI's stdout and stderr, so whatever a command, a library
+    or a traceback prints passes the boundary. Lines are held until their
+    end (``\\n`` or a progress bar's ``\\r``) so a number written in pieces is
+    masked whole; ``flush()`` writes a pending partial line."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        data = self._pending + text
+        cut = max(data.rfind("\n"), data.rfind("\r")) + 1
+        self._pending = data[cut:]
+        if cut:
+            self._stream.write("".join(mask_text(line) for line in data[:cut].splitlines(keepends=True)))
+        if len(self._pending) > 65536:  # a huge line without an end: masked in one piece
+            self._stream.write(mask_text(self._pending))
+            self._pending = ""
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._stream.write(mask_text(self._pending))
+            self._pending = ""
+        self._stream.flush()
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def close(self) -> None:
+        self.flush()
+        self._stream.close()
+
+    @classmethod
+    def around(cls, stream: Any) -> Any:
+        """``stream`` behind the boundary (itself when it is already)."""
+        return stream if isinstance(stream, cls) else cls(stream)
+
+    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding, buffer ...
+        return getattr(self._stream, name)
+
+
+_NAME_SEPS = re.compile(r"[\s_.\u00ad\u180e\u200b-\u200f\u2060\ufeff]")
+
+
+def holds_card(name: str) -> bool:
+    """Whether ``name`` holds a card number as the content engine judges
+    one (issuer range, length, Luhn), whatever separates its digits and in
+    whatever digits or encoding (base64, hex, escapes) it is written.
+
+    Stricter than :func:`mask_name` (which masks any Luhn-valid run, at the
+    cost of readability only): this one blocks a commit, so a photo named
+    ``IMG_20240506123456.jpg`` must pass."""
+    if not _TWELVE.search(name) and not _B64.search(name):
+        return False
+    if _mask_encoded(name) != name:
+        return True
+    text = unicodedata.normalize("NFKC", name)  # fullwidth digits -> ASCII
+    text = _NAME_SEPS.sub("-", text)
+    return redact(text) != text

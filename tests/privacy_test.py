@@ -51,3 +51,190 @@ def test_logging_filter_masks_message_args_and_traceback(rng, caplog) -> None:
     assert "charged card " + pan[:6] in caplog.text
     assert "payment failed" in caplog.text and "ValueError" in caplog.text
     assert_no_pan(caplog.text, [pan], "log output")
+
+
+# -- issue 12: one boundary -----------------------------------------------------------------
+import base64  # noqa: E402
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+
+from cardscan.findings import Cell, ErrorRecord, FingerprintKey, Location  # noqa: E402
+from cardscan.privacy import (  # noqa: E402
+    MaskedStream, holds_card, mask_name, mask_text, public_record, safe_message,
+)
+from cardscan.testing.oracle import find_leaks, written_forms  # noqa: E402
+
+
+def test_safe_message_masks_before_it_cuts(rng) -> None:
+    # Cut first, 15 digits of a PAN survived and the Luhn digit gives back the 16th.
+    pan = make_pan("4556", 16, rng)
+    for at in range(285, 300):
+        text = "x" * at + f" {pan} tail"
+        out = safe_message(text)
+        assert len(out) <= 300
+        assert pan[:15] not in out and pan[6:15] not in out, at
+
+
+@pytest.mark.parametrize("form", ["utf16-escape", "hex", "HEX", "percent", "u-escape", "x-escape", "entity",
+                                  "base64", "base64-utf16", "sep005f", "sep002e", "sep00a0", "sep200b", "fullwidth"])
+def test_safe_message_recognises_every_written_form(rng, form) -> None:
+    pan = make_pan("4556", 16, rng)
+    out = safe_message(ValueError(f"bad token {written_forms(pan)[form]} in request"))
+    assert out.startswith("ValueError: bad token ") and out.endswith(" in request")
+    assert find_leaks(out.encode(), [pan]) == []
+
+
+@pytest.mark.parametrize("form", ["base64", "base64-utf16", "percent", "entity", "u-escape", "hex"])
+def test_redact_makes_an_encoded_pan_unrecoverable(rng, form) -> None:
+    pan = make_pan("4556", 16, rng)
+    token = written_forms(pan)[form]
+    text = f"token={token}&next=1"
+    out = redact(text)
+    assert len(out) == len(text) and out.startswith("token=") and out.endswith("&next=1")
+    body = out[len("token="):-len("&next=1")]
+    assert set(body) == {"*"}  # the whole token: masking inside an encoding leaves the rest decodable
+    assert redact(text.encode()) == out.encode()
+
+
+def test_redact_leaves_encoded_non_cards_alone(rng) -> None:
+    not_card = make_pan("4556", 16, rng)
+    not_card = not_card[:-1] + str((int(not_card[-1]) + 1) % 10)  # Luhn fails
+    for text in (f"token={base64.b64encode(not_card.encode()).decode()}",
+                 "etag=" + "d41d8cd98f00b204e9800998ecf8427e", "id=" + base64.b64encode(b"hello world, twice").decode()):
+        assert redact(text) == text
+
+
+def test_redacting_filter_masks_args_and_extra_fields(rng) -> None:
+    import io
+
+    pan = make_pan("4556", 16, rng)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s card=%(card)s n=%(number)s"))
+    handler.addFilter(RedactingFilter())
+    log = logging.getLogger("shop.extra")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("charged %s", base64.b64encode(pan.encode()).decode(), extra={"card": pan, "number": int(pan)})
+    finally:
+        log.removeHandler(handler)
+    text = stream.getvalue()
+    assert "card=" + pan[:6] in text and "charged ****" in text
+    assert find_leaks(text.encode(), [pan]) == []
+
+
+def test_redact_refuses_other_types_without_allocating() -> None:
+    # bytes(4556737586899855) would try to allocate 4.5 PB (issue 14.6).
+    for value in (4556737586899855, 12345, 3.5, None, ["4556737586899855"]):
+        with pytest.raises(TypeError):
+            redact(value)  # type: ignore[arg-type]
+
+
+def test_names_are_masked_in_every_form_near_misses_are_not(rng) -> None:
+    pan = make_pan("4556", 16, rng)
+    for name, form in written_forms(pan).items():
+        for text in (f"file:///srv/root_{form}/a.txt", f"s3://{form}/key", f"db_{form}.sqlite", f"v2_{form}"):
+            out = mask_name(text)
+            assert find_leaks(out.encode(), [pan]) == [], (name, text.encode("unicode_escape"))
+    bad_luhn = pan[:-1] + str((int(pan[-1]) + 1) % 10)
+    for text in (f"file:///srv/{bad_luhn}.csv", "file:///srv/exports/2026-12-06T21:42:29.123456Z.log",
+                 "s3://b/7b81e5e0309e60437ea3ef27e2e90528", "report_20261206_2142.csv", "phone 0044 20 7946 0958",
+                 "file:///srv/" + "1234567890" + ".txt", "sha256:" + "0123456789" * 6 + "abcd"):
+        assert mask_name(text) is text, text
+
+
+def test_holds_card_is_stricter_than_masking(rng) -> None:
+    pan = make_pan("4556", 16, rng)
+    assert holds_card(f"receipts/{'_'.join(pan[i:i + 4] for i in range(0, 16, 4))}.txt")
+    assert not holds_card("IMG_20240506123456.jpg") and not holds_card("src/cardscan/privacy.py")
+
+
+def test_public_record_masks_every_string_but_opaque_tokens(rng) -> None:
+    pan = make_pan("4556", 16, rng)
+    key = FingerprintKey(b"k" * 32)
+    record = {"type": "scan", "sources": [{"name": "file", "url": f"file:///srv/root_{pan}"}],
+              "roots": [f"s3://{'-'.join(pan[i:i + 4] for i in range(0, 16, 4))}/"],
+              "fingerprint": key.fingerprint(pan), "sealed": key.seal(pan.encode()), "count": int(pan),
+              "object": {"table": f"cards_{pan}", "sha256": "ab" * 32}}
+    out = public_record(record)
+    assert find_leaks(json.dumps({k: v for k, v in out.items() if k not in ("count",)}).encode(), [pan]) == []
+    assert out["fingerprint"] == record["fingerprint"] and out["sealed"] == record["sealed"]
+    assert out["count"] == int(pan)  # numbers are sizes and counts; a key value is masked by Location.public()
+    assert public_record({"a": ["b", {"c": 1}]}) is not None and record["object"]["table"].endswith(pan[-4:])
+
+
+def test_sql_cells_are_public_and_sealed(rng) -> None:
+    pan = make_pan("4556", 16, rng)
+    key = FingerprintKey(b"k" * 32)
+    loc = Location(uri=f"sqlite:////srv/db_{pan}.sqlite", cell=Cell(
+        table=f"cards_{pan}", column=f"note_{pan}", schema=f"s_{pan}", row_key=(("card", int(pan)), (f"k_{pan}", pan))))
+    d = loc.to_dict(key)
+    assert find_leaks(json.dumps(d).encode(), [pan]) == [] and find_leaks(repr(loc).encode(), [pan]) == []
+    assert find_leaks(loc.display().encode(), [pan]) == []
+    back = Location.from_dict(json.loads(json.dumps(d)), key)
+    assert back.uri == loc.uri and back.cell is not None and back.cell.table == loc.cell.table
+    assert dict(back.cell.row_key) == {"card": int(pan), f"k_{pan}": pan}
+    # a finding's id is the same computed in the scan and read back without the key
+    assert back.identity() == Location.from_dict(json.loads(json.dumps(d))).identity() == loc.identity()
+
+
+def test_error_records_mask_their_message(rng) -> None:
+    pan = make_pan("4556", 16, rng)
+    e = ErrorRecord(Location(uri=f"file:///srv/{pan}.pdf"), "decode",
+                    "y" * 295 + f" /Encoding /{pan} and " + written_forms(pan)["utf16-escape"])
+    assert len(e.message) <= 300
+    assert find_leaks(json.dumps(e.to_dict()).encode(), [pan]) == []
+
+
+def test_masked_stream_masks_lines_written_in_pieces(rng) -> None:
+    import io
+
+    pan = make_pan("4556", 16, rng)
+    target = io.StringIO()
+    s = MaskedStream(target)
+    s.write("paid " + pan[:8])
+    s.write(pan[8:] + " ok\rprogress " + "_".join(pan[i:i + 4] for i in range(0, 16, 4)))
+    s.flush()
+    assert find_leaks(target.getvalue().encode(), [pan]) == [] and "paid 455" in target.getvalue()
+    line = "2026-12-06 21:42:29,123 cardscan: INFO 1234567 bytes in 42 files"
+    assert mask_text(line) is line  # a log line's timestamp and counts are not a card
+
+
+def test_dates_times_and_decimals_in_names_are_not_cards() -> None:
+    """Near misses of the aggressive rule: groups of two are dates and times,
+    a lone '.' makes a decimal, ',' lists numbers (S3 access log keys, mtimes,
+    JSON arrays on stdout must come out as they went in)."""
+    import random
+
+    r = random.Random(7)
+    for _ in range(2000):
+        name = (f"s3://logs/s3/{r.randint(2000, 2030)}-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}-"
+                f"{r.randint(0, 23):02d}-{r.randint(0, 59):02d}-{r.randint(0, 59):02d}-A1B2")
+        assert mask_name(name) is name
+        mtime = f'"mtime":{r.randint(10 ** 9, 2 * 10 ** 9)}.{r.randint(0, 999999):06d}'
+        assert mask_text(mtime) is mtime
+        listed = "[" + ",".join(str(r.randint(1000, 9999)) for _ in range(4)) + "]"
+        assert mask_text(listed) is listed
+
+
+def test_table_columns_are_not_one_number() -> None:
+    row = "  exports/      4556   5260   1815   9081"  # four counts in padded columns
+    assert mask_text(row) is row
+
+
+def test_ids_and_digests_keep_their_digits() -> None:
+    """Finding ids, journal object ids (24 hex) and digests are not cards,
+    whatever digit runs they hold by chance; a card's hex form still is."""
+    import hashlib
+    import hmac as hmac_
+
+    kept = 0
+    for i in range(3000):
+        for token in (hashlib.sha256(str(i).encode()).hexdigest()[:24],
+                      hmac_.new(b"k", str(i).encode(), hashlib.sha256).hexdigest()):
+            line = f"object {token} done"
+            assert mask_text(line) is line
+            kept += 1
+    assert kept == 6000

@@ -362,6 +362,16 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
             name = baseline_path or DEFAULT_BASELINE
             n_inside = sum(1 for f in new if f.id in inside)
             _write(out, advice(name, not key.random, os.path.exists(name), len(new) - n_inside, n_inside))
+    named = _named_with_cards(args.files)
+    if named:
+        # A file *named* with a card number leaks it into every clone, log and
+        # review, whatever it holds; no baseline or inline comment accepts that.
+        status = EXIT_NEW
+        if not quiet:
+            from ..privacy import mask_name
+
+            _write(out, "cardscan: files named with a card number (rename them; a baseline cannot accept a name):\n\n"
+                   + "".join(f"  {mask_name(p)}\n" for p in named) + f"\n{len(named)} file name(s): commit blocked.\n")
     for e in errors:
         problems.append(f"{display_error(e, cwd)}: could not check ({e.kind}: {e.message})")
     if problems:
@@ -370,6 +380,13 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
         if status == EXIT_CLEAN:
             status = EXIT_ERROR
     return status
+
+
+def _named_with_cards(paths: Iterable[str]) -> list[str]:
+    """The paths among ``paths`` whose name (any component) holds a card number."""
+    from ..privacy import holds_card
+
+    return [p for p in paths if holds_card(p)]
 
 
 def display_error(e: "ErrorRecord", cwd: str) -> str:

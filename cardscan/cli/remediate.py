@@ -190,7 +190,6 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
 
 def _summary(report: Any, args: argparse.Namespace, err: IO[str]) -> None:
     from ..display import format_location, printable
-    from ..privacy import redact
 
     c = report.counts
     parts = [f"{n} {s.replace('_', ' ')}" for s, n in c.most_common() if n]
@@ -200,7 +199,7 @@ def _summary(report: Any, args: argparse.Namespace, err: IO[str]) -> None:
     err.write(f"cardscan: {head}: {report.selected} findings selected in {report.objects} objects"
               + (f": {', '.join(parts)}" if parts else "") + "\n")
     for r in report.remaining:
-        where = redact(printable(format_location(r.finding.location)))
+        where = printable(format_location(r.finding.location))  # public: Location.public()
         what = "still at a remediated location" if r.at_remediated else "also found elsewhere in a changed object"
         err.write(f"cardscan: verify: {r.finding.masked} {what}: {where}\n")
     if args.verify and report.verified_objects:

@@ -208,7 +208,7 @@ def _isatty(stream: Any) -> bool:
 def setup_logging(level: str, err: IO[str]) -> None:
     import logging
 
-    from ..privacy import RedactingFilter
+    from ..privacy import install_boundary
 
     logger = logging.getLogger("cardscan")
     logger.setLevel(level.upper())
@@ -218,7 +218,7 @@ def setup_logging(level: str, err: IO[str]) -> None:
     handler = logging.StreamHandler(err)
     handler._cardscan_cli = True  # type: ignore[attr-defined]
     handler.setFormatter(logging.Formatter("cardscan: %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())  # whatever a log line holds, no PAN leaves
+    install_boundary(handler)  # whatever a log line holds, of any logger, no PAN leaves
     logger.addHandler(handler)
     logger.propagate = False
 

@@ -822,7 +822,9 @@ class Quarantine:
         fd = os.dup(self.fd)
         at = self.root
         try:
-            for part in [p for p in os.path.abspath(parent).split(os.sep) if p]:
+            # Names pass the output boundary: a directory named with a card is
+            # mirrored masked (the journal seals where the file came from).
+            for part in [mask_name(p) for p in os.path.abspath(parent).split(os.sep) if p]:
                 at = os.path.join(at, part)
                 created = _files.make_private_dir(part, dir_fd=fd)
                 try:
@@ -856,7 +858,8 @@ class QuarantineDir:
 
 
 def _quarantine_path(root: str, path: str) -> str:
-    return os.path.join(os.path.abspath(root), os.path.abspath(path).lstrip(os.sep))
+    parts = [mask_name(p) for p in os.path.abspath(path).split(os.sep) if p]
+    return os.path.join(os.path.abspath(root), *parts)
 
 
 def _move(place: Place, fh: BinaryIO, q: QuarantineDir) -> str:
@@ -865,11 +868,11 @@ def _move(place: Place, fh: BinaryIO, q: QuarantineDir) -> str:
     0600 copy of the open file, synced, then the unlink. The destination path."""
     try:
         final = _link_free(q, lambda n: os.link(place.name, n, src_dir_fd=place.fd, dst_dir_fd=q.fd,
-                                                follow_symlinks=False), place.name)
+                                                follow_symlinks=False), mask_name(place.name))
     except OSError as exc:
         if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
             raise
-        final = _copy_into(q, fh, place.name)
+        final = _copy_into(q, fh, mask_name(place.name))
     os.unlink(place.name, dir_fd=place.fd)
     _files.fsync_fd(q.fd)
     _files.fsync_fd(place.fd)

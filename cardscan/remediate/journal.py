@@ -57,7 +57,7 @@ from typing import IO, Any
 from .. import _files
 from ..errors import ConfigError
 from ..findings import FingerprintKey
-from ..privacy import mask_name
+from ..privacy import mask_name, public_record
 from ..seal import SealError
 
 #: Journal fields that hold paths (a temp file beside the object, a quarantine destination).
@@ -123,7 +123,8 @@ def _open_line(raw: bytes, mac_key: bytes) -> bytes | None:
 
 
 def _line(record: dict[str, Any]) -> bytes:
-    return (json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=str) + "\n").encode("ascii")
+    # The journal and the audit log pass the output boundary here, whatever a record holds.
+    return (json.dumps(public_record(record), ensure_ascii=True, separators=(",", ":"), default=str) + "\n").encode("ascii")
 
 
 class Journal:

@@ -191,6 +191,23 @@ class _Stopper:
             signal.signal(sig, old)
 
 
+def unseal_sources(scan: dict[str, Any], key: FingerprintKey) -> dict[str, Any]:
+    """``scan`` with each source's real url, where the manifest sealed it
+    (a root named with a card number; run/sweep.py ``_sealed_source``)."""
+    sources = scan.get("sources")
+    if not isinstance(sources, list) or not any(isinstance(s, dict) and "url_sealed" in s for s in sources):
+        return scan
+    out = []
+    for s in sources:
+        if isinstance(s, dict) and isinstance(s.get("url_sealed"), str):
+            try:
+                s = {**s, "url": key.unseal(s["url_sealed"]).decode("utf-8", "surrogateescape")}
+            except Exception:  # another key (check_key said so already) or a damaged seal: the masked url stays
+                pass
+        out.append(s)
+    return {**scan, "sources": out}
+
+
 def remediate(
     manifest: str,
     options: Options,
@@ -212,6 +229,7 @@ def remediate(
     summaries: list[dict[str, Any]] = []
     scans, chosen, _total = load(manifest, selection, key, summaries)
     check_key(scans, key)
+    scans = [unseal_sources(s, key) for s in scans]
     warnings = []
     why = incomplete(scans, summaries)
     if why is not None:

@@ -22,7 +22,7 @@ from ..display import format_location, uri_display
 from ..errors import ManifestError
 from ..findings import ErrorRecord, Finding, Location
 from ..manifest import confidence_band, iter_records
-from ..privacy import mask_name
+from ..privacy import mask_name, public_record
 
 #: The sections of a report, in the order both renderers print them.
 SECTIONS = (
@@ -110,18 +110,18 @@ def object_ident(loc: Location) -> tuple[Any, ...]:
     """What one object is: a file or S3 object (version), or a SQL table.
     Members of an archive belong to the archive: remediation acts on it."""
     pub = loc.public()
-    table = (loc.cell.schema, loc.cell.table) if loc.cell is not None else None
-    return (pub.uri, loc.version, table)
+    table = (pub.cell.schema, pub.cell.table) if pub.cell is not None else None
+    return (pub.uri, pub.version, table)
 
 
 def object_name(loc: Location) -> str:
     """The object's name for people (masked): a path, ``s3://b/k``, ``db#schema.table``."""
     pub = loc.public()
     text = uri_display(pub.uri)
-    if loc.version:
-        text += f"?versionId={loc.version}"
-    if loc.cell is not None:
-        c = loc.cell
+    if pub.version:
+        text += f"?versionId={pub.version}"
+    if pub.cell is not None:
+        c = pub.cell
         text += f"#{c.schema + '.' if c.schema else ''}{c.table}"
     return public_text(text)
 
@@ -327,6 +327,9 @@ def read_sweeps(path: str | os.PathLike[str]) -> list[Sweep]:
     cur: Sweep | None = None
     try:
         for rec in records:
+            # In through the boundary too: a manifest written by an older
+            # cardscan (SQL names in clear) or by hand must not reach the page.
+            rec = public_record(rec)
             t = rec.get("type")
             if t == "scan":
                 cur = Sweep(name, rec)

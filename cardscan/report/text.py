@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from .. import display
 from ..manifest import CONFIDENCE_BANDS
-from ..privacy import redact
+from ..privacy import mask_text, redact
 from .model import EXPOSURES, ReportData, exposure_rank, iter_sections, location_text, parse_time, public_text, severity
 
 
@@ -267,8 +267,10 @@ def render_text(data: ReportData, top: int = 20) -> str:
     return final_fence("\n".join(out) + "\n")
 
 
-def final_fence(text: str) -> str:
+def final_fence(text: str, html: bool = False) -> str:
     """The whole output once more through redaction: every field was masked
-    on the way in, this catches a number that only forms across fields."""
-    return redact(text)
+    on the way in (public_record, public_text), this catches a number that
+    only forms across fields. The page keeps the engine's rule (redact):
+    its chart coordinates are digit groups the name rule would take for one."""
+    return redact(text) if html else mask_text(text)
 

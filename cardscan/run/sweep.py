@@ -532,11 +532,10 @@ def _listing(src: Any) -> Iterator[Item | ErrorRecord]:
             return
         except Exception as exc:  # a source bug or an unexpected client error: report it, go on
             from ..errors import SourceError
-            from ..privacy import redact
 
             roots = (src.root_uris if isinstance(src, RootedSource) else None) or [getattr(src, "url", "") or getattr(src, "name", "source")]
             kind = exc.kind if isinstance(exc, SourceError) else "source"
-            message = f"listing failed: {type(exc).__name__}: {redact(str(exc))[:200]}"
+            message = f"listing failed: {type(exc).__name__}: {exc}"  # ErrorRecord masks, then cuts
             log.debug("listing of %s failed", roots[0], exc_info=True)
             yield ErrorRecord(Location(uri=_safe_url(str(roots[0]))), kind, message)
             return
@@ -559,6 +558,7 @@ def scan_info(
             described += out if isinstance(out, list) else [out]
         else:
             described.append({"name": getattr(s, "name", type(s).__name__), "url": _safe_url(getattr(s, "url", ""))})
+    described = [_sealed_source(d, key) for d in described]
     plugins = {g.split(".", 1)[1]: registry.names(g) for g in registry.GROUPS}
     failed = load_failures()
     return {
@@ -575,6 +575,19 @@ def scan_info(
         "plugins": plugins,
         **({"plugin_errors": {"decoders": failed}} if failed else {}),
     }
+
+
+def _sealed_source(d: dict[str, Any], key: Any) -> dict[str, Any]:
+    """A source's description as the manifest writes it: a url named with a
+    card number (``root_<PAN>/``, a bucket ``4556-...``) is masked by the
+    boundary, so the real one is sealed beside it for remediation
+    (:func:`cardscan.remediate.runner.unseal_sources`)."""
+    from ..privacy import mask_name
+
+    url = d.get("url")
+    if not isinstance(url, str) or mask_name(url) is url or not hasattr(key, "seal"):
+        return d
+    return {**d, "url": mask_name(url), "url_sealed": key.seal(url.encode("utf-8", "surrogateescape"))}
 
 
 def _user() -> str:

@@ -50,13 +50,16 @@ def init_pool_worker(spec: dict[str, Any]) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from ..privacy import install_boundary
+
+    # Every record made here (pypdf's, botocore's, ``warnings``) is masked,
+    # with or without a level set: a spawned worker inherits nothing of the parent's.
+    install_boundary()
     level = spec.get("log_level")
     if level:
-        from ..privacy import RedactingFilter
-
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(f"cardscan[{os.getpid()}]: %(levelname)s %(name)s: %(message)s"))
-        handler.addFilter(RedactingFilter())
+        install_boundary(handler)
         root = logging.getLogger("cardscan")
         root.setLevel(level.upper())
         root.addHandler(handler)
@@ -110,7 +113,11 @@ _LOCAL = threading.local()
 
 
 def register_spec(token: str, spec: dict[str, Any]) -> None:
-    """Make ``spec`` available to :func:`scan_batch_registered` tasks in this process."""
+    """Make ``spec`` available to :func:`scan_batch_registered` tasks in this
+    process (a Dask worker), and put its logging behind the output boundary."""
+    from ..privacy import install_boundary
+
+    install_boundary()
     _REGISTERED[token] = spec
 
 

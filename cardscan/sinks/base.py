@@ -44,13 +44,16 @@ class Sink(Protocol):
 
 def open_report(out: IO[str] | str) -> tuple[IO[str], bool]:
     """``(stream, owned)`` for a report destination: a text stream, ``-`` for
-    stdout, or a path (created 0600, like every file cardscan writes)."""
+    stdout, or a path (created 0600, like every file cardscan writes); behind
+    the output boundary (privacy.MaskedStream), whoever built the sink."""
+    from ..privacy import MaskedStream
+
     if not isinstance(out, str):
-        return out, False
+        return MaskedStream.around(out), False
     if out == "-":
-        return sys.stdout, False
+        return MaskedStream.around(sys.stdout), False
     fd = open_private(out)
-    return os.fdopen(fd, "w", encoding="utf-8"), True
+    return MaskedStream(os.fdopen(fd, "w", encoding="utf-8")), True
 
 
 class BaseSink:

@@ -53,8 +53,11 @@ class ConsoleSink(BaseSink):
         show_findings: bool = True,
         manifest_path: str | None = None,
     ) -> None:
-        self.out = out or sys.stdout
-        self.err = err or sys.stderr
+        from ..privacy import MaskedStream
+
+        # Behind the output boundary, whoever built the sink (the CLI's streams are already).
+        self.out = MaskedStream.around(out or sys.stdout)
+        self.err = MaskedStream.around(err or sys.stderr)
         self.quiet = quiet
         self.show_findings = show_findings and not quiet
         self.manifest_path = manifest_path

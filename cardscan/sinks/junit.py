@@ -26,7 +26,6 @@ from xml.sax.saxutils import escape, quoteattr
 from ..display import local_path, printable, relative_path
 from ..explain import brand_name, summary
 from ..findings import ErrorRecord, Finding, Location, ref_members
-from ..privacy import mask_name
 from ..sources.base import Item
 from .base import BaseSink, open_report
 
@@ -109,14 +108,14 @@ class JUnitSink(BaseSink):
         loc, meta = loc.public(), meta or {}
         if meta.get("commit") and meta.get("path") and meta.get("repo"):
             text = relative_path(os.path.join(meta["repo"], meta["path"]), Path(self.root))
-            return mask_name(f"{text}@{str(meta['commit'])[:12]}")
+            return f"{text}@{str(meta['commit'])[:12]}"  # public parts; the stream masks on the way out
         local = local_path(loc.uri)
         text = relative_path(local, Path(self.root)) if local is not None else loc.uri
         if loc.version:
             text += f"?versionId={loc.version}"
         if loc.member:
             text = "!".join([text, *loc.member])
-        return mask_name(text)
+        return text
 
     def close(self, summary: dict[str, Any]) -> None:
         if self._pending_f or self._pending_e:  # records not followed by end_item (library use)

@@ -312,7 +312,7 @@ def test_output_stream_failure_does_not_crash(repo: Path, rng) -> None:
     assert hook_mod.run(parser.parse_args(["f.txt"]), out=out, err=io.StringIO()) == 1
 
 
-def test_a_file_named_after_a_card_is_shown_masked_and_baselined_masked(repo: Path, capsys, rng, monkeypatch) -> None:
+def test_a_file_named_after_a_card_is_shown_masked_and_refused_even_baselined(repo: Path, capsys, rng, monkeypatch) -> None:
     monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY)
     name_pan, pan = make_pan("455673", 16, rng), make_pan("510510", 16, rng)
     (repo / "receipts").mkdir()
@@ -322,7 +322,10 @@ def test_a_file_named_after_a_card_is_shown_masked_and_baselined_masked(repo: Pa
     assert code == 1 and f"receipts/{name_pan[:6]}******{name_pan[-4:]}.txt:1:" in out
     assert baseline("receipts", capsys=capsys, pans=[name_pan, pan])[0] == 0
     assert_no_pan((repo / ".cardscan-baseline.json").read_bytes(), [name_pan, pan], "the baseline")
-    assert hook(str(path.relative_to(repo)), capsys=capsys, pans=[name_pan, pan])[0] == 0  # accepted
+    # The content is accepted; the name is not (issue 12): it would leak into every clone.
+    code, out, _ = hook(str(path.relative_to(repo)), capsys=capsys, pans=[name_pan, pan])
+    assert code == 1 and "files named with a card number" in out and "card numbers in the files" not in out
+    assert f"receipts/{name_pan[:6]}******{name_pan[-4:]}.txt" in out
 
 
 def test_a_decoder_is_imported_only_for_a_file_that_needs_one(repo: Path) -> None:
@@ -406,3 +409,23 @@ def test_the_hook_works_out_no_exposure(repo: Path, capsys, monkeypatch, rng) ->
     assert code == 1 and "a.txt" in out + err
     item = fs.FileSource([]).item_for(repo / "a.txt", exposure=False)
     assert "exposure" not in item.meta and item.meta["mode"]
+
+
+def test_a_name_holding_a_card_in_any_form_is_refused_a_photo_name_is_not(repo: Path, capsys, rng, monkeypatch) -> None:
+    """Issue 12, leak 6: separators the content engine rejects, fullwidth
+    digits and a base64 form in a name all block the commit; a camera's
+    timestamped name (14 digits) does not."""
+    import base64
+
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY)
+    pan = make_pan("455673", 16, rng)
+    groups = [pan[i:i + 4] for i in range(0, 16, 4)]
+    names = ["_".join(groups) + ".txt", ".".join(groups) + ".csv", "\u00a0".join(groups) + ".log",
+             "\u200b".join(groups) + ".md", pan.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789"}) + ".txt",
+             "k_" + base64.b64encode(pan.encode()).decode().rstrip("=") + ".bin"]
+    for name in names:
+        (repo / name).write_text("nothing here\n")
+        code, out, _ = hook(name, capsys=capsys, pans=[pan])
+        assert code == 1 and "files named with a card number" in out, name
+    (repo / "IMG_20240506123456.jpg").write_text("nothing here\n")
+    assert hook("IMG_20240506123456.jpg", capsys=capsys)[0] == 0

@@ -53,6 +53,7 @@ from typing import Any, Iterable, Iterator
 from ... import _files
 from ...errors import CardscanError
 from ...findings import ErrorRecord, Finding
+from ...privacy import mask_name, public_record
 from ...sources.base import Item
 
 log = logging.getLogger("cardscan.run.state")
@@ -330,7 +331,9 @@ class StateStore:
         cur = self.db.execute(
             "INSERT INTO runs (started, status, mode, settings, settings_parts, roots, manifest, host, pid) "
             "VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?)",
-            (started, mode, fingerprint, json.dumps(parts, sort_keys=True, default=str), json.dumps(list(roots)),
+            # Through the output boundary: a root or a setting may be named with a card number.
+            (started, mode, fingerprint, json.dumps(public_record(parts), sort_keys=True, default=str),
+             json.dumps(public_record(list(roots))),
              manifest, socket.gethostname(), os.getpid()),
         )
         self.commit()
@@ -340,7 +343,7 @@ class StateStore:
         self.commit()
         self._tx()
         self.db.execute("UPDATE runs SET status=?, finished=?, summary=? WHERE id=?",
-                        (status, finished, json.dumps(summary, default=str), run))
+                        (status, finished, json.dumps(public_record(summary), default=str), run))
         self.commit()
 
     # -- objects ------------------------------------------------------------------
@@ -380,7 +383,7 @@ class StateStore:
         key = (item.uri, version)
         self._findings.pop(key, None)
         if findings:
-            self._findings[key] = [(item.uri, version, n, json.dumps(f.to_dict(), separators=(",", ":"), default=str))
+            self._findings[key] = [(item.uri, version, n, json.dumps(public_record(f.to_dict()), separators=(",", ":"), default=str))
                                    for n, f in enumerate(findings)]
         self._objects[key] = (
             item.uri, version, item.source, identity, obj.get("ukey") or item.ukey,
@@ -391,7 +394,8 @@ class StateStore:
     def unseen(self, roots: Iterable[str], run: int) -> Iterator[tuple[str, str, int]]:
         """(uri, version, findings) of objects under ``roots`` the listing of ``run`` did not have."""
         self.commit()
-        for root in sorted(set(roots)):
+        # Uris are stored public (policy.py _stored): so is the root they are under.
+        for root in sorted({mask_name(r) for r in roots}):
             if not root:
                 continue
             cur = self.db.execute(
@@ -419,4 +423,5 @@ class StateStore:
 def _under(uri: str, root: str) -> bool:
     if uri == root or root.endswith("/"):
         return uri.startswith(root)
-    return uri.startswith(root) and uri[len(root)] in "/#?"
+    # "\x00": a root that is itself a masked file name, followed by its seal
+    return uri.startswith(root) and uri[len(root)] in "/#?\x00"
