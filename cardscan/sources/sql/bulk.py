@@ -1,0 +1,355 @@
+"""Reading a big table at export speed: one delimited text export, one engine pass, exact cells for hits only.
+
+The cell-by-cell reader (:mod:`.rows`) builds a Python object per value; on
+a million-row table that costs far more than the database takes to export
+it. This reader asks the database for the table as delimited text in big
+pages (PostgreSQL ``COPY (SELECT …) TO STDOUT``; SQLite and MySQL/MariaDB a
+``group_concat`` of a keyset page, one string per page), key columns first,
+and runs the engine's candidate pass over the whole export buffer at once.
+Only the rows that hold a candidate are read again, by key, through the
+cell reader itself: their cells, keys, ``column_*`` reasons and errors are
+exactly the cell reader's.
+
+Why this is exact: a row can give a finding only through a digit chain
+(:mod:`cardscan.engine.candidates`: digits joined by single spaces or
+dashes), an inline-encoding hint (a base64 three-quad hint, a percent or
+entity escape of a digit; :mod:`cardscan.engine.inline`) or UTF-16 digits
+(a chain too). The export writes each value's bytes as the cell reader
+renders them, or with changes that cannot hide one of those: escaping
+replaces tab, newline, carriage return and backslash (none of them a digit,
+separator or base64 character) by a backslash and a letter, and fields and
+rows are separated by bytes of the same kind. So every chain and hint of a
+cell is in its row's text, and the row is flagged. Values whose export text
+is not their cell bytes (a double shown with an exponent, bytea in hex, JSON
+numbers and escapes that the driver re-renders, arrays) are exported as
+:data:`MARK` when they might hold something, which flags the row too. Extra
+flags only cost a re-read, never a finding.
+
+Rows are flagged in the order of the export (key order) and read again in
+groups of :data:`REREAD_ROWS` by ``WHERE key IN (…)``: findings come out in
+key order, as from the cell reader. A row deleted between the export and the
+re-read is not reported (as if it had been deleted before the scan).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Callable, Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import types as T
+
+from ...engine.candidates import get_finder, has_entity
+from ...engine.inline import _ENT_FIND, _PCT_FIND, _hints, _union_runs  # the inline pre-checks, as the engine runs them
+from ...findings import Cell, ErrorRecord, Location
+from .catalog import Plan
+from .dialect import db_error_kind
+from .rows import Rows
+
+#: Exported in place of a value whose export text is not its cell bytes: flags the row.
+MARK = b"\x01"
+#: Rows read again per ``WHERE key IN (…)`` query.
+REREAD_ROWS = 500
+#: Bytes handed to the candidate pass at once (PostgreSQL's stream is cut at row ends).
+BLOCK_BYTES = 4 << 20
+#: Bytes a SQLite or MySQL page aims at.
+PAGE_BYTES = 4 << 20
+
+
+class _Orig:
+    """A raw driver error as db_error_kind expects it (SQLAlchemy wraps it in ``.orig``)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.orig = exc
+
+
+def flagged(buf: bytes, rs: bytes, find: Callable[..., Any]) -> list[int]:
+    """Start offsets, in order, of the records of ``buf`` (separated by ``rs``)
+    that hold a candidate chain, an inline-encoding hint or :data:`MARK`."""
+    at = [c[0] for c in find(buf, None)]
+    at += [m.start() for m in _hints(buf, _union_runs(buf))]
+    if b"%" in buf:
+        at += [m.start() for m in _PCT_FIND.finditer(buf)]
+    if has_entity(buf):
+        at += [m.start() for m in _ENT_FIND.finditer(buf)]
+    i = buf.find(MARK)
+    while i >= 0:
+        at.append(i)
+        nxt = buf.find(rs, i)
+        i = -1 if nxt < 0 else buf.find(MARK, nxt)
+    if not at:
+        return []
+    return sorted({buf.rfind(rs, 0, p) + 1 for p in at})
+
+
+_PG_UNESCAPE = {ord("b"): b"\b", ord("f"): b"\f", ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t",
+                ord("v"): b"\v", ord("\\"): b"\\"}
+
+
+def pg_unescape(field: bytes) -> bytes:
+    """A COPY text field's bytes (COPY TO emits only these escapes: never octal or hex)."""
+    if b"\\" not in field:
+        return field
+    out, i, n = bytearray(), 0, len(field)
+    while i < n:
+        j = field.find(b"\\", i)
+        if j < 0 or j + 1 >= n:
+            out += field[i:]
+            break
+        out += field[i:j]
+        out += _PG_UNESCAPE.get(field[j + 1], field[j + 1:j + 2])
+        i = j + 2
+    return bytes(out)
+
+
+def pg_literal(field: bytes) -> str:
+    """A COPY text field as a PostgreSQL string literal (standard_conforming_strings on)."""
+    return "'" + pg_unescape(field).decode("utf-8", "surrogateescape").replace("'", "''") + "'"
+
+
+class Bulk:
+    """Reads the cells of big tables of one database through an export (see the module docstring)."""
+
+    def __init__(self, rows: Rows, engine: Callable[[], sa.Engine], *, page_rows: int) -> None:
+        self.rows = rows
+        self.dialect = rows.dialect
+        self.engine = engine
+        self.page_rows = page_rows
+        self._find = get_finder("best")
+
+    # -- what each dialect exports --------------------------------------------------------
+    def _sql(self, conn: sa.Connection, expr: Any) -> str:
+        return str(expr.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+
+    def _table(self, conn: sa.Connection, plan: Plan) -> str:
+        q = conn.dialect.identifier_preparer
+        if self.dialect == "sqlite" and plan.schema == "main":
+            return q.quote(plan.table)
+        return q.quote_schema(plan.schema) + "." + q.quote(plan.table)
+
+    def _value(self, conn: sa.Connection, plan: Plan, col: str, expr_name: str) -> str:
+        """The SQL of a scanned value's export text: its cell bytes, or MARK where they might differ."""
+        c = self._sql(conn, plan.exprs[expr_name])
+        ty = plan.types.get(col)
+        d = self.dialect
+        if d == "postgresql":
+            if isinstance(ty, T.Float):  # shown with an exponent; the driver's float renders digits
+                return (f"CASE WHEN {c} IS NULL OR ({c} = trunc({c}) AND abs({c}) < 1e11) THEN NULL "
+                        f"ELSE E'\\x01' END")
+            if isinstance(ty, T.ARRAY):  # the driver's list is rendered as JSON
+                return f"CASE WHEN {c} IS NULL THEN NULL ELSE E'\\x01' END"
+            if isinstance(ty, getattr(T, "_Binary", T.LargeBinary)):  # COPY shows bytea in hex
+                return f"CASE WHEN octet_length({c}) >= 12 THEN E'\\x01' END"
+            if isinstance(ty, T.JSON):
+                # psycopg2 parses JSON and it is rendered again: numbers with an
+                # exponent or 12+ digits and \\u escapes may come out other digits.
+                return (f"{c}::text || CASE WHEN {c}::text ~ '[0-9][eE]|\\\\|([0-9]\\.?){{12}}' "
+                        f"THEN E'\\x01' ELSE '' END")
+            return c
+        if d == "sqlite":
+            # Dynamic types: a REAL is exported by SQLite with 15 digits, rendered by Python with 17.
+            return (f"CASE typeof({c}) WHEN 'null' THEN '' WHEN 'real' THEN "
+                    f"CASE WHEN {c} = CAST({c} AS INTEGER) AND abs({c}) < 1e11 THEN '' ELSE x'01' END "
+                    f"ELSE replace(replace({c}, x'1e', x'01'), x'1f', x'01') END")
+        # MySQL / MariaDB
+        if isinstance(ty, T.Float):
+            return f"IF({c} IS NULL OR ({c} = TRUNCATE({c}, 0) AND ABS({c}) < 1e11), NULL, x'01')"
+        return f"REPLACE({c}, x'1e', x'01')"
+
+    def _key(self, conn: sa.Connection, plan: Plan, name: str) -> str:
+        """SQLite, MySQL: the SQL of a key value written as a SQL literal that selects it again."""
+        c = self._sql(conn, plan.exprs[name])
+        if self.dialect == "sqlite":
+            return (f"CASE typeof({c}) WHEN 'integer' THEN CAST({c} AS TEXT) "
+                    f"WHEN 'text' THEN 'CAST(X''' || hex({c}) || ''' AS TEXT)' ELSE quote({c}) END")
+        return f"CONCAT('CONVERT(X''', HEX(CONVERT({c} USING utf8mb4)), ''' USING utf8mb4)')"
+
+    # -- reading ----------------------------------------------------------------------------
+    def read(self, conn: sa.Connection, plan: Plan, where: Location) -> Iterator[tuple[Cell, bytes] | ErrorRecord]:
+        """Every cell of the table that can give a finding, as :meth:`.rows.Rows.read` gives it."""
+        pages = self._pg_pages if self.dialect == "postgresql" else self._concat_pages
+        nkeys = len(plan.order)
+        pending: list[str] = []
+        try:
+            for block, rs, fs, to_literal in pages(conn, plan):
+                for start in flagged(block, rs, self._find):
+                    end = block.find(rs, start)
+                    record = block[start:] if end < 0 else block[start:end]
+                    fields = record.split(fs, nkeys)[:nkeys]
+                    lits = [to_literal(f) for f in fields]
+                    pending.append(lits[0] if nkeys == 1 else "(" + ", ".join(lits) + ")")
+                    if len(pending) >= REREAD_ROWS:
+                        yield from self._reread(conn, plan, pending)
+                        pending = []
+            yield from self._reread(conn, plan, pending)
+        except _ExportError as exc:
+            yield from self._reread(conn, plan, pending)  # what was flagged before the failure
+            yield ErrorRecord(where, db_error_kind(exc.cause), self.rows._message(
+                f"cannot read {plan.schema}.{plan.table} (export stopped after {exc.rows} rows)", exc.cause))
+        except sa.exc.SQLAlchemyError as exc:
+            conn.rollback()
+            yield ErrorRecord(where, db_error_kind(exc), self.rows._message(f"cannot read {plan.schema}.{plan.table}", exc))
+
+    def _reread(self, conn: sa.Connection, plan: Plan, keys: list[str]) -> Iterator[tuple[Cell, bytes] | ErrorRecord]:
+        """The cells of the rows with these keys (SQL literals), through the cell reader."""
+        if not keys:
+            return
+        names = list(dict.fromkeys([*plan.order, *plan.row_key, *[e for _, e in plan.scan]]))
+        pos = {n: i for i, n in enumerate(names)}
+        cols = ", ".join(self._sql(conn, plan.exprs[n]) for n in plan.order)
+        if len(plan.order) > 1:
+            cols = f"({cols})"
+        cond = sa.literal_column(f"{cols} IN ({', '.join(keys)})", sa.Boolean)
+        q = self.rows._select(plan, names).where(cond).order_by(*[plan.exprs[n] for n in plan.order])
+        rows = conn.execute(q).all()
+        conn.rollback()
+        for row in rows:
+            yield from self.rows._row_cells(plan, row, pos, 0)
+
+    # PostgreSQL: COPY pages, streamed through a pipe by a second thread.
+    def _pg_pages(self, conn: sa.Connection, plan: Plan) -> Iterator[tuple[bytes, bytes, bytes, Callable[[bytes], str]]]:
+        order = ", ".join(self._sql(conn, plan.exprs[n]) for n in plan.order)
+        values = ", ".join(self._value(conn, plan, col, e) for col, e in plan.scan)
+        table = self._table(conn, plan)
+        last: list[str] | None = None
+        done = 0
+        while True:
+            cond = "" if last is None else "WHERE " + self._after_sql(conn, plan, last)
+            sql = (f"COPY (SELECT {order}, {values} FROM {table} {cond} ORDER BY {order} "
+                   f"LIMIT {self.page_rows}) TO STDOUT")
+            got = 0
+            tail = b""
+            for block in self._pg_copy(sql, done):
+                got += block.count(b"\n")
+                tail = block
+                yield block, b"\n", b"\t", pg_literal
+            done += got
+            if got < self.page_rows:
+                return
+            lastline = tail[tail.rfind(b"\n", 0, len(tail) - 1) + 1:-1]
+            last = [pg_literal(f) for f in lastline.split(b"\t", len(plan.order))[:len(plan.order)]]
+
+    def _after_sql(self, conn: sa.Connection, plan: Plan, last: list[str]) -> str:
+        cols = [self._sql(conn, plan.exprs[n]) for n in plan.order]
+        if len(cols) == 1:
+            return f"{cols[0]} > {last[0]}"
+        return f"({', '.join(cols)}) > ({', '.join(last)})"
+
+    def _pg_copy(self, sql: str, done: int) -> Iterator[bytes]:
+        """COPY's rows in blocks of whole rows. A second thread runs the COPY into a pipe
+        (psycopg2 writes each row with the file's C ``write``) while this one scans."""
+        raw = self.engine().raw_connection()
+        r, w = os.pipe()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with open(w, "wb", buffering=1 << 20) as out:
+                    cur = raw.cursor()
+                    cur.copy_expert(sql, out, size=1 << 20)
+                    cur.close()
+                raw.rollback()
+            except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=run, name="cardscan-copy", daemon=True)
+        thread.start()
+        ok = False
+        rows = 0
+        try:
+            with open(r, "rb", buffering=1 << 20) as inp:
+                rest = b""
+                while True:
+                    data = inp.read(BLOCK_BYTES)
+                    if not data:
+                        break
+                    data = rest + data if rest else data
+                    cut = data.rfind(b"\n") + 1
+                    rest = data[cut:]
+                    if cut:
+                        rows += data.count(b"\n", 0, cut)
+                        yield data[:cut]
+            thread.join()
+            if failure:
+                raise _ExportError(_Orig(failure[0]), done + rows)
+            ok = True
+        finally:
+            if not ok:
+                thread.join(timeout=30)
+                raw.invalidate()  # a COPY cut short leaves the connection unusable
+            else:
+                raw.close()
+
+    # SQLite, MySQL/MariaDB: one string per keyset page, built by the database.
+    def _concat_pages(self, conn: sa.Connection, plan: Plan) -> Iterator[tuple[bytes, bytes, bytes, Callable[[bytes], str]]]:
+        order = ", ".join(self._sql(conn, plan.exprs[n]) for n in plan.order)
+        keys = [self._key(conn, plan, n) for n in plan.order]
+        values = [self._value(conn, plan, col, e) for col, e in plan.scan]
+        table = self._table(conn, plan)
+        raw = self.engine().raw_connection()
+        try:
+            if self.dialect == "sqlite":
+                raw.driver_connection.text_factory = bytes  # the page as bytes, whatever its text holds
+                record = " || x'1f' || ".join(keys + [f"ifnull({v}, '')" for v in values])
+                agg = "group_concat(r, x'1e')"
+            else:
+                cur = raw.cursor()
+                cur.execute("SET SESSION group_concat_max_len = 1073741824")
+                cur.close()
+                record = f"CONCAT_WS(x'1f', {', '.join(keys + values)})"
+                agg = "GROUP_CONCAT(r ORDER BY n SEPARATOR x'1e')"
+            last: list[str] | None = None
+            done = 0
+            # Rows per page follow the bytes a page takes (a page is one string
+            # in memory, and MySQL's must fit max_allowed_packet): ~PAGE_BYTES.
+            n = min(self.page_rows, 1000)
+            while True:
+                cond = "" if last is None else "WHERE " + self._after_sql(conn, plan, last)
+                number = ", ROW_NUMBER() OVER (ORDER BY " + order + ") AS n" if self.dialect != "sqlite" else ""
+                sql = (f"SELECT {agg}, count(*) FROM (SELECT {record} AS r{number} FROM {table} {cond} "
+                       f"ORDER BY {order} LIMIT {n}) AS page")
+                cur = raw.cursor()
+                try:
+                    cur.execute(sql)
+                    page, got = cur.fetchone()
+                finally:
+                    cur.close()
+                raw.rollback()
+                if got and not page:  # larger than the server may send: smaller pages
+                    if n == 1:
+                        raise _ExportError(_Orig(ValueError("a row is larger than the server may send at once")), done)
+                    n = max(1, n // 8)
+                    continue
+                if isinstance(page, str):
+                    page = page.encode("utf-8", "surrogateescape")
+                if got:
+                    yield page, b"\x1e", b"\x1f", lambda f: f.decode("ascii")
+                done += got
+                if got < n:
+                    return
+                n = max(1, min(self.page_rows, n * PAGE_BYTES // max(1, len(page))))
+                lastrec = page[page.rfind(b"\x1e") + 1:]
+                last = [f.decode("ascii") for f in lastrec.split(b"\x1f", len(plan.order))[:len(plan.order)]]
+        except Exception as exc:
+            if isinstance(exc, _ExportError):
+                raise
+            raise _ExportError(_Orig(exc), 0) from exc
+        finally:
+            if self.dialect == "sqlite":
+                try:
+                    raw.driver_connection.text_factory = _restore_text_factory()
+                except Exception:  # noqa: BLE001
+                    pass
+            raw.close()
+
+
+def _restore_text_factory() -> Any:
+    from .dialect import sqlite_text
+    return sqlite_text
+
+
+class _ExportError(Exception):
+    def __init__(self, cause: _Orig, rows: int) -> None:
+        super().__init__(str(cause.orig))
+        self.cause = cause
+        self.rows = rows
