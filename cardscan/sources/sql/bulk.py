@@ -181,10 +181,13 @@ class Bulk:
                     if len(pending) >= REREAD_ROWS:
                         yield from self._reread(conn, plan, pending)
                         pending = []
-            yield from self._reread(conn, plan, pending)
+                # Each block's findings before the next block is read: they reach
+                # the caller while the export goes on, and a failure later keeps them.
+                yield from self._reread(conn, plan, pending)
+                pending = []
         except _ExportError as exc:
             yield from self._reread(conn, plan, pending)  # what was flagged before the failure
-            yield ErrorRecord(where, db_error_kind(exc.cause), self.rows._message(
+            yield ErrorRecord(where, _kind(exc.cause), self.rows._message(
                 f"cannot read {plan.schema}.{plan.table} (export stopped after {exc.rows} rows)", exc.cause))
         except sa.exc.SQLAlchemyError as exc:
             conn.rollback()
@@ -271,7 +274,7 @@ class Bulk:
                         yield data[:cut]
             thread.join()
             if failure:
-                raise _ExportError(_Orig(failure[0]), done + rows)
+                raise _ExportError(_Orig(_driver_error(failure[0])), done + rows)
             ok = True
         finally:
             if not ok:
@@ -341,6 +344,29 @@ class Bulk:
                 except Exception:  # noqa: BLE001
                     pass
             raw.close()
+
+
+def _kind(err: _Orig) -> str:
+    """db_error_kind of a raw driver error (SQLAlchemy did not wrap it): a lost
+    connection is an OperationalError or InterfaceError of the DBAPI module."""
+    kind = db_error_kind(err)  # type: ignore[arg-type]
+    if kind == "source" and any(c.__name__ in ("OperationalError", "InterfaceError") for c in type(err.orig).__mro__):
+        return "io"
+    return kind
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """The driver's own error behind ``exc``: psycopg2 can surface a server's
+    termination of COPY as a SystemError whose cause is the real error."""
+    seen = exc
+    for _ in range(5):
+        if getattr(seen, "pgcode", None) or getattr(seen, "args", None) and isinstance(seen.args[0], int):
+            return seen
+        nxt = seen.__cause__ or seen.__context__
+        if nxt is None:
+            break
+        seen = nxt
+    return exc
 
 
 def _restore_text_factory() -> Any:
