@@ -32,8 +32,10 @@ re-read is not reported (as if it had been deleted before the scan).
 """
 from __future__ import annotations
 
+import json
 import os
 import threading
+from decimal import Decimal
 from typing import Any, Callable, Iterator
 
 import sqlalchemy as sa
@@ -66,6 +68,12 @@ class _Orig:
 def flagged(buf: bytes, rs: bytes, find: Callable[..., Any]) -> list[int]:
     """Start offsets, in order, of the records of ``buf`` (separated by ``rs``)
     that hold a candidate chain, an inline-encoding hint or :data:`MARK`."""
+    return [start for start, _ in flagged_at(buf, rs, find)]
+
+
+def flagged_at(buf: bytes, rs: bytes, find: Callable[..., Any]) -> list[tuple[int, list[int]]]:
+    """The records of ``buf`` that :func:`flagged` names, each with the offsets
+    (in ``buf``) of what flagged it: the fields that can give a finding."""
     at = [c[0] for c in find(buf, None)]
     at += [m.start() for m in _hints(buf, _union_runs(buf))]
     if b"%" in buf:
@@ -75,11 +83,18 @@ def flagged(buf: bytes, rs: bytes, find: Callable[..., Any]) -> list[int]:
     i = buf.find(MARK)
     while i >= 0:
         at.append(i)
-        nxt = buf.find(rs, i)
-        i = -1 if nxt < 0 else buf.find(MARK, nxt)
-    if not at:
-        return []
-    return sorted({buf.rfind(rs, 0, p) + 1 for p in at})
+        i = buf.find(MARK, i + 1)
+    out: list[tuple[int, list[int]]] = []
+    last = -1
+    for p in sorted(at):
+        if out and p < last:
+            out[-1][1].append(p)
+            continue
+        start = buf.rfind(rs, 0, p) + 1
+        end = buf.find(rs, p)
+        last = len(buf) if end < 0 else end
+        out.append((start, [p]))
+    return out
 
 
 _PG_UNESCAPE = {ord("b"): b"\b", ord("f"): b"\f", ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t",
@@ -134,7 +149,7 @@ class Bulk:
         d = self.dialect
         if d == "postgresql":
             if isinstance(ty, T.Float):  # shown with an exponent; the driver's float renders digits
-                return (f"CASE WHEN {c} IS NULL OR ({c} = trunc({c}) AND abs({c}) < 1e11) THEN NULL "
+                return (f"{c}::text || CASE WHEN {c} = trunc({c}) AND abs({c}) < 1e11 THEN '' "
                         f"ELSE E'\\x01' END")
             if isinstance(ty, T.ARRAY):  # the driver's list is rendered as JSON
                 return f"CASE WHEN {c} IS NULL THEN NULL ELSE E'\\x01' END"
@@ -170,11 +185,23 @@ class Bulk:
         pages = self._pg_pages if self.dialect == "postgresql" else self._concat_pages
         nkeys = len(plan.order)
         pending: list[str] = []
+        parse = self._pg_parser(plan) if self.dialect == "postgresql" else None
+        if parse is not None:
+            names = list(dict.fromkeys([*plan.order, *plan.row_key, *[e for _, e in plan.scan]]))
+            pos = {n: i for i, n in enumerate(names)}
         try:
             for block, rs, fs, to_literal in pages(conn, plan):
-                for start in flagged(block, rs, self._find):
+                for start, hits in flagged_at(block, rs, self._find):
                     end = block.find(rs, start)
                     record = block[start:] if end < 0 else block[start:end]
+                    if parse is not None:
+                        # Only the fields that hold a candidate can give a finding.
+                        row = parse(record, {record.count(b"\t", 0, p - start) for p in hits})
+                        if row is not None:
+                            yield from self._reread(conn, plan, pending)  # key order
+                            pending = []
+                            yield from self.rows._row_cells(plan, row, pos, 0)
+                            continue
                     fields = record.split(fs, nkeys)[:nkeys]
                     lits = [to_literal(f) for f in fields]
                     pending.append(lits[0] if nkeys == 1 else "(" + ", ".join(lits) + ")")
@@ -192,6 +219,75 @@ class Bulk:
         except sa.exc.SQLAlchemyError as exc:
             conn.rollback()
             yield ErrorRecord(where, db_error_kind(exc), self.rows._message(f"cannot read {plan.schema}.{plan.table}", exc))
+
+    def _pg_parser(self, plan: Plan) -> Callable[[bytes], tuple[Any, ...] | None] | None:
+        """PostgreSQL: a function turning a COPY record into the row psycopg2 would
+        have given the cell reader (None for a record it cannot rebuild exactly:
+        read again), or None when some column's COPY text is not enough (bytea,
+        arrays, types SQLAlchemy does not know, keys other than integers, text, ctid)."""
+        def caster(ty: Any) -> Callable[[str], Any] | None:
+            if isinstance(ty, (T.ARRAY, T.Enum)) or isinstance(ty, getattr(T, "_Binary", T.LargeBinary)):
+                return None
+            if isinstance(ty, T.JSON):
+                return json.loads  # psycopg2's own json/jsonb typecaster
+            if isinstance(ty, T.String):
+                return str
+            if isinstance(ty, T.Integer):
+                return int
+            if isinstance(ty, T.Float):
+                return float  # COPY writes the shortest text that reads back as the same double
+            if isinstance(ty, T.Numeric):
+                return Decimal
+            return None
+
+        keys: list[Callable[[str], Any]] = []
+        for n in plan.order:
+            cast = str if n == "#ctid" else caster(plan.types.get(n))
+            if cast not in (str, int):
+                return None
+            keys.append(cast)  # type: ignore[arg-type]
+        values: list[tuple[Callable[[str], Any], bool]] = []
+        for col, expr in plan.scan:
+            cast = caster(plan.types.get(col))
+            if cast is None or expr != col:
+                return None
+            values.append((cast, self._marked(plan.types.get(col))))
+        names = list(dict.fromkeys([*plan.order, *plan.row_key, *[e for _, e in plan.scan]]))
+        slots = {n: i for i, n in enumerate(names)}
+        order_at = [slots[n] for n in plan.order]
+        value_at = [slots[e] for _, e in plan.scan]
+        width = len(names)
+        nfields = len(plan.order) + len(plan.scan)
+
+        nkeys = len(keys)
+
+        def parse(record: bytes, wanted: set[int]) -> tuple[Any, ...] | None:
+            fields = record.split(b"\t")
+            if len(fields) != nfields:
+                return None
+            row: list[Any] = [None] * width
+            try:
+                for i, (at, cast) in enumerate(zip(order_at, keys)):
+                    row[at] = cast(pg_unescape(fields[i]).decode("utf-8"))
+                for j, (at, (cast, marked)) in enumerate(zip(value_at, values)):
+                    if nkeys + j not in wanted and order_at.count(at) == 0:
+                        continue  # nothing in it can give a finding
+                    f = fields[nkeys + j]
+                    if f == b"\\N":
+                        continue
+                    if marked and f.endswith(MARK):
+                        f = f[:-1]
+                    row[at] = cast(pg_unescape(f).decode("utf-8"))
+            except (ValueError, ArithmeticError):  # not what the driver would have made of it: read it again
+                return None
+            return tuple(row)
+
+        return parse
+
+    @staticmethod
+    def _marked(ty: Any) -> bool:
+        """PostgreSQL: whether the column's export text is followed by MARK when it may hide a candidate."""
+        return isinstance(ty, (T.Float, T.JSON)) and not isinstance(ty, T.ARRAY)
 
     def _reread(self, conn: sa.Connection, plan: Plan, keys: list[str]) -> Iterator[tuple[Cell, bytes] | ErrorRecord]:
         """The cells of the rows with these keys (SQL literals), through the cell reader."""

@@ -84,7 +84,7 @@ class Plan:
     #: Expressions to read, by name (each ``SELECT``ed once): columns, ``#rowid``/``#ctid``,
     #: ``=col`` for a column scanned as raw bytes.
     exprs: dict[str, Any] = field(default_factory=dict)
-    #: SQLAlchemy type of each scanned column (the bulk reader renders each kind its own way).
+    #: SQLAlchemy type of each column (the bulk reader exports and parses each kind its own way).
     types: dict[str, Any] = field(default_factory=dict)
 
 
@@ -245,7 +245,7 @@ class Catalog:
                 scan.append((name, "=" + name))
             else:
                 scan.append((name, name))
-            types[name] = c["type"]
+        types.update((c["name"], c["type"]) for c in cols)
         colnames = {c["name"].lower() for c in cols}
         if self.dialect == "sqlite" and not self._without_rowid(conn, schema, table):
             rowid = rowid_alias(colnames)
