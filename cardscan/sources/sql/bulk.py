@@ -131,6 +131,7 @@ class Bulk:
         self.engine = engine
         self.page_rows = page_rows
         self._find = get_finder("best")
+        self._bounds: str | None = None
 
     # -- what each dialect exports --------------------------------------------------------
     def _sql(self, conn: sa.Connection, expr: Any) -> str:
@@ -180,8 +181,11 @@ class Bulk:
         return f"CONCAT('CONVERT(X''', HEX(CONVERT({c} USING utf8mb4)), ''' USING utf8mb4)')"
 
     # -- reading ----------------------------------------------------------------------------
-    def read(self, conn: sa.Connection, plan: Plan, where: Location) -> Iterator[tuple[Cell, bytes] | ErrorRecord]:
-        """Every cell of the table that can give a finding, as :meth:`.rows.Rows.read` gives it."""
+    def read(self, conn: sa.Connection, plan: Plan, where: Location,
+             bounds: str | None = None) -> Iterator[tuple[Cell, bytes] | ErrorRecord]:
+        """Every cell of the table that can give a finding, as :meth:`.rows.Rows.read` gives it
+        (``bounds``: SQL limiting it to one key range of a split table)."""
+        self._bounds = bounds
         pages = self._pg_pages if self.dialect == "postgresql" else self._concat_pages
         nkeys = len(plan.order)
         pending: list[str] = []
@@ -313,7 +317,7 @@ class Bulk:
         last: list[str] | None = None
         done = 0
         while True:
-            cond = "" if last is None else "WHERE " + self._after_sql(conn, plan, last)
+            cond = self._where(conn, plan, last)
             sql = (f"COPY (SELECT {order}, {values} FROM {table} {cond} ORDER BY {order} "
                    f"LIMIT {self.page_rows}) TO STDOUT")
             got = 0
@@ -327,6 +331,12 @@ class Bulk:
                 return
             lastline = tail[tail.rfind(b"\n", 0, len(tail) - 1) + 1:-1]
             last = [pg_literal(f) for f in lastline.split(b"\t", len(plan.order))[:len(plan.order)]]
+
+    def _where(self, conn: sa.Connection, plan: Plan, last: list[str] | None) -> str:
+        parts = [] if last is None else [self._after_sql(conn, plan, last)]
+        if self._bounds is not None:
+            parts.append(f"({self._bounds})")
+        return "WHERE " + " AND ".join(parts) if parts else ""
 
     def _after_sql(self, conn: sa.Connection, plan: Plan, last: list[str]) -> str:
         cols = [self._sql(conn, plan.exprs[n]) for n in plan.order]
@@ -403,7 +413,7 @@ class Bulk:
             # in memory, and MySQL's must fit max_allowed_packet): ~PAGE_BYTES.
             n = min(self.page_rows, 1000)
             while True:
-                cond = "" if last is None else "WHERE " + self._after_sql(conn, plan, last)
+                cond = self._where(conn, plan, last)
                 number = ", ROW_NUMBER() OVER (ORDER BY " + order + ") AS n" if self.dialect != "sqlite" else ""
                 sql = (f"SELECT {agg}, count(*) FROM (SELECT {record} AS r{number} FROM {table} {cond} "
                        f"ORDER BY {order} LIMIT {n}) AS page")
