@@ -178,6 +178,8 @@ class Bulk:
         if self.dialect == "sqlite":
             return (f"CASE typeof({c}) WHEN 'integer' THEN CAST({c} AS TEXT) "
                     f"WHEN 'text' THEN 'CAST(X''' || hex({c}) || ''' AS TEXT)' ELSE quote({c}) END")
+        if isinstance(plan.types.get(name), T.Integer):
+            return f"CAST({c} AS CHAR)"  # a plain number: the key's index serves the re-read
         return f"CONCAT('CONVERT(X''', HEX(CONVERT({c} USING utf8mb4)), ''' USING utf8mb4)')"
 
     # -- reading ----------------------------------------------------------------------------
@@ -302,7 +304,7 @@ class Bulk:
         cols = ", ".join(self._sql(conn, plan.exprs[n]) for n in plan.order)
         if len(plan.order) > 1:
             cols = f"({cols})"
-        cond = sa.literal_column(f"{cols} IN ({', '.join(keys)})", sa.Boolean)
+        cond = sa.literal_column(f"{cols} IN ({', '.join(keys)})")
         q = self.rows._select(plan, names).where(cond).order_by(*[plan.exprs[n] for n in plan.order])
         rows = conn.execute(q).all()
         conn.rollback()
@@ -406,7 +408,9 @@ class Bulk:
                 cur.execute("SET SESSION group_concat_max_len = 1073741824")
                 cur.close()
                 record = f"CONCAT_WS(x'1f', {', '.join(keys + values)})"
-                agg = "GROUP_CONCAT(r ORDER BY n SEPARATOR x'1e')"
+                # (Not ROW_NUMBER(): a window is computed over every row after the
+                # page's start before LIMIT applies, which made a scan quadratic.)
+                agg = f"GROUP_CONCAT(r ORDER BY {', '.join(f'k{i}' for i in range(len(plan.order)))} SEPARATOR x'1e')"
             last: list[str] | None = None
             done = 0
             # Rows per page follow the bytes a page takes (a page is one string
@@ -414,7 +418,8 @@ class Bulk:
             n = min(self.page_rows, 1000)
             while True:
                 cond = self._where(conn, plan, last)
-                number = ", ROW_NUMBER() OVER (ORDER BY " + order + ") AS n" if self.dialect != "sqlite" else ""
+                number = "".join(f", {self._sql(conn, plan.exprs[k])} AS k{i}" for i, k in enumerate(plan.order)) \
+                    if self.dialect != "sqlite" else ""
                 sql = (f"SELECT {agg}, count(*) FROM (SELECT {record} AS r{number} FROM {table} {cond} "
                        f"ORDER BY {order} LIMIT {n}) AS page")
                 cur = raw.cursor()

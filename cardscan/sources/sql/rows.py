@@ -61,7 +61,7 @@ class Rows:
         while True:
             q = self._select(plan, names)
             if bounds is not None:
-                q = q.where(sa.literal_column(bounds, sa.Boolean))
+                q = q.where(sa.literal_column(bounds))  # (untyped: a Boolean one becomes "(...) = 1" on MySQL, which no index serves)
             if plan.order:
                 q = q.order_by(*[plan.exprs[n] for n in plan.order]).limit(self.batch_rows)
                 if last is not None:
@@ -109,7 +109,7 @@ class Rows:
         key_names = list(dict.fromkeys([*plan.order, *plan.row_key]))
         q = self._select(plan, key_names).order_by(*[plan.exprs[n] for n in plan.order]).limit(self.batch_rows)
         if bounds is not None:
-            q = q.where(sa.literal_column(bounds, sa.Boolean))
+            q = q.where(sa.literal_column(bounds))
         if last is not None:
             q = q.where(self._after(plan, last))
         try:
