@@ -16,7 +16,7 @@ phone numbers. Then it times, whole process against whole process:
   ``sqlite3 -tabs db 'select * from t'``.
 
 It prints rows/s of each, the ratio cardscan / baseline, and the peak RSS of
-cardscan's process (``wait4``), which must stay flat in table size (compare
+cardscan's process (GNU ``time``), which must stay flat in table size (compare
 ``--rows 250000`` with the default). Each command runs ``--repeat`` times
 (default 3); the median counts. Tables are built once per size and kept
 (``--rebuild`` to build again); ``--only pg,maria,sqlite`` picks databases.
@@ -160,14 +160,17 @@ def built(name: str, n: int) -> bool:
         return False
 
 
-def run(cmd: str, env: dict[str, str] | None = None) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS (KiB) of the largest process of the command, exit status."""
+def run(cmd: str, rss_file: str | None = None) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS (KiB, from GNU time's report in ``rss_file``: a forked
+    child's own maximum would include this process's pages), exit status."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(["bash", "-o", "pipefail", "-c", cmd], stdout=subprocess.DEVNULL,
-                            env={**os.environ, **(env or {})})
-    _, status, usage = os.wait4(proc.pid, 0)
+    status = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], stdout=subprocess.DEVNULL).returncode
     seconds = time.perf_counter() - t0
-    return seconds, usage.ru_maxrss, os.waitstatus_to_exitcode(status)
+    peak = 0
+    if rss_file:
+        with open(rss_file) as fh:
+            peak = int(fh.read().split()[-1])
+    return seconds, peak, status
 
 
 def main() -> None:
@@ -177,9 +180,9 @@ def main() -> None:
     ap.add_argument("--only", default="pg,maria,sqlite")
     ap.add_argument("--rebuild", action="store_true")
     args = ap.parse_args()
-    for tool in ("rg", "psql", "mariadb", "sqlite3"):
+    for tool in ("rg", "psql", "mariadb", "sqlite3", "/usr/bin/time"):
         if shutil.which(tool) is None:
-            sys.exit(f"{tool} is not installed (apt-get install ripgrep postgresql-client mariadb-client sqlite3)")
+            sys.exit(f"{tool} is not installed (apt-get install ripgrep postgresql-client mariadb-client sqlite3 time)")
     cardscan = shlex.quote(str(Path(sys.executable).with_name("cardscan")))
     n = args.rows
     tmp = tempfile.mkdtemp(prefix="cardscan-bench-sql-")
@@ -202,14 +205,15 @@ def main() -> None:
             builders[name](n)
             print(f"  built in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
         base_cmd = f"{exports[name]} | rg --no-config -o -N -e {shlex.quote(PATTERN)} | {LUHN}"
-        scan_cmd = (f"{cardscan} scan --jobs 1 --no-exposure --no-progress -q --manifest {manifest} "
+        rss_file = os.path.join(tmp, "rss")
+        scan_cmd = (f"/usr/bin/time -f %M -o {rss_file} {cardscan} scan --jobs 1 --no-exposure --no-progress -q --manifest {manifest} "
                     f"{shlex.quote(urls[name])} --table t")
-        cmds = [("baseline", base_cmd, None), ("cardscan", scan_cmd, None)]
+        cmds = [("baseline", base_cmd, None), ("cardscan", scan_cmd, rss_file)]
         times: dict[str, list[float]] = {k: [] for k, _, _ in cmds}
         rss: dict[str, int] = {}
         for _ in range(args.repeat):
-            for key, cmd, env in cmds:
-                sec, peak, code = run(cmd, env)
+            for key, cmd, rss in cmds:
+                sec, peak, code = run(cmd, rss)
                 if code not in (0, 1):  # cardscan exits 1 when it finds something
                     sys.exit(f"{key} failed ({code}): {cmd}")
                 times[key].append(sec)
