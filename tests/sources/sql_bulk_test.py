@@ -150,13 +150,14 @@ def test_auto_uses_bulk_from_bulk_min_rows_and_never_with_sample(make_db, dialec
     used: list[str] = []
     real = bulk.Bulk.read
 
-    def spy(self, conn, plan, where):  # records which tables went the bulk way, reads as before
+    def spy(self, conn, plan, *args):  # records which tables went the bulk way, reads as before
         used.append(plan.table)
-        return real(self, conn, plan, where)
+        return real(self, conn, plan, *args)
 
     bulk.Bulk.read = spy
     try:
-        scan_source(db.source(bulk_min_rows=20), Scanner(key=KEY))
+        scan = scan_source(db.source(bulk_min_rows=20), Scanner(key=KEY))
+        assert not scan.errors
         assert sorted(used) == ["pay", "pay_text"]  # 30 rows; order_lines has 12; nokey has no key
         used.clear()
         scan_source(db.source(bulk_min_rows=20, sample=5), Scanner(key=KEY))

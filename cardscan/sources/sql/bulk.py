@@ -402,15 +402,16 @@ class Bulk:
             if self.dialect == "sqlite":
                 raw.driver_connection.text_factory = bytes  # the page as bytes, whatever its text holds
                 record = " || x'1f' || ".join(keys + [f"ifnull({v}, '')" for v in values])
-                agg = "group_concat(r, x'1e')"
+                agg = "group_concat(cardscan_r, x'1e')"
             else:
                 cur = raw.cursor()
                 cur.execute("SET SESSION group_concat_max_len = 1073741824")
                 cur.close()
                 record = f"CONCAT_WS(x'1f', {', '.join(keys + values)})"
                 # (Not ROW_NUMBER(): a window is computed over every row after the
-                # page's start before LIMIT applies, which made a scan quadratic.)
-                agg = f"GROUP_CONCAT(r ORDER BY {', '.join(f'k{i}' for i in range(len(plan.order)))} SEPARATOR x'1e')"
+                # page's start before LIMIT applies, which made a scan quadratic. The
+                # aliases must not be column names: MySQL's ORDER BY prefers aliases.)
+                agg = f"GROUP_CONCAT(cardscan_r ORDER BY {', '.join(f'cardscan_k{i}' for i in range(len(plan.order)))} SEPARATOR x'1e')"
             last: list[str] | None = None
             done = 0
             # Rows per page follow the bytes a page takes (a page is one string
@@ -418,9 +419,9 @@ class Bulk:
             n = min(self.page_rows, 1000)
             while True:
                 cond = self._where(conn, plan, last)
-                number = "".join(f", {self._sql(conn, plan.exprs[k])} AS k{i}" for i, k in enumerate(plan.order)) \
+                number = "".join(f", {self._sql(conn, plan.exprs[k])} AS cardscan_k{i}" for i, k in enumerate(plan.order)) \
                     if self.dialect != "sqlite" else ""
-                sql = (f"SELECT {agg}, count(*) FROM (SELECT {record} AS r{number} FROM {table} {cond} "
+                sql = (f"SELECT {agg}, count(*) FROM (SELECT {record} AS cardscan_r{number} FROM {table} {cond} "
                        f"ORDER BY {order} LIMIT {n}) AS page")
                 cur = raw.cursor()
                 try:
