@@ -212,8 +212,8 @@ def main() -> None:
         times: dict[str, list[float]] = {k: [] for k, _, _ in cmds}
         rss: dict[str, int] = {}
         for _ in range(args.repeat):
-            for key, cmd, rss in cmds:
-                sec, peak, code = run(cmd, rss)
+            for key, cmd, rss_out in cmds:
+                sec, peak, code = run(cmd, rss_out)
                 if code not in (0, 1):  # cardscan exits 1 when it finds something
                     sys.exit(f"{key} failed ({code}): {cmd}")
                 times[key].append(sec)
