@@ -144,13 +144,19 @@ class Bulk:
         return q.quote_schema(plan.schema) + "." + q.quote(plan.table)
 
     def _value(self, conn: sa.Connection, plan: Plan, col: str, expr_name: str) -> str:
-        """The SQL of a scanned value's export text: its cell bytes, or MARK where they might differ."""
+        """The SQL of a scanned value's export text: its cell bytes, or MARK where they might differ.
+
+        A double (SQLite: a REAL) needs no mark when it is below 1e11 and equal
+        to itself rounded to two decimals: it is then the double nearest a
+        number of at most 11 + 2 digits, so Python's shortest repr of it holds
+        no run of 12 digits (money stored as floating point stays unflagged).
+        """
         c = self._sql(conn, plan.exprs[expr_name])
         ty = plan.types.get(col)
         d = self.dialect
         if d == "postgresql":
             if isinstance(ty, T.Float):  # shown with an exponent; the driver's float renders digits
-                return (f"{c}::text || CASE WHEN {c} = trunc({c}) AND abs({c}) < 1e11 THEN '' "
+                return (f"{c}::text || CASE WHEN abs({c}) < 1e11 AND {c} = round({c}::numeric, 2)::float8 THEN '' "
                         f"ELSE E'\\x01' END")
             if isinstance(ty, T.ARRAY):  # the driver's list is rendered as JSON
                 return f"CASE WHEN {c} IS NULL THEN NULL ELSE E'\\x01' END"
@@ -163,13 +169,16 @@ class Bulk:
                         f"THEN E'\\x01' ELSE '' END")
             return c
         if d == "sqlite":
-            # Dynamic types: a REAL is exported by SQLite with 15 digits, rendered by Python with 17.
-            return (f"CASE typeof({c}) WHEN 'null' THEN '' WHEN 'real' THEN "
-                    f"CASE WHEN {c} = CAST({c} AS INTEGER) AND abs({c}) < 1e11 THEN '' ELSE x'01' END "
-                    f"ELSE replace(replace({c}, x'1e', x'01'), x'1f', x'01') END")
+            # Dynamic types: each value starts with its storage class (n, i, r, t, b:
+            # a letter before digits hides no chain); a REAL is exported by SQLite
+            # with 15 digits, rendered by Python with 17: only marked.
+            return (f"CASE typeof({c}) WHEN 'null' THEN 'n' WHEN 'real' THEN "
+                    f"CASE WHEN abs({c}) < 1e11 AND CAST(printf('%.2f', {c}) AS REAL) = {c} THEN 'r' ELSE 'r' || x'01' END "
+                    f"WHEN 'integer' THEN 'i' || {c} WHEN 'text' THEN 't' || replace(replace({c}, x'1e', x'01'), x'1f', x'01') "
+                    f"ELSE 'b' || replace(replace({c}, x'1e', x'01'), x'1f', x'01') END")
         # MySQL / MariaDB
         if isinstance(ty, T.Float):
-            return f"IF({c} IS NULL OR ({c} = TRUNCATE({c}, 0) AND ABS({c}) < 1e11), NULL, x'01')"
+            return f"IF({c} IS NULL OR (ABS({c}) < 1e11 AND {c} = ROUND({c}, 2)), NULL, x'01')"
         return f"REPLACE({c}, x'1e', x'01')"
 
     def _key(self, conn: sa.Connection, plan: Plan, name: str) -> str:
@@ -191,7 +200,8 @@ class Bulk:
         pages = self._pg_pages if self.dialect == "postgresql" else self._concat_pages
         nkeys = len(plan.order)
         pending: list[str] = []
-        parse = self._pg_parser(plan) if self.dialect == "postgresql" else None
+        parse = self._pg_parser(plan) if self.dialect == "postgresql" else \
+            self._sqlite_parser(plan) if self.dialect == "sqlite" else None
         if parse is not None:
             names = list(dict.fromkeys([*plan.order, *plan.row_key, *[e for _, e in plan.scan]]))
             pos = {n: i for i, n in enumerate(names)}
@@ -202,7 +212,7 @@ class Bulk:
                     record = block[start:] if end < 0 else block[start:end]
                     if parse is not None:
                         # Only the fields that hold a candidate can give a finding.
-                        row = parse(record, {record.count(b"\t", 0, p - start) for p in hits})
+                        row = parse(record, {record.count(fs, 0, p - start) for p in hits})
                         if row is not None:
                             yield from self._reread(conn, plan, pending)  # key order
                             pending = []
@@ -285,6 +295,55 @@ class Bulk:
                         f = f[:-1]
                     row[at] = cast(pg_unescape(f).decode("utf-8"))
             except (ValueError, ArithmeticError):  # not what the driver would have made of it: read it again
+                return None
+            return tuple(row)
+
+        return parse
+
+    def _sqlite_parser(self, plan: Plan) -> Callable[[bytes, set[int]], tuple[Any, ...] | None]:
+        """SQLite: a page record as the row the cell reader would have got (None: read it
+        again): integers as int, text and blobs as their bytes (what the reader renders
+        them to, UTF-8 or not); a marked REAL, a value holding MARK (a separator byte
+        was replaced) or a key that is not an integer is read again."""
+        extra = [n for n in plan.row_key if n not in plan.order]
+        names = list(dict.fromkeys([*plan.order, *plan.row_key, *[e for _, e in plan.scan]]))
+        slots = {n: i for i, n in enumerate(names)}
+        order_at = [slots[n] for n in plan.order]
+        extra_at = [slots[n] for n in extra]
+        value_at = [slots[e] for _, e in plan.scan]
+        nkeys = len(order_at) + len(extra_at)
+        nfields = nkeys + len(value_at)
+        width = len(names)
+
+        def parse(record: bytes, wanted: set[int]) -> tuple[Any, ...] | None:
+            fields = record.split(b"\x1f")
+            if len(fields) != nfields:
+                return None
+            row: list[Any] = [None] * width
+            try:
+                for i, at in enumerate(order_at):
+                    row[at] = int(fields[i])
+                for i, at in enumerate(extra_at):
+                    f = fields[len(order_at) + i]
+                    if f[:1] != b"i":
+                        return None
+                    row[at] = int(f[1:])
+                for j, at in enumerate(value_at):
+                    if at in order_at or at in extra_at:
+                        continue  # a key column scanned too: its value is the key's
+                    if nkeys + j not in wanted:
+                        continue  # nothing in it can give a finding
+                    f = fields[nkeys + j]
+                    tag, v = f[:1], f[1:]
+                    if tag == b"i":
+                        row[at] = int(v)
+                    elif tag in (b"t", b"b"):
+                        if MARK in v:
+                            return None
+                        row[at] = v
+                    elif tag != b"n":
+                        return None  # a REAL that may render to other digits
+            except ValueError:
                 return None
             return tuple(row)
 
@@ -401,7 +460,10 @@ class Bulk:
         try:
             if self.dialect == "sqlite":
                 raw.driver_connection.text_factory = bytes  # the page as bytes, whatever its text holds
-                record = " || x'1f' || ".join(keys + [f"ifnull({v}, '')" for v in values])
+                extra = [n for n in plan.row_key if n not in plan.order]
+                tagged = [f"CASE typeof({self._sql(conn, plan.exprs[n])}) WHEN 'integer' THEN "
+                          f"'i' || {self._sql(conn, plan.exprs[n])} ELSE 'x' END" for n in extra]
+                record = " || x'1f' || ".join(keys + tagged + values)
                 agg = "group_concat(cardscan_r, x'1e')"
             else:
                 cur = raw.cursor()
