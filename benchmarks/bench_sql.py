@@ -19,7 +19,8 @@ It prints rows/s of each, the ratio cardscan / baseline, and the peak RSS of
 cardscan's process (GNU ``time``), which must stay flat in table size (compare
 ``--rows 250000`` with the default). Each command runs ``--repeat`` times
 (default 3); the median counts. Tables are built once per size and kept
-(``--rebuild`` to build again); ``--only pg,maria,sqlite`` picks databases.
+(``--rebuild`` to build again; SQLite files in ``benchmarks/data/sql/`` or
+``$CARDSCAN_BENCH_SQL_DIR``); ``--only pg,maria,sqlite`` picks databases.
 
 Needs the servers of the test suite (PostgreSQL on 127.0.0.1:5432 as
 ``postgres``, MariaDB on 127.0.0.1:3306 as ``root``), the ``psql``,
@@ -125,7 +126,7 @@ def build_maria(n: int) -> str:
 
 
 def sqlite_path(n: int) -> Path:
-    return SQLITE_DIR / f"bench-{n}.db"
+    return Path(os.environ.get("CARDSCAN_BENCH_SQL_DIR") or SQLITE_DIR) / f"bench-{n}.db"
 
 
 def build_sqlite(n: int) -> str:
