@@ -430,3 +430,26 @@ def test_a_split_table_on_dask_finds_every_row_once(make_db, rng) -> None:
         cluster.close()
     assert summary["objects_scanned"] >= 4 and not sink.errors
     assert sorted(f.fingerprint for f in sink.findings) == sorted(KEY.fingerprint(p) for p in pans)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_odd_names_read_in_bulk_as_cell_by_cell(make_db, dialect, rng) -> None:
+    # Percent signs, quotes, spaces and case in table and column names: the
+    # export SQL is sent as it is, the re-read through SQLAlchemy.
+    db = make_db(dialect)
+    q = '"' if dialect != "mariadb" else "`"
+    table = f"{q}Odd %tbl{q}" if dialect != "postgresql" else f'{db.schema}."Odd %tbl"'
+    raw = db.engine.raw_connection()  # the DDL as it is: no parameters, no % formatting
+    try:
+        cur = raw.cursor()
+        cur.execute(f"CREATE TABLE {table} ({q}K%ey{q} BIGINT PRIMARY KEY, {q}no'te %s{q} TEXT, "
+                    f"{q}Amt%{q} DOUBLE PRECISION)")
+        raw.commit()
+    finally:
+        raw.close()
+    pans = [make_pan("4", 16, rng) for _ in range(4)]
+    db.run(params=[(f"INSERT INTO {table} VALUES (:k, :n, :a)",
+                    {"k": i, "n": f"card {p} \\ 100%", "a": float(p[:15]) if i == 2 else 1.5}) for i, p in enumerate(pans)])
+    cells, fast = _both(db)
+    assert not fast.errors and _all(fast) == _all(cells)
+    assert {KEY.fingerprint(p) for p in pans} <= {f.fingerprint for f in fast.findings}

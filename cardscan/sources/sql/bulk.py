@@ -135,13 +135,18 @@ class Bulk:
 
     # -- what each dialect exports --------------------------------------------------------
     def _sql(self, conn: sa.Connection, expr: Any) -> str:
-        return str(expr.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        """``expr`` as SQL sent as it is (COPY, raw cursors): no doubled ``%`` for pyformat drivers
+        (what goes back through SQLAlchemy, as literal_column, is escaped by it again)."""
+        text = str(expr.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        return text.replace("%%", "%") if getattr(conn.dialect.identifier_preparer, "_double_percents", False) else text
 
     def _table(self, conn: sa.Connection, plan: Plan) -> str:
         q = conn.dialect.identifier_preparer
         if self.dialect == "sqlite" and plan.schema == "main":
-            return q.quote(plan.table)
-        return q.quote_schema(plan.schema) + "." + q.quote(plan.table)
+            text = q.quote(plan.table)
+        else:
+            text = q.quote_schema(plan.schema) + "." + q.quote(plan.table)
+        return text.replace("%%", "%") if getattr(q, "_double_percents", False) else text
 
     def _value(self, conn: sa.Connection, plan: Plan, col: str, expr_name: str) -> str:
         """The SQL of a scanned value's export text: its cell bytes, or MARK where they might differ.
