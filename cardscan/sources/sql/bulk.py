@@ -241,7 +241,7 @@ class Bulk:
             conn.rollback()
             yield ErrorRecord(where, db_error_kind(exc), self.rows._message(f"cannot read {plan.schema}.{plan.table}", exc))
 
-    def _pg_parser(self, plan: Plan) -> Callable[[bytes], tuple[Any, ...] | None] | None:
+    def _pg_parser(self, plan: Plan) -> Callable[[bytes, set[int]], tuple[Any, ...] | None] | None:
         """PostgreSQL: a function turning a COPY record into the row psycopg2 would
         have given the cell reader (None for a record it cannot rebuild exactly:
         read again), or None when some column's COPY text is not enough (bytea,
