@@ -453,3 +453,29 @@ def test_odd_names_read_in_bulk_as_cell_by_cell(make_db, dialect, rng) -> None:
     cells, fast = _both(db)
     assert not fast.errors and _all(fast) == _all(cells)
     assert {KEY.fingerprint(p) for p in pans} <= {f.fingerprint for f in fast.findings}
+
+
+def test_mariadb_connections_killed_mid_export_are_an_error_and_the_scan_goes_on(make_db, rng) -> None:
+    db = make_db("mariadb")
+    pans = [make_pan("4", 16, rng) for _ in range(3)]
+    _big_table(db, "big", 3000, pans)
+    db.run("CREATE TABLE later (id INTEGER PRIMARY KEY, note TEXT)",
+           params=[("INSERT INTO later VALUES (1, :n)", {"n": f"card {pans[0]}"})])
+    src = db.source(bulk=True, bulk_rows=1000)  # three pages: the kill lands between two
+    out = []
+    killed = 0
+    for item in src.items():
+        for entry in src.cells(item):
+            out.append((item.meta["table"], entry))
+            if item.meta["table"] == "big" and not killed:
+                with db.engine.begin() as conn:  # every connection of the scan, as an operator would
+                    ids = [r[0] for r in conn.exec_driver_sql(
+                        "SELECT ID FROM information_schema.PROCESSLIST "
+                        f"WHERE DB = '{db.schema}' AND ID <> CONNECTION_ID()")]
+                    for i in ids:
+                        conn.exec_driver_sql(f"KILL CONNECTION {i}")
+                    killed = len(ids)
+    assert killed >= 1
+    errors = [(t, e.kind) for t, e in out if isinstance(e, ErrorRecord)]
+    assert errors == [("big", "io")]
+    assert [e[0].column for t, e in out if t == "later"] == ["note"]  # the next table is read
