@@ -6,9 +6,12 @@ it. This reader asks the database for the table as delimited text in big
 pages (PostgreSQL ``COPY (SELECT …) TO STDOUT``; SQLite and MySQL/MariaDB a
 ``group_concat`` of a keyset page, one string per page), key columns first,
 and runs the engine's candidate pass over the whole export buffer at once.
-Only the rows that hold a candidate are read again, by key, through the
-cell reader itself: their cells, keys, ``column_*`` reasons and errors are
-exactly the cell reader's.
+Only the rows that hold a candidate become cells: rebuilt from the export
+text as the driver would have typed them where that is known exactly
+(PostgreSQL, SQLite: the fields that hold a candidate), else read again by
+key through the cell reader itself. Either way their cells go through the
+cell reader's own row-to-cell code, so keys, ``column_*`` reasons and errors
+are exactly the cell reader's.
 
 Why this is exact: a row can give a finding only through a digit chain
 (:mod:`cardscan.engine.candidates`: digits joined by single spaces or
@@ -25,9 +28,10 @@ numbers and escapes that the driver re-renders, arrays) are exported as
 :data:`MARK` when they might hold something, which flags the row too. Extra
 flags only cost a re-read, never a finding.
 
-Rows are flagged in the order of the export (key order) and read again in
-groups of :data:`REREAD_ROWS` by ``WHERE key IN (…)``: findings come out in
-key order, as from the cell reader. A row deleted between the export and the
+Rows are flagged in the order of the export (key order) and those read
+again go in groups of at most :data:`REREAD_ROWS` by ``WHERE key IN (…)``,
+flushed before any later row: findings come out in key order, as from the
+cell reader. A row deleted between the export and the
 re-read is not reported (as if it had been deleted before the scan).
 """
 from __future__ import annotations
