@@ -479,3 +479,36 @@ def test_mariadb_connections_killed_mid_export_are_an_error_and_the_scan_goes_on
     errors = [(t, e.kind) for t, e in out if isinstance(e, ErrorRecord)]
     assert errors == [("big", "io")]
     assert [e[0].column for t, e in out if t == "later"] == ["note"]  # the next table is read
+
+
+def test_postgres_split_ranges_carry_over_with_state_until_the_table_is_written(make_db, tmp_path, rng) -> None:
+    import time
+
+    import cardscan.run
+    from cardscan.sinks.base import ListSink
+
+    db = make_db("postgresql")
+    pans = _one_card_per_row(db, "cards", 90, rng)
+    state = tmp_path / "sweep.state"
+
+    def settle() -> None:  # the server publishes a backend's write counters at its next report
+        db.run("SELECT pg_stat_force_next_flush()")
+        db.run("SELECT 1")
+        time.sleep(0.2)
+
+    def sweep():
+        sink = ListSink()
+        summary = cardscan.run.run_sweep([db.url], key=KEY, sinks=[sink], state=str(state), jobs=1,
+                                         source_options={"sql": {"split_rows": 20, "schemas": [db.schema]}})
+        return summary, sink
+
+    settle()
+    first, s1 = sweep()
+    assert first["objects_scanned"] >= 4 and len(s1.findings) == 90
+    second, s2 = sweep()
+    assert second["objects_scanned"] == 0 and second["carried_over"]["objects"] == first["objects_scanned"]
+    assert sorted(f.fingerprint for f in s2.findings) == sorted(KEY.fingerprint(p) for p in pans)
+    db.run(f"UPDATE {db.t('cards')} SET note = 'gone' WHERE id = -40")
+    settle()
+    third, s3 = sweep()
+    assert third["carried_over"]["objects"] == 0 and len(s3.findings) == 89
