@@ -399,6 +399,9 @@ class SweepOptions:
     sql_views: bool = option(
         False, SQL, "also scan views (default: tables only)", flags="--views", parse=boolean, action="true",
         feeds=("sql",), kwarg="views")
+    sql_split_rows: int | None = option(
+        2_000_000, SQL, "list a table of more rows than N as key ranges of about N rows, which workers share "
+        "(default: 2000000)", flags="--split-rows", parse=_jobs, metavar="N", feeds=("sql",), kwarg="split_rows")
     exposure: bool = option(
         True, SQL, "look up who may read each S3 object, SQL table and SMB file (default: on)", flags="--exposure",
         parse=boolean, action="bool", feeds=("s3", "sql", "smb"))

@@ -24,7 +24,11 @@ Which rows
     key order, in batches of ``batch_rows`` by keyset pagination (``WHERE key >
     last ORDER BY key LIMIT n``; never OFFSET) with a server-side cursor, so a
     billion-row table scans in constant memory and each batch is a short
-    read transaction (no snapshot held for hours).
+    read transaction (no snapshot held for hours). A table of at least
+    ``bulk_min_rows`` rows is read through the database's export instead
+    (:mod:`.bulk`: one candidate pass over the export text, cells only for
+    the rows that hold a candidate, the same findings), and one of more than
+    ``split_rows`` rows is listed as several key-range items (:mod:`.split`).
 
 Keys (``Cell.row_key``, ``Cell.stable``)
     The primary key (composite too), else a unique index over NOT NULL

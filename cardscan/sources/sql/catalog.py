@@ -84,6 +84,8 @@ class Plan:
     #: Expressions to read, by name (each ``SELECT``ed once): columns, ``#rowid``/``#ctid``,
     #: ``=col`` for a column scanned as raw bytes.
     exprs: dict[str, Any] = field(default_factory=dict)
+    #: SQLAlchemy type of each column (the bulk reader exports and parses each kind its own way).
+    types: dict[str, Any] = field(default_factory=dict)
 
 
 class Catalog:
@@ -227,6 +229,7 @@ class Catalog:
         text_as_bytes = self.dialect == "postgresql" and self._server_encoding(conn) not in ("UTF8", "")
         scan: list[tuple[str, str]] = []
         exprs: dict[str, Any] = {}
+        types: dict[str, Any] = {}
         for c in cols:
             name = c["name"]
             exprs[name] = sa.column(name)
@@ -242,6 +245,7 @@ class Catalog:
                 scan.append((name, "=" + name))
             else:
                 scan.append((name, name))
+        types.update((c["name"], c["type"]) for c in cols)
         colnames = {c["name"].lower() for c in cols}
         if self.dialect == "sqlite" and not self._without_rowid(conn, schema, table):
             rowid = rowid_alias(colnames)
@@ -251,17 +255,17 @@ class Catalog:
             # compares mixed types by storage class, which would break keyset
             # pagination on a dynamically typed key).
             if pk:
-                return Plan(schema, table, scan, "rowid", ["#rowid"], pk, True, exprs)
-            return Plan(schema, table, scan, "rowid", ["#rowid"], ["#rowid"], False, exprs)
+                return Plan(schema, table, scan, "rowid", ["#rowid"], pk, True, exprs, types)
+            return Plan(schema, table, scan, "rowid", ["#rowid"], ["#rowid"], False, exprs, types)
         if pk:
-            return Plan(schema, table, scan, "key", pk, pk, True, exprs)
+            return Plan(schema, table, scan, "key", pk, pk, True, exprs, types)
         if self.dialect == "postgresql":
             exprs["#ctid"] = sa.literal_column("ctid")
-            return Plan(schema, table, scan, "ctid", ["#ctid"], ["#ctid"], False, exprs)
+            return Plan(schema, table, scan, "ctid", ["#ctid"], ["#ctid"], False, exprs, types)
         scanned = {n for n, _ in scan}
         rest = [c["name"] for c in cols if c["name"] not in scanned and column_kind(c["type"], self.dialect) is None
                 and not isinstance(c["type"], (T.Float, T.LargeBinary))]
-        return Plan(schema, table, scan, "stream", [], rest, False, exprs)
+        return Plan(schema, table, scan, "stream", [], rest, False, exprs, types)
 
     def _unique_key(self, insp: Any, table: str, schema: str | None, cols: list[Any]) -> list[str]:
         """A unique index/constraint over NOT NULL columns: as good as a primary key."""

@@ -50,7 +50,9 @@ class Rows:
             return cols[0] == sa.cast(sa.literal(values[0], sa.String), Tid())
         return sa.and_(*[c == sa.literal(v) for c, v in zip(cols, values)])
 
-    def read(self, conn: sa.Connection, plan: Plan, where: Location) -> Iterator[tuple[Cell, bytes] | ErrorRecord]:
+    def read(self, conn: sa.Connection, plan: Plan, where: Location,
+             bounds: str | None = None) -> Iterator[tuple[Cell, bytes] | ErrorRecord]:
+        """``bounds``: SQL limiting the rows to one key range of a split table (:func:`.split.bounds_sql`)."""
         names = list(dict.fromkeys([*plan.order, *plan.row_key, *[e for _, e in plan.scan]]))
         pos = {n: i for i, n in enumerate(names)}
         order_at = [pos[n] for n in plan.order]
@@ -58,6 +60,8 @@ class Rows:
         last: tuple[Any, ...] | None = None
         while True:
             q = self._select(plan, names)
+            if bounds is not None:
+                q = q.where(sa.literal_column(bounds))  # (untyped: a Boolean one becomes "(...) = 1" on MySQL, which no index serves)
             if plan.order:
                 q = q.order_by(*[plan.exprs[n] for n in plan.order]).limit(self.batch_rows)
                 if last is not None:
@@ -82,7 +86,7 @@ class Rows:
                     yield ErrorRecord(where, "decode", self._message(f"row {rows_done + 1} and later could not be decoded", exc))
                     return
                 # Isolate the value(s) that do not decode, cell by cell; the rest of the table goes on.
-                step = yield from self._careful(conn, plan, last, where, rows_done)
+                step = yield from self._careful(conn, plan, last, where, rows_done, bounds)
                 if step is None:
                     return
                 last, n = step
@@ -99,10 +103,13 @@ class Rows:
                 return
 
     def _careful(
-        self, conn: sa.Connection, plan: Plan, last: tuple[Any, ...] | None, where: Location, rows_done: int
+        self, conn: sa.Connection, plan: Plan, last: tuple[Any, ...] | None, where: Location, rows_done: int,
+        bounds: str | None = None,
     ) -> Generator[tuple[Cell, bytes] | ErrorRecord, None, tuple[tuple[Any, ...], int] | None]:
         key_names = list(dict.fromkeys([*plan.order, *plan.row_key]))
         q = self._select(plan, key_names).order_by(*[plan.exprs[n] for n in plan.order]).limit(self.batch_rows)
+        if bounds is not None:
+            q = q.where(sa.literal_column(bounds))
         if last is not None:
             q = q.where(self._after(plan, last))
         try:

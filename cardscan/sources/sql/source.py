@@ -23,6 +23,9 @@ from .dialect import (
     db_error_kind, glob_escape, parse_url, public_url, split_table_uri, sqlite_read_only, sqlite_text, table_uri,
     with_driver,
 )
+from . import split
+from .bulk import Bulk
+from .catalog import Plan
 from .rows import Rows
 
 
@@ -38,7 +41,11 @@ class SQLSource:
     off: they repeat their tables' data); ``exposure`` (read grants);
     ``connect_args`` (passed to the driver); ``read_only`` (SQLite: open the
     file read-only, never creating it: how the file sweep reads a database
-    file it meets).
+    file it meets); ``bulk`` (read through an export, :mod:`.bulk`: True,
+    False, or None for tables of at least ``bulk_min_rows`` rows; never with
+    ``sample`` or for a table without a key); ``bulk_rows`` (rows per export page);
+    ``split_rows`` (a bigger table is listed as key ranges of about this many
+    rows, :mod:`.split`; None: never).
     """
 
     name: ClassVar[str] = "sql"
@@ -61,7 +68,13 @@ class SQLSource:
         exposure: bool = True,
         connect_args: dict[str, Any] | None = None,
         read_only: bool = False,
+        bulk: bool | None = None,
+        bulk_min_rows: int = 10_000,
+        bulk_rows: int = 200_000,
+        split_rows: int | None = 2_000_000,
     ) -> None:
+        if isinstance(url, str):
+            url = split.parse(url)[0]  # a range item's URI opens its whole table
         if isinstance(url, str) and re.search(r"#[^#/@]+\.[^#/@]+$", url):
             # An item URI (database#schema.table): that one table.
             url, _, frag = url.rpartition("#")
@@ -88,6 +101,14 @@ class SQLSource:
         self.exposure = exposure
         self.connect_args = dict(connect_args or {})
         self.read_only = bool(read_only)
+        if bulk_rows < 1 or bulk_min_rows < 0:
+            raise ConfigError("bulk_rows must be at least 1 and bulk_min_rows at least 0")
+        self.bulk = bulk
+        self.bulk_min_rows = bulk_min_rows
+        self.bulk_rows = bulk_rows
+        if split_rows is not None and split_rows < 1:
+            raise ConfigError("split_rows must be at least 1 (None: never split)")
+        self.split_rows = split_rows
         self._engine: sa.Engine | None = None
         self._pid = os.getpid()
 
@@ -109,6 +130,8 @@ class SQLSource:
             "columns": lst(self.columns), "exclude_columns": lst(self.exclude_columns),
             "sample": self.sample, "batch_rows": self.batch_rows, "fetch_rows": self.fetch_rows,
             "views": self.views, "exposure": self.exposure, "read_only": self.read_only,
+            "bulk": self.bulk, "bulk_min_rows": self.bulk_min_rows, "bulk_rows": self.bulk_rows,
+            "split_rows": self.split_rows,
         }
 
     def describe(self) -> dict[str, Any]:
@@ -178,6 +201,32 @@ class SQLSource:
         return Rows(self.dialect, self.public_url, batch_rows=self.batch_rows, fetch_rows=self.fetch_rows,
                     sample=self.sample, message=self._message)
 
+    def _use_bulk(self, conn: sa.Connection, plan: Plan, item: Item) -> bool:
+        """Whether to read ``plan``'s table through an export (:mod:`.bulk`)."""
+        if self.bulk is False or self.sample is not None or plan.strategy == "stream":
+            return False
+        if any(e.startswith("=") for _, e in plan.scan):
+            return False  # a PostgreSQL database not in UTF8: its text is read as raw bytes, cell by cell
+        if self.dialect not in ("postgresql", "sqlite", "mysql", "mariadb"):
+            return False
+        try:
+            if self.dialect == "postgresql" and conn.exec_driver_sql("SHOW standard_conforming_strings").scalar() != "on":
+                return False  # keys are written back as '...' literals
+            if self.bulk:
+                return True
+            # Small tables: the cell reader is as quick and starts nothing.
+            estimate = item.meta.get("rows_estimate")
+            if isinstance(estimate, int) and estimate >= self.bulk_min_rows:
+                return True
+            sch = None if self.dialect == "sqlite" and plan.schema == "main" else plan.schema
+            probe = sa.select(sa.func.count()).select_from(
+                sa.select(sa.literal(1)).select_from(sa.table(plan.table, schema=sch)).limit(self.bulk_min_rows).subquery())
+            return int(conn.execute(probe).scalar() or 0) >= self.bulk_min_rows
+        except sa.exc.SQLAlchemyError:
+            return False  # the cell reader reports what is wrong
+        finally:
+            conn.rollback()
+
     # -- listing ---------------------------------------------------------------
     def items(self) -> Iterator[Item | ErrorRecord]:
         """One item per selected table, schema by schema, in name order."""
@@ -230,12 +279,32 @@ class SQLSource:
                     meta[k] = info[k]
             if self.exposure and self.dialect != "sqlite" and "exposure" not in meta:
                 meta["exposure"] = "unknown"
-            yield Item(
-                uri=table_uri(self.public_url, schema, table),
-                source=self.name,
-                size=info.get("size"),
-                meta=meta,
-            )
+            uri = table_uri(self.public_url, schema, table)
+            parts = self._split(conn, schema, table, meta.get("rows_estimate"))
+            if not parts:
+                yield Item(uri=uri, source=self.name, size=info.get("size"), meta=meta)
+                continue
+            stamp = split.stamp(conn, self.dialect, split.table_sql(conn, self.dialect, schema, table),
+                                self._url.database)
+            for r in parts:
+                yield Item(uri=uri + r.suffix(), source=self.name,
+                           size=info["size"] // len(parts) if info.get("size") else None,
+                           ukey=f"{stamp}{r.suffix()}" if stamp else None,
+                           meta={**meta, "key_range": [r.lo, r.hi], "key_ranges": len(parts)})
+
+    def _split(self, conn: sa.Connection, schema: str, table: str, estimate: Any) -> list[split.KeyRange] | None:
+        """The key ranges of a big table (:mod:`.split`), None to list it whole."""
+        if self.split_rows is None or (isinstance(estimate, int) and estimate <= self.split_rows):
+            return None
+        if estimate is None and self.dialect != "sqlite":
+            return None  # no estimate: a count would read the table
+        try:
+            plan = self.catalog().plan(conn, schema, table)
+            return split.ranges(conn, self.dialect, plan, split.table_sql(conn, self.dialect, schema, table),
+                                estimate if isinstance(estimate, int) else None, self.split_rows)
+        except sa.exc.SQLAlchemyError:
+            conn.rollback()
+            return None  # the table's scan reports what is wrong
 
     def owns(self, item: Item) -> bool:
         """Whether ``item`` is a table of this database (workers route items by it)."""
@@ -244,7 +313,8 @@ class SQLSource:
     # -- reading ---------------------------------------------------------------
     def cells(self, item: Item) -> Iterator[tuple[Cell, bytes] | ErrorRecord]:
         """Every non-NULL value of the table's scanned columns, in key order."""
-        base, schema, table = split_table_uri(item.uri)
+        table_item, key_range = split.parse(item.uri)
+        base, schema, table = split_table_uri(table_item)
         where = Location(uri=item.uri)
         if base != self.public_url:
             raise ConfigError(f"{item.uri} is not a table of {self.public_url}")
@@ -261,7 +331,16 @@ class SQLSource:
             except sa.exc.SQLAlchemyError as exc:
                 yield ErrorRecord(where, db_error_kind(exc), self._message(f"cannot read the structure of {schema}.{table}", exc))
                 return
+            bounds = None
+            if key_range is not None:
+                if len(plan.order) != 1:
+                    yield ErrorRecord(where, "source", f"{schema}.{table} no longer has the key its ranges were listed by")
+                    return
+                bounds = key_range.sql(str(plan.exprs[plan.order[0]].compile(dialect=conn.dialect)))
             if plan.scan:
-                yield from self._rows().read(conn, plan, where)
+                if self._use_bulk(conn, plan, item):
+                    yield from Bulk(self._rows(), self.engine, page_rows=self.bulk_rows).read(conn, plan, where, bounds)
+                else:
+                    yield from self._rows().read(conn, plan, where, bounds)
         finally:
             conn.close()
