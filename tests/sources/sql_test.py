@@ -26,7 +26,7 @@ from cardscan.testing import (  # noqa: E402
     SourceCase, SourceContract, assert_no_pan, break_luhn, make_pan, scan_source,
 )
 
-KEY = FingerprintKey(b"sql-tests")
+KEY = FingerprintKey(b"sql-tests, a key of 32 bytes or more")
 from tests.conftest import PG_ADMIN  # noqa: E402
 
 

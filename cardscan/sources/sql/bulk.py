@@ -45,7 +45,8 @@ from typing import Any, Callable, Iterator
 import sqlalchemy as sa
 from sqlalchemy import types as T
 
-from ...engine.candidates import get_finder, has_entity
+from ...engine import context
+from ...engine.candidates import ID_ALL_RANGES, get_finder, has_entity
 from ...engine.inline import _ENT_FIND, _PCT_FIND, _hints, _union_runs  # the inline pre-checks, as the engine runs them
 from ...findings import Cell, ErrorRecord, Location
 from .catalog import Plan
@@ -214,9 +215,15 @@ class Bulk:
         if parse is not None:
             names = list(dict.fromkeys([*plan.order, *plan.row_key, *[e for _, e in plan.scan]]))
             pos = {n: i for i, n in enumerate(names)}
+        find = self._find
+        if any(context.field_evidence(col.encode("utf-8", "surrogateescape")) > 0 for col, _ in plan.scan):
+            # A card-named column reports Luhn-valid numbers outside every issuer
+            # range too (docs/detection.md, class 5): the pass must flag their rows.
+            words = context.id_field_words(context.NEGATIVE_WINDOW) + (ID_ALL_RANGES,)
+            find = lambda buf, _ids, _f=self._find, _w=words: _f(buf, _w)  # noqa: E731
         try:
             for block, rs, fs, to_literal in pages(conn, plan):
-                for start, hits in flagged_at(block, rs, self._find):
+                for start, hits in flagged_at(block, rs, find):
                     end = block.find(rs, start)
                     record = block[start:] if end < 0 else block[start:end]
                     if parse is not None:
