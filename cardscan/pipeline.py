@@ -293,7 +293,7 @@ class Pipeline:
                 found, allowed = split_seekable(stream, found, start)
         elif honoured(part.encoding):  # a forward-only stream: keep lines as they pass
             watch = LineWatch(stream)
-            found, allowed = watch.split(self.scanner.scan_stream(watch, loc))
+            found, allowed = watch.split(self.scanner.scan_stream(watch, loc))  # type: ignore[arg-type]  # reads as a file
         else:
             found = list(self.scanner.scan_stream(stream, loc))
         if found and part.locate is not None:
@@ -311,7 +311,7 @@ class Pipeline:
             before = _fstat(raw)
             reader = HashingReader(raw, start, end)
             try:
-                findings, stats = self.scanner.scan_range(reader, start, end, base)
+                findings, stats = self.scanner.scan_range(reader, start, end, base)  # type: ignore[arg-type]
                 result.findings, result.allowed = split_seekable(raw, findings)
                 result.range_stats = stats
             except Exception as exc:  # OSError, SourceError, a decoder bug: a record, never a crash

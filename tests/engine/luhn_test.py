@@ -2,7 +2,7 @@ import luhn as reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cardscan.engine.luhn import luhn_valid, luhn_reference
+from cardscan.engine.luhn import luhn_valid
 from cardscan.testing import break_luhn, make_pan
 
 digits = st.text(alphabet="0123456789", min_size=1, max_size=40)
@@ -19,8 +19,8 @@ def test_agrees_on_every_length_of_generated_pans(rng) -> None:
         for _ in range(200):
             pan = make_pan(str(rng.randint(1, 9)), length, rng)
             bad = break_luhn(pan)
-            ok_fast, ok_ref = luhn_valid(pan), luhn_reference(pan)
-            bad_fast, bad_ref = luhn_valid(bad), luhn_reference(bad)
+            ok_fast, ok_ref = luhn_valid(pan), bool(reference.verify(pan))
+            bad_fast, bad_ref = luhn_valid(bad), bool(reference.verify(bad))
             assert ok_fast and ok_ref, "generated PAN failed Luhn"
             assert not bad_fast and not bad_ref, "broken PAN passed Luhn"
 
