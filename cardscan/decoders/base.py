@@ -31,7 +31,7 @@ should pass.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, BinaryIO, Callable, ClassVar, Iterator, Protocol, Union
+from typing import Any, Callable, ClassVar, Iterator, Protocol, Union
 
 from ..errors import ConfigError, DecodeError, LimitError
 

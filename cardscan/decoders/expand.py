@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, BinaryIO, Iterator
+from typing import Any, Iterator
 
 from .. import registry
 from ..errors import MissingDependency
