@@ -35,6 +35,7 @@ from typing import Any, Callable, ClassVar, Iterator, Protocol, Union
 
 from ..errors import ConfigError, DecodeError, LimitError
 
+
 class Reader(Protocol):
     """What a decoder reads from and hands on: a file object or one of the
     decoders' own streams (decoders/streams.py; not ``BinaryIO`` subclasses)."""

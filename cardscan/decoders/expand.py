@@ -51,7 +51,6 @@ from ..privacy import safe_message
 from .base import HEAD_SIZE, Failure, Layer, Limits, Part, Reader, SourceReadError, TextLayer, kind_of
 from .streams import ItemStream, Stream
 
-
 # -- the decoders ------------------------------------------------------------------
 
 

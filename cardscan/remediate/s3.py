@@ -34,8 +34,8 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ..errors import CardscanError, ConfigError, MissingDependency
-from ..privacy import safe_message
 from ..findings import Finding
+from ..privacy import safe_message
 from ..sources.s3 import _strip_userinfo, split_uri
 from .base import (
     NOTE_SUFFIX,

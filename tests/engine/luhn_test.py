@@ -1,6 +1,5 @@
 import luhn as reference
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from cardscan.engine.luhn import luhn_valid
 from cardscan.testing import break_luhn, make_pan
