@@ -382,7 +382,7 @@ def _load(target: str) -> Any:
 # -- publishing -------------------------------------------------------------------------
 def publish(result: ItemResult, key: FingerprintKey) -> None:
     """Mask card numbers in the names of ``result``'s locations and object
-    metadata (``/exports/4556737586899855.csv``, a git path), sealing the real
+    metadata (``/exports/4111111111111111.csv``, a git path), sealing the real
     location under the key so remediation can find it (findings.py, seal.py).
     Everything after the pipeline (sinks, state, progress) sees public names."""
     # One check (and one seal) per name, not per finding: a file may hold millions.
