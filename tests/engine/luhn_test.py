@@ -29,3 +29,27 @@ def test_known_values() -> None:
     assert luhn_valid("378282246310005")
     assert not luhn_valid("4111111111111112")
     assert luhn_valid("0")
+
+
+def test_the_luhn_package_is_only_the_test_oracle() -> None:
+    # python-luhn is in the test extra, not a dependency: no module of cardscan may import it.
+    import ast
+    from pathlib import Path
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    importers = []
+    for path in (root / "cardscan").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            if any(n == "luhn" or n.startswith("luhn.") for n in names):
+                importers.append(str(path.relative_to(root)))
+    assert importers == []
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert not any(d.startswith("luhn") for d in project["dependencies"])
+    assert any(d.startswith("luhn") for d in project["optional-dependencies"]["test"])
