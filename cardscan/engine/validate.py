@@ -16,7 +16,7 @@ chunk boundary fell): a window is kept unless an overlapping valid window
 ranks before it. Rank: the common lengths first (16, 15, 14, 19, 13, 18, 17,
 12), then the earlier start. That is how ``4111 1111 1111 1111 123`` (a PAN
 followed by its CVV) reads as a 16-digit PAN even when the 19 digits would
-also pass Luhn; PERF-NOTES.md measured "longest valid window first" getting
+also pass Luhn; measured (docs/design.md): "longest valid window first" getting
 this wrong for 34 of 5,367 planted PANs.
 """
 from __future__ import annotations
