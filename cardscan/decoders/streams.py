@@ -188,6 +188,10 @@ class ZlibDecomp:
         return self._d.unused_data
 
     def feed(self, data: bytes, n: int) -> bytes:
+        if self._d.eof:
+            # zlib keeps unconsumed_tail at the end of a member and would append
+            # it to unused_data again: the next member would be read twice
+            return b""
         buf = self._tail + data if self._tail else data
         try:
             out = self._d.decompress(buf, n)
