@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import importlib.util
+import os
 import statistics
 import sys
 import time

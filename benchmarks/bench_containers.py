@@ -37,11 +37,11 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
+import generate
+
 from cardscan import Scanner
 from cardscan.decoders import Layer, Limits, expand
 from cardscan.findings import FingerprintKey
-
-import generate
 
 MB = 1 << 20
 

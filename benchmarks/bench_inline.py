@@ -21,12 +21,12 @@ import statistics
 import sys
 import time
 
+import generate
+
 from cardscan import Scanner
 from cardscan.engine.inline import find_encoded
 from cardscan.findings import FingerprintKey
 from cardscan.testing import group, make_pan
-
-import generate
 
 MB = 1 << 20
 

@@ -35,8 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cardscan.findings import FingerprintKey
-from cardscan.testing import group
-from cardscan.testing import pans as test_pans
+from cardscan.testing import group, pans as test_pans
 
 #: Fingerprint key of the planted PANs (public on purpose: the PANs are fake).
 #: At least 32 bytes: cardscan refuses shorter keys from the environment (bench_process sets it).

@@ -378,7 +378,7 @@ class Pipeline:
                 found, allowed = split_seekable(stream, found, start)
         elif honoured(part.encoding):  # a forward-only stream: keep lines as they pass
             watch = LineWatch(stream)
-            found, allowed = watch.split(self.scanner.scan_stream(watch, loc))
+            found, allowed = watch.split(self.scanner.scan_stream(watch, loc))  # type: ignore[arg-type]  # reads as a file
         else:
             found = list(self.scanner.scan_stream(stream, loc))
         if found and part.locate is not None:
@@ -396,7 +396,7 @@ class Pipeline:
             before = _fstat(raw)
             reader = HashingReader(raw, start, end)
             try:
-                findings, stats = self.scanner.scan_range(reader, start, end, base)
+                findings, stats = self.scanner.scan_range(reader, start, end, base)  # type: ignore[arg-type]
                 result.findings, result.allowed = split_seekable(raw, findings)
                 result.range_stats = stats
             except Exception as exc:  # OSError, SourceError, a decoder bug: a record, never a crash
@@ -467,7 +467,7 @@ def _load(target: str) -> Any:
 # -- publishing -------------------------------------------------------------------------
 def publish(result: ItemResult, key: FingerprintKey) -> None:
     """Mask card numbers in the names of ``result``'s locations and object
-    metadata (``/exports/4556737586899855.csv``, a git path), sealing the real
+    metadata (``/exports/4111111111111111.csv``, a git path), sealing the real
     location under the key so remediation can find it (findings.py, seal.py).
     Everything after the pipeline (sinks, state, progress) sees public names."""
     # One check (and one seal) per name, not per finding: a file may hold millions.

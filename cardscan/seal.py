@@ -1,7 +1,7 @@
 """Sealing: where an object whose *name* holds a card number really is.
 
 A manifest never shows a full PAN, not in a file name or an S3 key either
-(``/exports/4556737586899855.csv``, ``cards/4556737586899855/receipt.json``):
+(``/exports/4111111111111111.csv``, ``cards/4111111111111111/receipt.json``):
 such a location is written masked, like the number itself, and with a
 ``sealed`` field: the real location encrypted under the fingerprint key, so
 ``cardscan remediate`` (which needs that key anyway, to check fingerprints)

@@ -7,7 +7,15 @@ import pytest
 
 from cardscan import Scanner
 from cardscan.allow import (
-    MAX_LINE, LineWatch, allowed_at, allowed_in_file, honoured, line_allows, line_allows_next, split_seekable, verdict,
+    MAX_LINE,
+    LineWatch,
+    allowed_at,
+    allowed_in_file,
+    honoured,
+    line_allows,
+    line_allows_next,
+    split_seekable,
+    verdict,
 )
 from cardscan.engine.config import ScanConfig
 from cardscan.testing import make_pan

@@ -10,7 +10,14 @@ import pytest
 
 from cardscan import Scanner
 from cardscan.baseline import (
-    BASELINE_VERSION, UPGRADES, Baseline, BaselineError, check_key_outside, entry_id, finding_path, parse_label,
+    BASELINE_VERSION,
+    UPGRADES,
+    Baseline,
+    BaselineError,
+    check_key_outside,
+    entry_id,
+    finding_path,
+    parse_label,
     upgrade,
 )
 from cardscan.findings import Cell, FingerprintKey, Location

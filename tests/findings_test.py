@@ -73,8 +73,8 @@ def test_locations_for_members_s3_and_sql() -> None:
     cell = Cell(table="payments", column="note", row_key=(("id", 7),), schema="public")
     sql = Location(uri="postgresql://app@db/shop", cell=cell, offset=4)
     assert sql.display() == "postgresql://app@db/shop#public.payments.note[id=7]"
-    for l in (loc, s3, sql):
-        assert Location.from_dict(l.to_dict()) == l
+    for each in (loc, s3, sql):
+        assert Location.from_dict(each.to_dict()) == each
     err = ErrorRecord(loc, "limit", "expansion ratio over 200", "ratio")
     assert ErrorRecord.from_dict(err.to_dict()) == err
 

@@ -16,8 +16,16 @@ from cardscan import manifest
 from cardscan.errors import ManifestError
 from cardscan.findings import Cell, ErrorRecord, Finding, FingerprintKey, Location, mask
 from cardscan.manifest import (
-    confidence_band, dumps, error_record, finding_record, load_manifest, object_digest, open_private,
-    scan_record, summary_record, validate_records,
+    confidence_band,
+    dumps,
+    error_record,
+    finding_record,
+    load_manifest,
+    object_digest,
+    open_private,
+    scan_record,
+    summary_record,
+    validate_records,
 )
 from cardscan.run.sweep import Tally, scan_info
 from tests.treegen import KEY, pan

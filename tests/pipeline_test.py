@@ -12,11 +12,19 @@ from typing import Any, Iterator
 import pytest
 
 import cardscan.pipeline
-from cardscan.engine.config import ScanConfig
 from cardscan.decoders import Failure, Layer, Limits
+from cardscan.engine.config import ScanConfig
 from cardscan.engine.scanner import Scanner
 from cardscan.findings import Cell, ErrorRecord, FingerprintKey, Location
-from cardscan.pipeline import HashingReader, ItemResult, Pipeline, attach_object, item_name, publish, ranges_digest
+from cardscan.pipeline import (
+    HashingReader,
+    ItemResult,
+    Pipeline,
+    attach_object,
+    item_name,
+    publish,
+    ranges_digest,
+)
 from cardscan.sources.base import Item
 from cardscan.sources.fs import FileSource, path_to_uri
 from cardscan.testing import assert_no_pan

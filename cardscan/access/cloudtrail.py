@@ -213,7 +213,9 @@ def events(record: dict[str, Any]) -> list[Event]:
     if not isinstance(params, dict):
         return []
     ts = parse_iso(record.get("eventTime"))
-    ui = record.get("userIdentity") if isinstance(record.get("userIdentity"), dict) else {}
+    ui = record.get("userIdentity")
+    if not isinstance(ui, dict):
+        ui = {}
     principal = _principal(ui)
     account = _str(ui.get("accountId")) or arn_account(_str(ui.get("arn")))
     address = _str(record.get("sourceIPAddress"))
@@ -231,7 +233,9 @@ def events(record: dict[str, Any]) -> list[Event]:
             out.append(Event(action=READ, operation=name, bucket=sb, key=sk, version=sv,
                              bucket_owner=owners.get(sb), **common))  # type: ignore[arg-type]
     if name in WRITE_EVENTS and bucket and key:
-        resp = record.get("responseElements") if isinstance(record.get("responseElements"), dict) else {}
+        resp = record.get("responseElements")
+        if not isinstance(resp, dict):
+            resp = {}
         version = _str(resp.get("x-amz-version-id")) if name != "DeleteObject" else _str(params.get("versionId"))
         out.append(Event(action=WRITE_EVENTS[name], operation=name, bucket=bucket, key=key, version=version,
                          bucket_owner=owners.get(bucket), **common))  # type: ignore[arg-type]

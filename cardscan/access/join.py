@@ -28,8 +28,7 @@ from .. import __version__
 from ..findings import ErrorRecord, FingerprintKey, Location
 from ..privacy import mask_name
 from ..sources.fs import os_error_kind, uri_to_path
-from . import atime as atime_mod
-from . import cloudtrail, pgaudit, s3log
+from . import atime as atime_mod, cloudtrail, pgaudit, s3log
 from .events import DELETE, READ, Event, is_canonical_id, iso
 from .logfiles import LogFile, LogProblem, lines, list_logs
 from .objects import CardObject, Index, Inventory, ScanWindow, load

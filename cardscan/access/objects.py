@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..findings import FingerprintKey, Location
-from ..privacy import mask_name
 from ..manifest import iter_records
+from ..privacy import mask_name
 from .events import Event, parse_iso
 
 

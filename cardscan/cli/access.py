@@ -19,8 +19,7 @@ import sys
 from typing import IO, Any
 
 from .. import _files
-from ..access import Options
-from ..access import run as access_run
+from ..access import Options, run as access_run
 from ..access.pgaudit import DEFAULT_PREFIX
 from ..errors import ConfigError
 from ..manifest import dumps

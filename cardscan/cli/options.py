@@ -19,8 +19,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .. import options as table_mod
 from ..errors import ConfigError
-from ..options import NEXT_TO_MANIFEST, Spec, SweepOptions
-from ..options import Parser as ValueParser
+from ..options import NEXT_TO_MANIFEST, Parser as ValueParser, Spec, SweepOptions
 
 __all__ = ["add_options", "add_option", "argtype", "to_options", "Parser", "NEXT_TO_MANIFEST"]
 

@@ -248,7 +248,7 @@ class ZipDecoder:
         head = head_of(stream, 512)
         fp = seekable_view(stream, limits)
         if fp is None:  # nested and bigger than max_buffer: read forward
-            yield from self._forward(stream, limits, self.context(None, None, head, name))
+            yield from self._forward(stream, limits, self.context(None, None, head, name))  # type: ignore[arg-type]
             return
         count = eocd_entries(fp)
         if count is None:
@@ -447,7 +447,7 @@ class _TarInfo(tarfile.TarInfo):
     """Remembers why tarfile stopped: it ends quietly on a bad header after the first."""
 
     @classmethod
-    def fromtarfile(cls, tf: tarfile.TarFile) -> tarfile.TarInfo:
+    def fromtarfile(cls, tf: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
         try:
             return super().fromtarfile(tf)
         except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError,  # type: ignore[attr-defined]
@@ -504,7 +504,7 @@ class TarDecoder:
             if ti is None:
                 break
             n += 1
-            tf.members.clear()  # stream mode keeps every header otherwise
+            tf.members.clear()  # type: ignore[attr-defined]  # stream mode keeps every header otherwise
             if not ti.isreg():
                 continue  # directories, links, devices: no content of their own
             f = tf.extractfile(ti)

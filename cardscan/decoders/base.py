@@ -31,9 +31,17 @@ should pass.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, BinaryIO, Callable, ClassVar, Iterator, Protocol, Union
+from typing import Any, Callable, ClassVar, Iterator, Protocol, Union
 
 from ..errors import ConfigError, DecodeError, LimitError
+
+
+class Reader(Protocol):
+    """What a decoder reads from and hands on: a file object or one of the
+    decoders' own streams (decoders/streams.py; not ``BinaryIO`` subclasses)."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
 
 #: Bytes of a stream's head that decoders see to recognise a format.
 HEAD_SIZE = 4096
@@ -83,7 +91,7 @@ class Limits:
 @dataclass(frozen=True)
 class Layer:
     member: tuple[str, ...]
-    stream: BinaryIO
+    stream: Reader
     #: What decoding produced it: "" for raw bytes, else e.g. "gzip", "zip", "xlsx-text".
     encoding: str = ""
     #: Optional, for extracted text: lines of the layer -> where a person finds
@@ -118,7 +126,7 @@ class Decoder(Protocol):
 
     def accepts(self, name: str, head: bytes) -> bool: ...
 
-    def open(self, stream: BinaryIO, name: str, limits: Limits) -> Iterator[Part]: ...
+    def open(self, stream: Reader, name: str, limits: Limits) -> Iterator[Part]: ...
 
 
 class EncryptedError(DecodeError):

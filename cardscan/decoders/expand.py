@@ -43,14 +43,13 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, BinaryIO, Iterator
+from typing import Any, Iterator
 
 from .. import registry
 from ..errors import MissingDependency
 from ..privacy import safe_message
-from .base import HEAD_SIZE, Failure, Layer, Limits, Part, SourceReadError, TextLayer, kind_of
+from .base import HEAD_SIZE, Failure, Layer, Limits, Part, Reader, SourceReadError, TextLayer, kind_of
 from .streams import ItemStream, Stream
-
 
 # -- the decoders ------------------------------------------------------------------
 
@@ -304,7 +303,7 @@ class _Guard(Stream):
         return data
 
 
-def expand(stream: BinaryIO, name: str, limits: Limits | None = None, member: tuple[str, ...] = ()) -> Iterator[Part]:
+def expand(stream: Reader, name: str, limits: Limits | None = None, member: tuple[str, ...] = ()) -> Iterator[Part]:
     """Layers of ``stream`` to scan, containers opened to ``limits``.
 
     ``name`` is the item's name or path (its extension is a hint only);
@@ -319,7 +318,8 @@ def expand(stream: BinaryIO, name: str, limits: Limits | None = None, member: tu
     if dec is None:
         yield Layer(member, replay)
         return
-    yield from _apply(budget, dec, ItemStream(replay) if replay is stream else replay, name, member, 0, False)
+    yield from _apply(budget, dec, ItemStream(replay) if replay is stream else replay,  # type: ignore[arg-type]
+                      name, member, 0, False)
 
 
 def _peek(stream: Any) -> tuple[bytes, Any]:

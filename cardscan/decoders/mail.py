@@ -108,11 +108,12 @@ def _walk(m: Message, prefix: tuple[str, ...], counter: list[int], depth: int) -
     label = f"attachment:{_decode_header(filename)}" if filename else f"part-{counter[0]}"
     cte = str(m.get("Content-Transfer-Encoding", "")).strip().lower()
     encoding = cte if cte in ("base64", "quoted-printable") else "mail"
-    yield Layer(prefix + (label,), BytesStream(payload), encoding)
+    yield Layer(prefix + (label,), BytesStream(payload), encoding)  # type: ignore[arg-type]  # decode=True: bytes
 
 
 def _read_bounded(stream: BinaryIO, limit: int) -> bytes:
-    parts, size = [], 0
+    parts: list[bytes] = []
+    size = 0
     while True:
         b = stream.read(CHUNK)
         if not b:

@@ -104,9 +104,9 @@ def detect(names: list[str] | None, read: Callable[[str], bytes | None] | None, 
                     return office
         if "mimetype" in present and read is not None:
             mime = (read("mimetype") or b"").strip()
-            flavor = _ODF_MIME.get(mime) or ("odf" if mime.startswith(b"application/vnd.oasis.opendocument") else None)
-            if flavor:
-                office = Office(flavor)
+            odf = _ODF_MIME.get(mime) or ("odf" if mime.startswith(b"application/vnd.oasis.opendocument") else None)
+            if odf:
+                office = Office(odf)
                 manifest = read("META-INF/manifest.xml") if "META-INF/manifest.xml" in present else None
                 if manifest:
                     office.encrypted = _odf_encrypted(manifest)
@@ -585,7 +585,7 @@ def _scan_shared(stream: Any, sheet: str | None, todo: set[int], cache: dict[int
 
     def data(text: str) -> None:
         if state["v"]:
-            state["text"].append(text)  # type: ignore[union-attr]
+            state["text"].append(text)  # type: ignore[union-attr,attr-defined]
 
     p = _parser()
     p.StartElementHandler, p.EndElementHandler, p.CharacterDataHandler = start, end, data

@@ -15,7 +15,7 @@ import io
 from typing import Any, BinaryIO, Callable, Iterable, Protocol
 
 from ..errors import DecodeError, LimitError
-from .base import CHUNK, HEAD_SIZE, Limits, SourceReadError
+from .base import CHUNK, HEAD_SIZE, Limits, Reader, SourceReadError
 
 
 class Stream(io.RawIOBase):
@@ -142,7 +142,7 @@ class LimitedStream(Stream):
 
     counts = False
 
-    def __init__(self, source: BinaryIO, length: int) -> None:
+    def __init__(self, source: Reader, length: int) -> None:
         super().__init__()
         self._src, self._left = source, length
 
@@ -161,8 +161,10 @@ class LimitedStream(Stream):
 
 
 class _Decomp(Protocol):
-    eof: bool
-    unused_data: bytes
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def unused_data(self) -> bytes: ...
 
     def feed(self, data: bytes, n: int) -> bytes: ...
 
@@ -186,6 +188,10 @@ class ZlibDecomp:
         return self._d.unused_data
 
     def feed(self, data: bytes, n: int) -> bytes:
+        if self._d.eof:
+            # zlib keeps unconsumed_tail at the end of a member and would append
+            # it to unused_data again: the next member would be read twice
+            return b""
         buf = self._tail + data if self._tail else data
         try:
             out = self._d.decompress(buf, n)
@@ -232,7 +238,7 @@ class DecompressStream(Stream):
 
     def __init__(
         self,
-        source: BinaryIO,
+        source: Reader,
         new: Callable[[], _Decomp],
         what: str,
         *,

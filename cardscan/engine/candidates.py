@@ -41,8 +41,6 @@ import re
 from types import ModuleType
 from typing import Callable, Iterator, Sequence
 
-import luhn as _luhn_ref  # noqa: F401  (imported so a missing dependency fails early)
-
 from ..errors import ConfigError
 from .issuers import length_table, test_card_blob
 from .luhn import luhn_valid

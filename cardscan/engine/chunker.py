@@ -80,7 +80,7 @@ class Chunker(Generic[T]):
         return out
 
     def _call(self, hi: int) -> list[T]:
-        out = self._process(self._buf, self._start, self._done, hi, self._lines, self._last_nl, self._origin)
+        out = self._process(self._buf, self._start, self._done, hi, self._lines, self._last_nl, self._origin)  # type: ignore[arg-type]
         self._done = hi
         return out
 

@@ -17,7 +17,7 @@ a candidate; this module only ranks it. Evidence is *local*:
   line or another field counts against a number.
 
 Runs only on the window around each *validated* candidate, never over the
-whole stream (PERF-NOTES.md: an automaton over the stream costs ~38 MB/s).
+whole stream (an automaton over the stream costs ~38 MB/s; docs/design.md).
 Every rule is documented with an example in docs/detection.md.
 
 Scores start at 60 (issuer range + length + Luhn). Purview's credit-card

@@ -100,7 +100,7 @@ class DataError(CardscanError):
 
 def _package_text(filename: str) -> str:
     try:
-        return resources.files("cardscan").joinpath("data", filename).read_text("utf-8")
+        return resources.files("cardscan").joinpath("data").joinpath(filename).read_text("utf-8")
     except (NotADirectoryError, TypeError):
         # A stale editable install can present cardscan as a namespace package,
         # which importlib.resources cannot read from; the files sit beside us.

@@ -194,7 +194,7 @@ class Rewriter:
 
     # -- plain bytes ----------------------------------------------------------------
     def plain(self, data: bytes, node: Node) -> bytes | None:
-        for name, child in node.children.items():
+        for child in node.children.values():
             self.mark_all(child, "other", "the object is no longer a container holding the scanned member")
         why = not_text(data[:HEAD_SIZE])
         if why is not None:
@@ -215,7 +215,7 @@ class Rewriter:
         return c.compress(new) + c.flush()
 
     def _read_all(self, stream: Any) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             b = stream.read(1 << 20)
             if not b:
@@ -286,7 +286,7 @@ class Rewriter:
         by_name = {ti.name: ti for ti in members}
         new_content: dict[int, bytes] = {}
         for cname, child in node.children.items():
-            ti = by_name.get(cname)
+            ti = by_name.get(cname)  # type: ignore[assignment]  # None is handled at once
             if ti is None or not ti.isreg():
                 self.mark_all(child, "other", "the scanned member is not in the archive any more")
                 continue
@@ -461,7 +461,7 @@ class _Zstd:
             size = declared
         sized = (fhd >> 6 or fhd & 0x20) and size is not None
         self.c = zstandard.ZstdCompressor(level=3, write_checksum=bool(fhd & 0x04),
-                                          write_content_size=bool(sized)).compressobj(size=size if sized else -1)
+                                          write_content_size=bool(sized)).compressobj(size=size if sized and size is not None else -1)
 
     def compress(self, data: bytes) -> bytes:
         return self.c.compress(data)  # type: ignore[no-any-return]

@@ -78,7 +78,9 @@ class Digests:
 
     def __init__(self, specs: set[tuple[str, int]]) -> None:
         self.whole = hashlib.sha256() if ("whole", 0) in specs else None
-        self.ranges = {size: [hashlib.sha256(), hashlib.sha256(), 0, 0] for kind, size in specs if kind == "ranges"}
+        # size -> [outer hash, hash of the current range, its start, bytes in it]
+        self.ranges: dict[int, list[Any]] = {
+            size: [hashlib.sha256(), hashlib.sha256(), 0, 0] for kind, size in specs if kind == "ranges"}
 
     def update(self, data: bytes) -> None:
         if self.whole is not None:
@@ -437,7 +439,7 @@ class FileRemediator:
                 return False
             comp = compressor(dec.name, first)
             head = pending[:HEAD_SIZE]
-        for cname, child in node.children.items():
+        for child in node.children.values():
             rw.mark_all(child, "other", "the object is no longer a container holding the scanned member")
         why = not_text(head)
         if why is not None:  # never masked as bytes: a database, an executable, an image ...
@@ -664,7 +666,8 @@ def _os_message(exc: OSError) -> str:
 
 
 def _read_capped(src: _Tee, cap: int) -> bytes:
-    parts, size = [], 0
+    parts: list[bytes] = []
+    size = 0
     while True:
         b = src.read(READ)
         if not b:

@@ -211,19 +211,19 @@ def redact_part(xml: bytes, kind: str, findings: list[Finding], rw: Marker) -> b
                 reason = "the part's text could not be mapped back to its XML"
                 break
         if reason is not None:
-            for k, (_, _, idx) in list(cells.items()):
+            for _, _, idx in list(cells.values()):
                 idx.difference_update(where)
             rw.mark(f, "unsupported", reason)
             continue
         todo.append((f, where))
     if not todo:
         return None
-    for f, where in todo:
+    for _, where in todo:
         for i in where:
             k = piece_at(i)
             p = pieces[k]
             if getattr(p, "cell", None) is None:
-                out[p.pos + (i - starts[k])] = spans.STAR  # type: ignore[operator]
+                out[p.pos + (i - starts[k])] = spans.STAR  # type: ignore[operator,attr-defined]
             expected[i] = spans.STAR
     # Number cells become inline strings, last first so earlier offsets stay valid.
     for k in sorted(cells, key=lambda k: cells[k][0].start, reverse=True):

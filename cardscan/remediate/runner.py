@@ -317,7 +317,7 @@ def _call(rem: Any, findings: list[Finding], ctx: Context) -> list[Result]:
 
 def _verify(done: list[tuple[Any, list[Finding], list[Result]]], ctx: Context, report: Report) -> None:
     """Scan every changed object again; report any card found again by fingerprint."""
-    for rem, findings, out in done:
+    for rem, _, out in done:
         changed = [r.finding for r in out if r.status == "done"]
         rescan = getattr(rem, "rescan", None)
         if rescan is None:

@@ -34,8 +34,8 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ..errors import CardscanError, ConfigError, MissingDependency
-from ..privacy import safe_message
 from ..findings import Finding
+from ..privacy import safe_message
 from ..sources.s3 import _strip_userinfo, split_uri
 from .base import (
     NOTE_SUFFIX,
@@ -409,8 +409,7 @@ class S3Remediator:
                 notes.append(f"a delete marker hides it; version {current_version} still holds the card "
                              "(--purge-versions deletes it)")
         ctx.checkpoint("after_rename")
-        gone = not self._exists(c, bucket, key, extra)
-        if gone:
+        if not self._exists(c, bucket, key, extra):
             self._write_note(c, bucket, key, action, findings, dest, ctx, extra)
         ctx.end(oid, "done", destination=dest, **detail)
         return results(findings, action, "done", "; ".join(notes), destination=dest, detail=detail)

@@ -54,7 +54,6 @@ from smbprotocol.exceptions import SMBException, SMBOSError, SMBResponseExceptio
 from smbprotocol.file_info import (
     FileBasicInformation,
     FileDispositionInformation,
-    FileInformationClass,
     FileInternalInformation,
     FileRenameInformation,
     FileStandardInformation,

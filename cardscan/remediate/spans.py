@@ -285,7 +285,7 @@ def mask(buf: bytearray, start: int, f: Finding, keep_last: int, key: Fingerprin
         d = bytearray(decoded)
         for i in positions(decoded[s:e], f, keep_last):
             d[s + i] = STAR
-        new = _b64_encode(bytes(d), window[a:b], window)
+        new = _b64_encode(bytes(d), window[a:b], window)  # type: ignore[assignment]  # None: checked next
         if new is None:
             return False
         buf[w0 + a:w0 + b] = new

@@ -18,8 +18,18 @@ from typing import Any, Callable
 
 from .model import ReportData, exposure_rank, iter_sections, location_text, public_text, severity
 from .text import (
-    READERS_NOTE, access_cell, count, final_fence, headline, human_bytes, key_numbers, short_fp, sort_time, totals,
-    trend_exposures, when,
+    READERS_NOTE,
+    access_cell,
+    count,
+    final_fence,
+    headline,
+    human_bytes,
+    key_numbers,
+    short_fp,
+    sort_time,
+    totals,
+    trend_exposures,
+    when,
 )
 
 #: Chart colours per exposure, worst (darkest red) first; anything else grey-blue.

@@ -92,7 +92,7 @@ class TqdmProgress(_Counts):
 
     def guard(self, stream: IO[str]) -> IO[str]:
         """``stream`` wrapped so that lines written to it clear and redraw the bar."""
-        return _AboveBar(stream, self._bar)
+        return _AboveBar(stream, self._bar)  # type: ignore[return-value]  # write and flush: all print() needs
 
 
 class _AboveBar:

@@ -34,7 +34,15 @@ from ..engine.scanner import RangeStats
 from ..findings import ErrorRecord, Finding, Location
 from ..manifest import confidence_band
 from ..pipeline import ItemResult, attach_object, is_database, item_name, ranges_digest
-from ..sources.base import ByteSource, CountableSource, DescribedSource, Item, RootedSource, RowSource, StatsSource
+from ..sources.base import (
+    ByteSource,
+    CountableSource,
+    DescribedSource,
+    Item,
+    RootedSource,
+    RowSource,
+    StatsSource,
+)
 from .executor import InProcessRunner, Runner, Unit
 from .progress import ScanCallback
 

@@ -351,7 +351,7 @@ ALLOW_JUSTIFICATION = "a 'cardscan: allow' comment on the line (or 'cardscan: al
 def _text_region(region: dict[str, Any]) -> dict[str, Any]:
     """The line and column of ``region`` alone; line 1 when it has none (code
     scanning needs a start line on every result)."""
-    out = {k: region[k] for k in ("startLine", "startColumn") if k in region}
+    out: dict[str, Any] = {k: region[k] for k in ("startLine", "startColumn") if k in region}
     return out or {"startLine": 1}
 
 

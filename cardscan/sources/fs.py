@@ -46,7 +46,6 @@ from ..privacy import mask_name
 from .base import Item
 from .exposure import file_exposure
 
-
 #: Exposure hints, worst first (reports sort by this).
 EXPOSURES = ("world-readable", "group-readable", "private")
 

@@ -32,7 +32,6 @@ whether anyone can.
 """
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import json
 import re
@@ -108,7 +107,9 @@ def parse(document: str | bytes | dict[str, Any]) -> Policy:
     try:
         doc = json.loads(document) if isinstance(document, (str, bytes)) else document
     except ValueError as exc:
-        raise PolicyError(f"not JSON: {exc.msg}") from None
+        # bytes that are not UTF-8 raise UnicodeDecodeError, which has no .msg
+        why = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
+        raise PolicyError(f"not JSON: {why}") from None
     if not isinstance(doc, dict):
         raise PolicyError("not a policy document")
     raw = doc.get("Statement", [])

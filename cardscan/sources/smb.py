@@ -43,11 +43,22 @@ from urllib.parse import quote, unquote, urlsplit
 
 import smbclient
 from smbclient._io import SMBFileTransaction, SMBRawIO
-from smbprotocol.exceptions import SMBAuthenticationError, SMBConnectionClosed, SMBException, SMBOSError, \
-    SMBResponseException
+from smbprotocol.exceptions import (
+    SMBAuthenticationError,
+    SMBConnectionClosed,
+    SMBException,
+    SMBOSError,
+    SMBResponseException,
+)
 from smbprotocol.header import NtStatus
-from smbprotocol.open import FilePipePrinterAccessMask, InfoType, SMB2QueryInfoRequest, SMB2QueryInfoResponse, \
-    SMB2SetInfoRequest, SMB2SetInfoResponse
+from smbprotocol.open import (
+    FilePipePrinterAccessMask,
+    InfoType,
+    SMB2QueryInfoRequest,
+    SMB2QueryInfoResponse,
+    SMB2SetInfoRequest,
+    SMB2SetInfoResponse,
+)
 
 from ..errors import ConfigError, SourceError
 from ..findings import ErrorRecord, Location

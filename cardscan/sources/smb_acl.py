@@ -234,9 +234,9 @@ def build(owner: str | None, group: str | None, dacl: Iterable[Ace] | None, cont
     body = b""
     offsets = [0, 0, 0]
     pos = 20
-    for i, sid in enumerate((owner, group)):
-        if sid is not None:
-            packed = pack_sid(sid)
+    for i, who in enumerate((owner, group)):
+        if who is not None:
+            packed = pack_sid(who)
             offsets[i], pos, body = pos, pos + len(packed), body + packed
     if dacl is not None:
         aces = b""

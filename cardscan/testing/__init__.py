@@ -19,12 +19,28 @@ from typing import TYPE_CHECKING, Any
 
 from .oracle import assert_no_pan, leaked_forms, scrub
 from .pans import (
-    BRANDS, PREFIXES, Pan, PanFactory, break_luhn, distinct_pans, group, luhn_complete, make_pan, masked, mixed_pan,
+    BRANDS,
+    PREFIXES,
+    Pan,
+    PanFactory,
+    break_luhn,
+    distinct_pans,
+    group,
+    luhn_complete,
+    make_pan,
+    masked,
+    mixed_pan,
 )
 
 if TYPE_CHECKING:
     from .contracts import (
-        DecoderCase, DecoderContract, RemediatorCase, RemediatorContract, SinkCase, SinkContract, SourceCase,
+        DecoderCase,
+        DecoderContract,
+        RemediatorCase,
+        RemediatorContract,
+        SinkCase,
+        SinkContract,
+        SourceCase,
         SourceContract,
     )
     from .scan import SourceScan, error_kind, location_uri, scan_in_ranges, scan_source

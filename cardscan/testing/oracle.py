@@ -96,8 +96,10 @@ def assert_no_pan(text: str | bytes, pans: Iterable[str], where: str = "output")
 
 def _contiguous_leak(data: bytes, pan: bytes, cache: dict) -> bool:
     # A PAN split by formatting characters (e.g. JSON-escaped or wrapped) still
-    # leaks if its digits appear with at most one non-digit between them.
-    if pan[:4] not in data and b"\\" not in data and len(data) < 64:
-        return False
+    # leaks if its digits appear with at most one non-digit between them: one
+    # byte, or one character of UTF-8 text (a no-break space is two bytes).
     pattern = rb"[^0-9]?".join(re.escape(bytes([c])) for c in pan)
-    return re.search(pattern, data) is not None
+    if re.search(pattern, data) is not None:
+        return True
+    text = data.decode("utf-8", "surrogateescape")
+    return re.search("[^0-9]?".join(pan.decode("ascii")), text) is not None

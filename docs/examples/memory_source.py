@@ -24,7 +24,7 @@ import io
 from typing import Any, BinaryIO, ClassVar, Iterator
 
 from cardscan.errors import SourceError
-from cardscan.findings import ErrorRecord, Location
+from cardscan.findings import ErrorRecord
 from cardscan.sources.base import Item
 
 #: The store: ``memory://bucket/key`` -> the object's bytes, or the exception

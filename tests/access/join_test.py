@@ -13,7 +13,19 @@ from cardscan.access import Options, run
 from cardscan.findings import Cell
 from cardscan.testing import assert_no_pan, make_pan
 from tests.access.logs import (
-    ACCOUNT, FOREIGN, KEY, OTHER, OWNER, audit, ct_file, ct_record, finding_for, iso, pg_stderr, s3_line, write,
+    ACCOUNT,
+    FOREIGN,
+    KEY,
+    OTHER,
+    OWNER,
+    audit,
+    ct_file,
+    ct_record,
+    finding_for,
+    iso,
+    pg_stderr,
+    s3_line,
+    write,
     write_manifest,
 )
 

@@ -5,8 +5,8 @@ import calendar
 
 import pytest
 
-from cardscan.access.events import READ, WRITE, DELETE
-from cardscan.access.s3log import Malformed, Parser, WRITE_MARKERS
+from cardscan.access.events import DELETE, READ, WRITE
+from cardscan.access.s3log import WRITE_MARKERS, Malformed, Parser
 from tests.access.logs import OTHER, OWNER, s3_line
 
 TS = calendar.timegm((2024, 6, 11, 9, 30, 5, 0, 0, 0))

@@ -78,6 +78,7 @@ def test_s3_manifest_and_logs_on_moto(moto_endpoint: str, s3, bucket: str, tmp_p
              for r in _records(manifest) if r["type"] == "finding"}
     t1 = _ts(found[(f"s3://{bucket}/exports/orders.csv", v1)]["last_modified"])
     t2 = _ts(found[(f"s3://{bucket}/exports/orders.csv", v2)]["last_modified"])
+    assert t2 > t1  # two versions, the second written later
     later = time.time() + 3600  # reads well after the scan
 
     logs_bucket = f"{bucket}-logs"

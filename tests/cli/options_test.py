@@ -20,7 +20,7 @@ def parse(command: str, argv: list[str]) -> argparse.Namespace:
 def test_every_scan_option_of_the_table_is_on_the_command_line(capsys) -> None:
     assert cli_main.main(["scan", "--help"]) == 0
     out = capsys.readouterr().out
-    for f, s in table():
+    for _, s in table():
         if "scan" in s.commands:
             for flag in s.flags:
                 assert flag in out, flag

@@ -20,16 +20,14 @@ from xml.sax.saxutils import escape
 from cardscan import Scanner
 from cardscan.decoders import Failure, Layer, Limits, expand
 from cardscan.findings import Finding, FingerprintKey
-from cardscan.testing import make_pan
+from cardscan.testing import distinct_pans
 
 KEY = FingerprintKey(b"decoder-tests")
 
 
 def pans(n: int, seed: int = 4) -> list[str]:
-    """Fresh Luhn-valid Visa/Mastercard numbers (never real cards)."""
-    rng = random.Random(seed)
-    prefixes = ["4", "51", "52", "53", "54", "55"]
-    return [make_pan(prefixes[i % len(prefixes)], 16, rng) for i in range(n)]
+    """Fresh, distinct Luhn-valid Visa/Mastercard numbers (the one generator: cardscan.testing.pans)."""
+    return list(distinct_pans(n, seed))
 
 
 def fp(pan: str) -> str:

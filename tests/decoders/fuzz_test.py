@@ -15,8 +15,7 @@ import lzma
 
 import pytest
 import zstandard
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cardscan.decoders import Failure, Layer, Limits, expand
 from cardscan.engine.inline import find_encoded

@@ -1,11 +1,10 @@
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from cardscan.engine.candidates import (
+    BACKENDS,
     SEP,
     UTF16,
-    BACKENDS,
     find_chains_c,
     find_chains_python,
     get_finder,

@@ -15,8 +15,7 @@ import pytest
 from cardscan.decoders import office as office_decoder
 from cardscan.errors import ConfigError
 from cardscan.findings import FingerprintKey
-from cardscan.remediate import Options, remediate
-from cardscan.remediate import backup as backup_mod
+from cardscan.remediate import Options, backup as backup_mod, remediate
 from cardscan.remediate.files import FileRemediator
 from cardscan.remediate.runner import load as load_findings
 from cardscan.remediate.select import build

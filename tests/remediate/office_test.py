@@ -12,7 +12,7 @@ from cardscan.engine.scanner import Scanner
 from cardscan.findings import Location
 from cardscan.remediate.containers import Rewriter
 from cardscan.remediate.office import redact_part
-from tests.decoders.build import S, W, XML, docx, pptx, xlsx
+from tests.decoders.build import XML, S, W, docx, pptx, xlsx
 from tests.remediate.helpers import FKEY, fp, pans
 
 SCANNER = Scanner(key=FKEY)

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from cardscan.sources.base import (
-    ByteSource, CountableSource, DescribedSource, Item, RootedSource, RoutedSource, RowSource, Source, StatsSource,
+    ByteSource,
+    CountableSource,
+    DescribedSource,
+    Item,
+    RootedSource,
+    RoutedSource,
+    RowSource,
+    Source,
+    StatsSource,
 )
 from cardscan.sources.fs import FileSource
 from cardscan.sources.git import GitSource

@@ -13,12 +13,26 @@ from typing import Any, Iterator
 
 import pytest
 
+from cardscan.sources.base import Item
 from cardscan.sources.exposure import (
-    ACL_ACCESS, GROUP, GROUP_OBJ, MASK, OTHER, USER, USER_OBJ, AclError, Entry, LocalExposure, Perms, R, X, allowed,
-    pack_acl, parse_acl,
+    ACL_ACCESS,
+    GROUP,
+    GROUP_OBJ,
+    MASK,
+    OTHER,
+    USER,
+    USER_OBJ,
+    AclError,
+    Entry,
+    LocalExposure,
+    Perms,
+    R,
+    X,
+    allowed,
+    pack_acl,
+    parse_acl,
 )
 from cardscan.sources.fs import FileSource, uri_to_path
-from cardscan.sources.base import Item
 from cardscan.testing import make_pan
 
 ROOT_ONLY = "creating users and groups needs root"

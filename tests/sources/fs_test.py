@@ -262,8 +262,8 @@ def _read_sets_atime(path: Path) -> bool:
 
 @pytest.mark.skipif(not getattr(os, "O_NOATIME", 0), reason="no O_NOATIME on this platform")
 def test_scanning_a_file_leaves_its_atime_as_it_was(tmp_path: Path, rng) -> None:
-    from cardscan.pipeline import Pipeline
     from cardscan.engine.scanner import Scanner
+    from cardscan.pipeline import Pipeline
 
     p = tmp_path / "export.csv"
     pans = write_planted(p, rng, 2)

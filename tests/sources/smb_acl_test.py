@@ -14,7 +14,13 @@ import pytest
 
 from cardscan.sources import smb_acl
 from cardscan.sources.smb_acl import (
-    ACCESS_ALLOWED, ACCESS_DENIED, FILE_GENERIC_READ, INHERIT_ONLY, OBJECT_INHERIT, Ace, DescriptorError,
+    ACCESS_ALLOWED,
+    ACCESS_DENIED,
+    FILE_GENERIC_READ,
+    INHERIT_ONLY,
+    OBJECT_INHERIT,
+    Ace,
+    DescriptorError,
 )
 from tests.sources.smb_cases import ACL_CASES, DATA, POSIX_CASES, Sids
 

@@ -17,8 +17,15 @@ from typing import Any, Callable
 
 from cardscan.sources import smb_acl
 from cardscan.sources.smb_acl import (
-    ACCESS_ALLOWED, ACCESS_DENIED, CONTAINER_INHERIT, FILE_ALL_ACCESS, FILE_GENERIC_READ, INHERIT_ONLY,
-    OBJECT_INHERIT, READ_CONTROL, Ace,
+    ACCESS_ALLOWED,
+    ACCESS_DENIED,
+    CONTAINER_INHERIT,
+    FILE_ALL_ACCESS,
+    FILE_GENERIC_READ,
+    INHERIT_ONLY,
+    OBJECT_INHERIT,
+    READ_CONTROL,
+    Ace,
 )
 
 DATA = Path(__file__).resolve().parent / "data" / "smb_descriptors.json"
@@ -157,9 +164,9 @@ def apply_case(samba: Any, case: Case, prefix: str, admin: Any = None) -> bytes:
 
 
 def _capture(out: Path) -> None:
-    from tests.samba import SambaServer
-
     import shutil
+
+    from tests.samba import SambaServer
 
     root = Path(tempfile.mkdtemp(prefix="cardscan-samba-"))
     server = SambaServer(root).start()

@@ -31,7 +31,7 @@ from cardscan.sources import smb_acl  # noqa: E402
 from cardscan.sources.base import Item  # noqa: E402
 from cardscan.sources.smb import PASSWORD_ENV, SMBSource, Target  # noqa: E402
 from cardscan.testing import SourceCase, SourceContract, make_pan, scan_source  # noqa: E402
-from tests.sources.smb_cases import ACL_CASES, apply_case, admin_source, sids  # noqa: E402
+from tests.sources.smb_cases import ACL_CASES, admin_source, apply_case, sids  # noqa: E402
 
 KEY = FingerprintKey(b"smb-tests")
 ROOT = Path(__file__).resolve().parents[2]

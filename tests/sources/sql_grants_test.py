@@ -23,7 +23,7 @@ def tables(db: DB, **options: Any) -> dict[str, dict[str, Any]]:
 # -- PostgreSQL ------------------------------------------------------------------------
 
 @pytest.fixture
-def pg(make_db) -> Any:
+def pg(make_db) -> Any:  # noqa: F811 (make_db: the imported fixture)
     db = make_db("postgresql")
     roles: list[str] = []
 
@@ -123,7 +123,7 @@ def test_postgres_exposure_off_reads_no_grants(pg) -> None:
 # -- MariaDB ---------------------------------------------------------------------------
 
 @pytest.fixture
-def maria(make_db) -> Any:
+def maria(make_db) -> Any:  # noqa: F811 (make_db: the imported fixture)
     db = make_db("mariadb")
     drops: list[str] = []
     db.drops = drops  # type: ignore[attr-defined]

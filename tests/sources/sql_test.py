@@ -23,7 +23,12 @@ from cardscan.findings import ErrorRecord, FingerprintKey  # noqa: E402
 from cardscan.sources.base import Item  # noqa: E402
 from cardscan.sources.sql import SQLSource, column_kind, public_url, render  # noqa: E402
 from cardscan.testing import (  # noqa: E402
-    SourceCase, SourceContract, assert_no_pan, break_luhn, make_pan, scan_source,
+    SourceCase,
+    SourceContract,
+    assert_no_pan,
+    break_luhn,
+    make_pan,
+    scan_source,
 )
 
 KEY = FingerprintKey(b"sql-tests, a key of 32 bytes or more")

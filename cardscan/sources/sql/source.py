@@ -20,7 +20,14 @@ from ...privacy import redact
 from ..base import Item
 from .catalog import Catalog, Selection, patterns
 from .dialect import (
-    db_error_kind, glob_escape, parse_url, public_url, split_table_uri, sqlite_read_only, sqlite_text, table_uri,
+    db_error_kind,
+    glob_escape,
+    parse_url,
+    public_url,
+    split_table_uri,
+    sqlite_read_only,
+    sqlite_text,
+    table_uri,
     with_driver,
 )
 from . import split
