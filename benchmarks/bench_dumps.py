@@ -120,11 +120,11 @@ def main(argv: list[str] | None = None) -> int:
             size = os.path.getsize(path)
             found: dict[str, int] = {}
 
-            def as_dump() -> None:
+            def as_dump(path: Path = path, found: dict[str, int] = found) -> None:
                 with open(path, "rb") as fh:
                     found["dump"] = len(scan(fh, scanner, Location(uri="x"))[0])
 
-            def as_text() -> None:
+            def as_text(path: Path = path, found: dict[str, int] = found) -> None:
                 with open(path, "rb") as fh:
                     found["text"] = sum(1 for _ in scanner.scan_stream(fh))
 

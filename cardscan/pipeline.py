@@ -361,10 +361,10 @@ class Pipeline:
         ``data``: all of the layer's stream, when it is in memory already."""
         stream = part.stream
         if part.scan is not None:  # a layer with its own structure (a dump's tables and columns)
-            found, errors, allowed = part.scan(stream, self.scanner, loc, allow=honoured(part.encoding))
+            found, errors, kept = part.scan(stream, self.scanner, loc, allow=honoured(part.encoding))
             result.findings.extend(found)
             result.errors.extend(errors)
-            result.allowed.extend(allowed)
+            result.allowed.extend(kept)
             return
         allowed: list[Finding] = []
         start = start_if_seekable(stream) if honoured(part.encoding) else None

@@ -474,7 +474,7 @@ class RedactingFilter:
     """
 
     def __init__(self, aggressive: bool = False) -> None:
-        self.mask: Callable[[str], str] = mask_text if aggressive else redact
+        self.mask: Callable[[Any], Any] = mask_text if aggressive else redact
 
     def _value(self, value: Any) -> Any:
         if isinstance(value, (str, bytes, bytearray)):

@@ -61,7 +61,12 @@ import pytest  # noqa: E402
 
 from cardscan.findings import Cell, ErrorRecord, FingerprintKey, Location  # noqa: E402
 from cardscan.privacy import (  # noqa: E402
-    MaskedStream, holds_card, mask_name, mask_text, public_record, safe_message,
+    MaskedStream,
+    holds_card,
+    mask_name,
+    mask_text,
+    public_record,
+    safe_message,
 )
 from cardscan.testing.oracle import find_leaks, written_forms  # noqa: E402
 

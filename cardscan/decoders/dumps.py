@@ -51,7 +51,7 @@ import bisect
 import re
 from array import array
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO, ClassVar, Iterator
+from typing import Any, BinaryIO, ClassVar, Generator, Iterator
 
 from ..allow import MAX_LINE, allowed_at
 from ..findings import DumpCell, ErrorRecord, Finding, Location
@@ -412,7 +412,7 @@ class Parser:
                 return t.end()
         return None
 
-    def _ddl(self, create: bool) -> Iterator[Text | Rows]:
+    def _ddl(self, create: bool) -> Generator[Text | Rows, None, bool]:
         """CREATE TABLE (columns, primary key) or ALTER TABLE (a primary key): learned, then scanned as text."""
         inp = self.inp
         while True:
@@ -438,7 +438,7 @@ class Parser:
         yield self._text(end)
         return True
 
-    def _insert(self) -> Iterator[Text | Rows]:
+    def _insert(self) -> Generator[Text | Rows, None, bool]:
         inp = self.inp
         m = self._need(_INSERT, _HEADER_MAX)
         if m is None or not (m.end() < len(inp.buf) or inp.eof):
@@ -475,11 +475,11 @@ class Parser:
             q = _WS.match(inp.buf).end()  # type: ignore[union-attr]
             if q < len(inp.buf) and inp.buf[q] != 0x28:  # not a row (ON DUPLICATE KEY ...): text from here
                 return True
-            r = tuple_re.match(inp.buf, q)
-            if r is not None and r.end() - q > self.max_row:
+            one = tuple_re.match(inp.buf, q)
+            if one is not None and one.end() - q > self.max_row:
                 self._too_long(t)
                 return True
-            if r is not None and (_WS.match(inp.buf, r.end()).end() < len(inp.buf)):  # type: ignore[union-attr]
+            if one is not None and (_WS.match(inp.buf, one.end()).end() < len(inp.buf)):  # type: ignore[union-attr]
                 return True  # a whole row, then neither ',' nor ';': text from here
             if inp.eof:
                 self._cut(t, f"the dump ends inside row {t.rows + 1} of an INSERT statement" if q < len(inp.buf)
@@ -503,7 +503,7 @@ class Parser:
             self._steps[key] = pat
         return pat
 
-    def _copy(self) -> Iterator[Text | Rows]:
+    def _copy(self) -> Generator[Text | Rows, None, bool]:
         inp = self.inp
         m = self._need(_COPY, _HEADER_MAX)
         if m is None:

@@ -313,7 +313,7 @@ def _sql_column(line: bytes, p: int) -> bytes | None:
     one (after ``(`` or ``,``, in quotes or not): like a CSV header, the
     column list names each value."""
     m = None
-    for m in _INSERT.finditer(line, 0, p):
+    for m in _INSERT.finditer(line, 0, p):  # noqa: B007  (the last match before p)
         pass
     if m is None:
         return None
@@ -364,7 +364,7 @@ def _label(line: bytes, p: int) -> bytes | None:
     i = p
     while i > 0 and line[i - 1] in b" \t:#":
         i -= 1
-    words = []
+    words: list[bytes] = []
     while len(words) < 3:
         # The word ending at i: from the first letter of the run of word bytes.
         k = i

@@ -16,7 +16,17 @@ import io
 from typing import IO, Any, Iterator, Protocol, TypeVar
 
 from . import context, filters, issuers, track
-from .candidates import ID_ALL_RANGES, ID_CARD_WINDOW, ID_DROP, NORANGE, SEP, UTF16, get_finder, lines_at, newlines
+from .candidates import (
+    ID_ALL_RANGES,
+    ID_CARD_WINDOW,
+    ID_DROP,
+    NORANGE,
+    SEP,
+    UTF16,
+    get_finder,
+    lines_at,
+    newlines,
+)
 from .chunker import Chunker
 from .columns import HEADER_MAX, MAX_ROW_BACK, Columns, Field, Fields, sniff
 from .config import DEFAULT_MIN_CONFIDENCE, ScanConfig

@@ -51,7 +51,13 @@ try:  # the sql extra; without it, remediate() reports what to install
     import sqlalchemy as sa
 
     from ..sources.sql.dialect import (
-        Tid, db_error_kind, parse_url, rowid_alias, sqlite_read_only, sqlite_text, with_driver,
+        Tid,
+        db_error_kind,
+        parse_url,
+        rowid_alias,
+        sqlite_read_only,
+        sqlite_text,
+        with_driver,
     )
     from ..sources.sql.values import render
 except ImportError:  # pragma: no cover - the test extra installs it

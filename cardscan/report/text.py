@@ -8,7 +8,16 @@ from typing import Any, Callable
 from .. import display
 from ..manifest import CONFIDENCE_BANDS
 from ..privacy import mask_text, redact
-from .model import EXPOSURES, ReportData, exposure_rank, iter_sections, location_text, parse_time, public_text, severity
+from .model import (
+    EXPOSURES,
+    ReportData,
+    exposure_rank,
+    iter_sections,
+    location_text,
+    parse_time,
+    public_text,
+    severity,
+)
 
 
 def human_bytes(n: int | None) -> str:

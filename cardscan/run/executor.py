@@ -341,8 +341,8 @@ class ExecutorRunner:
                 pending[self._submit(unit)] = (unit, attempt, self._generation)
             if should_stop() or not pending:
                 return
-            done, _ = wait(list(pending), timeout=POLL, return_when=FIRST_COMPLETED)
-            for fut in done:
+            finished, _ = wait(list(pending), timeout=POLL, return_when=FIRST_COMPLETED)
+            for fut in finished:
                 unit, attempt, generation = pending.pop(fut)
                 try:
                     results = fut.result()

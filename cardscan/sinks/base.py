@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import IO, Any, ClassVar, Protocol, runtime_checkable
+from typing import IO, Any, ClassVar, Protocol, cast, runtime_checkable
 
 from .._files import open_private
 from ..findings import ErrorRecord, Finding
@@ -49,11 +49,11 @@ def open_report(out: IO[str] | str) -> tuple[IO[str], bool]:
     from ..privacy import MaskedStream
 
     if not isinstance(out, str):
-        return MaskedStream.around(out), False
+        return cast(IO[str], MaskedStream.around(out)), False  # it writes like the stream it wraps
     if out == "-":
-        return MaskedStream.around(sys.stdout), False
+        return cast(IO[str], MaskedStream.around(sys.stdout)), False
     fd = open_private(out)
-    return MaskedStream(os.fdopen(fd, "w", encoding="utf-8")), True
+    return cast(IO[str], MaskedStream(os.fdopen(fd, "w", encoding="utf-8"))), True
 
 
 class BaseSink:

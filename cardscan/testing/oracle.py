@@ -78,7 +78,7 @@ def pan_forms(pan: str) -> list[bytes]:
 
 def find_leaks(data: bytes, pans: Iterable[str]) -> list[str]:
     """The masked form of each of ``pans`` that ``data`` holds in any form."""
-    digits_only_pattern = {}
+    digits_only_pattern: dict[bytes, object] = {}
     leaked = []
     for pan in pans:
         if any(f in data for f in pan_forms(pan)) or _contiguous_leak(data, pan.encode(), digits_only_pattern):

@@ -27,7 +27,7 @@ import pytest
 import zstandard
 
 from cardscan.decoders import Limits
-from cardscan.decoders.dumps import DumpDecoder, Parser, scan
+from cardscan.decoders.dumps import DumpDecoder, scan
 from cardscan.engine.scanner import Scanner
 from cardscan.findings import DumpCell, Finding, FingerprintKey, Location
 from cardscan.pipeline import Pipeline
@@ -213,7 +213,7 @@ def test_findings_do_not_depend_on_read_sizes(dumps: dict[str, Path], read: int,
 def test_compressed_dumps_give_the_same_findings(dumps: dict[str, Path], tmp_path: Path, fmt: str) -> None:
     path = dumps.get("pg_copy") or dumps["sqlite"]
     raw = path.read_bytes()
-    target = tmp_path / (f"shop.sql.gz" if fmt == "gz" else "shop.dump.zst")
+    target = tmp_path / ("shop.sql.gz" if fmt == "gz" else "shop.dump.zst")
     target.write_bytes(gzip.compress(raw) if fmt == "gz" else zstandard.ZstdCompressor().compress(raw))
     plain, _ = scan_file(path)
     packed, errors = scan_file(target)
@@ -311,8 +311,8 @@ def test_a_row_longer_than_the_bound_is_scanned_as_text_with_an_error(tmp_path: 
     # The same at any read size: the bound is on the row, not on what a read brought.
     for read in (1, 7, 300):
         class Small(io.BytesIO):
-            def read(self, n: int | None = -1) -> bytes:
-                return super().read(read)
+            def read(self, n: int | None = -1, _size: int = read) -> bytes:
+                return super().read(_size)
 
         again = scan(Small(dump), Scanner(key=KEY), Location(uri="x"), max_row=1024)
         assert ([(f.location, f.location.dump, f.fingerprint) for f in again[0]]

@@ -312,8 +312,8 @@ def test_a_finding_keeps_every_field_of_its_location() -> None:
     """Scanner.finding builds the location field by field: none may be lost (a new field included)."""
     import dataclasses
 
-    from cardscan.findings import Cell, FingerprintKey, Location
     from cardscan.engine.scanner import Scanner
+    from cardscan.findings import Cell, FingerprintKey, Location
 
     base = Location(uri="file:///x", member=("a.zip", "b.txt"), version="v1", cell=Cell("t", "c", (("id", 1),)),
                     ref="Sheet1!B2", sealed="s")

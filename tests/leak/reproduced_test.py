@@ -13,7 +13,6 @@ import pytest
 
 from cardscan.testing import make_pan
 from cardscan.testing.oracle import find_leaks
-from tests.conftest import MARIA_ADMIN, PG_ADMIN
 
 KEY = b"k" * 40
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.decoders.build import zip_bytes
 from cardscan.testing import assert_no_pan
+from tests.decoders.build import zip_bytes
 from tests.remediate.helpers import findings, fp, pans, run, scan
 
 pytest.importorskip("sqlalchemy", reason="the sql extra is not installed")

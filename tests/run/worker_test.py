@@ -101,7 +101,7 @@ def test_lean_results_leave_their_items_behind_and_get_them_back(tmp_path: Path,
     runner = ExecutorRunner(process_pool(s, 2), s, initialized=True, jobs=2)
     got = []
     try:
-        for unit, results in runner.run([items[:2], items[2:]]):
+        for _unit, results in runner.run([items[:2], items[2:]]):
             got += [(r.item, len(r.findings)) for r in results]
     finally:
         runner.shutdown()

@@ -24,7 +24,10 @@ from cardscan.engine.scanner import Scanner  # noqa: E402
 from cardscan.findings import ErrorRecord  # noqa: E402
 from cardscan.sources.sql import SQLSource, bulk  # noqa: E402
 from cardscan.testing import assert_no_pan, break_luhn, make_pan, scan_source  # noqa: E402
-from tests.sources.sql_test import DIALECTS, KEY, make_db  # noqa: E402,F401  (make_db: the fixture)
+from tests.sources import sql_test  # noqa: E402
+from tests.sources.sql_test import DIALECTS, KEY  # noqa: E402
+
+make_db = sql_test.make_db  # the databases fixture, shared with sql_test
 
 
 def _all(scan) -> list[tuple]:

@@ -47,7 +47,12 @@ from sqlalchemy import types as T
 
 from ...engine import context
 from ...engine.candidates import ID_ALL_RANGES, get_finder, has_entity
-from ...engine.inline import _ENT_FIND, _PCT_FIND, _hints, _union_runs  # the inline pre-checks, as the engine runs them
+from ...engine.inline import (  # the inline pre-checks, as the engine runs them
+    _ENT_FIND,
+    _PCT_FIND,
+    _hints,
+    _union_runs,
+)
 from ...findings import Cell, ErrorRecord, Location
 from .catalog import Plan
 from .dialect import db_error_kind
@@ -63,7 +68,7 @@ BLOCK_BYTES = 4 << 20
 PAGE_BYTES = 4 << 20
 
 
-class _Orig:
+class _Orig(Exception):
     """A raw driver error as db_error_kind expects it (SQLAlchemy wraps it in ``.orig``)."""
 
     def __init__(self, exc: BaseException) -> None:
@@ -379,7 +384,7 @@ class Bulk:
         cols = ", ".join(self._sql(conn, plan.exprs[n]) for n in plan.order)
         if len(plan.order) > 1:
             cols = f"({cols})"
-        cond = sa.literal_column(f"{cols} IN ({', '.join(keys)})")
+        cond: Any = sa.literal_column(f"{cols} IN ({', '.join(keys)})")
         q = self.rows._select(plan, names).where(cond).order_by(*[plan.exprs[n] for n in plan.order])
         rows = conn.execute(q).all()
         conn.rollback()
@@ -475,7 +480,7 @@ class Bulk:
         raw = self.engine().raw_connection()
         try:
             if self.dialect == "sqlite":
-                raw.driver_connection.text_factory = bytes  # the page as bytes, whatever its text holds
+                raw.driver_connection.text_factory = bytes  # type: ignore[union-attr]  # the page as bytes, whatever its text holds
                 extra = [n for n in plan.row_key if n not in plan.order]
                 tagged = [f"CASE typeof({self._sql(conn, plan.exprs[n])}) WHEN 'integer' THEN "
                           f"'i' || {self._sql(conn, plan.exprs[n])} ELSE 'x' END" for n in extra]
@@ -504,7 +509,8 @@ class Bulk:
                 cur = raw.cursor()
                 try:
                     cur.execute(sql)
-                    page, got = cur.fetchone()
+                    row: Any = cur.fetchone()  # an aggregate: always one row
+                    page, got = row
                 finally:
                     cur.close()
                 raw.rollback()
@@ -530,7 +536,7 @@ class Bulk:
         finally:
             if self.dialect == "sqlite":
                 try:
-                    raw.driver_connection.text_factory = _restore_text_factory()
+                    raw.driver_connection.text_factory = _restore_text_factory()  # type: ignore[union-attr]
                 except Exception:  # noqa: BLE001
                     pass
             raw.close()

@@ -18,7 +18,9 @@ from ...errors import ConfigError, MissingDependency
 from ...findings import Cell, ErrorRecord, Location
 from ...privacy import redact
 from ..base import Item
-from .catalog import Catalog, Selection, patterns
+from . import split
+from .bulk import Bulk
+from .catalog import Catalog, Plan, Selection, patterns
 from .dialect import (
     db_error_kind,
     glob_escape,
@@ -30,9 +32,6 @@ from .dialect import (
     table_uri,
     with_driver,
 )
-from . import split
-from .bulk import Bulk
-from .catalog import Plan
 from .rows import Rows
 
 

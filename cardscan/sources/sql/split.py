@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+
 import sqlalchemy as sa
 from sqlalchemy import types as T
 
