@@ -591,6 +591,14 @@ class MaskedStream:
         self.flush()
         self._stream.close()
 
+    # Special methods are looked up on the type, not through __getattr__: a
+    # report stream used in a with block must work as the file it wraps.
+    def __enter__(self) -> "MaskedStream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     @classmethod
     def around(cls, stream: Any) -> Any:
         """``stream`` behind the boundary (itself when it is already)."""

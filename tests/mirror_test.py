@@ -22,10 +22,12 @@ ELSEWHERE = {
     "cardscan/run/state/store.py": "tests/run/state_test.py",
     "cardscan/sinks/staged.py": "tests/run/state_test.py, tests/sinks/jsonl_test.py (SinkContract)",
     "cardscan/sources/smb_rpc.py": "tests/sources/smb_test.py",
+    "cardscan/sources/sql/bulk.py": "tests/sources/sql_bulk_test.py (bulk equals the cell reader)",
     "cardscan/sources/sql/catalog.py": "tests/sources/sql_test.py",
     "cardscan/sources/sql/dialect.py": "tests/sources/sql_test.py, tests/remediate/sql_test.py",
     "cardscan/sources/sql/rows.py": "tests/sources/sql_test.py",
     "cardscan/sources/sql/source.py": "tests/sources/sql_test.py",
+    "cardscan/sources/sql/split.py": "tests/sources/sql_bulk_test.py (key ranges: every row once)",
     "cardscan/sources/sql/values.py": "tests/sources/sql_test.py",
     "cardscan/testing/scan.py": "tests/testing/contracts_test.py (the contracts scan through it)",
 }

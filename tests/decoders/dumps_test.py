@@ -309,9 +309,9 @@ def test_a_row_longer_than_the_bound_is_scanned_as_text_with_an_error(tmp_path: 
     assert ((3, "card_number"), KEY.fingerprint(P[10])) in got
     assert [(e.kind, e.limit, e.location.dump.row) for e in errors] == [("limit", "dump_row", 2)]  # type: ignore[union-attr]
     # The same at any read size: the bound is on the row, not on what a read brought.
-    for read in (1, 7, 300):
+    for size in (1, 7, 300):
         class Small(io.BytesIO):
-            def read(self, n: int | None = -1, _size: int = read) -> bytes:
+            def read(self, n: int | None = -1, _size: int = size) -> bytes:
                 return super().read(_size)
 
         again = scan(Small(dump), Scanner(key=KEY), Location(uri="x"), max_row=1024)

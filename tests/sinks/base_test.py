@@ -6,10 +6,10 @@ from __future__ import annotations
 import io
 import os
 import stat
-import sys
 from pathlib import Path
 
 import cardscan
+from cardscan.privacy import MaskedStream
 from cardscan.sinks.base import BaseSink, ListSink, Sink, open_report
 from cardscan.testing import distinct_pans
 
@@ -83,8 +83,14 @@ def test_list_and_base_sinks_are_sinks() -> None:
 
 def test_open_report_destinations(tmp_path: Path) -> None:
     buf = io.StringIO()
-    assert open_report(buf) == (buf, False)
-    assert open_report("-") == (sys.stdout, False)
+    # Streams are wrapped by the output boundary (privacy.MaskedStream), not owned.
+    stream, owned = open_report(buf)
+    assert not owned and isinstance(stream, MaskedStream)
+    stream.write("plain text\n")
+    stream.flush()
+    assert buf.getvalue() == "plain text\n"
+    stream, owned = open_report("-")
+    assert not owned and isinstance(stream, MaskedStream)
     old = os.umask(0)  # the worst case: nothing narrows the mode for us
     try:
         stream, owned = open_report(str(tmp_path / "report.txt"))

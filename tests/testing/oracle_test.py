@@ -63,7 +63,12 @@ def test_only_the_planted_numbers_count() -> None:
 
 def test_leaked_forms_and_scrub() -> None:
     forms = leaked_forms(PAN)
-    assert PAN in forms and len(forms) == 3 and all(f.replace(" ", "").replace("-", "") == PAN for f in forms)
+    assert PAN in forms and len(forms) == len(set(forms)) >= 18
+    # Every separated form (ASCII and the wide separators) holds the digits in order.
+    separated = [f for f in forms if len(f) == len(PAN) + 3]  # four groups, three separators
+    assert all("".join(c for c in f if c.isdigit()) == PAN for f in separated) and len(separated) >= 5
+    full = PAN.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789"})
+    assert full in forms and "%" + "%".join(f"{ord(c):02X}" for c in PAN) in forms
     shown = scrub(f"payment with {PAN} failed")
     assert PAN not in shown and masked(PAN) in shown
     assert scrub("order 1234 shipped") == "order 1234 shipped"
