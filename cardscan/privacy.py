@@ -119,7 +119,8 @@ def _luhn(digits: list[int]) -> bool:
 
 
 def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset(),  # type: ignore[assignment]
-                 walls: set[int] = frozenset()) -> set[int]:  # type: ignore[assignment]
+                 walls: set[int] = frozenset(),  # type: ignore[assignment]
+                 accept: Callable[[list[int]], bool] | None = None) -> set[int]:
     """Indexes into ``digits`` to hide: the middle of every 12-19 digit
     window that passes Luhn (first 6 / last 4 kept, at least 6 hidden).
 
@@ -131,7 +132,8 @@ def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset
     are a date or a time. ``points``: cuts
     made by a lone '.'; a window whose only inner cut is one of them is a
     decimal number (``1733512345.123456``, an mtime), not a card.
-    ``walls``: cuts no window spans (columns of a table)."""
+    ``walls``: cuts no window spans (columns of a table). ``accept``: a
+    further test a Luhn-valid window must pass (an issuer prefix)."""
     hide: set[int] = set()
     n = len(digits)
     bounds = sorted(cuts | {0, n})
@@ -149,7 +151,7 @@ def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset
                 # a card; cards come in groups of 3-6, or a digit at a time
                 # (UTF-16's NULs, spaced digits).
                 continue
-            if _luhn(digits[start:end]):
+            if _luhn(digits[start:end]) and (accept is None or accept(digits[start:end])):
                 hide.update(range(start + min(6, length - 10), end - 4))
     return hide
 
@@ -328,39 +330,164 @@ def mask_text(text: str) -> str:
     return text if masked == text else masked
 
 
-# Kept as they are when a masked URI path is quoted again ('*' stays readable).
+# -- names ---------------------------------------------------------------------------------
+# A name (file, directory, member, S3 key, SQL identifier or key, URI) is
+# decided on its normalised form: percent escapes decoded (repeatedly, a
+# '%2534' is a '4' encoded twice), every character read as NFKC and every
+# Unicode decimal digit as its value. Aggressive by design: masking a name
+# that holds no card costs readability only.
+#: Punctuation that separates digit groups in a name, besides every dash
+#: (Pd), space (Zs, line and paragraph breaks), format character (Cf: soft
+#: hyphen, zero-width spaces, word joiner, BOM) and control character.
+#: Not ',': a list of numbers is not a card written in groups (an S3 access
+#: log key, a JSON array; see tests/privacy_test.py).
+_NAME_PUNCT = frozenset("%-_./\\:+\u00b7\u2022\u2219\u30fb~=#@!'()[]{}|*\u2212")
+_GAP, _OTHER = -1, -2  # kinds of a character of a name that is not a digit (0-9)
+_MAX_DECODE = 4  # rounds of percent-decoding: '%25' nests no deeper in practice
+# Gaps between two digit groups: up to three separators (" - ", ")("), or
+# any run of spaces up to this long (names padded with spaces).
+_MAX_SPACES = 16
+
+
+@lru_cache(maxsize=4096)
+def _name_unit(c: str) -> int:
+    """A character of a name: its digit value (0-9), _GAP for a separator,
+    _OTHER for anything that ends a run of digits."""
+    if c.isdecimal():
+        return unicodedata.decimal(c)
+    n = unicodedata.normalize("NFKC", c)
+    if len(n) == 1 and n.isdecimal():
+        return unicodedata.decimal(n)  # superscripts, circled digits ...
+    if c in _NAME_PUNCT or n in _NAME_PUNCT or c.isspace() \
+            or unicodedata.category(c) in ("Pd", "Zs", "Zl", "Zp", "Cf", "Cc"):
+        return _GAP
+    return _OTHER
+
+
+# Twelve digits (any Unicode decimal digit) somewhere: the cheap test first.
+_NAME_TWELVE = re.compile(r"(?:\d\D*){12}")
+
+
+def _decoded_name(text: str) -> str:
+    """``text`` percent-decoded until it stops changing (at most _MAX_DECODE
+    rounds); the same object when it holds no escape."""
+    out = text
+    for _ in range(_MAX_DECODE):
+        if "%" not in out:
+            break
+        nxt = unquote(out, errors="surrogateescape")
+        if nxt == out:
+            break
+        out = nxt
+    return text if out == text else out
+
+
+def _issuer_prefixed(digits: list[int]) -> bool:
+    from .engine.issuers import match  # deferred: start-up time (see _default_detector)
+
+    return match("".join(map(str, digits))) is not None
+
+
+def _name_hide(text: str, strict: bool = False) -> list[int]:
+    """Indexes of ``text`` (a decoded name) to mask: the middle digits of every
+    Luhn-valid 12-19 digit window of a run of digits, whatever separates the
+    groups (see _name_unit). Inside a hex token (a digest, an id) and when
+    ``strict`` (the hook's refusal), a window must also have an issuer prefix."""
+    if not (_NAME_TWELVE.search(text) if text.isascii() else
+            _NAME_TWELVE.search(unicodedata.normalize("NFKC", text))):
+        return []
+    runs: list[tuple[list[int], list[int], dict[int, str]]] = []
+    pos: list[int] = []
+    digs: list[int] = []
+    gaps: dict[int, str] = {}
+    gap_from = -1
+    for i, c in enumerate(text):
+        u = _name_unit(c)
+        if u == _GAP:
+            if gap_from < 0:
+                gap_from = i
+            continue
+        if u >= 0 and pos and gap_from >= 0:
+            gap = text[gap_from:i]
+            if len(gap) <= 3 or (gap.isspace() and len(gap) <= _MAX_SPACES):
+                gaps[len(digs)] = gap
+            else:
+                runs.append((pos, digs, gaps))
+                pos, digs, gaps = [], [], {}
+        gap_from = -1
+        if u >= 0:
+            pos.append(i)
+            digs.append(u)
+        elif pos:
+            runs.append((pos, digs, gaps))
+            pos, digs, gaps = [], [], {}
+    if pos:
+        runs.append((pos, digs, gaps))
+    digests = [m.span() for m in _DIGEST.finditer(text)] if len(text) >= 20 else []
+    hide: list[int] = []
+    for pos, digs, gaps in runs:
+        if len(digs) < 12:
+            continue
+        in_digest = any(a <= pos[0] and pos[-1] < b for a, b in digests)
+        points = {k for k, g in gaps.items() if g == "."}
+        found = _pan_windows(digs, set(gaps), points, accept=_issuer_prefixed if strict or in_digest else None)
+        hide.extend(pos[k] for k in found)
+    return hide
+
+
+def _mask_plain_name(text: str) -> str:
+    """``text`` masked as a message (:func:`mask_text`) and then as a name."""
+    masked = mask_text(text)
+    hide = _name_hide(masked)
+    if hide:
+        out = list(masked)
+        for i in hide:
+            out[i] = "*"
+        masked = "".join(out)
+    return text if masked == text else masked
+
+
+# Kept as they are when a masked name is percent-encoded again ('*' stays readable).
 _URI_SAFE = "/!$&'()*+,;=:@~"
 
 
-def mask_name(text: str) -> str:
-    """``text`` (a file name, S3 key, member name or URI) with card numbers masked.
+def _mask_name_once(text: str) -> str:
+    decoded = _decoded_name(text)
+    if decoded is text:
+        return _mask_plain_name(text)
+    masked = _mask_plain_name(decoded)
+    if masked is decoded:
+        return mask_text(text)  # no card once decoded either
+    # A card in the decoded form: the output is that form masked and encoded
+    # again, so no escape is left that decodes to the hidden digits (and a
+    # newline or a control character decoded is written as an escape).
+    head = ""
+    if "://" in masked:
+        scheme, rest = masked.split("://", 1)
+        if scheme.isascii() and scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
+            head, masked = scheme + "://", rest
+    return mask_text(head + quote(masked, safe=_URI_SAFE + "?#[]", errors="surrogateescape"))
 
-    A URI's path is decoded first, masked, and quoted again, so a number
-    written ``4556%207375...`` is found and the result is still a URI. Text
-    without a card number comes back unchanged (the same object).
+
+_mask_name = lru_cache(maxsize=16384)(_mask_name_once)
+
+
+def mask_name(text: str) -> str:
+    """``text`` (a file or directory name, a path, an S3 key, a member name,
+    a SQL identifier or key, a URI) with card numbers masked.
+
+    Decided on the normalised name (percent escapes decoded repeatedly,
+    every Unicode digit read as ASCII) with the separators of names (any
+    dash, space, line break, '/', ':', '+', '=', '#', '@', '~', '·' ...);
+    a Luhn-valid number glued to hex letters is masked when it has an
+    issuer prefix. A name whose card was found only once decoded comes back
+    masked and percent-encoded again. Text without a card number comes
+    back unchanged (the same object).
     """
-    if not isinstance(text, str):
+    if not isinstance(text, str) or len(text) < 12:
         return text
-    masked_all = mask_text(text)
-    if masked_all is text:
-        return text
-    # urlsplit drops tabs and newlines (WHATWG): such a name is masked as text.
-    parts = urlsplit(text) if "://" in text and not any(c in text for c in "\t\r\n") else None
-    if parts is None or not parts.scheme:
-        return masked_all
-    path = unquote(parts.path, errors="surrogateescape")
-    masked = mask_text(path)
-    if masked is path:
-        masked_uri = text
-    else:
-        quoted = quote(masked, safe=_URI_SAFE, errors="surrogateescape")
-        masked_uri = text[: len(text) - len(text.split("://", 1)[1])] + parts.netloc + quoted
-        if parts.query:
-            masked_uri += "?" + parts.query
-        if parts.fragment:
-            masked_uri += "#" + parts.fragment
-    # netloc, query and fragment (an S3 bucket, a SQL URL's parameters) too
-    return mask_text(masked_uri)
+    masked = _mask_name(text) if len(text) <= 4096 else _mask_name_once(text)
+    return text if masked == text else masked
 
 
 def mask_value(value: Any) -> Any:
@@ -608,21 +735,22 @@ class MaskedStream:
         return getattr(self._stream, name)
 
 
-_NAME_SEPS = re.compile(r"[\s_.\u00ad\u180e\u200b-\u200f\u2060\ufeff]")
-
-
 def holds_card(name: str) -> bool:
     """Whether ``name`` holds a card number as the content engine judges
-    one (issuer range, length, Luhn), whatever separates its digits and in
-    whatever digits or encoding (base64, hex, escapes) it is written.
+    one (issuer range, length, Luhn), whatever separates its digits (the
+    separators of :func:`mask_name`) and in whatever digits or encoding
+    (percent escapes, base64, hex, ``\\u`` escapes) it is written.
 
     Stricter than :func:`mask_name` (which masks any Luhn-valid run, at the
     cost of readability only): this one blocks a commit, so a photo named
     ``IMG_20240506123456.jpg`` must pass."""
-    if not _TWELVE.search(name) and not _B64.search(name):
+    if not isinstance(name, str):
+        return False
+    if not _TWELVE.search(name) and not _B64.search(name) and "%" not in name and name.isascii():
         return False
     if _mask_encoded(name) != name:
         return True
-    text = unicodedata.normalize("NFKC", name)  # fullwidth digits -> ASCII
-    text = _NAME_SEPS.sub("-", text)
-    return redact(text) != text
+    text = _decoded_name(name)
+    if text is not name and _mask_encoded(text) != text:
+        return True
+    return bool(_name_hide(text, strict=True))
