@@ -93,9 +93,12 @@ _TWELVE = re.compile(r"(?:\d\D{0,12}){12}")
 # journal object id): 20+ hex characters with letters in them; its digit runs
 # are chance (a sha256 holds a 12-digit run that passes Luhn about one time in
 # fifty), and masking one would break the id. The hex *form* of a card (hex of
-# its digits) is still caught by _mask_encoded; what is given up is a card
-# glued to hex letters only, inside one such token (``dead4556...9081``).
-_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9]*[a-fA-F])[0-9a-fA-F]{20,}(?![0-9A-Za-z])")
+# its digits) is still caught by _mask_encoded; what mask_text gives up is a
+# card glued to hex letters only, inside one such token (``dead4556...9081``):
+# mask_name masks it when it has an issuer prefix (_name_hide). A UUID is such
+# an id too (its groups of 8 and 4 digits would read as 12).
+_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?:(?=[0-9]*[a-fA-F])[0-9a-fA-F]{20,}"
+                     r"|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})(?![0-9A-Za-z])")
 
 
 def _digit_of(token: str) -> int:
@@ -423,14 +426,19 @@ def _name_hide(text: str, strict: bool = False) -> list[int]:
             pos, digs, gaps = [], [], {}
     if pos:
         runs.append((pos, digs, gaps))
-    digests = [m.span() for m in _DIGEST.finditer(text)] if len(text) >= 20 else []
+    ids = [(m.start(), m.end(), "-" in m.group()) for m in _DIGEST.finditer(text)] if len(text) >= 20 else []
     hide: list[int] = []
     for pos, digs, gaps in runs:
         if len(digs) < 12:
             continue
-        in_digest = any(a <= pos[0] and pos[-1] < b for a, b in digests)
+        inside = [uuid for a, b, uuid in ids if a <= pos[0] and pos[-1] < b]
+        if inside and inside[0]:
+            # A UUID: its digit groups run into its hex groups (``-418a``), so
+            # any 12-19 of its digits pass Luhn by chance; kept as mask_text does.
+            continue
+        accept: Callable[[list[int]], bool] | None = _issuer_prefixed if strict or inside else None
         points = {k for k, g in gaps.items() if g == "."}
-        found = _pan_windows(digs, set(gaps), points, accept=_issuer_prefixed if strict or in_digest else None)
+        found = _pan_windows(digs, set(gaps), points, accept=accept)
         hide.extend(pos[k] for k in found)
     return hide
 
