@@ -465,7 +465,9 @@ def _mask_name_once(text: str) -> str:
         return _mask_plain_name(text)
     masked = _mask_plain_name(decoded)
     if masked is decoded:
-        return mask_text(text)  # no card once decoded either
+        # None once decoded; the escapes may hide one written as is
+        # ('%' between groups: ``4556%7110...`` decodes to letters).
+        return _mask_plain_name(text)
     # A card in the decoded form: the output is that form masked and encoded
     # again, so no escape is left that decodes to the hidden digits (and a
     # newline or a control character decoded is written as an escape).
@@ -474,7 +476,7 @@ def _mask_name_once(text: str) -> str:
         scheme, rest = masked.split("://", 1)
         if scheme.isascii() and scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
             head, masked = scheme + "://", rest
-    return mask_text(head + quote(masked, safe=_URI_SAFE + "?#[]", errors="surrogateescape"))
+    return _mask_plain_name(head + quote(masked, safe=_URI_SAFE + "?#[]", errors="surrogateescape"))
 
 
 _mask_name = lru_cache(maxsize=16384)(_mask_name_once)
@@ -761,4 +763,5 @@ def holds_card(name: str) -> bool:
     text = _decoded_name(name)
     if text is not name and _mask_encoded(text) != text:
         return True
-    return bool(_name_hide(text, strict=True))
+    # Both forms: the escapes may hide one written as is ('%' between groups).
+    return bool(_name_hide(text, strict=True)) or (text is not name and bool(_name_hide(name, strict=True)))

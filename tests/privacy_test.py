@@ -2,6 +2,7 @@ import logging
 
 from cardscan import RedactingFilter, redact
 from cardscan.testing import assert_no_pan, group, make_pan
+from cardscan.testing.pans import luhn_complete
 
 
 def test_redact_str_keeps_length_and_separators(rng) -> None:
@@ -243,3 +244,173 @@ def test_ids_and_digests_keep_their_digits() -> None:
             assert mask_text(line) is line
             kept += 1
     assert kept == 6000
+
+
+# -- red-team F1: card numbers in names ----------------------------------------------------
+import hashlib  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+import sqlite3  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import unicodedata  # noqa: E402
+import uuid  # noqa: E402
+from urllib.parse import quote, unquote  # noqa: E402
+
+
+def _normalised(text: str) -> str:
+    """What a reader can get back from ``text``: escapes decoded, NFKC,
+    every Unicode digit as ASCII."""
+    for _ in range(4):
+        text = unquote(text, errors="surrogateescape")
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+
+
+def assert_no_name_leak(out: str, pans: list[str], where: str) -> None:
+    """No PAN in ``out`` as written (the oracle) nor once normalised, with
+    anything but a digit (up to 9 characters) between its digits."""
+    assert_no_pan(out.encode("utf-8", "surrogateescape"), pans, where)
+    norm = _normalised(out)
+    for pan in pans:
+        assert re.search(r"\D{0,9}".join(pan), norm) is None, f"{where}: {pan[:6]}...{pan[-4:]} recoverable"
+
+
+# Unicode decimal digits of other scripts: fullwidth, Arabic-Indic, extended
+# Arabic-Indic, Devanagari, Bengali, Thai, mathematical bold, and superscripts
+# (not decimal; NFKC makes them digits).
+_ZEROS = (0xFF10, 0x0660, 0x06F0, 0x0966, 0x09E6, 0x0E50, 0x1D7CE)
+_SUPERSCRIPT = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+
+
+def _scripts(pan: str) -> dict[str, str]:
+    forms = {f"U+{z:04X}": "".join(chr(z + int(c)) for c in pan) for z in _ZEROS}
+    forms["superscript"] = "".join(_SUPERSCRIPT[int(c)] for c in pan)
+    forms["ascii"] = pan
+    return forms
+
+
+def _seps() -> list[str]:
+    """Every dash and space of Unicode, line breaks, format characters and the
+    punctuation names are grouped with."""
+    cats = ("Pd", "Zs", "Zl", "Zp")
+    out = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) in cats]
+    return out + list("\n\r\t\u00ad\u200b\u2060\ufeff\u2212/\\:+\u00b7\u2022~=#@!'%") + [")(", "  ", "   "]
+
+
+def test_names_are_decided_on_their_decoded_form_in_any_digits(rng) -> None:
+    """F1.1: a name whose digits are another script's, percent-encoded once or
+    twice, in a URI or a plain name, comes out with no recoverable PAN."""
+    pan = make_pan("455673", 16, rng)
+    amex = make_pan("37", 15, rng)
+    for p in (pan, amex):
+        for script, digits in _scripts(p).items():
+            for raw in (digits, "\u2013".join(re.findall(".{1,4}", digits)), "\n".join(re.findall(".{1,4}", digits))):
+                once = quote(raw, safe="")
+                twice = quote(once, safe="")
+                for text in (f"file:///srv/in/A_{once}.txt", f"s3://bucket/{twice}/k", f"A_{once}.txt", f"v_{raw}.csv",
+                             f"file:///srv/{raw}.txt", "".join(f"%25{b:02X}" for b in raw.encode())):
+                    out = mask_name(text)
+                    assert out != text, (script, text.encode("unicode_escape"))
+                    assert_no_name_leak(out, [p], f"{script} {text.encode('unicode_escape')!r}")
+                    assert "\n" not in out or "\n" in text  # a decoded line break is written as an escape
+    # an escaped literal '%34' ('%2534') is a digit twice encoded
+    text = "file:///x/" + "".join(f"%253{c}" for c in pan) + ".txt"
+    assert_no_name_leak(mask_name(text), [pan], "double escapes")
+
+
+def test_every_separator_of_a_name_joins_its_groups(rng) -> None:
+    """F1.2: any Unicode dash or space, line breaks, format characters, '/',
+    ':', '+', '·', '•', '~', '=', '#', '@', '!', "'", ')(' and runs of spaces."""
+    pan = make_pan("4556", 16, rng)
+    groups = re.findall(".{1,4}", pan)
+    for sep in _seps():
+        for text in (sep.join(groups) + ".txt", "dir/" + sep.join(groups), f"db_{sep.join(groups)}.sqlite"):
+            out = mask_name(text)
+            assert_no_name_leak(out, [pan], f"sep U+{ord(sep[0]):04X} {text.encode('unicode_escape')!r}")
+            assert holds_card(text), text.encode("unicode_escape")
+    # directory levels: one group per level
+    assert_no_name_leak(mask_name("/srv/" + "/".join(groups) + ".txt"), [pan], "directory levels")
+
+
+def test_a_card_glued_to_hex_letters_is_masked_real_digests_are_kept(rng) -> None:
+    """F1.3: a Luhn-valid, issuer-prefixed number inside a hex token is masked in
+    names; a digest in a field cardscan wrote (OPAQUE_FIELDS) is kept whole,
+    and one whose digit runs have no issuer prefix stays readable."""
+    pan, amex = make_pan("455673", 16, rng), make_pan("37", 15, rng)
+    for text in (f"cafe{pan}.txt", f"{pan}beef.txt", f"fed{amex}ab", f"s3://b/deadbeef{pan}cafe0123/k",
+                 "ab" + pan + "cd" * 23):
+        out = mask_name(text)
+        assert_no_name_leak(out, [pan, amex], text[:4])
+        assert holds_card(text)
+    digest = "ab" + pan + "cd" * 23  # 64 hex: a sha256 that holds a card by chance
+    record = {"sha256": digest, "fingerprint": digest, "uri": f"file:///srv/{digest}.bin"}
+    out = public_record(record)
+    assert out["sha256"] == digest and out["fingerprint"] == digest
+    assert_no_name_leak(out["uri"], [pan], "uri")
+    # a digest's Luhn-valid digit run without an issuer prefix (0, 7, 8, 9 start no card) is kept
+    for head in ("0", "7", "80", "99"):  # no issuer range starts with these
+        token = "ab" + luhn_complete(head + "12345678912345") + "cd" * 20
+        assert holds_card(token) is False and mask_name(f"s3://b/{token}") == f"s3://b/{token}", head
+    # random sha256 digests in names: the cost of the rule (masked ones lose no id in OPAQUE_FIELDS)
+    r = random.Random(7)
+    masked = sum("*" in mask_name(f"blobs/{hashlib.sha256(r.randbytes(8)).hexdigest()}") for _ in range(2000))
+    assert masked < 40  # under 2%: a digit run of 12-19 is rare in 64 hex
+
+
+def test_near_misses_in_names_stay_readable() -> None:
+    """Dates, times, ISO timestamps, camera names, version strings, UUIDs and
+    lists of numbers (',' is not a name separator: ~1 in 10 lists of four
+    4-digit counts passes Luhn) come out as they went in."""
+    r = random.Random(11)
+    for _ in range(2000):
+        y, mo, d, h, mi, s = (r.randint(2000, 2030), r.randint(1, 12), r.randint(1, 28), r.randint(0, 23),
+                              r.randint(0, 59), r.randint(0, 59))
+        us = r.randint(0, 999999)
+        for name in (f"backup {y}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}.tar",
+                     f"logs/{y}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}.{us:06d}Z.log",
+                     f"s3://logs/{y}/{mo:02d}/{d:02d}/{h:02d}/{mi:02d}/{s:02d}/x.gz",
+                     f"{y}\u2013{mo:02d}\u2013{d:02d} {h:02d}\u00b7{mi:02d}\u00b7{s:02d}.md",
+                     f"v{r.randint(0, 9)}.{r.randint(0, 99)}.{r.randint(0, 99)}.{r.randint(0, 999)}",
+                     f"IMG_{y}{mo:02d}{d:02d}{h:02d}{mi:02d}{s:02d}.jpg" if r.random() < 0.1 else "IMG_20240506123456.jpg",
+                     f"exports/{uuid.UUID(int=r.getrandbits(128), version=4)}.json",
+                     "counts " + ",".join(str(r.randint(1000, 9999)) for _ in range(4))):
+            if name.startswith("IMG_") and name != "IMG_20240506123456.jpg":
+                assert not holds_card(name), name  # the hook lets a photo through; masking may cost it readability
+                continue
+            assert mask_name(name) is name, name
+            assert not holds_card(name), name
+
+
+def test_names_in_every_output_of_a_scan(tmp_path, rng) -> None:
+    """End to end: files named with a card in the red team's forms; the
+    manifest, the state DB and stdout hold none of them, in any form."""
+    pans = [make_pan(p, 16, rng) for p in ("455673", "510510", "4716", "4539", "5425", "4024")]
+    amex = make_pan("37", 15, rng)
+    content = make_pan("4111", 16, rng)
+    g = lambda p, s: s.join(re.findall(".{1,4}", p))  # noqa: E731
+    root = tmp_path / "in"
+    root.mkdir()
+    names = ["A_fw_" + "".join(chr(0xFF10 + int(c)) for c in pans[0]) + ".txt",
+             "B_nl_" + g(pans[1], "\n") + ".txt", "C_endash_" + g(pans[2], "\u2013") + ".txt",
+             f"D_cafe{pans[3]}.txt", "E_ideo_" + g(pans[4], "\u3000") + ".txt",
+             "F_" + quote("".join(chr(0x0660 + int(c)) for c in pans[5]), safe="") + ".txt", f"G_fed{amex}ab.txt"]
+    for n in names:
+        (root / n).write_text(f"card {content}\n")
+    key = tmp_path / "k"
+    key.write_bytes(b"k" * 40)
+    key.chmod(0o600)
+    p = subprocess.run([sys.executable, "-m", "cardscan", "scan", str(root), "-j", "1", "--key-file", str(key),
+                        "--manifest", "m.jsonl", "--state", "s.db", "--no-progress"],
+                       capture_output=True, cwd=tmp_path, timeout=120, text=True, errors="surrogateescape",
+                       env={**__import__("os").environ, "PYTHONPATH": __import__("os").pathsep.join(sys.path)})
+    assert p.returncode == 1, p.stderr[-800:]
+    db = sqlite3.connect(tmp_path / "s.db")
+    state = "\n".join(str(row) for t in ("runs", "objects", "findings") for row in db.execute(f"SELECT * FROM {t}"))
+    db.close()
+    manifest = (tmp_path / "m.jsonl").read_text()
+    assert manifest.count('"type": "finding"') + manifest.count('"type":"finding"') >= len(names)
+    for where, text in (("stdout", p.stdout + p.stderr), ("manifest", manifest), ("state", state),
+                        ("manifest, JSON escapes read", json.dumps([json.loads(x) for x in manifest.splitlines()],
+                                                                ensure_ascii=False))):
+        assert_no_name_leak(text, [*pans, amex], where)
