@@ -34,7 +34,7 @@ import re
 import unicodedata
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 from .engine.redact import mask_spans
 from .errors import CardscanError

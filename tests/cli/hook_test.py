@@ -4,8 +4,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import unicodedata
 import zipfile
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -429,3 +432,31 @@ def test_a_name_holding_a_card_in_any_form_is_refused_a_photo_name_is_not(repo: 
         assert code == 1 and "files named with a card number" in out, name
     (repo / "IMG_20240506123456.jpg").write_text("nothing here\n")
     assert hook("IMG_20240506123456.jpg", capsys=capsys)[0] == 0
+
+
+def test_names_in_other_digits_separators_and_escapes_are_refused(repo: Path, capsys, rng, monkeypatch) -> None:
+    """Red-team F1.4: the hook refuses the names mask_name masks (en dash
+    groups, Arabic-Indic digits, percent escapes, a card glued to hex
+    letters, one group per directory level); dated and versioned names pass."""
+    from urllib.parse import quote
+
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", KEY)
+    pan, amex = make_pan("455673", 16, rng), make_pan("37", 15, rng)
+    groups = [pan[i:i + 4] for i in range(0, 16, 4)]
+    arabic = "".join(chr(0x0660 + int(c)) for c in pan)
+    names = ["\u2013".join(groups) + ".txt", "r_" + arabic + ".csv", "p_" + quote(arabic, safe="") + ".txt",
+             "q_" + "".join(f"%3{c}" for c in pan) + ".log", "w_" + quote(quote("\u2013".join(groups))) + ".md",
+             f"cafe{pan}.txt", f"fed{amex}ab.bin", "/".join(groups) + ".txt", ":".join(groups) + ".txt"]
+    for name in names:
+        path = repo / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("nothing here\n")
+        code, out, _ = hook(name, capsys=capsys, pans=[pan, amex])
+        assert code == 1 and "files named with a card number" in out, name.encode("unicode_escape")
+        normalised = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in unquote(unquote(out)))
+        assert re.search(r"\D{0,9}".join(pan), normalised) is None, "the name is shown decodable"
+    for name in ("backup 2024-06-11 09:00:00.tar", "IMG_20240506123456.jpg", "release-1.2.3.4.txt",
+                 "exports/550e8400-e29b-41d4-a716-446655440000.json", "logs/2024-06-11T09:00:00.123456Z.log"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("nothing here\n")
+        assert hook(name, capsys=capsys)[0] == 0, name
