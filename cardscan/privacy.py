@@ -367,8 +367,12 @@ def _name_unit(c: str) -> int:
     return _OTHER
 
 
-# Twelve digits (any Unicode decimal digit) somewhere: the cheap test first.
+# The cheap tests first. Twelve digits (any Unicode decimal digit)
+# somewhere; in ASCII text, twelve with only separators between (the ASCII
+# ones of _name_unit: controls, space, _NAME_PUNCT).
 _NAME_TWELVE = re.compile(r"(?:\d\D*){12}")
+_ASCII_SEP = r"[\x00-\x20\x7f%\-_./\\:+~=#@!'()\[\]{}|*]"
+_NAME_TWELVE_ASCII = re.compile(rf"[0-9](?:(?:{_ASCII_SEP}{{0,3}}|\s{{4,{_MAX_SPACES}}})[0-9]){{11}}")
 
 
 def _decoded_name(text: str) -> str:
@@ -396,7 +400,7 @@ def _name_hide(text: str, strict: bool = False) -> list[int]:
     Luhn-valid 12-19 digit window of a run of digits, whatever separates the
     groups (see _name_unit). Inside a hex token (a digest, an id) and when
     ``strict`` (the hook's refusal), a window must also have an issuer prefix."""
-    if not (_NAME_TWELVE.search(text) if text.isascii() else
+    if not (_NAME_TWELVE_ASCII.search(text) if text.isascii() else
             _NAME_TWELVE.search(unicodedata.normalize("NFKC", text))):
         return []
     runs: list[tuple[list[int], list[int], dict[int, str]]] = []
