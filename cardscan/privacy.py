@@ -20,8 +20,10 @@ remember to mask. See docs/design.md, "The output boundary".
   ``.``, tab, NBSP, zero-width spaces, NULs of UTF-16, their escapes) and
   whatever digits they are (fullwidth too), plus the encoded forms; masking
   an order number costs readability, writing a card is a breach;
-* ``mask_name()`` does it to a name (a file name, S3 key, member or URI),
-  decoding a URI's path first;
+* ``mask_name()`` does it to a name (a file name, S3 key, member, SQL
+  identifier or URI), decided on its normalised form (escapes decoded, any
+  Unicode digit) with the wider separators of names, a card glued to hex
+  letters included;
 * ``safe_message()`` turns an exception into a masked, then bounded, message;
 * ``public_record()`` masks every string of a record about to be written;
 * ``RedactingFilter`` masks log records (message, args, ``extra=`` fields,
