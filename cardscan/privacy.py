@@ -317,6 +317,14 @@ def _mask_text_once(text: str) -> str:
         for m in _DIGEST.finditer(text):
             masked = masked[: m.start()] + m.group() + masked[m.end():]
     masked = _mask_runs(masked)
+    # A name quoted in a message (an error's path, a printed line) with the
+    # separators of names: en dash groups, '/' levels, other scripts' digits.
+    hide = _name_hide(masked, message=True)
+    if hide:
+        chars = list(masked)
+        for i in hide:
+            chars[i] = "*"
+        masked = "".join(chars)
     return text if masked == text else masked
 
 
@@ -397,11 +405,13 @@ def _issuer_prefixed(digits: list[int]) -> bool:
     return match("".join(map(str, digits))) is not None
 
 
-def _name_hide(text: str, strict: bool = False) -> list[int]:
+def _name_hide(text: str, strict: bool = False, message: bool = False) -> list[int]:
     """Indexes of ``text`` (a decoded name) to mask: the middle digits of every
     Luhn-valid 12-19 digit window of a run of digits, whatever separates the
     groups (see _name_unit). Inside a hex token (a digest, an id) and when
-    ``strict`` (the hook's refusal), a window must also have an issuer prefix."""
+    ``strict`` (the hook's refusal), a window must also have an issuer prefix.
+    ``message``: a name inside a message or a printed line (:func:`mask_text`):
+    two or more spaces pad columns and end a run, and ids and digests are kept."""
     if not (_NAME_TWELVE_ASCII.search(text) if text.isascii() else
             _NAME_TWELVE.search(unicodedata.normalize("NFKC", text))):
         return []
@@ -418,7 +428,8 @@ def _name_hide(text: str, strict: bool = False) -> list[int]:
             continue
         if u >= 0 and pos and gap_from >= 0:
             gap = text[gap_from:i]
-            if len(gap) <= 3 or (gap.isspace() and len(gap) <= _MAX_SPACES):
+            if (len(gap) <= 3 or gap.isspace() and len(gap) <= _MAX_SPACES) \
+                    and not (message and len(gap) > 1 and gap.isspace()):
                 gaps[len(digs)] = gap
             else:
                 runs.append((pos, digs, gaps))
@@ -438,7 +449,7 @@ def _name_hide(text: str, strict: bool = False) -> list[int]:
         if len(digs) < 12:
             continue
         inside = [uuid for a, b, uuid in ids if a <= pos[0] and pos[-1] < b]
-        if inside and inside[0]:
+        if inside and (inside[0] or message):
             # A UUID: its digit groups run into its hex groups (``-418a``), so
             # any 12-19 of its digits pass Luhn by chance; kept as mask_text does.
             continue

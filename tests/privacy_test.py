@@ -414,3 +414,22 @@ def test_names_in_every_output_of_a_scan(tmp_path, rng) -> None:
                         ("manifest, JSON escapes read", json.dumps([json.loads(x) for x in manifest.splitlines()],
                                                                 ensure_ascii=False))):
         assert_no_name_leak(text, [*pans, amex], where)
+
+
+def test_a_name_quoted_in_a_message_is_masked_with_the_separators_of_names(rng) -> None:
+    """An error message or a printed line quoting a path (safe_message,
+    MaskedStream) masks the name's groups joined by a dash, '/', ':' ...;
+    padded table columns, ids and digests stay as they were."""
+    import io
+
+    pan = make_pan("455673", 16, rng)
+    groups = re.findall(".{1,4}", pan)
+    for sep in ("\u2013", "\u2212", "/", ":", "+", "\u00b7", "\u3000", "\u2060"):
+        msg = f"[Errno 13] Permission denied: '/srv/in/{sep.join(groups)}.txt'"
+        assert_no_name_leak(safe_message(msg), [pan], f"message U+{ord(sep):04X}")
+        target = io.StringIO()
+        MaskedStream(target).write(msg + "\n")
+        assert_no_name_leak(target.getvalue(), [pan], f"stream U+{ord(sep):04X}")
+    for line in ("  exports/      4556   5260   1815   9081", "object 0f4a3c2e8b7d1a6c5e9f0b2d done",
+                 f"run {uuid.UUID(int=2 ** 127 + 45567375868998551234, version=4)} finished at 2024-06-11 09:00:00"):
+        assert mask_text(line) is line, line
