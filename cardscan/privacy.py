@@ -378,11 +378,12 @@ def _name_unit(c: str) -> int:
 
 
 # The cheap tests first. Twelve digits (any Unicode decimal digit)
-# somewhere; in ASCII text, twelve with only separators between (the ASCII
-# ones of _name_unit: controls, space, _NAME_PUNCT).
+# somewhere; in ASCII text, stretches of digits with only separators between
+# (the ASCII ones of _name_unit: controls, space, _NAME_PUNCT).
 _NAME_TWELVE = re.compile(r"(?:\d\D*){12}")
 _ASCII_SEP = r"[\x00-\x20\x7f%\-_./\\:+~=#@!'()\[\]{}|*]"
-_NAME_TWELVE_ASCII = re.compile(rf"[0-9](?:(?:{_ASCII_SEP}{{0,3}}|\s{{4,{_MAX_SPACES}}})[0-9]){{11}}")
+# A stretch of ASCII digits and separators that may hold a run (gaps judged in _name_hide).
+_ASCII_RUN = re.compile(rf"[0-9](?:[0-9]|{_ASCII_SEP})*")
 
 
 def _decoded_name(text: str) -> str:
@@ -412,37 +413,42 @@ def _name_hide(text: str, strict: bool = False, message: bool = False) -> list[i
     ``strict`` (the hook's refusal), a window must also have an issuer prefix.
     ``message``: a name inside a message or a printed line (:func:`mask_text`):
     two or more spaces pad columns and end a run, and ids and digests are kept."""
-    if not (_NAME_TWELVE_ASCII.search(text) if text.isascii() else
-            _NAME_TWELVE.search(unicodedata.normalize("NFKC", text))):
+    if text.isascii():
+        # Only the stretches of digits and separators need the loop below.
+        segments = [m.span() for m in _ASCII_RUN.finditer(text) if _NAME_TWELVE.match(m.group())]
+    else:
+        segments = [(0, len(text))] if _NAME_TWELVE.search(unicodedata.normalize("NFKC", text)) else []
+    if not segments:
         return []
     runs: list[tuple[list[int], list[int], dict[int, str]]] = []
-    pos: list[int] = []
-    digs: list[int] = []
-    gaps: dict[int, str] = {}
-    gap_from = -1
-    for i, c in enumerate(text):
-        u = _name_unit(c)
-        if u == _GAP:
-            if gap_from < 0:
-                gap_from = i
-            continue
-        if u >= 0 and pos and gap_from >= 0:
-            gap = text[gap_from:i]
-            if (len(gap) <= 3 or gap.isspace() and len(gap) <= _MAX_SPACES) \
-                    and not (message and len(gap) > 1 and gap.isspace()):
-                gaps[len(digs)] = gap
-            else:
+    for first, last in segments:
+        pos: list[int] = []
+        digs: list[int] = []
+        gaps: dict[int, str] = {}
+        gap_from = -1
+        for i in range(first, last):
+            u = _name_unit(text[i])
+            if u == _GAP:
+                if gap_from < 0:
+                    gap_from = i
+                continue
+            if u >= 0 and pos and gap_from >= 0:
+                gap = text[gap_from:i]
+                if (len(gap) <= 3 or gap.isspace() and len(gap) <= _MAX_SPACES) \
+                        and not (message and len(gap) > 1 and gap.isspace()):
+                    gaps[len(digs)] = gap
+                else:
+                    runs.append((pos, digs, gaps))
+                    pos, digs, gaps = [], [], {}
+            gap_from = -1
+            if u >= 0:
+                pos.append(i)
+                digs.append(u)
+            elif pos:
                 runs.append((pos, digs, gaps))
                 pos, digs, gaps = [], [], {}
-        gap_from = -1
-        if u >= 0:
-            pos.append(i)
-            digs.append(u)
-        elif pos:
+        if pos:
             runs.append((pos, digs, gaps))
-            pos, digs, gaps = [], [], {}
-    if pos:
-        runs.append((pos, digs, gaps))
     ids = [(m.start(), m.end(), "-" in m.group()) for m in _DIGEST.finditer(text)] if len(text) >= 20 else []
     hide: list[int] = []
     for pos, digs, gaps in runs:
