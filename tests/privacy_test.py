@@ -433,3 +433,21 @@ def test_a_name_quoted_in_a_message_is_masked_with_the_separators_of_names(rng) 
     for line in ("  exports/      4556   5260   1815   9081", "object 0f4a3c2e8b7d1a6c5e9f0b2d done",
                  f"run {uuid.UUID(int=2 ** 127 + 45567375868998551234, version=4)} finished at 2024-06-11 09:00:00"):
         assert mask_text(line) is line, line
+
+
+def test_sql_identifiers_keys_and_db_paths_in_the_forms_of_names(rng) -> None:
+    """F1: a SQL table, column, schema, key column and key value, and a
+    database path, written with an en dash, in Arabic-Indic digits or
+    percent-encoded, are public only masked; the sealed values come back whole."""
+    pan = make_pan("455673", 16, rng)
+    dash = "\u2013".join(re.findall(".{1,4}", pan))
+    arabic = "".join(chr(0x0660 + int(c)) for c in pan)
+    key = FingerprintKey(b"k" * 32)
+    loc = Location(uri=f"sqlite:////srv/db_{quote(arabic)}.sqlite", cell=Cell(
+        table=f"cards_{dash}", column=f"note{arabic}", schema=f"s:{dash}",
+        row_key=((f"k_{dash}", f"ref/{dash}"), ("id", "cafe" + pan))))
+    d = loc.to_dict(key)
+    assert_no_name_leak(json.dumps(d, ensure_ascii=False), [pan], "location")
+    assert_no_name_leak(loc.display(), [pan], "display")
+    back = Location.from_dict(json.loads(json.dumps(d)), key)
+    assert back.uri == loc.uri and back.cell is not None and back.cell.table == loc.cell.table
