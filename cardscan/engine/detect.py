@@ -357,13 +357,24 @@ class Detector:
                     before = buf[max(0, p - win):p].lower()
                     after = buf[q:q + win].lower()
                     value, reasons = context.score(context.Context(before, after), grouped=False)
+                    # The penalties of the decoded reading (a slice of a longer run of
+                    # groups, a phone, wide range, low entropy) hold whatever the raw
+                    # context says: "q=1234+5678+9012+3456" is no card.
+                    kept = [r for r in h.reasons if r in _KEPT_PENALTIES or r in ("test_card", "low_entropy")]
+                    value -= sum(_KEPT_PENALTIES.get(r, 0) for r in kept)
+                    if "low_entropy" in kept:
+                        value -= context.low_entropy_cut(value)
+                    if "test_card" in kept:
+                        value = max(value, DEFAULT_MIN_CONFIDENCE)
                     if value > h.confidence:
-                        h.confidence = value
-                        h.reasons = reasons + [r for r in h.reasons if r in ("test_card", "low_entropy")]
+                        h.confidence = min(100, value)
+                        h.reasons = reasons + kept
                 h.reasons.append("encoded_" + enc)
                 if h.confidence < self.config.min_confidence:
                     continue
-                h.offset, h.length, h.encoding = base + p, q - p, enc
+                # No-break spaces are separators in plain text: the span's digits are
+                # its own bytes, so it is checked and masked as ascii.
+                h.offset, h.length, h.encoding = base + p, q - p, "ascii" if enc == "nbsp" else enc
                 out.append(h)
         return out
 
@@ -450,6 +461,10 @@ class Detector:
         if h.confidence < floor:
             return None
         return h
+
+
+#: What _judge takes off for these reasons, kept when an inline hit is re-scored.
+_KEPT_PENALTIES = {"longer_group_run": 25, "phone": 40, "hex_token": 45, "wide_range": WIDE_RANGE_PENALTY}
 
 
 #: The brand of a number outside every issuer range (reason no_issuer_range).

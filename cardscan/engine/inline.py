@@ -85,6 +85,29 @@ _ENT_RUN = re.compile(rb"(?:[0-9 -]|" + _ENT_ESC + rb")*")
 _ENT_ONE = re.compile(_ENT_ESC)
 _ENT_SEP = frozenset(b" -")
 
+# No-break spaces between digit groups, as word processors and HTML exports
+# write them: UTF-8 U+00A0 and U+202F, and Latin-1 0xA0 (a UTF-8 tail byte
+# never follows an ASCII digit, so a lone 0xA0 there is Latin-1).
+_NBSP_ESC = rb"\xc2\xa0|\xe2\x80\xaf|\xa0"
+_NBSP_FIND = re.compile(rb"[0-9](?:" + _NBSP_ESC + rb")[0-9]")
+_NBSP_RUN = re.compile(rb"(?:[0-9 -]|" + _NBSP_ESC + rb")*")
+_NBSP_ONE = re.compile(_NBSP_ESC)
+
+# JSON \u escapes of digits, space, dash and no-break space inside a string.
+_JSON_ESC = rb"\\u00(?:3[0-9]|2[0dD]|[aA]0)"
+_JSON_ONE = re.compile(_JSON_ESC)
+_JSON_RUN = re.compile(rb"(?:[0-9 -]|" + _JSON_ESC + rb")*")
+
+# Form encoding: '+' is a space. Only digit groups joined by '+' inside the
+# value of a key=value pair (a query string, a form body) count, so code
+# arithmetic (x = 4660+4876) and phone numbers in prose are never decoded.
+_PLUS_FIND = re.compile(rb"[0-9]\+[0-9]")
+_FORM_VALUE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~*+%-")
+_FORM_KEY = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._[]-")
+# What may end a form value: the next pair, a fragment, the end of a quoted
+# string, whitespace or markup; ';' and ')' are left out (code).
+_FORM_END = frozenset(b"&#\"' \t\r\n<>")
+
 #: Longest run walked back from an escape (a PAN with separators is ~60 escaped chars).
 _MAX_BACK = 512
 
@@ -99,6 +122,12 @@ def find_encoded(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
         found.extend(_escaped(buf, _PCT_FIND, _PCT_RUN, _pct_back, _PCT_SEP, _pct_decode, "percent"))
     if has_entity(buf):
         found.extend(_escaped(buf, _ENT_FIND, _ENT_RUN, _ent_back, _ENT_SEP, _ent_decode, "entity"))
+    if (b"\xa0" in buf or b"\xe2\x80\xaf" in buf) and _NBSP_FIND.search(buf):
+        found.extend(_escaped(buf, _NBSP_FIND, _NBSP_RUN, _nbsp_back, _ENT_SEP, _nbsp_decode, "nbsp"))
+    if b"\\u00" in buf:
+        found.extend(_escaped(buf, _JSON_ONE, _JSON_RUN, _json_back, _ENT_SEP, _json_decode, "json"))
+    if b"+" in buf:
+        found.extend(_form(buf))
     if len(found) > 1:
         found.sort()
         kept, last_end = [], -1
@@ -222,6 +251,91 @@ def _ent_back(buf: bytes, i: int) -> int:
     return i
 
 
+def _tok_back(buf: bytes, i: int, one: re.Pattern[bytes], lens: tuple[int, ...]) -> int:
+    """Start of the run of digits, spaces, dashes and ``one`` tokens that ends at ``i``."""
+    floor = max(0, i - _MAX_BACK)
+    while i > floor:
+        c = buf[i - 1]
+        if 48 <= c <= 57 or c in _ENT_SEP:
+            i -= 1
+            continue
+        for n in lens:
+            if i - n >= floor and one.fullmatch(buf, i - n, i):
+                i -= n
+                break
+        else:
+            break
+    return i
+
+
+def _nbsp_back(buf: bytes, i: int) -> int:
+    return _tok_back(buf, i, _NBSP_ONE, (2, 3, 1))
+
+
+def _json_back(buf: bytes, i: int) -> int:
+    return _tok_back(buf, i, _JSON_ONE, (6,))
+
+
+def _nbsp_decode(span: bytes) -> bytes:
+    return _NBSP_ONE.sub(b" ", span)
+
+
+def _json_char(m: re.Match[bytes]) -> bytes:
+    code = int(m.group()[2:], 16)
+    return b" " if code == 0xA0 else bytes([code])
+
+
+def _json_decode(span: bytes) -> bytes:
+    return _JSON_ONE.sub(_json_char, span)
+
+
+def _form(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
+    """Digit groups joined by ``+`` in a form value (``card_number=4660+4876+...&``,
+    ``?q=card+number+4660+...``), decoded with ``+`` as a space (one byte
+    for one, so offsets map straight). Reported as ``percent``: it is form
+    encoding, and remediation reads ``+`` as a space there."""
+    n = len(buf)
+    covered = 0
+    for m in _PLUS_FIND.finditer(buf):
+        if m.start() < covered:
+            continue
+        s = m.start()
+        floor = max(0, s - _MAX_BACK)
+        while s > floor and (48 <= buf[s - 1] <= 57 or buf[s - 1] == 43):
+            s -= 1
+        e = m.end()
+        while e < n and (48 <= buf[e] <= 57 or buf[e] == 43):
+            e += 1
+        covered = e
+        while buf[s] == 43:
+            s += 1
+        while buf[e - 1] == 43:
+            e -= 1
+        span = buf[s:e]
+        if len(span) - len(span.translate(None, _DIGITS)) < MIN_DIGITS:
+            continue
+        if e < n and buf[e] == 37:  # an escape touches it: the percent decoder's span
+            continue
+        # The value around it: back to its '=', with a key before that ...
+        v = s
+        while v > floor and buf[v - 1] in _FORM_VALUE:
+            v -= 1
+        if v == 0 or buf[v - 1] != 61:
+            continue
+        k = v - 1
+        while k > floor and buf[k - 1] in _FORM_KEY:
+            k -= 1
+        if k == v - 1 or (k > 0 and buf[k - 1] in _FORM_KEY):
+            continue
+        # ... and forward to what ends a form value.
+        f = e
+        while f < n and buf[f] in _FORM_VALUE:
+            f += 1
+        if f < n and buf[f] not in _FORM_END:
+            continue
+        yield s, e, span.replace(b"+", b" "), "percent"
+
+
 def _pct_decode(span: bytes) -> bytes:
     return unquote_to_bytes(bytes(span).replace(b"+", b" "))  # its cache wants hashable bytes
 
@@ -255,7 +369,7 @@ def _escaped(buf, find, run, back, seps, decode, encoding) -> Iterator[tuple[int
         lead = len(decoded) - len(decoded.lstrip(b" -"))
         trail = len(decoded) - len(decoded.rstrip(b" -"))
         if lead or trail:
-            start, end = _trim(buf, start, end, lead, trail, run, decode)
+            start, end = _trim(buf, start, end, lead, trail, _ONE[encoding])
             decoded = decoded[lead:len(decoded) - trail]
         if len(decoded) - len(decoded.translate(None, _DIGITS)) < MIN_DIGITS:
             continue
@@ -264,12 +378,12 @@ def _escaped(buf, find, run, back, seps, decode, encoding) -> Iterator[tuple[int
         yield start, end, decoded, encoding
 
 
-def _trim(buf: bytes, start: int, end: int, lead: int, trail: int, run, decode) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def _trim(buf: bytes, start: int, end: int, lead: int, trail: int, one: re.Pattern[bytes]) -> tuple[int, int]:
     # Walk the encoded span one token (a byte or an escape) at a time.
     tokens: list[tuple[int, int]] = []
     i = start
     while i < end:
-        m = (_PCT_FIND if run is _PCT_RUN else _ENT_ONE).match(buf, i)
+        m = one.match(buf, i)
         j = m.end() if m is not None and m.end() <= end else i + 1
         tokens.append((i, j))
         i = j
@@ -278,6 +392,10 @@ def _trim(buf: bytes, start: int, end: int, lead: int, trail: int, run, decode) 
     if trail:
         end = tokens[len(tokens) - trail - 1][1] if trail < len(tokens) else start
     return start, max(start, end)
+
+
+#: One escape (a token of the encoded text) of each escaped encoding.
+_ONE = {"percent": _PCT_FIND, "entity": _ENT_ONE, "nbsp": _NBSP_ONE, "json": _JSON_ONE}
 
 
 # -- context words inside escapes ---------------------------------------------
@@ -336,7 +454,7 @@ def encoded_offset(buf: bytes, start: int, encoding: str, decoded_offset: int) -
     """
     if encoding == "base64":
         return start + (decoded_offset * 4) // 3
-    one = _PCT_FIND if encoding == "percent" else _ENT_ONE
+    one = _ONE[encoding]
     i = start
     for _ in range(decoded_offset):
         m = one.match(buf, i)
