@@ -89,7 +89,9 @@ _ENT_SEP = frozenset(b" -")
 # write them: UTF-8 U+00A0 and U+202F, and Latin-1 0xA0 (a UTF-8 tail byte
 # never follows an ASCII digit, so a lone 0xA0 there is Latin-1).
 _NBSP_ESC = rb"\xc2\xa0|\xe2\x80\xaf|\xa0"
-_NBSP_FIND = re.compile(rb"[0-9](?:" + _NBSP_ESC + rb")[0-9]")
+# Found by their literal bytes (a regex that starts with a class is ~150 MB/s).
+_A0_DIGIT = re.compile(rb"\xa0(?=[0-9])")
+_NNBSP_DIGIT = re.compile(rb"\xe2\x80\xaf(?=[0-9])")
 _NBSP_RUN = re.compile(rb"(?:[0-9 -]|" + _NBSP_ESC + rb")*")
 _NBSP_ONE = re.compile(_NBSP_ESC)
 
@@ -101,7 +103,7 @@ _JSON_RUN = re.compile(rb"(?:[0-9 -]|" + _JSON_ESC + rb")*")
 # Form encoding: '+' is a space. Only digit groups joined by '+' inside the
 # value of a key=value pair (a query string, a form body) count, so code
 # arithmetic (x = 4660+4876) and phone numbers in prose are never decoded.
-_PLUS_FIND = re.compile(rb"[0-9]\+[0-9]")
+_PLUS_FIND = re.compile(rb"\+[0-9]")  # literal first: fast; the digit before is checked after
 _FORM_VALUE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~*+%-")
 _FORM_KEY = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._[]-")
 # What may end a form value: the next pair, a fragment, the end of a quoted
@@ -122,8 +124,8 @@ def find_encoded(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
         found.extend(_escaped(buf, _PCT_FIND, _PCT_RUN, _pct_back, _PCT_SEP, _pct_decode, "percent"))
     if has_entity(buf):
         found.extend(_escaped(buf, _ENT_FIND, _ENT_RUN, _ent_back, _ENT_SEP, _ent_decode, "entity"))
-    if (b"\xa0" in buf or b"\xe2\x80\xaf" in buf) and _NBSP_FIND.search(buf):
-        found.extend(_escaped(buf, _NBSP_FIND, _NBSP_RUN, _nbsp_back, _ENT_SEP, _nbsp_decode, "nbsp"))
+    if b"\xa0" in buf or b"\xe2\x80\xaf" in buf:
+        found.extend(_escaped(buf, _nbsp_starts, _NBSP_RUN, _nbsp_back, _ENT_SEP, _nbsp_decode, "nbsp"))
     if b"\\u00" in buf:
         found.extend(_escaped(buf, _JSON_ONE, _JSON_RUN, _json_back, _ENT_SEP, _json_decode, "json"))
     if b"+" in buf:
@@ -276,6 +278,21 @@ def _json_back(buf: bytes, i: int) -> int:
     return _tok_back(buf, i, _JSON_ONE, (6,))
 
 
+def _nbsp_starts(buf: bytes) -> list[int]:
+    """Where a no-break space between two digits starts, in order."""
+    out = []
+    for m in _A0_DIGIT.finditer(buf):
+        i = m.start()
+        if i >= 2 and buf[i - 1] == 0xC2 and 48 <= buf[i - 2] <= 57:
+            out.append(i - 1)
+        elif i >= 1 and 48 <= buf[i - 1] <= 57:
+            out.append(i)
+    if b"\xe2\x80\xaf" in buf:
+        out += [m.start() for m in _NNBSP_DIGIT.finditer(buf) if m.start() and 48 <= buf[m.start() - 1] <= 57]
+        out.sort()
+    return out
+
+
 def _nbsp_decode(span: bytes) -> bytes:
     return _NBSP_ONE.sub(b" ", span)
 
@@ -297,9 +314,9 @@ def _form(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
     n = len(buf)
     covered = 0
     for m in _PLUS_FIND.finditer(buf):
-        if m.start() < covered:
-            continue
         s = m.start()
+        if s < covered or s == 0 or not 48 <= buf[s - 1] <= 57:
+            continue
         floor = max(0, s - _MAX_BACK)
         while s > floor and (48 <= buf[s - 1] <= 57 or buf[s - 1] == 43):
             s -= 1
@@ -355,13 +372,15 @@ def _ent_decode(span: bytes) -> bytes:
 
 def _escaped(buf, find, run, back, seps, decode, encoding) -> Iterator[tuple[int, int, bytes, str]]:  # type: ignore[no-untyped-def]
     covered = 0
-    for m in find.finditer(buf):
-        if m.start() < covered:
+    # find: a pattern of the escapes, or a function giving where they start.
+    starts = (m.start() for m in find.finditer(buf)) if isinstance(find, re.Pattern) else find(buf)
+    for at in starts:
+        if at < covered:
             continue
         # Digits that are the tail of a non-digit escape ("%22" before
         # "4111%201111...") are not the number's (issue 16 class 7).
-        start = escape_end(buf, back(buf, m.start()), m.start())
-        end = run.match(buf, m.start()).end()
+        start = escape_end(buf, back(buf, at), at)
+        end = run.match(buf, at).end()
         covered = end
         decoded = decode(buf[start:end])
         # Trim to the first and last digit of the decoded text, mapped back
