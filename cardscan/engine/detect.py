@@ -354,9 +354,10 @@ class Detector:
                 # A number outside every range keeps its decoded card field's
                 # judgement: the raw bytes around a blob name no field of it.
                 if h.kind == "pan" and "no_issuer_range" not in h.reasons:
-                    before = buf[max(0, p - win):p].lower()
-                    after = buf[q:q + win].lower()
-                    value, reasons = context.score(context.Context(before, after), grouped=False)
+                    raw_before = unescape_context(bytes(buf[max(0, p - win):p]))
+                    after = unescape_context(bytes(buf[q:q + win]).lower())
+                    ctx = context.Context(raw_before.lower(), after, None, raw_before)
+                    value, reasons = context.score(ctx, "grouped" in h.reasons)
                     # The penalties of the decoded reading (a slice of a longer run of
                     # groups, a phone, wide range, low entropy) hold whatever the raw
                     # context says: "q=1234+5678+9012+3456" is no card.
@@ -366,8 +367,11 @@ class Detector:
                         value -= context.low_entropy_cut(value)
                     if "test_card" in kept:
                         value = max(value, DEFAULT_MIN_CONFIDENCE)
-                    if value > h.confidence:
-                        h.confidence = min(100, value)
+                    # Only a base64 blob's decoded text has words of its own: the
+                    # other spans are the number alone, so the raw bytes' context
+                    # is all there is (an id field's number is no card).
+                    if value > h.confidence or enc != "base64":
+                        h.confidence = max(0, min(100, value))
                         h.reasons = reasons + kept
                 h.reasons.append("encoded_" + enc)
                 if h.confidence < self.config.min_confidence:

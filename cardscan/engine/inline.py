@@ -127,7 +127,7 @@ def find_encoded(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
     if b"\xa0" in buf or b"\xaf" in buf:
         found.extend(_escaped(buf, _nbsp_starts, _NBSP_RUN, _nbsp_back, _ENT_SEP, _nbsp_decode, "nbsp"))
     if b"\\" in buf:
-        found.extend(_escaped(buf, _JSON_ONE, _JSON_RUN, _json_back, _ENT_SEP, _json_decode, "json"))
+        found.extend(_escaped(buf, _json_starts, _JSON_RUN, _json_back, _ENT_SEP, _json_decode, "json"))
     if b"+" in buf:
         found.extend(_form(buf))
     if len(found) > 1:
@@ -274,8 +274,25 @@ def _nbsp_back(buf: bytes, i: int) -> int:
     return _tok_back(buf, i, _NBSP_ONE, (2, 3, 1))
 
 
+def _json_escape_at(buf: bytes, i: int) -> bool:
+    """The backslash at ``i`` starts an escape: it is not itself escaped
+    (``C:\\\\u0034...`` is a backslash, then the text ``u0034...``)."""
+    j = i
+    while j > 0 and buf[j - 1] == 92:
+        j -= 1
+    return (i - j) % 2 == 0
+
+
+def _json_starts(buf: bytes) -> list[int]:
+    return [m.start() for m in _JSON_ONE.finditer(buf) if _json_escape_at(buf, m.start())]
+
+
 def _json_back(buf: bytes, i: int) -> int:
-    return _tok_back(buf, i, _JSON_ONE, (6,))
+    j = _tok_back(buf, i, _JSON_ONE, (6,))
+    # Never start at an escaped backslash's "u00..." text.
+    while j < i and buf[j] == 92 and not _json_escape_at(buf, j):
+        j += 6
+    return j
 
 
 def _nbsp_starts(buf: bytes) -> list[int]:
