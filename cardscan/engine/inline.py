@@ -7,7 +7,7 @@ text worth scanning and yields ``(start, end, decoded, encoding)``:
   where a finding in ``decoded`` is reported (offset = start, length =
   end - start);
 * ``decoded``: the decoded bytes, to be scanned like any text;
-* ``encoding``: ``"base64"``, ``"percent"`` or ``"entity"``.
+* ``encoding``: ``"base64"``, ``"percent"``, ``"entity"``, ``"nbsp"`` or ``"json"``.
 
 Spans come in increasing ``start`` order and do not overlap. It runs in the
 hot path, per chunk, so each kind has a cheap pre-check and nothing is
@@ -24,7 +24,16 @@ decoded unless it can hold a card number:
   (space, ``-``, ``+``) and escapes of them, with at least one escape
   between its first and last digit, and 12+ digits;
 * entities (``&#52;&#49;...``, ``&#x34;``, ``&nbsp;`` as a space): only if
-  ``buf`` has ``&#`` or ``&nbsp;``; same rule as percent.
+  ``buf`` has ``&#`` or ``&nbsp;``; same rule as percent;
+* no-break spaces between digit groups (UTF-8 U+00A0 and U+202F, Latin-1
+  0xA0), decoded to a space (``nbsp``): only if ``buf`` has a 0xA0 or 0xAF
+  byte; same rule as percent;
+* JSON ``\\u00XX`` escapes of digits, space, dash and no-break space
+  (``json``): only if ``buf`` has a backslash; same rule as percent;
+* form ``+`` as a space with no ``%`` at all (reported as ``percent``): only
+  digit groups joined by ``+`` in the value of a ``key=value`` pair that
+  ends at ``&``, ``#``, a quote, whitespace, ``<``, ``>`` or the end (not
+  ``total = 4660+4876`` in code, not a URL path).
 
 An escape that stands for a non-digit (``%22``, ``%2522``, ``\\u0022``)
 ends a span even where its hex digits touch the number
