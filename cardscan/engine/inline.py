@@ -116,6 +116,7 @@ _FORM_VALUE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 _FORM_KEY = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._[]-")
 # What may end a form value: the next pair, a fragment, the end of a quoted
 # string, whitespace or markup; ';' and ')' are left out (code).
+_DIGIT_AT = bytes(1 if 48 <= c <= 57 else 0 for c in range(256))
 _FORM_END = frozenset(b"&#\"' \t\r\n<>")
 
 #: Longest run walked back from an escape (a PAN with separators is ~60 escaped chars).
@@ -137,8 +138,7 @@ def find_encoded(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
         found.extend(_escaped(buf, _nbsp_starts, _NBSP_RUN, _nbsp_back, _ENT_SEP, _nbsp_decode, "nbsp"))
     if b"\\" in buf:
         found.extend(_escaped(buf, _json_starts, _JSON_RUN, _json_back, _ENT_SEP, _json_decode, "json"))
-    if b"+" in buf:
-        found.extend(_form(buf))
+    found.extend(_form(buf))  # its own memchr loop is the pre-check
     if len(found) > 1:
         found.sort()
         kept, last_end = [], -1
@@ -339,15 +339,16 @@ def _form(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
     encoding, and remediation reads ``+`` as a space there."""
     n = len(buf)
     covered = 0
-    at = -1
+    at = 0
+    find = buf.find
     while True:
         # bytes.find of one byte is memchr: a '+' costs one turn of this loop.
-        at = buf.find(b"+", at + 1)
+        at = find(b"+", at + 1)  # a '+' at 0 has no digit before it
         if at < 0:
             return
-        s = at
-        if s < covered or s == 0 or s + 1 == n or not (48 <= buf[s - 1] <= 57 and 48 <= buf[s + 1] <= 57):
+        if at < covered or at + 1 == n or not (_DIGIT_AT[buf[at - 1]] and _DIGIT_AT[buf[at + 1]]):
             continue
+        s = at
         floor = max(0, s - _MAX_BACK)
         while s > floor and (48 <= buf[s - 1] <= 57 or buf[s - 1] == 43):
             s -= 1
