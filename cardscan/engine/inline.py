@@ -116,6 +116,8 @@ _FORM_VALUE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 _FORM_KEY = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._[]-")
 # What may end a form value: the next pair, a fragment, the end of a quoted
 # string, whitespace or markup; ';' and ')' are left out (code).
+# '+' first: the regex engine then scans for a literal, not a class.
+_PLUS_DIGIT = re.compile(rb"\+(?<=[0-9]\+)[0-9]")
 _DIGIT_AT = bytes(1 if 48 <= c <= 57 else 0 for c in range(256))
 _FORM_END = frozenset(b"&#\"' \t\r\n<>")
 
@@ -314,9 +316,35 @@ def _nbsp_starts(buf: bytes) -> list[int]:
         elif i >= 1 and 48 <= buf[i - 1] <= 57:
             out.append(i)
     if b"\xaf" in buf:
-        out += [m.start() for m in _NNBSP_DIGIT.finditer(buf) if m.start() and 48 <= buf[m.start() - 1] <= 57]
-        out.sort()
+        more = [m.start() for m in _NNBSP_DIGIT.finditer(buf) if m.start() and 48 <= buf[m.start() - 1] <= 57]
+        if more:
+            out = sorted(out + more)
     return out
+
+
+def _plus_digits(buf: bytes) -> Iterator[int]:
+    """Where a '+' between two digits is. Text has few '+': memchr and a
+    test per '+' (~1 ms per 32 MB of log). Where they are dense (binary data:
+    one in 256 bytes) the rest is searched by a regex in C (~3 GB/s)."""
+    n = len(buf)
+    at, seen = 0, 0
+    find = buf.find
+    while seen < 32:
+        at = find(b"+", at + 1)  # a '+' at 0 has no digit before it
+        if at < 0 or at + 1 == n:
+            return
+        seen += 1
+        if _DIGIT_AT[buf[at - 1]] and _DIGIT_AT[buf[at + 1]]:
+            yield at
+    if at > 32 * 1024:  # sparse: go on with memchr
+        while True:
+            at = find(b"+", at + 1)
+            if at < 0 or at + 1 == n:
+                return
+            if _DIGIT_AT[buf[at - 1]] and _DIGIT_AT[buf[at + 1]]:
+                yield at
+    for m in _PLUS_DIGIT.finditer(buf, at + 1):
+        yield m.start()
 
 
 def _nbsp_decode(span: bytes) -> bytes:
@@ -339,14 +367,8 @@ def _form(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
     encoding, and remediation reads ``+`` as a space there."""
     n = len(buf)
     covered = 0
-    at = 0
-    find = buf.find
-    while True:
-        # bytes.find of one byte is memchr: a '+' costs one turn of this loop.
-        at = find(b"+", at + 1)  # a '+' at 0 has no digit before it
-        if at < 0:
-            return
-        if at < covered or at + 1 == n or not (_DIGIT_AT[buf[at - 1]] and _DIGIT_AT[buf[at + 1]]):
+    for at in _plus_digits(buf):
+        if at < covered:
             continue
         s = at
         floor = max(0, s - _MAX_BACK)

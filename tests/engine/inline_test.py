@@ -504,3 +504,12 @@ def test_an_encoded_id_in_its_own_id_field_stays_unreported() -> None:
     (f,) = SCANNER.scan_bytes(b"card_number=" + _encoded(pan, (4, 4, 4, 4), b"+") + b"&a=1")
     assert "grouped" in f.reasons and "field_keyword" in f.reasons
     assert [x[3] for x in _findings(b"GET /o?card_number=" + pct + b"&x=1")] == [KEY.fingerprint(pan)]
+
+
+@pytest.mark.parametrize("gap", [1, 100, 2000])  # dense '+' (binary data: a regex) and sparse ones (memchr)
+def test_form_plus_found_after_many_other_pluses(gap: int) -> None:
+    noise = b"".join(b"a+b" + b"." * gap + b"1+x " for _ in range(40))
+    value = _encoded(P[0], (4, 4, 4, 4), b"+")
+    buf = noise + b"\namount=5&card_number=" + value + b"&x=1\n" + noise
+    at = buf.index(value)
+    assert _findings(buf) == [(at, len(value), "percent", KEY.fingerprint(P[0]))]
