@@ -136,11 +136,14 @@ def find_encoded(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
     if has_entity(buf):
         found.extend(_escaped(buf, _ENT_FIND, _ENT_RUN, _ent_back, _ENT_SEP, _ent_decode, "entity"))
     # One-byte pre-checks run at memchr speed; a longer needle is ~1 GB/s.
-    if b"\xa0" in buf or b"\xaf" in buf:
+    # Where those bytes are dense (binary data), digit runs decide instead.
+    nbsp, json, plus = _digit_gate(buf) if _dense(buf) else (True, True, True)
+    if nbsp and (b"\xa0" in buf or b"\xaf" in buf):
         found.extend(_escaped(buf, _nbsp_starts, _NBSP_RUN, _nbsp_back, _ENT_SEP, _nbsp_decode, "nbsp"))
-    if b"\\" in buf:
+    if json and b"\\" in buf:
         found.extend(_escaped(buf, _json_starts, _JSON_RUN, _json_back, _ENT_SEP, _json_decode, "json"))
-    found.extend(_form(buf))  # its own memchr loop is the pre-check
+    if plus:
+        found.extend(_form(buf))  # its own memchr loop is the pre-check
     if len(found) > 1:
         found.sort()
         kept, last_end = [], -1
@@ -150,6 +153,46 @@ def find_encoded(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
                 last_end = span[1]
         found = kept
     return iter(found)
+
+
+_DIGIT_TABLE = bytes(1 if 48 <= c <= 57 else 0 for c in range(256))
+_GATE_PREV = frozenset(b"+\xa0\xafu")
+_GATE_NEXT = frozenset(b"+\xa0\xc2\xe2\\")
+# A separator between the run and another digit, on either side of it.
+_PLUS_BEFORE = re.compile(rb"[0-9]\+\Z")
+_PLUS_AFTER = re.compile(rb"\+[0-9]")
+_NBSP_BEFORE = re.compile(rb"[0-9](?:" + _NBSP_ESC + rb")\Z")
+_NBSP_AFTER = re.compile(rb"(?:" + _NBSP_ESC + rb")[0-9]")
+
+
+def _dense(buf: bytes) -> bool:
+    """Are '+', 0xA0 and backslashes common in ``buf`` (binary data, where
+    each is one byte in 256, not text)? Judged on its first 64 KiB."""
+    if _class_runs is None or len(buf) < 4096:
+        return False
+    return buf.count(b"+", 0, 65536) + buf.count(b"\xa0", 0, 65536) + buf.count(b"\\", 0, 65536) > 96
+
+
+def _digit_gate(buf: bytes) -> tuple[bool, bool, bool]:
+    """(nbsp, json, plus): can each decoder find anything in ``buf``? Every
+    printed format starts with a group of 4+ digits, and a \\u00XX escape of a
+    digit holds four digits after its 'u': so some run of 4+ digits touches
+    the separator or escape. In binary data such runs are rare and one C
+    pass finds them; where they are common (text) every decoder runs."""
+    runs = _class_runs(buf, _DIGIT_TABLE, 4) if _class_runs is not None else None
+    if runs is None or len(runs) * 256 > len(buf):
+        return True, True, True
+    nbsp = json = plus = False
+    n = len(buf)
+    for s, e in runs:
+        if (s == 0 or buf[s - 1] not in _GATE_PREV) and (e == n or buf[e] not in _GATE_NEXT):
+            continue  # the common case, by two byte lookups
+        before = buf[max(0, s - 4):s]  # up to 4 bytes either side: the separator and a digit
+        after = buf[e:e + 4]
+        plus = plus or _PLUS_BEFORE.search(before) is not None or _PLUS_AFTER.match(after) is not None
+        nbsp = nbsp or _NBSP_BEFORE.search(before) is not None or _NBSP_AFTER.match(after) is not None
+        json = json or before.endswith(b"\\u") or after.startswith(b"\\u00")
+    return nbsp, json, plus
 
 
 # -- base64 ------------------------------------------------------------------------

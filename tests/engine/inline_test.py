@@ -513,3 +513,33 @@ def test_form_plus_found_after_many_other_pluses(gap: int) -> None:
     buf = noise + b"\namount=5&card_number=" + value + b"&x=1\n" + noise
     at = buf.index(value)
     assert _findings(buf) == [(at, len(value), "percent", KEY.fingerprint(P[0]))]
+
+
+def test_binary_data_gate_finds_what_the_full_search_finds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # In binary data ('+', 0xA0 and '\' one byte in 256) a C pass over digit
+    # runs decides which decoders run; it must never lose a span.
+    from cardscan.engine import inline
+
+    if inline._class_runs is None:
+        pytest.skip("C finder not built")
+    rng = random.Random(5)
+    planted = [
+        b"card_number=" + _encoded(P[0], (4, 4, 4, 4), b"+") + b"&",
+        b"x=" + _encoded(AMEX, (4, 6, 5), b"+") + b" ",
+        b"card " + _encoded(P[1], (4, 4, 4, 4), b"\xc2\xa0") + b" ",
+        b" " + _encoded(P[2], (4, 4, 4, 4), b"\xe2\x80\xaf") + b" ",
+        b" " + _encoded(P[3], (4, 4, 4, 4), b"\xa0") + b" ",
+        b'"' + _json_escaped(P[4]) + b'"',
+        b'"' + _json_escaped(group(P[5], (4, 4, 4, 4)), 5) + b'"',
+    ]
+    for trial in range(12):
+        parts = [rng.randbytes(rng.randrange(20000, 90000))]
+        for p in rng.sample(planted, rng.randrange(0, len(planted) + 1)):
+            parts += [p, rng.randbytes(rng.randrange(100, 9000))]
+        buf = b"".join(parts)
+        assert inline._dense(buf)
+        gated = list(find_encoded(buf))
+        monkeypatch.setattr(inline, "_dense", lambda b: False)
+        assert list(find_encoded(buf)) == gated, trial
+        monkeypatch.undo()
+        assert len(gated) >= len(parts) // 2, trial  # every planted span (and maybe noise)
