@@ -83,12 +83,13 @@ _NOT_CONTROL = bytes(c for c in range(256) if c not in _CONTROL)
 _HIGH = bytes(range(128, 256))
 _NOT_HIGH = bytes(range(128))
 
-_PCT_ESC = rb"%(?:3[0-9]|2[0dD])"
+# Digits, space, dash, and the UTF-8 no-break spaces U+00A0 / U+202F (one token each).
+_PCT_ESC = rb"%(?:3[0-9]|2[0dD]|[cC]2%[aA]0|[eE]2%80%[aA][fF])"
 _PCT_FIND = re.compile(_PCT_ESC)
 _PCT_RUN = re.compile(rb"(?:[0-9+ -]|" + _PCT_ESC + rb")*")
 _PCT_SEP = frozenset(b" +-")
 
-_ENT_ESC = rb"&#(?:0*(?:4[89]|5[0-7]|32|45|160)|[xX]0*(?:3[0-9]|2[0dD]|[aA]0));|&nbsp;"
+_ENT_ESC = rb"&#(?:0*(?:4[89]|5[0-7]|32|45|160|8239)|[xX]0*(?:3[0-9]|2[0dD]|[aA]0|202[fF]));|&nbsp;"
 _ENT_FIND = re.compile(_ENT_ESC)
 _ENT_RUN = re.compile(rb"(?:[0-9 -]|" + _ENT_ESC + rb")*")
 _ENT_ONE = re.compile(_ENT_ESC)
@@ -285,6 +286,10 @@ def _pct_back(buf: bytes, i: int) -> int:
             i -= 1
         elif i >= 3 and buf[i - 3] == 37 and _PCT_FIND.fullmatch(buf, i - 3, i):
             i -= 3
+        elif i >= 6 and buf[i - 6] == 37 and _PCT_FIND.fullmatch(buf, i - 6, i):
+            i -= 6
+        elif i >= 9 and buf[i - 9] == 37 and _PCT_FIND.fullmatch(buf, i - 9, i):
+            i -= 9
         else:
             break
     return i
@@ -451,7 +456,10 @@ def _form(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
 
 
 def _pct_decode(span: bytes) -> bytes:
-    return unquote_to_bytes(bytes(span).replace(b"+", b" "))  # its cache wants hashable bytes
+    out = unquote_to_bytes(bytes(span).replace(b"+", b" "))  # its cache wants hashable bytes
+    if b"\xc2\xa0" in out or b"\xe2\x80\xaf" in out:  # a no-break space is one token: one space
+        out = out.replace(b"\xc2\xa0", b" ").replace(b"\xe2\x80\xaf", b" ")
+    return out
 
 
 def _ent_char(m: re.Match[bytes]) -> bytes:
@@ -460,7 +468,7 @@ def _ent_char(m: re.Match[bytes]) -> bytes:
         return b" "
     body = s[2:-1]
     code = int(body[1:], 16) if body[:1] in (b"x", b"X") else int(body)
-    return b" " if code in (32, 160) else bytes([code])
+    return b" " if code in (32, 160, 0x202F) else bytes([code])
 
 
 def _ent_decode(span: bytes) -> bytes:

@@ -543,3 +543,25 @@ def test_binary_data_gate_finds_what_the_full_search_finds(monkeypatch: pytest.M
         assert list(find_encoded(buf)) == gated, trial
         monkeypatch.undo()
         assert len(gated) >= len(parts) // 2, trial  # every planted span (and maybe noise)
+
+
+@pytest.mark.parametrize("sep, enc", [
+    (b"%C2%A0", "percent"), (b"%c2%a0", "percent"), (b"%E2%80%AF", "percent"),
+    (b"&#8239;", "entity"), (b"&#x202F;", "entity"), (b"&#160;", "entity"),
+])
+def test_escaped_no_break_spaces_between_groups(sep: bytes, enc: str) -> None:
+    from cardscan.remediate import spans
+
+    for pan, sizes in ((P[0], (4, 4, 4, 4)), (AMEX, (4, 6, 5))):
+        value = _encoded(pan, sizes, sep)
+        buf = b"GET /pay?card_number=" + value + b"&exp=0429"
+        at = buf.index(value)
+        assert _findings(buf) == [(at, len(value), enc, KEY.fingerprint(pan))]
+        (f,) = SCANNER.scan_bytes(buf)
+        out = bytearray(buf)
+        assert spans.mask(out, at, f, 4) and SCANNER.scan_bytes(bytes(out)) == []
+    # Near misses keep the printed-group rules: doubled, irregular, Luhn fails.
+    bad = P[1][:-1] + str((int(P[1][-1]) + 1) % 10)
+    for value in (_encoded(P[1], (4, 4, 4, 4), sep + sep), _encoded(P[1], (3, 5, 4, 4), sep),
+                  _encoded(bad, (4, 4, 4, 4), sep)):
+        assert _findings(b"card_number=" + value + b"&") == []
