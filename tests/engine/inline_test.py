@@ -506,7 +506,7 @@ def test_an_encoded_id_in_its_own_id_field_stays_unreported() -> None:
     assert [x[3] for x in _findings(b"GET /o?card_number=" + pct + b"&x=1")] == [KEY.fingerprint(pan)]
 
 
-@pytest.mark.parametrize("gap", [1, 100, 2000])  # dense '+' (binary data: a regex) and sparse ones (memchr)
+@pytest.mark.parametrize("gap", [1, 100, 5000])  # dense '+' (binary data: a regex) and sparse ones (memchr)
 def test_form_plus_found_after_many_other_pluses(gap: int) -> None:
     noise = b"".join(b"a+b" + b"." * gap + b"1+x " for _ in range(40))
     value = _encoded(P[0], (4, 4, 4, 4), b"+")
