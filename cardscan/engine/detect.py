@@ -354,16 +354,31 @@ class Detector:
                 # A number outside every range keeps its decoded card field's
                 # judgement: the raw bytes around a blob name no field of it.
                 if h.kind == "pan" and "no_issuer_range" not in h.reasons:
-                    before = buf[max(0, p - win):p].lower()
-                    after = buf[q:q + win].lower()
-                    value, reasons = context.score(context.Context(before, after), grouped=False)
-                    if value > h.confidence:
-                        h.confidence = value
-                        h.reasons = reasons + [r for r in h.reasons if r in ("test_card", "low_entropy")]
+                    raw_before = unescape_context(bytes(buf[max(0, p - win):p]))
+                    after = unescape_context(bytes(buf[q:q + win]).lower())
+                    ctx = context.Context(raw_before.lower(), after, None, raw_before)
+                    value, reasons = context.score(ctx, "grouped" in h.reasons)
+                    # The penalties of the decoded reading (a slice of a longer run of
+                    # groups, a phone, wide range, low entropy) hold whatever the raw
+                    # context says: "q=1234+5678+9012+3456" is no card.
+                    kept = [r for r in h.reasons if r in _KEPT_PENALTIES or r in ("test_card", "low_entropy")]
+                    value -= sum(_KEPT_PENALTIES.get(r, 0) for r in kept)
+                    if "low_entropy" in kept:
+                        value -= context.low_entropy_cut(value)
+                    if "test_card" in kept:
+                        value = max(value, DEFAULT_MIN_CONFIDENCE)
+                    # Only a base64 blob's decoded text has words of its own: the
+                    # other spans are the number alone, so the raw bytes' context
+                    # is all there is (an id field's number is no card).
+                    if value > h.confidence or enc != "base64":
+                        h.confidence = max(0, min(100, value))
+                        h.reasons = reasons + kept
                 h.reasons.append("encoded_" + enc)
                 if h.confidence < self.config.min_confidence:
                     continue
-                h.offset, h.length, h.encoding = base + p, q - p, enc
+                # No-break spaces are separators in plain text: the span's digits are
+                # its own bytes, so it is checked and masked as ascii.
+                h.offset, h.length, h.encoding = base + p, q - p, "ascii" if enc == "nbsp" else enc
                 out.append(h)
         return out
 
@@ -450,6 +465,10 @@ class Detector:
         if h.confidence < floor:
             return None
         return h
+
+
+#: What _judge takes off for these reasons, kept when an inline hit is re-scored.
+_KEPT_PENALTIES = {"longer_group_run": 25, "phone": 40, "hex_token": 45, "wide_range": WIDE_RANGE_PENALTY}
 
 
 #: The brand of a number outside every issuer range (reason no_issuer_range).

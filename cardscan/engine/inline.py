@@ -7,7 +7,7 @@ text worth scanning and yields ``(start, end, decoded, encoding)``:
   where a finding in ``decoded`` is reported (offset = start, length =
   end - start);
 * ``decoded``: the decoded bytes, to be scanned like any text;
-* ``encoding``: ``"base64"``, ``"percent"`` or ``"entity"``.
+* ``encoding``: ``"base64"``, ``"percent"``, ``"entity"``, ``"nbsp"`` or ``"json"``.
 
 Spans come in increasing ``start`` order and do not overlap. It runs in the
 hot path, per chunk, so each kind has a cheap pre-check and nothing is
@@ -24,7 +24,16 @@ decoded unless it can hold a card number:
   (space, ``-``, ``+``) and escapes of them, with at least one escape
   between its first and last digit, and 12+ digits;
 * entities (``&#52;&#49;...``, ``&#x34;``, ``&nbsp;`` as a space): only if
-  ``buf`` has ``&#`` or ``&nbsp;``; same rule as percent.
+  ``buf`` has ``&#`` or ``&nbsp;``; same rule as percent;
+* no-break spaces between digit groups (UTF-8 U+00A0 and U+202F, Latin-1
+  0xA0), decoded to a space (``nbsp``): only if ``buf`` has a 0xA0 or 0xAF
+  byte; same rule as percent;
+* JSON ``\\u00XX`` escapes of digits, space, dash and no-break space
+  (``json``): only if ``buf`` has a backslash; same rule as percent;
+* form ``+`` as a space with no ``%`` at all (reported as ``percent``): only
+  digit groups joined by ``+`` in the value of a ``key=value`` pair that
+  ends at ``&``, ``#``, a quote, whitespace, ``<``, ``>`` or the end (not
+  ``total = 4660+4876`` in code, not a URL path).
 
 An escape that stands for a non-digit (``%22``, ``%2522``, ``\\u0022``)
 ends a span even where its hex digits touch the number
@@ -74,16 +83,44 @@ _NOT_CONTROL = bytes(c for c in range(256) if c not in _CONTROL)
 _HIGH = bytes(range(128, 256))
 _NOT_HIGH = bytes(range(128))
 
-_PCT_ESC = rb"%(?:3[0-9]|2[0dD])"
+# Digits, space, dash, and the UTF-8 no-break spaces U+00A0 / U+202F (one token each).
+_PCT_ESC = rb"%(?:3[0-9]|2[0dD]|[cC]2%[aA]0|[eE]2%80%[aA][fF])"
 _PCT_FIND = re.compile(_PCT_ESC)
 _PCT_RUN = re.compile(rb"(?:[0-9+ -]|" + _PCT_ESC + rb")*")
 _PCT_SEP = frozenset(b" +-")
 
-_ENT_ESC = rb"&#(?:0*(?:4[89]|5[0-7]|32|45|160)|[xX]0*(?:3[0-9]|2[0dD]|[aA]0));|&nbsp;"
+_ENT_ESC = rb"&#(?:0*(?:4[89]|5[0-7]|32|45|160|8239)|[xX]0*(?:3[0-9]|2[0dD]|[aA]0|202[fF]));|&nbsp;"
 _ENT_FIND = re.compile(_ENT_ESC)
 _ENT_RUN = re.compile(rb"(?:[0-9 -]|" + _ENT_ESC + rb")*")
 _ENT_ONE = re.compile(_ENT_ESC)
 _ENT_SEP = frozenset(b" -")
+
+# No-break spaces between digit groups, as word processors and HTML exports
+# write them: UTF-8 U+00A0 and U+202F, and Latin-1 0xA0 (a UTF-8 tail byte
+# never follows an ASCII digit, so a lone 0xA0 there is Latin-1).
+_NBSP_ESC = rb"\xc2\xa0|\xe2\x80\xaf|\xa0"
+# Found by their literal bytes (a regex that starts with a class is ~150 MB/s).
+_A0_DIGIT = re.compile(rb"\xa0(?=[0-9])")
+_NNBSP_DIGIT = re.compile(rb"\xe2\x80\xaf(?=[0-9])")
+_NBSP_RUN = re.compile(rb"(?:[0-9 -]|" + _NBSP_ESC + rb")*")
+_NBSP_ONE = re.compile(_NBSP_ESC)
+
+# JSON \u escapes of digits, space, dash and no-break space inside a string.
+_JSON_ESC = rb"\\u00(?:3[0-9]|2[0dD]|[aA]0)"
+_JSON_ONE = re.compile(_JSON_ESC)
+_JSON_RUN = re.compile(rb"(?:[0-9 -]|" + _JSON_ESC + rb")*")
+
+# Form encoding: '+' is a space. Only digit groups joined by '+' inside the
+# value of a key=value pair (a query string, a form body) count, so code
+# arithmetic (x = 4660+4876) and phone numbers in prose are never decoded.
+_FORM_VALUE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~*+%-")
+_FORM_KEY = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._[]-")
+# What may end a form value: the next pair, a fragment, the end of a quoted
+# string, whitespace or markup; ';' and ')' are left out (code).
+# '+' first: the regex engine then scans for a literal, not a class.
+_PLUS_DIGIT = re.compile(rb"\+(?<=[0-9]\+)[0-9]")
+_DIGIT_AT = bytes(1 if 48 <= c <= 57 else 0 for c in range(256))
+_FORM_END = frozenset(b"&#\"' \t\r\n<>")
 
 #: Longest run walked back from an escape (a PAN with separators is ~60 escaped chars).
 _MAX_BACK = 512
@@ -99,6 +136,15 @@ def find_encoded(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
         found.extend(_escaped(buf, _PCT_FIND, _PCT_RUN, _pct_back, _PCT_SEP, _pct_decode, "percent"))
     if has_entity(buf):
         found.extend(_escaped(buf, _ENT_FIND, _ENT_RUN, _ent_back, _ENT_SEP, _ent_decode, "entity"))
+    # One-byte pre-checks run at memchr speed; a longer needle is ~1 GB/s.
+    # Where those bytes are dense (binary data), digit runs decide instead.
+    nbsp, json, plus = _digit_gate(buf) if _dense(buf) else (True, True, True)
+    if nbsp and (b"\xa0" in buf or b"\xaf" in buf):
+        found.extend(_escaped(buf, _nbsp_starts, _NBSP_RUN, _nbsp_back, _ENT_SEP, _nbsp_decode, "nbsp"))
+    if json and b"\\" in buf:
+        found.extend(_escaped(buf, _json_starts, _JSON_RUN, _json_back, _ENT_SEP, _json_decode, "json"))
+    if plus:
+        found.extend(_form(buf))  # its own memchr loop is the pre-check
     if len(found) > 1:
         found.sort()
         kept, last_end = [], -1
@@ -108,6 +154,48 @@ def find_encoded(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
                 last_end = span[1]
         found = kept
     return iter(found)
+
+
+_DIGIT_TABLE = bytes(1 if 48 <= c <= 57 else 0 for c in range(256))
+_GATE_PREV = frozenset(b"+\xa0\xafu")
+_GATE_NEXT = frozenset(b"+\xa0\xc2\xe2\\")
+# A separator between the run and another digit, on either side of it.
+_PLUS_BEFORE = re.compile(rb"[0-9]\+\Z")
+_PLUS_AFTER = re.compile(rb"\+[0-9]")
+_NBSP_BEFORE = re.compile(rb"[0-9](?:" + _NBSP_ESC + rb")\Z")
+_NBSP_AFTER = re.compile(rb"(?:" + _NBSP_ESC + rb")[0-9]")
+
+
+def _dense(buf: bytes) -> bool:
+    """Are '+', 0xA0 and backslashes common in ``buf`` (binary data, where
+    each is one byte in 256, not text)? Judged on its first 4 KiB; it only
+    picks the faster way to the same spans."""
+    if _class_runs is None or len(buf) < 4096:
+        return False
+    # bytes.count is not memchr: a sample of 4 KiB (binary data: ~48 of them).
+    return buf.count(b"+", 0, 4096) + buf.count(b"\xa0", 0, 4096) + buf.count(b"\\", 0, 4096) > 12
+
+
+def _digit_gate(buf: bytes) -> tuple[bool, bool, bool]:
+    """(nbsp, json, plus): can each decoder find anything in ``buf``? Every
+    printed format starts with a group of 4+ digits, and a \\u00XX escape of a
+    digit holds four digits after its 'u': so some run of 4+ digits touches
+    the separator or escape. In binary data such runs are rare and one C
+    pass finds them; where they are common (text) every decoder runs."""
+    runs = _class_runs(buf, _DIGIT_TABLE, 4) if _class_runs is not None else None
+    if runs is None or len(runs) * 256 > len(buf):
+        return True, True, True
+    nbsp = json = plus = False
+    n = len(buf)
+    for s, e in runs:
+        if (s == 0 or buf[s - 1] not in _GATE_PREV) and (e == n or buf[e] not in _GATE_NEXT):
+            continue  # the common case, by two byte lookups
+        before = buf[max(0, s - 4):s]  # up to 4 bytes either side: the separator and a digit
+        after = buf[e:e + 4]
+        plus = plus or _PLUS_BEFORE.search(before) is not None or _PLUS_AFTER.match(after) is not None
+        nbsp = nbsp or _NBSP_BEFORE.search(before) is not None or _NBSP_AFTER.match(after) is not None
+        json = json or before.endswith(b"\\u") or after.startswith(b"\\u00")
+    return nbsp, json, plus
 
 
 # -- base64 ------------------------------------------------------------------------
@@ -200,6 +288,10 @@ def _pct_back(buf: bytes, i: int) -> int:
             i -= 1
         elif i >= 3 and buf[i - 3] == 37 and _PCT_FIND.fullmatch(buf, i - 3, i):
             i -= 3
+        elif i >= 6 and buf[i - 6] == 37 and _PCT_FIND.fullmatch(buf, i - 6, i):
+            i -= 6
+        elif i >= 9 and buf[i - 9] == 37 and _PCT_FIND.fullmatch(buf, i - 9, i):
+            i -= 9
         else:
             break
     return i
@@ -222,8 +314,150 @@ def _ent_back(buf: bytes, i: int) -> int:
     return i
 
 
+def _tok_back(buf: bytes, i: int, one: re.Pattern[bytes], lens: tuple[int, ...]) -> int:
+    """Start of the run of digits, spaces, dashes and ``one`` tokens that ends at ``i``."""
+    floor = max(0, i - _MAX_BACK)
+    while i > floor:
+        c = buf[i - 1]
+        if 48 <= c <= 57 or c in _ENT_SEP:
+            i -= 1
+            continue
+        for n in lens:
+            if i - n >= floor and one.fullmatch(buf, i - n, i):
+                i -= n
+                break
+        else:
+            break
+    return i
+
+
+def _nbsp_back(buf: bytes, i: int) -> int:
+    return _tok_back(buf, i, _NBSP_ONE, (2, 3, 1))
+
+
+def _json_escape_at(buf: bytes, i: int) -> bool:
+    """The backslash at ``i`` starts an escape: it is not itself escaped
+    (``C:\\\\u0034...`` is a backslash, then the text ``u0034...``)."""
+    j = i
+    while j > 0 and buf[j - 1] == 92:
+        j -= 1
+    return (i - j) % 2 == 0
+
+
+def _json_starts(buf: bytes) -> list[int]:
+    return [m.start() for m in _JSON_ONE.finditer(buf) if _json_escape_at(buf, m.start())]
+
+
+def _json_back(buf: bytes, i: int) -> int:
+    j = _tok_back(buf, i, _JSON_ONE, (6,))
+    # Never start at an escaped backslash's "u00..." text.
+    while j < i and buf[j] == 92 and not _json_escape_at(buf, j):
+        j += 6
+    return j
+
+
+def _nbsp_starts(buf: bytes) -> list[int]:
+    """Where a no-break space between two digits starts, in order."""
+    out = []
+    for m in _A0_DIGIT.finditer(buf):
+        i = m.start()
+        if i >= 2 and buf[i - 1] == 0xC2 and 48 <= buf[i - 2] <= 57:
+            out.append(i - 1)
+        elif i >= 1 and 48 <= buf[i - 1] <= 57:
+            out.append(i)
+    if b"\xaf" in buf:
+        more = [m.start() for m in _NNBSP_DIGIT.finditer(buf) if m.start() and 48 <= buf[m.start() - 1] <= 57]
+        if more:
+            out = sorted(out + more)
+    return out
+
+
+def _plus_digits(buf: bytes) -> list[int]:
+    """Where a '+' between two digits is. Text has few '+': memchr and a
+    test per '+' (~2 ms per 32 MB of log). Where they are dense (binary data:
+    one in 256 bytes) the rest is searched by a regex in C (~3 GB/s)."""
+    out: list[int] = []
+    n = len(buf)
+    find = buf.find
+    digit = _DIGIT_AT
+    seen = 0
+    at = find(43, 1)  # a '+' at 0 has no digit before it
+    while at >= 0:
+        if digit[buf[at - 1]] and at + 1 < n and digit[buf[at + 1]]:
+            out.append(at)
+        seen += 1
+        if seen == 32 and at < 32 * 1024:  # dense: the regex takes the rest
+            out += [m.start() for m in _PLUS_DIGIT.finditer(buf, at + 1)]
+            return out
+        at = find(43, at + 1)
+    return out
+
+
+def _nbsp_decode(span: bytes) -> bytes:
+    return _NBSP_ONE.sub(b" ", span)
+
+
+def _json_char(m: re.Match[bytes]) -> bytes:
+    code = int(m.group()[2:], 16)
+    return b" " if code == 0xA0 else bytes([code])
+
+
+def _json_decode(span: bytes) -> bytes:
+    return _JSON_ONE.sub(_json_char, span)
+
+
+def _form(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
+    """Digit groups joined by ``+`` in a form value (``card_number=4660+4876+...&``,
+    ``?q=card+number+4660+...``), decoded with ``+`` as a space (one byte
+    for one, so offsets map straight). Reported as ``percent``: it is form
+    encoding, and remediation reads ``+`` as a space there."""
+    n = len(buf)
+    covered = 0
+    for at in _plus_digits(buf):
+        if at < covered:
+            continue
+        s = at
+        floor = max(0, s - _MAX_BACK)
+        while s > floor and (48 <= buf[s - 1] <= 57 or buf[s - 1] == 43):
+            s -= 1
+        e = at + 1
+        while e < n and (48 <= buf[e] <= 57 or buf[e] == 43):
+            e += 1
+        covered = e
+        while buf[s] == 43:
+            s += 1
+        while buf[e - 1] == 43:
+            e -= 1
+        span = buf[s:e]
+        if len(span) - len(span.translate(None, _DIGITS)) < MIN_DIGITS:
+            continue
+        if e < n and buf[e] == 37:  # an escape touches it: the percent decoder's span
+            continue
+        # The value around it: back to its '=', with a key before that ...
+        v = s
+        while v > floor and buf[v - 1] in _FORM_VALUE:
+            v -= 1
+        if v == 0 or buf[v - 1] != 61:
+            continue
+        k = v - 1
+        while k > floor and buf[k - 1] in _FORM_KEY:
+            k -= 1
+        if k == v - 1 or (k > 0 and buf[k - 1] in _FORM_KEY):
+            continue
+        # ... and forward to what ends a form value.
+        f = e
+        while f < n and buf[f] in _FORM_VALUE:
+            f += 1
+        if f < n and buf[f] not in _FORM_END:
+            continue
+        yield s, e, span.replace(b"+", b" "), "percent"
+
+
 def _pct_decode(span: bytes) -> bytes:
-    return unquote_to_bytes(bytes(span).replace(b"+", b" "))  # its cache wants hashable bytes
+    out = unquote_to_bytes(bytes(span).replace(b"+", b" "))  # its cache wants hashable bytes
+    if b"\xc2\xa0" in out or b"\xe2\x80\xaf" in out:  # a no-break space is one token: one space
+        out = out.replace(b"\xc2\xa0", b" ").replace(b"\xe2\x80\xaf", b" ")
+    return out
 
 
 def _ent_char(m: re.Match[bytes]) -> bytes:
@@ -232,7 +466,7 @@ def _ent_char(m: re.Match[bytes]) -> bytes:
         return b" "
     body = s[2:-1]
     code = int(body[1:], 16) if body[:1] in (b"x", b"X") else int(body)
-    return b" " if code in (32, 160) else bytes([code])
+    return b" " if code in (32, 160, 0x202F) else bytes([code])
 
 
 def _ent_decode(span: bytes) -> bytes:
@@ -241,13 +475,15 @@ def _ent_decode(span: bytes) -> bytes:
 
 def _escaped(buf, find, run, back, seps, decode, encoding) -> Iterator[tuple[int, int, bytes, str]]:  # type: ignore[no-untyped-def]
     covered = 0
-    for m in find.finditer(buf):
-        if m.start() < covered:
+    # find: a pattern of the escapes, or a function giving where they start.
+    starts = (m.start() for m in find.finditer(buf)) if isinstance(find, re.Pattern) else find(buf)
+    for at in starts:
+        if at < covered:
             continue
         # Digits that are the tail of a non-digit escape ("%22" before
         # "4111%201111...") are not the number's (issue 16 class 7).
-        start = escape_end(buf, back(buf, m.start()), m.start())
-        end = run.match(buf, m.start()).end()
+        start = escape_end(buf, back(buf, at), at)
+        end = run.match(buf, at).end()
         covered = end
         decoded = decode(buf[start:end])
         # Trim to the first and last digit of the decoded text, mapped back
@@ -255,7 +491,7 @@ def _escaped(buf, find, run, back, seps, decode, encoding) -> Iterator[tuple[int
         lead = len(decoded) - len(decoded.lstrip(b" -"))
         trail = len(decoded) - len(decoded.rstrip(b" -"))
         if lead or trail:
-            start, end = _trim(buf, start, end, lead, trail, run, decode)
+            start, end = _trim(buf, start, end, lead, trail, _ONE[encoding])
             decoded = decoded[lead:len(decoded) - trail]
         if len(decoded) - len(decoded.translate(None, _DIGITS)) < MIN_DIGITS:
             continue
@@ -264,12 +500,12 @@ def _escaped(buf, find, run, back, seps, decode, encoding) -> Iterator[tuple[int
         yield start, end, decoded, encoding
 
 
-def _trim(buf: bytes, start: int, end: int, lead: int, trail: int, run, decode) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def _trim(buf: bytes, start: int, end: int, lead: int, trail: int, one: re.Pattern[bytes]) -> tuple[int, int]:
     # Walk the encoded span one token (a byte or an escape) at a time.
     tokens: list[tuple[int, int]] = []
     i = start
     while i < end:
-        m = (_PCT_FIND if run is _PCT_RUN else _ENT_ONE).match(buf, i)
+        m = one.match(buf, i)
         j = m.end() if m is not None and m.end() <= end else i + 1
         tokens.append((i, j))
         i = j
@@ -278,6 +514,10 @@ def _trim(buf: bytes, start: int, end: int, lead: int, trail: int, run, decode) 
     if trail:
         end = tokens[len(tokens) - trail - 1][1] if trail < len(tokens) else start
     return start, max(start, end)
+
+
+#: One escape (a token of the encoded text) of each escaped encoding.
+_ONE = {"percent": _PCT_FIND, "entity": _ENT_ONE, "nbsp": _NBSP_ONE, "json": _JSON_ONE}
 
 
 # -- context words inside escapes ---------------------------------------------
@@ -336,7 +576,7 @@ def encoded_offset(buf: bytes, start: int, encoding: str, decoded_offset: int) -
     """
     if encoding == "base64":
         return start + (decoded_offset * 4) // 3
-    one = _PCT_FIND if encoding == "percent" else _ENT_ONE
+    one = _ONE[encoding]
     i = start
     for _ in range(decoded_offset):
         m = one.match(buf, i)

@@ -7,7 +7,8 @@ A finding's span (``offset``/``length`` in the innermost stream) holds:
 * ``track1``: ``%B<PAN>^NAME^YYMM...?`` (the ``%`` may be missing);
 * ``track2``: ``;<PAN>=YYMM...?`` (the ``;`` may be missing);
 * an inline-encoded PAN (the finding's ``encoding``): ``percent``
-  (``%34%31...``, ``+``/``%20`` as spaces), ``entity`` (``&#52;&#x31;...``) or
+  (``%34%31...``, ``+``/``%20`` as spaces), ``entity`` (``&#52;&#x31;...``),
+  ``json`` (``\\u0034\\u0031...`` in a JSON string) or
   ``base64`` (the base64 characters that encode the PAN's bytes, not aligned
   to the 4-character groups).
 
@@ -37,7 +38,7 @@ STAR = 0x2A
 #: Bytes either side of a span a caller should include in the window (base64 grid, alphabet).
 MARGIN = 64
 #: Encodings this module can check and mask.
-ENCODINGS = ("ascii", "utf-16le", "utf-16be", "percent", "entity", "base64")
+ENCODINGS = ("ascii", "utf-16le", "utf-16be", "percent", "entity", "json", "base64")
 
 
 def _is_digit(c: int) -> bool:
@@ -101,18 +102,20 @@ def positions(span: bytes | bytearray, f: Finding, keep_last: int) -> list[int]:
 
 _PCT_UNIT = re.compile(rb"%([0-9A-Fa-f]{2})")
 _ENT_UNIT = re.compile(rb"&#(?:([0-9]+)|[xX]([0-9A-Fa-f]+));|&nbsp;")
+_JSON_UNIT = re.compile(rb"\\u([0-9A-Fa-f]{4})")  # JSON string escapes (\u0034 is "4")
 
 
 def _units(span: bytes, enc: str) -> list[tuple[int, int, int]]:
     """(start, end, decoded byte) for each escape or plain byte of ``span``."""
     out = []
     i = 0
-    pat = _PCT_UNIT if enc == "percent" else _ENT_UNIT
+    pat = _PCT_UNIT if enc == "percent" else _JSON_UNIT if enc == "json" else _ENT_UNIT
     while i < len(span):
         m = pat.match(span, i)
         if m is not None:
-            if enc == "percent":
+            if enc in ("percent", "json"):
                 value = int(m.group(1), 16)
+                value = 32 if enc == "json" and value == 0xA0 else value
             elif m.group() == b"&nbsp;":
                 value = 32
             else:
@@ -133,6 +136,8 @@ def _star_unit(unit: bytes, enc: str) -> bytes:
         return b"*"
     if enc == "percent":
         return b"%2A"
+    if enc == "json":
+        return b"\\u002a"
     body = unit[2:-1]
     if body[:1] in (b"x", b"X"):
         return b"&#" + body[:1] + b"2A".rjust(len(body) - 1, b"0") + b";"
@@ -250,7 +255,7 @@ def state(window: bytes, f: Finding, key: FingerprintKey, at: int = 0) -> tuple[
     span = window[at:at + length]
     if f.encoding == "base64":
         st, _ = _b64_state(window, at, f, key)
-    elif f.encoding in ("percent", "entity"):
+    elif f.encoding in ("percent", "entity", "json"):
         st = _escaped_state(span, f, key)
     else:
         st = _plain_state(span, f, key)
@@ -267,7 +272,7 @@ def mask(buf: bytearray, start: int, f: Finding, keep_last: int, key: Fingerprin
     """
     length = f.location.length or 0
     end = start + length
-    if f.encoding in ("percent", "entity"):
+    if f.encoding in ("percent", "entity", "json"):
         new = _escaped_mask(bytes(buf[start:end]), f, keep_last)
         if len(new) != length:
             return False

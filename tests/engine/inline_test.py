@@ -327,3 +327,241 @@ def test_escape_boundaries_are_the_same_at_any_chunk_size(chunk_size: int) -> No
     assert len(whole) == 5
     small = Scanner(ScanConfig(chunk_size=chunk_size), key=KEY)
     assert list(small.scan_stream(io.BytesIO(text))) == whole
+
+
+# -- form '+', no-break spaces and JSON \u escapes (red-team review of CONTENT) ------
+
+
+def _encoded(pan: str, sizes: tuple[int, ...], sep: bytes) -> bytes:
+    return group(pan, sizes).encode().replace(b" ", sep)
+
+
+FORM_CONTEXTS = [
+    (b"amount=10.00&card_number=", b"&exp_month=12&exp_year=2029"),  # a form body
+    (b"GET /search?q=card+number+", b" HTTP/1.1"),  # a query string
+    (b'{"body":"cc_name=J+Doe&cc_num=', b'&cvc=123"}'),  # a form body inside JSON
+    (b"POST /pay card[number]=", b"\n"),  # PHP array keys
+    (b"cardnumber=", b""),  # the value ends the buffer
+]
+
+
+@pytest.mark.parametrize("before, after", FORM_CONTEXTS)
+def test_form_plus_separated_groups_are_reported_where_they_are(before: bytes, after: bytes) -> None:
+    for pan, sizes in ((P[0], (4, 4, 4, 4)), (AMEX, (4, 6, 5)), (P[1], (4, 4, 4, 4))):
+        value = _encoded(pan, sizes, b"+")
+        buf = before + value + after
+        assert _findings(buf) == [(len(before), len(value), "percent", KEY.fingerprint(pan))], before
+        (f,) = SCANNER.scan_bytes(buf)
+        assert "encoded_percent" in f.reasons
+
+
+def test_form_plus_near_misses_stay_unreported() -> None:
+    pan = P[2]
+    value = _encoded(pan, (4, 4, 4, 4), b"+")
+    bad = pan[:-1] + str((int(pan[-1]) + 1) % 10)  # Luhn fails
+    for buf in (
+        b"a=1+2+3&b=4",
+        b"tel=+1+555+867+5309&x=1",  # a phone number: too few digits
+        b"phone=+44+20+7946+0958+11",  # irregular groups
+        b"total = " + value + b";",  # arithmetic in code: no key=value pair
+        b"x=" + value + b";",  # a statement, not a form value
+        b"f(n=" + value + b")",
+        b"/v1/sum/" + value + b"?debug=1",  # a path, not a value
+        b"q=" + _encoded(bad, (4, 4, 4, 4), b"+") + b"&p=2",
+        b"q=" + value.replace(b"+", b"++") + b"&p=2",  # doubled separator
+        b"q=" + _encoded(pan, (3, 5, 4, 4), b"+") + b"&p=2",  # not a printed format
+        b"q=" + value.replace(b"+", b"+", 1).replace(b"+", b"-", 1) + b"&p=2",  # mixed separators
+    ):
+        assert _findings(buf) == [], buf[:12]
+
+
+def test_a_slice_of_a_longer_run_of_groups_stays_unreported_when_decoded() -> None:
+    # 1234 5678 9012 3456 is not Luhn-valid; its last three groups are a
+    # Luhn-valid 12-digit Maestro slice. Plain, the slice is penalised
+    # (longer_group_run); decoded from '+' or '%20' it was re-scored by the
+    # raw context alone and reported before the penalties were kept.
+    for buf in (b"GET /pay?q=1234+5678+9012+3456 HTTP/1.1", b"q=1234%205678%209012%203456 ",
+                b"q=1234 5678 9012 3456 "):
+        assert _findings(buf) == [], buf
+
+
+NBSP_FORMS = [b"\xc2\xa0", b"\xe2\x80\xaf", b"\xa0"]  # UTF-8 U+00A0, UTF-8 U+202F, Latin-1 0xA0
+
+
+@pytest.mark.parametrize("sep", NBSP_FORMS)
+def test_no_break_spaces_between_groups_are_separators(sep: bytes) -> None:
+    for before, after in ((b"card: ", b"\n"), (b"<td class=pan>", b"</td>"), (b"Kartennummer ", b" gilt bis 04/29")):
+        for pan, sizes in ((P[3], (4, 4, 4, 4)), (AMEX, (4, 6, 5)), (P[4], (4, 4, 4, 4))):
+            value = _encoded(pan, sizes, sep)
+            buf = before + value + after
+            # Checked and masked as plain text: the separators are its own bytes.
+            assert _findings(buf) == [(len(before), len(value), "ascii", KEY.fingerprint(pan))], (sep, before)
+            (f,) = SCANNER.scan_bytes(buf)
+            assert "encoded_nbsp" in f.reasons
+    # Mixed with plain spaces (HTML exports mix them): still one separator, a space.
+    mixed = _encoded(P[5], (4, 4, 4, 4), b" ").replace(b" ", sep, 1)
+    assert [f[3] for f in _findings(b"card " + mixed)] == [KEY.fingerprint(P[5])]
+
+
+@pytest.mark.parametrize("sep", NBSP_FORMS)
+def test_no_break_space_near_misses_stay_unreported(sep: bytes) -> None:
+    pan = P[3]
+    bad = pan[:-1] + str((int(pan[-1]) + 1) % 10)
+    for value in (
+        _encoded(pan, (4, 4, 4, 4), sep + sep),  # doubled
+        _encoded(pan, (4, 4, 4, 4), sep).replace(sep, b"-", 1),  # mixed with a dash
+        _encoded(pan, (3, 5, 4, 4), sep),  # irregular groups
+        _encoded(bad, (4, 4, 4, 4), sep),  # Luhn fails
+        sep.join([b"1", b"234", b"567", b"890", b"123"]) + b" EUR",  # a French-formatted amount
+    ):
+        assert _findings(b"card: " + value + b"\n") == [], value
+    # Non-ASCII text whose UTF-8 bytes hold 0xA0 and 0xAF: nothing decoded.
+    text = "Рад заказу № 12345, дата 2024-01-01 — итого 1 234 ₽ ¯\\_(ツ)_/¯".encode() * 3
+    assert [s for s in find_encoded(text) if s[3] == "nbsp"] == []
+
+
+def _json_escaped(text: str, every: int = 1) -> bytes:
+    return "".join(f"\\u{ord(c):04x}" if i % every == 0 else c for i, c in enumerate(text)).encode()
+
+
+def test_json_u_escaped_digits_are_decoded() -> None:
+    for pan, text, every in (
+        (P[0], P[0], 1),  # every digit escaped
+        (AMEX, group(AMEX, (4, 6, 5)), 1),  # with \u0020 separators
+        (P[1], P[1], 3),  # some digits escaped
+        (P[2], group(P[2], (4, 4, 4, 4)).replace(" ", "-"), 2),
+    ):
+        value = _json_escaped(text, every)
+        before = b'{"event":"charge","card_number":"'
+        buf = before + value + b'","exp":"04/29"}'
+        assert _findings(buf) == [(len(before), len(value), "json", KEY.fingerprint(pan))]
+    # Upper-case hex and a no-break space (\u00a0) between groups.
+    value = group(P[3], (4, 4, 4, 4)).replace("0", "\\u0030").replace(" ", "\\u00A0").encode()
+    assert [f[2:] for f in _findings(b'{"pan":"' + value + b'"}')] == [("json", KEY.fingerprint(P[3]))]
+
+
+def test_json_u_escape_near_misses_stay_unreported() -> None:
+    pan = P[4]
+    bad = pan[:-1] + str((int(pan[-1]) + 1) % 10)
+    for buf in (
+        b'{"order_id":"' + _json_escaped(pan) + b'"}',  # an id in its own id field
+        b'{"card":"' + _json_escaped(bad) + b'"}',  # Luhn fails
+        b'{"card":"' + _json_escaped(pan[:11]) + b'"}',  # too few digits
+        b'{"v":"\\u0034\\u0032 is the answer"}',
+        b'{"path":"C:\\\\u0034' + pan[1:].encode() + b'"}',  # an escaped backslash, then "u0034..."
+    ):
+        assert _findings(buf) == [], buf[:16]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 64])
+def test_new_forms_are_the_same_at_any_chunk_size(chunk_size: int) -> None:
+    import io
+
+    from cardscan import ScanConfig
+
+    text = (
+        b"POST /pay amount=10.00&card_number=" + _encoded(P[0], (4, 4, 4, 4), b"+") + b"&exp=0429\n"
+        + b"Card: " + _encoded(AMEX, (4, 6, 5), b"\xc2\xa0") + b"<br>\n"
+        + b"Karte " + _encoded(P[1], (4, 4, 4, 4), b"\xa0") + b"\n"
+        + b'{"card_number":"' + _json_escaped(P[2]) + b'"}\n'
+    )
+    whole = SCANNER.scan_bytes(text)
+    assert [f.encoding for f in whole] == ["percent", "ascii", "ascii", "json"]
+    small = Scanner(ScanConfig(chunk_size=chunk_size), key=KEY)
+    assert list(small.scan_stream(io.BytesIO(text))) == whole
+
+
+def test_new_forms_are_masked_in_place() -> None:
+    from cardscan.remediate import spans
+
+    for buf in (
+        b"q=card+number+" + _encoded(P[0], (4, 4, 4, 4), b"+") + b"&x=1",
+        b"card: " + _encoded(P[1], (4, 4, 4, 4), b"\xc2\xa0") + b"\n",
+        b'{"card_number":"' + _json_escaped(group(P[2], (4, 4, 4, 4))) + b'"}',
+    ):
+        (f,) = SCANNER.scan_bytes(buf)
+        at, n = f.location.offset, f.location.length
+        assert spans.state(buf, f, KEY, at)[0] == spans.PAN
+        out = bytearray(buf)
+        assert spans.mask(out, at, f, 4)
+        assert len(out) == len(buf) and bytes(out[:at]) == buf[:at] and bytes(out[at + n:]) == buf[at + n:]
+        assert SCANNER.scan_bytes(bytes(out)) == []
+        assert spans.state(bytes(out), f, KEY, at)[0] == spans.MASKED
+
+
+def test_an_encoded_id_in_its_own_id_field_stays_unreported() -> None:
+    # A percent, entity or \u span holds only the number: the raw context is
+    # its only context, so an id field there is decisive, as in plain text
+    # (it used to keep the context-free score of the decoded digits).
+    pan = P[5]
+    pct = "".join(f"%{ord(c):02X}" for c in pan).encode()
+    ent = "".join(f"&#{ord(c)};" for c in pan).encode()
+    for buf in (b"GET /o?order_id=" + pct + b"&x=1", b'{"order_id":"' + pct + b'"}',
+                b"<td data-x>order_id=" + ent + b"</td>", b"txn_id=" + _encoded(pan, (4, 4, 4, 4), b"+") + b"&a=1",
+                b"%22order_id%22%3A%22" + pct + b"%22"):
+        assert _findings(buf) == [], buf[:12]
+    # The same spans in a card field are reported, grouped ones as grouped.
+    (f,) = SCANNER.scan_bytes(b"card_number=" + _encoded(pan, (4, 4, 4, 4), b"+") + b"&a=1")
+    assert "grouped" in f.reasons and "field_keyword" in f.reasons
+    assert [x[3] for x in _findings(b"GET /o?card_number=" + pct + b"&x=1")] == [KEY.fingerprint(pan)]
+
+
+@pytest.mark.parametrize("gap", [1, 100, 5000])  # dense '+' (binary data: a regex) and sparse ones (memchr)
+def test_form_plus_found_after_many_other_pluses(gap: int) -> None:
+    noise = b"".join(b"a+b" + b"." * gap + b"1+x " for _ in range(40))
+    value = _encoded(P[0], (4, 4, 4, 4), b"+")
+    buf = noise + b"\namount=5&card_number=" + value + b"&x=1\n" + noise
+    at = buf.index(value)
+    assert _findings(buf) == [(at, len(value), "percent", KEY.fingerprint(P[0]))]
+
+
+def test_binary_data_gate_finds_what_the_full_search_finds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # In binary data ('+', 0xA0 and '\' one byte in 256) a C pass over digit
+    # runs decides which decoders run; it must never lose a span.
+    from cardscan.engine import inline
+
+    if inline._class_runs is None:
+        pytest.skip("C finder not built")
+    rng = random.Random(5)
+    planted = [
+        b"card_number=" + _encoded(P[0], (4, 4, 4, 4), b"+") + b"&",
+        b"x=" + _encoded(AMEX, (4, 6, 5), b"+") + b" ",
+        b"card " + _encoded(P[1], (4, 4, 4, 4), b"\xc2\xa0") + b" ",
+        b" " + _encoded(P[2], (4, 4, 4, 4), b"\xe2\x80\xaf") + b" ",
+        b" " + _encoded(P[3], (4, 4, 4, 4), b"\xa0") + b" ",
+        b'"' + _json_escaped(P[4]) + b'"',
+        b'"' + _json_escaped(group(P[5], (4, 4, 4, 4)), 5) + b'"',
+    ]
+    for trial in range(12):
+        parts = [rng.randbytes(rng.randrange(20000, 90000))]
+        for p in rng.sample(planted, rng.randrange(0, len(planted) + 1)):
+            parts += [p, rng.randbytes(rng.randrange(100, 9000))]
+        buf = b"".join(parts)
+        assert inline._dense(buf)
+        gated = list(find_encoded(buf))
+        monkeypatch.setattr(inline, "_dense", lambda b: False)
+        assert list(find_encoded(buf)) == gated, trial
+        monkeypatch.undo()
+        assert len(gated) >= len(parts) // 2, trial  # every planted span (and maybe noise)
+
+
+@pytest.mark.parametrize("sep, enc", [
+    (b"%C2%A0", "percent"), (b"%c2%a0", "percent"), (b"%E2%80%AF", "percent"),
+    (b"&#8239;", "entity"), (b"&#x202F;", "entity"), (b"&#160;", "entity"),
+])
+def test_escaped_no_break_spaces_between_groups(sep: bytes, enc: str) -> None:
+    from cardscan.remediate import spans
+
+    for pan, sizes in ((P[0], (4, 4, 4, 4)), (AMEX, (4, 6, 5))):
+        value = _encoded(pan, sizes, sep)
+        buf = b"GET /pay?card_number=" + value + b"&exp=0429"
+        at = buf.index(value)
+        assert _findings(buf) == [(at, len(value), enc, KEY.fingerprint(pan))]
+        (f,) = SCANNER.scan_bytes(buf)
+        out = bytearray(buf)
+        assert spans.mask(out, at, f, 4) and SCANNER.scan_bytes(bytes(out)) == []
+    # Near misses keep the printed-group rules: doubled, irregular, Luhn fails.
+    bad = P[1][:-1] + str((int(P[1][-1]) + 1) % 10)
+    for value in (_encoded(P[1], (4, 4, 4, 4), sep + sep), _encoded(P[1], (3, 5, 4, 4), sep),
+                  _encoded(bad, (4, 4, 4, 4), sep)):
+        assert _findings(b"card_number=" + value + b"&") == []
