@@ -39,6 +39,10 @@ class ScanConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):  # "high" would fail below as a TypeError
                 raise ConfigError(f"{name} must be a whole number, not {str(value)[:20]!r}")
+        for name in ("utf16", "test_cards", "inline", "columns"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):  # "false" is truthy: a silent yes
+                raise ConfigError(f"{name} must be true or false, not {str(value)[:20]!r}")
         if not 0 <= self.min_confidence <= 100:
             raise ConfigError("min_confidence must be between 0 and 100")
         if self.chunk_size < 1:

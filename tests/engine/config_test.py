@@ -30,6 +30,10 @@ def test_the_edges_are_accepted(kw: dict) -> None:
     ({"min_confidence": 50.5}, "whole number"),
     ({"min_confidence": True}, "whole number"),   # a bool is an int to Python, not to us
     ({"chunk_size": "1M"}, "whole number"),
+    ({"utf16": "false"}, "true or false"),         # a non-empty string is truthy: it turned UTF-16 on
+    ({"test_cards": 0}, "true or false"),
+    ({"inline": None}, "true or false"),
+    ({"columns": "no"}, "true or false"),
 ])
 def test_values_past_the_edges_are_refused_by_name(kw: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as exc:
