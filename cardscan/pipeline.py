@@ -265,15 +265,7 @@ class Pipeline:
                 result.nbytes = reader.hashed
                 return
             try:
-                for part in expand(reader, item_name(item.uri), self.limits):
-                    # (Most objects are plain: no member, the base location as is.)
-                    loc = replace(base, member=tuple(part.member)) if part.member else base
-                    if isinstance(part, Failure):
-                        result.errors.append(ErrorRecord(loc, part.kind, part.message, part.limit))
-                        continue
-                    if part.member or (part.encoding and not getattr(part.scan, "own_bytes", False)):
-                        result.decoded = True
-                    self._scan_layer(part, loc, result)
+                self._scan_parts(reader, item, base, result)
             except Exception as exc:  # OSError, SourceError, a decoder bug: a record, never a crash
                 result.errors.append(_exc_record(base, exc))
             self._hash_rest(reader, base, result)
@@ -281,6 +273,20 @@ class Pipeline:
             after = _fstat(raw)
             if before is not None and after is not None and _changed(before, after):
                 result.errors.append(ErrorRecord(base, "changed", "the file changed while it was being read; rescan it"))
+
+    def _scan_parts(self, stream: Any, item: Item, base: Location, result: ItemResult,
+                    data: bytes | None = None) -> None:
+        """Scan every layer :func:`expand` finds in ``stream`` into ``result``
+        (``data``: the stream's whole content, when it is in memory already)."""
+        for part in expand(stream, item_name(item.uri), self.limits):
+            # (Most objects are plain: no member, the base location as is.)
+            loc = replace(base, member=tuple(part.member)) if part.member else base
+            if isinstance(part, Failure):
+                result.errors.append(ErrorRecord(loc, part.kind, part.message, part.limit))
+                continue
+            if part.member or (part.encoding and not getattr(part.scan, "own_bytes", False)):
+                result.decoded = True
+            self._scan_layer(part, loc, result, data if data is not None and part.stream is stream else None)
 
     def _scan_small(self, source: Any, item: Item, result: ItemResult, plain_only: bool = False) -> bool:
         """A local file of at most :data:`SMALL_FILE` bytes, from one read.
@@ -307,16 +313,8 @@ class Pipeline:
         if is_database(data) or (plain_only and is_container(item_name(item.uri), data[:HEAD_SIZE])):
             return False
         result.obj.update(_stat_meta(before))
-        mem = io.BytesIO(data)
         try:
-            for part in expand(mem, item_name(item.uri), self.limits):
-                loc = replace(base, member=tuple(part.member)) if part.member else base
-                if isinstance(part, Failure):
-                    result.errors.append(ErrorRecord(loc, part.kind, part.message, part.limit))
-                    continue
-                if part.member or part.encoding:
-                    result.decoded = True
-                self._scan_layer(part, loc, result, data if part.stream is mem else None)
+            self._scan_parts(io.BytesIO(data), item, base, result, data)
         except Exception as exc:  # a decoder bug: a record, never a crash (as _scan_whole)
             result.errors.append(_exc_record(base, exc))
         result.sha256 = hashlib.sha256(data).hexdigest()

@@ -319,12 +319,7 @@ def _mask_text_once(text: str) -> str:
     masked = _mask_runs(masked)
     # A name quoted in a message (an error's path, a printed line) with the
     # separators of names: en dash groups, '/' levels, other scripts' digits.
-    hide = _name_hide(masked, message=True)
-    if hide:
-        chars = list(masked)
-        for i in hide:
-            chars[i] = "*"
-        masked = "".join(chars)
+    masked = _star(masked, _name_hide(masked, message=True))
     return text if masked == text else masked
 
 
@@ -469,13 +464,18 @@ def _name_hide(text: str, strict: bool = False, message: bool = False) -> list[i
 def _mask_plain_name(text: str) -> str:
     """``text`` masked as a message (:func:`mask_text`) and then as a name."""
     masked = mask_text(text)
-    hide = _name_hide(masked)
-    if hide:
-        out = list(masked)
-        for i in hide:
-            out[i] = "*"
-        masked = "".join(out)
+    masked = _star(masked, _name_hide(masked))
     return text if masked == text else masked
+
+
+def _star(text: str, positions: Any) -> str:
+    """``text`` with the characters at ``positions`` replaced by ``*``."""
+    if not positions:
+        return text
+    chars = list(text)
+    for i in positions:
+        chars[i] = "*"
+    return "".join(chars)
 
 
 # Kept as they are when a masked name is percent-encoded again ('*' stays readable).

@@ -78,7 +78,7 @@ from ..errors import CardscanError
 from ..findings import Finding
 from ..privacy import safe_message
 from ..sources import smb_acl
-from ..sources.smb import SMBSource, Target, error_kind, error_message
+from ..sources.smb import SMBSource, Target, error_kind, error_message, ntstatus as _status
 from . import backup
 from .base import NOTE_SUFFIX, Context, Result, note_body, object_id, parse_note, results, safe_display
 from .containers import Rewriter, Unsupported, tree
@@ -100,14 +100,6 @@ _KEEP_CONTROL = 0x0004 | 0x0400 | 0x1000 | 0x0100
 
 class _Stale(CardscanError):
     pass
-
-
-def _status(exc: BaseException) -> int | None:
-    if isinstance(exc, SMBOSError):
-        return exc.ntstatus
-    if isinstance(exc, SMBResponseException):
-        return exc.status
-    return None
 
 
 class _Handle:

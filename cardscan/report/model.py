@@ -388,15 +388,13 @@ def latest(*times: str) -> str:
     return max(times, key=_tkey)
 
 
-def read_audit(path: str | os.PathLike[str]) -> tuple[list[AuditRun], int]:
-    """The runs in a remediation audit log, and how many lines could not be read."""
-    name = os.fspath(path)
-    runs: dict[str, AuditRun] = {}
-    bad = 0
+def _json_records(name: str, what: str) -> Iterator[dict[str, Any] | None]:
+    """Each non-blank line of a JSON Lines file as a dict, or None for a line
+    that is not one (a torn or foreign line: the caller counts it)."""
     try:
         fh = open(name, "rb")
     except OSError as exc:
-        raise ManifestError(f"cannot read audit log {name}: {exc.strerror}") from None
+        raise ManifestError(f"cannot read {what} {name}: {exc.strerror}") from None
     with fh:
         for raw in fh:
             if not raw.strip():
@@ -404,23 +402,32 @@ def read_audit(path: str | os.PathLike[str]) -> tuple[list[AuditRun], int]:
             try:
                 r = json.loads(raw)
             except ValueError:
-                bad += 1  # a torn line: what it recorded is not counted
+                yield None
                 continue
-            if not isinstance(r, dict) or not isinstance(r.get("finding_id"), str):
-                bad += 1
-                continue
-            run_id = str(r.get("run", "?"))
-            run = runs.get(run_id)
-            if run is None:
-                run = runs[run_id] = AuditRun(name, run_id, str(r.get("time", "")))
-            run.time = earliest(run.time, str(r.get("time", "")))
-            run.actions[public_text(r.get("action", "?"))] += 1
-            status = public_text(r.get("status", "?"))
-            run.statuses[status] += 1
-            if status in REMEDIATED:
-                run.remediated.add(r["finding_id"])
-            if r.get("key_id"):
-                run.key_ids.add(str(r["key_id"]))
+            yield r if isinstance(r, dict) else None
+
+
+def read_audit(path: str | os.PathLike[str]) -> tuple[list[AuditRun], int]:
+    """The runs in a remediation audit log, and how many lines could not be read."""
+    name = os.fspath(path)
+    runs: dict[str, AuditRun] = {}
+    bad = 0
+    for r in _json_records(name, "audit log"):
+        if r is None or not isinstance(r.get("finding_id"), str):
+            bad += 1  # a torn line: what it recorded is not counted
+            continue
+        run_id = str(r.get("run", "?"))
+        run = runs.get(run_id)
+        if run is None:
+            run = runs[run_id] = AuditRun(name, run_id, str(r.get("time", "")))
+        run.time = earliest(run.time, str(r.get("time", "")))
+        run.actions[public_text(r.get("action", "?"))] += 1
+        status = public_text(r.get("status", "?"))
+        run.statuses[status] += 1
+        if status in REMEDIATED:
+            run.remediated.add(r["finding_id"])
+        if r.get("key_id"):
+            run.key_ids.add(str(r["key_id"]))
     return list(runs.values()), bad
 
 
@@ -636,44 +643,32 @@ def read_access(path: str | os.PathLike[str]) -> tuple[dict[tuple[Any, ...], Acc
     rows: dict[tuple[Any, ...], AccessRow] = {}
     summaries: list[dict[str, Any]] = []
     bad = 0
-    try:
-        fh = open(name, "rb")
-    except OSError as exc:
-        raise ManifestError(f"cannot read access records {name}: {exc.strerror}") from None
-    with fh:
-        for raw in fh:
-            if not raw.strip():
-                continue
-            try:
-                r = json.loads(raw)
-            except ValueError:
-                bad += 1
-                continue
-            if not isinstance(r, dict):
-                bad += 1
-                continue
-            t = r.get("type")
-            if t == "access_scan":
-                version = r.get("schema_version")
-                if isinstance(version, int) and version > ACCESS_SCHEMA_VERSION:
-                    raise ManifestError(f"{name}: access records of schema version {version}: upgrade cardscan")
-            elif t == "access_object" and isinstance(r.get("object"), dict):
-                obj = r["object"]
-                ident = _access_ident(obj)
-                label = uri_display(ident[0])
-                if ident[1]:
-                    label += f"?versionId={ident[1]}"
-                if ident[2] is not None:
-                    label += f"#{ident[2][0] + '.' if ident[2][0] else ''}{ident[2][1]}"
-                rows[ident] = AccessRow(
-                    ident, public_text(label), public_text(r.get("status", "?")), public_text(r.get("text", "")),
-                    _int(r.get("principals")), _int(r.get("outside_account")), _int(r.get("reads")),
-                    public_text(r["last_read"]) if isinstance(r.get("last_read"), str) else None,
-                    tuple(public_text(e) for e in r.get("evidence") or [] if isinstance(e, str)))
-            elif t == "access_summary":
-                summaries.append({"status": public_text(r.get("status", "?")),
-                                  "text": public_text(r.get("text", "")) if r.get("text") else "",
-                                  "objects": _int(r.get("objects")), "objects_read": _int(r.get("objects_read"))})
+    for r in _json_records(name, "access records"):
+        if r is None:
+            bad += 1
+            continue
+        t = r.get("type")
+        if t == "access_scan":
+            version = r.get("schema_version")
+            if isinstance(version, int) and version > ACCESS_SCHEMA_VERSION:
+                raise ManifestError(f"{name}: access records of schema version {version}: upgrade cardscan")
+        elif t == "access_object" and isinstance(r.get("object"), dict):
+            obj = r["object"]
+            ident = _access_ident(obj)
+            label = uri_display(ident[0])
+            if ident[1]:
+                label += f"?versionId={ident[1]}"
+            if ident[2] is not None:
+                label += f"#{ident[2][0] + '.' if ident[2][0] else ''}{ident[2][1]}"
+            rows[ident] = AccessRow(
+                ident, public_text(label), public_text(r.get("status", "?")), public_text(r.get("text", "")),
+                _int(r.get("principals")), _int(r.get("outside_account")), _int(r.get("reads")),
+                public_text(r["last_read"]) if isinstance(r.get("last_read"), str) else None,
+                tuple(public_text(e) for e in r.get("evidence") or [] if isinstance(e, str)))
+        elif t == "access_summary":
+            summaries.append({"status": public_text(r.get("status", "?")),
+                              "text": public_text(r.get("text", "")) if r.get("text") else "",
+                              "objects": _int(r.get("objects")), "objects_read": _int(r.get("objects_read"))})
     return rows, summaries, bad
 
 

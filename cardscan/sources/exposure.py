@@ -270,24 +270,10 @@ class LocalExposure:
 
     # -- names and memberships (the system's databases; cached) ---------------------------
     def user_name(self, uid: int) -> str:
-        name = self._users.get(uid)
-        if name is None:
-            try:
-                name = pwd.getpwuid(uid).pw_name
-            except KeyError:
-                name = str(uid)
-            self._users[uid] = name
-        return name
+        return _name_of(self._users, uid, lambda i: pwd.getpwuid(i).pw_name)
 
     def group_name(self, gid: int) -> str:
-        name = self._groups.get(gid)
-        if name is None:
-            try:
-                name = grp.getgrgid(gid).gr_name
-            except KeyError:
-                name = str(gid)
-            self._groups[gid] = name
-        return name
+        return _name_of(self._groups, gid, lambda i: grp.getgrgid(i).gr_name)
 
     def groups_of(self, uid: int) -> frozenset[int]:
         """The groups a user is in (primary and supplementary); empty for an unknown uid."""
@@ -401,3 +387,16 @@ def file_exposure(path: str, st: os.stat_result) -> dict[str, Any]:
     if _local is None or _pid != os.getpid():
         _local, _pid = LocalExposure(), os.getpid()
     return _local.of(path, st)
+
+
+def _name_of(cache: dict[int, str], ident: int, lookup: Any) -> str:
+    """A user or group name from the system's database, cached; the number
+    itself when the database has no entry for it."""
+    name = cache.get(ident)
+    if name is None:
+        try:
+            name = lookup(ident)
+        except KeyError:
+            name = str(ident)
+        cache[ident] = name
+    return name

@@ -393,16 +393,27 @@ class FileSource:
         return ErrorRecord(Location(uri=path_to_uri(path)), os_error_kind(exc), os_error_message(exc))
 
     # -- opening -----------------------------------------------------------
-    def open(self, item: Item) -> BinaryIO:
-        """The file, opened for reading. Refuses anything that is no longer a regular file."""
-        path = uri_to_path(item.uri)
+    @staticmethod
+    def _open_regular(item: Item) -> tuple[int, os.stat_result]:
+        """(fd, fstat) of the item's file, still O_NONBLOCK; refuses (and closes)
+        anything that is no longer a regular file."""
         # O_NONBLOCK: a FIFO swapped in since the listing must not hang the worker.
         flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-        fd = open_noatime(path, flags)
+        fd = open_noatime(uri_to_path(item.uri), flags)
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise SourceError(f"no longer a regular file ({_special_kind(st.st_mode)})", kind="changed")
+        except BaseException:
+            os.close(fd)
+            raise
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise SourceError(f"no longer a regular file ({_special_kind(st.st_mode)})", kind="changed")
+        return fd, st
+
+    def open(self, item: Item) -> BinaryIO:
+        """The file, opened for reading. Refuses anything that is no longer a regular file."""
+        fd, _ = self._open_regular(item)
+        try:
             flags = fcntl.fcntl(fd, fcntl.F_GETFL)
             fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~getattr(os, "O_NONBLOCK", 0))
             return os.fdopen(fd, "rb")
@@ -414,13 +425,8 @@ class FileSource:
         """(content, fstat before, fstat after reading) of a file of at most
         ``limit`` bytes, read whole with one ``read`` call; None when it is
         bigger (then :meth:`open` it). Refuses what :meth:`open` refuses."""
-        path = uri_to_path(item.uri)
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-        fd = open_noatime(path, flags)
+        fd, st = self._open_regular(item)
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise SourceError(f"no longer a regular file ({_special_kind(st.st_mode)})", kind="changed")
             if st.st_size > limit:
                 return None
             # O_NONBLOCK does not apply to regular files. A short read is the

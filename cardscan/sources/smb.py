@@ -114,7 +114,8 @@ def _status_name(status: int) -> str:
     return _STATUS_NAMES.get(status, f"NTSTATUS 0x{status:08x}")
 
 
-def _status(exc: BaseException) -> int | None:
+def ntstatus(exc: BaseException) -> int | None:
+    """The NTSTATUS an SMB failure carries, or None for any other error."""
     if isinstance(exc, SMBOSError):
         return exc.ntstatus
     if isinstance(exc, SMBResponseException):
@@ -125,11 +126,11 @@ def _status(exc: BaseException) -> int | None:
 def _lost(exc: BaseException) -> bool:
     """Did ``exc`` break the connection (as opposed to one request failing)?"""
     return isinstance(exc, (SMBConnectionClosed, ConnectionError, socket.timeout, EOFError)) or (
-        isinstance(exc, OSError) and not isinstance(exc, SMBOSError) and _status(exc) is None)
+        isinstance(exc, OSError) and not isinstance(exc, SMBOSError) and ntstatus(exc) is None)
 
 
 def error_kind(exc: BaseException) -> str:
-    status = _status(exc)
+    status = ntstatus(exc)
     if status in _PERMISSION_STATUS or isinstance(exc, SMBAuthenticationError):
         return "permission"
     if status in _NOT_FOUND_STATUS:
@@ -139,7 +140,7 @@ def error_kind(exc: BaseException) -> str:
 
 def error_message(exc: BaseException) -> str:
     """Why, in words that hold no path, user or password (the location says where)."""
-    status = _status(exc)
+    status = ntstatus(exc)
     if status is not None:
         return _status_name(status)
     if isinstance(exc, SMBAuthenticationError):
