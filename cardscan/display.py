@@ -47,26 +47,37 @@ def uri_display(uri: str) -> str:
 def format_location(loc: "Location") -> str:
     """``path!member!member:line:col`` (or ``@offset``, or a SQL cell); card
     numbers in names masked."""
+    return "".join(map(str, location_fields(loc)))
+
+
+def location_fields(loc: "Location") -> list[str | int]:
+    """:func:`format_location` in pieces: the place's names as one string,
+    then line and column (or offset) as numbers, so an output boundary can
+    mask the names (the same for every finding of an object: once) and
+    leave the numbers, which no card can hide in (privacy.mask_fields)."""
     loc = loc.public()
     text = uri_display(loc.uri)
     if loc.version:
         text += f"?versionId={loc.version}"
     if loc.ref:  # a spreadsheet cell: Sheet1!B2 says more than the part's line and column
-        return printable("!".join([text, *ref_members(loc.member, loc.ref), loc.ref]))
+        return [printable("!".join([text, *ref_members(loc.member, loc.ref), loc.ref]))]
     if loc.member:
         text = "!".join([text, *loc.member])
+    tail: list[str | int] = []
     if loc.cell is not None:
         c = loc.cell
         table = f"{c.schema}.{c.table}" if c.schema else c.table
         keys = ",".join(f"{k}={v}" for k, v in c.row_key)
         text += f"#{table}.{c.column}[{keys}]"
     elif loc.line is not None:
-        text += f":{loc.line}:{loc.column}"
+        tail = [":", loc.line, ":", loc.column] if loc.column is not None else [":", loc.line, ":None"]
     elif loc.offset is not None:
-        text += f"@{loc.offset}"
+        tail = ["@", loc.offset]
     if loc.dump is not None:  # a value in a dump file: its table, column, row (and key)
+        if tail:
+            return [printable(text), *tail, printable("#" + loc.dump.display())]
         text += "#" + loc.dump.display()
-    return printable(text)
+    return [printable(text), *tail]
 
 
 def local_path(uri: str) -> str | None:

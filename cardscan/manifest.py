@@ -64,7 +64,7 @@ def dumps(record: dict[str, Any]) -> bytes:
     """One manifest line (ASCII-only JSON, so any byte in a name survives),
     through the output boundary (privacy.public_record): whatever a record
     holds, no card number is written."""
-    return (json.dumps(public_record(record), separators=(",", ":"), ensure_ascii=True, default=_default) + "\n").encode("ascii")
+    return (_ENCODER.encode(public_record(record)) + "\n").encode("ascii")
 
 
 def _default(value: Any) -> Any:
@@ -73,6 +73,10 @@ def _default(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     return str(value)
+
+
+#: One encoder for every line (json.dumps with options builds one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, default=_default)
 
 
 def open_private(path: str | os.PathLike[str]) -> int:

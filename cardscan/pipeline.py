@@ -67,7 +67,7 @@ from .engine.config import ScanConfig
 from .engine.scanner import RangeStats, Scanner
 from .errors import SourceError
 from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location
-from .privacy import public_record
+from .privacy import published
 from .sources.base import Item, RoutedSource, RowSource
 from .sources.fs import FileSource, _iso, os_error_kind, os_error_message, ukey
 
@@ -489,10 +489,11 @@ def publish(result: ItemResult, key: FingerprintKey) -> None:
         result.allowed = [_relocated(f, public(f.location)) for f in result.allowed]
     if result.findings or result.allowed:
         obj = (result.findings or result.allowed)[0].obj
-        pub = public_record(obj)  # path, repo, database, table, bucket, owner ...: every name
-        if pub is not obj:
-            attach_object(result.findings, pub)
-            attach_object(result.allowed, pub)
+        # Path, repo, database, table, bucket, owner ...: every name, masked
+        # once here and frozen, so writing each finding does not check it again.
+        pub = published(obj)
+        attach_object(result.findings, pub)
+        attach_object(result.allowed, pub)
 
 
 def _relocated(record: Any, loc: Location) -> Any:

@@ -35,7 +35,7 @@ import binascii
 import re
 import unicodedata
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 from urllib.parse import quote, unquote
 
 from .engine.redact import mask_spans
@@ -338,6 +338,29 @@ def mask_text(text: str) -> str:
     return text if masked == text else masked
 
 
+def mask_fields(fields: Iterable[str | int]) -> str:
+    """Fields of one output line (a finding's place, brand, masked number,
+    score), each masked on its own with :func:`mask_text`, then joined.
+
+    For lines cardscan composes from parts it knows: every string passes
+    the boundary as itself (a place's names repeat for each of its findings
+    and are masked once, from the cache), numbers under twelve digits are
+    kept. Masking the joined line instead read ``name:line:column`` as one
+    run of digits, a slow path per finding that guarded against no data:
+    what sits next to a name is a count cardscan made, not content."""
+    out = []
+    for f in fields:
+        if type(f) is int and -_SHORT < f < _SHORT:
+            out.append(str(f))
+        else:
+            out.append(mask_text(f if isinstance(f, str) else str(f)))
+    return "".join(out)
+
+
+#: Numbers below this have at most eleven digits: no card fits in one.
+_SHORT = 10 ** 11
+
+
 # -- names ---------------------------------------------------------------------------------
 # A name (file, directory, member, S3 key, SQL identifier or key, URI) is
 # decided on its normalised form: percent escapes decoded (repeatedly, a
@@ -572,6 +595,43 @@ def _opaque(key: Any) -> bool:
     return type(key) is str and _opaque_key(key)
 
 
+class Published(dict):  # type: ignore[type-arg]
+    """A record that passed :func:`public_record` already (:func:`published`):
+    public_record hands it back as it is, so object metadata shared by every
+    finding of an object is masked once, not once per finding written.
+    Read-only, so nothing can be added to it after the check."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a published record is read-only: copy it (dict(record)) to change it")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only  # type: ignore[assignment]
+    update = pop = popitem = clear = setdefault = _read_only  # type: ignore[assignment]
+
+    def __reduce__(self) -> Any:  # pickled as built, not item by item through __setitem__
+        return (Published, (dict(self),))
+
+    def __copy__(self) -> "Published":
+        return self
+
+
+def published(record: dict[str, Any]) -> Published:
+    """``record`` through :func:`public_record`, frozen: every dict in it a
+    :class:`Published` (lists stay lists: read them, do not change them)."""
+    return _frozen(public_record(record))
+
+
+def _frozen(value: Any) -> Any:
+    if type(value) is Published:
+        return value
+    if isinstance(value, dict):
+        return Published({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_frozen(v) for v in value]
+    return value
+
+
 def public_record(record: Any, _key: str | None = None) -> Any:
     """``record`` (dicts, lists, strings, numbers) with every string masked
     (:func:`mask_name`), except the opaque fields above; the same object when
@@ -580,14 +640,14 @@ def public_record(record: Any, _key: str | None = None) -> Any:
     t = type(record)
     if t is str:
         return record if len(record) < 12 or _opaque(_key) else mask_name(record)
-    if t is int or t is float or t is bool or record is None:
+    if t is int or t is float or t is bool or record is None or t is Published:
         return record
     if isinstance(record, dict):
         out = None
         for k, v in record.items():
             nk = mask_name(k) if type(k) is str and len(k) >= 12 else k
             tv = type(v)
-            if tv is int or tv is float or tv is bool or v is None or (tv is str and len(v) < 12):
+            if tv is int or tv is float or tv is bool or v is None or (tv is str and len(v) < 12) or tv is Published:
                 nv = v  # the common leaves, without a call
             else:
                 nv = v if _opaque(k) else public_record(v, k)
@@ -736,6 +796,14 @@ class MaskedStream:
             self._stream.write(mask_text(self._pending))
             self._pending = ""
         return len(text)
+
+    def write_fields(self, fields: Iterable[str | int]) -> None:
+        """Write one line composed of ``fields``, each masked on its own
+        (:func:`mask_fields`): a sink's record line, from parts it knows."""
+        if self._pending:  # a partial line is waiting: this one continues it, masked as one line
+            self.write("".join(map(str, fields)) + "\n")
+            return
+        self._stream.write(mask_fields(fields) + "\n")
 
     def flush(self) -> None:
         if self._pending:

@@ -451,3 +451,70 @@ def test_sql_identifiers_keys_and_db_paths_in_the_forms_of_names(rng) -> None:
     assert_no_name_leak(loc.display(), [pan], "display")
     back = Location.from_dict(json.loads(json.dumps(d)), key)
     assert back.uri == loc.uri and back.cell is not None and back.cell.table == loc.cell.table
+
+
+def test_mask_fields_masks_each_field_and_keeps_counts(rng) -> None:
+    from cardscan.privacy import mask_fields
+
+    pan = make_pan("4556", 16, rng)
+    line = mask_fields([f"/srv/{pan}.csv", ":", 12, ":", 31, "  ", "visa"])
+    assert find_leaks(line.encode(), [pan]) == [] and line.endswith(".csv:12:31  visa")
+    # A number is a count cardscan made, kept; one long enough to be a card is masked as text.
+    assert mask_fields(["/a.log", ":", 10 ** 11 - 1]) == "/a.log:99999999999"
+    assert find_leaks(mask_fields(["x ", int(pan)]).encode(), [pan]) == []
+    # Every written form of the card in a field (escapes, groups, UTF-16, base64 ...).
+    for form in written_forms(pan).values():
+        assert find_leaks(mask_fields(["name ", form, "  ", 3]).encode(), [pan]) == [], form
+
+
+def test_masked_stream_write_fields_continues_a_pending_line(rng) -> None:
+    import io
+
+    pan = make_pan("4556", 16, rng)
+    target = io.StringIO()
+    s = MaskedStream(target)
+    s.write("progress " + pan[:8])
+    s.write_fields([pan[8:], " done"])  # the same line on screen: masked with the part before it
+    assert find_leaks(target.getvalue().encode(), [pan]) == []
+    assert target.getvalue().startswith("progress 4556") and target.getvalue().count("\n") == 1
+
+
+def test_published_records_are_masked_once_and_read_only(rng) -> None:
+    import copy
+    import pickle
+
+    from cardscan.privacy import Published, published
+
+    pan = make_pan("4556", 16, rng)
+    obj = {"path": f"/srv/exports/{pan}.csv", "owner": "alice", "size": 10,
+           "exposure": {"readers": [f"group-{pan}"], "world": False}}
+    pub = published(obj)
+    assert type(pub) is Published and type(pub["exposure"]) is Published
+    assert find_leaks(json.dumps(pub).encode(), [pan]) == []
+    assert obj["path"].endswith(f"{pan}.csv")  # the original is left alone
+    assert public_record(pub) is pub  # not checked again when written
+    assert public_record({"object": pub})["object"] is pub
+    for change in (lambda d: d.__setitem__("path", pan), lambda d: d.update(path=pan), lambda d: d.pop("path"),
+                   lambda d: d.setdefault("x", pan), lambda d: d.clear(), lambda d: d.__delitem__("size")):
+        with pytest.raises(TypeError):
+            change(pub)
+    with pytest.raises(TypeError):
+        pub |= {"x": pan}
+    assert pickle.loads(pickle.dumps(pub)) == pub and type(pickle.loads(pickle.dumps(pub))) is Published
+    assert copy.deepcopy(pub) == pub and copy.copy(pub) is pub
+    assert dict(pub) == pub and type(dict(pub)) is dict  # a copy to change
+
+
+def test_a_finding_record_shares_a_published_object(rng) -> None:
+    from cardscan.findings import Finding, mask
+    from cardscan.privacy import published
+
+    pan = make_pan("4556", 16, rng)
+    key = FingerprintKey(b"k" * 32)
+    f = Finding(Location(uri="file:///a"), "pan", "visa", mask(pan), key.fingerprint(pan), 90)
+    plain = {"path": "/a", "size": 1}
+    object.__setattr__(f, "obj", plain)
+    assert f.to_dict()["object"] == plain and f.to_dict()["object"] is not plain  # a copy: callers may change it
+    pub = published(plain)
+    object.__setattr__(f, "obj", pub)
+    assert f.to_dict()["object"] is pub

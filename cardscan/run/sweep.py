@@ -34,6 +34,7 @@ from ..engine.scanner import RangeStats
 from ..findings import ErrorRecord, Finding, Location
 from ..manifest import confidence_band
 from ..pipeline import ItemResult, attach_object, is_database, item_name, ranges_digest
+from ..privacy import published
 from ..sources.base import (
     ByteSource,
     CountableSource,
@@ -450,6 +451,7 @@ class Sweep:
         obj = dict(item.meta)
         if len(digests) == split.parts:
             obj.update(sha256=ranges_digest(digests), sha256_mode="ranges", sha256_range_size=self.split_size)
+        obj = published(obj)  # masked once for all of the item's findings (privacy.Published)
         attach_object(findings, obj)
         attach_object(allowed, obj)
         self._emit(item, findings, errors, {"bytes": int(nbytes), "seconds": seconds, "ranges": split.parts},

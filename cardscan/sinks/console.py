@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from typing import IO, Any, ClassVar
 
-from ..display import format_location, human_bytes, printable, uri_display
+from ..display import format_location, human_bytes, location_fields, printable, uri_display
 from ..findings import ErrorRecord, Finding
 from ..sources.base import Item
 from .base import BaseSink
@@ -26,12 +26,17 @@ __all__ = [
 
 
 def format_finding(f: Finding) -> str:
-    parts = [format_location(f.location), f.brand, f.masked, str(f.confidence)]
+    return "".join(map(str, finding_fields(f)))
+
+
+def finding_fields(f: Finding) -> list[str | int]:
+    """:func:`format_finding` in pieces, for ``MaskedStream.write_fields``."""
+    fields: list[str | int] = [*location_fields(f.location), "  ", f.brand, "  ", f.masked, "  ", f.confidence]
     if f.kind != "pan":
-        parts.append(f.kind)
+        fields += ["  ", f.kind]
     if f.test_card:
-        parts.append("test-card")
-    return "  ".join(parts)
+        fields += ["  ", "test-card"]
+    return fields
 
 
 class ConsoleSink(BaseSink):
@@ -65,7 +70,7 @@ class ConsoleSink(BaseSink):
 
     def finding(self, finding: Finding) -> None:
         if self.show_findings:
-            self.out.write(format_finding(finding) + "\n")
+            self.out.write_fields(finding_fields(finding))
             self._pending = True
 
     def error(self, error: ErrorRecord) -> None:

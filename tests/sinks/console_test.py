@@ -105,3 +105,29 @@ class TestConsoleSinkContract(SinkContract):
             return output.decode("utf-8").splitlines()
 
         return SinkCase(make, view=view, key=format_finding)  # errors go to stderr (PATH.err)
+
+
+def test_finding_lines_mask_names_field_by_field(rng) -> None:
+    """The sink writes a finding's line as fields (MaskedStream.write_fields):
+    a card in a file, member or key name is masked, the line reads as
+    format_finding's, and counts beside a name are left as they are."""
+    p = pan(rng)
+    grouped = " ".join(p[i:i + 4] for i in range(0, 16, 4))
+    locs = [
+        Location(uri=f"file:///srv/exports/{p}.csv", line=3, column=9),
+        Location(uri="file:///srv/x.zip", member=(f"cards-{grouped}.txt",), line=1, column=1),
+        Location(uri="postgresql://db/app", cell=Cell("t", "c", (("id", 7),), "public")),
+        Location(uri="s3://b/k.bin", version="v1", offset=9),
+        Location(uri="file:///srv/plain/2024-06-11/app.log", line=123456, column=77),
+    ]
+    out = io.StringIO()
+    sink = ConsoleSink(out, io.StringIO())
+    for loc in locs:
+        sink.finding(finding(p, loc))
+    sink.end_item(None, {})
+    lines = out.getvalue().splitlines()
+    assert len(lines) == len(locs)
+    assert_no_pan(out.getvalue(), [p], "console output")
+    assert lines == [format_finding(finding(p, loc)) for loc in locs]
+    assert lines[4] == f"/srv/plain/2024-06-11/app.log:123456:77  visa  {mask(p)}  85"
+    assert lines[0].startswith("/srv/exports/") and lines[0].endswith(f".csv:3:9  visa  {mask(p)}  85")
