@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from .findings import ref_members
+from .privacy import Masked
 
 if TYPE_CHECKING:
     from .findings import Location
@@ -54,13 +55,15 @@ def location_fields(loc: "Location") -> list[str | int]:
     """:func:`format_location` in pieces: the place's names as one string,
     then line and column (or offset) as numbers, so an output boundary can
     mask the names (the same for every finding of an object: once) and
-    leave the numbers, which no card can hide in (privacy.mask_fields)."""
+    leave the numbers, which no card can hide in (privacy.mask_fields). The
+    names come from the public location (masked by the name rule, which is
+    stricter than a line's), so they are marked as passed (privacy.Masked)."""
     loc = loc.public()
     text = uri_display(loc.uri)
     if loc.version:
         text += f"?versionId={loc.version}"
     if loc.ref:  # a spreadsheet cell: Sheet1!B2 says more than the part's line and column
-        return [printable("!".join([text, *ref_members(loc.member, loc.ref), loc.ref]))]
+        return [Masked(printable("!".join([text, *ref_members(loc.member, loc.ref), loc.ref])))]
     if loc.member:
         text = "!".join([text, *loc.member])
     tail: list[str | int] = []
@@ -74,10 +77,9 @@ def location_fields(loc: "Location") -> list[str | int]:
     elif loc.offset is not None:
         tail = ["@", loc.offset]
     if loc.dump is not None:  # a value in a dump file: its table, column, row (and key)
-        if tail:
-            return [printable(text), *tail, printable("#" + loc.dump.display())]
-        text += "#" + loc.dump.display()
-    return [printable(text), *tail]
+        # Not marked: its key values were redacted, not masked by the name rule.
+        return [Masked(printable(text)), *tail, printable("#" + loc.dump.display())]
+    return [Masked(printable(text)), *tail]
 
 
 def local_path(uri: str) -> str | None:

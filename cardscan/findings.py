@@ -156,6 +156,8 @@ class Location:
     def public(self) -> "Location":
         """This location with card numbers in its uri and member names masked
         (``self`` when there are none)."""
+        if self.__dict__.get("_public"):
+            return self
         uri = mask_name(self.uri)
         member = tuple(mask_name(m) for m in self.member)
         ref = mask_name(self.ref) if self.ref else self.ref  # a sheet may be named after a card
@@ -163,8 +165,15 @@ class Location:
         cell = self.cell.public() if self.cell is not None else None
         if uri is self.uri and ref is self.ref and version is self.version and cell is self.cell \
                 and all(a is b for a, b in zip(member, self.member)):
-            return self
-        return replace(self, uri=uri, member=member, ref=ref, version=version, cell=cell)
+            pub = self
+        else:
+            pub = replace(self, uri=uri, member=member, ref=ref, version=version, cell=cell)
+        # Marked as checked (outside the fields: not compared, pickled with
+        # it): a finding's location is written by several sinks, in the
+        # parent process too, and each asked again. A changed copy
+        # (dataclasses.replace) is checked again.
+        object.__setattr__(pub, "_public", True)
+        return pub
 
     def __repr__(self) -> str:  # the public form: a repr lands in logs and tracebacks
         pub = self.public()

@@ -338,6 +338,15 @@ def mask_text(text: str) -> str:
     return text if masked == text else masked
 
 
+class Masked(str):
+    """Text made only of names that passed the boundary already (the display
+    of a :meth:`~cardscan.findings.Location.public` location, whose names
+    were masked with :func:`mask_name`, the stricter rule, on their decoded
+    form): :func:`mask_fields` writes it as it is."""
+
+    __slots__ = ()
+
+
 def mask_fields(fields: Iterable[str | int]) -> str:
     """Fields of one output line (a finding's place, brand, masked number,
     score), each masked on its own with :func:`mask_text`, then joined.
@@ -350,7 +359,9 @@ def mask_fields(fields: Iterable[str | int]) -> str:
     what sits next to a name is a count cardscan made, not content."""
     out = []
     for f in fields:
-        if type(f) is int and -_SHORT < f < _SHORT:
+        if type(f) is Masked:
+            out.append(f)
+        elif type(f) is int and -_SHORT < f < _SHORT:
             out.append(str(f))
         else:
             out.append(mask_text(f if isinstance(f, str) else str(f)))

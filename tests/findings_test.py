@@ -223,3 +223,18 @@ def test_require_strong_names_the_purpose_and_the_fix() -> None:
         FingerprintKey(b"k" * 31).require_strong("remediation")
     # A throwaway library scan may still use any key.
     assert FingerprintKey(b"k").fingerprint("4556737586899855").startswith("hmac-sha256:")
+
+
+def test_a_public_location_is_checked_once_and_a_changed_copy_again() -> None:
+    import pickle
+    from dataclasses import replace
+
+    pan = "4556737586899855"
+    real = Location(uri=f"file:///srv/{pan}.csv", line=2, column=3)
+    pub = real.public()
+    assert pan not in pub.uri and pub.public() is pub
+    assert pickle.loads(pickle.dumps(pub)).public() is not None and pan not in pickle.loads(pickle.dumps(pub)).uri
+    # The mark does not survive a change: a copy with a card put back in is masked again.
+    changed = replace(pub, uri=f"file:///srv/again-{pan}.csv")
+    assert pan not in changed.public().uri and pan not in changed.to_dict()["uri"]
+    assert pub == Location(uri=pub.uri, line=2, column=3)  # the mark is not part of equality

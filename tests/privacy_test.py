@@ -462,6 +462,10 @@ def test_mask_fields_masks_each_field_and_keeps_counts(rng) -> None:
     # A number is a count cardscan made, kept; one long enough to be a card is masked as text.
     assert mask_fields(["/a.log", ":", 10 ** 11 - 1]) == "/a.log:99999999999"
     assert find_leaks(mask_fields(["x ", int(pan)]).encode(), [pan]) == []
+    # Text marked as passed already (a public location's display) is written as it is.
+    from cardscan.privacy import Masked
+
+    assert mask_fields([Masked("/srv/a-2024-06-11 12 34 56 78 90.log"), ":", 3]) == "/srv/a-2024-06-11 12 34 56 78 90.log:3"
     # Every written form of the card in a field (escapes, groups, UTF-16, base64 ...).
     for form in written_forms(pan).values():
         assert find_leaks(mask_fields(["name ", form, "  ", 3]).encode(), [pan]) == [], form

@@ -131,3 +131,18 @@ def test_finding_lines_mask_names_field_by_field(rng) -> None:
     assert lines == [format_finding(finding(p, loc)) for loc in locs]
     assert lines[4] == f"/srv/plain/2024-06-11/app.log:123456:77  visa  {mask(p)}  85"
     assert lines[0].startswith("/srv/exports/") and lines[0].endswith(f".csv:3:9  visa  {mask(p)}  85")
+
+
+def test_a_dump_key_beside_a_finding_is_masked_on_the_text_line(rng) -> None:
+    """A dump's key values were redacted with the engine's rule only (issuer
+    ranges): the text line still masks any Luhn-valid run in them."""
+    from cardscan.findings import DumpCell
+
+    p = pan(rng)
+    odd = "9111111111111110"  # Luhn-valid, in no issuer's range: redact() keeps it, the line rule does not
+    loc = Location(uri="file:///dumps/shop.sql", line=40, column=12,
+                   dump=DumpCell("cards", "note", 7, (("ref", odd),)))
+    out = io.StringIO()
+    ConsoleSink(out, io.StringIO()).finding(finding(p, loc))
+    assert odd not in out.getvalue() and "/dumps/shop.sql:40:12#cards.note[row 7, ref=" in out.getvalue()
+    assert_no_pan(out.getvalue(), [p], "console line")
