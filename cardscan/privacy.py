@@ -357,7 +357,7 @@ def mask_fields(fields: Iterable[str | int]) -> str:
     kept. Masking the joined line instead read ``name:line:column`` as one
     run of digits, a slow path per finding that guarded against no data:
     what sits next to a name is a count cardscan made, not content."""
-    out = []
+    out: list[str] = []
     for f in fields:
         if type(f) is Masked:
             out.append(f)
