@@ -328,10 +328,18 @@ def _mask_text_once(text: str) -> str:
 _mask_text = lru_cache(maxsize=16384)(_mask_text_once)
 
 
+#: An ISO 8601 timestamp (an object's mtime, a scan's start): its groups of
+#: two are a date and a time, which no rule here reads as a card
+#: (_pan_windows), so it skips the slow path that would say so (each mtime
+#: is a new string: the caches do not help). Tested equal to the slow path.
+_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?)?"
+                    r"(?:Z|[+-][0-9]{2}:[0-9]{2})?")  # not -0613: after a fraction it groups as 9 + 4 digits
+
+
 def mask_text(text: str) -> str:
     """``text`` (a message, a name) masked aggressively; the same object when
     there is nothing to mask. See the module doc."""
-    if len(text) < 12:
+    if len(text) < 12 or _STAMP.fullmatch(text):
         return text
     masked = _mask_text(text) if len(text) <= 4096 else _mask_text_once(text)
     # The cache may hand back an equal string made earlier: callers test "is".
@@ -551,7 +559,7 @@ def mask_name(text: str) -> str:
     masked and percent-encoded again. Text without a card number comes
     back unchanged (the same object).
     """
-    if not isinstance(text, str) or len(text) < 12:
+    if not isinstance(text, str) or len(text) < 12 or _STAMP.fullmatch(text):
         return text
     masked = _mask_name(text) if len(text) <= 4096 else _mask_name_once(text)
     return text if masked == text else masked

@@ -522,3 +522,32 @@ def test_a_finding_record_shares_a_published_object(rng) -> None:
     pub = published(plain)
     object.__setattr__(f, "obj", pub)
     assert f.to_dict()["object"] is pub
+
+
+def test_timestamps_skip_the_slow_path_and_it_agrees(rng) -> None:
+    """mask_text and mask_name return an ISO 8601 timestamp at once (each
+    object's mtime is a new string); the slow path, which they skip, masks
+    none either, whatever the digits (not only valid dates)."""
+    from cardscan.privacy import _STAMP, _mask_name_once, _mask_text_once
+
+    def digits(n: int) -> str:
+        return "".join(rng.choice("0123456789") for _ in range(n))
+
+    stamps = []
+    for _ in range(3000):
+        t = f"{digits(4)}-{digits(2)}-{digits(2)}{rng.choice('T ')}{digits(2)}:{digits(2)}:{digits(2)}"
+        t += rng.choice(["", "." + digits(rng.randint(1, 9))])
+        t += rng.choice(["", "Z", f"+{digits(2)}:{digits(2)}", f"-{digits(2)}:{digits(2)}"])
+        stamps.append(t)
+    for t in stamps:
+        assert _STAMP.fullmatch(t) and mask_text(t) is t and mask_name(t) is t
+        assert _mask_text_once(t) == t and _mask_name_once(t) == t, t
+    # Near misses take the slow path: a card after a date or as a fraction, a
+    # fraction and an offset without ':' (9 + 4 digits that pass Luhn).
+    pan = make_pan("4556", 16, rng)
+    n13 = make_pan("4", 13, rng)
+    odd = f"2026-12-07T00:44:10.{n13[:9]}-{n13[9:]}"
+    assert not _STAMP.fullmatch(odd) and mask_text(odd) != odd and mask_name(odd) != odd
+    for near in (f"2026-12-07T00:44:10.{pan}", f"2026-12-07 {pan}", f"{pan}Z"):
+        assert not _STAMP.fullmatch(near)
+        assert find_leaks(mask_text(near).encode(), [pan]) == [] and find_leaks(mask_name(near).encode(), [pan]) == []
