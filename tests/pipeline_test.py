@@ -336,11 +336,37 @@ def test_no_hashing_thread_without_a_spare_core(monkeypatch) -> None:
 
 
 def test_a_spare_core_is_judged_by_the_load(monkeypatch) -> None:
+    # Where the system cannot say what runs now: the 1-minute load average.
+    monkeypatch.setattr(cardscan.pipeline, "_running_now", lambda: None)
     cores = len(os.sched_getaffinity(0))
     monkeypatch.setattr(os, "getloadavg", lambda: (cores - 1.0, 0.0, 0.0))
     assert cardscan.pipeline.spare_core()
     monkeypatch.setattr(os, "getloadavg", lambda: (cores + 0.0, 0.0, 0.0))
     assert not cardscan.pipeline.spare_core()
+
+
+def test_a_spare_core_is_judged_by_what_runs_now_not_the_trailing_average(monkeypatch) -> None:
+    # A minute of work on every core just ended (the average says busy); now only this thread runs.
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 2.0, 0.0, 0.0))
+    monkeypatch.setattr(cardscan.pipeline, "_running_now", lambda: 1)
+    assert cardscan.pipeline.spare_core() == (cores > 1)
+    monkeypatch.setattr(cardscan.pipeline, "_running_now", lambda: cores)  # every core taken, this one included
+    assert not cardscan.pipeline.spare_core()
+
+
+def test_running_now_reads_the_runnable_count(tmp_path, monkeypatch) -> None:
+    import builtins
+
+    fake = tmp_path / "loadavg"
+    fake.write_bytes(b"3.50 1.70 1.10 2/185 12181\n")
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: real_open(fake if f == "/proc/loadavg" else f, *a, **k))
+    assert cardscan.pipeline._running_now() == 2
+    fake.write_bytes(b"")
+    assert cardscan.pipeline._running_now() is None
+    fake.unlink()
+    assert cardscan.pipeline._running_now() is None
 
 
 def test_ranges_digest_is_order_and_boundary_sensitive() -> None:
