@@ -572,10 +572,18 @@ class HashingReader(io.RawIOBase):
         return data
 
     def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        n = len(data)
-        b[:n] = data
-        return n
+        # Straight into the caller's buffer where the stream can (no bytes
+        # object and no second copy per chunk: ~0.03 s per 256 MB).
+        readinto = getattr(self._raw, "readinto", None)
+        if readinto is None:
+            data = self.read(len(b))
+            n = len(data)
+            b[:n] = data
+            return n
+        n = readinto(b)
+        if n:
+            self._account(memoryview(b)[:n])
+        return n or 0
 
     def readall(self) -> bytes:
         return self.read(-1)
@@ -587,7 +595,7 @@ class HashingReader(io.RawIOBase):
     def tell(self) -> int:
         return self._pos
 
-    def _account(self, data: bytes) -> None:
+    def _account(self, data: bytes | memoryview) -> None:
         pos, n = self._pos, len(data)
         self._pos = pos + n
         if pos <= self._done < pos + n:
@@ -598,12 +606,13 @@ class HashingReader(io.RawIOBase):
                 self._done = pos + b
 
     def _update(self, view: memoryview, data: Any) -> None:
-        if not self._asked and self._done - self._start >= self.THREAD_AFTER and isinstance(data, bytes):
+        if not self._asked and self._done - self._start >= self.THREAD_AFTER:
             self._asked = True
             if spare_core():
                 self._start_thread()
-        if self._thread is not None and isinstance(data, bytes):  # immutable: safe to hash later
-            self._queue.put(view)
+        if self._thread is not None:
+            # Immutable bytes are safe to hash later; a caller's buffer is reused: copied.
+            self._queue.put(view if isinstance(data, bytes) else bytes(view))
         else:
             self._h.update(view)
 

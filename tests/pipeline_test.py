@@ -312,6 +312,38 @@ def test_hashing_reader_on_a_thread_gives_the_same_digest(monkeypatch, start: in
     assert r._thread is None and r.hashed == start + len(want)
 
 
+@pytest.mark.parametrize("thread", [False, True])
+def test_hashing_reader_readinto_one_reused_buffer(monkeypatch, thread: bool) -> None:
+    """readinto reads straight into the caller's buffer, which the caller
+    then overwrites: the digest (in line or on the thread) is of what was read."""
+    monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
+    monkeypatch.setattr(cardscan.pipeline, "spare_core", lambda: thread)
+    data = os.urandom(300_000)
+    r = HashingReader(io.BufferedReader(io.BytesIO(data), 1000), 100, 250_000)
+    r.seek(50)
+    buf = bytearray(8192)
+    got = bytearray()
+    while n := r.readinto(buf):
+        got += buf[:n]
+        buf[:] = bytes(len(buf))  # the caller reuses its buffer at once
+    assert bytes(got) == data[50:]
+    assert (r._thread is not None) == thread
+    assert r.finish() == hashlib.sha256(data[100:250_000]).hexdigest()
+
+
+def test_hashing_reader_readinto_without_raw_readinto() -> None:
+    class ReadOnly:
+        def __init__(self, data: bytes) -> None:
+            self._b = io.BytesIO(data)
+            self.read, self.seek, self.tell = self._b.read, self._b.seek, self._b.tell
+
+    data = os.urandom(20_000)
+    r = HashingReader(ReadOnly(data))  # type: ignore[arg-type]
+    buf = bytearray(3000)
+    assert r.readinto(buf) == 3000 and bytes(buf) == data[:3000]
+    assert r.finish() == hashlib.sha256(data).hexdigest()
+
+
 def test_a_hashing_thread_ends_with_its_reader(monkeypatch) -> None:
 
     monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
