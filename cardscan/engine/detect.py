@@ -126,10 +126,10 @@ def _aligned(size: int, pos: int) -> memoryview:
 
     The kernel copies a file's cached pages into the buffer a read names;
     on this AMD EPYC VM that copy ran 3-4x slower (0.14 s instead of 0.04 s
-    per 256 MB, the scan's largest single cost after the candidate finder)
-    when the buffer's address was 1-31 bytes past the file offset's place
-    in a page, which is where an allocation of 1 MiB lands (16 bytes into
-    a page). An anonymous map starts on a page, so the buffer is placed at
+    per 256 MB, as much as the candidate finder) when the buffer's address
+    was 1-31 bytes past the file offset's place in a page, which is where an
+    allocation of 1 MiB lands (16 bytes into a page) when the allocator
+    maps it afresh: the speed of a scan's reads depended on the allocator. An anonymous map starts on a page, so the buffer is placed at
     the position's offset into it; the reads after keep the alignment (their
     sizes are multiples of a page).
     """
