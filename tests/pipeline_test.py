@@ -312,6 +312,38 @@ def test_hashing_reader_on_a_thread_gives_the_same_digest(monkeypatch, start: in
     assert r._thread is None and r.hashed == start + len(want)
 
 
+@pytest.mark.parametrize("thread", [False, True])
+def test_hashing_reader_readinto_one_reused_buffer(monkeypatch, thread: bool) -> None:
+    """readinto reads straight into the caller's buffer, which the caller
+    then overwrites: the digest (in line or on the thread) is of what was read."""
+    monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
+    monkeypatch.setattr(cardscan.pipeline, "spare_core", lambda: thread)
+    data = os.urandom(300_000)
+    r = HashingReader(io.BufferedReader(io.BytesIO(data), 1000), 100, 250_000)
+    r.seek(50)
+    buf = bytearray(8192)
+    got = bytearray()
+    while n := r.readinto(buf):
+        got += buf[:n]
+        buf[:] = bytes(len(buf))  # the caller reuses its buffer at once
+    assert bytes(got) == data[50:]
+    assert (r._thread is not None) == thread
+    assert r.finish() == hashlib.sha256(data[100:250_000]).hexdigest()
+
+
+def test_hashing_reader_readinto_without_raw_readinto() -> None:
+    class ReadOnly:
+        def __init__(self, data: bytes) -> None:
+            self._b = io.BytesIO(data)
+            self.read, self.seek, self.tell = self._b.read, self._b.seek, self._b.tell
+
+    data = os.urandom(20_000)
+    r = HashingReader(ReadOnly(data))  # type: ignore[arg-type]
+    buf = bytearray(3000)
+    assert r.readinto(buf) == 3000 and bytes(buf) == data[:3000]
+    assert r.finish() == hashlib.sha256(data).hexdigest()
+
+
 def test_a_hashing_thread_ends_with_its_reader(monkeypatch) -> None:
 
     monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
@@ -336,11 +368,37 @@ def test_no_hashing_thread_without_a_spare_core(monkeypatch) -> None:
 
 
 def test_a_spare_core_is_judged_by_the_load(monkeypatch) -> None:
+    # Where the system cannot say what runs now: the 1-minute load average.
+    monkeypatch.setattr(cardscan.pipeline, "_running_now", lambda: None)
     cores = len(os.sched_getaffinity(0))
     monkeypatch.setattr(os, "getloadavg", lambda: (cores - 1.0, 0.0, 0.0))
     assert cardscan.pipeline.spare_core()
     monkeypatch.setattr(os, "getloadavg", lambda: (cores + 0.0, 0.0, 0.0))
     assert not cardscan.pipeline.spare_core()
+
+
+def test_a_spare_core_is_judged_by_what_runs_now_not_the_trailing_average(monkeypatch) -> None:
+    # A minute of work on every core just ended (the average says busy); now only this thread runs.
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 2.0, 0.0, 0.0))
+    monkeypatch.setattr(cardscan.pipeline, "_running_now", lambda: 1)
+    assert cardscan.pipeline.spare_core() == (cores > 1)
+    monkeypatch.setattr(cardscan.pipeline, "_running_now", lambda: cores)  # every core taken, this one included
+    assert not cardscan.pipeline.spare_core()
+
+
+def test_running_now_reads_the_runnable_count(tmp_path, monkeypatch) -> None:
+    import builtins
+
+    fake = tmp_path / "loadavg"
+    fake.write_bytes(b"3.50 1.70 1.10 2/185 12181\n")
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: real_open(fake if f == "/proc/loadavg" else f, *a, **k))
+    assert cardscan.pipeline._running_now() == 2
+    fake.write_bytes(b"")
+    assert cardscan.pipeline._running_now() is None
+    fake.unlink()
+    assert cardscan.pipeline._running_now() is None
 
 
 def test_ranges_digest_is_order_and_boundary_sensitive() -> None:

@@ -86,3 +86,21 @@ def test_a_finder_of_distributions_of_its_own_is_left_to_importlib_metadata(monk
     finally:
         monkeypatch.undo()
         registry.refresh()
+
+
+def test_may_declare_fresh_sees_a_plugin_added_since_the_answer_was_cached(tmp_path: Path, monkeypatch) -> None:
+    registry.refresh()
+    try:
+        before = registry._declared_groups()
+        if before is None:  # another finder of distributions: always "maybe", nothing to compare
+            assert registry.may_declare("cardscan.sinks", fresh=True)
+            return
+        assert not registry.may_declare("cardscan.test-only-group")
+        dist(tmp_path, "late-sink", "[cardscan.test-only-group]\nlate = late_sink:Sink\n")
+        monkeypatch.syspath_prepend(str(tmp_path))
+        assert not registry.may_declare("cardscan.test-only-group")  # cached until refresh()
+        assert registry.may_declare("cardscan.test-only-group", fresh=True)
+    finally:
+        monkeypatch.undo()
+        registry.refresh()
+

@@ -136,6 +136,21 @@ def test_broken_pyproject_without_our_table_is_not_ours(tmp_path: Path, monkeypa
     assert load_config()[0] == {"jobs": 2}
 
 
+def test_a_pyproject_that_cannot_hold_our_table_is_not_parsed(tmp_path: Path, monkeypatch) -> None:
+    import cardscan.settings as settings
+
+    parsed: list[Path] = []
+    real = settings._toml
+    monkeypatch.setattr(settings, "_toml", lambda p: parsed.append(p) or real(p))
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.black]\nline-length = 99\n')
+    monkeypatch.chdir(tmp_path)
+    assert find_config() is None and parsed == []
+    # A quoted key may spell the name with an escape: that file is read as TOML.
+    (tmp_path / "pyproject.toml").write_text('[tool."\\u0063ardscan"]\njobs = 3\n')
+    assert find_config() == tmp_path / "pyproject.toml" and parsed
+    assert load_config()[0] == {"jobs": 3}
+
+
 def test_broken_pyproject_with_our_table_stops_the_scan(tmp_path: Path, monkeypatch, capsys) -> None:
     from cardscan.cli.main import main
 

@@ -91,6 +91,12 @@ FORMATS: dict[str, tuple[Factory, str]] = {
 
 def plugin_formats() -> dict[str, Any]:
     """``cardscan.sinks`` entry points by name (not loaded), built-in names included."""
+    from .. import registry
+
+    # Asked twice at every start-up; fresh, as entry_points() was, for a
+    # plugin installed since the registry's tables were cached.
+    if not registry.may_declare("cardscan.sinks", fresh=True):
+        return {}
     from importlib.metadata import entry_points
 
     return {ep.name: ep for ep in entry_points(group="cardscan.sinks")}

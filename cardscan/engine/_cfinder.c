@@ -1122,6 +1122,8 @@ static PyObject *simd_levels(PyObject *self, PyObject *noargs) {
     return t;
 }
 
+static PyObject *inline_bytes(PyObject *self, PyObject *args); /* defined at the end */
+
 static PyMethodDef methods[] = {
     {"find_chains", find_chains, METH_VARARGS, "Find digit chains that may hold a PAN."},
     {"newlines", newlines, METH_VARARGS, "Count newlines in buf[start:end]; return (count, last offset)."},
@@ -1131,6 +1133,7 @@ static PyMethodDef methods[] = {
     {"class_runs", class_runs, METH_VARARGS, "Maximal runs of bytes in a class, at least min_len long."},
     {"simd", simd, METH_VARARGS, "The SIMD level in use; simd(name) switches to name and returns the previous."},
     {"simd_levels", simd_levels, METH_NOARGS, "The SIMD levels this CPU can run, best first."},
+    {"inline_bytes", inline_bytes, METH_VARARGS, "(mask of inline pre-check bytes present, offsets of '+' between digits)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1159,4 +1162,97 @@ PyMODINIT_FUNC PyInit__cfinder(void) {
         if (k >= 0 && k < level) level = k;
     }
     return PyModule_Create(&module);
+}
+
+/* ---- inline_bytes: the inline decoders' pre-checks in one pass --------------
+ * inline_bytes(buf) -> (mask, plus): which bytes an inline decoder starts
+ * from occur in buf (INLINE_PERCENT '%', INLINE_NBSP 0xA0 or 0xAF,
+ * INLINE_BACKSLASH '\\', INLINE_AMP '&'), and the offsets, in order, of each
+ * '+' with an ASCII digit on both sides (inline._plus_digits, its Python
+ * twin; tests compare them). One pass instead of a memchr per byte and a
+ * Python loop per '+': log lines hold many '+' (timestamps, "+00:00"). */
+enum { INLINE_PERCENT = 1, INLINE_NBSP = 2, INLINE_BACKSLASH = 4, INLINE_AMP = 8, INLINE_ALL = 15 };
+static const unsigned char INLINE_BITS[256] = {
+    ['%'] = INLINE_PERCENT, [0xA0] = INLINE_NBSP, [0xAF] = INLINE_NBSP, ['\\'] = INLINE_BACKSLASH, ['&'] = INLINE_AMP,
+};
+
+static inline int inline_plus_at(const unsigned char *b, Py_ssize_t n, Py_ssize_t i, PyObject *out) {
+    if (i < 1 || i + 1 >= n || !IS_DIGIT[b[i - 1]] || !IS_DIGIT[b[i + 1]]) return 0;
+    PyObject *v = PyLong_FromSsize_t(i);
+    if (!v) return -1;
+    int rc = PyList_Append(out, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+#ifdef CARDSCAN_X86
+/* 32 bytes at a time; returns where it stopped (the caller finishes the tail). */
+__attribute__((target("avx2"))) static Py_ssize_t inline_bytes_avx2(const unsigned char *b, Py_ssize_t n, int *mask,
+                                                                     PyObject *plus) {
+    const __m256i pct = _mm256_set1_epi8('%'), a0 = _mm256_set1_epi8((char)0xA0), af = _mm256_set1_epi8((char)0xAF),
+                  bs = _mm256_set1_epi8('\\'), amp = _mm256_set1_epi8('&'), pl = _mm256_set1_epi8('+');
+    Py_ssize_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(b + i));
+        unsigned pm = (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, pl));
+        if (*mask != INLINE_ALL) {
+            __m256i any = _mm256_or_si256(
+                _mm256_or_si256(_mm256_cmpeq_epi8(x, pct), _mm256_cmpeq_epi8(x, a0)),
+                _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(x, af), _mm256_cmpeq_epi8(x, bs)),
+                                _mm256_cmpeq_epi8(x, amp)));
+            if (_mm256_movemask_epi8(any))
+                for (int k = 0; k < 32; k++) *mask |= INLINE_BITS[b[i + k]];
+        }
+        while (pm) {
+            if (inline_plus_at(b, n, i + __builtin_ctz(pm), plus) < 0) return -1;
+            pm &= pm - 1;
+        }
+    }
+    return i;
+}
+#endif
+
+static PyObject *inline_bytes(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    const unsigned char *b = (const unsigned char *)view.buf;
+    Py_ssize_t n = view.len, i = 0;
+    int mask = 0;
+    PyObject *plus = PyList_New(0);
+    if (!plus) goto fail;
+#ifdef CARDSCAN_X86
+    if (level == LEVEL_AVX2) {
+        i = inline_bytes_avx2(b, n, &mask, plus);
+        if (i < 0) goto fail;
+    } else if (level >= LEVEL_SSE2) {
+        const __m128i pct = _mm_set1_epi8('%'), a0 = _mm_set1_epi8((char)0xA0), af = _mm_set1_epi8((char)0xAF),
+                      bs = _mm_set1_epi8('\\'), amp = _mm_set1_epi8('&'), pl = _mm_set1_epi8('+');
+        for (; i + 16 <= n; i += 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(b + i));
+            unsigned pm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, pl));
+            if (mask != INLINE_ALL) {
+                __m128i any = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, pct), _mm_cmpeq_epi8(x, a0)),
+                                           _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, af), _mm_cmpeq_epi8(x, bs)),
+                                                        _mm_cmpeq_epi8(x, amp)));
+                if (_mm_movemask_epi8(any))
+                    for (int k = 0; k < 16; k++) mask |= INLINE_BITS[b[i + k]];
+            }
+            while (pm) {
+                if (inline_plus_at(b, n, i + __builtin_ctz(pm), plus) < 0) goto fail;
+                pm &= pm - 1;
+            }
+        }
+    }
+#endif
+    for (; i < n; i++) {
+        mask |= INLINE_BITS[b[i]];
+        if (b[i] == '+' && inline_plus_at(b, n, i, plus) < 0) goto fail;
+    }
+    PyBuffer_Release(&view);
+    PyObject *res = Py_BuildValue("(iN)", mask, plus);
+    return res;
+fail:
+    Py_XDECREF(plus);
+    PyBuffer_Release(&view);
+    return NULL;
 }

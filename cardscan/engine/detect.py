@@ -83,6 +83,8 @@ def chunks(fileobj: IO[bytes], size: int, limit: int | None = None) -> Iterator[
     faults costing ~30% of a whole scan of the benchmark log. The buffer
     starts at 64 KiB and grows while reads fill it, so a small file costs no
     1 MiB allocation (that alone tripled the per-file cost in pool workers).
+    A grown buffer is placed at the stream position's offset in a page
+    (:func:`_aligned`).
     """
     step = min(size, _FIRST_READ)
     view = memoryview(bytearray(step)) if hasattr(fileobj, "readinto") else None
@@ -108,7 +110,33 @@ def chunks(fileobj: IO[bytes], size: int, limit: int | None = None) -> Iterator[
         if len(chunk) == step < size:  # a big stream: read bigger
             step = min(size, step * 4)
             if view is not None:
-                view = memoryview(bytearray(step))
+                try:
+                    pos = fileobj.tell()  # where the next read starts
+                except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+                    pos = 0  # (only the copy's speed depends on it)
+                view = _aligned(step, pos)
+
+
+#: Bytes in a memory page (the unit _aligned places buffers by).
+_PAGE = 4096
+
+
+def _aligned(size: int, pos: int) -> memoryview:
+    """A writable buffer of ``size`` bytes whose address is ``pos`` modulo a page.
+
+    The kernel copies a file's cached pages into the buffer a read names;
+    on this AMD EPYC VM that copy ran 3-4x slower (0.14 s instead of 0.04 s
+    per 256 MB, as much as the candidate finder) when the buffer's address
+    was 1-31 bytes past the file offset's place in a page, which is where an
+    allocation of 1 MiB lands (16 bytes into a page) when the allocator
+    maps it afresh: the speed of a scan's reads depended on the allocator. An anonymous map starts on a page, so the buffer is placed at
+    the position's offset into it; the reads after keep the alignment (their
+    sizes are multiples of a page).
+    """
+    import mmap
+
+    off = pos % _PAGE
+    return memoryview(mmap.mmap(-1, size + off))[off:]
 
 
 class Hit:

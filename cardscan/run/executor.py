@@ -25,13 +25,11 @@ becomes an ``internal`` error record. No item is ever dropped silently.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import sys
 import threading
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from ..findings import ErrorRecord, Location
@@ -103,6 +101,7 @@ def process_pool(spec: dict[str, Any], jobs: int) -> Callable[[], Executor]:
     the worker module once, so start-up stays cheap (see :func:`_forkserver`
     for how it finds the same cardscan as this process).
     """
+    import multiprocessing  # here, not at import: --jobs 1 never starts a pool (~20 ms of start-up)
     from concurrent.futures import ProcessPoolExecutor
 
     methods = multiprocessing.get_all_start_methods()
@@ -353,7 +352,7 @@ class ExecutorRunner:
                     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                         raise
                     again = self._factory is not None and attempt == 0
-                    if isinstance(exc, BrokenProcessPool) and generation == self._generation and self._factory:
+                    if _broken_pool(exc) and generation == self._generation and self._factory:
                         self._rebuild()
                     if again:
                         retry.extend([item] for item in unit)
@@ -367,8 +366,15 @@ def _ready() -> bool:
     return True
 
 
+def _broken_pool(exc: BaseException) -> bool:
+    """A process pool's worker died (imported here: the in-process runner needs no pool module)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    return isinstance(exc, BrokenProcessPool)
+
+
 def _failed(item: Item, exc: BaseException) -> ItemResult:
-    if isinstance(exc, BrokenProcessPool):
+    if _broken_pool(exc):
         message = "the worker process died while scanning this item (out of memory or a crash); not scanned"
     else:
         message = f"the worker failed: {type(exc).__name__}"

@@ -588,3 +588,19 @@ def test_a_short_key_file_named_in_the_settings_file_is_refused(tmp_path: Path, 
     assert cli_main.main(["keygen", "-q", str(key)]) == 0
     assert cli_main.main(["scan", str(root), "--manifest", str(m), "--no-progress", "-q"]) == 1
     assert records(m)[0]["key_source"] == "file"
+
+
+def test_no_sink_plugin_declared_means_no_entry_point_scan_for_formats(monkeypatch) -> None:
+    import importlib.metadata
+
+    from cardscan import registry
+    from cardscan.cli import scan
+
+    monkeypatch.setattr(registry, "_scan_declared_groups", lambda: frozenset({"console_scripts"}))
+
+    def never(**kw: object) -> None:
+        raise AssertionError("entry_points() asked although no distribution declares cardscan.sinks")
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", never)
+    assert scan.plugin_formats() == {}
+    assert scan.format_names() == list(scan.FORMATS)

@@ -67,3 +67,21 @@ def test_field_names_judge_a_whole_value(rng) -> None:
     assert detector.hits(amex.encode(), field="merchant_id") == []
     (hit,) = detector.hits(amex.encode(), field="card_number")
     assert Pan(hit.digits) == amex and hit.offset == 0 and hit.length == 15
+
+
+def test_chunks_from_any_position_after_the_buffer_grows() -> None:
+    # Past the first reads the buffer is re-placed at the stream position's
+    # offset in a page: the bytes, and a limit, are as read.
+    import os
+
+    from cardscan.engine.detect import chunks
+
+    data = os.urandom(3 << 20)
+    for start in (0, 1, 4095, 5000):
+        f = io.BufferedReader(io.BytesIO(data), 777)
+        f.seek(start)
+        got = [bytes(c) for c in chunks(f, 1 << 20)]
+        assert b"".join(got) == data[start:]
+        assert max(map(len, got)) == 1 << 20
+        f.seek(start)
+        assert b"".join(bytes(c) for c in chunks(f, 1 << 20, 2_000_001)) == data[start:start + 2_000_001]

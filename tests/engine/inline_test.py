@@ -10,8 +10,11 @@ import json
 import random
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from cardscan import Scanner
+from cardscan.engine import inline
+from cardscan.engine.candidates import simd_level, simd_levels
 from cardscan.engine.inline import find_encoded
 from cardscan.findings import FingerprintKey
 from cardscan.testing import group, make_pan
@@ -565,3 +568,41 @@ def test_escaped_no_break_spaces_between_groups(sep: bytes, enc: str) -> None:
     for value in (_encoded(P[1], (4, 4, 4, 4), sep + sep), _encoded(P[1], (3, 5, 4, 4), sep),
                   _encoded(bad, (4, 4, 4, 4), sep)):
         assert _findings(b"card_number=" + value + b"&") == []
+
+
+# -- the C pre-check pass and its Python twin -----------------------------------------
+
+_inline_alphabet = st.lists(st.sampled_from(list(b"0123456789+%\\&\xa0\xaf a-\n")), max_size=200).map(bytes)
+
+
+@pytest.mark.skipif(inline._inline_bytes is None, reason="C inline_bytes not built")
+@settings(max_examples=1500, deadline=None)
+@given(_inline_alphabet, st.integers(0, 40))
+def test_inline_bytes_c_equals_its_python_twin(data: bytes, pad: int) -> None:
+    # Padding shifts the bytes across the 16- and 32-byte blocks of the vector loops.
+    data = b"x" * pad + data
+    want = inline.inline_bytes_python(data)
+    for level in simd_levels():
+        with simd_level(level):
+            assert inline._inline_bytes(data) == want, level
+
+
+def test_inline_bytes_python_twin_reads_each_byte() -> None:
+    assert inline.inline_bytes_python(b"") == (0, [])
+    mask, plus = inline.inline_bytes_python(b"+1+2 3+ +4 %41 \\u0034 &x \xa0 9+9+")
+    assert mask == inline.PERCENT | inline.NBSP | inline.BACKSLASH | inline.AMP
+    assert plus == [2, 28]  # not at the start, after a space, or at the end
+    assert inline.inline_bytes_python(b"\xaf")[0] == inline.NBSP
+
+
+def test_find_encoded_same_without_the_c_pass(monkeypatch) -> None:
+    # Form values, escapes, entities and no-break spaces: the spans are the
+    # same whether the C pass or the memchr checks gate the decoders.
+    pan = P[0]
+    g = group(pan, (4, 4, 4, 4), "+")
+    buf = ("x " * 3000 + f"?card_number={g}&a=1 %34%31 &#52;&#49; {group(pan, (4, 4, 4, 4), chr(0xa0))} +00:00 1+2").encode(
+        "latin-1") + b"\\u0034\\u0031 " + base64.b64encode(f"card {pan}".encode())
+    with_c = list(find_encoded(buf))
+    monkeypatch.setattr(inline, "_inline_bytes", None)
+    assert list(find_encoded(buf)) == with_c
+    assert {enc for *_, enc in with_c} >= {"percent", "nbsp", "base64"}

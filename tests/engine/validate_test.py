@@ -110,3 +110,79 @@ def test_format_table_is_consistent() -> None:
     for n, fmts in FORMATS.items():
         for f in fmts:
             assert sum(f) == n
+
+
+# -- windows() against the plain reading of the rules ---------------------------------
+
+def _windows_oracle(chain: str, longest_first: bool = False) -> list:
+    """Every group and every printed format tried at every group, one by one
+    (windows() looks the formats up instead); overlaps resolved alike."""
+    from cardscan.engine.validate import _ALL_FORMATS, _window, check_range
+
+    groups, seps, start = [], [], 0
+    for i, ch in enumerate(chain):
+        if ch in " -":
+            groups.append((start, i))
+            seps.append(ch)
+            start = i + 1
+    groups.append((start, len(chain)))
+    if not seps:
+        row = check_range(chain)
+        return [_window(0, len(chain), chain, row, False)] if row else []
+    sizes = [e - s for s, e in groups]
+    found = []
+    for i in range(len(groups)):
+        if 12 <= sizes[i] <= 19:
+            s, e = groups[i]
+            row = check_range(chain[s:e])
+            if row:
+                found.append(_window(s, e, chain[s:e], row, False))
+        for fmt in _ALL_FORMATS:
+            k = len(fmt)
+            if i + k > len(groups) or tuple(sizes[i:i + k]) != fmt or len(set(seps[i:i + k - 1])) != 1:
+                continue
+            sep = seps[i]
+            s, e = groups[i][0], groups[i + k - 1][1]
+            digits = chain[s:e].replace(sep, "")
+            row = check_range(digits)
+            if row:
+                before = i > 0 and seps[i - 1] == sep and sizes[i - 1] == 4
+                after = i + k < len(groups) and seps[i + k - 1] == sep and sizes[i + k] == 4
+                found.append(_window(s, e, digits, row, True, before or after))
+    return [w for w in found if not any(
+        o is not w and o.start < w.end and w.start < o.end and o.rank(longest_first) < w.rank(longest_first)
+        for o in found)]
+
+
+def test_windows_equal_the_plain_reading(rng) -> None:
+    from hypothesis import given, settings, strategies as st
+
+    pans = [make_pan(p, n, rng) for p, n in (("4", 16), ("37", 15), ("6011", 16), ("4", 19), ("5", 16), ("36", 14),
+                                             ("4", 13), ("62", 17), ("50", 12), ("6", 18))]
+    bits = st.one_of(
+        st.sampled_from(pans).flatmap(lambda p: st.sampled_from([
+            group(p, sz, sep) for sz in FORMATS[len(p)] for sep in " -"] + [p])),
+        st.text("0123456789", min_size=1, max_size=8),
+    )
+
+    @settings(max_examples=800, deadline=None)
+    @given(st.lists(st.tuples(bits, st.sampled_from(" -")), min_size=1, max_size=5), st.booleans())
+    def check_chain(parts, longest_first) -> None:
+        chain = "".join(b + s for b, s in parts)[:-1]
+        if not chain or chain[-1] in " -" or "  " in chain or "--" in chain or " -" in chain or "- " in chain:
+            return  # not a chain the finder gives
+        assert windows(chain, longest_first=longest_first) == _windows_oracle(chain, longest_first)
+        assert split_groups(chain) == _split_oracle(chain)
+
+    check_chain()
+
+
+def _split_oracle(chain: str) -> tuple:
+    groups, seps, start = [], [], 0
+    for i, ch in enumerate(chain):
+        if ch in " -":
+            groups.append((start, i))
+            seps.append(ch)
+            start = i + 1
+    groups.append((start, len(chain)))
+    return groups, seps

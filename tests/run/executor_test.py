@@ -227,3 +227,13 @@ def test_a_run_done_before_its_pool_is_up_leaves_no_worker_behind(tmp_path: Path
     assert set(got) == {i.uri for i in items}
     assert runner._starting is None and runner._executor is None
     assert not [p for p in multiprocessing.active_children() if p.name.startswith("ForkServerProcess")]
+
+
+def test_the_in_process_runner_imports_no_pool_machinery() -> None:
+    # --jobs 1 starts no pool: multiprocessing stays unimported (~20 ms of every start-up).
+    import subprocess
+    import sys
+
+    code = "import sys, cardscan.run.executor\nprint('multiprocessing' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]

@@ -149,3 +149,14 @@ def test_a_library_sweep_writing_a_manifest_refuses_a_short_key(tmp_path: Path, 
     assert cardscan.sweep([share], jobs=1, key=b"k" * 32, manifest=str(m))["findings"] == 1
     # Without a manifest (findings in memory only) a throwaway key is still fine.
     assert cardscan.sweep([share], jobs=1, key=b"short key")["findings"] == 1
+
+
+def test_the_key_id_made_beside_the_start_up_is_the_keys(tmp_path: Path, rng) -> None:
+    # The PBKDF2 key id is computed on a thread while sources and engine are built.
+    from cardscan.findings import FingerprintKey
+
+    write_planted(tmp_path / "a.log", rng, 1)
+    key = b"the key of this test, 32 bytes or more"
+    m = tmp_path / "m.jsonl"
+    cardscan.sweep([str(tmp_path / "a.log")], manifest=str(m), jobs=1, key=key)
+    assert records(m)[0]["key_id"] == FingerprintKey(key).key_id
