@@ -138,14 +138,26 @@ class _Split:
 class _Count(threading.Thread):
     """Counts what the sources will yield, ahead of the scan, for progress totals."""
 
-    def __init__(self, sources: list[Any]) -> None:
+    def __init__(self, sources: list[Any], delay: float = 0.0) -> None:
         super().__init__(name="cardscan-count", daemon=True)
         self._sources = sources
+        self._delay = delay
+        self._stopped = threading.Event()
         self.files = self.nbytes = 0
         self.done = False
-        self.stop = False
+
+    @property
+    def stop(self) -> bool:
+        return self._stopped.is_set()
+
+    @stop.setter
+    def stop(self, value: bool) -> None:
+        if value:
+            self._stopped.set()
 
     def run(self) -> None:
+        if self._delay > 0 and self._stopped.wait(self._delay):
+            return  # the sweep ended before the totals were wanted
         try:
             for src in self._sources:
                 for size in src.count_items():
@@ -244,7 +256,7 @@ class Sweep:
         failure: BaseException | None = None
         try:
             if self._count and all(isinstance(s, CountableSource) and s.countable for s in self.sources):
-                self._counter = _Count(self.sources)
+                self._counter = _Count(self.sources, float(getattr(self.progress, "count_after", 0.0) or 0.0))
                 self._counter.start()
             for _unit, results in self.runner.run(self._units(), self._should_stop):
                 for r in results:

@@ -321,3 +321,27 @@ def test_allowed_lines_in_a_file_split_into_ranges(tmp_path: Path, rng) -> None:
         FingerprintKey(KEY).fingerprint(c) for c in cards[:2])
     assert [f.location.line for f in sorted(sink.allowed_findings, key=lambda f: f.location.offset)] == [2, 5]
     assert summary["allowed"] == 2 and summary["findings"] == 1
+
+
+def test_a_sweep_over_before_the_totals_are_wanted_never_counts(tmp_path: Path, rng) -> None:
+    # StatusLines print the first line after their interval: a sweep shorter
+    # than count_after must not walk the tree a second time to count it.
+    from cardscan.run.progress import StatusLines
+
+    make_tree(tmp_path, rng, specials=False)
+    counted: list[int] = []
+
+    class Counting(FileSource):
+        def count_items(self):  # type: ignore[override]
+            counted.append(1)
+            yield from super().count_items()
+
+    for interval, want in ((3600, []), (0, [1])):
+        counted.clear()
+        src = Counting(tmp_path)
+        progress = StatusLines(io.StringIO(), interval=interval)
+        s = Sweep([src], InProcessRunner(settings(src)), [ListSink()], progress=progress, count=True)
+        assert s.run()["objects_scanned"] == 6
+        assert s._counter is not None
+        s._counter.join(timeout=10)
+        assert counted == want, interval
