@@ -69,7 +69,7 @@ from .errors import SourceError
 from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location
 from .privacy import public_record
 from .sources.base import Item, RoutedSource, RowSource
-from .sources.fs import FileSource, _iso, os_error_kind, os_error_message, ukey
+from .sources.fs import FileSource, _iso, object_meta, os_error_kind, os_error_message, ukey
 
 _READ = 1 << 20
 #: Files up to this size are read in one system call and scanned from memory
@@ -207,7 +207,7 @@ class Pipeline:
         item = result.item
         result.seconds = time.perf_counter() - t0
         if result.findings or result.allowed:
-            obj = {**item.meta, **result.obj}
+            obj = {**object_meta(item), **result.obj}
             if result.sha256 is not None and item.byte_range is None:
                 obj["sha256"] = result.sha256
                 obj["sha256_mode"] = "whole"

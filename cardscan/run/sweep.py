@@ -43,6 +43,7 @@ from ..sources.base import (
     RowSource,
     StatsSource,
 )
+from ..sources.fs import object_meta
 from .executor import InProcessRunner, Runner, Unit
 from .progress import ScanCallback
 
@@ -459,7 +460,7 @@ class Sweep:
             nbytes += r.nbytes
             seconds += r.seconds
         item = split.item
-        obj = dict(item.meta)
+        obj = dict(object_meta(item))
         if len(digests) == split.parts:
             obj.update(sha256=ranges_digest(digests), sha256_mode="ranges", sha256_range_size=self.split_size)
         attach_object(findings, obj)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -345,3 +346,18 @@ def test_a_sweep_over_before_the_totals_are_wanted_never_counts(tmp_path: Path, 
         assert s._counter is not None
         s._counter.join(timeout=10)
         assert counted == want, interval
+
+
+def test_findings_carry_the_exposure_the_walk_no_longer_computes(open_tmp_path: Path, rng) -> None:
+    from cardscan.sources.fs import _access, uri_to_path
+
+    tree = make_tree(open_tmp_path, rng, specials=False)
+    for jobs in (1, 2):
+        _, sink = sweep(FileSource(open_tmp_path), jobs=jobs)
+        assert len(sink.findings) == len(tree.pans)
+        for f in sink.findings:
+            path = uri_to_path(f.location.uri)
+            st = os.stat(path)
+            eager = _access(st, path)
+            assert list(f.obj)[:len(eager)] == list(eager) and all(f.obj[k] == v for k, v in eager.items())
+            assert f.obj["size"] == st.st_size
