@@ -96,7 +96,8 @@ class ItemResult:
     sha256: str | None = None
     #: For a byte range: newlines in it, to turn range lines into file lines.
     range_stats: RangeStats | None = None
-    #: Object metadata at read time (size, mtime ... from fstat), merged over item.meta.
+    #: Object metadata at read time (size, mtime ... from fstat), merged over item.meta
+    #: (an object without findings: size and ukey only, what the state keeps).
     obj: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     #: A decoder produced some of the scanned streams: offsets of findings
@@ -257,10 +258,10 @@ class Pipeline:
             return
         with raw:
             before = _fstat(raw)
-            if before is not None:
-                result.obj.update(_stat_meta(before))
             reader = HashingReader(raw)
             if item.source == "file" and is_database(_peek(raw)) and self._scan_database(item, result):
+                if before is not None:
+                    result.obj.update(_stat_meta(before, bool(result.findings or result.allowed)))
                 self._hash_rest(reader, base, result)
                 result.nbytes = reader.hashed
                 return
@@ -268,6 +269,8 @@ class Pipeline:
                 self._scan_parts(reader, item, base, result)
             except Exception as exc:  # OSError, SourceError, a decoder bug: a record, never a crash
                 result.errors.append(_exc_record(base, exc))
+            if before is not None:  # (mtime: see _scan_small)
+                result.obj.update(_stat_meta(before, bool(result.findings or result.allowed)))
             self._hash_rest(reader, base, result)
             result.nbytes = reader.hashed
             after = _fstat(raw)
@@ -310,13 +313,26 @@ class Pipeline:
         if got is None:
             return False
         data, before, after = got
-        if is_database(data) or (plain_only and is_container(item_name(item.uri), data[:HEAD_SIZE])):
+        if is_database(data):
             return False
-        result.obj.update(_stat_meta(before))
+        container = is_container(item_name(item.uri), data[:HEAD_SIZE])
+        if plain_only and container:
+            return False
         try:
-            self._scan_parts(io.BytesIO(data), item, base, result, data)
+            if container:
+                self._scan_parts(io.BytesIO(data), item, base, result, data)
+            else:
+                # What expand() gives an object no decoder opens (one raw layer,
+                # scanned from memory by _scan_layer), without its generator,
+                # its Layer and a second sniff: most small files are plain.
+                found = self.scanner.scan_bytes(data, base)
+                if found:
+                    result.findings, result.allowed = split_seekable(io.BytesIO(data), found, 0)
         except Exception as exc:  # a decoder bug: a record, never a crash (as _scan_whole)
             result.errors.append(_exc_record(base, exc))
+        # The modification time is formatted for objects with findings only:
+        # only their metadata is written (a clean object's size and ukey go to the state).
+        result.obj.update(_stat_meta(before, bool(result.findings or result.allowed)))
         result.sha256 = hashlib.sha256(data).hexdigest()
         result.nbytes = len(data)
         if _changed(before, after):
@@ -704,10 +720,12 @@ def _changed(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_size, a.st_mtime_ns, a.st_ino) != (b.st_size, b.st_mtime_ns, b.st_ino)
 
 
-def _stat_meta(st: os.stat_result) -> dict[str, Any]:
+def _stat_meta(st: os.stat_result, mtime: bool = True) -> dict[str, Any]:
     # Owner/mode from the listing are kept (the names were resolved there);
     # size, mtime and identity describe the content actually read. (Not
     # fs.describe(): it also resolves owner and group, a cost per file.)
+    if not mtime:
+        return {"size": st.st_size, "ukey": ukey(st)}
     return {"size": st.st_size, "mtime": _iso(st.st_mtime_ns), "ukey": ukey(st)}
 
 
