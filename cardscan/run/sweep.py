@@ -14,6 +14,7 @@ why that order), and committed after each batch of results.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import platform
@@ -249,6 +250,11 @@ class Sweep:
     # -- the loop ------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         started, t0 = now_iso(), time.monotonic()
+        # What exists now (modules, settings, the scanner) lives as long as the
+        # sweep: out of the collector's sight, so its full collections, set off
+        # by the objects made per item, do not walk it again and again (~25%
+        # of the CPU per small file, measured).
+        gc.freeze()
         if self.state is not None:
             self.scan_info = {**self.scan_info, "state": self.state.begin(self.tally.roots, started)}
         for sink in self.sinks:

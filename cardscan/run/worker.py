@@ -19,6 +19,7 @@ parent writes sinks and progress.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -39,6 +40,9 @@ def init_worker(spec: dict[str, Any]) -> None:
     global _PIPELINE, _TOKEN
     _PIPELINE = Pipeline.from_spec(spec)
     _TOKEN = None
+    # The pipeline and the modules live as long as the process: kept out of
+    # the collector's full collections (see Sweep.run).
+    gc.freeze()
 
 
 def init_pool_worker(spec: dict[str, Any]) -> None:
