@@ -152,12 +152,17 @@ class ListedMeta(dict):  # type: ignore[type-arg]
     change of permissions between listing and scanning is seen, not missed.
     """
 
-    def __init__(self, base: dict[str, Any], perm: _Perm) -> None:
-        super().__init__(base)
-        self.perm = perm
+    #: (st_uid, st_gid, st_mode, st_dev) of the listing's stat.
+    perm: tuple[int, int, int, int]
 
     def __reduce__(self) -> Any:  # plain data across processes: (dict, perm)
-        return (ListedMeta, (dict(self), self.perm))
+        return (_listed_meta, (dict(self), self.perm))
+
+
+def _listed_meta(base: dict[str, Any], perm: tuple[int, int, int, int]) -> ListedMeta:
+    meta = ListedMeta(base)
+    meta.perm = perm
+    return meta
 
 
 def object_meta(item: Item) -> dict[str, Any]:
@@ -166,7 +171,7 @@ def object_meta(item: Item) -> dict[str, Any]:
     meta = item.meta
     if type(meta) is not ListedMeta:
         return meta
-    return {**meta, **file_exposure(uri_to_path(item.uri), meta.perm)}  # type: ignore[arg-type]  # reads these fields
+    return {**meta, **file_exposure(uri_to_path(item.uri), _Perm(*meta.perm))}  # type: ignore[arg-type]  # reads these fields
 
 
 @lru_cache(maxsize=512)
@@ -400,7 +405,7 @@ class FileSource:
             return None
         self.stats["files"] += 1
         self.stats["bytes"] += st.st_size
-        meta = ListedMeta(_access(st, path, exposure=False), _Perm(st.st_uid, st.st_gid, st.st_mode, st.st_dev))
+        meta = _listed_meta(_access(st, path, exposure=False), (st.st_uid, st.st_gid, st.st_mode, st.st_dev))
         return Item(uri=uri, source=self.name, size=st.st_size, mtime=st.st_mtime, ukey=ukey(st), meta=meta)
 
     def item_for(self, path: str | os.PathLike[str], exposure: bool = True) -> Item:
