@@ -168,7 +168,8 @@ class Pipeline:
                 self._scan_cells(source.cells(item), item, result)
             elif item.byte_range is not None:
                 self._scan_range(source, item, result)
-            elif not (item.size is not None and item.size <= SMALL_FILE and self._scan_small(source, item, result)):
+            elif not (item.size is not None and item.size <= SMALL_FILE and self._scan_small(source, item, result,
+                                                                                           base=base)):
                 self._scan_whole(source, item, result)
         except Exception as exc:  # a bug or an unexpected library error: report, do not die
             result.errors.append(_exc_record(base, exc))
@@ -214,7 +215,8 @@ class Pipeline:
                 obj["sha256_mode"] = "whole"
             attach_object(result.findings, obj)
             attach_object(result.allowed, obj)
-        publish(result, self.scanner.key)
+        if result.findings or result.errors or result.allowed:  # (nothing to publish in a clean object's result)
+            publish(result, self.scanner.key)
         return result
 
     # -- sources ------------------------------------------------------------------------
@@ -291,7 +293,8 @@ class Pipeline:
                 result.decoded = True
             self._scan_layer(part, loc, result, data if data is not None and part.stream is stream else None)
 
-    def _scan_small(self, source: Any, item: Item, result: ItemResult, plain_only: bool = False) -> bool:
+    def _scan_small(self, source: Any, item: Item, result: ItemResult, plain_only: bool = False,
+                    base: Location | None = None) -> bool:
         """A local file of at most :data:`SMALL_FILE` bytes, from one read.
 
         The same records as :meth:`_scan_whole` (object identity, stat
@@ -304,7 +307,8 @@ class Pipeline:
         """
         if not _plain_open(source):
             return False
-        base = Location(uri=item.uri, version=item.version)
+        if base is None:  # (scan_item passes its own: a Location costs ~2 us)
+            base = Location(uri=item.uri, version=item.version)
         try:
             got = source.read_small(item, SMALL_FILE)
         except (SourceError, OSError) as exc:
