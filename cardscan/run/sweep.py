@@ -351,6 +351,10 @@ class Sweep:
         size = 0
         held: list[Item] | None = None
         ramp = 1
+        # The batch limit, worked out once between yields: ramp and the item
+        # cost it depends on change only while this generator waits at a
+        # yield (results are taken in then), not once per listed file.
+        limit: int | None = None
         for src in self.sources:
             for entry in _listing(src):
                 if self._should_stop():
@@ -368,6 +372,7 @@ class Sweep:
                     self._splits[(entry.uri, entry.version)] = _Split(entry, len(parts))
                     for p in parts:
                         yield [p]
+                    limit = None
                     continue
                 if held is not None:  # the listing goes on: release the first batch in a ramp
                     while held:
@@ -375,10 +380,11 @@ class Sweep:
                         yield held[:n]
                         del held[:n]
                         ramp *= 2
-                    held = None
+                    held = limit = None
                 batch.append(entry)
                 size += entry.size or 0
-                limit = self.batch_items if ramp == 1 else self._batch_limit(ramp)
+                if limit is None:
+                    limit = self.batch_items if ramp == 1 else self._batch_limit(ramp)
                 if len(batch) >= limit or size >= self.batch_bytes:
                     if ramp == 1:  # the first batch: hold it (see above)
                         held = batch
@@ -386,6 +392,7 @@ class Sweep:
                         yield batch
                         ramp *= 2
                     batch, size = [], 0
+                    limit = None
         if held:
             yield held
         if batch:
