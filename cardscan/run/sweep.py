@@ -249,12 +249,18 @@ class Sweep:
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        started, t0 = now_iso(), time.monotonic()
-        # What exists now (modules, settings, the scanner) lives as long as the
-        # sweep: out of the collector's sight, so its full collections, set off
-        # by the objects made per item, do not walk it again and again (~25%
-        # of the CPU per small file, measured).
+        # What exists now (modules, settings, the scanner) outlives the sweep:
+        # out of the collector's sight meanwhile, its full collections do not
+        # walk it again (a 20,000-file run's one full collection: 28 -> 0.7 ms).
+        # Unfrozen after, so a process running many sweeps leaks no cycle.
         gc.freeze()
+        try:
+            return self._run()
+        finally:
+            gc.unfreeze()
+
+    def _run(self) -> dict[str, Any]:
+        started, t0 = now_iso(), time.monotonic()
         if self.state is not None:
             self.scan_info = {**self.scan_info, "state": self.state.begin(self.tally.roots, started)}
         for sink in self.sinks:

@@ -40,9 +40,6 @@ def init_worker(spec: dict[str, Any]) -> None:
     global _PIPELINE, _TOKEN
     _PIPELINE = Pipeline.from_spec(spec)
     _TOKEN = None
-    # The pipeline and the modules live as long as the process: kept out of
-    # the collector's full collections (see Sweep.run).
-    gc.freeze()
 
 
 def init_pool_worker(spec: dict[str, Any]) -> None:
@@ -69,6 +66,9 @@ def init_pool_worker(spec: dict[str, Any]) -> None:
         root.addHandler(handler)
         root.propagate = False
     init_worker(spec)
+    # A pool worker's pipeline and modules live as long as the process: kept
+    # out of the collector's full collections (see Sweep.run).
+    gc.freeze()
 
 
 def pipeline() -> Pipeline:

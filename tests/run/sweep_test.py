@@ -361,3 +361,14 @@ def test_findings_carry_the_exposure_the_walk_no_longer_computes(open_tmp_path: 
             eager = _access(st, path)
             assert list(f.obj)[:len(eager)] == list(eager) and all(f.obj[k] == v for k, v in eager.items())
             assert f.obj["size"] == st.st_size
+
+
+def test_a_sweep_leaves_nothing_frozen_from_the_collector(tmp_path: Path, rng) -> None:
+    # Sweep.run freezes what exists while it runs; a process running many
+    # sweeps (a service, this test suite) must get its cyclic garbage collected after.
+    import gc
+
+    make_tree(tmp_path, rng, specials=False)
+    before = gc.get_freeze_count()
+    sweep(FileSource(tmp_path))
+    assert gc.get_freeze_count() == before
