@@ -14,8 +14,10 @@ per directory), and the same number of files spread 10 per directory
 (``--per-dir``), the worst case for the per-directory part:
 
 ``walk``
-    ``FileSource(tree).items()`` in this process: the listing, where exposure
-    is computed (the parent does it, never the workers).
+    ``FileSource(tree).items()`` in this process and ``fs.object_meta`` of
+    every item: the listing and every file's exposure (a sweep asks it only
+    for objects with findings, since 2026-12-07; before, the walk computed it
+    for every file).
 ``scan --jobs 1``
     the whole ``cardscan scan --jobs 1 --manifest M TREE`` process (start-up,
     reading, scanning, the manifest), the CLI either as installed or with the
@@ -68,7 +70,9 @@ def walk_once(tree: Path, rule: Callable[[str, os.stat_result], dict[str, Any]])
     exposure._local = None  # no cache from the previous round: each round starts cold, as a sweep does
     try:
         t0 = time.perf_counter()
-        n = sum(1 for it in fs.FileSource(tree).items() if isinstance(it, Item))
+        # Every file's exposure, as if each had a finding (a sweep works it out
+        # for those only: fs.object_meta; the walk itself no longer does).
+        n = sum(1 for it in fs.FileSource(tree).items() if isinstance(it, Item) and fs.object_meta(it))
         return time.perf_counter() - t0, n
     finally:
         fs.file_exposure = saved

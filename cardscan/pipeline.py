@@ -69,7 +69,7 @@ from .errors import SourceError
 from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location
 from .privacy import published
 from .sources.base import Item, RoutedSource, RowSource
-from .sources.fs import FileSource, _iso, os_error_kind, os_error_message, ukey
+from .sources.fs import FileSource, _iso, object_meta, os_error_kind, os_error_message, ukey
 
 _READ = 1 << 20
 #: Files up to this size are read in one system call and scanned from memory
@@ -96,7 +96,8 @@ class ItemResult:
     sha256: str | None = None
     #: For a byte range: newlines in it, to turn range lines into file lines.
     range_stats: RangeStats | None = None
-    #: Object metadata at read time (size, mtime ... from fstat), merged over item.meta.
+    #: Object metadata at read time (size, mtime ... from fstat), merged over item.meta
+    #: (an object without findings: size and ukey only, what the state keeps).
     obj: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     #: A decoder produced some of the scanned streams: offsets of findings
@@ -167,7 +168,8 @@ class Pipeline:
                 self._scan_cells(source.cells(item), item, result)
             elif item.byte_range is not None:
                 self._scan_range(source, item, result)
-            elif not (item.size is not None and item.size <= SMALL_FILE and self._scan_small(source, item, result)):
+            elif not (item.size is not None and item.size <= SMALL_FILE and self._scan_small(source, item, result,
+                                                                                           base=base)):
                 self._scan_whole(source, item, result)
         except Exception as exc:  # a bug or an unexpected library error: report, do not die
             result.errors.append(_exc_record(base, exc))
@@ -207,13 +209,14 @@ class Pipeline:
         item = result.item
         result.seconds = time.perf_counter() - t0
         if result.findings or result.allowed:
-            obj = {**item.meta, **result.obj}
+            obj = {**object_meta(item), **result.obj}
             if result.sha256 is not None and item.byte_range is None:
                 obj["sha256"] = result.sha256
                 obj["sha256_mode"] = "whole"
             attach_object(result.findings, obj)
             attach_object(result.allowed, obj)
-        publish(result, self.scanner.key)
+        if result.findings or result.errors or result.allowed:  # (nothing to publish in a clean object's result)
+            publish(result, self.scanner.key)
         return result
 
     # -- sources ------------------------------------------------------------------------
@@ -257,10 +260,10 @@ class Pipeline:
             return
         with raw:
             before = _fstat(raw)
-            if before is not None:
-                result.obj.update(_stat_meta(before))
             reader = HashingReader(raw)
             if item.source == "file" and is_database(_peek(raw)) and self._scan_database(item, result):
+                if before is not None:
+                    result.obj.update(_stat_meta(before, bool(result.findings or result.allowed)))
                 self._hash_rest(reader, base, result)
                 result.nbytes = reader.hashed
                 return
@@ -268,6 +271,8 @@ class Pipeline:
                 self._scan_parts(reader, item, base, result)
             except Exception as exc:  # OSError, SourceError, a decoder bug: a record, never a crash
                 result.errors.append(_exc_record(base, exc))
+            if before is not None:  # (mtime: see _scan_small)
+                result.obj.update(_stat_meta(before, bool(result.findings or result.allowed)))
             self._hash_rest(reader, base, result)
             result.nbytes = reader.hashed
             after = _fstat(raw)
@@ -288,7 +293,8 @@ class Pipeline:
                 result.decoded = True
             self._scan_layer(part, loc, result, data if data is not None and part.stream is stream else None)
 
-    def _scan_small(self, source: Any, item: Item, result: ItemResult, plain_only: bool = False) -> bool:
+    def _scan_small(self, source: Any, item: Item, result: ItemResult, plain_only: bool = False,
+                    base: Location | None = None) -> bool:
         """A local file of at most :data:`SMALL_FILE` bytes, from one read.
 
         The same records as :meth:`_scan_whole` (object identity, stat
@@ -301,7 +307,8 @@ class Pipeline:
         """
         if not _plain_open(source):
             return False
-        base = Location(uri=item.uri, version=item.version)
+        if base is None:  # (scan_item passes its own: a Location costs ~2 us)
+            base = Location(uri=item.uri, version=item.version)
         try:
             got = source.read_small(item, SMALL_FILE)
         except (SourceError, OSError) as exc:
@@ -310,13 +317,26 @@ class Pipeline:
         if got is None:
             return False
         data, before, after = got
-        if is_database(data) or (plain_only and is_container(item_name(item.uri), data[:HEAD_SIZE])):
+        if is_database(data):
             return False
-        result.obj.update(_stat_meta(before))
+        container = is_container(item_name(item.uri), data[:HEAD_SIZE])
+        if plain_only and container:
+            return False
         try:
-            self._scan_parts(io.BytesIO(data), item, base, result, data)
+            if container:
+                self._scan_parts(io.BytesIO(data), item, base, result, data)
+            else:
+                # What expand() gives an object no decoder opens (one raw layer,
+                # scanned from memory by _scan_layer), without its generator,
+                # its Layer and a second sniff: most small files are plain.
+                found = self.scanner.scan_bytes(data, base)
+                if found:
+                    result.findings, result.allowed = split_seekable(io.BytesIO(data), found, 0)
         except Exception as exc:  # a decoder bug: a record, never a crash (as _scan_whole)
             result.errors.append(_exc_record(base, exc))
+        # The modification time is formatted for objects with findings only:
+        # only their metadata is written (a clean object's size and ukey go to the state).
+        result.obj.update(_stat_meta(before, bool(result.findings or result.allowed)))
         result.sha256 = hashlib.sha256(data).hexdigest()
         result.nbytes = len(data)
         if _changed(before, after):
@@ -736,10 +756,12 @@ def _changed(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_size, a.st_mtime_ns, a.st_ino) != (b.st_size, b.st_mtime_ns, b.st_ino)
 
 
-def _stat_meta(st: os.stat_result) -> dict[str, Any]:
+def _stat_meta(st: os.stat_result, mtime: bool = True) -> dict[str, Any]:
     # Owner/mode from the listing are kept (the names were resolved there);
     # size, mtime and identity describe the content actually read. (Not
     # fs.describe(): it also resolves owner and group, a cost per file.)
+    if not mtime:
+        return {"size": st.st_size, "ukey": ukey(st)}
     return {"size": st.st_size, "mtime": _iso(st.st_mtime_ns), "ukey": ukey(st)}
 
 

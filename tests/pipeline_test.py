@@ -87,7 +87,7 @@ def test_compressed_member_findings_and_hash_of_the_container(tmp_path: Path, rn
 def test_decoder_failures_become_error_records(tmp_path: Path, monkeypatch, rng) -> None:
     card = pan(rng)
     p = tmp_path / "box.zip"
-    p.write_bytes(b"ignored")
+    p.write_bytes(b"PK\x03\x04ignored")  # zip magic: a plain object never reaches expand() (pipeline._scan_small)
 
     def fake_expand(stream, name, limits=None, member=()) -> Iterator[Any]:
         stream.read()
@@ -105,7 +105,7 @@ def test_decoder_failures_become_error_records(tmp_path: Path, monkeypatch, rng)
 def test_unexpected_exception_is_internal_error_with_masked_message(tmp_path: Path, monkeypatch, rng) -> None:
     card = pan(rng)
     p = tmp_path / "x.txt"
-    p.write_text("x")
+    p.write_bytes(b"PK\x03\x04x")  # zip magic: a plain object never reaches expand() (pipeline._scan_small)
 
     def broken(stream, name, limits=None, member=()):
         raise ValueError(f"could not parse {card}")
@@ -116,6 +116,21 @@ def test_unexpected_exception_is_internal_error_with_masked_message(tmp_path: Pa
     assert [e.kind for e in r.errors] == ["internal"]
     leaked = card in r.errors[0].message
     assert not leaked, "the error message carries the full number"
+
+
+def test_an_exception_scanning_a_plain_small_file_is_an_internal_error(tmp_path: Path, monkeypatch, rng) -> None:
+    # The small plain-file path scans without expand(): its failures are records too.
+    card = pan(rng)
+    p = tmp_path / "x.txt"
+    p.write_text("x")
+
+    def broken(self, data, location, **kw):
+        raise ValueError(f"could not parse {card}")
+
+    monkeypatch.setattr(Scanner, "scan_bytes", broken)
+    r = pipeline().scan_item(item_for(p))
+    assert [e.kind for e in r.errors] == ["internal"] and r.sha256 is not None
+    assert card not in r.errors[0].message
 
 
 class _Growing(io.FileIO):

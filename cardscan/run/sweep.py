@@ -14,6 +14,7 @@ why that order), and committed after each batch of results.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import platform
@@ -44,6 +45,7 @@ from ..sources.base import (
     RowSource,
     StatsSource,
 )
+from ..sources.fs import object_meta
 from .executor import InProcessRunner, Runner, Unit
 from .progress import ScanCallback
 
@@ -139,14 +141,26 @@ class _Split:
 class _Count(threading.Thread):
     """Counts what the sources will yield, ahead of the scan, for progress totals."""
 
-    def __init__(self, sources: list[Any]) -> None:
+    def __init__(self, sources: list[Any], delay: float = 0.0) -> None:
         super().__init__(name="cardscan-count", daemon=True)
         self._sources = sources
+        self._delay = delay
+        self._stopped = threading.Event()
         self.files = self.nbytes = 0
         self.done = False
-        self.stop = False
+
+    @property
+    def stop(self) -> bool:
+        return self._stopped.is_set()
+
+    @stop.setter
+    def stop(self, value: bool) -> None:
+        if value:
+            self._stopped.set()
 
     def run(self) -> None:
+        if self._delay > 0 and self._stopped.wait(self._delay):
+            return  # the sweep ended before the totals were wanted
         try:
             for src in self._sources:
                 for size in src.count_items():
@@ -236,6 +250,17 @@ class Sweep:
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        # What exists now (modules, settings, the scanner) outlives the sweep:
+        # out of the collector's sight meanwhile, its full collections do not
+        # walk it again (a 20,000-file run's one full collection: 28 -> 0.7 ms).
+        # Unfrozen after, so a process running many sweeps leaks no cycle.
+        gc.freeze()
+        try:
+            return self._run()
+        finally:
+            gc.unfreeze()
+
+    def _run(self) -> dict[str, Any]:
         started, t0 = now_iso(), time.monotonic()
         if self.state is not None:
             self.scan_info = {**self.scan_info, "state": self.state.begin(self.tally.roots, started)}
@@ -245,7 +270,7 @@ class Sweep:
         failure: BaseException | None = None
         try:
             if self._count and all(isinstance(s, CountableSource) and s.countable for s in self.sources):
-                self._counter = _Count(self.sources)
+                self._counter = _Count(self.sources, float(getattr(self.progress, "count_after", 0.0) or 0.0))
                 self._counter.start()
             for _unit, results in self.runner.run(self._units(), self._should_stop):
                 for r in results:
@@ -333,6 +358,10 @@ class Sweep:
         size = 0
         held: list[Item] | None = None
         ramp = 1
+        # The batch limit, worked out once between yields: ramp and the item
+        # cost it depends on change only while this generator waits at a
+        # yield (results are taken in then), not once per listed file.
+        limit: int | None = None
         for src in self.sources:
             for entry in _listing(src):
                 if self._should_stop():
@@ -350,6 +379,7 @@ class Sweep:
                     self._splits[(entry.uri, entry.version)] = _Split(entry, len(parts))
                     for p in parts:
                         yield [p]
+                    limit = None
                     continue
                 if held is not None:  # the listing goes on: release the first batch in a ramp
                     while held:
@@ -357,10 +387,11 @@ class Sweep:
                         yield held[:n]
                         del held[:n]
                         ramp *= 2
-                    held = None
+                    held = limit = None
                 batch.append(entry)
                 size += entry.size or 0
-                limit = self.batch_items if ramp == 1 else self._batch_limit(ramp)
+                if limit is None:
+                    limit = self.batch_items if ramp == 1 else self._batch_limit(ramp)
                 if len(batch) >= limit or size >= self.batch_bytes:
                     if ramp == 1:  # the first batch: hold it (see above)
                         held = batch
@@ -368,6 +399,7 @@ class Sweep:
                         yield batch
                         ramp *= 2
                     batch, size = [], 0
+                    limit = None
         if held:
             yield held
         if batch:
@@ -448,7 +480,7 @@ class Sweep:
             nbytes += r.nbytes
             seconds += r.seconds
         item = split.item
-        obj = dict(item.meta)
+        obj = dict(object_meta(item))
         if len(digests) == split.parts:
             obj.update(sha256=ranges_digest(digests), sha256_mode="ranges", sha256_range_size=self.split_size)
         obj = published(obj)  # masked once for all of the item's findings (privacy.Published)

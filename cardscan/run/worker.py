@@ -19,6 +19,7 @@ parent writes sinks and progress.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -65,6 +66,9 @@ def init_pool_worker(spec: dict[str, Any]) -> None:
         root.addHandler(handler)
         root.propagate = False
     init_worker(spec)
+    # A pool worker's pipeline and modules live as long as the process: kept
+    # out of the collector's full collections (see Sweep.run).
+    gc.freeze()
 
 
 def pipeline() -> Pipeline:

@@ -460,3 +460,45 @@ def test_container_check_by_data_equals_its_plain_reading() -> None:
         assert got == plain(name, head), (name, head)
         seen.add(got)
     assert seen == {True, False}
+
+
+def _match_reference(formats, name: str, head: bytes) -> bool:
+    """_Formats.match as first written (slices, a generator): the oracle of the faster one."""
+    from cardscan.decoders.expand import _HEADER_LINE, _block_end
+
+    if any(head.startswith(m, at) for at, m in formats.magic):
+        return True
+    if any(m in head[:w] for w, m in formats.search):
+        return True
+    if formats.suffixes and name and name.lower().endswith(formats.suffixes):
+        return True
+    if formats.headers and _HEADER_LINE.match(head):
+        low = head.lower()
+        if not any(h in low for h in formats.headers):
+            return False
+        block = head[:_block_end(head)]
+        return any(line.lower().startswith(formats.headers) for line in block.splitlines())
+    return False
+
+
+_PIECES = [b"PK\x03\x04", b"\x1f\x8b\x08", b"BZh", b"From ", b"ustar", b"%PDF-", b"-- MySQL dump",
+           b"-- PostgreSQL database dump", b"-- MariaDB dump", b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;",
+           b"From: a@b", b"Received: x", b"MESSAGE-ID: <1>", b"x-y:", b"2024-06-11T09:00:00Z INFO ", b"\n", b"\r\n",
+           b"\n\n", b"card=4111111111111111 ", b" ", b"a" * 200, b"0" * 300, b"\x00"]
+
+
+def test_the_container_sniff_answers_as_its_reference() -> None:
+    from hypothesis import given, settings, strategies as st
+
+    from cardscan.decoders.expand import _loaded
+
+    formats = _loaded().formats
+    names = st.sampled_from(["f.log", "x.ZIP", "d.sql", "m.eml", "a.tar", "", "noext", "y.zst"])
+    heads = st.lists(st.one_of(st.sampled_from(_PIECES), st.binary(max_size=40)), max_size=40).map(b"".join)
+
+    @settings(max_examples=600, deadline=None, database=None, derandomize=True)
+    @given(names, heads.map(lambda h: h[:4096]))
+    def check(name: str, head: bytes) -> None:
+        assert formats.match(name, head) == _match_reference(formats, name, head)
+
+    check()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -321,3 +322,53 @@ def test_allowed_lines_in_a_file_split_into_ranges(tmp_path: Path, rng) -> None:
         FingerprintKey(KEY).fingerprint(c) for c in cards[:2])
     assert [f.location.line for f in sorted(sink.allowed_findings, key=lambda f: f.location.offset)] == [2, 5]
     assert summary["allowed"] == 2 and summary["findings"] == 1
+
+
+def test_a_sweep_over_before_the_totals_are_wanted_never_counts(tmp_path: Path, rng) -> None:
+    # StatusLines print the first line after their interval: a sweep shorter
+    # than count_after must not walk the tree a second time to count it.
+    from cardscan.run.progress import StatusLines
+
+    make_tree(tmp_path, rng, specials=False)
+    counted: list[int] = []
+
+    class Counting(FileSource):
+        def count_items(self):  # type: ignore[override]
+            counted.append(1)
+            yield from super().count_items()
+
+    for interval, want in ((3600, []), (0, [1])):
+        counted.clear()
+        src = Counting(tmp_path)
+        progress = StatusLines(io.StringIO(), interval=interval)
+        s = Sweep([src], InProcessRunner(settings(src)), [ListSink()], progress=progress, count=True)
+        assert s.run()["objects_scanned"] == 6
+        assert s._counter is not None
+        s._counter.join(timeout=10)
+        assert counted == want, interval
+
+
+def test_findings_carry_the_exposure_the_walk_no_longer_computes(open_tmp_path: Path, rng) -> None:
+    from cardscan.sources.fs import _access, uri_to_path
+
+    tree = make_tree(open_tmp_path, rng, specials=False)
+    for jobs in (1, 2):
+        _, sink = sweep(FileSource(open_tmp_path), jobs=jobs)
+        assert len(sink.findings) == len(tree.pans)
+        for f in sink.findings:
+            path = uri_to_path(f.location.uri)
+            st = os.stat(path)
+            eager = _access(st, path)
+            assert list(f.obj)[:len(eager)] == list(eager) and all(f.obj[k] == v for k, v in eager.items())
+            assert f.obj["size"] == st.st_size
+
+
+def test_a_sweep_leaves_nothing_frozen_from_the_collector(tmp_path: Path, rng) -> None:
+    # Sweep.run freezes what exists while it runs; a process running many
+    # sweeps (a service, this test suite) must get its cyclic garbage collected after.
+    import gc
+
+    make_tree(tmp_path, rng, specials=False)
+    before = gc.get_freeze_count()
+    sweep(FileSource(tmp_path))
+    assert gc.get_freeze_count() == before

@@ -32,14 +32,14 @@ from cardscan.sources.exposure import (
     pack_acl,
     parse_acl,
 )
-from cardscan.sources.fs import FileSource, uri_to_path
+from cardscan.sources.fs import FileSource, object_meta, uri_to_path
 from cardscan.testing import make_pan
 
 ROOT_ONLY = "creating users and groups needs root"
 
 
 def meta_of(root: Path) -> dict[str, dict[str, Any]]:
-    return {os.path.relpath(uri_to_path(i.uri), root): i.meta for i in FileSource(root).items() if isinstance(i, Item)}
+    return {os.path.relpath(uri_to_path(i.uri), root): object_meta(i) for i in FileSource(root).items() if isinstance(i, Item)}
 
 
 def fresh(path: Path, st_path: Path | None = None) -> dict[str, Any]:
@@ -213,7 +213,7 @@ def test_a_symlinked_root_is_judged_by_its_real_path(open_tmp_path: Path, tmp_pa
     link = open_tmp_path / "link"
     link.symlink_to(hidden)
     [item] = [i for i in FileSource(link).items() if isinstance(i, Item)]
-    assert item.meta["exposure"] == "private"
+    assert object_meta(item)["exposure"] == "private"
 
 
 def test_default_acls_do_not_apply_to_access(acls: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 from cardscan.errors import SourceError
 from cardscan.findings import ErrorRecord
 from cardscan.sources.base import ByteSource, Item
-from cardscan.sources.fs import FileSource, exposure, os_error_kind, path_to_uri, uri_to_path
+from cardscan.sources.fs import FileSource, exposure, object_meta, os_error_kind, path_to_uri, uri_to_path
 from cardscan.testing import SourceCase, SourceContract
 from tests.treegen import drop_dac, make_tree, write_planted
 
@@ -46,12 +46,14 @@ def test_walk_finds_nested_files_with_metadata(open_tmp_path: Path, rng) -> None
     assert csv.source == "file"
     assert csv.size == st.st_size
     assert csv.ukey == f"{st.st_size}:{st.st_mtime_ns}:{st.st_dev}:{st.st_ino}"
-    assert csv.meta["mode"] == "0644" and csv.meta["exposure"] == "world-readable"
+    # Exposure is worked out where an object's metadata is written (object_meta), not in the walk.
+    assert "exposure" not in csv.meta and object_meta(csv)["exposure"] == "world-readable"
+    assert csv.meta["mode"] == "0644" and object_meta(csv)["mode"] == "0644"
     assert csv.meta["owner"] == ("root" if os.geteuid() == 0 else csv.meta["owner"])
-    people = by_path[str(tmp_path / "hr/people.log")].meta  # 0640, its group's only member is its owner or root
+    people = object_meta(by_path[str(tmp_path / "hr/people.log")])  # 0640, its group's only member is its owner or root
     assert people["exposure"] == ("private" if people["group"] == "root" else "group-readable")
     assert f"group:{people['group']}" in people["readers"] and "*" not in people["readers"]
-    assert by_path[str(tmp_path / "hr/2024/q2/notes.txt")].meta["exposure"] == "private"
+    assert object_meta(by_path[str(tmp_path / "hr/2024/q2/notes.txt")])["exposure"] == "private"
     assert isinstance(src, ByteSource)
 
 
@@ -390,3 +392,23 @@ class TestFileSourceContract(SourceContract):
         os.symlink(root / "nowhere", root / "dangling")
         src = FileSource.from_url(path_to_uri(str(root)), follow_symlinks=True)
         return SourceCase(src, pans, unreadable=[path_to_uri(str(root / "dangling"))])
+
+
+def test_listed_exposure_is_the_eager_answer_in_the_same_key_order(open_tmp_path: Path, rng) -> None:
+    # The walk leaves exposure to object_meta (objects with findings only):
+    # the metadata must be what the walk used to record, key order included
+    # (the manifest writes the dict in order), and survive pickling to a worker.
+    import pickle
+
+    from cardscan.sources.fs import _access
+
+    make_tree(open_tmp_path, rng)
+    items, _ = walk(FileSource(open_tmp_path))
+    assert items
+    for item in items:
+        path = uri_to_path(item.uri)
+        eager = _access(os.stat(path), path)
+        for meta in (object_meta(item), object_meta(pickle.loads(pickle.dumps(item)))):
+            assert list(meta.items()) == list(eager.items())
+    plain = FileSource(open_tmp_path).item_for(uri_to_path(items[0].uri), exposure=False)
+    assert object_meta(plain) is plain.meta and "exposure" not in plain.meta

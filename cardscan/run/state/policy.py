@@ -32,6 +32,7 @@ from ... import __version__
 from ...findings import ErrorRecord, Finding, FingerprintKey
 from ...privacy import mask_name
 from ...sources.base import Item
+from ...sources.fs import object_meta
 from .store import RunInfo, StateError, StateStore
 
 log = logging.getLogger("cardscan.run.state")
@@ -126,7 +127,7 @@ class SweepState:
         assert self.run is not None, "begin() first"
         if self.full or item.byte_range is not None:
             return None
-        item = self._stored(item)
+        listed, item = item, self._stored(item)
         prior = self.store.prior(item.uri, item.version)
         if prior is None or prior.status != "done" or prior.settings != self.fingerprint:
             return None
@@ -136,7 +137,7 @@ class SweepState:
         self.store.seen(item.uri, item.version, self.run.id)
         out: list[Finding] = []
         if prior.findings:
-            fresh = {k: v for k, v in item.meta.items() if v is not None}
+            fresh = {k: v for k, v in object_meta(listed).items() if v is not None}
             shared: dict[str, Any] | None = None
             for rec in self.store.finding_records(item.uri, item.version):
                 f = Finding.from_dict(rec)
