@@ -290,6 +290,10 @@ class Sweep:
         finally:
             if self._counter is not None:
                 self._counter.stop = True
+                # It wakes at once from its wait, or stops at the next listed
+                # item: a sweep leaves no thread of its own behind (a short
+                # wait only, a listing call may block longer: it is a daemon).
+                self._counter.join(timeout=1.0)
             try:
                 self.runner.shutdown(cancel=self._should_stop())
             finally:
