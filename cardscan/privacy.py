@@ -363,17 +363,68 @@ def mask_fields(fields: Iterable[str | int]) -> str:
     the boundary as itself (a place's names repeat for each of its findings
     and are masked once, from the cache), numbers under twelve digits are
     kept. Masking the joined line instead read ``name:line:column`` as one
-    run of digits, a slow path per finding that guarded against no data:
-    what sits next to a name is a count cardscan made, not content."""
+    run of digits, a slow path per finding. It still does when digits run on
+    from one field into the next (:func:`_runs_across`): a name ending in
+    ``4556 7375`` at line 8689, column 9855, a zip ``4556 7375`` holding
+    ``8689 9855``, a table ``7375`` in a database ``4556``: each piece holds
+    no card, the line does."""
+    raw: list[str] = []
     out: list[str] = []
     for f in fields:
         if type(f) is Masked:
+            raw.append(f)
             out.append(f)
         elif type(f) is int and -_SHORT < f < _SHORT:
-            out.append(str(f))
+            s = str(f)
+            raw.append(s)
+            out.append(s)
         else:
-            out.append(mask_text(f if isinstance(f, str) else str(f)))
+            s = f if isinstance(f, str) else str(f)
+            raw.append(s)
+            out.append(mask_text(s))
+    if _runs_across(raw):
+        return mask_text("".join(raw))  # as the line was masked before fields (the same output)
     return "".join(out)
+
+
+# Padding between the columns of a line (two or more spaces): no rule here
+# reads a number across it (_mask_runs' walls, _name_hide's message mode,
+# the engine's single spaces and dashes).
+_WALL = re.compile(r" {2,}")
+# In an ASCII line: a stretch of digits and what may sit between the digits
+# of one number under any rule here (punctuation, '_', single spaces,
+# controls). Letters end it; escapes written with letters are handled apart.
+_STRETCH = re.compile(r"[0-9](?:[0-9_\x00-\x1f\x7f]|[^\w\s]| (?! ))*")
+_LETTERED_ESCAPE = re.compile(r"\\[xuU0t]|&[a-zA-Z#]|%[0-9a-fA-F]")
+
+
+def _runs_across(parts: list[str]) -> bool:
+    """Whether digits of the joined ``parts`` may form one number across a
+    place where two of them meet (12 or more digits in a stretch that spans
+    it), within the columns (_WALL) of the line. Conservative: when in doubt
+    (other scripts, escapes), any twelve digits in a column that spans a
+    meeting place."""
+    if len(parts) < 2:
+        return False
+    line = "".join(parts)
+    cuts: list[int] = []
+    at = 0
+    for p in parts[:-1]:
+        at += len(p)
+        cuts.append(at)
+    spans = [(m.end(), m.start()) for m in _WALL.finditer(line)] if "  " in line else []
+    for start, end in zip([0, *(e for e, _ in spans)], [*(s for _, s in spans), len(line)]):
+        inner = [c - start for c in cuts if start < c < end]
+        if not inner:
+            continue
+        column = line[start:end]
+        if not column.isascii() or _LETTERED_ESCAPE.search(column):
+            if _NAME_TWELVE.search(unicodedata.normalize("NFKC", column)) or _TWELVE.search(column):
+                return True
+        elif any(any(m.start() < c < m.end() for c in inner) and _NAME_TWELVE.match(m.group())
+                 for m in _STRETCH.finditer(column)):
+            return True
+    return False
 
 
 #: Numbers below this have at most eleven digits: no card fits in one.
