@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from .findings import ref_members
-from .privacy import Masked
+from .privacy import Masked, runs_across
 
 if TYPE_CHECKING:
     from .findings import Location
@@ -56,9 +56,8 @@ def location_fields(loc: "Location") -> list[str | int]:
     members, a cell's table, column and key) as a field of its own, line and
     column (or offset) as numbers, so an output boundary can mask each piece
     once (the same for every finding of an object: from the cache) and leave
-    the numbers (privacy.mask_fields, which masks the joined line when digits
-    run on from one field into the next: ``pay 4556 7375`` at line 8689,
-    column 9855). A name that shows as it was checked (masked by the name
+    the numbers (privacy.mask_fields); one field when digits run on from one
+    piece into the next (:func:`_whole_if_joined`). A name that shows as it was checked (masked by the name
     rule, which is stricter than a line's) is marked as passed
     (privacy.Masked); one that shows otherwise (a control character
     escaped, a percent escape decoded) is masked again as text."""
@@ -69,7 +68,7 @@ def location_fields(loc: "Location") -> list[str | int]:
     if loc.ref:  # a spreadsheet cell: Sheet1!B2 says more than the part's line and column
         for name in (*ref_members(loc.member, loc.ref), loc.ref):
             fields += ["!", _checked(name)]
-        return fields
+        return _whole_if_joined(fields)
     for name in loc.member:
         fields += ["!", _checked(name)]
     if loc.cell is not None:
@@ -89,6 +88,16 @@ def location_fields(loc: "Location") -> list[str | int]:
     if loc.dump is not None:  # a value in a dump file: its table, column, row (and key)
         # Not marked: its key values were redacted, not masked by the name rule.
         fields.append(printable("#" + loc.dump.display()))
+    return _whole_if_joined(fields)
+
+
+def _whole_if_joined(fields: list[str | int]) -> list[str | int]:
+    """``fields``, or their text as one field (masked as a whole, as text)
+    when digits run on from one into the next (privacy.runs_across): a name
+    ending in ``4556 7375`` at line 8689, column 9855, a zip ``4556 7375``
+    holding ``8689 9855``, a table ``7375`` in a database ``4556``."""
+    if runs_across(fields):
+        return ["".join(map(str, fields))]
     return fields
 
 

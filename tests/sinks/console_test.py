@@ -194,3 +194,49 @@ def test_a_card_split_across_the_fields_of_a_line_is_masked(rng) -> None:
     for loc in _split_pan_locations(p, rng)[:-1]:
         sink.finding(finding(p, loc))
     assert_no_pan(out.getvalue(), [p], "console output")
+
+
+_SEPS = [" ", "-", "_", ".", "%20", "\u00a0", "\u200b", "\x00", "\x14", "&nbsp;", ":", "/", "+", "\u2013",
+         "\t", "%C2%A0", "\\u0000", "#", "=", "\u3000", ""]
+
+
+def _random_split_location(p: str, rng) -> Location:
+    """A place whose names, key, line and column are ``p`` cut at random
+    points, joined by random separators."""
+    cuts = sorted(rng.sample(range(1, len(p)), rng.randint(1, 5)))
+    ps = [p[a:b] for a, b in zip([0, *cuts], [*cuts, len(p)])]
+    ps = [q + (rng.choice(_SEPS) if i < len(ps) - 1 and rng.random() < 0.5 else "") for i, q in enumerate(ps)]
+
+    def take() -> str:
+        return ps.pop(0) if ps else str(rng.randint(0, 99))
+
+    def num() -> int:
+        d = "".join(c for c in take() if c.isdigit())
+        return int(d) if d and len(d) < 11 else rng.randint(1, 9999)
+
+    uri = "file:///srv/" + rng.choice(["", "x", "\u00e9", "a-"]) + take()
+    kind = rng.randrange(6)
+    if kind == 0:
+        return Location(uri=uri, line=num(), column=num())
+    if kind == 1:
+        return Location(uri=uri, offset=num())
+    if kind == 2:
+        return Location(uri=uri, member=tuple(take() for _ in range(rng.randint(1, 3))), line=num(), column=num())
+    if kind == 3:
+        return Location(uri="sqlite:///" + take(),
+                        cell=Cell(take(), take(), ((take(), rng.choice([take(), num()])),), rng.choice([None, take()])))
+    if kind == 4:
+        return Location(uri=uri, member=(take(),), ref=take() + "!" + take())
+    return Location(uri=uri, line=num(), column=num(), dump=DumpCell(take(), take(), num(), ((take(), take()),)))
+
+
+def test_text_lines_are_the_whole_line_masked_for_random_split_places(rng) -> None:
+    """Places built from a card cut at random points, joined by random
+    separators (spaces, dashes, escapes, other scripts): the line written
+    field by field is the line masked as a whole, byte for byte."""
+    from cardscan.privacy import mask_fields, mask_text
+
+    for _ in range(400):
+        p = pan(rng)
+        f = finding(p, _random_split_location(p, rng))
+        assert mask_fields(finding_fields(f)) == mask_text(format_finding(f)), repr(f.location)
