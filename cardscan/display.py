@@ -57,10 +57,11 @@ def location_fields(loc: "Location") -> list[str | int]:
     column (or offset) as numbers, so an output boundary can mask each piece
     once (the same for every finding of an object: from the cache) and leave
     the numbers (privacy.mask_fields); one field when digits run on from one
-    piece into the next (:func:`_whole_if_joined`). A name that shows as it was checked (masked by the name
-    rule, which is stricter than a line's) is marked as passed
-    (privacy.Masked); one that shows otherwise (a control character
-    escaped, a percent escape decoded) is masked again as text."""
+    piece into the next (:func:`_whole_if_joined`). A name that shows as it
+    was checked (masked by the name rule, which is stricter than a line's)
+    is marked as passed (privacy.Masked); one that shows otherwise (a
+    control character escaped, a percent escape decoded) is masked again
+    as text."""
     loc = loc.public()
     fields: list[str | int] = [_checked(uri_display(loc.uri), loc.uri.startswith("file://"))]
     if loc.version:
