@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from .findings import ref_members
-from .privacy import Masked
+from .privacy import Masked, runs_across
 
 if TYPE_CHECKING:
     from .findings import Location
@@ -52,34 +52,67 @@ def format_location(loc: "Location") -> str:
 
 
 def location_fields(loc: "Location") -> list[str | int]:
-    """:func:`format_location` in pieces: the place's names as one string,
-    then line and column (or offset) as numbers, so an output boundary can
-    mask the names (the same for every finding of an object: once) and
-    leave the numbers, which no card can hide in (privacy.mask_fields). The
-    names come from the public location (masked by the name rule, which is
-    stricter than a line's), so they are marked as passed (privacy.Masked)."""
+    """:func:`format_location` in pieces: each of the place's names (uri,
+    members, a cell's table, column and key) as a field of its own, line and
+    column (or offset) as numbers, so an output boundary can mask each piece
+    once (the same for every finding of an object: from the cache) and leave
+    the numbers (privacy.mask_fields); one field when digits run on from one
+    piece into the next (:func:`_whole_if_joined`). A name that shows as it
+    was checked (masked by the name rule, which is stricter than a line's)
+    is marked as passed (privacy.Masked); one that shows otherwise (a
+    control character escaped, a percent escape decoded) is masked again
+    as text."""
     loc = loc.public()
-    text = uri_display(loc.uri)
+    fields: list[str | int] = [_checked(uri_display(loc.uri), loc.uri.startswith("file://"))]
     if loc.version:
-        text += f"?versionId={loc.version}"
+        fields += ["?versionId=", _checked(loc.version)]
     if loc.ref:  # a spreadsheet cell: Sheet1!B2 says more than the part's line and column
-        return [Masked(printable("!".join([text, *ref_members(loc.member, loc.ref), loc.ref])))]
-    if loc.member:
-        text = "!".join([text, *loc.member])
-    tail: list[str | int] = []
+        for name in (*ref_members(loc.member, loc.ref), loc.ref):
+            fields += ["!", _checked(name)]
+        return _whole_if_joined(fields)
+    for name in loc.member:
+        fields += ["!", _checked(name)]
     if loc.cell is not None:
         c = loc.cell
-        table = f"{c.schema}.{c.table}" if c.schema else c.table
-        keys = ",".join(f"{k}={v}" for k, v in c.row_key)
-        text += f"#{table}.{c.column}[{keys}]"
+        fields += ["#", _checked(c.schema), "."] if c.schema else ["#"]
+        fields += [_checked(c.table), ".", _checked(c.column), "["]
+        for i, (k, v) in enumerate(c.row_key):
+            # A key value is data (a float or a BLOB is left as it is by
+            # Cell.public): masked as text unless it is a checked name.
+            value = _checked(v) if type(v) is str else v if type(v) is int else printable(f"{v}")
+            fields += [",", _checked(k), "=", value] if i else [_checked(k), "=", value]
+        fields.append("]")
     elif loc.line is not None:
-        tail = [":", loc.line, ":", loc.column] if loc.column is not None else [":", loc.line, ":None"]
+        fields += [":", loc.line, ":", loc.column] if loc.column is not None else [":", loc.line, ":None"]
     elif loc.offset is not None:
-        tail = ["@", loc.offset]
+        fields += ["@", loc.offset]
     if loc.dump is not None:  # a value in a dump file: its table, column, row (and key)
         # Not marked: its key values were redacted, not masked by the name rule.
-        return [Masked(printable(text)), *tail, printable("#" + loc.dump.display())]
-    return [Masked(printable(text)), *tail]
+        fields.append(printable("#" + loc.dump.display()))
+    return _whole_if_joined(fields)
+
+
+def _whole_if_joined(fields: list[str | int]) -> list[str | int]:
+    """``fields``, or their text as one field (masked as a whole, as text)
+    when digits run on from one into the next (privacy.runs_across): a name
+    ending in ``4556 7375`` at line 8689, column 9855, a zip ``4556 7375``
+    holding ``8689 9855``, a table ``7375`` in a database ``4556``."""
+    if runs_across(fields):
+        return ["".join(map(str, fields))]
+    return fields
+
+
+def _checked(name: object, decoded: bool = False) -> str:
+    """A public name as shown: marked as passed (privacy.Masked) when it
+    shows as the name rule read it; else plain text, masked as text. A
+    decoded uri path with a '%' left in it shows a form the rule did not
+    read (``4556%257375`` decoded once)."""
+    if type(name) is not str:
+        return printable(f"{name}")
+    shown = printable(name)
+    if shown is not name or decoded and "%" in shown:
+        return shown
+    return Masked(shown)
 
 
 def local_path(uri: str) -> str | None:

@@ -24,7 +24,7 @@ from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator
 from . import _files
 from .errors import ManifestError, MissingDependency
 from .findings import ErrorRecord, Finding
-from .privacy import public_record, safe_message
+from .privacy import mask_text, public_record, safe_message
 
 SCHEMA_VERSION = 1
 RECORD_TYPES = ("scan", "finding", "error", "summary")
@@ -68,11 +68,14 @@ def dumps(record: dict[str, Any]) -> bytes:
 
 
 def _default(value: Any) -> Any:
+    # After the boundary (public_record passes what it does not know as it
+    # is): what this makes of a value is masked here, or a card in bytes
+    # would be written as its hex, in a set or a Path as itself.
     if isinstance(value, (bytes, bytearray)):
-        return value.hex()
+        return mask_text(value.hex())
     if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)
+        return public_record(list(value))
+    return public_record(str(value))
 
 
 #: One encoder for every line (json.dumps with options builds one per call).

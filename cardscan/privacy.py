@@ -363,8 +363,10 @@ def mask_fields(fields: Iterable[str | int]) -> str:
     the boundary as itself (a place's names repeat for each of its findings
     and are masked once, from the cache), numbers under twelve digits are
     kept. Masking the joined line instead read ``name:line:column`` as one
-    run of digits, a slow path per finding that guarded against no data:
-    what sits next to a name is a count cardscan made, not content."""
+    run of digits, a slow path per finding. The caller makes sure no number
+    runs on from one field into the next (:func:`runs_across`; else it
+    passes them as one field): a name ending in ``4556 7375`` at line 8689,
+    column 9855 holds no card, nor do the numbers, the line does."""
     out: list[str] = []
     for f in fields:
         if type(f) is Masked:
@@ -374,6 +376,58 @@ def mask_fields(fields: Iterable[str | int]) -> str:
         else:
             out.append(mask_text(f if isinstance(f, str) else str(f)))
     return "".join(out)
+
+
+# In an ASCII line, what a number's digits and the separators between them
+# are made of under any rule here (punctuation, '_', controls; a single
+# space is handled apart). Letters end a stretch; escapes written with
+# letters (``\\x34``, ``&nbsp;``, ``%C2%A0``) are handled apart.
+_STRETCH_CHARS = frozenset("0123456789!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\x7f" + "".join(map(chr, range(32))))
+_LETTERED_ESCAPE = re.compile(r"\\[xuU0t]|&[a-zA-Z#]|%[0-9a-fA-F]")
+_STRETCH_STR = "".join(sorted(_STRETCH_CHARS)) + " "
+
+
+def runs_across(parts: list[str | int]) -> bool:
+    """Whether digits of the joined ``parts`` may form one number across a
+    place where two of them meet (12 or more digits in a stretch of digits
+    and separators that spans it): then :func:`mask_fields` must not mask
+    them one by one. Conservative: a single space joins, a part of spaces
+    only ends a stretch (padding between columns: no rule here reads a
+    number across it); in other scripts or with escapes, any twelve digits.
+    Rules here join groups across at most three separators, the engine
+    across one: a stretch of any length covers them."""
+    texts = [p if isinstance(p, str) else str(p) for p in parts]
+    line = "".join(texts)
+    if not line.isascii() or ("%" in line or "\\" in line or "&" in line) and _LETTERED_ESCAPE.search(line):
+        return bool(_NAME_TWELVE.search(unicodedata.normalize("NFKC", line)) or _TWELVE.search(line))
+    run, joined = 0, False  # digits of the stretch that reaches the current cut; whether it spans one
+    for t in texts:
+        if not t:
+            continue
+        if len(t) > 1 and not t.strip(" "):  # padding between columns
+            run, joined = 0, False
+            continue
+        rest = t.lstrip(_STRETCH_STR)
+        if not rest:  # all digits and separators: the stretch goes on through it
+            joined = joined or run > 0 or t[0] in _STRETCH_CHARS
+            run += _digits(t)
+        else:
+            if run and len(rest) < len(t) and run + _digits(t[:len(t) - len(rest)]) >= 12:
+                return True
+            tail = t[len(t.rstrip(_STRETCH_STR)):]
+            run, joined = _digits(tail), False
+        if joined and run >= 12:
+            return True
+    return False
+
+
+def _digits(text: str) -> int:
+    if text.isdigit():  # a line, a column, an offset (ASCII here)
+        return len(text)
+    return len(text) - len(text.translate(_NO_DIGITS)) if len(text) > 1 else 0
+
+
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 
 
 #: Numbers below this have at most eleven digits: no card fits in one.

@@ -255,3 +255,17 @@ def test_docs_examples_validate(rng) -> None:
     (sealed,) = [b for b in blocks if "sealed" in b]
     real = Location.from_dict(sealed, FingerprintKey(b"docs-example-key"))
     assert real.public().uri == sealed["uri"] and "******" not in real.uri
+
+
+def test_values_json_cannot_encode_are_masked_too(rng) -> None:
+    """public_record passes a type it does not know as it is; what dumps
+    makes of it (bytes as hex, a set as a list, anything else as str) is
+    masked on the way out too."""
+    from cardscan.testing.oracle import find_leaks
+
+    p = pan(rng)
+    line = manifest.dumps({"type": "x", "raw": p.encode(), "groups": {f"group-{p}"}, "path": Path(f"/srv/{p}.csv")})
+    assert find_leaks(line, [p]) == []
+    record = json.loads(line)
+    assert record["groups"][0].startswith("group-") and record["path"].endswith(".csv")
+    assert manifest.dumps({"n": b"\x01\x02", "s": {"a"}, "o": Path("/srv/a")}) == b'{"n":"0102","s":["a"],"o":"/srv/a"}\n'

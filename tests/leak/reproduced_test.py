@@ -169,3 +169,37 @@ def test_a_root_named_with_a_card_still_counts_gone_objects(sep, tmp_path: Path,
     assert run_cli(tmp_path, *argv, "--manifest", "m2.jsonl")[0] == 0
     summary = json.loads((tmp_path / "m2.jsonl").read_text().splitlines()[-1])
     assert summary["gone"]["objects"] == 1
+
+
+# -- a card split across the pieces of a text line (p3-out, the line written field by field) ----
+def test_a_card_split_across_a_place_never_shows_on_the_text_line(tmp_path: Path, rng) -> None:
+    """A file name ending in half a card, found at the line and column that
+    are the other half; a zip named after half a card holding a member named
+    after the rest; a database, table, column and key that spell one: no piece
+    holds a card, every text line of `cardscan scan DIR` would."""
+    import zipfile
+
+    pans = []
+    for prefix in ("4556", "5105", "4716"):
+        p = make_pan(prefix, 16, rng)
+        while "0" in (p[8], p[12]):  # a line or column has no leading zero
+            p = make_pan(prefix, 16, rng)
+        pans.append(p)
+    g = [[p[i:i + 4] for i in range(0, 16, 4)] for p in pans]
+    found = "4111111111111111"
+    tree = tmp_path / "in"
+    tree.mkdir()
+    # A line number and a column are counts, but written after a name ending in digits they read on.
+    line, col = int(g[0][2]), int(g[0][3])
+    (tree / f"pay {g[0][0]} {g[0][1]}").write_text("\n" * (line - 1) + " " * (col - 1) + f"{found}\n")
+    with zipfile.ZipFile(tree / f"{g[1][0]} {g[1][1]}", "w") as z:
+        z.writestr(f"{g[1][2]} {g[1][3]}", f"card {found}\n")
+    db = sqlite3.connect(tree / "shop.sqlite")  # shown as main.TABLE.COLUMN[KEY=1]
+    db.execute(f'CREATE TABLE "{g[2][0]} {g[2][1]}" ("{g[2][3]}" INTEGER PRIMARY KEY, "{g[2][2]}" TEXT)')
+    db.execute(f'INSERT INTO "{g[2][0]} {g[2][1]}" VALUES (1, ?)', (found,))
+    db.commit()
+    db.close()
+    k = key_file(tmp_path)
+    code, out = run_cli(tmp_path, "scan", str(tree), "--key-file", str(k), "--manifest", "m.jsonl")
+    assert code == 1 and out.count(b"411111******1111") == 3, out[-400:]
+    assert_clean({"output": out, **every_byte(tmp_path, tree)}, pans)
