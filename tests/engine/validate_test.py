@@ -119,13 +119,7 @@ def _windows_oracle(chain: str, longest_first: bool = False) -> list:
     (windows() looks the formats up instead); overlaps resolved alike."""
     from cardscan.engine.validate import _ALL_FORMATS, _window, check_range
 
-    groups, seps, start = [], [], 0
-    for i, ch in enumerate(chain):
-        if ch in " -":
-            groups.append((start, i))
-            seps.append(ch)
-            start = i + 1
-    groups.append((start, len(chain)))
+    groups, seps = _split_oracle(chain)
     if not seps:
         row = check_range(chain)
         return [_window(0, len(chain), chain, row, False)] if row else []
