@@ -516,3 +516,26 @@ def test_postgres_split_ranges_carry_over_with_state_until_the_table_is_written(
     settle()
     third, s3 = sweep()
     assert third["carried_over"]["objects"] == 0 and len(s3.findings) == 89
+
+
+def test_a_driver_error_without_a_server_code_during_an_export_is_io(make_db) -> None:
+    """A backend killed mid-COPY reaches psycopg2 as an OperationalError, or
+    as a plain DatabaseError with no SQLSTATE, depending on where the stream
+    breaks: both are a lost connection ('io'), not a failed query."""
+    import psycopg2
+
+    from cardscan.sources.sql.bulk import _kind, _Orig
+
+    assert _kind(_Orig(psycopg2.DatabaseError("server closed the connection unexpectedly"))) == "io"
+    assert _kind(_Orig(psycopg2.OperationalError("terminating connection due to administrator command"))) == "io"
+    # A failed query keeps its kind: the server's error carries a code that says what went wrong.
+    raw = make_db("postgresql").engine.raw_connection()
+    try:
+        with pytest.raises(psycopg2.ProgrammingError) as failed:
+            raw.cursor().execute("SELEC 1")
+    finally:
+        raw.close()
+    assert failed.value.pgcode == "42601" and _kind(_Orig(failed.value)) == "source"
+    from pymysql.err import InternalError
+
+    assert _kind(_Orig(InternalError(1105, "unknown error"))) == "source"

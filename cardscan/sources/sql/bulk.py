@@ -544,10 +544,21 @@ class Bulk:
 
 def _kind(err: _Orig) -> str:
     """db_error_kind of a raw driver error (SQLAlchemy did not wrap it): a lost
-    connection is an OperationalError or InterfaceError of the DBAPI module."""
+    connection is an OperationalError or InterfaceError of the DBAPI module,
+    or a driver error the server gave no code for. A backend killed in the
+    middle of a COPY reaches psycopg2 as any of these, depending on where in
+    the stream the socket closes (a plain DatabaseError, "server closed the
+    connection unexpectedly", was seen as a 'source' error now and then)."""
     kind = db_error_kind(err)  # type: ignore[arg-type]
-    if kind == "source" and any(c.__name__ in ("OperationalError", "InterfaceError") for c in type(err.orig).__mro__):
+    if kind != "source":
+        return kind
+    orig = err.orig
+    if any(c.__name__ in ("OperationalError", "InterfaceError") for c in type(orig).__mro__):
         return "io"
+    args = getattr(orig, "args", ()) or ()
+    if getattr(orig, "pgcode", None) is None and not (args and isinstance(args[0], int)) \
+            and any(c.__name__ == "DatabaseError" for c in type(orig).__mro__):
+        return "io"  # no server code: the conversation broke, the query did not fail
     return kind
 
 
