@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import ConfigError
-from .privacy import Published, mask_name, mask_value, safe_message
+from .privacy import mask_name, mask_value, safe_message
 from .seal import SealError, seal, unseal
 
 #: Finding kinds. Track data is magnetic-stripe data: storing it is never allowed.
@@ -351,7 +351,7 @@ class Finding:
             "test_card": self.test_card,
             "encoding": self.encoding,
             "digits": self.digits,
-            "object": self.obj if type(self.obj) is Published else dict(self.obj),  # (read-only: shared)
+            "object": dict(self.obj),
         }
         if self.carried_over:
             d["carried_over"] = True

@@ -24,7 +24,7 @@ from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator
 from . import _files
 from .errors import ManifestError, MissingDependency
 from .findings import ErrorRecord, Finding
-from .privacy import mask_text, public_record, safe_message
+from .privacy import Published, mask_text, public_record, safe_message
 
 SCHEMA_VERSION = 1
 RECORD_TYPES = ("scan", "finding", "error", "summary")
@@ -49,7 +49,10 @@ def scan_record(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def finding_record(f: Finding) -> dict[str, Any]:
-    return {"type": "finding", **f.to_dict()}
+    record = {"type": "finding", **f.to_dict()}
+    if type(f.obj) is Published:  # shared by the object's findings, masked once: not checked again
+        record["object"] = f.obj
+    return record
 
 
 def error_record(e: ErrorRecord) -> dict[str, Any]:

@@ -516,12 +516,17 @@ def test_a_finding_record_shares_a_published_object(rng) -> None:
     pan = make_pan("4556", 16, rng)
     key = FingerprintKey(b"k" * 32)
     f = Finding(Location(uri="file:///a"), "pan", "visa", mask(pan), key.fingerprint(pan), 90)
+    from cardscan.manifest import finding_record
+
     plain = {"path": "/a", "size": 1}
     object.__setattr__(f, "obj", plain)
     assert f.to_dict()["object"] == plain and f.to_dict()["object"] is not plain  # a copy: callers may change it
     pub = published(plain)
     object.__setattr__(f, "obj", pub)
-    assert f.to_dict()["object"] is pub
+    mine = f.to_dict()["object"]
+    mine["note"] = "a library user's own field"  # to_dict gives a copy to change, published or not
+    assert type(mine) is dict and "note" not in pub
+    assert finding_record(f)["object"] is pub  # the manifest line shares it: masked once, not again
 
 
 def test_timestamps_skip_the_slow_path_and_it_agrees(rng) -> None:
