@@ -197,7 +197,10 @@ def hyperfine_round(commands: list[Command], tmp: Path) -> list[tuple[float, flo
     for c in commands:
         argv += ["--command-name", c.name, c.shell]
     # stderr kept for a failure: hyperfine warns on every run of cardscan, which exits 1 when it finds cards.
-    done = subprocess.run(argv, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    # cwd: a scratch directory, as a user's working directory holds no cardscan
+    # settings; from this repository's root cardscan would read its pyproject.toml.
+    done = subprocess.run(argv, env=env(), cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          check=False)
     if done.returncode:
         raise RuntimeError(f"hyperfine failed: {done.stderr.decode(errors='replace')[-2000:]}")
     data = json.loads(out.read_text())["results"]

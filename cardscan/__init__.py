@@ -14,17 +14,7 @@ from __future__ import annotations
 import os
 from typing import IO, TYPE_CHECKING, Any, Iterator
 
-
-def _version() -> str:
-    # The version is declared once, in pyproject.toml; an uninstalled source
-    # tree (no metadata) says so instead of guessing.
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("cardscan")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree that was never installed
-        return "0+unknown"
-
+from ._version import __version__
 
 __all__ = [
     "Finding", "Location", "Cell", "Scanner", "ScanConfig", "FingerprintKey",
@@ -37,7 +27,6 @@ __all__ = [
 # naming run, options or manifest here would close cycles through them
 # (sweep, SweepOptions and load_manifest come through __getattr__ untyped).
 if TYPE_CHECKING:
-    __version__: str
     from .engine.config import ScanConfig
     from .engine.scanner import Scanner
     from .findings import Cell, Finding, FingerprintKey, Location, mask
@@ -60,9 +49,6 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    if name == "__version__":  # looked up once, when asked: importing cardscan stays cheap
-        globals()[name] = value = _version()
-        return value
     if name in _LAZY:
         import importlib
 

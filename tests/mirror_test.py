@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ELSEWHERE = {
     "cardscan/__main__.py": "tests/cli (python -m cardscan runs cli.main)",
     "cardscan/_files.py": "tests/files_test.py",
+    "cardscan/_version.py": "tests/cli/options_test.py (equals the installed distribution's version)",
     "cardscan/errors.py": "every test of an error path (exception classes only)",
     "cardscan/access/events.py": "tests/access/s3log_test.py, cloudtrail_test.py, pgaudit_test.py",
     "cardscan/access/objects.py": "tests/access/atime_test.py, join_test.py",

@@ -160,6 +160,40 @@ def test_scan_info_never_holds_the_key_or_a_password() -> None:
     assert info["plugins"]["sources"] and "file" in info["plugins"]["sources"]
 
 
+def test_scan_info_names_host_python_and_platform_as_the_standard_library_does() -> None:
+    import platform
+    import socket
+
+    info = scan_info([], {}, FingerprintKey(b"k" * 32), "file")
+    assert info["host"] == socket.gethostname()
+    assert info["python"] == platform.python_version()
+    assert info["platform"] == platform.platform(terse=True)
+
+
+def test_platform_name_cleans_like_the_platform_module(monkeypatch) -> None:
+    import importlib
+    import os
+
+    sweep_mod = importlib.import_module("cardscan.run.sweep")  # (cardscan.run.sweep is also a function)
+
+    fake = os.uname_result(("Linux", "h", "6.1.0-rt (custom) a/b", "#1", "x86_64"))
+    monkeypatch.setattr(os, "uname", lambda: fake)
+    monkeypatch.setattr(os, "confstr", lambda name: "glibc 2.36")
+    assert sweep_mod.platform_name() == "Linux-6.1.0-rt_-custom-_a-b-x86_64-with-glibc2.36"
+
+
+def test_platform_name_asks_the_platform_module_off_glibc(monkeypatch) -> None:
+    import importlib
+    import os
+    import platform
+
+    sweep_mod = importlib.import_module("cardscan.run.sweep")  # (cardscan.run.sweep is also a function)
+
+    monkeypatch.setattr(os, "confstr", lambda name: None)  # musl: no CS_GNU_LIBC_VERSION
+    monkeypatch.setattr(platform, "platform", lambda terse=False: f"from-platform-{terse}")
+    assert sweep_mod.platform_name() == "from-platform-True"
+
+
 def test_progress_gets_counts(tmp_path: Path, rng) -> None:
     from cardscan.run.progress import ScanCallback
 
