@@ -151,14 +151,31 @@ def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset
             if len(inner) == 1 and inner[0] in points or walls.intersection(inner):
                 continue
             sizes = [b - a for a, b in zip([start, *inner], [*inner, end])]
-            if min(sizes) < 3 and max(sizes) > 1:
+            if min(sizes) < 3 and max(sizes) > 1 and _date_like(digits, [start, *inner, end], points):
                 # Groups of two are a date or a time (2024-06-11-09-00-00), not
                 # a card; cards come in groups of 3-6, or a digit at a time
-                # (UTF-16's NULs, spaced digits).
+                # (UTF-16's NULs, spaced digits). Only when they could be one:
+                # 4556-73-75 86:89:98.55 is a card dressed as a timestamp.
                 continue
             if _luhn(digits[start:end]) and (accept is None or accept(digits[start:end])):
                 hide.update(range(start + min(6, length - 10), end - 4))
     return hide
+
+
+def _date_like(digits: list[int], bounds: list[int], points: set[int]) -> bool:
+    """Could the groups between ``bounds`` be a date and a time? Every group of
+    two digits at most 60 (a month, a day, an hour, a minute, a leap second),
+    every group of four a year from 1900 to 2199; a group after a lone '.'
+    (in ``points``) is a fraction of a second, any digits. No card's first
+    four digits are such a year (a Mastercard 2221-2720 is not)."""
+    for a, b in zip(bounds, bounds[1:]):
+        if a in points:
+            continue
+        if b - a == 2 and digits[a] * 10 + digits[a + 1] > 60:
+            return False
+        if b - a == 4 and not 1900 <= digits[a] * 1000 + digits[a + 1] * 100 + digits[a + 2] * 10 + digits[a + 3] <= 2199:
+            return False
+    return True
 
 
 def _mask_runs(text: str) -> str:
@@ -329,11 +346,14 @@ _mask_text = lru_cache(maxsize=16384)(_mask_text_once)
 
 
 #: An ISO 8601 timestamp (an object's mtime, a scan's start): its groups of
-#: two are a date and a time, which no rule here reads as a card
+#: two are a date and a time (a year 1900-2199, groups of two at most 60:
+#: _date_like), which no rule here reads as a card
 #: (_pan_windows), so it skips the slow path that would say so (each mtime
 #: is a new string: the caches do not help). Tested equal to the slow path.
-_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?)?"
-                    r"(?:Z|[+-][0-9]{2}:[0-9]{2})?")  # not -0613: after a fraction it groups as 9 + 4 digits
+_G = r"(?:[0-5][0-9]|60)"  # a month, a day, an hour, a minute, a second: at most 60 (_date_like)
+_STAMP = re.compile(rf"(?:19|2[01])[0-9]{{2}}-{_G}-{_G}"
+                    rf"(?:[T ]{_G}:{_G}(?::{_G}(?:\.[0-9]{{1,9}})?)?)?"
+                    rf"(?:Z|[+-]{_G}:{_G})?")  # not -0613: after a fraction it groups as 9 + 4 digits
 
 
 def mask_text(text: str) -> str:
