@@ -14,7 +14,6 @@ own messages.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 
 #: Flags every open of a file we write carries.
@@ -107,13 +106,13 @@ def temp_name(tag: str = "cardscan") -> str:
     Not derived from the file it replaces: a name near NAME_MAX (255 bytes)
     would overflow, and a name holding a card number would be copied.
     """
-    return f".{tag}-{secrets.token_hex(8)}.tmp"
+    return f".{tag}-{os.urandom(8).hex()}.tmp"  # secrets.token_hex, without importing secrets
 
 
 def temp_path(path: str, tag: str = "cardscan") -> str:
     """A hidden, unguessable temp name beside ``path`` (same file system: rename is atomic)."""
     d, name = os.path.split(path)
-    return os.path.join(d, f".{name}.{tag}-{secrets.token_hex(6)}.tmp")
+    return os.path.join(d, f".{name}.{tag}-{os.urandom(6).hex()}.tmp")
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:

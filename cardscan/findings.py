@@ -38,7 +38,6 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -455,7 +454,7 @@ class FingerprintKey:
         if isinstance(key, str):
             key = key.encode("utf-8")
         self.random = key is None
-        self._key: bytes = key if key is not None else secrets.token_bytes(MIN_KEY_BYTES)
+        self._key: bytes = key if key is not None else os.urandom(MIN_KEY_BYTES)  # (secrets.token_bytes; importing secrets costs start-up)
         if not self._key:
             raise ValueError("fingerprint key must not be empty")
         self._id: str | None = None

@@ -18,7 +18,6 @@ import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib.resources import files
 from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator
 
 from . import _files
@@ -230,6 +229,8 @@ def upgrade(record: dict[str, Any], version: int) -> dict[str, Any]:
 # -- schema validation -------------------------------------------------------
 def schema() -> dict[str, Any]:
     """The manifest JSON Schema (draft 2020-12) shipped with the package."""
+    from importlib.resources import files  # deferred: it imports zipfile and tempfile, start-up time
+
     return json.loads(files("cardscan").joinpath("schema/manifest.schema.json").read_text("utf-8"))
 
 

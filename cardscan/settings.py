@@ -19,7 +19,6 @@ to that file. Unknown keys are an error that names the file and the key.
 """
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import stat
@@ -47,6 +46,8 @@ def normalise(raw: dict[str, Any], where: str, base: Path | None = None) -> dict
     for key, value in raw.items():
         name = str(key).replace("-", "_")
         if name not in known:
+            import difflib  # only for a misspelt key: its import is start-up time
+
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0].replace('_', '-')!r}?)" if close else ""
             raise ConfigError(f"{where}: unknown setting {key!r}{hint}")

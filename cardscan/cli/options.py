@@ -14,7 +14,6 @@ through.
 from __future__ import annotations
 
 import argparse
-import difflib
 from typing import Any, Callable, Iterable, Sequence
 
 from .. import options as table_mod
@@ -121,6 +120,8 @@ class Parser(argparse.ArgumentParser):
         hints = []
         for arg in extras:
             if arg.startswith("-"):
+                import difflib  # only for an unknown option: its import is start-up time
+
                 close = difflib.get_close_matches(arg.split("=", 1)[0], known, n=1, cutoff=0.6)
                 if close:
                     hints.append(f"{arg}: did you mean {close[0]}?")
