@@ -149,6 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
+    registry = sys.modules.get("cardscan.registry")
+    if registry is not None:  # an earlier run in this process: see plugins installed since
+        registry.refresh()  # type: ignore[attr-defined]
     try:
         parser, subparsers = build_parser(argv)
         args, extras = parser.parse_known_args(argv)

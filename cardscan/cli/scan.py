@@ -93,9 +93,10 @@ def plugin_formats() -> dict[str, Any]:
     """``cardscan.sinks`` entry points by name (not loaded), built-in names included."""
     from .. import registry
 
-    # Asked twice at every start-up; fresh, as entry_points() was, for a
-    # plugin installed since the registry's tables were cached.
-    if not registry.may_declare("cardscan.sinks", fresh=True):
+    # Asked twice at every start-up: the cached answer (one read of the
+    # installed distributions per process; cli.main refreshes it for a
+    # library caller's next run, so a plugin installed since is seen).
+    if not registry.may_declare("cardscan.sinks"):
         return {}
     from importlib.metadata import entry_points
 

@@ -602,5 +602,24 @@ def test_no_sink_plugin_declared_means_no_entry_point_scan_for_formats(monkeypat
         raise AssertionError("entry_points() asked although no distribution declares cardscan.sinks")
 
     monkeypatch.setattr(importlib.metadata, "entry_points", never)
-    assert scan.plugin_formats() == {}
-    assert scan.format_names() == list(scan.FORMATS)
+    registry.refresh()  # (the answer is cached per process)
+    try:
+        assert scan.plugin_formats() == {}
+        assert scan.format_names() == list(scan.FORMATS)
+    finally:
+        registry.refresh()  # forget the made-up answer
+
+
+def test_a_scan_reads_the_installed_distributions_once(tmp_path: Path, monkeypatch, capsys) -> None:
+    # Start-up: each read lists every sys.path entry and opens each entry_points.txt.
+    from cardscan import registry
+
+    calls = []
+    real = registry._scan_declared_groups
+    monkeypatch.setattr(registry, "_scan_declared_groups", lambda: calls.append(1) or real())
+    (tmp_path / "a.txt").write_text("nothing here\n")
+    try:
+        assert cli_main.main(["scan", str(tmp_path / "a.txt"), "-j", "1", "--no-progress", "-q"]) == 0
+    finally:
+        registry.refresh()
+    assert len(calls) == 1
