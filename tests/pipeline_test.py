@@ -346,6 +346,48 @@ def test_hashing_reader_readinto_one_reused_buffer(monkeypatch, thread: bool) ->
     assert r.finish() == hashlib.sha256(data[100:250_000]).hexdigest()
 
 
+@pytest.mark.parametrize("thread", [False, True])
+def test_hashing_reader_lent_buffer_is_hashed_in_place_before_its_reuse(monkeypatch, thread: bool) -> None:
+    """readinto_lent: the thread hashes the caller's buffer itself (no copy)
+    and the caller's next call waits until it has; the same digest whatever
+    the caller does with the buffer after that call, seeks and reads between."""
+    monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
+    monkeypatch.setattr(cardscan.pipeline, "spare_core", lambda: thread)
+    data = os.urandom(400_000)
+    r = HashingReader(io.BufferedReader(io.BytesIO(data), 1000), 100, 350_000)
+    r.seek(50)
+    buf = bytearray(8192)
+    got = bytearray()
+    lent_seen = False
+    while n := r.readinto_lent(buf):
+        got += buf[:n]
+        lent_seen = lent_seen or r._lent is not None
+        if len(got) % 3 == 0:
+            r.seek(r.tell())  # any call waits for the lent buffer too
+        pending = r._lent
+        r.read(0)  # the next call: the buffer is hashed when it returns
+        assert pending is None or pending.is_set()
+        buf[:] = bytes(len(buf))  # then the caller may overwrite it
+    assert bytes(got) == data[50:]
+    assert lent_seen == thread and (r._thread is not None) == thread
+    assert r.finish() == hashlib.sha256(data[100:350_000]).hexdigest()
+    assert r._lent is None
+
+
+def test_chunks_lend_their_buffer_to_a_hashing_reader(monkeypatch) -> None:
+    from cardscan.engine.detect import chunks
+
+    monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
+    monkeypatch.setattr(cardscan.pipeline, "spare_core", lambda: True)
+    data = os.urandom(3 << 20)
+    r = HashingReader(io.BytesIO(data))
+    lent = []
+    real = r.readinto_lent
+    monkeypatch.setattr(r, "readinto_lent", lambda b: lent.append(len(b)) or real(b))
+    assert b"".join(bytes(c) for c in chunks(r, 1 << 20)) == data
+    assert lent and r.finish() == hashlib.sha256(data).hexdigest()
+
+
 def test_hashing_reader_readinto_without_raw_readinto() -> None:
     class ReadOnly:
         def __init__(self, data: bytes) -> None:

@@ -88,13 +88,17 @@ def chunks(fileobj: IO[bytes], size: int, limit: int | None = None) -> Iterator[
     """
     step = min(size, _FIRST_READ)
     view = memoryview(bytearray(step)) if hasattr(fileobj, "readinto") else None
+    # A chunk's bytes stay as they are until the next read (the consumer
+    # copies what it keeps): a reader that hashes on a thread may hash them
+    # in place (pipeline.HashingReader.readinto_lent).
+    readinto = getattr(fileobj, "readinto_lent", None) or getattr(fileobj, "readinto", None)
     left = size if limit is None else limit
     while left > 0:
         want = step if limit is None else min(step, left)
         chunk: bytes | memoryview | None = None
         if view is not None:
             try:
-                n = fileobj.readinto(view[:want])  # type: ignore[attr-defined]
+                n = readinto(view[:want])  # type: ignore[misc]
             except (NotImplementedError, io.UnsupportedOperation):  # read() only
                 view = None
             else:
