@@ -48,6 +48,7 @@ and are ignored here.
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import importlib
 import io
@@ -556,6 +557,8 @@ class HashingReader(io.RawIOBase):
     THREAD_AFTER = 4 << 20
     #: Chunks waiting for the hashing thread: a bound on the memory it holds.
     QUEUE = 8
+    #: A caller of readinto_lent goes round this many buffers (or more).
+    LEND = 4
 
     def __init__(self, raw: BinaryIO, start: int = 0, end: int | None = None) -> None:
         super().__init__()
@@ -567,9 +570,9 @@ class HashingReader(io.RawIOBase):
         self._queue: Any = None
         self._thread: threading.Thread | None = None
         self._asked = False  # whether to hash on a thread (asked once, past THREAD_AFTER)
-        # Set by the hashing thread once it has hashed the buffer lent last
-        # (readinto_lent); None when no lent buffer is pending.
-        self._lent: threading.Event | None = None
+        # Per lent buffer not known to be hashed yet (readinto_lent), oldest
+        # first: set by the hashing thread once it has hashed it.
+        self._lent: collections.deque[threading.Event] = collections.deque()
         try:
             self._pos = raw.tell()
         except (OSError, AttributeError, ValueError):
@@ -590,7 +593,7 @@ class HashingReader(io.RawIOBase):
             return False
 
     def read(self, size: int | None = -1) -> bytes:
-        self._wait_lent()
+        self._wait_lent(0)
         data = self._raw.read(-1 if size is None else size)
         if data:
             self._account(data)
@@ -602,32 +605,41 @@ class HashingReader(io.RawIOBase):
         return self._readinto(b, False)
 
     def readinto_lent(self, b: Any) -> int:
-        """:meth:`readinto`, for a caller that leaves ``b``'s bytes as they
-        are until its next call to this reader (engine.detect.chunks): the
-        hashing thread hashes them in ``b`` itself, and that next call waits
-        until it has. A caller's buffer that may change at once is copied
-        for the thread (readinto): a new 1 MiB bytes object per chunk, page
-        faults and all, cost ~0.05 s per 256 MB."""
+        """:meth:`readinto`, for a caller that goes round :data:`LEND`
+        buffers (or more) and leaves a buffer's bytes as they are until it
+        reads into it again or calls another method (engine.detect.chunks):
+        the hashing thread hashes them in the buffer itself, and a call
+        waits until the thread has hashed what it could overwrite. A
+        caller's buffer that may change at once is copied for the thread
+        (readinto): a new 1 MiB bytes object per chunk, page faults and
+        all, cost ~0.05 s per 256 MB. With one buffer, the reads waited for
+        the thread (~0.2 s per 256 MB: it gets the GIL back late)."""
         return self._readinto(b, True)
 
     def _readinto(self, b: Any, lent: bool) -> int:
-        self._wait_lent()
+        self._wait_lent(self.LEND - 1 if lent else 0)
         readinto = getattr(self._raw, "readinto", None)
         if readinto is None:
             data = self.read(len(b))
             n = len(data)
             b[:n] = data
             return n
+        before = len(self._lent)
         n = readinto(b)
         if n:
             self._account(memoryview(b)[:n], lent)
+        if lent and self._thread is not None and len(self._lent) == before:
+            # One entry per call once the thread runs, hashed or not (bytes
+            # past the range's end, a read after a seek ahead): the count of
+            # calls is what says which buffer the caller goes back to.
+            self._lent.append(_HASHED)
         return n or 0
 
     def readall(self) -> bytes:
         return self.read(-1)
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        self._wait_lent()
+        self._wait_lent(0)
         self._pos = self._raw.seek(offset, whence)
         return self._pos
 
@@ -652,18 +664,20 @@ class HashingReader(io.RawIOBase):
         if self._thread is not None:
             if isinstance(data, bytes):  # immutable: safe to hash later
                 self._queue.put(view)
-            elif lent:  # unchanged until the caller's next call, which waits for it
-                self._lent = threading.Event()
-                self._queue.put((view, self._lent))
+            elif lent:  # unchanged until a later call waits for it
+                done = threading.Event()
+                self._lent.append(done)
+                self._queue.put((view, done))
             else:  # a caller's buffer, reused at once: copied
                 self._queue.put(bytes(view))
         else:
             self._h.update(view)
 
-    def _wait_lent(self) -> None:
-        if self._lent is not None:
-            self._lent.wait()
-            self._lent = None
+    def _wait_lent(self, pending: int) -> None:
+        """Wait until at most ``pending`` lent buffers are still to be hashed."""
+        lent = self._lent
+        while len(lent) > pending:
+            lent.popleft().wait()
 
     def _start_thread(self) -> None:
         import queue
@@ -679,7 +693,7 @@ class HashingReader(io.RawIOBase):
             self._queue.put(None)
             self._thread.join()
             self._thread = self._queue = None
-            self._lent = None  # (hashed: the thread hashed all it was given)
+            self._lent.clear()  # (hashed: the thread hashed all it was given)
 
     def finish(self) -> str:
         """Hash what the scan skipped (up to ``end`` or EOF); return the hex digest."""
@@ -732,6 +746,11 @@ def _running_now() -> int | None:
             return int(fh.read().split()[3].split(b"/")[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+#: A lent buffer with nothing left to hash (see HashingReader._readinto).
+_HASHED = threading.Event()
+_HASHED.set()
 
 
 def _hash_from(h: Any, chunks: Any) -> None:
