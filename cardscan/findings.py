@@ -334,17 +334,23 @@ class Finding:
         return "critical" if self.kind in ("track1", "track2") else "high"
 
     def with_location(self, **changes: Any) -> "Finding":
-        # Built field by field: dataclasses.replace twice cost ~16 us, and a
-        # big file's findings each come through here (RangeStats.fix).
+        # Copied field by field past __init__ (neither class has a
+        # __post_init__; a test keeps it so): dataclasses.replace twice cost
+        # ~16 us, and a big file's findings each come through here
+        # (RangeStats.fix). Only the fields: a copy is not marked public.
         loc = self.location
         values = {name: getattr(loc, name) for name in _LOCATION_FIELDS}
         for name in changes:
             if name not in values:
                 raise TypeError(f"Location has no field {name!r}")
         values.update(changes)
+        new_loc = object.__new__(Location)
+        new_loc.__dict__.update(values)
         mine = {name: getattr(self, name) for name in _FINDING_FIELDS}
-        mine["location"] = Location(**values)
-        return Finding(**mine)
+        mine["location"] = new_loc
+        new = object.__new__(Finding)
+        new.__dict__.update(mine)
+        return new
 
     def to_dict(self, key: "FingerprintKey | None" = None) -> dict[str, Any]:
         """The manifest record's fields; ``key`` seals a masked location (Location.to_dict)."""

@@ -260,3 +260,6 @@ def test_with_location_is_dataclasses_replace_field_for_field() -> None:
         assert pan not in got.location.public().uri and pan not in got.location.to_dict()["uri"]
     with pytest.raises(TypeError):
         f.with_location(nonsense=1)
+    # with_location copies past __init__: nothing there to skip.
+    assert not hasattr(Location, "__post_init__") and not hasattr(Finding, "__post_init__")
+    assert hash(f.with_location(line=2)) == hash(replace(f, location=replace(f.location, line=2)))
