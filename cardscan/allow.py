@@ -46,6 +46,7 @@ scanner reports a finding, copies its line (and the line before) and decides.
 """
 from __future__ import annotations
 
+import io
 import re
 from typing import IO, Any, Iterable, TypeVar
 
@@ -179,29 +180,97 @@ def split_seekable(fileobj: IO[bytes], findings: list[F], base: int = 0) -> tupl
     """(kept, allowed) for findings whose offsets are offsets in a seekable
     ``fileobj`` counted from ``base``: only the lines around them are read
     again (one block serves the findings close together, a CSV full of
-    numbers), so a clean file costs nothing. The file's position is kept."""
+    numbers), so a clean file costs nothing. The file's position is kept.
+
+    Which findings a block serves is decided as by reading :data:`_BLOCK`
+    bytes (or to the end of the file) at the first finding the last block
+    does not cover, but only the bytes those findings' lines can reach are
+    read: on the benchmark log (a finding every ~100 KB) each read was
+    64 KiB, ~0.04 s per 256 MB; ~12 KiB now. The blocks start where they
+    did, so every finding is judged on the same bytes (tests compare with
+    the plain reads, :func:`_split_reading_blocks`)."""
     if not findings:
         return findings, []
-    kept: list[F] = []
-    allowed: list[F] = []
     pos = fileobj.tell()
-    start, window, to_eof = 0, b"", False
     try:
-        for f in findings:
-            offset, length = _where(f)
-            if offset is None:
-                kept.append(f)
-                continue
-            at = base + offset
-            lo, hi = max(0, at - 2 * MAX_LINE), at + max(0, length) + MAX_LINE
-            if not (start <= lo and (hi <= start + len(window) or to_eof)):
-                fileobj.seek(lo)
-                want = max(hi - lo, _BLOCK)
-                start, window = lo, fileobj.read(want)
-                to_eof = len(window) < want
-            (allowed if allowed_at(window, at - start, length) else kept).append(f)
+        size = _file_size(fileobj)
+        if size is None:  # (where a block ends is known only once read)
+            return _split_reading_blocks(fileobj, findings, base)
+        kept: list[F] = []
+        allowed: list[F] = []
+        for block_start, want, members in _blocks(findings, base, size):
+            window = b""
+            if want > 0:
+                fileobj.seek(block_start)
+                window = fileobj.read(want)
+            for f in members:
+                offset, length = _where(f)
+                if offset is None:
+                    kept.append(f)
+                else:
+                    (allowed if allowed_at(window, base + offset - block_start, length) else kept).append(f)
+        return kept, allowed
     finally:
         fileobj.seek(pos)
+
+
+def _file_size(fileobj: Any) -> int | None:
+    """The size of a plain file object (offsets are the file's own); None
+    for anything else: a decoder's stream may have to decompress all of
+    itself to seek to its end (zip members), or name the fd of what it
+    decodes (gzip)."""
+    if type(fileobj) not in (io.BufferedReader, io.FileIO):
+        return None
+    try:
+        return int(fileobj.seek(0, 2))
+    except (OSError, ValueError):
+        return None
+
+
+def _blocks(findings: list[F], base: int, size: int) -> list[tuple[int, int, list[F]]]:
+    """(start, bytes to read, the findings it serves) per block, in order:
+    the blocks of :func:`_split_reading_blocks` on a file of ``size`` bytes,
+    each cut to what its findings need (the lines around them: up to ``hi``)."""
+    plan: list[tuple[int, int, list[F]]] = []
+    start = end = need = 0  # the block as the full read has it; what its findings need
+    to_eof = False
+    members: list[F] = []
+    for f in findings:
+        offset, length = _where(f)
+        if offset is not None:
+            at = base + offset
+            lo, hi = max(0, at - 2 * MAX_LINE), at + max(0, length) + MAX_LINE
+            if not (start <= lo and (hi <= end or to_eof)):
+                if members:
+                    plan.append((start, need - start, members))
+                want = max(hi - lo, _BLOCK)
+                start, end, to_eof = lo, max(lo, min(lo + want, size)), size - lo < want
+                need, members = lo, []
+            need = max(need, min(hi, end))
+        members.append(f)
+    plan.append((start, need - start, members))
+    return plan
+
+
+def _split_reading_blocks(fileobj: IO[bytes], findings: list[F], base: int = 0) -> tuple[list[F], list[F]]:
+    """:func:`split_seekable` reading whole blocks (where the file's size is
+    not known; and the oracle of its tests)."""
+    kept: list[F] = []
+    allowed: list[F] = []
+    start, window, to_eof = 0, b"", False
+    for f in findings:
+        offset, length = _where(f)
+        if offset is None:
+            kept.append(f)
+            continue
+        at = base + offset
+        lo, hi = max(0, at - 2 * MAX_LINE), at + max(0, length) + MAX_LINE
+        if not (start <= lo and (hi <= start + len(window) or to_eof)):
+            fileobj.seek(lo)
+            want = max(hi - lo, _BLOCK)
+            start, window = lo, fileobj.read(want)
+            to_eof = len(window) < want
+        (allowed if allowed_at(window, at - start, length) else kept).append(f)
     return kept, allowed
 
 

@@ -633,10 +633,25 @@ def mask_name(text: str) -> str:
     masked and percent-encoded again. Text without a card number comes
     back unchanged (the same object).
     """
-    if not isinstance(text, str) or len(text) < 12 or _STAMP.fullmatch(text):
+    if not isinstance(text, str) or len(text) < 12 or (type(text) is str and text in _CLEAN_NAMES) \
+            or _STAMP.fullmatch(text):
         return text
     masked = _mask_name(text) if len(text) <= 4096 else _mask_name_once(text)
-    return text if masked == text else masked
+    if masked == text:
+        if type(text) is str and len(text) <= 4096:
+            if len(_CLEAN_NAMES) >= _CLEAN_MAX:
+                _CLEAN_NAMES.clear()
+            _CLEAN_NAMES.add(text)
+        return text
+    return masked
+
+
+#: Names mask_name found nothing to mask in (plain str only: a subclass may
+#: compare equal and differ): a set probe, where the call and the cache of
+#: _mask_name cost ~2 us, for the strings that repeat in every record of a
+#: scan (an object's uri, a finding's reasons). Bounded: cleared when full.
+_CLEAN_NAMES: set[str] = set()
+_CLEAN_MAX = 16384
 
 
 def mask_value(value: Any) -> Any:
@@ -737,10 +752,12 @@ def public_record(record: Any, _key: str | None = None) -> Any:
         return record
     if isinstance(record, dict):
         out = None
+        clean = _CLEAN_NAMES
         for k, v in record.items():
-            nk = mask_name(k) if type(k) is str and len(k) >= 12 else k
+            nk = mask_name(k) if type(k) is str and len(k) >= 12 and k not in clean else k
             tv = type(v)
-            if tv is int or tv is float or tv is bool or v is None or (tv is str and len(v) < 12) or tv is Published:
+            if tv is int or tv is float or tv is bool or v is None or tv is Published or \
+                    (tv is str and (len(v) < 12 or v in clean)):
                 nv = v  # the common leaves, without a call
             else:
                 nv = v if _opaque(k) else public_record(v, k)
@@ -752,7 +769,9 @@ def public_record(record: Any, _key: str | None = None) -> Any:
                 out[nk] = nv
         return record if out is None else out
     if isinstance(record, (list, tuple)):
-        items = [public_record(v, _key) for v in record]
+        clean = _CLEAN_NAMES
+        # (Short and known-clean strings, a finding's reasons, without a call each.)
+        items = [v if type(v) is str and (len(v) < 12 or v in clean) else public_record(v, _key) for v in record]
         if all(a is b for a, b in zip(items, record)):
             return record
         return type(record)(items) if isinstance(record, tuple) else items

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from cardscan import Scanner
 from cardscan.allow import (
@@ -18,6 +19,7 @@ from cardscan.allow import (
     verdict,
 )
 from cardscan.engine.config import ScanConfig
+from cardscan.findings import Location
 from cardscan.testing import make_pan
 
 ALLOWED = [
@@ -276,3 +278,48 @@ def test_split_seekable_reads_blocks_and_agrees_with_the_whole_text_check(rng) -
     # Offsets counted from a base: the layer starts 5 bytes into the stream.
     kept2, allowed2 = split_seekable(io.BytesIO(b"xxxx\n" + data), found, base=5)
     assert allowed2 == allowed and kept2 == kept
+
+
+class _At:
+    """A finding's place, as split_seekable reads it."""
+
+    def __init__(self, offset, length) -> None:
+        self.location = Location(offset=offset, length=length)
+
+    def __repr__(self) -> str:
+        return f"_At({self.location.offset}, {self.location.length})"
+
+
+_PIECES = [b"x", b"\n", b"\r\n", b"\r", b"\x00", b"\x00" * 7, b"# cardscan: allow", b"cardscan: allow-next-line",
+           b"4556737586899855", b" ", b"y" * 300, b"z" * 5000]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(_PIECES), max_size=120),
+    places=st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 200_000)), st.integers(0, 40)), max_size=30),
+    ordered=st.booleans(),
+    base=st.sampled_from([0, 5, 9000]),
+)
+def test_split_seekable_on_a_file_reads_less_and_decides_as_whole_blocks(tmp_path_factory, pieces, places, ordered,
+                                                                         base) -> None:
+    """On a plain file only the bytes the findings' lines reach are read;
+    every finding is judged as when whole blocks were read (the same block
+    starts): findings near and past the end, out of order, without an
+    offset, lines ending in \\r\\n and NULs, pragmas everywhere."""
+    from cardscan.allow import _split_reading_blocks
+
+    data = b"".join(pieces) * 3
+    path = tmp_path_factory.mktemp("allow") / "f.log"
+    path.write_bytes(b"h" * base + data)
+    size = base + len(data)
+    found = [_At(None if o is None else o % (size + 3000), n) for o, n in places]
+    if ordered:
+        found.sort(key=lambda f: -1 if f.location.offset is None else f.location.offset)
+    with open(path, "rb") as fh:
+        fh.seek(3)
+        got = split_seekable(fh, found, base)
+        assert fh.tell() == 3
+        with open(path, "rb") as other:
+            want = _split_reading_blocks(other, found, base)
+    assert got == want

@@ -238,3 +238,28 @@ def test_a_public_location_is_checked_once_and_a_changed_copy_again() -> None:
     changed = replace(pub, uri=f"file:///srv/again-{pan}.csv")
     assert pan not in changed.public().uri and pan not in changed.to_dict()["uri"]
     assert pub == Location(uri=pub.uri, line=2, column=3)  # the mark is not part of equality
+
+
+def test_with_location_is_dataclasses_replace_field_for_field() -> None:
+    from dataclasses import fields, replace
+
+    pan = "4556737586899855"
+    loc = Location(uri=f"file:///srv/{pan}.csv", member=("a.zip",), offset=5, length=16, line=2, column=3,
+                   version="v1", ref="B2", sealed="s")
+    f = Finding(location=loc.public(), kind="pan", brand="visa", masked=mask(pan), fingerprint="hmac-sha256:00",
+                confidence=85, reasons=("issuer_luhn", "grouped"), test_card=True, encoding="utf-16le", digits=16,
+                obj={"size": 1}, carried_over="2026-01-01T00:00:00Z")
+    for changes in ({}, {"line": 9, "column": 1}, {"uri": f"file:///srv/again-{pan}.csv"}, {"line": None}):
+        got = f.with_location(**changes)
+        want = replace(f, location=replace(f.location, **changes))
+        assert got == want
+        for name in (x.name for x in fields(Finding)):
+            assert getattr(got, name) == getattr(want, name)
+        assert got.obj is f.obj  # shared, as replace shares it
+        # A changed copy is checked again (the public mark is not copied).
+        assert pan not in got.location.public().uri and pan not in got.location.to_dict()["uri"]
+    with pytest.raises(TypeError):
+        f.with_location(nonsense=1)
+    # with_location copies past __init__: nothing there to skip.
+    assert not hasattr(Location, "__post_init__") and not hasattr(Finding, "__post_init__")
+    assert hash(f.with_location(line=2)) == hash(replace(f, location=replace(f.location, line=2)))

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import pickle
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -344,6 +345,75 @@ def test_hashing_reader_readinto_one_reused_buffer(monkeypatch, thread: bool) ->
     assert bytes(got) == data[50:]
     assert (r._thread is not None) == thread
     assert r.finish() == hashlib.sha256(data[100:250_000]).hexdigest()
+
+
+@pytest.mark.parametrize("thread", [False, True])
+@pytest.mark.parametrize("end", [None, 150_000])
+def test_hashing_reader_lent_buffers_are_hashed_in_place_before_their_reuse(monkeypatch, thread: bool,
+                                                                           end: int | None) -> None:
+    """readinto_lent: the thread hashes the caller's buffers themselves (no
+    copy); a caller going round LEND buffers reads into each again only
+    once the thread has hashed it, and any other call waits for all: the
+    digest is of what was read, with a slow hashing thread, reads past the
+    range's end (nothing to hash there) and seeks between."""
+    monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
+    monkeypatch.setattr(cardscan.pipeline, "spare_core", lambda: thread)
+    real = cardscan.pipeline._hash_from
+
+    def slow(h, chunks):
+        def get():
+            item = q_get()
+            time.sleep(0.002)  # behind the reads: the waits must hold
+            return item
+        q_get = chunks.get
+        chunks.get = get
+        real(h, chunks)
+
+    monkeypatch.setattr(cardscan.pipeline, "_hash_from", slow)
+    data = os.urandom(400_000)
+    r = HashingReader(io.BufferedReader(io.BytesIO(data), 1000), 100, end)
+    r.seek(50)
+    bufs = [bytearray(8192) for _ in range(HashingReader.LEND)]
+    got = bytearray()
+    turn = 0
+    lent_seen = False
+    while True:
+        buf = bufs[turn]
+        n = r.readinto_lent(buf)  # overwrites it: only once the thread has hashed it
+        if not n:
+            break
+        got += buf[:n]
+        lent_seen = lent_seen or any(not e.is_set() for e in r._lent)
+        turn = (turn + 1) % len(bufs)
+        if len(got) % 7 == 0:
+            r.seek(r.tell())  # another call: waits for every lent buffer
+            assert all(e.is_set() for e in r._lent) and not r._lent
+    assert bytes(got) == data[50:]
+    assert (r._thread is not None) == thread and (lent_seen or not thread)
+    assert r.finish() == hashlib.sha256(data[100:end]).hexdigest()
+    assert not r._lent
+
+
+def test_chunks_lend_their_buffer_to_a_hashing_reader(monkeypatch) -> None:
+    from cardscan.engine.detect import chunks
+
+    monkeypatch.setattr(HashingReader, "THREAD_AFTER", 4096)
+    monkeypatch.setattr(cardscan.pipeline, "spare_core", lambda: True)
+    real_hash = cardscan.pipeline._hash_from
+
+    def slow(h, chunks):  # behind the reads: chunks must go round its buffers
+        q_get = chunks.get
+        chunks.get = lambda: (time.sleep(0.003), q_get())[1]
+        real_hash(h, chunks)
+
+    monkeypatch.setattr(cardscan.pipeline, "_hash_from", slow)
+    data = os.urandom(9 << 20)
+    r = HashingReader(io.BytesIO(data))
+    lent = []
+    real = r.readinto_lent
+    monkeypatch.setattr(r, "readinto_lent", lambda b: lent.append(len(b)) or real(b))
+    assert b"".join(bytes(c) for c in chunks(r, 1 << 20)) == data
+    assert len(lent) > HashingReader.LEND and r.finish() == hashlib.sha256(data).hexdigest()
 
 
 def test_hashing_reader_readinto_without_raw_readinto() -> None:

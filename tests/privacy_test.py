@@ -592,3 +592,49 @@ def test_timestamps_skip_the_slow_path_and_it_agrees(rng) -> None:
     for near in (f"2026-12-07T00:44:10.{pan}", f"2026-12-07 {pan}", f"{pan}Z"):
         assert not _STAMP.fullmatch(near)
         assert find_leaks(mask_text(near).encode(), [pan]) == [] and find_leaks(mask_name(near).encode(), [pan]) == []
+
+
+def test_names_found_clean_are_remembered_and_only_those(rng) -> None:
+    """mask_name remembers names it found nothing in (a set probe, where
+    public_record skips the call): the same answers as the slow path, for
+    clean names, near misses and cards, asked once or many times; a str
+    subclass is never taken from the set; the set is bounded."""
+    from cardscan import privacy
+
+    pan = make_pan("4556", 16, rng)
+    n13 = make_pan("4", 13, rng)
+    names = [
+        "file:///srv/logs/app.log", "longer_group_run", "card_word_before", f"file:///srv/{pan}.csv",
+        f"/srv/{pan[:4]} {pan[4:8]} {pan[8:12]} {pan[12:]}/x", f"s3://b/{n13}", f"/srv/{pan[:15]}x",  # near miss
+        f"/srv/{pan[:-1]}{(int(pan[-1]) + 1) % 10}", "%34%35%35%36" + pan[4:], "x" * 40,
+    ]
+    for _ in range(200):
+        names.append("".join(rng.choice("0123456789 -/_.abc") for _ in range(rng.randint(12, 40))))
+    want = {t: privacy._mask_name_once(t) for t in names}
+    for _ in range(3):
+        for t in rng.sample(names, len(names)):
+            got = mask_name(t)
+            assert got == want[t]
+            assert (got is t) == (want[t] == t)
+            record = {"uri": t, "reasons": [t, "issuer_luhn"], "object": {"path": t}}
+            out = public_record(record)
+            assert out["uri"] == got and out["reasons"][0] == got and out["object"]["path"] == got
+            assert (out is record) == (got == t)
+    for t in names:
+        assert (t in privacy._CLEAN_NAMES) == (want[t] == t) or len(privacy._CLEAN_NAMES) >= privacy._CLEAN_MAX
+    assert find_leaks(json.dumps(public_record({"r": [f"file:///srv/{pan}.csv"]})).encode(), [pan]) == []
+
+    class Odd(str):
+        pass
+
+    odd = Odd("file:///srv/logs/app.log")
+    assert mask_name(odd) is odd and odd not in [x for x in privacy._CLEAN_NAMES if type(x) is not str]
+    # Bounded: full, it starts again.
+    saved = set(privacy._CLEAN_NAMES)
+    try:
+        privacy._CLEAN_NAMES.update(f"/clean/name/{i}" for i in range(privacy._CLEAN_MAX))
+        mask_name("/another/clean/name")
+        assert len(privacy._CLEAN_NAMES) <= 1
+    finally:
+        privacy._CLEAN_NAMES.clear()
+        privacy._CLEAN_NAMES.update(saved)

@@ -81,6 +81,47 @@ def _plausible_groups(text: bytes) -> bool:
     return any(t == (6, 2, 4) for t in zip(sizes, sizes[1:], sizes[2:]))
 
 
+#: The printed formats of validate.FORMATS (group sizes; a test keeps the
+#: two equal: this module sits below validate and cannot import it).
+PRINTED_FORMATS = frozenset({
+    (4, 4, 4), (4, 4, 5), (4, 3, 3, 3), (4, 6, 4), (4, 4, 4, 2), (4, 6, 5), (4, 4, 4, 3), (4, 5, 6), (4, 4, 4, 4),
+    (4, 6, 6), (6, 2, 4, 4), (4, 4, 4, 5), (4, 4, 4, 6), (4, 4, 4, 4, 2), (4, 4, 4, 4, 3), (6, 13),
+})
+_FORMAT_COUNTS = sorted({len(f) for f in PRINTED_FORMATS})
+
+
+def _sep_chain_holds(text: bytes, table: bytes | None) -> bool:
+    """Could the chain ``text`` (groups of digits joined by separators) hold
+    a PAN that validate.windows accepts, or be the printed number outside
+    every range that validate.printed_outside_ranges accepts? A group of
+    12-19 digits, or groups in a printed format joined by one separator,
+    that pass the Luhn check and the prefix table; the whole chain in a
+    format needs the Luhn check only. Both are what those functions ask
+    first (issuers.match admits no number the table drops), so a chain
+    they would reject leaves no work for Python."""
+    parts = _SEPS.split(text)
+    seps = [text[m.start()] for m in _SEPS.finditer(text)]
+    sizes = [len(p) for p in parts]
+    m = len(parts)
+
+    def ok(digits: bytes, whole: bool) -> bool:
+        n = len(digits)
+        if not whole and table is not None and not (table[int(digits[:4])] >> (n - 12)) & 1:
+            return False
+        return luhn_valid(digits.decode("ascii"))
+
+    for i in range(m):
+        if 12 <= sizes[i] <= 19 and ok(parts[i], False):
+            return True
+        for k in _FORMAT_COUNTS:
+            if i + k > m:
+                break
+            if tuple(sizes[i:i + k]) in PRINTED_FORMATS and all(seps[j] == seps[i] for j in range(i, i + k - 1)):
+                if ok(b"".join(parts[i:i + k]), i == 0 and k == m):
+                    return True
+    return False
+
+
 _GAP = frozenset(b" \t=:\"'/")
 _IDENT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _ALNUM = re.compile(rb"[A-Za-z0-9]+")
@@ -236,7 +277,7 @@ def _whole_reading(text: bytes, cut: int, table: bytes | None) -> bool:
 def _keep(digits: bytes, has_sep: bool, table: bytes | None, text: bytes = b"") -> bool:
     n = len(digits)
     if has_sep:
-        return n >= 12 and _plausible_groups(text)
+        return n >= 12 and _plausible_groups(text) and _sep_chain_holds(text, table)
     if not 12 <= n <= 19:
         return False
     if table is not None and not (table[int(digits[:4])] >> (n - 12)) & 1:

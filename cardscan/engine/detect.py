@@ -88,13 +88,27 @@ def chunks(fileobj: IO[bytes], size: int, limit: int | None = None) -> Iterator[
     """
     step = min(size, _FIRST_READ)
     view = memoryview(bytearray(step)) if hasattr(fileobj, "readinto") else None
+    # A reader that hashes on a thread may hash a chunk in place
+    # (pipeline.HashingReader.readinto_lent) when the chunk's bytes stay as
+    # they are while it does: chunks go round ``lend`` buffers (the consumer
+    # copies what it keeps and never writes into a chunk), so the thread
+    # has the time of several chunks' scans for each.
+    readinto = getattr(fileobj, "readinto_lent", None)
+    lend = int(getattr(fileobj, "LEND", 1)) if readinto is not None else 1
+    readinto = readinto or getattr(fileobj, "readinto", None)
+    views: list[memoryview | None] = [view] + [None] * (lend - 1)
+    turn = 0
     left = size if limit is None else limit
     while left > 0:
         want = step if limit is None else min(step, left)
         chunk: bytes | memoryview | None = None
         if view is not None:
+            view = views[turn]
+            if view is None:  # (the first pass round: this buffer is new)
+                view = views[turn] = _aligned(step, _position(fileobj))
+            turn = (turn + 1) % lend
             try:
-                n = fileobj.readinto(view[:want])  # type: ignore[attr-defined]
+                n = readinto(view[:want])  # type: ignore[misc]
             except (NotImplementedError, io.UnsupportedOperation):  # read() only
                 view = None
             else:
@@ -110,11 +124,17 @@ def chunks(fileobj: IO[bytes], size: int, limit: int | None = None) -> Iterator[
         if len(chunk) == step < size:  # a big stream: read bigger
             step = min(size, step * 4)
             if view is not None:
-                try:
-                    pos = fileobj.tell()  # where the next read starts
-                except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
-                    pos = 0  # (only the copy's speed depends on it)
-                view = _aligned(step, pos)
+                views = [_aligned(step, _position(fileobj))] + [None] * (lend - 1)
+                turn = 0
+
+
+def _position(fileobj: IO[bytes]) -> int:
+    """Where the next read of ``fileobj`` starts (0 if it cannot say: only
+    the copy's speed depends on it, see _aligned)."""
+    try:
+        return fileobj.tell()
+    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+        return 0
 
 
 #: Bytes in a memory page (the unit _aligned places buffers by).

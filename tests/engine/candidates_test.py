@@ -13,6 +13,7 @@ from cardscan.engine.candidates import (
 )
 from cardscan.errors import ConfigError
 from cardscan.testing import make_pan
+from cardscan.testing.pans import luhn_complete
 
 needs_c = pytest.mark.skipif(find_chains_c is None, reason="C finder not built")
 #: Every SIMD level this CPU can run (avx2, sse2, scalar on most x86-64):
@@ -86,9 +87,14 @@ def test_chain_boundaries_and_flags(backend) -> None:
     # status, bytes, milliseconds), however many digits they hold.
     assert find(b'"GET / HTTP/1.1" 200 47209 139300 12') == []
     assert find(b"ids 123 45678 901234 5678") == []
-    # A group of 4 followed by 3-6 digits, or 6 then 13, can start one.
-    assert find(b"x 4111 111111 11111 x") != []
-    assert find(b"x 675964 9826438453255 x") != []
+    # A group of 4 followed by 3-6 digits, or 6 then 13, can start one:
+    # groups in a printed format that pass Luhn (and the prefix table).
+    assert find(b"x 3782 822463 10005 x") != []
+    assert find(b"x 675964 " + luhn_complete("675964982643845325")[6:].encode() + b" x") != []
+    # Near misses: the same groups failing Luhn, a UUID's 4-4-4 digit groups.
+    assert find(b"x 3782 822463 10006 x") == []
+    assert find(b"x 4111 111111 11111 x") == []
+    assert find(b'"event_id":"1adf9437-2951-4304-a4c0"') == []
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
@@ -807,3 +813,71 @@ def test_a_number_that_reads_whole_is_not_cut_at_a_percent(backend) -> None:
         assert [s for s, _, _ in chains] == [start], text
     # Where the whole run is no candidate, the escape is cut off as before.
     assert find(b"%224111111111111111%22") == [(3, 19, 0)]
+
+
+def test_the_finders_printed_formats_are_validates() -> None:
+    from cardscan.engine.candidates import PRINTED_FORMATS
+    from cardscan.engine.validate import FORMATS
+
+    assert PRINTED_FORMATS == {f for fs in FORMATS.values() for f in fs}
+
+
+def _groupings(max_groups: int = 5):
+    """Every tuple of 2..max_groups group sizes (1-19 each) with 12-19 digits in all."""
+    def rec(prefix: tuple[int, ...], total: int):
+        if len(prefix) >= 2 and 12 <= total <= 19:
+            yield prefix
+        if len(prefix) == max_groups:
+            return
+        for g in range(1, 20 - total if total < 19 else 1):
+            yield from rec(prefix + (g,), total + g)
+    yield from rec((), 0)
+
+
+@needs_c
+def test_c_equals_oracle_on_every_grouping_luhn_valid_or_not(rng, monkeypatch) -> None:
+    """Chains with separators are kept only when a window could pass
+    (sep_chain_holds): groupings of 2-5 groups and the printed formats with
+    groups around them, Luhn-valid or one digit off, in and outside the
+    issuer ranges, one separator or two kinds, ASCII and UTF-16, at every
+    SIMD level, as the oracle says; and where a chain is dropped, a scan
+    with the rule turned off finds nothing there either."""
+    from cardscan.engine import candidates
+    from cardscan.engine.candidates import PRINTED_FORMATS
+    from cardscan.engine.detect import Detector
+
+    find_py = get_finder("python")
+    find_c = get_finder("c")
+    unfiltered = Detector()
+    unfiltered._find = get_finder("python")
+    groupings = list(_groupings())
+    formats = sorted(PRINTED_FORMATS)
+    kept = dropped = 0
+    for _ in range(2500):
+        if rng.random() < 0.5:
+            sizes = rng.choice(groupings)
+        else:
+            f = rng.choice(formats)
+            sizes = tuple(rng.choice([(), (4,), (rng.randint(1, 6),)])) + f + tuple(rng.choice([(), (4,), (2,)]))
+        n = sum(sizes)
+        prefix = rng.choice(["4", "51", "37", "6011", "7", "9", "0"])
+        digits = luhn_complete(prefix + "".join(rng.choice("0123456789") for _ in range(n - len(prefix) - 1)))
+        if rng.random() < 0.3:  # a near miss: the check digit off by one
+            digits = digits[:-1] + str((int(digits[-1]) + 1) % 10)
+        parts, at = [], 0
+        for g in sizes:
+            parts.append(digits[at:at + g])
+            at += g
+        seps = [rng.choice(" -") for _ in parts[1:]] if rng.random() < 0.3 else [rng.choice(" -")] * (len(parts) - 1)
+        text = parts[0] + "".join(s + p for s, p in zip(seps, parts[1:]))
+        for data in (f"card {text} x".encode(), f"card {text} x".encode("utf-16-le")):
+            want = find_py(data)
+            for _ in each_level():
+                assert find_c(data) == want, (sizes, text)
+            kept += bool(want)
+            dropped += not want
+            if not want:
+                with monkeypatch.context() as m:
+                    m.setattr(candidates, "_sep_chain_holds", lambda text, table: True)
+                    assert unfiltered.hits(data) == [], text
+    assert kept > 300 and dropped > 300
