@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 from ..findings import ErrorRecord, Location
 from ..pipeline import ItemResult, Pipeline
 from ..sources.base import Item
+from ..sources.fs import SmallBatch
 from . import worker
 
 log = logging.getLogger("cardscan.run.executor")
@@ -62,6 +63,9 @@ class Runner(Protocol):
 class InProcessRunner:
     """Scans units in this process, one after another (``--jobs 1``), with its own pipeline."""
 
+    #: Takes :class:`~cardscan.sources.fs.SmallBatch` entries in units (Sweep lists small files so).
+    small_batches = True
+
     def __init__(self, spec: dict[str, Any]) -> None:
         self.pipeline = Pipeline.from_spec(spec)
 
@@ -73,7 +77,7 @@ class InProcessRunner:
             for item in unit:
                 if should_stop():
                     return
-                results.append(self.pipeline.scan_item(item))
+                results.append(worker.scan_one(self.pipeline, item))
             yield unit, results
 
     def scan_plain(self, unit: Unit, should_stop: Callable[[], bool]) -> tuple[list[ItemResult], list[Item]]:
@@ -81,6 +85,15 @@ class InProcessRunner:
         done: list[ItemResult] = []
         later: list[Item] = []
         for item in unit:
+            if isinstance(item, SmallBatch):
+                if should_stop():
+                    later.append(item)
+                    continue
+                b = self.pipeline.scan_batch(item, plain_only=True)
+                later += b.later
+                b.later = []
+                done.append(b)  # type: ignore[arg-type]  # the sweep takes either
+                continue
             r = None if should_stop() else self.pipeline.scan_plain(item)
             if r is None:
                 later.append(item)
@@ -185,6 +198,9 @@ class ExecutorRunner:
         else:
             self._executor = None
             self._factory = executor
+        #: A local pool of its own: its workers take SmallBatch entries (worker.scan_batch);
+        #: a foreign executor gets items, as before.
+        self.small_batches = self._factory is not None
         self._spec = spec
         self._initialized = initialized
         self._task = task

@@ -34,8 +34,9 @@ from ..display import uri_display
 from ..engine.scanner import RangeStats
 from ..findings import ErrorRecord, Finding, Location
 from ..manifest import confidence_band
-from ..pipeline import ItemResult, attach_object, is_database, item_name, ranges_digest
+from ..pipeline import BatchResult, ItemResult, attach_object, is_database, item_name, ranges_digest
 from ..privacy import published
+from ..sinks.base import BaseSink
 from ..sources.base import (
     ByteSource,
     CountableSource,
@@ -45,7 +46,7 @@ from ..sources.base import (
     RowSource,
     StatsSource,
 )
-from ..sources.fs import object_meta
+from ..sources.fs import SmallBatch, object_meta
 from .executor import InProcessRunner, Runner, Unit
 from .progress import ScanCallback
 
@@ -218,6 +219,11 @@ class Sweep:
         self._stamp_at, self._stamp_text = -1e9, ""
         #: Worker seconds per small item (moving average over results; None until one arrives).
         self._item_seconds: float | None = None
+        # Small local files in batches (fs.SmallBatch, Pipeline.scan_batch): a clean
+        # one is then only counted, so not with a state (it records every object)
+        # nor with a sink that wants each object's end_item (JUnit: a case per file).
+        self._batches = (state is None and bool(getattr(runner, "small_batches", False))
+                         and not any(_wants_clean_items(s) for s in sinks))
 
     # -- stopping ------------------------------------------------------------
     def request_stop(self, reason: str = "signal") -> None:
@@ -367,11 +373,23 @@ class Sweep:
         # yield (results are taken in then), not once per listed file.
         limit: int | None = None
         for src in self.sources:
-            for entry in _listing(src):
+            batched = self._batches and getattr(src, "can_batch", False)
+            for entry in _listing(src, batched):
                 if self._should_stop():
                     return
                 if isinstance(entry, ErrorRecord):
                     self._emit(None, [], [entry], {})
+                    continue
+                if isinstance(entry, SmallBatch):
+                    # A unit of its own, after what was listed before it (the order of
+                    # results with --jobs 1 stays the listing's).
+                    if held:
+                        yield held
+                        ramp *= 2
+                    if batch:
+                        yield batch
+                    held, batch, size, limit = None, [], 0, None
+                    yield [entry]  # type: ignore[list-item]  # (runners that batch take it)
                     continue
                 if self.state is not None:
                     carried = self.state.carry(entry)
@@ -434,6 +452,9 @@ class Sweep:
 
     # -- results -------------------------------------------------------------
     def _result(self, r: ItemResult) -> None:
+        if isinstance(r, BatchResult):
+            self._batch_result(r)
+            return
         item = r.item
         if item.byte_range is None:
             # The cost of a small item (from the worker), for _batch_limit.
@@ -451,6 +472,20 @@ class Sweep:
         if len(split.results) == split.parts:
             del self._splits[key]
             self._merge(split)
+
+    def _batch_result(self, b: BatchResult) -> None:
+        """A batch of small files: the clean ones counted, the rest as items of their own."""
+        for rec in b.records:
+            if type(rec) is ErrorRecord:
+                self._emit(None, [], [rec], {})
+            else:
+                self._result(rec)
+        if b.objects:
+            t = self.tally
+            t.objects += b.objects
+            t.bytes += b.nbytes
+            self._progress_size()
+            self.progress.relative_update(files=b.objects, nbytes=b.nbytes, findings=0, errors=0)
 
     def _merge(self, split: _Split) -> None:
         """Put a split item back together: file lines, one object digest, one record set."""
@@ -568,9 +603,19 @@ class Sweep:
         )
 
 
-def _listing(src: Any) -> Iterator[Item | ErrorRecord]:
-    """``src.items()``, with a failure of the listing itself turned into an error record."""
-    it = iter(src.items())
+def _wants_clean_items(sink: Any) -> bool:
+    """Does ``sink`` want ``end_item`` for an object with no records (see
+    BaseSink.wants_clean_items)? Yes unless it says no, or keeps BaseSink's no-op."""
+    wants = getattr(sink, "wants_clean_items", None)
+    if wants is not None:
+        return bool(wants)
+    return getattr(type(sink), "end_item", None) is not BaseSink.end_item
+
+
+def _listing(src: Any, batched: bool = False) -> Iterator[Item | ErrorRecord]:
+    """``src.items()`` (``src.batched_items()`` if ``batched``), with a failure
+    of the listing itself turned into an error record."""
+    it = iter(src.batched_items() if batched else src.items())
     while True:
         try:
             entry = next(it)

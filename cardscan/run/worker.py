@@ -28,6 +28,7 @@ from typing import Any
 
 from ..pipeline import ItemResult, Pipeline
 from ..sources.base import Item
+from ..sources.fs import SmallBatch
 
 #: This process's pipeline (set by the pool initializer): a process-wide
 #: global is what a pool initializer can hand to later tasks.
@@ -78,10 +79,18 @@ def pipeline() -> Pipeline:
     return _PIPELINE
 
 
+def scan_one(p: Pipeline, item: Any) -> Any:
+    """``p.scan_item(item)``, or for a :class:`~cardscan.sources.fs.SmallBatch`
+    of small files, ``p.scan_batch(item)`` (a :class:`~cardscan.pipeline.BatchResult`)."""
+    if type(item) is SmallBatch:
+        return p.scan_batch(item)
+    return p.scan_item(item)
+
+
 def scan_batch(items: list[Item]) -> list[ItemResult]:
     """Scan several small items in one task (amortises the per-task cost)."""
     p = pipeline()
-    return [p.scan_item(item) for item in items]
+    return [scan_one(p, item) for item in items]
 
 
 def scan_batch_lean(items: list[Item]) -> list[ItemResult]:
@@ -141,4 +150,4 @@ def scan_batch_registered(token: str, items: list[Item]) -> list[ItemResult]:
         if spec is None:
             raise RuntimeError("cardscan spec is not registered in this worker (the worker plugin did not run)")
         p = pipelines[token] = Pipeline.from_spec(spec)
-    return [p.scan_item(item) for item in items]
+    return [scan_one(p, item) for item in items]
