@@ -55,14 +55,14 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, BinaryIO, Iterable
+from typing import Any, BinaryIO, Iterable, Sequence
 from urllib.parse import unquote, urlsplit
 
 from . import registry
 from .allow import LineWatch, honoured, split_seekable, start_if_seekable
 from .decoders import Failure, Limits, expand
 from .decoders.base import HEAD_SIZE
-from .decoders.expand import is_container
+from .decoders.expand import containers, is_container
 from .engine import precheck
 from .engine.config import ScanConfig
 from .engine.scanner import RangeStats, Scanner
@@ -70,7 +70,7 @@ from .errors import SourceError
 from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location
 from .privacy import published
 from .sources.base import Item, RoutedSource, RowSource
-from .sources.fs import FileSource, _iso, object_meta, os_error_kind, os_error_message, read_files, ukey
+from .sources.fs import FileSource, _iso, object_meta, os_error_kind, os_error_message, ukey
 
 _READ = 1 << 20
 #: Files up to this size are read in one system call and scanned from memory
@@ -108,29 +108,6 @@ class ItemResult:
     #: Findings on a line a ``cardscan: allow`` comment allows (allow.py): not
     #: findings (no exit status, nothing to remediate), reported as suppressed.
     allowed: list[Finding] = field(default_factory=list)
-
-
-@dataclass
-class BatchResult:
-    """What scanning one :class:`~cardscan.sources.fs.SmallBatch` produced.
-
-    The files that held nothing are only counted (``objects``, ``nbytes``):
-    a clean object's result would say no more (no record is written for it
-    but its count; the sweep state takes the item path). Every other file
-    went through :meth:`Pipeline.scan_item` as an item of its own, and its
-    result, or what the walk would have reported for it, is in ``records``,
-    in listing order.
-    """
-
-    #: The batch (``item``: the runners hand results back by it).
-    item: Any
-    records: list[Any] = field(default_factory=list)
-    #: Clean files read whole, and their bytes.
-    objects: int = 0
-    nbytes: int = 0
-    #: Files left for a worker (:meth:`Pipeline.scan_batch` with ``plain_only``).
-    later: list[Item] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 class Pipeline:
@@ -215,48 +192,6 @@ class Pipeline:
         except Exception:  # noqa: BLE001 - whatever it is, the general path (in a worker) reports it
             return None
         return self._finish(result, t0)
-
-    def scan_batch(self, batch: Any, plain_only: bool = False) -> BatchResult:
-        """Scan the small files of a :class:`~cardscan.sources.fs.SmallBatch`.
-
-        All are read in one call (:func:`~cardscan.sources.fs.read_files`)
-        and asked at once whether they may hold a finding
-        (:func:`cardscan.engine.precheck.flagged`, which never says no where
-        the scan would find one). A file it clears that is no database and
-        no container by its head is counted, nothing else: what
-        :meth:`scan_item` would have given for it is a result with no
-        findings, no errors, its size and bytes. Every other file (flagged,
-        a container or database, bigger than :data:`SMALL_FILE`, changed
-        while read, not readable, not a regular file by now) becomes the
-        item the walk would have listed and goes through :meth:`scan_item`.
-        ``plain_only``: such items are scanned only where :meth:`scan_plain`
-        would; the others are left in ``later`` for a worker.
-        """
-        t0 = time.perf_counter()
-        out = BatchResult(batch)
-        source = self.source(batch)
-        names = batch.names
-        clean: Any = ()
-        if isinstance(source, FileSource) and source.can_batch:
-            data, ends, status = read_files(batch.dir, names, SMALL_FILE)
-            flagged = precheck.flagged(data, ends, self.scanner.detector)
-            clean, objects, nbytes = _clean_files(data, ends, status, flagged, names)
-            out.objects, out.nbytes = objects, nbytes
-        records = out.records
-        for i, name in enumerate(names):
-            if i in clean:
-                continue
-            entry = source.batch_entry(batch, name)
-            if isinstance(entry, ErrorRecord):
-                records.append(entry)
-                continue
-            r = self.scan_plain(entry) if plain_only else self.scan_item(entry)
-            if r is None:
-                out.later.append(entry)
-            else:
-                records.append(r)
-        out.seconds = time.perf_counter() - t0
-        return out
 
     def scan_cells(self, item: Item, cells: Iterable[tuple[Cell, bytes | str | None] | ErrorRecord]) -> ItemResult:
         """Scan cell values read elsewhere (remediation reads rows again by key).
@@ -532,22 +467,24 @@ class Pipeline:
             result.errors.append(_exc_record(base, exc))
 
 
-def _clean_files(data: bytes, ends: list[int], status: bytes, flagged: set[int], names: Any
-                 ) -> tuple[set[int], int, int]:
-    """(indices of the files of a batch that are read, not flagged, and
-    neither a database nor a container by their head; how many; their bytes)."""
-    clean: set[int] = set()
-    nbytes = 0
-    for i in range(len(names)):
-        if status[i] or i in flagged:
-            continue
-        s, e = ends[i], ends[i + 1] - 1
-        head = data[s:min(e, s + HEAD_SIZE)]
-        if head.startswith(SQLITE_MAGIC) or is_container(names[i], head):
-            continue
-        clean.add(i)
-        nbytes += e - s
-    return clean, len(clean), nbytes
+def clean_files(detector: Any, names: Sequence[str], data: bytes, ends: list[int], status: bytes
+                ) -> tuple[set[int], int]:
+    """(indices of the files of a batch, as ``sources.fs.read_files`` gives
+    them, that need no scan: read whole, and the engine's pre-check clears
+    them, and no database nor container by their head; their bytes).
+
+    What :meth:`Pipeline.scan_item` would give for each of them is a result
+    with no findings and no errors (``engine/precheck.py``: the pre-check
+    never clears a file the scan would find something in); every other
+    file of the batch is to be scanned as an item. ``detector``: the scan's
+    (``Scanner.detector``).
+    """
+    flagged = precheck.flagged(data, ends, detector)
+    read = [i for i in range(len(names)) if not status[i] and i not in flagged]
+    clean = set(read) - containers(names, data, ends, read)
+    clean = {i for i in clean if not data.startswith(SQLITE_MAGIC, ends[i], ends[i + 1] - 1)}
+    nbytes = sum(ends[i + 1] - 1 - ends[i] for i in clean)
+    return clean, nbytes
 
 
 def _located(locate: Any, found: list[Finding]) -> list[Finding]:

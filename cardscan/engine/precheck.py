@@ -25,15 +25,14 @@ and is found as it would be in that file alone. Pure: no I/O.
 """
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from typing import Any, Sequence
 
-from .candidates import ID_ALL_RANGES
-from .inline import _union_runs
+from .candidates import ID_ALL_RANGES, has_entity
+from .inline import AMP, BACKSLASH, NBSP, PERCENT, _inline_bytes, _union_runs, inline_bytes_python
 
-#: A byte an inline decoder starts from (percent, entity, JSON escape, no-break space).
-_INLINE_BYTE = re.compile(rb"[%&\\\xa0\xaf]|[0-9]\+[0-9]")
+#: (inline_bytes' bit, a byte that sets it): where an inline decoder may start.
+_STARTS = ((PERCENT, b"%"), (AMP, b"&"), (BACKSLASH, b"\\"), (NBSP, b"\xa0"), (NBSP, b"\xaf"))
 
 
 def flagged(data: bytes, ends: Sequence[int], detector: Any) -> set[int]:
@@ -50,16 +49,25 @@ def flagged(data: bytes, ends: Sequence[int], detector: Any) -> set[int]:
     mode = (words[0], words[1], words[2], ID_ALL_RANGES) if words is not None else None
     for cs, _ce, _flags in detector._find(data, mode):
         out.add(bisect_right(ends, cs) - 1)
-    # One search per file at most: after a hit, on from the next file.
-    search = _INLINE_BYTE.search
-    pos, end = 0, len(data)
-    while pos < end:
-        m = search(data, pos)
-        if m is None:
-            break
-        i = bisect_right(ends, m.start()) - 1
-        out.add(i)
-        pos = ends[i + 1]
+    # Which starting bytes occur at all (one C pass), then where: one find
+    # per file that holds one at most (after a hit, on from the next file).
+    present, plus_at = _inline_bytes(data) if _inline_bytes is not None else inline_bytes_python(data)
+    for at in plus_at:
+        out.add(bisect_right(ends, at) - 1)
+    if present & AMP and not has_entity(data):
+        present &= ~AMP  # (the entity decoder starts only from "&#" or "&nbsp;")
+    for bit, byte in _STARTS:
+        if not present & bit:
+            continue
+        find = data.find
+        pos = 0
+        while True:
+            at = find(byte, pos)
+            if at < 0:
+                break
+            i = bisect_right(ends, at) - 1
+            out.add(i)
+            pos = ends[i + 1]
     for s, _e in _union_runs(data):
         out.add(bisect_right(ends, s) - 1)
     out.discard(n)  # (nothing lies past the last file; kept safe)

@@ -425,12 +425,10 @@ class BaselineRunner:
     def run(self, units: Iterable[Any], should_stop: Callable[[], bool] = lambda: False) -> Iterator[Any]:
         for unit, results in self._runner.run(units, should_stop):
             for r in results:
-                # A batch of small files (pipeline.BatchResult) holds its files' results.
-                for one in getattr(r, "records", None) or (r,):
-                    if getattr(one, "findings", None):
-                        kept = self.baseline.new(one.findings)
-                        self.known += len(one.findings) - len(kept)
-                        one.findings = kept
+                if r.findings:
+                    kept = self.baseline.new(r.findings)
+                    self.known += len(r.findings) - len(kept)
+                    r.findings = kept
             yield unit, results
 
     def shutdown(self, cancel: bool = False) -> None:

@@ -34,7 +34,15 @@ from ..display import uri_display
 from ..engine.scanner import RangeStats
 from ..findings import ErrorRecord, Finding, Location
 from ..manifest import confidence_band
-from ..pipeline import BatchResult, ItemResult, attach_object, is_database, item_name, ranges_digest
+from ..pipeline import (
+    SMALL_FILE,
+    ItemResult,
+    attach_object,
+    clean_files,
+    is_database,
+    item_name,
+    ranges_digest,
+)
 from ..privacy import published
 from ..sinks.base import BaseSink
 from ..sources.base import (
@@ -46,7 +54,7 @@ from ..sources.base import (
     RowSource,
     StatsSource,
 )
-from ..sources.fs import SmallBatch, object_meta
+from ..sources.fs import SmallBatch, object_meta, read_files
 from .executor import InProcessRunner, Runner, Unit
 from .progress import ScanCallback
 
@@ -374,22 +382,12 @@ class Sweep:
         limit: int | None = None
         for src in self.sources:
             batched = self._batches and getattr(src, "can_batch", False)
-            for entry in _listing(src, batched):
+            entries = _listing(src, batched)
+            for entry in self._small_files(src, entries) if batched else entries:
                 if self._should_stop():
                     return
                 if isinstance(entry, ErrorRecord):
                     self._emit(None, [], [entry], {})
-                    continue
-                if isinstance(entry, SmallBatch):
-                    # A unit of its own, after what was listed before it (the order of
-                    # results with --jobs 1 stays the listing's).
-                    if held:
-                        yield held
-                        ramp *= 2
-                    if batch:
-                        yield batch
-                    held, batch, size, limit = None, [], 0, None
-                    yield [entry]  # type: ignore[list-item]  # (runners that batch take it)
                     continue
                 if self.state is not None:
                     carried = self.state.carry(entry)
@@ -451,10 +449,47 @@ class Sweep:
         return [item.range(a, min(a + s, item.size)) for a in range(0, item.size, s)]
 
     # -- results -------------------------------------------------------------
+    def _small_files(self, src: Any, entries: Iterator[Any]) -> Iterator[Item | ErrorRecord]:
+        """``entries`` with each :class:`~cardscan.sources.fs.SmallBatch` read
+        here, in one call (:func:`~cardscan.sources.fs.read_files`, in C
+        without the GIL), and replaced by the items of the files that need a
+        scan; the others are counted as scanned (:func:`pipeline.clean_files`
+        says which: what scan_item would give for them is a result with
+        nothing in it). The files given as items (flagged, a container or
+        database, bigger than a small file, changed, not readable, not a
+        regular file by now) are listed as the walk lists them and go on as
+        any item: split when big, scanned by a worker, re-read there."""
+        detector = self._detector()
+        t = self.tally
+        for entry in entries:
+            if not isinstance(entry, SmallBatch):
+                yield entry
+                continue
+            names = entry.names
+            data, ends, status = read_files(entry.dir, names, SMALL_FILE)
+            clean, nbytes = clean_files(detector, names, data, ends, status)
+            del data
+            if clean:
+                t.objects += len(clean)
+                t.bytes += nbytes
+                self._progress_size()
+                self.progress.relative_update(files=len(clean), nbytes=nbytes, findings=0, errors=0)
+            for i, name in enumerate(names):
+                if i not in clean:
+                    yield src.batch_entry(entry, name)
+
+    def _detector(self) -> Any:
+        """The scan's detector (for the batch pre-check): the in-process pipeline's, or one from the spec."""
+        pipeline = getattr(self.runner, "pipeline", None)
+        if pipeline is not None:
+            return pipeline.scanner.detector
+        from ..engine.config import ScanConfig
+        from ..engine.detect import Detector
+
+        spec = getattr(self.runner, "_spec", None) or {}  # (ExecutorRunner's: the runners that batch are these two)
+        return Detector(ScanConfig.from_dict(spec.get("config", {})))
+
     def _result(self, r: ItemResult) -> None:
-        if isinstance(r, BatchResult):
-            self._batch_result(r)
-            return
         item = r.item
         if item.byte_range is None:
             # The cost of a small item (from the worker), for _batch_limit.
@@ -472,20 +507,6 @@ class Sweep:
         if len(split.results) == split.parts:
             del self._splits[key]
             self._merge(split)
-
-    def _batch_result(self, b: BatchResult) -> None:
-        """A batch of small files: the clean ones counted, the rest as items of their own."""
-        for rec in b.records:
-            if type(rec) is ErrorRecord:
-                self._emit(None, [], [rec], {})
-            else:
-                self._result(rec)
-        if b.objects:
-            t = self.tally
-            t.objects += b.objects
-            t.bytes += b.nbytes
-            self._progress_size()
-            self.progress.relative_update(files=b.objects, nbytes=b.nbytes, findings=0, errors=0)
 
     def _merge(self, split: _Split) -> None:
         """Put a split item back together: file lines, one object digest, one record set."""

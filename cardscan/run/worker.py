@@ -28,7 +28,6 @@ from typing import Any
 
 from ..pipeline import ItemResult, Pipeline
 from ..sources.base import Item
-from ..sources.fs import SmallBatch
 
 #: This process's pipeline (set by the pool initializer): a process-wide
 #: global is what a pool initializer can hand to later tasks.
@@ -79,18 +78,10 @@ def pipeline() -> Pipeline:
     return _PIPELINE
 
 
-def scan_one(p: Pipeline, item: Any) -> Any:
-    """``p.scan_item(item)``, or for a :class:`~cardscan.sources.fs.SmallBatch`
-    of small files, ``p.scan_batch(item)`` (a :class:`~cardscan.pipeline.BatchResult`)."""
-    if type(item) is SmallBatch:
-        return p.scan_batch(item)
-    return p.scan_item(item)
-
-
 def scan_batch(items: list[Item]) -> list[ItemResult]:
     """Scan several small items in one task (amortises the per-task cost)."""
     p = pipeline()
-    return [scan_one(p, item) for item in items]
+    return [p.scan_item(item) for item in items]
 
 
 def scan_batch_lean(items: list[Item]) -> list[ItemResult]:
@@ -150,4 +141,4 @@ def scan_batch_registered(token: str, items: list[Item]) -> list[ItemResult]:
         if spec is None:
             raise RuntimeError("cardscan spec is not registered in this worker (the worker plugin did not run)")
         p = pipelines[token] = Pipeline.from_spec(spec)
-    return [scan_one(p, item) for item in items]
+    return [p.scan_item(item) for item in items]
