@@ -262,15 +262,12 @@ def containers(names: Sequence[str], data: bytes, ends: Sequence[int], only: Ite
     def head_end(i: int) -> int:
         return min(ends[i + 1] - 1, ends[i] + HEAD_SIZE)
 
-    find = data.find
+    # Magic at an offset: one startswith per file and offset (a find of each
+    # magic through all of data cost ~10x more: it reads every byte 15 times).
+    starts = data.startswith
     for at, magics in f._magic:
-        for m in magics:
-            p = find(m, at)
-            while p >= 0:
-                i = bisect_right(ends, p - at) - 1
-                if ends[i] == p - at and p + len(m) <= head_end(i):
-                    out.add(i)
-                p = find(m, p + 1)
+        out.update([i for i in wanted if starts(magics, ends[i] + at, head_end(i))])
+    find = data.find
     for window, m in f._search:
         p = find(m)
         while p >= 0:
@@ -280,13 +277,14 @@ def containers(names: Sequence[str], data: bytes, ends: Sequence[int], only: Ite
             p = find(m, p + 1)
     if f.suffixes:
         joined = ("\0".join(names) + "\0").lower()
-        starts = [0, *accumulate(len(n) + 1 for n in names)]
+        name_at = [0, *accumulate(len(n) + 1 for n in names)]
         for suffix in set(f.suffixes):
             p = joined.find(suffix + "\0")
             while p >= 0:
-                out.add(bisect_right(starts, p) - 1)
+                out.add(bisect_right(name_at, p) - 1)
                 p = joined.find(suffix + "\0", p + 1)
-    if f.headers and any(h in data.lower() for h in f.headers):
+    low = data.lower() if f.headers else b""
+    if f.headers and any(h in low for h in f.headers):
         header_line = _HEADER_LINE.match
         for i in wanted - out:
             s, e = ends[i], head_end(i)
