@@ -63,8 +63,9 @@ class Runner(Protocol):
 class InProcessRunner:
     """Scans units in this process, one after another (``--jobs 1``), with its own pipeline."""
 
-    #: The sweep may read small local files in batches itself (see Sweep._small_files).
+    #: The sweep may read small local files in batches itself (see Sweep._small_files), in line.
     small_batches = True
+    read_ahead = False
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.pipeline = Pipeline.from_spec(spec)
@@ -195,6 +196,8 @@ class ExecutorRunner:
         #: A local pool of its own: the sweep may read small local files in batches
         #: itself (Sweep._small_files); a foreign executor (Dask) reads every file where it runs.
         self.small_batches = self._factory is not None
+        #: ... on a thread of its own, ahead of the scan (Sweep._read_ahead): there is more than one core to use.
+        self.read_ahead = self.small_batches
         self._spec = spec
         self._initialized = initialized
         self._task = task

@@ -22,7 +22,7 @@ import signal
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
@@ -64,6 +64,8 @@ if TYPE_CHECKING:  # the state (sqlite3 and its store) is imported only by a swe
 log = logging.getLogger("cardscan.run.sweep")
 
 DEFAULT_SPLIT_SIZE = 64 << 20
+#: Batches of small files read ahead on a thread (runner.read_ahead): a few, their data is held meanwhile.
+READ_AHEAD = 2
 #: Worker time a batch of small items should take, once items' cost is known:
 #: progress moves at least this often per worker, however slow the share.
 UNIT_SECONDS = 0.25
@@ -461,12 +463,12 @@ class Sweep:
         any item: split when big, scanned by a worker, re-read there."""
         detector = self._detector()
         t = self.tally
-        for entry in entries:
-            if not isinstance(entry, SmallBatch):
+        for entry, got in self._read_ahead(entries):
+            if got is None:
                 yield entry
                 continue
             names = entry.names
-            data, ends, status = read_files(entry.dir, names, SMALL_FILE)
+            data, ends, status = got
             clean, nbytes = clean_files(detector, names, data, ends, status)
             del data
             if clean:
@@ -477,6 +479,35 @@ class Sweep:
             for i, name in enumerate(names):
                 if i not in clean:
                     yield src.batch_entry(entry, name)
+
+    def _read_ahead(self, entries: Iterator[Any]) -> Iterator[tuple[Any, Any]]:
+        """(entry, what read_files gave for it, or None if it is no batch), in order.
+
+        With a runner of several jobs (``runner.read_ahead``), the next
+        batches are read on a thread while this one is checked and its items
+        scanned: read_files lets go of the GIL, so the reads take the other
+        core. With ``--jobs 1``, in line (one thread).
+        """
+        if not getattr(self.runner, "read_ahead", False):
+            for entry in entries:
+                yield entry, (read_files(entry.dir, entry.names, SMALL_FILE) if isinstance(entry, SmallBatch) else None)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        queue: deque[tuple[Any, Any]] = deque()
+        pool = ThreadPoolExecutor(1, thread_name_prefix="cardscan-read")
+        try:
+            for entry in entries:
+                batch = isinstance(entry, SmallBatch)
+                queue.append((entry, pool.submit(read_files, entry.dir, entry.names, SMALL_FILE) if batch else None))
+                while queue and (queue[0][1] is None or len(queue) > READ_AHEAD):
+                    e, f = queue.popleft()
+                    yield e, (f.result() if f is not None else None)
+            while queue:
+                e, f = queue.popleft()
+                yield e, (f.result() if f is not None else None)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _detector(self) -> Any:
         """The scan's detector (for the batch pre-check): the in-process pipeline's, or one from the spec."""
