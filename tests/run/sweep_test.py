@@ -491,3 +491,30 @@ def test_no_batches_with_a_state_or_a_sink_that_wants_every_object(tmp_path: Pat
     assert summary["objects_scanned"] == 6 and len(sink.items) == 6
     assert sweep_module._wants_clean_items(ListSink()) and not sweep_module._wants_clean_items(BaseSink())
     assert not sweep_module._wants_clean_items(QuietListSink())
+
+
+def test_progress_counts_batched_files_too(tmp_path: Path, rng) -> None:
+    from cardscan.run.progress import ScanCallback
+
+    class Rec(ScanCallback):
+        count_after = 0.0
+
+        def __init__(self) -> None:
+            self.files = self.findings = self.nbytes = 0
+            self.sizes: list[Any] = []
+
+        def set_size(self, files: Any = None, nbytes: Any = None) -> None:
+            self.sizes.append((files, nbytes))
+
+        def relative_update(self, files: int = 0, nbytes: int = 0, findings: int = 0, errors: int = 0) -> None:
+            self.files += files
+            self.nbytes += nbytes
+            self.findings += findings
+
+    tree = make_tree(tmp_path, rng, specials=False)
+    rec, quiet = Rec(), QuietListSink()
+    summary = Sweep([FileSource(tmp_path)], InProcessRunner(settings(FileSource(tmp_path))), [quiet], progress=rec,
+                    count=True).run()
+    assert len(quiet.items) == 4  # the objects with findings only: the clean ones were counted in batches
+    assert rec.files == summary["objects_scanned"] == 6 and rec.findings == len(tree.pans)
+    assert rec.nbytes == summary["bytes_scanned"] and rec.sizes[-1] == (6, summary["bytes_scanned"])
