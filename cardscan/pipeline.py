@@ -59,7 +59,7 @@ from typing import Any, BinaryIO, Iterable, Sequence
 from urllib.parse import unquote, urlsplit
 
 from . import registry
-from .allow import LineWatch, honoured, split_seekable, start_if_seekable
+from .allow import LineWatch, honoured, may_allow, split_seekable, start_if_seekable
 from .decoders import Failure, Limits, expand
 from .decoders.base import HEAD_SIZE
 from .decoders.expand import containers, is_container
@@ -331,8 +331,10 @@ class Pipeline:
                 # scanned from memory by _scan_layer), without its generator,
                 # its Layer and a second sniff: most small files are plain.
                 found = self.scanner.scan_bytes(data, base)
-                if found:
+                if found and may_allow(data):  # (no "cardscan" in it at all: no line allows a finding)
                     result.findings, result.allowed = split_seekable(io.BytesIO(data), found, 0)
+                elif found:
+                    result.findings = found
         except Exception as exc:  # a decoder bug: a record, never a crash (as _scan_whole)
             result.errors.append(_exc_record(base, exc))
         # The modification time is formatted for objects with findings only:
