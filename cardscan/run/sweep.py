@@ -43,7 +43,7 @@ from ..pipeline import (
     item_name,
     ranges_digest,
 )
-from ..privacy import published
+from ..privacy import mask_name, published
 from ..sinks.base import BaseSink
 from ..sources.base import (
     ByteSource,
@@ -229,7 +229,7 @@ class Sweep:
         self._stamp_at, self._stamp_text = -1e9, ""
         #: Worker seconds per small item (moving average over results; None until one arrives).
         self._item_seconds: float | None = None
-        # Small local files in batches (fs.SmallBatch, Pipeline.scan_batch): a clean
+        # Small local files in batches (fs.SmallBatch, _small_files): a clean
         # one is then only counted, so not with a state (it records every object)
         # nor with a sink that wants each object's end_item (JUnit: a case per file).
         self._batches = (state is None and bool(getattr(runner, "small_batches", False))
@@ -468,9 +468,16 @@ class Sweep:
                 yield entry
                 continue
             names = entry.names
-            data, ends, status = got
-            clean, nbytes = clean_files(detector, names, data, ends, status)
-            del data
+            try:
+                if isinstance(got, BaseException):
+                    raise got
+                data, ends, status = got
+                clean, nbytes = clean_files(detector, names, data, ends, status)
+                del data
+            except Exception:  # noqa: BLE001 - a bug here must cost no file: each goes the item way
+                log.debug("batch read of %s failed; its files are scanned one by one", mask_name(entry.dir),
+                          exc_info=True)
+                clean, nbytes = set(), 0
             if clean:
                 t.objects += len(clean)
                 t.bytes += nbytes
@@ -490,7 +497,7 @@ class Sweep:
         """
         if not getattr(self.runner, "read_ahead", False):
             for entry in entries:
-                yield entry, (read_files(entry.dir, entry.names, SMALL_FILE) if isinstance(entry, SmallBatch) else None)
+                yield entry, (_read(entry) if isinstance(entry, SmallBatch) else None)
             return
         from concurrent.futures import ThreadPoolExecutor
 
@@ -499,7 +506,7 @@ class Sweep:
         try:
             for entry in entries:
                 batch = isinstance(entry, SmallBatch)
-                queue.append((entry, pool.submit(read_files, entry.dir, entry.names, SMALL_FILE) if batch else None))
+                queue.append((entry, pool.submit(_read, entry) if batch else None))
                 while queue and (queue[0][1] is None or len(queue) > READ_AHEAD):
                     e, f = queue.popleft()
                     yield e, (f.result() if f is not None else None)
@@ -653,6 +660,14 @@ class Sweep:
             findings=len(findings),
             errors=len(errors),
         )
+
+
+def _read(batch: SmallBatch) -> Any:
+    """read_files of a batch, or the exception it raised (handled where the batch is checked)."""
+    try:
+        return read_files(batch.dir, batch.names, SMALL_FILE)
+    except Exception as exc:  # noqa: BLE001 - see Sweep._small_files
+        return exc
 
 
 def _wants_clean_items(sink: Any) -> bool:

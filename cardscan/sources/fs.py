@@ -227,11 +227,10 @@ def _on_chain(chain: tuple[Any, ...], ident: tuple[int, int]) -> bool:
 
 class SmallBatch(NamedTuple):
     """Regular files of one directory, by name, for one batched read
-    (:func:`read_files`, ``Pipeline.scan_batch``): what a walk with
-    ``batches=True`` yields in place of their items. Plain data: pickles
-    cheaply to a worker. Not stat'ed yet: the read's own ``fstat`` tells
-    size and type, and a file that needs more than that becomes an item
-    then (:meth:`FileSource.batch_entry`)."""
+    (:func:`read_files`; the sweep's ``Sweep._small_files``): what
+    :meth:`FileSource.batched_items` yields in place of their items. Not
+    stat'ed yet: the read's own ``fstat`` tells size and type, and a file
+    that needs a scan becomes its item then (:meth:`FileSource.batch_entry`)."""
 
     #: The directory's path.
     dir: str
@@ -239,12 +238,6 @@ class SmallBatch(NamedTuple):
     uri: str
     #: The names of the files, in listing order.
     names: tuple[str, ...]
-    source: str = "file"
-    # Read like an Item where a runner handles units generically (a dead worker's record).
-    version: None = None
-    byte_range: None = None
-    size: None = None
-    meta: dict[str, Any] = {}  # (never changed)
 
 
 #: Names per batch: one directory's files in batches of this many (progress and workers move per batch).
@@ -428,8 +421,8 @@ class FileSource:
 
     def batched_items(self) -> Iterator[Item | ErrorRecord | SmallBatch]:
         """:meth:`items`, with the regular files of each directory as
-        :class:`SmallBatch` entries of names (a sweep reads them with one call,
-        ``Pipeline.scan_batch``); everything else as :meth:`items` gives it.
+        :class:`SmallBatch` entries of names (the sweep reads each with one
+        call, :func:`read_files`); everything else as :meth:`items` gives it.
         Only where :attr:`can_batch`."""
         if not self.can_batch:
             yield from self.items()

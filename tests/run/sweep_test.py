@@ -518,3 +518,20 @@ def test_progress_counts_batched_files_too(tmp_path: Path, rng) -> None:
     assert len(quiet.items) == 4  # the objects with findings only: the clean ones were counted in batches
     assert rec.files == summary["objects_scanned"] == 6 and rec.findings == len(tree.pans)
     assert rec.nbytes == summary["bytes_scanned"] and rec.sizes[-1] == (6, summary["bytes_scanned"])
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_batch_that_cannot_be_read_is_scanned_file_by_file(tmp_path: Path, rng, monkeypatch, jobs: int) -> None:
+    sweep_module = sys.modules["cardscan.run.sweep"]
+    tree = make_tree(tmp_path, rng)
+
+    def broken(*args: Any) -> Any:
+        raise MemoryError("no room for the batch")
+
+    monkeypatch.setattr(sweep_module, "read_files", broken)
+    quiet = QuietListSink()
+    s = settings(FileSource(tmp_path))
+    runner = InProcessRunner(s) if jobs == 1 else ExecutorRunner(process_pool(s, jobs), s, initialized=True, jobs=jobs)
+    summary = Sweep([FileSource(tmp_path)], runner, [quiet]).run()
+    assert {f.fingerprint for f in quiet.findings} == tree.fingerprints()
+    assert summary["objects_scanned"] == 6 and summary["errors"] == 0 and len(quiet.items) == 6
