@@ -138,3 +138,19 @@ def test_each_kind_of_trigger_flags_its_own_file_only(rng: random.Random) -> Non
     data, ends = batch(files)
     assert precheck.flagged(data, ends, scanner.detector) == set(range(1, 2 * len(triggers), 2))
     assert precheck.flagged(b"", [0], scanner.detector) == set()
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 6))
+def test_the_widest_mode_returns_every_chain_any_mode_does(backend: str, seed: int, n: int) -> None:
+    # What flagged() rests on: the finder asked with ID_ALL_RANGES (no ID_DROP)
+    # returns a chain starting wherever any mode the detector uses returns one.
+    from cardscan.engine.candidates import ID_ALL_RANGES, ID_CARD_WINDOW, ID_DROP
+
+    detector = Scanner(ScanConfig(backend=backend), key=KEY).detector
+    data, _ = batch(files_from(random.Random(seed), n))
+    words = detector._field_words[:3]
+    widest = {cs for cs, _, _ in detector._find(data, words + (ID_ALL_RANGES,))}
+    for mode in (0, ID_DROP, ID_CARD_WINDOW, ID_CARD_WINDOW | ID_DROP, ID_ALL_RANGES | ID_DROP):
+        assert {cs for cs, _, _ in detector._find(data, words + (mode,))} <= widest
