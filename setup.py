@@ -1,4 +1,4 @@
-"""Builds the optional C candidate finder; cardscan works without it.
+"""Builds the optional C candidate finder and batch reader; cardscan works without them.
 
 If no compiler is available the build is skipped and cardscan falls back to
 its pure-Python finder (same results, slower). See docs/design.md.
@@ -28,7 +28,14 @@ setup(
             sources=["cardscan/engine/_cfinder.c"],
             extra_compile_args=["-O3"],
             optional=True,
-        )
+        ),
+        # The batched reads of small files (sources/fs.py read_files); optional the same way.
+        Extension(
+            "cardscan.sources._fsbatch",
+            sources=["cardscan/sources/_fsbatch.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
     ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

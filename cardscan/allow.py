@@ -51,7 +51,7 @@ import re
 from typing import IO, Any, Iterable, TypeVar
 
 __all__ = [
-    "PRAGMA", "PRAGMA_NEXT_LINE", "MAX_LINE", "line_allows", "line_allows_next", "verdict",
+    "PRAGMA", "PRAGMA_NEXT_LINE", "MAX_LINE", "may_allow", "line_allows", "line_allows_next", "verdict",
     "allowed_at", "allowed_in_file", "honoured", "LineWatch", "split_seekable", "start_if_seekable",
 ]
 
@@ -85,6 +85,15 @@ def _pragmas(line: bytes) -> set[bytes]:
     if b"cardscan" not in line.lower():  # the common case, at C speed
         return set()
     return {(m.group(1) or b"").lower() for m in _PRAGMA_RE.finditer(line)}
+
+
+def may_allow(data: bytes | bytearray) -> bool:
+    """Could any line of ``data`` carry a pragma? False means no finding in
+    it is allowed, without looking at lines (every pragma holds the word
+    ``cardscan``, as :func:`_pragmas` looks for it: NULs dropped, any case)."""
+    if b"\x00" in data:
+        data = data.replace(b"\x00", b"")
+    return b"cardscan" in data.lower()
 
 
 def line_allows(line: bytes) -> bool:

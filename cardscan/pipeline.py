@@ -56,14 +56,15 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, BinaryIO, Iterable
+from typing import Any, BinaryIO, Iterable, Sequence
 from urllib.parse import unquote, urlsplit
 
 from . import registry
-from .allow import LineWatch, honoured, split_seekable, start_if_seekable
+from .allow import LineWatch, honoured, may_allow, split_seekable, start_if_seekable
 from .decoders import Failure, Limits, expand
 from .decoders.base import HEAD_SIZE
-from .decoders.expand import is_container
+from .decoders.expand import containers, is_container
+from .engine import precheck
 from .engine.config import ScanConfig
 from .engine.scanner import RangeStats, Scanner
 from .errors import SourceError
@@ -331,8 +332,10 @@ class Pipeline:
                 # scanned from memory by _scan_layer), without its generator,
                 # its Layer and a second sniff: most small files are plain.
                 found = self.scanner.scan_bytes(data, base)
-                if found:
+                if found and may_allow(data):  # (no "cardscan" in it at all: no line allows a finding)
                     result.findings, result.allowed = split_seekable(io.BytesIO(data), found, 0)
+                elif found:
+                    result.findings = found
         except Exception as exc:  # a decoder bug: a record, never a crash (as _scan_whole)
             result.errors.append(_exc_record(base, exc))
         # The modification time is formatted for objects with findings only:
@@ -465,6 +468,26 @@ class Pipeline:
                 result.findings.extend(self.scanner.scan_bytes(value, replace(base, cell=cell), field=cell.column))
         except (SourceError, OSError) as exc:
             result.errors.append(_exc_record(base, exc))
+
+
+def clean_files(detector: Any, names: Sequence[str], data: bytes, ends: list[int], status: bytes
+                ) -> tuple[set[int], int]:
+    """(indices of the files of a batch, as ``sources.fs.read_files`` gives
+    them, that need no scan: read whole, and the engine's pre-check clears
+    them, and no database nor container by their head; their bytes).
+
+    What :meth:`Pipeline.scan_item` would give for each of them is a result
+    with no findings and no errors (``engine/precheck.py``: the pre-check
+    never clears a file the scan would find something in); every other
+    file of the batch is to be scanned as an item. ``detector``: the scan's
+    (``Scanner.detector``).
+    """
+    flagged = precheck.flagged(data, ends, detector)
+    read = [i for i in range(len(names)) if not status[i] and i not in flagged]
+    clean = set(read) - containers(names, data, ends, read)
+    clean = {i for i in clean if not data.startswith(SQLITE_MAGIC, ends[i], ends[i + 1] - 1)}
+    nbytes = sum(ends[i + 1] - 1 - ends[i] for i in clean)
+    return clean, nbytes
 
 
 def _located(locate: Any, found: list[Finding]) -> list[Finding]:

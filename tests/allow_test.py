@@ -15,6 +15,7 @@ from cardscan.allow import (
     honoured,
     line_allows,
     line_allows_next,
+    may_allow,
     split_seekable,
     verdict,
 )
@@ -323,3 +324,15 @@ def test_split_seekable_on_a_file_reads_less_and_decides_as_whole_blocks(tmp_pat
         with open(path, "rb") as other:
             want = _split_reading_blocks(other, found, base)
     assert got == want
+
+
+@pytest.mark.parametrize("template", ALLOWED + NOT_ALLOWED + ["plain {pan} and no word", "CARDSCAN {pan}"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le", "utf-16-be"])
+def test_may_allow_is_false_only_where_nothing_is_allowed(template: str, encoding: str, rng) -> None:
+    # The pipeline skips looking at lines when may_allow says no: it must never
+    # say no where a line allows a finding.
+    data = ("prefix line\n" + template.format(pan=make_pan("4", 16, rng)) + "\nsuffix\n").encode(encoding)
+    found = Scanner(key=b"k").scan_bytes(data)
+    _, allowed = split_seekable(io.BytesIO(data), found)
+    assert may_allow(data) or not allowed
+    assert may_allow(data) == ("cardscan" in template.lower())

@@ -43,7 +43,9 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Iterator
+from bisect import bisect_right
+from itertools import accumulate
+from typing import Any, Iterable, Iterator, Sequence
 
 from .. import registry
 from ..errors import MissingDependency
@@ -228,6 +230,67 @@ def is_container(name: str, head: bytes) -> bool:
         except Exception:  # a broken plugin: it opens nothing
             continue
     return False
+
+
+def containers(names: Sequence[str], data: bytes, ends: Sequence[int], only: Iterable[int]) -> set[int]:
+    """The indices ``i`` in ``only`` for which :func:`is_container` says yes
+    of the file ``names[i]`` whose content is ``data[ends[i]:ends[i + 1] - 1]``
+    (a batch of small files as ``sources.fs.read_files`` returns them).
+
+    The same answers, for a whole batch without a call per file: each magic
+    number and searched magic is looked for in all of ``data`` (a ``find``
+    loop at memory speed; most files hold none) and kept where it stands at
+    its offset in a file's head, suffixes are looked for in the names joined,
+    and the mail headers' words once in all of ``data`` (most heads of logs
+    pass the header line's first test, a timestamp ``2024-06-11T09:``, and
+    no file holds a header word). With third-party decoders that declare
+    nothing, each file is asked as :func:`is_container` asks it.
+    """
+    loaded = _loaded()
+    wanted = set(only)
+    out: set[int] = set()
+    if not wanted:
+        return out
+    if loaded.asked():
+        for i in wanted:
+            s = ends[i]
+            if is_container(names[i], data[s:min(ends[i + 1] - 1, s + HEAD_SIZE)]):
+                out.add(i)
+        return out
+    f = loaded.formats
+
+    def head_end(i: int) -> int:
+        return min(ends[i + 1] - 1, ends[i] + HEAD_SIZE)
+
+    # Magic at an offset: one startswith per file and offset (a find of each
+    # magic through all of data cost ~10x more: it reads every byte 15 times).
+    starts = data.startswith
+    for at, magics in f._magic:
+        out.update([i for i in wanted if starts(magics, ends[i] + at, head_end(i))])
+    find = data.find
+    for window, m in f._search:
+        p = find(m)
+        while p >= 0:
+            i = bisect_right(ends, p) - 1
+            if p + len(m) <= min(head_end(i), ends[i] + window):
+                out.add(i)
+            p = find(m, p + 1)
+    if f.suffixes:
+        joined = ("\0".join(names) + "\0").lower()
+        name_at = [0, *accumulate(len(n) + 1 for n in names)]
+        for suffix in set(f.suffixes):
+            p = joined.find(suffix + "\0")
+            while p >= 0:
+                out.add(bisect_right(name_at, p) - 1)
+                p = joined.find(suffix + "\0", p + 1)
+    low = data.lower() if f.headers else b""
+    if f.headers and any(h in low for h in f.headers):
+        header_line = _HEADER_LINE.match
+        for i in wanted - out:
+            s, e = ends[i], head_end(i)
+            if header_line(data, s, e) and f.match(names[i], data[s:e]):
+                out.add(i)
+    return out & wanted
 
 
 # -- names ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from typing import Any, Callable, Iterable, Iterator, Protocol
@@ -61,6 +62,10 @@ class Runner(Protocol):
 
 class InProcessRunner:
     """Scans units in this process, one after another (``--jobs 1``), with its own pipeline."""
+
+    #: The sweep may read small local files in batches itself (see Sweep._small_files), in line.
+    small_batches = True
+    read_ahead = False
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.pipeline = Pipeline.from_spec(spec)
@@ -169,6 +174,9 @@ class ExecutorRunner:
     registered once per worker.
     """
 
+    #: Seconds of scanning small plain files in this process before a pool starts (see _loop).
+    START_AFTER = 1.0
+
     def __init__(
         self,
         executor: Executor | Callable[[], Executor],
@@ -185,6 +193,11 @@ class ExecutorRunner:
         else:
             self._executor = None
             self._factory = executor
+        #: A local pool of its own: the sweep may read small local files in batches
+        #: itself (Sweep._small_files); a foreign executor (Dask) reads every file where it runs.
+        self.small_batches = self._factory is not None
+        #: ... on a thread of its own, ahead of the scan (Sweep._read_ahead): there is more than one core to use.
+        self.read_ahead = self.small_batches
         self._spec = spec
         self._initialized = initialized
         self._task = task
@@ -239,6 +252,10 @@ class ExecutorRunner:
         thread.start()
         self._starting = (thread, box)
 
+    def _unstarted(self) -> bool:
+        """An owned pool not asked for yet (see _loop: batches of small files start none at once)."""
+        return self._factory is not None and self._executor is None and self._starting is None
+
     def _pool_ready(self, wait: bool = False) -> bool:
         """Is the background start over (after ``wait``ing for it)? Then its pool is ours."""
         if self._starting is None:
@@ -280,7 +297,6 @@ class ExecutorRunner:
             yield from self._in_process.run([first], should_stop)
             return
         fresh: deque[Unit] = deque(u for u in (first, second) if u is not None)
-        self._start_pool()
         # Items of a unit lost with a dead worker, retried one by one and
         # alone, so that a second death names the item that caused it.
         retry: deque[Unit] = deque()
@@ -304,9 +320,19 @@ class ExecutorRunner:
         # exhaust it (small plain files, pipeline.scan_plain); the rest of
         # each unit waits for a worker, as a unit of its own.
         deferred: list[Unit] = []
-        while len(deferred) < self.window and not self._pool_ready():
+        # Small plain files start no pool at once: this process scans them
+        # (and the sweep reads the clean majority of a tree of small files in
+        # batches, fs.SmallBatch), and 20,000 of them are over in about the
+        # time a pool takes to start (0.3-1 s, on the other core, and its
+        # start is waited for). What needs a worker (pipeline.scan_plain
+        # declines it), or work lasting past START_AFTER, starts it; from
+        # then on as before.
+        lazy_until = time.monotonic() + self.START_AFTER
+        while len(deferred) < self.window and (self._unstarted() or not self._pool_ready()):
             if should_stop():
                 return
+            if self._unstarted() and (deferred or time.monotonic() >= lazy_until):
+                self._start_pool()
             unit = fresh.popleft() if fresh else next(it, None)
             if unit is None:
                 exhausted = True
@@ -320,6 +346,8 @@ class ExecutorRunner:
         fresh.extendleft(reversed(deferred))
         if exhausted and not fresh:
             return  # all done here: shutdown() stops the pool that was starting
+        if self._unstarted():
+            self._start_pool()
         self._pool_ready(wait=True)
         while True:
             while len(pending) < self.window and not should_stop():

@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
@@ -33,8 +33,17 @@ from ..display import uri_display
 from ..engine.scanner import RangeStats
 from ..findings import ErrorRecord, Finding, Location
 from ..manifest import confidence_band
-from ..pipeline import ItemResult, attach_object, is_database, item_name, ranges_digest
-from ..privacy import published
+from ..pipeline import (
+    SMALL_FILE,
+    ItemResult,
+    attach_object,
+    clean_files,
+    is_database,
+    item_name,
+    ranges_digest,
+)
+from ..privacy import mask_name, published
+from ..sinks.base import BaseSink
 from ..sources.base import (
     ByteSource,
     CountableSource,
@@ -44,7 +53,7 @@ from ..sources.base import (
     RowSource,
     StatsSource,
 )
-from ..sources.fs import object_meta
+from ..sources.fs import SmallBatch, object_meta, read_files
 from .executor import InProcessRunner, Runner, Unit
 from .progress import ScanCallback
 
@@ -54,6 +63,8 @@ if TYPE_CHECKING:  # the state (sqlite3 and its store) is imported only by a swe
 log = logging.getLogger("cardscan.run.sweep")
 
 DEFAULT_SPLIT_SIZE = 64 << 20
+#: Batches of small files read ahead on a thread (runner.read_ahead): a few, their data is held meanwhile.
+READ_AHEAD = 2
 #: Worker time a batch of small items should take, once items' cost is known:
 #: progress moves at least this often per worker, however slow the share.
 UNIT_SECONDS = 0.25
@@ -217,6 +228,11 @@ class Sweep:
         self._stamp_at, self._stamp_text = -1e9, ""
         #: Worker seconds per small item (moving average over results; None until one arrives).
         self._item_seconds: float | None = None
+        # Small local files in batches (fs.SmallBatch, _small_files): a clean
+        # one is then only counted, so not with a state (it records every object)
+        # nor with a sink that wants each object's end_item (JUnit: a case per file).
+        self._batches = (state is None and bool(getattr(runner, "small_batches", False))
+                         and not any(_wants_clean_items(s) for s in sinks))
 
     # -- stopping ------------------------------------------------------------
     def request_stop(self, reason: str = "signal") -> None:
@@ -366,7 +382,9 @@ class Sweep:
         # yield (results are taken in then), not once per listed file.
         limit: int | None = None
         for src in self.sources:
-            for entry in _listing(src):
+            batched = self._batches and getattr(src, "can_batch", False)
+            entries = _listing(src, batched)
+            for entry in self._small_files(src, entries) if batched else entries:
                 if self._should_stop():
                     return
                 if isinstance(entry, ErrorRecord):
@@ -432,6 +450,82 @@ class Sweep:
         return [item.range(a, min(a + s, item.size)) for a in range(0, item.size, s)]
 
     # -- results -------------------------------------------------------------
+    def _small_files(self, src: Any, entries: Iterator[Any]) -> Iterator[Item | ErrorRecord]:
+        """``entries`` with each :class:`~cardscan.sources.fs.SmallBatch` read
+        here, in one call (:func:`~cardscan.sources.fs.read_files`, in C
+        without the GIL), and replaced by the items of the files that need a
+        scan; the others are counted as scanned (:func:`pipeline.clean_files`
+        says which: what scan_item would give for them is a result with
+        nothing in it). The files given as items (flagged, a container or
+        database, bigger than a small file, changed, not readable, not a
+        regular file by now) are listed as the walk lists them and go on as
+        any item: split when big, scanned by a worker, re-read there."""
+        detector = self._detector()
+        t = self.tally
+        for entry, got in self._read_ahead(entries):
+            if got is None:
+                yield entry
+                continue
+            names = entry.names
+            try:
+                if isinstance(got, BaseException):
+                    raise got
+                data, ends, status = got
+                clean, nbytes = clean_files(detector, names, data, ends, status)
+                del data
+            except Exception:  # noqa: BLE001 - a bug here must cost no file: each goes the item way
+                log.debug("batch read of %s failed; its files are scanned one by one", mask_name(entry.dir),
+                          exc_info=True)
+                clean, nbytes = set(), 0
+            if clean:
+                t.objects += len(clean)
+                t.bytes += nbytes
+                self._progress_size()
+                self.progress.relative_update(files=len(clean), nbytes=nbytes, findings=0, errors=0)
+            for i, name in enumerate(names):
+                if i not in clean:
+                    yield src.batch_entry(entry, name)
+
+    def _read_ahead(self, entries: Iterator[Any]) -> Iterator[tuple[Any, Any]]:
+        """(entry, what read_files gave for it, or None if it is no batch), in order.
+
+        With a runner of several jobs (``runner.read_ahead``), the next
+        batches are read on a thread while this one is checked and its items
+        scanned: read_files lets go of the GIL, so the reads take the other
+        core. With ``--jobs 1``, in line (one thread).
+        """
+        if not getattr(self.runner, "read_ahead", False):
+            for entry in entries:
+                yield entry, (_read(entry) if isinstance(entry, SmallBatch) else None)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        queue: deque[tuple[Any, Any]] = deque()
+        pool = ThreadPoolExecutor(1, thread_name_prefix="cardscan-read")
+        try:
+            for entry in entries:
+                batch = isinstance(entry, SmallBatch)
+                queue.append((entry, pool.submit(_read, entry) if batch else None))
+                while queue and (queue[0][1] is None or len(queue) > READ_AHEAD):
+                    e, f = queue.popleft()
+                    yield e, (f.result() if f is not None else None)
+            while queue:
+                e, f = queue.popleft()
+                yield e, (f.result() if f is not None else None)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _detector(self) -> Any:
+        """The scan's detector (for the batch pre-check): the in-process pipeline's, or one from the spec."""
+        pipeline = getattr(self.runner, "pipeline", None)
+        if pipeline is not None:
+            return pipeline.scanner.detector
+        from ..engine.config import ScanConfig
+        from ..engine.detect import Detector
+
+        spec = getattr(self.runner, "_spec", None) or {}  # (ExecutorRunner's: the runners that batch are these two)
+        return Detector(ScanConfig.from_dict(spec.get("config", {})))
+
     def _result(self, r: ItemResult) -> None:
         item = r.item
         if item.byte_range is None:
@@ -567,9 +661,27 @@ class Sweep:
         )
 
 
-def _listing(src: Any) -> Iterator[Item | ErrorRecord]:
-    """``src.items()``, with a failure of the listing itself turned into an error record."""
-    it = iter(src.items())
+def _read(batch: SmallBatch) -> Any:
+    """read_files of a batch, or the exception it raised (handled where the batch is checked)."""
+    try:
+        return read_files(batch.dir, batch.names, SMALL_FILE)
+    except Exception as exc:  # noqa: BLE001 - see Sweep._small_files
+        return exc
+
+
+def _wants_clean_items(sink: Any) -> bool:
+    """Does ``sink`` want ``end_item`` for an object with no records (see
+    BaseSink.wants_clean_items)? Yes unless it says no, or keeps BaseSink's no-op."""
+    wants = getattr(sink, "wants_clean_items", None)
+    if wants is not None:
+        return bool(wants)
+    return getattr(type(sink), "end_item", None) is not BaseSink.end_item
+
+
+def _listing(src: Any, batched: bool = False) -> Iterator[Item | ErrorRecord]:
+    """``src.items()`` (``src.batched_items()`` if ``batched``), with a failure
+    of the listing itself turned into an error record."""
+    it = iter(src.batched_items() if batched else src.items())
     while True:
         try:
             entry = next(it)

@@ -225,6 +225,121 @@ def _on_chain(chain: tuple[Any, ...], ident: tuple[int, int]) -> bool:
     return False
 
 
+class SmallBatch(NamedTuple):
+    """Regular files of one directory, by name, for one batched read
+    (:func:`read_files`; the sweep's ``Sweep._small_files``): what
+    :meth:`FileSource.batched_items` yields in place of their items. Not
+    stat'ed yet: the read's own ``fstat`` tells size and type, and a file
+    that needs a scan becomes its item then (:meth:`FileSource.batch_entry`)."""
+
+    #: The directory's path.
+    dir: str
+    #: Its ``file://`` URI (quoted once).
+    uri: str
+    #: The names of the files, in listing order.
+    names: tuple[str, ...]
+
+
+#: Names per batch: one directory's files in batches of this many (progress and workers move per batch).
+BATCH_NAMES = 256
+
+
+def _read_files_python(dirpath: str, names: tuple[str, ...] | list[str], limit: int) -> tuple[bytes, list[int], bytes]:
+    """The pure-Python twin of the C ``read_files`` (``_fsbatch.c``, which says
+    what it returns); the tests compare them."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    parts: list[bytes] = []
+    ends = [0]
+    status = bytearray()
+    pos = 0
+    try:
+        dfd: int | None = os.open(dirpath, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        dfd = None
+    try:
+        for name in names:
+            st, data = _READ_DIR, b""
+            if dfd is not None and name:
+                st, data = _read_one(dfd, name, flags, limit)
+            parts.append(data)
+            parts.append(b"\n")
+            pos += len(data) + 1
+            ends.append(pos)
+            status.append(st)
+    finally:
+        if dfd is not None:
+            os.close(dfd)
+    return b"".join(parts), ends, bytes(status)
+
+
+_READ_OK, _READ_OPEN, _READ_NOTREG, _READ_BIG, _READ_CHANGED, _READ_ERROR, _READ_DIR = range(7)
+
+
+def _read_one(dfd: int, name: str, flags: int, limit: int) -> tuple[int, bytes]:
+    try:
+        try:
+            fd = os.open(name, flags | O_NOATIME, dir_fd=dfd)
+        except PermissionError as exc:
+            if exc.errno != errno.EPERM or not O_NOATIME:
+                raise
+            fd = os.open(name, flags, dir_fd=dfd)
+    except OSError:
+        return _READ_OPEN, b""
+    try:
+        a = os.fstat(fd)
+        if not stat.S_ISREG(a.st_mode):
+            return _READ_NOTREG, b""
+        if a.st_size > limit:
+            return _READ_BIG, b""
+        data = os.read(fd, limit + 1)  # as read_small reads
+        while 0 < len(data) < a.st_size:
+            more = os.read(fd, limit + 1 - len(data))
+            if not more:
+                break
+            data += more
+        if len(data) > limit:
+            return _READ_BIG, b""
+        b = os.fstat(fd)
+        if (a.st_size, a.st_mtime_ns, a.st_ino) != (b.st_size, b.st_mtime_ns, b.st_ino):
+            return _READ_CHANGED, b""
+        return _READ_OK, data
+    except OSError:
+        return _READ_ERROR, b""
+    finally:
+        os.close(fd)
+
+
+def _load_read_files() -> Any:
+    from ..engine.candidates import PURE_PYTHON_ENV
+
+    if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
+        return None
+    try:
+        from ._fsbatch import read_files as c_read_files  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # pragma: no cover - no compiler at install time
+        return None
+    return c_read_files
+
+
+_C_READ_FILES = _load_read_files()
+
+
+def read_files(dirpath: str, names: tuple[str, ...] | list[str], limit: int) -> tuple[bytes, list[int], bytes]:
+    """The files ``names`` of the directory ``dirpath``, each of at most
+    ``limit`` bytes, read in one call (in C without the GIL where built):
+    ``(data, ends, status)``. File ``i`` is ``data[ends[i]:ends[i + 1] - 1]``
+    when ``status[i] == 0`` (read whole, unchanged while read); every file is
+    followed by one ``b"\n"`` in ``data``. A nonzero status (could not open,
+    not a regular file or a link by now, bigger than ``limit``, changed while
+    read, a read error) means: take that file through the general path,
+    which reports the problem as it always has. Opened like
+    :meth:`FileSource.read_small` (O_NONBLOCK, O_NOATIME where allowed), and
+    with O_NOFOLLOW."""
+    if _C_READ_FILES is not None:
+        return _C_READ_FILES(os.fsencode(dirpath), os.fsencode("\0".join(names)), limit)  # type: ignore[no-any-return]
+    return _read_files_python(dirpath, names, limit)
+
+
 class FileSource:
     """Files under one or more local paths (a mounted share is a directory).
 
@@ -295,6 +410,45 @@ class FileSource:
         for root in self.roots:
             yield from self._walk_root(root)
 
+    @property
+    def can_batch(self) -> bool:
+        """Can :meth:`batched_items` list this source's small files in batches?
+        Not with patterns, ``.gitignore`` or a size limit (those look at each
+        file's name or stat: the walk of :meth:`items` does), nor for a
+        subclass (it may open files its own way)."""
+        return (type(self) is FileSource and self._include is None and self._exclude is None
+                and not self.gitignore and self.max_file_size is None)
+
+    def batched_items(self) -> Iterator[Item | ErrorRecord | SmallBatch]:
+        """:meth:`items`, with the regular files of each directory as
+        :class:`SmallBatch` entries of names (the sweep reads each with one
+        call, :func:`read_files`); everything else as :meth:`items` gives it.
+        Only where :attr:`can_batch`."""
+        if not self.can_batch:
+            yield from self.items()
+            return
+        for root in self.roots:
+            yield from self._walk_root(root, batches=True)
+
+    def batch_entry(self, batch: SmallBatch, name: str) -> Item | ErrorRecord:
+        """What :meth:`items` would have listed for the file ``name`` of
+        ``batch``, from an ``lstat`` now (``stat`` when following links): its
+        item, or an error record (vanished: as the walk reports it; a link
+        by now, not followed: ``changed``). (Nothing is skipped: a source
+        that batches has no patterns or size limit.)"""
+        path = os.path.join(batch.dir, name)
+        try:
+            st = os.stat(path, follow_symlinks=self.follow_symlinks)
+        except OSError as exc:
+            return self._error(path, exc)
+        uri = batch.uri + "/" + _quote_name(name)
+        if stat.S_ISLNK(st.st_mode):  # listed as a file, a link by now: not followed
+            return ErrorRecord(Location(uri=uri), "changed", "no longer a regular file (symlink)")
+        # Anything else that is no regular file by now (a FIFO swapped in) is
+        # refused when the item is opened, as for a swap after any listing.
+        meta = _listed_meta(_access(st, path, exposure=False), (st.st_uid, st.st_gid, st.st_mode, st.st_dev))
+        return Item(uri=uri, source=self.name, size=st.st_size, mtime=st.st_mtime, ukey=ukey(st), meta=meta)
+
     def count_items(self) -> Iterator[int]:
         """Sizes of the files a walk would yield (for progress totals), from a fresh walk."""
         clone = FileSource(self.roots, **self.options())
@@ -302,7 +456,7 @@ class FileSource:
             if isinstance(it, Item):
                 yield it.size or 0
 
-    def _walk_root(self, root: str) -> Iterator[Item | ErrorRecord]:
+    def _walk_root(self, root: str, batches: bool = False) -> Iterator[Any]:
         try:
             st = os.stat(root)  # explicit roots are followed, like ripgrep and find -H
         except OSError as exc:
@@ -324,9 +478,9 @@ class FileSource:
         ignores: tuple[tuple[str, Any], ...] = ()
         stack = [_Dir(root, "", ((st.st_dev, st.st_ino), ()), ignores, path_to_uri(root).rstrip("/"))]
         while stack:
-            yield from self._visit(stack.pop(), stack)
+            yield from self._visit(stack.pop(), stack, batches)
 
-    def _visit(self, d: _Dir, stack: list[_Dir]) -> Iterator[Item | ErrorRecord]:
+    def _visit(self, d: _Dir, stack: list[_Dir], batches: bool = False) -> Iterator[Any]:
         self.stats["dirs"] += 1
         ignores = d.ignores
         if self.gitignore:
@@ -341,6 +495,7 @@ class FileSource:
             yield self._error(d.path, exc)
             return
         subdirs: list[tuple[str, os.stat_result]] = []
+        names: list[str] = []
         with it:
             while True:
                 try:
@@ -351,6 +506,20 @@ class FileSource:
                     yield self._error(d.path, exc)
                     break
                 name = entry.name
+                if batches:
+                    # A regular file by the directory's own record (d_type; an
+                    # lstat only where the filesystem does not fill it in): no
+                    # stat here, the batched read's fstat tells the rest.
+                    try:
+                        regular = entry.is_file(follow_symlinks=False)
+                    except OSError:
+                        regular = False  # the general path below reports it
+                    if regular:
+                        names.append(name)
+                        if len(names) >= BATCH_NAMES:
+                            yield SmallBatch(d.path, d.uri, tuple(names))
+                            names = []
+                        continue
                 path = entry.path  # d.path joined with name, made by scandir in C
                 rel = d.rel + name
                 try:
@@ -377,6 +546,8 @@ class FileSource:
                         yield item
                 else:
                     self._skip(_special_kind(mode), path)
+        if names:
+            yield SmallBatch(d.path, d.uri, tuple(names))
         # Visit subdirectories in name order (deterministic output) after
         # closing this directory's iterator: one open directory at a time.
         for name, st in sorted(subdirs, key=lambda s: s[0], reverse=True):

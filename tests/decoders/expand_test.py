@@ -14,10 +14,11 @@ import zlib
 from typing import Iterator
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from cardscan import registry
 from cardscan.decoders.base import Failure, Layer, Limits, TextLayer
-from cardscan.decoders.expand import decoders, expand, is_container, strip_compression
+from cardscan.decoders.expand import containers, decoders, expand, is_container, strip_compression
 from cardscan.errors import ConfigError
 
 from .build import pans, scan, tar_bytes, zip_bytes
@@ -502,3 +503,53 @@ def test_the_container_sniff_answers_as_its_reference() -> None:
         assert formats.match(name, head) == _match_reference(formats, name, head)
 
     check()
+
+
+# -- containers(): is_container for a batch of small files at once ----------------------
+_HEADS = [
+    b"\x1f\x8b\x08\x00", b"BZh91AY", b"\xfd7zXZ\x00\x00", b"\x28\xb5\x2f\xfd", b"PK\x03\x04", b"PK\x05\x06",
+    b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"From someone Mon Jan 1\n",
+    b"%PDF-1.7\n", b"x" * 1000 + b"%PDF-", b"x" * 1030 + b"%PDF-", b"-- PostgreSQL database dump\n",
+    b"From: a@b\nSubject: hi\n\nbody", b"2024-06-11T09:00:30Z INFO from: nobody\n", b"Received: x\n\n",
+    b"x" * 257 + b"ustar\x0000", b"x" * 250 + b"ustar", b"", b"\n", b"SQLite format 3\x00", b"plain text\n",
+    b"PK", b"ROT13\nhello",
+]
+_NAMES = ["a.log", "b.tar", "C.TAR", "x.lzma", "notes.eml", "dump.sql", "y.zst", "tar", ".sql", "a.sql.txt"]
+
+
+def _joined(files: list[bytes]) -> tuple[bytes, list[int]]:
+    ends = [0]
+    for f in files:
+        ends.append(ends[-1] + len(f) + 1)
+    return b"".join(f + b"\n" for f in files), ends
+
+
+def _check_containers(names: list[str], files: list[bytes]) -> None:
+    data, ends = _joined(files)
+    everyone = range(len(files))
+    expected = {i for i in everyone if is_container(names[i], files[i][:4096])}
+    assert containers(names, data, ends, everyone) == expected
+    odd = [i for i in everyone if i % 2]
+    assert containers(names, data, ends, odd) == expected & set(odd)
+
+
+def test_containers_answers_as_is_container_per_file() -> None:
+    names = [n for n in _NAMES for _ in _HEADS]
+    files = [h for _ in _NAMES for h in _HEADS]
+    _check_containers(names, files)
+    _check_containers(["a.log"] * 3, [b"x" * 5000 + b"PK\x03\x04", b"PK\x03\x04" + b"y" * 5000, b"z" * 4094 + b"%PDF-"])
+
+
+def test_containers_asks_third_party_decoders_per_file() -> None:
+    _with_plugin(Rot13)
+    try:
+        _check_containers(["a.txt", "b.txt", "c.txt"], [b"ROT13\nx", b"plain", b"xROT13\n"])
+    finally:
+        _without_plugin()
+
+
+@settings(max_examples=150, deadline=None)
+@given(parts=st.lists(st.tuples(st.sampled_from(_NAMES), st.lists(st.sampled_from(_HEADS + [b"abc", b"\x00"]),
+                                                                   max_size=4)), min_size=1, max_size=8))
+def test_containers_equals_is_container_on_generated_batches(parts: list[tuple[str, list[bytes]]]) -> None:
+    _check_containers([n for n, _ in parts], [b"".join(h) for _, h in parts])

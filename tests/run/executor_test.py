@@ -128,6 +128,7 @@ def test_stop_request_ends_the_run(tmp_path: Path, rng) -> None:
 def test_cancel_terminates_the_pool_processes(tmp_path: Path, rng) -> None:
     items = tree(tmp_path, rng, 4)
     runner = ExecutorRunner(process_pool(settings(), 2), settings(), initialized=True, jobs=2)
+    runner.START_AFTER = 0  # a pool at once (small plain files alone start one after START_AFTER)
     gen = runner.run([[i] for i in items])
     next(gen)
     runner._pool_ready(wait=True)  # (the first results may come from this process while the pool starts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from cardscan.run.executor import ExecutorRunner, InProcessRunner, process_pool
 from cardscan.run.sweep import Sweep, Tally, scan_info
 from cardscan.sinks.base import BaseSink, ListSink
 from cardscan.sources.fs import FileSource, path_to_uri
-from tests.treegen import KEY, make_tree, write_planted
+from tests.treegen import KEY, make_tree, pan, write_planted
 
 
 def settings(src: FileSource | None = None) -> dict[str, Any]:
@@ -407,3 +408,164 @@ def test_a_sweep_leaves_nothing_frozen_from_the_collector(tmp_path: Path, rng) -
     before = gc.get_freeze_count()
     sweep(FileSource(tmp_path))
     assert gc.get_freeze_count() == before
+
+
+# -- small files in batches (Sweep._small_files) -----------------------------------------
+class QuietListSink(ListSink):
+    """A ListSink that, like the manifest, does not want end_item of clean objects:
+    the sweep then reads small files in batches (a ListSink keeps the item path)."""
+
+    wants_clean_items = False
+
+
+def mixed_tree(root: Path, rng) -> None:
+    """Small files of every kind a batch meets, beside the generated tree."""
+    import sqlite3
+    import zipfile
+
+    make_tree(root, rng)
+    d = root / "mixed"
+    d.mkdir()
+    p = pan(rng, 3)
+    (d / "plain.log").write_text(f"payment card={p} exp 09/27\n")
+    (d / "clean.log").write_text("2024-06-11T09:00:30Z INFO req=636775791 user=398664 took 567ms\n" * 3)
+    (d / "percent.log").write_text("q=" + "".join(f"%{b:02X}" for b in f"card {p}".encode()) + "\n")
+    (d / "utf16.txt").write_bytes(f"card number {pan(rng, 4)}".encode("utf-16-le"))
+    (d / "empty").write_bytes(b"")
+    (d / "log.gz").write_bytes(gzip.compress(f"card={pan(rng, 5)} exp 01/28\n".encode()))
+    with zipfile.ZipFile(d / "z.zip", "w") as z:
+        z.writestr("in.txt", f"card_number: {pan(rng, 6)}\n")
+    (d / "clean.gz").write_bytes(gzip.compress(b"nothing here\n"))
+    (d / "mbox").write_text(f"From someone Mon Jan  1 00:00:00 2024\nSubject: x\n\ncard {pan(rng, 7)}\n")
+    (d / "dump.sql").write_text("-- PostgreSQL database dump\nCOPY t (id, card_number) FROM stdin;\n"
+                                f"1\t{pan(rng, 8)}\n\\.\n")
+    db = sqlite3.connect(d / "shop.db")
+    db.execute("create table cards (id integer primary key, card_number text)")
+    db.execute("insert into cards (card_number) values (?)", (pan(rng, 9),))
+    db.commit()
+    db.close()
+    (d / "big.log").write_text(("filler line without numbers\n" * 2600) + f"card={pan(rng, 10)}\n")  # > 64 KiB
+    (d / "track.txt").write_text(f"%B{pan(rng, 11)}^DOE/JOHN^2512101000000000000?\n")
+    (d / f"named-{pan(rng, 12)}.txt").write_text("a card number in the name only\n")
+    for i in range(300):  # more than one batch in a directory (BATCH_NAMES)
+        (d / f"f{i:03d}.log").write_text("2024-06-11 INFO ok\n" if i % 7 else f"card={pan(rng, i)} exp 09/27\n")
+
+
+def outcome(summary: dict[str, Any], sink: ListSink) -> tuple[Any, ...]:
+    found = sorted((f.location.uri, f.location.member, f.location.offset, f.location.cell, f.fingerprint, f.kind,
+                    f.confidence, tuple(f.reasons), tuple(sorted((f.obj or {}).items()))) for f in sink.findings)
+    errors = sorted((e.location.uri, e.kind, e.message) for e in sink.errors)
+    counts = {k: v for k, v in summary.items() if k not in ("started", "finished", "duration_s")}
+    return found, errors, counts
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_batched_small_files_give_what_the_item_path_gives(tmp_path: Path, rng, jobs: int) -> None:
+    mixed_tree(tmp_path, rng)
+    before = sweep(FileSource(tmp_path), jobs=jobs, split_size=32 << 10)  # a ListSink: items, as main does
+    summary, sink = sweep(FileSource(tmp_path), jobs=jobs, split_size=32 << 10, sinks=[])
+    assert outcome(*before) == outcome(summary, sink)  # (the same path: the check of the check)
+    quiet = QuietListSink()
+    s = settings(FileSource(tmp_path))
+    runner = InProcessRunner(s) if jobs == 1 else ExecutorRunner(process_pool(s, jobs), s, initialized=True, jobs=jobs)
+    batched = Sweep([FileSource(tmp_path)], runner, [quiet], split_size=32 << 10).run()
+    assert outcome(batched, quiet) == outcome(*before)
+    assert batched["objects_scanned"] > 300 and len(quiet.items) < len(before[1].items)  # clean ones only counted
+    assert any(f.location.cell is not None for f in quiet.findings)  # the SQLite file, as a database
+    assert any(f.location.member for f in quiet.findings)  # the zip's member
+
+
+def test_batched_files_in_the_same_order_with_one_job(tmp_path: Path, rng) -> None:
+    mixed_tree(tmp_path, rng)
+    _, items = sweep(FileSource(tmp_path))
+    quiet = QuietListSink()
+    Sweep([FileSource(tmp_path)], InProcessRunner(settings(FileSource(tmp_path))), [quiet]).run()
+    assert [f.id for f in quiet.findings] == [f.id for f in items.findings]
+    assert [(e.location.uri, e.kind) for e in quiet.errors] == [(e.location.uri, e.kind) for e in items.errors]
+
+
+def test_files_gone_swapped_or_changed_after_the_listing(tmp_path: Path, rng, monkeypatch) -> None:
+    # Between the directory listing and the batched read: a file vanishes, one
+    # becomes a FIFO, one a link, one changes while read (read_files says so).
+    sweep_module = sys.modules["cardscan.run.sweep"]  # (cardscan.run.sweep names the function)
+
+    d = tmp_path / "d"
+    d.mkdir()
+    for n in ("gone.log", "fifo.log", "link.log", "grows.log", "ok.log"):
+        (d / n).write_text(f"card={pan(rng, 1)} exp 09/27\n" if n == "grows.log" else "ok\n")
+    real = sweep_module.read_files
+
+    def racy(dirpath: str, names: Any, limit: int) -> Any:
+        (d / "gone.log").unlink()
+        (d / "fifo.log").unlink()
+        os.mkfifo(d / "fifo.log")
+        (d / "link.log").unlink()
+        os.symlink(d / "ok.log", d / "link.log")
+        data, ends, status = real(dirpath, names, limit)
+        i = list(names).index("grows.log")
+        return data, ends, status[:i] + b"\x04" + status[i + 1:]
+
+    monkeypatch.setattr(sweep_module, "read_files", racy)
+    quiet = QuietListSink()
+    summary = Sweep([FileSource(tmp_path)], InProcessRunner(settings(FileSource(tmp_path))), [quiet]).run()
+    errors = {e.location.uri.rsplit("/", 1)[1]: (e.kind, e.message) for e in quiet.errors}
+    assert errors["gone.log"][0] == "not_found"
+    assert errors["fifo.log"] == ("changed", "no longer a regular file (fifo)")
+    assert errors["link.log"] == ("changed", "no longer a regular file (symlink)")
+    assert [f.location.uri.rsplit("/", 1)[1] for f in quiet.findings] == ["grows.log"]  # read again, as an item
+    assert summary["objects_scanned"] == 2 and summary["errors"] == 3 and summary["status"] == "complete"
+
+
+def test_no_batches_with_a_state_or_a_sink_that_wants_every_object(tmp_path: Path, rng, monkeypatch) -> None:
+    sweep_module = sys.modules["cardscan.run.sweep"]  # (cardscan.run.sweep names the function)
+
+    make_tree(tmp_path, rng)
+    monkeypatch.setattr(sweep_module, "read_files", None)  # would fail if called
+    summary, sink = sweep(FileSource(tmp_path))  # ListSink: end_item of every object
+    assert summary["objects_scanned"] == 6 and len(sink.items) == 6
+    assert sweep_module._wants_clean_items(ListSink()) and not sweep_module._wants_clean_items(BaseSink())
+    assert not sweep_module._wants_clean_items(QuietListSink())
+
+
+def test_progress_counts_batched_files_too(tmp_path: Path, rng) -> None:
+    from cardscan.run.progress import ScanCallback
+
+    class Rec(ScanCallback):
+        count_after = 0.0
+
+        def __init__(self) -> None:
+            self.files = self.findings = self.nbytes = 0
+            self.sizes: list[Any] = []
+
+        def set_size(self, files: Any = None, nbytes: Any = None) -> None:
+            self.sizes.append((files, nbytes))
+
+        def relative_update(self, files: int = 0, nbytes: int = 0, findings: int = 0, errors: int = 0) -> None:
+            self.files += files
+            self.nbytes += nbytes
+            self.findings += findings
+
+    tree = make_tree(tmp_path, rng, specials=False)
+    rec, quiet = Rec(), QuietListSink()
+    summary = Sweep([FileSource(tmp_path)], InProcessRunner(settings(FileSource(tmp_path))), [quiet], progress=rec,
+                    count=True).run()
+    assert len(quiet.items) == 4  # the objects with findings only: the clean ones were counted in batches
+    assert rec.files == summary["objects_scanned"] == 6 and rec.findings == len(tree.pans)
+    assert rec.nbytes == summary["bytes_scanned"] and rec.sizes[-1] == (6, summary["bytes_scanned"])
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_batch_that_cannot_be_read_is_scanned_file_by_file(tmp_path: Path, rng, monkeypatch, jobs: int) -> None:
+    sweep_module = sys.modules["cardscan.run.sweep"]
+    tree = make_tree(tmp_path, rng)
+
+    def broken(*args: Any) -> Any:
+        raise MemoryError("no room for the batch")
+
+    monkeypatch.setattr(sweep_module, "read_files", broken)
+    quiet = QuietListSink()
+    s = settings(FileSource(tmp_path))
+    runner = InProcessRunner(s) if jobs == 1 else ExecutorRunner(process_pool(s, jobs), s, initialized=True, jobs=jobs)
+    summary = Sweep([FileSource(tmp_path)], runner, [quiet]).run()
+    assert {f.fingerprint for f in quiet.findings} == tree.fingerprints()
+    assert summary["objects_scanned"] == 6 and summary["errors"] == 0 and len(quiet.items) == 6

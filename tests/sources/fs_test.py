@@ -15,8 +15,18 @@ import pytest
 
 from cardscan.errors import SourceError
 from cardscan.findings import ErrorRecord
+from cardscan.sources import fs as fs_module
 from cardscan.sources.base import ByteSource, Item
-from cardscan.sources.fs import FileSource, exposure, object_meta, os_error_kind, path_to_uri, uri_to_path
+from cardscan.sources.fs import (
+    FileSource,
+    SmallBatch,
+    exposure,
+    object_meta,
+    os_error_kind,
+    path_to_uri,
+    read_files,
+    uri_to_path,
+)
 from cardscan.testing import SourceCase, SourceContract
 from tests.treegen import drop_dac, make_tree, write_planted
 
@@ -412,3 +422,165 @@ def test_listed_exposure_is_the_eager_answer_in_the_same_key_order(open_tmp_path
             assert list(meta.items()) == list(eager.items())
     plain = FileSource(open_tmp_path).item_for(uri_to_path(items[0].uri), exposure=False)
     assert object_meta(plain) is plain.meta and "exposure" not in plain.meta
+
+
+# -- batches of small files (SmallBatch, read_files, batch_entry) --------------------------
+READERS = [pytest.param(fs_module._read_files_python, id="python")]
+if fs_module._C_READ_FILES is not None:
+    READERS.append(pytest.param(read_files, id="c"))
+
+
+def odd_dir(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    d = tmp_path / "d"
+    d.mkdir()
+    files = {"a.log": b"line one\nline two\n", "empty": b"", "exact": b"x" * 64, "over": b"y" * 65,
+             "caf\u00e9 %41.txt": b"odd name\n", "nl-end": b"\n\n"}
+    for name, data in files.items():
+        (d / name).write_bytes(data)
+    os.mkfifo(d / "fifo")
+    (d / "sub").mkdir()
+    os.symlink(d / "a.log", d / "link")
+    return d, files
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_read_files_reads_small_regular_files_and_refuses_the_rest(tmp_path: Path, reader) -> None:
+    d, files = odd_dir(tmp_path)
+    names = ["a.log", "fifo", "empty", "missing", "exact", "over", "sub", "link", "caf\u00e9 %41.txt", "nl-end"]
+    data, ends, status = reader(str(d), names, 64)
+    assert len(ends) == len(names) + 1 and ends[0] == 0 and len(status) == len(names) and ends[-1] == len(data)
+    got = {n: (status[i], data[ends[i]:ends[i + 1] - 1]) for i, n in enumerate(names)}
+    assert all(data[e - 1:e] == b"\n" for e in ends[1:])  # each file is followed by a newline
+    for n in ("a.log", "empty", "exact", "caf\u00e9 %41.txt", "nl-end"):
+        assert got[n] == (0, files[n])
+    assert got["fifo"][0] == 2 and got["sub"][0] == 2  # not regular files: never read (the FIFO never blocks)
+    assert got["missing"][0] == 1 and got["link"][0] == 1  # a link is not followed (O_NOFOLLOW)
+    assert got["over"][0] == 3  # bigger than the limit
+    assert all(got[n][1] == b"" for n in ("fifo", "sub", "missing", "link", "over"))
+    assert reader(str(tmp_path / "gone"), ["a.log"], 64)[2] == b"\x06"  # no directory: every file left to the general path
+    assert reader(str(d), [], 64) == (b"", [0], b"")
+
+
+def test_read_files_c_and_python_agree(tmp_path: Path, rng) -> None:
+    if fs_module._C_READ_FILES is None:
+        pytest.skip("no C reader built")
+    d, _ = odd_dir(tmp_path)
+    for i in range(40):
+        (d / f"r{i}").write_bytes(bytes(rng.randrange(256) for _ in range(rng.randrange(0, 90))))
+    names = sorted(os.listdir(d)) + ["missing"]
+    for limit in (0, 1, 64, 89, 1 << 16):
+        assert read_files(str(d), names, limit) == fs_module._read_files_python(str(d), names, limit)
+
+
+def test_read_files_sees_a_file_that_changes_while_read(tmp_path: Path, monkeypatch) -> None:
+    # The Python twin (the C one cannot be paused mid-read): an fstat after the
+    # read that differs from the one before is "changed", left to the general path.
+    (tmp_path / "grows.log").write_bytes(b"abc\n")
+    real = os.fstat
+    calls = []
+
+    def fstat(fd: int) -> os.stat_result:
+        st = real(fd)
+        calls.append(fd)
+        if len(calls) % 2 == 0:  # the second fstat of each file: it grew meanwhile
+            return os.stat_result((st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid,
+                                   st.st_size + 10, st.st_atime, st.st_mtime, st.st_ctime))
+        return st
+
+    monkeypatch.setattr(fs_module.os, "fstat", fstat)
+    data, ends, status = fs_module._read_files_python(str(tmp_path), ["grows.log"], 64)
+    assert status == b"\x04" and data == b"\n"
+
+
+def test_read_files_of_another_owner_without_o_noatime(tmp_path: Path) -> None:
+    # As FileSource.open: EPERM for O_NOATIME on a file one does not own, then read as usual.
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the file to another owner")
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("no setpriv")
+    (tmp_path / "theirs.log").write_bytes(b"payload\n")
+    os.chown(tmp_path / "theirs.log", 65534, 65534)
+    code = ("import sys\nfrom cardscan.sources import fs\n"
+            "print(fs.read_files(sys.argv[1], ['theirs.log'], 64), fs._read_files_python(sys.argv[1], ['theirs.log'], 64))\n")
+    caps = "-fowner"
+    out = subprocess.run([setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}", sys.executable, "-c", code,
+                          str(tmp_path)], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2])
+    assert out.returncode == 0, out.stderr[-2000:]
+    one = "(b'payload\\n\\n', [0, 9], b'\\x00')"
+    assert out.stdout.strip() == f"{one} {one}"
+
+
+def test_read_files_of_a_denied_file_leaves_it_to_the_general_path(tmp_path: Path) -> None:
+    (tmp_path / "secret.log").write_bytes(b"x\n")
+    (tmp_path / "open.log").write_bytes(b"y\n")
+    os.chmod(tmp_path / "secret.log", 0)
+    code = ("import sys\nfrom cardscan.sources import fs\n"
+            "n = ['secret.log', 'open.log']\n"
+            "print(fs.read_files(sys.argv[1], n, 64), fs._read_files_python(sys.argv[1], n, 64))\n")
+    cmd = drop_dac([sys.executable, "-c", code, str(tmp_path)])
+    if cmd is None:
+        pytest.skip("cannot drop root's permission override here (no setpriv)")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2])
+    assert out.returncode == 0, out.stderr[-2000:]
+    one = "(b'\\ny\\n\\n', [0, 1, 4], b'\\x01\\x00')"
+    assert out.stdout.strip() == f"{one} {one}"
+
+
+def test_batched_items_lists_regular_files_in_batches(tmp_path: Path, rng, monkeypatch) -> None:
+    monkeypatch.setattr(fs_module, "BATCH_NAMES", 2)
+    make_tree(tmp_path, rng)
+    src = FileSource(tmp_path)
+    assert src.can_batch
+    entries = list(src.batched_items())
+    batches = [e for e in entries if isinstance(e, SmallBatch)]
+    listed = [e for e in entries if not isinstance(e, SmallBatch)]
+    assert all(1 <= len(b.names) <= 2 for b in batches)
+    files = {os.path.join(b.dir, n) for b in batches for n in b.names}
+    items, errors = walk(FileSource(tmp_path))
+    assert files == paths(items) and listed == errors == []  # the same files; specials and links skipped alike
+    assert all(b.uri == path_to_uri(b.dir) for b in batches)
+    s1, s2 = FileSource(tmp_path), FileSource(tmp_path)
+    list(s1.items()), list(s2.batched_items())
+    assert s1.stats["skipped"] == s2.stats["skipped"] and s1.stats["dirs"] == s2.stats["dirs"]
+    assert pickle.loads(pickle.dumps(batches[0])) == batches[0]
+
+
+@pytest.mark.parametrize("options", [{"include": ["*.log"]}, {"exclude": ["hr/"]}, {"gitignore": True},
+                                     {"max_file_size": 100}])
+def test_no_batches_with_patterns_or_a_size_limit(tmp_path: Path, rng, options) -> None:
+    make_tree(tmp_path, rng)
+    src = FileSource(tmp_path, **options)
+    assert not src.can_batch
+    assert [getattr(x, "uri", None) for x in src.batched_items()] == [
+        getattr(x, "uri", None) for x in FileSource(tmp_path, **options).items()]
+
+
+def test_batch_entry_is_what_the_walk_lists_or_reports(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    for n in ("a.log", "gone.log", "fifo", "link", "na\u00efve.log"):
+        (d / n).write_bytes(b"abc\n")
+    src = FileSource(tmp_path)
+    batch = next(b for b in src.batched_items() if isinstance(b, SmallBatch))
+    items, _ = walk(FileSource(tmp_path))
+    by_uri = {i.uri: i for i in items}
+    entry = src.batch_entry(batch, "a.log")
+    assert entry == by_uri[entry.uri] and dict(entry.meta) == dict(by_uri[entry.uri].meta)
+    assert src.batch_entry(batch, "na\u00efve.log").uri == path_to_uri(str(d / "na\u00efve.log"))
+    # Swapped or gone since the listing:
+    (d / "gone.log").unlink()
+    (d / "fifo").unlink()
+    os.mkfifo(d / "fifo")
+    (d / "link").unlink()
+    os.symlink(d / "a.log", d / "link")
+    gone = src.batch_entry(batch, "gone.log")
+    assert isinstance(gone, ErrorRecord) and gone.kind == "not_found"
+    assert gone.location.uri == path_to_uri(str(d / "gone.log"))
+    link = src.batch_entry(batch, "link")
+    assert isinstance(link, ErrorRecord) and link.kind == "changed" and "symlink" in link.message
+    fifo = src.batch_entry(batch, "fifo")
+    assert isinstance(fifo, Item)
+    with pytest.raises(SourceError) as exc:  # refused when opened, never blocking
+        src.read_small(fifo, 64)
+    assert exc.value.kind == "changed"
