@@ -174,7 +174,7 @@ class ExecutorRunner:
     registered once per worker.
     """
 
-    #: Seconds of scanning small plain files in this process before a pool starts (see _loop).
+    #: CPU seconds of scanning small plain files in this process before a pool starts (see _loop).
     START_AFTER = 1.0
 
     def __init__(
@@ -326,12 +326,18 @@ class ExecutorRunner:
         # time a pool takes to start (0.3-1 s, on the other core, and its
         # start is waited for). What needs a worker (pipeline.scan_plain
         # declines it), or work lasting past START_AFTER, starts it; from
-        # then on as before.
-        lazy_until = time.monotonic() + self.START_AFTER
+        # then on as before. Counted in CPU time: on a busy machine a short
+        # sweep's wall time grows, its work does not, and a pool would start
+        # (and be waited for) just when it helps least; and in wall time too,
+        # three times as long, for files that are slow to read (a network
+        # share), where workers hide the waits.
+        cpu_until = time.process_time() + self.START_AFTER
+        wall_until = time.monotonic() + 3 * self.START_AFTER
         while len(deferred) < self.window and (self._unstarted() or not self._pool_ready()):
             if should_stop():
                 return
-            if self._unstarted() and (deferred or time.monotonic() >= lazy_until):
+            if self._unstarted() and (deferred or time.process_time() >= cpu_until
+                                      or time.monotonic() >= wall_until):
                 self._start_pool()
             unit = fresh.popleft() if fresh else next(it, None)
             if unit is None:

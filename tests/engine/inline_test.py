@@ -587,6 +587,22 @@ def test_inline_bytes_c_equals_its_python_twin(data: bytes, pad: int) -> None:
             assert inline._inline_bytes(data) == want, level
 
 
+@pytest.mark.skipif(inline._inline_bytes is None, reason="C inline_bytes not built")
+def test_inline_bytes_finds_one_byte_anywhere_at_every_level() -> None:
+    """One marked byte alone in a buffer, at every position (the vector
+    loops OR each class over the whole buffer, the tail is byte by byte),
+    and '+' between digits at every position, the buffer's edges included."""
+    for n in (1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100):
+        for i in range(n):
+            cases = [b"x" * i + bytes([c]) + b"x" * (n - i - 1) for c in b"%\\&\xa0\xaf+"]
+            cases.append(b"1" * i + b"+" + b"2" * (n - i - 1))
+            for data in cases:
+                want = inline.inline_bytes_python(data)
+                for level in simd_levels():
+                    with simd_level(level):
+                        assert inline._inline_bytes(data) == want, (level, data)
+
+
 def test_inline_bytes_python_twin_reads_each_byte() -> None:
     assert inline.inline_bytes_python(b"") == (0, [])
     mask, plus = inline.inline_bytes_python(b"+1+2 3+ +4 %41 \\u0034 &x \xa0 9+9+")

@@ -238,3 +238,24 @@ def test_the_in_process_runner_imports_no_pool_machinery() -> None:
     code = "import sys, cardscan.run.executor\nprint('multiprocessing' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]
+
+
+def test_small_plain_files_start_no_pool_what_needs_a_worker_does(tmp_path: Path, rng) -> None:
+    import gzip
+
+    items = tree(tmp_path, rng, 4)
+    runner = ExecutorRunner(process_pool(settings(), 2), settings(), initialized=True, jobs=2)
+    try:
+        results = [r for _, rs in runner.run([[i] for i in items]) for r in rs]
+        assert len(results) == 4 and all(r.findings for r in results)
+        assert runner._executor is None and runner._starting is None  # scanned here; no pool was started
+    finally:
+        runner.shutdown()
+    (tmp_path / "x.gz").write_bytes(gzip.compress(b"nothing\n"))
+    gz = FileSource(tmp_path).item_for(tmp_path / "x.gz")
+    runner = ExecutorRunner(process_pool(settings(), 2), settings(), initialized=True, jobs=2)
+    try:
+        results = [r for _, rs in runner.run([[items[0]], [gz]]) for r in rs]
+        assert len(results) == 2 and runner._executor is not None  # the container went to a worker
+    finally:
+        runner.shutdown(cancel=True)

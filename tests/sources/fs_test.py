@@ -584,3 +584,13 @@ def test_batch_entry_is_what_the_walk_lists_or_reports(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as exc:  # refused when opened, never blocking
         src.read_small(fifo, 64)
     assert exc.value.kind == "changed"
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_count_items_counts_what_the_walk_yields(tmp_path: Path, rng, follow: bool) -> None:
+    make_tree(tmp_path, rng)
+    src = FileSource(tmp_path, follow_symlinks=follow)
+    items, _ = walk(FileSource(tmp_path, follow_symlinks=follow))
+    assert sorted(src.count_items()) == sorted(i.size for i in items)
+    assert sorted(FileSource(tmp_path, exclude=["hr/"]).count_items()) == sorted(
+        i.size for i in walk(FileSource(tmp_path, exclude=["hr/"]))[0])
