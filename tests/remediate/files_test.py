@@ -750,3 +750,22 @@ def test_a_backup_directory_others_can_enter_stops_that_object(tmp_path: Path) -
     assert [r.status for r in results] == ["error"] and "group or others" in results[0].message
     assert (root / "a.txt").read_bytes() == before and list(backups.iterdir()) == []
     assert report.exit_code == 2
+
+
+def test_a_tombstone_keeps_every_finding_id_as_it_is(rng) -> None:
+    """A finding id is 24 hex characters of a hash; one may hold a Luhn-valid
+    digit run by chance. The note lists it as the manifest does (redacted, it
+    came out masked and a second run reported 'stale', not 'already
+    remediated'); the masked numbers and a destination are still redacted."""
+    from types import SimpleNamespace
+
+    from cardscan.remediate.base import note_body, parse_note
+    from cardscan.testing import make_pan
+
+    pan, dest_pan = make_pan("4556", 16, rng), make_pan("51", 16, rng)
+    ids = ["ab" + pan + "cdef12", "0123456789abcdef01234567"]
+    found = [SimpleNamespace(id=i, brand="visa", masked=f"{pan[:6]}******{pan[-4:]}") for i in ids]
+    ctx = SimpleNamespace(user="u", host="h")
+    body = note_body("file", "quarantine", found, f"/q/{dest_pan}/a.txt", ctx)  # type: ignore[arg-type]
+    assert parse_note(body.decode())["ids"] == set(ids)
+    assert_no_pan(body.replace(ids[0].encode(), b""), [pan, dest_pan], "the tombstone")
