@@ -415,9 +415,11 @@ class FileSource:
         """Can :meth:`batched_items` list this source's small files in batches?
         Not with patterns, ``.gitignore`` or a size limit (those look at each
         file's name or stat: the walk of :meth:`items` does), nor for a
-        subclass (it may open files its own way)."""
+        subclass (it may open files its own way), nor when links are followed
+        (the walk lists a followed link as it meets it: batches would change
+        the order of one job's records)."""
         return (type(self) is FileSource and self._include is None and self._exclude is None
-                and not self.gitignore and self.max_file_size is None)
+                and not self.gitignore and self.max_file_size is None and not self.follow_symlinks)
 
     def batched_items(self) -> Iterator[Item | ErrorRecord | SmallBatch]:
         """:meth:`items`, with the regular files of each directory as
@@ -620,13 +622,23 @@ class FileSource:
         return ErrorRecord(Location(uri=path_to_uri(path)), os_error_kind(exc), os_error_message(exc))
 
     # -- opening -----------------------------------------------------------
-    @staticmethod
-    def _open_regular(item: Item) -> tuple[int, os.stat_result]:
+    def _open_regular(self, item: Item) -> tuple[int, os.stat_result]:
         """(fd, fstat) of the item's file, still O_NONBLOCK; refuses (and closes)
         anything that is no longer a regular file."""
         # O_NONBLOCK: a FIFO swapped in since the listing must not hang the worker.
         flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-        fd = open_noatime(uri_to_path(item.uri), flags)
+        path = uri_to_path(item.uri)
+        # A file the walk listed below a root without following links is a link
+        # now only if one was swapped in since: not followed, as the batched
+        # reads (read_files) do not follow it. An explicit root is followed
+        # (like find -H), and so are the files the hook names (item_for).
+        nofollow = not self.follow_symlinks and isinstance(item.meta, ListedMeta) and path not in self.roots
+        try:
+            fd = open_noatime(path, (flags | O_NOFOLLOW) if nofollow else flags)
+        except OSError as exc:
+            if nofollow and exc.errno == errno.ELOOP:
+                raise SourceError("no longer a regular file (symlink)", kind="changed") from None
+            raise
         try:
             st = os.fstat(fd)
         except BaseException:
@@ -675,6 +687,7 @@ class FileSource:
 
 #: Linux: a read through this descriptor leaves the file's access time alone.
 O_NOATIME: int = getattr(os, "O_NOATIME", 0)
+O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)
 
 
 def open_noatime(path: str, flags: int) -> int:

@@ -569,3 +569,104 @@ def test_a_batch_that_cannot_be_read_is_scanned_file_by_file(tmp_path: Path, rng
     summary = Sweep([FileSource(tmp_path)], runner, [quiet]).run()
     assert {f.fingerprint for f in quiet.findings} == tree.fingerprints()
     assert summary["objects_scanned"] == 6 and summary["errors"] == 0 and len(quiet.items) == 6
+
+
+# -- the small-file batches give what items give (red-team cases) ---------------------
+
+
+class _FindingsOnly(ListSink):
+    """A sink that wants no end_item of a clean object (as the CLI's text and
+    JSON Lines sinks): small files may then be read in batches."""
+
+    wants_clean_items = False
+
+
+def _sweep_batched(src: FileSource, jobs: int = 1) -> tuple[dict[str, Any], ListSink]:
+    """sweep() with only a sink that wants no clean items (as ``cardscan scan``)."""
+    sink = _FindingsOnly()
+    s = settings(src)
+    runner = InProcessRunner(s) if jobs == 1 else ExecutorRunner(process_pool(s, jobs), s, initialized=True, jobs=jobs)
+    summary = Sweep([src], runner, [sink]).run()
+    return summary, sink
+
+
+def _quiet_lzma(rng) -> tuple[str, bytes]:  # type: ignore[no-untyped-def]
+    """A card in a legacy LZMA file (known by its suffix only: no magic) whose
+    bytes hold no digit run, escape, no-break space, '+' or base64-like run:
+    nothing in the raw bytes hints at a card."""
+    import lzma
+    import re
+
+    from cardscan.testing import make_pan
+
+    while True:
+        pan = make_pan("4", 16, rng)
+        z = lzma.compress(f"card number {pan}\n".encode(), format=lzma.FORMAT_ALONE)
+        if not re.search(rb"[%&\\\xa0\xaf+]|[A-Za-z0-9+/=]{10}|[0-9][ -]?[0-9]", z):
+            return pan, z
+
+
+def test_a_name_whose_lower_case_is_longer_does_not_hide_a_container_named_after_it(tmp_path: Path, rng) -> None:
+    # "İ".lower() is two characters: a batch that matches suffixes in the
+    # lower-cased names joined must not shift every later name by one.
+    pans = []
+    for i in range(8):
+        (tmp_path / f"{'İ' * 20}{i}.txt").write_text("hello\n")
+    for i in range(6):
+        pan, z = _quiet_lzma(rng)
+        (tmp_path / f"z{i}.lzma").write_bytes(z)
+        pans.append(pan)
+    for i in range(8):
+        (tmp_path / f"{'İ' * 20}b{i}.txt").write_text("hello\n")
+    _, sink = _sweep_batched(FileSource(tmp_path))
+    k = FingerprintKey(KEY)
+    assert {f.fingerprint for f in sink.findings} == {k.fingerprint(p) for p in pans}
+
+
+def test_one_job_reports_files_in_listing_order_when_links_are_followed(tmp_path: Path, rng) -> None:
+    # With --jobs 1 the output is deterministic: findings come in the order
+    # the walk lists the files. Followed links are listed where they stand
+    # in the directory, between the regular files, not before them all.
+    from cardscan.testing import make_pan
+
+    for i in range(12):
+        (tmp_path / f"f{i}.txt").write_text(f"card {make_pan('4', 16, rng)}\n")
+        if i % 3 == 0:
+            (tmp_path / f"link{i}.txt").symlink_to(f"f{i}.txt")
+    listed = [e.name for e in os.scandir(tmp_path)]
+    _, sink = _sweep_batched(FileSource(tmp_path, follow_symlinks=True))
+    got = [f.location.uri.rsplit("/", 1)[-1] for f in sink.findings]
+    assert sorted(got) == sorted(listed)
+    assert got == listed
+
+
+def test_a_file_swapped_for_a_link_after_listing_is_reported_alike_batched_or_not(tmp_path: Path, rng) -> None:
+    # The same race must give the same records whether small files are read
+    # in batches (text/JSON sinks) or one by one (a sink that wants every
+    # object's end_item, a --state): what main does either way.
+    from cardscan.testing import make_pan
+
+    mine, other = make_pan("4", 16, rng), make_pan("51", 16, rng)
+
+    def run(batched: bool) -> tuple[list[Any], list[Any]]:
+        root = tmp_path / ("b" if batched else "i")
+        root.mkdir()
+        (root / "a.txt").write_text(f"card {mine}\n")
+        (root / "target.txt").write_text(f"card {other}\n")
+        src = FileSource(root)
+        walk = src._walk_root
+
+        def swapping(r: str, *a: Any, **k: Any) -> Any:
+            for entry in walk(r, *a, **k):
+                names = getattr(entry, "names", None) or [getattr(entry, "uri", "").rsplit("/", 1)[-1]]
+                if "a.txt" in names and (root / "a.txt").is_file() and not (root / "a.txt").is_symlink():
+                    (root / "a.txt").unlink()  # listed as a regular file, a link by now
+                    (root / "a.txt").symlink_to("target.txt")
+                yield entry
+
+        src._walk_root = swapping  # type: ignore[method-assign]
+        _, sink = _sweep_batched(src) if batched else sweep(src)
+        return (sorted((f.location.uri.rsplit("/", 1)[-1], f.fingerprint) for f in sink.findings),
+                sorted((e.location.uri.rsplit("/", 1)[-1], e.kind) for e in sink.errors))
+
+    assert run(True) == run(False)

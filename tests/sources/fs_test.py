@@ -594,3 +594,29 @@ def test_count_items_counts_what_the_walk_yields(tmp_path: Path, rng, follow: bo
     assert sorted(src.count_items()) == sorted(i.size for i in items)
     assert sorted(FileSource(tmp_path, exclude=["hr/"]).count_items()) == sorted(
         i.size for i in walk(FileSource(tmp_path, exclude=["hr/"]))[0])
+
+
+def test_a_listed_file_swapped_for_a_link_is_not_followed(tmp_path: Path) -> None:
+    """The walk does not follow links; a file it listed that is a link by the
+    time it is read is refused ('changed'), as the batched reads refuse it,
+    not read through the link. Explicit roots and the hook's files are
+    followed (like find -H)."""
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "a.txt").write_text("listed\n")
+    (tmp_path / "elsewhere.txt").write_text("not listed\n")
+    src = FileSource(root)
+    item = next(i for i in src.items() if isinstance(i, Item))
+    (root / "a.txt").unlink()
+    (root / "a.txt").symlink_to(tmp_path / "elsewhere.txt")
+    for read in (src.open, lambda it: src.read_small(it, 1 << 16)):
+        with pytest.raises(SourceError) as exc:
+            read(item)
+        assert exc.value.kind == "changed" and "symlink" in str(exc.value)
+    # Followed: a root named explicitly, a file the hook names, a walk that follows links.
+    link_root = FileSource(root / "a.txt")
+    explicit = next(i for i in link_root.items() if isinstance(i, Item))
+    assert link_root.read_small(explicit, 1 << 16)[0] == b"not listed\n"
+    assert src.read_small(src.item_for(root / "a.txt"), 1 << 16)[0] == b"not listed\n"
+    following = FileSource(root, follow_symlinks=True)
+    assert [following.read_small(i, 1 << 16)[0] for i in following.items() if isinstance(i, Item)] == [b"not listed\n"]
