@@ -24,7 +24,7 @@ from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator
 from . import _files
 from .errors import ManifestError, MissingDependency
 from .findings import ErrorRecord, Finding
-from .privacy import Published, mask_text, public_record, safe_message
+from .privacy import _CLEAN_NAMES, Published, mask_name, mask_text, public_record, safe_message
 
 SCHEMA_VERSION = 1
 RECORD_TYPES = ("scan", "finding", "error", "summary")
@@ -55,6 +55,55 @@ def finding_record(f: Finding) -> dict[str, Any]:
     return record
 
 
+def finding_line(f: Finding) -> bytes:
+    """``dumps(finding_record(f))``, built as text for a finding of the usual
+    shape (a file's location, no members, cell, version, ref or dump, its
+    object's metadata :class:`~cardscan.privacy.Published`): each string
+    passes the boundary as public_record would pass it (the same test, the
+    same :func:`~cardscan.privacy.mask_name`), the numbers are written as the
+    encoder writes them, and the object's metadata, the same for all the
+    findings of an object, is encoded once. Any other finding, or a field of
+    another type, takes the general path; tests compare the two."""
+    loc = f.location
+    obj = f.obj
+    pub = loc.public()
+    if type(obj) is not Published or f.carried_over or pub.member or pub.version is not None or \
+            pub.cell is not None or pub.ref or loc.dump is not None or pub.sealed is not None:
+        return dumps(finding_record(f))
+    ints = (loc.offset, loc.length, loc.line, loc.column, f.confidence, f.digits)
+    strs = (pub.uri, f.kind, f.brand, f.encoding, *f.reasons)
+    if any(v is not None and type(v) is not int for v in ints) or type(f.confidence) is not int or \
+            type(f.digits) is not int or type(f.test_card) is not bool or type(f.masked) is not str or \
+            type(f.fingerprint) is not str or any(type(v) is not str for v in strs):
+        return dumps(finding_record(f))
+    clean = _CLEAN_NAMES
+    enc = _encode_str
+    uri, kind, brand, encoding, *reasons = (v if len(v) < 12 or v in clean else mask_name(v) for v in strs)
+    place = ['{"uri":', enc(uri)]
+    for name, value in zip(("offset", "length", "line", "column"), ints):
+        if value is not None:
+            place += [',"', name, '":', str(value)]
+    severity = f.severity
+    if not (len(severity) < 12 or severity in clean):  # (a constant: written as public_record would)
+        severity = mask_name(severity)
+    global _OBJECT_TEXT
+    last = _OBJECT_TEXT  # (one read: a pair another thread's call may replace)
+    if last[0] is not obj:  # the findings of an object come one after another
+        last = _OBJECT_TEXT = (obj, _ENCODER.encode(obj))
+    return "".join([
+        '{"type":"finding","id":', enc(f.id), ',"location":', *place, '},"kind":', enc(kind),
+        ',"severity":', enc(severity), ',"brand":', enc(brand), ',"masked":', enc(f.masked),
+        ',"fingerprint":', enc(f.fingerprint), ',"confidence":', str(f.confidence),
+        ',"reasons":[', ",".join(map(enc, reasons)), '],"test_card":', "true" if f.test_card else "false",
+        ',"encoding":', enc(encoding), ',"digits":', str(f.digits), ',"object":', last[1], "}\n",
+    ]).encode("ascii")
+
+
+#: The last object metadata finding_line encoded, and its text (held, so
+#: its id cannot be reused; a Published record is read-only).
+_OBJECT_TEXT: tuple[Any, str] = (None, "")
+
+
 def error_record(e: ErrorRecord) -> dict[str, Any]:
     return {"type": "error", **e.to_dict()}
 
@@ -80,6 +129,9 @@ def _default(value: Any) -> Any:
         return public_record(list(value))
     return public_record(str(value))
 
+
+#: A string as the encoder writes it (ensure_ascii): quoted, escaped.
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 #: One encoder for every line (json.dumps with options builds one per call).
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, default=_default)
