@@ -70,19 +70,33 @@ def finding_line(f: Finding) -> bytes:
     if type(obj) is not Published or f.carried_over or pub.member or pub.version is not None or \
             pub.cell is not None or pub.ref or loc.dump is not None or pub.sealed is not None:
         return dumps(finding_record(f))
-    ints = (loc.offset, loc.length, loc.line, loc.column, f.confidence, f.digits)
-    strs = (pub.uri, f.kind, f.brand, f.encoding, *f.reasons)
-    if any(v is not None and type(v) is not int for v in ints) or type(f.confidence) is not int or \
-            type(f.digits) is not int or type(f.test_card) is not bool or type(f.masked) is not str or \
-            type(f.fingerprint) is not str or any(type(v) is not str for v in strs):
+    offset, length, line, column = loc.offset, loc.length, loc.line, loc.column
+    uri, kind, brand, encoding, reasons = pub.uri, f.kind, f.brand, f.encoding, f.reasons
+    if not _INT_OR_NONE.issuperset((type(offset), type(length), type(line), type(column))) or \
+            type(f.confidence) is not int or type(f.digits) is not int or type(f.test_card) is not bool or \
+            {type(uri), type(kind), type(brand), type(encoding), type(f.masked), type(f.fingerprint),
+             *map(type, reasons)} != _STR:
         return dumps(finding_record(f))
-    clean = _CLEAN_NAMES
+    clean = _CLEAN_NAMES  # (public_record's test, written out: a call per string cost more than it does)
+    if len(uri) >= 12 and uri not in clean:
+        uri = mask_name(uri)
+    if len(kind) >= 12 and kind not in clean:
+        kind = mask_name(kind)
+    if len(brand) >= 12 and brand not in clean:
+        brand = mask_name(brand)
+    if len(encoding) >= 12 and encoding not in clean:
+        encoding = mask_name(encoding)
     enc = _encode_str
-    uri, kind, brand, encoding, *reasons = (v if len(v) < 12 or v in clean else mask_name(v) for v in strs)
     place = ['{"uri":', enc(uri)]
-    for name, value in zip(("offset", "length", "line", "column"), ints):
-        if value is not None:
-            place += [',"', name, '":', str(value)]
+    if offset is not None:
+        place += [',"offset":', str(offset)]
+    if length is not None:
+        place += [',"length":', str(length)]
+    if line is not None:
+        place += [',"line":', str(line)]
+    if column is not None:
+        place += [',"column":', str(column)]
+    reasons_text = ",".join([enc(r if len(r) < 12 or r in clean else mask_name(r)) for r in reasons])
     severity = f.severity
     if not (len(severity) < 12 or severity in clean):  # (a constant: written as public_record would)
         severity = mask_name(severity)
@@ -94,10 +108,13 @@ def finding_line(f: Finding) -> bytes:
         '{"type":"finding","id":', enc(f.id), ',"location":', *place, '},"kind":', enc(kind),
         ',"severity":', enc(severity), ',"brand":', enc(brand), ',"masked":', enc(f.masked),
         ',"fingerprint":', enc(f.fingerprint), ',"confidence":', str(f.confidence),
-        ',"reasons":[', ",".join(map(enc, reasons)), '],"test_card":', "true" if f.test_card else "false",
+        ',"reasons":[', reasons_text, '],"test_card":', "true" if f.test_card else "false",
         ',"encoding":', enc(encoding), ',"digits":', str(f.digits), ',"object":', last[1], "}\n",
     ]).encode("ascii")
 
+
+_INT_OR_NONE = frozenset((int, type(None)))
+_STR = {str}
 
 #: The last object metadata finding_line encoded, and its text (held, so
 #: its id cannot be reused; a Published record is read-only).
