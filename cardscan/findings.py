@@ -39,7 +39,7 @@ import hmac
 import json
 import os
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import ConfigError
 from .privacy import mask_name, mask_value, safe_message
@@ -322,11 +322,9 @@ class Finding:
     @property
     def id(self) -> str:
         """Stable id: the same PAN at the same place gets the same id in every run."""
-        h = hashlib.sha256()
-        for part in (repr(self.location.identity()), self.fingerprint, self.kind):
-            h.update(part.encode("utf-8"))
-            h.update(b"\x00")
-        return h.hexdigest()[:24]
+        # Each part then a NUL, hashed in one call (the same bytes as an update per part).
+        text = "\x00".join((repr(self.location.identity()), self.fingerprint, self.kind, ""))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
     @property
     def severity(self) -> str:
@@ -394,6 +392,22 @@ class Finding:
 # (Finding.with_location: every field, whatever is added later.)
 _LOCATION_FIELDS = tuple(f.name for f in fields(Location))
 _FINDING_FIELDS = tuple(f.name for f in fields(Finding))
+_FIELDS: dict[type, Any] = {Location: dict.fromkeys(_LOCATION_FIELDS).keys(),
+                            Finding: dict.fromkeys(_FINDING_FIELDS).keys()}
+_T = TypeVar("_T", Location, Finding)
+
+
+def built(cls: type[_T], **values: Any) -> _T:
+    """``cls(**values)`` for Location and Finding, every field given, past
+    the frozen __init__ (an ``object.__setattr__`` per field: 1.7 and 1.9 us
+    for the two, ~1 us this way), for the engine's one finding per hit
+    (engine/scanner.py). Neither class has a __post_init__ (a test keeps
+    it so, and that each field is given: a default_factory is not run)."""
+    if values.keys() != _FIELDS[cls]:
+        raise TypeError(f"{cls.__name__} needs every field, and only those: {sorted(_FIELDS[cls])}")
+    new = object.__new__(cls)
+    new.__dict__.update(values)
+    return new
 
 
 def mask(digits: str, keep_first: int = 6, keep_last: int = 4) -> str:

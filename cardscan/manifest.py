@@ -23,7 +23,7 @@ from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator
 from . import _files
 from .errors import ManifestError, MissingDependency
 from .findings import ErrorRecord, Finding
-from .privacy import Published, mask_text, public_record, safe_message
+from .privacy import _CLEAN_NAMES, Published, mask_name, mask_text, public_record, safe_message
 
 SCHEMA_VERSION = 1
 RECORD_TYPES = ("scan", "finding", "error", "summary")
@@ -54,6 +54,72 @@ def finding_record(f: Finding) -> dict[str, Any]:
     return record
 
 
+def finding_line(f: Finding) -> bytes:
+    """``dumps(finding_record(f))``, built as text for a finding of the usual
+    shape (a file's location, no members, cell, version, ref or dump, its
+    object's metadata :class:`~cardscan.privacy.Published`): each string
+    passes the boundary as public_record would pass it (the same test, the
+    same :func:`~cardscan.privacy.mask_name`), the numbers are written as the
+    encoder writes them, and the object's metadata, the same for all the
+    findings of an object, is encoded once. Any other finding, or a field of
+    another type, takes the general path; tests compare the two."""
+    loc = f.location
+    obj = f.obj
+    pub = loc.public()
+    if type(obj) is not Published or f.carried_over or pub.member or pub.version is not None or \
+            pub.cell is not None or pub.ref or loc.dump is not None or pub.sealed is not None:
+        return dumps(finding_record(f))
+    offset, length, line, column = loc.offset, loc.length, loc.line, loc.column
+    uri, kind, brand, encoding, reasons = pub.uri, f.kind, f.brand, f.encoding, f.reasons
+    if not _INT_OR_NONE.issuperset((type(offset), type(length), type(line), type(column))) or \
+            type(f.confidence) is not int or type(f.digits) is not int or type(f.test_card) is not bool or \
+            {type(uri), type(kind), type(brand), type(encoding), type(f.masked), type(f.fingerprint),
+             *map(type, reasons)} != _STR:
+        return dumps(finding_record(f))
+    clean = _CLEAN_NAMES  # (public_record's test, written out: a call per string cost more than it does)
+    if len(uri) >= 12 and uri not in clean:
+        uri = mask_name(uri)
+    if len(kind) >= 12 and kind not in clean:
+        kind = mask_name(kind)
+    if len(brand) >= 12 and brand not in clean:
+        brand = mask_name(brand)
+    if len(encoding) >= 12 and encoding not in clean:
+        encoding = mask_name(encoding)
+    enc = _encode_str
+    place = ['{"uri":', enc(uri)]
+    if offset is not None:
+        place += [',"offset":', str(offset)]
+    if length is not None:
+        place += [',"length":', str(length)]
+    if line is not None:
+        place += [',"line":', str(line)]
+    if column is not None:
+        place += [',"column":', str(column)]
+    reasons_text = ",".join([enc(r if len(r) < 12 or r in clean else mask_name(r)) for r in reasons])
+    severity = f.severity
+    if not (len(severity) < 12 or severity in clean):  # (a constant: written as public_record would)
+        severity = mask_name(severity)
+    global _OBJECT_TEXT
+    last = _OBJECT_TEXT  # (one read: a pair another thread's call may replace)
+    if last[0] is not obj:  # the findings of an object come one after another
+        last = _OBJECT_TEXT = (obj, _ENCODER.encode(obj))
+    return "".join([
+        '{"type":"finding","id":', enc(f.id), ',"location":', *place, '},"kind":', enc(kind),
+        ',"severity":', enc(severity), ',"brand":', enc(brand), ',"masked":', enc(f.masked),
+        ',"fingerprint":', enc(f.fingerprint), ',"confidence":', str(f.confidence),
+        ',"reasons":[', reasons_text, '],"test_card":', "true" if f.test_card else "false",
+        ',"encoding":', enc(encoding), ',"digits":', str(f.digits), ',"object":', last[1], "}\n",
+    ]).encode("ascii")
+
+
+_INT_OR_NONE = frozenset((int, type(None)))
+_STR = {str}
+
+#: The last object metadata finding_line encoded, and its text (held, so
+#: its id cannot be reused; a Published record is read-only).
+_OBJECT_TEXT: tuple[Any, str] = (None, "")
+
+
 def error_record(e: ErrorRecord) -> dict[str, Any]:
     return {"type": "error", **e.to_dict()}
 
@@ -79,6 +145,9 @@ def _default(value: Any) -> Any:
         return public_record(list(value))
     return public_record(str(value))
 
+
+#: A string as the encoder writes it (ensure_ascii): quoted, escaped.
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 #: One encoder for every line (json.dumps with options builds one per call).
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, default=_default)

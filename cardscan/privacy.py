@@ -356,10 +356,17 @@ _STAMP = re.compile(rf"(?:19|2[01])[0-9]{{2}}-{_G}-{_G}"
                     rf"(?:Z|[+-]{_G}:{_G})?")  # not -0613: after a fraction it groups as 9 + 4 digits
 
 
+#: A number as findings.mask writes it: at most ten digits, no run of
+#: base64 characters (the two tests of _mask_text_once), so it is passed at
+#: once (each finding's is a new string: the cache does not help). Tested
+#: equal to the slow path.
+_MASKED_NUMBER = re.compile(r"[0-9]{0,6}\*{6,}[0-9]{0,4}")
+
+
 def mask_text(text: str) -> str:
     """``text`` (a message, a name) masked aggressively; the same object when
     there is nothing to mask. See the module doc."""
-    if len(text) < 12 or _STAMP.fullmatch(text):
+    if len(text) < 12 or _STAMP.fullmatch(text) or _MASKED_NUMBER.fullmatch(text):
         return text
     masked = _mask_text(text) if len(text) <= 4096 else _mask_text_once(text)
     # The cache may hand back an equal string made earlier: callers test "is".
@@ -420,6 +427,13 @@ def runs_across(parts: list[str | int]) -> bool:
     line = "".join(texts)
     if not line.isascii() or ("%" in line or "\\" in line or "&" in line) and _LETTERED_ESCAPE.search(line):
         return bool(_NAME_TWELVE.search(unicodedata.normalize("NFKC", line)) or _TWELVE.search(line))
+    return _stretch(texts) < 0
+
+
+def _stretch(texts: list[str]) -> int:
+    """:func:`runs_across` for ASCII parts without escapes: -1 when digits
+    run on across a place where two parts meet, else the digits of the
+    stretch that reaches the end of the last part."""
     run, joined = 0, False  # digits of the stretch that reaches the current cut; whether it spans one
     for t in texts:
         if not t:
@@ -433,12 +447,32 @@ def runs_across(parts: list[str | int]) -> bool:
             run += _digits(t)
         else:
             if run and len(rest) < len(t) and run + _digits(t[:len(t) - len(rest)]) >= 12:
-                return True
+                return -1
             tail = t[len(t.rstrip(_STRETCH_STR)):]
             run, joined = _digits(tail), False
         if joined and run >= 12:
-            return True
-    return False
+            return -1
+    return run
+
+
+@lru_cache(maxsize=1024)
+def _end_stretch(name: str) -> int | None:
+    """_stretch([name]), or None for a name the general rule reads (not
+    ASCII, or with a character that may start an escape)."""
+    if not name.isascii() or "%" in name or "\\" in name or "&" in name:
+        return None
+    return _stretch([name])
+
+
+def runs_across_place(name: str, line: int, column: int) -> bool:
+    """``runs_across([name, ":", line, ":", column])``: a finding's place on
+    a text line. The stretch that reaches the end of the name (the same for
+    each finding of an object) is worked out once: the colons carry it on
+    through the line and the column, whose digits add to it."""
+    run = _end_stretch(name) if type(line) is int and type(column) is int and line >= 0 and column >= 0 else None
+    if run is None:
+        return runs_across([name, ":", line, ":", column])
+    return run < 0 or run + len(str(line)) + len(str(column)) >= 12
 
 
 def _digits(text: str) -> int:

@@ -263,3 +263,56 @@ def test_with_location_is_dataclasses_replace_field_for_field() -> None:
     # with_location copies past __init__: nothing there to skip.
     assert not hasattr(Location, "__post_init__") and not hasattr(Finding, "__post_init__")
     assert hash(f.with_location(line=2)) == hash(replace(f, location=replace(f.location, line=2)))
+
+
+def test_built_is_the_constructor_field_for_field() -> None:
+    """findings.built (the engine's Location and Finding per hit, past the
+    frozen __init__) gives what the constructor gives; every field must be
+    named, and only fields."""
+    from dataclasses import FrozenInstanceError, fields
+
+    from cardscan.findings import built
+
+    pan = "4556737586899855"
+    loc_values = dict(uri=f"file:///srv/{pan}.csv", member=("a.zip",), offset=5, length=16, line=2, column=3,
+                      version="v1", cell=Cell("t", "c", (("id", 1),)), ref="B2", dump=None, sealed="s")
+    loc = built(Location, **loc_values)
+    assert loc == Location(**loc_values) and hash(loc) == hash(Location(**loc_values))
+    assert repr(loc) == repr(Location(**loc_values)) and pan not in repr(loc)
+    values = dict(location=loc, kind="pan", brand="visa", masked=mask(pan), fingerprint="hmac-sha256:00",
+                  confidence=85, reasons=("issuer_luhn",), test_card=False, encoding="ascii", digits=16, obj={},
+                  carried_over=None)
+    f = built(Finding, **values)
+    want = Finding(**values)
+    assert f == want and hash(f) == hash(want) and f.id == want.id and f.to_dict() == want.to_dict()
+    for name in (x.name for x in fields(Finding)):
+        assert getattr(f, name) == getattr(want, name)
+    with pytest.raises(FrozenInstanceError):  # frozen, as constructed
+        f.kind = "track2"  # type: ignore[misc]
+    for bad in ({k: v for k, v in values.items() if k != "obj"}, {**values, "nonsense": 1}):
+        with pytest.raises(TypeError):
+            built(Finding, **bad)
+    assert not hasattr(Location, "__post_init__") and not hasattr(Finding, "__post_init__")
+
+
+def test_finding_id_is_the_hash_of_its_parts_each_then_a_nul(rng) -> None:
+    """The id (one sha256 call) is what an update per part gave: ids are
+    kept in baselines and sweep states, so they must not change."""
+    import hashlib
+
+    def old_id(f: Finding) -> str:
+        h = hashlib.sha256()
+        for part in (repr(f.location.identity()), f.fingerprint, f.kind):
+            h.update(part.encode("utf-8"))
+            h.update(b"\x00")
+        return h.hexdigest()[:24]
+
+    for i in range(50):
+        pan = make_pan("4556", 16, rng)
+        loc = Location(uri=rng.choice(["file:///srv/a.csv", f"file:///srv/{pan}\u00e9.csv", "s3://b/k"]),
+                       member=tuple(rng.sample(["a.zip", "b\x00c", pan], rng.randint(0, 2))), offset=rng.randint(0, 10 ** 12),
+                       version=rng.choice([None, "v1"]), cell=rng.choice([None, Cell("t", pan, (("id", i),))]))
+        f = Finding(loc, rng.choice(["pan", "track2"]), "visa", mask(pan), keyed_hash(pan, b"k" * 32), 85)
+        assert f.id == old_id(f)
+    assert Finding(Location(uri="file:///a", offset=3), "pan", "visa", "4556******9855", "hmac-sha256:00", 85).id \
+        == "742fe240a764504e1631e30f"  # (as the update per part gave it)

@@ -6,15 +6,17 @@ import io
 import json
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from cardscan import manifest
 from cardscan.errors import ManifestError
-from cardscan.findings import Cell, ErrorRecord, Finding, FingerprintKey, Location, mask
+from cardscan.findings import Cell, DumpCell, ErrorRecord, Finding, FingerprintKey, Location, mask
 from cardscan.manifest import (
     confidence_band,
     dumps,
@@ -27,6 +29,7 @@ from cardscan.manifest import (
     summary_record,
     validate_records,
 )
+from cardscan.privacy import published
 from cardscan.run.sweep import Tally, scan_info
 from tests.treegen import KEY, pan
 
@@ -269,3 +272,76 @@ def test_values_json_cannot_encode_are_masked_too(rng) -> None:
     record = json.loads(line)
     assert record["groups"][0].startswith("group-") and record["path"].endswith(".csv")
     assert manifest.dumps({"n": b"\x01\x02", "s": {"a"}, "o": Path("/srv/a")}) == b'{"n":"0102","s":["a"],"o":"/srv/a"}\n'
+
+
+# -- finding_line: the text of dumps(finding_record(f)) without the general encoder ----------
+_CARDS = ("4111111111111111", "4111 1111 1111 1111", "5500-0000-0000-0004", "378282246310005", "4111111111111112")
+_TEXT = st.one_of(
+    st.text(max_size=30),
+    st.text(alphabet="0123456789 -_/.:%*", max_size=30),
+    st.builds(lambda a, c, b: a + c + b, st.text(max_size=8), st.sampled_from(_CARDS), st.text(max_size=8)),
+    st.sampled_from(("pan", "track2", "visa", "ascii", "utf-16-le", "issuer_luhn", "field_keyword", "")),
+)
+_NUMBER = st.one_of(st.none(), st.integers(min_value=-1, max_value=10 ** 20))
+
+
+@st.composite
+def _findings(draw: Any) -> list[Finding]:
+    """Findings of one or two objects, mostly of the shape finding_line writes
+    itself, some not (members, a version, a cell, a ref, a dump, carried over,
+    a field of another type): the same text either way."""
+    objs = [published(draw(st.dictionaries(_TEXT, st.one_of(_TEXT, _NUMBER, st.lists(_TEXT, max_size=3)), max_size=4)))
+            for _ in range(2)]
+    objs.append(draw(st.dictionaries(_TEXT, _TEXT, max_size=2)))  # not published: the general path
+    out = []
+    for _ in range(draw(st.integers(1, 4))):
+        uri = "file:///srv/" + draw(_TEXT)
+        loc = Location(uri=uri, offset=draw(_NUMBER), length=draw(_NUMBER), line=draw(_NUMBER), column=draw(_NUMBER))
+        other = draw(st.sampled_from(("", "", "", "", "", "member", "version", "cell", "ref", "dump", "sealed",
+                                      "carried", "bool", "float")))
+        if other == "bool":
+            loc = replace(loc, offset=True)
+        elif other == "float":
+            loc = replace(loc, column=1.5)
+        if other == "member":
+            loc = replace(loc, member=(draw(_TEXT),))
+        elif other == "version":
+            loc = replace(loc, version=draw(_TEXT))
+        elif other == "cell":
+            loc = replace(loc, cell=Cell("t", draw(_TEXT), (("id", draw(_TEXT)),)))
+        elif other == "ref":
+            loc = replace(loc, ref=draw(_TEXT) or "B2")
+        elif other == "dump":
+            loc = replace(loc, dump=DumpCell("t", "c", 1))
+        elif other == "sealed":
+            loc = replace(loc, sealed="x" * 20)
+        f = Finding(loc, draw(st.sampled_from(("pan", "track1", "track2")) | _TEXT), draw(_TEXT),
+                    draw(_TEXT), draw(_TEXT), draw(st.integers(-5, 200) | st.just(True)),
+                    tuple(draw(st.lists(_TEXT, max_size=3))), draw(st.booleans()), draw(_TEXT),
+                    draw(st.integers(12, 19) | st.just(16.0)), obj=draw(st.sampled_from(objs[:2] * 3 + objs[2:])),
+                    carried_over="2024-06-11T09:00:00Z" if other == "carried" else None)
+        out.append(f)
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(_findings())
+def test_finding_line_is_dumps_of_the_record(fs: list[Finding]) -> None:
+    for f in fs:
+        assert manifest.finding_line(f) == dumps(finding_record(f))
+
+
+def test_finding_line_masks_a_card_in_a_name(rng) -> None:
+    """Near misses of the fast path: a card in the uri or in a reason is
+    masked there as public_record masks it, and the object's metadata is
+    read again when another object's findings come."""
+    from cardscan.testing.oracle import find_leaks
+
+    p = pan(rng)
+    obj, other = published({"owner": f"user-{p}"}), published({"owner": "bob"})
+    for f in (finding(rng, Location(uri=f"file:///srv/{p}.csv", offset=1, length=16, line=1, column=2), obj),
+              finding(rng, Location(uri="file:///srv/a.csv", offset=1, length=16, line=1, column=2), other),
+              replace(finding(rng, Location(uri="file:///srv/b.csv"), obj), reasons=(f"near {p}",))):
+        line = manifest.finding_line(f)
+        assert line == dumps(finding_record(f)) and find_leaks(line, [p]) == []
+    assert b'"owner":"bob"' in manifest.finding_line(finding(rng, Location(uri="file:///srv/a.csv"), other))

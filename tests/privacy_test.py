@@ -638,3 +638,49 @@ def test_names_found_clean_are_remembered_and_only_those(rng) -> None:
     finally:
         privacy._CLEAN_NAMES.clear()
         privacy._CLEAN_NAMES.update(saved)
+
+
+# -- fast paths of the text line's boundary -------------------------------------------------
+from hypothesis import example, given, settings, strategies as st  # noqa: E402
+
+from cardscan import privacy  # noqa: E402
+from cardscan.findings import mask  # noqa: E402
+
+_NAME = st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet="0123456789 -_/.:%&\\*#x\u00e9\u0663\uff14", max_size=40),
+    st.builds(lambda a, n: a + n, st.text(alphabet="ab/._- ", max_size=6), st.text(alphabet="0123456789 -:", max_size=16)),
+)
+_NUM = st.one_of(st.integers(min_value=0, max_value=10 ** 14), st.integers(min_value=-10 ** 6, max_value=-1))
+
+
+@settings(max_examples=600, deadline=None)
+@given(_NAME, _NUM, _NUM)
+@example("/srv/4556 7375", 8689, 9855)  # the card the line holds, not its parts
+@example("/srv/45567375868", 9, 9)
+@example("/srv/4556737586", 98, 5)
+@example("/srv/4556737586", 98, 55)
+@example("/srv/a%34556 7375", 8689, 9855)
+@example("", 455673758689, 9855)
+def test_runs_across_place_is_runs_across(name: str, line: int, column: int) -> None:
+    assert privacy.runs_across_place(name, line, column) == privacy.runs_across([name, ":", line, ":", column])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.from_regex(r"[0-9]{0,7}\*{5,14}[0-9]{0,5}", fullmatch=True) | st.text(alphabet="0123456789*", max_size=24))
+@example("411111******1111")
+@example("4111111111******1111")  # a near miss: too many digits before the stars
+@example("411111*****11111111")
+def test_a_masked_number_passes_as_the_slow_path_says(text: str) -> None:
+    """mask_text passes a number as findings.mask writes it at once: the
+    same as the slow path, which it skips."""
+    slow = privacy._mask_text_once(text) if len(text) >= 12 and not privacy._STAMP.fullmatch(text) else text
+    assert privacy.mask_text(text) == slow
+    if privacy._MASKED_NUMBER.fullmatch(text):
+        assert slow == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="0123456789", min_size=12, max_size=19))
+def test_every_masked_number_takes_the_fast_path(digits: str) -> None:
+    assert privacy._MASKED_NUMBER.fullmatch(mask(digits)) and privacy.mask_text(mask(digits)) == mask(digits)

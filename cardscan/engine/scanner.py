@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import IO, Iterator
 
-from ..findings import Finding, FingerprintKey, Location, mask
+from ..findings import Finding, FingerprintKey, Location, built, mask
 from .config import ScanConfig
 from .detect import Detector, Hit, HitStream, RangeStats, chunks
 
@@ -68,13 +68,16 @@ class Scanner:
     def finding(self, h: Hit, location: Location | None = None) -> Finding:
         """The finding for one hit at ``location`` (its offset, length, line, column set)."""
         line, col = h.line_col
+        # (findings.built: past the frozen __init__, twice per finding.)
         if location is None:
-            loc = Location(offset=h.offset, length=h.length, line=line, column=col)
-        else:  # (built field by field: dataclasses.replace costs twice as much, once per finding)
-            loc = Location(uri=location.uri, member=location.member, offset=h.offset, length=h.length, line=line,
-                           column=col, version=location.version, cell=location.cell, ref=location.ref,
-                           sealed=location.sealed)
-        return Finding(
+            loc = built(Location, uri="", member=(), offset=h.offset, length=h.length, line=line, column=col,
+                        version=None, cell=None, ref=None, dump=None, sealed=None)
+        else:
+            loc = built(Location, uri=location.uri, member=location.member, offset=h.offset, length=h.length,
+                        line=line, column=col, version=location.version, cell=location.cell, ref=location.ref,
+                        dump=None, sealed=location.sealed)
+        return built(
+            Finding,
             location=loc,
             kind=h.kind,
             brand=h.brand,
@@ -85,6 +88,8 @@ class Scanner:
             test_card=h.test_card,
             encoding=h.encoding,
             digits=len(h.digits),
+            obj={},
+            carried_over=None,
         )
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from functools import lru_cache
 from typing import IO, Any, ClassVar
 
-from ..display import format_location, human_bytes, location_fields, printable, uri_display
-from ..findings import ErrorRecord, Finding
+from ..display import _checked, format_location, human_bytes, location_fields, printable, uri_display
+from ..findings import ErrorRecord, Finding, Location
+from ..privacy import runs_across_place
 from ..sources.base import Item
 from .base import BaseSink
 
@@ -31,12 +33,38 @@ def format_finding(f: Finding) -> str:
 
 def finding_fields(f: Finding) -> list[str | int]:
     """:func:`format_finding` in pieces, for ``MaskedStream.write_fields``."""
-    fields: list[str | int] = [*location_fields(f.location), "  ", f.brand, "  ", f.masked, "  ", f.confidence]
+    place = _line_place(f.location)
+    fields: list[str | int] = [*(place or location_fields(f.location)), "  ", f.brand, "  ", f.masked, "  ",
+                               f.confidence]
     if f.kind != "pan":
         fields += ["  ", f.kind]
     if f.test_card:
         fields += ["  ", "test-card"]
     return fields
+
+
+def _line_place(loc: Location) -> list[str | int] | None:
+    """:func:`location_fields` of the usual finding's place: a name (no
+    members, version, cell, ref or dump), a line and a column; None for
+    any other. The name as shown is worked out once per name, and whether
+    digits run on from it into the line and column
+    (privacy.runs_across_place) from what its end holds. Tests compare
+    the two."""
+    pub = loc.public()
+    line, column = pub.line, pub.column
+    if type(line) is not int or type(column) is not int or pub.version or pub.ref or pub.member or \
+            pub.cell is not None or pub.dump is not None:
+        return None
+    name = _shown_name(pub.uri)
+    if runs_across_place(name, line, column):
+        return None  # (one field: the general path joins them)
+    return [name, ":", line, ":", column]
+
+
+@lru_cache(maxsize=256)
+def _shown_name(uri: str) -> str:
+    # As location_fields shows it: display._checked marks it passed or not.
+    return _checked(uri_display(uri), uri.startswith("file://"))
 
 
 class ConsoleSink(BaseSink):

@@ -53,7 +53,7 @@ class JsonlSink(BaseSink):
         self._flush()
 
     def finding(self, finding: Finding) -> None:
-        self._buf.append(manifest.dumps(manifest.finding_record(finding)))
+        self._buf.append(manifest.finding_line(finding))
 
     def error(self, error: ErrorRecord) -> None:
         self._buf.append(manifest.dumps(manifest.error_record(error)))

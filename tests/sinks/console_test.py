@@ -240,3 +240,57 @@ def test_text_lines_are_the_whole_line_masked_for_random_split_places(rng) -> No
         p = pan(rng)
         f = finding(p, _random_split_location(p, rng))
         assert mask_fields(finding_fields(f)) == mask_text(format_finding(f)), repr(f.location)
+
+
+# -- finding_fields' fast path: the usual place (a name, a line and a column) -----------------
+from dataclasses import replace  # noqa: E402
+
+from hypothesis import example, given, settings, strategies as st  # noqa: E402
+
+from cardscan.display import location_fields  # noqa: E402
+from cardscan.sinks import console  # noqa: E402
+
+_PLACE_NAME = st.one_of(
+    st.text(max_size=30),
+    st.text(alphabet="0123456789 -_/.:%&\\*#x\u00e9\u0663\x14", max_size=30),
+    st.sampled_from(["4556 7375 8689 9855", "4556737586899855", "a%34556 7375", "45567375868"]),
+)
+_PLACE_NUM = st.integers(-10, 10 ** 13)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(["file:///srv/", "s3://b/", "", "file://localhost/x/"]), _PLACE_NAME, _PLACE_NUM, _PLACE_NUM,
+       st.sampled_from(["", "", "", "", "", "", "member", "version", "ref", "cell", "dump", "offset", "no line",
+                        "no column", "bool"]))
+@example("file:///srv/", "4556 7375", 8689, 9855, "")
+@example("file:///srv/", "a", 455673758689, 9855, "")
+def test_the_place_fast_path_gives_location_fields(scheme: str, name: str, line, column, other: str) -> None:
+    """finding_fields' own place fields are location_fields' (types too: a
+    name marked as passed or not), and the line masks as a whole line."""
+    from cardscan.privacy import mask_fields, mask_text
+
+    loc = Location(uri=scheme + name, line=line, column=column)
+    if other == "member":
+        loc = replace(loc, member=(name,))
+    elif other == "version":
+        loc = replace(loc, version="v1")
+    elif other == "ref":
+        loc = replace(loc, ref="B2")
+    elif other == "cell":
+        loc = replace(loc, cell=Cell("t", "c", (("id", 1),)))
+    elif other == "dump":
+        loc = replace(loc, dump=DumpCell("t", "c", 1))
+    elif other == "offset":
+        loc = replace(loc, line=None, column=None, offset=line)
+    elif other in ("no line", "no column"):
+        loc = replace(loc, **{other[3:]: None})
+    elif other == "bool":
+        loc = replace(loc, column=True)
+    place = console._line_place(loc)
+    general = location_fields(loc)
+    if place is not None:
+        assert [(type(x), x) for x in place] == [(type(x), x) for x in general]
+    p = "4556737586899855"
+    f = finding(p, loc)
+    assert [(type(x), x) for x in finding_fields(f)][:len(general)] == [(type(x), x) for x in general]
+    assert mask_fields(finding_fields(f)) == mask_text(format_finding(f))
