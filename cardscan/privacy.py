@@ -163,14 +163,17 @@ def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset
 
 
 def _date_like(digits: list[int], bounds: list[int], points: set[int]) -> bool:
-    """Could the groups between ``bounds`` be a date and a time? Every group of
-    two digits at most 60 (a month, a day, an hour, a minute, a leap second),
-    every group of four a year from 1900 to 2199; a group after a lone '.'
+    """Could the groups between ``bounds`` be a date and a time? Groups of one,
+    two or four digits: two at most 60 (a month, a day, an hour, a minute, a
+    leap second), four a year from 1900 to 2199; a group after a lone '.'
     (in ``points``) is a fraction of a second, any digits. No card's first
-    four digits are such a year (a Mastercard 2221-2720 is not)."""
+    four digits are such a year (a Mastercard 2221-2720 is not), and a name's
+    digits before ``:line:column`` (``f.455673758:6:899855``) are no date."""
     for a, b in zip(bounds, bounds[1:]):
         if a in points:
             continue
+        if b - a not in (1, 2, 4):
+            return False
         if b - a == 2 and digits[a] * 10 + digits[a + 1] > 60:
             return False
         if b - a == 4 and not 1900 <= digits[a] * 1000 + digits[a + 1] * 100 + digits[a + 2] * 10 + digits[a + 3] <= 2199:

@@ -243,6 +243,18 @@ def test_a_card_dressed_as_a_date_and_time_is_masked(rng) -> None:
                 assert find_leaks(mask_name(text).encode(), [pan]) == [], text
 
 
+def test_a_card_split_into_a_path_a_line_and_a_column_is_masked(rng) -> None:
+    """Groups of two (or one) are no date beside a group no date has (9
+    digits, a non-year of four): a name's digits before ``:line:column``."""
+    for prefix in ("4556", "51", "6011", "35"):
+        for _ in range(30):
+            pan = make_pan(prefix, 16, rng)
+            for text in (f"dd/{pan[:4]}/{pan[4:8]}/{pan[8:12]}/{pan[12:14]}:{pan[14:]}",
+                         f"f.{pan[:9]}:{pan[9]}:{pan[10:]}", f"/srv/{pan[:12]}:{pan[12:14]}:{pan[14:]}"):
+                assert find_leaks(mask_text(text).encode(), [pan]) == [], text
+                assert find_leaks(mask_name(text).encode(), [pan]) == [], text
+
+
 def test_real_dates_and_times_stay_as_they_are(rng) -> None:
     for _ in range(2000):
         t = (f"{rng.randint(1970, 2099)}-{rng.randint(1, 12):02d}-{rng.randint(1, 31):02d} "
