@@ -41,6 +41,28 @@ from . import worker
 log = logging.getLogger("cardscan.run.executor")
 
 Unit = list[Item]
+
+
+class BatchUnit(list):  # type: ignore[type-arg]
+    """A unit with no items: a batch of small files (``fs.SmallBatch``) that a
+    worker reads, pre-checks and scans itself (:func:`worker.scan_small_files`).
+
+    The sweep makes it (``Sweep._small_files``, when the runner says
+    ``batch_units``) with two callbacks of its own: ``settle(payload)`` takes
+    the worker's answer (tallies the clean files, emits the error records)
+    and gives (the results, units of the files left to the sweep: big ones it
+    may split); ``relist()`` gives the batch's files as units of items, as
+    the parent path lists them, for the one-by-one retry after a dead worker.
+    """
+
+    def __init__(self, batch: Any, split_size: int,
+                 settle: Callable[[Any], tuple[list[ItemResult], list[Unit]]],
+                 relist: Callable[[], list[Unit]]) -> None:
+        super().__init__()
+        self.batch = batch
+        self.split_size = split_size
+        self.settle = settle
+        self.relist = relist
 #: How often a waiting parent checks whether it was asked to stop (seconds).
 POLL = 0.2
 
@@ -198,6 +220,11 @@ class ExecutorRunner:
         self.small_batches = self._factory is not None
         #: ... on a thread of its own, ahead of the scan (Sweep._read_ahead): there is more than one core to use.
         self.read_ahead = self.small_batches
+        #: Set once the owned pool is up, with more than one job (_loop): the sweep
+        #: then sends batches of small files to the workers as units (BatchUnit),
+        #: and this process no longer reads and pre-checks each (it would be the limit).
+        self.batch_units = False
+        self._jobs = jobs or getattr(executor, "jobs", None) or default_jobs()
         self._spec = spec
         self._initialized = initialized
         self._task = task
@@ -217,6 +244,9 @@ class ExecutorRunner:
 
     def _submit(self, unit: Unit) -> Future:
         ex = self._get()
+        if isinstance(unit, BatchUnit):
+            b = unit.batch
+            return ex.submit(worker.scan_small_files, b.dir, b.uri, b.names, unit.split_size)
         if self._task is not None:
             return ex.submit(self._task, unit)
         if self._initialized:
@@ -286,6 +316,7 @@ class ExecutorRunner:
     def run(
         self, units: Iterable[Unit], should_stop: Callable[[], bool] = lambda: False
     ) -> Iterator[tuple[Unit, list[ItemResult]]]:
+        self.batch_units = False  # (a runner used again: not before its pool is up in this run)
         it = iter(units)
         first = next(it, None)
         if first is None:
@@ -304,6 +335,7 @@ class ExecutorRunner:
         try:
             yield from self._loop(it, fresh, retry, pending, should_stop)
         finally:
+            self.batch_units = False
             # Stopped (or the consumer went away): work still queued is not
             # wanted. An owned pool is terminated by shutdown(); on a shared
             # executor (a Dask cluster) cancel what this run submitted.
@@ -355,6 +387,8 @@ class ExecutorRunner:
         if self._unstarted():
             self._start_pool()
         self._pool_ready(wait=True)
+        self.batch_units = (self._factory is not None and self._initialized and self._task is None
+                            and self._jobs > 1)
         while True:
             while len(pending) < self.window and not should_stop():
                 if retry:
@@ -388,10 +422,16 @@ class ExecutorRunner:
                     again = self._factory is not None and attempt == 0
                     if _broken_pool(exc) and generation == self._generation and self._factory:
                         self._rebuild()
+                    if isinstance(unit, BatchUnit):  # its files as items, one by one
+                        unit = [item for u in unit.relist() for item in u]  # type: ignore[assignment]
                     if again:
                         retry.extend([item] for item in unit)
                         continue
                     results = [_failed(item, exc) for item in unit]
+                else:
+                    if isinstance(unit, BatchUnit):  # (the sweep's own code: its failure is no worker's)
+                        results, more = unit.settle(results)
+                        fresh.extend(more)
                 yield unit, results
 
 

@@ -22,8 +22,10 @@ import sys
 import threading
 import time
 from collections import Counter, deque
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from urllib.parse import unquote
 
@@ -54,7 +56,7 @@ from ..sources.base import (
     StatsSource,
 )
 from ..sources.fs import SmallBatch, object_meta, read_files
-from .executor import InProcessRunner, Runner, Unit
+from .executor import BatchUnit, InProcessRunner, Runner, Unit
 from .progress import ScanCallback
 
 if TYPE_CHECKING:  # the state (sqlite3 and its store) is imported only by a sweep that has one
@@ -65,6 +67,8 @@ log = logging.getLogger("cardscan.run.sweep")
 DEFAULT_SPLIT_SIZE = 64 << 20
 #: Batches of small files read ahead on a thread (runner.read_ahead): a few, their data is held meanwhile.
 READ_AHEAD = 2
+#: _read_ahead's answer for a batch it left to a worker (the runner's ``batch_units``): not read here.
+TO_WORKER = object()
 #: Worker time a batch of small items should take, once items' cost is known:
 #: progress moves at least this often per worker, however slow the share.
 UNIT_SECONDS = 0.25
@@ -390,6 +394,9 @@ class Sweep:
                 if isinstance(entry, ErrorRecord):
                     self._emit(None, [], [entry], {})
                     continue
+                if isinstance(entry, BatchUnit):
+                    yield entry
+                    continue
                 if self.state is not None:
                     carried = self.state.carry(entry)
                     if carried is not None:
@@ -450,7 +457,7 @@ class Sweep:
         return [item.range(a, min(a + s, item.size)) for a in range(0, item.size, s)]
 
     # -- results -------------------------------------------------------------
-    def _small_files(self, src: Any, entries: Iterator[Any]) -> Iterator[Item | ErrorRecord]:
+    def _small_files(self, src: Any, entries: Iterator[Any]) -> Iterator[Item | ErrorRecord | BatchUnit]:
         """``entries`` with each :class:`~cardscan.sources.fs.SmallBatch` read
         here, in one call (:func:`~cardscan.sources.fs.read_files`, in C
         without the GIL), and replaced by the items of the files that need a
@@ -459,12 +466,22 @@ class Sweep:
         nothing in it). The files given as items (flagged, a container or
         database, bigger than a small file, changed, not readable, not a
         regular file by now) are listed as the walk lists them and go on as
-        any item: split when big, scanned by a worker, re-read there."""
+        any item: split when big, scanned by a worker, re-read there.
+
+        Once a pool of several workers is up (the runner's ``batch_units``),
+        a batch goes to a worker whole instead (a :class:`BatchUnit`: it
+        reads, checks and scans there, :func:`worker.scan_small_files`), and
+        this process only tallies (:meth:`_settle`): read and checked here,
+        the batches made this process the limit of the sweep."""
         detector = self._detector()
         t = self.tally
         for entry, got in self._read_ahead(entries):
             if got is None:
                 yield entry
+                continue
+            if got is TO_WORKER:
+                yield BatchUnit(entry, self.split_size, partial(self._settle, src),
+                                partial(self._relist, src, entry))
                 continue
             names = entry.names
             try:
@@ -486,6 +503,39 @@ class Sweep:
                 if i not in clean:
                     yield src.batch_entry(entry, name)
 
+    def _settle(self, src: Any, payload: Any) -> tuple[list[ItemResult], list[Unit]]:
+        """A worker's answer for a BatchUnit: its clean files counted as
+        _small_files counts them, its error records emitted as _units emits
+        them; (the results of the files it scanned, units of those left here)."""
+        results, left, n, nbytes = payload
+        if n:
+            t = self.tally
+            t.objects += n
+            t.bytes += nbytes
+            self._progress_size()
+            self.progress.relative_update(files=n, nbytes=nbytes, findings=0, errors=0)
+        return results, self._relisted(src, left)
+
+    def _relist(self, src: Any, batch: SmallBatch) -> list[Unit]:
+        """A BatchUnit's files as units of items (its worker died): as the parent path lists them."""
+        return self._relisted(src, [src.batch_entry(batch, name) for name in batch.names])
+
+    def _relisted(self, src: Any, entries: list[Item | ErrorRecord]) -> list[Unit]:
+        """``entries`` of a batch as _units lists them: error records
+        emitted, items as units of one (split where big, as :meth:`_plan` says)."""
+        units: list[Unit] = []
+        for entry in entries:
+            if isinstance(entry, ErrorRecord):
+                self._emit(None, [], [entry], {})
+                continue
+            parts = self._plan(src, entry)
+            if parts:
+                self._splits[(entry.uri, entry.version)] = _Split(entry, len(parts))
+                units += [[p] for p in parts]
+            else:
+                units.append([entry])
+        return units
+
     def _read_ahead(self, entries: Iterator[Any]) -> Iterator[tuple[Any, Any]]:
         """(entry, what read_files gave for it, or None if it is no batch), in order.
 
@@ -498,20 +548,23 @@ class Sweep:
             for entry in entries:
                 yield entry, (_read(entry) if isinstance(entry, SmallBatch) else None)
             return
+        runner = self.runner
         from concurrent.futures import ThreadPoolExecutor
 
         queue: deque[tuple[Any, Any]] = deque()
         pool = ThreadPoolExecutor(1, thread_name_prefix="cardscan-read")
         try:
             for entry in entries:
-                batch = isinstance(entry, SmallBatch)
-                queue.append((entry, pool.submit(_read, entry) if batch else None))
-                while queue and (queue[0][1] is None or len(queue) > READ_AHEAD):
-                    e, f = queue.popleft()
-                    yield e, (f.result() if f is not None else None)
+                if not isinstance(entry, SmallBatch):
+                    queue.append((entry, None))
+                elif getattr(runner, "batch_units", False):
+                    queue.append((entry, TO_WORKER))
+                else:
+                    queue.append((entry, pool.submit(_read, entry)))
+                while queue and (not isinstance(queue[0][1], Future) or len(queue) > READ_AHEAD):
+                    yield _taken(queue.popleft())
             while queue:
-                e, f = queue.popleft()
-                yield e, (f.result() if f is not None else None)
+                yield _taken(queue.popleft())
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -659,6 +712,12 @@ class Sweep:
             findings=len(findings),
             errors=len(errors),
         )
+
+
+def _taken(queued: tuple[Any, Any]) -> tuple[Any, Any]:
+    """A queued (entry, its read's future, None or TO_WORKER) of _read_ahead, as it yields it."""
+    e, f = queued
+    return e, (f.result() if isinstance(f, Future) else f)
 
 
 def _read(batch: SmallBatch) -> Any:

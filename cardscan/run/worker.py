@@ -142,3 +142,48 @@ def scan_batch_registered(token: str, items: list[Item]) -> list[ItemResult]:
             raise RuntimeError("cardscan spec is not registered in this worker (the worker plugin did not run)")
         p = pipelines[token] = Pipeline.from_spec(spec)
     return [p.scan_item(item) for item in items]
+
+
+#: The source that lists a batch's files where a worker reads them (a source
+#: that batches has no options: ``FileSource.can_batch``).
+_BATCH_SOURCE: Any = None
+
+
+def scan_small_files(dirpath: str, uri: str, names: tuple[str, ...], split_size: int) -> tuple[
+        list[ItemResult], list[Any], int, int]:
+    """A :class:`~cardscan.sources.fs.SmallBatch` as a unit (``ExecutorRunner``
+    once its pool is up): read, pre-checked and scanned here as the sweep does
+    it in the parent (``Sweep._small_files``), so the parent only tallies.
+
+    Gives (the results of the files scanned, the entries left for the parent:
+    error records as ``batch_entry`` lists them, and items bigger than
+    ``split_size`` (the sweep may split them), the number of clean files, their bytes).
+    """
+    global _BATCH_SOURCE
+    from ..pipeline import SMALL_FILE, clean_files
+    from ..sources.fs import FileSource, SmallBatch, read_files
+
+    p = pipeline()
+    if _BATCH_SOURCE is None:
+        _BATCH_SOURCE = FileSource([])
+    src = _BATCH_SOURCE
+    batch = SmallBatch(dirpath, uri, tuple(names))
+    try:
+        data, ends, status = read_files(dirpath, batch.names, SMALL_FILE)
+        clean, nbytes = clean_files(p.scanner.detector, batch.names, data, ends, status)
+        del data
+    except Exception:  # noqa: BLE001 - as in the parent: each file goes the item way
+        logging.getLogger("cardscan.run.worker").debug("batch read failed; its files are scanned one by one",
+                                                       exc_info=True)
+        clean, nbytes = set(), 0
+    results: list[ItemResult] = []
+    left: list[Any] = []
+    for i, name in enumerate(batch.names):
+        if i in clean:
+            continue
+        entry = src.batch_entry(batch, name)
+        if isinstance(entry, Item) and (entry.size or 0) <= split_size:
+            results.append(p.scan_item(entry))
+        else:
+            left.append(entry)
+    return results, left, len(clean), nbytes

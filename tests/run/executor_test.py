@@ -12,7 +12,7 @@ from cardscan.findings import FingerprintKey
 from cardscan.pipeline import Pipeline
 from cardscan.run.executor import ExecutorRunner, InProcessRunner, process_pool
 from cardscan.sources.base import Item
-from cardscan.sources.fs import FileSource
+from cardscan.sources.fs import FileSource, path_to_uri
 from tests.treegen import KEY, write_planted
 
 
@@ -259,3 +259,64 @@ def test_small_plain_files_start_no_pool_what_needs_a_worker_does(tmp_path: Path
         assert len(results) == 2 and runner._executor is not None  # the container went to a worker
     finally:
         runner.shutdown(cancel=True)
+
+
+def _crashing_pool_worker(spec: dict[str, Any]) -> None:
+    """A pool initializer whose worker dies when it scans a file named 'crash.log'."""
+    from cardscan.run import worker
+
+    worker.init_pool_worker(spec)
+    p = worker.pipeline()
+    scan = p.scan_item
+
+    def scan_item(item: Item) -> Any:
+        if item.uri.endswith("/crash.log"):
+            os._exit(3)
+        return scan(item)
+
+    p.scan_item = scan_item  # type: ignore[method-assign]
+
+
+def test_a_dying_worker_costs_only_its_file_of_a_batch_unit(tmp_path: Path, rng, monkeypatch) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cardscan.run import executor
+    from cardscan.run.sweep import Sweep
+    from cardscan.sinks.base import ListSink
+    from tests.treegen import pan
+
+    class Quiet(ListSink):
+        wants_clean_items = False
+
+    lead, d = tmp_path / "lead", tmp_path / "d"
+    lead.mkdir()
+    d.mkdir()
+    for i in range(200):  # the runner's first units (read in this process), so d's batches go to the workers
+        (lead / f"c{i:03d}.log").write_text(f"card={pan(rng, i)} exp 09/27\n")
+    for i in range(400):
+        (d / f"f{i:03d}.log").write_text("2024-06-11 INFO ok\n" if i % 9 else f"card={pan(rng, i)} exp 09/27\n")
+    (d / "crash.log").write_text(f"card={pan(rng, 999)} exp 09/27\n")
+    s = settings([{"name": "file", "url": str(tmp_path), "options": {}}])
+    expected = Quiet()
+    before = Sweep([FileSource(lead), FileSource(d)], InProcessRunner(s), [expected]).run()
+
+    def make() -> Any:
+        ctx = multiprocessing.get_context("forkserver")
+        executor._forkserver(ctx)
+        return ProcessPoolExecutor(2, mp_context=ctx, initializer=_crashing_pool_worker, initargs=(s,))
+
+    relisted: list[Any] = []
+    real = Sweep._relist
+    monkeypatch.setattr(Sweep, "_relist", lambda sweep, src, batch: relisted.append(batch) or real(sweep, src, batch))
+    runner = ExecutorRunner(make, s, initialized=True, jobs=2)
+    runner._start_pool()
+    runner._pool_ready(wait=True)
+    got = Quiet()
+    after = Sweep([FileSource(lead), FileSource(d)], runner, [got]).run()
+    crash = path_to_uri(str(d / "crash.log"))
+    assert [(e.location.uri, e.kind) for e in got.errors] == [(crash, "internal")]
+    assert sorted(f.id for f in got.findings) == sorted(f.id for f in expected.findings if f.location.uri != crash)
+    assert after["objects_scanned"] == before["objects_scanned"] - 1 == 600
+    assert after["bytes_scanned"] == before["bytes_scanned"] - (d / "crash.log").stat().st_size
+    assert any("crash.log" in b.names for b in relisted)  # its batch unit failed: its files went one by one

@@ -670,3 +670,106 @@ def test_a_file_swapped_for_a_link_after_listing_is_reported_alike_batched_or_no
                 sorted((e.location.uri.rsplit("/", 1)[-1], e.kind) for e in sink.errors))
 
     assert run(True) == run(False)
+
+
+# -- batches of small files as units of a pool's workers (ExecutorRunner.batch_units) ---------
+
+
+def _lead(root: Path, rng) -> FileSource:  # type: ignore[no-untyped-def]
+    """A first source of 200 files with a card each: the runner's first two
+    units come from it (read in this process, before the pool is asked), so
+    what follows it is listed once the pool is up (then sent as batches)."""
+    d = root / "lead"
+    d.mkdir()
+    for i in range(200):
+        (d / f"c{i:03d}.log").write_text(f"card={pan(rng, i)} exp 09/27\n")
+    return FileSource(d)
+
+
+def _pool_up(s: dict[str, Any], make: Any = None) -> ExecutorRunner:
+    runner = ExecutorRunner(make or process_pool(s, 2), s, initialized=True, jobs=2)
+    runner._start_pool()
+    runner._pool_ready(wait=True)  # up before the sweep: its batches go to the workers from the third unit on
+    return runner
+
+
+class _Settled:
+    """Counts the worker answers for batches (Sweep._settle) in this process."""
+
+    def __init__(self, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+        self.clean = self.batches = 0
+        real = Sweep._settle
+
+        def settle(sweep: Sweep, src: Any, payload: Any) -> Any:
+            self.batches += 1
+            self.clean += payload[2]
+            return real(sweep, src, payload)
+
+        monkeypatch.setattr(Sweep, "_settle", settle)
+
+
+@pytest.mark.parametrize("split_size", [32 << 10, 64 << 20])
+def test_batches_scanned_by_workers_give_what_the_parent_gives(tmp_path: Path, rng, monkeypatch,
+                                                                split_size: int) -> None:
+    mixed_tree(tmp_path / "t", rng)
+    lead = _lead(tmp_path, rng)
+    srcs = [lead, FileSource(tmp_path / "t")]
+    s = settings(srcs[1])
+    parent = QuietListSink()  # the parent path: --jobs 1
+    expected = Sweep(srcs, InProcessRunner(s), [parent], split_size=split_size).run()
+    settled = _Settled(monkeypatch)
+    quiet = QuietListSink()
+    runner = _pool_up(s)
+    got = Sweep([lead, FileSource(tmp_path / "t")], runner, [quiet], split_size=split_size).run()
+    assert settled.batches >= 3 and settled.clean > 200  # the mixed tree's batches went to the workers
+    assert outcome(got, quiet) == outcome(expected, parent)
+    assert any(f.location.cell is not None for f in quiet.findings)  # the SQLite file, as a database
+    assert any(f.location.member for f in quiet.findings)  # the zip's member
+    if split_size < 64 << 10:  # big.log came back from its worker to be split here
+        assert any(stats.get("ranges") for _, stats in quiet.items)
+
+
+def test_batches_on_workers_count_and_show_progress_as_in_the_parent(tmp_path: Path, rng, monkeypatch) -> None:
+    from cardscan.run.progress import ScanCallback
+
+    class Rec(ScanCallback):
+        count_after = 0.0
+
+        def __init__(self) -> None:
+            self.files = self.findings = self.nbytes = 0
+            self.sizes: list[Any] = []
+
+        def set_size(self, files: Any = None, nbytes: Any = None) -> None:
+            self.sizes.append((files, nbytes))
+
+        def relative_update(self, files: int = 0, nbytes: int = 0, findings: int = 0, errors: int = 0) -> None:
+            self.files += files
+            self.nbytes += nbytes
+            self.findings += findings
+
+    d = tmp_path / "t"
+    d.mkdir()
+    for i in range(600):
+        (d / f"f{i:03d}.log").write_text("2024-06-11 INFO ok\n" if i % 9 else f"card={pan(rng, i)} exp 09/27\n")
+    lead = _lead(tmp_path, rng)
+    settled = _Settled(monkeypatch)
+    rec, quiet = Rec(), QuietListSink()
+    runner = _pool_up(settings(FileSource(d)))
+    summary = Sweep([lead, FileSource(d)], runner, [quiet], progress=rec, count=True).run()
+    assert settled.batches == 3 and settled.clean == 600 - 67
+    assert summary["objects_scanned"] == rec.files == 800 and summary["findings"] == rec.findings == 267
+    assert summary["bytes_scanned"] == rec.nbytes == sum(p.stat().st_size for p in tmp_path.rglob("*.log"))
+    assert rec.sizes[-1] == (800, summary["bytes_scanned"]) and len(quiet.items) == 267
+
+
+def test_no_batch_goes_to_a_worker_before_the_pool_is_up_nor_with_one_job(tmp_path: Path, rng, monkeypatch) -> None:
+    mixed_tree(tmp_path, rng)
+    settled = _Settled(monkeypatch)
+    _sweep_batched(FileSource(tmp_path), jobs=1)
+    s = settings(FileSource(tmp_path))
+    runner = ExecutorRunner(process_pool(s, 2), s, initialized=True, jobs=2)  # START_AFTER: no pool by then
+    Sweep([FileSource(tmp_path)], runner, [QuietListSink()]).run()
+    one = ExecutorRunner(process_pool(s, 1), s, initialized=True, jobs=1)
+    one.START_AFTER = 0
+    Sweep([FileSource(tmp_path)], one, [QuietListSink()]).run()
+    assert settled.batches == 0 and not runner.batch_units and not one.batch_units

@@ -1,6 +1,7 @@
 """Tests for cardscan/run/worker.py: process plumbing around one Pipeline per process."""
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,81 @@ def test_lean_results_leave_their_items_behind_and_get_them_back(tmp_path: Path,
     finally:
         runner.shutdown()
     assert sorted((i.uri, n) for i, n in got) == sorted((i.uri, 1) for i in items)
+
+
+def _racy_dir(d: Path) -> list[str]:
+    """Files of every kind a batch meets (the same each time); their names."""
+    import random
+    import shutil
+
+    from tests.treegen import pan
+
+    rng = random.Random(7)
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir()
+    for n in ("gone.log", "fifo.log", "link.log", "grows.log", "ok.log"):
+        (d / n).write_text(f"card={pan(rng, 1)} exp 09/27\n" if n == "grows.log" else "ok\n")
+    (d / "card.log").write_text(f"payment card={pan(rng, 2)} exp 09/27\n")
+    (d / "big.log").write_text(("filler line without numbers\n" * 2600) + f"card={pan(rng, 3)}\n")  # > 64 KiB
+    (d / "huge.log").write_text("x" * (3 << 20))  # bigger than the split size given below
+    return sorted(os.listdir(d))
+
+
+def _racy_read(d: Path, real: Any) -> Any:
+    """read_files as if, between the listing and the read, a file vanished,
+    one became a FIFO, one a link, and one changed while read."""
+
+    def racy(dirpath: str, names: Any, limit: int) -> Any:
+        (d / "gone.log").unlink()
+        (d / "fifo.log").unlink()
+        os.mkfifo(d / "fifo.log")
+        (d / "link.log").unlink()
+        os.symlink(d / "ok.log", d / "link.log")
+        data, ends, status = real(dirpath, names, limit)
+        i = list(names).index("grows.log")
+        return data, ends, status[:i] + b"\x04" + status[i + 1:]
+
+    return racy
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_a_batch_scanned_in_a_worker_gives_what_the_parent_path_gives(tmp_path: Path, monkeypatch,
+                                                                        broken: bool) -> None:
+    import sys
+
+    from cardscan.findings import ErrorRecord
+    from cardscan.run.executor import InProcessRunner
+    from cardscan.run.sweep import Sweep
+    from cardscan.sinks.base import ListSink
+    from cardscan.sources import fs
+    from cardscan.sources.fs import path_to_uri
+
+    class Quiet(ListSink):
+        wants_clean_items = False
+
+    d = tmp_path / "d"
+    sweep_module = sys.modules["cardscan.run.sweep"]
+    real = fs.read_files
+
+    def failing(*args: Any) -> Any:
+        raise MemoryError("no room for the batch")
+
+    names = _racy_dir(d)
+    monkeypatch.setattr(sweep_module, "read_files", failing if broken else _racy_read(d, real))
+    quiet = Quiet()
+    summary = Sweep([FileSource(d)], InProcessRunner(spec()), [quiet], split_size=2 << 20).run()
+
+    _racy_dir(d)
+    monkeypatch.setattr(fs, "read_files", failing if broken else _racy_read(d, real))
+    worker.init_worker(spec())
+    results, left, clean, nbytes = worker.scan_small_files(str(d), path_to_uri(str(d)), tuple(names), 2 << 20)
+    assert [e.uri for e in left if not isinstance(e, ErrorRecord)] == [path_to_uri(str(d / "huge.log"))]
+    errors = [e for e in left if isinstance(e, ErrorRecord)] + [e for r in results for e in r.errors]
+    assert sorted((e.location.uri, e.kind, e.message) for e in errors) == sorted(
+        (e.location.uri, e.kind, e.message) for e in quiet.errors)
+    found = [f for r in results for f in r.findings]
+    assert sorted((f.location.uri, f.fingerprint, f.location.line) for f in found) == sorted(
+        (f.location.uri, f.fingerprint, f.location.line) for f in quiet.findings)
+    read = [r for r in results if r.sha256 is not None or r.nbytes > 0]
+    assert summary["objects_scanned"] == clean + len(read) + 1  # (+ huge.log, scanned where the sweep splits it)
+    assert (clean == 0) == broken  # a batch that cannot be read: every file as an item
