@@ -142,6 +142,7 @@ def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset
     hide: set[int] = set()
     n = len(digits)
     bounds = sorted(cuts | {0, n})
+    addresses = _ipv4_spans(digits, bounds, points) if len(points) >= 3 else []
     for start in bounds:
         for end in bounds:
             length = end - start
@@ -157,9 +158,24 @@ def _pan_windows(digits: list[int], cuts: set[int], points: set[int] = frozenset
                 # (UTF-16's NULs, spaced digits). Only when they could be one:
                 # 4556-73-75 86:89:98.55 is a card dressed as a timestamp.
                 continue
+            if any(start < b and a < end for a, b in addresses):
+                continue  # a window into an address is no card: db_88@127.0.0.1:3306
             if _luhn(digits[start:end]) and (accept is None or accept(digits[start:end])):
                 hide.update(range(start + min(6, length - 10), end - 4))
     return hide
+
+
+def _ipv4_spans(digits: list[int], bounds: list[int], points: set[int]) -> list[tuple[int, int]]:
+    """The IPv4 addresses among the groups between ``bounds``: four groups of
+    one to three digits, each at most 255, joined by lone dots (``127.0.0.1``),
+    as (first, end) digit indexes."""
+    out = []
+    for i in range(len(bounds) - 4):
+        quad = bounds[i:i + 5]
+        if all(c in points for c in quad[1:4]) and all(1 <= b - a <= 3 for a, b in zip(quad, quad[1:])) \
+                and all(int("".join(map(str, digits[a:b]))) <= 255 for a, b in zip(quad, quad[1:])):
+            out.append((quad[0], quad[4]))
+    return out
 
 
 def _date_like(digits: list[int], bounds: list[int], points: set[int]) -> bool:
