@@ -13,6 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cardscan.findings import FingerprintKey
 from cardscan.testing import group, mixed_pan
@@ -108,3 +109,20 @@ def drop_dac(cmd: list[str]) -> list[str] | None:
     wrapped = [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}", *cmd]
     probe = subprocess.run([*wrapped[:-len(cmd)], sys.executable, "-c", "pass"], capture_output=True)
     return wrapped if probe.returncode == 0 else None
+
+
+def racy_read(d: Path, real: Any) -> Any:
+    """read_files as if, between the listing and the read, a file vanished,
+    one became a FIFO, one a link, and one changed while read."""
+
+    def racy(dirpath: str, names: Any, limit: int) -> Any:
+        (d / "gone.log").unlink()
+        (d / "fifo.log").unlink()
+        os.mkfifo(d / "fifo.log")
+        (d / "link.log").unlink()
+        os.symlink(d / "ok.log", d / "link.log")
+        data, ends, status = real(dirpath, names, limit)
+        i = list(names).index("grows.log")
+        return data, ends, status[:i] + b"\x04" + status[i + 1:]
+
+    return racy

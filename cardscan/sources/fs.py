@@ -272,6 +272,20 @@ def _read_files_python(dirpath: str, names: tuple[str, ...] | list[str], limit: 
     return b"".join(parts), ends, bytes(status)
 
 
+def _read_upto(fd: int, size: int, limit: int) -> bytes | None:
+    """A regular file's content, of at most ``limit`` bytes (None: more), from
+    one ``read`` of ``limit + 1`` and more only while short of ``size`` (its
+    fstat). O_NONBLOCK does not apply to regular files; a short read is the
+    end of the file, and one that changed meanwhile shows in the fstat after."""
+    data = os.read(fd, limit + 1)
+    while 0 < len(data) < size:
+        more = os.read(fd, limit + 1 - len(data))
+        if not more:
+            break
+        data += more
+    return None if len(data) > limit else data
+
+
 _READ_OK, _READ_OPEN, _READ_NOTREG, _READ_BIG, _READ_CHANGED, _READ_ERROR, _READ_DIR = range(7)
 
 
@@ -291,13 +305,8 @@ def _read_one(dfd: int, name: str, flags: int, limit: int) -> tuple[int, bytes]:
             return _READ_NOTREG, b""
         if a.st_size > limit:
             return _READ_BIG, b""
-        data = os.read(fd, limit + 1)  # as read_small reads
-        while 0 < len(data) < a.st_size:
-            more = os.read(fd, limit + 1 - len(data))
-            if not more:
-                break
-            data += more
-        if len(data) > limit:
+        data = _read_upto(fd, a.st_size, limit)  # as read_small reads
+        if data is None:
             return _READ_BIG, b""
         b = os.fstat(fd)
         if (a.st_size, a.st_mtime_ns, a.st_ino) != (b.st_size, b.st_mtime_ns, b.st_ino):
@@ -668,15 +677,8 @@ class FileSource:
         try:
             if st.st_size > limit:
                 return None
-            # O_NONBLOCK does not apply to regular files. A short read is the
-            # end of the file; one that changed meanwhile shows in the fstat after.
-            data = os.read(fd, limit + 1)
-            while 0 < len(data) < st.st_size:
-                more = os.read(fd, limit + 1 - len(data))
-                if not more:
-                    break
-                data += more
-            if len(data) > limit:
+            data = _read_upto(fd, st.st_size, limit)
+            if data is None:
                 return None
             return data, st, os.fstat(fd)
         except BlockingIOError:  # a filesystem that honours O_NONBLOCK on files: the general path

@@ -16,10 +16,11 @@ from cardscan.findings import ErrorRecord, FingerprintKey, Location
 from cardscan.manifest import object_digest, object_unchanged
 from cardscan.pipeline import Pipeline
 from cardscan.run.executor import ExecutorRunner, InProcessRunner, process_pool
+from cardscan.run.progress import ScanCallback
 from cardscan.run.sweep import Sweep, Tally, scan_info
 from cardscan.sinks.base import BaseSink, ListSink
 from cardscan.sources.fs import FileSource, path_to_uri
-from tests.treegen import KEY, make_tree, pan, write_planted
+from tests.treegen import KEY, make_tree, pan, racy_read, write_planted
 
 
 def settings(src: FileSource | None = None) -> dict[str, Any]:
@@ -195,22 +196,25 @@ def test_platform_name_asks_the_platform_module_off_glibc(monkeypatch) -> None:
     assert sweep_mod.platform_name() == "from-platform-True"
 
 
+class _Recorder(ScanCallback):
+    """A progress callback that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.files = self.findings = self.nbytes = 0
+        self.sizes: list[Any] = []
+
+    def set_size(self, files: Any = None, nbytes: Any = None) -> None:
+        self.sizes.append((files, nbytes))
+
+    def relative_update(self, files: int = 0, nbytes: int = 0, findings: int = 0, errors: int = 0) -> None:
+        self.files += files
+        self.nbytes += nbytes
+        self.findings += findings
+
+
 def test_progress_gets_counts(tmp_path: Path, rng) -> None:
-    from cardscan.run.progress import ScanCallback
-
-    class Rec(ScanCallback):
-        def __init__(self) -> None:
-            self.files = self.findings = self.nbytes = 0
-            self.sizes: list[Any] = []
-            self.closed = False
-
-        def set_size(self, files: Any = None, nbytes: Any = None) -> None:
-            self.sizes.append((files, nbytes))
-
-        def relative_update(self, files: int = 0, nbytes: int = 0, findings: int = 0, errors: int = 0) -> None:
-            self.files += files
-            self.nbytes += nbytes
-            self.findings += findings
+    class Rec(_Recorder):
+        closed = False
 
         def close(self, summary: Any = None) -> None:
             self.closed = True
@@ -493,19 +497,7 @@ def test_files_gone_swapped_or_changed_after_the_listing(tmp_path: Path, rng, mo
     d.mkdir()
     for n in ("gone.log", "fifo.log", "link.log", "grows.log", "ok.log"):
         (d / n).write_text(f"card={pan(rng, 1)} exp 09/27\n" if n == "grows.log" else "ok\n")
-    real = sweep_module.read_files
-
-    def racy(dirpath: str, names: Any, limit: int) -> Any:
-        (d / "gone.log").unlink()
-        (d / "fifo.log").unlink()
-        os.mkfifo(d / "fifo.log")
-        (d / "link.log").unlink()
-        os.symlink(d / "ok.log", d / "link.log")
-        data, ends, status = real(dirpath, names, limit)
-        i = list(names).index("grows.log")
-        return data, ends, status[:i] + b"\x04" + status[i + 1:]
-
-    monkeypatch.setattr(sweep_module, "read_files", racy)
+    monkeypatch.setattr(sweep_module, "read_files", racy_read(d, sweep_module.read_files))
     quiet = QuietListSink()
     summary = Sweep([FileSource(tmp_path)], InProcessRunner(settings(FileSource(tmp_path))), [quiet]).run()
     errors = {e.location.uri.rsplit("/", 1)[1]: (e.kind, e.message) for e in quiet.errors}
@@ -528,22 +520,8 @@ def test_no_batches_with_a_state_or_a_sink_that_wants_every_object(tmp_path: Pat
 
 
 def test_progress_counts_batched_files_too(tmp_path: Path, rng) -> None:
-    from cardscan.run.progress import ScanCallback
-
-    class Rec(ScanCallback):
+    class Rec(_Recorder):
         count_after = 0.0
-
-        def __init__(self) -> None:
-            self.files = self.findings = self.nbytes = 0
-            self.sizes: list[Any] = []
-
-        def set_size(self, files: Any = None, nbytes: Any = None) -> None:
-            self.sizes.append((files, nbytes))
-
-        def relative_update(self, files: int = 0, nbytes: int = 0, findings: int = 0, errors: int = 0) -> None:
-            self.files += files
-            self.nbytes += nbytes
-            self.findings += findings
 
     tree = make_tree(tmp_path, rng, specials=False)
     rec, quiet = Rec(), QuietListSink()
@@ -730,22 +708,8 @@ def test_batches_scanned_by_workers_give_what_the_parent_gives(tmp_path: Path, r
 
 
 def test_batches_on_workers_count_and_show_progress_as_in_the_parent(tmp_path: Path, rng, monkeypatch) -> None:
-    from cardscan.run.progress import ScanCallback
-
-    class Rec(ScanCallback):
+    class Rec(_Recorder):
         count_after = 0.0
-
-        def __init__(self) -> None:
-            self.files = self.findings = self.nbytes = 0
-            self.sizes: list[Any] = []
-
-        def set_size(self, files: Any = None, nbytes: Any = None) -> None:
-            self.sizes.append((files, nbytes))
-
-        def relative_update(self, files: int = 0, nbytes: int = 0, findings: int = 0, errors: int = 0) -> None:
-            self.files += files
-            self.nbytes += nbytes
-            self.findings += findings
 
     d = tmp_path / "t"
     d.mkdir()

@@ -15,7 +15,7 @@ from cardscan.pipeline import Pipeline
 from cardscan.run import worker
 from cardscan.sources.base import Item
 from cardscan.sources.fs import FileSource
-from tests.treegen import KEY, write_planted
+from tests.treegen import KEY, racy_read, write_planted
 
 FP = FingerprintKey(KEY)
 
@@ -127,23 +127,6 @@ def _racy_dir(d: Path) -> list[str]:
     return sorted(os.listdir(d))
 
 
-def _racy_read(d: Path, real: Any) -> Any:
-    """read_files as if, between the listing and the read, a file vanished,
-    one became a FIFO, one a link, and one changed while read."""
-
-    def racy(dirpath: str, names: Any, limit: int) -> Any:
-        (d / "gone.log").unlink()
-        (d / "fifo.log").unlink()
-        os.mkfifo(d / "fifo.log")
-        (d / "link.log").unlink()
-        os.symlink(d / "ok.log", d / "link.log")
-        data, ends, status = real(dirpath, names, limit)
-        i = list(names).index("grows.log")
-        return data, ends, status[:i] + b"\x04" + status[i + 1:]
-
-    return racy
-
-
 @pytest.mark.parametrize("broken", [False, True])
 def test_a_batch_scanned_in_a_worker_gives_what_the_parent_path_gives(tmp_path: Path, monkeypatch,
                                                                         broken: bool) -> None:
@@ -167,12 +150,12 @@ def test_a_batch_scanned_in_a_worker_gives_what_the_parent_path_gives(tmp_path: 
         raise MemoryError("no room for the batch")
 
     names = _racy_dir(d)
-    monkeypatch.setattr(sweep_module, "read_files", failing if broken else _racy_read(d, real))
+    monkeypatch.setattr(sweep_module, "read_files", failing if broken else racy_read(d, real))
     quiet = Quiet()
     summary = Sweep([FileSource(d)], InProcessRunner(spec()), [quiet], split_size=2 << 20).run()
 
     _racy_dir(d)
-    monkeypatch.setattr(fs, "read_files", failing if broken else _racy_read(d, real))
+    monkeypatch.setattr(fs, "read_files", failing if broken else racy_read(d, real))
     worker.init_worker(spec())
     results, left, clean, nbytes = worker.scan_small_files(str(d), path_to_uri(str(d)), tuple(names), 2 << 20)
     assert [e.uri for e in left if not isinstance(e, ErrorRecord)] == [path_to_uri(str(d / "huge.log"))]
