@@ -173,7 +173,7 @@ def _ipv4_spans(digits: list[int], bounds: list[int], points: set[int]) -> list[
     for i in range(len(bounds) - 4):
         quad = bounds[i:i + 5]
         if all(c in points for c in quad[1:4]) and all(1 <= b - a <= 3 for a, b in zip(quad, quad[1:])) \
-                and all(int("".join(map(str, digits[a:b]))) <= 255 for a, b in zip(quad, quad[1:])):
+                and all(_value(digits, a, b) <= 255 for a, b in zip(quad, quad[1:])):
             out.append((quad[0], quad[4]))
     return out
 
@@ -190,11 +190,17 @@ def _date_like(digits: list[int], bounds: list[int], points: set[int]) -> bool:
             continue
         if b - a not in (1, 2, 4):
             return False
-        if b - a == 2 and digits[a] * 10 + digits[a + 1] > 60:
-            return False
-        if b - a == 4 and not 1900 <= digits[a] * 1000 + digits[a + 1] * 100 + digits[a + 2] * 10 + digits[a + 3] <= 2199:
+        if b - a == 2 and _value(digits, a, b) > 60 or b - a == 4 and not 1900 <= _value(digits, a, b) <= 2199:
             return False
     return True
+
+
+def _value(digits: list[int], a: int, b: int) -> int:
+    """The number the digits ``digits[a:b]`` write."""
+    n = 0
+    for d in digits[a:b]:
+        n = n * 10 + d
+    return n
 
 
 def _mask_runs(text: str) -> str:

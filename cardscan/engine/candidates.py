@@ -427,9 +427,15 @@ def has_entity_python(buf: bytes | bytearray | memoryview) -> bool:
 PURE_PYTHON_ENV = "CARDSCAN_PURE_PYTHON"
 
 
+def pure_python_forced() -> bool:
+    """Whether ``CARDSCAN_PURE_PYTHON`` asks for no C extension (this one and
+    the batched reads of sources/fs.py)."""
+    return os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0")
+
+
 def _load_c() -> ModuleType | None:
     """The C extension module, or None (not built, or disabled by the env)."""
-    if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
+    if pure_python_forced():
         return None
     try:
         from . import _cfinder  # type: ignore[attr-defined,unused-ignore]

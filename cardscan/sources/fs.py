@@ -247,7 +247,7 @@ BATCH_NAMES = 256
 def _read_files_python(dirpath: str, names: tuple[str, ...] | list[str], limit: int) -> tuple[bytes, list[int], bytes]:
     """The pure-Python twin of the C ``read_files`` (``_fsbatch.c``, which says
     what it returns); the tests compare them."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | O_NOFOLLOW
     parts: list[bytes] = []
     ends = [0]
     status = bytearray()
@@ -291,12 +291,7 @@ _READ_OK, _READ_OPEN, _READ_NOTREG, _READ_BIG, _READ_CHANGED, _READ_ERROR, _READ
 
 def _read_one(dfd: int, name: str, flags: int, limit: int) -> tuple[int, bytes]:
     try:
-        try:
-            fd = os.open(name, flags | O_NOATIME, dir_fd=dfd)
-        except PermissionError as exc:
-            if exc.errno != errno.EPERM or not O_NOATIME:
-                raise
-            fd = os.open(name, flags, dir_fd=dfd)
+        fd = open_noatime(name, flags, dir_fd=dfd)
     except OSError:
         return _READ_OPEN, b""
     try:
@@ -319,9 +314,9 @@ def _read_one(dfd: int, name: str, flags: int, limit: int) -> tuple[int, bytes]:
 
 
 def _load_read_files() -> Any:
-    from ..engine.candidates import PURE_PYTHON_ENV
+    from ..engine.candidates import pure_python_forced
 
-    if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
+    if pure_python_forced():
         return None
     try:
         from ._fsbatch import read_files as c_read_files  # type: ignore[import-not-found,unused-ignore]
@@ -692,8 +687,8 @@ O_NOATIME: int = getattr(os, "O_NOATIME", 0)
 O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)
 
 
-def open_noatime(path: str, flags: int) -> int:
-    """``os.open(path, flags)`` without touching the file's atime where allowed.
+def open_noatime(path: str, flags: int, dir_fd: int | None = None) -> int:
+    """``os.open(path, flags, dir_fd=dir_fd)`` without touching the file's atime where allowed.
 
     A scan reads every file; on a relatime mount its read would set atime,
     hiding the next 24 hours of reads by others, the only trace of them that
@@ -703,11 +698,11 @@ def open_noatime(path: str, flags: int) -> int:
     """
     if O_NOATIME:
         try:
-            return os.open(path, flags | O_NOATIME)
+            return os.open(path, flags | O_NOATIME, dir_fd=dir_fd)
         except PermissionError as exc:
             if exc.errno != errno.EPERM:  # EACCES: not readable at all, with or without the flag
                 raise
-    return os.open(path, flags)
+    return os.open(path, flags, dir_fd=dir_fd)
 
 
 def path_matcher(patterns: list[str], option: str) -> Any:
