@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import threading
 from decimal import Decimal
 from typing import Any, Callable, Iterator
@@ -46,7 +47,7 @@ import sqlalchemy as sa
 from sqlalchemy import types as T
 
 from ...engine import context
-from ...engine.candidates import ID_ALL_RANGES, get_finder, has_entity
+from ...engine.candidates import ID_ALL_RANGES, NORANGE, get_finder, has_entity
 from ...engine.inline import (  # the inline pre-checks, as the engine runs them
     _ENT_FIND,
     _PCT_FIND,
@@ -81,10 +82,41 @@ def flagged(buf: bytes, rs: bytes, find: Callable[..., Any]) -> list[int]:
     return [start for start, _ in flagged_at(buf, rs, find)]
 
 
-def flagged_at(buf: bytes, rs: bytes, find: Callable[..., Any]) -> list[tuple[int, list[int]]]:
+class CardFields:
+    """Where a record's card-named fields are: the only fields in which a
+    Luhn-valid chain outside every issuer range (the finder's NORANGE) can
+    give a finding (the engine asks the finder for such chains only in a
+    card-named SQL field, detect.py). Records split by ``fs`` into
+    ``nfields`` fields; ``at``: the indices of the card-named ones."""
+
+    def __init__(self, fs: bytes, nfields: int, at: set[int]) -> None:
+        self.fs, self.nfields, self.at = fs, nfields, at
+
+    def holds(self, buf: bytes, start: int, end: int, p: int) -> bool:
+        """Whether offset ``p`` of the record ``buf[start:end]`` lies in a card-named
+        field, or the record is not the expected fields (then it may, as far as is known)."""
+        fs = self.fs
+        return buf.count(fs, start, p) in self.at or buf.count(fs, start, end) != self.nfields - 1
+
+
+def flagged_at(buf: bytes, rs: bytes, find: Callable[..., Any],
+               card: CardFields | None = None) -> list[tuple[int, list[int]]]:
     """The records of ``buf`` that :func:`flagged` names, each with the offsets
-    (in ``buf``) of what flagged it: the fields that can give a finding."""
-    at = [c[0] for c in find(buf, None)]
+    (in ``buf``) of what flagged it: the fields that can give a finding.
+    ``card``: ``find`` returns NORANGE chains (``ID_ALL_RANGES``), which
+    count only in the card-named fields it names (else everywhere)."""
+    chains = find(buf, None)
+    if card is None:
+        at = [c[0] for c in chains]
+    else:
+        at = []
+        for cs, _ce, flags in chains:
+            if flags & NORANGE:
+                start = buf.rfind(rs, 0, cs) + 1
+                end = buf.find(rs, cs)
+                if not card.holds(buf, start, len(buf) if end < 0 else end, cs):
+                    continue  # such a chain is dropped by the engine in any other field
+            at.append(cs)
     at += [m.start() for m in _hints(buf, _union_runs(buf))]
     if b"%" in buf:
         at += [m.start() for m in _PCT_FIND.finditer(buf)]
@@ -158,8 +190,10 @@ class Bulk:
             text = q.quote_schema(plan.schema) + "." + q.quote(plan.table)
         return text.replace("%%", "%") if getattr(q, "_double_percents", False) else text
 
-    def _value(self, conn: sa.Connection, plan: Plan, col: str, expr_name: str) -> str:
+    def _value(self, conn: sa.Connection, plan: Plan, col: str, expr_name: str, plain: bool = False) -> str:
         """The SQL of a scanned value's export text: its cell bytes, or MARK where they might differ.
+        (SQLite, ``plain``: text and blobs as they are, even a separator byte in
+        them; for a page that is checked to hold none, see :meth:`_fetch_pages`.)
 
         A double (SQLite: a REAL) needs no mark when it is below 1e11 and equal
         to itself rounded to two decimals: it is then the double nearest a
@@ -187,10 +221,10 @@ class Bulk:
             # Dynamic types: each value starts with its storage class (n, i, r, t, b:
             # a letter before digits hides no chain); a REAL is exported by SQLite
             # with 15 digits, rendered by Python with 17: only marked.
+            v = c if plain else f"replace(replace({c}, x'1e', x'01'), x'1f', x'01')"
             return (f"CASE typeof({c}) WHEN 'null' THEN 'n' WHEN 'real' THEN "
                     f"CASE WHEN abs({c}) < 1e11 AND CAST(printf('%.2f', {c}) AS REAL) = {c} THEN 'r' ELSE 'r' || x'01' END "
-                    f"WHEN 'integer' THEN 'i' || {c} WHEN 'text' THEN 't' || replace(replace({c}, x'1e', x'01'), x'1f', x'01') "
-                    f"ELSE 'b' || replace(replace({c}, x'1e', x'01'), x'1f', x'01') END")
+                    f"WHEN 'integer' THEN 'i' || {c} WHEN 'text' THEN 't' || {v} ELSE 'b' || {v} END")
         # MySQL / MariaDB
         if isinstance(ty, T.Float):
             return f"IF({c} IS NULL OR (ABS({c}) < 1e11 AND {c} = ROUND({c}, 2)), NULL, x'01')"
@@ -221,14 +255,23 @@ class Bulk:
             names = list(dict.fromkeys([*plan.order, *plan.row_key, *[e for _, e in plan.scan]]))
             pos = {n: i for i, n in enumerate(names)}
         find = self._find
-        if any(context.field_evidence(col.encode("utf-8", "surrogateescape")) > 0 for col, _ in plan.scan):
+        card: CardFields | None = None
+        named = {j for j, (col, _) in enumerate(plan.scan) if _card_named(col)}
+        if named:
             # A card-named column reports Luhn-valid numbers outside every issuer
-            # range too (docs/detection.md, class 5): the pass must flag their rows.
+            # range too (docs/detection.md, class 5): the pass must flag their rows,
+            # and only theirs where a record's fields are known by position (each
+            # value a field, NULL too: not MySQL's CONCAT_WS, which skips NULLs).
             words = context.id_field_words(context.NEGATIVE_WINDOW) + (ID_ALL_RANGES,)
             find = lambda buf, _ids, _f=self._find, _w=words: _f(buf, _w)  # noqa: E731
+            if self.dialect in ("postgresql", "sqlite"):
+                keys = len(plan.order) + (len([n for n in plan.row_key if n not in plan.order])
+                                          if self.dialect == "sqlite" else 0)
+                card = CardFields(b"\t" if self.dialect == "postgresql" else b"\x1f",
+                                  keys + len(plan.scan), {keys + j for j in named})
         try:
             for block, rs, fs, to_literal in pages(conn, plan):
-                for start, hits in flagged_at(block, rs, find):
+                for start, hits in flagged_at(block, rs, find, card):
                     end = block.find(rs, start)
                     record = block[start:] if end < 0 else block[start:end]
                     if parse is not None:
@@ -396,10 +439,11 @@ class Bulk:
         order = ", ".join(self._sql(conn, plan.exprs[n]) for n in plan.order)
         values = ", ".join(self._value(conn, plan, col, e) for col, e in plan.scan)
         table = self._table(conn, plan)
+        cols = [self._sql(conn, plan.exprs[n]) for n in plan.order]
         last: list[str] | None = None
         done = 0
         while True:
-            cond = self._where(conn, plan, last)
+            cond = self._where(cols, last)
             sql = (f"COPY (SELECT {order}, {values} FROM {table} {cond} ORDER BY {order} "
                    f"LIMIT {self.page_rows}) TO STDOUT")
             got = 0
@@ -414,17 +458,13 @@ class Bulk:
             lastline = tail[tail.rfind(b"\n", 0, len(tail) - 1) + 1:-1]
             last = [pg_literal(f) for f in lastline.split(b"\t", len(plan.order))[:len(plan.order)]]
 
-    def _where(self, conn: sa.Connection, plan: Plan, last: list[str] | None) -> str:
-        parts = [] if last is None else [self._after_sql(conn, plan, last)]
+    def _where(self, cols: list[str], last: list[str] | None) -> str:
+        """The WHERE clause of the page after the row whose key (columns ``cols``) is ``last``."""
+        parts = [] if last is None else [f"{cols[0]} > {last[0]}" if len(cols) == 1 else
+                                         f"({', '.join(cols)}) > ({', '.join(last)})"]
         if self._bounds is not None:
             parts.append(f"({self._bounds})")
         return "WHERE " + " AND ".join(parts) if parts else ""
-
-    def _after_sql(self, conn: sa.Connection, plan: Plan, last: list[str]) -> str:
-        cols = [self._sql(conn, plan.exprs[n]) for n in plan.order]
-        if len(cols) == 1:
-            return f"{cols[0]} > {last[0]}"
-        return f"({', '.join(cols)}) > ({', '.join(last)})"
 
     def _pg_copy(self, sql: str, done: int) -> Iterator[bytes]:
         """COPY's rows in blocks of whole rows. A second thread runs the COPY into a pipe
@@ -477,7 +517,11 @@ class Bulk:
         keys = [self._key(conn, plan, n) for n in plan.order]
         values = [self._value(conn, plan, col, e) for col, e in plan.scan]
         table = self._table(conn, plan)
+        # Every piece of SQL is built here: the pages may be fetched by another thread.
+        cols = [self._sql(conn, plan.exprs[n]) for n in plan.order]
+        number = "".join(f", {c} AS cardscan_k{i}" for i, c in enumerate(cols)) if self.dialect != "sqlite" else ""
         raw = self.engine().raw_connection()
+        ahead: _Ahead | None = None
         try:
             if self.dialect == "sqlite":
                 raw.driver_connection.text_factory = bytes  # type: ignore[union-attr]  # the page as bytes, whatever its text holds
@@ -485,61 +529,174 @@ class Bulk:
                 tagged = [f"CASE typeof({self._sql(conn, plan.exprs[n])}) WHEN 'integer' THEN "
                           f"'i' || {self._sql(conn, plan.exprs[n])} ELSE 'x' END" for n in extra]
                 record = " || x'1f' || ".join(keys + tagged + values)
+                # Without the replace() of separator bytes in text and blobs, which
+                # costs a third of the page: used while pages hold no such byte.
+                plain = " || x'1f' || ".join(keys + tagged + [self._value(conn, plan, col, e, plain=True)
+                                                              for col, e in plan.scan])
+                nfields = len(keys) + len(tagged) + len(values)
                 agg = "group_concat(cardscan_r, x'1e')"
             else:
                 cur = raw.cursor()
                 cur.execute("SET SESSION group_concat_max_len = 1073741824")
                 cur.close()
-                record = f"CONCAT_WS(x'1f', {', '.join(keys + values)})"
+                record = plain = f"CONCAT_WS(x'1f', {', '.join(keys + values)})"
+                nfields = 0
                 # (Not ROW_NUMBER(): a window is computed over every row after the
                 # page's start before LIMIT applies, which made a scan quadratic. The
                 # aliases must not be column names: MySQL's ORDER BY prefers aliases.)
                 agg = f"GROUP_CONCAT(cardscan_r ORDER BY {', '.join(f'cardscan_k{i}' for i in range(len(plan.order)))} SEPARATOR x'1e')"
-            last: list[str] | None = None
-            done = 0
-            # Rows per page follow the bytes a page takes (a page is one string
-            # in memory, and MySQL's must fit max_allowed_packet): ~PAGE_BYTES.
-            n = min(self.page_rows, 1000)
-            while True:
-                cond = self._where(conn, plan, last)
-                number = "".join(f", {self._sql(conn, plan.exprs[k])} AS cardscan_k{i}" for i, k in enumerate(plan.order)) \
-                    if self.dialect != "sqlite" else ""
-                sql = (f"SELECT {agg}, count(*) FROM (SELECT {record} AS cardscan_r{number} FROM {table} {cond} "
-                       f"ORDER BY {order} LIMIT {n}) AS page")
-                cur = raw.cursor()
-                try:
-                    cur.execute(sql)
-                    row: Any = cur.fetchone()  # an aggregate: always one row
-                    page, got = row
-                finally:
-                    cur.close()
-                raw.rollback()
-                if got and not page:  # larger than the server may send: smaller pages
-                    if n == 1:
-                        raise _ExportError(_Orig(ValueError("a row is larger than the server may send at once")), done)
-                    n = max(1, n // 8)
-                    continue
-                if isinstance(page, str):
-                    page = page.encode("utf-8", "surrogateescape")
-                if got:
-                    yield page, b"\x1e", b"\x1f", lambda f: f.decode("ascii")
-                done += got
-                if got < n:
-                    return
-                n = max(1, min(self.page_rows, n * PAGE_BYTES // max(1, len(page))))
-                lastrec = page[page.rfind(b"\x1e") + 1:]
-                last = [f.decode("ascii") for f in lastrec.split(b"\x1f", len(plan.order))[:len(plan.order)]]
+
+            def page_sql(last: list[str] | None, n: int, safe: bool) -> str:
+                rec = record if safe else plain
+                return (f"SELECT {agg}, count(*) FROM (SELECT {rec} AS cardscan_r{number} FROM {table} {self._where(cols, last)} "
+                        f"ORDER BY {order} LIMIT {n}) AS page")
+
+            pages = self._fetch_pages(raw, page_sql, len(plan.order), nfields)
+            if self._threadable(conn, raw):
+                # The next page is built by the database (the driver lets go of the
+                # GIL meanwhile) while this thread scans the current one.
+                ahead = _Ahead(pages, raw.driver_connection if self.dialect == "sqlite" else None)
+                pages = iter(ahead)
+            for page in pages:
+                yield page, b"\x1e", b"\x1f", lambda f: f.decode("ascii")
         except Exception as exc:
             if isinstance(exc, _ExportError):
                 raise
             raise _ExportError(_Orig(exc), 0) from exc
         finally:
+            if ahead is not None:
+                ahead.close()  # before the connection is touched again: the fetching thread has ended
             if self.dialect == "sqlite":
                 try:
                     raw.driver_connection.text_factory = _restore_text_factory()  # type: ignore[union-attr]
                 except Exception:  # noqa: BLE001
                     pass
             raw.close()
+
+    def _threadable(self, conn: sa.Connection, raw: Any) -> bool:
+        """Whether ``raw`` may be used by another thread while ``conn`` is used by this one.
+        MySQL drivers' connections are not bound to a thread. A SQLite connection is,
+        unless opened with ``check_same_thread=False``: SQLAlchemy does so for a file
+        database (and the read-only opener of source.py always), whose pool hands out
+        its own connection to each checkout; an in-memory database's pool hands this
+        thread the very connection ``conn`` holds (only its thread may use it)."""
+        if self.dialect != "sqlite":
+            return True
+        if isinstance(self.engine().pool, (sa.pool.SingletonThreadPool, sa.pool.StaticPool)):
+            return False
+        return raw.driver_connection is not conn.connection.driver_connection
+
+    def _fetch_pages(self, raw: Any, page_sql: Callable[[list[str] | None, int, bool], str], nkeys: int,
+                     nfields: int) -> Iterator[bytes]:
+        """The pages of the table, in key order, each one string of records (never empty).
+
+        ``nfields`` (SQLite): the fields of a record. A page is asked for first
+        without the replace() of separator bytes in values (``page_sql``'s
+        ``safe`` False); it is kept if it holds exactly the separators of its
+        records and fields (a value can only add some), else asked for again
+        with it, as are all pages after it.
+        """
+        last: list[str] | None = None
+        done = 0
+        safe = not nfields
+        # Rows per page follow the bytes a page takes (a page is one string
+        # in memory, and MySQL's must fit max_allowed_packet): ~PAGE_BYTES.
+        n = min(self.page_rows, 1000)
+        while True:
+            cur = raw.cursor()
+            try:
+                cur.execute(page_sql(last, n, safe))
+                row: Any = cur.fetchone()  # an aggregate: always one row
+                page, got = row
+            finally:
+                cur.close()
+            raw.rollback()
+            if not safe and got and (page.count(b"\x1e") != got - 1 or page.count(b"\x1f") != got * (nfields - 1)):
+                safe = True  # a value holds a separator byte: this page again, and the rest, with replace()
+                continue
+            if got and not page:  # larger than the server may send: smaller pages
+                if n == 1:
+                    raise _ExportError(_Orig(ValueError("a row is larger than the server may send at once")), done)
+                n = max(1, n // 8)
+                continue
+            if isinstance(page, str):
+                page = page.encode("utf-8", "surrogateescape")
+            if got:
+                yield page
+            done += got
+            if got < n:
+                return
+            n = max(1, min(self.page_rows, n * PAGE_BYTES // max(1, len(page))))
+            lastrec = page[page.rfind(b"\x1e") + 1:]
+            last = [f.decode("ascii") for f in lastrec.split(b"\x1f", nkeys)[:nkeys]]
+
+
+class _Ahead:
+    """The items of ``source``, produced by a second thread one item ahead of the reader.
+
+    At most two items exist at once besides the reader's: one waiting in the
+    queue, one being made. An exception of the source reaches the reader as
+    it is, after the items made before it. :meth:`close` stops the thread and
+    waits for it (``interrupt``: a SQLite connection whose running query is
+    cut short, so a closed reader does not wait for the page under way).
+    """
+
+    _END = object()
+
+    def __init__(self, source: Iterator[Any], interrupt: Any = None) -> None:
+        self._queue: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._interrupt = interrupt
+        self._thread = threading.Thread(target=self._run, args=(source,), name="cardscan-page", daemon=True)
+        self._thread.start()
+
+    def _put(self, entry: tuple[Any, BaseException | None]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, source: Iterator[Any]) -> None:
+        try:
+            for item in source:
+                if not self._put((item, None)):
+                    return
+            self._put((self._END, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
+            self._put((None, exc))
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            item, exc = self._queue.get()
+            if exc is not None:
+                raise exc
+            if item is self._END:
+                return
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._interrupt is not None:
+            try:
+                self._interrupt.interrupt()
+            except Exception:  # noqa: BLE001 - the query ends on its own then
+                pass
+        while self._thread.is_alive():
+            try:  # a thread waiting to hand over an item sees the stop at once
+                self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(timeout=0.05)
+
+
+def _card_named(col: str) -> bool:
+    """Whether the engine reads column ``col`` as a card field (detect.py names a SQL
+    cell's field by the lower-cased column; the name as it is too, to be safe)."""
+    return any(context.field_evidence(n) > 0 for n in (col.encode("utf-8", "surrogateescape"),
+                                                        col.lower().encode("utf-8", "replace")))
 
 
 def _kind(err: _Orig) -> str:
