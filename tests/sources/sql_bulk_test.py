@@ -228,6 +228,53 @@ def test_rows_without_candidates_are_not_flagged() -> None:
     assert [buf[s:s + 1] for s in starts] == [b"3", b"5"]
 
 
+def test_a_chain_outside_every_range_flags_its_row_only_in_a_card_named_field(rng) -> None:
+    # The engine asks for Luhn-valid chains outside every issuer range only in
+    # a card-named field: in any other field of the record they flag nothing,
+    # unless the record's fields cannot be told apart by position.
+    find = get_finder("best")
+    words = bulk.context.id_field_words(bulk.context.NEGATIVE_WINDOW) + (bulk.ID_ALL_RANGES,)
+    wide = lambda buf, _ids: find(buf, words)  # noqa: E731
+    card = bulk.CardFields(b"\x1f", 3, {2})  # key, ref, card_number
+    outside = [make_pan("9", 16, rng).encode() for _ in range(4)]
+    assert all(find(o, words)[0][2] & bulk.NORANGE for o in outside)
+    page = b"\x1e".join([
+        b"1\x1ftref " + outside[0] + b"\x1ftmasked",   # in ref: no flag
+        b"2\x1ftnothing\x1ft" + outside[1],            # in card_number: flagged
+        b"3\x1ftref " + outside[2] + b"\x1ft" + make_pan("4", 16, rng).encode(),  # a card in range: flagged
+        b"4\x1ftref " + outside[3],                     # one field short: may be anywhere, flagged
+        b"5\x1fn\x1fn",
+    ])
+    starts = bulk.flagged(page, b"\x1e", wide)
+    assert [page[s:s + 1] for s in starts] == [b"1", b"2", b"3", b"4"]  # without the card fields: every chain
+    flagged = bulk.flagged_at(page, b"\x1e", wide, card)
+    assert [page[s:s + 1] for s, _ in flagged] == [b"2", b"3", b"4"]
+    # What flagged record 3 is its card field's chain only (the ref field holds nothing for the engine).
+    at = dict(flagged)[page.index(b"3\x1f")]
+    assert [page.count(b"\x1f", page.index(b"3\x1f"), p) for p in at] == [2]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_numbers_outside_every_range_in_card_and_other_columns_read_in_bulk_as_cell_by_cell(make_db, dialect, rng) -> None:
+    # A card-named column reports a Luhn-valid number outside every issuer
+    # range (no_issuer_range); the same number in another column is no finding.
+    db = make_db(dialect)
+    db.run(f"CREATE TABLE {db.t('cards')} (id BIGINT PRIMARY KEY, ref VARCHAR(40), card_number VARCHAR(40), note TEXT)")
+    rows = []
+    for i in range(1, 121):
+        rows.append({"i": i, "r": make_pan("9", 16, rng) if i % 2 else None,
+                     "c": make_pan(rng.choice(["9", "1", "0"]), 16, rng) if i % 3 == 0 else
+                     (make_pan("4", 16, rng) if i % 7 == 0 else None),
+                     "n": f"ref {make_pan('9', 16, rng)} and {break_luhn(make_pan('4', 16, rng))}" if i % 5 == 0 else "ok"})
+    db.run(params=[(f"INSERT INTO {db.t('cards')} VALUES (:i, :r, :c, :n)", rows)])
+    for page in (1, 7, 200_000):
+        cells, fast = _both(db, bulk_rows=page)
+        assert not fast.errors and _errors(fast) == _errors(cells)
+        assert _all(fast) == _all(cells)
+    outside = [f for f in fast.findings if "no_issuer_range" in f.reasons]
+    assert len(outside) == 40 and {f.location.cell.column for f in fast.findings} == {"card_number"}
+
+
 def test_copy_text_unescape_and_literals() -> None:
     assert bulk.pg_unescape(b"a\\tb\\nc\\\\d\\re") == b"a\tb\nc\\d\re"
     assert bulk.pg_literal(b"it's\\\\x") == "'it''s\\x'"
@@ -337,6 +384,71 @@ def test_a_closed_consumer_stops_the_copy_thread(make_db, rng) -> None:
     # (Threads started before, by other tests, may end meanwhile: only new ones count.)
     assert [t for t in threading.enumerate() if t not in before] == []
     src.close()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "mariadb"])
+def test_a_closed_consumer_stops_the_page_thread(make_db, dialect, rng) -> None:
+    db = make_db(dialect)
+    _big_table(db, "big", 30_000, [make_pan("4", 16, rng) for _ in range(5)])
+    src = db.source(bulk=True)
+    (item,) = list(src.items())
+    before = set(threading.enumerate())
+    gen = src.cells(item)
+    next(gen)
+    # The next page is being fetched by a second thread while this one reads.
+    assert [t.name for t in threading.enumerate() if t not in before] == ["cardscan-page"]
+    gen.close()  # the reader stops early: the page thread must end, not wait to hand over a page
+    assert [t for t in threading.enumerate() if t not in before] == []
+    src.close()
+
+
+def test_the_page_thread_is_one_page_ahead_at_most(make_db, rng) -> None:
+    import sqlalchemy as sa_
+
+    db = make_db("sqlite")
+    _big_table(db, "big", 30_000, [make_pan("4", 16, rng) for _ in range(2)])
+    src = db.source(bulk=True, bulk_rows=1000)  # 30 pages
+    pages: list[str] = []
+    sa_.event.listen(src.engine(), "connect", lambda raw, _rec: raw.set_trace_callback(
+        lambda sql: pages.append(sql) if "group_concat" in sql else None))
+    (item,) = list(src.items())
+    gen = src.cells(item)
+    next(gen)  # the first page's first finding; the reader then pauses
+    deadline = threading.Event()
+    deadline.wait(0.5)
+    # One page read, one waiting in the queue, one made and waiting for room.
+    assert 2 <= len(pages) <= 3
+    assert len([e for e in gen if not isinstance(e, ErrorRecord)]) == 1  # and the rest as ever
+    assert len(pages) == 31
+    src.close()
+
+
+def test_an_error_in_the_page_thread_is_the_error_record_of_one_thread(make_db, rng, monkeypatch) -> None:
+    # SQLite refuses a page longer than its length limit: the first page (1000
+    # rows) fits, the second (sized for ~4 MB) does not, in the fetching thread.
+    import sqlalchemy as sa_
+
+    db = make_db("sqlite")
+    pans = [make_pan("4", 16, rng) for _ in range(3)]
+    _big_table(db, "big", 5000, pans)
+
+    def scan(threaded: bool) -> tuple[list, list]:
+        monkeypatch.setattr(bulk.Bulk, "_threadable", lambda *a: threaded)
+        src = db.source(bulk=True)
+        sa_.event.listen(src.engine(), "connect", lambda raw, _rec: raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 200_000))
+        before = set(threading.enumerate())
+        out = scan_source(src, Scanner(key=KEY))
+        assert [t for t in threading.enumerate() if t not in before] == []
+        src.close()
+        return _all(out), _errors(out)
+
+    one, two = scan(False), scan(True)
+    assert two == one
+    findings, errors = two
+    # (sqlite3 raises "string or blob too big" as a DataError: a driver error, 'io' as before.)
+    assert [(e["kind"], "export stopped after" in e["message"], "too big" in e["message"]) for e in errors] == [
+        ("io", True, True)]
+    assert len(findings) == 3  # the first page's, found before the failure
 
 
 # -- big tables split by key range ---------------------------------------------------------
