@@ -225,10 +225,11 @@ class Bulk:
             return (f"CASE typeof({c}) WHEN 'null' THEN 'n' WHEN 'real' THEN "
                     f"CASE WHEN abs({c}) < 1e11 AND CAST(printf('%.2f', {c}) AS REAL) = {c} THEN 'r' ELSE 'r' || x'01' END "
                     f"WHEN 'integer' THEN 'i' || {c} WHEN 'text' THEN 't' || {v} ELSE 'b' || {v} END")
-        # MySQL / MariaDB
+        # MySQL / MariaDB ('' for NULL: CONCAT_WS skips a NULL, and each value
+        # is to be a field, so that a hit's field is known by position)
         if isinstance(ty, T.Float):
-            return f"IF({c} IS NULL OR (ABS({c}) < 1e11 AND {c} = ROUND({c}, 2)), NULL, x'01')"
-        return f"REPLACE({c}, x'1e', x'01')"
+            return f"IF({c} IS NULL OR (ABS({c}) < 1e11 AND {c} = ROUND({c}, 2)), '', x'01')"
+        return f"IFNULL(REPLACE({c}, x'1e', x'01'), '')"
 
     def _key(self, conn: sa.Connection, plan: Plan, name: str) -> str:
         """SQLite, MySQL: the SQL of a key value written as a SQL literal that selects it again."""
@@ -260,15 +261,13 @@ class Bulk:
         if named:
             # A card-named column reports Luhn-valid numbers outside every issuer
             # range too (docs/detection.md, class 5): the pass must flag their rows,
-            # and only theirs where a record's fields are known by position (each
-            # value a field, NULL too: not MySQL's CONCAT_WS, which skips NULLs).
+            # and only theirs (each value is a field of the record, NULL too).
             words = context.id_field_words(context.NEGATIVE_WINDOW) + (ID_ALL_RANGES,)
             find = lambda buf, _ids, _f=self._find, _w=words: _f(buf, _w)  # noqa: E731
-            if self.dialect in ("postgresql", "sqlite"):
-                keys = len(plan.order) + (len([n for n in plan.row_key if n not in plan.order])
-                                          if self.dialect == "sqlite" else 0)
-                card = CardFields(b"\t" if self.dialect == "postgresql" else b"\x1f",
-                                  keys + len(plan.scan), {keys + j for j in named})
+            keys = len(plan.order) + (len([n for n in plan.row_key if n not in plan.order])
+                                      if self.dialect == "sqlite" else 0)
+            card = CardFields(b"\t" if self.dialect == "postgresql" else b"\x1f",
+                              keys + len(plan.scan), {keys + j for j in named})
         try:
             for block, rs, fs, to_literal in pages(conn, plan):
                 for start, hits in flagged_at(block, rs, find, card):
