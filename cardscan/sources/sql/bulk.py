@@ -4,8 +4,9 @@ The cell-by-cell reader (:mod:`.rows`) builds a Python object per value; on
 a million-row table that costs far more than the database takes to export
 it. This reader asks the database for the table as delimited text in big
 pages (PostgreSQL ``COPY (SELECT …) TO STDOUT``; SQLite and MySQL/MariaDB a
-``group_concat`` of a keyset page, one string per page), key columns first,
-and runs the engine's candidate pass over the whole export buffer at once.
+``group_concat`` of a keyset page, one string per page, fetched by a second
+thread one page ahead), key columns first, and runs the engine's candidate
+pass over the whole export buffer at once.
 Only the rows that hold a candidate become cells: rebuilt from the export
 text as the driver would have typed them where that is known exactly
 (PostgreSQL, SQLite: the fields that hold a candidate), else read again by
@@ -26,7 +27,9 @@ cell is in its row's text, and the row is flagged. Values whose export text
 is not their cell bytes (a double shown with an exponent, bytea in hex, JSON
 numbers and escapes that the driver re-renders, arrays) are exported as
 :data:`MARK` when they might hold something, which flags the row too. Extra
-flags only cost a re-read, never a finding.
+flags only cost a re-read, never a finding. A Luhn-valid chain outside every
+issuer range flags its row only in a card-named field (:class:`CardFields`):
+the engine asks the finder for such chains nowhere else.
 
 Rows are flagged in the order of the export (key order) and those read
 again go in groups of at most :data:`REREAD_ROWS` by ``WHERE key IN (…)``,
