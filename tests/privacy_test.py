@@ -708,3 +708,58 @@ def test_a_masked_number_passes_as_the_slow_path_says(text: str) -> None:
 @given(st.text(alphabet="0123456789", min_size=12, max_size=19))
 def test_every_masked_number_takes_the_fast_path(digits: str) -> None:
     assert privacy._MASKED_NUMBER.fullmatch(mask(digits)) and privacy.mask_text(mask(digits)) == mask(digits)
+
+
+def _gate_cases(rng: random.Random) -> list[str]:
+    """Names and messages for the gate's tests: path-like text with cards in
+    every written form (grouped by any separator, glued to letters, base64
+    of the plain, grouped and UTF-16 forms behind prefixes of any length,
+    hex, escapes), near misses and plain names that hold digits."""
+    words = ["file:///srv", "share", "tree-20000", "d0000", "f000630.log", "2024_06", "export", "x", "Q3"]
+    out: list[str] = []
+    for _ in range(400):
+        pan = make_pan(rng.choice(["4556", "5105", "3782", "6011", "4"]), rng.choice([13, 15, 16, 19]), rng)
+        groups = [pan[:4], pan[4:8], pan[8:12], pan[12:]] if len(pan) == 16 else [pan[:4], pan[4:8], pan[8:]]
+        sep = rng.choice([" ", "-", "_", ".", "/", ":", "\x00", "\t", "+", "=", "#", "@", "~", "  ", " - ", "()"])
+        prefix = "".join(rng.choice("ab_-/ .0123456789") for _ in range(rng.randint(0, 3))).encode()
+        forms = [pan, sep.join(groups), "dead" + pan + "beef", "x" + pan + "y", *written_forms(pan).values()]
+        for raw in (pan.encode(), " ".join(groups).encode(), pan.encode("utf-16-le")):
+            forms += [base64.b64encode(prefix + raw).decode(), base64.urlsafe_b64encode(prefix + raw).decode()]
+        form = rng.choice(forms)
+        near = pan[:-1] + str((int(pan[-1]) + 1) % 10)  # fails Luhn: masked by nothing
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 30)))
+        for middle in (form, near, digits, sep.join([digits[:6], digits[6:]])):
+            parts = rng.sample(words, rng.randint(1, 4))
+            parts.insert(rng.randint(0, len(parts)), middle)
+            out.append(rng.choice(["/", "_", "-", " ", "/x"]).join(parts))
+    return out
+
+
+def test_the_plain_text_gate_passes_only_what_every_rule_passes(rng) -> None:
+    """privacy._plainly_clean lets mask_text and mask_name hand text back
+    without their rules (a new uri per object): whatever it passes, the
+    rules pass unchanged too, on names with cards in every written form;
+    and it passes the usual uri of a file, digits and all."""
+    passed = masked = 0
+    for text in _gate_cases(rng):
+        slow_text = privacy._mask_text_once(text)
+        slow_name = privacy._mask_name_once(text)
+        if privacy._plainly_clean(text):
+            passed += 1
+            assert slow_text == text and slow_name == text, privacy.mask_name(text)
+            assert mask_text(text) is text and mask_name(text) is text
+        else:
+            assert mask_text(text) == slow_text and mask_name(text) == slow_name
+        masked += slow_name != text
+    assert passed > 150 and masked > 150, (passed, masked)  # both kinds were tried
+    assert privacy._plainly_clean("file:///work/wt/emit/benchmarks/data/tree-20000/d0000/f000630.log")
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet="0123456789 -_/.:+=#@~()\x00\tabcdefxyzMNODTjzAEIQUYwg", min_size=12, max_size=60))
+@example("4556 7375 8689 9855")
+@example("NDU1NjczNzU4Njg5OTg1NQ")
+@example("a/4556-7375/8689_9855")
+def test_the_plain_text_gate_agrees_with_the_rules(text: str) -> None:
+    if privacy._plainly_clean(text):
+        assert privacy._mask_text_once(text) == text and privacy._mask_name_once(text) == text
