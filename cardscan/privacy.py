@@ -824,7 +824,38 @@ class Published(dict):  # type: ignore[type-arg]
 def published(record: dict[str, Any]) -> Published:
     """``record`` through :func:`public_record`, frozen: every dict in it a
     :class:`Published` (lists stay lists: read them, do not change them)."""
-    return _frozen(public_record(record))
+    return _published(record, None)  # type: ignore[no-any-return]
+
+
+def _published(value: Any, key: str | None) -> Any:
+    """``_frozen(public_record(value, key))`` in one pass (the object
+    metadata of every object with a finding comes through here): the same
+    test for each string, the same :func:`mask_name`; a dict with a key to
+    mask takes the two passes (public_record moves such a key to the end).
+    Tests compare the two."""
+    t = type(value)
+    if t is str:
+        return value if len(value) < 12 or _opaque(key) else mask_name(value)
+    if t is int or t is float or t is bool or value is None or t is Published:
+        return value
+    if isinstance(value, dict):
+        out = {}
+        clean = _CLEAN_NAMES
+        for k, v in value.items():
+            if type(k) is str and len(k) >= 12 and k not in clean and mask_name(k) is not k:
+                return _frozen(public_record(value, key))
+            tv = type(v)
+            if tv is int or tv is float or tv is bool or v is None or tv is Published or \
+                    (tv is str and (len(v) < 12 or v in clean)):
+                out[k] = v  # the common leaves, without a call
+            elif _opaque(k):
+                out[k] = v if tv is str else _frozen(v)
+            else:
+                out[k] = _published(v, k)
+        return Published(out)
+    if isinstance(value, list):
+        return [_published(v, key) for v in value]
+    return public_record(value, key)  # a tuple (public_record's, not frozen inside) or anything else
 
 
 def _frozen(value: Any) -> Any:

@@ -763,3 +763,39 @@ def test_the_plain_text_gate_passes_only_what_every_rule_passes(rng) -> None:
 def test_the_plain_text_gate_agrees_with_the_rules(text: str) -> None:
     if privacy._plainly_clean(text):
         assert privacy._mask_text_once(text) == text and privacy._mask_name_once(text) == text
+
+
+def _shape(value):  # what a record is, down to its types and key order
+    if isinstance(value, dict):
+        return (type(value).__name__, [(k, _shape(v)) for k, v in value.items()])
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, [_shape(v) for v in value])
+    return (type(value).__name__, value)
+
+
+_PAN16 = "4556737586899855"
+_LEAF = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+    st.sampled_from(["root", "world-readable", "2026-12-07T06:25:22.983634Z", f"/srv/{_PAN16}.csv",
+                     "4556 7375 8689 9855", "hmac-sha256:" + "0" * 64, "file:///srv/a/b.log"]),
+    st.text(alphabet="0123456789 -/_.abc", max_size=24),
+)
+_KEY = st.one_of(st.sampled_from(["owner", "sha256", "ukey", "path", "readers", "group_members", "x_sealed",
+                                  f"col_{_PAN16}", "a_rather_long_key"]), st.text(alphabet="ab_019", max_size=14))
+_RECORD = st.recursive(_LEAF, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.lists(inner, max_size=3).map(tuple),
+    st.dictionaries(_KEY, inner, max_size=5), st.dictionaries(_KEY, inner, max_size=3).map(privacy.published),
+), max_leaves=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(_KEY, _RECORD, max_size=8))
+@example({"owner": "root", "readers": ["user:root", "*"], "group_members": {"root": 1}, "mtime": "2026-12-07T06:25:22Z",
+          "ukey": "238:1796624722983634322:65024:5761498", "path": f"/srv/{_PAN16}.csv", f"k{_PAN16}": 1, "z": 2})
+def test_published_is_public_record_frozen(record) -> None:
+    """published masks and freezes in one pass: the same record, types and
+    key order as public_record and then freezing (opaque fields, such as
+    sha256, are not masked by either)."""
+    want = privacy._frozen(public_record(record))
+    got = privacy.published(record)
+    assert _shape(got) == _shape(want)
