@@ -1,5 +1,6 @@
 import logging
 import pickle
+from dataclasses import replace
 
 import pytest
 
@@ -27,6 +28,23 @@ def test_fingerprint_is_keyed_hmac() -> None:
     import hashlib
 
     assert hashlib.sha256(b"4556737586899855").hexdigest() not in a
+
+
+def test_fingerprint_is_hmac_sha256_of_the_digits(rng) -> None:
+    """The fingerprint, from the key's padded blocks hashed once, is
+    HMAC-SHA256 as the standard library computes it: keys of every length
+    (longer than a block: hashed first), the same key many times."""
+    import hmac
+
+    for n in (1, 31, 32, 63, 64, 65, 100, 200):
+        raw = bytes(rng.randrange(256) for _ in range(n))
+        key = FingerprintKey(raw)
+        for _ in range(3):
+            digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(12, 19)))
+            assert key.fingerprint(digits) == "hmac-sha256:" + hmac.digest(raw, digits.encode(), "sha256").hex()
+    # RFC 4231, test case 2: the construction itself, not only agreement with the library.
+    assert FingerprintKey(b"Jefe").fingerprint("what do ya want for nothing?") == \
+        "hmac-sha256:5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
 
 
 def test_key_from_environment_and_random_key(monkeypatch) -> None:
@@ -314,5 +332,9 @@ def test_finding_id_is_the_hash_of_its_parts_each_then_a_nul(rng) -> None:
                        version=rng.choice([None, "v1"]), cell=rng.choice([None, Cell("t", pan, (("id", i),))]))
         f = Finding(loc, rng.choice(["pan", "track2"]), "visa", mask(pan), keyed_hash(pan, b"k" * 32), 85)
         assert f.id == old_id(f)
+        # More findings of the same place, one after another (the id reuses its place's text).
+        for offset in (None, rng.randint(0, 10 ** 6), -1):
+            g = replace(f, location=replace(loc, offset=offset))
+            assert g.id == old_id(g)
     assert Finding(Location(uri="file:///a", offset=3), "pan", "visa", "4556******9855", "hmac-sha256:00", 85).id \
         == "742fe240a764504e1631e30f"  # (as the update per part gave it)
