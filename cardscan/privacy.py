@@ -456,9 +456,10 @@ def mask_fields(fields: Iterable[str | int]) -> str:
     column 9855 holds no card, nor do the numbers, the line does."""
     out: list[str] = []
     for f in fields:
-        if type(f) is Masked:
+        tf = type(f)
+        if tf is Masked or tf is str and len(f) < 12:  # (mask_text passes a short string as it is)
             out.append(f)
-        elif type(f) is int and -_SHORT < f < _SHORT:
+        elif tf is int and -_SHORT < f < _SHORT:
             out.append(str(f))
         else:
             out.append(mask_text(f if isinstance(f, str) else str(f)))
@@ -842,7 +843,8 @@ def _published(value: Any, key: str | None) -> Any:
         out = {}
         clean = _CLEAN_NAMES
         for k, v in value.items():
-            if type(k) is str and len(k) >= 12 and k not in clean and mask_name(k) is not k:
+            if type(k) is str and len(k) >= 12 and k not in clean and mask_name(k) is not k or \
+                    type(k) is not str and isinstance(k, str):
                 return _frozen(public_record(value, key))
             tv = type(v)
             if tv is int or tv is float or tv is bool or v is None or tv is Published or \
@@ -854,7 +856,8 @@ def _published(value: Any, key: str | None) -> Any:
                 out[k] = _published(v, k)
         return Published(out)
     if isinstance(value, list):
-        return [_published(v, key) for v in value]
+        clean = _CLEAN_NAMES  # (short and known-clean strings, a file's readers, as public_record passes them)
+        return [v if type(v) is str and (len(v) < 12 or v in clean) else _published(v, key) for v in value]
     return public_record(value, key)  # a tuple (public_record's, not frozen inside) or anything else
 
 
@@ -878,11 +881,21 @@ def public_record(record: Any, _key: str | None = None) -> Any:
         return record if len(record) < 12 or _opaque(_key) else mask_name(record)
     if t is int or t is float or t is bool or record is None or t is Published:
         return record
+    if isinstance(record, str):
+        # A subclass of str (the encoder writes its text): masked as its
+        # text, a plain str (its own methods are not asked). It was passed
+        # as it was, card and all.
+        text = str.__str__(record)
+        masked = text if len(text) < 12 or _opaque(_key) else mask_name(text)
+        return record if masked is text else masked
     if isinstance(record, dict):
         out = None
         clean = _CLEAN_NAMES
         for k, v in record.items():
-            nk = mask_name(k) if type(k) is str and len(k) >= 12 and k not in clean else k
+            if type(k) is str:
+                nk = mask_name(k) if len(k) >= 12 and k not in clean else k
+            else:
+                nk = public_record(k) if isinstance(k, str) else k  # (a subclass: as above)
             tv = type(v)
             if tv is int or tv is float or tv is bool or v is None or tv is Published or \
                     (tv is str and (len(v) < 12 or v in clean)):

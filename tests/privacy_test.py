@@ -799,3 +799,22 @@ def test_published_is_public_record_frozen(record) -> None:
     want = privacy._frozen(public_record(record))
     got = privacy.published(record)
     assert _shape(got) == _shape(want)
+
+
+def test_a_str_subclass_passes_the_boundary_as_its_text(rng) -> None:
+    """A value or a key of a subclass of str (the JSON encoder writes its
+    text) is masked as a plain str would be: public_record passed it as it
+    was, card and all, into the manifest."""
+    from cardscan.manifest import dumps
+
+    class Name(str):
+        pass
+
+    p = make_pan("4556", 16, rng)
+    record = {"type": "x", "reasons": [Name(f"{p[:4]} {p[4:8]} {p[8:12]} {p[12:]}")], "path": Name(f"/srv/{p}.csv"),
+              Name(f"col_{p}"): 1, "fine": Name("/srv/plain/name.csv"), "short": Name("4556")}
+    line = dumps(record)
+    assert find_leaks(line, [p]) == [] and b"/srv/plain/name.csv" in line
+    out = public_record(record)
+    assert out["fine"] is record["fine"] and out["short"] is record["short"]  # nothing to mask: the same object
+    assert find_leaks(json.dumps(privacy.published(record)).encode(), [p]) == []
