@@ -348,15 +348,24 @@ class Finding:
         # __post_init__; a test keeps it so): dataclasses.replace twice cost
         # ~16 us, and a big file's findings each come through here
         # (RangeStats.fix). Only the fields: a copy is not marked public.
+        # The fields are the instance's __dict__ (no slots, no other
+        # attribute but Location's mark): copied whole, a getattr per field
+        # only if anything else is there.
         loc = self.location
-        values = {name: getattr(loc, name) for name in _LOCATION_FIELDS}
+        fields = _FIELDS[Location]
         for name in changes:
-            if name not in values:
+            if name not in fields:
                 raise TypeError(f"Location has no field {name!r}")
+        values = loc.__dict__.copy()
+        values.pop("_public", None)
+        if len(values) != len(_LOCATION_FIELDS):
+            values = {name: getattr(loc, name) for name in _LOCATION_FIELDS}
         values.update(changes)
         new_loc = object.__new__(Location)
         new_loc.__dict__.update(values)
-        mine = {name: getattr(self, name) for name in _FINDING_FIELDS}
+        mine = self.__dict__.copy()
+        if len(mine) != len(_FINDING_FIELDS):
+            mine = {name: getattr(self, name) for name in _FINDING_FIELDS}
         mine["location"] = new_loc
         new = object.__new__(Finding)
         new.__dict__.update(mine)

@@ -270,6 +270,7 @@ def test_with_location_is_dataclasses_replace_field_for_field() -> None:
     for changes in ({}, {"line": 9, "column": 1}, {"uri": f"file:///srv/again-{pan}.csv"}, {"line": None}):
         got = f.with_location(**changes)
         want = replace(f, location=replace(f.location, **changes))
+        assert "_public" not in got.location.__dict__ and got.location.__dict__.keys() == want.location.__dict__.keys()
         assert got == want
         for name in (x.name for x in fields(Finding)):
             assert getattr(got, name) == getattr(want, name)
@@ -278,6 +279,15 @@ def test_with_location_is_dataclasses_replace_field_for_field() -> None:
         assert pan not in got.location.public().uri and pan not in got.location.to_dict()["uri"]
     with pytest.raises(TypeError):
         f.with_location(nonsense=1)
+    with pytest.raises(TypeError):
+        f.with_location(_public=True)  # the mark is no field
+    # Only the fields are copied, whatever else an instance was given.
+    odd = replace(f, location=replace(loc))
+    object.__setattr__(odd, "note", 1)
+    object.__setattr__(odd.location, "note", 2)
+    got = odd.with_location(line=4)
+    assert got == replace(odd, location=replace(odd.location, line=4))
+    assert "note" not in got.__dict__ and "note" not in got.location.__dict__
     # with_location copies past __init__: nothing there to skip.
     assert not hasattr(Location, "__post_init__") and not hasattr(Finding, "__post_init__")
     assert hash(f.with_location(line=2)) == hash(replace(f, location=replace(f.location, line=2)))
