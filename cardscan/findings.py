@@ -157,12 +157,13 @@ class Location:
         if self.__dict__.get("_public"):
             return self
         uri = mask_name(self.uri)
-        member = tuple(mask_name(m) for m in self.member)
+        # (Most places have no member: no generator to build and walk, once per object.)
+        member = tuple(mask_name(m) for m in self.member) if self.member else self.member
         ref = mask_name(self.ref) if self.ref else self.ref  # a sheet may be named after a card
         version = mask_name(self.version) if self.version else self.version
         cell = self.cell.public() if self.cell is not None else None
         if uri is self.uri and ref is self.ref and version is self.version and cell is self.cell \
-                and all(a is b for a, b in zip(member, self.member)):
+                and (member is self.member or all(a is b for a, b in zip(member, self.member))):
             pub = self
         else:
             pub = replace(self, uri=uri, member=member, ref=ref, version=version, cell=cell)
