@@ -456,10 +456,9 @@ def mask_fields(fields: Iterable[str | int]) -> str:
     column 9855 holds no card, nor do the numbers, the line does."""
     out: list[str] = []
     for f in fields:
-        tf = type(f)
-        if tf is Masked or tf is str and len(f) < 12:  # (mask_text passes a short string as it is)
+        if type(f) is Masked or type(f) is str and len(f) < 12:  # (mask_text passes a short string as it is)
             out.append(f)
-        elif tf is int and -_SHORT < f < _SHORT:
+        elif type(f) is int and -_SHORT < f < _SHORT:
             out.append(str(f))
         else:
             out.append(mask_text(f if isinstance(f, str) else str(f)))
