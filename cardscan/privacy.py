@@ -390,35 +390,40 @@ _MASKED_NUMBER = re.compile(r"[0-9]{0,6}\*{6,}[0-9]{0,4}")
 
 #: Bytes of ASCII text for :func:`_plainly_clean`: digits as ``d``, letters
 #: as ``L``, anything else deleted (so digits joined by punctuation, spaces
-#: or controls stand side by side); and letters or digits as ``a``, anything
-#: else ``.``.
+#: or controls stand side by side); letters and digits as ``a``, anything
+#: else ``.``; and the characters of a base64 token (``_B64``: letters,
+#: digits, ``+``, ``_``, ``-``) as ``a``, anything else ``.``.
 _ASCII_ALNUM = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_B64_TOKEN_CHARS = _ASCII_ALNUM | frozenset(b"+_-")
 _GATE_DIGITS = bytes(100 if 48 <= c <= 57 else 76 for c in range(256))
 _GATE_JOINERS = bytes(c for c in range(256) if c not in _ASCII_ALNUM)
 _GATE_ALNUM = bytes(97 if c in _ASCII_ALNUM else 46 for c in range(256))
+_GATE_B64 = bytes(97 if c in _B64_TOKEN_CHARS else 46 for c in range(256))
 
 
 def _plainly_clean(text: str) -> bool:
     """True when no rule of :func:`mask_text` or :func:`mask_name` can find a
-    card in ``text``, by a test that reads it once (~1 us, where the rules
-    cost ~15-25 us for a new name: a file's uri, once per object). False
-    says nothing (the rules then decide).
+    card in ``text``, by a test that reads it a few times in C (~1 us, where
+    the rules cost ~15-25 us for a new name: a file's uri, once per object).
+    False says nothing (the rules then decide).
 
-    The rules all need twelve digits that belong together: in ASCII text
+    The rules all need twelve digits that belong together. In ASCII text
     without the characters escapes start with ('%', '\\', '&'), every rule
     joins digits only across characters that are neither letters nor digits
-    (spaces, dashes, dots, '/', NULs of UTF-16 ...), so twelve digits with no
-    letter between them; or a base64 or hex token that decodes to digits:
-    the base64 of digits, and of the separators the rules read between them,
-    is letters and digits only, twelve digits at least fourteen in a row
-    (the engine's own hint asks for twelve, privacy's tokens for sixteen),
-    and their hex is digits. Text with neither passes every rule unchanged:
-    tests compare this with the rules on names with cards in every form."""
+    (spaces, dashes, dots, '/', NULs of UTF-16 ...): so twelve digits with no
+    letter between them. Or a token that decodes to them: hex of digits is
+    digits; the engine decodes base64 only around twelve characters in a
+    row from its quads' letters and digits (inline.py); privacy's own
+    base64 tokens (``_B64``) are sixteen letters, digits, ``+``, ``_`` or
+    ``-`` in a row (with odd separators between the digits, the base64 of a
+    card holds a ``+``). Text with none of these passes every rule
+    unchanged: tests compare this with the rules on names holding cards in
+    every written form."""
     if not text.isascii() or "%" in text or "\\" in text or "&" in text:
         return False
     raw = text.encode("ascii")
     return b"dddddddddddd" not in raw.translate(_GATE_DIGITS, _GATE_JOINERS) and \
-        b"aaaaaaaaaaaa" not in raw.translate(_GATE_ALNUM)
+        b"aaaaaaaaaaaa" not in raw.translate(_GATE_ALNUM) and b"aaaaaaaaaaaaaaaa" not in raw.translate(_GATE_B64)
 
 
 def mask_text(text: str) -> str:

@@ -818,3 +818,30 @@ def test_a_str_subclass_passes_the_boundary_as_its_text(rng) -> None:
     out = public_record(record)
     assert out["fine"] is record["fine"] and out["short"] is record["short"]  # nothing to mask: the same object
     assert find_leaks(json.dumps(privacy.published(record)).encode(), [p]) == []
+
+
+def test_the_plain_text_gate_reads_base64_of_cards_with_any_separator() -> None:
+    """The base64 of a card written with odd separators between its groups
+    ('\\x1f\\xad', '_\\x85': whitespace and a soft hyphen once decoded as
+    Latin-1) holds a '+' or a '-' between its letters, and the rules mask it
+    whole: the gate must not pass it. Its alphabet covers privacy's token
+    and the engine's base64 quads."""
+    from cardscan.engine import inline
+
+    pan = "4556737586899855"
+    groups = [pan[i:i + 4].encode() for i in range(0, 16, 4)]
+    seps = [bytes([a]) for a in range(256)] + [bytes([a, b]) for a in range(256) for b in (0xAD, 0x85, 0xA0, 0x20, 0x00)]
+    caught = 0
+    for sep in seps:
+        for prefix in (b"", b"a", b"ab"):
+            for encode in (base64.b64encode, base64.urlsafe_b64encode):
+                text = "file:///srv/" + encode(prefix + sep.join(groups)).decode()
+                masked = privacy._mask_name_once(text) != text or privacy._mask_text_once(text) != text
+                if masked:
+                    caught += 1
+                    assert not privacy._plainly_clean(text), repr(sep)
+    assert caught > 200  # (the separators the rules read between groups)
+    for c in map(chr, range(128)):
+        if privacy._B64.fullmatch(c * 16):
+            assert ord(c) in privacy._B64_TOKEN_CHARS
+    assert inline._B64_UNION <= privacy._ASCII_ALNUM
