@@ -212,9 +212,6 @@ def split_seekable(fileobj: IO[bytes], findings: list[F], base: int = 0) -> tupl
             if want > 0:
                 fileobj.seek(block_start)
                 window = fileobj.read(want)
-            if not may_allow(window):  # no line of it can allow: one search, not a line's per finding
-                kept += members
-                continue
             for f in members:
                 offset, length = _where(f)
                 if offset is None:
