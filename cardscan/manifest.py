@@ -60,64 +60,85 @@ def finding_line(f: Finding) -> bytes:
     object's metadata :class:`~cardscan.privacy.Published`): each string
     passes the boundary as public_record would pass it (the same test, the
     same :func:`~cardscan.privacy.mask_name`), the numbers are written as the
-    encoder writes them, and the object's metadata, the same for all the
-    findings of an object, is encoded once. Any other finding, or a field of
-    another type, takes the general path; tests compare the two."""
+    encoder writes them, and what is the same for all the findings of an
+    object (its metadata, its uri) is encoded once; the strings that repeat
+    in every finding (kind, brand, reasons ...) are written from a table of
+    what the boundary made of them. Any other finding, or a field of another
+    type, takes the general path; tests compare the two."""
     loc = f.location
     obj = f.obj
     pub = loc.public()
     if type(obj) is not Published or f.carried_over or pub.member or pub.version is not None or \
             pub.cell is not None or pub.ref or loc.dump is not None or pub.sealed is not None:
         return dumps(finding_record(f))
-    offset, length, line, column = loc.offset, loc.length, loc.line, loc.column
     uri, kind, brand, encoding, reasons = pub.uri, f.kind, f.brand, f.encoding, f.reasons
-    if not _INT_OR_NONE.issuperset((type(offset), type(length), type(line), type(column))) or \
-            type(f.confidence) is not int or type(f.digits) is not int or type(f.test_card) is not bool or \
-            {type(uri), type(kind), type(brand), type(encoding), type(f.masked), type(f.fingerprint),
-             *map(type, reasons)} != _STR:
+    masked, fingerprint, confidence, digits, test_card = f.masked, f.fingerprint, f.confidence, f.digits, f.test_card
+    if type(uri) is not str or type(masked) is not str or type(fingerprint) is not str or \
+            type(confidence) is not int or type(digits) is not int or type(test_card) is not bool:
         return dumps(finding_record(f))
-    clean = _CLEAN_NAMES  # (public_record's test, written out: a call per string cost more than it does)
-    if len(uri) >= 12 and uri not in clean:
-        uri = mask_name(uri)
-    if len(kind) >= 12 and kind not in clean:
-        kind = mask_name(kind)
-    if len(brand) >= 12 and brand not in clean:
-        brand = mask_name(brand)
-    if len(encoding) >= 12 and encoding not in clean:
-        encoding = mask_name(encoding)
-    enc = _encode_str
-    place = ['{"uri":', enc(uri)]
-    if offset is not None:
-        place += [',"offset":', str(offset)]
-    if length is not None:
-        place += [',"length":', str(length)]
-    if line is not None:
-        place += [',"line":', str(line)]
-    if column is not None:
-        place += [',"column":', str(column)]
-    reasons_text = ",".join([enc(r if len(r) < 12 or r in clean else mask_name(r)) for r in reasons])
+    offset, length, line, column = loc.offset, loc.length, loc.line, loc.column
+    if type(offset) is int and type(length) is int and type(line) is int and type(column) is int:
+        place = _PLACE % (offset, length, line, column)
+    elif _INT_OR_NONE.issuperset((type(offset), type(length), type(line), type(column))):
+        place = "".join([f',"{name}":{value}' for name, value in
+                         (("offset", offset), ("length", length), ("line", line), ("column", column))
+                         if value is not None])
+    else:
+        return dumps(finding_record(f))
+    # Kind, severity, brand, encoding and reasons: their text, from the table.
     severity = f.severity
-    if not (len(severity) < 12 or severity in clean):  # (a constant: written as public_record would)
-        severity = mask_name(severity)
+    words = _WORDS.get((kind, severity, brand, encoding, reasons))
+    if words is None:
+        words = _words(kind, severity, brand, encoding, reasons)
+        if words is None:  # a field of another type
+            return dumps(finding_record(f))
     global _OBJECT_TEXT
-    last = _OBJECT_TEXT  # (one read: a pair another thread's call may replace)
-    if last[0] is not obj:  # the findings of an object come one after another
-        last = _OBJECT_TEXT = (obj, _ENCODER.encode(obj))
-    return "".join([
-        '{"type":"finding","id":', enc(f.id), ',"location":', *place, '},"kind":', enc(kind),
-        ',"severity":', enc(severity), ',"brand":', enc(brand), ',"masked":', enc(f.masked),
-        ',"fingerprint":', enc(f.fingerprint), ',"confidence":', str(f.confidence),
-        ',"reasons":[', reasons_text, '],"test_card":', "true" if f.test_card else "false",
-        ',"encoding":', enc(encoding), ',"digits":', str(f.digits), ',"object":', last[1], "}\n",
-    ]).encode("ascii")
+    last = _OBJECT_TEXT  # (one read: a tuple another thread's call may replace)
+    if last[0] is not obj or last[1] is not uri:  # the findings of an object come one after another
+        last = _OBJECT_TEXT = (obj, uri, _ENCODER.encode(obj), _public_str(uri))
+    enc = _encode_str
+    return (_FINDING_LINE % (enc(f.id), last[3], place, words[0], enc(masked), enc(fingerprint), confidence,
+                             words[1], "true" if test_card else "false", words[2], digits, last[2])).encode("ascii")
 
 
+_FINDING_LINE = ('{"type":"finding","id":%s,"location":{"uri":%s%s},%s,"masked":%s,"fingerprint":%s,'
+                 '"confidence":%d,"reasons":[%s],"test_card":%s,"encoding":%s,"digits":%d,"object":%s}\n')
+_PLACE = ',"offset":%d,"length":%d,"line":%d,"column":%d'
 _INT_OR_NONE = frozenset((int, type(None)))
-_STR = {str}
 
-#: The last object metadata finding_line encoded, and its text (held, so
-#: its id cannot be reused; a Published record is read-only).
-_OBJECT_TEXT: tuple[Any, str] = (None, "")
+
+def _public_str(text: str) -> str:
+    """``text`` as public_record passes a string of a field that is not
+    opaque (the same test, the same mask_name), encoded."""
+    return _encode_str(text if len(text) < 12 or text in _CLEAN_NAMES else mask_name(text))
+
+
+def _words(kind: Any, severity: Any, brand: Any, encoding: Any, reasons: Any) -> tuple[str, str, str] | None:
+    """The text of a finding's kind, severity and brand, of its reasons and of
+    its encoding, remembered in _WORDS; None when one of them is not a str
+    (reasons: a tuple of str). A subclass may compare equal and differ: only
+    plain ones are remembered."""
+    if type(kind) is not str or type(severity) is not str or type(brand) is not str or \
+            type(encoding) is not str or type(reasons) is not tuple or not all(type(r) is str for r in reasons):
+        return None
+    words = (f'"kind":{_public_str(kind)},"severity":{_public_str(severity)},"brand":{_public_str(brand)}',
+             ",".join([_public_str(r) for r in reasons]), _public_str(encoding))
+    if len(_WORDS) >= _WORDS_MAX:
+        _WORDS.clear()
+    _WORDS[(kind, severity, brand, encoding, reasons)] = words
+    return words
+
+
+#: What finding_line wrote for a finding's (kind, severity, brand, encoding, reasons):
+#: a few combinations repeat in every finding, and mask_name depends on the
+#: text alone. Bounded: cleared when full.
+_WORDS: dict[tuple[str, str, str, str, tuple[str, ...]], tuple[str, str, str]] = {}
+_WORDS_MAX = 4096
+
+
+#: The last object metadata and uri finding_line encoded, and their text
+#: (held, so their ids cannot be reused; a Published record is read-only).
+_OBJECT_TEXT: tuple[Any, Any, str, str] = (None, None, "", "")
 
 
 def error_record(e: ErrorRecord) -> dict[str, Any]:

@@ -388,10 +388,50 @@ _STAMP = re.compile(rf"(?:19|2[01])[0-9]{{2}}-{_G}-{_G}"
 _MASKED_NUMBER = re.compile(r"[0-9]{0,6}\*{6,}[0-9]{0,4}")
 
 
+#: Bytes of ASCII text for :func:`_plainly_clean`: digits as ``d``, letters
+#: as ``L``, anything else deleted (so digits joined by punctuation, spaces
+#: or controls stand side by side); letters and digits as ``a``, anything
+#: else ``.``; and the characters of a base64 token (``_B64``: letters,
+#: digits, ``+``, ``_``, ``-``) as ``a``, anything else ``.``.
+_ASCII_ALNUM = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_B64_TOKEN_CHARS = _ASCII_ALNUM | frozenset(b"+_-")
+_GATE_DIGITS = bytes(100 if 48 <= c <= 57 else 76 for c in range(256))
+_GATE_JOINERS = bytes(c for c in range(256) if c not in _ASCII_ALNUM)
+_GATE_ALNUM = bytes(97 if c in _ASCII_ALNUM else 46 for c in range(256))
+_GATE_B64 = bytes(97 if c in _B64_TOKEN_CHARS else 46 for c in range(256))
+
+
+def _plainly_clean(text: str) -> bool:
+    """True when no rule of :func:`mask_text` or :func:`mask_name` can find a
+    card in ``text``, by a test that reads it a few times in C (~1 us, where
+    the rules cost ~15-25 us for a new name: a file's uri, once per object).
+    False says nothing (the rules then decide).
+
+    The rules all need twelve digits that belong together. In ASCII text
+    without the characters escapes start with ('%', '\\', '&'), every rule
+    joins digits only across characters that are neither letters nor digits
+    (spaces, dashes, dots, '/', NULs of UTF-16 ...): so twelve digits with no
+    letter between them. Or a token that decodes to them: hex of digits is
+    digits; the engine decodes base64 only around twelve characters in a
+    row from its quads' letters and digits (inline.py); privacy's own
+    base64 tokens (``_B64``) are sixteen letters, digits, ``+``, ``_`` or
+    ``-`` in a row (with odd separators between the digits, the base64 of a
+    card holds a ``+``). Text with none of these passes every rule
+    unchanged: tests compare this with the rules on names holding cards in
+    every written form."""
+    if not text.isascii() or "%" in text or "\\" in text or "&" in text:
+        return False
+    raw = text.encode("ascii")
+    return b"dddddddddddd" not in raw.translate(_GATE_DIGITS, _GATE_JOINERS) and \
+        b"aaaaaaaaaaaa" not in raw.translate(_GATE_ALNUM) and b"aaaaaaaaaaaaaaaa" not in raw.translate(_GATE_B64)
+
+
 def mask_text(text: str) -> str:
     """``text`` (a message, a name) masked aggressively; the same object when
     there is nothing to mask. See the module doc."""
     if len(text) < 12 or _STAMP.fullmatch(text) or _MASKED_NUMBER.fullmatch(text):
+        return text
+    if type(text) is str and _plainly_clean(text):  # (a subclass may read differently: the rules decide)
         return text
     masked = _mask_text(text) if len(text) <= 4096 else _mask_text_once(text)
     # The cache may hand back an equal string made earlier: callers test "is".
@@ -421,7 +461,7 @@ def mask_fields(fields: Iterable[str | int]) -> str:
     column 9855 holds no card, nor do the numbers, the line does."""
     out: list[str] = []
     for f in fields:
-        if type(f) is Masked:
+        if type(f) is Masked or type(f) is str and len(f) < 12:  # (mask_text passes a short string as it is)
             out.append(f)
         elif type(f) is int and -_SHORT < f < _SHORT:
             out.append(str(f))
@@ -695,7 +735,10 @@ def mask_name(text: str) -> str:
     if not isinstance(text, str) or len(text) < 12 or (type(text) is str and text in _CLEAN_NAMES) \
             or _STAMP.fullmatch(text):
         return text
-    masked = _mask_name(text) if len(text) <= 4096 else _mask_name_once(text)
+    # (Each object's uri is a new name: the gate, where the rules and a
+    # cache entry per name cost ~25 us.)
+    plain = type(text) is str and _plainly_clean(text)
+    masked = text if plain else _mask_name(text) if len(text) <= 4096 else _mask_name_once(text)
     if masked == text:
         if type(text) is str and len(text) <= 4096:
             if len(_CLEAN_NAMES) >= _CLEAN_MAX:
@@ -786,7 +829,40 @@ class Published(dict):  # type: ignore[type-arg]
 def published(record: dict[str, Any]) -> Published:
     """``record`` through :func:`public_record`, frozen: every dict in it a
     :class:`Published` (lists stay lists: read them, do not change them)."""
-    return _frozen(public_record(record))
+    return _published(record, None)  # type: ignore[no-any-return]
+
+
+def _published(value: Any, key: str | None) -> Any:
+    """``_frozen(public_record(value, key))`` in one pass (the object
+    metadata of every object with a finding comes through here): the same
+    test for each string, the same :func:`mask_name`; a dict with a key to
+    mask takes the two passes (public_record moves such a key to the end).
+    Tests compare the two."""
+    t = type(value)
+    if t is str:
+        return value if len(value) < 12 or _opaque(key) else mask_name(value)
+    if t is int or t is float or t is bool or value is None or t is Published:
+        return value
+    if isinstance(value, dict):
+        out = {}
+        clean = _CLEAN_NAMES
+        for k, v in value.items():
+            if type(k) is str and len(k) >= 12 and k not in clean and mask_name(k) is not k or \
+                    type(k) is not str and isinstance(k, str):
+                return _frozen(public_record(value, key))
+            tv = type(v)
+            if tv is int or tv is float or tv is bool or v is None or tv is Published or \
+                    (tv is str and (len(v) < 12 or v in clean)):
+                out[k] = v  # the common leaves, without a call
+            elif _opaque(k):
+                out[k] = v if tv is str else _frozen(v)
+            else:
+                out[k] = _published(v, k)
+        return Published(out)
+    if isinstance(value, list):
+        clean = _CLEAN_NAMES  # (short and known-clean strings, a file's readers, as public_record passes them)
+        return [v if type(v) is str and (len(v) < 12 or v in clean) else _published(v, key) for v in value]
+    return public_record(value, key)  # a tuple (public_record's, not frozen inside) or anything else
 
 
 def _frozen(value: Any) -> Any:
@@ -809,11 +885,21 @@ def public_record(record: Any, _key: str | None = None) -> Any:
         return record if len(record) < 12 or _opaque(_key) else mask_name(record)
     if t is int or t is float or t is bool or record is None or t is Published:
         return record
+    if isinstance(record, str):
+        # A subclass of str (the encoder writes its text): masked as its
+        # text, a plain str (its own methods are not asked). It was passed
+        # as it was, card and all.
+        text = str.__str__(record)
+        masked = text if len(text) < 12 or _opaque(_key) else mask_name(text)
+        return record if masked is text else masked
     if isinstance(record, dict):
         out = None
         clean = _CLEAN_NAMES
         for k, v in record.items():
-            nk = mask_name(k) if type(k) is str and len(k) >= 12 and k not in clean else k
+            if type(k) is str:
+                nk = mask_name(k) if len(k) >= 12 and k not in clean else k
+            else:
+                nk = public_record(k) if isinstance(k, str) else k  # (a subclass: as above)
             tv = type(v)
             if tv is int or tv is float or tv is bool or v is None or tv is Published or \
                     (tv is str and (len(v) < 12 or v in clean)):

@@ -1,5 +1,6 @@
 import logging
 import pickle
+from dataclasses import replace
 
 import pytest
 
@@ -27,6 +28,23 @@ def test_fingerprint_is_keyed_hmac() -> None:
     import hashlib
 
     assert hashlib.sha256(b"4556737586899855").hexdigest() not in a
+
+
+def test_fingerprint_is_hmac_sha256_of_the_digits(rng) -> None:
+    """The fingerprint, from the key's padded blocks hashed once, is
+    HMAC-SHA256 as the standard library computes it: keys of every length
+    (longer than a block: hashed first), the same key many times."""
+    import hmac
+
+    for n in (1, 31, 32, 63, 64, 65, 100, 200):
+        raw = bytes(rng.randrange(256) for _ in range(n))
+        key = FingerprintKey(raw)
+        for _ in range(3):
+            digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(12, 19)))
+            assert key.fingerprint(digits) == "hmac-sha256:" + hmac.digest(raw, digits.encode(), "sha256").hex()
+    # RFC 4231, test case 2: the construction itself, not only agreement with the library.
+    assert FingerprintKey(b"Jefe").fingerprint("what do ya want for nothing?") == \
+        "hmac-sha256:5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
 
 
 def test_key_from_environment_and_random_key(monkeypatch) -> None:
@@ -252,6 +270,7 @@ def test_with_location_is_dataclasses_replace_field_for_field() -> None:
     for changes in ({}, {"line": 9, "column": 1}, {"uri": f"file:///srv/again-{pan}.csv"}, {"line": None}):
         got = f.with_location(**changes)
         want = replace(f, location=replace(f.location, **changes))
+        assert "_public" not in got.location.__dict__ and got.location.__dict__.keys() == want.location.__dict__.keys()
         assert got == want
         for name in (x.name for x in fields(Finding)):
             assert getattr(got, name) == getattr(want, name)
@@ -260,6 +279,15 @@ def test_with_location_is_dataclasses_replace_field_for_field() -> None:
         assert pan not in got.location.public().uri and pan not in got.location.to_dict()["uri"]
     with pytest.raises(TypeError):
         f.with_location(nonsense=1)
+    with pytest.raises(TypeError):
+        f.with_location(_public=True)  # the mark is no field
+    # Only the fields are copied, whatever else an instance was given.
+    odd = replace(f, location=replace(loc))
+    object.__setattr__(odd, "note", 1)
+    object.__setattr__(odd.location, "note", 2)
+    got = odd.with_location(line=4)
+    assert got == replace(odd, location=replace(odd.location, line=4))
+    assert "note" not in got.__dict__ and "note" not in got.location.__dict__
     # with_location copies past __init__: nothing there to skip.
     assert not hasattr(Location, "__post_init__") and not hasattr(Finding, "__post_init__")
     assert hash(f.with_location(line=2)) == hash(replace(f, location=replace(f.location, line=2)))
@@ -314,5 +342,9 @@ def test_finding_id_is_the_hash_of_its_parts_each_then_a_nul(rng) -> None:
                        version=rng.choice([None, "v1"]), cell=rng.choice([None, Cell("t", pan, (("id", i),))]))
         f = Finding(loc, rng.choice(["pan", "track2"]), "visa", mask(pan), keyed_hash(pan, b"k" * 32), 85)
         assert f.id == old_id(f)
+        # More findings of the same place, one after another (the id reuses its place's text).
+        for offset in (None, rng.randint(0, 10 ** 6), -1):
+            g = replace(f, location=replace(loc, offset=offset))
+            assert g.id == old_id(g)
     assert Finding(Location(uri="file:///a", offset=3), "pan", "visa", "4556******9855", "hmac-sha256:00", 85).id \
         == "742fe240a764504e1631e30f"  # (as the update per part gave it)

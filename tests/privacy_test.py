@@ -708,3 +708,140 @@ def test_a_masked_number_passes_as_the_slow_path_says(text: str) -> None:
 @given(st.text(alphabet="0123456789", min_size=12, max_size=19))
 def test_every_masked_number_takes_the_fast_path(digits: str) -> None:
     assert privacy._MASKED_NUMBER.fullmatch(mask(digits)) and privacy.mask_text(mask(digits)) == mask(digits)
+
+
+def _gate_cases(rng: random.Random) -> list[str]:
+    """Names and messages for the gate's tests: path-like text with cards in
+    every written form (grouped by any separator, glued to letters, base64
+    of the plain, grouped and UTF-16 forms behind prefixes of any length,
+    hex, escapes), near misses and plain names that hold digits."""
+    words = ["file:///srv", "share", "tree-20000", "d0000", "f000630.log", "2024_06", "export", "x", "Q3"]
+    out: list[str] = []
+    for _ in range(400):
+        pan = make_pan(rng.choice(["4556", "5105", "3782", "6011", "4"]), rng.choice([13, 15, 16, 19]), rng)
+        groups = [pan[:4], pan[4:8], pan[8:12], pan[12:]] if len(pan) == 16 else [pan[:4], pan[4:8], pan[8:]]
+        sep = rng.choice([" ", "-", "_", ".", "/", ":", "\x00", "\t", "+", "=", "#", "@", "~", "  ", " - ", "()"])
+        prefix = "".join(rng.choice("ab_-/ .0123456789") for _ in range(rng.randint(0, 3))).encode()
+        forms = [pan, sep.join(groups), "dead" + pan + "beef", "x" + pan + "y", *written_forms(pan).values()]
+        for raw in (pan.encode(), " ".join(groups).encode(), pan.encode("utf-16-le")):
+            forms += [base64.b64encode(prefix + raw).decode(), base64.urlsafe_b64encode(prefix + raw).decode()]
+        form = rng.choice(forms)
+        near = pan[:-1] + str((int(pan[-1]) + 1) % 10)  # fails Luhn: masked by nothing
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 30)))
+        for middle in (form, near, digits, sep.join([digits[:6], digits[6:]])):
+            parts = rng.sample(words, rng.randint(1, 4))
+            parts.insert(rng.randint(0, len(parts)), middle)
+            out.append(rng.choice(["/", "_", "-", " ", "/x"]).join(parts))
+    return out
+
+
+def test_the_plain_text_gate_passes_only_what_every_rule_passes(rng) -> None:
+    """privacy._plainly_clean lets mask_text and mask_name hand text back
+    without their rules (a new uri per object): whatever it passes, the
+    rules pass unchanged too, on names with cards in every written form;
+    and it passes the usual uri of a file, digits and all."""
+    passed = masked = 0
+    for text in _gate_cases(rng):
+        slow_text = privacy._mask_text_once(text)
+        slow_name = privacy._mask_name_once(text)
+        if privacy._plainly_clean(text):
+            passed += 1
+            assert slow_text == text and slow_name == text, privacy.mask_name(text)
+            assert mask_text(text) is text and mask_name(text) is text
+        else:
+            assert mask_text(text) == slow_text and mask_name(text) == slow_name
+        masked += slow_name != text
+    assert passed > 150 and masked > 150, (passed, masked)  # both kinds were tried
+    assert privacy._plainly_clean("file:///work/wt/emit/benchmarks/data/tree-20000/d0000/f000630.log")
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet="0123456789 -_/.:+=#@~()\x00\tabcdefxyzMNODTjzAEIQUYwg", min_size=12, max_size=60))
+@example("4556 7375 8689 9855")
+@example("NDU1NjczNzU4Njg5OTg1NQ")
+@example("a/4556-7375/8689_9855")
+def test_the_plain_text_gate_agrees_with_the_rules(text: str) -> None:
+    if privacy._plainly_clean(text):
+        assert privacy._mask_text_once(text) == text and privacy._mask_name_once(text) == text
+
+
+def _shape(value):  # what a record is, down to its types and key order
+    if isinstance(value, dict):
+        return (type(value).__name__, [(k, _shape(v)) for k, v in value.items()])
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, [_shape(v) for v in value])
+    return (type(value).__name__, value)
+
+
+_PAN16 = "4556737586899855"
+_LEAF = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+    st.sampled_from(["root", "world-readable", "2026-12-07T06:25:22.983634Z", f"/srv/{_PAN16}.csv",
+                     "4556 7375 8689 9855", "hmac-sha256:" + "0" * 64, "file:///srv/a/b.log"]),
+    st.text(alphabet="0123456789 -/_.abc", max_size=24),
+)
+_KEY = st.one_of(st.sampled_from(["owner", "sha256", "ukey", "path", "readers", "group_members", "x_sealed",
+                                  f"col_{_PAN16}", "a_rather_long_key"]), st.text(alphabet="ab_019", max_size=14))
+_RECORD = st.recursive(_LEAF, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.lists(inner, max_size=3).map(tuple),
+    st.dictionaries(_KEY, inner, max_size=5), st.dictionaries(_KEY, inner, max_size=3).map(privacy.published),
+), max_leaves=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(_KEY, _RECORD, max_size=8))
+@example({"owner": "root", "readers": ["user:root", "*"], "group_members": {"root": 1}, "mtime": "2026-12-07T06:25:22Z",
+          "ukey": "238:1796624722983634322:65024:5761498", "path": f"/srv/{_PAN16}.csv", f"k{_PAN16}": 1, "z": 2})
+def test_published_is_public_record_frozen(record) -> None:
+    """published masks and freezes in one pass: the same record, types and
+    key order as public_record and then freezing (opaque fields, such as
+    sha256, are not masked by either)."""
+    want = privacy._frozen(public_record(record))
+    got = privacy.published(record)
+    assert _shape(got) == _shape(want)
+
+
+def test_a_str_subclass_passes_the_boundary_as_its_text(rng) -> None:
+    """A value or a key of a subclass of str (the JSON encoder writes its
+    text) is masked as a plain str would be: public_record passed it as it
+    was, card and all, into the manifest."""
+    from cardscan.manifest import dumps
+
+    class Name(str):
+        pass
+
+    p = make_pan("4556", 16, rng)
+    record = {"type": "x", "reasons": [Name(f"{p[:4]} {p[4:8]} {p[8:12]} {p[12:]}")], "path": Name(f"/srv/{p}.csv"),
+              Name(f"col_{p}"): 1, "fine": Name("/srv/plain/name.csv"), "short": Name("4556")}
+    line = dumps(record)
+    assert find_leaks(line, [p]) == [] and b"/srv/plain/name.csv" in line
+    out = public_record(record)
+    assert out["fine"] is record["fine"] and out["short"] is record["short"]  # nothing to mask: the same object
+    assert find_leaks(json.dumps(privacy.published(record)).encode(), [p]) == []
+
+
+def test_the_plain_text_gate_reads_base64_of_cards_with_any_separator() -> None:
+    """The base64 of a card written with odd separators between its groups
+    ('\\x1f\\xad', '_\\x85': whitespace and a soft hyphen once decoded as
+    Latin-1) holds a '+' or a '-' between its letters, and the rules mask it
+    whole: the gate must not pass it. Its alphabet covers privacy's token
+    and the engine's base64 quads."""
+    from cardscan.engine import inline
+
+    pan = "4556737586899855"
+    groups = [pan[i:i + 4].encode() for i in range(0, 16, 4)]
+    seps = [bytes([a]) for a in range(256)] + [bytes([a, b]) for a in range(256) for b in (0xAD, 0x85, 0xA0, 0x20, 0x00)]
+    caught = 0
+    for sep in seps:
+        for prefix in (b"", b"a", b"ab"):
+            for encode in (base64.b64encode, base64.urlsafe_b64encode):
+                text = "file:///srv/" + encode(prefix + sep.join(groups)).decode()
+                masked = privacy._mask_name_once(text) != text or privacy._mask_text_once(text) != text
+                if masked:
+                    caught += 1
+                    assert not privacy._plainly_clean(text), repr(sep)
+    assert caught > 200  # (the separators the rules read between groups)
+    for c in map(chr, range(128)):
+        if privacy._B64.fullmatch(c * 16):
+            assert ord(c) in privacy._B64_TOKEN_CHARS
+    assert inline._B64_UNION <= privacy._ASCII_ALNUM

@@ -124,3 +124,34 @@ class TestStagedManifestContract(SinkContract):
             return (partial if partial.exists() else path).read_bytes()
 
         return SinkCase(StagedManifest, view=_manifest_ids, errors=_manifest_errors, read=read)
+
+
+def test_an_item_is_written_with_sigint_and_sigterm_blocked(tmp_path: Path, rng, monkeypatch) -> None:
+    """Ctrl-C cannot cut a line: each item's write runs with SIGINT and
+    SIGTERM blocked, and the mask the thread had (another signal blocked
+    too) is back afterwards."""
+    import signal
+
+    from cardscan.sinks import jsonl
+
+    real_write = os.write
+    seen: list[set[int]] = []
+
+    def write(fd: int, data: bytes) -> int:
+        seen.append({int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])})
+        return real_write(fd, data)
+
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+    try:
+        sink = JsonlSink(tmp_path / "m.jsonl")
+        monkeypatch.setattr(jsonl.os, "write", write)
+        sink.begin(info())
+        sink.finding(finding(rng))
+        sink.end_item(None, {})
+        monkeypatch.undo()
+        sink.close(SUMMARY)
+        assert len(seen) == 2 and all({signal.SIGINT, signal.SIGTERM, signal.SIGUSR1} <= s for s in seen)
+        assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == {signal.SIGUSR1} | before
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+    assert len(load_manifest(tmp_path / "m.jsonl").findings) == 1
