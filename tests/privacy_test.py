@@ -845,3 +845,88 @@ def test_the_plain_text_gate_reads_base64_of_cards_with_any_separator() -> None:
         if privacy._B64.fullmatch(c * 16):
             assert ord(c) in privacy._B64_TOKEN_CHARS
     assert inline._B64_UNION <= privacy._ASCII_ALNUM
+
+# -- red team (redpriv): the plain-text gate and base64 tokens with '+', '-' or '_' -------
+#: Separator pairs whose base64 holds a '+' ('-' URL-safe): a '_' or a 0x1F
+#: then a no-break space, NEL or soft hyphen (Latin-1), each a separator the
+#: rules read between digits (_SEP), at the last two bytes of a base64 triple.
+#: (Not 0x1F and a space after it: two spaces pad columns, no card spans them.)
+_PLUS_PAIRS = [b"_\xa0", b"_\x85", b"_\xad", b"\x1f\xad"]
+
+
+def _b64_with_plus(pan: str, rng: random.Random, urlsafe: bool) -> str:
+    """The base64 of ``pan`` in groups of four or seven digits, a pair of
+    _PLUS_PAIRS between groups: a '+' (or '-') every few characters, so no
+    twelve letters and digits stand in a row, and each group starts with
+    three aligned digits (the rules' quick test for the base64 of digits)."""
+    raw, rest = b"", pan
+    while rest:
+        take = 3 * rng.choice([1, 2]) if len(rest) > 7 else len(rest)
+        group, rest = rest[:take], rest[take:]
+        raw += group.encode()
+        if rest:
+            raw += rest[0].encode() + rng.choice(_PLUS_PAIRS)
+            rest = rest[1:]
+    token = (base64.urlsafe_b64encode(raw).decode().rstrip("=") if urlsafe else base64.b64encode(raw).decode())
+    assert re.search("[A-Za-z0-9]{12}", token) is None  # what the gate's token test reads as no token
+    return token
+
+
+def test_the_plain_text_gate_reads_base64_with_plus_or_dash_as_a_token(rng) -> None:
+    """Red team (redpriv): a base64 token may hold '+' ('-' and '_' when
+    URL-safe) between its letters and digits: the base64 of a card grouped
+    by '_' and a no-break space has a '+' every few characters. The rules
+    mask it whole (_mask_encoded); the gate read it as no token (no twelve
+    letters and digits in a row) and let it through mask_text and mask_name,
+    and through a uri's percent-encoded form (the decoded name went through
+    the gate too)."""
+    for _ in range(60):
+        pan = make_pan(rng.choice(["4556", "5105", "6011", "4"]), rng.choice([13, 15, 16, 19]), rng)
+        for urlsafe in (False, True):
+            token = _b64_with_plus(pan, rng, urlsafe)
+            stars = "*" * len(token)
+            # (Booleans, not operands: a failure message must not show a token.)
+            gate = privacy._plainly_clean(token)
+            assert not gate, stars
+            assert mask_text(token) == stars and mask_name(token) == stars, stars
+            quoted = mask_text(f"bad file {token} skipped") == f"bad file {stars} skipped"
+            assert quoted, stars
+            key = mask_name(f"s3://bucket/{token}/k") == f"s3://bucket/{stars}/k"
+            assert key, stars
+            uri = f"file:///srv/x/{quote(token)}.csv"  # '+' and '=' percent-encoded, as a file's uri is
+            encoded = mask_name(uri) == f"file:///srv/x/{stars}.csv"
+            assert encoded, stars
+
+
+def test_base64_names_with_plus_or_dash_in_every_output_of_a_scan(tmp_path, rng) -> None:
+    """Red team (redpriv), end to end: files and a directory named with the
+    base64 of a card that holds '+' or '-' (see the test above); stdout,
+    the manifest and the state DB hold none of them, as written nor
+    percent-encoded."""
+    pans = [make_pan(p, 16, rng) for p in ("4556", "5105", "4716", "6011")]
+    tokens = [_b64_with_plus(p, rng, urlsafe) for p, urlsafe in zip(pans, (False, True, True, False))]
+    content = make_pan("4111", 16, rng)
+    root = tmp_path / "in"
+    sub = root / f"d_{tokens[2]}"
+    sub.mkdir(parents=True)
+    for path in (root / f"{tokens[0]}.log", root / f"x.{tokens[1]}.csv", sub / "a.txt", sub / f"{tokens[3]}.txt"):
+        path.write_text(f"card {content}\n")
+    key = tmp_path / "k"
+    key.write_bytes(b"k" * 40)
+    key.chmod(0o600)
+    p = subprocess.run([sys.executable, "-m", "cardscan", "scan", str(root), "-j", "1", "--key-file", str(key),
+                        "--manifest", "m.jsonl", "--state", "s.db", "--no-progress"],
+                       capture_output=True, cwd=tmp_path, timeout=120, text=True, errors="surrogateescape",
+                       env={**__import__("os").environ, "PYTHONPATH": __import__("os").pathsep.join(sys.path)})
+    assert p.returncode == 1, p.stderr[-800:]
+    db = sqlite3.connect(tmp_path / "s.db")
+    state = "\n".join(str(row) for t in ("runs", "objects", "findings") for row in db.execute(f"SELECT * FROM {t}"))
+    db.close()
+    manifest = (tmp_path / "m.jsonl").read_text()
+    assert manifest.count('"type": "finding"') + manifest.count('"type":"finding"') == 4
+    for where, text in (("stdout", p.stdout + p.stderr), ("manifest", manifest), ("state", state)):
+        assert_no_name_leak(text, pans, where)
+        for i, token in enumerate(tokens):
+            for form in {token, quote(token), quote(token, safe=""), token.rstrip("=")}:
+                written = form in text
+                assert not written, f"{where}: token {i} ({'*' * len(form)}) written"
