@@ -930,3 +930,27 @@ def test_base64_names_with_plus_or_dash_in_every_output_of_a_scan(tmp_path, rng)
             for form in {token, quote(token), quote(token, safe=""), token.rstrip("=")}:
                 written = form in text
                 assert not written, f"{where}: token {i} ({'*' * len(form)}) written"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="red team (redpriv), on main too: _mask_encoded decodes base64 only where "
+                                       "three aligned digits are (_B64_DIGITS), and skips a token of both alphabets")
+def test_base64_of_a_card_a_digit_at_a_time_is_masked(rng) -> None:
+    """Red team (redpriv), before the gate too: the rules mask a card written
+    a digit at a time ('4 5 5 6 ...', one separator after each digit) and
+    mask its base64 when decoded (_decoded_b64 and _has_pan say so), but
+    _mask_encoded decodes only where three digits in a row show
+    (_B64_DIGITS), which this base64 never holds; and a standard token
+    with a '+' glued to a word by '-' or '_' (``x-NDU1...``) reads as both
+    alphabets and is skipped. The engine's base64 hint needs digits, spaces
+    or dashes three quads in a row: neither reaches it. Kept strict: this
+    fails (XPASS) once they are masked; then drop the mark."""
+    pan = make_pan("4556", 16, rng)
+    leaks = []
+    for sep in (" ", "-", "_", "\t", " - "):
+        plain = sep.join(pan)
+        token = base64.b64encode(plain.encode()).decode()
+        assert mask_name(plain) != plain and privacy._decoded_b64(token)  # the rules' own reading of both
+        leaks += [f"sep {sep!r}"] if mask_name(f"/srv/{token}.csv") == f"/srv/{token}.csv" else []
+    token = _b64_with_plus(pan, rng, urlsafe=False)
+    leaks += ["glued"] if mask_text(f"x-{token}") == f"x-{token}" else []
+    assert not leaks, leaks
