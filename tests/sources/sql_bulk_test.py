@@ -651,3 +651,51 @@ def test_a_driver_error_without_a_server_code_during_an_export_is_io(make_db) ->
     from pymysql.err import InternalError
 
     assert _kind(_Orig(InternalError(1105, "unknown error"))) == "source"
+
+
+# -- red team (branch redsql): shapes where bulk and cell-by-cell once differed -------------------
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_no_columns_numbers_outside_every_range_after_a_card_word_read_in_bulk_as_cell_by_cell(make_db, dialect, rng) -> None:
+    # --no-columns: the engine does not name a SQL value's field by its column;
+    # a Luhn-valid number outside every issuer range is then reported after a
+    # card word written in the value itself (``card_number=…``), in any column.
+    # The export pass does not know the scanner's settings: it must flag those
+    # rows whether or not the table has a card-named column.
+    from cardscan.engine.config import ScanConfig
+
+    db = make_db(dialect)
+    db.run(f"CREATE TABLE {db.t('named')} (id BIGINT PRIMARY KEY, card_number VARCHAR(40), note TEXT)",
+           f"CREATE TABLE {db.t('plain')} (id BIGINT PRIMARY KEY, note TEXT)")
+    rows = [{"i": i, "c": None, "n": (f"card_number={make_pan('7', 16, rng)}" if i % 3 == 0 else
+                                      f"card {make_pan('8', 16, rng)}\tpaid" if i % 3 == 1 else "nothing")}
+            for i in range(1, 31)]
+    db.run(params=[(f"INSERT INTO {db.t('named')} VALUES (:i, :c, :n)", rows),
+                   (f"INSERT INTO {db.t('plain')} VALUES (:i, :n)", rows)])
+    scanner = Scanner(ScanConfig(columns=False), key=KEY)
+    cells = scan_source(db.source(bulk=False), scanner)
+    assert {(f.location.cell.table, "no_issuer_range" in f.reasons) for f in cells.findings} >= {
+        ("named", True), ("plain", True)}
+    for page in (1, 7, 200_000):
+        fast = scan_source(db.source(bulk=True, bulk_rows=page), scanner)
+        assert _errors(fast) == _errors(cells)
+        assert _all(fast) == _all(cells)
+
+
+def test_sqlite_utf16_database_reads_in_bulk_as_cell_by_cell(make_db, rng) -> None:
+    # In a UTF-16 database, SQLite's || reads the export's x'1f' separators and
+    # every blob as UTF-16 text: the page is garbled, the findings lost.
+    db = make_db("sqlite")
+    db.run("PRAGMA encoding = 'UTF-16le'",
+           "CREATE TABLE cards (id INTEGER PRIMARY KEY, card_number TEXT, note TEXT, raw BLOB)")
+    pans = [make_pan("4", 16, rng) for _ in range(3)]
+    db.run(params=[("INSERT INTO cards VALUES (:i, :c, :n, :r)", [
+        {"i": 1, "c": pans[0], "n": "x", "r": None},
+        {"i": 2, "c": None, "n": f"card {pans[1]}", "r": None},
+        {"i": 3, "c": None, "n": "y", "r": f"card {pans[2]}".encode()}])])
+    with sqlite3.connect(db.engine.url.database) as raw:
+        assert raw.execute("PRAGMA encoding").fetchone()[0].startswith("UTF-16")
+    cells, fast = _both(db)
+    assert not cells.errors and len(cells.findings) == 3
+    assert _errors(fast) == _errors(cells)
+    assert _all(fast) == _all(cells)
