@@ -28,8 +28,9 @@ is not their cell bytes (a double shown with an exponent, bytea in hex, JSON
 numbers and escapes that the driver re-renders, arrays) are exported as
 :data:`MARK` when they might hold something, which flags the row too. Extra
 flags only cost a re-read, never a finding. A Luhn-valid chain outside every
-issuer range flags its row only in a card-named field (:class:`CardFields`):
-the engine asks the finder for such chains nowhere else.
+issuer range flags its row only in a card-named field (:class:`CardFields`)
+or after a card word (``--no-columns``): the engine asks the finder for such
+chains nowhere else.
 
 Rows are flagged in the order of the export (key order) and those read
 again go in groups of at most :data:`REREAD_ROWS` by ``WHERE key IN (…)``,
@@ -50,7 +51,14 @@ import sqlalchemy as sa
 from sqlalchemy import types as T
 
 from ...engine import context
-from ...engine.candidates import ID_ALL_RANGES, NORANGE, get_finder, has_entity
+from ...engine.candidates import (
+    ID_ALL_RANGES,
+    ID_CARD_WINDOW,
+    NORANGE,
+    _card_word_before,
+    get_finder,
+    has_entity,
+)
 from ...engine.inline import (  # the inline pre-checks, as the engine runs them
     _ENT_FIND,
     _PCT_FIND,
@@ -92,8 +100,14 @@ class CardFields:
     card-named SQL field, detect.py). Records split by ``fs`` into
     ``nfields`` fields; ``at``: the indices of the card-named ones."""
 
-    def __init__(self, fs: bytes, nfields: int, at: set[int]) -> None:
-        self.fs, self.nfields, self.at = fs, nfields, at
+    def __init__(self, fs: bytes, nfields: int, at: set[int], words: tuple[bytes, bytes, int] | None = None) -> None:
+        self.fs, self.nfields, self.at, self.words = fs, nfields, at, words
+
+    def named_before(self, buf: bytes, p: int) -> bool:
+        """Whether a card word is in the window (``words``) before offset ``p``: where
+        the engine, not naming a value's field by its column (``--no-columns``),
+        keeps such a chain in any field."""
+        return self.words is not None and _card_word_before(buf, p, self.words)
 
     def holds(self, buf: bytes, start: int, end: int, p: int) -> bool:
         """Whether offset ``p`` of the record ``buf[start:end]`` lies in a card-named
@@ -117,7 +131,7 @@ def flagged_at(buf: bytes, rs: bytes, find: Callable[..., Any],
             if flags & NORANGE:
                 start = buf.rfind(rs, 0, cs) + 1
                 end = buf.find(rs, cs)
-                if not card.holds(buf, start, len(buf) if end < 0 else end, cs):
+                if not card.holds(buf, start, len(buf) if end < 0 else end, cs) and not card.named_before(buf, cs):
                     continue  # such a chain is dropped by the engine in any other field
             at.append(cs)
     at += [m.start() for m in _hints(buf, _union_runs(buf))]
@@ -258,19 +272,25 @@ class Bulk:
         if parse is not None:
             names = list(dict.fromkeys([*plan.order, *plan.row_key, *[e for _, e in plan.scan]]))
             pos = {n: i for i, n in enumerate(names)}
-        find = self._find
         card: CardFields | None = None
         named = {j for j, (col, _) in enumerate(plan.scan) if _card_named(col)}
+        # With --no-columns (which this reader does not know) the engine keeps a
+        # Luhn-valid number outside every issuer range after a card word in
+        # the value's own text, in any column: such chains flag their row too.
+        # The window is doubled: COPY's escapes at most double a value's bytes.
+        neg, cards, window = context.id_field_words(context.NEGATIVE_WINDOW)
+        words = (neg, cards, 2 * window)
+        mode = ID_CARD_WINDOW
         if named:
             # A card-named column reports Luhn-valid numbers outside every issuer
             # range too (docs/detection.md, class 5): the pass must flag their rows,
             # and only theirs (each value is a field of the record, NULL too).
-            words = context.id_field_words(context.NEGATIVE_WINDOW) + (ID_ALL_RANGES,)
-            find = lambda buf, _ids, _f=self._find, _w=words: _f(buf, _w)  # noqa: E731
+            mode = ID_ALL_RANGES
             keys = len(plan.order) + (len([n for n in plan.row_key if n not in plan.order])
                                       if self.dialect == "sqlite" else 0)
             card = CardFields(b"\t" if self.dialect == "postgresql" else b"\x1f",
-                              keys + len(plan.scan), {keys + j for j in named})
+                              keys + len(plan.scan), {keys + j for j in named}, words)
+        find = lambda buf, _ids, _f=self._find, _w=words + (mode,): _f(buf, _w)  # noqa: E731
         try:
             for block, rs, fs, to_literal in pages(conn, plan):
                 for start, hits in flagged_at(block, rs, find, card):
