@@ -699,3 +699,20 @@ def test_sqlite_utf16_database_reads_in_bulk_as_cell_by_cell(make_db, rng) -> No
     assert not cells.errors and len(cells.findings) == 3
     assert _errors(fast) == _errors(cells)
     assert _all(fast) == _all(cells)
+
+
+def test_sqlite_connection_bound_to_its_thread_reads_in_bulk_as_cell_by_cell(make_db, rng) -> None:
+    # A file: URI may ask for check_same_thread=true: its connections refuse any
+    # other thread, so the page thread cannot fetch ahead on them (the table
+    # was lost to a ProgrammingError): the pages are then fetched by the reader.
+    db = make_db("sqlite")
+    pans = [make_pan("4", 16, rng) for _ in range(3)]
+    _big_table(db, "big", 3000, pans)
+    url = f"sqlite:///file:{db.engine.url.database}?mode=ro&uri=true&check_same_thread=true"
+    cells = scan_source(SQLSource(url, bulk=False), Scanner(key=KEY))
+    before = set(threading.enumerate())
+    fast = scan_source(SQLSource(url, bulk=True, bulk_rows=1000), Scanner(key=KEY))
+    assert [t for t in threading.enumerate() if t not in before] == []
+    assert not cells.errors and len(cells.findings) == 3
+    assert _errors(fast) == _errors(cells)
+    assert _all(fast) == _all(cells)
