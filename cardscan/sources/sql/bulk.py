@@ -606,7 +606,9 @@ class Bulk:
             return True
         if isinstance(self.engine().pool, (sa.pool.SingletonThreadPool, sa.pool.StaticPool)):
             return False
-        return raw.driver_connection is not conn.connection.driver_connection
+        if raw.driver_connection is conn.connection.driver_connection:
+            return False
+        return _other_thread_may_use(raw.driver_connection)
 
     def _fetch_pages(self, raw: Any, page_sql: Callable[[list[str] | None, int, bool], str], nkeys: int,
                      nfields: int) -> Iterator[bytes]:
@@ -712,6 +714,24 @@ class _Ahead:
             except queue.Empty:
                 pass
             self._thread.join(timeout=0.05)
+
+
+def _other_thread_may_use(driver_conn: Any) -> bool:
+    """Whether a SQLite connection serves another thread: a ``file:`` URI or the
+    caller's ``connect_args`` may open it with ``check_same_thread`` true, which
+    sqlite3 does not tell but by refusing a use from another thread."""
+    refused: list[BaseException] = []
+
+    def probe() -> None:
+        try:
+            driver_conn.execute("SELECT 1").close()
+        except Exception as exc:  # noqa: BLE001 - sqlite3.ProgrammingError: bound to its thread
+            refused.append(exc)
+
+    thread = threading.Thread(target=probe, name="cardscan-probe", daemon=True)
+    thread.start()
+    thread.join()
+    return not refused
 
 
 def _card_named(col: str) -> bool:
