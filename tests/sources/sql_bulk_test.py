@@ -716,3 +716,54 @@ def test_sqlite_connection_bound_to_its_thread_reads_in_bulk_as_cell_by_cell(mak
     assert not cells.errors and len(cells.findings) == 3
     assert _errors(fast) == _errors(cells)
     assert _all(fast) == _all(cells)
+
+
+def test_an_interrupted_reader_does_not_wait_for_a_blocked_mariadb_page(make_db, rng) -> None:
+    # Ctrl-C while the page thread's query waits for a table lock (another
+    # session's LOCK TABLES ... WRITE; MariaDB waits lock_wait_timeout, a day
+    # or more): the reader must stop now, not when the lock is let go.
+    import signal
+    import time
+
+    class Interrupted(BaseException):  # as KeyboardInterrupt: no handler of the reader takes it
+        pass
+
+    def interrupt(*_args):
+        raise Interrupted
+
+    db = make_db("mariadb")
+    _big_table(db, "big", 30_000, [make_pan("4", 16, rng)])
+    src = db.source(bulk=True, bulk_rows=1000)
+    (item,) = list(src.items())
+    before = set(threading.enumerate())
+    gen = src.cells(item)
+    assert not isinstance(next(gen), ErrorRecord)  # the first page's finding: later pages are being fetched
+    locker = db.engine.connect()
+    locker.exec_driver_sql("LOCK TABLES big WRITE")
+    released = threading.Event()
+
+    def release() -> None:  # the lock ends after 10 s, so that a failure is a failure, not a hang
+        if not released.is_set():
+            released.set()
+            locker.exec_driver_sql("UNLOCK TABLES")
+
+    timer = threading.Timer(10, release)
+    timer.start()
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.0)
+        started = time.monotonic()
+        with pytest.raises(Interrupted):
+            for _ in gen:
+                pass
+        waited = time.monotonic() - started
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        timer.cancel()
+        timer.join()
+        release()
+        locker.close()
+    assert waited < 5
+    assert [t for t in threading.enumerate() if t not in before] == []
+    src.close()
