@@ -44,6 +44,7 @@ import json
 import os
 import queue
 import threading
+import time
 from decimal import Decimal
 from typing import Any, Callable, Iterator
 
@@ -577,7 +578,10 @@ class Bulk:
             if self._threadable(conn, raw):
                 # The next page is built by the database (the driver lets go of the
                 # GIL meanwhile) while this thread scans the current one.
-                ahead = _Ahead(pages, raw.driver_connection if self.dialect == "sqlite" else None)
+                # (A closed reader cuts the page under way short: it may wait for a
+                # lock. MySQL: KILL QUERY from another connection.)
+                ahead = _Ahead(pages, raw.driver_connection if self.dialect == "sqlite" else
+                               _KillQuery(self.engine, raw.driver_connection.thread_id()))  # type: ignore[union-attr]
                 pages = iter(ahead)
             for page in pages:
                 yield page, b"\x1e", b"\x1f", lambda f: f.decode("ascii")
@@ -586,14 +590,19 @@ class Bulk:
                 raise
             raise _ExportError(_Orig(exc), 0) from exc
         finally:
+            killed = False
             if ahead is not None:
-                ahead.close()  # before the connection is touched again: the fetching thread has ended
+                # Before the connection is touched again: the fetching thread has ended.
+                killed = ahead.close() and self.dialect != "sqlite"
             if self.dialect == "sqlite":
                 try:
                     raw.driver_connection.text_factory = _restore_text_factory()  # type: ignore[union-attr]
                 except Exception:  # noqa: BLE001
                     pass
-            raw.close()
+            if killed:
+                raw.invalidate()  # a KILL QUERY may also meet the connection's next statement
+            else:
+                raw.close()
 
     def _threadable(self, conn: sa.Connection, raw: Any) -> bool:
         """Whether ``raw`` may be used by another thread while ``conn`` is used by this one.
@@ -701,19 +710,37 @@ class _Ahead:
                 return
             yield item
 
-    def close(self) -> None:
+    def close(self) -> bool:
+        """Stop the thread and wait for it; whether its work was interrupted (a thread
+        still making an item a moment after the stop: its query may wait for a lock)."""
         self._stop.set()
-        if self._thread.is_alive() and self._interrupt is not None:
-            try:
-                self._interrupt.interrupt()
-            except Exception:  # noqa: BLE001 - the query ends on its own then
-                pass
+        interrupted = False
+        grace = time.monotonic() + 0.1
         while self._thread.is_alive():
+            if not interrupted and self._interrupt is not None and time.monotonic() >= grace:
+                interrupted = True
+                try:
+                    self._interrupt.interrupt()
+                except Exception:  # noqa: BLE001 - the query ends on its own then
+                    pass
             try:  # a thread waiting to hand over an item sees the stop at once
                 self._queue.get_nowait()
             except queue.Empty:
                 pass
             self._thread.join(timeout=0.05)
+        return interrupted
+
+
+class _KillQuery:
+    """MySQL/MariaDB: cuts the running query of connection ``ident`` short (``KILL QUERY``,
+    sent on another connection: the query's own is busy)."""
+
+    def __init__(self, engine: Callable[[], sa.Engine], ident: int) -> None:
+        self.engine, self.ident = engine, int(ident)
+
+    def interrupt(self) -> None:
+        with self.engine().connect() as conn:
+            conn.exec_driver_sql(f"KILL QUERY {self.ident}")
 
 
 def _other_thread_may_use(driver_conn: Any) -> bool:
