@@ -651,3 +651,119 @@ def test_a_driver_error_without_a_server_code_during_an_export_is_io(make_db) ->
     from pymysql.err import InternalError
 
     assert _kind(_Orig(InternalError(1105, "unknown error"))) == "source"
+
+
+# -- red team (branch redsql): shapes where bulk and cell-by-cell once differed -------------------
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_no_columns_numbers_outside_every_range_after_a_card_word_read_in_bulk_as_cell_by_cell(make_db, dialect, rng) -> None:
+    # --no-columns: the engine does not name a SQL value's field by its column;
+    # a Luhn-valid number outside every issuer range is then reported after a
+    # card word written in the value itself (``card_number=…``), in any column.
+    # The export pass does not know the scanner's settings: it must flag those
+    # rows whether or not the table has a card-named column.
+    from cardscan.engine.config import ScanConfig
+
+    db = make_db(dialect)
+    db.run(f"CREATE TABLE {db.t('named')} (id BIGINT PRIMARY KEY, card_number VARCHAR(40), note TEXT)",
+           f"CREATE TABLE {db.t('plain')} (id BIGINT PRIMARY KEY, note TEXT)")
+    rows = [{"i": i, "c": None, "n": (f"card_number={make_pan('7', 16, rng)}" if i % 3 == 0 else
+                                      f"card {make_pan('8', 16, rng)}\tpaid" if i % 3 == 1 else "nothing")}
+            for i in range(1, 31)]
+    db.run(params=[(f"INSERT INTO {db.t('named')} VALUES (:i, :c, :n)", rows),
+                   (f"INSERT INTO {db.t('plain')} VALUES (:i, :n)", rows)])
+    scanner = Scanner(ScanConfig(columns=False), key=KEY)
+    cells = scan_source(db.source(bulk=False), scanner)
+    assert {(f.location.cell.table, "no_issuer_range" in f.reasons) for f in cells.findings} >= {
+        ("named", True), ("plain", True)}
+    for page in (1, 7, 200_000):
+        fast = scan_source(db.source(bulk=True, bulk_rows=page), scanner)
+        assert _errors(fast) == _errors(cells)
+        assert _all(fast) == _all(cells)
+
+
+def test_sqlite_utf16_database_reads_in_bulk_as_cell_by_cell(make_db, rng) -> None:
+    # In a UTF-16 database, SQLite's || reads the export's x'1f' separators and
+    # every blob as UTF-16 text: the page is garbled, the findings lost.
+    db = make_db("sqlite")
+    db.run("PRAGMA encoding = 'UTF-16le'",
+           "CREATE TABLE cards (id INTEGER PRIMARY KEY, card_number TEXT, note TEXT, raw BLOB)")
+    pans = [make_pan("4", 16, rng) for _ in range(3)]
+    db.run(params=[("INSERT INTO cards VALUES (:i, :c, :n, :r)", [
+        {"i": 1, "c": pans[0], "n": "x", "r": None},
+        {"i": 2, "c": None, "n": f"card {pans[1]}", "r": None},
+        {"i": 3, "c": None, "n": "y", "r": f"card {pans[2]}".encode()}])])
+    with sqlite3.connect(db.engine.url.database) as raw:
+        assert raw.execute("PRAGMA encoding").fetchone()[0].startswith("UTF-16")
+    cells, fast = _both(db)
+    assert not cells.errors and len(cells.findings) == 3
+    assert _errors(fast) == _errors(cells)
+    assert _all(fast) == _all(cells)
+
+
+def test_sqlite_connection_bound_to_its_thread_reads_in_bulk_as_cell_by_cell(make_db, rng) -> None:
+    # A file: URI may ask for check_same_thread=true: its connections refuse any
+    # other thread, so the page thread cannot fetch ahead on them (the table
+    # was lost to a ProgrammingError): the pages are then fetched by the reader.
+    db = make_db("sqlite")
+    pans = [make_pan("4", 16, rng) for _ in range(3)]
+    _big_table(db, "big", 3000, pans)
+    url = f"sqlite:///file:{db.engine.url.database}?mode=ro&uri=true&check_same_thread=true"
+    cells = scan_source(SQLSource(url, bulk=False), Scanner(key=KEY))
+    before = set(threading.enumerate())
+    fast = scan_source(SQLSource(url, bulk=True, bulk_rows=1000), Scanner(key=KEY))
+    assert [t for t in threading.enumerate() if t not in before] == []
+    assert not cells.errors and len(cells.findings) == 3
+    assert _errors(fast) == _errors(cells)
+    assert _all(fast) == _all(cells)
+
+
+def test_an_interrupted_reader_does_not_wait_for_a_blocked_mariadb_page(make_db, rng) -> None:
+    # Ctrl-C while the page thread's query waits for a table lock (another
+    # session's LOCK TABLES ... WRITE; MariaDB waits lock_wait_timeout, a day
+    # or more): the reader must stop now, not when the lock is let go.
+    import signal
+    import time
+
+    class Interrupted(BaseException):  # as KeyboardInterrupt: no handler of the reader takes it
+        pass
+
+    def interrupt(*_args):
+        raise Interrupted
+
+    db = make_db("mariadb")
+    _big_table(db, "big", 30_000, [make_pan("4", 16, rng)])
+    src = db.source(bulk=True, bulk_rows=1000)
+    (item,) = list(src.items())
+    before = set(threading.enumerate())
+    gen = src.cells(item)
+    assert not isinstance(next(gen), ErrorRecord)  # the first page's finding: later pages are being fetched
+    locker = db.engine.connect()
+    locker.exec_driver_sql("LOCK TABLES big WRITE")
+    released = threading.Event()
+
+    def release() -> None:  # the lock ends after 10 s, so that a failure is a failure, not a hang
+        if not released.is_set():
+            released.set()
+            locker.exec_driver_sql("UNLOCK TABLES")
+
+    timer = threading.Timer(10, release)
+    timer.start()
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.0)
+        started = time.monotonic()
+        with pytest.raises(Interrupted):
+            for _ in gen:
+                pass
+        waited = time.monotonic() - started
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        timer.cancel()
+        timer.join()
+        release()
+        locker.close()
+    assert waited < 5
+    assert [t for t in threading.enumerate() if t not in before] == []
+    src.close()

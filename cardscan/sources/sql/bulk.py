@@ -28,8 +28,9 @@ is not their cell bytes (a double shown with an exponent, bytea in hex, JSON
 numbers and escapes that the driver re-renders, arrays) are exported as
 :data:`MARK` when they might hold something, which flags the row too. Extra
 flags only cost a re-read, never a finding. A Luhn-valid chain outside every
-issuer range flags its row only in a card-named field (:class:`CardFields`):
-the engine asks the finder for such chains nowhere else.
+issuer range flags its row only in a card-named field (:class:`CardFields`)
+or after a card word (``--no-columns``): the engine asks the finder for such
+chains nowhere else.
 
 Rows are flagged in the order of the export (key order) and those read
 again go in groups of at most :data:`REREAD_ROWS` by ``WHERE key IN (…)``,
@@ -43,6 +44,7 @@ import json
 import os
 import queue
 import threading
+import time
 from decimal import Decimal
 from typing import Any, Callable, Iterator
 
@@ -50,7 +52,14 @@ import sqlalchemy as sa
 from sqlalchemy import types as T
 
 from ...engine import context
-from ...engine.candidates import ID_ALL_RANGES, NORANGE, get_finder, has_entity
+from ...engine.candidates import (
+    ID_ALL_RANGES,
+    ID_CARD_WINDOW,
+    NORANGE,
+    _card_word_before,
+    get_finder,
+    has_entity,
+)
 from ...engine.inline import (  # the inline pre-checks, as the engine runs them
     _ENT_FIND,
     _PCT_FIND,
@@ -92,8 +101,14 @@ class CardFields:
     card-named SQL field, detect.py). Records split by ``fs`` into
     ``nfields`` fields; ``at``: the indices of the card-named ones."""
 
-    def __init__(self, fs: bytes, nfields: int, at: set[int]) -> None:
-        self.fs, self.nfields, self.at = fs, nfields, at
+    def __init__(self, fs: bytes, nfields: int, at: set[int], words: tuple[bytes, bytes, int] | None = None) -> None:
+        self.fs, self.nfields, self.at, self.words = fs, nfields, at, words
+
+    def named_before(self, buf: bytes, p: int) -> bool:
+        """Whether a card word is in the window (``words``) before offset ``p``: where
+        the engine, not naming a value's field by its column (``--no-columns``),
+        keeps such a chain in any field."""
+        return self.words is not None and _card_word_before(buf, p, self.words)
 
     def holds(self, buf: bytes, start: int, end: int, p: int) -> bool:
         """Whether offset ``p`` of the record ``buf[start:end]`` lies in a card-named
@@ -117,7 +132,7 @@ def flagged_at(buf: bytes, rs: bytes, find: Callable[..., Any],
             if flags & NORANGE:
                 start = buf.rfind(rs, 0, cs) + 1
                 end = buf.find(rs, cs)
-                if not card.holds(buf, start, len(buf) if end < 0 else end, cs):
+                if not card.holds(buf, start, len(buf) if end < 0 else end, cs) and not card.named_before(buf, cs):
                     continue  # such a chain is dropped by the engine in any other field
             at.append(cs)
     at += [m.start() for m in _hints(buf, _union_runs(buf))]
@@ -258,19 +273,25 @@ class Bulk:
         if parse is not None:
             names = list(dict.fromkeys([*plan.order, *plan.row_key, *[e for _, e in plan.scan]]))
             pos = {n: i for i, n in enumerate(names)}
-        find = self._find
         card: CardFields | None = None
         named = {j for j, (col, _) in enumerate(plan.scan) if _card_named(col)}
+        # With --no-columns (which this reader does not know) the engine keeps a
+        # Luhn-valid number outside every issuer range after a card word in
+        # the value's own text, in any column: such chains flag their row too.
+        # The window is doubled: COPY's escapes at most double a value's bytes.
+        neg, cards, window = context.id_field_words(context.NEGATIVE_WINDOW)
+        words = (neg, cards, 2 * window)
+        mode = ID_CARD_WINDOW
         if named:
             # A card-named column reports Luhn-valid numbers outside every issuer
             # range too (docs/detection.md, class 5): the pass must flag their rows,
             # and only theirs (each value is a field of the record, NULL too).
-            words = context.id_field_words(context.NEGATIVE_WINDOW) + (ID_ALL_RANGES,)
-            find = lambda buf, _ids, _f=self._find, _w=words: _f(buf, _w)  # noqa: E731
+            mode = ID_ALL_RANGES
             keys = len(plan.order) + (len([n for n in plan.row_key if n not in plan.order])
                                       if self.dialect == "sqlite" else 0)
             card = CardFields(b"\t" if self.dialect == "postgresql" else b"\x1f",
-                              keys + len(plan.scan), {keys + j for j in named})
+                              keys + len(plan.scan), {keys + j for j in named}, words)
+        find = lambda buf, _ids, _f=self._find, _w=words + (mode,): _f(buf, _w)  # noqa: E731
         try:
             for block, rs, fs, to_literal in pages(conn, plan):
                 for start, hits in flagged_at(block, rs, find, card):
@@ -557,7 +578,10 @@ class Bulk:
             if self._threadable(conn, raw):
                 # The next page is built by the database (the driver lets go of the
                 # GIL meanwhile) while this thread scans the current one.
-                ahead = _Ahead(pages, raw.driver_connection if self.dialect == "sqlite" else None)
+                # (A closed reader cuts the page under way short: it may wait for a
+                # lock. MySQL: KILL QUERY from another connection.)
+                ahead = _Ahead(pages, raw.driver_connection if self.dialect == "sqlite" else
+                               _KillQuery(self.engine, raw.driver_connection.thread_id()))  # type: ignore[union-attr]
                 pages = iter(ahead)
             for page in pages:
                 yield page, b"\x1e", b"\x1f", lambda f: f.decode("ascii")
@@ -566,14 +590,19 @@ class Bulk:
                 raise
             raise _ExportError(_Orig(exc), 0) from exc
         finally:
+            killed = False
             if ahead is not None:
-                ahead.close()  # before the connection is touched again: the fetching thread has ended
+                # Before the connection is touched again: the fetching thread has ended.
+                killed = ahead.close() and self.dialect != "sqlite"
             if self.dialect == "sqlite":
                 try:
                     raw.driver_connection.text_factory = _restore_text_factory()  # type: ignore[union-attr]
                 except Exception:  # noqa: BLE001
                     pass
-            raw.close()
+            if killed:
+                raw.invalidate()  # a KILL QUERY may also meet the connection's next statement
+            else:
+                raw.close()
 
     def _threadable(self, conn: sa.Connection, raw: Any) -> bool:
         """Whether ``raw`` may be used by another thread while ``conn`` is used by this one.
@@ -586,7 +615,9 @@ class Bulk:
             return True
         if isinstance(self.engine().pool, (sa.pool.SingletonThreadPool, sa.pool.StaticPool)):
             return False
-        return raw.driver_connection is not conn.connection.driver_connection
+        if raw.driver_connection is conn.connection.driver_connection:
+            return False
+        return _other_thread_may_use(raw.driver_connection)
 
     def _fetch_pages(self, raw: Any, page_sql: Callable[[list[str] | None, int, bool], str], nkeys: int,
                      nfields: int) -> Iterator[bytes]:
@@ -679,19 +710,55 @@ class _Ahead:
                 return
             yield item
 
-    def close(self) -> None:
+    def close(self) -> bool:
+        """Stop the thread and wait for it; whether its work was interrupted (a thread
+        still making an item a moment after the stop: its query may wait for a lock)."""
         self._stop.set()
-        if self._thread.is_alive() and self._interrupt is not None:
-            try:
-                self._interrupt.interrupt()
-            except Exception:  # noqa: BLE001 - the query ends on its own then
-                pass
+        interrupted = False
+        grace = time.monotonic() + 0.1
         while self._thread.is_alive():
+            if not interrupted and self._interrupt is not None and time.monotonic() >= grace:
+                interrupted = True
+                try:
+                    self._interrupt.interrupt()
+                except Exception:  # noqa: BLE001 - the query ends on its own then
+                    pass
             try:  # a thread waiting to hand over an item sees the stop at once
                 self._queue.get_nowait()
             except queue.Empty:
                 pass
             self._thread.join(timeout=0.05)
+        return interrupted
+
+
+class _KillQuery:
+    """MySQL/MariaDB: cuts the running query of connection ``ident`` short (``KILL QUERY``,
+    sent on another connection: the query's own is busy)."""
+
+    def __init__(self, engine: Callable[[], sa.Engine], ident: int) -> None:
+        self.engine, self.ident = engine, int(ident)
+
+    def interrupt(self) -> None:
+        with self.engine().connect() as conn:
+            conn.exec_driver_sql(f"KILL QUERY {self.ident}")
+
+
+def _other_thread_may_use(driver_conn: Any) -> bool:
+    """Whether a SQLite connection serves another thread: a ``file:`` URI or the
+    caller's ``connect_args`` may open it with ``check_same_thread`` true, which
+    sqlite3 does not tell but by refusing a use from another thread."""
+    refused: list[BaseException] = []
+
+    def probe() -> None:
+        try:
+            driver_conn.execute("SELECT 1").close()
+        except Exception as exc:  # noqa: BLE001 - sqlite3.ProgrammingError: bound to its thread
+            refused.append(exc)
+
+    thread = threading.Thread(target=probe, name="cardscan-probe", daemon=True)
+    thread.start()
+    thread.join()
+    return not refused
 
 
 def _card_named(col: str) -> bool:

@@ -218,6 +218,8 @@ class SQLSource:
         try:
             if self.dialect == "postgresql" and conn.exec_driver_sql("SHOW standard_conforming_strings").scalar() != "on":
                 return False  # keys are written back as '...' literals
+            if self.dialect == "sqlite" and conn.exec_driver_sql("PRAGMA encoding").scalar() != "UTF-8":
+                return False  # || reads the export's x'1f' separators and blobs as UTF-16 text there
             if self.bulk:
                 return True
             # Small tables: the cell reader is as quick and starts nothing.
