@@ -767,3 +767,37 @@ def test_an_interrupted_reader_does_not_wait_for_a_blocked_mariadb_page(make_db,
     assert waited < 5
     assert [t for t in threading.enumerate() if t not in before] == []
     src.close()
+
+
+def test_the_page_interrupter_asks_the_server_for_its_connection(make_db) -> None:
+    # The id KILL QUERY names comes from the server, not from a driver's own
+    # attribute (PyMySQL's thread_id() is a method, MariaDB Connector/Python's
+    # an attribute: calling it failed the whole table there); it cuts that
+    # connection's query short, and a connection that cannot say gives none.
+    import time
+
+    db = make_db("mariadb")
+    raw = db.engine.raw_connection()
+    try:
+        kill = bulk._KillQuery.of(lambda: db.engine, raw)
+        assert kill is not None and kill.ident == raw.driver_connection.thread_id()
+        slept: list[object] = []
+
+        def run() -> None:
+            cur = raw.cursor()
+            try:
+                cur.execute("SELECT SLEEP(20)")
+                slept.append(cur.fetchone()[0])  # 1: interrupted (MySQL)
+            except Exception as exc:  # MariaDB: error 1317, query execution was interrupted
+                slept.append(exc.args[0])
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        time.sleep(0.5)
+        kill.interrupt()
+        thread.join(10)
+        assert not thread.is_alive() and slept and slept[0] in (1, 1317)
+        raw.driver_connection.close()
+        assert bulk._KillQuery.of(lambda: db.engine, raw) is None
+    finally:
+        raw.invalidate()

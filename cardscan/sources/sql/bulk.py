@@ -581,7 +581,7 @@ class Bulk:
                 # (A closed reader cuts the page under way short: it may wait for a
                 # lock. MySQL: KILL QUERY from another connection.)
                 ahead = _Ahead(pages, raw.driver_connection if self.dialect == "sqlite" else
-                               _KillQuery(self.engine, raw.driver_connection.thread_id()))  # type: ignore[union-attr]
+                               _KillQuery.of(self.engine, raw))
                 pages = iter(ahead)
             for page in pages:
                 yield page, b"\x1e", b"\x1f", lambda f: f.decode("ascii")
@@ -737,6 +737,23 @@ class _KillQuery:
 
     def __init__(self, engine: Callable[[], sa.Engine], ident: int) -> None:
         self.engine, self.ident = engine, int(ident)
+
+    @classmethod
+    def of(cls, engine: Callable[[], sa.Engine], raw: Any) -> _KillQuery | None:
+        """The interrupter of ``raw``'s queries, its id asked of the server: each
+        driver names it otherwise (PyMySQL and mysqlclient ``thread_id()``,
+        MariaDB Connector/Python an attribute). None if the server does not say
+        (a closed reader then waits for the page under way, as with one thread)."""
+        try:
+            cur = raw.cursor()
+            try:
+                cur.execute("SELECT CONNECTION_ID()")
+                (ident,) = cur.fetchone()
+            finally:
+                cur.close()
+            return cls(engine, int(ident))
+        except Exception:  # noqa: BLE001 - the scan goes on without it
+            return None
 
     def interrupt(self) -> None:
         with self.engine().connect() as conn:
