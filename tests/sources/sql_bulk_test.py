@@ -801,3 +801,19 @@ def test_the_page_interrupter_asks_the_server_for_its_connection(make_db) -> Non
         assert bulk._KillQuery.of(lambda: db.engine, raw) is None
     finally:
         raw.invalidate()
+
+
+@pytest.mark.parametrize("same_thread", [True, False])
+def test_sqlite_check_same_thread_in_connect_args_is_the_callers(make_db, rng, same_thread) -> None:
+    # The read-only opener passed check_same_thread itself and the caller's
+    # too: sqlite3.connect got it twice and the scan ended in a TypeError
+    # (no error record, nothing found). The caller's value now wins.
+    db = make_db("sqlite")
+    pans = [make_pan("4", 16, rng) for _ in range(3)]
+    _big_table(db, "big", 3000, pans)
+    path = db.engine.url.database
+    args = {"check_same_thread": same_thread}
+    cells = scan_source(SQLSource(f"sqlite:///{path}", bulk=False, connect_args=args), Scanner(key=KEY))
+    fast = scan_source(SQLSource(f"sqlite:///{path}", bulk=True, bulk_rows=1000, connect_args=args), Scanner(key=KEY))
+    assert not cells.errors and len(cells.findings) == 3
+    assert _errors(fast) == _errors(cells) and _all(fast) == _all(cells)

@@ -146,10 +146,12 @@ def sqlite_read_only(path: str, connect_args: dict[str, Any] | None = None, mode
     from urllib.parse import quote
 
     uri = "file:" + quote(path, safe="/") + "?mode=" + mode
-    args = {k: v for k, v in (connect_args or {}).items() if k != "uri"}
+    # Usable from another thread unless the caller says otherwise (the bulk
+    # reader's page thread asks before it uses one: bulk.py).
+    args = {"check_same_thread": False, **{k: v for k, v in (connect_args or {}).items() if k != "uri"}}
 
     def connect() -> Any:
-        return sqlite3.connect(uri, uri=True, check_same_thread=False, **args)
+        return sqlite3.connect(uri, uri=True, **args)
 
     return connect
 
