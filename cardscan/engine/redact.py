@@ -36,5 +36,7 @@ def mask_spans(data: bytes | bytearray, spans: Iterable[Span], keep_first: int =
     """``data`` with every span masked (offsets are into ``data``); same length."""
     out = bytearray(data)
     for start, end, kind in spans:
-        mask_span(out, start, end, kind, keep_first, keep_last)
+        # (A UTF-16 hit at an odd offset may count a last code unit the data
+        # ends before: a span past the end masked an IndexError, not a card.)
+        mask_span(out, start, min(end, len(out)), kind, keep_first, keep_last)
     return bytes(out)

@@ -39,3 +39,17 @@ def test_utf16_span_masks_digits_and_keeps_the_nuls(rng) -> None:
     out = mask_spans(data, [(0, len(data) - 1, "pan")])
     assert len(out) == len(data) and out[1::2] == b"\x00" * 16
     assert out[0::2] == (pan[:6] + "******" + pan[-4:]).encode()
+
+
+def test_a_utf16_card_at_an_odd_offset_ending_the_data_is_masked(rng) -> None:
+    """The detector's UTF-16 span of a card at an odd offset, whose last
+    digit ends the data without its NUL, ends one byte past the data:
+    mask_spans raised IndexError there, and with it redact, mask_text and
+    mask_name (the output boundary) on such a text."""
+    from cardscan import privacy
+
+    pan = make_pan("4556", 16, rng)
+    text = 'x"68\x85b24\x00' + "\x00".join(pan)  # (the data ends on the last digit)
+    masked = [len(out) == len(text) and out.count("*") >= 6 for out in (privacy.mask_text(text), privacy.mask_name(text))]
+    assert masked == [True, True]  # (booleans: a failure shows no card)
+    assert mask_spans(b"12", [(0, 3, "pan")]) == b"12"  # (too short to hide six: nothing to do)
