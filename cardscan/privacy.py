@@ -237,50 +237,117 @@ def _has_pan(text: str) -> bool:
     return _mask_runs(text) is not text
 
 
+def _hidden(text: str) -> list[int]:
+    """Indexes of ``text`` (a decoded token, Latin-1) the plain rules of
+    :func:`mask_text` and :func:`mask_name` hide: its runs, its digits read
+    as a name's (``4%205%205...`` is a name's digits and separators) and the
+    engine's findings."""
+    masked = _mask_runs(text)
+    found = {i for i, (a, b) in enumerate(zip(text, masked)) if a != b} if masked is not text else set()
+    found.update(_name_hide(text))
+    found.update(_name_hide(text, message=True))
+    # And the engine's (a card in UTF-16 at an odd offset: ``b5`` + ``6\x000\x00...``).
+    raw = text.encode("latin-1")
+    engine = _masked(raw, _default_detector(), 6, 4)
+    if engine is not None:
+        # (Not inside an id or a digest: _mask_text_once keeps those.)
+        ids = [m.span() for m in _DIGEST.finditer(text)]
+        found.update(i for i, (a, b) in enumerate(zip(raw, engine)) if a != b and not any(x <= i < y for x, y in ids))
+    return sorted(found)
+
+
 # -- encoded forms ----------------------------------------------------------------------------
 # '/' left out: a path's slashes would join its parts into one "token" (the
 # base64 of digits, with or without separators, never holds '/').
 _B64 = re.compile(r"[A-Za-z0-9+_-]{16,}={0,2}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2}){12,}")
-# Cheap tests before the token regexes above, which match most ids of a log
-# line. Three ASCII digits in base64 are [MNO][DTjz][AEIMQUYcgk][w-z0-5]
-# (or, as UTF-16, [MNO][AQgw]A[w-z0-5] and AD[AEIMQUYcgk]A), so twelve
-# digits hold at least one such group at any alignment; their hex is 3N
-# (3N00, 003N) twelve times.
-_B64_DIGITS = re.compile(r"[MNO][DTjz][AEIMQUYcgk][w-z0-5]|[MNO][AQgw]A[w-z0-5]|AD[AEIMQUYcgk]A")
-_HEX_DIGITS = re.compile(r"(?:3[0-9](?:00)?){12}")
+# The pieces of a token read in one alphabet: a standard token may be glued
+# to words by '-' or '_' (``x-NDU1...+g``), a URL-safe one by '+'; neither
+# alphabet's own characters are cut.
+_B64_STD = re.compile(r"[A-Za-z0-9+]{16,}")
+_B64_URL = re.compile(r"[A-Za-z0-9_-]{16,}")
+# Cheap test before decoding a piece at four offsets: every ASCII digit in
+# the decoded bytes fixes one character of its own (its top six bits, 'M',
+# 'N' or 'O'; its top four bits after two others, 'D', 'T', 'j' or 'z'; its
+# low six bits, 'w'-'z' or '0'-'5'), whatever separates the digits and
+# wherever the triple boundaries fall; every rule needs twelve digits (an
+# escaped digit ends in an ASCII one). Its hex is a '3' per digit.
+_B64_HINT = re.compile(r"(?:[^MNODTjzw-z0-5]*[MNODTjzw-z0-5]){12}")
 _ESCAPED_DIGIT = re.compile(r"%3[0-9]|\\[xu]0*3[0-9]|\\U0000003[0-9]|&#")
 
 
-_HEXISH = re.compile(r"[0-9a-fA-F]+|[0-9]+")
 _TWELVE_BYTES = re.compile(rb"(?:[0-9][^0-9]{0,12}){12}")
 _URLSAFE = str.maketrans("-_", "+/")
 
 
 def _decoded_b64(token: str) -> list[str]:
-    # Pure hex (ids, digests) or pure digits never encode twelve digits in
-    # base64 (every group of digits starts with M, N or O, or is UTF-16's A).
-    if _HEXISH.fullmatch(token):
+    """The readings of ``token`` as base64 (each alphabet, at each of the
+    four offsets) that hold twelve digits, as Latin-1 text."""
+    core = token.rstrip("=")
+    if not _B64_HINT.match(core):
         return []
     out = []
-    core = token.rstrip("=")
-    urlsafe = "-" in core or "_" in core
-    if urlsafe and "+" in core:
-        return []  # both alphabets at once: not base64
-    for skip in range(4):
-        part = core[skip:]
-        part = part[: len(part) - len(part) % 4] if len(part) % 4 == 1 else part
-        part += "=" * (-len(part) % 4)
-        try:
-            raw = binascii.a2b_base64(part.translate(_URLSAFE) if urlsafe else part)
-        except (binascii.Error, ValueError):
+    pieces = [m.group() for m in _B64_STD.finditer(core)]
+    # A URL-safe piece without '-' or '_' lies inside a standard one, read already.
+    pieces += [m.group().translate(_URLSAFE) for m in _B64_URL.finditer(core) if "-" in m.group() or "_" in m.group()]
+    for piece in pieces:
+        if not _B64_HINT.match(piece):
             continue
-        if _TWELVE_BYTES.search(raw):
-            out.append(raw.decode("latin-1"))
+        for skip in range(4):
+            part = piece[skip:]
+            part = part[: len(part) - len(part) % 4] if len(part) % 4 == 1 else part
+            part += "=" * (-len(part) % 4)
+            try:
+                raw = binascii.a2b_base64(part)
+            except (binascii.Error, ValueError):
+                continue
+            if _TWELVE_BYTES.search(raw):
+                out.append(raw.decode("latin-1"))
     return out
 
 
+# A standard base64 token holds '/' (63: a byte 0xFF, or 0x3F, 0x7F ...
+# next to a card's digits), which _B64 leaves out so that a path's levels
+# are not one token: the piece with the digits then lacks a quad and may
+# lose one of them. Read across '/', masked by level (a path stays a path).
+_B64_SLASHED = re.compile(r"[A-Za-z0-9+/]*/[A-Za-z0-9+/]*")
+
+
+def _slashed_b64_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of ``text`` to mask: the '/'-separated levels of a standard
+    base64 token with '/' in it that encode the hidden digits of a card."""
+    spans = []
+    for m in _B64_SLASHED.finditer(text):
+        token = m.group()
+        if len(token) < 16 or not _B64_HINT.match(token):
+            continue
+        for skip in range(4):
+            part = token[skip:]
+            part = part[: len(part) - len(part) % 4] if len(part) % 4 == 1 else part
+            try:
+                raw = binascii.a2b_base64(part + "=" * (-len(part) % 4))
+            except (binascii.Error, ValueError):
+                continue
+            if not _TWELVE_BYTES.search(raw):
+                continue
+            hidden = _hidden(raw.decode("latin-1"))
+            if not hidden:
+                continue
+            # Characters holding bits of those bytes (at most the first six
+            # and last four digits stay decodable, as in any masked number).
+            first = m.start() + skip + hidden[0] // 3 * 4 + hidden[0] % 3
+            last = m.start() + skip + hidden[-1] // 3 * 4 + hidden[-1] % 3 + 1
+            level = m.start()
+            for cut in [*(m.start() + i for i, c in enumerate(token) if c == "/"), m.end()]:
+                if level <= last and first < cut:
+                    spans.append((level, cut))
+                level = cut + 1
+    return spans
+
+
 def _decoded_hex(token: str) -> list[str]:
+    if token.count("3") < 12:  # an ASCII digit is 3N in hex: twelve of them
+        return []
     out = []
     for skip in (0, 1):
         part = token[skip:]
@@ -299,12 +366,16 @@ def _mask_encoded(text: str) -> str:
     replaced by ``*`` whole (masking inside an encoding would leave the rest
     decodable), and every digit run written with escapes masked whole."""
     out = text
-    for pattern, decode, quick in ((_B64, _decoded_b64, _B64_DIGITS), (_HEX, _decoded_hex, _HEX_DIGITS)):
-        if not quick.search(text):
-            continue
+    # (No quick test on the whole text: the base64 of a card written a digit
+    # at a time holds no group of three digits, what one looked for; each
+    # token's own test is _B64_HINT.)
+    for pattern, decode in ((_B64, _decoded_b64), (_HEX, _decoded_hex)):
         for m in pattern.finditer(text):
-            if any(_has_pan(d) for d in decode(m.group())):
+            if any(_hidden(d) for d in decode(m.group())):
                 out = out[: m.start()] + "*" * (m.end() - m.start()) + out[m.end():]
+    if "/" in text:
+        for start, end in _slashed_b64_spans(text):
+            out = out[:start] + "*" * (end - start) + out[end:]
     if _ESCAPED_DIGIT.search(out) and _TWELVE.search(out):
         for run in _RUN.finditer(out):
             if any(m.group("d") and len(m.group("d")) > 1 for m in _UNIT.finditer(run.group())) \
@@ -355,9 +426,12 @@ def _mask_text_once(text: str) -> str:
     masked = redact(text)
     if masked != text and len(masked) == len(text) and len(text) >= 20:
         # The engine reads digits inside an id or a digest as a candidate
-        # too: those spans keep their characters (see _DIGEST).
+        # too: those spans keep their characters (see _DIGEST); not the hex
+        # of a card (with letters once past its digits), masked whole.
+        encoded = _mask_encoded(text)
         for m in _DIGEST.finditer(text):
-            masked = masked[: m.start()] + m.group() + masked[m.end():]
+            if encoded[m.start():m.end()] == m.group():
+                masked = masked[: m.start()] + m.group() + masked[m.end():]
     masked = _mask_runs(masked)
     # A name quoted in a message (an error's path, a printed line) with the
     # separators of names: en dash groups, '/' levels, other scripts' digits.

@@ -723,8 +723,10 @@ def _gate_cases(rng: random.Random) -> list[str]:
         sep = rng.choice([" ", "-", "_", ".", "/", ":", "\x00", "\t", "+", "=", "#", "@", "~", "  ", " - ", "()"])
         prefix = "".join(rng.choice("ab_-/ .0123456789") for _ in range(rng.randint(0, 3))).encode()
         forms = [pan, sep.join(groups), "dead" + pan + "beef", "x" + pan + "y", *written_forms(pan).values()]
-        for raw in (pan.encode(), " ".join(groups).encode(), pan.encode("utf-16-le")):
+        for raw in (pan.encode(), " ".join(groups).encode(), pan.encode("utf-16-le"), sep.encode().join(c.encode() for c in pan)):
             forms += [base64.b64encode(prefix + raw).decode(), base64.urlsafe_b64encode(prefix + raw).decode()]
+        # A card a digit at a time in base64 and hex, a standard token glued by '-' (red team redpriv).
+        forms += [(prefix + sep.encode().join(c.encode() for c in pan)).hex(), "x-" + _b64_with_plus(pan, rng, False)]
         form = rng.choice(forms)
         near = pan[:-1] + str((int(pan[-1]) + 1) % 10)  # fails Luhn: masked by nothing
         digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 30)))
@@ -932,8 +934,6 @@ def test_base64_names_with_plus_or_dash_in_every_output_of_a_scan(tmp_path, rng)
                 assert not written, f"{where}: token {i} ({'*' * len(form)}) written"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="red team (redpriv), on main too: _mask_encoded decodes base64 only where "
-                                       "three aligned digits are (_B64_DIGITS), and skips a token of both alphabets")
 def test_base64_of_a_card_a_digit_at_a_time_is_masked(rng) -> None:
     """Red team (redpriv), before the gate too: the rules mask a card written
     a digit at a time ('4 5 5 6 ...', one separator after each digit) and
@@ -942,8 +942,9 @@ def test_base64_of_a_card_a_digit_at_a_time_is_masked(rng) -> None:
     (_B64_DIGITS), which this base64 never holds; and a standard token
     with a '+' glued to a word by '-' or '_' (``x-NDU1...``) reads as both
     alphabets and is skipped. The engine's base64 hint needs digits, spaces
-    or dashes three quads in a row: neither reaches it. Kept strict: this
-    fails (XPASS) once they are masked; then drop the mark."""
+    or dashes three quads in a row: neither reached it. Now each token is
+    decoded when it may hold twelve digits (_B64_HINT), and read in each
+    alphabet on its own pieces."""
     pan = make_pan("4556", 16, rng)
     leaks = []
     for sep in (" ", "-", "_", "\t", " - "):
@@ -954,3 +955,104 @@ def test_base64_of_a_card_a_digit_at_a_time_is_masked(rng) -> None:
     token = _b64_with_plus(pan, rng, urlsafe=False)
     leaks += ["glued"] if mask_text(f"x-{token}") == f"x-{token}" else []
     assert not leaks, leaks
+
+
+#: Separators the rules read between single digits (_SEP), as bytes of the
+#: Latin-1 text a token decodes to.
+_DIGIT_SEPS = [b" ", b"-", b"_", b"\t", b" - ", b"\x00", b"\xa0", b"\xad", b"\x1f", b"%20", b"\\t", b"&nbsp;"]
+
+
+def _encoded_forms(raw: bytes) -> list[str]:
+    """``raw`` in base64 (standard and URL-safe, padded or not) and hex."""
+    std, url = base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()
+    return [std, std.rstrip("="), url, url.rstrip("="), raw.hex(), raw.hex().upper()]
+
+
+def test_any_encoding_of_text_the_rules_mask_is_masked_whole(rng) -> None:
+    """The class of the red team's case above: base64 (either alphabet,
+    padded or not) and hex of any text the plain rules mask (a card a digit
+    at a time with any separator of theirs, in groups, UTF-16), behind and
+    before bytes of any length (any offset in the token), glued to words by
+    '-', '_', '.' or nothing: every character of the token is masked, by
+    mask_text and by mask_name."""
+    tried = 0
+    for _ in range(300):
+        pan = make_pan(rng.choice(["4556", "5105", "3782", "6011", "4"]), rng.choice([13, 15, 16, 19]), rng)
+        sep = rng.choice(_DIGIT_SEPS)
+        plain = rng.choice([sep.join(c.encode() for c in pan), sep.join(pan[i:i + 4].encode() for i in range(0, len(pan), 4)),
+                            pan.encode("utf-16-le"), b"card " + pan.encode()])
+        noise = bytes(rng.choice(b"ab =:,;'\"{}0123456789\x00\x85") for _ in range(rng.randint(0, 7)))
+        tail = bytes(rng.choice(b"xyz ,.\"}\n") for _ in range(rng.randint(0, 7)))
+        raw = noise + plain + tail
+        if privacy._mask_text_once(raw.decode("latin-1")) == raw.decode("latin-1"):
+            continue  # not a card to the rules (a digit of the noise runs on into it)
+        tried += 1
+        for token in _encoded_forms(raw):
+            head = rng.choice(["", "x-", "k_", "v.", "x", "/srv/"]) + rng.choice(["", "log-", "a_b-"])
+            text = f"{head}{token}{rng.choice(['', '-z', '_q', '.csv', ' end'])}"
+            where = slice(len(head), len(head) + len(token.rstrip("=")))
+            for out in (mask_text(text), mask_name(text)):
+                hidden = len(out) == len(text) and set(out[where]) == {"*"}
+                assert hidden, (out[where].count("*"), len(token))  # (counts only: no token in a message)
+    assert tried > 200, tried
+
+
+def test_encoded_non_cards_stay_readable(rng) -> None:
+    """Near misses of the class above: JWT parts (numeric claims in them),
+    digests in hex and base64, UUIDs, random bytes, and the base64 and hex
+    of a card written a digit at a time that fails Luhn, or of a date and
+    time: decoded they hold no card to the rules, so they are kept."""
+    header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').decode().rstrip("=")
+    texts, digests, near_misses = [], [], 0
+    for i in range(200):
+        claims = json.dumps({"sub": f"user-{rng.randint(1, 10 ** 9)}", "iat": 1733512345 + i, "exp": 1733598745 + i,
+                             "jti": f"{rng.getrandbits(64):x}"}).encode()  # (a UUID's 12-digit group passing Luhn
+        # in a payload is masked by the engine's own base64 reading, on main too: not this rule's)
+        payload = base64.urlsafe_b64encode(claims).decode().rstrip("=")
+        sig = base64.urlsafe_b64encode(bytes(rng.getrandbits(8) for _ in range(32))).decode().rstrip("=")
+        blob = bytes(rng.getrandbits(8) for _ in range(rng.randint(12, 60)))
+        digest = hashlib.sha256(blob).digest()
+        pan = make_pan(rng.choice(["4556", "5105", "4"]), 16, rng)
+        near = pan[:-1] + str((int(pan[-1]) + 1) % 10)  # fails Luhn
+        # (A hex digest in a name may hold a run with an issuer prefix that
+        # passes Luhn: mask_name masks it by design, see _name_hide.)
+        digests.append(digest.hex())
+        texts += [f"{header}.{payload}.{sig}", f"Bearer {header}.{payload}.{sig}",
+                  base64.b64encode(digest).decode(), base64.urlsafe_b64encode(blob).decode(), base64.b64encode(blob).decode(),
+                  f"sha256-{base64.b64encode(digest).decode()}", str(uuid.UUID(int=rng.getrandbits(128))),
+                  f"/srv/x/{uuid.UUID(int=rng.getrandbits(128))}.json"]  # (not .hex: a run glued to hex letters with an issuer prefix is masked in a name, by design)
+        stamp = f"2024-06-{i % 28 + 1:02d} 09:00:{i % 60:02d}"
+        for raw in (" ".join(near).encode(), "-".join(near).encode(), stamp.encode()):
+            plain = raw.decode()
+            if privacy._mask_text_once(plain) == plain and privacy._mask_name_once(plain) == plain:
+                texts += [t for t in _encoded_forms(raw) if len(t) >= 16]  # (its 12-15 digit windows fail Luhn too)
+                near_misses += 1
+    assert near_misses > 200, near_misses
+    for text in texts:
+        kept = mask_text(text) == text and mask_name(text) == text
+        assert kept, mask_text(text)  # (a masked form: no card in it)
+    assert all(mask_text(d) == d for d in digests)
+
+
+def test_base64_with_a_slash_next_to_the_card_is_masked_by_level(rng) -> None:
+    """A standard token holds '/' where a byte 0xFF (or 0x3F, '?') meets
+    the card; _B64 leaves '/' out (a path's levels), so the piece after it
+    lacked a quad and the card a digit. Read across the '/', the levels that
+    hold the card are masked: what is left decodes to no card, and a path
+    keeps its levels."""
+    tried = 0
+    for _ in range(200):
+        pan = make_pan(rng.choice(["4556", "5105", "6011", "4"]), rng.choice([13, 16, 19]), rng)
+        sep = rng.choice([b"", b" ", b"-", b"\x00"])
+        raw = rng.choice([b"\xff;" + rng.choice(["", "6", "66"]).encode(), b"?", b"\xff\xff?"]) + sep.join(c.encode() for c in pan) \
+            + rng.choice([b"?", b"\xff", b""])
+        if privacy._mask_text_once(raw.decode("latin-1")) == raw.decode("latin-1"):
+            continue
+        token = base64.b64encode(raw).decode()
+        tried += 1
+        for out in (mask_text(f"s3://bucket/x/{token}/key"), mask_name(f"/srv/{token}.csv")):
+            left = re.findall(r"[A-Za-z0-9+/]{2,}", out)
+            decoded = [base64.b64decode(r[k:][: len(r[k:]) // 4 * 4]).decode("latin-1") for r in left for k in range(4)]
+            assert not any(privacy._has_pan(d) for d in decoded), out.count("*")  # (no token in a message)
+        assert mask_text(f"s3://bucket/x/{token}/key").startswith("s3://bucket/x/")
+    assert tried > 100, tried
