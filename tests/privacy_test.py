@@ -1020,7 +1020,7 @@ def test_encoded_non_cards_stay_readable(rng) -> None:
         texts += [f"{header}.{payload}.{sig}", f"Bearer {header}.{payload}.{sig}",
                   base64.b64encode(digest).decode(), base64.urlsafe_b64encode(blob).decode(), base64.b64encode(blob).decode(),
                   f"sha256-{base64.b64encode(digest).decode()}", str(uuid.UUID(int=rng.getrandbits(128))),
-                  f"/srv/x/{uuid.UUID(int=rng.getrandbits(128))}.json"]  # (not .hex: a run glued to hex letters with an issuer prefix is masked in a name, by design)
+                  f"/srv/x/{uuid.UUID(int=rng.getrandbits(128))}.json"]  # (not .hex: as digests above)
         stamp = f"2024-06-{i % 28 + 1:02d} 09:00:{i % 60:02d}"
         for raw in (" ".join(near).encode(), "-".join(near).encode(), stamp.encode()):
             plain = raw.decode()
