@@ -399,6 +399,14 @@ def _mask_encoded(text: str) -> str:
     return text if out == text else out
 
 
+def _redacted_text(data: str, detector: Any, keep_first: int, keep_last: int) -> tuple[str, str]:
+    """(``data`` with its encoded forms masked, that with the detector's hits
+    masked too): redact's steps for a str, both kept for _mask_text_once."""
+    encoded = _mask_encoded(data)
+    masked = _masked(encoded.encode("utf-8", "surrogatepass"), detector, keep_first, keep_last)
+    return encoded, encoded if masked is None else masked.decode("utf-8", "surrogatepass")
+
+
 def redact(data: T, detector: Any = None, keep_first: int = 6, keep_last: int = 4) -> T:
     """Return ``data`` (str or bytes) with every PAN masked, same length.
 
@@ -418,10 +426,7 @@ def redact(data: T, detector: Any = None, keep_first: int = 6, keep_last: int = 
     # Encoded forms first: the detector's own decoders would mask digits
     # inside a base64 token, and the partly masked token would still decode.
     if isinstance(data, str):
-        text = _mask_encoded(data)
-        masked = _masked(text.encode("utf-8", "surrogatepass"), detector, keep_first, keep_last)
-        if masked is not None:
-            text = masked.decode("utf-8", "surrogatepass")
+        text = _redacted_text(data, detector, keep_first, keep_last)[1]
         return data if text == data else text  # type: ignore[return-value]
     raw = bytes(data)
     view = raw.decode("latin-1")  # one char per byte: the length stays
@@ -438,12 +443,11 @@ def redact(data: T, detector: Any = None, keep_first: int = 6, keep_last: int = 
 def _mask_text_once(text: str) -> str:
     if not _TWELVE.search(text) and not _B64.search(text):
         return text
-    masked = redact(text)
+    encoded, masked = _redacted_text(text, _default_detector(), 6, 4)  # (redact's, keeping its first step)
     if masked != text and len(masked) == len(text) and len(text) >= 20:
         # The engine reads digits inside an id or a digest as a candidate
         # too: those spans keep their characters (see _DIGEST); not the hex
         # of a card (with letters once past its digits), masked whole.
-        encoded = _mask_encoded(text)
         for m in _DIGEST.finditer(text):
             if encoded[m.start():m.end()] == m.group():
                 masked = masked[: m.start()] + m.group() + masked[m.end():]
@@ -921,6 +925,11 @@ def published(record: dict[str, Any]) -> Published:
     return _published(record, None)  # type: ignore[no-any-return]
 
 
+#: The types public_record and _published pass as they are (numbers: sizes,
+#: counts, offsets; a Published record: masked already).
+_LEAVES = frozenset({int, float, bool, type(None), Published})
+
+
 def _published(value: Any, key: str | None) -> Any:
     """``_frozen(public_record(value, key))`` in one pass (the object
     metadata of every object with a finding comes through here): the same
@@ -930,7 +939,7 @@ def _published(value: Any, key: str | None) -> Any:
     t = type(value)
     if t is str:
         return value if len(value) < 12 or _opaque(key) else mask_name(value)
-    if t is int or t is float or t is bool or value is None or t is Published:
+    if t in _LEAVES:
         return value
     if isinstance(value, dict):
         out = {}
@@ -940,8 +949,7 @@ def _published(value: Any, key: str | None) -> Any:
                     type(k) is not str and isinstance(k, str):
                 return _frozen(public_record(value, key))
             tv = type(v)
-            if tv is int or tv is float or tv is bool or v is None or tv is Published or \
-                    (tv is str and (len(v) < 12 or v in clean)):
+            if tv in _LEAVES or (tv is str and (len(v) < 12 or v in clean)):
                 out[k] = v  # the common leaves, without a call
             elif _opaque(k):
                 out[k] = v if tv is str else _frozen(v)
@@ -972,7 +980,7 @@ def public_record(record: Any, _key: str | None = None) -> Any:
     t = type(record)
     if t is str:
         return record if len(record) < 12 or _opaque(_key) else mask_name(record)
-    if t is int or t is float or t is bool or record is None or t is Published:
+    if t in _LEAVES:
         return record
     if isinstance(record, str):
         # A subclass of str (the encoder writes its text): masked as its
@@ -990,8 +998,7 @@ def public_record(record: Any, _key: str | None = None) -> Any:
             else:
                 nk = public_record(k) if isinstance(k, str) else k  # (a subclass: as above)
             tv = type(v)
-            if tv is int or tv is float or tv is bool or v is None or tv is Published or \
-                    (tv is str and (len(v) < 12 or v in clean)):
+            if tv in _LEAVES or (tv is str and (len(v) < 12 or v in clean)):
                 nv = v  # the common leaves, without a call
             else:
                 nv = v if _opaque(k) else public_record(v, k)
