@@ -434,6 +434,23 @@ def test_near_misses_in_names_stay_readable() -> None:
             assert not holds_card(name), name
 
 
+def _scan_with_state(tmp_path, root):
+    """``cardscan scan root`` in a process of its own, with a manifest and a
+    state DB: (the finished process, the manifest's text, the state's rows as text)."""
+    key = tmp_path / "k"
+    key.write_bytes(b"k" * 40)
+    key.chmod(0o600)
+    p = subprocess.run([sys.executable, "-m", "cardscan", "scan", str(root), "-j", "1", "--key-file", str(key),
+                        "--manifest", "m.jsonl", "--state", "s.db", "--no-progress"],
+                       capture_output=True, cwd=tmp_path, timeout=120, text=True, errors="surrogateescape",
+                       env={**__import__("os").environ, "PYTHONPATH": __import__("os").pathsep.join(sys.path)})
+    assert p.returncode == 1, p.stderr[-800:]
+    db = sqlite3.connect(tmp_path / "s.db")
+    state = "\n".join(str(row) for t in ("runs", "objects", "findings") for row in db.execute(f"SELECT * FROM {t}"))
+    db.close()
+    return p, (tmp_path / "m.jsonl").read_text(), state
+
+
 def test_names_in_every_output_of_a_scan(tmp_path, rng) -> None:
     """End to end: files named with a card in the red team's forms; the
     manifest, the state DB and stdout hold none of them, in any form."""
@@ -449,18 +466,7 @@ def test_names_in_every_output_of_a_scan(tmp_path, rng) -> None:
              "F_" + quote("".join(chr(0x0660 + int(c)) for c in pans[5]), safe="") + ".txt", f"G_fed{amex}ab.txt"]
     for n in names:
         (root / n).write_text(f"card {content}\n")
-    key = tmp_path / "k"
-    key.write_bytes(b"k" * 40)
-    key.chmod(0o600)
-    p = subprocess.run([sys.executable, "-m", "cardscan", "scan", str(root), "-j", "1", "--key-file", str(key),
-                        "--manifest", "m.jsonl", "--state", "s.db", "--no-progress"],
-                       capture_output=True, cwd=tmp_path, timeout=120, text=True, errors="surrogateescape",
-                       env={**__import__("os").environ, "PYTHONPATH": __import__("os").pathsep.join(sys.path)})
-    assert p.returncode == 1, p.stderr[-800:]
-    db = sqlite3.connect(tmp_path / "s.db")
-    state = "\n".join(str(row) for t in ("runs", "objects", "findings") for row in db.execute(f"SELECT * FROM {t}"))
-    db.close()
-    manifest = (tmp_path / "m.jsonl").read_text()
+    p, manifest, state = _scan_with_state(tmp_path, root)
     assert manifest.count('"type": "finding"') + manifest.count('"type":"finding"') >= len(names)
     for where, text in (("stdout", p.stdout + p.stderr), ("manifest", manifest), ("state", state),
                         ("manifest, JSON escapes read", json.dumps([json.loads(x) for x in manifest.splitlines()],
@@ -913,18 +919,7 @@ def test_base64_names_with_plus_or_dash_in_every_output_of_a_scan(tmp_path, rng)
     sub.mkdir(parents=True)
     for path in (root / f"{tokens[0]}.log", root / f"x.{tokens[1]}.csv", sub / "a.txt", sub / f"{tokens[3]}.txt"):
         path.write_text(f"card {content}\n")
-    key = tmp_path / "k"
-    key.write_bytes(b"k" * 40)
-    key.chmod(0o600)
-    p = subprocess.run([sys.executable, "-m", "cardscan", "scan", str(root), "-j", "1", "--key-file", str(key),
-                        "--manifest", "m.jsonl", "--state", "s.db", "--no-progress"],
-                       capture_output=True, cwd=tmp_path, timeout=120, text=True, errors="surrogateescape",
-                       env={**__import__("os").environ, "PYTHONPATH": __import__("os").pathsep.join(sys.path)})
-    assert p.returncode == 1, p.stderr[-800:]
-    db = sqlite3.connect(tmp_path / "s.db")
-    state = "\n".join(str(row) for t in ("runs", "objects", "findings") for row in db.execute(f"SELECT * FROM {t}"))
-    db.close()
-    manifest = (tmp_path / "m.jsonl").read_text()
+    p, manifest, state = _scan_with_state(tmp_path, root)
     assert manifest.count('"type": "finding"') + manifest.count('"type":"finding"') == 4
     for where, text in (("stdout", p.stdout + p.stderr), ("manifest", manifest), ("state", state)):
         assert_no_name_leak(text, pans, where)
