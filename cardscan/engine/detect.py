@@ -223,7 +223,7 @@ class Detector:
         """
         buf = bytes(data)
         if field is not None and self.config.columns:
-            fields: Fields | None = Field(field.lower().encode("utf-8", "replace"))
+            fields: Fields | None = field_of(field)
         else:
             fields = self.columns(buf)
         return self.detect(buf, 0, 0, len(buf), 0, -1, 0, columns=fields)
@@ -521,6 +521,18 @@ _KEPT_PENALTIES = {"longer_group_run": 25, "phone": 40, "hex_token": 45, "wide_r
 
 #: The brand of a number outside every issuer range (reason no_issuer_range).
 NO_BRAND = "unknown"
+
+
+def field_of(name: str) -> Field:
+    """The field a SQL column or form field ``name`` names, as :meth:`Detector.hits` reads it."""
+    return Field(name.lower().encode("utf-8", "replace"))
+
+
+def is_card_field(name: str) -> bool:
+    """Whether :meth:`Detector.hits` reads field ``name`` as a card field (where
+    it reports Luhn-valid numbers outside every issuer range: the SQL bulk
+    reader flags such rows only there)."""
+    return _names_card_field(field_of(name))
 
 
 @functools.lru_cache(maxsize=64)

@@ -60,6 +60,7 @@ from ...engine.candidates import (
     get_finder,
     has_entity,
 )
+from ...engine.detect import is_card_field
 from ...engine.inline import (  # the inline pre-checks, as the engine runs them
     _ENT_FIND,
     _PCT_FIND,
@@ -274,7 +275,7 @@ class Bulk:
             names = list(dict.fromkeys([*plan.order, *plan.row_key, *[e for _, e in plan.scan]]))
             pos = {n: i for i, n in enumerate(names)}
         card: CardFields | None = None
-        named = {j for j, (col, _) in enumerate(plan.scan) if _card_named(col)}
+        named = {j for j, (col, _) in enumerate(plan.scan) if is_card_field(col)}
         # With --no-columns (which this reader does not know) the engine keeps a
         # Luhn-valid number outside every issuer range after a card word in
         # the value's own text, in any column: such chains flag their row too.
@@ -776,13 +777,6 @@ def _other_thread_may_use(driver_conn: Any) -> bool:
     thread.start()
     thread.join()
     return not refused
-
-
-def _card_named(col: str) -> bool:
-    """Whether the engine reads column ``col`` as a card field (detect.py names a SQL
-    cell's field by the lower-cased column; the name as it is too, to be safe)."""
-    return any(context.field_evidence(n) > 0 for n in (col.encode("utf-8", "surrogateescape"),
-                                                        col.lower().encode("utf-8", "replace")))
 
 
 def _kind(err: _Orig) -> str:
