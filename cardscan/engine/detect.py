@@ -447,7 +447,16 @@ class Detector:
         elif utf16:
             be = _big_endian(buf, a, b, base)
             h.encoding = "utf-16be" if be else "utf-16le"
-            h.offset, h.length = (a - 1, b - a + 1) if be else (a, b - a + 1)
+            # The span is the digits' code units: a BE one's NUL is before its
+            # digit (always there: _big_endian saw it), an LE one's after it,
+            # where the data may end first or another byte follow (digits
+            # joined by NULs with none outside: the order is a guess).
+            # Counting that byte put the span past the data's end or over a
+            # byte of something else, and remediation called it another number.
+            if be:
+                h.offset, h.length = a - 1, b - a + 1
+            else:
+                h.offset, h.length = a, b - a + (b < n and buf[b] == 0)
         else:
             h.encoding = "ascii"
             h.offset, h.length = a, b - a

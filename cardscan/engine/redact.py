@@ -36,7 +36,7 @@ def mask_spans(data: bytes | bytearray, spans: Iterable[Span], keep_first: int =
     """``data`` with every span masked (offsets are into ``data``); same length."""
     out = bytearray(data)
     for start, end, kind in spans:
-        # (A UTF-16 hit at an odd offset may count a last code unit the data
-        # ends before: a span past the end masked an IndexError, not a card.)
+        # (A span past the end, as the detector's UTF-16 spans once were,
+        # must not raise IndexError at the output boundary.)
         mask_span(out, start, min(end, len(out)), kind, keep_first, keep_last)
     return bytes(out)

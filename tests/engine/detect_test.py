@@ -85,3 +85,80 @@ def test_chunks_from_any_position_after_the_buffer_grows() -> None:
         assert max(map(len, got)) == 1 << 20
         f.seek(start)
         assert b"".join(bytes(c) for c in chunks(f, 1 << 20, 2_000_001)) == data[start:start + 2_000_001]
+
+
+def _utf16_cases(pan: str):
+    """(label, data) for a card in UTF-16LE and BE at even and odd offsets, at
+    the start, middle and end of the data, with and without the NUL of its
+    first or last code unit (cut off by the data's end or start, or the chain
+    touching other bytes): digits joined by NULs with nothing that says
+    which order, ``x"68\\x85b2`` + ``4\\x00...`` as mask_text saw it."""
+    for enc in ("utf-16-le", "utf-16-be"):
+        body = pan.encode(enc)
+        for cut in (False, True):  # (the NUL of the first BE, the last LE code unit)
+            core = (body[:-1] if enc == "utf-16-le" else body[1:]) if cut else body
+            for lead in (b"", b"x", b"xy", b'x"68\x85b2', "card ".encode(enc), b"\x01" + "card ".encode(enc)):
+                for trail in (b"", b"z", b"zw", b"5", " paid\n".encode(enc)):
+                    yield (enc, cut, lead, trail), lead + core + trail
+
+
+def _span_faults(hits, data: bytes, pan: str) -> list[str]:
+    """What is wrong with the hits of ``pan`` in ``data`` (no digits in the text)."""
+    inner = "\x00".join(pan).encode()
+    out = []
+    for h in hits:
+        if h.digits != pan:
+            continue
+        span = data[h.offset:h.offset + h.length]
+        if h.offset < 0 or h.offset + h.length > len(data):
+            out.append(f"span [{h.offset}, {h.offset + h.length}) outside {len(data)} bytes")
+        elif span not in (inner, b"\x00" + inner if h.encoding == "utf-16be" else inner + b"\x00"):
+            out.append(f"{h.encoding} span of {len(span)} bytes is not the digits' code units ({2 * len(pan)} bytes)")
+    return out
+
+
+def test_utf16_spans_are_the_digits_code_units_wherever_they_lie(rng) -> None:
+    """A UTF-16 hit's span is its digits and the NUL of each digit's code unit
+    that is in the data: never one byte past the data's end (a card at an odd
+    offset ending the data counted a NUL the data does not hold, so the
+    manifest's length pointed past the file and remediation called the
+    location gone), never a byte of something else after the last digit."""
+    pan = make_pan("4556", 16, rng)
+    detector = Detector(ScanConfig(min_confidence=0))
+    faults, found = [], 0
+    for label, data in _utf16_cases(pan):
+        hits = [h for h in detector.hits(data) if h.digits == pan]
+        found += bool(hits)
+        faults += [f"{label}: {fault}" for fault in _span_faults(hits, data, pan)]
+    assert faults == []
+    assert found >= 100  # (each case with all 16 digits has its hit)
+
+
+def test_utf16_hits_are_the_same_streamed_in_ranges_and_in_either_backend(rng) -> None:
+    """The same spans whatever the chunk size or the byte ranges (a hit
+    straddling a chunk or range boundary), with the C finder or its twin."""
+    from cardscan.engine.candidates import BACKENDS
+
+    pan = make_pan("4556", 16, rng)
+    filler = b"log line\n" * 40
+    differ = []
+    for label, case in _utf16_cases(pan):
+        for data in (case, filler + case, filler + case + filler):
+            key = None
+            for backend in sorted(BACKENDS):
+                for size in (1, 7, 1 << 20):
+                    detector = Detector(ScanConfig(min_confidence=0, chunk_size=size, backend=backend))
+                    whole = [(h.offset, h.length, h.encoding, h.line_col) for h in detector.hits(data)]
+                    key = whole if key is None else key
+                    stream = detector.stream()
+                    got = [hit for i in range(0, len(data), size) for hit in stream.feed(data[i:i + size])]
+                    got += stream.finish()
+                    mid = len(data) // 2
+                    ranged = detector.range_hits(io.BytesIO(data), 0, mid)[0] + \
+                        detector.range_hits(io.BytesIO(data), mid, len(data))[0]
+                    for name, hits in (("stream", got), ("ranges", ranged)):
+                        if [(h.offset, h.length, h.encoding) for h in hits] != [k[:3] for k in key]:
+                            differ.append((label, len(data), backend, size, name))
+                    if whole != key:
+                        differ.append((label, len(data), backend, size, "whole"))
+    assert differ == []

@@ -97,3 +97,25 @@ def test_entity_and_percent_masks_keep_each_unit_length() -> None:
     assert spans._star_unit(b"&#X0034;", "entity") == b"&#X002A;"
     assert spans._star_unit(b"%34", "percent") == b"%2A"
     assert spans._star_unit(b"4", "percent") == b"*"
+
+
+def test_utf16_cards_anywhere_are_masked_in_place_digit_bytes_only() -> None:
+    """Remediation of a UTF-16 card at even and odd offsets, ending the data
+    or touching other bytes, replaces exactly the digits it hides: its span
+    ended one byte past the data (state ``other``: "the data ends before the
+    recorded location") or took in the byte after the last digit."""
+    from tests.engine.detect_test import _utf16_cases
+
+    p = pans(1, seed=7)[0]
+    wrong = []
+    for label, data in _utf16_cases(p):
+        fs = [f for f in SCANNER.scan_bytes(data) if f.fingerprint == FKEY.fingerprint(p)]
+        if not fs:
+            continue  # (digits touching the card make another number)
+        out, states = patch(data, fs)
+        first = data.index("\x00".join(p).encode())
+        hidden = {first + 2 * i for i in range(len(p) - 4)}
+        changed = {i for i, (x, y) in enumerate(zip(data, out)) if x != y}
+        if states != ["pan"] or changed != hidden or any(out[i] != 0x2A for i in hidden) or len(out) != len(data):
+            wrong.append((label, states))
+    assert wrong == []
