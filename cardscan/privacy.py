@@ -851,14 +851,27 @@ _CLEAN_MAX = 16384
 
 def mask_value(value: Any) -> Any:
     """A name-like value (a SQL key, an S3 version ...) masked: strings as
-    names, integers of 12-19 digits that pass Luhn as their masked digits."""
+    names, numbers of 12-19 digits that pass Luhn as their masked digits
+    (the value itself when nothing is masked). A float is read as JSON and
+    repr write it (``4556...855.0``: every digit of a 16-digit card)."""
     if isinstance(value, str):
         return mask_name(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 10 ** 11 <= abs(value) < 10 ** 19:
-        text = str(value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and _SMALL <= abs(value) < 10 ** 19:
+        text = str(int(value))  # (an IntEnum's str() is its name; JSON writes the number)
+        masked = mask_text(text)
+        return value if masked is text else masked
+    if isinstance(value, float) and _SMALL <= abs(value) < 1e19:
+        text = float.__repr__(value)
         masked = mask_text(text)
         return value if masked is text else masked
     return value
+
+
+#: Numbers below this have fewer than 12 digits, too few for a card (the
+#: common case: counts, small sizes, offsets; passed without a call).
+_SMALL = 10 ** 11
 
 
 def safe_message(exc: BaseException | str, limit: int = MESSAGE_LIMIT) -> str:
@@ -898,6 +911,55 @@ def _opaque(key: Any) -> bool:
     return type(key) is str and _opaque_key(key)
 
 
+#: Fields whose numbers cardscan measured (positions, sizes, byte counts,
+#: times): never card data, and readers need them as numbers (remediation
+#: seeks to an offset; a 100 GB file's offsets have 12 digits). Any other
+#: number of 12-19 digits is masked as its digits as a string would be (a
+#: PAN held as an int in object metadata or a row).
+MEASURE_FIELDS = frozenset({
+    "offset", "length", "line", "column", "size", "bytes", "bytes_scanned", "seconds", "end_of_file",
+    "change_time", "last_write_time",
+})
+
+
+@lru_cache(maxsize=1024)
+def _measure_key(key: str) -> bool:
+    return key in MEASURE_FIELDS or key.endswith(("_ns", "_bytes", "_size", "_offset"))
+
+
+def _public_number(value: Any, key: Any) -> Any:
+    """A number of a record (int, float; not bool) as public_record writes it."""
+    if type(key) is str and (_opaque_key(key) or _measure_key(key)):
+        return value
+    return mask_value(value)
+
+
+def _public_bytes(value: bytes | bytearray, key: Any) -> Any:
+    """Bytes of a record masked as their text (Latin-1: one character a
+    byte, so UTF-16's NULs are read too), the same type and length; writers
+    print them with str() or as hex, card and all."""
+    if len(value) < 12 or _opaque(key):
+        return value
+    text = bytes(value).decode("latin-1")
+    masked = mask_name(text)
+    if masked is text:
+        return value
+    return type(value)(masked.encode("latin-1", "replace"))
+
+
+def _rebuilt(record: Any, items: list[Any]) -> Any:
+    """A tuple, namedtuple, set or frozenset (or a subclass) of ``items``:
+    its own type where it can be built from them, else the plain one."""
+    t = type(record)
+    if t is tuple or t is set or t is frozenset:
+        return t(items)
+    make = getattr(t, "_make", None)  # a namedtuple: its fields, not one iterable
+    try:
+        return make(items) if make is not None else t(items)
+    except Exception:  # noqa: BLE001 - a subclass that cannot be rebuilt so: its plain base
+        return tuple(items) if isinstance(record, tuple) else frozenset(items)
+
+
 class Published(dict):  # type: ignore[type-arg]
     """A record that passed :func:`public_record` already (:func:`published`):
     public_record hands it back as it is, so object metadata shared by every
@@ -925,9 +987,9 @@ def published(record: dict[str, Any]) -> Published:
     return _published(record, None)  # type: ignore[no-any-return]
 
 
-#: The types public_record and _published pass as they are (numbers: sizes,
-#: counts, offsets; a Published record: masked already).
-_LEAVES = frozenset({int, float, bool, type(None), Published})
+#: The types public_record and _published pass as they are (a Published
+#: record: masked already). Numbers pass when they are short (_SMALL).
+_LEAVES = frozenset({bool, type(None), Published})
 
 
 def _published(value: Any, key: str | None) -> Any:
@@ -939,17 +1001,18 @@ def _published(value: Any, key: str | None) -> Any:
     t = type(value)
     if t is str:
         return value if len(value) < 12 or _opaque(key) else mask_name(value)
-    if t in _LEAVES:
+    if t in _LEAVES or ((t is int or t is float) and -_SMALL < value < _SMALL):
         return value
     if isinstance(value, dict):
         out = {}
         clean = _CLEAN_NAMES
         for k, v in value.items():
             if type(k) is str and len(k) >= 12 and k not in clean and mask_name(k) is not k or \
-                    type(k) is not str and isinstance(k, str):
+                    type(k) is not str and public_record(k) is not k:
                 return _frozen(public_record(value, key))
             tv = type(v)
-            if tv in _LEAVES or (tv is str and (len(v) < 12 or v in clean)):
+            if tv in _LEAVES or (tv is str and (len(v) < 12 or v in clean)) or \
+                    ((tv is int or tv is float) and -_SMALL < v < _SMALL):
                 out[k] = v  # the common leaves, without a call
             elif _opaque(k):
                 out[k] = v if tv is str else _frozen(v)
@@ -973,15 +1036,22 @@ def _frozen(value: Any) -> Any:
 
 
 def public_record(record: Any, _key: str | None = None) -> Any:
-    """``record`` (dicts, lists, strings, numbers) with every string masked
-    (:func:`mask_name`), except the opaque fields above; the same object when
-    nothing changed. Numbers are kept (sizes, counts, offsets); a number that
-    is a name (a SQL key value) is masked by :meth:`Location.public`."""
+    """``record`` (dicts, lists, tuples, sets, strings, bytes, numbers) with
+    every string masked (:func:`mask_name`), except the opaque fields above;
+    the same object when nothing changed. A number of 12-19 digits is masked
+    as its digits (:func:`mask_value`: a card held as an int), except in the
+    fields cardscan measured (:data:`MEASURE_FIELDS`); a bool stays a bool.
+    Keys are masked as values are; tuples, namedtuples and sets keep their
+    type; anything else is masked as its str() (what a writer prints)."""
     t = type(record)
     if t is str:
         return record if len(record) < 12 or _opaque(_key) else mask_name(record)
-    if t in _LEAVES:
+    if t in _LEAVES or ((t is int or t is float) and -_SMALL < record < _SMALL):
         return record
+    if isinstance(record, (int, float)) and not isinstance(record, bool):
+        return _public_number(record, _key)
+    if isinstance(record, (bytes, bytearray)):
+        return _public_bytes(record, _key)
     if isinstance(record, str):
         # A subclass of str (the encoder writes its text): masked as its
         # text, a plain str (its own methods are not asked). It was passed
@@ -996,9 +1066,10 @@ def public_record(record: Any, _key: str | None = None) -> Any:
             if type(k) is str:
                 nk = mask_name(k) if len(k) >= 12 and k not in clean else k
             else:
-                nk = public_record(k) if isinstance(k, str) else k  # (a subclass: as above)
+                nk = public_record(k)  # (a str subclass, a number, bytes, a tuple: as values are)
             tv = type(v)
-            if tv in _LEAVES or (tv is str and (len(v) < 12 or v in clean)):
+            if tv in _LEAVES or (tv is str and (len(v) < 12 or v in clean)) or \
+                    ((tv is int or tv is float) and -_SMALL < v < _SMALL):
                 nv = v  # the common leaves, without a call
             else:
                 nv = v if _opaque(k) else public_record(v, k)
@@ -1009,14 +1080,25 @@ def public_record(record: Any, _key: str | None = None) -> Any:
                     del out[k]
                 out[nk] = nv
         return record if out is None else out
-    if isinstance(record, (list, tuple)):
+    if isinstance(record, (list, tuple, set, frozenset)):
         clean = _CLEAN_NAMES
         # (Short and known-clean strings, a finding's reasons, without a call each.)
         items = [v if type(v) is str and (len(v) < 12 or v in clean) else public_record(v, _key) for v in record]
         if all(a is b for a, b in zip(items, record)):
             return record
-        return type(record)(items) if isinstance(record, tuple) else items
-    return record
+        return items if isinstance(record, list) else _rebuilt(record, items)
+    if record is None or _opaque(_key):
+        return record
+    # Anything else (a Decimal, a Path, a UUID, an object): writers print its
+    # str() (json's default=str, the manifest's encoder), so that is masked.
+    try:
+        text = str(record)
+    except Exception:  # noqa: BLE001 - an object that cannot print itself holds nothing to write
+        return type(record).__name__
+    if type(text) is not str:  # pragma: no cover - str() always gives a str
+        return record
+    masked = text if len(text) < 12 else mask_name(text)
+    return record if masked is text else masked
 
 
 # -- logging and warnings -----------------------------------------------------------------
@@ -1052,8 +1134,8 @@ class RedactingFilter:
     def _value(self, value: Any) -> Any:
         if isinstance(value, (str, bytes, bytearray)):
             return self.mask(value)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return mask_value(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return mask_value(value)  # (a float too: %s writes 4556...855.0, every digit)
         if isinstance(value, (list, tuple, dict, set)) or not isinstance(value, (float, type(None))):
             # An object's str() is what a %(field)s format would write.
             text = str(value)
