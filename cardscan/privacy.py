@@ -238,16 +238,19 @@ def _has_pan(text: str) -> bool:
 
 
 def _hidden(text: str) -> list[int]:
-    """Indexes of ``text`` (a decoded token, Latin-1) the plain rules of
-    :func:`mask_text` and :func:`mask_name` hide: its runs, its digits read
-    as a name's (``4%205%205...`` is a name's digits and separators) and the
-    engine's findings."""
+    """Indexes of ``text`` (a decoded token: Latin-1, or a Unicode reading
+    of :func:`_unicode_readings`) the plain rules of :func:`mask_text` and
+    :func:`mask_name` hide: its runs, its digits read as a name's
+    (``4%205%205...`` is a name's digits and separators) and the engine's
+    findings."""
     masked = _mask_runs(text)
     found = {i for i, (a, b) in enumerate(zip(text, masked)) if a != b} if masked is not text else set()
     found.update(_name_hide(text))
     found.update(_name_hide(text, message=True))
     # And the engine's (a card in UTF-16 at an odd offset: ``b5`` + ``6\x000\x00...``).
-    raw = text.encode("latin-1")
+    # (A Unicode reading's characters past Latin-1 are one '?' each: the
+    # indexes stay; the engine reads ASCII digits only.)
+    raw = text.encode("latin-1", "replace")
     engine = _masked(raw, _default_detector(), 6, 4)
     if engine is not None:
         # (Not inside an id or a digest: _mask_text_once keeps those.)
@@ -292,18 +295,81 @@ def _digit_bytes(raw: bytes) -> int:
 _URLSAFE = str.maketrans("-_", "+/")
 
 
+#: Fewest bytes twelve digits outside ASCII take (two each, UTF-8 or UTF-16),
+#: and the base64 and hex characters that encode them.
+_WIDE_BYTES = 24
+_WIDE_B64 = 32
+_WIDE_HEX = 48
+_UNICODE_ENCODINGS = ("utf-16-le", "utf-16-be")
+
+
+def _unicode_readings(raw: bytes) -> list[tuple[str, str, int]]:
+    """The readings of decoded bytes as UTF-8, UTF-16LE and UTF-16BE (at
+    both alignments) that hold twelve digits: (text, encoding, where in
+    ``raw`` it starts). A card in fullwidth or Arabic-Indic digits has no
+    ASCII digit: its bytes read as Latin-1 hold none, and the plain rules
+    mask such digits in text. Every character of a reading is its own
+    bytes (undecodable ones as lone surrogates), see :func:`_byte_starts`."""
+    out: list[tuple[str, str, int]] = []
+    # (One C pass first: random bytes, a digest's, hold few of these.)
+    if len(raw) < _WIDE_BYTES or len(raw.translate(None, _NOT_DIGIT_BYTE)) < 12:
+        return out
+    if len(raw.translate(None, _NOT_DIGIT_LEAD)) >= 12:
+        text = raw.decode("utf-8", "surrogateescape")
+        if _TWELVE.search(text):
+            out.append((text, "utf-8", 0))
+    for enc in _UNICODE_ENCODINGS:
+        for lead in (0, 1):
+            # (Twelve code units whose high byte a digit outside ASCII can
+            # have first: a C pass over half the bytes, before decoding.)
+            high = raw[lead + (enc == "utf-16-le")::2]
+            if len(high.translate(None, _NOT_DIGIT_HIGH)) < 12:
+                continue
+            part = raw[lead:len(raw) - (len(raw) - lead) % 2]
+            text = part.decode(enc, "surrogatepass")
+            if _TWELVE.search(text):
+                out.append((text, enc, lead))
+    return out
+
+
+#: The first byte of the UTF-8 form, and the high byte of the UTF-16 code
+#: units (surrogates included: astral digits, the mathematical ones), of
+#: every decimal digit outside ASCII (Unicode 14; a test compares them with
+#: the running Python's digits: reading 1.1M code points at import costs
+#: ~0.2 s).
+_DIGIT_LEADS = b"\xd9\xdb\xdf\xe0\xe1\xea\xef\xf0"
+_DIGIT_HIGHS = b"\x06\x07\t\n\x0b\x0c\r\x0e\x0f\x10\x17\x18\x19\x1a\x1b\x1c\xa6\xa8\xa9\xaa\xab\xd8\xd9\xda\xdb\xff"
+_NOT_DIGIT_LEAD = bytes(c for c in range(256) if c not in _DIGIT_LEADS)
+_NOT_DIGIT_HIGH = bytes(c for c in range(256) if c not in _DIGIT_HIGHS)
+_NOT_DIGIT_BYTE = bytes(c for c in range(256) if c not in _DIGIT_LEADS + _DIGIT_HIGHS)
+
+
+def _byte_starts(text: str, enc: str, lead: int) -> list[int]:
+    """Where each character of a reading of :func:`_unicode_readings` starts
+    in the decoded bytes, and where the last ends."""
+    errors = "surrogateescape" if enc == "utf-8" else "surrogatepass"
+    starts = [lead]
+    for c in text:
+        starts.append(starts[-1] + len(c.encode(enc, errors)))
+    return starts
+
+
 def _decoded_b64(token: str) -> list[str]:
     """The readings of ``token`` as base64 (each alphabet, at each of the
-    four offsets) that hold twelve digits, as Latin-1 text."""
+    four offsets) that hold twelve digits: as Latin-1 text, and as Unicode
+    text where digits outside ASCII may be (:func:`_unicode_readings`)."""
     core = token.rstrip("=")
-    if not _B64_HINT.match(core):
+    hint = _B64_HINT.match(core) is not None
+    if not hint and len(core) < _WIDE_B64:
         return []
     out = []
     pieces = [m.group() for m in _B64_STD.finditer(core)]
     # A URL-safe piece without '-' or '_' lies inside a standard one, read already.
     pieces += [m.group().translate(_URLSAFE) for m in _B64_URL.finditer(core) if "-" in m.group() or "_" in m.group()]
     for piece in pieces:
-        if not _B64_HINT.match(piece):
+        ascii_digits = hint and _B64_HINT.match(piece) is not None
+        wide = len(piece) >= _WIDE_B64
+        if not ascii_digits and not wide:
             continue
         for skip in range(4):
             part = piece[skip:]
@@ -313,8 +379,10 @@ def _decoded_b64(token: str) -> list[str]:
                 raw = binascii.a2b_base64(part)
             except (binascii.Error, ValueError):
                 continue
-            if _digit_bytes(raw) >= 12 and _TWELVE_BYTES.search(raw):
+            if ascii_digits and _digit_bytes(raw) >= 12 and _TWELVE_BYTES.search(raw):
                 out.append(raw.decode("latin-1"))
+            if wide:
+                out += [text for text, _, _ in _unicode_readings(raw)]
     return out
 
 
@@ -325,13 +393,47 @@ def _decoded_b64(token: str) -> list[str]:
 _B64_SLASHED = re.compile(r"[A-Za-z0-9+/]{16,}")
 
 
+#: The '/'s of the base64 of twelve fullwidth digits in UTF-16 (two in three
+#: 0xFF bytes make one).
+_SLASHED_MIN = 8
+
+
+def _slashed_wide(text: str) -> bool:
+    """A standard base64 run with so many '/' that no _B64 token of it is
+    long enough, yet long enough for twelve digits outside ASCII (the gates
+    that look for a _B64 token let it by)."""
+    # (The 0xFF of one fullwidth digit and the 0x1N of the next make "/x"
+    # wherever they start a quad: one in every eight characters.)
+    if text.count("/") < _SLASHED_MIN or text.count("/x") < 3:
+        return False
+    for m in _B64_SLASHED.finditer(text):
+        run = m.group()
+        if len(run) < _WIDE_B64 or run.count("/") < _SLASHED_MIN:
+            continue
+        # A path has as many '/': decoded, only such base64 has the UTF-16
+        # high bytes of twelve digits (a few us, for names with eight '/').
+        for skip in range(4):
+            part = run[skip:]
+            part = part[: len(part) - len(part) % 4]
+            try:
+                raw = binascii.a2b_base64(part)
+            except (binascii.Error, ValueError):
+                continue
+            if any(len(raw[k::2].translate(None, _NOT_DIGIT_HIGH)) >= 12 for k in (0, 1)):
+                return True
+    return False
+
+
 def _slashed_b64_spans(text: str) -> list[tuple[int, int]]:
     """Spans of ``text`` to mask: the '/'-separated levels of a standard
     base64 token with '/' in it that encode the hidden digits of a card."""
     spans = []
     for m in _B64_SLASHED.finditer(text):
         token = m.group()
-        if "/" not in token or not _B64_HINT.match(token):
+        if "/" not in token:
+            continue
+        ascii_digits = _B64_HINT.match(token) is not None
+        if not ascii_digits and len(token) < _WIDE_B64:
             continue
         for skip in range(4):
             part = token[skip:]
@@ -340,25 +442,34 @@ def _slashed_b64_spans(text: str) -> list[tuple[int, int]]:
                 raw = binascii.a2b_base64(part + "=" * (-len(part) % 4))
             except (binascii.Error, ValueError):
                 continue
-            if _digit_bytes(raw) < 12 or not _TWELVE_BYTES.search(raw):
-                continue
-            hidden = _hidden(raw.decode("latin-1"))
-            if not hidden:
-                continue
-            # Characters holding bits of those bytes (at most the first six
-            # and last four digits stay decodable, as in any masked number).
-            first = m.start() + skip + hidden[0] // 3 * 4 + hidden[0] % 3
-            last = m.start() + skip + hidden[-1] // 3 * 4 + hidden[-1] % 3 + 1
-            level = m.start()
-            for cut in [*(m.start() + i for i, c in enumerate(token) if c == "/"), m.end()]:
-                if level <= last and first < cut:
-                    spans.append((level, cut))
-                level = cut + 1
+            # (first, last) decoded byte of what each reading hides.
+            hides = []
+            if ascii_digits and _digit_bytes(raw) >= 12 and _TWELVE_BYTES.search(raw):
+                hidden = _hidden(raw.decode("latin-1"))
+                if hidden:
+                    hides.append((hidden[0], hidden[-1]))
+            if len(token) >= _WIDE_B64:
+                for reading, enc, lead in _unicode_readings(raw):
+                    hidden = _hidden(reading)
+                    if hidden:
+                        starts = _byte_starts(reading, enc, lead)
+                        hides.append((starts[hidden[0]], starts[hidden[-1] + 1] - 1))
+            for a, b in hides:
+                # Characters holding bits of those bytes (at most the first six
+                # and last four digits stay decodable, as in any masked number).
+                first = m.start() + skip + a // 3 * 4 + a % 3
+                last = m.start() + skip + b // 3 * 4 + b % 3 + 1
+                level = m.start()
+                for cut in [*(m.start() + i for i, c in enumerate(token) if c == "/"), m.end()]:
+                    if level <= last and first < cut:
+                        spans.append((level, cut))
+                    level = cut + 1
     return spans
 
 
 def _decoded_hex(token: str) -> list[str]:
-    if token.count("3") < 12:  # an ASCII digit is 3N in hex: twelve of them
+    ascii_digits = token.count("3") >= 12  # an ASCII digit is 3N in hex: twelve of them
+    if not ascii_digits and len(token) < _WIDE_HEX:  # (or twelve digits outside ASCII)
         return []
     out = []
     for skip in (0, 1):
@@ -368,8 +479,9 @@ def _decoded_hex(token: str) -> list[str]:
             raw = bytes.fromhex(part)
         except ValueError:
             continue
-        if _TWELVE_BYTES.search(raw):
+        if ascii_digits and _TWELVE_BYTES.search(raw):
             out.append(raw.decode("latin-1"))
+        out += [text for text, _, _ in _unicode_readings(raw)]
     return out
 
 
@@ -381,8 +493,11 @@ def _mask_encoded(text: str) -> str:
     # (No quick test on the whole text: the base64 of a card written a digit
     # at a time holds no group of three digits, what one looked for; each
     # token's own test is _B64_HINT.)
-    b64 = _hint_count(text) >= 12  # (twelve such characters in all, first)
-    for pattern, decode, read in ((_B64, _decoded_b64, b64), (_HEX, _decoded_hex, text.count("3") >= 12)):
+    # (Twelve such characters in all, first; or room for the base64 or hex
+    # of twelve digits outside ASCII, whose characters have no such sign.)
+    b64 = _hint_count(text) >= 12 or len(text) >= _WIDE_B64
+    for pattern, decode, read in ((_B64, _decoded_b64, b64),
+                                  (_HEX, _decoded_hex, text.count("3") >= 12 or len(text) >= _WIDE_HEX)):
         if not read:
             continue
         for m in pattern.finditer(text):
@@ -441,7 +556,7 @@ def redact(data: T, detector: Any = None, keep_first: int = 6, keep_last: int = 
 
 
 def _mask_text_once(text: str) -> str:
-    if not _TWELVE.search(text) and not _B64.search(text):
+    if not _TWELVE.search(text) and not _B64.search(text) and not _slashed_wide(text):
         return text
     encoded, masked = _redacted_text(text, _default_detector(), 6, 4)  # (redact's, keeping its first step)
     if masked != text and len(masked) == len(text) and len(text) >= 20:
@@ -511,12 +626,17 @@ def _plainly_clean(text: str) -> bool:
     ``-`` in a row (with odd separators between the digits, the base64 of a
     card holds a ``+``). Text with none of these passes every rule
     unchanged: tests compare this with the rules on names holding cards in
-    every written form."""
+    every written form. One more: the base64 of fullwidth digits in UTF-16
+    (``Ff8V/xb/F/8R/...``: a '/' for most 0xFF bytes) has no sixteen such
+    characters in a row; _slashed_b64_spans reads it across its '/'s, so
+    such a run with many '/' is left to the rules."""
     if not text.isascii() or "%" in text or "\\" in text or "&" in text:
         return False
     raw = text.encode("ascii")
-    return b"dddddddddddd" not in raw.translate(_GATE_DIGITS, _GATE_JOINERS) and \
-        b"aaaaaaaaaaaa" not in raw.translate(_GATE_ALNUM) and b"aaaaaaaaaaaaaaaa" not in raw.translate(_GATE_B64)
+    if b"dddddddddddd" in raw.translate(_GATE_DIGITS, _GATE_JOINERS) or \
+            b"aaaaaaaaaaaa" in raw.translate(_GATE_ALNUM) or b"aaaaaaaaaaaaaaaa" in raw.translate(_GATE_B64):
+        return False
+    return not _slashed_wide(text)
 
 
 def mask_text(text: str) -> str:
@@ -1282,7 +1402,8 @@ def holds_card(name: str) -> bool:
     ``IMG_20240506123456.jpg`` must pass."""
     if not isinstance(name, str):
         return False
-    if not _TWELVE.search(name) and not _B64.search(name) and "%" not in name and name.isascii():
+    if not _TWELVE.search(name) and not _B64.search(name) and "%" not in name and name.isascii() and \
+            not _slashed_wide(name):
         return False
     if _mask_encoded(name) != name:
         return True

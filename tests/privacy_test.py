@@ -1155,3 +1155,74 @@ def test_redacting_filter_masks_a_card_held_as_a_float_or_decimal_in_extra(rng) 
         log.removeHandler(handler)
     text = stream.getvalue()
     assert find_leaks(text.encode(), [pan]) == [] and "r=0.25 ok=True" in text
+
+
+_OTHER_DIGITS = {"fullwidth": 0xFF10, "arabic-indic": 0x0660, "extended-arabic-indic": 0x06F0, "devanagari": 0x0966}
+
+
+def _digits_decoded_from(out: str) -> str:
+    """Every decimal digit (as ASCII) that any base64 or hex run of ``out``
+    decodes to, at every alignment and in UTF-8, UTF-16LE and UTF-16BE."""
+    found = []
+    runs = [(m.group(), "b64") for m in re.finditer(r"[A-Za-z0-9+/_-]{8,}", out)]
+    runs += [(m.group(), "hex") for m in re.finditer(r"[0-9a-fA-F]{8,}", out)]
+    for run, kind in runs:
+        for skip in range(4 if kind == "b64" else 2):
+            part = run[skip:]
+            try:
+                if kind == "hex":
+                    raw = bytes.fromhex(part[: len(part) - len(part) % 2])
+                else:
+                    part = part.translate(str.maketrans("-_", "+/"))
+                    part = part[: len(part) - len(part) % 4]
+                    raw = base64.b64decode(part)
+            except ValueError:
+                continue
+            for enc in ("utf-8", "utf-16-le", "utf-16-be"):
+                for lead in (0, 1):
+                    text = raw[lead:].decode(enc, "ignore")
+                    found.append("".join(str(unicodedata.digit(c)) for c in text if unicodedata.digit(c, None) is not None)
+                                 + "|")
+    return "".join(found)
+
+
+def test_base64_and_hex_of_a_card_in_other_digits_are_masked(rng) -> None:
+    """A card written in fullwidth or Arabic-Indic (...) digits, then base64- or
+    hex-encoded, passed unmasked though the plain rules mask the decoded text:
+    the encoded-token rule read decoded bytes as Latin-1, where such digits
+    are no digits, and its gate looked for the base64 of ASCII digits."""
+    pan = make_pan("4556", 16, rng)
+    leaks = []
+    for script, zero in _OTHER_DIGITS.items():
+        for spaced in (False, True):
+            plain = pan if not spaced else f"{pan[:4]} {pan[4:8]} {pan[8:12]} {pan[12:]}"
+            text = plain.translate({ord(d): zero + int(d) for d in "0123456789"})
+            assert mask_text(text) != text and mask_name(text) != text  # (the plain rules mask it)
+            for enc in ("utf-8", "utf-16-le", "utf-16-be"):
+                for lead in (b"", b"c", b"\xfe\xff\xff"):  # (alignments; 0xFF puts a '/' in base64)
+                    raw = lead + f"card {text}".encode(enc)
+                    tokens = {"b64": base64.b64encode(raw).decode(), "url": base64.urlsafe_b64encode(raw).decode(),
+                              "hex": raw.hex()}
+                    for form, token in tokens.items():
+                        for name, masker in (("mask_text", mask_text), ("redact", redact), ("mask_name", mask_name),
+                                             ("redact-bytes", lambda t: redact(t.encode()).decode())):
+                            wrapped = f"note=x {token} end" if name != "mask_name" else f"s3://bucket/{token}.bin"
+                            out = masker(wrapped)
+                            if pan in _digits_decoded_from(out):
+                                leaks.append((script, spaced, enc, lead, form, name))
+    assert leaks == []
+
+
+def test_the_byte_gates_of_digits_outside_ascii_hold_every_digit_of_this_python() -> None:
+    """_DIGIT_LEADS and _DIGIT_HIGHS are literals (reading every code point
+    at import cost ~0.2 s): each decimal digit outside ASCII this Python
+    knows must start with one of those UTF-8 bytes, and have one of those
+    high bytes in each of its UTF-16 code units that is not a low surrogate."""
+    import sys
+
+    leads, highs = set(), set()
+    for cp in range(0x80, sys.maxunicode + 1):
+        if chr(cp).isdecimal():
+            leads.add(chr(cp).encode("utf-8")[0])
+            highs.add(chr(cp).encode("utf-16-be", "surrogatepass")[0])
+    assert leads <= set(privacy._DIGIT_LEADS) and highs <= set(privacy._DIGIT_HIGHS)
