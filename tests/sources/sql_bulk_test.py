@@ -315,9 +315,17 @@ def test_postgres_connection_killed_during_copy_is_an_error_and_the_scan_goes_on
     assert killed == [True]
     errors = [e for t, e in out if isinstance(e, ErrorRecord)]
     assert [(e.location.uri.rsplit(".", 1)[1], e.kind) for e in errors] == [("big", "io")]
-    assert "export stopped after" in errors[0].message
+    assert "export stopped after" in errors[0].message and _rows_before(errors[0]) > 0
     assert [e[0].column for t, e in out if t == "later"] == ["note"]  # the next table is read
     assert_no_pan(errors[0].message, pans, "the error")
+
+
+def _rows_before(error: ErrorRecord) -> int:
+    """The rows an export error says were read before it."""
+    import re
+
+    m = re.search(r"export stopped after (\d+) rows", error.message)
+    return -1 if m is None else int(m.group(1))
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -337,6 +345,9 @@ def test_table_dropped_mid_scan_is_an_error_and_the_scan_goes_on(make_db, dialec
     errors = [e for t, e in out if isinstance(e, ErrorRecord)]
     assert [(t, e.kind) for t, e in out if isinstance(e, ErrorRecord)] == [("doomed", "not_found")]
     assert len([e for t, e in out if t == "doomed" and not isinstance(e, ErrorRecord)]) >= 1
+    # The pages read before the drop (the page thread reads ahead): the error
+    # says how many rows they held (it said 0 but in PostgreSQL).
+    assert _rows_before(errors[0]) in (1000, 2000, 3000)
     assert [e[0].column for t, e in out if t == "zlater"] == ["note"]
     assert_no_pan(errors[0].message, pans, "the error")
 
@@ -594,6 +605,7 @@ def test_mariadb_connections_killed_mid_export_are_an_error_and_the_scan_goes_on
     assert killed >= 1
     errors = [(t, e.kind) for t, e in out if isinstance(e, ErrorRecord)]
     assert errors == [("big", "io")]
+    assert [_rows_before(e) for t, e in out if isinstance(e, ErrorRecord)][0] in (1000, 2000, 3000)
     assert [e[0].column for t, e in out if t == "later"] == ["note"]  # the next table is read
 
 
@@ -817,3 +829,21 @@ def test_sqlite_check_same_thread_in_connect_args_is_the_callers(make_db, rng, s
     fast = scan_source(SQLSource(f"sqlite:///{path}", bulk=True, bulk_rows=1000, connect_args=args), Scanner(key=KEY))
     assert not cells.errors and len(cells.findings) == 3
     assert _errors(fast) == _errors(cells) and _all(fast) == _all(cells)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_an_export_error_says_how_many_rows_came_before_it(make_db, rng, monkeypatch, threaded) -> None:
+    """The page the database refuses comes after 1000 rows were read and
+    scanned: the error said "after 0 rows" (the count of a driver error
+    raised while fetching a page was never kept), with the page thread or without."""
+
+    import sqlalchemy as sa_
+
+    db = make_db("sqlite")
+    _big_table(db, "big", 5000, [make_pan("4", 16, rng) for _ in range(3)])
+    monkeypatch.setattr(bulk.Bulk, "_threadable", lambda *a: threaded)
+    src = db.source(bulk=True)
+    sa_.event.listen(src.engine(), "connect", lambda raw, _rec: raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 200_000))
+    out = scan_source(src, Scanner(key=KEY))
+    src.close()
+    assert [_rows_before(e) for e in out.errors] == [1000]

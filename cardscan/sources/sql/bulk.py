@@ -546,6 +546,9 @@ class Bulk:
         number = "".join(f", {c} AS cardscan_k{i}" for i, c in enumerate(cols)) if self.dialect != "sqlite" else ""
         raw = self.engine().raw_connection()
         ahead: _Ahead | None = None
+        # Rows handed to the reader (and scanned): what an export error says
+        # came before it, wherever the page failed (this thread or the page thread).
+        delivered = 0
         try:
             if self.dialect == "sqlite":
                 raw.driver_connection.text_factory = bytes  # type: ignore[union-attr]  # the page as bytes, whatever its text holds
@@ -586,10 +589,12 @@ class Bulk:
                 pages = iter(ahead)
             for page in pages:
                 yield page, b"\x1e", b"\x1f", lambda f: f.decode("ascii")
+                delivered += page.count(b"\x1e") + 1
         except Exception as exc:
             if isinstance(exc, _ExportError):
+                exc.rows = delivered
                 raise
-            raise _ExportError(_Orig(exc), 0) from exc
+            raise _ExportError(_Orig(exc), delivered) from exc
         finally:
             killed = False
             if ahead is not None:
