@@ -836,7 +836,6 @@ def test_an_export_error_says_how_many_rows_came_before_it(make_db, rng, monkeyp
     """The page the database refuses comes after 1000 rows were read and
     scanned: the error said "after 0 rows" (the count of a driver error
     raised while fetching a page was never kept), with the page thread or without."""
-
     import sqlalchemy as sa_
 
     db = make_db("sqlite")
