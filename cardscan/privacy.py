@@ -511,7 +511,44 @@ def _mask_encoded(text: str) -> str:
             if any(m.group("d") and len(m.group("d")) > 1 for m in _UNIT.finditer(run.group())) \
                     and _has_pan(run.group()):
                 out = out[: run.start()] + "*" * (run.end() - run.start()) + out[run.end():]
+    if ("\\u" in out or "\\U" in out or "&#" in out or "%" in out) and _TWELVE.search(out):
+        # Escapes of digits outside ASCII (``\uff14``, ``&#1636;``, ``%EF%BC%94``:
+        # json.dumps' ensure_ascii, HTML, URLs), which _DIGIT does not read:
+        # a stretch of escapes, digits and separators is decoded, and masked
+        # whole when the plain rules mask what it decodes to.
+        for run in _WIDE_RUN.finditer(out):
+            if not _WIDE_ESCAPE.search(run.group()):
+                continue  # (digits as they are: the plain rules mask them, first six and last four kept)
+            decoded = _unescaped(run.group())
+            if not decoded.isascii() and any(c.isdecimal() and not c.isascii() for c in decoded) and _has_pan(decoded):
+                out = out[: run.start()] + "*" * (run.end() - run.start()) + out[run.end():]
     return text if out == text else out
+
+
+# Any escape of one character (its digits checked once decoded): \u and \U
+# escapes, HTML references, percent-encoded bytes (UTF-8, a few in a row).
+_WIDE_UNIT = r"(?:\\u[0-9a-fA-F]{4}|\\U[0-9a-fA-F]{8}|&#[0-9]{2,7};|&#[xX][0-9a-fA-F]{2,6};|%[0-9a-fA-F]{2})"
+_WIDE_RUN = re.compile(rf"(?:{_WIDE_UNIT}|\d)(?:(?:{_WIDE_UNIT}|\d|{_SEP})*(?:{_WIDE_UNIT}|\d))?")
+_WIDE_ESCAPE = re.compile(_WIDE_UNIT)
+
+
+def _unescaped(run: str) -> str:
+    """``run`` with its escapes decoded (percent-encoded bytes as UTF-8, a
+    surrogate pair of ``\\u`` escapes as its character; anything undecodable
+    as U+FFFD)."""
+    def one(m: re.Match[str]) -> str:
+        e = m.group()
+        if e[0] == "%":
+            return e  # (below, together with its neighbours: a character's UTF-8 bytes)
+        if e[0] == "\\":
+            cp = int(e[2:], 16)
+        else:
+            cp = int(e[3:-1], 16) if e[2] in "xX" else int(e[2:-1])
+        return chr(cp) if cp <= 0x10FFFF else "\ufffd"
+
+    text = _WIDE_ESCAPE.sub(one, run)
+    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")  # pairs -> characters
+    return unquote(text, errors="replace") if "%" in text else text
 
 
 def _redacted_text(data: str, detector: Any, keep_first: int, keep_last: int) -> tuple[str, str]:

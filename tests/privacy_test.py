@@ -1226,3 +1226,37 @@ def test_the_byte_gates_of_digits_outside_ascii_hold_every_digit_of_this_python(
             leads.add(chr(cp).encode("utf-8")[0])
             highs.add(chr(cp).encode("utf-16-be", "surrogatepass")[0])
     assert leads <= set(privacy._DIGIT_LEADS) and highs <= set(privacy._DIGIT_HIGHS)
+
+
+def _unescaped_digits(out: str) -> str:
+    """The decimal digits (as ASCII) of ``out`` once its escapes are decoded."""
+    import html
+
+    text = html.unescape(out)
+    text = re.sub(r"\\U([0-9a-fA-F]{8})", lambda m: chr(int(m.group(1), 16)), text)
+    text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
+    text = unquote(text, errors="replace")
+    return "".join(str(unicodedata.digit(c)) for c in text if unicodedata.digit(c, None) is not None)
+
+
+def test_escaped_digits_outside_ascii_are_masked(rng) -> None:
+    """The sibling of the base64 one: a card in fullwidth, Arabic-Indic (...)
+    digits written as JSON ``\\uFF14`` escapes (json.dumps' ensure_ascii),
+    HTML entities or percent-encoded UTF-8 passed mask_text and redact (the
+    escaped-digit rule knew the escapes of ASCII digits only); mask_name
+    decoded the percent form only."""
+    pan = make_pan("4556", 16, rng)
+    leaks = []
+    for script, zero in _OTHER_DIGITS.items():
+        for spaced in (False, True):
+            plain = pan if not spaced else f"{pan[:4]} {pan[4:8]} {pan[8:12]} {pan[12:]}"
+            text = plain.translate({ord(d): zero + int(d) for d in "0123456789"})
+            forms = {"json": json.dumps(text)[1:-1], "U": "".join(f"\\U{ord(c):08x}" for c in text),
+                     "entity": "".join(f"&#{ord(c)};" for c in text), "hex-entity": "".join(f"&#x{ord(c):X};" for c in text),
+                     "percent": quote(text)}
+            for form, escaped in forms.items():
+                for name, masker in (("mask_text", mask_text), ("redact", redact), ("mask_name", mask_name)):
+                    wrapped = f"note: {escaped} end" if name != "mask_name" else f"s3://bucket/x{escaped}.txt"
+                    if pan in _unescaped_digits(masker(wrapped)):
+                        leaks.append((script, spaced, form, name))
+    assert leaks == []
