@@ -1205,10 +1205,6 @@ def public_record(record: Any, _key: str | None = None) -> Any:
         return record if len(record) < 12 or _opaque(_key) else mask_name(record)
     if t in _LEAVES or ((t is int or t is float) and -_SMALL < record < _SMALL):
         return record
-    if isinstance(record, (int, float)) and not isinstance(record, bool):
-        return _public_number(record, _key)
-    if isinstance(record, (bytes, bytearray)):
-        return _public_bytes(record, _key)
     if isinstance(record, str):
         # A subclass of str (the encoder writes its text): masked as its
         # text, a plain str (its own methods are not asked). It was passed
@@ -1218,16 +1214,19 @@ def public_record(record: Any, _key: str | None = None) -> Any:
         return record if masked is text else masked
     if isinstance(record, dict):
         out = None
-        clean = _CLEAN_NAMES
+        clean, leaves, small = _CLEAN_NAMES, _LEAVES, _SMALL
         for k, v in record.items():
             if type(k) is str:
                 nk = mask_name(k) if len(k) >= 12 and k not in clean else k
             else:
                 nk = public_record(k)  # (a str subclass, a number, bytes, a tuple: as values are)
             tv = type(v)
-            if tv in _LEAVES or (tv is str and (len(v) < 12 or v in clean)) or \
-                    ((tv is int or tv is float) and -_SMALL < v < _SMALL):
-                nv = v  # the common leaves, without a call
+            # (The common leaves without a call: short or known-clean strings,
+            # short ints, bools, None, a Published record.)
+            if tv is str:
+                nv = v if len(v) < 12 or v in clean or _opaque(k) else public_record(v, k)
+            elif tv is int and -small < v < small or tv in leaves:
+                nv = v
             else:
                 nv = v if _opaque(k) else public_record(v, k)
             if nv is not v or nk is not k:
@@ -1244,6 +1243,10 @@ def public_record(record: Any, _key: str | None = None) -> Any:
         if all(a is b for a, b in zip(items, record)):
             return record
         return items if isinstance(record, list) else _rebuilt(record, items)
+    if isinstance(record, (int, float)) and not isinstance(record, bool):
+        return _public_number(record, _key)
+    if isinstance(record, (bytes, bytearray)):
+        return _public_bytes(record, _key)
     if record is None or _opaque(_key):
         return record
     # Anything else (a Decimal, a Path, a UUID, an object): writers print its
