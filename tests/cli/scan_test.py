@@ -623,3 +623,19 @@ def test_a_scan_reads_the_installed_distributions_once(tmp_path: Path, monkeypat
     finally:
         registry.refresh()
     assert len(calls) == 1
+
+
+#: Modules a scan's start-up must not import (each is milliseconds of every run, the
+#: pre-commit hook's and a small tree's): the process pool's machinery comes with a pool.
+NOT_AT_START = ("multiprocessing", "concurrent.futures.process", "socket", "pickle")
+
+
+def test_a_scan_with_nothing_to_scan_imports_no_pool_machinery(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = ("import sys\nfrom cardscan.cli.main import main\n"
+            "status = main(['scan', '--manifest', sys.argv[1], sys.argv[2]])\n"
+            f"print(status, [m for m in {NOT_AT_START!r} if m in sys.modules])\n")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.jsonl"), str(empty)], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True, timeout=60)
+    assert out.stdout.split("\n")[0] == "0 []"
