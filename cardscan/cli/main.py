@@ -18,6 +18,8 @@ import os
 import sys
 from typing import Any, Sequence
 
+from . import setting_up
+
 #: name -> module implementing ``configure(parser)`` and ``run(args) -> int``.
 COMMANDS: dict[str, str] = {
     "scan": "cardscan.cli.scan",
@@ -153,8 +155,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if registry is not None:  # an earlier run in this process: see plugins installed since
         registry.refresh()  # type: ignore[attr-defined]
     try:
-        parser, subparsers = build_parser(argv)
-        args, extras = parser.parse_known_args(argv)
+        with setting_up():
+            parser, subparsers = build_parser(argv)
+            args, extras = parser.parse_known_args(argv)
         if extras:
             # argparse reports a subcommand's unknown option with the top-level
             # usage; say it with the subcommand's usage, and suggest a spelling.

@@ -175,8 +175,11 @@ def run(args: argparse.Namespace) -> int:
 
 def execute(options: Any, out: IO[str] | None = None, err: IO[str] | None = None) -> tuple[int, dict[str, Any]]:
     """Run a scan from options; (exit status, summary)."""
-    key = _early_key(options)
-    from ..run import sweep
+    from . import setting_up
+
+    with setting_up():  # the sweep's modules
+        key = _early_key(options)
+        from ..run import sweep
 
     out = out or sys.stdout
     err = err or sys.stderr
