@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
@@ -505,9 +506,9 @@ class FingerprintKey:
     may still use any key.
     """
 
-    __slots__ = ("_key", "random", "_id", "_pads")
+    __slots__ = ("_key", "random", "source", "_id", "_pads", "_deriving")
 
-    def __init__(self, key: bytes | str | None = None) -> None:
+    def __init__(self, key: bytes | str | None = None, *, source: str | None = None) -> None:
         if key is None:
             env = os.environ.get("CARDSCAN_FINGERPRINT_KEY")
             key = env.encode("utf-8") if env else None
@@ -519,14 +520,37 @@ class FingerprintKey:
         self._key: bytes = key if key is not None else os.urandom(MIN_KEY_BYTES)  # (secrets.token_bytes; importing secrets costs start-up)
         if not self._key:
             raise ValueError("fingerprint key must not be empty")
+        #: Where the key came from (``file``, ``env``, ``random``: settings.load_key), for the
+        #: scan record's ``key_source``; None for a key handed in (``argument``).
+        self.source = source
         self._id: str | None = None
         self._pads: tuple[Any, Any] | None = None
+        self._deriving: threading.Thread | None = None
 
     @property
     def key_id(self) -> str:
-        if self._id is None:  # slow on purpose (see the class docstring): computed once per key
-            self._id = "pbkdf2:" + hashlib.pbkdf2_hmac("sha256", self._key, _KEY_ID_LABEL, _KEY_ID_ROUNDS, 8).hex()
+        if self._id is None:
+            deriving = self._deriving
+            if deriving is not None:
+                deriving.join()
+            if self._id is None:  # (no thread was started)
+                self._derive_id()
+        assert self._id is not None
         return self._id
+
+    def _derive_id(self) -> None:
+        # Slow on purpose (see the class docstring): computed once per key.
+        self._id = "pbkdf2:" + hashlib.pbkdf2_hmac("sha256", self._key, _KEY_ID_LABEL, _KEY_ID_ROUNDS, 8).hex()
+
+    def start_key_id(self) -> None:
+        """Begin deriving :attr:`key_id` on a thread; reading it waits for the thread.
+
+        PBKDF2 (~25 ms) lets go of the GIL: on another core it costs a sweep
+        no time if started before the work that precedes the scan record
+        (the CLI starts it before the sweep's modules are imported)."""
+        if self._id is None and self._deriving is None:
+            self._deriving = threading.Thread(target=self._derive_id, daemon=True, name="cardscan-key-id")
+            self._deriving.start()
 
     @property
     def legacy_key_id(self) -> str:

@@ -32,12 +32,12 @@ remember to mask. See docs/design.md, "The output boundary".
 from __future__ import annotations
 
 import binascii
-import re
 import unicodedata
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 from urllib.parse import quote, unquote
 
+from .engine import lazy_pattern
 from .engine.redact import mask_spans
 from .errors import CardscanError
 
@@ -84,11 +84,11 @@ _DIGIT = r"(?:\d|%3[0-9]|\\x3[0-9]|\\u003[0-9]|\\U0000003[0-9]|&#(?:4[89]|5[0-7]
 _SEP = (r"(?:[\s\-_.\u00ad\u180e\u200b-\u200f\u2060\ufeff\x00]|%(?:2[0dDeE]|5[fF]|00|09|[cC]2%[aA]0)"
         r"|\\x00|\\u0000|\\x20|\\t|\\0|&nbsp;|&#(?:32|160|0);|&#[xX](?:20|[aA]0);)")
 # At most three separators between neighbours (" - ", "%20-%20" counts as 3).
-_RUN = re.compile(rf"{_DIGIT}(?:{_SEP}{{0,3}}{_DIGIT}){{11,}}")
-_UNIT = re.compile(rf"(?P<d>{_DIGIT})|{_SEP}")
+_RUN = lazy_pattern(rf"{_DIGIT}(?:{_SEP}{{0,3}}{_DIGIT}){{11,}}")
+_UNIT = lazy_pattern(rf"(?P<d>{_DIGIT})|{_SEP}")
 # Cheap test before the run regex: twelve digit characters (or escapes
 # ending in one) somewhere in the text.
-_TWELVE = re.compile(r"(?:\d\D{0,12}){12}")
+_TWELVE = lazy_pattern(r"(?:\d\D{0,12}){12}")
 
 
 # A hex digest or id (sha256, an HMAC, an ETag, a 24-character finding or
@@ -99,7 +99,7 @@ _TWELVE = re.compile(r"(?:\d\D{0,12}){12}")
 # card glued to hex letters only, inside one such token (``dead4556...9081``):
 # mask_name masks it when it has an issuer prefix (_name_hide). A UUID is such
 # an id too (its groups of 8 and 4 digits would read as 12).
-_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?:(?=[0-9]*[a-fA-F])[0-9a-fA-F]{20,}"
+_DIGEST = lazy_pattern(r"(?<![0-9A-Za-z])(?:(?=[0-9]*[a-fA-F])[0-9a-fA-F]{20,}"
                      r"|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})(?![0-9A-Za-z])")
 
 
@@ -262,21 +262,21 @@ def _hidden(text: str) -> list[int]:
 # -- encoded forms ----------------------------------------------------------------------------
 # '/' left out: a path's slashes would join its parts into one "token" (the
 # base64 of digits, with or without separators, never holds '/').
-_B64 = re.compile(r"[A-Za-z0-9+_-]{16,}={0,2}")
-_HEX = re.compile(r"(?:[0-9a-fA-F]{2}){12,}")
+_B64 = lazy_pattern(r"[A-Za-z0-9+_-]{16,}={0,2}")
+_HEX = lazy_pattern(r"(?:[0-9a-fA-F]{2}){12,}")
 # The pieces of a token read in one alphabet: a standard token may be glued
 # to words by '-' or '_' (``x-NDU1...+g``), a URL-safe one by '+'; neither
 # alphabet's own characters are cut.
-_B64_STD = re.compile(r"[A-Za-z0-9+]{16,}")
-_B64_URL = re.compile(r"[A-Za-z0-9_-]{16,}")
+_B64_STD = lazy_pattern(r"[A-Za-z0-9+]{16,}")
+_B64_URL = lazy_pattern(r"[A-Za-z0-9_-]{16,}")
 # Cheap test before decoding a piece at four offsets: every ASCII digit in
 # the decoded bytes fixes one character of its own (its top six bits, 'M',
 # 'N' or 'O'; its top four bits after two others, 'D', 'T', 'j' or 'z'; its
 # low six bits, 'w'-'z' or '0'-'5'), whatever separates the digits and
 # wherever the triple boundaries fall; every rule needs twelve digits (an
 # escaped digit ends in an ASCII one). Its hex is a '3' per digit.
-_B64_HINT = re.compile(r"(?:[^MNODTjzw-z0-5]*[MNODTjzw-z0-5]){12}")
-_ESCAPED_DIGIT = re.compile(r"%3[0-9]|\\[xu]0*3[0-9]|\\U0000003[0-9]|&#")
+_B64_HINT = lazy_pattern(r"(?:[^MNODTjzw-z0-5]*[MNODTjzw-z0-5]){12}")
+_ESCAPED_DIGIT = lazy_pattern(r"%3[0-9]|\\[xu]0*3[0-9]|\\U0000003[0-9]|&#")
 _NOT_HINT = bytes(c for c in range(256) if chr(c) not in "MNODTjzwxyz012345")
 
 
@@ -287,7 +287,7 @@ def _hint_count(text: str) -> int:
     return len(raw.translate(None, _NOT_HINT))
 
 
-_TWELVE_BYTES = re.compile(rb"(?:[0-9][^0-9]{0,12}){12}")
+_TWELVE_BYTES = lazy_pattern(rb"(?:[0-9][^0-9]{0,12}){12}")
 
 
 def _digit_bytes(raw: bytes) -> int:
@@ -390,7 +390,7 @@ def _decoded_b64(token: str) -> list[str]:
 # next to a card's digits), which _B64 leaves out so that a path's levels
 # are not one token: the piece with the digits then lacks a quad and may
 # lose one of them. Read across '/', masked by level (a path stays a path).
-_B64_SLASHED = re.compile(r"[A-Za-z0-9+/]{16,}")
+_B64_SLASHED = lazy_pattern(r"[A-Za-z0-9+/]{16,}")
 
 
 #: The '/'s of the base64 of twelve fullwidth digits in UTF-16 (two in three
@@ -628,7 +628,7 @@ _mask_text = lru_cache(maxsize=16384)(_mask_text_once)
 #: (_pan_windows), so it skips the slow path that would say so (each mtime
 #: is a new string: the caches do not help). Tested equal to the slow path.
 _G = r"(?:[0-5][0-9]|60)"  # a month, a day, an hour, a minute, a second: at most 60 (_date_like)
-_STAMP = re.compile(rf"(?:19|2[01])[0-9]{{2}}-{_G}-{_G}"
+_STAMP = lazy_pattern(rf"(?:19|2[01])[0-9]{{2}}-{_G}-{_G}"
                     rf"(?:[T ]{_G}:{_G}(?::{_G}(?:\.[0-9]{{1,9}})?)?)?"
                     rf"(?:Z|[+-]{_G}:{_G})?")  # not -0613: after a fraction it groups as 9 + 4 digits
 
@@ -637,7 +637,7 @@ _STAMP = re.compile(rf"(?:19|2[01])[0-9]{{2}}-{_G}-{_G}"
 #: base64 characters (the two tests of _mask_text_once), so it is passed at
 #: once (each finding's is a new string: the cache does not help). Tested
 #: equal to the slow path.
-_MASKED_NUMBER = re.compile(r"[0-9]{0,6}\*{6,}[0-9]{0,4}")
+_MASKED_NUMBER = lazy_pattern(r"[0-9]{0,6}\*{6,}[0-9]{0,4}")
 
 
 #: Bytes of ASCII text for :func:`_plainly_clean`: digits as ``d``, letters
@@ -732,7 +732,7 @@ def mask_fields(fields: Iterable[str | int]) -> str:
 # space is handled apart). Letters end a stretch; escapes written with
 # letters (``\\x34``, ``&nbsp;``, ``%C2%A0``) are handled apart.
 _STRETCH_CHARS = frozenset("0123456789!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\x7f" + "".join(map(chr, range(32))))
-_LETTERED_ESCAPE = re.compile(r"\\[xuU0t]|&[a-zA-Z#]|%[0-9a-fA-F]")
+_LETTERED_ESCAPE = lazy_pattern(r"\\[xuU0t]|&[a-zA-Z#]|%[0-9a-fA-F]")
 _STRETCH_STR = "".join(sorted(_STRETCH_CHARS)) + " "
 
 
@@ -847,10 +847,10 @@ def _name_unit(c: str) -> int:
 # The cheap tests first. Twelve digits (any Unicode decimal digit)
 # somewhere; in ASCII text, stretches of digits with only separators between
 # (the ASCII ones of _name_unit: controls, space, _NAME_PUNCT).
-_NAME_TWELVE = re.compile(r"(?:\d\D*){12}")
+_NAME_TWELVE = lazy_pattern(r"(?:\d\D*){12}")
 _ASCII_SEP = r"[\x00-\x20\x7f%\-_./\\:+~=#@!'()\[\]{}|*]"
 # A stretch of ASCII digits and separators that may hold a run (gaps judged in _name_hide).
-_ASCII_RUN = re.compile(rf"[0-9](?:[0-9]|{_ASCII_SEP})*")
+_ASCII_RUN = lazy_pattern(rf"[0-9](?:[0-9]|{_ASCII_SEP})*")
 
 
 def _decoded_name(text: str) -> str:

@@ -203,9 +203,9 @@ def load_key(key_file: str | os.PathLike[str] | None = None) -> tuple[Any, str]:
         if not data:
             raise ConfigError(f"key file {path} is empty")
         check_key_length(data, f"key file {path}")
-        return FingerprintKey(data), "file"
+        return FingerprintKey(data, source="file"), "file"
     env = os.environ.get("CARDSCAN_FINGERPRINT_KEY")
     if env:
         check_key_length(env.encode("utf-8"), "CARDSCAN_FINGERPRINT_KEY")
-        return FingerprintKey(env.encode("utf-8")), "env"
-    return FingerprintKey(None), "random"
+        return FingerprintKey(env.encode("utf-8"), source="env"), "env"
+    return FingerprintKey(None, source="random"), "random"

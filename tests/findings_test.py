@@ -203,6 +203,33 @@ def test_key_id_is_a_slow_derivation_no_cheaper_to_test_than_a_fingerprint(rng) 
     assert hexid == slow
 
 
+def test_a_key_id_started_on_a_thread_is_the_same_id_derived_once(monkeypatch) -> None:
+    import hashlib
+    import threading
+
+    from cardscan import findings as findings_mod
+
+    calls = []
+    real = hashlib.pbkdf2_hmac
+    gate = threading.Event()
+
+    def slow(*args):  # the thread is still deriving when key_id is read
+        calls.append(threading.current_thread().name)
+        gate.wait(5)
+        return real(*args)
+
+    monkeypatch.setattr(findings_mod.hashlib, "pbkdf2_hmac", slow)
+    key = b"a key derived in the background.."
+    k = FingerprintKey(key)
+    k.start_key_id()
+    k.start_key_id()  # once per key
+    threading.Timer(0.05, gate.set).start()
+    assert k.key_id == "pbkdf2:" + real("sha256", key, b"cardscan key id v2", findings_mod._KEY_ID_ROUNDS, 8).hex()
+    assert calls == ["cardscan-key-id"]  # key_id waited for the thread instead of deriving it again
+    k.start_key_id()  # known: no thread
+    assert k.key_id.startswith("pbkdf2:") and calls == ["cardscan-key-id"]
+
+
 def test_an_old_key_id_still_names_its_key() -> None:
     import hashlib
 

@@ -18,6 +18,8 @@ import os
 import sys
 from typing import Any, Sequence
 
+from . import setting_up
+
 #: name -> module implementing ``configure(parser)`` and ``run(args) -> int``.
 COMMANDS: dict[str, str] = {
     "scan": "cardscan.cli.scan",
@@ -129,6 +131,24 @@ def _command_in(argv: Sequence[str] | None) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command in ``argv`` (default: this process's command line); the exit status.
+
+    Without ``argv`` this is the program (the ``cardscan`` script, ``python -m
+    cardscan``): the process exits when it returns, so what exists then is
+    frozen (``gc.freeze``): the interpreter's last collection at exit walked
+    every object of the run to find nothing worth it (~10 ms of every run).
+    Files and handlers are closed and flushed before, and atexit still runs.
+    """
+    try:
+        return _bounded(argv)
+    finally:
+        if argv is None:
+            import gc
+
+            gc.freeze()
+
+
+def _bounded(argv: Sequence[str] | None) -> int:
     # The output boundary (privacy.py): stdout and stderr mask card numbers,
     # whatever a command, a library, logging's last resort or ``warnings``
     # prints there. Commands that log set up the logging boundary too
@@ -153,8 +173,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if registry is not None:  # an earlier run in this process: see plugins installed since
         registry.refresh()  # type: ignore[attr-defined]
     try:
-        parser, subparsers = build_parser(argv)
-        args, extras = parser.parse_known_args(argv)
+        with setting_up():
+            parser, subparsers = build_parser(argv)
+            args, extras = parser.parse_known_args(argv)
         if extras:
             # argparse reports a subcommand's unknown option with the top-level
             # usage; say it with the subcommand's usage, and suggest a spelling.

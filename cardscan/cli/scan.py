@@ -175,7 +175,11 @@ def run(args: argparse.Namespace) -> int:
 
 def execute(options: Any, out: IO[str] | None = None, err: IO[str] | None = None) -> tuple[int, dict[str, Any]]:
     """Run a scan from options; (exit status, summary)."""
-    from ..run import sweep
+    from . import setting_up
+
+    with setting_up():  # the sweep's modules
+        key = _early_key(options)
+        from ..run import sweep
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -188,11 +192,31 @@ def execute(options: Any, out: IO[str] | None = None, err: IO[str] | None = None
                 out = guard(out)
             err = guard(err)
         sinks = stdout_sinks(options, out, err)
-        summary = sweep(options, sinks=sinks, progress=progress, notices=None if options.quiet else err)
+        summary = sweep(options, sinks=sinks, progress=progress, notices=None if options.quiet else err, key=key)
     except BaseException:
         progress.close()  # a setup error: the bar must not stay on the terminal
         raise
     return exit_status(summary), summary
+
+
+def _early_key(options: Any) -> Any:
+    """The sweep's fingerprint key, its id already being derived on a thread.
+
+    The id (PBKDF2, ~25 ms, slow on purpose) lets go of the GIL: started
+    here, it is made on another core while the sweep's modules import,
+    instead of after them on the way to the scan record. The key says where
+    it came from (file, env, random), so the scan record is the same. None
+    when it cannot be loaded: the sweep loads it again and reports why in
+    its own order (after its checks of the options)."""
+    from ..errors import CardscanError
+    from ..settings import load_key
+
+    try:
+        key, _ = load_key(options.key_file)
+    except CardscanError:
+        return None
+    key.start_key_id()
+    return key
 
 
 def build_progress(options: Any, err: IO[str]) -> Any:

@@ -45,12 +45,12 @@ longer_group_run       -25    ``DE89 3704 0044 0532 0130 00`` (groups continue o
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 from typing import Iterable
 
 import ahocorasick
 
+from . import lazy_pattern
 from .config import DEFAULT_MIN_CONFIDENCE
 
 BASE = 60
@@ -103,7 +103,7 @@ _FILLER_WORDS = (
 #: ``_`` and punctuation are boundaries (``cc_num``, ``card=``).
 _WORD_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789")
 #: MM/YY or MM/YYYY, not part of a longer date (``04/27/2026``) or ISO date.
-_EXPIRY = re.compile(rb"(?<![0-9/])(?:0[1-9]|1[0-2]) ?/ ?(?:[2-9][0-9]|20[2-9][0-9])(?![0-9/])")
+_EXPIRY = lazy_pattern(rb"(?<![0-9/])(?:0[1-9]|1[0-2]) ?/ ?(?:[2-9][0-9]|20[2-9][0-9])(?![0-9/])")
 #: Words that say a field holds a card's security code too (``card_and_cvc``):
 #: there 16 digits + CVV is the reading, not 19 digits (see validate.windows).
 CVV_WORDS = frozenset(("cvv", "cvv2", "cvc", "cvc2", "csc", "cid", "cvd", "cvn", "cav", "cav2", "security"))
@@ -141,9 +141,9 @@ _NEG_TOKENS = frozenset(w for w in NEGATIVE_WORDS if w.isascii() and w.isalnum()
 _CARD_TOKENS = frozenset(FIELD_CARD_WORDS)
 _VOCAB = _NEG_TOKENS | _CARD_TOKENS | frozenset(_FILLER_WORDS)
 _MAX_WORD = max(len(w) for w in _VOCAB)
-_ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
+_ALNUM_RUN = lazy_pattern(r"[A-Za-z0-9]+")
 # PAN | Card | Number, UATP | Card, cc | Number, 2 (digits apart).
-_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_CAMEL = lazy_pattern(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 
 @functools.lru_cache(maxsize=8192)
@@ -208,14 +208,14 @@ _GAP = frozenset(b" \t=:\"'/")
 _IDENT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _ALNUM = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 _QUOTES = frozenset(b"\"'")
-_XML_OPEN = re.compile(rb"<([A-Za-z_][A-Za-z0-9_.:\-]*)(?:\s[^<>]*)?>\Z")
-_BRACKETS = re.compile(rb"[A-Za-z_][A-Za-z0-9_.\-]*(?:\[[A-Za-z0-9_.\-]*\])+\Z")
-_CODE_STYLE = re.compile(rb"[A-Za-z0-9][_.\-][A-Za-z0-9]|[a-z][A-Z]")
+_XML_OPEN = lazy_pattern(rb"<([A-Za-z_][A-Za-z0-9_.:\-]*)(?:\s[^<>]*)?>\Z")
+_BRACKETS = lazy_pattern(rb"[A-Za-z_][A-Za-z0-9_.\-]*(?:\[[A-Za-z0-9_.\-]*\])+\Z")
+_CODE_STYLE = lazy_pattern(rb"[A-Za-z0-9][_.\-][A-Za-z0-9]|[a-z][A-Z]")
 _LABEL_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _LETTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-_INSERT = re.compile(rb"(?i)insert\s+into\s+[^\s(]+\s*\(([^()]{1,2000})\)\s*values\s*")
-_NAME_ATTR = re.compile(rb"\sname\s*=\s*[\"']([A-Za-z_][A-Za-z0-9_.\-\[\] ]{0,63})[\"']")
-_JSON_PARENT = re.compile(rb"[\"']([A-Za-z_][A-Za-z0-9_.\- ]{0,63})[\"']\s*:\s*\Z")
+_INSERT = lazy_pattern(rb"(?i)insert\s+into\s+[^\s(]+\s*\(([^()]{1,2000})\)\s*values\s*")
+_NAME_ATTR = lazy_pattern(rb"\sname\s*=\s*[\"']([A-Za-z_][A-Za-z0-9_.\-\[\] ]{0,63})[\"']")
+_JSON_PARENT = lazy_pattern(rb"[\"']([A-Za-z_][A-Za-z0-9_.\- ]{0,63})[\"']\s*:\s*\Z")
 #: How far back a JSON key's enclosing object is looked for.
 _PARENT_BACK = 256
 

@@ -54,6 +54,7 @@ import re
 from typing import Iterator
 from urllib.parse import unquote_to_bytes
 
+from . import lazy_pattern
 from .candidates import CEXT, escape_end, has_entity
 
 MIN_BASE64 = 16
@@ -62,7 +63,7 @@ MIN_DIGITS = 12
 # Three base64 quads whose 9 bytes are all digits, spaces or dashes: the
 # character classes follow from the bit layout (see the module docstring).
 _QUAD = rb"[ILMNO][CDSTijyz][0AEIMQUYcgk][0-5gtw-z]"
-_B64_HINT = re.compile(_QUAD * 3)
+_B64_HINT = lazy_pattern(_QUAD * 3)
 # Cheaper first pass: 12 bytes in a row from the union of the quad classes.
 # translate + find run in C at memory speed; the regex runs only on such runs.
 _B64_UNION = frozenset(b"ILMNOCDSTijyz0AEIMQUYcgk012345gtwxyz")
@@ -77,7 +78,7 @@ _inline_bytes = getattr(CEXT, "inline_bytes", None)
 #: inline_bytes' mask bits: which bytes a decoder starts from are present.
 PERCENT, NBSP, BACKSLASH, AMP = 1, 2, 4, 8
 _B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
-_B64_RIGHT = re.compile(rb"[A-Za-z0-9+/_-]*={0,2}")
+_B64_RIGHT = lazy_pattern(rb"[A-Za-z0-9+/_-]*={0,2}")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 _DIGITS = b"0123456789"
@@ -90,14 +91,14 @@ _NOT_HIGH = bytes(range(128))
 
 # Digits, space, dash, and the UTF-8 no-break spaces U+00A0 / U+202F (one token each).
 _PCT_ESC = rb"%(?:3[0-9]|2[0dD]|[cC]2%[aA]0|[eE]2%80%[aA][fF])"
-_PCT_FIND = re.compile(_PCT_ESC)
-_PCT_RUN = re.compile(rb"(?:[0-9+ -]|" + _PCT_ESC + rb")*")
+_PCT_FIND = lazy_pattern(_PCT_ESC)
+_PCT_RUN = lazy_pattern(rb"(?:[0-9+ -]|" + _PCT_ESC + rb")*")
 _PCT_SEP = frozenset(b" +-")
 
 _ENT_ESC = rb"&#(?:0*(?:4[89]|5[0-7]|32|45|160|8239)|[xX]0*(?:3[0-9]|2[0dD]|[aA]0|202[fF]));|&nbsp;"
-_ENT_FIND = re.compile(_ENT_ESC)
-_ENT_RUN = re.compile(rb"(?:[0-9 -]|" + _ENT_ESC + rb")*")
-_ENT_ONE = re.compile(_ENT_ESC)
+_ENT_FIND = lazy_pattern(_ENT_ESC)
+_ENT_RUN = lazy_pattern(rb"(?:[0-9 -]|" + _ENT_ESC + rb")*")
+_ENT_ONE = lazy_pattern(_ENT_ESC)
 _ENT_SEP = frozenset(b" -")
 
 # No-break spaces between digit groups, as word processors and HTML exports
@@ -105,15 +106,15 @@ _ENT_SEP = frozenset(b" -")
 # never follows an ASCII digit, so a lone 0xA0 there is Latin-1).
 _NBSP_ESC = rb"\xc2\xa0|\xe2\x80\xaf|\xa0"
 # Found by their literal bytes (a regex that starts with a class is ~150 MB/s).
-_A0_DIGIT = re.compile(rb"\xa0(?=[0-9])")
-_NNBSP_DIGIT = re.compile(rb"\xe2\x80\xaf(?=[0-9])")
-_NBSP_RUN = re.compile(rb"(?:[0-9 -]|" + _NBSP_ESC + rb")*")
-_NBSP_ONE = re.compile(_NBSP_ESC)
+_A0_DIGIT = lazy_pattern(rb"\xa0(?=[0-9])")
+_NNBSP_DIGIT = lazy_pattern(rb"\xe2\x80\xaf(?=[0-9])")
+_NBSP_RUN = lazy_pattern(rb"(?:[0-9 -]|" + _NBSP_ESC + rb")*")
+_NBSP_ONE = lazy_pattern(_NBSP_ESC)
 
 # JSON \u escapes of digits, space, dash and no-break space inside a string.
 _JSON_ESC = rb"\\u00(?:3[0-9]|2[0dD]|[aA]0)"
-_JSON_ONE = re.compile(_JSON_ESC)
-_JSON_RUN = re.compile(rb"(?:[0-9 -]|" + _JSON_ESC + rb")*")
+_JSON_ONE = lazy_pattern(_JSON_ESC)
+_JSON_RUN = lazy_pattern(rb"(?:[0-9 -]|" + _JSON_ESC + rb")*")
 
 # Form encoding: '+' is a space. Only digit groups joined by '+' inside the
 # value of a key=value pair (a query string, a form body) count, so code
@@ -123,7 +124,7 @@ _FORM_KEY = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 # What may end a form value: the next pair, a fragment, the end of a quoted
 # string, whitespace or markup; ';' and ')' are left out (code).
 # '+' first: the regex engine then scans for a literal, not a class.
-_PLUS_DIGIT = re.compile(rb"\+(?<=[0-9]\+)[0-9]")
+_PLUS_DIGIT = lazy_pattern(rb"\+(?<=[0-9]\+)[0-9]")
 _DIGIT_AT = bytes(1 if 48 <= c <= 57 else 0 for c in range(256))
 _FORM_END = frozenset(b"&#\"' \t\r\n<>")
 
@@ -182,10 +183,10 @@ _DIGIT_TABLE = bytes(1 if 48 <= c <= 57 else 0 for c in range(256))
 _GATE_PREV = frozenset(b"+\xa0\xafu")
 _GATE_NEXT = frozenset(b"+\xa0\xc2\xe2\\")
 # A separator between the run and another digit, on either side of it.
-_PLUS_BEFORE = re.compile(rb"[0-9]\+\Z")
-_PLUS_AFTER = re.compile(rb"\+[0-9]")
-_NBSP_BEFORE = re.compile(rb"[0-9](?:" + _NBSP_ESC + rb")\Z")
-_NBSP_AFTER = re.compile(rb"(?:" + _NBSP_ESC + rb")[0-9]")
+_PLUS_BEFORE = lazy_pattern(rb"[0-9]\+\Z")
+_PLUS_AFTER = lazy_pattern(rb"\+[0-9]")
+_NBSP_BEFORE = lazy_pattern(rb"[0-9](?:" + _NBSP_ESC + rb")\Z")
+_NBSP_AFTER = lazy_pattern(rb"(?:" + _NBSP_ESC + rb")[0-9]")
 
 
 def _dense(buf: bytes) -> bool:
@@ -498,7 +499,7 @@ def _ent_decode(span: bytes) -> bytes:
 def _escaped(buf, find, run, back, seps, decode, encoding) -> Iterator[tuple[int, int, bytes, str]]:  # type: ignore[no-untyped-def]
     covered = 0
     # find: a pattern of the escapes, or a function giving where they start.
-    starts = (m.start() for m in find.finditer(buf)) if isinstance(find, re.Pattern) else find(buf)
+    starts = find(buf) if callable(find) else (m.start() for m in find.finditer(buf))
     for at in starts:
         if at < covered:
             continue
@@ -546,7 +547,7 @@ _ONE = {"percent": _PCT_FIND, "entity": _ENT_ONE, "nbsp": _NBSP_ONE, "json": _JS
 
 # One escape of a character: percent (also %25 of an escaped escape), JSON/C
 # \u and \x, and the XML/HTML entities of punctuation around field names.
-_CTX_ESC = re.compile(
+_CTX_ESC = lazy_pattern(
     rb"%[0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|\\[\"'/\\]"
     rb"|&(?:quot|apos|amp|lt|gt|#[0-9]{1,5}|#[xX][0-9a-fA-F]{1,4});"
 )

@@ -190,11 +190,18 @@ def build_index(rows: list[Range]) -> _Index:
     return index
 
 
+def _rows_loaded() -> list[Range]:
+    """The table's rows, parsed once (~0.5 ms); the index is built on first lookup."""
+    global _brands, _ranges
+    if _ranges is None:
+        brand_list, range_list = parse_iin_table(_package_text(_IIN_FILE))
+        _brands, _ranges = brand_list, range_list
+    return _ranges
+
+
 def _load() -> _Index:
-    global _index, _brands, _ranges
-    brand_list, range_list = parse_iin_table(_package_text(_IIN_FILE))
-    _brands, _ranges = brand_list, range_list
-    _index = build_index([r for r in range_list if r.width in ADMITTED_WIDTHS])
+    global _index
+    _index = build_index([r for r in _rows_loaded() if r.width in ADMITTED_WIDTHS])
     return _index  # _index assigned last: a concurrent reader sees a complete table
 
 
@@ -277,17 +284,14 @@ def test_card_blob() -> bytes:
 def brands() -> list[Issuer]:
     """One :class:`Issuer` per brand id, in table order (for docs and the CLI)."""
     if _brands is None:
-        _load()
+        _rows_loaded()
     assert _brands is not None
     return list(_brands)
 
 
 def ranges() -> list[Range]:
     """Every row of the table, any width, in file order (docs, tests, scorers)."""
-    if _ranges is None:
-        _load()
-    assert _ranges is not None
-    return list(_ranges)
+    return list(_rows_loaded())
 
 
 def length_table(widths: frozenset[str] | tuple[str, ...] | None = None) -> bytes:
@@ -304,22 +308,26 @@ def length_table(widths: frozenset[str] | tuple[str, ...] | None = None) -> byte
     admitted = widths is None or frozenset(widths) == ADMITTED_WIDTHS
     if admitted and _admitted_lengths is not None:
         return _admitted_lengths
-    index = (_index or _load()) if widths is None else _index_for(frozenset(widths))
+    wanted = ADMITTED_WIDTHS if widths is None else frozenset(widths)
+    # From the rows, not the index (every Detector's start, ~2 ms less, and no
+    # index to build before the first lookup): a row's lengths are allowed
+    # under every 4-digit prefix one of its keys starts or continues, which is
+    # one run of prefixes, as the index's nodes would say (tested equal).
     table = bytearray(10000)
-    for key, node in index.items():
-        mask = 0
-        for n in range(MIN_LEN, MAX_LEN + 1):
-            if node[n] is not None:
-                mask |= 1 << (n - MIN_LEN)
-        if not mask:
+    for r in _rows_loaded():
+        if r.width not in wanted:
             continue
-        if len(key) >= 4:
-            table[int(key[:4])] |= mask
+        mask = 0
+        for n in r.lengths:
+            mask |= 1 << (n - MIN_LEN)
+        width = len(r.prefix_from)
+        if width >= 4:
+            first, last = int(r.prefix_from[:4]), int(r.prefix_to[:4])
         else:
-            span = 10 ** (4 - len(key))
-            first = int(key) * span
-            for p in range(first, first + span):
-                table[p] |= mask
+            span = 10 ** (4 - width)
+            first, last = int(r.prefix_from) * span, (int(r.prefix_to) + 1) * span - 1
+        for p in range(first, last + 1):
+            table[p] |= mask
     if admitted:
         _admitted_lengths = bytes(table)
     return bytes(table)

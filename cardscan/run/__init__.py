@@ -36,7 +36,6 @@ Library use::
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import replace
 from typing import IO, Any, Callable, Iterable, Iterator
 
@@ -87,12 +86,11 @@ def sweep(
         raise ConfigError("nothing to scan: give at least one source")
     _check(options)
     fkey, key_source = _key(options, key)
-    # The key id (PBKDF2, slow on purpose: ~0.05 s) is made on a thread while
+    # The key id (PBKDF2, slow on purpose: ~0.03 s) is made on a thread while
     # the sources and the engine are built; hashlib lets go of the GIL, so on
-    # an idle core it takes no time from the start-up. Joined before the scan
-    # record needs it.
-    key_id = threading.Thread(target=lambda: fkey.key_id, daemon=True, name="cardscan-key-id")
-    key_id.start()
+    # an idle core it takes no time from the start-up. Awaited where the scan
+    # record needs it. (The CLI starts it earlier still: cli/scan.py execute.)
+    fkey.start_key_id()
     if options.manifest is not None:
         # A manifest keeps masked numbers beside their fingerprints: under a short key
         # the two give the card numbers back (a key file or the env var is checked on load).
@@ -104,7 +102,6 @@ def sweep(
     config, limits = build_config(options), build_limits(options)
     spec = _worker_spec(config, fkey, limits, specs, options.log_level)
 
-    key_id.join()
     info = _loop.scan_info(built, record(options, config, limits, executor), fkey, key_source)
     state = _open_state(options, config, limits, fkey)
     runner = None
@@ -189,7 +186,9 @@ def _key(options: SweepOptions, key: Any) -> tuple[Any, str]:
     from ..findings import FingerprintKey
 
     if key is not None:
-        return (key if isinstance(key, FingerprintKey) else FingerprintKey(key)), "argument"
+        # A key settings.load_key made (the CLI loads it early) says where it came from.
+        fkey = key if isinstance(key, FingerprintKey) else FingerprintKey(key)
+        return fkey, fkey.source or "argument"
     from ..settings import load_key
 
     return load_key(options.key_file)

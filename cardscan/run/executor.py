@@ -128,13 +128,15 @@ def process_pool(spec: dict[str, Any], jobs: int) -> Callable[[], Executor]:
     the worker module once, so start-up stays cheap (see :func:`_forkserver`
     for how it finds the same cardscan as this process).
     """
-    import multiprocessing  # here, not at import: --jobs 1 never starts a pool (~20 ms of start-up)
-    from concurrent.futures import ProcessPoolExecutor
-
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
-
     def make() -> Executor:
+        # Imported when a pool starts, not when the runner is made: multiprocessing and
+        # concurrent.futures.process (~15 ms) are start-up time of every sweep, and one
+        # with nothing or one unit to scan never starts a pool.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
         if "forkserver" in methods:
             _forkserver(ctx)
         return ProcessPoolExecutor(

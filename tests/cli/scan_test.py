@@ -623,3 +623,32 @@ def test_a_scan_reads_the_installed_distributions_once(tmp_path: Path, monkeypat
     finally:
         registry.refresh()
     assert len(calls) == 1
+
+
+#: Modules a scan's start-up must not import (each is milliseconds of every run, the
+#: pre-commit hook's and a small tree's): the process pool's machinery comes with a pool.
+NOT_AT_START = ("multiprocessing", "concurrent.futures.process", "socket", "pickle")
+
+
+def test_a_scan_with_nothing_to_scan_imports_no_pool_machinery(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = ("import sys\nfrom cardscan.cli.main import main\n"
+            "status = main(['scan', '--manifest', sys.argv[1], sys.argv[2]])\n"
+            f"print(status, [m for m in {NOT_AT_START!r} if m in sys.modules])\n")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.jsonl"), str(empty)], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True, timeout=60)
+    assert out.stdout.split("\n")[0] == "0 []"
+
+
+def test_the_program_leaves_its_objects_frozen_for_the_exit_a_library_call_does_not(tmp_path: Path) -> None:
+    # The interpreter's last collection at exit walked every object of the run (~10 ms);
+    # main() without argv is the program, about to exit. With argv, a caller goes on.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = ("import gc, sys\nfrom cardscan.cli.main import main\nargv = ['scan', '--manifest', sys.argv[1], sys.argv[2]]\n"
+            "main(argv)\nlibrary = gc.get_freeze_count()\nsys.argv = ['cardscan', *argv]\nmain()\n"
+            "print(library, gc.get_freeze_count() > 10000)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.jsonl"), str(empty)], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True, timeout=60)
+    assert out.stdout.split() == ["0", "True"]

@@ -777,3 +777,35 @@ def test_a_test_card_reading_wins_an_overlap() -> None:
             break
     else:
         raise AssertionError("no 19-digit test card whose 16-digit prefix is a PAN")
+
+
+def _length_table_from_the_index(widths: frozenset[str]) -> bytes:
+    """length_table as it was computed before it read the rows: from the index's nodes."""
+    index = issuers.build_index([r for r in issuers.ranges() if r.width in widths])
+    table = bytearray(10000)
+    for key, node in index.items():
+        mask = sum(1 << (n - 12) for n in range(12, 20) if node[n] is not None)
+        if mask and len(key) >= 4:
+            table[int(key[:4])] |= mask
+        elif mask:
+            span = 10 ** (4 - len(key))
+            for p in range(int(key) * span, (int(key) + 1) * span):
+                table[p] |= mask
+    return bytes(table)
+
+
+@pytest.mark.parametrize("widths", [("narrow",), ("wide",), ("sandbox",), ("narrow", "wide"), issuers.WIDTHS])
+def test_the_length_table_read_from_the_rows_is_the_index_s(widths: tuple[str, ...]) -> None:
+    assert issuers.length_table(widths) == _length_table_from_the_index(frozenset(widths))
+
+
+def test_a_detector_builds_no_index_until_a_number_is_looked_up() -> None:
+    # Every process's first Detector asked the index for the length table (~2 ms to build it).
+    import subprocess
+    import sys
+
+    code = ("from cardscan.engine import issuers\nfrom cardscan.engine.detect import Detector\n"
+            "d = Detector()\nprint(issuers._index is None, len(d.hits(b'card 4111 1111 1111 1111')), "
+            "issuers._index is None)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["True", "1", "False"]

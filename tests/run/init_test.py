@@ -94,6 +94,25 @@ def test_sweep_keyword_convenience_builds_the_same_options(tmp_path: Path, rng) 
         cardscan.sweep([tmp_path], jobs=1, key=b"k", min_confidence="high")
 
 
+def test_a_key_settings_loaded_keeps_its_source_in_the_scan_record(tmp_path: Path, rng, monkeypatch) -> None:
+    # The CLI loads the key before the sweep (to derive its id meanwhile) and passes it
+    # in: the record still says where it came from; any other key passed is an argument.
+    from cardscan.findings import FingerprintKey
+    from cardscan.settings import load_key
+    from cardscan.sinks.base import ListSink
+
+    write_planted(tmp_path / "a.log", rng, 1)
+    monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "an env key, 32 bytes or longer...")
+    for key, source in ((load_key()[0], "env"), (FingerprintKey(b"a key of 32 bytes or longer, too"), "argument")):
+        sink = ListSink()
+        cardscan.sweep([tmp_path], jobs=1, key=key, sinks=[sink])
+        assert sink.scan_info["key_source"] == source and sink.scan_info["key_id"] == key.key_id
+    monkeypatch.delenv("CARDSCAN_FINGERPRINT_KEY")
+    sink = ListSink()
+    cardscan.sweep([tmp_path], jobs=1, key=load_key()[0], sinks=[sink])
+    assert sink.scan_info["key_source"] == "random"
+
+
 def test_run_sweep_turns_config_limits_and_source_options_into_options(tmp_path: Path, rng) -> None:
     from cardscan.decoders import Limits
 
