@@ -55,7 +55,7 @@ from ..sources.base import (
     RowSource,
     StatsSource,
 )
-from ..sources.fs import SmallBatch, object_meta, read_files
+from ..sources.fs import SmallBatch, batch_stat, object_meta, read_files
 from .executor import BatchUnit, InProcessRunner, Runner, Unit
 from .progress import ScanCallback
 
@@ -484,12 +484,14 @@ class Sweep:
                                 partial(self._relist, src, entry))
                 continue
             names = entry.names
+            stats = None
             try:
                 if isinstance(got, BaseException):
                     raise got
-                data, ends, status = got
+                data, ends, status, *more = got
                 clean, nbytes = clean_files(detector, names, data, ends, status)
-                del data
+                if more and getattr(src, "read_entry", None) is not None:
+                    stats = more[0]
             except Exception:  # noqa: BLE001 - a bug here must cost no file: each goes the item way
                 log.debug("batch read of %s failed; its files are scanned one by one", mask_name(entry.dir),
                           exc_info=True)
@@ -500,8 +502,16 @@ class Sweep:
                 self._progress_size()
                 self.progress.relative_update(files=len(clean), nbytes=nbytes, findings=0, errors=0)
             for i, name in enumerate(names):
-                if i not in clean:
+                if i in clean:
+                    continue
+                if stats is not None and not status[i]:
+                    # Read whole and unchanged: its item carries those bytes and
+                    # their fstat, and is scanned without reading the file again
+                    # (fs.FileSource.read_entry; a worker, if it goes to one, reads).
+                    yield src.read_entry(entry, name, batch_stat(stats, i), data[ends[i]:ends[i + 1] - 1])
+                else:
                     yield src.batch_entry(entry, name)
+            got = data = None  # (the batch's bytes: not kept while the next batch is read)
 
     def _settle(self, src: Any, payload: Any) -> tuple[list[ItemResult], list[Unit]]:
         """A worker's answer for a BatchUnit: its clean files counted as
@@ -723,7 +733,7 @@ def _taken(queued: tuple[Any, Any]) -> tuple[Any, Any]:
 def _read(batch: SmallBatch) -> Any:
     """read_files of a batch, or the exception it raised (handled where the batch is checked)."""
     try:
-        return read_files(batch.dir, batch.names, SMALL_FILE)
+        return read_files(batch.dir, batch.names, SMALL_FILE, stats=True)
     except Exception as exc:  # noqa: BLE001 - see Sweep._small_files
         return exc
 

@@ -488,6 +488,33 @@ def test_batched_files_in_the_same_order_with_one_job(tmp_path: Path, rng) -> No
     assert [(e.location.uri, e.kind) for e in quiet.errors] == [(e.location.uri, e.kind) for e in items.errors]
 
 
+def test_flagged_files_of_a_batch_are_scanned_from_its_read(tmp_path: Path, rng, monkeypatch) -> None:
+    # A file the batch read whole and the pre-check flagged is scanned from
+    # those bytes and that fstat (fs.FileSource.read_entry), not opened again;
+    # its records are the item way's, object metadata included. Containers,
+    # databases and the big file are opened by the general path, as before.
+    mixed_tree(tmp_path, rng)
+    _, items = sweep(FileSource(tmp_path))  # ListSink: every file the item way
+    real = FileSource._open_regular
+    opened: list[str] = []
+
+    def counting(self: FileSource, item: Any) -> Any:
+        opened.append(item.uri.rsplit("/", 1)[1])
+        return real(self, item)
+
+    monkeypatch.setattr(FileSource, "_open_regular", counting)
+    quiet = QuietListSink()
+    Sweep([FileSource(tmp_path)], InProcessRunner(settings(FileSource(tmp_path))), [quiet]).run()
+    assert [(f, f.obj) for f in quiet.findings] == [(f, f.obj) for f in items.findings]
+    assert [(f.id, f.location) for f in quiet.findings] == [(f.id, f.location) for f in items.findings]
+    assert [(e.location, e.kind, e.message) for e in quiet.errors] == [
+        (e.location, e.kind, e.message) for e in items.errors]
+    flagged = {f.location.uri.rsplit("/", 1)[1] for f in quiet.findings if not f.location.member}
+    assert "plain.log" in flagged and "f000.log" in flagged
+    assert "plain.log" not in opened and "f000.log" not in opened and "utf16.txt" not in opened
+    assert {"big.log", "shop.db"} <= set(opened)  # bigger than a small file, a database: opened as before
+
+
 def test_files_gone_swapped_or_changed_after_the_listing(tmp_path: Path, rng, monkeypatch) -> None:
     # Between the directory listing and the batched read: a file vanishes, one
     # becomes a FIFO, one a link, one changes while read (read_files says so).
