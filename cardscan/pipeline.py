@@ -71,7 +71,7 @@ from .errors import SourceError
 from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location
 from .privacy import published
 from .sources.base import Item, RoutedSource, RowSource
-from .sources.fs import FileSource, _iso, object_meta, os_error_kind, os_error_message, ukey
+from .sources.fs import FileSource, ListedMeta, _iso, object_meta, os_error_kind, os_error_message, ukey
 
 _READ = 1 << 20
 #: Files up to this size are read in one system call and scanned from memory
@@ -319,9 +319,12 @@ class Pipeline:
         if got is None:
             return False
         data, before, after = got
-        if is_database(data):
+        if before is after and _checked_plain(item, data):
+            container = False  # (the batch that read these very bytes found no database, no container)
+        elif is_database(data):
             return False
-        container = is_container(item_name(item.uri), data[:HEAD_SIZE])
+        else:
+            container = is_container(item_name(item.uri), data[:HEAD_SIZE])
         if plain_only and container:
             return False
         try:
@@ -482,12 +485,23 @@ def clean_files(detector: Any, names: Sequence[str], data: bytes, ends: list[int
     file of the batch is to be scanned as an item. ``detector``: the scan's
     (``Scanner.detector``).
     """
-    flagged = precheck.flagged(data, ends, detector)
-    read = [i for i in range(len(names)) if not status[i] and i not in flagged]
-    clean = set(read) - containers(names, data, ends, read)
-    clean = {i for i in clean if not data.startswith(SQLITE_MAGIC, ends[i], ends[i + 1] - 1)}
-    nbytes = sum(ends[i + 1] - 1 - ends[i] for i in clean)
+    clean, nbytes, _ = batch_verdicts(detector, names, data, ends, status)
     return clean, nbytes
+
+
+def batch_verdicts(detector: Any, names: Sequence[str], data: bytes, ends: list[int], status: bytes
+                   ) -> tuple[set[int], int, set[int]]:
+    """:func:`clean_files`' (clean, their bytes), and the indices of the
+    flagged files read whole that are no database nor container either
+    (the same tests): scanned from the batch's bytes
+    (``FileSource.read_entry``), they need not be sniffed again (:meth:`Pipeline._scan_small`)."""
+    flagged = precheck.flagged(data, ends, detector)
+    read = [i for i in range(len(names)) if not status[i]]
+    plain = set(read) - containers(names, data, ends, read)
+    plain = {i for i in plain if not data.startswith(SQLITE_MAGIC, ends[i], ends[i + 1] - 1)}
+    clean = plain - flagged
+    nbytes = sum(ends[i + 1] - 1 - ends[i] for i in clean)
+    return clean, nbytes, plain & flagged
 
 
 def _located(locate: Any, found: list[Finding]) -> list[Finding]:
@@ -826,6 +840,13 @@ def _plain_open(source: Any) -> bool:
     """Does ``source`` open files as the built-in file source does (not a
     subclass with its own ``open``)? Only then may a small file skip ``open``."""
     return type(source).open is FileSource.open and type(source).read_small is FileSource.read_small
+
+
+def _checked_plain(item: Item, data: bytes) -> bool:
+    """Did the batch that read ``data`` (this very object: FileSource.read_entry)
+    find it no database and no container (:func:`batch_verdicts`)?"""
+    meta = item.meta
+    return type(meta) is ListedMeta and meta.plain is data
 
 
 def _changed(a: os.stat_result, b: os.stat_result) -> bool:

@@ -39,7 +39,7 @@ from ..pipeline import (
     SMALL_FILE,
     ItemResult,
     attach_object,
-    clean_files,
+    batch_verdicts,
     is_database,
     item_name,
     ranges_digest,
@@ -93,6 +93,23 @@ class Tally:
         self.objects = self.objects_with_findings = self.bytes = 0
         self.carried_objects = self.carried_bytes = self.carried_findings = 0
         self._last_uri, self._last_dir = "", ""
+        self._root_set = frozenset(self.roots)
+        #: top_dir by the directory of an object (not itself a root): the
+        #: answer depends on that alone, and each flagged file is a new uri.
+        self._by_parent: dict[str, str] = {}
+
+    def _top_dir_of(self, uri: str) -> str:
+        """:meth:`top_dir`, remembered per directory holding the object."""
+        base = uri.split("#", 1)[0]
+        parent = base.rpartition("/")[0]
+        if not parent or base in self._root_set:
+            return self.top_dir(uri)
+        top = self._by_parent.get(parent)
+        if top is None:
+            if len(self._by_parent) >= 4096:
+                self._by_parent.clear()
+            top = self._by_parent[parent] = self.top_dir(uri)
+        return top
 
     def top_dir(self, uri: str) -> str:
         """The top-level directory under the scanned root that holds ``uri``, for humans."""
@@ -114,7 +131,7 @@ class Tally:
         self.by_band[confidence_band(f.confidence)] += 1
         uri = f.location.uri
         if uri != self._last_uri:  # findings come grouped by object
-            self._last_uri, self._last_dir = uri, self.top_dir(uri)
+            self._last_uri, self._last_dir = uri, self._top_dir_of(uri)
         self.by_dir[self._last_dir] += 1
 
     def error(self, e: ErrorRecord) -> None:
@@ -489,13 +506,13 @@ class Sweep:
                 if isinstance(got, BaseException):
                     raise got
                 data, ends, status, *more = got
-                clean, nbytes = clean_files(detector, names, data, ends, status)
+                clean, nbytes, plain = batch_verdicts(detector, names, data, ends, status)
                 if more and getattr(src, "read_entry", None) is not None:
                     stats = more[0]
             except Exception:  # noqa: BLE001 - a bug here must cost no file: each goes the item way
                 log.debug("batch read of %s failed; its files are scanned one by one", mask_name(entry.dir),
                           exc_info=True)
-                clean, nbytes = set(), 0
+                clean, nbytes, plain = set(), 0, set()
             if clean:
                 t.objects += len(clean)
                 t.bytes += nbytes
@@ -508,7 +525,7 @@ class Sweep:
                     # Read whole and unchanged: its item carries those bytes and
                     # their fstat, and is scanned without reading the file again
                     # (fs.FileSource.read_entry; a worker, if it goes to one, reads).
-                    yield src.read_entry(entry, name, batch_stat(stats, i), data[ends[i]:ends[i + 1] - 1])
+                    yield src.read_entry(entry, name, batch_stat(stats, i), data[ends[i]:ends[i + 1] - 1], i in plain)
                 else:
                     yield src.batch_entry(entry, name)
             got = data = None  # (the batch's bytes: not kept while the next batch is read)

@@ -109,7 +109,36 @@ def _group(gid: int) -> str:
 
 
 def _iso(ns: int) -> str:
+    """``ns`` (an mtime in nanoseconds) as ``2026-12-07T09:23:37.733897Z``:
+    what ``datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(
+    timespec="microseconds")`` writes (:func:`_iso_datetime`), with the
+    date and time of day formatted once per second (a datetime per call cost
+    ~4 us of every object with findings; files written together share their
+    second). The microseconds are rounded as fromtimestamp rounds the float
+    (its fraction times 1e6, half to even; tests compare the two)."""
+    t = ns / 1e9
+    if not 0.0 <= t < _ISO_END:  # (before 1970, or years past 9999: as datetime does it)
+        return _iso_datetime(ns)
+    sec = int(t)
+    us = round((t - sec) * 1e6)  # (t - sec is exact: C's modf)
+    if us >= 1000000:
+        sec, us = sec + 1, us - 1000000
+    prefix = _ISO_SECONDS.get(sec)
+    if prefix is None:
+        if len(_ISO_SECONDS) >= 4096:
+            _ISO_SECONDS.clear()
+        prefix = _ISO_SECONDS[sec] = datetime.fromtimestamp(sec, tz=timezone.utc).isoformat(timespec="seconds")[:19]
+    return f"{prefix}.{us:06d}Z"
+
+
+def _iso_datetime(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+#: The date and time of day of the seconds _iso wrote lately (bounded: cleared when full).
+_ISO_SECONDS: dict[int, str] = {}
+#: 10000-01-01T00:00:00Z, where datetime ends (the last second of 9999 may round up to it: the general path).
+_ISO_END = 253402300799.0
 
 
 def ukey(st: os.stat_result) -> str:
@@ -159,6 +188,9 @@ class ListedMeta(dict):  # type: ignore[type-arg]
     #: (:meth:`FileSource.read_entry`): :meth:`FileSource.read_small` gives
     #: it once instead of reading the file again. Not pickled: a worker reads.
     preread: tuple[bytes, os.stat_result] | None = None
+    #: That content, when the batch found it no database and no container
+    #: (pipeline.batch_verdicts): the very bytes object, so the verdict holds for it alone.
+    plain: bytes | None = None
 
     def __reduce__(self) -> Any:  # plain data across processes: (dict, perm)
         return (_listed_meta, (dict(self), self.perm))
@@ -491,16 +523,21 @@ class FileSource:
         # refused when the item is opened, as for a swap after any listing.
         return self._batch_item(uri, path, st)
 
-    def read_entry(self, batch: SmallBatch, name: str, st: os.stat_result, data: bytes) -> Item:
+    def read_entry(self, batch: SmallBatch, name: str, st: os.stat_result, data: bytes, plain: bool = False
+                   ) -> Item:
         """:meth:`batch_entry` of a file ``read_files`` read whole and
         unchanged (status 0): ``st`` its fstat then (:func:`batch_stat`),
         ``data`` its content. The item is what batch_entry's stat would give
         (the read did not follow a link and found a regular file), and it
         carries the content: :meth:`read_small` gives it instead of opening
         the file again (a worker process, which gets the item pickled
-        without it, reads the file)."""
+        without it, reads the file). ``plain``: the batch found the content
+        no database and no container (the pipeline does not sniff it again)."""
         item = self._batch_item(batch.uri + "/" + _quote_name(name), os.path.join(batch.dir, name), st)
-        item.meta.preread = (data, st)  # type: ignore[attr-defined]  # (a ListedMeta)
+        meta: ListedMeta = item.meta  # type: ignore[assignment]
+        meta.preread = (data, st)
+        if plain:
+            meta.plain = data
         return item
 
     def _batch_item(self, uri: str, path: str, st: os.stat_result) -> Item:

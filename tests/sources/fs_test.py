@@ -700,3 +700,17 @@ def test_a_listed_file_swapped_for_a_link_is_not_followed(tmp_path: Path) -> Non
     assert src.read_small(src.item_for(root / "a.txt"), 1 << 16)[0] == b"not listed\n"
     following = FileSource(root, follow_symlinks=True)
     assert [following.read_small(i, 1 << 16)[0] for i in following.items() if isinstance(i, Item)] == [b"not listed\n"]
+
+
+def test_iso_writes_what_datetime_writes(rng) -> None:
+    # _iso formats the date and time of day once per second and rounds the
+    # microseconds itself: the same text as datetime's, at the rounding edges too.
+    edges = [0, 1, 499, 500, 501, 999_499, 999_500, 999_501, 999_999_499, 999_999_500, 999_999_501, 999_999_999]
+    values = [rng.randrange(0, 253402300799 * 10**9) for _ in range(20000)]
+    values += [rng.randrange(1_600_000_000, 1_900_000_000) * 10**9 + rng.choice(edges) + rng.randrange(1000) * 1000
+               for _ in range(20000)]
+    values += edges + [-1, -10**9, -1_500_000_001, 253402300798 * 10**9 + 999_999_600]
+    for ns in values:
+        assert fs_module._iso(ns) == fs_module._iso_datetime(ns), ns
+    with pytest.raises(ValueError):  # past year 9999, as datetime says
+        fs_module._iso(253402300799 * 10**9 + 999_999_999)
