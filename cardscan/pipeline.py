@@ -210,15 +210,14 @@ class Pipeline:
     def _finish(self, result: ItemResult, t0: float) -> ItemResult:
         item = result.item
         result.seconds = time.perf_counter() - t0
+        obj = None
         if result.findings or result.allowed:
             obj = {**object_meta(item), **result.obj}
             if result.sha256 is not None and item.byte_range is None:
                 obj["sha256"] = result.sha256
                 obj["sha256_mode"] = "whole"
-            attach_object(result.findings, obj)
-            attach_object(result.allowed, obj)
         if result.findings or result.errors or result.allowed:  # (nothing to publish in a clean object's result)
-            publish(result, self.scanner.key)
+            publish(result, self.scanner.key, obj)
         return result
 
     # -- sources ------------------------------------------------------------------------
@@ -346,7 +345,7 @@ class Pipeline:
         result.obj.update(_stat_meta(before, bool(result.findings or result.allowed)))
         result.sha256 = hashlib.sha256(data).hexdigest()
         result.nbytes = len(data)
-        if _changed(before, after):
+        if before is not after and _changed(before, after):  # (one stat: the batch's read saw no change)
             result.errors.append(ErrorRecord(base, "changed", "the file changed while it was being read; rescan it"))
         return True
 
@@ -521,11 +520,12 @@ def _load(target: str) -> Any:
 
 
 # -- publishing -------------------------------------------------------------------------
-def publish(result: ItemResult, key: FingerprintKey) -> None:
+def publish(result: ItemResult, key: FingerprintKey, obj: dict[str, Any] | None = None) -> None:
     """Mask card numbers in the names of ``result``'s locations and object
     metadata (``/exports/4111111111111111.csv``, a git path), sealing the real
     location under the key so remediation can find it (findings.py, seal.py).
-    Everything after the pipeline (sinks, state, progress) sees public names."""
+    Everything after the pipeline (sinks, state, progress) sees public names.
+    ``obj``: the object metadata for its findings (default: the first's)."""
     # One check (and one seal) per name, not per finding: a file may hold millions.
     done: dict[Any, Location | None] = {}
 
@@ -546,7 +546,8 @@ def publish(result: ItemResult, key: FingerprintKey) -> None:
     if result.allowed:
         result.allowed = [_relocated(f, public(f.location)) for f in result.allowed]
     if result.findings or result.allowed:
-        obj = (result.findings or result.allowed)[0].obj
+        if obj is None:
+            obj = (result.findings or result.allowed)[0].obj
         # Path, repo, database, table, bucket, owner ...: every name, masked
         # once here and frozen, so writing each finding does not check it again.
         pub = published(obj)
