@@ -478,12 +478,14 @@ class Sweep:
         """``entries`` with each :class:`~cardscan.sources.fs.SmallBatch` read
         here, in one call (:func:`~cardscan.sources.fs.read_files`, in C
         without the GIL), and replaced by the items of the files that need a
-        scan; the others are counted as scanned (:func:`pipeline.clean_files`
+        scan; the others are counted as scanned (:func:`pipeline.batch_verdicts`
         says which: what scan_item would give for them is a result with
         nothing in it). The files given as items (flagged, a container or
         database, bigger than a small file, changed, not readable, not a
         regular file by now) are listed as the walk lists them and go on as
-        any item: split when big, scanned by a worker, re-read there.
+        any item: split when big, scanned by a worker, re-read there; except
+        that a file read whole carries the bytes and fstat of this read
+        (``FileSource.read_entry``), and is not read again in this process.
 
         Once a pool of several workers is up (the runner's ``batch_units``),
         a batch goes to a worker whole instead (a :class:`BatchUnit`: it
