@@ -69,18 +69,9 @@ from .engine.config import ScanConfig
 from .engine.scanner import RangeStats, Scanner
 from .errors import SourceError
 from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location, built
-from .privacy import Published, published
+from .privacy import published
 from .sources.base import Item, RoutedSource, RowSource
-from .sources.fs import (
-    FileSource,
-    ListedMeta,
-    _iso,
-    listed_exposure,
-    object_meta,
-    os_error_kind,
-    os_error_message,
-    ukey,
-)
+from .sources.fs import FileSource, ListedMeta, _iso, object_meta, os_error_kind, os_error_message, ukey
 
 _READ = 1 << 20
 #: Files up to this size are read in one system call and scanned from memory
@@ -223,10 +214,10 @@ class Pipeline:
         result.seconds = time.perf_counter() - t0
         obj = None
         if result.findings or result.allowed:
-            extra = result.obj
+            obj = {**object_meta(item), **result.obj}
             if result.sha256 is not None and item.byte_range is None:
-                extra = {**extra, "sha256": result.sha256, "sha256_mode": "whole"}
-            obj = _object(item, extra)
+                obj["sha256"] = result.sha256
+                obj["sha256_mode"] = "whole"
         if result.findings or result.errors or result.allowed:  # (nothing to publish in a clean object's result)
             publish(result, self.scanner.key, obj)
         return result
@@ -564,39 +555,6 @@ def publish(result: ItemResult, key: FingerprintKey, obj: dict[str, Any] | None 
         pub = published(obj)
         attach_object(result.findings, pub)
         attach_object(result.allowed, pub)
-
-
-#: The keys of a listed file's object metadata (fs._access, exposure.py,
-#: _stat_meta, _finish): none holds a digit, so privacy.published treats each
-#: key's value on its own, and the published whole is the published parts merged.
-_OBJECT_KEYS = frozenset({"owner", "group", "mode", "exposure", "readers", "group_members", "exposure_detail",
-                          "size", "mtime", "ukey", "sha256", "sha256_mode"})
-#: (listing's owner, group, mode; id of exposure.py's answer) -> (that answer, their published merge).
-_HEADS: dict[tuple[Any, ...], tuple[dict[str, Any], Published]] = {}
-
-
-def _object(item: Item, extra: dict[str, Any]) -> dict[str, Any]:
-    """The object metadata of ``item``'s findings: ``{**object_meta(item), **extra}``.
-
-    For a file the walk listed, already published (privacy.published: what
-    :func:`publish` would make of it): its owner, group, mode and exposure
-    are the same for the files of a directory with the same permissions
-    (exposure.py answers them with one shared dict), so that part is
-    published once and merged with the file's own (size, mtime, ukey,
-    sha256): ~5 us of every object with findings. Where any key is not one
-    of :data:`_OBJECT_KEYS`, as before (publish publishes the whole)."""
-    meta = item.meta
-    if type(meta) is ListedMeta and _OBJECT_KEYS.issuperset(meta) and _OBJECT_KEYS.issuperset(extra):
-        exposure = listed_exposure(item)
-        if _OBJECT_KEYS.issuperset(exposure) and all(type(v) is str for v in meta.values()):
-            key = (id(exposure), *meta.items())
-            got = _HEADS.get(key)
-            if got is None or got[0] is not exposure:  # (the answer is held there: its id is not reused meanwhile)
-                if len(_HEADS) >= 1024:
-                    _HEADS.clear()
-                got = _HEADS[key] = (exposure, published({**meta, **exposure}))
-            return Published({**got[1], **published(extra)})
-    return {**object_meta(item), **extra}
 
 
 def _relocated(record: Any, loc: Location) -> Any:

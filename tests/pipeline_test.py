@@ -797,39 +797,3 @@ def test_batch_verdicts_say_what_each_file_alone_would(tmp_path: Path, rng) -> N
         assert (i in clean) == (alone and i not in flagged), name
         assert (i in plain) == (alone and i in flagged), name
     assert {names[i] for i in plain} == {"plain.log"} and {names[i] for i in clean} == {"clean.log"}
-
-
-def test_object_metadata_published_by_parts_is_the_whole_published(open_tmp_path: Path, rng, monkeypatch) -> None:
-    # _object publishes a listed file's owner, group, mode and exposure once
-    # per directory and permissions, merged with the file's own fields: what
-    # publish made of the whole (the same masking, the same order of keys).
-    from cardscan.pipeline import _object
-    from cardscan.privacy import Published, mask_name, published
-    from cardscan.sources import fs as fs_module
-    from cardscan.sources.fs import object_meta
-
-    d = open_tmp_path / "d"
-    d.mkdir()
-    for n in ("a.log", "b.log"):
-        (d / n).write_text("x\n")
-    os.chmod(d / "b.log", 0o600)
-    items = [i for i in FileSource(open_tmp_path).items() if isinstance(i, Item)]
-    card_group = f"grp{pan(rng, 1)}"
-    extras = [{"size": 2, "mtime": "2026-12-07T09:23:37.733897Z", "ukey": "2:1796635417733897585:65024:5409279"},
-              {"size": 2, "mtime": "2026-12-07T09:23:37.733897Z", "ukey": "2:1:2:3", "sha256": "ab" * 32,
-               "sha256_mode": "whole"}]
-    for _ in range(2):  # the second time from what was remembered
-        for item in items:
-            for extra in extras:
-                got = _object(item, extra)
-                want = published({**object_meta(item), **extra})
-                assert type(got) is Published and got == want and list(got) == list(want)
-    # A name with a card number in the listing is masked in the head as in the whole.
-    monkeypatch.setattr(fs_module, "_group", lambda gid: card_group)
-    item = [i for i in FileSource(open_tmp_path).items() if isinstance(i, Item)][0]
-    got = _object(item, extras[0])
-    assert got == published({**object_meta(item), **extras[0]}) and got["group"] == mask_name(card_group) != card_group
-    # A key it does not know: the whole as before, published by publish.
-    odd = {**extras[0], "etag": "x"}
-    assert _object(item, odd) == {**object_meta(item), **odd} and type(_object(item, odd)) is not Published
-    assert all(mask_name(k) is k for k in cardscan.pipeline._OBJECT_KEYS)  # (why the parts may be published apart)

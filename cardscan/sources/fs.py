@@ -208,14 +208,7 @@ def object_meta(item: Item) -> dict[str, Any]:
     meta = item.meta
     if type(meta) is not ListedMeta:
         return meta
-    return {**meta, **listed_exposure(item)}
-
-
-def listed_exposure(item: Item) -> dict[str, Any]:
-    """The exposure part of :func:`object_meta` for an item whose meta is a
-    :class:`ListedMeta`: exposure.py's answer, shared by the files of a
-    directory with the same owner, group, mode and ACL (do not modify it)."""
-    return file_exposure(uri_to_path(item.uri), _Perm(*item.meta.perm))  # type: ignore[arg-type, attr-defined]  # reads these fields
+    return {**meta, **file_exposure(uri_to_path(item.uri), _Perm(*meta.perm))}  # type: ignore[arg-type]  # reads these fields
 
 
 @lru_cache(maxsize=512)
