@@ -68,10 +68,10 @@ from .engine import precheck
 from .engine.config import ScanConfig
 from .engine.scanner import RangeStats, Scanner
 from .errors import SourceError
-from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location
+from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location, built
 from .privacy import published
 from .sources.base import Item, RoutedSource, RowSource
-from .sources.fs import FileSource, _iso, object_meta, os_error_kind, os_error_message, ukey
+from .sources.fs import FileSource, ListedMeta, _iso, object_meta, os_error_kind, os_error_message, ukey
 
 _READ = 1 << 20
 #: Files up to this size are read in one system call and scanned from memory
@@ -160,7 +160,9 @@ class Pipeline:
         """Scan one item. Never raises for bad input: problems become error records."""
         t0 = time.perf_counter()
         result = ItemResult(item)
-        base = Location(uri=item.uri, version=item.version)
+        # Location(uri=item.uri, version=item.version), past its frozen __init__ (findings.built: ~1 us).
+        base = built(Location, uri=item.uri, member=(), offset=None, length=None, line=None, column=None,
+                     version=item.version, cell=None, ref=None, dump=None, sealed=None)
         try:
             source = self.source(item)
             rows = self._rows.get(id(source))
@@ -210,15 +212,14 @@ class Pipeline:
     def _finish(self, result: ItemResult, t0: float) -> ItemResult:
         item = result.item
         result.seconds = time.perf_counter() - t0
+        obj = None
         if result.findings or result.allowed:
             obj = {**object_meta(item), **result.obj}
             if result.sha256 is not None and item.byte_range is None:
                 obj["sha256"] = result.sha256
                 obj["sha256_mode"] = "whole"
-            attach_object(result.findings, obj)
-            attach_object(result.allowed, obj)
         if result.findings or result.errors or result.allowed:  # (nothing to publish in a clean object's result)
-            publish(result, self.scanner.key)
+            publish(result, self.scanner.key, obj)
         return result
 
     # -- sources ------------------------------------------------------------------------
@@ -319,9 +320,12 @@ class Pipeline:
         if got is None:
             return False
         data, before, after = got
-        if is_database(data):
+        if before is after and _checked_plain(item, data):
+            container = False  # (the batch that read these very bytes found no database, no container)
+        elif is_database(data):
             return False
-        container = is_container(item_name(item.uri), data[:HEAD_SIZE])
+        else:
+            container = is_container(item_name(item.uri), data[:HEAD_SIZE])
         if plain_only and container:
             return False
         try:
@@ -343,7 +347,7 @@ class Pipeline:
         result.obj.update(_stat_meta(before, bool(result.findings or result.allowed)))
         result.sha256 = hashlib.sha256(data).hexdigest()
         result.nbytes = len(data)
-        if _changed(before, after):
+        if before is not after and _changed(before, after):  # (one stat: the batch's read saw no change)
             result.errors.append(ErrorRecord(base, "changed", "the file changed while it was being read; rescan it"))
         return True
 
@@ -482,12 +486,23 @@ def clean_files(detector: Any, names: Sequence[str], data: bytes, ends: list[int
     file of the batch is to be scanned as an item. ``detector``: the scan's
     (``Scanner.detector``).
     """
-    flagged = precheck.flagged(data, ends, detector)
-    read = [i for i in range(len(names)) if not status[i] and i not in flagged]
-    clean = set(read) - containers(names, data, ends, read)
-    clean = {i for i in clean if not data.startswith(SQLITE_MAGIC, ends[i], ends[i + 1] - 1)}
-    nbytes = sum(ends[i + 1] - 1 - ends[i] for i in clean)
+    clean, nbytes, _ = batch_verdicts(detector, names, data, ends, status)
     return clean, nbytes
+
+
+def batch_verdicts(detector: Any, names: Sequence[str], data: bytes, ends: list[int], status: bytes
+                   ) -> tuple[set[int], int, set[int]]:
+    """:func:`clean_files`' (clean, their bytes), and the indices of the
+    flagged files read whole that are no database nor container either
+    (the same tests): scanned from the batch's bytes
+    (``FileSource.read_entry``), they need not be sniffed again (:meth:`Pipeline._scan_small`)."""
+    flagged = precheck.flagged(data, ends, detector)
+    read = [i for i in range(len(names)) if not status[i]]
+    plain = set(read) - containers(names, data, ends, read)
+    plain = {i for i in plain if not data.startswith(SQLITE_MAGIC, ends[i], ends[i + 1] - 1)}
+    clean = plain - flagged
+    nbytes = sum(ends[i + 1] - 1 - ends[i] for i in clean)
+    return clean, nbytes, plain & flagged
 
 
 def _located(locate: Any, found: list[Finding]) -> list[Finding]:
@@ -507,11 +522,12 @@ def _load(target: str) -> Any:
 
 
 # -- publishing -------------------------------------------------------------------------
-def publish(result: ItemResult, key: FingerprintKey) -> None:
+def publish(result: ItemResult, key: FingerprintKey, obj: dict[str, Any] | None = None) -> None:
     """Mask card numbers in the names of ``result``'s locations and object
     metadata (``/exports/4111111111111111.csv``, a git path), sealing the real
     location under the key so remediation can find it (findings.py, seal.py).
-    Everything after the pipeline (sinks, state, progress) sees public names."""
+    Everything after the pipeline (sinks, state, progress) sees public names.
+    ``obj``: the object metadata for its findings (default: the first's)."""
     # One check (and one seal) per name, not per finding: a file may hold millions.
     done: dict[Any, Location | None] = {}
 
@@ -532,7 +548,8 @@ def publish(result: ItemResult, key: FingerprintKey) -> None:
     if result.allowed:
         result.allowed = [_relocated(f, public(f.location)) for f in result.allowed]
     if result.findings or result.allowed:
-        obj = (result.findings or result.allowed)[0].obj
+        if obj is None:
+            obj = (result.findings or result.allowed)[0].obj
         # Path, repo, database, table, bucket, owner ...: every name, masked
         # once here and frozen, so writing each finding does not check it again.
         pub = published(obj)
@@ -826,6 +843,13 @@ def _plain_open(source: Any) -> bool:
     """Does ``source`` open files as the built-in file source does (not a
     subclass with its own ``open``)? Only then may a small file skip ``open``."""
     return type(source).open is FileSource.open and type(source).read_small is FileSource.read_small
+
+
+def _checked_plain(item: Item, data: bytes) -> bool:
+    """Did the batch that read ``data`` (this very object: FileSource.read_entry)
+    find it no database and no container (:func:`batch_verdicts`)?"""
+    meta = item.meta
+    return type(meta) is ListedMeta and meta.plain is data
 
 
 def _changed(a: os.stat_result, b: os.stat_result) -> bool:

@@ -345,3 +345,24 @@ def test_finding_line_masks_a_card_in_a_name(rng) -> None:
         line = manifest.finding_line(f)
         assert line == dumps(finding_record(f)) and find_leaks(line, [p]) == []
     assert b'"owner":"bob"' in manifest.finding_line(finding(rng, Location(uri="file:///srv/a.csv"), other))
+
+
+def test_object_metadata_encoded_once_made_as_the_encoder_does() -> None:
+    # finding_line encodes an object's metadata with a C encoder made once:
+    # the same text as _ENCODER.encode, for every kind of value it may hold.
+    from pathlib import Path
+
+    from cardscan import manifest as manifest_module
+    from cardscan.privacy import Published, published
+
+    objs = [
+        published({"owner": "root", "group": "r\u00e9", "mode": "0644", "exposure": "world-readable",
+                   "readers": ["user:root", "group:root", "*"], "group_members": {"root": 1}, "size": 238,
+                   "ratio": 1.5, "nan": float("nan"), "none": None, "yes": True,
+                   "mtime": "2026-12-07T09:23:37.733897Z", "ukey": "238:1796635417733897585:65024:5409279"}),
+        Published({"b": b"\x01", "p": Path("/x/y"), "s": {1}, "big": 10**30, "neg": -0.0, "inf": float("inf"),
+                   "nested": Published({"l": [1, [2, {"k": "v"}]]})}),
+        Published({}),
+    ]
+    for obj in objs:
+        assert manifest_module._encode_object(obj) == manifest_module._ENCODER.encode(obj)

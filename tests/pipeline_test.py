@@ -755,3 +755,45 @@ def test_scan_plain_takes_only_what_cannot_crash_the_process(tmp_path: Path, rng
     assert r is not None and _record(r) == _record(p.scan_item(item_for(plain)))
     assert [p.scan_plain(item_for(x)) for x in (gz, hidden, big)] == [None, None, None]
     assert p.scan_plain(item_for(plain).range(0, 10)) is None
+
+
+def test_batch_verdicts_say_what_each_file_alone_would(tmp_path: Path, rng) -> None:
+    # clean: read whole, not flagged, no database or container; plain: the
+    # flagged ones read whole that are no database or container either (the
+    # pipeline then does not sniff their bytes again), as is_container and
+    # is_database say of each file alone.
+    import sqlite3
+
+    from cardscan.decoders.base import HEAD_SIZE
+    from cardscan.decoders.expand import is_container
+    from cardscan.engine import precheck
+    from cardscan.pipeline import SQLITE_MAGIC, batch_verdicts, clean_files
+    from cardscan.sources.fs import read_files
+
+    d = tmp_path / "d"
+    d.mkdir()
+    card = f"card={pan(rng, 1)} exp 09/27\n"
+    (d / "plain.log").write_text(card)
+    (d / "clean.log").write_text("nothing here\n")
+    (d / "card.gz").write_bytes(gzip.compress(card.encode()))
+    (d / "clean.gz").write_bytes(gzip.compress(b"nothing\n"))
+    (d / "card.tar").write_text(card)  # a container by its name
+    (d / "mail.eml").write_text(f"From: a@b.c\nSubject: x\n\n{card}")
+    (d / "big.log").write_text(card * 4000)  # bigger than the limit: not read
+    db = sqlite3.connect(d / "shop.db")
+    db.execute("create table t (card_number text)")
+    db.execute("insert into t values (?)", (pan(rng, 2),))
+    db.commit()
+    db.close()
+    names = sorted(os.listdir(d))
+    detector = Scanner(ScanConfig(), FP).detector
+    data, ends, status = read_files(str(d), names, 1 << 16)
+    clean, nbytes, plain = batch_verdicts(detector, names, data, ends, status)
+    assert clean_files(detector, names, data, ends, status) == (clean, nbytes)
+    flagged = precheck.flagged(data, ends, detector)
+    for i, name in enumerate(names):
+        content = data[ends[i]:ends[i + 1] - 1]
+        alone = not status[i] and not content.startswith(SQLITE_MAGIC) and not is_container(name, content[:HEAD_SIZE])
+        assert (i in clean) == (alone and i not in flagged), name
+        assert (i in plain) == (alone and i in flagged), name
+    assert {names[i] for i in plain} == {"plain.log"} and {names[i] for i in clean} == {"clean.log"}

@@ -115,14 +115,14 @@ def racy_read(d: Path, real: Any) -> Any:
     """read_files as if, between the listing and the read, a file vanished,
     one became a FIFO, one a link, and one changed while read."""
 
-    def racy(dirpath: str, names: Any, limit: int) -> Any:
+    def racy(dirpath: str, names: Any, limit: int, **kwargs: Any) -> Any:
         (d / "gone.log").unlink()
         (d / "fifo.log").unlink()
         os.mkfifo(d / "fifo.log")
         (d / "link.log").unlink()
         os.symlink(d / "ok.log", d / "link.log")
-        data, ends, status = real(dirpath, names, limit)
+        data, ends, status, *stats = real(dirpath, names, limit, **kwargs)
         i = list(names).index("grows.log")
-        return data, ends, status[:i] + b"\x04" + status[i + 1:]
+        return (data, ends, status[:i] + b"\x04" + status[i + 1:], *stats)
 
     return racy

@@ -115,7 +115,13 @@ def sniff(head: bytes | bytearray) -> Columns | None:
     if nl < 0:
         return None
     line = head[:nl].rstrip(b"\r")
-    count, _, delim = max((line.count(d), -i, d) for i, d in enumerate(DELIMITERS))
+    # The most frequent delimiter, the first of DELIMITERS on a tie (a loop:
+    # max over a generator of tuples cost ~0.5 us of every buffer scanned).
+    count, delim = 0, 0
+    for d in DELIMITERS:
+        c = line.count(d)
+        if c > count:
+            count, delim = c, d
     if count == 0:
         return None
     names = []

@@ -39,7 +39,7 @@ from ..pipeline import (
     SMALL_FILE,
     ItemResult,
     attach_object,
-    clean_files,
+    batch_verdicts,
     is_database,
     item_name,
     ranges_digest,
@@ -55,7 +55,7 @@ from ..sources.base import (
     RowSource,
     StatsSource,
 )
-from ..sources.fs import SmallBatch, object_meta, read_files
+from ..sources.fs import SmallBatch, batch_stat, object_meta, read_files
 from .executor import BatchUnit, InProcessRunner, Runner, Unit
 from .progress import ScanCallback
 
@@ -93,6 +93,23 @@ class Tally:
         self.objects = self.objects_with_findings = self.bytes = 0
         self.carried_objects = self.carried_bytes = self.carried_findings = 0
         self._last_uri, self._last_dir = "", ""
+        self._root_set = frozenset(self.roots)
+        #: top_dir by the directory of an object (not itself a root): the
+        #: answer depends on that alone, and each flagged file is a new uri.
+        self._by_parent: dict[str, str] = {}
+
+    def _top_dir_of(self, uri: str) -> str:
+        """:meth:`top_dir`, remembered per directory holding the object."""
+        base = uri.split("#", 1)[0]
+        parent = base.rpartition("/")[0]
+        if not parent or base in self._root_set:
+            return self.top_dir(uri)
+        top = self._by_parent.get(parent)
+        if top is None:
+            if len(self._by_parent) >= 4096:
+                self._by_parent.clear()
+            top = self._by_parent[parent] = self.top_dir(uri)
+        return top
 
     def top_dir(self, uri: str) -> str:
         """The top-level directory under the scanned root that holds ``uri``, for humans."""
@@ -114,7 +131,7 @@ class Tally:
         self.by_band[confidence_band(f.confidence)] += 1
         uri = f.location.uri
         if uri != self._last_uri:  # findings come grouped by object
-            self._last_uri, self._last_dir = uri, self.top_dir(uri)
+            self._last_uri, self._last_dir = uri, self._top_dir_of(uri)
         self.by_dir[self._last_dir] += 1
 
     def error(self, e: ErrorRecord) -> None:
@@ -461,12 +478,14 @@ class Sweep:
         """``entries`` with each :class:`~cardscan.sources.fs.SmallBatch` read
         here, in one call (:func:`~cardscan.sources.fs.read_files`, in C
         without the GIL), and replaced by the items of the files that need a
-        scan; the others are counted as scanned (:func:`pipeline.clean_files`
+        scan; the others are counted as scanned (:func:`pipeline.batch_verdicts`
         says which: what scan_item would give for them is a result with
         nothing in it). The files given as items (flagged, a container or
         database, bigger than a small file, changed, not readable, not a
         regular file by now) are listed as the walk lists them and go on as
-        any item: split when big, scanned by a worker, re-read there.
+        any item: split when big, scanned by a worker, re-read there; except
+        that a file read whole carries the bytes and fstat of this read
+        (``FileSource.read_entry``), and is not read again in this process.
 
         Once a pool of several workers is up (the runner's ``batch_units``),
         a batch goes to a worker whole instead (a :class:`BatchUnit`: it
@@ -484,24 +503,34 @@ class Sweep:
                                 partial(self._relist, src, entry))
                 continue
             names = entry.names
+            stats = None
             try:
                 if isinstance(got, BaseException):
                     raise got
-                data, ends, status = got
-                clean, nbytes = clean_files(detector, names, data, ends, status)
-                del data
+                data, ends, status, *more = got
+                clean, nbytes, plain = batch_verdicts(detector, names, data, ends, status)
+                if more and getattr(src, "read_entry", None) is not None:
+                    stats = more[0]
             except Exception:  # noqa: BLE001 - a bug here must cost no file: each goes the item way
                 log.debug("batch read of %s failed; its files are scanned one by one", mask_name(entry.dir),
                           exc_info=True)
-                clean, nbytes = set(), 0
+                clean, nbytes, plain = set(), 0, set()
             if clean:
                 t.objects += len(clean)
                 t.bytes += nbytes
                 self._progress_size()
                 self.progress.relative_update(files=len(clean), nbytes=nbytes, findings=0, errors=0)
             for i, name in enumerate(names):
-                if i not in clean:
+                if i in clean:
+                    continue
+                if stats is not None and not status[i]:
+                    # Read whole and unchanged: its item carries those bytes and
+                    # their fstat, and is scanned without reading the file again
+                    # (fs.FileSource.read_entry; a worker, if it goes to one, reads).
+                    yield src.read_entry(entry, name, batch_stat(stats, i), data[ends[i]:ends[i + 1] - 1], i in plain)
+                else:
                     yield src.batch_entry(entry, name)
+            got = data = None  # (the batch's bytes: not kept while the next batch is read)
 
     def _settle(self, src: Any, payload: Any) -> tuple[list[ItemResult], list[Unit]]:
         """A worker's answer for a BatchUnit: its clean files counted as
@@ -723,7 +752,7 @@ def _taken(queued: tuple[Any, Any]) -> tuple[Any, Any]:
 def _read(batch: SmallBatch) -> Any:
     """read_files of a batch, or the exception it raised (handled where the batch is checked)."""
     try:
-        return read_files(batch.dir, batch.names, SMALL_FILE)
+        return read_files(batch.dir, batch.names, SMALL_FILE, stats=True)
     except Exception as exc:  # noqa: BLE001 - see Sweep._small_files
         return exc
 

@@ -1,6 +1,6 @@
 /* Reads many small files of one directory in one call, without the GIL.
  *
- * read_files(dir, names, limit) -> (data, ends, status)
+ * read_files(dir, names, limit, stats=False) -> (data, ends, status[, stats])
  *
  *   dir:    the directory's path (bytes, os.fsencode'd)
  *   names:  the file names in it, os.fsencode'd and joined by NUL bytes
@@ -20,7 +20,15 @@
  *         (ends[0] == 0); an empty slice for a file not read;
  * status: bytes, one per file: 0 read whole and unchanged, else why not
  *         (the caller then takes the file through the general path, which
- *         reports whatever the problem is as it always did).
+ *         reports whatever the problem is as it always did);
+ * stats:  (only when asked) bytes, STAT_FIELDS native 64-bit ints per file:
+ *         the fstat taken before reading a file read whole (status 0), as
+ *         os.stat_result's mode, ino, dev, nlink, uid, gid, size, then
+ *         seconds and nanoseconds of atime, mtime, ctime; zeros for the
+ *         others. The sweep scans a flagged file from data with it
+ *         (fs.batch_stat), instead of opening it again: an fstat per file
+ *         copied here costs next to nothing, a stat per flagged file later
+ *         costs a path walk, and this one is of the very bytes read.
  *
  * Pure-Python twin: sources/fs.py _read_files_python (the tests compare them).
  */
@@ -28,6 +36,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +53,9 @@
 #define O_CLOEXEC 0
 #endif
 
+/* Fields per file in stats; fs.py _STAT_FIELDS says the same. */
+#define STAT_FIELDS 13
+
 enum { OK = 0, E_OPEN = 1, E_NOTREG = 2, E_BIG = 3, E_CHANGED = 4, E_READ = 5, E_DIR = 6 };
 
 static int grow(char **buf, size_t *cap, size_t need) {
@@ -57,7 +69,19 @@ static int grow(char **buf, size_t *cap, size_t need) {
     return 0;
 }
 
-static int read_one(int dfd, const char *name, Py_ssize_t limit, char **buf, size_t *cap, size_t *pos) {
+static void put_stat(int64_t *out, const struct stat *s) {
+    int64_t v[STAT_FIELDS] = {
+        (int64_t)s->st_mode, (int64_t)s->st_ino, (int64_t)s->st_dev, (int64_t)s->st_nlink,
+        (int64_t)s->st_uid, (int64_t)s->st_gid, (int64_t)s->st_size,
+        (int64_t)s->st_atim.tv_sec, (int64_t)s->st_atim.tv_nsec,
+        (int64_t)s->st_mtim.tv_sec, (int64_t)s->st_mtim.tv_nsec,
+        (int64_t)s->st_ctim.tv_sec, (int64_t)s->st_ctim.tv_nsec,
+    };
+    memcpy(out, v, sizeof v);  /* ino and dev are unsigned: fs.py reads those two as such */
+}
+
+static int read_one(int dfd, const char *name, Py_ssize_t limit, char **buf, size_t *cap, size_t *pos,
+                    int64_t *stat_out) {
     int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW;
     int fd = openat(dfd, name, flags | O_NOATIME);
     if (fd < 0 && errno == EPERM && O_NOATIME) fd = openat(dfd, name, flags);
@@ -89,17 +113,22 @@ static int read_one(int dfd, const char *name, Py_ssize_t limit, char **buf, siz
             else if (a.st_size != b.st_size || a.st_ino != b.st_ino || a.st_mtim.tv_sec != b.st_mtim.tv_sec
                      || a.st_mtim.tv_nsec != b.st_mtim.tv_nsec) st = E_CHANGED;
         }
-        if (st == OK) *pos += got;
+        if (st == OK) {
+            *pos += got;
+            if (stat_out != NULL) put_stat(stat_out, &a);
+        }
     }
     close(fd);
     return st;
 }
 
-static PyObject *read_files(PyObject *self, PyObject *args) {
+static PyObject *read_files(PyObject *self, PyObject *args, PyObject *kwargs) {
     const char *dir;
     Py_buffer names;
     Py_ssize_t limit;
-    if (!PyArg_ParseTuple(args, "yy*n", &dir, &names, &limit)) return NULL;
+    int want_stats = 0;
+    static char *kwlist[] = {"dir", "names", "limit", "stats", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "yy*n|p", kwlist, &dir, &names, &limit, &want_stats)) return NULL;
     if (limit < 0) {
         PyBuffer_Release(&names);
         PyErr_SetString(PyExc_ValueError, "limit must not be negative");
@@ -114,15 +143,18 @@ static PyObject *read_files(PyObject *self, PyObject *args) {
     }
     size_t *ends = malloc(sizeof(size_t) * (size_t)(n + 1));
     char *status = malloc((size_t)n + 1);
+    /* zeroed: a file not read whole has a record of zeros */
+    int64_t *stats = want_stats ? calloc((size_t)n + 1, sizeof(int64_t) * STAT_FIELDS) : NULL;
     char *buf = NULL;
     size_t cap = 0, pos = 0;
-    int failed = ends == NULL || status == NULL;
+    int failed = ends == NULL || status == NULL || (want_stats && stats == NULL);
     /* The names blob is copied: its buffer stays ours while the GIL is let go. */
     char *copy = failed ? NULL : malloc((size_t)blen + 1);
     if (copy == NULL) failed = 1;
     if (failed) {
         free(ends);
         free(status);
+        free(stats);
         free(copy);
         PyBuffer_Release(&names);
         return PyErr_NoMemory();
@@ -138,7 +170,8 @@ static PyObject *read_files(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < n; i++) {
         size_t len = strlen(name);
         int st = E_DIR;
-        if (dfd >= 0 && len > 0) st = read_one(dfd, name, limit, &buf, &cap, &pos);
+        if (dfd >= 0 && len > 0) st = read_one(dfd, name, limit, &buf, &cap, &pos,
+                                                  stats != NULL ? stats + (size_t)i * STAT_FIELDS : NULL);
         if (grow(&buf, &cap, pos + 1) != 0) { nomem = 1; break; }
         buf[pos++] = '\n';
         status[i] = (char)st;
@@ -148,7 +181,7 @@ static PyObject *read_files(PyObject *self, PyObject *args) {
     if (dfd >= 0) close(dfd);
     Py_END_ALLOW_THREADS
     free(copy);
-    PyObject *data = NULL, *endlist = NULL, *stat = NULL, *out = NULL;
+    PyObject *data = NULL, *endlist = NULL, *stat = NULL, *statlist = NULL, *out = NULL;
     if (nomem) {
         PyErr_NoMemory();
         goto done;
@@ -162,20 +195,29 @@ static PyObject *read_files(PyObject *self, PyObject *args) {
         if (v == NULL) goto done;
         PyList_SET_ITEM(endlist, i, v);
     }
-    out = PyTuple_Pack(3, data, endlist, stat);
+    if (stats != NULL) {
+        statlist = PyBytes_FromStringAndSize((const char *)stats, n * (Py_ssize_t)(sizeof(int64_t) * STAT_FIELDS));
+        if (statlist == NULL) goto done;
+        out = PyTuple_Pack(4, data, endlist, stat, statlist);
+    } else {
+        out = PyTuple_Pack(3, data, endlist, stat);
+    }
 done:
     Py_XDECREF(data);
     Py_XDECREF(endlist);
     Py_XDECREF(stat);
+    Py_XDECREF(statlist);
     free(buf);
     free(ends);
     free(status);
+    free(stats);
     return out;
 }
 
 static PyMethodDef methods[] = {
-    {"read_files", read_files, METH_VARARGS,
-     "read_files(dir, names, limit) -> (data, ends, status): small files of one directory in one call."},
+    {"read_files", (PyCFunction)(void (*)(void))read_files, METH_VARARGS | METH_KEYWORDS,
+     "read_files(dir, names, limit, stats=False) -> (data, ends, status[, stats]): small files of one directory"
+     " in one call."},
     {NULL, NULL, 0, NULL},
 };
 

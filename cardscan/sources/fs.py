@@ -33,6 +33,7 @@ import os
 import pwd
 import re
 import stat
+import struct
 from collections import Counter
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -108,7 +109,36 @@ def _group(gid: int) -> str:
 
 
 def _iso(ns: int) -> str:
+    """``ns`` (an mtime in nanoseconds) as ``2026-12-07T09:23:37.733897Z``:
+    what ``datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(
+    timespec="microseconds")`` writes (:func:`_iso_datetime`), with the
+    date and time of day formatted once per second (a datetime per call cost
+    ~4 us of every object with findings; files written together share their
+    second). The microseconds are rounded as fromtimestamp rounds the float
+    (its fraction times 1e6, half to even; tests compare the two)."""
+    t = ns / 1e9
+    if not 0.0 <= t < _ISO_END:  # (before 1970, or years past 9999: as datetime does it)
+        return _iso_datetime(ns)
+    sec = int(t)
+    us = round((t - sec) * 1e6)  # (t - sec is exact: C's modf)
+    if us >= 1000000:
+        sec, us = sec + 1, us - 1000000
+    prefix = _ISO_SECONDS.get(sec)
+    if prefix is None:
+        if len(_ISO_SECONDS) >= 4096:
+            _ISO_SECONDS.clear()
+        prefix = _ISO_SECONDS[sec] = datetime.fromtimestamp(sec, tz=timezone.utc).isoformat(timespec="seconds")[:19]
+    return f"{prefix}.{us:06d}Z"
+
+
+def _iso_datetime(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+#: The date and time of day of the seconds _iso wrote lately (bounded: cleared when full).
+_ISO_SECONDS: dict[int, str] = {}
+#: 10000-01-01T00:00:00Z, where datetime ends (the last second of 9999 may round up to it: the general path).
+_ISO_END = 253402300799.0
 
 
 def ukey(st: os.stat_result) -> str:
@@ -154,6 +184,13 @@ class ListedMeta(dict):  # type: ignore[type-arg]
 
     #: (st_uid, st_gid, st_mode, st_dev) of the listing's stat.
     perm: tuple[int, int, int, int]
+    #: (content, fstat) of a file the sweep's batch read whole already
+    #: (:meth:`FileSource.read_entry`): :meth:`FileSource.read_small` gives
+    #: it once instead of reading the file again. Not pickled: a worker reads.
+    preread: tuple[bytes, os.stat_result] | None = None
+    #: That content, when the batch found it no database and no container
+    #: (pipeline.batch_verdicts): the very bytes object, so the verdict holds for it alone.
+    plain: bytes | None = None
 
     def __reduce__(self) -> Any:  # plain data across processes: (dict, perm)
         return (_listed_meta, (dict(self), self.perm))
@@ -244,13 +281,15 @@ class SmallBatch(NamedTuple):
 BATCH_NAMES = 256
 
 
-def _read_files_python(dirpath: str, names: tuple[str, ...] | list[str], limit: int) -> tuple[bytes, list[int], bytes]:
+def _read_files_python(dirpath: str, names: tuple[str, ...] | list[str], limit: int, stats: bool = False
+                       ) -> Any:
     """The pure-Python twin of the C ``read_files`` (``_fsbatch.c``, which says
     what it returns); the tests compare them."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | O_NOFOLLOW
     parts: list[bytes] = []
     ends = [0]
     status = bytearray()
+    packed: list[bytes] = []
     pos = 0
     try:
         dfd: int | None = os.open(dirpath, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -258,18 +297,45 @@ def _read_files_python(dirpath: str, names: tuple[str, ...] | list[str], limit: 
         dfd = None
     try:
         for name in names:
-            st, data = _READ_DIR, b""
+            st, data, fst = _READ_DIR, b"", None
             if dfd is not None and name:
-                st, data = _read_one(dfd, name, flags, limit)
+                st, data, fst = _read_one(dfd, name, flags, limit)
             parts.append(data)
             parts.append(b"\n")
             pos += len(data) + 1
             ends.append(pos)
             status.append(st)
+            if stats:
+                packed.append(_NO_STAT if fst is None else _pack_stat(fst))
     finally:
         if dfd is not None:
             os.close(dfd)
+    if stats:
+        return b"".join(parts), ends, bytes(status), b"".join(packed)
     return b"".join(parts), ends, bytes(status)
+
+
+#: One file's record in read_files' ``stats`` (_fsbatch.c put_stat): mode, ino, dev,
+#: nlink, uid, gid, size, then seconds and nanoseconds of atime, mtime and ctime.
+_STAT = struct.Struct("=qQQ10q")
+_STAT_FIELDS = 13
+_NO_STAT = bytes(_STAT.size)
+
+
+def _pack_stat(st: os.stat_result) -> bytes:
+    return _STAT.pack(st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid, st.st_size,
+                      *divmod(st.st_atime_ns, 10**9), *divmod(st.st_mtime_ns, 10**9), *divmod(st.st_ctime_ns, 10**9))
+
+
+def batch_stat(stats: bytes, i: int) -> os.stat_result:
+    """The fstat read_files took of file ``i`` of a batch (read whole, status
+    0) before reading it, from its ``stats``: what ``os.fstat`` gave, as
+    ``os.stat_result`` builds it (its float times included)."""
+    mode, ino, dev, nlink, uid, gid, size, a_s, a_ns, m_s, m_ns, c_s, c_ns = _STAT.unpack_from(stats, i * _STAT.size)
+    # (The float times as CPython's fill_time makes them: sec + nsec * 1e-9.)
+    return os.stat_result((mode, ino, dev, nlink, uid, gid, size, a_s, m_s, c_s,
+                           a_s + a_ns * 1e-9, m_s + m_ns * 1e-9, c_s + c_ns * 1e-9,
+                           a_s * 10**9 + a_ns, m_s * 10**9 + m_ns, c_s * 10**9 + c_ns))
 
 
 def _read_upto(fd: int, size: int, limit: int) -> bytes | None:
@@ -289,26 +355,26 @@ def _read_upto(fd: int, size: int, limit: int) -> bytes | None:
 _READ_OK, _READ_OPEN, _READ_NOTREG, _READ_BIG, _READ_CHANGED, _READ_ERROR, _READ_DIR = range(7)
 
 
-def _read_one(dfd: int, name: str, flags: int, limit: int) -> tuple[int, bytes]:
+def _read_one(dfd: int, name: str, flags: int, limit: int) -> tuple[int, bytes, os.stat_result | None]:
     try:
         fd = open_noatime(name, flags, dir_fd=dfd)
     except OSError:
-        return _READ_OPEN, b""
+        return _READ_OPEN, b"", None
     try:
         a = os.fstat(fd)
         if not stat.S_ISREG(a.st_mode):
-            return _READ_NOTREG, b""
+            return _READ_NOTREG, b"", None
         if a.st_size > limit:
-            return _READ_BIG, b""
+            return _READ_BIG, b"", None
         data = _read_upto(fd, a.st_size, limit)  # as read_small reads
         if data is None:
-            return _READ_BIG, b""
+            return _READ_BIG, b"", None
         b = os.fstat(fd)
         if (a.st_size, a.st_mtime_ns, a.st_ino) != (b.st_size, b.st_mtime_ns, b.st_ino):
-            return _READ_CHANGED, b""
-        return _READ_OK, data
+            return _READ_CHANGED, b"", None
+        return _READ_OK, data, a
     except OSError:
-        return _READ_ERROR, b""
+        return _READ_ERROR, b"", None
     finally:
         os.close(fd)
 
@@ -328,7 +394,7 @@ def _load_read_files() -> Any:
 _C_READ_FILES = _load_read_files()
 
 
-def read_files(dirpath: str, names: tuple[str, ...] | list[str], limit: int) -> tuple[bytes, list[int], bytes]:
+def read_files(dirpath: str, names: tuple[str, ...] | list[str], limit: int, stats: bool = False) -> Any:
     """The files ``names`` of the directory ``dirpath``, each of at most
     ``limit`` bytes, read in one call (in C without the GIL where built):
     ``(data, ends, status)``. File ``i`` is ``data[ends[i]:ends[i + 1] - 1]``
@@ -338,10 +404,13 @@ def read_files(dirpath: str, names: tuple[str, ...] | list[str], limit: int) -> 
     read, a read error) means: take that file through the general path,
     which reports the problem as it always has. Opened like
     :meth:`FileSource.read_small` (O_NONBLOCK, O_NOATIME where allowed), and
-    with O_NOFOLLOW."""
+    with O_NOFOLLOW. ``stats=True``: a fourth element, the fstat of each
+    file read whole (:func:`batch_stat` gives file ``i``'s)."""
     if _C_READ_FILES is not None:
-        return _C_READ_FILES(os.fsencode(dirpath), os.fsencode("\0".join(names)), limit)  # type: ignore[no-any-return]
-    return _read_files_python(dirpath, names, limit)
+        if stats:
+            return _C_READ_FILES(os.fsencode(dirpath), os.fsencode("\0".join(names)), limit, stats=True)
+        return _C_READ_FILES(os.fsencode(dirpath), os.fsencode("\0".join(names)), limit)
+    return _read_files_python(dirpath, names, limit, stats)
 
 
 class FileSource:
@@ -452,6 +521,27 @@ class FileSource:
             return ErrorRecord(Location(uri=uri), "changed", "no longer a regular file (symlink)")
         # Anything else that is no regular file by now (a FIFO swapped in) is
         # refused when the item is opened, as for a swap after any listing.
+        return self._batch_item(uri, path, st)
+
+    def read_entry(self, batch: SmallBatch, name: str, st: os.stat_result, data: bytes, plain: bool = False
+                   ) -> Item:
+        """:meth:`batch_entry` of a file ``read_files`` read whole and
+        unchanged (status 0): ``st`` its fstat then (:func:`batch_stat`),
+        ``data`` its content. The item is what batch_entry's stat would give
+        (the read did not follow a link and found a regular file), and it
+        carries the content: :meth:`read_small` gives it instead of opening
+        the file again (a worker process, which gets the item pickled
+        without it, reads the file). ``plain``: the batch found the content
+        no database and no container (the pipeline does not sniff it again)."""
+        item = self._batch_item(batch.uri + "/" + _quote_name(name), os.path.join(batch.dir, name), st)
+        meta: ListedMeta = item.meta  # type: ignore[assignment]
+        meta.preread = (data, st)
+        if plain:
+            meta.plain = data
+        return item
+
+    def _batch_item(self, uri: str, path: str, st: os.stat_result) -> Item:
+        """The item of a regular file of a batch with stat ``st``, as :meth:`_file` makes one."""
         meta = _listed_meta(_access(st, path, exposure=False), (st.st_uid, st.st_gid, st.st_mode, st.st_dev))
         return Item(uri=uri, source=self.name, size=st.st_size, mtime=st.st_mtime, ukey=ukey(st), meta=meta)
 
@@ -667,7 +757,16 @@ class FileSource:
     def read_small(self, item: Item, limit: int) -> tuple[bytes, os.stat_result, os.stat_result] | None:
         """(content, fstat before, fstat after reading) of a file of at most
         ``limit`` bytes, read whole with one ``read`` call; None when it is
-        bigger (then :meth:`open` it). Refuses what :meth:`open` refuses."""
+        bigger (then :meth:`open` it). Refuses what :meth:`open` refuses.
+
+        An item of :meth:`read_entry` gives the content its batch read, with
+        that read's fstat as both (the read saw no change), once."""
+        meta = item.meta
+        if type(meta) is ListedMeta and meta.preread is not None:
+            content, fstat = meta.preread
+            meta.preread = None  # (once: the bytes go with the scan, not with the item)
+            if len(content) <= limit:
+                return content, fstat, fstat
         fd, st = self._open_regular(item)
         try:
             if st.st_size > limit:

@@ -149,6 +149,18 @@ def test_tally_top_dir() -> None:
     assert t.top_dir("postgresql://db.example/app#public.customers") == "postgresql://db.example"
 
 
+def test_tally_top_dir_remembered_per_directory_is_the_same() -> None:
+    roots = ["file:///srv/share", "s3://bucket/exports", "file:///srv/share/nested", "file:///srv/share/a.csv"]
+    uris = ["file:///srv/share/hr/2024/a.csv", "file:///srv/share/hr/2024/b.csv", "file:///srv/share/a.csv",
+            "file:///srv/share/b.csv", "file:///srv/share/nested/x/y.txt", "file:///srv/share/nested/z.txt",
+            "file:///srv/share/nested", "s3://bucket/exports/2024/06/a.csv", "s3://bucket/exports/b.csv",
+            "file:///srv/share%20two/a%20b/c.txt", "postgresql://db.example/app#public.customers",
+            "postgresql://db.example/app#public.orders", "file:///elsewhere/x.log", "file:///y.log", "relative"]
+    t = Tally(roots)
+    for uri in uris * 2:  # the second time from what was remembered
+        assert t._top_dir_of(uri) == Tally(roots).top_dir(uri), uri
+
+
 def test_scan_info_never_holds_the_key_or_a_password() -> None:
     class Src:
         name = "sql"
@@ -486,6 +498,44 @@ def test_batched_files_in_the_same_order_with_one_job(tmp_path: Path, rng) -> No
     Sweep([FileSource(tmp_path)], InProcessRunner(settings(FileSource(tmp_path))), [quiet]).run()
     assert [f.id for f in quiet.findings] == [f.id for f in items.findings]
     assert [(e.location.uri, e.kind) for e in quiet.errors] == [(e.location.uri, e.kind) for e in items.errors]
+
+
+def test_flagged_files_of_a_batch_are_scanned_from_its_read(tmp_path: Path, rng, monkeypatch) -> None:
+    # A file the batch read whole and the pre-check flagged is scanned from
+    # those bytes and that fstat (fs.FileSource.read_entry), not opened again;
+    # its records are the item way's, object metadata included. Containers,
+    # databases and the big file are opened by the general path, as before.
+    mixed_tree(tmp_path, rng)
+    _, items = sweep(FileSource(tmp_path))  # ListSink: every file the item way
+    real = FileSource._open_regular
+    opened: list[str] = []
+
+    def counting(self: FileSource, item: Any) -> Any:
+        opened.append(item.uri.rsplit("/", 1)[1])
+        return real(self, item)
+
+    monkeypatch.setattr(FileSource, "_open_regular", counting)
+    pipeline_module = sys.modules["cardscan.pipeline"]
+    sniffed: list[str] = []
+    real_sniff = pipeline_module.is_container
+
+    def sniffing(name: str, head: bytes) -> bool:
+        sniffed.append(name)
+        return real_sniff(name, head)
+
+    monkeypatch.setattr(pipeline_module, "is_container", sniffing)
+    quiet = QuietListSink()
+    Sweep([FileSource(tmp_path)], InProcessRunner(settings(FileSource(tmp_path))), [quiet]).run()
+    assert [(f, f.obj) for f in quiet.findings] == [(f, f.obj) for f in items.findings]
+    assert [(f.id, f.location) for f in quiet.findings] == [(f.id, f.location) for f in items.findings]
+    assert [(e.location, e.kind, e.message) for e in quiet.errors] == [
+        (e.location, e.kind, e.message) for e in items.errors]
+    flagged = {f.location.uri.rsplit("/", 1)[1] for f in quiet.findings if not f.location.member}
+    assert "plain.log" in flagged and "f000.log" in flagged
+    assert "plain.log" not in opened and "f000.log" not in opened and "utf16.txt" not in opened
+    assert {"big.log", "shop.db"} <= set(opened)  # bigger than a small file, a database: opened as before
+    # The batch found these no container: not sniffed again; a container is.
+    assert "plain.log" not in sniffed and "f000.log" not in sniffed and "z.zip" in sniffed
 
 
 def test_files_gone_swapped_or_changed_after_the_listing(tmp_path: Path, rng, monkeypatch) -> None:

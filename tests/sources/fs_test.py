@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -472,6 +473,40 @@ def test_read_files_c_and_python_agree(tmp_path: Path, rng) -> None:
         assert read_files(str(d), names, limit) == fs_module._read_files_python(str(d), names, limit)
 
 
+@pytest.mark.parametrize("reader", READERS)
+def test_read_files_gives_the_fstat_of_each_file_read_whole(tmp_path: Path, reader) -> None:
+    d, files = odd_dir(tmp_path)
+    names = ["a.log", "fifo", "missing", "over", "link", "caf\u00e9 %41.txt", "empty"]
+    data, ends, status, stats = reader(str(d), names, 64, stats=True)
+    assert (data, ends, status) == reader(str(d), names, 64)  # the same three, with or without
+    assert len(stats) == len(names) * fs_module._STAT.size
+    for i, name in enumerate(names):
+        if status[i]:  # not read whole: a record of zeros
+            assert stats[i * fs_module._STAT.size:(i + 1) * fs_module._STAT.size] == bytes(fs_module._STAT.size)
+            continue
+        got, want = fs_module.batch_stat(stats, i), os.stat(d / name)
+        # What an item, its object metadata and the change check read, and the float times as os.stat makes them.
+        for field in ("st_mode", "st_ino", "st_dev", "st_nlink", "st_uid", "st_gid", "st_size", "st_atime",
+                      "st_mtime", "st_ctime", "st_atime_ns", "st_mtime_ns", "st_ctime_ns"):
+            assert getattr(got, field) == getattr(want, field), field
+        assert type(got.st_mtime) is float and type(got.st_mtime_ns) is int
+
+
+def test_read_files_c_and_python_agree_on_stats(tmp_path: Path) -> None:
+    if fs_module._C_READ_FILES is None:
+        pytest.skip("no C reader built")
+    d, _ = odd_dir(tmp_path)
+    os.utime(d / "a.log", ns=(-1_500_000_001, 8_000_000_000 * 10**9 + 999_999_999))  # before 1970, far ahead
+    names = sorted(os.listdir(d)) + ["missing"]
+    assert read_files(str(d), names, 64, stats=True) == fs_module._read_files_python(str(d), names, 64, stats=True)
+    i = names.index("a.log")
+    st = fs_module.batch_stat(read_files(str(d), names, 64, stats=True)[3], i)
+    want = os.stat(d / "a.log")
+    assert (st.st_atime_ns, st.st_mtime_ns) == (want.st_atime_ns, want.st_mtime_ns) == (
+        -1_500_000_001, 8_000_000_000 * 10**9 + 999_999_999)
+    assert (st.st_atime, st.st_mtime) == (want.st_atime, want.st_mtime)
+
+
 def test_read_files_sees_a_file_that_changes_while_read(tmp_path: Path, monkeypatch) -> None:
     # The Python twin (the C one cannot be paused mid-read): an fstat after the
     # read that differs from the one before is "changed", left to the general path.
@@ -586,6 +621,51 @@ def test_batch_entry_is_what_the_walk_lists_or_reports(tmp_path: Path) -> None:
     assert exc.value.kind == "changed"
 
 
+def test_read_entry_is_batch_entry_with_the_content_read_once(tmp_path: Path, monkeypatch) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    for n in ("a.log", "na\u00efve %41.log"):
+        (d / n).write_bytes(b"abc\n")
+    src = FileSource(tmp_path)
+    batch = next(b for b in src.batched_items() if isinstance(b, SmallBatch))
+    data, ends, status, stats = read_files(batch.dir, batch.names, 64, stats=True)
+    opened: list[Item] = []
+
+    def refused(self: FileSource, it: Item) -> Any:
+        opened.append(it)
+        raise OSError("opened")
+
+    for i, name in enumerate(batch.names):
+        assert status[i] == 0
+        content = data[ends[i]:ends[i + 1] - 1]
+        item = src.read_entry(batch, name, fs_module.batch_stat(stats, i), content)
+        listed = src.batch_entry(batch, name)
+        assert isinstance(listed, Item)
+        assert (item, item.mtime, dict(item.meta), item.meta.perm) == (listed, listed.mtime, dict(listed.meta),
+                                                                       listed.meta.perm)
+        assert object_meta(item) == object_meta(listed)
+        # Pickled (to a worker): without the content, which reads the file itself.
+        assert pickle.loads(pickle.dumps(item)).meta.preread is None
+        opened.clear()
+        monkeypatch.setattr(FileSource, "_open_regular", refused)
+        got = src.read_small(item, 64)
+        assert got is not None and got[0] == content == b"abc\n" and opened == []
+        assert got[1] is got[2] and got[1].st_size == 4  # the batch read's own fstat: it saw no change
+        with pytest.raises(OSError):  # once: a second read opens the file
+            src.read_small(item, 64)
+        assert opened == [item]
+        monkeypatch.undo()
+
+
+def test_read_entry_content_over_the_limit_is_read_again(tmp_path: Path) -> None:
+    (tmp_path / "a.log").write_bytes(b"x" * 10)
+    src = FileSource(tmp_path)
+    batch = next(b for b in src.batched_items() if isinstance(b, SmallBatch))
+    data, ends, status, stats = read_files(batch.dir, batch.names, 64, stats=True)
+    item = src.read_entry(batch, "a.log", fs_module.batch_stat(stats, 0), data[:10])
+    assert src.read_small(item, 5) is None  # bigger than this limit: as a file read now would be
+
+
 @pytest.mark.parametrize("follow", [False, True])
 def test_count_items_counts_what_the_walk_yields(tmp_path: Path, rng, follow: bool) -> None:
     make_tree(tmp_path, rng)
@@ -620,3 +700,17 @@ def test_a_listed_file_swapped_for_a_link_is_not_followed(tmp_path: Path) -> Non
     assert src.read_small(src.item_for(root / "a.txt"), 1 << 16)[0] == b"not listed\n"
     following = FileSource(root, follow_symlinks=True)
     assert [following.read_small(i, 1 << 16)[0] for i in following.items() if isinstance(i, Item)] == [b"not listed\n"]
+
+
+def test_iso_writes_what_datetime_writes(rng) -> None:
+    # _iso formats the date and time of day once per second and rounds the
+    # microseconds itself: the same text as datetime's, at the rounding edges too.
+    edges = [0, 1, 499, 500, 501, 999_499, 999_500, 999_501, 999_999_499, 999_999_500, 999_999_501, 999_999_999]
+    values = [rng.randrange(0, 253402300799 * 10**9) for _ in range(20000)]
+    values += [rng.randrange(1_600_000_000, 1_900_000_000) * 10**9 + rng.choice(edges) + rng.randrange(1000) * 1000
+               for _ in range(20000)]
+    values += edges + [-1, -10**9, -1_500_000_001, 253402300798 * 10**9 + 999_999_600]
+    for ns in values:
+        assert fs_module._iso(ns) == fs_module._iso_datetime(ns), ns
+    with pytest.raises(ValueError):  # past year 9999, as datetime says
+        fs_module._iso(253402300799 * 10**9 + 999_999_999)
