@@ -210,6 +210,20 @@ def fork_safe() -> bool:
         return False
 
 
+#: A file this big, or a byte range, is a child's whole FORK_DEPTH (_weight).
+BIG_UNIT = 1 << 20
+
+
+def _weight(unit: Unit) -> int:
+    """A unit's share of a child's FORK_DEPTH: all of it for a byte range or
+    a big file (~0.1 s and more each: queued behind one, another would wait
+    while a child that is done sits idle), else one."""
+    if isinstance(unit, BatchUnit):
+        return 1
+    big = any(i.byte_range is not None or (i.size or 0) >= BIG_UNIT for i in unit)
+    return FORK_DEPTH if big else 1
+
+
 class _Child:
     """One forked worker, as its parent sees it."""
 
@@ -218,6 +232,7 @@ class _Child:
         self.out = bytearray()  # request bytes the pipe did not take yet (it was full)
         self.inbox = bytearray()  # reply bytes not yet a whole message
         self.sent: dict[int, Unit] = {}  # request number -> unit
+        self.load = 0  # the units' weights (_weight)
         self.alive = True
 
 
@@ -295,9 +310,9 @@ class ForkedWorkers:
         return all(c.alive for c in self.children) and bool(self.children)
 
     def free(self) -> _Child | None:
-        """The child with the fewest units, if it holds fewer than FORK_DEPTH."""
-        best = min((c for c in self.children if c.alive), key=lambda c: len(c.sent), default=None)
-        return best if best is not None and len(best.sent) < FORK_DEPTH else None
+        """The child with the least work, if it holds less than FORK_DEPTH units' worth."""
+        best = min((c for c in self.children if c.alive), key=lambda c: c.load, default=None)
+        return best if best is not None and best.load < FORK_DEPTH else None
 
     def busy(self) -> int:
         """Units sent and not answered yet."""
@@ -313,6 +328,7 @@ class ForkedWorkers:
         data = pickle.dumps((self._number, *request), pickle.HIGHEST_PROTOCOL)
         child.out += worker.HEADER.pack(len(data)) + data
         child.sent[self._number] = unit
+        child.load += _weight(unit)
         self._flush(child)
 
     def _flush(self, child: _Child) -> None:
@@ -360,7 +376,9 @@ class ForkedWorkers:
                     break
                 number, answer = pickle.loads(bytes(c.inbox[size:size + n]))
                 del c.inbox[:size + n]
-                done.append((c.sent.pop(number), FAILED if answer is None else answer))
+                unit = c.sent.pop(number)
+                c.load -= _weight(unit)
+                done.append((unit, FAILED if answer is None else answer))
         return done
 
     def _reap(self, c: _Child, kill: bool) -> None:

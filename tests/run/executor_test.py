@@ -499,3 +499,14 @@ def test_one_job_and_a_foreign_executor_never_fork(tmp_path: Path, monkeypatch) 
         runner.prepare()
         assert runner._forked is None
         runner.shutdown()
+
+
+def test_a_byte_range_fills_a_forked_workers_depth_small_units_share_it(tmp_path: Path, rng) -> None:
+    # Queued behind a range (~0.1 s), a second one would wait while the other worker sits idle.
+    from cardscan.run.executor import BIG_UNIT, FORK_DEPTH, BatchUnit, _weight
+
+    small = tree(tmp_path, rng, 2)
+    big = Item(uri=small[0].uri, source="file", size=BIG_UNIT)
+    assert _weight(small) == _weight([small[0]]) == 1
+    assert _weight([small[0].range(0, 10)]) == _weight([big]) == FORK_DEPTH > 1
+    assert _weight(BatchUnit(None, 1, lambda p: ([], []), list)) == 1
