@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import sys
 import threading
 import time
@@ -144,6 +145,9 @@ def process_pool(spec: dict[str, Any], jobs: int) -> Callable[[], Executor]:
         )
 
     make.jobs = jobs  # type: ignore[attr-defined]
+    #: Its workers may instead be forked from the sweep's own process (ExecutorRunner.prepare):
+    #: they build the same pipeline from the same spec, which that process has built already.
+    make.forkable = True  # type: ignore[attr-defined]
     return make
 
 
@@ -185,6 +189,229 @@ def _forkserver(ctx: Any) -> None:
                     os.environ[k] = v
 
 
+#: Units a forked worker holds at once (sent, not answered yet): the next is
+#: there when it finishes one, and the parent scans what is left meanwhile.
+FORK_DEPTH = 3
+#: A forked worker's answer when it died, or its task failed (see ForkedWorkers.wait).
+FAILED = object()
+
+
+def fork_safe() -> bool:
+    """May this process fork workers from itself? Only on Linux (elsewhere a
+    system library may not survive a fork: macOS) and only while it runs one
+    thread: a thread holding a lock (logging's, an allocator's) at the fork
+    would hold it forever in the child. Threads of a C library count too
+    (``/proc/self/task``), not only ``threading``'s."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    if threading.active_count() != 1 or threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+#: A file this big, or a byte range, is a child's whole FORK_DEPTH (_weight).
+BIG_UNIT = 1 << 20
+
+
+def _weight(unit: Unit) -> int:
+    """A unit's share of a child's FORK_DEPTH: all of it for a byte range or
+    a big file (~0.1 s and more each: queued behind one, another would wait
+    while a child that is done sits idle), else one."""
+    if isinstance(unit, BatchUnit):
+        return 1
+    big = any(i.byte_range is not None or (i.size or 0) >= BIG_UNIT for i in unit)
+    return FORK_DEPTH if big else 1
+
+
+class _Child:
+    """One forked worker, as its parent sees it."""
+
+    def __init__(self, pid: int, requests: int, replies: int) -> None:
+        self.pid, self.requests, self.replies = pid, requests, replies
+        self.out = bytearray()  # request bytes the pipe did not take yet (it was full)
+        self.inbox = bytearray()  # reply bytes not yet a whole message
+        self.sent: dict[int, Unit] = {}  # request number -> unit
+        self.load = 0  # the units' weights (_weight)
+        self.alive = True
+
+
+class ForkedWorkers:
+    """Workers forked from the sweep's own process (``ExecutorRunner.prepare``).
+
+    A process-pool worker (forkserver) is a fresh interpreter that imports
+    cardscan and builds its pipeline: ~0.15 s of CPU each, up 0.15-0.3 s
+    after being asked, longer than a sweep of 20,000 small files takes. A
+    fork of this process has all of that already and is up in a few ms.
+    Forking is safe only while this process runs a single thread (see
+    :func:`fork_safe`): the sweep asks before it starts any of its own.
+
+    Each child serves requests from a pipe (:func:`worker.serve_forked`) and
+    answers on another: units go as pickles of plain data, results come back
+    as a pool's do; only this process writes sinks, state and progress. Its
+    ends of the pipes are non-blocking, with what a full pipe did not take
+    kept for later, so neither side can wait on the other forever. A child
+    exits at end of file on its requests: this process closed them, or died.
+    """
+
+    def __init__(self, p: Pipeline, n: int) -> None:
+        import select  # (a module of the standard library in C: no start-up cost to speak of)
+
+        self._select = select.select
+        self._pipeline = p
+        self.children: list[_Child] = []
+        self._number = 0
+        try:
+            for _ in range(n):
+                self.grow()
+        except BaseException:
+            self.close(kill=True)
+            raise
+
+    def grow(self) -> None:
+        """Fork one more child (the caller checked :func:`fork_safe`)."""
+        import signal
+
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered here is written twice
+            try:
+                stream.flush()
+            except (AttributeError, OSError, ValueError):
+                pass
+        # This process's ends of the other children's pipes: closed in the new one, or
+        # a child that dies would leave its replies open (no end of file seen here).
+        ours = [fd for c in self.children if c.alive for fd in (c.requests, c.replies)]
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        try:
+            pid = os.fork()
+        except BaseException:
+            for fd in (req_r, req_w, rep_r, rep_w):
+                os.close(fd)
+            raise
+        if pid == 0:  # the child: serve, then leave without running this process's exit code
+            code = 1
+            try:
+                for fd in (*ours, req_w, rep_r):
+                    os.close(fd)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                worker.serve_forked(self._pipeline, req_r, rep_w)
+                code = 0
+            finally:
+                os._exit(code)  # (no atexit, no flush of buffers that are the parent's)
+        os.close(req_r)
+        os.close(rep_w)
+        os.set_blocking(req_w, False)
+        os.set_blocking(rep_r, False)
+        self.children.append(_Child(pid, req_w, rep_r))
+
+    @property
+    def alive(self) -> bool:
+        return all(c.alive for c in self.children) and bool(self.children)
+
+    def free(self) -> _Child | None:
+        """The child with the least work, if it holds less than FORK_DEPTH units' worth."""
+        best = min((c for c in self.children if c.alive), key=lambda c: c.load, default=None)
+        return best if best is not None and best.load < FORK_DEPTH else None
+
+    def busy(self) -> int:
+        """Units sent and not answered yet."""
+        return sum(len(c.sent) for c in self.children)
+
+    def send(self, child: _Child, unit: Unit) -> None:
+        if isinstance(unit, BatchUnit):
+            b = unit.batch
+            request: tuple[Any, ...] = ("batch", (b.dir, b.uri, b.names, unit.split_size))
+        else:
+            request = ("items", list(unit))
+        self._number += 1
+        data = pickle.dumps((self._number, *request), pickle.HIGHEST_PROTOCOL)
+        child.out += worker.HEADER.pack(len(data)) + data
+        child.sent[self._number] = unit
+        child.load += _weight(unit)
+        self._flush(child)
+
+    def _flush(self, child: _Child) -> None:
+        while child.out:
+            try:
+                n = os.write(child.requests, child.out)
+            except BlockingIOError:
+                return
+            except OSError:  # its end is closed: it died (wait() sees the end of its replies)
+                child.out.clear()
+                return
+            del child.out[:n]
+
+    def wait(self, timeout: float) -> list[tuple[Unit, Any]]:
+        """(unit, answer) for each unit answered within ``timeout``
+        seconds (0: only what is there). ``answer`` is FAILED for each unit
+        of a child that died, and for a task that failed."""
+        live = [c for c in self.children if c.alive]
+        if not live:
+            return []
+        readable, writable, _ = self._select([c.replies for c in live], [c.requests for c in live if c.out],
+                                             [], timeout)
+        done: list[tuple[Unit, Any]] = []
+        for c in live:
+            if c.requests in writable:
+                self._flush(c)
+            if c.replies not in readable:
+                continue
+            try:
+                chunk = os.read(c.replies, 1 << 20)
+            except BlockingIOError:
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:  # end of file: the child is gone, with what it held
+                self._reap(c, kill=True)
+                done += [(unit, FAILED) for unit in c.sent.values()]
+                c.sent.clear()
+                continue
+            c.inbox += chunk
+            size = worker.HEADER.size
+            while len(c.inbox) >= size:
+                (n,) = worker.HEADER.unpack_from(c.inbox)
+                if len(c.inbox) < size + n:
+                    break
+                number, answer = pickle.loads(bytes(c.inbox[size:size + n]))
+                del c.inbox[:size + n]
+                unit = c.sent.pop(number)
+                c.load -= _weight(unit)
+                done.append((unit, FAILED if answer is None else answer))
+        return done
+
+    def _reap(self, c: _Child, kill: bool) -> None:
+        if not c.alive:
+            return
+        c.alive = False
+        for fd in (c.requests, c.replies):
+            try:
+                os.close(fd)  # its requests at end of file: it leaves after its task
+            except OSError:
+                pass
+        if kill:
+            try:
+                os.kill(c.pid, 9)  # (SIGKILL; a child it is not yet is reaped all the same)
+            except OSError:
+                pass
+        try:
+            os.waitpid(c.pid, 0)
+        except ChildProcessError:
+            pass
+
+    def units(self) -> list[Unit]:
+        """Units sent and not answered (to hand to another runner)."""
+        return [u for c in self.children for u in c.sent.values()]
+
+    def close(self, kill: bool = False) -> None:
+        """End the children: at once (``kill``), or after their current task."""
+        for c in self.children:
+            self._reap(c, kill)
+
+
 class ExecutorRunner:
     """Runs units on an executor with at most ``window`` units in flight.
 
@@ -200,6 +427,8 @@ class ExecutorRunner:
 
     #: CPU seconds of scanning small plain files in this process before a pool starts (see _loop).
     START_AFTER = 1.0
+    #: Fork the workers from this process where it may (prepare()); False: a pool, as without fork.
+    FORK = True
 
     def __init__(
         self,
@@ -236,6 +465,8 @@ class ExecutorRunner:
         self._in_process: InProcessRunner | None = None
         #: (thread, its result box) while an owned pool starts in the background.
         self._starting: tuple[threading.Thread, dict[str, Any]] | None = None
+        #: Workers forked from this process (prepare()), in place of the pool while they live.
+        self._forked: ForkedWorkers | None = None
 
     # -- executor management -------------------------------------------------
     def _get(self) -> Any:
@@ -304,7 +535,28 @@ class ExecutorRunner:
             self._executor = box["executor"]
         return True
 
+    def prepare(self) -> None:
+        """Fork the workers from this process now, if it may (:func:`fork_safe`):
+        the sweep calls this before it starts a thread of its own. They take
+        the place of the pool (built only if one of them dies); without
+        them, the pool starts as :meth:`_loop` says. Only for an owned local
+        pool (``process_pool``) of several jobs: ``--jobs 1`` stays one
+        process, and a foreign executor (Dask) is used as given."""
+        if (not self.FORK or self._forked is not None or self._executor is not None or self._starting is not None
+                or not getattr(self._factory, "forkable", False) or self._jobs < 2 or not fork_safe()):
+            return
+        # The pipeline the children share with this process (built here once: a fork copies it).
+        self._in_process = self._in_process or InProcessRunner(self._spec)
+        try:
+            self._forked = ForkedWorkers(self._in_process.pipeline, self._jobs - 1)
+            log.debug("forked %d of %d workers from this process", self._jobs - 1, self._jobs)
+        except OSError as exc:  # (out of processes, of memory): the pool's way, as without a fork
+            log.debug("forking workers failed (%s); a pool starts when needed", type(exc).__name__)
+
     def shutdown(self, cancel: bool = False) -> None:
+        if self._forked is not None:
+            forked, self._forked = self._forked, None
+            forked.close(kill=cancel)
         self._pool_ready(wait=True)  # a pool still starting is stopped too, never left behind
         if self._factory is None or self._executor is None:
             return  # not ours to stop
@@ -318,8 +570,17 @@ class ExecutorRunner:
     def run(
         self, units: Iterable[Unit], should_stop: Callable[[], bool] = lambda: False
     ) -> Iterator[tuple[Unit, list[ItemResult]]]:
-        self.batch_units = False  # (a runner used again: not before its pool is up in this run)
         it = iter(units)
+        if self._forked is not None:
+            # Forked workers are up already: batches of small files go to
+            # them whole (or are scanned here, _forked_loop), from the first.
+            self.batch_units = True
+            try:
+                yield from self._forked_loop(it, should_stop)
+            finally:
+                self.batch_units = False
+            return
+        self.batch_units = False  # (a runner used again: not before its pool is up in this run)
         first = next(it, None)
         if first is None:
             return
@@ -386,6 +647,13 @@ class ExecutorRunner:
         fresh.extendleft(reversed(deferred))
         if exhausted and not fresh:
             return  # all done here: shutdown() stops the pool that was starting
+        yield from self._pooled(it, fresh, retry, pending, exhausted, should_stop)
+
+    def _pooled(
+        self, it: Iterator[Unit], fresh: deque[Unit], retry: deque[Unit],
+        pending: dict[Future, tuple[Unit, int, int]], exhausted: bool, should_stop: Callable[[], bool],
+    ) -> Iterator[tuple[Unit, list[ItemResult]]]:
+        """The pool's part of :meth:`_loop` (started now if it is not)."""
         if self._unstarted():
             self._start_pool()
         self._pool_ready(wait=True)
@@ -435,6 +703,102 @@ class ExecutorRunner:
                         results, more = unit.settle(results)
                         fresh.extend(more)
                 yield unit, results
+
+    def _forked_loop(self, it: Iterator[Unit], should_stop: Callable[[], bool]
+                     ) -> Iterator[tuple[Unit, list[ItemResult]]]:
+        """Units to the forked workers, FORK_DEPTH each; while they all hold
+        that many, this process takes the next unit itself (what cannot
+        crash it: small plain files, as while a pool starts; the rest goes to
+        a worker after all). Results come as they are answered (unordered,
+        as a pool's). A worker that dies, or a task that fails, ends the
+        forked workers: what they held goes to a pool (:meth:`_pooled`),
+        the failed units' items one by one, as a pool's dead worker's."""
+        forked = self._forked
+        assert forked is not None
+        fresh: deque[Unit] = deque()
+        retry: deque[Unit] = deque()
+        exhausted = False
+
+        def take(listed_only: bool = False) -> Unit | None:
+            nonlocal exhausted
+            if fresh and not listed_only:
+                return fresh.popleft()
+            unit = None if exhausted else next(it, None)
+            exhausted = unit is None
+            return unit
+
+        while not should_stop():
+            if not forked.alive:
+                break
+            if fresh and len(forked.children) < self._jobs and fork_safe():
+                # Work this process does not take (a byte range, a container, a
+                # big file to split): the last job's worker, forked now. (Not at
+                # once: where this process takes a share, its scans and the
+                # children's would contend for the cores; a tree of small files
+                # never needs it.)
+                forked.grow()
+                log.debug("forked worker %d of %d", len(forked.children), self._jobs)
+            child = forked.free()
+            while child is not None:
+                unit = take()
+                if unit is None:
+                    break
+                forked.send(child, unit)
+                child = forked.free()
+            answers = forked.wait(0)
+            if not answers and child is None and not exhausted:
+                # Every worker has its share: the next unit listed, here (what
+                # is left of one, in ``fresh``, waits for a worker).
+                unit = take(listed_only=True)
+                if unit is not None:
+                    yield from self._here(unit, fresh, should_stop)
+                continue
+            if not answers:
+                if exhausted and not fresh and not forked.busy():
+                    return
+                answers = forked.wait(POLL)
+            for unit, answer in answers:
+                if answer is FAILED:
+                    if isinstance(unit, BatchUnit):  # its files as items, one by one
+                        unit = [item for u in unit.relist() for item in u]  # type: ignore[assignment]
+                    retry.extend([item] for item in unit)
+                    continue
+                if isinstance(unit, BatchUnit):
+                    results, more = unit.settle(answer)
+                    fresh.extend(more)
+                else:
+                    results = answer
+                    for r, item in zip(results, unit):
+                        r.item = item  # (scan_batch_lean left it out)
+                yield unit, results
+            if retry or not forked.alive:
+                break
+        else:
+            return  # asked to stop: shutdown() ends the workers
+        # A worker died (or a task failed): a pool takes over, with the failed
+        # units' items one by one and what the other workers held.
+        log.warning("a worker process died; starting a pool and retrying its items one by one")
+        fresh.extendleft(forked.units())
+        self._forked = None
+        forked.close(kill=True)
+        yield from self._pooled(it, fresh, retry, {}, exhausted, should_stop)
+
+    def _here(self, unit: Unit, fresh: deque[Unit], should_stop: Callable[[], bool]
+              ) -> Iterator[tuple[Unit, list[ItemResult]]]:
+        """A unit scanned in this process beside the forked workers: its small
+        plain files; the rest of it goes to ``fresh``, for a worker."""
+        assert self._in_process is not None
+        p = self._in_process.pipeline
+        if isinstance(unit, BatchUnit):
+            b = unit.batch
+            results, more = unit.settle(worker.small_files(p, p.scan_plain, b.dir, b.uri, b.names, unit.split_size))
+            fresh.extend(more)
+        else:
+            results, later = self._in_process.scan_plain(unit, should_stop)
+            if later:
+                fresh.append(later)
+        if results:
+            yield [r.item for r in results], results
 
 
 def _ready() -> bool:

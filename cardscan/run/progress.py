@@ -13,6 +13,7 @@ content, never a card number.
 """
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from typing import IO, Any
@@ -67,10 +68,10 @@ class TqdmProgress(_Counts):
 
         options: dict[str, Any] = dict(
             total=None, unit="B", unit_scale=True, unit_divisor=1000, file=file or sys.stderr,
-            desc="scanning", mininterval=0.25, leave=True,
+            desc="scanning", mininterval=0.25, miniters=1, leave=True,
         )
         options.update(tqdm_kwargs)
-        self._bar = tqdm(**options)
+        self._bar = _bar_class(tqdm)(**options)
 
     def set_size(self, files: int | None = None, nbytes: int | None = None) -> None:
         changed = (files, nbytes) != (self.total_files, self.total_bytes)
@@ -98,6 +99,15 @@ class TqdmProgress(_Counts):
     def guard(self, stream: IO[str]) -> IO[str]:
         """``stream`` wrapped so that lines written to it clear and redraw the bar."""
         return _AboveBar(stream, self._bar)  # type: ignore[return-value]  # write and flush: all print() needs
+
+
+@functools.lru_cache(maxsize=None)
+def _bar_class(tqdm: Any) -> Any:
+    """tqdm without its monitor thread: a sweep forks its workers only while
+    it runs a single thread (executor.fork_safe). The monitor redraws a bar
+    whose dynamic ``miniters`` grew in a fast phase; with ``miniters=1``
+    (above) every update looks at the clock, so there is no such bar."""
+    return type("CardscanBar", (tqdm,), {"monitor_interval": 0})
 
 
 class _AboveBar:

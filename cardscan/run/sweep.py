@@ -305,6 +305,9 @@ class Sweep:
         old = self._install_signals()
         failure: BaseException | None = None
         try:
+            prepare = getattr(self.runner, "prepare", None)
+            if prepare is not None:  # (forks its workers, if it may: before this sweep starts a thread)
+                prepare()
             if self._count and all(isinstance(s, CountableSource) and s.countable for s in self.sources):
                 self._counter = _Count(self.sources, float(getattr(self.progress, "count_after", 0.0) or 0.0))
                 self._counter.start()

@@ -23,8 +23,11 @@ import gc
 import hashlib
 import logging
 import os
+import pickle
+import struct
 import threading
-from typing import Any
+import time
+from typing import Any, Callable
 
 from ..pipeline import ItemResult, Pipeline
 from ..sources.base import Item
@@ -156,14 +159,30 @@ def scan_small_files(dirpath: str, uri: str, names: tuple[str, ...], split_size:
     it in the parent (``Sweep._small_files``), so the parent only tallies.
 
     Gives (the results of the files scanned, the entries left for the parent:
-    error records as ``batch_entry`` lists them, and items bigger than
-    ``split_size`` (the sweep may split them), the number of clean files, their bytes).
+    error records as ``batch_entry`` lists them, items bigger than
+    ``split_size`` (the sweep may split them) and the files not scanned once
+    :data:`BATCH_SECONDS` were spent, the number of clean files, their bytes).
     """
+    p = pipeline()
+    return small_files(p, p.scan_item, dirpath, uri, names, split_size)
+
+
+#: Seconds of scanning a batch's flagged files in one task: the rest go back
+#: to the parent as items, units of their own for any worker. A batch of 20,000
+#: small log lines' files takes ~4 ms; 256 files of digits of 1 MB each would
+#: otherwise hold one worker for a minute, the others idle and no progress.
+BATCH_SECONDS = 0.1
+
+
+def small_files(p: Pipeline, scan: Callable[[Item], ItemResult | None], dirpath: str, uri: str,
+                names: tuple[str, ...], split_size: int) -> tuple[list[ItemResult], list[Any], int, int]:
+    """:func:`scan_small_files` with ``p``, its files that need a scan given to
+    ``scan`` (``p.scan_item``; or ``p.scan_plain`` in a parent: a file it
+    declines, None, is left to the parent as the others are)."""
     global _BATCH_SOURCE
     from ..pipeline import SMALL_FILE, clean_files
     from ..sources.fs import FileSource, SmallBatch, read_files
 
-    p = pipeline()
     if _BATCH_SOURCE is None:
         _BATCH_SOURCE = FileSource([])
     src = _BATCH_SOURCE
@@ -178,12 +197,52 @@ def scan_small_files(dirpath: str, uri: str, names: tuple[str, ...], split_size:
         clean, nbytes = set(), 0
     results: list[ItemResult] = []
     left: list[Any] = []
+    until = time.perf_counter() + BATCH_SECONDS
     for i, name in enumerate(batch.names):
         if i in clean:
             continue
         entry = src.batch_entry(batch, name)
-        if isinstance(entry, Item) and (entry.size or 0) <= split_size:
-            results.append(p.scan_item(entry))
+        r = None
+        if isinstance(entry, Item) and (entry.size or 0) <= split_size and time.perf_counter() < until:
+            r = scan(entry)
+        if r is not None:
+            results.append(r)
         else:
             left.append(entry)
     return results, left, len(clean), nbytes
+
+
+# -- a worker forked from the parent (executor.ForkedWorkers) -------------------------------
+#: A message's header: the length of the pickle that follows.
+HEADER = struct.Struct("<Q")
+
+
+def serve_forked(p: Pipeline, requests: int, replies: int) -> None:
+    """The loop of a worker forked from the sweep's own process (see
+    executor.ForkedWorkers): it has the parent's modules and pipeline already.
+    Reads (number, kind, payload) requests from the fd ``requests`` until end
+    of file (the parent is done, or gone), writes (number, results) back to
+    ``replies``; ``kind`` is ``batch`` (a SmallBatch's dir, uri, names and the
+    split size: :func:`scan_small_files`' answer) or ``items`` (a unit:
+    :func:`scan_batch_lean`'s). A failed task answers (number, None): the
+    parent then scans its items again elsewhere. Nothing is written anywhere
+    else: the sinks, the state and the progress are the parent's.
+    """
+    global _PIPELINE
+    _PIPELINE = p
+    with os.fdopen(requests, "rb") as rd, os.fdopen(replies, "wb") as wr:
+        while True:
+            head = rd.read(HEADER.size)
+            if len(head) < HEADER.size:
+                return
+            (size,) = HEADER.unpack(head)
+            number, kind, payload = pickle.loads(rd.read(size))
+            try:
+                answer: Any = (scan_small_files(*payload) if kind == "batch" else scan_batch_lean(payload))
+            except Exception:  # noqa: BLE001 - the parent retries the unit elsewhere
+                logging.getLogger("cardscan.run.worker").debug("forked worker task failed", exc_info=True)
+                answer = None
+            data = pickle.dumps((number, answer), pickle.HIGHEST_PROTOCOL)
+            wr.write(HEADER.pack(len(data)))
+            wr.write(data)
+            wr.flush()

@@ -266,15 +266,20 @@ def _crashing_pool_worker(spec: dict[str, Any]) -> None:
     from cardscan.run import worker
 
     worker.init_pool_worker(spec)
-    p = worker.pipeline()
-    scan = p.scan_item
+    _crash_on("crash.log", worker.pipeline())
 
-    def scan_item(item: Item) -> Any:
-        if item.uri.endswith("/crash.log"):
-            os._exit(3)
-        return scan(item)
 
-    p.scan_item = scan_item  # type: ignore[method-assign]
+def _crash_on(name: str, p: Pipeline) -> None:
+    """Make ``p`` kill its process when it scans a file called ``name`` (either way: plain or any)."""
+    def dying(real: Any) -> Any:
+        def scan(item: Item) -> Any:
+            if item.uri.endswith("/" + name):
+                os._exit(3)
+            return real(item)
+
+        return scan
+
+    p.scan_item, p.scan_plain = dying(p.scan_item), dying(p.scan_plain)  # type: ignore[method-assign]
 
 
 def test_a_dying_worker_costs_only_its_file_of_a_batch_unit(tmp_path: Path, rng, monkeypatch) -> None:
@@ -320,3 +325,188 @@ def test_a_dying_worker_costs_only_its_file_of_a_batch_unit(tmp_path: Path, rng,
     assert after["objects_scanned"] == before["objects_scanned"] - 1 == 600
     assert after["bytes_scanned"] == before["bytes_scanned"] - (d / "crash.log").stat().st_size
     assert any("crash.log" in b.names for b in relisted)  # its batch unit failed: its files went one by one
+
+
+# -- workers forked from the sweep's process (ExecutorRunner.prepare, ForkedWorkers) -----------
+# A real sweep in a process of its own: this one may run threads left by other tests (a Dask
+# client's), and then forks nothing (fork_safe), which is what the next test checks.
+
+
+def _scan(tmp_path: Path, root: Path, name: str, *args: str, script: str | None = None) -> tuple[
+        list[dict[str, Any]], str]:
+    """``cardscan scan`` of ``root`` in a child process (or ``script``, which calls the CLI): (manifest records, stderr)."""
+    import json
+    import subprocess
+    import sys
+
+    manifest = tmp_path / f"{name}.jsonl"
+    cmd = [sys.executable, script] if script else [sys.executable, "-m", "cardscan"]
+    env = {**os.environ, "CARDSCAN_FINGERPRINT_KEY": KEY.decode() if isinstance(KEY, bytes) else KEY}
+    out = subprocess.run([*cmd, "scan", "--no-progress", "--log-level", "debug", "--manifest", str(manifest),
+                          *args, str(root)], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode in (0, 1), out.stderr[-2000:]
+    return [json.loads(line) for line in manifest.read_text().splitlines()], out.stderr
+
+
+def _outcome(records: list[dict[str, Any]]) -> tuple[Any, ...]:
+    def where(r: dict[str, Any]) -> tuple[Any, ...]:
+        loc = r["location"]
+        return (loc["uri"], tuple(loc.get("member") or ()), str(loc.get("cell")), loc.get("line"), loc.get("column"))
+
+    findings = sorted((*where(r), r["fingerprint"]) for r in records if r["type"] == "finding")
+    errors = sorted((*where(r), r["kind"]) for r in records if r["type"] == "error")
+    s = records[-1]
+    assert s["type"] == "summary" and s["status"] == "complete"
+    return findings, errors, s["objects_scanned"], s["bytes_scanned"], s["findings"], s["errors"]
+
+
+def test_forked_workers_give_the_findings_of_one_job(tmp_path: Path, rng) -> None:
+    from tests.run.sweep_test import mixed_tree
+
+    root = tmp_path / "t"
+    mixed_tree(root, rng)
+    one, _ = _scan(tmp_path, root, "one", "--jobs", "1")
+    for split in ("64M", "32K"):  # 32K: big.log comes back from a worker to be split, its ranges go to workers
+        two, err = _scan(tmp_path, root, "two" + split, "--jobs", "2", "--split-size", split)
+        assert "forked 1 of 2 workers" in err  # the workers were forked, not a pool's
+        assert "died" not in err
+        got, expected = _outcome(two), _outcome(one)
+        assert got == expected and len(got[0]) > 40
+        assert any(r.get("location", {}).get("cell") for r in two if r["type"] == "finding")  # the SQLite file
+
+
+def test_the_last_worker_is_forked_for_what_this_process_does_not_scan(tmp_path: Path, rng) -> None:
+    from tests.treegen import pan
+
+    root = tmp_path / "t"
+    root.mkdir()
+    lines = [f"{i:08d} INFO request served\n" if i % 997 else f"{i:08d} card={pan(rng, i)} exp 09/27\n"
+             for i in range(160_000)]
+    (root / "app.log").write_text("".join(lines))  # ~4.5 MB: 18 byte ranges, none scanned by the parent
+    one, _ = _scan(tmp_path, root, "one", "--jobs", "1", "--split-size", "256K")
+    two, err = _scan(tmp_path, root, "two", "--jobs", "2", "--split-size", "256K")
+    assert "forked 1 of 2 workers" in err and "forked worker 2 of 2" in err
+    assert _outcome(two) == _outcome(one) and len(_outcome(one)[0]) == 161
+
+
+def test_forked_workers_with_a_state_resume_as_one_job(tmp_path: Path, rng) -> None:
+    from tests.run.sweep_test import mixed_tree
+
+    root = tmp_path / "t"
+    mixed_tree(root, rng)
+    runs = {}
+    for jobs in ("1", "2"):
+        state = str(tmp_path / f"s{jobs}.state")
+        first, err = _scan(tmp_path, root, "first" + jobs, "--jobs", jobs, "--state", state)
+        assert ("forked 1 of 2 workers" in err) == (jobs == "2")
+        again, _ = _scan(tmp_path, root, "again" + jobs, "--jobs", jobs, "--state", state)
+        runs[jobs] = (_outcome(first), _outcome(again), again[-1]["carried_over"])
+    assert runs["2"] == runs["1"]
+    assert runs["2"][2]["objects"] > 300  # carried over, not scanned again
+
+
+_KILLER = '''
+import os, signal, sys
+from cardscan.pipeline import Pipeline
+
+PARENT = os.getpid()
+plain, item = Pipeline.scan_plain, Pipeline.scan_item
+
+
+def scan_plain(self, it):
+    if it.uri.endswith("/crash.log"):
+        if os.getpid() == PARENT:
+            return None  # not here: a forked worker gets it, as a unit
+        os.kill(os.getpid(), signal.SIGKILL)  # a forked worker dies with its units (a pool's workers do not)
+    return plain(self, it)
+
+
+def scan_item(self, it):
+    if it.uri.endswith("/crash.log") and os.getpid() != PARENT:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return item(self, it)
+
+
+if __name__ == "__main__":  # (not in a pool's worker, which imports this file as __mp_main__)
+    Pipeline.scan_plain, Pipeline.scan_item = scan_plain, scan_item
+    from cardscan.cli.main import main
+
+    sys.exit(main(sys.argv[1:]))
+'''
+
+
+def test_a_forked_worker_killed_mid_sweep_loses_no_file(tmp_path: Path, rng) -> None:
+    from tests.treegen import pan
+
+    root = tmp_path / "t"
+    for d in range(3):
+        (root / f"d{d}").mkdir(parents=True)
+        for i in range(300):
+            (root / f"d{d}" / f"f{i:03d}.log").write_text(
+                "2024-06-11 INFO ok\n" if i % 5 else f"card={pan(rng, 1000 * d + i)} exp 09/27\n")
+    (root / "d1" / "crash.log").write_text(f"card={pan(rng, 99999)} exp 09/27\n")
+    script = tmp_path / "killer.py"
+    script.write_text(_KILLER)
+    one, _ = _scan(tmp_path, root, "one", "--jobs", "1")
+    two, err = _scan(tmp_path, root, "two", "--jobs", "2", script=str(script))
+    assert "forked 1 of 2 workers" in err and "a worker process died" in err
+    assert _outcome(two) == _outcome(one)  # crash.log too: scanned again by the pool that took over
+    assert any(r["location"]["uri"].endswith("/crash.log") for r in two if r["type"] == "finding")
+
+
+def test_a_parent_with_a_live_thread_does_not_fork(tmp_path: Path, rng, monkeypatch) -> None:
+    import threading
+
+    from cardscan.run import executor
+    from cardscan.run.sweep import Sweep
+    from cardscan.sinks.base import ListSink
+
+    tree(tmp_path, rng, 6)
+    s = settings([{"name": "file", "url": str(tmp_path), "options": {}}])
+    expected = ListSink()
+    Sweep([FileSource(tmp_path)], InProcessRunner(s), [expected]).run()
+
+    def no_fork() -> int:
+        raise AssertionError("forked with a live thread")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    done = threading.Event()
+    thread = threading.Thread(target=done.wait, name="someone-elses")
+    thread.start()
+    try:
+        assert not executor.fork_safe()
+        runner = ExecutorRunner(process_pool(s, 2), s, initialized=True, jobs=2)
+        runner.prepare()
+        assert runner._forked is None
+        got = ListSink()
+        Sweep([FileSource(tmp_path)], runner, [got]).run()  # today's way: scanned here, or by a pool
+    finally:
+        done.set()
+        thread.join()
+    assert sorted(f.id for f in got.findings) == sorted(f.id for f in expected.findings)
+    assert len(got.findings) == 9
+
+
+def test_one_job_and_a_foreign_executor_never_fork(tmp_path: Path, monkeypatch) -> None:
+    from cardscan.run import executor
+
+    monkeypatch.setattr(executor, "fork_safe", lambda: True)
+    monkeypatch.setattr(os, "fork", lambda: (_ for _ in ()).throw(AssertionError("forked")))
+    s = settings()
+    for runner in (ExecutorRunner(process_pool(s, 1), s, initialized=True, jobs=1),
+                   ExecutorRunner(ThreadPoolExecutor(1), s, jobs=2),
+                   ExecutorRunner(lambda: ThreadPoolExecutor(1), s, jobs=2)):  # a factory not marked forkable
+        runner.prepare()
+        assert runner._forked is None
+        runner.shutdown()
+
+
+def test_a_byte_range_fills_a_forked_workers_depth_small_units_share_it(tmp_path: Path, rng) -> None:
+    # Queued behind a range (~0.1 s), a second one would wait while the other worker sits idle.
+    from cardscan.run.executor import BIG_UNIT, FORK_DEPTH, BatchUnit, _weight
+
+    small = tree(tmp_path, rng, 2)
+    big = Item(uri=small[0].uri, source="file", size=BIG_UNIT)
+    assert _weight(small) == _weight([small[0]]) == 1
+    assert _weight([small[0].range(0, 10)]) == _weight([big]) == FORK_DEPTH > 1
+    assert _weight(BatchUnit(None, 1, lambda p: ([], []), list)) == 1

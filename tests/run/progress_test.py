@@ -39,6 +39,25 @@ def test_tqdm_bar_shows_counts_and_totals() -> None:
     assert "2.00k/4.00k" in text or "2.0k/4.0k" in text
 
 
+def test_tqdm_bar_starts_no_thread_and_still_redraws_after_a_burst() -> None:
+    # A sweep forks its workers only while it runs one thread (executor.fork_safe):
+    # tqdm's monitor thread would keep the CLI's bar from ever having them.
+    import threading
+    import time
+
+    before = {t.ident for t in threading.enumerate()}
+    out = io.StringIO()
+    p = TqdmProgress(out, mininterval=0.01)
+    for _ in range(2000):  # a burst of fast updates (tqdm's dynamic miniters would grow here)
+        p.relative_update(files=1, nbytes=1)
+    assert {t.ident for t in threading.enumerate()} == before
+    assert p._bar.monitor_interval == 0  # (a monitor another tqdm started is no thread of this bar's)
+    time.sleep(0.02)
+    p.relative_update(files=1, nbytes=1)  # the next slow update is drawn at once
+    assert "2001/? files" in out.getvalue()
+    p.close()
+
+
 def test_base_callback_is_a_no_op() -> None:
     cb = ScanCallback()
     cb.set_size(1, 2)

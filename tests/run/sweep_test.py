@@ -782,6 +782,7 @@ def test_no_batch_goes_to_a_worker_before_the_pool_is_up_nor_with_one_job(tmp_pa
     _sweep_batched(FileSource(tmp_path), jobs=1)
     s = settings(FileSource(tmp_path))
     runner = ExecutorRunner(process_pool(s, 2), s, initialized=True, jobs=2)  # START_AFTER: no pool by then
+    runner.FORK = False  # (the pool's way: forked workers take batches from the first, executor_test)
     Sweep([FileSource(tmp_path)], runner, [QuietListSink()]).run()
     one = ExecutorRunner(process_pool(s, 1), s, initialized=True, jobs=1)
     one.START_AFTER = 0

@@ -168,3 +168,24 @@ def test_a_batch_scanned_in_a_worker_gives_what_the_parent_path_gives(tmp_path: 
     read = [r for r in results if r.sha256 is not None or r.nbytes > 0]
     assert summary["objects_scanned"] == clean + len(read) + 1  # (+ huge.log, scanned where the sweep splits it)
     assert (clean == 0) == broken  # a batch that cannot be read: every file as an item
+
+
+def test_a_batch_spends_at_most_its_seconds_the_rest_goes_back_as_items(tmp_path: Path, rng, monkeypatch) -> None:
+    # A directory of slow small files must not hold one worker (no progress, the other cores idle).
+    from cardscan.sources.fs import path_to_uri
+    from tests.treegen import pan
+
+    d = tmp_path / "d"
+    d.mkdir()
+    names = []
+    for i in range(6):
+        names.append(f"f{i}.log")
+        (d / names[-1]).write_text(f"card={pan(rng, i)} exp 09/27\n" if i % 2 else "2024-06-11 INFO ok\n")
+    worker.init_worker(spec())
+    args = (str(d), path_to_uri(str(d)), tuple(names), 2 << 20)
+    results, left, clean, _ = worker.scan_small_files(*args)
+    assert len(results) == 3 and not left and clean == 3
+    monkeypatch.setattr(worker, "BATCH_SECONDS", 0.0)
+    results, left, clean, _ = worker.scan_small_files(*args)
+    assert not results and clean == 3  # spent at once: every flagged file back, as its item
+    assert [i.uri for i in left] == [path_to_uri(str(d / f"f{i}.log")) for i in (1, 3, 5)]
