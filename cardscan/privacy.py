@@ -516,9 +516,8 @@ def _mask_encoded(text: str) -> str:
         # json.dumps' ensure_ascii, HTML, URLs), which _DIGIT does not read:
         # a stretch of escapes, digits and separators is decoded, and masked
         # whole when the plain rules mask what it decodes to.
-        wide_run, wide_escape = _wide_patterns()
-        for run in wide_run.finditer(out):
-            if not wide_escape.search(run.group()):
+        for run in _WIDE_RUN.finditer(out):
+            if not _WIDE_ESCAPE.search(run.group()):
                 continue  # (digits as they are: the plain rules mask them, first six and last four kept)
             decoded = _unescaped(run.group())
             if not decoded.isascii() and any(c.isdecimal() and not c.isascii() for c in decoded) and _has_pan(decoded):
@@ -531,19 +530,16 @@ def _mask_encoded(text: str) -> str:
 _WIDE_UNIT = r"(?:\\u[0-9a-fA-F]{4}|\\U[0-9a-fA-F]{8}|&#[0-9]{2,7};|&#[xX][0-9a-fA-F]{2,6};|%[0-9a-fA-F]{2})"
 
 
-@lru_cache(maxsize=1)
-def _wide_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """(a stretch of escapes, digits and separators; one escape), compiled
-    on first use (~0.7 ms: import time is start-up time)."""
-    run = re.compile(rf"(?:{_WIDE_UNIT}|\d)(?:(?:{_WIDE_UNIT}|\d|{_SEP})*(?:{_WIDE_UNIT}|\d))?")
-    return run, re.compile(_WIDE_UNIT)
+#: A stretch of escapes, digits and separators; one escape (compiled on first use).
+_WIDE_RUN = lazy_pattern(rf"(?:{_WIDE_UNIT}|\d)(?:(?:{_WIDE_UNIT}|\d|{_SEP})*(?:{_WIDE_UNIT}|\d))?")
+_WIDE_ESCAPE = lazy_pattern(_WIDE_UNIT)
 
 
 def _unescaped(run: str) -> str:
     """``run`` with its escapes decoded (percent-encoded bytes as UTF-8, a
     surrogate pair of ``\\u`` escapes as its character; anything undecodable
     as U+FFFD)."""
-    def one(m: re.Match[str]) -> str:
+    def one(m: Any) -> str:
         e = m.group()
         if e[0] == "%":
             return e  # (below, together with its neighbours: a character's UTF-8 bytes)
@@ -553,7 +549,7 @@ def _unescaped(run: str) -> str:
             cp = int(e[3:-1], 16) if e[2] in "xX" else int(e[2:-1])
         return chr(cp) if cp <= 0x10FFFF else "\ufffd"
 
-    text = _wide_patterns()[1].sub(one, run)
+    text = _WIDE_ESCAPE.sub(one, run)
     text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")  # pairs -> characters
     return unquote(text, errors="replace") if "%" in text else text
 
