@@ -788,3 +788,44 @@ def test_no_batch_goes_to_a_worker_before_the_pool_is_up_nor_with_one_job(tmp_pa
     one.START_AFTER = 0
     Sweep([FileSource(tmp_path)], one, [QuietListSink()]).run()
     assert settled.batches == 0 and not runner.batch_units and not one.batch_units
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_flagged_file_changed_after_the_batch_read_is_not_reported_from_stale_bytes(
+        tmp_path: Path, rng, monkeypatch, jobs: int) -> None:
+    # Between the batched read and the scan of a flagged file: one vanishes,
+    # one becomes a FIFO, one a link, one is scrubbed of its card number. The
+    # item way looks at the file again (an lstat, then its own read) and
+    # reports what is there now: not_found, changed, changed, no finding.
+    # Findings from the batch's bytes would be card numbers that no longer
+    # exist at those paths, and no "changed" error for the swapped ones.
+    sweep_module = sys.modules["cardscan.run.sweep"]
+    d = tmp_path / "d"
+    d.mkdir()
+    for n in ("gone.log", "fifo.log", "link.log", "scrubbed.log", "ok.log"):
+        (d / n).write_text(f"payment card={pan(rng, 1)} exp 09/27\n")
+    (d / "clean.txt").write_text("nothing here\n")
+    real = sweep_module.read_files
+
+    def read_then_change(dirpath: str, names: Any, limit: int, **kwargs: Any) -> Any:
+        got = real(dirpath, names, limit, **kwargs)
+        if os.path.realpath(dirpath) == os.path.realpath(d):
+            (d / "gone.log").unlink()
+            (d / "fifo.log").unlink()
+            os.mkfifo(d / "fifo.log")
+            (d / "link.log").unlink()
+            os.symlink(d / "clean.txt", d / "link.log")
+            (d / "scrubbed.log").write_text("payment card=[redacted] exp 09/27\n")
+        return got
+
+    monkeypatch.setattr(sweep_module, "read_files", read_then_change)
+    quiet = QuietListSink()
+    s = settings(FileSource(tmp_path))
+    runner = InProcessRunner(s) if jobs == 1 else ExecutorRunner(process_pool(s, jobs), s, initialized=True, jobs=jobs)
+    Sweep([FileSource(tmp_path)], runner, [quiet]).run()
+    found = sorted(f.location.uri.rsplit("/", 1)[1] for f in quiet.findings)
+    assert found == ["ok.log"], f"findings reported for {found} (stale bytes of the batch's read)"
+    errors = {e.location.uri.rsplit("/", 1)[1]: (e.kind, e.message) for e in quiet.errors}
+    assert errors.get("gone.log", ("",))[0] == "not_found", errors
+    assert errors.get("fifo.log") == ("changed", "no longer a regular file (fifo)"), errors
+    assert errors.get("link.log") == ("changed", "no longer a regular file (symlink)"), errors
