@@ -794,15 +794,16 @@ def test_no_batch_goes_to_a_worker_before_the_pool_is_up_nor_with_one_job(tmp_pa
 def test_a_flagged_file_changed_after_the_batch_read_is_not_reported_from_stale_bytes(
         tmp_path: Path, rng, monkeypatch, jobs: int) -> None:
     # Between the batched read and the scan of a flagged file: one vanishes,
-    # one becomes a FIFO, one a link, one is scrubbed of its card number. The
-    # item way looks at the file again (an lstat, then its own read) and
-    # reports what is there now: not_found, changed, changed, no finding.
+    # one becomes a FIFO, one a link, one a directory, one is scrubbed of its
+    # card number, one grows past a small file with a second one. The item way
+    # looks at the file again (an lstat, then its own read) and reports what
+    # is there now: not_found, changed (x3), no finding, two findings.
     # Findings from the batch's bytes would be card numbers that no longer
     # exist at those paths, and no "changed" error for the swapped ones.
     sweep_module = sys.modules["cardscan.run.sweep"]
     d = tmp_path / "d"
     d.mkdir()
-    for n in ("gone.log", "fifo.log", "link.log", "scrubbed.log", "ok.log"):
+    for n in ("gone.log", "fifo.log", "link.log", "dir.log", "scrubbed.log", "grown.log", "ok.log"):
         (d / n).write_text(f"payment card={pan(rng, 1)} exp 09/27\n")
     (d / "clean.txt").write_text("nothing here\n")
     real = sweep_module.read_files
@@ -816,6 +817,10 @@ def test_a_flagged_file_changed_after_the_batch_read_is_not_reported_from_stale_
             (d / "link.log").unlink()
             os.symlink(d / "clean.txt", d / "link.log")
             (d / "scrubbed.log").write_text("payment card=[redacted] exp 09/27\n")
+            (d / "dir.log").unlink()
+            (d / "dir.log").mkdir()
+            with open(d / "grown.log", "a") as f:  # past a small file, and a second card number
+                f.write("filler line without numbers\n" * 3000 + f"payment card={pan(rng, 2)} exp 09/27\n")
         return got
 
     monkeypatch.setattr(sweep_module, "read_files", read_then_change)
@@ -824,8 +829,9 @@ def test_a_flagged_file_changed_after_the_batch_read_is_not_reported_from_stale_
     runner = InProcessRunner(s) if jobs == 1 else ExecutorRunner(process_pool(s, jobs), s, initialized=True, jobs=jobs)
     Sweep([FileSource(tmp_path)], runner, [quiet]).run()
     found = sorted(f.location.uri.rsplit("/", 1)[1] for f in quiet.findings)
-    assert found == ["ok.log"], f"findings reported for {found} (stale bytes of the batch's read)"
+    assert found == ["grown.log", "grown.log", "ok.log"], f"findings for {found} (the batch's stale bytes?)"
     errors = {e.location.uri.rsplit("/", 1)[1]: (e.kind, e.message) for e in quiet.errors}
     assert errors.get("gone.log", ("",))[0] == "not_found", errors
     assert errors.get("fifo.log") == ("changed", "no longer a regular file (fifo)"), errors
     assert errors.get("link.log") == ("changed", "no longer a regular file (symlink)"), errors
+    assert errors.get("dir.log", ("",))[0] == "changed", errors
