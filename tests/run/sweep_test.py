@@ -591,6 +591,7 @@ def test_a_batch_that_cannot_be_read_is_scanned_file_by_file(tmp_path: Path, rng
         raise MemoryError("no room for the batch")
 
     monkeypatch.setattr(sweep_module, "read_files", broken)
+    monkeypatch.setattr(sys.modules["cardscan.sources.fs"], "read_files", broken)  # (a forked worker's)
     quiet = QuietListSink()
     s = settings(FileSource(tmp_path))
     runner = InProcessRunner(s) if jobs == 1 else ExecutorRunner(process_pool(s, jobs), s, initialized=True, jobs=jobs)
@@ -824,6 +825,8 @@ def test_a_flagged_file_changed_after_the_batch_read_is_not_reported_from_stale_
         return got
 
     monkeypatch.setattr(sweep_module, "read_files", read_then_change)
+    # (And where a worker forked from this process reads a batch: run/worker.py.)
+    monkeypatch.setattr(sys.modules["cardscan.sources.fs"], "read_files", read_then_change)
     quiet = QuietListSink()
     s = settings(FileSource(tmp_path))
     runner = InProcessRunner(s) if jobs == 1 else ExecutorRunner(process_pool(s, jobs), s, initialized=True, jobs=jobs)
