@@ -189,3 +189,33 @@ def test_a_batch_spends_at_most_its_seconds_the_rest_goes_back_as_items(tmp_path
     results, left, clean, _ = worker.scan_small_files(*args)
     assert not results and clean == 3  # spent at once: every flagged file back, as its item
     assert [i.uri for i in left] == [path_to_uri(str(d / f"f{i}.log")) for i in (1, 3, 5)]
+
+
+def test_a_batch_in_a_worker_scans_its_flagged_files_from_the_batch_read(tmp_path: Path, rng, monkeypatch) -> None:
+    # As the parent's path (sweep_test: ..._scanned_from_its_read): a flagged
+    # file the batch read whole is not opened again, and its records are those
+    # of a file read on its own (Pipeline.scan_item).
+    from cardscan.sources.fs import FileSource, path_to_uri
+    from tests.treegen import pan
+
+    d = tmp_path / "d"
+    d.mkdir()
+    names = [f"f{i}.log" for i in range(6)]
+    for i, name in enumerate(names):
+        (d / name).write_text(f"paid card={pan(rng, i)} exp 09/27\n" if i % 2 else "2024-06-11 INFO ok\n")
+    worker.init_worker(spec())
+    alone = {r.item.uri: r for r in (worker.pipeline().scan_item(i) for i in FileSource(d).items())}
+    real = FileSource._open_regular
+    opened: list[str] = []
+
+    def counting(self: FileSource, item: Any) -> Any:
+        opened.append(item.uri)
+        return real(self, item)
+
+    monkeypatch.setattr(FileSource, "_open_regular", counting)
+    results, left, clean, _ = worker.scan_small_files(str(d), path_to_uri(str(d)), tuple(names), 2 << 20)
+    assert opened == [] and not left and clean == 3 and len(results) == 3
+    for r in results:
+        a = alone[r.item.uri]
+        assert [(f.id, f.location, f.obj) for f in r.findings] == [(f.id, f.location, f.obj) for f in a.findings]
+        assert (r.sha256, r.nbytes, r.errors) == (a.sha256, a.nbytes, a.errors)
