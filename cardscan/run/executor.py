@@ -24,9 +24,11 @@ becomes an ``internal`` error record. No item is ever dropped silently.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -238,6 +240,10 @@ class _Child:
         self.alive = True
 
 
+#: What ForkedWorkers._flush blocks while writing to a child (Linux only: forked workers are).
+_SIGPIPE = frozenset({signal.SIGPIPE}) if hasattr(signal, "SIGPIPE") else frozenset()
+
+
 class ForkedWorkers:
     """Workers forked from the sweep's own process (``ExecutorRunner.prepare``).
 
@@ -334,15 +340,28 @@ class ForkedWorkers:
         self._flush(child)
 
     def _flush(self, child: _Child) -> None:
-        while child.out:
-            try:
-                n = os.write(child.requests, child.out)
-            except BlockingIOError:
-                return
-            except OSError:  # its end is closed: it died (wait() sees the end of its replies)
-                child.out.clear()
-                return
-            del child.out[:n]
+        if not child.out:
+            return
+        # A child that died leaves a pipe with no reader: a write raises
+        # SIGPIPE, which kills a host program that has it at its default (a
+        # CLI tool's set-up; Python ignores it). Blocked while writing, and
+        # one raised taken back before unblocking: the write's EPIPE says it.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGPIPE)
+        try:
+            while child.out:
+                try:
+                    n = os.write(child.requests, child.out)
+                except BlockingIOError:
+                    return
+                except OSError as exc:  # its end is closed: it died (wait() sees the end of its replies)
+                    child.out.clear()
+                    if exc.errno == errno.EPIPE and signal.SIGPIPE not in blocked:
+                        signal.sigtimedwait(_SIGPIPE, 0)
+                    return
+                del child.out[:n]
+        finally:
+            if signal.SIGPIPE not in blocked:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGPIPE)
 
     def wait(self, timeout: float) -> list[tuple[Unit, Any]]:
         """(unit, answer) for each unit answered within ``timeout``
@@ -718,6 +737,7 @@ class ExecutorRunner:
         fresh: deque[Unit] = deque()
         retry: deque[Unit] = deque()
         exhausted = False
+        may_grow = True
 
         def take(listed_only: bool = False) -> Unit | None:
             nonlocal exhausted
@@ -730,14 +750,19 @@ class ExecutorRunner:
         while not should_stop():
             if not forked.alive:
                 break
-            if fresh and len(forked.children) < self._jobs and fork_safe():
+            if fresh and may_grow and len(forked.children) < self._jobs and fork_safe():
                 # Work this process does not take (a byte range, a container, a
                 # big file to split): the last job's worker, forked now. (Not at
                 # once: where this process takes a share, its scans and the
                 # children's would contend for the cores; a tree of small files
                 # never needs it.)
-                forked.grow()
-                log.debug("forked worker %d of %d", len(forked.children), self._jobs)
+                try:
+                    forked.grow()
+                    log.debug("forked worker %d of %d", len(forked.children), self._jobs)
+                except OSError as exc:  # (out of processes, of memory): the workers there are do it
+                    may_grow = False
+                    log.debug("forking worker %d failed (%s); going on with %d", len(forked.children) + 1,
+                              type(exc).__name__, len(forked.children))
             child = forked.free()
             while child is not None:
                 unit = take()

@@ -510,3 +510,84 @@ def test_a_byte_range_fills_a_forked_workers_depth_small_units_share_it(tmp_path
     assert _weight(small) == _weight([small[0]]) == 1
     assert _weight([small[0].range(0, 10)]) == _weight([big]) == FORK_DEPTH > 1
     assert _weight(BatchUnit(None, 1, lambda p: ([], []), list)) == 1
+
+
+# -- red team (rtfork): a forked worker's death and a failed fork, as the parent lives them ----------
+_SEND_TO_DEAD = '''
+import os, signal, sys, time
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # a host program's usual set-up (a CLI tool piped to head)
+from cardscan.engine.config import ScanConfig
+from cardscan.engine.scanner import Scanner
+from cardscan.findings import FingerprintKey
+from cardscan.pipeline import Pipeline
+from cardscan.run.executor import FAILED, ForkedWorkers
+from cardscan.sources.fs import FileSource
+
+items = list(FileSource(sys.argv[1]).items())
+workers = ForkedWorkers(Pipeline(Scanner(ScanConfig(), FingerprintKey(b"k" * 40))), 1)
+child = workers.children[0]
+os.kill(child.pid, signal.SIGKILL)  # the OOM killer, say; this process has not read its end of file yet
+time.sleep(0.5)
+workers.send(child, items)  # it still looks free (load 0): the next unit goes to it
+answers = workers.wait(2.0)
+workers.close(kill=True)
+print("answers", len(answers), all(a is FAILED for _, a in answers))
+'''
+
+
+def test_a_unit_sent_to_a_forked_worker_that_just_died_does_not_kill_the_parent(tmp_path: Path, rng) -> None:
+    # The parent writes a request on a pipe whose only reader is the dead child: EPIPE, and SIGPIPE.
+    # Python ignores SIGPIPE, but a program calling cardscan.sweep() may have it at its default (a
+    # CLI tool's "die quietly when piped to head"): the whole process is then killed, no summary, no
+    # manifest's end (found end to end: `cardscan.sweep(jobs=2)` in such a program, one worker
+    # SIGKILLed mid-sweep: exit 141 in 2 of 4 runs; main's pool, same kill: exit 0, all findings).
+    import subprocess
+    import sys
+
+    tree(tmp_path, rng, 3)
+    script = tmp_path / "send_to_dead.py"
+    script.write_text(_SEND_TO_DEAD)
+    out = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, f"parent exit {out.returncode} (-13: SIGPIPE); stderr: {out.stderr[-800:]}"
+    assert "answers 1 True" in out.stdout  # the unit comes back FAILED, for a pool to scan again
+
+
+_FORK_FAILS = '''
+import errno, os, sys
+
+real_fork, forks = os.fork, []
+
+
+def fork():
+    forks.append(1)
+    if len(forks) > 1:  # the first worker is forked; the last job's (ForkedWorkers.grow) is not
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")  # ulimit -u, a cgroup's pids.max
+    return real_fork()
+
+
+if __name__ == "__main__":
+    os.fork = fork
+    from cardscan.cli.main import main
+
+    sys.exit(main(sys.argv[1:]))
+'''
+
+
+def test_a_failed_fork_of_the_last_worker_does_not_abort_the_sweep(tmp_path: Path, rng) -> None:
+    # prepare() takes a failed fork (OSError) as "no forked workers, a pool when needed"; the
+    # optional fork of the last job's worker mid-sweep (ForkedWorkers.grow, from _forked_loop) is
+    # not caught: the sweep stops with "error: Resource temporarily unavailable", exit 2, though
+    # the first worker and this process could have scanned everything.
+    from tests.treegen import pan
+
+    root = tmp_path / "t"
+    root.mkdir()
+    lines = [f"{i:08d} INFO request served\n" if i % 997 else f"{i:08d} card={pan(rng, i)} exp 09/27\n"
+             for i in range(40_000)]
+    (root / "app.log").write_text("".join(lines))  # byte ranges: work this process does not take (grow)
+    script = tmp_path / "fork_fails.py"
+    script.write_text(_FORK_FAILS)
+    one, _ = _scan(tmp_path, root, "one", "--jobs", "1", "--split-size", "256K")
+    two, err = _scan(tmp_path, root, "two", "--jobs", "2", "--split-size", "256K", script=str(script))
+    assert "forked 1 of 2 workers" in err
+    assert _outcome(two) == _outcome(one)
