@@ -474,28 +474,19 @@ class Pipeline:
             result.errors.append(_exc_record(base, exc))
 
 
-def clean_files(detector: Any, names: Sequence[str], data: bytes, ends: list[int], status: bytes
-                ) -> tuple[set[int], int]:
-    """(indices of the files of a batch, as ``sources.fs.read_files`` gives
-    them, that need no scan: read whole, and the engine's pre-check clears
-    them, and no database nor container by their head; their bytes).
-
-    What :meth:`Pipeline.scan_item` would give for each of them is a result
-    with no findings and no errors (``engine/precheck.py``: the pre-check
-    never clears a file the scan would find something in); every other
-    file of the batch is to be scanned as an item. ``detector``: the scan's
-    (``Scanner.detector``).
-    """
-    clean, nbytes, _ = batch_verdicts(detector, names, data, ends, status)
-    return clean, nbytes
-
-
 def batch_verdicts(detector: Any, names: Sequence[str], data: bytes, ends: list[int], status: bytes
                    ) -> tuple[set[int], int, set[int]]:
-    """:func:`clean_files`' (clean, their bytes), and the indices of the
-    flagged files read whole that are no database nor container either
-    (the same tests): scanned from the batch's bytes
-    (``FileSource.read_entry``), they need not be sniffed again (:meth:`Pipeline._scan_small`)."""
+    """(clean, their bytes, plain) of a batch of files as
+    ``sources.fs.read_files`` gives them. ``clean``: the indices of the files
+    that need no scan: read whole, the engine's pre-check clears them, and
+    no database nor container by their head. What :meth:`Pipeline.scan_item`
+    would give for each of them is a result with no findings and no errors
+    (``engine/precheck.py``: the pre-check never clears a file the scan
+    would find something in); every other file is scanned as an item.
+    ``plain``: the flagged files read whole that are no database nor
+    container either: scanned from the batch's bytes
+    (``FileSource.read_entry``), they need not be sniffed again
+    (:meth:`Pipeline._scan_small`). ``detector``: the scan's (``Scanner.detector``)."""
     flagged = precheck.flagged(data, ends, detector)
     read = [i for i in range(len(names)) if not status[i]]
     plain = set(read) - containers(names, data, ends, read)
