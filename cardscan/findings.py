@@ -529,12 +529,14 @@ class FingerprintKey:
 
     @property
     def key_id(self) -> str:
-        if self._id is None:
-            deriving = self._deriving
-            if deriving is not None:
-                deriving.join()
-            if self._id is None:  # (no thread was started)
-                self._derive_id()
+        deriving = self._deriving
+        if deriving is not None:
+            # Joined even when the id is there: the thread may not have ended
+            # yet, and a sweep forks its workers only while it runs one thread.
+            deriving.join()
+            self._deriving = None
+        if self._id is None:  # (no thread was started)
+            self._derive_id()
         assert self._id is not None
         return self._id
 

@@ -375,3 +375,27 @@ def test_finding_id_is_the_hash_of_its_parts_each_then_a_nul(rng) -> None:
             assert g.id == old_id(g)
     assert Finding(Location(uri="file:///a", offset=3), "pan", "visa", "4556******9855", "hmac-sha256:00", 85).id \
         == "742fe240a764504e1631e30f"  # (as the update per part gave it)
+
+
+def test_key_id_waits_for_its_thread_to_end_even_once_the_id_is_there(monkeypatch) -> None:
+    # A sweep forks its workers only while it runs one thread (run/executor.fork_safe):
+    # a key-id thread that had set the id but not yet ended kept it from forking.
+    import threading
+    import time
+
+    from cardscan.findings import FingerprintKey
+
+    key = FingerprintKey(b"k" * 40)
+    real = FingerprintKey._derive_id
+
+    def derive_then_linger(self: FingerprintKey) -> None:
+        real(self)
+        time.sleep(0.3)  # (the thread's end, late: a busy machine, the GIL elsewhere)
+
+    monkeypatch.setattr(FingerprintKey, "_derive_id", derive_then_linger)
+    key.start_key_id()
+    deadline = time.monotonic() + 10
+    while key._id is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert key.key_id.startswith("pbkdf2:")
+    assert not any(t.name == "cardscan-key-id" for t in threading.enumerate())
