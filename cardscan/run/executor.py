@@ -27,7 +27,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import pickle
 import signal
 import sys
 import threading
@@ -333,6 +332,8 @@ class ForkedWorkers:
         else:
             request = ("items", list(unit))
         self._number += 1
+        import pickle  # (here, not at import: a scan that sends nothing never needs it; start-up)
+
         data = pickle.dumps((self._number, *request), pickle.HIGHEST_PROTOCOL)
         child.out += worker.HEADER.pack(len(data)) + data
         child.sent[self._number] = unit
@@ -395,6 +396,8 @@ class ForkedWorkers:
                 (n,) = worker.HEADER.unpack_from(c.inbox)
                 if len(c.inbox) < size + n:
                     break
+                import pickle  # (see send)
+
                 number, answer = pickle.loads(bytes(c.inbox[size:size + n]))
                 del c.inbox[:size + n]
                 unit = c.sent.pop(number)

@@ -23,7 +23,6 @@ import gc
 import hashlib
 import logging
 import os
-import pickle
 import struct
 import threading
 import time
@@ -238,6 +237,8 @@ def serve_forked(p: Pipeline, requests: int, replies: int) -> None:
             head = rd.read(HEADER.size)
             if len(head) < HEADER.size:
                 return
+            import pickle  # (once there is a request: the parent's scan may send none)
+
             (size,) = HEADER.unpack(head)
             number, kind, payload = pickle.loads(rd.read(size))
             try:
