@@ -1183,8 +1183,10 @@ def _scope_directories() -> tuple[str, ...]:
 def in_scan_scope(name: str, pathname: str = "") -> bool:
     """Whether a record of logger ``name`` made in file ``pathname`` (or a
     warning from that file) belongs to cardscan or a library it drives."""
-    return (name in _SCOPE_NAMES or name.startswith(_SCOPE_PREFIXES)
-            or bool(pathname) and pathname.startswith(_scope_dirs))
+    # (Either may be None: logging.makeLogRecord makes its record from
+    # (None, None, "", ...) and then sets the fields.)
+    return (isinstance(name, str) and (name in _SCOPE_NAMES or name.startswith(_SCOPE_PREFIXES))
+            or isinstance(pathname, str) and pathname.startswith(_scope_dirs))
 
 
 class _ScopedFilter:
@@ -1227,7 +1229,9 @@ def install_scan_boundary() -> None:
         if not (getattr(factory, "_cardscan_boundary", False) or getattr(factory, "_cardscan_scoped", False)):
             def scoped_record(name: str, level: int, fn: str, *args: Any, **kwargs: Any) -> "logging.LogRecord":
                 record = factory(name, level, fn, *args, **kwargs)
-                if name in _SCOPE_NAMES or name.startswith(_SCOPE_PREFIXES) or fn.startswith(_scope_dirs):
+                # in_scan_scope, inlined: this runs for every record of the host.
+                if (type(name) is str and (name in _SCOPE_NAMES or name.startswith(_SCOPE_PREFIXES))
+                        or type(fn) is str and fn.startswith(_scope_dirs)):
                     _BOUNDARY.filter(record)
                 return record
 

@@ -1116,6 +1116,7 @@ scoped = logging.getLogRecordFactory()
 install_scan_boundary()
 assert scoped is not base and logging.getLogRecordFactory() is scoped, "not idempotent"
 assert len(logging.getLogger().handlers[0].filters) == 1
+logging.makeLogRecord({"msg": "x"})  # a record made from (None, None, "", ...): no crash
 install_boundary()  # the CLI: everything masked, on top of the scoped one
 full = logging.getLogRecordFactory()
 install_scan_boundary()
