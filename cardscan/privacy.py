@@ -1223,9 +1223,11 @@ def install_scan_boundary() -> None:
     import warnings
 
     with _SCOPED_LOCK:
+        factory = logging.getLogRecordFactory()
+        if getattr(factory, "_cardscan_boundary", False) and getattr(warnings.formatwarning, "_cardscan_boundary", False):
+            return  # the CLI or a worker: everything is masked already (and find_spec costs ~2 ms of start-up)
         if not _scope_dirs:
             _scope_dirs = _scope_directories()
-        factory = logging.getLogRecordFactory()
         if not (getattr(factory, "_cardscan_boundary", False) or getattr(factory, "_cardscan_scoped", False)):
             def scoped_record(name: str, level: int, fn: str, *args: Any, **kwargs: Any) -> "logging.LogRecord":
                 record = factory(name, level, fn, *args, **kwargs)
