@@ -62,6 +62,12 @@ def __getattr__(name: str) -> Any:
 def _scanner(key: Any, **settings: Any) -> "Scanner":
     from .engine.config import ScanConfig
     from .engine.scanner import Scanner
+    from .privacy import install_scan_boundary
+
+    # Here, at the entry points, not at import: importing cardscan leaves the
+    # host's logging as it was; a scan puts cardscan's and its libraries' log
+    # records behind the boundary (docs/design.md, "The output boundary").
+    install_scan_boundary()
 
     return Scanner(ScanConfig(**settings), key=key)
 

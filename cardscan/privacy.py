@@ -32,6 +32,7 @@ remember to mask. See docs/design.md, "The output boundary".
 from __future__ import annotations
 
 import binascii
+import threading
 import unicodedata
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
@@ -1369,6 +1370,134 @@ def install_boundary(*handlers: "logging.Handler") -> None:
     for h in targets:
         if _BOUNDARY not in h.filters:
             h.addFilter(_BOUNDARY)
+
+
+#: The loggers cardscan's library use puts behind the boundary: cardscan's
+#: own and those of every library it drives while scanning (decoders,
+#: sources, runners), their children included (``pypdf._reader``). A
+#: host's other loggers are left alone: their records are the host's.
+SCAN_LOGGERS = (
+    "cardscan",
+    # decoders
+    "pypdf", "PyPDF2", "olefile", "zstandard", "openpyxl", "xlrd", "docx", "charset_normalizer", "chardet",
+    # S3
+    "boto3", "botocore", "s3transfer", "urllib3", "aiobotocore", "aiohttp", "s3fs", "fsspec", "requests",
+    # SQL
+    "sqlalchemy", "psycopg", "psycopg2", "pymysql", "MySQLdb", "cx_Oracle", "oracledb", "pyodbc",
+    # SMB
+    "smbprotocol", "smbclient", "spnego", "krb5", "gssapi",
+    # runners
+    "dask", "distributed", "tornado", "concurrent.futures", "multiprocessing", "asyncio",
+    "pathspec", "tqdm", "cryptography",
+)
+# Standard-library modules among them: their records are scoped by logger
+# name only, never by file (a host's own asyncio code is the host's).
+_STDLIB_LOGGERS = frozenset({"concurrent.futures", "multiprocessing", "asyncio"})
+_SCOPE_NAMES = frozenset(SCAN_LOGGERS)
+_SCOPE_PREFIXES = tuple(f"{n}." for n in SCAN_LOGGERS)
+# Directories of those packages (filled at install): a record a library
+# makes through the root logger (``logging.warning(...)`` in a library
+# module), and a ``warnings.warn`` from a library module, are scoped by the
+# file that made them.
+_scope_dirs: tuple[str, ...] = ()
+
+
+def _scope_directories() -> tuple[str, ...]:
+    """The installed directories of :data:`SCAN_LOGGERS`' top-level packages
+    (found without importing them) and cardscan's own."""
+    import importlib.util
+    import os
+
+    dirs = {os.path.dirname(os.path.abspath(__file__)) + os.sep}
+    for name in SCAN_LOGGERS:
+        if name in _STDLIB_LOGGERS or "." in name:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):  # not installed, or a broken install: nothing of it can log
+            continue
+        if spec is None:
+            continue
+        if spec.submodule_search_locations:
+            dirs.update(os.path.abspath(d) + os.sep for d in spec.submodule_search_locations)
+        elif spec.origin and spec.has_location:
+            dirs.add(os.path.abspath(spec.origin))  # a single-module library
+    return tuple(sorted(dirs))
+
+
+def in_scan_scope(name: str, pathname: str = "") -> bool:
+    """Whether a record of logger ``name`` made in file ``pathname`` (or a
+    warning from that file) belongs to cardscan or a library it drives."""
+    # (Either may be None: logging.makeLogRecord makes its record from
+    # (None, None, "", ...) and then sets the fields.)
+    return (isinstance(name, str) and (name in _SCOPE_NAMES or name.startswith(_SCOPE_PREFIXES))
+            or isinstance(pathname, str) and pathname.startswith(_scope_dirs))
+
+
+class _ScopedFilter:
+    """A handler filter masking the records :func:`in_scan_scope` claims
+    (their ``extra=`` fields: logging sets them after the record factory)."""
+
+    def filter(self, record: "logging.LogRecord") -> bool:
+        if in_scan_scope(record.name, record.pathname):
+            _BOUNDARY.filter(record)
+        return True
+
+
+_SCOPED_FILTER = _ScopedFilter()
+_SCOPED_LOCK = threading.Lock()
+
+
+def install_scan_boundary() -> None:
+    """The output boundary for cardscan used as a library, in a host that
+    logs: every record of cardscan's loggers and of the libraries a scan
+    drives (:data:`SCAN_LOGGERS` and their children, or made in one of their
+    files) is masked as it is made, before any handler of the host sees it;
+    the host's own loggers' records are left as they are. Likewise
+    ``warnings`` issued from those packages' files. The handlers of the root
+    logger and logging's last resort get a filter masking such records'
+    ``extra=`` fields.
+
+    Called by the library's entry points (``cardscan.scan_*``,
+    ``cardscan.sweep``), not at import: importing cardscan changes nothing
+    in the host. Idempotent and thread-safe; a process behind
+    :func:`install_boundary` (the CLI, a worker) masks everything already.
+    Cost for a host record: a set lookup and two ``str.startswith``."""
+    global _scope_dirs
+    import logging
+    import warnings
+
+    with _SCOPED_LOCK:
+        factory = logging.getLogRecordFactory()
+        if getattr(factory, "_cardscan_boundary", False) and getattr(warnings.formatwarning, "_cardscan_boundary", False):
+            return  # the CLI or a worker: everything is masked already (and find_spec costs ~2 ms of start-up)
+        if not _scope_dirs:
+            _scope_dirs = _scope_directories()
+        if not (getattr(factory, "_cardscan_boundary", False) or getattr(factory, "_cardscan_scoped", False)):
+            def scoped_record(name: str, level: int, fn: str, *args: Any, **kwargs: Any) -> "logging.LogRecord":
+                record = factory(name, level, fn, *args, **kwargs)
+                # in_scan_scope, inlined: this runs for every record of the host.
+                if (type(name) is str and (name in _SCOPE_NAMES or name.startswith(_SCOPE_PREFIXES))
+                        or type(fn) is str and fn.startswith(_scope_dirs)):
+                    _BOUNDARY.filter(record)
+                return record
+
+            scoped_record._cardscan_scoped = True  # type: ignore[attr-defined]
+            logging.setLogRecordFactory(scoped_record)
+        fmt = warnings.formatwarning
+        if not (getattr(fmt, "_cardscan_boundary", False) or getattr(fmt, "_cardscan_scoped", False)):
+            def scoped_warning(message: Any, category: Any, filename: str, *args: Any, **kwargs: Any) -> str:
+                text = fmt(message, category, filename, *args, **kwargs)
+                return mask_text(text) if str(filename).startswith(_scope_dirs) else text
+
+            scoped_warning._cardscan_scoped = True  # type: ignore[attr-defined]
+            warnings.formatwarning = scoped_warning  # type: ignore[assignment]
+        targets = list(logging.getLogger().handlers)
+        if logging.lastResort is not None:
+            targets.append(logging.lastResort)
+        for h in targets:
+            if _BOUNDARY not in h.filters and _SCOPED_FILTER not in h.filters:
+                h.addFilter(_SCOPED_FILTER)
 
 
 class MaskedStream:

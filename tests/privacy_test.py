@@ -1,4 +1,5 @@
 import logging
+import os
 
 from cardscan import RedactingFilter, redact
 from cardscan.testing import assert_no_pan, group, make_pan
@@ -1278,3 +1279,89 @@ def test_the_boundary_compiles_its_patterns_when_a_text_needs_them() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     n, before, plain, later, hidden = out.stdout.split()
     assert int(n) >= 15 and (before, later, hidden) == ("0", "True", "True") and int(plain) <= 2
+
+
+# -- the boundary of cardscan used as a library (install_scan_boundary) -------------------
+_HOST = r'''
+import logging, sys, warnings
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+warnings.simplefilter("always")
+import cardscan
+import pypdf
+
+entry, folder, pdf, own, lib_warn, own_warn, lib_root = sys.argv[1:]
+if entry == "scan_path":
+    list(cardscan.scan_path(pdf, key=b"k" * 32))
+    # scan_path reads bytes, pypdf is not involved: the library read by the host, after a scan
+    pypdf.PdfReader(pdf).pages[0].extract_text()
+else:
+    cardscan.sweep([folder], jobs=1, key=b"k" * 32, manifest=folder + ".jsonl")
+logging.getLogger("host.app").warning("host order %s", own)
+# a warning from a library module, and a library module logging through the root logger
+warnings.warn_explicit("bad key " + lib_warn, UserWarning, pypdf._reader.__file__, 1, module="pypdf._reader")
+exec(compile("import logging\nlogging.warning('object %s', " + repr(lib_root) + ")", pypdf._page.__file__, "exec"),
+     {"__name__": "pypdf._page"})
+warnings.warn("host warning " + own_warn)
+'''
+
+
+@pytest.mark.parametrize("entry", ["scan_path", "sweep"])
+def test_a_host_that_logs_sees_no_card_from_cardscan_or_its_libraries(entry, tmp_path, rng) -> None:
+    """A host program with basicConfig: pypdf's "Advanced encoding /<name>"
+    warning, for a PDF whose /Encoding name is a card, reached the host's
+    handler unmasked (the CLI's boundary was never installed in a library)."""
+    pytest.importorskip("pypdf")
+    from tests.decoders.build import pdf
+
+    pan, own, lib_warn, own_warn, lib_root = (make_pan("4556", 16, rng) for _ in range(5))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    doc = folder / "doc.pdf"
+    doc.write_bytes(pdf([["hello"]]).replace(b"/Encoding /WinAnsiEncoding", f"/Encoding /{pan}".encode()))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    p = subprocess.run([sys.executable, "-c", _HOST, entry, str(folder), str(doc), own, lib_warn, own_warn, lib_root],
+                       capture_output=True, env=env, cwd=tmp_path, timeout=120)
+    err = p.stderr
+    assert p.returncode == 0, redact(err[-1500:].decode("utf-8", "replace"))
+    assert b"Advanced encoding /" in err and b"bad key " in err and b"object " in err  # they did log
+    assert_no_pan(err + p.stdout, [pan, lib_warn, lib_root], where=f"the host's stderr ({entry})")
+    # The host's own records and warnings are the host's: left as they were.
+    kept = own.encode() in err and own_warn.encode() in err
+    assert kept, "a host logger's record or warning was changed"
+
+
+def test_scan_boundary_is_idempotent_thread_safe_and_leaves_the_cli_boundary(tmp_path) -> None:
+    prog = r'''
+import logging, threading, warnings
+from cardscan.privacy import install_boundary, install_scan_boundary
+logging.basicConfig()
+base = logging.getLogRecordFactory()
+threads = [threading.Thread(target=install_scan_boundary) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+scoped = logging.getLogRecordFactory()
+install_scan_boundary()
+assert scoped is not base and logging.getLogRecordFactory() is scoped, "not idempotent"
+assert len(logging.getLogger().handlers[0].filters) == 1
+logging.makeLogRecord({"msg": "x"})  # a record made from (None, None, "", ...): no crash
+install_boundary()  # the CLI: everything masked, on top of the scoped one
+full = logging.getLogRecordFactory()
+install_scan_boundary()
+assert logging.getLogRecordFactory() is full and getattr(full, "_cardscan_boundary", False)
+'''
+    p = subprocess.run([sys.executable, "-c", prog], capture_output=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert p.returncode == 0, redact(p.stderr[-1500:].decode("utf-8", "replace"))
+
+
+def test_scan_scope_is_by_logger_name_prefix_and_library_file() -> None:
+    from cardscan.privacy import in_scan_scope, install_scan_boundary
+
+    install_scan_boundary()
+    import pypdf
+
+    assert in_scan_scope("pypdf") and in_scan_scope("pypdf._reader") and in_scan_scope("botocore.endpoint")
+    assert in_scan_scope("cardscan.run.sweep") and in_scan_scope("sqlalchemy.engine.Engine")
+    assert not in_scan_scope("host.app") and not in_scan_scope("root") and not in_scan_scope("pypdfx")
+    assert in_scan_scope("root", pypdf.__file__)
+    assert not in_scan_scope("root", __file__)

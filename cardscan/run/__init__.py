@@ -78,6 +78,12 @@ def sweep(
     accepted by the baseline, where a staged manifest went, a SOURCE inside
     another); the command line passes stderr, the default is silence.
     """
+    from ..privacy import install_scan_boundary
+
+    # In a host program (the CLI has its own, wider boundary): cardscan's and
+    # its libraries' log records and warnings are masked before the host's
+    # handlers see them (pypdf logs an /Encoding name, which may be a card).
+    install_scan_boundary()
     if not isinstance(options, SweepOptions):
         options = SweepOptions(sources=options)  # type: ignore[arg-type]
     if changes:
