@@ -113,22 +113,28 @@ def test_redact_leaves_encoded_non_cards_alone(rng) -> None:
         assert redact(text) == text
 
 
-def test_redacting_filter_masks_args_and_extra_fields(rng) -> None:
+def _filtered(fmt: str, logger: str, msg: str, *args: object, extra: dict) -> str:
+    """What a handler with RedactingFilter and format ``fmt`` writes of one warning."""
     import io
 
-    pan = make_pan("4556", 16, rng)
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s card=%(card)s n=%(number)s"))
+    handler.setFormatter(logging.Formatter(fmt))
     handler.addFilter(RedactingFilter())
-    log = logging.getLogger("shop.extra")
+    log = logging.getLogger(logger)
     log.addHandler(handler)
     log.propagate = False
     try:
-        log.warning("charged %s", base64.b64encode(pan.encode()).decode(), extra={"card": pan, "number": int(pan)})
+        log.warning(msg, *args, extra=extra)
     finally:
         log.removeHandler(handler)
-    text = stream.getvalue()
+    return stream.getvalue()
+
+
+def test_redacting_filter_masks_args_and_extra_fields(rng) -> None:
+    pan = make_pan("4556", 16, rng)
+    text = _filtered("%(message)s card=%(card)s n=%(number)s", "shop.extra", "charged %s",
+                     base64.b64encode(pan.encode()).decode(), extra={"card": pan, "number": int(pan)})
     assert "card=" + pan[:6] in text and "charged ****" in text
     assert find_leaks(text.encode(), [pan]) == []
 
@@ -1140,21 +1146,10 @@ def test_redacting_filter_masks_a_card_held_as_a_float_or_decimal_in_extra(rng) 
     """An ``extra=`` float is written as ``4556...855.0``, every digit of a
     16-digit card: the filter passed floats as they were (ints it masked)."""
     import decimal
-    import io
 
     pan = make_pan("4556", 16, rng)
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s f=%(f)s d=%(d)s r=%(r)s ok=%(ok)s"))
-    handler.addFilter(RedactingFilter())
-    log = logging.getLogger("shop.extra.float")
-    log.addHandler(handler)
-    log.propagate = False
-    try:
-        log.warning("paid", extra={"f": float(pan), "d": decimal.Decimal(pan), "r": 0.25, "ok": True})
-    finally:
-        log.removeHandler(handler)
-    text = stream.getvalue()
+    text = _filtered("%(message)s f=%(f)s d=%(d)s r=%(r)s ok=%(ok)s", "shop.extra.float", "paid",
+                     extra={"f": float(pan), "d": decimal.Decimal(pan), "r": 0.25, "ok": True})
     assert find_leaks(text.encode(), [pan]) == [] and "r=0.25 ok=True" in text
 
 
