@@ -1431,7 +1431,18 @@ def in_scan_scope(name: str, pathname: str = "") -> bool:
     # (Either may be None: logging.makeLogRecord makes its record from
     # (None, None, "", ...) and then sets the fields.)
     return (isinstance(name, str) and (name in _SCOPE_NAMES or name.startswith(_SCOPE_PREFIXES))
-            or isinstance(pathname, str) and pathname.startswith(_scope_dirs))
+            or isinstance(pathname, str) and pathname.startswith(_filled_scope_dirs()))
+
+
+def _filled_scope_dirs() -> tuple[str, ...]:
+    """:data:`_scope_dirs`, found now if no install has (behind the CLI's
+    boundary an install finds none: everything is masked there already)."""
+    global _scope_dirs
+    if not _scope_dirs:
+        with _SCOPED_LOCK:
+            if not _scope_dirs:
+                _scope_dirs = _scope_directories()
+    return _scope_dirs
 
 
 class _ScopedFilter:
@@ -1471,7 +1482,7 @@ def install_scan_boundary() -> None:
         factory = logging.getLogRecordFactory()
         if getattr(factory, "_cardscan_boundary", False) and getattr(warnings.formatwarning, "_cardscan_boundary", False):
             return  # the CLI or a worker: everything is masked already (and find_spec costs ~2 ms of start-up)
-        if not _scope_dirs:
+        if not _scope_dirs:  # (_filled_scope_dirs, under the lock held here)
             _scope_dirs = _scope_directories()
         if not (getattr(factory, "_cardscan_boundary", False) or getattr(factory, "_cardscan_scoped", False)):
             def scoped_record(name: str, level: int, fn: str, *args: Any, **kwargs: Any) -> "logging.LogRecord":

@@ -1360,3 +1360,16 @@ def test_scan_scope_is_by_logger_name_prefix_and_library_file() -> None:
     assert not in_scan_scope("host.app") and not in_scan_scope("root") and not in_scan_scope("pypdfx")
     assert in_scan_scope("root", pypdf.__file__)
     assert not in_scan_scope("root", __file__)
+
+
+def test_scan_scope_knows_the_libraries_files_without_a_scoped_install(monkeypatch) -> None:
+    # Behind the CLI's boundary (a test before this one, a worker) an install
+    # returns at once and found no directories: in_scan_scope said no to a
+    # record made in pypdf's own file.
+    import pypdf
+
+    from cardscan import privacy
+
+    monkeypatch.setattr(privacy, "_scope_dirs", ())
+    assert privacy.in_scan_scope("root", pypdf.__file__)
+    assert not privacy.in_scan_scope("root", __file__)
