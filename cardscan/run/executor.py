@@ -267,6 +267,8 @@ class ForkedWorkers:
         self._select = select.select
         self._pipeline = p
         self.children: list[_Child] = []
+        #: The children every unit may go to; any after them are a reserve (free()).
+        self.active = n
         self._number = 0
         try:
             for _ in range(n):
@@ -316,9 +318,12 @@ class ForkedWorkers:
     def alive(self) -> bool:
         return all(c.alive for c in self.children) and bool(self.children)
 
-    def free(self) -> _Child | None:
-        """The child with the least work, if it holds less than FORK_DEPTH units' worth."""
-        best = min((c for c in self.children if c.alive), key=lambda c: c.load, default=None)
+    def free(self, reserve: bool = False) -> _Child | None:
+        """The child with the least work, if it holds less than FORK_DEPTH
+        units' worth: of the first :attr:`active` children, or of all with
+        ``reserve`` (work the parent does not take: see ExecutorRunner.prepare)."""
+        children = self.children if reserve else self.children[:self.active]
+        best = min((c for c in children if c.alive), key=lambda c: c.load, default=None)
         return best if best is not None and best.load < FORK_DEPTH else None
 
     def busy(self) -> int:
@@ -574,6 +579,20 @@ class ExecutorRunner:
             log.debug("forked %d of %d workers from this process", self._jobs - 1, self._jobs)
         except OSError as exc:  # (out of processes, of memory): the pool's way, as without a fork
             log.debug("forking workers failed (%s); a pool starts when needed", type(exc).__name__)
+            return
+        # The last job's worker, forked now and held in reserve: it takes only
+        # work this process does not (byte ranges, containers, big files:
+        # _forked_loop). Where this process takes a share (small files) its
+        # scans and a third process's would contend for the cores. Forked
+        # later, when such work comes, it was mostly never forked: the sweep
+        # runs threads of its own by then (the progress counter), and a big
+        # file's ranges went to one worker (the log: slower than --jobs 1).
+        try:
+            self._forked.grow()
+            log.debug("forked worker %d of %d (in reserve)", len(self._forked.children), self._jobs)
+        except OSError as exc:  # the workers there are do it
+            log.debug("forking worker %d failed (%s); going on with %d", self._jobs, type(exc).__name__,
+                      len(self._forked.children))
 
     def shutdown(self, cancel: bool = False) -> None:
         if self._forked is not None:
@@ -740,7 +759,6 @@ class ExecutorRunner:
         fresh: deque[Unit] = deque()
         retry: deque[Unit] = deque()
         exhausted = False
-        may_grow = True
 
         def take(listed_only: bool = False) -> Unit | None:
             nonlocal exhausted
@@ -753,26 +771,14 @@ class ExecutorRunner:
         while not should_stop():
             if not forked.alive:
                 break
-            if fresh and may_grow and len(forked.children) < self._jobs and fork_safe():
-                # Work this process does not take (a byte range, a container, a
-                # big file to split): the last job's worker, forked now. (Not at
-                # once: where this process takes a share, its scans and the
-                # children's would contend for the cores; a tree of small files
-                # never needs it.)
-                try:
-                    forked.grow()
-                    log.debug("forked worker %d of %d", len(forked.children), self._jobs)
-                except OSError as exc:  # (out of processes, of memory): the workers there are do it
-                    may_grow = False
-                    log.debug("forking worker %d failed (%s); going on with %d", len(forked.children) + 1,
-                              type(exc).__name__, len(forked.children))
-            child = forked.free()
+            # (Work this process does not take, in ``fresh``, may go to the reserve too: prepare.)
+            child = forked.free(reserve=bool(fresh))
             while child is not None:
                 unit = take()
                 if unit is None:
                     break
                 forked.send(child, unit)
-                child = forked.free()
+                child = forked.free(reserve=bool(fresh))
             answers = forked.wait(0)
             if not answers and child is None and not exhausted:
                 # Every worker has its share: the next unit listed, here (what

@@ -560,7 +560,7 @@ real_fork, forks = os.fork, []
 
 def fork():
     forks.append(1)
-    if len(forks) > 1:  # the first worker is forked; the last job's (ForkedWorkers.grow) is not
+    if len(forks) > 1:  # the first worker is forked; the last job's, held in reserve (prepare), is not
         raise OSError(errno.EAGAIN, "Resource temporarily unavailable")  # ulimit -u, a cgroup's pids.max
     return real_fork()
 
@@ -574,10 +574,10 @@ if __name__ == "__main__":
 
 
 def test_a_failed_fork_of_the_last_worker_does_not_abort_the_sweep(tmp_path: Path, rng) -> None:
-    # prepare() takes a failed fork (OSError) as "no forked workers, a pool when needed"; the
-    # optional fork of the last job's worker mid-sweep (ForkedWorkers.grow, from _forked_loop) is
-    # not caught: the sweep stops with "error: Resource temporarily unavailable", exit 2, though
-    # the first worker and this process could have scanned everything.
+    # prepare() takes a failed fork (OSError) as "no forked workers, a pool when needed"; a
+    # failed fork of the last job's worker (ForkedWorkers.grow: the reserve) was not caught: the
+    # sweep stopped with "error: Resource temporarily unavailable", exit 2, though the first
+    # worker and this process could have scanned everything.
     from tests.treegen import pan
 
     root = tmp_path / "t"
