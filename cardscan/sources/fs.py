@@ -108,7 +108,7 @@ def _group(gid: int) -> str:
         return str(gid)
 
 
-def _iso(ns: int) -> str:
+def _iso(ns: int) -> str | None:
     """``ns`` (an mtime in nanoseconds) as ``2026-12-07T09:23:37.733897Z``:
     what ``datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(
     timespec="microseconds")`` writes (:func:`_iso_datetime`), with the
@@ -131,34 +131,16 @@ def _iso(ns: int) -> str:
     return f"{prefix}.{us:06d}Z"
 
 
-def _iso_datetime(ns: int) -> str:
+def _iso_datetime(ns: int) -> str | None:
     try:
         return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="microseconds").replace(
             "+00:00", "Z")
-    except (ValueError, OverflowError, OSError):  # past year 9999 or before year 1 (tmpfs, XFS allow it)
-        return _iso_expanded(ns)
-
-
-def _iso_expanded(ns: int) -> str:
-    """``ns`` as ISO 8601 with an expanded year (``+10000-01-01T00:00:00.000000Z``)
-    where datetime has none: a file's mtime is what its filesystem holds,
-    and one out of datetime's range made the whole object an internal error.
-    The proleptic Gregorian date from the days since 1970 (H. Hinnant's
-    civil_from_days); the microseconds truncated."""
-    us_total = ns // 1000
-    days, us_of_day = divmod(us_total, 86_400_000_000)
-    z = days + 719_468
-    era = z // 146_097
-    doe = z - era * 146_097
-    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = mp + 3 if mp < 10 else mp - 9
-    year = yoe + era * 400 + (month <= 2)
-    secs, us = divmod(us_of_day, 1_000_000)
-    y = f"{year:04d}" if 0 <= year <= 9999 else f"{year:+05d}"
-    return f"{y}-{month:02d}-{day:02d}T{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}.{us:06d}Z"
+    except (ValueError, OverflowError, OSError):
+        # Past year 9999 or before year 1 (tmpfs and XFS keep such times):
+        # no RFC 3339 text (the manifest's schema) holds it, so none (null);
+        # the exact time stays in the ukey. Raising made the whole object an
+        # internal error, not counted as scanned.
+        return None
 
 
 #: The date and time of day of the seconds _iso wrote lately (bounded: cleared when full).
