@@ -58,6 +58,7 @@ def test_logging_filter_masks_message_args_and_traceback(rng, caplog) -> None:
 # -- issue 12: one boundary -----------------------------------------------------------------
 import base64  # noqa: E402
 import json  # noqa: E402
+from typing import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -1156,6 +1157,14 @@ def test_redacting_filter_masks_a_card_held_as_a_float_or_decimal_in_extra(rng) 
 _OTHER_DIGITS = {"fullwidth": 0xFF10, "arabic-indic": 0x0660, "extended-arabic-indic": 0x06F0, "devanagari": 0x0966}
 
 
+def _in_other_digits(pan: str) -> Iterator[tuple[str, bool, str]]:
+    """(script, grouped, ``pan`` written in that script's digits), plain and in groups of four."""
+    for script, zero in _OTHER_DIGITS.items():
+        for spaced in (False, True):
+            plain = pan if not spaced else f"{pan[:4]} {pan[4:8]} {pan[8:12]} {pan[12:]}"
+            yield script, spaced, plain.translate({ord(d): zero + int(d) for d in "0123456789"})
+
+
 def _digits_decoded_from(out: str) -> str:
     """Every decimal digit (as ASCII) that any base64 or hex run of ``out``
     decodes to, at every alignment and in UTF-8, UTF-16LE and UTF-16BE."""
@@ -1189,23 +1198,20 @@ def test_base64_and_hex_of_a_card_in_other_digits_are_masked(rng) -> None:
     are no digits, and its gate looked for the base64 of ASCII digits."""
     pan = make_pan("4556", 16, rng)
     leaks = []
-    for script, zero in _OTHER_DIGITS.items():
-        for spaced in (False, True):
-            plain = pan if not spaced else f"{pan[:4]} {pan[4:8]} {pan[8:12]} {pan[12:]}"
-            text = plain.translate({ord(d): zero + int(d) for d in "0123456789"})
-            assert mask_text(text) != text and mask_name(text) != text  # (the plain rules mask it)
-            for enc in ("utf-8", "utf-16-le", "utf-16-be"):
-                for lead in (b"", b"c", b"\xfe\xff\xff"):  # (alignments; 0xFF puts a '/' in base64)
-                    raw = lead + f"card {text}".encode(enc)
-                    tokens = {"b64": base64.b64encode(raw).decode(), "url": base64.urlsafe_b64encode(raw).decode(),
-                              "hex": raw.hex()}
-                    for form, token in tokens.items():
-                        for name, masker in (("mask_text", mask_text), ("redact", redact), ("mask_name", mask_name),
-                                             ("redact-bytes", lambda t: redact(t.encode()).decode())):
-                            wrapped = f"note=x {token} end" if name != "mask_name" else f"s3://bucket/{token}.bin"
-                            out = masker(wrapped)
-                            if pan in _digits_decoded_from(out):
-                                leaks.append((script, spaced, enc, lead, form, name))
+    for script, spaced, text in _in_other_digits(pan):
+        assert mask_text(text) != text and mask_name(text) != text  # (the plain rules mask it)
+        for enc in ("utf-8", "utf-16-le", "utf-16-be"):
+            for lead in (b"", b"c", b"\xfe\xff\xff"):  # (alignments; 0xFF puts a '/' in base64)
+                raw = lead + f"card {text}".encode(enc)
+                tokens = {"b64": base64.b64encode(raw).decode(), "url": base64.urlsafe_b64encode(raw).decode(),
+                          "hex": raw.hex()}
+                for form, token in tokens.items():
+                    for name, masker in (("mask_text", mask_text), ("redact", redact), ("mask_name", mask_name),
+                                         ("redact-bytes", lambda t: redact(t.encode()).decode())):
+                        wrapped = f"note=x {token} end" if name != "mask_name" else f"s3://bucket/{token}.bin"
+                        out = masker(wrapped)
+                        if pan in _digits_decoded_from(out):
+                            leaks.append((script, spaced, enc, lead, form, name))
     assert leaks == []
 
 
@@ -1243,18 +1249,15 @@ def test_escaped_digits_outside_ascii_are_masked(rng) -> None:
     decoded the percent form only."""
     pan = make_pan("4556", 16, rng)
     leaks = []
-    for script, zero in _OTHER_DIGITS.items():
-        for spaced in (False, True):
-            plain = pan if not spaced else f"{pan[:4]} {pan[4:8]} {pan[8:12]} {pan[12:]}"
-            text = plain.translate({ord(d): zero + int(d) for d in "0123456789"})
-            forms = {"json": json.dumps(text)[1:-1], "U": "".join(f"\\U{ord(c):08x}" for c in text),
-                     "entity": "".join(f"&#{ord(c)};" for c in text), "hex-entity": "".join(f"&#x{ord(c):X};" for c in text),
-                     "percent": quote(text)}
-            for form, escaped in forms.items():
-                for name, masker in (("mask_text", mask_text), ("redact", redact), ("mask_name", mask_name)):
-                    wrapped = f"note: {escaped} end" if name != "mask_name" else f"s3://bucket/x{escaped}.txt"
-                    if pan in _unescaped_digits(masker(wrapped)):
-                        leaks.append((script, spaced, form, name))
+    for script, spaced, text in _in_other_digits(pan):
+        forms = {"json": json.dumps(text)[1:-1], "U": "".join(f"\\U{ord(c):08x}" for c in text),
+                 "entity": "".join(f"&#{ord(c)};" for c in text), "hex-entity": "".join(f"&#x{ord(c):X};" for c in text),
+                 "percent": quote(text)}
+        for form, escaped in forms.items():
+            for name, masker in (("mask_text", mask_text), ("redact", redact), ("mask_name", mask_name)):
+                wrapped = f"note: {escaped} end" if name != "mask_name" else f"s3://bucket/x{escaped}.txt"
+                if pan in _unescaped_digits(masker(wrapped)):
+                    leaks.append((script, spaced, form, name))
     assert leaks == []
 
 
