@@ -55,7 +55,7 @@ from ..sources.base import (
     RowSource,
     StatsSource,
 )
-from ..sources.fs import SmallBatch, batch_stat, object_meta, read_files
+from ..sources.fs import SmallBatch, object_meta, read_files
 from .executor import BatchUnit, InProcessRunner, Runner, Unit
 from .progress import ScanCallback
 
@@ -505,35 +505,28 @@ class Sweep:
                 yield BatchUnit(entry, self.split_size, partial(self._settle, src),
                                 partial(self._relist, src, entry))
                 continue
-            names = entry.names
-            stats = None
+            read: dict[str, Any] = {}
             try:
                 if isinstance(got, BaseException):
                     raise got
-                data, ends, status, *more = got
-                clean, nbytes, plain = batch_verdicts(detector, names, data, ends, status)
-                if more and getattr(src, "read_entry", None) is not None:
-                    stats = more[0]
+                data, ends, status, stats = got
+                clean, nbytes, plain = batch_verdicts(detector, entry.names, data, ends, status)
+                read = {"data": data, "ends": ends, "status": status, "stats": stats, "plain": plain}
             except Exception:  # noqa: BLE001 - a bug here must cost no file: each goes the item way
                 log.debug("batch read of %s failed; its files are scanned one by one", mask_name(entry.dir),
                           exc_info=True)
-                clean, nbytes, plain = set(), 0, set()
+                clean, nbytes = set(), 0
             if clean:
                 t.objects += len(clean)
                 t.bytes += nbytes
                 self._progress_size()
                 self.progress.relative_update(files=len(clean), nbytes=nbytes, findings=0, errors=0)
-            for i, name in enumerate(names):
-                if i in clean:
-                    continue
-                if stats is not None and not status[i]:
-                    # Read whole and unchanged: its item carries those bytes and
-                    # their fstat, and is scanned without reading the file again
-                    # (fs.FileSource.read_entry; a worker, if it goes to one, reads).
-                    yield src.read_entry(entry, name, batch_stat(stats, i), data[ends[i]:ends[i + 1] - 1], i in plain)
-                else:
-                    yield src.batch_entry(entry, name)
+            # A file read whole and unchanged: its item carries those bytes and
+            # their fstat, and is scanned without reading the file again
+            # (fs.FileSource.read_entry; a worker, if it goes to one, reads).
+            yield from src.batch_entries(entry, clean, **read)
             got = data = None  # (the batch's bytes: not kept while the next batch is read)
+            read = {}
 
     def _settle(self, src: Any, payload: Any) -> tuple[list[ItemResult], list[Unit]]:
         """A worker's answer for a BatchUnit: its clean files counted as

@@ -180,30 +180,27 @@ def small_files(p: Pipeline, scan: Callable[[Item], ItemResult | None], dirpath:
     declines, None, is left to the parent as the others are)."""
     global _BATCH_SOURCE
     from ..pipeline import SMALL_FILE, batch_verdicts
-    from ..sources.fs import FileSource, SmallBatch, batch_stat, read_files
+    from ..sources.fs import FileSource, SmallBatch, read_files
 
     if _BATCH_SOURCE is None:
         _BATCH_SOURCE = FileSource([])
     src = _BATCH_SOURCE
     batch = SmallBatch(dirpath, uri, tuple(names))
-    data, ends, status, stats = b"", [0], b"", None
+    read: dict[str, Any] = {}
     try:
         data, ends, status, stats = read_files(dirpath, batch.names, SMALL_FILE, stats=True)
         clean, nbytes, plain = batch_verdicts(p.scanner.detector, batch.names, data, ends, status)
+        read = {"data": data, "ends": ends, "status": status, "stats": stats, "plain": plain}
     except Exception:  # noqa: BLE001 - as in the parent: each file goes the item way
         logging.getLogger("cardscan.run.worker").debug("batch read failed; its files are scanned one by one",
                                                        exc_info=True)
-        clean, nbytes, plain, stats = set(), 0, set(), None
+        clean, nbytes = set(), 0
     results: list[ItemResult] = []
     left: list[Any] = []
     until = time.perf_counter() + BATCH_SECONDS
-    for i, name in enumerate(batch.names):
-        if i in clean:
-            continue
-        # As the parent's Sweep._small_files: a file read whole is scanned
-        # from the batch's bytes (if still the same file, fs._still).
-        entry = src.batch_entry(batch, name) if stats is None or status[i] else \
-            src.read_entry(batch, name, batch_stat(stats, i), data[ends[i]:ends[i + 1] - 1], i in plain)
+    # As the parent's Sweep._small_files: a file read whole is scanned from
+    # the batch's bytes (if still the same file, fs._still).
+    for entry in src.batch_entries(batch, clean, **read):
         r = None
         if isinstance(entry, Item) and (entry.size or 0) <= split_size and time.perf_counter() < until:
             r = scan(entry)

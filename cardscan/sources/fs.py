@@ -532,6 +532,21 @@ class FileSource:
         # refused when the item is opened, as for a swap after any listing.
         return self._batch_item(uri, path, st)
 
+    def batch_entries(self, batch: SmallBatch, skip: set[int] | frozenset[int] = frozenset(), data: bytes = b"",
+                      ends: list[int] | None = None, status: bytes = b"", stats: bytes | None = None,
+                      plain: set[int] | frozenset[int] = frozenset()) -> Iterator[Item | ErrorRecord]:
+        """The entries of ``batch``'s files but those in ``skip`` (the clean
+        ones), in order: :meth:`read_entry` for a file ``read_files`` read
+        whole (with ``stats``; ``plain``: found no database nor container),
+        :meth:`batch_entry` for any other, or for all without ``stats``."""
+        for i, name in enumerate(batch.names):
+            if i in skip:
+                continue
+            if stats is not None and ends is not None and not status[i]:
+                yield self.read_entry(batch, name, batch_stat(stats, i), data[ends[i]:ends[i + 1] - 1], i in plain)
+            else:
+                yield self.batch_entry(batch, name)
+
     def read_entry(self, batch: SmallBatch, name: str, st: os.stat_result, data: bytes, plain: bool = False
                    ) -> Item:
         """:meth:`batch_entry` of a file ``read_files`` read whole and
