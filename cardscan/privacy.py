@@ -1456,7 +1456,7 @@ class _ScopedFilter:
 
 
 _SCOPED_FILTER = _ScopedFilter()
-_SCOPED_LOCK = threading.Lock()
+_SCOPED_LOCK = threading.RLock()  # (install_scan_boundary holds it while _filled_scope_dirs takes it)
 
 
 def install_scan_boundary() -> None:
@@ -1474,7 +1474,6 @@ def install_scan_boundary() -> None:
     in the host. Idempotent and thread-safe; a process behind
     :func:`install_boundary` (the CLI, a worker) masks everything already.
     Cost for a host record: a set lookup and two ``str.startswith``."""
-    global _scope_dirs
     import logging
     import warnings
 
@@ -1482,8 +1481,7 @@ def install_scan_boundary() -> None:
         factory = logging.getLogRecordFactory()
         if getattr(factory, "_cardscan_boundary", False) and getattr(warnings.formatwarning, "_cardscan_boundary", False):
             return  # the CLI or a worker: everything is masked already (and find_spec costs ~2 ms of start-up)
-        if not _scope_dirs:  # (_filled_scope_dirs, under the lock held here)
-            _scope_dirs = _scope_directories()
+        _filled_scope_dirs()
         if not (getattr(factory, "_cardscan_boundary", False) or getattr(factory, "_cardscan_scoped", False)):
             def scoped_record(name: str, level: int, fn: str, *args: Any, **kwargs: Any) -> "logging.LogRecord":
                 record = factory(name, level, fn, *args, **kwargs)
