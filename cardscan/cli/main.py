@@ -63,21 +63,30 @@ def build_parser(argv: Sequence[str] | None = None) -> tuple[argparse.ArgumentPa
 
     Only the command being run gets its options (``configure``): building
     every command's parser would import every command module and the
-    plugins' entry points on each pre-commit run.
+    plugins' entry points on each pre-commit run. When the command is the
+    first argument (``cardscan scan ...``), it is the only subparser: no
+    other can be reached, and the top-level help that lists them all cannot
+    be asked for after it (``cardscan -h scan`` still lists them).
     """
-    from .options import Parser
+    from .options import Parser, building
 
-    parser = Parser(
-        prog="cardscan",
-        description="Find leaked payment card numbers (PANs), map them in a manifest, remove them.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action=_Version, help="show the version and engine backend, and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    wanted = _command_in(argv)
+    with building():
+        parser = Parser(
+            prog="cardscan",
+            description="Find leaked payment card numbers (PANs), map them in a manifest, remove them.",
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        parser.add_argument("--version", action=_Version, help="show the version and engine backend, and exit")
+        sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+        return parser, _add_commands(sub, _command_in(argv), _first_argument(argv))
+
+
+def _add_commands(sub: Any, wanted: str | None, first: str | None) -> dict[str, Any]:
     subparsers: dict[str, Any] = {}
     for name, module_name in COMMANDS.items():
+        if first in COMMANDS and name != first:
+            continue
         module = importlib.import_module(module_name) if name == wanted else None
         summary = module.HELP if module is not None else _HELPS[name]
         p = sub.add_parser(name, help=summary, description=_description(module) if module else None)
@@ -85,7 +94,7 @@ def build_parser(argv: Sequence[str] | None = None) -> tuple[argparse.ArgumentPa
             module.configure(p)
         p.set_defaults(_module=module_name)
         subparsers[name] = p
-    return parser, subparsers
+    return subparsers
 
 
 #: One-line help per command for ``cardscan --help`` (the modules are imported only when run).
@@ -128,6 +137,11 @@ def _command_in(argv: Sequence[str] | None) -> str | None:
         if not arg.startswith("-"):
             return None
     return None
+
+
+def _first_argument(argv: Sequence[str] | None) -> str | None:
+    args = sys.argv[1:] if argv is None else argv
+    return args[0] if args else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,9 @@ through.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable, Iterable, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .. import options as table_mod
 from ..errors import ConfigError
@@ -111,8 +113,39 @@ def to_options(args: argparse.Namespace, command: str = "scan", **overrides: Any
 
 
 # -- argparse with better errors -----------------------------------------------------
+#: True while :func:`building` parsers: see :meth:`Parser._get_formatter`.
+_BUILDING: ContextVar[bool] = ContextVar("cardscan_building_parser", default=False)
+
+#: The width of the formatters argparse makes while parsers are built: any width gives the same.
+_BUILD_WIDTH = 78
+
+
+@contextmanager
+def building() -> Iterator[None]:
+    """Parsers and their options are being made (not parsed, not shown)."""
+    token = _BUILDING.set(True)
+    try:
+        yield
+    finally:
+        _BUILDING.reset(token)
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse that suggests the closest option for a misspelt one (``--manfest``)."""
+    """argparse that suggests the closest option for a misspelt one (``--manfest``).
+
+    While parsers are :func:`building`, its formatters have a fixed width
+    instead of the terminal's: argparse makes one for each ``add_argument``
+    (to check the metavar; the text is thrown away) and one for the
+    subcommands' ``prog`` (``cardscan`` alone, the same at any width), and
+    asking the terminal's width imports shutil (and with it bz2 and lzma,
+    ~2 ms of every start-up) that nothing else on the scan path needs.
+    Help and usage messages are formatted after, at the terminal's width.
+    """
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        if _BUILDING.get():
+            return self.formatter_class(prog=self.prog, width=_BUILD_WIDTH)  # type: ignore[call-arg]
+        return super()._get_formatter()
 
     def unknown(self, extras: Sequence[str]) -> str:
         """The error message for options this parser does not know."""

@@ -3,6 +3,7 @@ from the option table, layering, and the errors a user sees."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,48 @@ def test_top_level_help_names_every_command_without_importing_them(capsys) -> No
     for name, module in cli_main.COMMANDS.items():
         assert name in out
         assert cli_main._HELPS[name] == importlib.import_module(module).HELP  # the two stay in step
+
+
+def test_a_command_given_first_is_the_only_subparser_built(capsys) -> None:
+    # No other command can be reached from ``cardscan scan ...``: building the
+    # others' parsers was start-up time of every scan and hook run.
+    _, subs = cli_main.build_parser(["scan", ".", "--manifest", "m.jsonl"])
+    assert list(subs) == ["scan"]
+    # An option before the command may ask for the top-level help, which lists them all.
+    for argv in (["-h", "scan"], ["--he", "scan"], ["--help"], [], ["scna"]):
+        _, subs = cli_main.build_parser(argv)
+        assert list(subs) == list(cli_main.COMMANDS), argv
+    assert cli_main.main(["-h", "scan"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in cli_main.COMMANDS)
+
+
+def test_building_the_parser_asks_no_terminal_width() -> None:
+    # argparse's formatters ask shutil for the terminal's width, and importing
+    # shutil (with bz2 and lzma) was ~2 ms of every start-up: while parsers are
+    # built their formatters have a fixed width (cli/options.py Parser), and
+    # nothing else on a scan's path imports shutil.
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom cardscan.cli.main import build_parser\n"
+            "parser, _ = build_parser(['scan', '.'])\nparser.parse_known_args(['scan', '.', '-j', '1'])\n"
+            "print('shutil' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout.strip()
+    assert out == "False"
+
+
+def test_help_is_as_wide_as_the_terminal(capsys, monkeypatch) -> None:
+    # The fixed width while building changes no help text: it is formatted after, at the terminal's width.
+    widths = []
+    for columns in ("60", "200"):
+        monkeypatch.setenv("COLUMNS", columns)
+        assert cli_main.main(["scan", "--help"]) == 0
+        out = capsys.readouterr().out
+        usage = out.split("\n\n")[0]  # the epilog's examples are shown as written
+        widths.append(max(len(line) for line in usage.splitlines()))
+    assert widths[0] < 78 < widths[1]  # neither is the width used while building
 
 
 def test_version_names_the_engine_backend(capsys) -> None:
