@@ -122,14 +122,14 @@ def _may_hold_our_table(path: Path) -> bool:
 
 #: ``[tool.cardscan]``, ``[tool.cardscan.x]``, ``[[tool.cardscan...]]``, or a dotted key
 #: ``tool.cardscan.jobs = 4`` / ``cardscan = {...}`` under ``[tool]``: found by text,
-#: since the file is not valid TOML.
-_OUR_TABLE = re.compile(
+#: since the file is not valid TOML. Patterns, compiled by ``re`` when a broken
+#: pyproject.toml is met (not at every start-up, where none is).
+_OUR_TABLE = (
     rb"""^[ \t]*(?:\[\[?[ \t]*tool[ \t]*\.[ \t]*["']?cardscan["']?[ \t]*[\].]"""
-    rb"""|tool[ \t]*\.[ \t]*["']?cardscan["']?[ \t]*[.=])""",
-    re.M,
+    rb"""|tool[ \t]*\.[ \t]*["']?cardscan["']?[ \t]*[.=])"""
 )
-_TOOL_HEADER = re.compile(rb"^[ \t]*\[[ \t]*tool[ \t]*\][ \t]*(?:#.*)?$", re.M)
-_CARDSCAN_KEY = re.compile(rb"""^[ \t]*["']?cardscan["']?[ \t]*[.=]""", re.M)
+_TOOL_HEADER = rb"^[ \t]*\[[ \t]*tool[ \t]*\][ \t]*(?:#.*)?$"
+_CARDSCAN_KEY = rb"""^[ \t]*["']?cardscan["']?[ \t]*[.=]"""
 
 
 def _mentions_our_table(path: Path) -> bool:
@@ -138,14 +138,14 @@ def _mentions_our_table(path: Path) -> bool:
             data = fh.read(4 << 20)
     except OSError:
         return False
-    if _OUR_TABLE.search(data):
+    if re.search(_OUR_TABLE, data, re.M):
         return True
-    tool = _TOOL_HEADER.search(data)
+    tool = re.search(_TOOL_HEADER, data, re.M)
     if tool is None:
         return False
     section = data[tool.end():]
     nxt = re.search(rb"^[ \t]*\[", section, re.M)
-    return bool(_CARDSCAN_KEY.search(section[: nxt.start()] if nxt else section))
+    return bool(re.search(_CARDSCAN_KEY, section[: nxt.start()] if nxt else section, re.M))
 
 
 def load_config(path: str | os.PathLike[str] | None = None, *, search: bool = True) -> tuple[dict[str, Any], str | None]:

@@ -197,3 +197,28 @@ def test_env_key_under_32_bytes_is_refused_by_load_key(monkeypatch) -> None:
         load_key(None)
     monkeypatch.setenv("CARDSCAN_FINGERPRINT_KEY", "x" * 32)
     assert load_key(None)[1] == "env"
+
+
+def test_settings_compile_no_pattern_at_import() -> None:
+    # The patterns that find our table in a broken pyproject.toml are compiled
+    # when one is met, not by every start-up (where none is).
+    import subprocess
+    import sys
+
+    code = ("import re\ncompiled = []\noriginal = re._compile\n"
+            "def spy(pattern, flags):\n    compiled.append(pattern)\n    return original(pattern, flags)\n"
+            "re._compile = spy\nimport cardscan.settings\n"
+            "print([p for p in compiled if b'cardscan' in (p if isinstance(p, bytes) else p.encode())])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout.strip()
+    assert out == "[]"
+
+
+def test_a_broken_pyproject_naming_our_table_is_still_an_error(tmp_path: Path, monkeypatch) -> None:
+    for text in ("[tool.cardscan]\njobs = [\n", "[tool]\ncardscan.jobs = = 4\n", "[[tool.cardscan.x]]\n= 1\n"):
+        (tmp_path / "pyproject.toml").write_text(text)
+        monkeypatch.chdir(tmp_path)
+        with pytest.raises(ConfigError, match="not valid TOML"):
+            find_config()
+    (tmp_path / "pyproject.toml").write_text("[tool.other]\nname = 'cardscan' = \n")
+    assert find_config() is None  # somebody else's broken file
