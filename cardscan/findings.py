@@ -41,6 +41,7 @@ import threading
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
+from ._byvalue import ByValue
 from .errors import ConfigError
 from .privacy import mask_name, mask_value, safe_message
 from .seal import SealError, seal, unseal
@@ -49,8 +50,8 @@ from .seal import SealError, seal, unseal
 KINDS = ("pan", "track1", "track2")
 
 
-@dataclass(frozen=True)
-class Cell:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class Cell(ByValue):
     """A SQL cell: enough to address it with an UPDATE ... WHERE key."""
 
     table: str
@@ -93,8 +94,8 @@ class Cell:
         )
 
 
-@dataclass(frozen=True)
-class DumpCell:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class DumpCell(ByValue):
     """A value in a database dump file: which table, column and row it fills.
 
     Unlike a :class:`Cell` it addresses nothing in a database: the finding's
@@ -132,8 +133,8 @@ class DumpCell:
         return f"{table}.{self.column or '?'}[row {self.row}{keys}]"
 
 
-@dataclass(frozen=True)
-class Location:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class Location(ByValue):
     """Where a finding is. See the module docstring for the forms it takes."""
 
     uri: str = ""
@@ -294,8 +295,8 @@ def ref_members(member: tuple[str, ...], ref: str) -> tuple[str, ...]:
     return member[:-1] if "!" in ref and member else member
 
 
-@dataclass(frozen=True)
-class Finding:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class Finding(ByValue):
     """One card number (or magnetic-stripe track) found at one location.
 
     Holds no full PAN: repr, str, pickle and logs are safe by construction.
@@ -624,8 +625,8 @@ def keyed_hash(digits: str, key: bytes | str) -> str:
 ERROR_KINDS = ("permission", "not_found", "io", "decode", "encrypted", "limit", "source", "changed", "internal")
 
 
-@dataclass(frozen=True)
-class ErrorRecord:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class ErrorRecord(ByValue):
     """Something the scan could not look at. The message never holds a PAN."""
 
     location: Location

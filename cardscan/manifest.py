@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator
 
 from . import _files
+from ._byvalue import ByValueUnhashable
 from .errors import ManifestError, MissingDependency
 from .findings import ErrorRecord, Finding
 from .privacy import _CLEAN_NAMES, Published, mask_name, mask_text, public_record, safe_message
@@ -206,8 +207,8 @@ def open_private(path: str | os.PathLike[str]) -> int:
 
 
 # -- reading -----------------------------------------------------------------
-@dataclass
-class Manifest:
+@dataclass(eq=False, repr=False)  # ==, repr(): ByValueUnhashable
+class Manifest(ByValueUnhashable):
     """A loaded manifest (or several concatenated)."""
 
     records: list[dict[str, Any]] = field(default_factory=list)

@@ -35,6 +35,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
+from ._byvalue import ByValue
 from .errors import ConfigError
 
 Parser = Callable[[Any, str], Any]
@@ -169,40 +170,8 @@ PARTS = ("engine", "limits", "run", "key", "output", "hook")
 NEXT_TO_MANIFEST = "\0next-to-manifest"
 
 
-class _ByValue:
-    """``==``, ``hash()`` and ``repr()`` of a frozen dataclass, by its fields' values in order:
-    what ``@dataclass(frozen=True)`` would generate, written once.
-
-    The dataclass machinery compiles each generated method from source, for
-    each class at import: for these two wide classes (SweepOptions has ~50
-    fields, Spec 15) ``__eq__``, ``__hash__`` and ``__repr__`` were ~2 ms of
-    every start-up. Decorate with ``eq=False, repr=False`` to use these.
-    """
-
-    __slots__ = ()
-
-    def _values(self, use: str) -> tuple[Any, ...]:
-        mine: Any = self  # a dataclass: the subclasses are
-        if use == "hash":
-            return tuple([getattr(self, f.name) for f in fields(mine) if (f.compare if f.hash is None else f.hash)])
-        return tuple([getattr(self, f.name) for f in fields(mine) if getattr(f, use)])
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return self._values("compare") == other._values("compare")  # type: ignore[attr-defined, no-any-return]
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._values("hash"))
-
-    def __repr__(self) -> str:
-        mine: Any = self
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(mine) if f.repr)
-        return f"{type(self).__qualname__}({shown})"
-
-
-@dataclass(frozen=True, eq=False, repr=False)
-class Spec(_ByValue):
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class Spec(ByValue):
     """One option's metadata (the row of the table; the field gives name, type and default)."""
 
     group: str
@@ -250,8 +219,8 @@ _size, _jobs = parse_size, whole(1)
 _SCAN_HOOK = ("scan", "hook", "baseline")
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # eq, hash and repr: _ByValue
-class SweepOptions(_ByValue):
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class SweepOptions(ByValue):
     """Every option of a sweep. See the module docstring and docs/cli.md for each."""
 
     sources: tuple[str, ...] = option(

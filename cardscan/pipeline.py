@@ -60,6 +60,7 @@ from typing import Any, BinaryIO, Iterable, Sequence
 from urllib.parse import unquote, urlsplit
 
 from . import registry
+from ._byvalue import ByValueUnhashable
 from .allow import LineWatch, honoured, may_allow, split_seekable, start_if_seekable
 from .decoders import Failure, Limits, expand
 from .decoders.base import HEAD_SIZE
@@ -85,8 +86,8 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Object metadata that holds names (a git path); hashes and tags are left alone.
 
 
-@dataclass
-class ItemResult:
+@dataclass(eq=False, repr=False)  # ==, repr(): ByValueUnhashable
+class ItemResult(ByValueUnhashable):
     """What scanning one item (or one range of it) produced."""
 
     item: Item

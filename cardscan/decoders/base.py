@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, ClassVar, Iterator, Protocol, Union
 
+from .._byvalue import ByValue
 from ..errors import ConfigError, DecodeError, LimitError
 
 
@@ -49,8 +50,8 @@ HEAD_SIZE = 4096
 CHUNK = 1 << 16
 
 
-@dataclass(frozen=True)
-class Limits:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class Limits(ByValue):
     """Safety limits against bombs and runaway nesting (all configurable)."""
 
     #: Containers nested inside each other (a zip in a tar.gz in a zip = 3).
@@ -88,8 +89,8 @@ class Limits:
         return cls(**data)
 
 
-@dataclass(frozen=True)
-class Layer:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class Layer(ByValue):
     member: tuple[str, ...]
     stream: Reader
     #: What decoding produced it: "" for raw bytes, else e.g. "gzip", "zip", "xlsx-text".
@@ -110,8 +111,8 @@ class TextLayer(Layer):
     """A part a decoder has turned into text already: scanned, never expanded."""
 
 
-@dataclass(frozen=True)
-class Failure:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class Failure(ByValue):
     member: tuple[str, ...]
     kind: str
     message: str

@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .._byvalue import ByValue
+
 #: The header line must end within this many bytes of the stream's start.
 HEADER_MAX = 4096
 #: A value's row must start within this many bytes before it.
@@ -41,8 +43,8 @@ _DIGITS4 = re.compile(rb"[0-9]{4}")
 _PAD = b' "'
 
 
-@dataclass(frozen=True)
-class Columns:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class Columns(ByValue):
     """The header of delimited text: the delimiter byte and lowercased names."""
 
     delimiter: int
@@ -83,8 +85,8 @@ class Columns:
         return self.names[index] or None
 
 
-@dataclass(frozen=True)
-class Field:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class Field(ByValue):
     """The name of the field a whole value fills (a SQL column), lowercased."""
 
     name: bytes

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .._byvalue import ByValue
 from ..errors import ConfigError
 
 #: Below this confidence a candidate is not reported (see docs/detection.md).
@@ -16,8 +17,8 @@ DEFAULT_MIN_CONFIDENCE = 50
 DEFAULT_CHUNK_SIZE = 1 << 20
 
 
-@dataclass(frozen=True)
-class ScanConfig:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class ScanConfig(ByValue):
     min_confidence: int = DEFAULT_MIN_CONFIDENCE
     #: Bytes read per chunk; memory stays bounded by this plus ~1 KB overlap.
     chunk_size: int = DEFAULT_CHUNK_SIZE

@@ -50,6 +50,7 @@ from typing import Iterable
 
 import ahocorasick
 
+from .._byvalue import ByValue
 from . import lazy_pattern
 from .config import DEFAULT_MIN_CONFIDENCE
 
@@ -385,8 +386,8 @@ def _label(line: bytes, p: int) -> bytes | None:
 # -- the score ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Context:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class Context(ByValue):
     """Bytes around a candidate, NULs removed for UTF-16, lowercased; the
     name of the column or SQL field it fills (columns.py), if any; and the
     bytes before it in their original case (field names split on case), if

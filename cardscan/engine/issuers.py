@@ -29,6 +29,7 @@ import io
 import os
 from dataclasses import dataclass
 
+from .._byvalue import ByValue
 from ..errors import CardscanError
 
 __all__ = [
@@ -58,8 +59,8 @@ ADMITTED_WIDTHS = frozenset(WIDTHS)
 _TEST_COLUMNS = ["number", "brand", "source"]
 
 
-@dataclass(frozen=True)
-class Issuer:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class Issuer(ByValue):
     """A card brand. ``lengths`` is the union of valid lengths over its ranges."""
 
     brand: str  # stable id; lands in manifests
@@ -67,8 +68,8 @@ class Issuer:
     lengths: frozenset[int]
 
 
-@dataclass(frozen=True)
-class Range:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class Range(ByValue):
     """One row of iin_ranges.csv: the range that named a PAN's brand."""
 
     issuer: Issuer

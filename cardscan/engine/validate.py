@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._byvalue import ByValue
 from . import issuers
 from .luhn import luhn_valid
 
@@ -50,8 +51,8 @@ _FIRST_SIZES = frozenset(f[0] for f in _ALL_FORMATS)
 _RANK = {n: i for i, n in enumerate((16, 15, 14, 19, 13, 18, 17, 12))}
 
 
-@dataclass(frozen=True)
-class Window:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class Window(ByValue):
     """A validated PAN inside a chain; positions are chain character indexes."""
 
     start: int

@@ -29,6 +29,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from urllib.parse import unquote
 
+from .._byvalue import ByValueUnhashable
 from ..decoders.base import HEAD_SIZE
 from ..decoders.expand import is_container, load_failures
 from ..display import uri_display
@@ -162,8 +163,8 @@ class Tally:
         return out
 
 
-@dataclass
-class _Split:
+@dataclass(eq=False, repr=False)  # ==, repr(): ByValueUnhashable
+class _Split(ByValueUnhashable):
     item: Item
     parts: int
     results: dict[int, ItemResult] = field(default_factory=dict)

@@ -39,11 +39,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, ClassVar, Iterator, Protocol, runtime_checkable
 
+from .._byvalue import ByValue
 from ..findings import Cell, ErrorRecord
 
 
-@dataclass(frozen=True)
-class Item:
+@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
+class Item(ByValue):
     """One object to scan: a file, an S3 object (version), a SQL table."""
 
     #: ``file:///abs/path``, ``s3://bucket/key``, ``postgresql://host/db#schema.table`` ...
