@@ -70,6 +70,19 @@ class TestS3Contract(SourceContract):
 
 # -- listing -------------------------------------------------------------------
 
+def test_test_buckets_are_never_named_like_a_card(monkeypatch) -> None:
+    # A name whose 12 random hex characters were all digits read as a card
+    # number, masked in the errors' locations: test_denied_object_... failed.
+    import re
+
+    from tests.conftest import bucket_name
+
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID("96240788-2357-4000-8000-000000000000"))
+    name = bucket_name()
+    assert name.startswith("cardscan-") and not re.search(r"[0-9]", name)
+    assert Scanner(key=KEY).scan_bytes(f"s3://{name}/hr/salaries.csv".encode()) == []
+
+
 def test_lists_prefix_and_streams_every_object(moto_endpoint, s3, bucket, rng) -> None:
     pans = [make_pan("4", 16, rng) for _ in range(3)]
     for i, pan in enumerate(pans):
