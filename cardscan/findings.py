@@ -447,6 +447,8 @@ def mask(digits: str, keep_first: int = 6, keep_last: int = 4) -> str:
     (a 12-digit Maestro shows ``5018******34``... never 10 of 12 digits).
     """
     n = len(digits)
+    if n >= 16 and keep_first == 6 and keep_last == 4:  # (most PANs: the loop below keeps 6 and 4 as they are)
+        return digits[:6] + "*" * (n - 10) + digits[n - 4:]
     keep_first = min(keep_first, 6)
     keep_last = min(keep_last, 4)
     # At least 6 hidden digits whatever the length.

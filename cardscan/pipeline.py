@@ -535,8 +535,10 @@ def publish(result: ItemResult, key: FingerprintKey, obj: dict[str, Any] | None 
         p = done[k]
         return loc if p is None else replace(loc, uri=p.uri, member=p.member, sealed=p.sealed)
 
-    result.findings = [_relocated(f, public(f.location)) for f in result.findings]
-    result.errors = [_relocated(e, public(e.location)) for e in result.errors]
+    if result.findings:
+        result.findings = [_relocated(f, public(f.location)) for f in result.findings]
+    if result.errors:
+        result.errors = [_relocated(e, public(e.location)) for e in result.errors]
     if result.allowed:
         result.allowed = [_relocated(f, public(f.location)) for f in result.allowed]
     if result.findings or result.allowed:

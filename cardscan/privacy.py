@@ -1167,16 +1167,31 @@ def _published(value: Any, key: str | None) -> Any:
     if isinstance(value, dict):
         out = {}
         clean = _CLEAN_NAMES
+        keys = _KEYS
         for k, v in value.items():
-            if type(k) is str and len(k) >= 12 and k not in clean and mask_name(k) is not k or \
-                    type(k) is not str and public_record(k) is not k:
-                return _frozen(public_record(value, key))
+            # A key seen before (a plain str): nothing to mask in it, and
+            # whether it is opaque, in one lookup (an object's metadata has
+            # the same dozen keys for every object).
+            opaque = keys.get(k) if type(k) is str else None
+            if opaque is None:
+                if type(k) is str and len(k) >= 12 and k not in clean and mask_name(k) is not k or \
+                        type(k) is not str and public_record(k) is not k:
+                    return _frozen(public_record(value, key))
+                opaque = _opaque(k)
+                if type(k) is str:
+                    if len(keys) >= _KEYS_MAX:
+                        keys.clear()
+                    keys[k] = opaque
             tv = type(v)
-            if tv in _LEAVES or (tv is str and (len(v) < 12 or v in clean)) or \
-                    ((tv is int or tv is float) and -_SMALL < v < _SMALL):
-                out[k] = v  # the common leaves, without a call
-            elif _opaque(k):
-                out[k] = v if tv is str else _frozen(v)
+            if tv is str:
+                if len(v) < 12 or v in clean:
+                    out[k] = v  # the common leaves, without a call
+                else:  # (what _published(v, k) does for a str)
+                    out[k] = v if opaque else mask_name(v)
+            elif tv in _LEAVES or ((tv is int or tv is float) and -_SMALL < v < _SMALL):
+                out[k] = v
+            elif opaque:
+                out[k] = _frozen(v)
             else:
                 out[k] = _published(v, k)
         return Published(out)
@@ -1184,6 +1199,13 @@ def _published(value: Any, key: str | None) -> Any:
         clean = _CLEAN_NAMES  # (short and known-clean strings, a file's readers, as public_record passes them)
         return [v if type(v) is str and (len(v) < 12 or v in clean) else _published(v, key) for v in value]
     return public_record(value, key)  # a tuple (public_record's, not frozen inside) or anything else
+
+
+#: Keys of records :func:`_published` met (plain str): True if opaque
+#: (:func:`_opaque`), False if not; each one's text needs no mask (it is
+#: short, or mask_name found nothing in it). Bounded: cleared when full.
+_KEYS: dict[str, bool] = {}
+_KEYS_MAX = 4096
 
 
 def _frozen(value: Any) -> Any:

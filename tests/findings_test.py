@@ -399,3 +399,20 @@ def test_key_id_waits_for_its_thread_to_end_even_once_the_id_is_there(monkeypatc
         time.sleep(0.01)
     assert key.key_id.startswith("pbkdf2:")
     assert not any(t.name == "cardscan-key-id" for t in threading.enumerate())
+
+
+def _mask_by_the_rule(digits: str, keep_first: int = 6, keep_last: int = 4) -> str:
+    # mask()'s general rule, as it was before its shortcut for 16+ digits.
+    n = len(digits)
+    keep_first, keep_last = min(keep_first, 6), min(keep_last, 4)
+    while keep_first + keep_last > n - 6 and keep_first > 0:
+        keep_first -= 1
+    return digits[:keep_first] + "*" * (n - keep_first - keep_last) + digits[n - keep_last:]
+
+
+def test_mask_shortcut_for_long_pans_is_the_general_rule() -> None:
+    """mask() skips its loop for 16-19 digits kept 6 and 4 (most PANs): the same text for every length and keep."""
+    for n in range(12, 20):
+        digits = "".join(str((7 * i + 3) % 10) for i in range(n))
+        for keep in ((6, 4), (4, 4), (6, 2), (0, 4), (8, 5)):
+            assert mask(digits, *keep) == _mask_by_the_rule(digits, *keep), (n, keep)

@@ -1376,3 +1376,28 @@ def test_scan_scope_knows_the_libraries_files_without_a_scoped_install(monkeypat
     monkeypatch.setattr(privacy, "_scope_dirs", ())
     assert privacy.in_scan_scope("root", pypdf.__file__)
     assert not privacy.in_scan_scope("root", __file__)
+
+
+def test_published_keys_remembered_are_only_clean_plain_str(rng, monkeypatch) -> None:
+    """_published remembers the keys it met (clean, opaque or not): a key
+    with a card is masked every time, a str subclass is checked every time
+    (never looked up as the plain key it equals), and the memory is bounded."""
+    p = make_pan("4556", 16, rng)
+    monkeypatch.setattr(privacy, "_KEYS", {})
+    for _ in range(2):
+        out = privacy.published({"owner": "root", "sha256": p, f"col_{p}": 1, "path": f"/srv/{p}.csv"})
+        assert out["sha256"] == p  # opaque: as it is
+        assert p not in out["path"] and not any(p in k for k in out)  # masked each time, key and value
+        assert f"col_{p}" not in privacy._KEYS and privacy._KEYS.get("sha256") is True
+        assert _shape(out) == _shape(privacy._frozen(public_record({"owner": "root", "sha256": p, f"col_{p}": 1,
+                                                                     "path": f"/srv/{p}.csv"})))
+
+    class Name(str):
+        pass
+
+    privacy._KEYS["owner"] = False
+    assert _shape(privacy.published({Name("owner"): f"/srv/{p}.csv"})) == _shape(
+        privacy._frozen(public_record({Name("owner"): f"/srv/{p}.csv"})))
+    monkeypatch.setattr(privacy, "_KEYS_MAX", 3)
+    privacy.published({f"k{i}": i for i in range(10)})
+    assert len(privacy._KEYS) <= 3

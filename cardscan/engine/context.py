@@ -433,9 +433,16 @@ def _word_blob(words: list[str]) -> bytes:
 def evidence(ctx: Context) -> tuple[bytes | None, str | None, int]:
     """(name, kind, verdict) of the number's own field or label: kind is
     ``column`` (ctx.field), FIELD, LABEL or None; verdict as field_evidence."""
-    if ctx.field:
-        return ctx.field, "column", field_evidence(ctx.field)
-    name, kind = own_field(ctx.raw_before if ctx.raw_before is not None else ctx.before)
+    return evidence_of(ctx.raw_before if ctx.raw_before is not None else ctx.before, ctx.field)
+
+
+def evidence_of(raw_before: bytes, field: bytes | None = None) -> Evidence:
+    """:func:`evidence` of a Context with these ``raw_before`` (or ``before``)
+    and ``field``, without building one (the engine asks before it has the
+    bytes after the number)."""
+    if field:
+        return field, "column", field_evidence(field)
+    name, kind = own_field(raw_before)
     return name, kind, (label_evidence(name) if kind == LABEL else field_evidence(name))
 
 
@@ -469,14 +476,26 @@ Evidence = tuple[bytes | None, str | None, int]
 def is_negative(ctx: Context, ev: Evidence | None = None) -> bool:
     """The number's own field (or column) is an id: no card evidence can
     lift it above :data:`MAX_WITH_NEGATIVE`. ``ev``: evidence(ctx), if known."""
-    _, kind, verdict = ev or evidence(ctx)
-    return verdict < 0 and kind in ("column", FIELD)
+    return names_id(ev or evidence(ctx))
 
 
 def is_card_field(ctx: Context, ev: Evidence | None = None) -> bool:
     """The number's own field or column is named as a card field."""
-    _, kind, verdict = ev or evidence(ctx)
-    return verdict > 0 and kind in ("column", FIELD)
+    return names_card(ev or evidence(ctx))
+
+
+def names_id(ev: Evidence) -> bool:
+    """:func:`is_negative` of the context whose evidence is ``ev``."""
+    return ev[2] < 0 and ev[1] in _OWN_FIELD
+
+
+def names_card(ev: Evidence) -> bool:
+    """:func:`is_card_field` of the context whose evidence is ``ev``."""
+    return ev[2] > 0 and ev[1] in _OWN_FIELD
+
+
+#: The kinds of evidence that come from the number's own field or column.
+_OWN_FIELD = ("column", FIELD)
 
 
 def _same_line(ctx: Context) -> tuple[bytes, bytes]:

@@ -354,7 +354,8 @@ class Detector:
             hits += self._inline(buf, base, rel_lo, rel_hi, hits)
         if not hits:
             return hits
-        hits.sort(key=lambda h: h.offset)
+        if len(hits) > 1:
+            hits.sort(key=_offset)
         # Line and column of each hit: newlines counted in one pass from
         # count_from up to each hit (hits before it count from there).
         start = max(0, count_from - base)
@@ -436,7 +437,9 @@ class Detector:
     ) -> Hit | None:
         cfg = self.config
         digits = w.digits
-        test_card = issuers.is_test_card(digits)
+        # A window of validate.windows() knows (Window.test_card: is_test_card
+        # of these digits); one outside every range is made without asking.
+        test_card = issuers.is_test_card(digits) if no_range else w.test_card
         if test_card and not cfg.test_cards:
             return None
         h = Hit()
@@ -474,16 +477,16 @@ class Detector:
         raw = unescape_context(raw)  # %22card%22%3A%22 reads as "card":"
         before = raw.lower()
         field = columns.field_at(buf, a, b) if columns is not None and not utf16 else None
-        ctx = context.Context(before, b"", field, raw)
-        ev = context.evidence(ctx)
+        # (What context.evidence(Context(before, b"", field, raw)) gives, without that Context.)
+        ev = context.evidence_of(raw, field)
         # Outside every issuer range: only the number's own card field makes
         # it a candidate (store, gift and sandbox cards), or its being a
         # published test card (always reported).
-        if no_range and not test_card and not context.is_card_field(ctx, ev):
+        if no_range and not test_card and not context.names_card(ev):
             return None
         # Most structurally valid non-cards are ids in their own id field;
         # they cannot reach the threshold, so skip the rest of the work for them.
-        if floor > context.MAX_WITH_NEGATIVE and not test_card and context.is_negative(ctx, ev):
+        if floor > context.MAX_WITH_NEGATIVE and not test_card and context.names_id(ev):
             return None
         after = buf[b:b + win]
         if utf16:
@@ -526,6 +529,10 @@ class Detector:
 
 #: What _judge takes off for these reasons, kept when an inline hit is re-scored.
 _KEPT_PENALTIES = {"longer_group_run": 25, "phone": 40, "hex_token": 45, "wide_range": WIDE_RANGE_PENALTY}
+
+
+def _offset(h: Hit) -> int:
+    return h.offset
 
 
 #: The brand of a number outside every issuer range (reason no_issuer_range).

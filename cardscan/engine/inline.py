@@ -153,7 +153,7 @@ def find_encoded(buf: bytes) -> Iterator[tuple[int, int, bytes, str]]:
         found.extend(_escaped(buf, _nbsp_starts, _NBSP_RUN, _nbsp_back, _ENT_SEP, _nbsp_decode, "nbsp"))
     if json and present & BACKSLASH:
         found.extend(_escaped(buf, _json_starts, _JSON_RUN, _json_back, _ENT_SEP, _json_decode, "json"))
-    if plus:
+    if plus and (plus_at is None or plus_at):  # (the C pass's list of '+' before a digit: none, nothing to decode)
         found.extend(_form(buf, plus_at))  # without the C pass, its own memchr loop is the pre-check
     if len(found) > 1:
         found.sort()

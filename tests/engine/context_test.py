@@ -53,3 +53,25 @@ def test_id_field_names_lower_confidence() -> None:
 def test_card_word_between_id_word_and_number_wins() -> None:
     value, reasons = score(ctx("order 42 card "), grouped=False)
     assert "negative_keyword" not in reasons and value == 85
+
+
+def test_evidence_of_is_the_evidence_of_its_context() -> None:
+    """The engine asks evidence_of(raw, field) before it has the bytes after
+    the number: the same answer as evidence(Context(...)), and names_id and
+    names_card as is_negative and is_card_field."""
+    from cardscan.engine.context import (
+        evidence,
+        evidence_of,
+        is_card_field,
+        is_negative,
+        names_card,
+        names_id,
+    )
+
+    for raw in (b'{"cc_num": "', b"order_id=", b"Invoice ", b"the card ", b"xx ", b"", b"<CardNumber>",
+                b"INSERT INTO t (id, pan) VALUES (1, '"):
+        for field in (None, b"card_number", b"merchant_id", b"amount"):
+            c = Context(raw.lower(), b" exp 04/29", field, raw)
+            ev = evidence_of(raw, field)
+            assert ev == evidence(c), (raw, field)
+            assert names_id(ev) == is_negative(c) and names_card(ev) == is_card_field(c), (raw, field)

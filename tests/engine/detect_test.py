@@ -162,3 +162,21 @@ def test_utf16_hits_are_the_same_streamed_in_ranges_and_in_either_backend(rng) -
                     if whole != key:
                         differ.append((label, len(data), backend, size, "whole"))
     assert differ == []
+
+
+def test_a_hit_is_a_test_card_exactly_when_its_digits_are_one(rng) -> None:
+    """_judge takes a window's own test_card (validate._window asked
+    is_test_card of the same digits) instead of asking again: every hit's
+    test_card is is_test_card of its digits, test cards or not, plain, grouped
+    or inside base64."""
+    import base64
+
+    from cardscan.engine import issuers
+
+    real = make_pan("4556", 16, rng)
+    text = (f"card 4111111111111111 and card {group('5555555555554444', (4, 4, 4, 4))} and card {real}\n"
+            f"blob {base64.b64encode(b'card 4000056655665556 x').decode()}\n").encode()
+    hits = Detector().hits(text)
+    assert {h.digits for h in hits} >= {"4111111111111111", "5555555555554444", real}
+    for h in hits:
+        assert h.test_card == issuers.is_test_card(h.digits) and (("test_card" in h.reasons) == h.test_card)

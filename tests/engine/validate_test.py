@@ -180,3 +180,22 @@ def _split_oracle(chain: str) -> tuple:
             start = i + 1
     groups.append((start, len(chain)))
     return groups, seps
+
+
+def test_a_window_built_past_its_init_is_the_constructed_one() -> None:
+    """windows() makes each Window past the frozen __init__ (validate._window):
+    the same fields, equality and hash as Window(...), for every field."""
+    import dataclasses
+
+    from cardscan.engine import issuers
+    from cardscan.engine.validate import Window, _window, check_range
+
+    assert not hasattr(Window, "__post_init__")
+    for digits, grouped, run in (("4556737586899855", False, False), ("4000000000000002", True, True),
+                                 ("5600000000000003", True, False)):
+        row = check_range(digits)
+        assert row is not None
+        built = _window(2, 21, digits, row, grouped, run)
+        made = Window(2, 21, digits, row.issuer.brand, grouped, run, row.width == "wide", issuers.is_test_card(digits))
+        assert built == made and hash(built) == hash(made) and vars(built) == vars(made)
+        assert [f.name for f in dataclasses.fields(Window)] == list(vars(built))
