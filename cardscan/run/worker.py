@@ -239,7 +239,11 @@ def serve_forked(p: Pipeline, requests: int, replies: int) -> None:
             (size,) = HEADER.unpack(head)
             number, kind, payload = pickle.loads(rd.read(size))
             try:
-                answer: Any = (scan_small_files(*payload) if kind == "batch" else scan_batch_lean(payload))
+                if kind == "batch":
+                    results, left, clean, nbytes = scan_small_files(*payload)
+                    answer: Any = (pack_results(results), left, clean, nbytes)
+                else:
+                    answer = pack_results(scan_batch_lean(payload))
             except Exception:  # noqa: BLE001 - the parent retries the unit elsewhere
                 logging.getLogger("cardscan.run.worker").debug("forked worker task failed", exc_info=True)
                 answer = None
@@ -247,3 +251,118 @@ def serve_forked(p: Pipeline, requests: int, replies: int) -> None:
             wr.write(HEADER.pack(len(data)))
             wr.write(data)
             wr.flush()
+
+
+# -- results as plain rows across the forked workers' pipe ----------------------------------
+# A forked worker's answer is pickled in the worker and unpickled in the
+# parent: for every file with a finding, an ItemResult, its Item, each
+# Finding and its Location, each an object whose pickle names its class and
+# each field (NEWOBJ + BUILD with a dict): ~17 us of the two processes' CPU
+# per flagged result (benchmarks/bench_emit.py). The usual result travels
+# as a row of its fields' values instead (tuples, which pickle writes and
+# reads in C), and is rebuilt here field for field into the same objects:
+# the same types, the same __dict__ in the same order (the Location's
+# public mark too), the object metadata shared as it was (pickle's memo
+# keeps shared objects shared within one answer). Anything of another shape
+# (a subclass, a field added to an instance, an Item without a ListedMeta or
+# a plain dict) travels as itself.
+_RESULT_FIELDS = tuple(ItemResult.__dataclass_fields__)
+_ITEM_FIELDS = tuple(Item.__dataclass_fields__)
+_LISTED = "listed"  # a row's meta: a ListedMeta's (dict, perm); else the plain dict itself
+
+
+def _wire_fields() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    from ..findings import Finding, Location
+
+    finding = tuple(Finding.__dataclass_fields__)
+    location = tuple(Location.__dataclass_fields__)
+    # (The rows rely on these orders: the item's meta and the finding's location where they are.)
+    assert _ITEM_FIELDS[-1] == "meta" and finding[0] == "location" and _RESULT_FIELDS[:2] == ("item", "findings")
+    return finding, location, (*location, "_public")
+
+
+_FINDING_FIELDS, _LOCATION_FIELDS, _MARKED_FIELDS = _wire_fields()
+
+
+def pack_results(results: list[ItemResult]) -> list[Any]:
+    """``results`` as :func:`unpack_results` takes them: each a row of plain
+    values where it has the usual shape, else the ItemResult itself."""
+    out: list[Any] = []
+    for r in results:
+        d = r.__dict__
+        head = _item_row(r.item) if type(r) is ItemResult and tuple(d) == _RESULT_FIELDS else False
+        rows = _finding_rows(r.findings) if head is not False else None
+        out.append(r if rows is None else (head, rows, *list(d.values())[2:]))
+    return out
+
+
+def _item_row(item: Item | None) -> Any:
+    """An item's fields but its meta, then (_LISTED, a ListedMeta's dict, its
+    perm) or (None, a plain dict, None); None for no item; False for an item
+    of another shape."""
+    from ..sources.fs import ListedMeta
+
+    if item is None:
+        return None
+    if type(item) is not Item or tuple(item.__dict__) != _ITEM_FIELDS:
+        return False
+    meta = item.meta
+    if type(meta) is ListedMeta and hasattr(meta, "perm"):
+        return (*list(item.__dict__.values())[:-1], _LISTED, dict(meta), meta.perm)
+    if type(meta) is dict:
+        return (*list(item.__dict__.values())[:-1], None, meta, None)
+    return False
+
+
+def _finding_rows(findings: list[Any]) -> list[tuple[Any, ...]] | None:
+    """Each finding's field values, its location's (and mark) in place of
+    the location; None if one is of another shape."""
+    from ..findings import Finding, Location
+
+    rows = []
+    for f in findings:
+        fd = f.__dict__
+        loc = fd.get("location") if type(f) is Finding and tuple(fd) == _FINDING_FIELDS else None
+        keys = tuple(loc.__dict__) if type(loc) is Location else ()
+        if keys != _LOCATION_FIELDS and keys != _MARKED_FIELDS:
+            return None
+        values = list(fd.values())
+        values[0] = tuple(loc.__dict__.values())
+        rows.append(tuple(values))
+    return rows
+
+
+def unpack_results(rows: list[Any]) -> list[ItemResult]:
+    """The results :func:`pack_results` made ``rows`` of, as they were."""
+    from ..findings import Finding, Location
+    from ..sources.fs import _listed_meta
+
+    new = object.__new__
+    out: list[ItemResult] = []
+    for row in rows:
+        if type(row) is not tuple:
+            out.append(row)
+            continue
+        head, found, *rest = row
+        item = None
+        if head is not None:
+            *values, kind, meta, perm = head
+            item = new(Item)
+            item.__dict__.update(zip(_ITEM_FIELDS, values))
+            item.__dict__["meta"] = _listed_meta(meta, perm) if kind == _LISTED else meta
+        findings = []
+        for values in found:
+            loc = new(Location)
+            loc.__dict__.update(zip(_MARKED_FIELDS, values[0]))
+            f = new(Finding)
+            fd = f.__dict__
+            fd["location"] = loc
+            fd.update(zip(_FINDING_FIELDS[1:], values[1:]))
+            findings.append(f)
+        r = new(ItemResult)
+        rd = r.__dict__
+        rd["item"] = item
+        rd["findings"] = findings
+        rd.update(zip(_RESULT_FIELDS[2:], rest))
+        out.append(r)
+    return out
