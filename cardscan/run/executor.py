@@ -407,11 +407,6 @@ class ForkedWorkers:
                 del c.inbox[:size + n]
                 unit = c.sent.pop(number)
                 c.load -= _weight(unit)
-                if answer is not None:  # (its results as worker.pack_results rows)
-                    if isinstance(unit, BatchUnit):
-                        answer = (worker.unpack_results(answer[0]), *answer[1:])
-                    else:
-                        answer = worker.unpack_results(answer)
                 done.append((unit, FAILED if answer is None else answer))
         return done
 

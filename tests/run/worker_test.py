@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from cardscan.engine.config import ScanConfig
 from cardscan.engine.scanner import Scanner
 from cardscan.findings import FingerprintKey
-from cardscan.pipeline import ItemResult, Pipeline
+from cardscan.pipeline import Pipeline
 from cardscan.run import worker
 from cardscan.sources.base import Item
 from cardscan.sources.fs import FileSource
@@ -220,102 +219,3 @@ def test_a_batch_in_a_worker_scans_its_flagged_files_from_the_batch_read(tmp_pat
         a = alone[r.item.uri]
         assert [(f.id, f.location, f.obj) for f in r.findings] == [(f.id, f.location, f.obj) for f in a.findings]
         assert (r.sha256, r.nbytes, r.errors) == (a.sha256, a.nbytes, a.errors)
-
-
-# -- results as rows across the forked workers' pipe ---------------------------------------
-def _same_objects(a: Any, b: Any) -> None:
-    """``a`` and ``b`` the same, down to types and each instance's __dict__ in order."""
-    assert type(a) is type(b)
-    if isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b):
-            _same_objects(x, y)
-    elif isinstance(a, dict):
-        assert list(a) == list(b)
-        for k in a:
-            _same_objects(a[k], b[k])
-        assert getattr(a, "perm", None) == getattr(b, "perm", None)  # (a ListedMeta's)
-    elif hasattr(a, "__dict__"):
-        assert list(vars(a)) == list(vars(b))
-        for k in vars(a):
-            _same_objects(vars(a)[k], vars(b)[k])
-    else:
-        assert a == b
-
-
-def _wire(results: list[Any]) -> list[Any]:
-    import pickle
-
-    return worker.unpack_results(pickle.loads(pickle.dumps(worker.pack_results(results), pickle.HIGHEST_PROTOCOL)))
-
-
-def test_results_packed_as_rows_come_back_as_pickle_gives_them(tmp_path: Path, rng) -> None:
-    # The rows are a cheaper pickle of the same results: what the parent gets
-    # is what a pickle of the results gave (types, fields and their order,
-    # the location's public mark, a ListedMeta's perm, the object metadata
-    # shared by an object's findings), for the shapes a forked worker sends.
-    import pickle
-    from dataclasses import replace
-
-    from cardscan.findings import ErrorRecord, Location
-    from cardscan.pipeline import ItemResult
-    from cardscan.sources.fs import path_to_uri
-
-    d = tmp_path / "d"
-    d.mkdir()
-    names = []
-    for i in range(6):
-        write_planted(d / f"f{i}.log", rng, i % 3)
-        names.append(f"f{i}.log")
-    (d / "empty.log").write_bytes(b"")
-    names.append("empty.log")
-    worker.init_worker(spec())
-    results, _, _, _ = worker.scan_small_files(str(d), path_to_uri(str(d)), tuple(names), 2 << 20)
-    lean = worker.scan_batch_lean([item_for(d / "f1.log"), item_for(d / "f2.log")])
-    r = results[0]
-    odd = [
-        ItemResult(Item(uri="s3://b/k", source="s3", meta={"etag": "x"}), findings=list(r.findings),
-                   errors=[ErrorRecord(Location(uri="s3://b/k"), "limit", "too deep")], sha256="00" * 32),
-        replace(r, findings=[f.with_location(line=None) for f in r.findings]),  # not marked public
-        ItemResult(r.item, allowed=list(r.findings), range_stats=None, decoded=True),
-    ]
-    assert any(len(x.findings) > 1 for x in results) and all(x.item is None for x in lean)
-    batch = results + lean + odd
-    assert all(type(row) is tuple for row in worker.pack_results(batch))
-    got = _wire(batch)
-    _same_objects(got, pickle.loads(pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)))
-    for x in got:
-        assert all(f.obj is x.findings[0].obj for f in x.findings)  # shared, as pickle keeps it
-    assert any(f.location.clean_uri() for x in got for f in x.findings)
-
-
-@dataclass
-class MoreResult(ItemResult):
-    extra: int = 0
-
-
-class OtherMeta(dict):  # type: ignore[type-arg]
-    pass
-
-
-def test_results_of_another_shape_travel_as_themselves(rng, tmp_path: Path) -> None:
-    # A subclass, an attribute added to an instance, an item's meta of another
-    # type: not rows (the parent gets them through pickle as before).
-    import pickle
-    from dataclasses import replace
-
-    from cardscan.findings import Finding
-
-    p = tmp_path / "a.log"
-    write_planted(p, rng, 2)
-    (r,) = worker.scan_batch([item_for(p)])
-
-    noted = replace(r, findings=[f.with_location() for f in r.findings])  # (copies: r keeps its own)
-    object.__setattr__(noted.findings[0], "note", 1)
-    marked_item = replace(r, item=replace(r.item, meta=OtherMeta(r.item.meta)))
-    extra_finding = replace(r, findings=[Finding.__new__(type("F", (Finding,), {}))])
-    others = [MoreResult(r.item), noted, marked_item]
-    rows = worker.pack_results([*others, r])
-    assert [type(row) is tuple for row in rows] == [False, False, False, True]
-    _same_objects(_wire(others), pickle.loads(pickle.dumps(others)))
-    assert worker.pack_results([extra_finding])[0] is extra_finding
