@@ -208,7 +208,7 @@ def fork_safe() -> bool:
     if threading.active_count() != 1 or threading.current_thread() is not threading.main_thread():
         return False
     # A thread threading saw end (joined: the CLI's key id thread) is still in
-    # the kernel's list for a moment while it leaves (~45% of checks made at
+    # the kernel's list for a moment while it leaves (about half of the checks made at
     # once after a join; longer on a busy machine): such a sweep forked
     # nothing and ran its tree on one core. So a few short looks, ~10 ms at
     # most (a C library's live thread costs a sweep that much, once).

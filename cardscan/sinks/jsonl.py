@@ -90,7 +90,7 @@ class JsonlSink(BaseSink):
         assert self._fd is not None
         old = _block()
         try:
-            n = os.write(self._fd, data)  # all of it, but into a pipe another signal interrupted
+            n = os.write(self._fd, data)  # all of it, but where a signal cut a write into a pipe short
             if n < len(data):
                 view = memoryview(data)[n:]
                 while view:
