@@ -172,9 +172,18 @@ class Location(ByValue):
         # Marked as checked (outside the fields: not compared, pickled with
         # it): a finding's location is written by several sinks, in the
         # parent process too, and each asked again. A changed copy
-        # (dataclasses.replace) is checked again.
-        object.__setattr__(pub, "_public", True)
+        # (dataclasses.replace) is checked again. True: mask_name found
+        # nothing in its names (it is its own public form; the manifest's
+        # writer does not ask mask_name again about its uri: clean_uri);
+        # a masked copy is marked too, not so.
+        object.__setattr__(pub, "_public", True if pub is self else _MASKED)
         return pub
+
+    def clean_uri(self) -> bool:
+        """Whether :meth:`public` found nothing to mask here, so that
+        ``mask_name(self.uri) is self.uri`` is known without asking it again
+        (in this process, or in the worker this location was pickled in)."""
+        return self.__dict__.get("_public") is True
 
     def __repr__(self) -> str:  # the public form: a repr lands in logs and tracebacks
         pub = self.public()
@@ -281,6 +290,10 @@ class Location(ByValue):
         if pub.uri != loc.uri or pub.member != loc.member or _cell_dict(pub.cell) != _cell_dict(loc.cell):
             raise SealError("a sealed location that does not match its public form")
         return real
+
+
+#: The mark of a location public() made as a masked copy of another (see public).
+_MASKED = "masked"
 
 
 def _cell_dict(cell: Cell | None) -> Any:

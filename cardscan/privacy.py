@@ -774,21 +774,27 @@ def _stretch(texts: list[str]) -> int:
     return run
 
 
-@lru_cache(maxsize=1024)
-def _end_stretch(name: str) -> int | None:
+def end_stretch(name: str) -> int | None:
     """_stretch([name]), or None for a name the general rule reads (not
-    ASCII, or with a character that may start an escape)."""
+    ASCII, or with a character that may start an escape): what
+    :func:`runs_across_place` needs of a name, for a caller that keeps it."""
     if not name.isascii() or "%" in name or "\\" in name or "&" in name:
         return None
     return _stretch([name])
 
 
-def runs_across_place(name: str, line: int, column: int) -> bool:
+_end_stretch = lru_cache(maxsize=1024)(end_stretch)
+
+
+def runs_across_place(name: str, line: int, column: int, stretch: int | None = None) -> bool:
     """``runs_across([name, ":", line, ":", column])``: a finding's place on
     a text line. The stretch that reaches the end of the name (the same for
     each finding of an object) is worked out once: the colons carry it on
-    through the line and the column, whose digits add to it."""
-    run = _end_stretch(name) if type(line) is int and type(column) is int and line >= 0 and column >= 0 else None
+    through the line and the column, whose digits add to it. ``stretch``:
+    :func:`end_stretch` of ``name``, if the caller has it (None: looked up)."""
+    if stretch is None:
+        stretch = _end_stretch(name)
+    run = stretch if type(line) is int and type(column) is int and line >= 0 and column >= 0 else None
     if run is None:
         return runs_across([name, ":", line, ":", column])
     return run < 0 or run + len(str(line)) + len(str(column)) >= 12

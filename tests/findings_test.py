@@ -285,6 +285,30 @@ def test_a_public_location_is_checked_once_and_a_changed_copy_again() -> None:
     assert pub == Location(uri=pub.uri, line=2, column=3)  # the mark is not part of equality
 
 
+def test_a_location_public_found_clean_says_so_and_a_masked_copy_does_not() -> None:
+    # clean_uri: mask_name(uri) is the uri, known from public()'s own check
+    # (the manifest's writer then does not ask again), also after a pickle
+    # (a worker's finding); a masked copy, a location not checked yet and a
+    # changed copy do not say it.
+    import pickle
+    from dataclasses import replace
+
+    from cardscan.privacy import mask_name
+
+    pan = "4556737586899855"
+    clean = Location(uri="file:///srv/exports/2024/march-report.csv", line=2, column=3)
+    assert not clean.clean_uri()  # not checked yet
+    assert clean.public() is clean and clean.clean_uri() and mask_name(clean.uri) is clean.uri
+    assert pickle.loads(pickle.dumps(clean)).clean_uri()
+    masked = Location(uri=f"file:///srv/{pan}.csv", line=2, column=3).public()
+    assert pan not in masked.uri and masked.public() is masked and not masked.clean_uri()
+    assert not pickle.loads(pickle.dumps(masked)).clean_uri()
+    assert not replace(clean, uri=f"file:///srv/{pan}.csv").clean_uri()
+    f = Finding(location=clean, kind="pan", brand="visa", masked=mask(pan), fingerprint="hmac-sha256:00",
+                confidence=85)
+    assert not f.with_location(uri=f"file:///srv/{pan}.csv").location.clean_uri()
+
+
 def test_with_location_is_dataclasses_replace_field_for_field() -> None:
     from dataclasses import fields, replace
 

@@ -347,6 +347,37 @@ def test_finding_line_masks_a_card_in_a_name(rng) -> None:
     assert b'"owner":"bob"' in manifest.finding_line(finding(rng, Location(uri="file:///srv/a.csv"), other))
 
 
+def test_finding_line_asks_no_mask_name_of_a_uri_public_found_clean(rng, monkeypatch) -> None:
+    """A worker's finding: its location was found clean by Location.public
+    there (the mark is pickled with it), so finding_line writes its uri
+    without asking mask_name again, the same text as dumps; a location that
+    needed masking is asked, and masked, as before."""
+    import pickle
+
+    from cardscan import manifest as manifest_module
+
+    p = pan(rng)
+    clean = Location(uri="file:///srv/exports/2024/march-report.csv", offset=1, length=16, line=1, column=2)
+    clean.public()
+    f = pickle.loads(pickle.dumps(finding(rng, clean, published({"owner": "bob"}))))
+    want = dumps(finding_record(f))
+    asked: list[str] = []
+    real = manifest_module.mask_name
+
+    def counting(text: str) -> str:
+        asked.append(text)
+        return real(text)
+
+    monkeypatch.setattr(manifest_module, "mask_name", counting)
+    monkeypatch.setattr(manifest_module, "_CLEAN_NAMES", set())  # as in a parent that never saw the name
+    monkeypatch.setattr(manifest_module, "_OBJECT_TEXT", (None, None, "", ""))
+    assert manifest_module.finding_line(f) == want and f.location.uri not in asked
+    carded = finding(rng, Location(uri=f"file:///srv/cards-{p}.csv", offset=1, length=16, line=1, column=2),
+                     published({"owner": "bob"}))
+    line = manifest_module.finding_line(carded)
+    assert line == dumps(finding_record(carded)) and p.encode() not in line and asked
+
+
 def test_object_metadata_encoded_once_made_as_the_encoder_does() -> None:
     # finding_line encodes an object's metadata with a C encoder made once:
     # the same text as _ENCODER.encode, for every kind of value it may hold.

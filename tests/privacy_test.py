@@ -704,7 +704,10 @@ _NUM = st.one_of(st.integers(min_value=0, max_value=10 ** 14), st.integers(min_v
 @example("/srv/a%34556 7375", 8689, 9855)
 @example("", 455673758689, 9855)
 def test_runs_across_place_is_runs_across(name: str, line: int, column: int) -> None:
-    assert privacy.runs_across_place(name, line, column) == privacy.runs_across([name, ":", line, ":", column])
+    want = privacy.runs_across([name, ":", line, ":", column])
+    assert privacy.runs_across_place(name, line, column) == want
+    # The name's stretch worked out by the caller (the console keeps it per uri): the same answer.
+    assert privacy.runs_across_place(name, line, column, privacy.end_stretch(name)) == want
 
 
 @settings(max_examples=400, deadline=None)

@@ -207,10 +207,23 @@ def fork_safe() -> bool:
         return False
     if threading.active_count() != 1 or threading.current_thread() is not threading.main_thread():
         return False
-    try:
-        return len(os.listdir("/proc/self/task")) == 1
-    except OSError:
-        return False
+    # A thread threading saw end (joined: the CLI's key id thread) is still in
+    # the kernel's list for a moment while it leaves (about half of the checks made at
+    # once after a join; longer on a busy machine): such a sweep forked
+    # nothing and ran its tree on one core. So a few short looks, ~10 ms at
+    # most (a C library's live thread costs a sweep that much, once).
+    for _ in range(FORK_LOOKS):
+        try:
+            if len(os.listdir("/proc/self/task")) == 1:
+                return True
+        except OSError:
+            return False
+        time.sleep(0.0005)
+    return False
+
+
+#: How often fork_safe looks for threads still leaving (0.5 ms apart).
+FORK_LOOKS = 20
 
 
 #: A file this big, or a byte range, is a child's whole FORK_DEPTH (_weight).

@@ -16,7 +16,7 @@ from typing import IO, Any, ClassVar
 
 from ..display import _checked, format_location, human_bytes, location_fields, printable, uri_display
 from ..findings import ErrorRecord, Finding, Location
-from ..privacy import runs_across_place
+from ..privacy import end_stretch, runs_across_place
 from ..sources.base import Item
 from .base import BaseSink
 
@@ -55,16 +55,19 @@ def _line_place(loc: Location) -> list[str | int] | None:
     if type(line) is not int or type(column) is not int or pub.version or pub.ref or pub.member or \
             pub.cell is not None or pub.dump is not None:
         return None
-    name = _shown_name(pub.uri)
-    if runs_across_place(name, line, column):
+    name, stretch = _shown_place(pub.uri)
+    if runs_across_place(name, line, column, stretch):
         return None  # (one field: the general path joins them)
     return [name, ":", line, ":", column]
 
 
 @lru_cache(maxsize=256)
-def _shown_name(uri: str) -> str:
-    # As location_fields shows it: display._checked marks it passed or not.
-    return _checked(uri_display(uri), uri.startswith("file://"))
+def _shown_place(uri: str) -> tuple[str, int | None]:
+    """The name as location_fields shows it (display._checked marks it
+    passed or not), and privacy.end_stretch of it: one cache entry per
+    object's uri, not one here and one in privacy's cache of stretches."""
+    name = _checked(uri_display(uri), uri.startswith("file://"))
+    return name, end_stretch(name)
 
 
 class ConsoleSink(BaseSink):

@@ -77,8 +77,9 @@ class JsonlSink(BaseSink):
                 self._fd = None
 
     def _flush(self) -> None:
-        data = b"".join(self._buf)
-        self._buf.clear()
+        buf = self._buf
+        data = buf[0] if len(buf) == 1 else b"".join(buf)  # (an object's one line: no join)
+        buf.clear()
         if self._stream is not None:
             try:
                 self._stream.write(data)
@@ -89,10 +90,12 @@ class JsonlSink(BaseSink):
         assert self._fd is not None
         old = _block()
         try:
-            view = memoryview(data)
-            while view:
-                n = os.write(self._fd, view)
-                view = view[n:]
+            n = os.write(self._fd, data)  # all of it, but where a signal cut a write into a pipe short
+            if n < len(data):
+                view = memoryview(data)[n:]
+                while view:
+                    n = os.write(self._fd, view)
+                    view = view[n:]
         finally:
             _unblock(old)
 

@@ -6,6 +6,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -155,3 +156,29 @@ def test_an_item_is_written_with_sigint_and_sigterm_blocked(tmp_path: Path, rng,
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
     assert len(load_manifest(tmp_path / "m.jsonl").findings) == 1
+
+
+def test_a_write_cut_short_is_finished_under_the_same_mask(tmp_path: Path, rng, monkeypatch) -> None:
+    """One os.write per item as a rule; where the kernel takes part of it (a
+    pipe, a signal arriving), the rest follows in the same masked stretch."""
+    import signal
+
+    from cardscan.sinks import jsonl
+
+    real_write = os.write
+    masks: list[set[int]] = []
+
+    def short(fd: int, data: Any) -> int:
+        masks.append({int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])})
+        return real_write(fd, bytes(data[:7]))
+
+    sink = JsonlSink(tmp_path / "m.jsonl")
+    sink.begin(info())
+    monkeypatch.setattr(jsonl.os, "write", short)
+    for _ in range(3):
+        sink.finding(finding(rng))
+    sink.end_item(None, {})
+    monkeypatch.undo()
+    sink.close(SUMMARY)
+    assert len(masks) > 3 and all({signal.SIGINT, signal.SIGTERM} <= m for m in masks)
+    assert len(load_manifest(tmp_path / "m.jsonl").findings) == 3
