@@ -43,7 +43,9 @@ from __future__ import annotations
 
 import os
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Iterable, Iterator, Sequence
 
 from .. import registry
@@ -258,32 +260,90 @@ def containers(names: Sequence[str], data: bytes, ends: Sequence[int], only: Ite
         return out
     f = loaded.formats
 
-    # Where each file's head ends (a list, not a call per file and test).
-    lims = [min(e - 1, s + HEAD_SIZE) for s, e in zip(ends, ends[1:])]
-    # Magic at an offset: one startswith per file and offset (a find of each
-    # magic through all of data cost ~10x more: it reads every byte 15 times).
-    starts = data.startswith
+    # Magic at an offset: the byte at that offset of every file, gathered by
+    # one C call (itemgetter), marked where some magic starts with it (one
+    # translate); only the files marked are asked with startswith, the test
+    # itself (a startswith per file and offset cost ~0.3 us a file).
     for at, magics in f._magic:
-        out.update([i for i in wanted if starts(magics, ends[i] + at, lims[i])])
+        out.update(_magic_at(data, ends, at, magics, wanted))
     find = data.find
     for window, m in f._search:
         p = find(m)
         while p >= 0:
             i = bisect_right(ends, p) - 1
-            if p + len(m) <= min(lims[i], ends[i] + window):
+            if p + len(m) <= min(_lim(ends, i), ends[i] + window):
                 out.add(i)
             p = find(m, p + 1)
     if f.suffixes:
-        suffixes = f.suffixes
-        out.update([i for i in wanted if names[i].lower().endswith(suffixes)])
+        out.update(_suffixed(names, f.suffixes, wanted))
     low = data.lower() if f.headers else b""
     if f.headers and any(h in low for h in f.headers):
         header_line = _HEADER_LINE.match
         for i in wanted - out:
-            s, e = ends[i], lims[i]
+            s, e = ends[i], _lim(ends, i)
             if header_line(data, s, e) and f.match(names[i], data[s:e]):
                 out.add(i)
     return out & wanted
+
+
+def _lim(ends: Sequence[int], i: int) -> int:
+    """Where file ``i``'s head ends in a batch's data (its end, at most HEAD_SIZE on)."""
+    return min(ends[i + 1] - 1, ends[i] + HEAD_SIZE)
+
+
+def _magic_at(data: bytes, ends: Sequence[int], at: int, magics: tuple[bytes, ...], wanted: set[int]) -> list[int]:
+    """The files ``i`` in ``wanted`` whose head holds one of ``magics`` at
+    ``at``: ``data.startswith(magics, ends[i] + at, _lim(ends, i))``, asked
+    only of the files whose byte at ``at`` is the first byte of a magic
+    (a file shorter than that cannot hold one there: any byte will do)."""
+    n = len(ends) - 1
+    if not all(magics):  # (an empty magic is in every head: each file is asked)
+        return [i for i in wanted if data.startswith(magics, ends[i] + at, _lim(ends, i))]
+    at_pos = list(ends[:n]) if at == 0 else [s + at for s in ends[:n]]
+    last = len(data) - 1
+    k = bisect_left(at_pos, last + 1)  # (increasing: the files past data's end are its tail)
+    if k < n:
+        at_pos[k:] = [last] * (n - k)
+    got = itemgetter(*at_pos)(data)
+    marks = bytes([got] if n == 1 else got).translate(_first_bytes(magics))
+    out = []
+    i = marks.find(1)
+    while i >= 0:
+        if i in wanted and data.startswith(magics, ends[i] + at, _lim(ends, i)):
+            out.append(i)
+        i = marks.find(1, i + 1)
+    return out
+
+
+@lru_cache(maxsize=64)
+def _first_bytes(magics: tuple[bytes, ...]) -> bytes:
+    """A translate table: 1 for the first byte of one of ``magics``, 0 for any other."""
+    table = bytearray(256)
+    for m in magics:
+        table[m[0]] = 1
+    return bytes(table)
+
+
+def _suffixed(names: Sequence[str], suffixes: tuple[str, ...], wanted: set[int]) -> set[int]:
+    """The files ``i`` in ``wanted`` with ``names[i].lower().endswith(suffixes)``:
+    each suffix found with NUL after it in the names joined by NUL (no file
+    name holds one), lowered once (str.lower's one rule that looks at the
+    letters around, a final sigma, sees a NUL as it sees the name's end)."""
+    joined = "\0".join(names)
+    if not all(suffixes) or any("\0" in s for s in suffixes) or joined.count("\0") != len(names) - 1:
+        return {i for i in wanted if names[i].lower().endswith(suffixes)}
+    joined = joined.lower() + "\0"
+    out: set[int] = set()
+    find = joined.find
+    for suffix in set(suffixes):
+        key = suffix + "\0"
+        p = find(key)
+        while p >= 0:
+            i = joined.count("\0", 0, p)
+            if i in wanted:
+                out.add(i)
+            p = find(key, p + 1)
+    return out
 
 
 # -- names ---------------------------------------------------------------------------
