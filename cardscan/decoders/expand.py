@@ -178,6 +178,8 @@ class _Formats:
         # Searched magic by window, widest first: one find per magic, and no
         # copy of the window (a slice per magic and a generator cost ~3 us a head).
         self._search = sorted(((int(n), bytes(m)) for n, m in self.search), key=lambda s: -s[0])
+        #: The searched magic alone, for find_all (its k: ``_search[k]``).
+        self._search_magic = tuple(m for _, m in self._search)
 
     def match(self, name: str, head: bytes) -> bool:
         for at, magics in self._magic:
@@ -266,24 +268,74 @@ def containers(names: Sequence[str], data: bytes, ends: Sequence[int], only: Ite
     # itself (a startswith per file and offset cost ~0.3 us a file).
     for at, magics in f._magic:
         out.update(_magic_at(data, ends, at, magics, wanted))
-    find = data.find
-    for window, m in f._search:
-        p = find(m)
-        while p >= 0:
-            i = bisect_right(ends, p) - 1
-            if p + len(m) <= min(_lim(ends, i), ends[i] + window):
-                out.add(i)
-            p = find(m, p + 1)
+    # Searched magic: every place one occurs in data, in one pass (find_all).
+    search = f._search
+    for p, k in find_all(data, f._search_magic) if search else ():
+        window, m = search[k]
+        i = bisect_right(ends, p) - 1
+        if p + len(m) <= min(_lim(ends, i), ends[i] + window):
+            out.add(i)
     if f.suffixes:
         out.update(_suffixed(names, f.suffixes, wanted))
-    low = data.lower() if f.headers else b""
-    if f.headers and any(h in low for h in f.headers):
+    # Most heads of logs pass the header line's first test (a timestamp
+    # ``2024-06-11T09:``): asked only where a header's word is in data at all.
+    if f.headers and find_all(data, f.headers, nocase=True, first=True):
         header_line = _HEADER_LINE.match
         for i in wanted - out:
             s, e = ends[i], _lim(ends, i)
             if header_line(data, s, e) and f.match(names[i], data[s:e]):
                 out.add(i)
     return out & wanted
+
+
+def _find_all_python(data: bytes, needles: tuple[bytes, ...], nocase: bool = False, first: bool = False
+                     ) -> list[tuple[int, int]]:
+    """The pure-Python twin of the C ``find_all`` (``_sniff.c``, which says
+    what it gives): a ``find`` loop per needle (in ``data.lower()`` with
+    ``nocase``); empty needles are allowed here (at every offset, the end too)."""
+    if nocase:
+        data = data.lower()
+    found: list[tuple[int, int]] = []
+    for k, n in enumerate(needles):
+        p = data.find(n)
+        while p >= 0:
+            found.append((p, k))
+            if first:
+                break
+            p = data.find(n, p + 1)
+    found.sort()
+    return found[:1] if first else found
+
+
+def _load_find_all() -> Any:
+    from ..engine.candidates import pure_python_forced
+
+    if pure_python_forced():
+        return None
+    try:
+        from ._sniff import find_all as c_find_all  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # pragma: no cover - no compiler at install time
+        return None
+    return c_find_all
+
+
+#: The C find_all: False until the first batch asks (a plain file's scan never
+#: does, and imports nothing more), then it or None.
+_C_FIND_ALL: Any = False
+
+
+def find_all(data: bytes, needles: tuple[bytes, ...], nocase: bool = False, first: bool = False
+             ) -> list[tuple[int, int]]:
+    """Every occurrence (overlapping ones too) of each of ``needles`` in
+    ``data``: (offset, index of the needle), by offset then index; with
+    ``nocase`` as found in ``data.lower()``; with ``first`` the first alone.
+    One pass in C (``_sniff.c``) where built and the needles allow it."""
+    global _C_FIND_ALL
+    if _C_FIND_ALL is False:
+        _C_FIND_ALL = _load_find_all()
+    if _C_FIND_ALL is not None and 0 < len(needles) <= 64 and all(needles):
+        return _C_FIND_ALL(data, needles, nocase=nocase, first=first)  # type: ignore[no-any-return]
+    return _find_all_python(data, needles, nocase, first)
 
 
 def _lim(ends: Sequence[int], i: int) -> int:

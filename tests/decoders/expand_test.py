@@ -578,3 +578,33 @@ def test_magic_at_and_suffixed_answer_as_the_per_file_tests() -> None:
         assert _suffixed(names, suffixes, set(range(len(names)))) == expected, suffixes
         assert _suffixed(names, suffixes, {0, 2, 4}) == expected & {0, 2, 4}
     assert _suffixed(["a\0.tar", "b.tar\0c"], (".tar",), {0, 1}) == {0}  # (a NUL in a name: per name)
+
+
+_NEEDLES = st.lists(st.binary(min_size=1, max_size=4) | st.sampled_from([b"From:", b"from:", b"%PDF-", b"-- ", b"aA"]),
+                    min_size=1, max_size=6).map(tuple)
+
+
+@settings(max_examples=400, deadline=None, database=None, derandomize=True)
+@given(data=st.binary(max_size=64) | st.lists(st.sampled_from([b"From:", b"FROM:", b"x", b"\n", b"-- -- ", b"aAa", b"%PDF-"]))
+       .map(b"".join), needles=_NEEDLES, nocase=st.booleans(), first=st.booleans())
+def test_find_all_in_c_finds_what_find_loops_find(data: bytes, needles: tuple[bytes, ...], nocase: bool,
+                                                   first: bool) -> None:
+    _sniff = pytest.importorskip("cardscan.decoders._sniff")
+    from cardscan.decoders.expand import _find_all_python
+
+    needles = tuple(n.lower() for n in needles) if nocase and len(needles) % 2 else needles  # (upper ones: never in lower)
+    assert _sniff.find_all(data, needles, nocase=nocase, first=first) == _find_all_python(data, needles, nocase, first)
+
+
+def test_find_all_refuses_what_it_cannot_answer_and_the_wrapper_takes_python() -> None:
+    _sniff = pytest.importorskip("cardscan.decoders._sniff")
+    from cardscan.decoders.expand import find_all
+
+    for bad in ((b"",), (b"a", "b"), tuple(b"%d" % i for i in range(65))):
+        with pytest.raises((ValueError, TypeError)):
+            _sniff.find_all(b"abc", bad)
+    assert find_all(b"ab", (b"",)) == [(0, 0), (1, 0), (2, 0)]
+    assert find_all(b"ab", (b"b", b"")) == [(0, 1), (1, 0), (1, 1), (2, 1)]
+    assert find_all(b"ab", ()) == []
+    many = tuple(b"%02d" % i for i in range(70))
+    assert find_all(b"x07y69", many) == [(1, 7), (4, 69)]
