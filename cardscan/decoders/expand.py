@@ -267,7 +267,7 @@ def containers(names: Sequence[str], data: bytes, ends: Sequence[int], only: Ite
     # translate); only the files marked are asked with startswith, the test
     # itself (a startswith per file and offset cost ~0.3 us a file).
     for at, magics in f._magic:
-        out.update(_magic_at(data, ends, at, magics, wanted))
+        out.update(magic_at(data, ends, at, magics, wanted))
     # Searched magic: every place one occurs in data, in one pass (find_all).
     search = f._search
     for p, k in find_all(data, f._search_magic) if search else ():
@@ -343,7 +343,8 @@ def _lim(ends: Sequence[int], i: int) -> int:
     return min(ends[i + 1] - 1, ends[i] + HEAD_SIZE)
 
 
-def _magic_at(data: bytes, ends: Sequence[int], at: int, magics: tuple[bytes, ...], wanted: set[int]) -> list[int]:
+def magic_at(data: bytes, ends: Sequence[int], at: int, magics: tuple[bytes, ...], wanted: set[int] | frozenset[int]
+             ) -> list[int]:
     """The files ``i`` in ``wanted`` whose head holds one of ``magics`` at
     ``at``: ``data.startswith(magics, ends[i] + at, _lim(ends, i))``, asked
     only of the files whose byte at ``at`` is the first byte of a magic

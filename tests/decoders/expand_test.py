@@ -555,14 +555,14 @@ def test_containers_equals_is_container_on_generated_batches(parts: list[tuple[s
     _check_containers([n for n, _ in parts], [b"".join(h) for _, h in parts])
 
 
-def test_containers_of_one_file_and_offset_magic_at_the_end_of_data() -> None:
+def test_containers_of_one_file_and_offsetmagic_at_the_end_of_data() -> None:
     # One file: itemgetter gives a scalar; an offset past the data's end: clamped, never a hit.
     for files in ([b"PK\x03\x04"], [b""], [b"x"], [b"x" * 257 + b"ustar"], [b"x" * 256 + b"ustar"], [b"ab", b"x" * 258]):
         _check_containers(["a.log"] * len(files), files)
 
 
-def test_magic_at_and_suffixed_answer_as_the_per_file_tests() -> None:
-    from cardscan.decoders.expand import _lim, _magic_at, _suffixed
+def testmagic_at_and_suffixed_answer_as_the_per_file_tests() -> None:
+    from cardscan.decoders.expand import _lim, magic_at, _suffixed
 
     files = [b"", b"\n", b"PK\x03\x04z", b"zPK\x03\x04", b"ab" * 300, b"From x", b"\xd0\xcf", b"x" * 5000 + b"PK"]
     data, ends = _joined(files)
@@ -570,8 +570,8 @@ def test_magic_at_and_suffixed_answer_as_the_per_file_tests() -> None:
     for at in (0, 1, 2, 257, 5000, 10**6):
         for magics in ((b"PK\x03\x04", b"From "), (b"ab",), (b"b",), (b"",), (b"\n",), (b"z", b"")):
             expected = {i for i in wanted if data.startswith(magics, ends[i] + at, _lim(ends, i))}
-            assert set(_magic_at(data, ends, at, magics, wanted)) == expected, (at, magics)
-            assert set(_magic_at(data, ends, at, magics, {1, 2})) == expected & {1, 2}
+            assert set(magic_at(data, ends, at, magics, wanted)) == expected, (at, magics)
+            assert set(magic_at(data, ends, at, magics, {1, 2})) == expected & {1, 2}
     names = ["a.TAR", "b.tar.gz", "ΑΣ.ΤΑΣ", "x.tας", "İ.tar", "dump.SQL", "sql", ".sql", "a\nb.tar", "ß.tar", ""]
     for suffixes in ((".tar", ".sql"), ("ας",), ("ς",), ("tar", "r"), ("",), ("a\0b",), ("i̇.tar",)):
         expected = {i for i, n in enumerate(names) if n.lower().endswith(suffixes)}
