@@ -561,8 +561,8 @@ def test_containers_of_one_file_and_offsetmagic_at_the_end_of_data() -> None:
         _check_containers(["a.log"] * len(files), files)
 
 
-def testmagic_at_and_suffixed_answer_as_the_per_file_tests() -> None:
-    from cardscan.decoders.expand import _lim, magic_at, _suffixed
+def test_magic_at_and_suffixed_answer_as_the_per_file_tests() -> None:
+    from cardscan.decoders.expand import _lim, _suffixed, magic_at
 
     files = [b"", b"\n", b"PK\x03\x04z", b"zPK\x03\x04", b"ab" * 300, b"From x", b"\xd0\xcf", b"x" * 5000 + b"PK"]
     data, ends = _joined(files)
