@@ -19,16 +19,102 @@
 #include <Python.h>
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define MAX_NEEDLES 64
 
 static unsigned char lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c; }
 
-static int same_nocase(const unsigned char *d, const unsigned char *n, Py_ssize_t len) {
-    for (Py_ssize_t j = 0; j < len; j++)
+/* Is needle n (len L) at d, as found in data.lower() with nocase? */
+static int same(const unsigned char *d, const unsigned char *n, Py_ssize_t L, int nocase) {
+    if (!nocase) return memcmp(d, n, (size_t)L) == 0;
+    for (Py_ssize_t j = 0; j < L; j++)
         if (lower(d[j]) != n[j]) return 0;
     return 1;
+}
+
+typedef struct {
+    Py_ssize_t pos;
+    Py_ssize_t k;
+} Hit;
+
+typedef struct {
+    Hit *at;
+    Py_ssize_t n, cap;
+} Hits;
+
+static int add(Hits *h, Py_ssize_t pos, Py_ssize_t k) {
+    if (h->n == h->cap) {
+        Py_ssize_t cap = h->cap ? h->cap * 2 : 16;
+        Hit *p = realloc(h->at, sizeof(Hit) * (size_t)cap);
+        if (p == NULL) return -1;
+        h->at = p;
+        h->cap = cap;
+    }
+    h->at[h->n].pos = pos;
+    h->at[h->n].k = k;
+    h->n++;
+    return 0;
+}
+
+/* The two forms a data byte may take to be needle byte c (nocase: as lowered);
+ * 0 if none can (an upper-case letter of a needle is never in data.lower()). */
+static int forms(unsigned char c, int nocase, unsigned char *a, unsigned char *b) {
+    *a = *b = c;
+    if (!nocase) return 1;
+    if (c >= 'A' && c <= 'Z') return 0;
+    if (c >= 'a' && c <= 'z') *b = (unsigned char)(c - 32);
+    return 1;
+}
+
+/* Every offset i < stop where needle k is (first: the first one alone), added to h.
+ * Candidates: where its first and its last byte are (16 offsets at a time with
+ * SSE2), then the whole needle compared. -1: out of memory. */
+static int scan(const unsigned char *d, Py_ssize_t len, const unsigned char *n, Py_ssize_t L, Py_ssize_t k, int nocase,
+                int first, Py_ssize_t stop, Hits *h) {
+    unsigned char f1, f2, l1, l2;
+    if (!forms(n[0], nocase, &f1, &f2) || !forms(n[L - 1], nocase, &l1, &l2)) return 0;
+    Py_ssize_t end = len - L + 1; /* offsets i < end hold the needle's length */
+    if (end > stop) end = stop;
+    Py_ssize_t i = 0;
+#if defined(__SSE2__)
+    /* Blocks whose loads (at i and i + L - 1, 16 bytes each) stay inside data. */
+    const __m128i F1 = _mm_set1_epi8((char)f1), F2 = _mm_set1_epi8((char)f2);
+    const __m128i L1 = _mm_set1_epi8((char)l1), L2 = _mm_set1_epi8((char)l2);
+    for (; i + 16 <= end && i + L - 1 + 16 <= len; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(d + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(d + i + L - 1));
+        __m128i m = _mm_and_si128(_mm_or_si128(_mm_cmpeq_epi8(a, F1), _mm_cmpeq_epi8(a, F2)),
+                                  _mm_or_si128(_mm_cmpeq_epi8(b, L1), _mm_cmpeq_epi8(b, L2)));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        while (bits) {
+            int j = __builtin_ctz(bits);
+            bits &= bits - 1;
+            if (same(d + i + j, n, L, nocase)) {
+                if (add(h, i + j, k) < 0) return -1;
+                if (first) return 0;
+            }
+        }
+    }
+#endif
+    for (; i < end; i++) {
+        unsigned char c = d[i], e = d[i + L - 1];
+        if ((c == f1 || c == f2) && (e == l1 || e == l2) && same(d + i, n, L, nocase)) {
+            if (add(h, i, k) < 0) return -1;
+            if (first) return 0;
+        }
+    }
+    return 0;
+}
+
+static int by_place(const void *x, const void *y) {
+    const Hit *a = x, *b = y;
+    if (a->pos != b->pos) return a->pos < b->pos ? -1 : 1;
+    return (a->k > b->k) - (a->k < b->k);
 }
 
 static PyObject *find_all(PyObject *self, PyObject *args, PyObject *kwargs) {
@@ -39,10 +125,6 @@ static PyObject *find_all(PyObject *self, PyObject *args, PyObject *kwargs) {
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*O!|pp", kwlist, &buf, &PyTuple_Type, &needles, &nocase, &first))
         return NULL;
     Py_ssize_t nn = PyTuple_GET_SIZE(needles);
-    const unsigned char *ns[MAX_NEEDLES];
-    Py_ssize_t lens[MAX_NEEDLES];
-    uint64_t by_first[256];
-    memset(by_first, 0, sizeof by_first);
     if (nn > MAX_NEEDLES) {
         PyBuffer_Release(&buf);
         PyErr_SetString(PyExc_ValueError, "at most 64 needles");
@@ -55,40 +137,42 @@ static PyObject *find_all(PyObject *self, PyObject *args, PyObject *kwargs) {
             PyErr_SetString(PyExc_ValueError, "needles must be non-empty bytes");
             return NULL;
         }
-        ns[k] = (const unsigned char *)PyBytes_AS_STRING(n);
-        lens[k] = PyBytes_GET_SIZE(n);
-        for (int c = 0; c < 256; c++)
-            if ((nocase ? lower((unsigned char)c) : (unsigned char)c) == ns[k][0]) by_first[c] |= (uint64_t)1 << k;
-    }
-    PyObject *out = PyList_New(0);
-    if (out == NULL) {
-        PyBuffer_Release(&buf);
-        return NULL;
     }
     const unsigned char *d = buf.buf;
     Py_ssize_t len = buf.len;
-    /* The tuple's bytes are immutable and held by it: safe to read with the GIL held, as here. */
-    for (Py_ssize_t i = 0; i < len; i++) {
-        uint64_t m = by_first[d[i]];
-        while (m) {
-            int k = __builtin_ctzll(m);
-            m &= m - 1;
-            Py_ssize_t L = lens[k];
-            if (L > len - i) continue;
-            if (nocase ? !same_nocase(d + i, ns[k], L) : memcmp(d + i, ns[k], (size_t)L) != 0) continue;
-            PyObject *pair = Py_BuildValue("(nn)", i, (Py_ssize_t)k);
-            if (pair == NULL || PyList_Append(out, pair) < 0) {
-                Py_XDECREF(pair);
-                Py_DECREF(out);
-                PyBuffer_Release(&buf);
-                return NULL;
-            }
-            Py_DECREF(pair);
-            if (first) goto done;
+    Hits h = {NULL, 0, 0};
+    int nomem = 0;
+    /* One needle at a time (the tuple holds its bytes, immutable, with the GIL
+     * held as here); with first, each needle only before the best so far. */
+    for (Py_ssize_t k = 0; k < nn && !nomem; k++) {
+        PyObject *n = PyTuple_GET_ITEM(needles, k);
+        Py_ssize_t stop = (first && h.n) ? h.at[0].pos + 1 : len;
+        Py_ssize_t before = h.n;
+        if (scan(d, len, (const unsigned char *)PyBytes_AS_STRING(n), PyBytes_GET_SIZE(n), k, nocase, first, stop, &h) < 0)
+            nomem = 1;
+        else if (first && h.n > before) {
+            Hit got = h.at[h.n - 1];
+            /* (at the best's offset, a later needle's index is bigger: the best stays) */
+            if (before == 0 || got.pos < h.at[0].pos) h.at[0] = got;
+            h.n = 1;
         }
     }
-done:
     PyBuffer_Release(&buf);
+    if (nomem) {
+        free(h.at);
+        return PyErr_NoMemory();
+    }
+    if (h.n > 1) qsort(h.at, (size_t)h.n, sizeof(Hit), by_place);
+    PyObject *out = PyList_New(h.n);
+    for (Py_ssize_t i = 0; out != NULL && i < h.n; i++) {
+        PyObject *pair = Py_BuildValue("(nn)", h.at[i].pos, h.at[i].k);
+        if (pair == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, i, pair);
+    }
+    free(h.at);
     return out;
 }
 

@@ -608,3 +608,25 @@ def test_find_all_refuses_what_it_cannot_answer_and_the_wrapper_takes_python() -
     assert find_all(b"ab", ()) == []
     many = tuple(b"%02d" % i for i in range(70))
     assert find_all(b"x07y69", many) == [(1, 7), (4, 69)]
+
+
+def test_find_all_in_c_at_every_offset_of_long_data() -> None:
+    # Past 16 bytes the C pass takes 16 offsets at a time: a needle planted at
+    # every offset (the last ones too, cut short), either case, one or many bytes.
+    import random
+
+    _sniff = pytest.importorskip("cardscan.decoders._sniff")
+    from cardscan.decoders.expand import _find_all_python
+
+    rnd = random.Random(17)
+    needles = (b"from:", b"F", b"-- MySQL dump", b"ab", b"\xff\x00", b"x" * 20)
+    for size in (15, 16, 17, 31, 32, 33, 47, 100, 200):
+        for at in range(size):
+            base = bytearray(rnd.choice(b"-:aAbBfFx \n\xff\x00") for _ in range(size))
+            n = rnd.choice(needles)
+            base[at:at + len(n)] = n.upper() if rnd.random() < 0.5 else n
+            data = bytes(base[:size])
+            for nocase in (False, True):
+                for first in (False, True):
+                    assert (_sniff.find_all(data, needles, nocase=nocase, first=first)
+                            == _find_all_python(data, needles, nocase, first)), (data, nocase, first)
