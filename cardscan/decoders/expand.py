@@ -350,15 +350,15 @@ def magic_at(data: bytes, ends: Sequence[int], at: int, magics: tuple[bytes, ...
     only of the files whose byte at ``at`` is the first byte of a magic
     (a file shorter than that cannot hold one there: any byte will do)."""
     n = len(ends) - 1
-    if not all(magics):  # (an empty magic is in every head: each file is asked)
+    if at < 0 or not all(magics):  # (an empty magic is in every head, a negative offset odd: each file is asked)
         return [i for i in wanted if data.startswith(magics, ends[i] + at, _lim(ends, i))]
-    at_pos = list(ends[:n]) if at == 0 else [s + at for s in ends[:n]]
-    last = len(data) - 1
-    k = bisect_left(at_pos, last + 1)  # (increasing: the files past data's end are its tail)
-    if k < n:
-        at_pos[k:] = [last] * (n - k)
-    got = itemgetter(*at_pos)(data)
-    marks = bytes([got] if n == 1 else got).translate(_first_bytes(magics))
+    # The files whose offset ``at`` lies inside data (ends increase: a head of
+    # the list), their bytes there read from data ``at`` on (no list of offsets).
+    k = bisect_left(ends, len(data) - at, 0, n)
+    if k == 0:
+        return []
+    got = itemgetter(*ends[:k])(memoryview(data)[at:] if at else data)
+    marks = bytes([got] if k == 1 else got).translate(_first_bytes(magics))
     out = []
     i = marks.find(1)
     while i >= 0:

@@ -567,8 +567,8 @@ def test_magic_at_and_suffixed_answer_as_the_per_file_tests() -> None:
     files = [b"", b"\n", b"PK\x03\x04z", b"zPK\x03\x04", b"ab" * 300, b"From x", b"\xd0\xcf", b"x" * 5000 + b"PK"]
     data, ends = _joined(files)
     wanted = set(range(len(files)))
-    for at in (0, 1, 2, 257, 5000, 10**6):
-        for magics in ((b"PK\x03\x04", b"From "), (b"ab",), (b"b",), (b"",), (b"\n",), (b"z", b"")):
+    for at in (0, 1, 2, 257, 5000, 5200, 5201, 10**6, -1):
+        for magics in ((b"PK\x03\x04", b"From "), (b"ab",), (b"b",), (b"",), (b"\n",), (b"z", b""), (b"PK",)):
             expected = {i for i in wanted if data.startswith(magics, ends[i] + at, _lim(ends, i))}
             assert set(magic_at(data, ends, at, magics, wanted)) == expected, (at, magics)
             assert set(magic_at(data, ends, at, magics, {1, 2})) == expected & {1, 2}
