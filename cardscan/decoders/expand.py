@@ -312,11 +312,14 @@ def _load_find_all() -> Any:
 
     if pure_python_forced():
         return None
+    import importlib
+
     try:
-        from ._sniff import find_all as c_find_all  # type: ignore[import-not-found,unused-ignore]
+        # (By name: a C module has no imports, but tools/import_cycles.py, which
+        # sees .py files only, would take ``from ._sniff`` for the package.)
+        return importlib.import_module(f"{__package__}._sniff").find_all
     except ImportError:  # pragma: no cover - no compiler at install time
         return None
-    return c_find_all
 
 
 #: The C find_all: False until the first batch asks (a plain file's scan never
