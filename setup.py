@@ -1,4 +1,4 @@
-"""Builds the optional C candidate finder and batch reader; cardscan works without them.
+"""Builds the optional C candidate finder, batch reader and batch sniff; cardscan works without them.
 
 If no compiler is available the build is skipped and cardscan falls back to
 its pure-Python finder (same results, slower). See docs/design.md.
@@ -33,6 +33,14 @@ setup(
         Extension(
             "cardscan.sources._fsbatch",
             sources=["cardscan/sources/_fsbatch.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
+        # One pass for the magic searched and the mail headers' words of a batch
+        # (decoders/expand.py containers); optional the same way.
+        Extension(
+            "cardscan.decoders._sniff",
+            sources=["cardscan/decoders/_sniff.c"],
             extra_compile_args=["-O2"],
             optional=True,
         ),

@@ -797,3 +797,29 @@ def test_batch_verdicts_say_what_each_file_alone_would(tmp_path: Path, rng) -> N
         assert (i in plain) == (alone and i in flagged), name
     assert {names[i] for i in plain} == {"plain.log"} and {names[i] for i in clean} == {"clean.log"}
     assert nbytes == (d / "clean.log").stat().st_size
+
+
+def test_batch_verdicts_count_the_bytes_of_the_clean_files_alone(tmp_path: Path, rng) -> None:
+    # Every file read (the all-read path) and one not (a FIFO): nbytes is the
+    # clean files' sizes, empty files and a flagged file in between.
+    from cardscan.pipeline import batch_verdicts
+    from cardscan.sources.fs import read_files
+
+    sizes = {"a.log": 0, "b.log": 7, "c.log": 300, "e.log": 1}
+    for name, size in sizes.items():
+        (tmp_path / name).write_bytes(b"." * size)
+    (tmp_path / "d.log").write_text(f"card={pan(rng, 1)}\n")
+    detector = Scanner(ScanConfig(), FP).detector
+    names = sorted(sizes) + ["d.log"]
+    names.sort()
+    data, ends, status = read_files(str(tmp_path), names, 1 << 16)
+    assert not any(status)
+    clean, nbytes, plain = batch_verdicts(detector, names, data, ends, status)
+    assert {names[i] for i in clean} == set(sizes) and {names[i] for i in plain} == {"d.log"}
+    assert nbytes == sum(sizes.values())
+    os.mkfifo(tmp_path / "f.log")
+    names.insert(1, "f.log")
+    data, ends, status = read_files(str(tmp_path), names, 1 << 16)
+    assert status[1] and (clean := batch_verdicts(detector, names, data, ends, status)[0]) is not None
+    assert {names[i] for i in clean} == set(sizes)
+    assert batch_verdicts(detector, names, data, ends, status)[1] == sum(sizes.values())

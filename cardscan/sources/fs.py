@@ -539,9 +539,10 @@ class FileSource:
         ones), in order: :meth:`read_entry` for a file ``read_files`` read
         whole (with ``stats``; ``plain``: found no database nor container),
         :meth:`batch_entry` for any other, or for all without ``stats``."""
-        for i, name in enumerate(batch.names):
-            if i in skip:
-                continue
+        names = batch.names
+        # (Most files of a batch are clean: the others found by set operations, in order.)
+        for i in sorted(set(range(len(names))).difference(skip)) if skip else range(len(names)):
+            name = names[i]
             if stats is not None and ends is not None and not status[i]:
                 yield self.read_entry(batch, name, batch_stat(stats, i), data[ends[i]:ends[i + 1] - 1], i in plain)
             else:

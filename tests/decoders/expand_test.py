@@ -553,3 +553,80 @@ def test_containers_asks_third_party_decoders_per_file() -> None:
                                                                    max_size=4)), min_size=1, max_size=8))
 def test_containers_equals_is_container_on_generated_batches(parts: list[tuple[str, list[bytes]]]) -> None:
     _check_containers([n for n, _ in parts], [b"".join(h) for _, h in parts])
+
+
+def test_containers_of_one_file_and_offsetmagic_at_the_end_of_data() -> None:
+    # One file: itemgetter gives a scalar; an offset past the data's end: clamped, never a hit.
+    for files in ([b"PK\x03\x04"], [b""], [b"x"], [b"x" * 257 + b"ustar"], [b"x" * 256 + b"ustar"], [b"ab", b"x" * 258]):
+        _check_containers(["a.log"] * len(files), files)
+
+
+def test_magic_at_and_suffixed_answer_as_the_per_file_tests() -> None:
+    from cardscan.decoders.expand import _lim, _suffixed, magic_at
+
+    files = [b"", b"\n", b"PK\x03\x04z", b"zPK\x03\x04", b"ab" * 300, b"From x", b"\xd0\xcf", b"x" * 5000 + b"PK"]
+    data, ends = _joined(files)
+    wanted = set(range(len(files)))
+    for at in (0, 1, 2, 257, 5000, 5200, 5201, 10**6, -1):
+        for magics in ((b"PK\x03\x04", b"From "), (b"ab",), (b"b",), (b"",), (b"\n",), (b"z", b""), (b"PK",)):
+            expected = {i for i in wanted if data.startswith(magics, ends[i] + at, _lim(ends, i))}
+            assert set(magic_at(data, ends, at, magics, wanted)) == expected, (at, magics)
+            assert set(magic_at(data, ends, at, magics, {1, 2})) == expected & {1, 2}
+    names = ["a.TAR", "b.tar.gz", "ΑΣ.ΤΑΣ", "x.tας", "İ.tar", "dump.SQL", "sql", ".sql", "a\nb.tar", "ß.tar", ""]
+    for suffixes in ((".tar", ".sql"), ("ας",), ("ς",), ("tar", "r"), ("",), ("a\0b",), ("i̇.tar",)):
+        expected = {i for i, n in enumerate(names) if n.lower().endswith(suffixes)}
+        assert _suffixed(names, suffixes, set(range(len(names)))) == expected, suffixes
+        assert _suffixed(names, suffixes, {0, 2, 4}) == expected & {0, 2, 4}
+    assert _suffixed(["a\0.tar", "b.tar\0c"], (".tar",), {0, 1}) == {0}  # (a NUL in a name: per name)
+
+
+_NEEDLES = st.lists(st.binary(min_size=1, max_size=4) | st.sampled_from([b"From:", b"from:", b"%PDF-", b"-- ", b"aA"]),
+                    min_size=1, max_size=6).map(tuple)
+
+
+@settings(max_examples=400, deadline=None, database=None, derandomize=True)
+@given(data=st.binary(max_size=64) | st.lists(st.sampled_from([b"From:", b"FROM:", b"x", b"\n", b"-- -- ", b"aAa", b"%PDF-"]))
+       .map(b"".join), needles=_NEEDLES, nocase=st.booleans(), first=st.booleans())
+def test_find_all_in_c_finds_what_find_loops_find(data: bytes, needles: tuple[bytes, ...], nocase: bool,
+                                                   first: bool) -> None:
+    _sniff = pytest.importorskip("cardscan.decoders._sniff")
+    from cardscan.decoders.expand import _find_all_python
+
+    needles = tuple(n.lower() for n in needles) if nocase and len(needles) % 2 else needles  # (upper ones: never in lower)
+    assert _sniff.find_all(data, needles, nocase=nocase, first=first) == _find_all_python(data, needles, nocase, first)
+
+
+def test_find_all_refuses_what_it_cannot_answer_and_the_wrapper_takes_python() -> None:
+    _sniff = pytest.importorskip("cardscan.decoders._sniff")
+    from cardscan.decoders.expand import find_all
+
+    for bad in ((b"",), (b"a", "b"), tuple(b"%d" % i for i in range(65))):
+        with pytest.raises((ValueError, TypeError)):
+            _sniff.find_all(b"abc", bad)
+    assert find_all(b"ab", (b"",)) == [(0, 0), (1, 0), (2, 0)]
+    assert find_all(b"ab", (b"b", b"")) == [(0, 1), (1, 0), (1, 1), (2, 1)]
+    assert find_all(b"ab", ()) == []
+    many = tuple(b"%02d" % i for i in range(70))
+    assert find_all(b"x07y69", many) == [(1, 7), (4, 69)]
+
+
+def test_find_all_in_c_at_every_offset_of_long_data() -> None:
+    # Past 16 bytes the C pass takes 16 offsets at a time: a needle planted at
+    # every offset (the last ones too, cut short), either case, one or many bytes.
+    import random
+
+    _sniff = pytest.importorskip("cardscan.decoders._sniff")
+    from cardscan.decoders.expand import _find_all_python
+
+    rnd = random.Random(17)
+    needles = (b"from:", b"F", b"-- MySQL dump", b"ab", b"\xff\x00", b"x" * 20)
+    for size in (15, 16, 17, 31, 32, 33, 47, 100, 200):
+        for at in range(size):
+            base = bytearray(rnd.choice(b"-:aAbBfFx \n\xff\x00") for _ in range(size))
+            n = rnd.choice(needles)
+            base[at:at + len(n)] = n.upper() if rnd.random() < 0.5 else n
+            data = bytes(base[:size])
+            for nocase in (False, True):
+                for first in (False, True):
+                    assert (_sniff.find_all(data, needles, nocase=nocase, first=first)
+                            == _find_all_python(data, needles, nocase, first)), (data, nocase, first)
