@@ -5,7 +5,7 @@ prompt back, start-up and output included, on the same input in the same
 run. Every command runs through ``hyperfine`` (stdout to a pipe it drains,
 ``--output=pipe``), in rounds: each round times every command once, so a
 neighbour's load falls on all of them alike; the table gives the median over
-the rounds. Commands, exactly as run (``CARDSCAN_FINGERPRINT_KEY`` set to the
+the rounds, and ("paired") the median of each round's own ratio to rg. Commands, exactly as run (``CARDSCAN_FINGERPRINT_KEY`` set to the
 benchmark key in the environment of every command, so cardscan makes no key
 and its findings can be scored):
 
@@ -186,6 +186,9 @@ def env() -> dict[str, str]:
     # An installed package has its bytecode cached; with this set (as in some
     # sandboxes) every start recompiles ~50 modules: +0.1 s per command.
     e.pop("PYTHONDONTWRITEBYTECODE", None)
+    # Likewise a sandbox's unbuffered output (a user's shell does not set it):
+    # every line printed would be a system call, in cardscan and in the filter.
+    e.pop("PYTHONUNBUFFERED", None)
     return e
 
 
@@ -277,22 +280,30 @@ def table(title: str, rows: list[Row], amount: float, unit: str) -> str:
     ref = next((r for r in rows if r.command.name == "cardscan-j1"), rows[0])
     base = next((r for r in rows if r.command.name == "rg"), None)
     lines = [title, f"  {'command':<46} {'runs':>4} {'median s':>9} {unit:>10} {'CPU s':>6} "
-                    f"{'/ rg':>6} {'CPU / rg':>8} {'j1 / this':>9}  correctness"]
+                    f"{'/ rg':>6} {'paired':>6} {'CPU / rg':>8} {'j1 / this':>9}  correctness"]
     for r in rows:
         rate = amount / r.median
         vs_rg = f"{base.median / r.median:.2f}x" if base else "-"
+        paired = f"{paired_ratio(base, r):.2f}x" if base else "-"
         j1 = f"{r.median / ref.median:.2f}x"
         cpu = f"{statistics.median(r.cpu):>6.2f}" if r.command.cpu_counted else f"{'-':>6}"
         cpu_rg = "-"
         if base is not None and r.command.cpu_counted and base.command.cpu_counted:
             cpu_rg = f"{statistics.median(base.cpu) / statistics.median(r.cpu):.2f}x"
         lines.append(f"  {r.command.label:<46} {len(r.seconds):>4} {r.median:>9.3f} {rate:>10,.1f} "
-                     f"{cpu} {vs_rg:>6} {cpu_rg:>8} {j1:>9}  {r.score}")
-    lines.append("  '/ rg': this row's rate over the rg (default engine) row's; 'CPU / rg': the rg row's CPU "
+                     f"{cpu} {vs_rg:>6} {paired:>6} {cpu_rg:>8} {j1:>9}  {r.score}")
+    lines.append("  '/ rg': this row's rate over the rg (default engine) row's; 'paired': the median over the "
+                 "rounds of that ratio within each round (load that comes and goes falls on both terms of a "
+                 "round's ratio); 'CPU / rg': the rg row's CPU "
                  "seconds over this row's (what a busy machine's wall time hides); 'j1 / this': cardscan --jobs "
                  "1's rate over this row's; CPU s: user + system of the whole process tree ('-': pool workers are "
                  "not counted).")
     return "\n".join(lines)
+
+
+def paired_ratio(base: Row, r: Row) -> float:
+    """The median over the rounds of ``base``'s time over ``r``'s in the same round."""
+    return statistics.median(b / t for b, t in zip(base.seconds, r.seconds))
 
 
 def commit() -> str:
@@ -363,10 +374,12 @@ def main(argv: list[str] | None = None) -> int:
             print(table(f"{title}  (load average {load0:.2f} before, {load1:.2f} after)", rows, amount, unit))
             for r in rows:
                 print(f"    {r.command.name}: {r.command.shell}")
+            base_row = next((r for r in rows if r.command.name == "rg"), None)
             report["tables"][name] = {
                 "title": title, "unit": unit, "amount": amount, "load": [load0, load1],
                 "rows": [{"name": r.command.name, "shell": r.command.shell, "seconds": r.seconds, "cpu": r.cpu,
-                          "median": r.median, "rate": amount / r.median, "score": r.score} for r in rows],
+                          "median": r.median, "rate": amount / r.median, "score": r.score,
+                          **({"paired_vs_rg": paired_ratio(base_row, r)} if base_row else {})} for r in rows],
             }
             sys.stdout.flush()
         if args.profile:

@@ -52,12 +52,23 @@ def test_bench_process_prints_the_log_table(tmp_path: Path, capsys: pytest.Captu
     out = capsys.readouterr().out
     for label in ("cardscan scan --jobs 1", "cardscan scan (default --jobs)", "rg (default engine) | luhn_filter",
                   "rg -P (PCRE2) | luhn_filter", "rg alone, no Luhn filter (reference)"):
-        row = re.search(re.escape(label) + r"\s+1\s+([0-9.]+)\s+([0-9,.]+)\s+(?:[0-9.]+|-)\s+[0-9.]+x\s+"
-                        r"(?:[0-9.]+x|-)\s+[0-9.]+x\s+(.*)", out)
+        row = re.search(re.escape(label) + r"\s+1\s+([0-9.]+)\s+([0-9,.]+)\s+(?:[0-9.]+|-)\s+([0-9.]+)x\s+"
+                        r"([0-9.]+)x\s+(?:[0-9.]+x|-)\s+[0-9.]+x\s+(.*)", out)
         assert row, f"no row for {label}:\n{out}"
         assert float(row.group(2).replace(",", "")) > 0
+        assert row.group(3) == row.group(4)  # one round: its ratio is the ratio of the medians
     # cardscan finds every planted PAN of the small log; the baselines are scored too.
     assert re.search(r"cardscan scan --jobs 1 .* 100\.0% recall, 0 extra", out), out
+
+
+def test_paired_ratio_is_the_median_of_each_rounds_ratio() -> None:
+    # A load that came in the first round (rg 1 s, cardscan 2 s) and went: the
+    # ratio of the medians (1/2) reports it, the rounds' own ratios do not.
+    base = bench_process.Row(bench_process.Command("rg", "rg", "true", cardscan=False))
+    this = bench_process.Row(bench_process.Command("cardscan", "cardscan", "true", cardscan=True))
+    base.seconds, this.seconds = [1.0, 1.0, 3.0], [2.0, 1.0, 3.0]
+    assert base.median / this.median == 0.5
+    assert bench_process.paired_ratio(base, this) == 1.0
 
 
 @pytest.mark.skipif(find_chains_c is None, reason="C finder not built")
