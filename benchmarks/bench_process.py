@@ -5,9 +5,10 @@ prompt back, start-up and output included, on the same input in the same
 run. Every command runs through ``hyperfine`` (stdout to a pipe it drains,
 ``--output=pipe``), in rounds: each round times every command once, so a
 neighbour's load falls on all of them alike; the table gives the median over
-the rounds, and ("paired") the median of each round's own ratio to rg. Commands, exactly as run (``CARDSCAN_FINGERPRINT_KEY`` set to the
-benchmark key in the environment of every command, so cardscan makes no key
-and its findings can be scored):
+the rounds, and ("paired") the median of each round's own ratio to rg.
+Commands, exactly as run (``CARDSCAN_FINGERPRINT_KEY`` set to the benchmark
+key in the environment of every command, so cardscan makes no key and its
+findings can be scored):
 
 ``cardscan scan --jobs 1 --manifest M.jsonl FILE``
     one process, every rule on (issuer table, Luhn, grouping, UTF-16, track
