@@ -63,6 +63,89 @@ def test_console_sink_streams_and_summarises(rng) -> None:
     assert_no_pan(out.getvalue() + e, [p], "console output")
 
 
+class _Stream(io.StringIO):
+    """A text stream that says whether it is a terminal and logs its flushes
+    (and, shared with another, the order in which both wrote)."""
+
+    def __init__(self, tty: bool, log: list[str] | None = None, name: str = "out") -> None:
+        super().__init__()
+        self.tty, self.flushes, self.log, self.name = tty, 0, log, name
+        self.unflushed = ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        self.unflushed += text
+        return super().write(text)
+
+    def flush(self) -> None:
+        self.flushes += 1
+        if self.log is not None and self.unflushed:
+            self.log.append(f"{self.name}:{self.unflushed}")
+        self.unflushed = ""
+        super().flush()
+
+
+def _objects(sink: ConsoleSink, rng, n: int) -> list[str]:
+    pans = []
+    for i in range(n):
+        pans.append(pan(rng))
+        sink.finding(finding(pans[-1], Location(uri=f"file:///share/f{i}.log", line=1, column=1)))
+        sink.end_item(None, {})
+    return pans
+
+
+def test_a_terminal_gets_each_objects_lines_when_it_ends(rng) -> None:
+    out = _Stream(tty=True)
+    sink = ConsoleSink(out, _Stream(tty=True))
+    _objects(sink, rng, 5)
+    assert out.flushes == 5 and out.unflushed == ""
+
+
+def test_a_pipe_gets_the_lines_in_blocks_all_of_them_by_the_end(rng, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cardscan.sinks.console as console
+
+    monkeypatch.setattr(console, "FLUSH_SECONDS", 3600.0)  # (no flush falls due during the test)
+    out = _Stream(tty=False)
+    sink = ConsoleSink(out, io.StringIO())
+    pans = _objects(sink, rng, 50)
+    assert out.flushes == 0 and out.unflushed.count("\n") == 50
+    sink.close({"status": "complete"})
+    assert out.flushes == 1 and out.unflushed == "" and out.getvalue().count("\n") == 50
+    assert_no_pan(out.getvalue(), pans, "console output")
+
+
+def test_a_pipe_gets_the_lines_at_most_flush_seconds_late(rng, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cardscan.sinks.console as console
+
+    out = _Stream(tty=False)
+    sink = ConsoleSink(out, io.StringIO())
+    monkeypatch.setattr(console, "FLUSH_SECONDS", 3600.0)
+    _objects(sink, rng, 3)
+    assert out.flushes == 0
+    monkeypatch.setattr(console, "FLUSH_SECONDS", 0.0)  # overdue: the next object's end flushes all
+    _objects(sink, rng, 1)
+    assert out.flushes == 1 and out.unflushed == "" and out.getvalue().count("\n") == 4
+
+
+def test_an_error_line_comes_after_the_finding_lines_before_it(rng, monkeypatch: pytest.MonkeyPatch) -> None:
+    # stdout and stderr as one file (2>&1): the order in which both reach it.
+    import cardscan.sinks.console as console
+
+    monkeypatch.setattr(console, "FLUSH_SECONDS", 3600.0)
+    log: list[str] = []
+    out, err = _Stream(False, log, "out"), _Stream(False, log, "err")
+    sink = ConsoleSink(out, err)
+    _objects(sink, rng, 2)
+    sink.error(ErrorRecord(Location(uri="file:///share/b.zip"), "corrupt", "bad header"))
+    err.flush()
+    _objects(sink, rng, 1)
+    sink.close({"status": "complete"})
+    assert [entry.split(":", 1)[0] for entry in log] == ["out", "err", "out", "err"]
+    assert log[0].count("\n") == 2 and "b.zip" in log[1] and log[2].count("\n") == 1
+
+
 def test_quiet_prints_nothing(rng) -> None:
     out, err = io.StringIO(), io.StringIO()
     sink = ConsoleSink(out, err, quiet=True)
