@@ -312,9 +312,13 @@ class Sweep:
             if self._count and all(isinstance(s, CountableSource) and s.countable for s in self.sources):
                 self._counter = _Count(self.sources, float(getattr(self.progress, "count_after", 0.0) or 0.0))
                 self._counter.start()
+            # (Optional: sinks/base.py; a sink's flush for a reader, per batch, not per object.)
+            batch_ends = [end for end in (getattr(s, "end_batch", None) for s in self.sinks) if end is not None]
             for _unit, results in self.runner.run(self._units(), self._should_stop):
                 for r in results:
                     self._result(r)
+                for end in batch_ends:
+                    end()
                 if self.state is not None:  # after the records were flushed (state/store.py: crash safety)
                     self.state.commit()
                 if self._should_stop():

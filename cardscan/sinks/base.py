@@ -9,6 +9,10 @@ The parent process calls, in order::
                                   findings; SARIF reports them as suppressed
     end_item(item, stats)         after each item's records (item is None for
                                   listing errors); a good place to flush
+    end_batch()                   (optional) after the records of a batch of
+                                  items that arrived together: where output
+                                  for a reader (not a record of each object)
+                                  may be flushed once instead of per item
     close(summary)                once, also after Ctrl-C (summary["status"]
                                   is then "interrupted")
 
@@ -75,6 +79,9 @@ class BaseSink:
 
     def end_item(self, item: Item | None, stats: dict[str, Any]) -> None:
         pass
+
+    def end_batch(self) -> None:
+        """The records of a batch of items that arrived together were given (optional: called where present)."""
 
     def close(self, summary: dict[str, Any]) -> None:
         pass

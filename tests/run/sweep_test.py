@@ -51,6 +51,38 @@ def test_sweep_finds_every_planted_pan_and_tallies(tmp_path: Path, rng) -> None:
     assert sink.summary == summary and len(sink.items) == 6
 
 
+class _Calls(BaseSink):
+    """The order of the sink calls a sweep makes (findings, batch ends, close)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def finding(self, finding: Any) -> None:
+        self.calls.append("finding")
+
+    def end_batch(self) -> None:
+        self.calls.append("end_batch")
+
+    def close(self, summary: dict[str, Any]) -> None:
+        self.calls.append("close")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_each_batch_of_results_ends_with_end_batch(tmp_path: Path, rng, jobs: int) -> None:
+    # 60 small files with a card each: they arrive in batches, each batch's
+    # findings followed by one end_batch (the console's flush for a pipe),
+    # fewer end_batch than findings, none of them after close.
+    for i in range(60):
+        (tmp_path / f"f{i:02d}.log").write_text(f"2024-06-11 INFO paid with {pan(rng)} ok\n")
+    calls = _Calls()
+    summary, _ = sweep(FileSource(tmp_path), jobs=jobs, sinks=[calls])
+    assert summary["findings"] == 60
+    c = calls.calls
+    assert c.count("finding") == 60 and c[-1] == "close"
+    assert c[-2] == "end_batch"  # the last findings were ended before close
+    assert 1 <= c.count("end_batch") < 60
+
+
 def test_big_file_split_across_workers_matches_a_whole_file_scan(tmp_path: Path, rng) -> None:
     p = tmp_path / "dump.log"
     write_planted(p, rng, 40, filler=6)

@@ -103,37 +103,22 @@ def test_a_terminal_gets_each_objects_lines_when_it_ends(rng) -> None:
     assert out.flushes == 5 and out.unflushed == ""
 
 
-def test_a_pipe_gets_the_lines_in_blocks_all_of_them_by_the_end(rng, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cardscan.sinks.console as console
-
-    monkeypatch.setattr(console, "FLUSH_SECONDS", 3600.0)  # (no flush falls due during the test)
+def test_a_pipe_gets_each_batchs_lines_when_the_batch_ends(rng) -> None:
     out = _Stream(tty=False)
     sink = ConsoleSink(out, io.StringIO())
     pans = _objects(sink, rng, 50)
     assert out.flushes == 0 and out.unflushed.count("\n") == 50
+    sink.end_batch()
+    assert out.flushes == 1 and out.unflushed == ""
+    sink.end_batch()  # nothing pending: no write
+    pans += _objects(sink, rng, 3)
     sink.close({"status": "complete"})
-    assert out.flushes == 1 and out.unflushed == "" and out.getvalue().count("\n") == 50
+    assert out.flushes == 2 and out.unflushed == "" and out.getvalue().count("\n") == 53
     assert_no_pan(out.getvalue(), pans, "console output")
 
 
-def test_a_pipe_gets_the_lines_at_most_flush_seconds_late(rng, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cardscan.sinks.console as console
-
-    out = _Stream(tty=False)
-    sink = ConsoleSink(out, io.StringIO())
-    monkeypatch.setattr(console, "FLUSH_SECONDS", 3600.0)
-    _objects(sink, rng, 3)
-    assert out.flushes == 0
-    monkeypatch.setattr(console, "FLUSH_SECONDS", 0.0)  # overdue: the next object's end flushes all
-    _objects(sink, rng, 1)
-    assert out.flushes == 1 and out.unflushed == "" and out.getvalue().count("\n") == 4
-
-
-def test_an_error_line_comes_after_the_finding_lines_before_it(rng, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_error_line_comes_after_the_finding_lines_before_it(rng) -> None:
     # stdout and stderr as one file (2>&1): the order in which both reach it.
-    import cardscan.sinks.console as console
-
-    monkeypatch.setattr(console, "FLUSH_SECONDS", 3600.0)
     log: list[str] = []
     out, err = _Stream(False, log, "out"), _Stream(False, log, "err")
     sink = ConsoleSink(out, err)
