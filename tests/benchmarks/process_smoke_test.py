@@ -21,6 +21,7 @@ sys.path.insert(0, str(BENCH))
 import bench_cfinder
 import bench_process
 import luhn
+import paired_rounds
 
 from cardscan.engine.candidates import find_chains_c
 from cardscan.testing import make_pan
@@ -69,6 +70,16 @@ def test_paired_ratio_is_the_median_of_each_rounds_ratio() -> None:
     base.seconds, this.seconds = [1.0, 1.0, 3.0], [2.0, 1.0, 3.0]
     assert base.median / this.median == 0.5
     assert bench_process.paired_ratio(base, this) == 1.0
+
+
+def test_paired_rounds_rotates_the_order_and_pairs_each_round(capsys: pytest.CaptureFixture[str]) -> None:
+    res = {"rg": [(1.0, 0.5), (1.0, 0.5), (3.0, 1.0)], "x": [(2.0, 1.0), (1.0, 0.5), (3.0, 1.0)]}
+    lines = paired_rounds.report(res)
+    assert "rg/this" not in lines[0]
+    assert "rg/this paired median 1.000" in lines[1] and "wall median 2.000" in lines[1]
+    assert paired_rounds.main(["2", "a=true", "b=exit 1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("2 rounds") and "  a " in out and "  b " in out
 
 
 @pytest.mark.skipif(find_chains_c is None, reason="C finder not built")
