@@ -136,6 +136,15 @@ def relative_path(path: str, root: Path) -> str:
     return Path(rel).as_posix()
 
 
+def is_terminal(stream: object) -> bool:
+    """Whether ``stream`` is a terminal a person watches (False for a pipe, a
+    file, a closed stream or an object without ``isatty``)."""
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":

@@ -3,12 +3,21 @@ Names cannot forge output (control characters escaped, unambiguously) and
 card numbers in names are masked."""
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import pytest
 
-from cardscan.display import format_location, human_bytes, local_path, printable, relative_path, uri_display
+from cardscan.display import (
+    format_location,
+    human_bytes,
+    is_terminal,
+    local_path,
+    printable,
+    relative_path,
+    uri_display,
+)
 from cardscan.findings import Cell, Location
 from cardscan.testing import assert_no_pan, make_pan, masked
 
@@ -87,3 +96,20 @@ def test_relative_path_inside_and_outside_the_root(tmp_path: Path) -> None:
 ])
 def test_human_bytes(n: int, shown: str) -> None:
     assert human_bytes(n) == shown
+
+
+def test_is_terminal_says_no_for_a_pipe_a_closed_stream_and_a_non_stream() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert is_terminal(Tty())
+    assert not is_terminal(io.StringIO())
+    closed = io.StringIO()
+    closed.close()
+    assert not is_terminal(closed)  # isatty() of a closed stream raises ValueError
+    assert not is_terminal(object())
+    r, w = os.pipe()
+    with open(w, "w") as pipe:
+        assert not is_terminal(pipe)
+    os.close(r)

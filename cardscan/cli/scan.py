@@ -180,6 +180,7 @@ def execute(options: Any, out: IO[str] | None = None, err: IO[str] | None = None
     with setting_up():  # the sweep's modules
         key = _early_key(options)
         from ..run import sweep
+    from ..display import is_terminal
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -188,7 +189,7 @@ def execute(options: Any, out: IO[str] | None = None, err: IO[str] | None = None
     try:
         guard = getattr(progress, "guard", None)
         if guard is not None:  # findings and errors are printed above the bar, not through it
-            if _isatty(out):
+            if is_terminal(out):
                 out = guard(out)
             err = guard(err)
         sinks = stdout_sinks(options, out, err)
@@ -220,20 +221,14 @@ def _early_key(options: Any) -> Any:
 
 
 def build_progress(options: Any, err: IO[str]) -> Any:
+    from ..display import is_terminal
     from ..run.progress import ScanCallback, StatusLines, TqdmProgress
 
     if options.quiet or options.progress is False:
         return ScanCallback()
-    if options.progress or _isatty(err):
+    if options.progress or is_terminal(err):
         return TqdmProgress(err)
     return StatusLines(err, interval=30.0)
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 def setup_logging(level: str, err: IO[str]) -> None:

@@ -14,7 +14,15 @@ from collections import Counter
 from functools import lru_cache
 from typing import IO, Any, ClassVar
 
-from ..display import _checked, format_location, human_bytes, location_fields, printable, uri_display
+from ..display import (
+    _checked,
+    format_location,
+    human_bytes,
+    is_terminal,
+    location_fields,
+    printable,
+    uri_display,
+)
 from ..findings import ErrorRecord, Finding, Location
 from ..privacy import end_stretch, runs_across_place
 from ..sources.base import Item
@@ -104,7 +112,7 @@ class ConsoleSink(BaseSink):
         # file gets each batch's (end_batch): a write per object, and a
         # wake-up of the reader, cost a 20,000-file sweep with 2,000 findings
         # ~7% of its time.
-        self._each = _isatty(self.out)
+        self._each = is_terminal(self.out)
 
     def finding(self, finding: Finding) -> None:
         if self.show_findings:
@@ -139,13 +147,6 @@ class ConsoleSink(BaseSink):
         if self.manifest_path:
             self.err.write(f"cardscan: manifest written to {printable(self.manifest_path)}\n")
         self.err.flush()
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError, OSError):
-        return False
 
 
 def summary_line(summary: dict[str, Any]) -> str:
