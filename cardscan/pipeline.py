@@ -49,6 +49,7 @@ and are ignored here.
 from __future__ import annotations
 
 import collections
+import copyreg
 import hashlib
 import importlib
 import io
@@ -110,6 +111,75 @@ class ItemResult(ByValueUnhashable):
     #: Findings on a line a ``cardscan: allow`` comment allows (allow.py): not
     #: findings (no exit status, nothing to remediate), reported as suppressed.
     allowed: list[Finding] = field(default_factory=list)
+
+    def __reduce__(self) -> Any:
+        # A result crosses processes once per scanned object (a forked
+        # worker's pipe, a pool's, Dask's): pickled as plain dicts and
+        # rebuilt past __init__ (see _packed_result); a subclass, or a shape
+        # it does not know, the default way.
+        packed = _packed_result(self) if type(self) is ItemResult else None
+        if packed is None:
+            return (copyreg.__newobj__, (type(self),), self.__dict__)  # type: ignore[attr-defined]  # (the default's own)
+        return (_unpacked_result, (packed,))
+
+
+# -- a result's trip between processes (ItemResult.__reduce__) -------------------------------
+# A result, its item, findings and their locations go as copies of their
+# __dict__, which become the rebuilt objects' own: plain dicts pickle in C,
+# where the default's reduce and BUILD (a setattr per field) of each object
+# cost about as much again (a small file's result with one finding: ~160,000
+# instructions there and back, ~130,000 so). Location's public mark comes
+# along, as the default keeps it. What is not one of the four (an error
+# record, range stats, object metadata) is pickled as it is; a subclass of
+# one, or a dict where an item goes, makes _packed_result give up.
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _packed_result(r: ItemResult) -> dict[str, Any] | None:
+    d = r.__dict__.copy()
+    item = d.get("item")
+    if type(item) is Item:
+        d["item"] = item.__dict__.copy()
+    elif type(item) is dict:
+        return None
+    for name in ("findings", "allowed"):
+        fs = d.get(name)
+        if fs:
+            if type(fs) is not list:
+                return None
+            packed = []
+            for f in fs:
+                if type(f) is not Finding:
+                    return None
+                fd = f.__dict__.copy()
+                loc = fd.get("location")
+                if type(loc) is not Location:
+                    return None
+                fd["location"] = loc.__dict__.copy()
+                packed.append(fd)
+            d[name] = packed
+    return d
+
+
+def _unpacked_result(d: dict[str, Any]) -> ItemResult:
+    """The result :func:`_packed_result` packed (``d``: fresh from the unpickler, used as it is)."""
+    i = d.get("item")
+    if type(i) is dict:
+        item = d["item"] = _new(Item)
+        _set(item, "__dict__", i)
+    for name in ("findings", "allowed"):
+        fs = d.get(name)
+        if fs:
+            for n, fd in enumerate(fs):
+                loc = _new(Location)
+                _set(loc, "__dict__", fd["location"])
+                fd["location"] = loc
+                f = fs[n] = _new(Finding)
+                _set(f, "__dict__", fd)
+    r = _new(ItemResult)
+    _set(r, "__dict__", d)
+    return r
 
 
 class Pipeline:

@@ -823,3 +823,150 @@ def test_batch_verdicts_count_the_bytes_of_the_clean_files_alone(tmp_path: Path,
     assert status[1] and (clean := batch_verdicts(detector, names, data, ends, status)[0]) is not None
     assert {names[i] for i in clean} == set(sizes)
     assert batch_verdicts(detector, names, data, ends, status)[1] == sum(sizes.values())
+
+
+# -- a result's trip between processes (ItemResult.__reduce__) ------------------------------
+
+
+def same(a: Any, b: Any, where: str = "result") -> None:
+    """``a`` and ``b`` alike all the way down: the same types (tuples stay
+    tuples, a Published stays one), dicts in the same order, objects' fields
+    and other attributes (Location's public mark, ListedMeta's perm) and
+    slots (RangeStats, which has no ==) the same. (Of a ListedMeta's
+    attributes only perm crosses: the bytes a batch read are not sent.)"""
+    from cardscan.sources.fs import ListedMeta
+
+    assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
+    if type(a) is ListedMeta:
+        same(dict(a), dict(b), where)
+        assert a.perm == b.perm, f"{where}.perm"
+        return
+    if isinstance(a, dict):
+        assert list(a) == list(b), where
+        for k in a:
+            same(a[k], b[k], f"{where}[{k!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for n, (x, y) in enumerate(zip(a, b)):
+            same(x, y, f"{where}[{n}]")
+    if hasattr(a, "__dict__") or any(getattr(t, "__slots__", ()) for t in type(a).__mro__):
+        slots = [s for t in type(a).__mro__ for s in getattr(t, "__slots__", ()) if s != "__dict__"]
+        attrs = dict(getattr(a, "__dict__", {}))
+        other = dict(getattr(b, "__dict__", {}))
+        assert sorted(attrs) == sorted(other), where
+        for name in sorted(attrs):
+            same(attrs[name], other[name], f"{where}.{name}")
+        for name in slots:
+            assert hasattr(a, name) == hasattr(b, name), f"{where}.{name}"
+            if hasattr(a, name):
+                same(getattr(a, name), getattr(b, name), f"{where}.{name}")
+    elif not isinstance(a, (dict, list, tuple)):
+        assert a == b, where
+
+
+def full_result() -> ItemResult:
+    """A result with something in every field: findings (one in a member of a
+    zip, shared object metadata), a SQL cell's and a dump's locations, a
+    public mark, errors, allowed findings, a range's stats, names not ASCII."""
+    from cardscan.engine.scanner import RangeStats
+    from cardscan.findings import DumpCell, Finding
+    from cardscan.privacy import published
+    from cardscan.sources.fs import ListedMeta
+
+    uri = "file:///srv/données/relevé-ü.zip"
+    meta = ListedMeta({"owner": "zoë", "group": "staff", "mode": "0640"})
+    meta.perm = (1000, 50, 0o100640, 64768)
+    item = Item(uri=uri, source="file", size=2048, mtime=1796653305.25, ukey="2048:1:2:3",
+                version=None, byte_range=(0, 2048), meta=meta)
+    obj = published({"owner": "zoë", "mode": "0640", "readers": ["user:zoë", "*"],
+                     "group_members": {"staff": 3}, "size": 2048, "sha256": "ab" * 32})
+    in_member = Location(uri=uri, member=("exports/mars-é.zip", "clients.csv"), offset=85, length=16,
+                         line=2, column=23).public()
+    in_cell = Location(uri="sqlite:////srv/base.db", cell=Cell("cartes", "numéro", (("id", 7),), schema="main",
+                                                               stable=False))
+    in_dump = Location(uri=uri, offset=900, length=16, line=40, column=3, ref="Feuil1!B2",
+                       dump=DumpCell("cards", "pan", 7, (("id", 7),), "public"), sealed="sealed-token")
+
+    def finding(loc: Location, masked: str, **more: Any) -> Finding:
+        return Finding(location=loc, kind="pan", brand="visa", masked=masked, fingerprint="hmac-sha256:" + "0f" * 32,
+                       confidence=95, reasons=("issuer_luhn", "field_keyword"), obj=obj, **more)
+
+    findings = [finding(in_member, "455673******9855"),
+                finding(in_cell, "411111******1111", test_card=True, encoding="utf-16-le", digits=16),
+                finding(in_dump, "378282*****0005", digits=15, carried_over="2026-12-01T10:00:00Z")]
+    stats = RangeStats(0, 2048)
+    stats.newlines, stats.last_newline = 40, 2000
+    return ItemResult(
+        item=item, findings=findings,
+        errors=[ErrorRecord(Location(uri=uri, member=("données.7z",)), "encrypted", "chiffré: mot de passe"),
+                ErrorRecord(Location(uri=uri), "limit", "too deep", limit="depth")],
+        nbytes=2048, sha256="cd" * 32, range_stats=stats,
+        obj={"size": 2048, "mtime": "2026-12-07T14:21:45.25Z", "ukey": "2048:1:2:3"},
+        seconds=0.0125, decoded=True, allowed=[finding(Location(uri=uri, offset=7, length=16, line=1, column=8),
+                                                       "455673******1234")])
+
+
+def _trips() -> list[Any]:
+    import copy
+
+    return [lambda r: pickle.loads(pickle.dumps(r, pickle.HIGHEST_PROTOCOL)),
+            lambda r: pickle.loads(pickle.dumps(r, 2)),
+            lambda r: pickle._loads(pickle._dumps(r, pickle.HIGHEST_PROTOCOL)),  # the pure-Python pickler
+            copy.copy, copy.deepcopy]
+
+
+@pytest.mark.parametrize("trip", range(5))
+def test_a_result_comes_back_from_a_pickle_the_same_in_every_field(trip: int) -> None:
+    r = full_result()
+    back = _trips()[trip](r)
+    same(r, back)
+    assert back is not r and back.findings[0] is not r.findings[0]
+    # RangeStats has no ==: the result's == holds with the very object (same() compared its slots).
+    assert r == ItemResult(**{**vars(back), "range_stats": r.range_stats})
+    assert back.findings[0].obj is back.findings[1].obj is back.allowed[0].obj  # one object's metadata, shared
+    assert back.findings[0].location.clean_uri() == r.findings[0].location.clean_uri()
+    assert repr(back.findings) == repr(r.findings) and repr(back.item) == repr(r.item)
+    assert [f.id for f in back.findings] == [f.id for f in r.findings]
+    with pytest.raises(TypeError):  # still the read-only published metadata
+        back.findings[0].obj["owner"] = "x"  # type: ignore[index]
+
+
+def test_a_result_without_item_or_findings_and_one_of_another_shape_pickle_too() -> None:
+    r = full_result()
+    lean = ItemResult(item=None, nbytes=1)  # type: ignore[arg-type]  # a forked worker's lean answer
+    same(lean, pickle.loads(pickle.dumps(lean, pickle.HIGHEST_PROTOCOL)))
+
+    class Mine(ItemResult):
+        pass
+
+    sub = Mine(**vars(r))  # a subclass: the default pickle (its class is found by name: a module's)
+    assert ItemResult.__reduce__(sub)[0] is not cardscan.pipeline._unpacked_result
+    odd = ItemResult(item=r.item, findings=[r.findings[0], "not a finding"])  # type: ignore[list-item]
+    same(odd, pickle.loads(pickle.dumps(odd, pickle.HIGHEST_PROTOCOL)))
+    extra = full_result()
+    extra.note = "kept"  # type: ignore[attr-defined]  # an attribute past the fields goes along
+    assert pickle.loads(pickle.dumps(extra)).note == "kept"
+
+
+def test_a_scanned_results_pickle_is_smaller_than_the_default_and_the_same(tmp_path: Path, rng) -> None:
+    import copyreg
+
+    d = tmp_path / "données"
+    d.mkdir()
+    for n in range(3):
+        write_planted(d / f"relevé-{n}.log", rng, 2, start=n)
+    results = [pipeline().scan_item(item) for item in FileSource(d).items()]
+    assert all(len(r.findings) == 2 for r in results) and len(results) == 3
+    packed = pickle.dumps(results, pickle.HIGHEST_PROTOCOL)
+    back = pickle.loads(packed)
+    same(results, back)
+    assert back == results
+    default = pickle.Pickler  # the default way, for its size: each result by copyreg's reduce
+    import io
+
+    buf = io.BytesIO()
+    pk = default(buf, pickle.HIGHEST_PROTOCOL)
+    pk.dispatch_table = {ItemResult: lambda r: (copyreg.__newobj__, (ItemResult,), r.__dict__)}
+    pk.dump(results)
+    assert len(packed) < len(buf.getvalue())
+    same(results, pickle.loads(buf.getvalue()))

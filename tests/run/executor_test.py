@@ -619,3 +619,91 @@ def test_a_failed_fork_of_the_last_worker_does_not_abort_the_sweep(tmp_path: Pat
     two, err = _scan(tmp_path, root, "two", "--jobs", "2", "--split-size", "256K", script=str(script))
     assert "forked 1 of 2 workers" in err
     assert _outcome(two) == _outcome(one)
+
+
+_ROUND_TRIP = r'''
+import os, sys
+from cardscan.engine.config import ScanConfig
+from cardscan.engine.scanner import Scanner
+from cardscan.findings import FingerprintKey
+from cardscan.pipeline import Pipeline
+from cardscan.run import worker
+from cardscan.run.executor import FAILED, BatchUnit, ForkedWorkers
+from cardscan.sources.base import Item
+from cardscan.sources.fs import FileSource, SmallBatch, path_to_uri
+from tests.pipeline_test import same
+
+root = sys.argv[1]
+p = Pipeline(Scanner(ScanConfig(), FingerprintKey(b"k" * 40)))
+items = sorted((x for x in FileSource(root).items() if isinstance(x, Item)), key=lambda i: i.uri)
+big = max(items, key=lambda i: i.size)
+ranges = [big.range(0, big.size // 2), big.range(big.size // 2, big.size)]
+names = tuple(sorted(os.listdir(root)))
+workers = ForkedWorkers(p, 1)
+child = workers.children[0]
+workers.send(child, items)
+workers.send(child, ranges)
+workers.send(child, BatchUnit(SmallBatch(root, path_to_uri(root), names), 64 << 20, None, None))
+answers = []
+while len(answers) < 3:
+    answers += workers.wait(10.0)
+workers.close()
+got = {id(unit): answer for unit, answer in answers}
+assert not any(a is FAILED for a in got.values())
+
+
+def scanned(unit):  # in this process, as the child's scan_batch_lean does
+    results = [p.scan_item(i) for i in unit]
+    for r in results:
+        r.item = None
+    return results
+
+
+def timeless(results):  # the time a scan took is its own
+    for r in results:
+        r.seconds = 0.0
+    return results
+
+
+same(timeless(scanned(items)), timeless(got[id(items)]))
+same(timeless(scanned(ranges)), timeless(got[id(ranges)]))
+expected = worker.small_files(p, p.scan_item, root, path_to_uri(root), names, 64 << 20)
+back = got[id(answers[2][0])]
+timeless(expected[0]), timeless(back[0])
+same(expected, back)
+every = [r for a in (got[id(items)], got[id(ranges)], back[0]) for r in a]
+findings = [f for r in every for f in r.findings]
+print("members", sum(bool(f.location.member) for f in findings), "dumps", sum(f.location.dump is not None for f in findings),
+      "allowed", sum(len(r.allowed) for r in every), "errors", sum(len(r.errors) for r in every),
+      "ranges", sum(r.range_stats is not None for r in every), "batch", len(back[0]))
+'''
+
+
+def test_results_come_back_from_a_forked_worker_the_same_in_every_field(tmp_path: Path, rng) -> None:
+    # The pipe between the sweep and a forked worker (ItemResult.__reduce__'s packing), both kinds
+    # of request: each result, field for field and type for type, what this process's scan gives.
+    import subprocess
+    import sys
+
+    from tests.decoders.build import zip_bytes
+    from tests.treegen import pan
+
+    root = tmp_path / "données"
+    root.mkdir()
+    a, b, c = pan(rng), pan(rng), pan(rng)
+    write_planted(root / "relevé-é.log", rng, 2)
+    (root / "allowed.txt").write_text(f"x {a} # cardscan: allow\ny {b}\n")
+    (root / "export.zip").write_bytes(zip_bytes({"clients-ü/liste.csv": f"id,carte\n1,{c}\n".encode()}))
+    (root / "broken.zip").write_bytes(b"PK\x03\x04" + bytes(60))
+    (root / "shop.sql").write_bytes(b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE t (id integer PRIMARY KEY, "
+                                    b"note text);\nINSERT INTO t VALUES(1,'card " + a.encode() + b"');\nCOMMIT;\n")
+    write_planted(root / "big.log", rng, 6, filler=40)
+    script = tmp_path / "trip.py"
+    script.write_text(_ROUND_TRIP)
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, str(script), str(root)], capture_output=True, text=True, env=env,
+                         timeout=120, cwd=repo)
+    assert out.returncode == 0, out.stderr[-3000:]
+    counts = dict(zip(out.stdout.split()[::2], map(int, out.stdout.split()[1::2])))
+    assert all(counts[k] > 0 for k in ("members", "dumps", "allowed", "errors", "ranges", "batch")), counts
