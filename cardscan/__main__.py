@@ -1,7 +1,5 @@
 """``python -m cardscan``: the same as the ``cardscan`` command."""
-import sys
-
-from .cli.main import main
+from .cli.main import program
 
 if __name__ == "__main__":
-    sys.exit(main())
+    program()

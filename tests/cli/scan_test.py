@@ -641,6 +641,61 @@ def test_a_scan_with_nothing_to_scan_imports_no_pool_machinery(tmp_path: Path) -
     assert out.stdout.split("\n")[0] == "0 []"
 
 
+_PROGRAM = """\
+import atexit, os, sys, threading, time
+from cardscan.cli.main import program
+
+class Teardown:  # says so when the interpreter empties the sys module at a normal exit
+    def __del__(self, write=os.write):
+        write(1, b"torn down\\n")
+
+def at_exit():
+    sys.stdout.write("atexit ran\\n")
+    sys.teardown = Teardown()  # (made now: what main() made before its end was frozen, never torn down)
+
+atexit.register(at_exit)
+def late():  # still running when the scan is done (its manifest, the last argument, complete)
+    while not os.path.exists(sys.argv[-1]) or '"summary"' not in open(sys.argv[-1]).read():
+        time.sleep(0.01)
+    time.sleep(1.0)
+    sys.stdout.write("thread done\\n")
+
+if sys.argv[1] == "thread":  # not a daemon: a normal exit waits for it
+    threading.Thread(target=late).start()
+sys.argv = ["cardscan", *sys.argv[2:]]
+program()
+"""
+
+
+@pytest.mark.parametrize("thread", [False, True])
+def test_the_program_leaves_at_once_after_a_scan_as_a_normal_exit_would_but_the_teardown(
+        tmp_path: Path, thread: bool) -> None:
+    share = tmp_path / "share"
+    share.mkdir()
+    write_planted(share / "a.log", __import__("random").Random(7), 3, filler=20)
+    m = tmp_path / "m.jsonl"
+    out = subprocess.run([sys.executable, "-c", _PROGRAM, "thread" if thread else "-", "scan", str(share), "--jobs",
+                          "1", "--no-progress", "--manifest", str(m)], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+    assert out.returncode == 1, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert len([line for line in lines if "a.log:" in line]) == 3  # stdout (a pipe: buffered) was flushed
+    assert "cardscan: manifest written to" in out.stderr
+    assert check_manifest(m)[-1]["findings"] == 3
+    assert "atexit ran" in lines
+    if thread:  # a thread still running: the normal exit, which waits for it
+        assert lines[-3:] == ["thread done", "atexit ran", "torn down"]
+    else:
+        assert lines[-1] == "atexit ran"  # and no teardown
+
+
+def test_the_program_exits_the_normal_way_after_other_commands(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-c", _PROGRAM, "-", "keygen", str(tmp_path / "key")], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines()[-2:] == ["atexit ran", "torn down"]
+
+
 def test_the_program_leaves_its_objects_frozen_for_the_exit_a_library_call_does_not(tmp_path: Path) -> None:
     # The interpreter's last collection at exit walked every object of the run (~10 ms);
     # main() without argv is the program, about to exit. With argv, a caller goes on.
