@@ -91,6 +91,8 @@ class Limits(ByValue):
 
 @dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
 class Layer(ByValue):
+    """A part a decoder found: its member path (inside archives) and a stream of its bytes."""
+
     member: tuple[str, ...]
     stream: Reader
     #: What decoding produced it: "" for raw bytes, else e.g. "gzip", "zip", "xlsx-text".
@@ -113,6 +115,8 @@ class TextLayer(Layer):
 
 @dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
 class Failure(ByValue):
+    """A part a decoder could not open (``kind``: an error or a limit), said as an error record."""
+
     member: tuple[str, ...]
     kind: str
     message: str

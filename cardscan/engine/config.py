@@ -19,6 +19,8 @@ DEFAULT_CHUNK_SIZE = 1 << 20
 
 @dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
 class ScanConfig(ByValue):
+    """What the engine reports and how it reads: the scan record's ``engine`` settings."""
+
     min_confidence: int = DEFAULT_MIN_CONFIDENCE
     #: Bytes read per chunk; memory stays bounded by this plus ~1 KB overlap.
     chunk_size: int = DEFAULT_CHUNK_SIZE

@@ -165,6 +165,8 @@ class Tally:
 
 @dataclass(eq=False, repr=False)  # ==, repr(): ByValueUnhashable
 class _Split(ByValueUnhashable):
+    """A file scanned as byte ranges: its ranges' results, merged once all ``parts`` are in."""
+
     item: Item
     parts: int
     results: dict[int, ItemResult] = field(default_factory=dict)
