@@ -19,15 +19,23 @@ methods with the same results, as the stdlib would generate them:
 
 tests/_byvalue_test.py checks each class that uses it against a twin made by
 the stdlib.
+
+:class:`ByValueFrozen` goes one step further, for classes made a few times
+per process (the option table's ``Spec`` rows and ``SweepOptions``): declared
+``@dataclass(eq=False, repr=False)`` (not ``frozen=True``), they are frozen by
+its ``__setattr__`` and ``__delattr__`` instead of two generated ones (~2 ms of
+every start-up for those two classes: SweepOptions has 51 fields), and their
+generated ``__init__`` assigns fields plainly. Not for a class made per file
+or per finding: each assignment of its ``__init__`` would call Python code.
 """
 from __future__ import annotations
 
 import reprlib
-from dataclasses import fields
+from dataclasses import FrozenInstanceError, fields
 from operator import attrgetter
 from typing import Any, Callable
 
-__all__ = ["ByValue", "ByValueUnhashable"]
+__all__ = ["ByValue", "ByValueUnhashable", "ByValueFrozen"]
 
 Getter = Callable[[Any], tuple[Any, ...]]
 
@@ -84,3 +92,24 @@ class ByValueUnhashable(ByValue):
 
     __slots__ = ()
     __hash__ = None  # type: ignore[assignment]
+
+
+class ByValueFrozen(ByValue):
+    """:class:`ByValue` for a dataclass declared ``@dataclass(eq=False, repr=False)``,
+    frozen by this class: a field is set once (by ``__init__``), then
+    assigning or deleting any attribute raises ``FrozenInstanceError``, with
+    the stdlib's messages. (``object.__setattr__`` still sets one in
+    ``__post_init__``, as for a frozen dataclass.) Every field of such a class
+    must be set by ``__init__`` (an ``init=False`` field needs a default), or
+    it could be set once later: tests/_byvalue_test.py checks it."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        values = self.__dict__
+        if name in values or name not in self.__dataclass_fields__:  # type: ignore[attr-defined]
+            raise FrozenInstanceError(f"cannot assign to field {name!r}")
+        values[name] = value  # (a field is no descriptor: what object.__setattr__ would do)
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")

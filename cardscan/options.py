@@ -35,7 +35,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
-from ._byvalue import ByValue
+from ._byvalue import ByValueFrozen
 from .errors import ConfigError
 
 Parser = Callable[[Any, str], Any]
@@ -170,8 +170,8 @@ PARTS = ("engine", "limits", "run", "key", "output", "hook")
 NEXT_TO_MANIFEST = "\0next-to-manifest"
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
-class Spec(ByValue):
+@dataclass(eq=False, repr=False)  # frozen, ==, hash(), repr(): ByValueFrozen
+class Spec(ByValueFrozen):
     """One option's metadata (the row of the table; the field gives name, type and default)."""
 
     group: str
@@ -219,8 +219,8 @@ _size, _jobs = parse_size, whole(1)
 _SCAN_HOOK = ("scan", "hook", "baseline")
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
-class SweepOptions(ByValue):
+@dataclass(eq=False, repr=False)  # frozen, ==, hash(), repr(): ByValueFrozen
+class SweepOptions(ByValueFrozen):
     """Every option of a sweep. See the module docstring and docs/cli.md for each."""
 
     sources: tuple[str, ...] = option(

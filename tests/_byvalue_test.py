@@ -7,13 +7,15 @@ equal and unequal instances, hashes, reprs.
 """
 from __future__ import annotations
 
+import copy
 import importlib
-from dataclasses import field, fields, make_dataclass
+import pickle
+from dataclasses import FrozenInstanceError, field, fields, make_dataclass, replace
 from typing import Any
 
 import pytest
 
-from cardscan._byvalue import ByValue, ByValueUnhashable
+from cardscan._byvalue import ByValue, ByValueFrozen, ByValueUnhashable
 
 #: Every module whose dataclasses use it (the scan path's).
 MODULES = ("cardscan.options", "cardscan.findings", "cardscan.engine.config", "cardscan.engine.validate",
@@ -33,10 +35,14 @@ def classes() -> list[type]:
     return sorted(found, key=lambda c: (c.__module__, c.__qualname__))
 
 
+def frozen(cls: type) -> bool:
+    return cls.__dataclass_params__.frozen or issubclass(cls, ByValueFrozen)  # type: ignore[attr-defined,no-any-return]
+
+
 def twin_of(cls: type) -> type:
     twin = make_dataclass(cls.__name__, [(f.name, Any, field(compare=f.compare, hash=f.hash, repr=f.repr))
                                          for f in fields(cls)],
-                          frozen=cls.__dataclass_params__.frozen)  # type: ignore[attr-defined]
+                          frozen=frozen(cls))
     twin.__qualname__ = cls.__qualname__
     return twin
 
@@ -61,7 +67,7 @@ def test_eq_hash_and_repr_are_the_generated_ones(cls: type) -> None:
     twin = twin_of(cls)
     base = [f"v{i}" for i, _ in enumerate(fields(cls))]
     variants = [base] + [base[:i] + [("other", i)] + base[i + 1:] for i in range(len(base))]
-    hashable = cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    hashable = frozen(cls)
     assert issubclass(cls, ByValue if hashable else ByValueUnhashable)
     for values in variants:
         mine, theirs = made(cls, values), made(twin, values)
@@ -85,3 +91,39 @@ def test_an_instance_inside_itself_is_shown_once() -> None:
     node = mutable("a", None)
     node.child = node
     assert repr(node) == "Node(name='a', child=...)"
+
+
+def frozen_by_the_class() -> list[type]:
+    return [c for c in classes() if issubclass(c, ByValueFrozen)]
+
+
+def test_the_option_table_is_frozen_by_the_class() -> None:
+    assert {c.__qualname__ for c in frozen_by_the_class()} == {"SweepOptions", "Spec"}
+
+
+def instance(cls: type) -> Any:
+    from cardscan.options import spec
+
+    return spec("jobs") if cls.__name__ == "Spec" else cls(sources=("/srv",), jobs=2)
+
+
+@pytest.mark.parametrize("cls", frozen_by_the_class(), ids=lambda c: c.__qualname__)
+def test_frozen_by_the_class_as_a_frozen_dataclass_is(cls: type) -> None:
+    obj = instance(cls)
+    twin = twin_of(cls)(*[getattr(obj, f.name) for f in fields(cls)])
+    assert set(vars(obj)) == {f.name for f in fields(cls)}  # every field set by __init__: none can be set later
+    for target in (obj, twin):
+        for name in (fields(cls)[0].name, fields(cls)[-1].name, "not_a_field"):
+            with pytest.raises(FrozenInstanceError) as mine:
+                setattr(target, name, 1)
+            assert str(mine.value) == f"cannot assign to field {name!r}"
+            with pytest.raises(FrozenInstanceError) as mine:
+                delattr(target, name)
+            assert str(mine.value) == f"cannot delete field {name!r}"
+    assert vars(obj) == vars(instance(cls)) and obj == instance(cls)  # nothing changed
+    first = fields(cls)[0]
+    changed = replace(obj, **{first.name: getattr(obj, first.name)})  # through __init__ (and __post_init__)
+    assert changed == obj and changed is not obj
+    assert copy.copy(obj) == obj and hash(copy.copy(obj)) == hash(obj)
+    if cls.__name__ == "SweepOptions":  # (a Spec holds its parser, a local function: no pickle, frozen or not)
+        assert pickle.loads(pickle.dumps(obj)) == obj and copy.deepcopy(obj) == obj
