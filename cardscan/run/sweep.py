@@ -581,10 +581,11 @@ class Sweep:
                 yield entry, (_read(entry) if isinstance(entry, SmallBatch) else None)
             return
         runner = self.runner
-        from concurrent.futures import ThreadPoolExecutor
-
         queue: deque[tuple[Any, Any]] = deque()
-        pool = ThreadPoolExecutor(1, thread_name_prefix="cardscan-read")
+        # Made for the first batch read here: forked workers take every batch
+        # whole (TO_WORKER), and its import (~4 M instructions) came before the
+        # first of them was sent, while the worker waited.
+        pool: Any = None
         try:
             for entry in entries:
                 if not isinstance(entry, SmallBatch):
@@ -592,13 +593,18 @@ class Sweep:
                 elif getattr(runner, "batch_units", False):
                     queue.append((entry, TO_WORKER))
                 else:
+                    if pool is None:
+                        from concurrent.futures import ThreadPoolExecutor
+
+                        pool = ThreadPoolExecutor(1, thread_name_prefix="cardscan-read")
                     queue.append((entry, pool.submit(_read, entry)))
                 while queue and (not isinstance(queue[0][1], Future) or len(queue) > READ_AHEAD):
                     yield _taken(queue.popleft())
             while queue:
                 yield _taken(queue.popleft())
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def _detector(self) -> Any:
         """The scan's detector (for the batch pre-check): the in-process pipeline's, or one from the spec."""

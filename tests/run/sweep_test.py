@@ -870,3 +870,28 @@ def test_a_flagged_file_changed_after_the_batch_read_is_not_reported_from_stale_
     assert errors.get("fifo.log") == ("changed", "no longer a regular file (fifo)"), errors
     assert errors.get("link.log") == ("changed", "no longer a regular file (symlink)"), errors
     assert errors.get("dir.log", ("",))[0] == "changed", errors
+
+
+def test_forked_workers_take_every_batch_so_no_read_ahead_thread_is_made(tmp_path: Path) -> None:
+    # The read-ahead pool (concurrent.futures.thread) came before the first batch was
+    # sent to a forked worker, which never uses it: it is made for a batch read here.
+    import json
+    import subprocess
+
+    share = tmp_path / "share"
+    share.mkdir()
+    for i in range(300):
+        (share / f"f{i}.log").write_text(f"request {i} took 12ms\n")
+    planted = write_planted(share / "cards.log", __import__("random").Random(3), 2)
+    m = tmp_path / "m.jsonl"
+    code = ("import sys\nfrom cardscan.cli.main import main\n"
+            "status = main(['scan', '-q', '--jobs', '2', '--manifest', sys.argv[1], sys.argv[2]])\n"
+            "from cardscan.run import executor\n"
+            "print(status, executor.fork_safe(), 'concurrent.futures.thread' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(m), str(share)], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+                              "CARDSCAN_FINGERPRINT_KEY": KEY.decode()})
+    assert out.stdout.split() == ["1", "True", "False"], out.stderr[-2000:]
+    records = [json.loads(line) for line in m.read_text().splitlines()]
+    assert records[-1]["objects_scanned"] == 301 and records[-1]["findings"] == len(planted)
