@@ -70,9 +70,18 @@ from .engine.config import ScanConfig
 from .engine.scanner import RangeStats, Scanner
 from .errors import SourceError
 from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location, built
-from .privacy import published
+from .privacy import published, published_over
 from .sources.base import Item, RoutedSource, RowSource
-from .sources.fs import FileSource, ListedMeta, _iso, object_meta, os_error_kind, os_error_message, ukey
+from .sources.fs import (
+    FileSource,
+    ListedMeta,
+    _iso,
+    object_meta,
+    os_error_kind,
+    os_error_message,
+    published_meta,
+    ukey,
+)
 
 _READ = 1 << 20
 #: Files up to this size are read in one system call and scanned from memory
@@ -213,12 +222,18 @@ class Pipeline:
     def _finish(self, result: ItemResult, t0: float) -> ItemResult:
         item = result.item
         result.seconds = time.perf_counter() - t0
-        obj = None
+        obj: dict[str, Any] | None = None
         if result.findings or result.allowed:
-            obj = {**object_meta(item), **result.obj}
+            # A listed file: the listing's and the exposure's part published
+            # once for the files that share it (fs.published_meta), this
+            # object's own checked here (privacy.published_over).
+            base = published_meta(item) if item.byte_range is None else None
+            obj = dict(result.obj) if base is not None else {**object_meta(item), **result.obj}
             if result.sha256 is not None and item.byte_range is None:
                 obj["sha256"] = result.sha256
                 obj["sha256_mode"] = "whole"
+            if base is not None:
+                obj = published_over(base, obj)
         if result.findings or result.errors or result.allowed:  # (nothing to publish in a clean object's result)
             publish(result, self.scanner.key, obj)
         return result

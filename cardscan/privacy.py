@@ -1157,9 +1157,36 @@ def published(record: dict[str, Any]) -> Published:
     return _published(record, None)  # type: ignore[no-any-return]
 
 
+class PublishedOver(Published):
+    """``published({**base, **extra})`` kept as its two parts too: ``base``,
+    published once and shared by many objects (a directory's owner, mode
+    and exposure), then ``extra``, this object's own (size, mtime, digest).
+    A writer encodes ``base`` once for all the objects that share it
+    (manifest.finding_line). Pickled as a plain :class:`Published` (the
+    parts stay in this process)."""
+
+    __slots__ = ("base", "extra")
+    base: Published
+    extra: Published
+
+
+def published_over(base: Published, extra: dict[str, Any]) -> Published:
+    """``published({**base, **extra})`` for a ``base`` that is published
+    already (:class:`PublishedOver`): only ``extra`` is checked, the same
+    test for each string as :func:`published`. A plain :class:`Published`
+    when the parts share a key or a key of ``extra`` is masked (then
+    public_record moves it: the order is not the parts' any more)."""
+    pub = _published(extra, None)
+    if type(pub) is not Published or pub.keys() != extra.keys() or not base.keys().isdisjoint(extra.keys()):
+        return published({**base, **extra})
+    out = PublishedOver({**base, **pub})
+    out.base, out.extra = base, pub
+    return out
+
+
 #: The types public_record and _published pass as they are (a Published
 #: record: masked already). Numbers pass when they are short (_SMALL).
-_LEAVES = frozenset({bool, type(None), Published})
+_LEAVES = frozenset({bool, type(None), Published, PublishedOver})
 
 
 def _published(value: Any, key: str | None) -> Any:
@@ -1218,7 +1245,7 @@ _KEYS_MAX = 4096
 
 
 def _frozen(value: Any) -> Any:
-    if type(value) is Published:
+    if type(value) is Published or type(value) is PublishedOver:
         return value
     if isinstance(value, dict):
         return Published({k: _frozen(v) for k, v in value.items()})

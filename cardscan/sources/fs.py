@@ -43,7 +43,7 @@ from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
 
 from ..errors import ConfigError, SourceError
 from ..findings import ErrorRecord, Location
-from ..privacy import mask_name
+from ..privacy import Published, mask_name, published
 from .base import Item
 from .exposure import file_exposure
 
@@ -218,6 +218,40 @@ def object_meta(item: Item) -> dict[str, Any]:
     if type(meta) is not ListedMeta:
         return meta
     return {**meta, **file_exposure(uri_to_path(item.uri), _Perm(*meta.perm))}  # type: ignore[arg-type]  # reads these fields
+
+
+def published_meta(item: Item) -> Published | None:
+    """``published(object_meta(item))`` for a file the walk listed (None
+    for any other item, or when a key of it is masked), made once for the files that share it: the
+    listing's owner, group and mode and the exposure answer (one dict per
+    directory and permissions, exposure.LocalExposure.of) are the same for
+    most files of a directory, and each flagged file's check of them cost
+    more than its scan's rules for the one hit (privacy.PublishedOver)."""
+    meta = item.meta
+    if type(meta) is not ListedMeta:
+        return None
+    expo = file_exposure(uri_to_path(item.uri), _Perm(*meta.perm))  # type: ignore[arg-type]  # reads these fields
+    try:
+        key = (id(expo), *meta.items())
+        got = _PUBLISHED_META.get(key)
+    except TypeError:  # a value that is not hashable (a ListedMeta not made by the walk): not remembered
+        return None
+    if got is None or got[0] is not expo:
+        if len(_PUBLISHED_META) >= 256:
+            _PUBLISHED_META.clear()
+        merged = {**meta, **expo}
+        pub: Published | None = published(merged)
+        if pub.keys() != merged.keys():  # type: ignore[union-attr]
+            pub = None  # a key masked (moved to the end of its record): the object's record is published whole
+        # (The exposure dict is held with it: its id is not reused while the entry lives.)
+        got = _PUBLISHED_META[key] = (expo, pub)
+    return got[1]
+
+
+#: published_meta's answers by (id of the exposure dict, the listing's
+#: items), with that dict. Names and modes only, no content. Bounded:
+#: cleared when full.
+_PUBLISHED_META: dict[tuple[Any, ...], tuple[dict[str, Any], Published | None]] = {}
 
 
 @lru_cache(maxsize=512)
