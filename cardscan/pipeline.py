@@ -360,7 +360,10 @@ class Pipeline:
             result.errors.append(_exc_record(base, exc))
         # The modification time is formatted for objects with findings only:
         # only their metadata is written (a clean object's size and ukey go to the state).
-        result.obj.update(_stat_meta(before, bool(result.findings or result.allowed)))
+        # (The batch's own fstat, given back once by read_small: the item's
+        # ukey was made of this very stat_result, not formatted again.)
+        key = item.ukey if before is after and type(item.meta) is ListedMeta else None
+        result.obj.update(_stat_meta(before, bool(result.findings or result.allowed), key))
         result.sha256 = hashlib.sha256(data).hexdigest()
         result.nbytes = len(data)
         if before is not after and _changed(before, after):  # (one stat: the batch's read saw no change)
@@ -871,13 +874,16 @@ def _changed(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_size, a.st_mtime_ns, a.st_ino) != (b.st_size, b.st_mtime_ns, b.st_ino)
 
 
-def _stat_meta(st: os.stat_result, mtime: bool = True) -> dict[str, Any]:
+def _stat_meta(st: os.stat_result, mtime: bool = True, key: str | None = None) -> dict[str, Any]:
     # Owner/mode from the listing are kept (the names were resolved there);
     # size, mtime and identity describe the content actually read. (Not
     # fs.describe(): it also resolves owner and group, a cost per file.)
+    # ``key``: ukey(st), when the caller has it.
+    if key is None:
+        key = ukey(st)
     if not mtime:
-        return {"size": st.st_size, "ukey": ukey(st)}
-    return {"size": st.st_size, "mtime": _iso(st.st_mtime_ns), "ukey": ukey(st)}
+        return {"size": st.st_size, "ukey": key}
+    return {"size": st.st_size, "mtime": _iso(st.st_mtime_ns), "ukey": key}
 
 
 def item_name(uri: str) -> str:

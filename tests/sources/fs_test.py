@@ -451,6 +451,20 @@ def test_published_meta_is_published_object_meta_made_once_per_answer(open_tmp_p
     assert published_meta(b2) is None
 
 
+def test_an_item_made_past_its_init_is_the_dataclasss_own(open_tmp_path: Path) -> None:
+    """fs._item (a listed file's item, past the frozen __init__): equal to
+    Item(...), the same fields in the same order (the same pickle), and
+    Item has no __post_init__ it would skip."""
+    from cardscan.sources.fs import _item, _listed_meta
+
+    meta = _listed_meta({"owner": "root", "group": "root", "mode": "0644"}, (0, 0, 0o100644, 1))
+    made = _item("file:///srv/a.log", "file", 12, 1.5, "12:1500000000:1:2", meta)
+    want = Item(uri="file:///srv/a.log", source="file", size=12, mtime=1.5, ukey="12:1500000000:1:2", meta=meta)
+    assert made == want and list(made.__dict__.items()) == list(want.__dict__.items())
+    assert pickle.dumps(made, pickle.HIGHEST_PROTOCOL) == pickle.dumps(want, pickle.HIGHEST_PROTOCOL)
+    assert not hasattr(Item, "__post_init__")
+
+
 # -- batches of small files (SmallBatch, read_files, batch_entry) --------------------------
 READERS = [pytest.param(fs_module._read_files_python, id="python")]
 if fs_module._C_READ_FILES is not None:
