@@ -1176,11 +1176,24 @@ def published_over(base: Published, extra: dict[str, Any]) -> Published:
     test for each string as :func:`published`. A plain :class:`Published`
     when the parts share a key or a key of ``extra`` is masked (then
     public_record moves it: the order is not the parts' any more)."""
-    pub = _published(extra, None)
-    if type(pub) is not Published or pub.keys() != extra.keys() or not base.keys().isdisjoint(extra.keys()):
-        return published({**base, **extra})
-    out = PublishedOver({**base, **pub})
-    out.base, out.extra = base, pub
+    # (_published's loop for a dict, for keys it met before only: a new key,
+    # or one of ``base``'s, takes the whole record's way. Comparing the key
+    # sets after _published instead cost as much as the check itself.)
+    own: dict[str, Any] = {}
+    keys, clean = _KEYS, _CLEAN_NAMES
+    for k, v in extra.items():
+        opaque = keys.get(k) if type(k) is str else None
+        if opaque is None or k in base:
+            return published({**base, **extra})
+        tv = type(v)
+        if tv is str:
+            own[k] = v if len(v) < 12 or v in clean or opaque else mask_name(v)
+        elif tv in _LEAVES or ((tv is int or tv is float) and -_SMALL < v < _SMALL):
+            own[k] = v
+        else:
+            own[k] = _frozen(v) if opaque else _published(v, k)
+    out = PublishedOver({**base, **own})
+    out.base, out.extra = base, Published(own)
     return out
 
 

@@ -413,6 +413,7 @@ def test_object_metadata_of_two_parts_is_the_encoders_text() -> None:
     own = [{"size": 238, "mtime": "2026-12-07T09:23:37.733897Z", "sha256": "ab" * 32}, {}, {"ratio": 1.5, "n": None}]
     for base in (shared, published({}), shared):
         for extra in own:
+            published_over(base, extra)  # (keys new to the process: the whole record's way, once)
             obj = published_over(base, extra)
             assert type(obj) is PublishedOver and list(obj) == [*base, *extra]
             assert manifest_module._object_text(obj) == manifest_module._ENCODER.encode(obj)

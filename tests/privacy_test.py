@@ -835,8 +835,9 @@ def test_published_over_a_published_part_is_published_of_the_whole(base, extra) 
     part = privacy.published(base)
     if part.keys() != base.keys():
         return
-    got = privacy.published_over(part, extra)
-    assert _shape(privacy.Published(got)) == _shape(privacy.published({**base, **extra}))
+    for _ in range(2):  # (keys new to the process take the whole record's way, known ones the parts')
+        got = privacy.published_over(part, extra)
+        assert _shape(privacy.Published(got)) == _shape(privacy.published({**base, **extra}))
     if type(got) is privacy.PublishedOver:
         assert list(got.items()) == [*got.base.items(), *got.extra.items()] and got.base is part
     assert privacy.public_record(got) is got and privacy.published(got) is got  # passed the boundary already
