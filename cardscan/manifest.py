@@ -24,7 +24,7 @@ from . import _files
 from ._byvalue import ByValueUnhashable
 from .errors import ManifestError, MissingDependency
 from .findings import ErrorRecord, Finding
-from .privacy import _CLEAN_NAMES, Published, mask_name, mask_text, public_record, safe_message
+from .privacy import _CLEAN_NAMES, Published, PublishedOver, mask_name, mask_text, public_record, safe_message
 
 SCHEMA_VERSION = 1
 RECORD_TYPES = ("scan", "finding", "error", "summary")
@@ -50,7 +50,7 @@ def scan_record(info: dict[str, Any]) -> dict[str, Any]:
 
 def finding_record(f: Finding) -> dict[str, Any]:
     record = {"type": "finding", **f.to_dict()}
-    if type(f.obj) is Published:  # shared by the object's findings, masked once: not checked again
+    if type(f.obj) is Published or type(f.obj) is PublishedOver:  # shared by the object's findings, masked once: not checked again
         record["object"] = f.obj
     return record
 
@@ -69,7 +69,8 @@ def finding_line(f: Finding) -> bytes:
     loc = f.location
     obj = f.obj
     pub = loc.public()
-    if type(obj) is not Published or f.carried_over or pub.member or pub.version is not None or \
+    if type(obj) is not Published and type(obj) is not PublishedOver or f.carried_over or pub.member or \
+            pub.version is not None or \
             pub.cell is not None or pub.ref or loc.dump is not None or pub.sealed is not None:
         return dumps(finding_record(f))
     uri, kind, brand, encoding, reasons = pub.uri, f.kind, f.brand, f.encoding, f.reasons
@@ -100,7 +101,7 @@ def finding_line(f: Finding) -> bytes:
         # what mask_name gives for it: not asked again (~2.5 us per object
         # whose finding came from a worker, whose _CLEAN_NAMES knew it).
         text = _encode_str(uri) if uri is loc.uri and loc.clean_uri() else _public_str(uri)
-        last = _OBJECT_TEXT = (obj, uri, _encode_object(obj), text)
+        last = _OBJECT_TEXT = (obj, uri, _object_text(obj), text)
     enc = _encode_str
     return (_FINDING_LINE % (enc(f.id), last[3], place, words[0], enc(masked), enc(fingerprint), confidence,
                              words[1], "true" if test_card else "false", words[2], digits, last[2])).encode("ascii")
@@ -144,6 +145,32 @@ _WORDS_MAX = 4096
 #: The last object metadata and uri finding_line encoded, and their text
 #: (held, so their ids cannot be reused; a Published record is read-only).
 _OBJECT_TEXT: tuple[Any, Any, str, str] = (None, None, "", "")
+
+
+def _object_text(obj: Published) -> str:
+    """``_encode_object(obj)``; of a :class:`~cardscan.privacy.PublishedOver`
+    (``{**base, **extra}``, in that order, no key in both), the shared
+    ``base``'s text made once for the objects that share it (a directory's
+    owner, mode and exposure: ~half of the text) and joined with
+    ``extra``'s: a dict's JSON is its items' joined by ',' between braces,
+    each item's text its own. Tests compare the two."""
+    global _BASE_TEXT
+    if type(obj) is not PublishedOver:
+        return _encode_object(obj)
+    base, extra = obj.base, obj.extra
+    last = _BASE_TEXT  # (one read: a tuple another thread's call may replace)
+    if last[0] is not base:
+        last = _BASE_TEXT = (base, _encode_object(base))
+    if not extra:
+        return last[1]
+    if not base:
+        return _encode_object(extra)
+    return last[1][:-1] + "," + _encode_object(extra)[1:]
+
+
+#: The last shared part of object metadata _object_text encoded, and its
+#: text (held, so its id cannot be reused; a Published record is read-only).
+_BASE_TEXT: tuple[Any, str] = (None, "")
 
 
 def error_record(e: ErrorRecord) -> dict[str, Any]:

@@ -70,10 +70,19 @@ from .engine import precheck
 from .engine.config import ScanConfig
 from .engine.scanner import RangeStats, Scanner
 from .errors import SourceError
-from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location, built
-from .privacy import published
+from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location
+from .privacy import published, published_over
 from .sources.base import Item, RoutedSource, RowSource
-from .sources.fs import FileSource, ListedMeta, _iso, object_meta, os_error_kind, os_error_message, ukey
+from .sources.fs import (
+    FileSource,
+    ListedMeta,
+    _iso,
+    object_meta,
+    os_error_kind,
+    os_error_message,
+    published_meta,
+    ukey,
+)
 
 _READ = 1 << 20
 #: Files up to this size are read in one system call and scanned from memory
@@ -231,9 +240,12 @@ class Pipeline:
         """Scan one item. Never raises for bad input: problems become error records."""
         t0 = time.perf_counter()
         result = ItemResult(item)
-        # Location(uri=item.uri, version=item.version), past its frozen __init__ (findings.built: ~1 us).
-        base = built(Location, uri=item.uri, member=(), offset=None, length=None, line=None, column=None,
-                     version=item.version, cell=None, ref=None, dump=None, sealed=None)
+        # Location(uri=item.uri, version=item.version), past its frozen __init__ (as
+        # Scanner.finding makes one: a dict display in field order, tested).
+        base = object.__new__(Location)
+        base.__dict__.update({"uri": item.uri, "member": (), "offset": None, "length": None, "line": None,
+                              "column": None, "version": item.version, "cell": None, "ref": None, "dump": None,
+                              "sealed": None})
         try:
             source = self.source(item)
             rows = self._rows.get(id(source))
@@ -283,12 +295,18 @@ class Pipeline:
     def _finish(self, result: ItemResult, t0: float) -> ItemResult:
         item = result.item
         result.seconds = time.perf_counter() - t0
-        obj = None
+        obj: dict[str, Any] | None = None
         if result.findings or result.allowed:
-            obj = {**object_meta(item), **result.obj}
+            # A listed file: the listing's and the exposure's part published
+            # once for the files that share it (fs.published_meta), this
+            # object's own checked here (privacy.published_over).
+            base = published_meta(item) if item.byte_range is None else None
+            obj = dict(result.obj) if base is not None else {**object_meta(item), **result.obj}
             if result.sha256 is not None and item.byte_range is None:
                 obj["sha256"] = result.sha256
                 obj["sha256_mode"] = "whole"
+            if base is not None:
+                obj = published_over(base, obj)
         if result.findings or result.errors or result.allowed:  # (nothing to publish in a clean object's result)
             publish(result, self.scanner.key, obj)
         return result
@@ -415,7 +433,10 @@ class Pipeline:
             result.errors.append(_exc_record(base, exc))
         # The modification time is formatted for objects with findings only:
         # only their metadata is written (a clean object's size and ukey go to the state).
-        result.obj.update(_stat_meta(before, bool(result.findings or result.allowed)))
+        # (The batch's own fstat, given back once by read_small: the item's
+        # ukey was made of this very stat_result, not formatted again.)
+        key = item.ukey if before is after and type(item.meta) is ListedMeta else None
+        result.obj.update(_stat_meta(before, bool(result.findings or result.allowed), key))
         result.sha256 = hashlib.sha256(data).hexdigest()
         result.nbytes = len(data)
         if before is not after and _changed(before, after):  # (one stat: the batch's read saw no change)
@@ -926,13 +947,16 @@ def _changed(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_size, a.st_mtime_ns, a.st_ino) != (b.st_size, b.st_mtime_ns, b.st_ino)
 
 
-def _stat_meta(st: os.stat_result, mtime: bool = True) -> dict[str, Any]:
+def _stat_meta(st: os.stat_result, mtime: bool = True, key: str | None = None) -> dict[str, Any]:
     # Owner/mode from the listing are kept (the names were resolved there);
     # size, mtime and identity describe the content actually read. (Not
     # fs.describe(): it also resolves owner and group, a cost per file.)
+    # ``key``: ukey(st), when the caller has it.
+    if key is None:
+        key = ukey(st)
     if not mtime:
-        return {"size": st.st_size, "ukey": ukey(st)}
-    return {"size": st.st_size, "mtime": _iso(st.st_mtime_ns), "ukey": ukey(st)}
+        return {"size": st.st_size, "ukey": key}
+    return {"size": st.st_size, "mtime": _iso(st.st_mtime_ns), "ukey": key}
 
 
 def item_name(uri: str) -> str:

@@ -674,8 +674,11 @@ def _plainly_clean(text: str) -> bool:
     if not text.isascii() or "%" in text or "\\" in text or "&" in text:
         return False
     raw = text.encode("ascii")
-    if b"dddddddddddd" in raw.translate(_GATE_DIGITS, _GATE_JOINERS) or \
-            b"aaaaaaaaaaaa" in raw.translate(_GATE_ALNUM) or b"aaaaaaaaaaaaaaaa" in raw.translate(_GATE_B64):
+    # (find, not ``in``: bytes.__contains__ first tries the needle as an int
+    # and formats a TypeError it throws away, ~2x the instructions.)
+    if raw.translate(_GATE_DIGITS, _GATE_JOINERS).find(b"dddddddddddd") >= 0 or \
+            raw.translate(_GATE_ALNUM).find(b"aaaaaaaaaaaa") >= 0 or \
+            raw.translate(_GATE_B64).find(b"aaaaaaaaaaaaaaaa") >= 0:
         return False
     return not _slashed_wide(text)
 
@@ -1154,9 +1157,49 @@ def published(record: dict[str, Any]) -> Published:
     return _published(record, None)  # type: ignore[no-any-return]
 
 
+class PublishedOver(Published):
+    """``published({**base, **extra})`` kept as its two parts too: ``base``,
+    published once and shared by many objects (a directory's owner, mode
+    and exposure), then ``extra``, this object's own (size, mtime, digest).
+    A writer encodes ``base`` once for all the objects that share it
+    (manifest.finding_line). Pickled as a plain :class:`Published` (the
+    parts stay in this process)."""
+
+    __slots__ = ("base", "extra")
+    base: Published
+    extra: Published
+
+
+def published_over(base: Published, extra: dict[str, Any]) -> Published:
+    """``published({**base, **extra})`` for a ``base`` that is published
+    already (:class:`PublishedOver`): only ``extra`` is checked, the same
+    test for each string as :func:`published`. A plain :class:`Published`
+    when the parts share a key or a key of ``extra`` is masked (then
+    public_record moves it: the order is not the parts' any more)."""
+    # (_published's loop for a dict, for keys it met before only: a new key,
+    # or one of ``base``'s, takes the whole record's way. Comparing the key
+    # sets after _published instead cost as much as the check itself.)
+    own: dict[str, Any] = {}
+    keys, clean = _KEYS, _CLEAN_NAMES
+    for k, v in extra.items():
+        opaque = keys.get(k) if type(k) is str else None
+        if opaque is None or k in base:
+            return published({**base, **extra})
+        tv = type(v)
+        if tv is str:
+            own[k] = v if len(v) < 12 or v in clean or opaque else mask_name(v)
+        elif tv in _LEAVES or ((tv is int or tv is float) and -_SMALL < v < _SMALL):
+            own[k] = v
+        else:
+            own[k] = _frozen(v) if opaque else _published(v, k)
+    out = PublishedOver({**base, **own})
+    out.base, out.extra = base, Published(own)
+    return out
+
+
 #: The types public_record and _published pass as they are (a Published
 #: record: masked already). Numbers pass when they are short (_SMALL).
-_LEAVES = frozenset({bool, type(None), Published})
+_LEAVES = frozenset({bool, type(None), Published, PublishedOver})
 
 
 def _published(value: Any, key: str | None) -> Any:
@@ -1215,7 +1258,7 @@ _KEYS_MAX = 4096
 
 
 def _frozen(value: Any) -> Any:
-    if type(value) is Published:
+    if type(value) is Published or type(value) is PublishedOver:
         return value
     if isinstance(value, dict):
         return Published({k: _frozen(v) for k, v in value.items()})

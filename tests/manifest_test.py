@@ -29,7 +29,7 @@ from cardscan.manifest import (
     summary_record,
     validate_records,
 )
-from cardscan.privacy import published
+from cardscan.privacy import published, published_over
 from cardscan.run.sweep import Tally, scan_info
 from tests.treegen import KEY, pan
 
@@ -292,6 +292,8 @@ def _findings(draw: Any) -> list[Finding]:
     a field of another type): the same text either way."""
     objs = [published(draw(st.dictionaries(_TEXT, st.one_of(_TEXT, _NUMBER, st.lists(_TEXT, max_size=3)), max_size=4)))
             for _ in range(2)]
+    # A listed file's metadata: a shared part and the object's own (privacy.PublishedOver).
+    objs[1] = published_over(objs[1], draw(st.dictionaries(_TEXT, st.one_of(_TEXT, _NUMBER), max_size=3)))
     objs.append(draw(st.dictionaries(_TEXT, _TEXT, max_size=2)))  # not published: the general path
     out = []
     for _ in range(draw(st.integers(1, 4))):
@@ -397,3 +399,22 @@ def test_object_metadata_encoded_once_made_as_the_encoder_does() -> None:
     ]
     for obj in objs:
         assert manifest_module._encode_object(obj) == manifest_module._ENCODER.encode(obj)
+
+
+def test_object_metadata_of_two_parts_is_the_encoders_text() -> None:
+    """A listed file's metadata (privacy.PublishedOver: the shared part's
+    text made once, joined with the object's own): the encoder's text of
+    the whole, with either part empty, and with the shared part's text
+    taken from the last object's."""
+    from cardscan import manifest as manifest_module
+    from cardscan.privacy import PublishedOver
+
+    shared = published({"owner": "root", "mode": "0644", "readers": ["user:root", "*"], "group_members": {"root": 1}})
+    own = [{"size": 238, "mtime": "2026-12-07T09:23:37.733897Z", "sha256": "ab" * 32}, {}, {"ratio": 1.5, "n": None}]
+    for base in (shared, published({}), shared):
+        for extra in own:
+            published_over(base, extra)  # (keys new to the process: the whole record's way, once)
+            obj = published_over(base, extra)
+            assert type(obj) is PublishedOver and list(obj) == [*base, *extra]
+            assert manifest_module._object_text(obj) == manifest_module._ENCODER.encode(obj)
+    assert type(published_over(shared, {"mode": "0600"})) is not PublishedOver  # a key in both: one record

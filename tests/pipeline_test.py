@@ -72,6 +72,11 @@ def test_missing_file_is_an_error_record_not_an_exception(tmp_path: Path) -> Non
     r = pipeline().scan_item(item)
     assert r.findings == [] and [e.kind for e in r.errors] == ["not_found"]
     assert r.sha256 is None
+    # The item's base location (made past Location's __init__): the class's own, field by field, in order.
+    loc, want = r.errors[0].location, Location(uri=item.uri)
+    want.public()  # (published: marked, as the pipeline's)
+    assert loc == want and list(loc.__dict__.items()) == list(want.__dict__.items())
+    assert pickle.dumps(loc) == pickle.dumps(want)
 
 
 def test_compressed_member_findings_and_hash_of_the_container(tmp_path: Path, rng) -> None:

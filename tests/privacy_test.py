@@ -823,6 +823,26 @@ def test_published_is_public_record_frozen(record) -> None:
     assert _shape(got) == _shape(want)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_KEY, _RECORD, max_size=6), st.dictionaries(_KEY, _RECORD, max_size=4))
+@example({"owner": "root", "readers": ["user:root", "*"], "group_members": {"root": 1}},
+         {"size": 238, "mtime": "2026-12-07T06:25:22.983634Z", "path": f"/srv/{_PAN16}.csv", f"k{_PAN16}": 1})
+def test_published_over_a_published_part_is_published_of_the_whole(base, extra) -> None:
+    """published_over(published(base), extra), as the pipeline makes a listed
+    file's metadata: the same record, types and key order as published of
+    the whole (where the shared part kept its keys: else it is not used);
+    its parts, when it keeps them, are the record's two halves in order."""
+    part = privacy.published(base)
+    if part.keys() != base.keys():
+        return
+    for _ in range(2):  # (keys new to the process take the whole record's way, known ones the parts')
+        got = privacy.published_over(part, extra)
+        assert _shape(privacy.Published(got)) == _shape(privacy.published({**base, **extra}))
+    if type(got) is privacy.PublishedOver:
+        assert list(got.items()) == [*got.base.items(), *got.extra.items()] and got.base is part
+    assert privacy.public_record(got) is got and privacy.published(got) is got  # passed the boundary already
+
+
 def test_a_str_subclass_passes_the_boundary_as_its_text(rng) -> None:
     """A value or a key of a subclass of str (the JSON encoder writes its
     text) is masked as a plain str would be: public_record passed it as it

@@ -270,7 +270,7 @@ def own_field(before: bytes) -> tuple[bytes | None, str | None]:
     while i0 > 0 and line[i0 - 1] in _IDENT:
         i0 -= 1
     ident = line[i0:g]
-    if b"alues" in line or b"ALUES" in line:
+    if line.find(b"alues") >= 0 or line.find(b"ALUES") >= 0:  # (find: ``in`` tries the needle as an int first)
         column = _sql_column(line, p)
         if column:
             return column, FIELD
@@ -500,7 +500,8 @@ _OWN_FIELD = ("column", FIELD)
 
 def _same_line(ctx: Context) -> tuple[bytes, bytes]:
     b, a = ctx.before, ctx.after
-    return b[b.rfind(b"\n") + 1:], a[:a.find(b"\n")] if b"\n" in a else a
+    end = a.find(b"\n")
+    return b[b.rfind(b"\n") + 1:], a[:end] if end >= 0 else a
 
 
 def score(ctx: Context, grouped: bool, ev: Evidence | None = None) -> tuple[int, list[str]]:

@@ -580,7 +580,9 @@ def unescape_context(text: bytes) -> bytes:
     word boundary). Text without ``%``, ``\\`` or ``&`` is returned as is.
     """
     for _ in range(3):
-        if b"%" not in text and b"\\" not in text and b"&" not in text:  # the common case, cheaply
+        # (The common case, cheaply. A byte's value, not a one-byte bytes: ``b"%" in text``
+        # first tries the needle as an int, and formats a TypeError to throw away, ~4x the cost.)
+        if 0x25 not in text and 0x5C not in text and 0x26 not in text:  # '%', '\\', '&'
             return text
         decoded = _CTX_ESC.sub(_ctx_char, text)
         if decoded == text:

@@ -43,7 +43,7 @@ from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
 
 from ..errors import ConfigError, SourceError
 from ..findings import ErrorRecord, Location
-from ..privacy import mask_name
+from ..privacy import Published, mask_name, published
 from .base import Item
 from .exposure import file_exposure
 
@@ -218,6 +218,40 @@ def object_meta(item: Item) -> dict[str, Any]:
     if type(meta) is not ListedMeta:
         return meta
     return {**meta, **file_exposure(uri_to_path(item.uri), _Perm(*meta.perm))}  # type: ignore[arg-type]  # reads these fields
+
+
+def published_meta(item: Item) -> Published | None:
+    """``published(object_meta(item))`` for a file the walk listed (None
+    for any other item, or when a key of it is masked), made once for the files that share it: the
+    listing's owner, group and mode and the exposure answer (one dict per
+    directory and permissions, exposure.LocalExposure.of) are the same for
+    most files of a directory, and each flagged file's check of them cost
+    more than its scan's rules for the one hit (privacy.PublishedOver)."""
+    meta = item.meta
+    if type(meta) is not ListedMeta:
+        return None
+    expo = file_exposure(uri_to_path(item.uri), _Perm(*meta.perm))  # type: ignore[arg-type]  # reads these fields
+    try:
+        key = (id(expo), *meta.items())
+        got = _PUBLISHED_META.get(key)
+    except TypeError:  # a value that is not hashable (a ListedMeta not made by the walk): not remembered
+        return None
+    if got is None or got[0] is not expo:
+        if len(_PUBLISHED_META) >= 256:
+            _PUBLISHED_META.clear()
+        merged = {**meta, **expo}
+        pub: Published | None = published(merged)
+        if pub.keys() != merged.keys():  # type: ignore[union-attr]
+            pub = None  # a key masked (moved to the end of its record): the object's record is published whole
+        # (The exposure dict is held with it: its id is not reused while the entry lives.)
+        got = _PUBLISHED_META[key] = (expo, pub)
+    return got[1]
+
+
+#: published_meta's answers by (id of the exposure dict, the listing's
+#: items), with that dict. Names and modes only, no content. Bounded:
+#: cleared when full.
+_PUBLISHED_META: dict[tuple[Any, ...], tuple[dict[str, Any], Published | None]] = {}
 
 
 @lru_cache(maxsize=512)
@@ -558,7 +592,8 @@ class FileSource:
         the file again (a worker process, which gets the item pickled
         without it, reads the file). ``plain``: the batch found the content
         no database and no container (the pipeline does not sniff it again)."""
-        path = os.path.join(batch.dir, name)
+        d = batch.dir  # (os.path.join's answer for a listed name, which holds no '/': ~12k instructions less)
+        path = d + name if d.endswith("/") else d + "/" + name
         item = self._batch_item(batch.uri + "/" + _quote_name(name), path, st)
         meta: ListedMeta = item.meta  # type: ignore[assignment]
         meta.preread = (data, st, path)
@@ -569,7 +604,7 @@ class FileSource:
     def _batch_item(self, uri: str, path: str, st: os.stat_result) -> Item:
         """The item of a regular file of a batch with stat ``st``, as :meth:`_file` makes one."""
         meta = _listed_meta(_access(st, path, exposure=False), (st.st_uid, st.st_gid, st.st_mode, st.st_dev))
-        return Item(uri=uri, source=self.name, size=st.st_size, mtime=st.st_mtime, ukey=ukey(st), meta=meta)
+        return _item(uri, self.name, st.st_size, st.st_mtime, ukey(st), meta)
 
     def count_items(self) -> Iterator[int]:
         """Sizes of the files a walk would yield (for progress totals), from a fresh walk.
@@ -711,7 +746,7 @@ class FileSource:
         self.stats["files"] += 1
         self.stats["bytes"] += st.st_size
         meta = _listed_meta(_access(st, path, exposure=False), (st.st_uid, st.st_gid, st.st_mode, st.st_dev))
-        return Item(uri=uri, source=self.name, size=st.st_size, mtime=st.st_mtime, ukey=ukey(st), meta=meta)
+        return _item(uri, self.name, st.st_size, st.st_mtime, ukey(st), meta)
 
     def item_for(self, path: str | os.PathLike[str], exposure: bool = True) -> Item:
         """The item for one local file named by its path (the pre-commit hook's files).
@@ -808,6 +843,19 @@ class FileSource:
             return None
         finally:
             os.close(fd)
+
+
+def _item(uri: str, source: str, size: int, mtime: float, key: str, meta: ListedMeta) -> Item:
+    """``Item(uri=uri, source=source, size=size, mtime=mtime, ukey=key,
+    meta=meta)`` past the frozen dataclass's ``__init__`` (an
+    ``object.__setattr__`` per field: ~15k instructions of each flagged file
+    of a batch), its fields set in their order (the same ``__dict__``, so the
+    same pickle). Item has no ``__post_init__``: a test keeps it so, and
+    compares the two."""
+    item = object.__new__(Item)
+    item.__dict__.update(uri=uri, source=source, size=size, mtime=mtime, ukey=key, version=None, byte_range=None,
+                         meta=meta)
+    return item
 
 
 def _still(path: str, st: os.stat_result) -> bool:

@@ -33,3 +33,23 @@ def test_low_entropy_spares_random_pans(rng) -> None:
 
     hits = sum(is_low_entropy(make_pan("4", 16, rng)) for _ in range(20000))
     assert hits < 20  # < 0.1%
+
+
+def test_low_entropy_pre_check_is_the_search(rng) -> None:
+    """The substring pre-check of is_low_entropy ("456", "901", "654",
+    "109") never clears a number the runs' search finds: every window of
+    eight ascending or descending digits (mod 10) at every place of 12-19
+    digits, and random numbers, give the search's answer."""
+    from cardscan.engine.filters import _RUNS
+    from cardscan.testing import make_pan
+
+    up, down = "0123456789" * 3, "9876543210" * 3
+    cases = [make_pan("4", n, rng) for n in (12, 16, 19) for _ in range(3000)]
+    for run in [up[i:i + 8] for i in range(10)] + [down[i:i + 8] for i in range(10)]:
+        for n in (12, 16, 19):
+            for at in range(n - 7):
+                filler = "".join(rng.choice("0123456789") for _ in range(n))
+                cases.append(filler[:at] + run + filler[at + 8:])
+    for digits in cases:
+        counted = any(digits.count(d) > 7 for d in "0123456789")
+        assert is_low_entropy(digits) == (counted or _RUNS.search(digits) is not None)

@@ -326,3 +326,26 @@ def test_a_finding_keeps_every_field_of_its_location() -> None:
     want = dataclasses.replace(base, offset=5, length=19, line=1, column=6)
     assert [getattr(f.location, x.name) for x in dataclasses.fields(Location)] == \
         [getattr(want, x.name) for x in dataclasses.fields(Location)]
+
+
+@pytest.mark.parametrize("where", [None, "file:///srv/a.log"])
+def test_a_finding_is_made_as_its_dataclasses_make_it(where, rng) -> None:
+    """Scanner.finding builds the Location and the Finding past their
+    frozen __init__: the same fields, in the same order, as the classes'
+    own (so the same pickle), and neither class has a __post_init__."""
+    import pickle
+    from dataclasses import fields, replace
+
+    from cardscan.findings import Finding, Location
+
+    s = Scanner(key=b"demo")
+    base = None if where is None else Location(uri=where)
+    p = make_pan("4556", 16, rng)
+    (f,) = s.scan_bytes(f"x\ncard: {p}\n".encode(), base)
+    want = Finding(**{x.name: getattr(f, x.name) for x in fields(Finding) if x.name != "location"},
+                   location=Location(**{x.name: getattr(f.location, x.name) for x in fields(Location)}))
+    for made, made_by_init in ((f, want), (f.location, want.location)):
+        assert list(made.__dict__) == [x.name for x in fields(type(made))]
+        assert list(made.__dict__.items()) == list(made_by_init.__dict__.items())
+    assert pickle.dumps(f) == pickle.dumps(want) and replace(f) == f
+    assert not hasattr(Finding, "__post_init__") and not hasattr(Location, "__post_init__")

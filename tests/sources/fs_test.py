@@ -425,6 +425,46 @@ def test_listed_exposure_is_the_eager_answer_in_the_same_key_order(open_tmp_path
     assert object_meta(plain) is plain.meta and "exposure" not in plain.meta
 
 
+def test_published_meta_is_published_object_meta_made_once_per_answer(open_tmp_path: Path, rng) -> None:
+    """The pipeline's shared part of a listed file's metadata: what
+    published(object_meta(item)) gives, key order included; one record for
+    the files of a directory with the same listing and exposure answer, a
+    new one when the answer changes (a mode), none for an item the walk did
+    not list (its metadata is published whole)."""
+    from cardscan.privacy import published
+    from cardscan.sources.fs import published_meta
+
+    make_tree(open_tmp_path, rng)
+    (open_tmp_path / "same-a.log").write_text("a")
+    (open_tmp_path / "same-b.log").write_text("b")
+    items, _ = walk(FileSource(open_tmp_path))
+    for item in items:
+        got = published_meta(item)
+        assert got is not None and list(got.items()) == list(published(object_meta(item)).items())
+    by_name = {uri_to_path(i.uri).rsplit("/", 1)[-1]: i for i in items}
+    a, b = by_name["same-a.log"], by_name["same-b.log"]
+    assert a.meta == b.meta and published_meta(a) is published_meta(b)
+    os.chmod(uri_to_path(b.uri), 0o600)
+    b2 = FileSource(open_tmp_path).item_for(uri_to_path(b.uri), exposure=False)
+    listed = next(i for i in walk(FileSource(open_tmp_path))[0] if i.uri == b.uri)
+    assert published_meta(listed) is not published_meta(a) and published_meta(listed)["mode"] == "0600"
+    assert published_meta(b2) is None
+
+
+def test_an_item_made_past_its_init_is_the_dataclasss_own(open_tmp_path: Path) -> None:
+    """fs._item (a listed file's item, past the frozen __init__): equal to
+    Item(...), the same fields in the same order (the same pickle), and
+    Item has no __post_init__ it would skip."""
+    from cardscan.sources.fs import _item, _listed_meta
+
+    meta = _listed_meta({"owner": "root", "group": "root", "mode": "0644"}, (0, 0, 0o100644, 1))
+    made = _item("file:///srv/a.log", "file", 12, 1.5, "12:1500000000:1:2", meta)
+    want = Item(uri="file:///srv/a.log", source="file", size=12, mtime=1.5, ukey="12:1500000000:1:2", meta=meta)
+    assert made == want and list(made.__dict__.items()) == list(want.__dict__.items())
+    assert pickle.dumps(made, pickle.HIGHEST_PROTOCOL) == pickle.dumps(want, pickle.HIGHEST_PROTOCOL)
+    assert not hasattr(Item, "__post_init__")
+
+
 # -- batches of small files (SmallBatch, read_files, batch_entry) --------------------------
 READERS = [pytest.param(fs_module._read_files_python, id="python")]
 if fs_module._C_READ_FILES is not None:
