@@ -1184,7 +1184,11 @@ def published_over(base: Published, extra: dict[str, Any]) -> Published:
     for k, v in extra.items():
         opaque = keys.get(k) if type(k) is str else None
         if opaque is None or k in base:
-            return published({**base, **extra})
+            # ``extra`` alone, joined after ``base`` (a masked key of it goes
+            # last, as in the whole): ``base``'s values are masked already,
+            # and mask_name may change a masked text again (published(whole)
+            # masked them twice here, once after).
+            return Published({**base, **published(extra)})
         tv = type(v)
         if tv is str:
             own[k] = v if len(v) < 12 or v in clean or opaque else mask_name(v)
