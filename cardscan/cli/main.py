@@ -229,7 +229,8 @@ def _bounded(argv: Sequence[str] | None) -> int:
     from ..privacy import MaskedStream
 
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = MaskedStream(sys.stdout), MaskedStream(sys.stderr)
+    stdout, stderr, null = _open_streams(saved)
+    sys.stdout, sys.stderr = MaskedStream(stdout), MaskedStream(stderr)
     try:
         return _main(argv)
     finally:
@@ -239,6 +240,52 @@ def _bounded(argv: Sequence[str] | None) -> int:
             except (OSError, ValueError):  # a closed pipe: nothing more can be said
                 pass
         sys.stdout, sys.stderr = saved
+        if null is not None:
+            null.close()
+
+
+class _ClosedOutput:
+    """Standard output for a process started without one (``>&-``: Python
+    then has ``sys.stdout`` None). A write fails as a write to a closed
+    descriptor does, so a command that prints reports it and exits 2
+    (``cardscan: error: ...``, the manifest closed with its summary), as
+    grep and rg do, instead of an internal error; one that prints nothing
+    there (``-q``) runs."""
+
+    def write(self, text: str) -> int:
+        import errno
+
+        raise OSError(errno.EBADF, "standard output is closed")
+
+    def flush(self) -> None:
+        pass
+
+
+def _open_streams(streams: tuple[Any, Any]) -> tuple[Any, Any, Any]:
+    """(stdout, stderr, a /dev/null file to close after) for the boundary.
+
+    A standard descriptor the process was started without is given
+    /dev/null first: a file this process opens then cannot take its number,
+    where a child process (git, a database client) would write into it as
+    its own stdout. stderr missing: notes and errors are dropped, as Python
+    drops what goes to a missing stderr; stdout missing: see _ClosedOutput.
+    """
+    stdout, stderr = streams
+    null = None
+    for fd, stream in ((1, stdout), (2, stderr)):
+        if stream is None:
+            try:
+                os.fstat(fd)
+            except OSError:  # closed indeed (not a stream set to None by a host)
+                taken = os.open(os.devnull, os.O_RDWR)
+                if taken != fd:
+                    os.dup2(taken, fd)
+                    os.close(taken)
+    if stdout is None:
+        stdout = _ClosedOutput()
+    if stderr is None:
+        stderr = null = open(os.devnull, "w")
+    return stdout, stderr, null
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
