@@ -39,9 +39,9 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, TypeVar
+from typing import Any
 
-from ._byvalue import ByValue
+from ._byvalue import ByValue, built
 from .errors import ConfigError
 from .privacy import mask_name, mask_value, safe_message
 from .seal import SealError, seal, unseal
@@ -360,32 +360,26 @@ class Finding(ByValue):
         return "critical" if self.kind in ("track1", "track2") else "high"
 
     def with_location(self, **changes: Any) -> "Finding":
-        # Copied field by field past __init__ (neither class has a
-        # __post_init__; a test keeps it so): dataclasses.replace twice cost
-        # ~16 us, and a big file's findings each come through here
+        # Copied past __init__ (_byvalue.built): dataclasses.replace twice
+        # cost ~16 us, and a big file's findings each come through here
         # (RangeStats.fix). Only the fields: a copy is not marked public.
         # The fields are the instance's __dict__ (no slots, no other
         # attribute but Location's mark): copied whole, a getattr per field
         # only if anything else is there.
         loc = self.location
-        fields = _FIELDS[Location]
         for name in changes:
-            if name not in fields:
+            if name not in _LOCATION_FIELDS:
                 raise TypeError(f"Location has no field {name!r}")
         values = loc.__dict__.copy()
         values.pop("_public", None)
         if len(values) != len(_LOCATION_FIELDS):
             values = {name: getattr(loc, name) for name in _LOCATION_FIELDS}
         values.update(changes)
-        new_loc = object.__new__(Location)
-        new_loc.__dict__.update(values)
         mine = self.__dict__.copy()
         if len(mine) != len(_FINDING_FIELDS):
             mine = {name: getattr(self, name) for name in _FINDING_FIELDS}
-        mine["location"] = new_loc
-        new = object.__new__(Finding)
-        new.__dict__.update(mine)
-        return new
+        mine["location"] = built(Location, values)
+        return built(Finding, mine)
 
     def to_dict(self, key: "FingerprintKey | None" = None) -> dict[str, Any]:
         """The manifest record's fields; ``key`` seals a masked location (Location.to_dict)."""
@@ -434,22 +428,6 @@ _ID_HEAD: tuple[Any, Any, Any, str] = (None, None, None, "")
 # (Finding.with_location: every field, whatever is added later.)
 _LOCATION_FIELDS = tuple(f.name for f in fields(Location))
 _FINDING_FIELDS = tuple(f.name for f in fields(Finding))
-_FIELDS: dict[type, Any] = {Location: dict.fromkeys(_LOCATION_FIELDS).keys(),
-                            Finding: dict.fromkeys(_FINDING_FIELDS).keys()}
-_T = TypeVar("_T", Location, Finding)
-
-
-def built(cls: type[_T], **values: Any) -> _T:
-    """``cls(**values)`` for Location and Finding, every field given, past
-    the frozen __init__ (an ``object.__setattr__`` per field: 1.7 and 1.9 us
-    for the two, ~1 us this way), for the engine's one finding per hit
-    (engine/scanner.py). Neither class has a __post_init__ (a test keeps
-    it so, and that each field is given: a default_factory is not run)."""
-    if values.keys() != _FIELDS[cls]:
-        raise TypeError(f"{cls.__name__} needs every field, and only those: {sorted(_FIELDS[cls])}")
-    new = object.__new__(cls)
-    new.__dict__.update(values)
-    return new
 
 
 def mask(digits: str, keep_first: int = 6, keep_last: int = 4) -> str:

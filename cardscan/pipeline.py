@@ -61,7 +61,7 @@ from typing import Any, BinaryIO, Iterable, Sequence
 from urllib.parse import unquote, urlsplit
 
 from . import registry
-from ._byvalue import ByValueUnhashable
+from ._byvalue import ByValueUnhashable, built
 from .allow import LineWatch, honoured, may_allow, split_seekable, start_if_seekable
 from .decoders import Failure, Limits, expand
 from .decoders.base import HEAD_SIZE
@@ -240,12 +240,10 @@ class Pipeline:
         """Scan one item. Never raises for bad input: problems become error records."""
         t0 = time.perf_counter()
         result = ItemResult(item)
-        # Location(uri=item.uri, version=item.version), past its frozen __init__ (as
-        # Scanner.finding makes one: a dict display in field order, tested).
-        base = object.__new__(Location)
-        base.__dict__.update({"uri": item.uri, "member": (), "offset": None, "length": None, "line": None,
-                              "column": None, "version": item.version, "cell": None, "ref": None, "dump": None,
-                              "sealed": None})
+        # Location(uri=item.uri, version=item.version), past its frozen __init__ (_byvalue.built).
+        base = built(Location, {"uri": item.uri, "member": (), "offset": None, "length": None, "line": None,
+                                "column": None, "version": item.version, "cell": None, "ref": None, "dump": None,
+                                "sealed": None})
         try:
             source = self.source(item)
             rows = self._rows.get(id(source))

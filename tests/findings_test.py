@@ -345,23 +345,23 @@ def test_with_location_is_dataclasses_replace_field_for_field() -> None:
 
 
 def test_built_is_the_constructor_field_for_field() -> None:
-    """findings.built (the engine's Location and Finding per hit, past the
+    """_byvalue.built (the engine's Location and Finding per hit, past the
     frozen __init__) gives what the constructor gives; every field must be
     named, and only fields."""
     from dataclasses import FrozenInstanceError, fields
 
-    from cardscan.findings import built
+    from cardscan._byvalue import built
 
     pan = "4556737586899855"
     loc_values = dict(uri=f"file:///srv/{pan}.csv", member=("a.zip",), offset=5, length=16, line=2, column=3,
                       version="v1", cell=Cell("t", "c", (("id", 1),)), ref="B2", dump=None, sealed="s")
-    loc = built(Location, **loc_values)
+    loc = built(Location, dict(loc_values))
     assert loc == Location(**loc_values) and hash(loc) == hash(Location(**loc_values))
     assert repr(loc) == repr(Location(**loc_values)) and pan not in repr(loc)
     values = dict(location=loc, kind="pan", brand="visa", masked=mask(pan), fingerprint="hmac-sha256:00",
                   confidence=85, reasons=("issuer_luhn",), test_card=False, encoding="ascii", digits=16, obj={},
                   carried_over=None)
-    f = built(Finding, **values)
+    f = built(Finding, dict(values))
     want = Finding(**values)
     assert f == want and hash(f) == hash(want) and f.id == want.id and f.to_dict() == want.to_dict()
     for name in (x.name for x in fields(Finding)):
@@ -370,7 +370,7 @@ def test_built_is_the_constructor_field_for_field() -> None:
         f.kind = "track2"  # type: ignore[misc]
     for bad in ({k: v for k, v in values.items() if k != "obj"}, {**values, "nonsense": 1}):
         with pytest.raises(TypeError):
-            built(Finding, **bad)
+            built(Finding, bad)
     assert not hasattr(Location, "__post_init__") and not hasattr(Finding, "__post_init__")
 
 

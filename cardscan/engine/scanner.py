@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import IO, Iterator
 
+from .._byvalue import built
 from ..findings import Finding, FingerprintKey, Location, mask
 from .config import ScanConfig
 from .detect import Detector, Hit, HitStream, RangeStats, chunks
@@ -68,27 +69,22 @@ class Scanner:
     def finding(self, h: Hit, location: Location | None = None) -> Finding:
         """The finding for one hit at ``location`` (its offset, length, line, column set)."""
         line, col = h.line_col
-        # Past the frozen __init__, twice per finding (findings.built's way),
-        # each dict written out here in its class's field order: a dict
-        # display, where built's keyword call and check of the keys cost
-        # ~7k instructions each (a test compares these keys with the fields).
-        loc = object.__new__(Location)
+        # Past the frozen __init__, twice per finding (_byvalue.built), each
+        # dict written in its class's field order.
         if location is None:
-            loc.__dict__.update({"uri": "", "member": (), "offset": h.offset, "length": h.length, "line": line,
-                                 "column": col, "version": None, "cell": None, "ref": None, "dump": None,
-                                 "sealed": None})
+            loc = built(Location, {"uri": "", "member": (), "offset": h.offset, "length": h.length, "line": line,
+                                   "column": col, "version": None, "cell": None, "ref": None, "dump": None,
+                                   "sealed": None})
         else:
-            loc.__dict__.update({"uri": location.uri, "member": location.member, "offset": h.offset,
-                                 "length": h.length, "line": line, "column": col, "version": location.version,
-                                 "cell": location.cell, "ref": location.ref, "dump": None,
-                                 "sealed": location.sealed})
+            loc = built(Location, {"uri": location.uri, "member": location.member, "offset": h.offset,
+                                   "length": h.length, "line": line, "column": col, "version": location.version,
+                                   "cell": location.cell, "ref": location.ref, "dump": None,
+                                   "sealed": location.sealed})
         digits = h.digits
-        f = object.__new__(Finding)
-        f.__dict__.update({"location": loc, "kind": h.kind, "brand": h.brand, "masked": mask(digits),
-                           "fingerprint": self.key.fingerprint(digits), "confidence": h.confidence,
-                           "reasons": tuple(h.reasons), "test_card": h.test_card, "encoding": h.encoding,
-                           "digits": len(digits), "obj": {}, "carried_over": None})
-        return f
+        return built(Finding, {"location": loc, "kind": h.kind, "brand": h.brand, "masked": mask(digits),
+                               "fingerprint": self.key.fingerprint(digits), "confidence": h.confidence,
+                               "reasons": tuple(h.reasons), "test_card": h.test_card, "encoding": h.encoding,
+                               "digits": len(digits), "obj": {}, "carried_over": None})
 
 
 class StreamScan:
