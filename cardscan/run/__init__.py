@@ -403,7 +403,9 @@ def _manifest_sinks(options: SweepOptions, staged: bool) -> tuple[list[Any], Any
         return [s], s
     from ..sinks.jsonl import JsonlSink
 
-    return [JsonlSink(options.manifest)], None
+    # Without a state, the records of a batch of results are written at once
+    # (end_batch); with one, each object's before the state claims it.
+    return [JsonlSink(options.manifest, each_item=staged)], None
 
 
 def _load_baseline(options: SweepOptions, key: Any) -> Any:

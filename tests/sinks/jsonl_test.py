@@ -182,3 +182,47 @@ def test_a_write_cut_short_is_finished_under_the_same_mask(tmp_path: Path, rng, 
     sink.close(SUMMARY)
     assert len(masks) > 3 and all({signal.SIGINT, signal.SIGTERM} <= m for m in masks)
     assert len(load_manifest(tmp_path / "m.jsonl").findings) == 3
+
+
+def test_each_item_false_writes_a_batch_at_its_end_and_at_most_batch_lines_waiting(tmp_path: Path, rng,
+                                                                                   monkeypatch) -> None:
+    from cardscan.sinks import jsonl
+
+    path = tmp_path / "m.jsonl"
+    sink = JsonlSink(path, each_item=False)
+    sink.begin(info())
+    assert path.read_text().count("\n") == 1  # the scan line at once
+    for i in range(3):
+        sink.finding(finding(rng, f"file:///srv/{i}.txt"))
+        sink.end_item(Item(uri=f"file:///srv/{i}.txt", source="file"), {})
+    assert path.read_text().count("\n") == 1  # held until the batch ends
+    sink.end_batch()
+    assert path.read_text().count("\n") == 4
+    sink.end_batch()  # nothing waiting: nothing written
+    assert path.read_text().count("\n") == 4
+    monkeypatch.setattr(jsonl, "BATCH_LINES", 2)
+    sink.finding(finding(rng))
+    sink.end_item(None, {})
+    assert path.read_text().count("\n") == 4
+    sink.finding(finding(rng))
+    assert path.read_text().count("\n") == 4  # (never within an item)
+    sink.end_item(None, {})
+    assert path.read_text().count("\n") == 6
+    sink.finding(finding(rng))
+    sink.close(SUMMARY)  # what waits, then the summary
+    assert [json.loads(x)["type"] for x in path.read_text().splitlines()] == ["scan"] + ["finding"] * 6 + ["summary"]
+
+
+@pytest.mark.parametrize("state", [False, True])
+def test_a_sweeps_manifest_is_written_per_batch_without_a_state_per_object_with_one(tmp_path: Path,
+                                                                                   state: bool) -> None:
+    # With a state, each object's records reach the file before the state claims it (state/store.py).
+    from cardscan.options import SweepOptions
+    from cardscan.run import _manifest_sinks
+
+    for manifest in (str(tmp_path / "m.jsonl"), "-"):
+        sinks, _ = _manifest_sinks(SweepOptions(manifest=manifest), state)
+        inner = getattr(sinks[0], "_inner", sinks[0])  # (StagedManifest: its JsonlSink)
+        assert type(inner) is JsonlSink and inner._each is state
+        if inner._fd is not None and inner._own:
+            os.close(inner._fd)
