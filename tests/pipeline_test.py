@@ -833,10 +833,11 @@ def test_batch_verdicts_count_the_bytes_of_the_clean_files_alone(tmp_path: Path,
 # -- a result's trip between processes (ItemResult.__reduce__) ------------------------------
 
 
-def same(a: Any, b: Any, where: str = "result") -> None:
+def same(a: Any, b: Any, where: str = "result", *, parts: bool = False) -> None:
     """``a`` and ``b`` alike all the way down: the same types (tuples stay
     tuples, a Published stays one; a PublishedOver arrives as the plain
-    Published it pickles as), dicts in the same order, objects' fields
+    Published it pickles as, or with ``parts`` as a PublishedOver of the
+    same two parts: a forked worker's answer, run.worker._dumps), dicts in the same order, objects' fields
     and other attributes (Location's public mark, ListedMeta's perm) and
     slots (RangeStats, which has no ==) the same. (Of a ListedMeta's
     attributes only perm crosses: the bytes a batch read are not sent.)"""
@@ -844,7 +845,13 @@ def same(a: Any, b: Any, where: str = "result") -> None:
     from cardscan.sources.fs import ListedMeta
 
     if type(a) is PublishedOver:  # (its two parts stay in the sending process: privacy.PublishedOver)
-        assert type(b) is Published, f"{where}: {type(b).__name__} != Published"
+        if parts:
+            assert type(b) is PublishedOver, f"{where}: {type(b).__name__} != PublishedOver"
+            for name in ("base", "extra"):
+                assert type(getattr(b, name)) is Published, f"{where}.{name}"
+                same(dict(getattr(a, name)), dict(getattr(b, name)), f"{where}.{name}")
+        else:
+            assert type(b) is Published, f"{where}: {type(b).__name__} != Published"
         same(dict(a), dict(b), where)
         return
     assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
@@ -855,22 +862,22 @@ def same(a: Any, b: Any, where: str = "result") -> None:
     if isinstance(a, dict):
         assert list(a) == list(b), where
         for k in a:
-            same(a[k], b[k], f"{where}[{k!r}]")
+            same(a[k], b[k], f"{where}[{k!r}]", parts=parts)
     elif isinstance(a, (list, tuple)):
         assert len(a) == len(b), where
         for n, (x, y) in enumerate(zip(a, b)):
-            same(x, y, f"{where}[{n}]")
+            same(x, y, f"{where}[{n}]", parts=parts)
     if hasattr(a, "__dict__") or any(getattr(t, "__slots__", ()) for t in type(a).__mro__):
         slots = [s for t in type(a).__mro__ for s in getattr(t, "__slots__", ()) if s != "__dict__"]
         attrs = dict(getattr(a, "__dict__", {}))
         other = dict(getattr(b, "__dict__", {}))
         assert sorted(attrs) == sorted(other), where
         for name in sorted(attrs):
-            same(attrs[name], other[name], f"{where}.{name}")
+            same(attrs[name], other[name], f"{where}.{name}", parts=parts)
         for name in slots:
             assert hasattr(a, name) == hasattr(b, name), f"{where}.{name}"
             if hasattr(a, name):
-                same(getattr(a, name), getattr(b, name), f"{where}.{name}")
+                same(getattr(a, name), getattr(b, name), f"{where}.{name}", parts=parts)
     elif not isinstance(a, (dict, list, tuple)):
         assert a == b, where
 

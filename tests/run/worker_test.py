@@ -219,3 +219,41 @@ def test_a_batch_in_a_worker_scans_its_flagged_files_from_the_batch_read(tmp_pat
         a = alone[r.item.uri]
         assert [(f.id, f.location, f.obj) for f in r.findings] == [(f.id, f.location, f.obj) for f in a.findings]
         assert (r.sha256, r.nbytes, r.errors) == (a.sha256, a.nbytes, a.errors)
+
+
+def test_a_forked_workers_answer_sends_shared_metadata_once_and_it_arrives_as_sent(tmp_path: Path, rng,
+                                                                                  monkeypatch) -> None:
+    # worker._dumps: a PublishedOver's shared part goes once per message and
+    # arrives as one object, the records equal to the sent ones, key order
+    # included, and each finding's manifest line the same as the sender's.
+    import pickle
+
+    from cardscan import manifest
+    from cardscan.privacy import Published, PublishedOver
+    from cardscan.sources.fs import path_to_uri
+
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(4):
+        write_planted(d / f"f{i}.log", rng, 1, start=i)
+    worker.init_worker(spec())
+    monkeypatch.setattr(worker, "BATCH_SECONDS", float("inf"))  # (every file scanned, however slow this machine)
+    names = tuple(sorted(os.listdir(d)))
+    answer = worker.scan_small_files(str(d), path_to_uri(str(d)), names, 2 << 20)
+    sent = [f for r in answer[0] for f in r.findings]
+    overs = [f for f in sent if type(f.obj) is PublishedOver]  # (a process's first may be whole: fs.published_meta)
+    assert len(sent) == 4 and len(overs) >= 3
+    assert len({id(f.obj.base) for f in overs}) == 1  # (one directory, one owner and mode)
+    lines = [manifest.finding_line(f) for f in sent]
+    data = worker._dumps(pickle, (7, answer))
+    number, got = pickle.loads(data)
+    came = [f for r in got[0] for f in r.findings]
+    assert number == 7 and got[1:] == answer[1:]
+    for a, b in zip(sent, came):
+        assert type(b.obj) is type(a.obj) and list(b.obj.items()) == list(a.obj.items())
+        if type(a.obj) is PublishedOver:
+            assert type(b.obj.base) is Published and type(b.obj.extra) is Published
+            assert b.obj.base == a.obj.base and b.obj.extra == a.obj.extra
+    assert len({id(f.obj.base) for f in came if type(f.obj) is PublishedOver}) == 1
+    manifest._OBJECT_TEXT, manifest._BASE_TEXT = (None, None, "", ""), (None, "")
+    assert [manifest.finding_line(f) for f in came] == lines
