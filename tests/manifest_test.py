@@ -410,7 +410,11 @@ def test_object_metadata_of_two_parts_is_the_encoders_text() -> None:
     from cardscan.privacy import PublishedOver
 
     shared = published({"owner": "root", "mode": "0644", "readers": ["user:root", "*"], "group_members": {"root": 1}})
-    own = [{"size": 238, "mtime": "2026-12-07T09:23:37.733897Z", "sha256": "ab" * 32}, {}, {"ratio": 1.5, "n": None}]
+    listed = {"size": 238, "mtime": "2026-12-07T09:23:37.733897Z", "ukey": "238:1796:65024:54", "sha256": "ab" * 32,
+              "sha256_mode": "whole"}  # (a listed file's own part: written without the encoder, _own_text)
+    own = [{"size": 238, "mtime": "2026-12-07T09:23:37.733897Z", "sha256": "ab" * 32}, {}, {"ratio": 1.5, "n": None},
+           listed, {**listed, "mtime": 'a "quoted"\\ na\x01me \u00e9'}, {**listed, "size": 2 ** 70},
+           {**listed, "size": True}, {**listed, "sha256": None}, dict(reversed(listed.items()))]
     for base in (shared, published({}), shared):
         for extra in own:
             published_over(base, extra)  # (keys new to the process: the whole record's way, once)
