@@ -895,3 +895,28 @@ def test_forked_workers_take_every_batch_so_no_read_ahead_thread_is_made(tmp_pat
     assert out.stdout.split() == ["1", "True", "False"], out.stderr[-2000:]
     records = [json.loads(line) for line in m.read_text().splitlines()]
     assert records[-1]["objects_scanned"] == 301 and records[-1]["findings"] == len(planted)
+
+
+def test_a_sweep_collects_young_garbage_less_often_and_sets_the_threshold_back(tmp_path: Path, rng) -> None:
+    import gc
+
+    from cardscan.run.sweep import GC_YOUNG
+
+    write_planted(tmp_path / "a.log", rng, 2)
+    seen: list[tuple[int, ...]] = []
+
+    class Probe(BaseSink):
+        def finding(self, finding: Any) -> None:
+            seen.append(gc.get_threshold())
+
+    before = gc.get_threshold()
+    try:
+        for threshold in ((700, 10, 10), (50_000, 10, 10), (0, 10, 10)):
+            gc.set_threshold(*threshold)
+            seen.clear()
+            sweep(FileSource(tmp_path), sinks=[Probe()])
+            young = threshold[0] if threshold[0] >= GC_YOUNG or not threshold[0] else GC_YOUNG
+            assert seen == [(young, 10, 10)] * 2  # (a higher one, or none: left as it is)
+            assert gc.get_threshold() == threshold
+    finally:
+        gc.set_threshold(*before)
