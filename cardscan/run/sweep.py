@@ -82,6 +82,10 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+#: confidence_band of each score (0-100).
+_BANDS = tuple(confidence_band(c) for c in range(101))
+
+
 class Tally:
     """The summary record's counts, updated as records are emitted."""
 
@@ -133,7 +137,8 @@ class Tally:
         self.findings += 1
         self.by_brand[f.brand] += 1
         self.by_kind[f.kind] += 1
-        self.by_band[confidence_band(f.confidence)] += 1
+        c = f.confidence
+        self.by_band[_BANDS[c] if type(c) is int and 0 <= c <= 100 else confidence_band(c)] += 1
         uri = f.location.uri
         if uri != self._last_uri:  # findings come grouped by object
             self._last_uri, self._last_dir = uri, self._top_dir_of(uri)
@@ -760,13 +765,12 @@ class Sweep:
         if self.state is not None and item is not None:
             # Only now: the object's records were written (and flushed) by the sinks.
             self.state.record(item, findings, errors, scanned_at=self._stamp(), obj=obj, sha256=sha256)
-        self._progress_size()
-        self.progress.relative_update(
-            files=1 if item is not None else 0,
-            nbytes=(item.size or 0) if item is not None else 0,
-            findings=len(findings),
-            errors=len(errors),
-        )
+        if self._counter is not None:
+            self._progress_size()
+        if item is not None:
+            self.progress.relative_update(files=1, nbytes=item.size or 0, findings=len(findings), errors=len(errors))
+        else:
+            self.progress.relative_update(files=0, nbytes=0, findings=len(findings), errors=len(errors))
 
 
 def _taken(queued: tuple[Any, Any]) -> tuple[Any, Any]:
