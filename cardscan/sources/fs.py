@@ -75,7 +75,9 @@ def uri_to_path(uri: str) -> str:
     """The local path of a ``file://`` URI (or a plain path, returned as is)."""
     if not uri.startswith("file:"):
         return uri
-    if uri.startswith("file:///") and uri.isascii() and not any(c in uri for c in "%?#"):
+    # (Three ``in`` tests, not ``any()`` over a generator: ~7k instructions
+    # less, and this runs for every flagged file's exposure.)
+    if uri.startswith("file:///") and uri.isascii() and "%" not in uri and "?" not in uri and "#" not in uri:
         return uri[7:]  # what the general path gives for a URI with nothing quoted (most), without urlsplit
     parts = urlsplit(uri)
     if parts.netloc not in ("", "localhost"):
@@ -374,7 +376,15 @@ def _pack_stat(st: os.stat_result) -> bytes:
 def batch_stat(stats: bytes, i: int) -> os.stat_result:
     """The fstat read_files took of file ``i`` of a batch (read whole, status
     0) before reading it, from its ``stats``: what ``os.fstat`` gave, as
-    ``os.stat_result`` builds it (its float times included)."""
+    ``os.stat_result`` builds it (its float times included). In C where
+    built (_fsbatch.c batch_stat: ~11k -> ~3k instructions per flagged
+    file; tests compare the two)."""
+    if _C_BATCH_STAT is not None:
+        return _C_BATCH_STAT(os.stat_result, stats, i)  # type: ignore[no-any-return]
+    return _batch_stat_python(stats, i)
+
+
+def _batch_stat_python(stats: bytes, i: int) -> os.stat_result:
     mode, ino, dev, nlink, uid, gid, size, a_s, a_ns, m_s, m_ns, c_s, c_ns = _STAT.unpack_from(stats, i * _STAT.size)
     # (The float times as CPython's fill_time makes them: sec + nsec * 1e-9.)
     return os.stat_result((mode, ino, dev, nlink, uid, gid, size, a_s, m_s, c_s,
@@ -436,6 +446,17 @@ def _load_read_files() -> Any:
 
 
 _C_READ_FILES = _load_read_files()
+
+
+def _load_batch_stat() -> Any:
+    if _C_READ_FILES is None:  # (pure Python forced, or not built: the same answer for both)
+        return None
+    from ._fsbatch import batch_stat as c_batch_stat  # type: ignore[import-not-found,unused-ignore]
+
+    return c_batch_stat
+
+
+_C_BATCH_STAT = _load_batch_stat()
 
 
 def read_files(dirpath: str, names: tuple[str, ...] | list[str], limit: int, stats: bool = False) -> Any:

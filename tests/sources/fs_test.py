@@ -547,6 +547,38 @@ def test_read_files_c_and_python_agree_on_stats(tmp_path: Path) -> None:
     assert (st.st_atime, st.st_mtime) == (want.st_atime, want.st_mtime)
 
 
+def test_batch_stat_in_c_is_the_python_one() -> None:
+    # The C batch_stat builds the same os.stat_result as the Python one, for
+    # times before 1970, past 2262 (where sec * 10**9 leaves 64 bits), big
+    # inode and device numbers (unsigned) and odd nanoseconds.
+    if fs_module._C_BATCH_STAT is None:
+        pytest.skip("no C reader built")
+    import random
+
+    rng = random.Random(17)
+    secs = [0, 1, -1, -1_500_000_002, 1_733_563_417, 9_000_000_000, -9_000_000_000, 8_999_999_999,
+            2**62, -(2**62), 253_402_300_799]
+    records = []
+    for n in range(400):
+        times = [(rng.choice(secs) if n % 3 else rng.randrange(-2**40, 2**40), rng.randrange(10**9))
+                 for _ in range(3)]
+        records.append(fs_module._STAT.pack(rng.randrange(2**16), rng.choice([1, 2**63 + 5, 2**64 - 1]),
+                                            rng.choice([0, 2049, 2**64 - 1]), rng.randrange(5), rng.randrange(2**32),
+                                            rng.randrange(2**32), rng.randrange(2**40), *[x for t in times for x in t]))
+    stats = b"".join(records)
+    for i in range(len(records)):
+        got, want = fs_module.batch_stat(stats, i), fs_module._batch_stat_python(stats, i)
+        assert type(got) is os.stat_result and got == want
+        assert [getattr(got, f) for f in dir(want) if f.startswith("st_")] == \
+            [getattr(want, f) for f in dir(want) if f.startswith("st_")]
+        assert [type(getattr(got, f)) for f in dir(want) if f.startswith("st_")] == \
+            [type(getattr(want, f)) for f in dir(want) if f.startswith("st_")]
+    with pytest.raises(IndexError):
+        fs_module.batch_stat(stats, len(records))
+    with pytest.raises(IndexError):
+        fs_module.batch_stat(stats, -1)
+
+
 def test_read_files_sees_a_file_that_changes_while_read(tmp_path: Path, monkeypatch) -> None:
     # The Python twin (the C one cannot be paused mid-read): an fstat after the
     # read that differs from the one before is "changed", left to the general path.
