@@ -1453,3 +1453,47 @@ def test_published_keys_remembered_are_only_clean_plain_str(rng, monkeypatch) ->
     monkeypatch.setattr(privacy, "_KEYS_MAX", 3)
     privacy.published({f"k{i}": i for i in range(10)})
     assert len(privacy._KEYS) <= 3
+
+
+def test_is_stamp_is_the_stamp_regex_on_near_misses(rng) -> None:
+    # privacy._is_stamp (a first-character refusal, a cache of the first 19
+    # characters of fs._iso's times) answers as _STAMP.fullmatch does,
+    # whatever came before: stamps, their near misses, digits that are not
+    # ASCII, other lengths, a cached head with a bad fraction.
+    from cardscan.privacy import _STAMP, _STAMP_HEADS, _is_stamp
+
+    good = "2026-12-07T09:23:37.733897Z"
+    texts = [good, "1999-01-31T23:59:60.000000Z", "2199-12-31 00:00:00.123456Z", "2200-01-01T00:00:00.000000Z",
+             "1899-01-01T00:00:00.000000Z", "2026-61-07T09:23:37.733897Z", "2026-12-07T09:23:61.733897Z",
+             "2026-12-07T09:23:37.73389٣Z", "2026-12-07T09:23:37.７33897Z", "2026-12-07T09:23:37.7338a7Z",
+             "2026-12-07T09:23:37,733897Z", "2026-12-07T09:23:37.733897z", "2026-12-07X09:23:37.733897Z",
+             "2026-12-07T09:23:37.733897+0", "2026-12-07T09:23:37.7+00:00", "2026-12-07T09:23:37.73389Z",
+             "2026-12-07T09:23:37.7338970Z", "2026-12-07T09:23:37Z", "2026-12-07", "3026-12-07T09:23:37.733897Z",
+             "0026-12-07T09:23:37.733897Z", " 2026-12-07T09:23:37.733897Z", "2026-12-07T09:23:37.733897Z ",
+             "4556737586899855", "455673******9855", "file:///srv/2026-12-07.log", "１９９９-01-01T00:00:00.000000Z",
+             "2026-12-07T09:23:37.733897Z\n", "2\u0000", "1", "2", ""]
+    for _ in range(3000):  # mutations of a stamp: one character changed, dropped or doubled
+        t = list(good)
+        i = rng.randrange(len(t))
+        op = rng.randrange(3)
+        if op == 0:
+            t[i] = rng.choice("0123456789-:.TZz +٣７a\n")
+        elif op == 1:
+            del t[i]
+        else:
+            t.insert(i, t[i])
+        texts.append("".join(t))
+    for heads in ("cold", "warm"):
+        for t in texts:
+            assert _is_stamp(t) == bool(_STAMP.fullmatch(t)), (heads, t)
+        assert all(_STAMP.fullmatch(h + ".000000Z") for h in _STAMP_HEADS)
+    # A cached head does not let a fraction through that the regex refuses.
+    assert _is_stamp(good) and good[:19] in _STAMP_HEADS
+    for bad in ("73389٣", "７33897", "7338a7", "733 97"):
+        assert not _is_stamp(good[:20] + bad + "Z") and not _STAMP.fullmatch(good[:20] + bad + "Z")
+
+    class Odd(str):
+        def __getitem__(self, key):  # reads its own way: the regex decides
+            return "x"
+
+    assert _is_stamp(Odd(good)) and not _is_stamp(Odd("x" + good))
