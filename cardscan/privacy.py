@@ -1236,7 +1236,8 @@ def published_over(base: Published, extra: dict[str, Any]) -> Published:
             own[k] = v
         else:
             own[k] = _frozen(v) if opaque else _published(v, k)
-    out = PublishedOver({**base, **own})
+    out = PublishedOver(base)  # (base, then own: one dict built, not a merged one copied)
+    dict.update(out, own)
     out.base, out.extra = base, Published(own)
     return out
 
