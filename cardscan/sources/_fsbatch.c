@@ -272,7 +272,72 @@ static PyObject *batch_stat(PyObject *self, PyObject *const *args, Py_ssize_t na
     return out;
 }
 
+/* still(path, st) -> bool: fs._still in C: is path (lstat, not followed)
+ * the file of the stat_result st, unchanged (inode, device, mode, size,
+ * mtime and ctime in ns)? False when it cannot be lstat'ed. No stat_result
+ * is built for the lstat (~5k instructions of each flagged file). */
+/* os.stat_result (posix.stat_result), looked up when the module is made. */
+static PyTypeObject *stat_result_type = NULL;
+
+static int same_field(PyObject *st, Py_ssize_t i, unsigned long long want, int is_signed) {
+    PyObject *v = PyStructSequence_GetItem(st, i);  /* borrowed */
+    if (v == NULL || !PyLong_Check(v)) return -1;
+    if (is_signed) {
+        long long got = PyLong_AsLongLong(v);
+        if (got == -1 && PyErr_Occurred()) { PyErr_Clear(); return 0; }
+        return got == (long long)want;
+    }
+    unsigned long long got = PyLong_AsUnsignedLongLong(v);
+    if (got == (unsigned long long)-1 && PyErr_Occurred()) { PyErr_Clear(); return 0; }
+    return got == want;
+}
+
+static PyObject *ns_field_equal(PyObject *st, Py_ssize_t i, struct timespec t) {
+    PyObject *want = ns_of((int64_t)t.tv_sec, (int64_t)t.tv_nsec);
+    if (want == NULL) return NULL;
+    PyObject *got = PyStructSequence_GetItem(st, i);
+    int r = got == NULL ? -1 : PyObject_RichCompareBool(got, want, Py_EQ);
+    Py_DECREF(want);
+    if (r < 0) return NULL;
+    return PyBool_FromLong(r);
+}
+
+static PyObject *still(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || stat_result_type == NULL || Py_TYPE(args[1]) != stat_result_type) {
+        PyErr_SetString(PyExc_TypeError, "still(path, stat_result)");
+        return NULL;
+    }
+    PyObject *st = args[1];
+    PyObject *path = NULL;
+    if (!PyUnicode_FSConverter(args[0], &path)) return NULL;
+    struct stat now;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = lstat(PyBytes_AS_STRING(path), &now);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    if (rc != 0) Py_RETURN_FALSE;
+    /* os.stat_result: 0 mode, 1 ino, 2 dev, 6 size, 14 mtime_ns, 15 ctime_ns */
+    int r;
+    if ((r = same_field(st, 1, (unsigned long long)now.st_ino, 0)) <= 0
+        || (r = same_field(st, 2, (unsigned long long)now.st_dev, 0)) <= 0
+        || (r = same_field(st, 0, (unsigned long long)now.st_mode, 1)) <= 0
+        || (r = same_field(st, 6, (unsigned long long)now.st_size, 1)) <= 0) {
+        if (r < 0) {
+            PyErr_SetString(PyExc_TypeError, "still: not a stat_result");
+            return NULL;
+        }
+        Py_RETURN_FALSE;
+    }
+    PyObject *m = ns_field_equal(st, 14, now.st_mtim);
+    if (m == NULL || m == Py_False) return m;
+    Py_DECREF(m);
+    return ns_field_equal(st, 15, now.st_ctim);
+}
+
 static PyMethodDef methods[] = {
+    {"still", (PyCFunction)(void (*)(void))still, METH_FASTCALL,
+     "still(path, stat_result) -> bool: path (not followed) is that file, unchanged (fs._still)."},
     {"batch_stat", (PyCFunction)(void (*)(void))batch_stat, METH_FASTCALL,
      "batch_stat(stat_result, stats, i) -> os.stat_result of file i of read_files' stats (fs.batch_stat)."},
     {"read_files", (PyCFunction)(void (*)(void))read_files, METH_VARARGS | METH_KEYWORDS,
@@ -283,4 +348,17 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fsbatch", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__fsbatch(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__fsbatch(void) {
+    PyObject *posix = PyImport_ImportModule("posix");
+    if (posix == NULL) return NULL;
+    PyObject *t = PyObject_GetAttrString(posix, "stat_result");
+    Py_DECREF(posix);
+    if (t == NULL) return NULL;
+    if (!PyType_Check(t)) {
+        Py_DECREF(t);
+        PyErr_SetString(PyExc_ImportError, "posix.stat_result is not a type");
+        return NULL;
+    }
+    Py_XSETREF(stat_result_type, (PyTypeObject *)t);
+    return PyModule_Create(&module);
+}

@@ -579,6 +579,54 @@ def test_batch_stat_in_c_is_the_python_one() -> None:
         fs_module.batch_stat(stats, -1)
 
 
+def test_still_in_c_is_the_python_one(tmp_path: Path) -> None:
+    # _still in C (no stat_result for the lstat) answers as the Python one:
+    # the same file unchanged, rewritten, touched, chmod'ed, renamed over,
+    # a link or a directory now, gone; an odd name; a far mtime.
+    if fs_module._C_STILL is None:
+        pytest.skip("no C reader built")
+    a = tmp_path / "a.log"
+    a.write_bytes(b"card")
+    odd = tmp_path / os.fsdecode(b"odd-\xff.log")
+    odd.write_bytes(b"x")
+    cases = []
+
+    def check(path: Path, st: os.stat_result, want: bool) -> None:
+        got, python = fs_module._still(str(path), st), fs_module._still_python(str(path), st)
+        assert got is python is want, (path, got, python)
+        cases.append(want)
+
+    st = os.lstat(a)
+    check(a, st, True)
+    check(odd, os.lstat(odd), True)
+    check(tmp_path / "missing", st, False)
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    check(a, st, False)
+    st = os.lstat(a)
+    os.chmod(a, 0o600)
+    check(a, st, False)
+    st = os.lstat(a)
+    a.write_bytes(b"card!")
+    check(a, st, False)
+    st = os.lstat(a)
+    b = tmp_path / "b.log"
+    b.write_bytes(b"card!")
+    os.replace(b, a)
+    check(a, st, False)
+    st = os.lstat(a)
+    os.utime(a, ns=(1, 8_000_000_000 * 10**9 + 7))  # past 2262: more than 64 bits of ns
+    check(a, st, False)
+    check(a, os.lstat(a), True)
+    link = tmp_path / "link"
+    link.symlink_to(a)
+    check(link, os.lstat(a), False)
+    check(link, os.lstat(link), True)
+    check(tmp_path, os.lstat(a), False)
+    with pytest.raises(TypeError):
+        fs_module._C_STILL(str(a), tuple(os.lstat(a)))
+    assert cases.count(True) == 4
+
+
 def test_read_files_sees_a_file_that_changes_while_read(tmp_path: Path, monkeypatch) -> None:
     # The Python twin (the C one cannot be paused mid-read): an fstat after the
     # read that differs from the one before is "changed", left to the general path.
