@@ -1214,10 +1214,31 @@ def published_over(base: Published, extra: dict[str, Any]) -> Published:
     test for each string as :func:`published`. A plain :class:`Published`
     when the parts share a key or a key of ``extra`` is masked (then
     public_record moves it: the order is not the parts' any more)."""
+    if tuple(extra) == _FILE_OWN and base.keys().isdisjoint(extra):
+        # A file's own part as pipeline._finish makes it (size, mtime, ukey,
+        # sha256, sha256_mode, in that order), each value given the test
+        # the loop below gives it, without the loop (~20k -> ~10k
+        # instructions per object; tests compare the two): ``ukey`` and
+        # ``sha256`` are opaque (_opaque_key), the others not; none of the
+        # keys needs a mask (under 12 characters). Any other type or a big
+        # number takes the loop. (The loop would return a plain Published
+        # while _KEYS does not know the keys yet: the same record.)
+        size, mtime, key, digest, mode = extra.values()
+        if type(size) is int and -_SMALL < size < _SMALL and type(mtime) is str and type(key) is str \
+                and type(digest) is str and type(mode) is str:
+            clean = _CLEAN_NAMES
+            own = {"size": size,
+                   "mtime": mtime if len(mtime) < 12 or mtime in clean or _is_stamp(mtime) else mask_name(mtime),
+                   "ukey": key, "sha256": digest,
+                   "sha256_mode": mode if len(mode) < 12 or mode in clean or _is_stamp(mode) else mask_name(mode)}
+            out = PublishedOver(base)
+            dict.update(out, own)
+            out.base, out.extra = base, Published(own)
+            return out
     # (_published's loop for a dict, for keys it met before only: a new key,
     # or one of ``base``'s, takes the whole record's way. Comparing the key
     # sets after _published instead cost as much as the check itself.)
-    own: dict[str, Any] = {}
+    own = {}
     keys, clean = _KEYS, _CLEAN_NAMES
     for k, v in extra.items():
         opaque = keys.get(k) if type(k) is str else None
@@ -1241,6 +1262,10 @@ def published_over(base: Published, extra: dict[str, Any]) -> Published:
     out.base, out.extra = base, Published(own)
     return out
 
+
+#: A file's own part of its object record, in the order pipeline._finish
+#: writes it (published_over's straight way).
+_FILE_OWN = ("size", "mtime", "ukey", "sha256", "sha256_mode")
 
 #: The types public_record and _published pass as they are (a Published
 #: record: masked already). Numbers pass when they are short (_SMALL).

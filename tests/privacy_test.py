@@ -1497,3 +1497,40 @@ def test_is_stamp_is_the_stamp_regex_on_near_misses(rng) -> None:
             return "x"
 
     assert _is_stamp(Odd(good)) and not _is_stamp(Odd("x" + good))
+
+
+def test_published_over_a_files_own_part_is_published_of_the_whole(rng) -> None:
+    # published_over's straight way for a file's own part (size, mtime,
+    # ukey, sha256, sha256_mode, in that order) gives published() of the
+    # whole record: the same values, masked the same, in the same order;
+    # near misses (a card in the mtime or the mode, a card as the size, a
+    # float, None, another order, a key of the base's) too.
+    from cardscan.privacy import PublishedOver, published, published_over
+
+    card = str(make_pan("4556", 16, rng))  # (a plain str: make_pan's is a subclass, which takes the loop)
+    base = published({"owner": "alice", "group": "staff", "mode": "0644", "exposure": "private", "readers": ["user:alice"]})
+    digest = "ab" * 32
+    mtimes = ["2026-12-07T09:23:37.733897Z", "2201-12-07T09:23:37.733897Z", f"2026-12-07T{card}Z", card,
+              f"{card[:8]} {card[8:]}", "2026-12-07T09:23:37.73389٣Z", "x" * 11, "", None, 7]
+    sizes = [0, 400, 10**11 - 1, 10**11, int(card), -int(card), 4.5, True, None]
+    modes = ["whole", f"whole {card}", card, "w" * 12, 5]
+    keys = [f"400:{card}:2049:12", "400:1:2:3"]
+    cases = []
+    for _ in range(400):
+        extra = {"size": rng.choice(sizes), "mtime": rng.choice(mtimes), "ukey": rng.choice(keys),
+                 "sha256": rng.choice([digest, card * 4]), "sha256_mode": rng.choice(modes)}
+        cases.append(extra)
+        cases.append(dict(reversed(list(extra.items()))))
+    cases.append({"size": 1, "mtime": mtimes[0], "ukey": keys[1], "sha256": digest, "sha256_mode": "whole", "x": 1})
+    over = published({**base, "size": 5})
+    for extra in cases:
+        for b in (base, over):
+            got, want = published_over(b, extra), published({**b, **extra})
+            assert got == want and list(got) == list(want), extra
+            # (ukey and sha256 are opaque, a size is a measure: kept as they are, by design)
+            kept = extra["ukey"] != keys[1] or extra["sha256"] != digest or extra["size"] in (int(card), -int(card))
+            assert_no_pan(repr(got), [] if kept else [card], "published_over")
+            if type(got) is PublishedOver:
+                assert got.base is b and dict(got) == {**got.base, **got.extra}
+    straight = {"size": 400, "mtime": mtimes[0], "ukey": keys[1], "sha256": digest, "sha256_mode": "whole"}
+    assert type(published_over(base, straight)) is PublishedOver
