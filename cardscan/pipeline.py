@@ -61,7 +61,7 @@ from typing import Any, BinaryIO, Iterable, Sequence
 from urllib.parse import unquote, urlsplit
 
 from . import registry
-from ._byvalue import ByValueUnhashable, built
+from ._byvalue import ByValueUnhashable
 from .allow import LineWatch, honoured, may_allow, split_seekable, start_if_seekable
 from .decoders import Failure, Limits, expand
 from .decoders.base import HEAD_SIZE
@@ -143,6 +143,17 @@ class ItemResult(ByValueUnhashable):
 # one, or a dict where an item goes, makes _packed_result give up.
 _new = object.__new__
 _set = object.__setattr__
+
+
+def _base_location(item: Item) -> Location:
+    """``Location(uri=item.uri, version=item.version)`` past its frozen
+    ``__init__``, its fields in their order (as _byvalue.built makes it,
+    without built's check of the keys: a test compares the two)."""
+    loc = _new(Location)
+    _set(loc, "__dict__", {"uri": item.uri, "member": (), "offset": None, "length": None, "line": None,
+                           "column": None, "version": item.version, "cell": None, "ref": None, "dump": None,
+                           "sealed": None})
+    return loc
 
 
 def _fresh_result(item: Item) -> ItemResult:
@@ -250,10 +261,7 @@ class Pipeline:
         """Scan one item. Never raises for bad input: problems become error records."""
         t0 = time.perf_counter()
         result = _fresh_result(item)
-        # Location(uri=item.uri, version=item.version), past its frozen __init__ (_byvalue.built).
-        base = built(Location, {"uri": item.uri, "member": (), "offset": None, "length": None, "line": None,
-                                "column": None, "version": item.version, "cell": None, "ref": None, "dump": None,
-                                "sealed": None})
+        base = _base_location(item)
         try:
             source = self.source(item)
             rows = self._rows.get(id(source))

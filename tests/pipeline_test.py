@@ -503,6 +503,16 @@ def test_item_result_defaults() -> None:
     assert r.findings == [] and r.errors == [] and r.sha256 is None
 
 
+def test_a_base_location_is_the_dataclasss_own() -> None:
+    from cardscan.pipeline import _base_location
+
+    for version in (None, "v1"):
+        item = Item(uri="file:///x", source="file", version=version)
+        a, b = _base_location(item), Location(uri=item.uri, version=version)
+        assert type(a) is Location and a == b and list(a.__dict__.items()) == list(b.__dict__.items())
+        assert [f.name for f in fields(Location)] == list(a.__dict__)
+
+
 def test_a_fresh_result_is_item_result_of_the_item() -> None:
     from cardscan.pipeline import _fresh_result
 

@@ -335,7 +335,27 @@ static PyObject *still(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     return ns_field_equal(st, 15, now.st_ctim);
 }
 
+/* batch_stat_key(stat_result, stats, i) -> (os.stat_result, ukey): batch_stat
+ * and fs.ukey of it ("size:mtime_ns:dev:ino") in one call. */
+static PyObject *batch_stat_key(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *st = batch_stat(self, args, nargs);
+    if (st == NULL) return NULL;
+    PyObject *size = PyStructSequence_GetItem(st, 6), *mns = PyStructSequence_GetItem(st, 14);
+    PyObject *dev = PyStructSequence_GetItem(st, 2), *ino = PyStructSequence_GetItem(st, 1);
+    PyObject *key = PyUnicode_FromFormat("%S:%S:%S:%S", size, mns, dev, ino);
+    if (key == NULL) {
+        Py_DECREF(st);
+        return NULL;
+    }
+    PyObject *out = PyTuple_Pack(2, st, key);
+    Py_DECREF(st);
+    Py_DECREF(key);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"batch_stat_key", (PyCFunction)(void (*)(void))batch_stat_key, METH_FASTCALL,
+     "batch_stat_key(stat_result, stats, i) -> (os.stat_result, ukey) of file i of read_files' stats."},
     {"still", (PyCFunction)(void (*)(void))still, METH_FASTCALL,
      "still(path, stat_result) -> bool: path (not followed) is that file, unchanged (fs._still)."},
     {"batch_stat", (PyCFunction)(void (*)(void))batch_stat, METH_FASTCALL,

@@ -573,6 +573,10 @@ def test_batch_stat_in_c_is_the_python_one() -> None:
             [getattr(want, f) for f in dir(want) if f.startswith("st_")]
         assert [type(getattr(got, f)) for f in dir(want) if f.startswith("st_")] == \
             [type(getattr(want, f)) for f in dir(want) if f.startswith("st_")]
+        st, key = fs_module.batch_stat_key(stats, i)
+        assert st == want and key == fs_module.ukey(want) and type(key) is str
+    with pytest.raises(IndexError):
+        fs_module.batch_stat_key(stats, len(records))
     with pytest.raises(IndexError):
         fs_module.batch_stat(stats, len(records))
     with pytest.raises(IndexError):
