@@ -42,6 +42,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <math.h>
+#include <time.h>
 
 #ifndef O_NOATIME
 #define O_NOATIME 0
@@ -353,7 +355,60 @@ static PyObject *batch_stat_key(PyObject *self, PyObject *const *args, Py_ssize_
     return out;
 }
 
+/* iso(ns) -> str: fs._iso in C for 0 <= ns / 1e9 < 253402300799.0 (the
+ * caller checks): the same doubles (ns / 1e9; the fraction times 1e6
+ * rounded half to even, as Python's round() of a float), the date and
+ * time of day from gmtime as datetime writes them for these years.
+ * Tests compare it with datetime's text. */
+static PyObject *iso(PyObject *self, PyObject *arg) {
+    long long ns = PyLong_AsLongLong(arg);
+    if (ns == -1 && PyErr_Occurred()) return NULL;
+    double t = (double)ns / 1e9;
+    if (!(t >= 0.0 && t < 253402300799.0)) {
+        PyErr_SetString(PyExc_ValueError, "iso: out of range");
+        return NULL;
+    }
+    long long sec = (long long)t;
+    double us = nearbyint((t - (double)sec) * 1e6);
+    if (us >= 1000000.0) {
+        sec += 1;
+        us -= 1000000.0;
+    }
+    /* The date and time of day of the last second formatted (the GIL
+     * guards these; files written together share their second). */
+    static long long last_sec = -1;
+    static char head[20];
+    if (sec != last_sec) {
+        time_t tt = (time_t)sec;
+        struct tm tm;
+        if (gmtime_r(&tt, &tm) == NULL) {
+            PyErr_SetString(PyExc_ValueError, "iso: gmtime failed");
+            return NULL;
+        }
+        char tmp[32];
+        int n = snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec > 59 ? 59 : tm.tm_sec);
+        if (n != 19) {
+            PyErr_SetString(PyExc_ValueError, "iso: unexpected date");
+            return NULL;
+        }
+        memcpy(head, tmp, 19);
+        last_sec = sec;
+    }
+    char buf[27];
+    memcpy(buf, head, 19);
+    buf[19] = '.';
+    int u = (int)us;
+    for (int k = 25; k >= 20; k--) {
+        buf[k] = (char)('0' + u % 10);
+        u /= 10;
+    }
+    buf[26] = 'Z';
+    return PyUnicode_FromStringAndSize(buf, 27);
+}
+
 static PyMethodDef methods[] = {
+    {"iso", (PyCFunction)iso, METH_O, "iso(ns) -> str: fs._iso of an mtime in ns (0 <= ns / 1e9 < 253402300799.0)."},
     {"batch_stat_key", (PyCFunction)(void (*)(void))batch_stat_key, METH_FASTCALL,
      "batch_stat_key(stat_result, stats, i) -> (os.stat_result, ukey) of file i of read_files' stats."},
     {"still", (PyCFunction)(void (*)(void))still, METH_FASTCALL,

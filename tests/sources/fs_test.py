@@ -826,14 +826,22 @@ def test_a_listed_file_swapped_for_a_link_is_not_followed(tmp_path: Path) -> Non
     assert [following.read_small(i, 1 << 16)[0] for i in following.items() if isinstance(i, Item)] == [b"not listed\n"]
 
 
-def test_iso_writes_what_datetime_writes(rng) -> None:
+@pytest.mark.parametrize("c", [True, False])
+def test_iso_writes_what_datetime_writes(rng, monkeypatch, c) -> None:
     # _iso formats the date and time of day once per second and rounds the
-    # microseconds itself: the same text as datetime's, at the rounding edges too.
+    # microseconds itself: the same text as datetime's, at the rounding edges too;
+    # in C (_fsbatch.iso, to 2262) and in Python.
+    if c and fs_module._C_ISO is None:
+        pytest.skip("no C reader built")
+    if not c:
+        monkeypatch.setattr(fs_module, "_C_ISO", None)
     edges = [0, 1, 499, 500, 501, 999_499, 999_500, 999_501, 999_999_499, 999_999_500, 999_999_501, 999_999_999]
     values = [rng.randrange(0, 253402300799 * 10**9) for _ in range(20000)]
     values += [rng.randrange(1_600_000_000, 1_900_000_000) * 10**9 + rng.choice(edges) + rng.randrange(1000) * 1000
                for _ in range(20000)]
-    values += edges + [-1, -10**9, -1_500_000_001, 253402300798 * 10**9 + 999_999_600]
+    values += edges + [-1, -10**9, -1_500_000_001, 253402300798 * 10**9 + 999_999_600, 2**63 - 1, 2**63, 2**63 + 1,
+                       2**53, 2**53 + 1, 9_007_199_254_740_993, 1_733_563_417_999_999_500, 1_733_563_417_999_999_499]
+    values += [rng.randrange(2**62, 2**63 + 10**12) for _ in range(2000)]
     for ns in values:
         assert fs_module._iso(ns) == fs_module._iso_datetime(ns), ns
     # Where datetime ends (it rounds this up to year 10000) and past it: no
