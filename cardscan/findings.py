@@ -341,7 +341,8 @@ class Finding(ByValue):
         # per part): repr(location.identity()), the fingerprint, the kind.
         global _ID_HEAD
         loc = self.location
-        pub = loc.public()
+        # (A location marked checked is its own public form: public() would return it.)
+        pub = loc if loc.__dict__.get("_public") else loc.public()
         head = _ID_HEAD  # (one read: a tuple another thread's call may replace)
         if pub.cell is not None:
             ident = repr(loc.identity())

@@ -71,7 +71,7 @@ from .engine.config import ScanConfig
 from .engine.scanner import RangeStats, Scanner
 from .errors import SourceError
 from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location
-from .privacy import published, published_over
+from .privacy import PublishedOver, published, published_over
 from .sources.base import Item, RoutedSource, RowSource
 from .sources.fs import (
     FileSource,
@@ -232,6 +232,8 @@ class Pipeline:
         #: id(source instance) -> is it a RowSource: a runtime Protocol check
         #: costs ~20 us (typing walks the protocol's attributes), once per item.
         self._rows: dict[int, bool] = {}
+        #: id(source instance) -> does it open files as FileSource does (_plain_open), asked once.
+        self._plain: dict[int, bool] = {}
 
     # -- spec ---------------------------------------------------------------------
     def spec(self) -> dict[str, Any]:
@@ -413,7 +415,10 @@ class Pipeline:
         source's ``open``, bigger than listed, or a database file; the general
         path then reads it.
         """
-        if not _plain_open(source):
+        plain = self._plain.get(id(source))
+        if plain is None:  # (the instance stays referenced by this pipeline: its id is not reused)
+            plain = self._plain[id(source)] = _plain_open(source)
+        if not plain:
             return False
         if base is None:  # (scan_item passes its own: a Location costs ~2 us)
             base = Location(uri=item.uri, version=item.version)
@@ -644,7 +649,9 @@ def publish(result: ItemResult, key: FingerprintKey, obj: dict[str, Any] | None 
             if sealed is not loc:
                 f = replace(f, location=replace(loc, uri=sealed.uri, member=sealed.member, sealed=sealed.sealed))
                 result.findings = [f]
-            object.__setattr__(f, "obj", published(f.obj if obj is None else obj))
+            record = f.obj if obj is None else obj
+            # (published() hands a PublishedOver back as it is: _finish's record, checked there.)
+            object.__setattr__(f, "obj", record if type(record) is PublishedOver else published(record))
             return
     # One check (and one seal) per name, not per finding: a file may hold millions.
     done: dict[Any, Location | None] = {}
