@@ -223,6 +223,10 @@ done:
  * doubles: what Python's int + int * float computes, exactly for the
  * values a stat gives), the ns times sec * 10**9 + nsec (in Python ints
  * past what 64 bits hold). */
+/* os.stat_result (posix.stat_result) and its n_fields, looked up when the module is made. */
+static PyTypeObject *stat_result_type = NULL;
+static Py_ssize_t stat_n_fields = 0;
+
 static PyObject *ns_of(int64_t sec, int64_t nsec) {
     if (sec > -9000000000LL && sec < 9000000000LL) return PyLong_FromLongLong(sec * 1000000000LL + nsec);
     PyObject *s = PyLong_FromLongLong(sec), *g = PyLong_FromLongLong(1000000000LL), *n = PyLong_FromLongLong(nsec);
@@ -249,8 +253,6 @@ static PyObject *batch_stat(PyObject *self, PyObject *const *args, Py_ssize_t na
     int64_t v[STAT_FIELDS];
     memcpy(v, (const char *)b.buf + i * (Py_ssize_t)sizeof v, sizeof v);
     PyBuffer_Release(&b);
-    PyObject *t = PyTuple_New(16);
-    if (t == NULL) return NULL;
     PyObject *items[16] = {
         PyLong_FromLongLong(v[0]), PyLong_FromUnsignedLongLong((uint64_t)v[1]),
         PyLong_FromUnsignedLongLong((uint64_t)v[2]), PyLong_FromLongLong(v[3]), PyLong_FromLongLong(v[4]),
@@ -261,12 +263,29 @@ static PyObject *batch_stat(PyObject *self, PyObject *const *args, Py_ssize_t na
         ns_of(v[7], v[8]), ns_of(v[9], v[10]), ns_of(v[11], v[12]),
     };
     int failed = 0;
-    for (int k = 0; k < 16; k++) {
+    for (int k = 0; k < 16; k++)
         if (items[k] == NULL) failed = 1;
-        PyTuple_SET_ITEM(t, k, items[k] ? items[k] : Py_NewRef(Py_None));
+    if (!failed && args[0] == (PyObject *)stat_result_type && stat_n_fields >= 16) {
+        /* What os.stat_result(tuple of 16) makes (structseq_new: the 16
+         * given, None for the fields past them), without the tuple and
+         * the call's argument parsing. */
+        PyObject *out = PyStructSequence_New(stat_result_type);
+        if (out == NULL) {
+            for (int k = 0; k < 16; k++) Py_DECREF(items[k]);
+            return NULL;
+        }
+        for (int k = 0; k < 16; k++) PyStructSequence_SetItem(out, k, items[k]);
+        for (Py_ssize_t k = 16; k < stat_n_fields; k++) PyStructSequence_SetItem(out, k, Py_NewRef(Py_None));
+        return out;
+    }
+    PyObject *t = PyTuple_New(16);
+    if (t == NULL) failed = 1;
+    for (int k = 0; k < 16; k++) {
+        if (t != NULL) PyTuple_SET_ITEM(t, k, items[k] ? items[k] : Py_NewRef(Py_None));
+        else Py_XDECREF(items[k]);
     }
     if (failed) {
-        Py_DECREF(t);
+        Py_XDECREF(t);
         return NULL;
     }
     PyObject *out = PyObject_CallOneArg(args[0], t);
@@ -278,9 +297,6 @@ static PyObject *batch_stat(PyObject *self, PyObject *const *args, Py_ssize_t na
  * the file of the stat_result st, unchanged (inode, device, mode, size,
  * mtime and ctime in ns)? False when it cannot be lstat'ed. No stat_result
  * is built for the lstat (~5k instructions of each flagged file). */
-/* os.stat_result (posix.stat_result), looked up when the module is made. */
-static PyTypeObject *stat_result_type = NULL;
-
 static int same_field(PyObject *st, Py_ssize_t i, unsigned long long want, int is_signed) {
     PyObject *v = PyStructSequence_GetItem(st, i);  /* borrowed */
     if (v == NULL || !PyLong_Check(v)) return -1;
@@ -342,9 +358,28 @@ static PyObject *still(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
 static PyObject *batch_stat_key(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     PyObject *st = batch_stat(self, args, nargs);
     if (st == NULL) return NULL;
-    PyObject *size = PyStructSequence_GetItem(st, 6), *mns = PyStructSequence_GetItem(st, 14);
-    PyObject *dev = PyStructSequence_GetItem(st, 2), *ino = PyStructSequence_GetItem(st, 1);
-    PyObject *key = PyUnicode_FromFormat("%S:%S:%S:%S", size, mns, dev, ino);
+    PyObject *key;
+    int64_t v[STAT_FIELDS];
+    Py_buffer b;
+    Py_ssize_t i = PyLong_AsSsize_t(args[2]);  /* (batch_stat checked both) */
+    if (PyObject_GetBuffer(args[1], &b, PyBUF_SIMPLE) != 0) {
+        Py_DECREF(st);
+        return NULL;
+    }
+    memcpy(v, (const char *)b.buf + i * (Py_ssize_t)sizeof v, sizeof v);
+    PyBuffer_Release(&b);
+    if (v[9] > -9000000000LL && v[9] < 9000000000LL) {
+        /* "size:mtime_ns:dev:ino" as ukey's f-string writes the four ints. */
+        char buf[96];
+        int n = snprintf(buf, sizeof buf, "%lld:%lld:%llu:%llu", (long long)v[6],
+                         (long long)(v[9] * 1000000000LL + v[10]), (unsigned long long)(uint64_t)v[2],
+                         (unsigned long long)(uint64_t)v[1]);
+        key = PyUnicode_FromStringAndSize(buf, n);
+    } else {
+        PyObject *size = PyStructSequence_GetItem(st, 6), *mns = PyStructSequence_GetItem(st, 14);
+        PyObject *dev = PyStructSequence_GetItem(st, 2), *ino = PyStructSequence_GetItem(st, 1);
+        key = PyUnicode_FromFormat("%S:%S:%S:%S", size, mns, dev, ino);
+    }
     if (key == NULL) {
         Py_DECREF(st);
         return NULL;
@@ -434,6 +469,11 @@ PyMODINIT_FUNC PyInit__fsbatch(void) {
         PyErr_SetString(PyExc_ImportError, "posix.stat_result is not a type");
         return NULL;
     }
+    PyObject *nf = PyObject_GetAttrString(t, "n_fields");
+    Py_ssize_t n = nf == NULL ? -1 : PyLong_AsSsize_t(nf);
+    Py_XDECREF(nf);
+    if (n < 0) PyErr_Clear();  /* (unknown: batch_stat calls the type with its tuple) */
+    stat_n_fields = n < 0 ? 0 : n;
     Py_XSETREF(stat_result_type, (PyTypeObject *)t);
     return PyModule_Create(&module);
 }
