@@ -133,6 +133,10 @@ def built(cls: type[_C], values: dict[str, Any]) -> _C:
         keys = _FIELD_KEYS[cls] = dict.fromkeys(f.name for f in fields(cls)).keys()  # type: ignore[arg-type]
     if values.keys() != keys:
         raise TypeError(f"{cls.__name__} needs every field, and only those: {sorted(keys)}")
-    new = object.__new__(cls)
-    object.__setattr__(new, "__dict__", values)
+    new = _new(cls)
+    _set(new, "__dict__", values)
     return new
+
+
+_new = object.__new__
+_set = object.__setattr__

@@ -341,7 +341,8 @@ class Finding(ByValue):
         # per part): repr(location.identity()), the fingerprint, the kind.
         global _ID_HEAD
         loc = self.location
-        pub = loc.public()
+        # (A location marked checked is its own public form: public() would return it.)
+        pub = loc if loc.__dict__.get("_public") else loc.public()
         head = _ID_HEAD  # (one read: a tuple another thread's call may replace)
         if pub.cell is not None:
             ident = repr(loc.identity())
@@ -349,11 +350,13 @@ class Finding(ByValue):
             # repr(identity) is "(uri, version, member, None, offset)": all but
             # the offset is the same for the findings of an object, which
             # come one after another, so its repr is made once.
+            # (The repr of the tuple written as tuple.__repr__ writes it, each
+            # item's repr between ", ": ~5k instructions less than building
+            # and repr'ing the tuple, whose guard against recursion costs.)
             if head[0] is not pub.uri or head[1] is not pub.version or head[2] is not pub.member:
-                head = _ID_HEAD = (pub.uri, pub.version, pub.member, repr((pub.uri, pub.version, pub.member, None))[:-1])
+                head = _ID_HEAD = (pub.uri, pub.version, pub.member, f"({pub.uri!r}, {pub.version!r}, {pub.member!r}, None")
             ident = f"{head[3]}, {loc.offset!r})"
-        text = "\x00".join((ident, self.fingerprint, self.kind, ""))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+        return _sha256(f"{ident}\x00{self.fingerprint}\x00{self.kind}\x00".encode("utf-8")).hexdigest()[:24]
 
     @property
     def severity(self) -> str:
@@ -420,6 +423,8 @@ class Finding(ByValue):
             carried_over=(d.get("scanned_at") or "unknown") if d.get("carried_over") else None,
         )
 
+
+_sha256 = hashlib.sha256
 
 #: Finding.id's last place: (uri, version, member, the repr of its identity
 #: up to the offset), held so the ids of its parts cannot be reused.

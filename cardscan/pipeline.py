@@ -61,7 +61,7 @@ from typing import Any, BinaryIO, Iterable, Sequence
 from urllib.parse import unquote, urlsplit
 
 from . import registry
-from ._byvalue import ByValueUnhashable, built
+from ._byvalue import ByValueUnhashable
 from .allow import LineWatch, honoured, may_allow, split_seekable, start_if_seekable
 from .decoders import Failure, Limits, expand
 from .decoders.base import HEAD_SIZE
@@ -71,7 +71,7 @@ from .engine.config import ScanConfig
 from .engine.scanner import RangeStats, Scanner
 from .errors import SourceError
 from .findings import Cell, ErrorRecord, Finding, FingerprintKey, Location
-from .privacy import published, published_over
+from .privacy import PublishedOver, published, published_over
 from .sources.base import Item, RoutedSource, RowSource
 from .sources.fs import (
     FileSource,
@@ -145,6 +145,27 @@ _new = object.__new__
 _set = object.__setattr__
 
 
+def _base_location(item: Item) -> Location:
+    """``Location(uri=item.uri, version=item.version)`` past its frozen
+    ``__init__``, its fields in their order (as _byvalue.built makes it,
+    without built's check of the keys: a test compares the two)."""
+    loc = _new(Location)
+    _set(loc, "__dict__", {"uri": item.uri, "member": (), "offset": None, "length": None, "line": None,
+                           "column": None, "version": item.version, "cell": None, "ref": None, "dump": None,
+                           "sealed": None})
+    return loc
+
+
+def _fresh_result(item: Item) -> ItemResult:
+    """``ItemResult(item)`` past the dataclass's ``__init__`` (a setattr and
+    a default factory per field: ~3k instructions of each item scanned):
+    its fields in their order, fresh lists and dict. A test compares the two."""
+    r = _new(ItemResult)
+    _set(r, "__dict__", {"item": item, "findings": [], "errors": [], "nbytes": 0, "sha256": None,
+                         "range_stats": None, "obj": {}, "seconds": 0.0, "decoded": False, "allowed": []})
+    return r
+
+
 def _packed_result(r: ItemResult) -> dict[str, Any] | None:
     d = r.__dict__.copy()
     item = d.get("item")
@@ -211,6 +232,8 @@ class Pipeline:
         #: id(source instance) -> is it a RowSource: a runtime Protocol check
         #: costs ~20 us (typing walks the protocol's attributes), once per item.
         self._rows: dict[int, bool] = {}
+        #: id(source instance) -> does it open files as FileSource does (_plain_open), asked once.
+        self._plain: dict[int, bool] = {}
 
     # -- spec ---------------------------------------------------------------------
     def spec(self) -> dict[str, Any]:
@@ -239,11 +262,8 @@ class Pipeline:
     def scan_item(self, item: Item) -> ItemResult:
         """Scan one item. Never raises for bad input: problems become error records."""
         t0 = time.perf_counter()
-        result = ItemResult(item)
-        # Location(uri=item.uri, version=item.version), past its frozen __init__ (_byvalue.built).
-        base = built(Location, {"uri": item.uri, "member": (), "offset": None, "length": None, "line": None,
-                                "column": None, "version": item.version, "cell": None, "ref": None, "dump": None,
-                                "sealed": None})
+        result = _fresh_result(item)
+        base = _base_location(item)
         try:
             source = self.source(item)
             rows = self._rows.get(id(source))
@@ -395,7 +415,10 @@ class Pipeline:
         source's ``open``, bigger than listed, or a database file; the general
         path then reads it.
         """
-        if not _plain_open(source):
+        plain = self._plain.get(id(source))
+        if plain is None:  # (the instance stays referenced by this pipeline: its id is not reused)
+            plain = self._plain[id(source)] = _plain_open(source)
+        if not plain:
             return False
         if base is None:  # (scan_item passes its own: a Location costs ~2 us)
             base = Location(uri=item.uri, version=item.version)
@@ -615,6 +638,21 @@ def publish(result: ItemResult, key: FingerprintKey, obj: dict[str, Any] | None 
     location under the key so remediation can find it (findings.py, seal.py).
     Everything after the pipeline (sinks, state, progress) sees public names.
     ``obj``: the object metadata for its findings (default: the first's)."""
+    findings = result.findings
+    if len(findings) == 1 and not result.errors and not result.allowed:
+        # (Most objects with findings: one finding, no error. What the
+        # general way below does for it, without its closure, dict and lists.)
+        f = findings[0]
+        loc = f.location
+        if loc.cell is None and loc.version is None:
+            sealed = loc.sealed_public(key)
+            if sealed is not loc:
+                f = replace(f, location=replace(loc, uri=sealed.uri, member=sealed.member, sealed=sealed.sealed))
+                result.findings = [f]
+            record = f.obj if obj is None else obj
+            # (published() hands a PublishedOver back as it is: _finish's record, checked there.)
+            object.__setattr__(f, "obj", record if type(record) is PublishedOver else published(record))
+            return
     # One check (and one seal) per name, not per finding: a file may hold millions.
     done: dict[Any, Location | None] = {}
 

@@ -388,9 +388,10 @@ def test_finding_id_is_the_hash_of_its_parts_each_then_a_nul(rng) -> None:
 
     for i in range(50):
         pan = make_pan("4556", 16, rng)
-        loc = Location(uri=rng.choice(["file:///srv/a.csv", f"file:///srv/{pan}\u00e9.csv", "s3://b/k"]),
+        loc = Location(uri=rng.choice(["file:///srv/a.csv", f"file:///srv/{pan}\u00e9.csv", "s3://b/k",
+                                          "file:///srv/it's \"q\"\\\x01\ud800.csv"]),
                        member=tuple(rng.sample(["a.zip", "b\x00c", pan], rng.randint(0, 2))), offset=rng.randint(0, 10 ** 12),
-                       version=rng.choice([None, "v1"]), cell=rng.choice([None, Cell("t", pan, (("id", i),))]))
+                       version=rng.choice([None, "v1", "it's"]), cell=rng.choice([None, Cell("t", pan, (("id", i),))]))
         f = Finding(loc, rng.choice(["pan", "track2"]), "visa", mask(pan), keyed_hash(pan, b"k" * 32), 85)
         assert f.id == old_id(f)
         # More findings of the same place, one after another (the id reuses its place's text).

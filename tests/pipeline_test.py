@@ -7,6 +7,7 @@ import io
 import os
 import pickle
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -500,6 +501,57 @@ def test_ranges_digest_is_order_and_boundary_sensitive() -> None:
 def test_item_result_defaults() -> None:
     r = ItemResult(Item(uri="file:///x", source="file"))
     assert r.findings == [] and r.errors == [] and r.sha256 is None
+
+
+def test_a_base_location_is_the_dataclasss_own() -> None:
+    from cardscan.pipeline import _base_location
+
+    for version in (None, "v1"):
+        item = Item(uri="file:///x", source="file", version=version)
+        a, b = _base_location(item), Location(uri=item.uri, version=version)
+        assert type(a) is Location and a == b and list(a.__dict__.items()) == list(b.__dict__.items())
+        assert [f.name for f in fields(Location)] == list(a.__dict__)
+
+
+def test_a_fresh_result_is_item_result_of_the_item() -> None:
+    from cardscan.pipeline import _fresh_result
+
+    item = Item(uri="file:///x", source="file")
+    a, b = _fresh_result(item), ItemResult(item)
+    assert type(a) is ItemResult and a == b and list(a.__dict__.items()) == list(b.__dict__.items())
+    assert [f.name for f in fields(ItemResult)] == list(a.__dict__)
+    c = _fresh_result(item)
+    assert a.findings is not c.findings and a.obj is not c.obj and a.allowed is not c.allowed and a.errors is not c.errors
+
+
+@pytest.mark.parametrize("named", [False, True])
+@pytest.mark.parametrize("given", [False, True])
+def test_publish_of_one_finding_is_the_general_way(rng, named, given) -> None:
+    # publish's way for a result with one finding and no error gives what
+    # its general way gives (here reached with the same finding twice and
+    # the second dropped after): the same location, sealed when its name
+    # holds a card, and the same published object metadata.
+    from cardscan.engine.scanner import Scanner
+
+    name_pan, card = pan(rng), pan(rng)
+    scanner = Scanner(key=FP)
+    loc = Location(uri=f"file:///srv/{name_pan if named else 'plain'}/notes.txt")
+    (finding,) = scanner.scan_bytes(f"card {card}".encode(), loc)
+    meta = {"path": f"scans/{name_pan}.txt", "sha256": "ab" * 32, "size": 7}
+    obj = {"owner": f"u{name_pan}", "size": 9} if given else None
+    one = ItemResult(Item(uri=loc.uri, source="file"), findings=[finding])
+    two = ItemResult(Item(uri=loc.uri, source="file"), findings=[finding, finding])
+    attach_object(one.findings, dict(meta))
+    attach_object(two.findings, dict(meta))
+    publish(one, FP, obj)
+    publish(two, FP, obj)
+    (f,), g = one.findings, two.findings[0]
+    assert f == g and f.location.to_dict() == g.location.to_dict() and f.obj == g.obj
+    assert type(f.obj) is type(g.obj) and (f.location is finding.location) is (not named)
+    assert bool(f.location.sealed) is named
+    if named:
+        assert Location.from_dict(f.location.to_dict(), FP).uri == loc.uri
+    assert_no_pan(repr(f) + str(f.to_dict(FP)), [name_pan, card], "a published finding")
 
 
 def test_decoder_file_name_from_uris() -> None:

@@ -1453,3 +1453,84 @@ def test_published_keys_remembered_are_only_clean_plain_str(rng, monkeypatch) ->
     monkeypatch.setattr(privacy, "_KEYS_MAX", 3)
     privacy.published({f"k{i}": i for i in range(10)})
     assert len(privacy._KEYS) <= 3
+
+
+def test_is_stamp_is_the_stamp_regex_on_near_misses(rng) -> None:
+    # privacy._is_stamp (a first-character refusal, a cache of the first 19
+    # characters of fs._iso's times) answers as _STAMP.fullmatch does,
+    # whatever came before: stamps, their near misses, digits that are not
+    # ASCII, other lengths, a cached head with a bad fraction.
+    from cardscan.privacy import _STAMP, _STAMP_HEADS, _is_stamp
+
+    good = "2026-12-07T09:23:37.733897Z"
+    texts = [good, "1999-01-31T23:59:60.000000Z", "2199-12-31 00:00:00.123456Z", "2200-01-01T00:00:00.000000Z",
+             "1899-01-01T00:00:00.000000Z", "2026-61-07T09:23:37.733897Z", "2026-12-07T09:23:61.733897Z",
+             "2026-12-07T09:23:37.73389٣Z", "2026-12-07T09:23:37.７33897Z", "2026-12-07T09:23:37.7338a7Z",
+             "2026-12-07T09:23:37,733897Z", "2026-12-07T09:23:37.733897z", "2026-12-07X09:23:37.733897Z",
+             "2026-12-07T09:23:37.733897+0", "2026-12-07T09:23:37.7+00:00", "2026-12-07T09:23:37.73389Z",
+             "2026-12-07T09:23:37.7338970Z", "2026-12-07T09:23:37Z", "2026-12-07", "3026-12-07T09:23:37.733897Z",
+             "0026-12-07T09:23:37.733897Z", " 2026-12-07T09:23:37.733897Z", "2026-12-07T09:23:37.733897Z ",
+             "4556737586899855", "455673******9855", "file:///srv/2026-12-07.log", "１９９９-01-01T00:00:00.000000Z",
+             "2026-12-07T09:23:37.733897Z\n", "2\u0000", "1", "2", ""]
+    for _ in range(3000):  # mutations of a stamp: one character changed, dropped or doubled
+        t = list(good)
+        i = rng.randrange(len(t))
+        op = rng.randrange(3)
+        if op == 0:
+            t[i] = rng.choice("0123456789-:.TZz +٣７a\n")
+        elif op == 1:
+            del t[i]
+        else:
+            t.insert(i, t[i])
+        texts.append("".join(t))
+    for heads in ("cold", "warm"):
+        for t in texts:
+            assert _is_stamp(t) == bool(_STAMP.fullmatch(t)), (heads, t)
+        assert all(_STAMP.fullmatch(h + ".000000Z") for h in _STAMP_HEADS)
+    # A cached head does not let a fraction through that the regex refuses.
+    assert _is_stamp(good) and good[:19] in _STAMP_HEADS
+    for bad in ("73389٣", "７33897", "7338a7", "733 97"):
+        assert not _is_stamp(good[:20] + bad + "Z") and not _STAMP.fullmatch(good[:20] + bad + "Z")
+
+    class Odd(str):
+        def __getitem__(self, key):  # reads its own way: the regex decides
+            return "x"
+
+    assert _is_stamp(Odd(good)) and not _is_stamp(Odd("x" + good))
+
+
+def test_published_over_a_files_own_part_is_published_of_the_whole(rng) -> None:
+    # published_over's straight way for a file's own part (size, mtime,
+    # ukey, sha256, sha256_mode, in that order) gives published() of the
+    # whole record: the same values, masked the same, in the same order;
+    # near misses (a card in the mtime or the mode, a card as the size, a
+    # float, None, another order, a key of the base's) too.
+    from cardscan.privacy import PublishedOver, published, published_over
+
+    card = str(make_pan("4556", 16, rng))  # (a plain str: make_pan's is a subclass, which takes the loop)
+    base = published({"owner": "alice", "group": "staff", "mode": "0644", "exposure": "private", "readers": ["user:alice"]})
+    digest = "ab" * 32
+    mtimes = ["2026-12-07T09:23:37.733897Z", "2201-12-07T09:23:37.733897Z", f"2026-12-07T{card}Z", card,
+              f"{card[:8]} {card[8:]}", "2026-12-07T09:23:37.73389٣Z", "x" * 11, "", None, 7]
+    sizes = [0, 400, 10**11 - 1, 10**11, int(card), -int(card), 4.5, True, None]
+    modes = ["whole", f"whole {card}", card, "w" * 12, 5]
+    keys = [f"400:{card}:2049:12", "400:1:2:3"]
+    cases = []
+    for _ in range(400):
+        extra = {"size": rng.choice(sizes), "mtime": rng.choice(mtimes), "ukey": rng.choice(keys),
+                 "sha256": rng.choice([digest, card * 4]), "sha256_mode": rng.choice(modes)}
+        cases.append(extra)
+        cases.append(dict(reversed(list(extra.items()))))
+    cases.append({"size": 1, "mtime": mtimes[0], "ukey": keys[1], "sha256": digest, "sha256_mode": "whole", "x": 1})
+    over = published({**base, "size": 5})
+    for extra in cases:
+        for b in (base, over):
+            got, want = published_over(b, extra), published({**b, **extra})
+            assert got == want and list(got) == list(want), extra
+            # (ukey and sha256 are opaque, a size is a measure: kept as they are, by design)
+            kept = extra["ukey"] != keys[1] or extra["sha256"] != digest or extra["size"] in (int(card), -int(card))
+            assert_no_pan(repr(got), [] if kept else [card], "published_over")
+            if type(got) is PublishedOver:
+                assert got.base is b and dict(got) == {**got.base, **got.extra}
+    straight = {"size": 400, "mtime": mtimes[0], "ukey": keys[1], "sha256": digest, "sha256_mode": "whole"}
+    assert type(published_over(base, straight)) is PublishedOver

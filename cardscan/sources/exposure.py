@@ -197,13 +197,18 @@ class LocalExposure:
         """``exposure``, ``readers`` (and ``group_members``, ``exposure_detail``
         when there is something to say) for the file at ``path`` with stat ``st``.
         The dict is shared between files with the same answer: do not modify it."""
+        return self.of_ids(path, st.st_uid, st.st_gid, st.st_mode, st.st_dev)
+
+    def of_ids(self, path: str, uid: int, gid: int, mode: int, dev: int) -> dict[str, Any]:
+        """:meth:`of` for a stat's ``st_uid``, ``st_gid``, ``st_mode`` and ``st_dev``
+        (a listed file's ``ListedMeta.perm``, with no stat-like object made for it)."""
         d = path.rpartition(os.sep)[0] or os.sep
         current = self._current  # one read: another thread may move it on meanwhile
         if current is None or current[0] != d:
             current = self._current = (d, self.chain(d), {})
         _, chain, memo = current
-        acl = self._acl_blob(path, st.st_dev)
-        key = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode), acl)
+        acl = self._acl_blob(path, dev)
+        key = (uid, gid, stat.S_IMODE(mode), acl)
         out = memo.get(key)
         if out is None:
             out = memo[key] = self._judge(chain, key)
@@ -387,6 +392,14 @@ def file_exposure(path: str, st: os.stat_result) -> dict[str, Any]:
     if _local is None or _pid != os.getpid():
         _local, _pid = LocalExposure(), os.getpid()
     return _local.of(path, st)
+
+
+def file_exposure_ids(path: str, uid: int, gid: int, mode: int, dev: int) -> dict[str, Any]:
+    """:func:`file_exposure` from a stat's uid, gid, mode and dev (:meth:`LocalExposure.of_ids`)."""
+    global _local, _pid
+    if _local is None or _pid != os.getpid():
+        _local, _pid = LocalExposure(), os.getpid()
+    return _local.of_ids(path, uid, gid, mode, dev)
 
 
 def _name_of(cache: dict[int, str], ident: int, lookup: Any) -> str:

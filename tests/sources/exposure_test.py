@@ -246,6 +246,26 @@ def test_files_of_a_directory_share_one_chain(open_tmp_path: Path, monkeypatch: 
     assert all(a is answers[0] for a in answers)  # same owner, group, mode, ACL: one answer
 
 
+def test_of_ids_is_of_and_keeps_each_files_acl(acls: Path) -> None:
+    # file_exposure_ids (a listed file's perm tuple, no stat object) answers
+    # as file_exposure: per file, so a file of the directory with an ACL of
+    # its own gets its own answer, the next one without gets the shared one.
+    from cardscan.sources.exposure import file_exposure, file_exposure_ids
+
+    files = [write(acls / f"f{i}", 0o600) for i in range(4)]
+    set_acl(files[1], [(USER_OBJ, 6, None), (USER, 4, 12345), (GROUP_OBJ, 0, None), (MASK, 4, None), (OTHER, 0, None)])
+    files[2].chmod(0o644)
+    got = []
+    for f in files + files[::-1]:
+        st = os.stat(f)
+        a = file_exposure_ids(str(f), st.st_uid, st.st_gid, st.st_mode, st.st_dev)
+        assert a == file_exposure(str(f), st) == fresh(f)
+        assert a == LocalExposure().of_ids(str(f), st.st_uid, st.st_gid, st.st_mode, st.st_dev)
+        got.append(a)
+    assert got[0] == got[3] and got[1] != got[0] and got[2] != got[0]
+    assert "user:12345" in got[1]["readers"] and "user:12345" not in got[0]["readers"]
+
+
 # -- real users and groups ----------------------------------------------------------------
 
 def test_group_readable_needs_members_besides_the_owner(open_tmp_path: Path, accounts: Accounts) -> None:

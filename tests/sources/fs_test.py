@@ -547,6 +547,90 @@ def test_read_files_c_and_python_agree_on_stats(tmp_path: Path) -> None:
     assert (st.st_atime, st.st_mtime) == (want.st_atime, want.st_mtime)
 
 
+def test_batch_stat_in_c_is_the_python_one() -> None:
+    # The C batch_stat builds the same os.stat_result as the Python one, for
+    # times before 1970, past 2262 (where sec * 10**9 leaves 64 bits), big
+    # inode and device numbers (unsigned) and odd nanoseconds.
+    if fs_module._C_BATCH_STAT is None:
+        pytest.skip("no C reader built")
+    import random
+
+    rng = random.Random(17)
+    secs = [0, 1, -1, -1_500_000_002, 1_733_563_417, 9_000_000_000, -9_000_000_000, 8_999_999_999,
+            2**62, -(2**62), 253_402_300_799]
+    records = []
+    for n in range(400):
+        times = [(rng.choice(secs) if n % 3 else rng.randrange(-2**40, 2**40), rng.randrange(10**9))
+                 for _ in range(3)]
+        records.append(fs_module._STAT.pack(rng.randrange(2**16), rng.choice([1, 2**63 + 5, 2**64 - 1]),
+                                            rng.choice([0, 2049, 2**64 - 1]), rng.randrange(5), rng.randrange(2**32),
+                                            rng.randrange(2**32), rng.randrange(2**40), *[x for t in times for x in t]))
+    stats = b"".join(records)
+    for i in range(len(records)):
+        got, want = fs_module.batch_stat(stats, i), fs_module._batch_stat_python(stats, i)
+        assert type(got) is os.stat_result and got == want
+        assert [getattr(got, f) for f in dir(want) if f.startswith("st_")] == \
+            [getattr(want, f) for f in dir(want) if f.startswith("st_")]
+        assert [type(getattr(got, f)) for f in dir(want) if f.startswith("st_")] == \
+            [type(getattr(want, f)) for f in dir(want) if f.startswith("st_")]
+        st, key = fs_module.batch_stat_key(stats, i)
+        assert st == want and key == fs_module.ukey(want) and type(key) is str
+    with pytest.raises(IndexError):
+        fs_module.batch_stat_key(stats, len(records))
+    with pytest.raises(IndexError):
+        fs_module.batch_stat(stats, len(records))
+    with pytest.raises(IndexError):
+        fs_module.batch_stat(stats, -1)
+
+
+def test_still_in_c_is_the_python_one(tmp_path: Path) -> None:
+    # _still in C (no stat_result for the lstat) answers as the Python one:
+    # the same file unchanged, rewritten, touched, chmod'ed, renamed over,
+    # a link or a directory now, gone; an odd name; a far mtime.
+    if fs_module._C_STILL is None:
+        pytest.skip("no C reader built")
+    a = tmp_path / "a.log"
+    a.write_bytes(b"card")
+    odd = tmp_path / os.fsdecode(b"odd-\xff.log")
+    odd.write_bytes(b"x")
+    cases = []
+
+    def check(path: Path, st: os.stat_result, want: bool) -> None:
+        got, python = fs_module._still(str(path), st), fs_module._still_python(str(path), st)
+        assert got is python is want, (path, got, python)
+        cases.append(want)
+
+    st = os.lstat(a)
+    check(a, st, True)
+    check(odd, os.lstat(odd), True)
+    check(tmp_path / "missing", st, False)
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    check(a, st, False)
+    st = os.lstat(a)
+    os.chmod(a, 0o600)
+    check(a, st, False)
+    st = os.lstat(a)
+    a.write_bytes(b"card!")
+    check(a, st, False)
+    st = os.lstat(a)
+    b = tmp_path / "b.log"
+    b.write_bytes(b"card!")
+    os.replace(b, a)
+    check(a, st, False)
+    st = os.lstat(a)
+    os.utime(a, ns=(1, 8_000_000_000 * 10**9 + 7))  # past 2262: more than 64 bits of ns
+    check(a, st, False)
+    check(a, os.lstat(a), True)
+    link = tmp_path / "link"
+    link.symlink_to(a)
+    check(link, os.lstat(a), False)
+    check(link, os.lstat(link), True)
+    check(tmp_path, os.lstat(a), False)
+    with pytest.raises(TypeError):
+        fs_module._C_STILL(str(a), tuple(os.lstat(a)))
+    assert cases.count(True) == 4
+
+
 def test_read_files_sees_a_file_that_changes_while_read(tmp_path: Path, monkeypatch) -> None:
     # The Python twin (the C one cannot be paused mid-read): an fstat after the
     # read that differs from the one before is "changed", left to the general path.
@@ -742,14 +826,22 @@ def test_a_listed_file_swapped_for_a_link_is_not_followed(tmp_path: Path) -> Non
     assert [following.read_small(i, 1 << 16)[0] for i in following.items() if isinstance(i, Item)] == [b"not listed\n"]
 
 
-def test_iso_writes_what_datetime_writes(rng) -> None:
+@pytest.mark.parametrize("c", [True, False])
+def test_iso_writes_what_datetime_writes(rng, monkeypatch, c) -> None:
     # _iso formats the date and time of day once per second and rounds the
-    # microseconds itself: the same text as datetime's, at the rounding edges too.
+    # microseconds itself: the same text as datetime's, at the rounding edges too;
+    # in C (_fsbatch.iso, to 2262) and in Python.
+    if c and fs_module._C_ISO is None:
+        pytest.skip("no C reader built")
+    if not c:
+        monkeypatch.setattr(fs_module, "_C_ISO", None)
     edges = [0, 1, 499, 500, 501, 999_499, 999_500, 999_501, 999_999_499, 999_999_500, 999_999_501, 999_999_999]
     values = [rng.randrange(0, 253402300799 * 10**9) for _ in range(20000)]
     values += [rng.randrange(1_600_000_000, 1_900_000_000) * 10**9 + rng.choice(edges) + rng.randrange(1000) * 1000
                for _ in range(20000)]
-    values += edges + [-1, -10**9, -1_500_000_001, 253402300798 * 10**9 + 999_999_600]
+    values += edges + [-1, -10**9, -1_500_000_001, 253402300798 * 10**9 + 999_999_600, 2**63 - 1, 2**63, 2**63 + 1,
+                       2**53, 2**53 + 1, 9_007_199_254_740_993, 1_733_563_417_999_999_500, 1_733_563_417_999_999_499]
+    values += [rng.randrange(2**62, 2**63 + 10**12) for _ in range(2000)]
     for ns in values:
         assert fs_module._iso(ns) == fs_module._iso_datetime(ns), ns
     # Where datetime ends (it rounds this up to year 10000) and past it: no
