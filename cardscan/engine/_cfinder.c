@@ -1262,6 +1262,46 @@ static PyObject *simd_levels(PyObject *self, PyObject *noargs) {
 
 static PyObject *inline_bytes(PyObject *self, PyObject *args); /* defined at the end */
 
+/* ---- low entropy (filters.is_low_entropy) ---------------------------------- */
+
+/* low_entropy(digits: str) -> bool: one ASCII digit more than 7 times, or
+ * 8 ASCII digits in a row each one more (or each one less) than the one
+ * before, mod 10. The Python twin is filters.is_low_entropy_python (tests
+ * compare them); this one is ~15x cheaper per valid number (ten str.count
+ * calls and a regex there). Other characters count as nothing and break
+ * runs, as there. */
+static PyObject *low_entropy(PyObject *self, PyObject *arg) {
+    (void)self;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "low_entropy() takes a str");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    Py_ssize_t count[10] = {0};
+    int up = 0, down = 0, prev = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        if (ch < '0' || ch > '9') {
+            prev = -1;
+            up = down = 0;
+            continue;
+        }
+        int d = (int)(ch - '0');
+        if (++count[d] > 7) Py_RETURN_TRUE;
+        if (prev >= 0) {
+            up = d == (prev + 1) % 10 ? up + 1 : 1;
+            down = d == (prev + 9) % 10 ? down + 1 : 1;
+        } else {
+            up = down = 1;
+        }
+        if (up >= 8 || down >= 8) Py_RETURN_TRUE;
+        prev = d;
+    }
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef methods[] = {
     {"find_chains", find_chains, METH_VARARGS, "Find digit chains that may hold a PAN."},
     {"newlines", newlines, METH_VARARGS, "Count newlines in buf[start:end]; return (count, last offset)."},
@@ -1272,6 +1312,7 @@ static PyMethodDef methods[] = {
     {"simd", simd, METH_VARARGS, "The SIMD level in use; simd(name) switches to name and returns the previous."},
     {"simd_levels", simd_levels, METH_NOARGS, "The SIMD levels this CPU can run, best first."},
     {"inline_bytes", inline_bytes, METH_VARARGS, "(mask of inline pre-check bytes present, offsets of '+' between digits)."},
+    {"low_entropy", low_entropy, METH_O, "filters.is_low_entropy of a str, in C."},
     {NULL, NULL, 0, NULL},
 };
 
