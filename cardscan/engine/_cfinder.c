@@ -1155,55 +1155,72 @@ static PyObject *runs_table_obj = NULL;
 static int runs_table_ascii = 0;
 static unsigned char runs_table_lo[16];
 
+/* Checks table (256 entries of 0 or 1; ValueError else) and what the
+ * vector loops need of it: whether its class is ASCII only, and lo (the
+ * nibble table, in lo_local unless the table is the one kept). -1 on error. */
+static int runs_table(PyObject *tobj, const Py_buffer *tview, int *ascii_only, unsigned char *lo_local,
+                      const unsigned char **lo_tab) {
+    const unsigned char *t = (const unsigned char *)tview->buf;
+    if (tobj == runs_table_obj) {
+        *ascii_only = runs_table_ascii;
+        *lo_tab = runs_table_lo;
+        return 0;
+    }
+    if (tview->len != 256) {
+        PyErr_SetString(PyExc_ValueError, "table must be 256 bytes");
+        return -1;
+    }
+    *ascii_only = 1;
+    for (int c = 0; c < 256; c++) {
+        if (t[c] > 1) {
+            PyErr_SetString(PyExc_ValueError, "table entries must be 0 or 1");
+            return -1;
+        }
+        if (c >= 128 && t[c]) *ascii_only = 0;
+    }
+    /* lo[low nibble] has the bit of each high nibble (0-7) in the class: class_mask_ssse3. */
+    memset(lo_local, 0, 16);
+    for (int c = 0; c < 128; c++)
+        if (t[c]) lo_local[c & 15] |= (unsigned char)(1 << (c >> 4));
+    *lo_tab = lo_local;
+    if (PyBytes_CheckExact(tobj)) {
+        Py_INCREF(tobj);
+        Py_XSETREF(runs_table_obj, tobj);
+        runs_table_ascii = *ascii_only;
+        memcpy(runs_table_lo, lo_local, sizeof runs_table_lo);
+    }
+    return 0;
+}
+
+/* The runs of at least min_len (1-64) class bytes, appended to out. */
+static int class_runs_into(const unsigned char *b, Py_ssize_t n, const unsigned char *t, int min_len, PyObject *out,
+                           int ascii_only, const unsigned char *lo_tab) {
+#ifdef CARDSCAN_X86
+    if (ascii_only && level == LEVEL_AVX2) return class_runs_avx2(b, n, t, min_len, out, lo_tab);
+    if (ascii_only && level >= LEVEL_SSE2 && have_ssse3) return class_runs_ssse3(b, n, t, min_len, out, lo_tab);
+#else
+    (void)ascii_only;
+#endif
+    return class_runs_scalar(b, n, t, min_len, out, lo_tab);
+}
+
 static PyObject *class_runs(PyObject *self, PyObject *args) {
     Py_buffer view, tview;
     Py_ssize_t min_len;
     if (!PyArg_ParseTuple(args, "y*y*n", &view, &tview, &min_len)) return NULL;
     PyObject *out = NULL;
     const unsigned char *t = (const unsigned char *)tview.buf;
-    int ascii_only = 1;
-    unsigned char lo_local[16] = {0};
-    const unsigned char *lo_tab = lo_local;
-    PyObject *tobj = PyTuple_GET_ITEM(args, 1);
-    if (tobj == runs_table_obj) {
-        ascii_only = runs_table_ascii;
-        lo_tab = runs_table_lo;
-    } else {
-        if (tview.len != 256) {
-            PyErr_SetString(PyExc_ValueError, "table must be 256 bytes");
-            goto done;
-        }
-        for (int c = 0; c < 256; c++) {
-            if (t[c] > 1) {
-                PyErr_SetString(PyExc_ValueError, "table entries must be 0 or 1");
-                goto done;
-            }
-            if (c >= 128 && t[c]) ascii_only = 0;
-        }
-        /* lo[low nibble] has the bit of each high nibble (0-7) in the class: class_mask_ssse3. */
-        for (int c = 0; c < 128; c++)
-            if (t[c]) lo_local[c & 15] |= (unsigned char)(1 << (c >> 4));
-        if (PyBytes_CheckExact(tobj)) {
-            Py_INCREF(tobj);
-            Py_XSETREF(runs_table_obj, tobj);
-            runs_table_ascii = ascii_only;
-            memcpy(runs_table_lo, lo_local, sizeof runs_table_lo);
-        }
-    }
+    int ascii_only;
+    unsigned char lo_local[16];
+    const unsigned char *lo_tab;
+    if (runs_table(PyTuple_GET_ITEM(args, 1), &tview, &ascii_only, lo_local, &lo_tab) < 0) goto done;
     if (min_len < 1) min_len = 1;
     const unsigned char *b = (const unsigned char *)view.buf;
     Py_ssize_t n = view.len;
     out = PyList_New(0);
     if (!out) goto done;
     if (min_len <= 64) {
-        int rc;
-#ifdef CARDSCAN_X86
-        if (ascii_only && level == LEVEL_AVX2) rc = class_runs_avx2(b, n, t, (int)min_len, out, lo_tab);
-        else if (ascii_only && level >= LEVEL_SSE2 && have_ssse3) rc = class_runs_ssse3(b, n, t, (int)min_len, out, lo_tab);
-        else
-#endif
-            rc = class_runs_scalar(b, n, t, (int)min_len, out, lo_tab);
-        if (rc < 0) Py_CLEAR(out);
+        if (class_runs_into(b, n, t, (int)min_len, out, ascii_only, lo_tab) < 0) Py_CLEAR(out);
         goto done;
     }
     /* Longer minimum: measure every run (rare; no caller needs it today). */
@@ -1261,6 +1278,7 @@ static PyObject *simd_levels(PyObject *self, PyObject *noargs) {
 }
 
 static PyObject *inline_bytes(PyObject *self, PyObject *args); /* defined at the end */
+static PyObject *inline_gate(PyObject *self, PyObject *args);
 
 /* ---- low entropy (filters.is_low_entropy) ---------------------------------- */
 
@@ -1312,6 +1330,7 @@ static PyMethodDef methods[] = {
     {"simd", simd, METH_VARARGS, "The SIMD level in use; simd(name) switches to name and returns the previous."},
     {"simd_levels", simd_levels, METH_NOARGS, "The SIMD levels this CPU can run, best first."},
     {"inline_bytes", inline_bytes, METH_VARARGS, "(mask of inline pre-check bytes present, offsets of '+' between digits)."},
+    {"inline_gate", inline_gate, METH_VARARGS, "Whether inline.find_encoded could find anything in buf (table: base64 union class)."},
     {"low_entropy", low_entropy, METH_O, "filters.is_low_entropy of a str, in C."},
     {NULL, NULL, 0, NULL},
 };
@@ -1404,6 +1423,56 @@ static Py_ssize_t inline_mask_sse2(const unsigned char *b, Py_ssize_t n, int *ma
     return i;
 }
 #endif
+
+/* The mask of inline_bytes (without the '+' list). */
+static int inline_mask(const unsigned char *b, Py_ssize_t n) {
+    int mask = 0;
+    Py_ssize_t i = 0;
+#ifdef CARDSCAN_X86
+    if (level >= LEVEL_SSE2) i = level == LEVEL_AVX2 ? inline_mask_avx2(b, n, &mask) : inline_mask_sse2(b, n, &mask);
+#endif
+    for (; i < n; i++) mask |= INLINE_BITS[b[i]];
+    return mask;
+}
+
+/* inline_gate(buf, table) -> bool: could inline.find_encoded find anything
+ * in buf? False only where none of its decoders has a place to start: no
+ * byte of inline_bytes' mask, no '+' between two ASCII digits, and no run
+ * of 12 bytes of table (the base64 quads' union class, as class_runs finds
+ * with min_len 12). One call where the engine made ~8,000 instructions of
+ * Python calls to learn that of a small file; inline.may_hold_encoded_python
+ * is its twin (tests compare them, and find_encoded with it). */
+static PyObject *inline_gate(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view, tview;
+    if (!PyArg_ParseTuple(args, "y*y*", &view, &tview)) return NULL;
+    const unsigned char *b = (const unsigned char *)view.buf, *t = (const unsigned char *)tview.buf;
+    Py_ssize_t n = view.len;
+    int found = inline_mask(b, n) != 0, ascii_only;
+    for (const unsigned char *p = b; !found && n > 0 && (p = memchr(p, '+', (size_t)(b + n - p))) != NULL; p++) {
+        Py_ssize_t i = p - b;
+        found = i >= 1 && i + 1 < n && IS_DIGIT[b[i - 1]] && IS_DIGIT[b[i + 1]];
+    }
+    PyObject *res = NULL;
+    if (!found) {
+        unsigned char lo_local[16];
+        const unsigned char *lo_tab;
+        if (runs_table(PyTuple_GET_ITEM(args, 1), &tview, &ascii_only, lo_local, &lo_tab) < 0) goto done;
+        PyObject *runs = PyList_New(0);
+        if (!runs) goto done;
+        if (class_runs_into(b, n, t, 12, runs, ascii_only, lo_tab) < 0) {
+            Py_DECREF(runs);
+            goto done;
+        }
+        found = PyList_GET_SIZE(runs) > 0;
+        Py_DECREF(runs);
+    }
+    res = PyBool_FromLong(found);
+done:
+    PyBuffer_Release(&tview);
+    PyBuffer_Release(&view);
+    return res;
+}
 
 static PyObject *inline_bytes(PyObject *self, PyObject *args) {
     Py_buffer view;
