@@ -311,10 +311,38 @@ typedef struct {
 } WordSet;
 
 typedef struct {
-    WordSet neg, pos;
+    WordSet *neg, *pos;
     Py_ssize_t window;
     long mode; /* ID_* bits */
 } IdWords;
+
+/* Built word sets, kept from one find_chains call to the next: every call
+ * of a Detector passes the same two word lists (bytes objects), and building
+ * the negative words' set again for each flagged file (a "card=" field asks
+ * it) was ~7,000 of the finder's ~13,000 instructions per small file. An
+ * entry holds a reference to its bytes object, so the object, immutable,
+ * stays what it was while the entry names it; the GIL is held throughout. */
+#define WS_CACHE 4
+static struct {
+    PyObject *blob; /* a bytes object (strong reference), NULL: free */
+    WordSet ws;
+} ws_cache[WS_CACHE];
+static int ws_cache_next = 0;
+
+static WordSet *wordset_for(PyObject *blob) {
+    for (int i = 0; i < WS_CACHE; i++)
+        if (ws_cache[i].blob == blob) return &ws_cache[i].ws;
+    int i = ws_cache_next;
+    ws_cache_next = (ws_cache_next + 1) % WS_CACHE;
+    Py_INCREF(blob);
+    Py_XSETREF(ws_cache[i].blob, blob);
+    WordSet *ws = &ws_cache[i].ws;
+    ws->blob = (const unsigned char *)PyBytes_AS_STRING(blob);
+    ws->len = PyBytes_GET_SIZE(blob);
+    ws->state = 0; /* built on its first lookup, as before */
+    ws->firsts = 0;
+    return ws;
+}
 
 /* IdWords.mode bits (candidates.ID_DROP ...). */
 #define ID_DROP 1        /* drop values of id fields */
@@ -408,6 +436,26 @@ static void keepset_build(KeepSet *ks) {
     ks->state = 1;
 }
 
+/* The published test cards' set, kept between calls as the word sets are
+ * (one entry: a Detector passes one list): built on the first id-labelled
+ * chain of the first call that meets one, then reused, where it was built
+ * (a 12 KiB allocation and ~100 numbers hashed) for every such call. */
+static PyObject *keep_cache_blob = NULL;
+static KeepSet keep_cache;
+
+static KeepSet *keepset_for(PyObject *blob) {
+    if (keep_cache_blob != blob) {
+        PyMem_Free(keep_cache.off);
+        keep_cache.off = NULL;
+        Py_INCREF(blob);
+        Py_XSETREF(keep_cache_blob, blob);
+        keep_cache.blob = (const unsigned char *)PyBytes_AS_STRING(blob);
+        keep_cache.len = PyBytes_GET_SIZE(blob);
+        keep_cache.state = 0; /* its slots are allocated on its first lookup */
+    }
+    return &keep_cache;
+}
+
 /* Is b[s:e] one of the numbers of ks? */
 static int kept(KeepSet *ks, const unsigned char *b, Py_ssize_t s, Py_ssize_t e) {
     if (!ks) return 0;
@@ -496,7 +544,7 @@ static int id_field_before(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, P
         if (t1 == i0) break;
         Py_ssize_t t0 = t1;
         while (t0 > i0 && IS_ALNUM[b[t0 - 1]]) t0--;
-        if (in_words(&w->neg, b + t0, t1 - t0)) { neg = 1; break; }
+        if (in_words(w->neg, b + t0, t1 - t0)) { neg = 1; break; }
         t1 = t0;
     }
     if (!neg) return 0;
@@ -505,7 +553,7 @@ static int id_field_before(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, P
         if (t1 == i0) break;
         Py_ssize_t t0 = t1;
         while (t0 > i0 && IS_ALNUM[b[t0 - 1]]) t0--;
-        if (has_word_inside(&w->pos, b + t0, t1 - t0)) return 0;
+        if (has_word_inside(w->pos, b + t0, t1 - t0)) return 0;
         t1 = t0;
     }
     return 1;
@@ -514,7 +562,7 @@ static int id_field_before(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, P
 /* Is there a card word (ids->pos) in the window before b[s], any case? */
 static int card_word_before(const unsigned char *b, Py_ssize_t s, IdWords *w) {
     Py_ssize_t lo = s > w->window ? s - w->window : 0;
-    return has_word_inside(&w->pos, b + lo, s - lo);
+    return has_word_inside(w->pos, b + lo, s - lo);
 }
 
 /* The contiguous chain b[s:e]: -1 to drop it, else its flags (0, or
@@ -770,7 +818,7 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
     Py_ssize_t start = 0, end = -1;
     PyObject *table_obj = Py_None, *ids_obj = Py_None, *keep_obj = Py_None;
     IdWords ids_words, *ids = NULL;
-    KeepSet keep_set, *keep = NULL;
+    KeepSet *keep = NULL;
     if (!PyArg_ParseTuple(args, "y*|nnOOO", &view, &start, &end, &table_obj, &ids_obj, &keep_obj)) return NULL;
     if (keep_obj != Py_None && !PyBytes_Check(keep_obj)) {
         PyBuffer_Release(&view);
@@ -785,14 +833,8 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
             PyBuffer_Release(&view);
             return NULL;
         }
-        ids_words.neg.blob = (const unsigned char *)PyBytes_AS_STRING(neg);
-        ids_words.neg.len = PyBytes_GET_SIZE(neg);
-        ids_words.neg.state = 0;
-        ids_words.neg.firsts = 0;
-        ids_words.pos.blob = (const unsigned char *)PyBytes_AS_STRING(pos);
-        ids_words.pos.len = PyBytes_GET_SIZE(pos);
-        ids_words.pos.state = 0;
-        ids_words.pos.firsts = 0;
+        ids_words.neg = wordset_for(neg);
+        ids_words.pos = wordset_for(pos);
         ids = &ids_words;
     }
     const unsigned char *table = NULL;
@@ -812,13 +854,7 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
     if (start < 0) start = 0;
     PyObject *out = PyList_New(0), *wide = PyList_New(0);
     if (!out || !wide) goto fail;
-    if (keep_obj != Py_None && ids) { /* its slots are allocated on its first lookup */
-        keep_set.blob = (const unsigned char *)PyBytes_AS_STRING(keep_obj);
-        keep_set.len = PyBytes_GET_SIZE(keep_obj);
-        keep_set.state = 0;
-        keep_set.off = NULL;
-        keep = &keep_set;
-    }
+    if (keep_obj != Py_None && ids) keep = keepset_for(keep_obj);
     int rc;
 #ifdef CARDSCAN_X86
     if (level == LEVEL_AVX2) rc = find_loop_avx2(b, start, end, table, ids, keep, out, wide);
@@ -830,14 +866,12 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
     /* ASCII chains first, then UTF-16 ones, as the oracle lists them. */
     if (PyList_SetSlice(out, PyList_GET_SIZE(out), PyList_GET_SIZE(out), wide) < 0) goto fail;
     Py_DECREF(wide);
-    if (keep) PyMem_Free(keep->off);
     if (table) PyBuffer_Release(&tview);
     PyBuffer_Release(&view);
     return out;
 fail:
     Py_XDECREF(out);
     Py_XDECREF(wide);
-    if (keep) PyMem_Free(keep->off);
     if (table) PyBuffer_Release(&tview);
     PyBuffer_Release(&view);
     return NULL;
@@ -1061,18 +1095,16 @@ __attribute__((target("avx2"))) static inline uint64_t class_mask_avx2(const uns
  * a constant in each instantiation; the vector ones need an ASCII class. */
 static inline __attribute__((always_inline)) int class_runs_loop(const unsigned char *b, Py_ssize_t n,
                                                                  const unsigned char *t, int min_len, PyObject *out,
-                                                                 int lvl) {
+                                                                 const unsigned char *lo_tab, int lvl) {
 #ifdef CARDSCAN_X86
-    unsigned char lo_tab[16] = {0}, hi_tab[16] = {0};
-    for (int c = 0; c < 128; c++)
-        if (t[c]) lo_tab[c & 15] |= (unsigned char)(1 << (c >> 4));
-    for (int h = 0; h < 8; h++) hi_tab[h] = (unsigned char)(1 << h);
+    static const unsigned char hi_tab[16] = {1, 2, 4, 8, 16, 32, 64, 128};
     __m128i lo = _mm_loadu_si128((const __m128i *)lo_tab), hi = _mm_loadu_si128((const __m128i *)hi_tab);
 #define FULL_MASK(p) \
     (lvl == LEVEL_AVX2 ? class_mask_avx2((p), lo, hi) \
                        : lvl == LEVEL_SSE2 ? class_mask_ssse3((p), lo, hi) : class_mask_scalar((p), 64, t))
 #else
     (void)lvl;
+    (void)lo_tab;
 #define FULL_MASK(p) class_mask_scalar((p), 64, t)
 #endif
 #define CLASS_MASK(pos) \
@@ -1100,14 +1132,15 @@ static inline __attribute__((always_inline)) int class_runs_loop(const unsigned 
     return 0;
 }
 
-#define RUNS_ARGS const unsigned char *b, Py_ssize_t n, const unsigned char *t, int min_len, PyObject *out
-static int class_runs_scalar(RUNS_ARGS) { return class_runs_loop(b, n, t, min_len, out, LEVEL_SCALAR); }
+#define RUNS_ARGS \
+    const unsigned char *b, Py_ssize_t n, const unsigned char *t, int min_len, PyObject *out, const unsigned char *lo_tab
+static int class_runs_scalar(RUNS_ARGS) { return class_runs_loop(b, n, t, min_len, out, lo_tab, LEVEL_SCALAR); }
 #ifdef CARDSCAN_X86
 __attribute__((target("ssse3"))) static int class_runs_ssse3(RUNS_ARGS) {
-    return class_runs_loop(b, n, t, min_len, out, LEVEL_SSE2);
+    return class_runs_loop(b, n, t, min_len, out, lo_tab, LEVEL_SSE2);
 }
 __attribute__((target("avx2"))) static int class_runs_avx2(RUNS_ARGS) {
-    return class_runs_loop(b, n, t, min_len, out, LEVEL_AVX2);
+    return class_runs_loop(b, n, t, min_len, out, lo_tab, LEVEL_AVX2);
 }
 #endif
 #undef RUNS_ARGS
@@ -1115,38 +1148,79 @@ __attribute__((target("avx2"))) static int class_runs_avx2(RUNS_ARGS) {
 /* class_runs(buf, table, min_len) -> list[(start, end)]: maximal runs of
  * bytes whose table entry is non-zero, at least min_len long. The inline
  * base64 pre-check uses it instead of bytes.translate + find. */
+/* The last table checked (a bytes object, held: immutable while held) and
+ * what was learnt from it: each file's inline pre-check passes the same
+ * one, and checking it again cost ~2,000 instructions a call. */
+static PyObject *runs_table_obj = NULL;
+static int runs_table_ascii = 0;
+static unsigned char runs_table_lo[16];
+
+/* Checks table (256 entries of 0 or 1; ValueError else) and what the
+ * vector loops need of it: whether its class is ASCII only, and lo (the
+ * nibble table, in lo_local unless the table is the one kept). -1 on error. */
+static int runs_table(PyObject *tobj, const Py_buffer *tview, int *ascii_only, unsigned char *lo_local,
+                      const unsigned char **lo_tab) {
+    const unsigned char *t = (const unsigned char *)tview->buf;
+    if (tobj == runs_table_obj) {
+        *ascii_only = runs_table_ascii;
+        *lo_tab = runs_table_lo;
+        return 0;
+    }
+    if (tview->len != 256) {
+        PyErr_SetString(PyExc_ValueError, "table must be 256 bytes");
+        return -1;
+    }
+    *ascii_only = 1;
+    for (int c = 0; c < 256; c++) {
+        if (t[c] > 1) {
+            PyErr_SetString(PyExc_ValueError, "table entries must be 0 or 1");
+            return -1;
+        }
+        if (c >= 128 && t[c]) *ascii_only = 0;
+    }
+    /* lo[low nibble] has the bit of each high nibble (0-7) in the class: class_mask_ssse3. */
+    memset(lo_local, 0, 16);
+    for (int c = 0; c < 128; c++)
+        if (t[c]) lo_local[c & 15] |= (unsigned char)(1 << (c >> 4));
+    *lo_tab = lo_local;
+    if (PyBytes_CheckExact(tobj)) {
+        Py_INCREF(tobj);
+        Py_XSETREF(runs_table_obj, tobj);
+        runs_table_ascii = *ascii_only;
+        memcpy(runs_table_lo, lo_local, sizeof runs_table_lo);
+    }
+    return 0;
+}
+
+/* The runs of at least min_len (1-64) class bytes, appended to out. */
+static int class_runs_into(const unsigned char *b, Py_ssize_t n, const unsigned char *t, int min_len, PyObject *out,
+                           int ascii_only, const unsigned char *lo_tab) {
+#ifdef CARDSCAN_X86
+    if (ascii_only && level == LEVEL_AVX2) return class_runs_avx2(b, n, t, min_len, out, lo_tab);
+    if (ascii_only && level >= LEVEL_SSE2 && have_ssse3) return class_runs_ssse3(b, n, t, min_len, out, lo_tab);
+#else
+    (void)ascii_only;
+#endif
+    return class_runs_scalar(b, n, t, min_len, out, lo_tab);
+}
+
 static PyObject *class_runs(PyObject *self, PyObject *args) {
     Py_buffer view, tview;
     Py_ssize_t min_len;
     if (!PyArg_ParseTuple(args, "y*y*n", &view, &tview, &min_len)) return NULL;
     PyObject *out = NULL;
-    if (tview.len != 256) {
-        PyErr_SetString(PyExc_ValueError, "table must be 256 bytes");
-        goto done;
-    }
     const unsigned char *t = (const unsigned char *)tview.buf;
-    int ascii_only = 1;
-    for (int c = 0; c < 256; c++) {
-        if (t[c] > 1) {
-            PyErr_SetString(PyExc_ValueError, "table entries must be 0 or 1");
-            goto done;
-        }
-        if (c >= 128 && t[c]) ascii_only = 0;
-    }
+    int ascii_only;
+    unsigned char lo_local[16];
+    const unsigned char *lo_tab;
+    if (runs_table(PyTuple_GET_ITEM(args, 1), &tview, &ascii_only, lo_local, &lo_tab) < 0) goto done;
     if (min_len < 1) min_len = 1;
     const unsigned char *b = (const unsigned char *)view.buf;
     Py_ssize_t n = view.len;
     out = PyList_New(0);
     if (!out) goto done;
     if (min_len <= 64) {
-        int rc;
-#ifdef CARDSCAN_X86
-        if (ascii_only && level == LEVEL_AVX2) rc = class_runs_avx2(b, n, t, (int)min_len, out);
-        else if (ascii_only && level >= LEVEL_SSE2 && have_ssse3) rc = class_runs_ssse3(b, n, t, (int)min_len, out);
-        else
-#endif
-            rc = class_runs_scalar(b, n, t, (int)min_len, out);
-        if (rc < 0) Py_CLEAR(out);
+        if (class_runs_into(b, n, t, (int)min_len, out, ascii_only, lo_tab) < 0) Py_CLEAR(out);
         goto done;
     }
     /* Longer minimum: measure every run (rare; no caller needs it today). */
@@ -1204,6 +1278,47 @@ static PyObject *simd_levels(PyObject *self, PyObject *noargs) {
 }
 
 static PyObject *inline_bytes(PyObject *self, PyObject *args); /* defined at the end */
+static PyObject *inline_gate(PyObject *self, PyObject *args);
+
+/* ---- low entropy (filters.is_low_entropy) ---------------------------------- */
+
+/* low_entropy(digits: str) -> bool: one ASCII digit more than 7 times, or
+ * 8 ASCII digits in a row each one more (or each one less) than the one
+ * before, mod 10. The Python twin is filters.is_low_entropy_python (tests
+ * compare them); this one is ~15x cheaper per valid number (ten str.count
+ * calls and a regex there). Other characters count as nothing and break
+ * runs, as there. */
+static PyObject *low_entropy(PyObject *self, PyObject *arg) {
+    (void)self;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "low_entropy() takes a str");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    Py_ssize_t count[10] = {0};
+    int up = 0, down = 0, prev = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        if (ch < '0' || ch > '9') {
+            prev = -1;
+            up = down = 0;
+            continue;
+        }
+        int d = (int)(ch - '0');
+        if (++count[d] > 7) Py_RETURN_TRUE;
+        if (prev >= 0) {
+            up = d == (prev + 1) % 10 ? up + 1 : 1;
+            down = d == (prev + 9) % 10 ? down + 1 : 1;
+        } else {
+            up = down = 1;
+        }
+        if (up >= 8 || down >= 8) Py_RETURN_TRUE;
+        prev = d;
+    }
+    Py_RETURN_FALSE;
+}
 
 static PyMethodDef methods[] = {
     {"find_chains", find_chains, METH_VARARGS, "Find digit chains that may hold a PAN."},
@@ -1215,6 +1330,8 @@ static PyMethodDef methods[] = {
     {"simd", simd, METH_VARARGS, "The SIMD level in use; simd(name) switches to name and returns the previous."},
     {"simd_levels", simd_levels, METH_NOARGS, "The SIMD levels this CPU can run, best first."},
     {"inline_bytes", inline_bytes, METH_VARARGS, "(mask of inline pre-check bytes present, offsets of '+' between digits)."},
+    {"inline_gate", inline_gate, METH_VARARGS, "Whether inline.find_encoded could find anything in buf (table: base64 union class)."},
+    {"low_entropy", low_entropy, METH_O, "filters.is_low_entropy of a str, in C."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1306,6 +1423,56 @@ static Py_ssize_t inline_mask_sse2(const unsigned char *b, Py_ssize_t n, int *ma
     return i;
 }
 #endif
+
+/* The mask of inline_bytes (without the '+' list). */
+static int inline_mask(const unsigned char *b, Py_ssize_t n) {
+    int mask = 0;
+    Py_ssize_t i = 0;
+#ifdef CARDSCAN_X86
+    if (level >= LEVEL_SSE2) i = level == LEVEL_AVX2 ? inline_mask_avx2(b, n, &mask) : inline_mask_sse2(b, n, &mask);
+#endif
+    for (; i < n; i++) mask |= INLINE_BITS[b[i]];
+    return mask;
+}
+
+/* inline_gate(buf, table) -> bool: could inline.find_encoded find anything
+ * in buf? False only where none of its decoders has a place to start: no
+ * byte of inline_bytes' mask, no '+' between two ASCII digits, and no run
+ * of 12 bytes of table (the base64 quads' union class, as class_runs finds
+ * with min_len 12). One call where the engine made ~8,000 instructions of
+ * Python calls to learn that of a small file; inline.may_hold_encoded_python
+ * is its twin (tests compare them, and find_encoded with it). */
+static PyObject *inline_gate(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view, tview;
+    if (!PyArg_ParseTuple(args, "y*y*", &view, &tview)) return NULL;
+    const unsigned char *b = (const unsigned char *)view.buf, *t = (const unsigned char *)tview.buf;
+    Py_ssize_t n = view.len;
+    int found = inline_mask(b, n) != 0, ascii_only;
+    for (const unsigned char *p = b; !found && n > 0 && (p = memchr(p, '+', (size_t)(b + n - p))) != NULL; p++) {
+        Py_ssize_t i = p - b;
+        found = i >= 1 && i + 1 < n && IS_DIGIT[b[i - 1]] && IS_DIGIT[b[i + 1]];
+    }
+    PyObject *res = NULL;
+    if (!found) {
+        unsigned char lo_local[16];
+        const unsigned char *lo_tab;
+        if (runs_table(PyTuple_GET_ITEM(args, 1), &tview, &ascii_only, lo_local, &lo_tab) < 0) goto done;
+        PyObject *runs = PyList_New(0);
+        if (!runs) goto done;
+        if (class_runs_into(b, n, t, 12, runs, ascii_only, lo_tab) < 0) {
+            Py_DECREF(runs);
+            goto done;
+        }
+        found = PyList_GET_SIZE(runs) > 0;
+        Py_DECREF(runs);
+    }
+    res = PyBool_FromLong(found);
+done:
+    PyBuffer_Release(&tview);
+    PyBuffer_Release(&view);
+    return res;
+}
 
 static PyObject *inline_bytes(PyObject *self, PyObject *args) {
     Py_buffer view;

@@ -30,8 +30,8 @@ from .candidates import (
 from .chunker import Chunker
 from .columns import HEADER_MAX, MAX_ROW_BACK, Columns, Field, Fields, sniff
 from .config import DEFAULT_MIN_CONFIDENCE, ScanConfig
-from .inline import encoded_offset, find_encoded, unescape_context
-from .validate import Window, printed_outside_ranges, windows
+from .inline import B64_TABLE, encoded_offset, find_encoded, inline_gate, unescape_context
+from .validate import printed_outside_ranges, windows
 
 #: What a number only a wide issuer row admits loses (issue 16 class 4):
 #: bare, BASE - 15 stays below the default threshold; with a card word, a
@@ -193,6 +193,10 @@ class Detector:
     a stream pushed in chunks, ``range_hits`` one byte range of a big file.
     """
 
+    #: detect's short way for a contiguous ASCII chain (no Window); tests
+    #: turn it off on a detector to compare it with the way through windows().
+    _plain_path = True
+
     def __init__(self, config: ScanConfig | None = None) -> None:
         self.config = config or ScanConfig()
         self._find = get_finder(self.config.backend)
@@ -225,7 +229,7 @@ class Detector:
         if field is not None and self.config.columns:
             fields: Fields | None = field_of(field)
         else:
-            fields = self.columns(buf)
+            fields = sniff(buf) if self.config.columns else None  # (self.columns(buf), one call less)
         return self.detect(buf, 0, 0, len(buf), 0, -1, 0, columns=fields)
 
     def range_hits(self, fileobj: IO[bytes], start: int, end: int) -> tuple[list[Hit], "RangeStats"]:
@@ -313,6 +317,23 @@ class Detector:
         for cs, ce, flags in self._find(buf, self._field_words + (mode,)):
             if ce <= rel_lo or cs >= rel_hi:
                 continue
+            if not flags and self._plain_path:
+                # Contiguous ASCII digits in some issuer range, Luhn-checked by
+                # the finder (the common case: one card in a log line).
+                # windows() would give the whole chain or nothing: the row
+                # check_range finds for it, Luhn known; no Window is made.
+                if not rel_lo <= cs < rel_hi:
+                    continue
+                text = buf[cs:ce].decode("ascii")
+                row = issuers.match(text)
+                if row is None:
+                    continue
+                h = self._judge(buf, cs, ce, text, row.issuer.brand, issuers.is_test_card(text), False, False,
+                                row.width == "wide", False, n, base, floor, columns)
+                if h is not None:
+                    h.offset += base
+                    hits.append(h)
+                continue
             utf16 = bool(flags & UTF16)
             if utf16 and not cfg.utf16:
                 continue
@@ -321,7 +342,7 @@ class Detector:
             if flags & NORANGE:
                 if not rel_lo <= cs < rel_hi:
                     continue
-                h = self._judge(buf, cs, ce, Window(0, ce - cs, text, NO_BRAND, False), False, n, base, floor,
+                h = self._judge(buf, cs, ce, text, NO_BRAND, False, False, False, False, False, n, base, floor,
                                 columns, no_range=True)
                 if h is not None:
                     h.offset += base
@@ -337,7 +358,8 @@ class Detector:
                 # (``card_number=7083 2000 0000 0000``): a card field decides.
                 w = printed_outside_ranges(text)
                 if w is not None:
-                    h = self._judge(buf, cs, ce, w, False, n, base, floor, columns, no_range=True)
+                    h = self._judge(buf, cs, ce, w.digits, w.brand, False, w.grouped, w.in_longer_run, w.wide, False,
+                                    n, base, floor, columns, no_range=True)
                     if h is not None:
                         h.offset += base
                         hits.append(h)
@@ -346,11 +368,13 @@ class Detector:
                 if not rel_lo <= a < rel_hi:
                     continue
                 b = cs + (w.end - 1) * stride + 1
-                h = self._judge(buf, a, b, w, utf16, n, base, floor, columns)
+                h = self._judge(buf, a, b, w.digits, w.brand, w.test_card, w.grouped, w.in_longer_run, w.wide, utf16,
+                                n, base, floor, columns)
                 if h is not None:
                     h.offset += base
                     hits.append(h)
-        if cfg.inline if inline is None else inline:
+        # (inline_gate: one C pass says whether any decoder has a place to start.)
+        if (cfg.inline if inline is None else inline) and (inline_gate is None or inline_gate(buf, B64_TABLE)):
             hits += self._inline(buf, base, rel_lo, rel_hi, hits)
         if not hits:
             return hits
@@ -432,18 +456,21 @@ class Detector:
         return out
 
     def _judge(
-        self, buf: bytes, a: int, b: int, w: Window, utf16: bool, n: int, base: int, floor: int,
+        self, buf: bytes, a: int, b: int, digits: str, brand: str, test_card: bool, grouped: bool,
+        in_longer_run: bool, wide: bool, utf16: bool, n: int, base: int, floor: int,
         columns: Fields | None = None, no_range: bool = False,
     ) -> Hit | None:
+        """The hit for the number ``digits`` at buf[a:b], or None: what a
+        :class:`~cardscan.engine.validate.Window` says of it given as its
+        fields (``test_card``: is_test_card of the digits; one outside every
+        range is asked here)."""
         cfg = self.config
-        digits = w.digits
-        # A window of validate.windows() knows (Window.test_card: is_test_card
-        # of these digits); one outside every range is made without asking.
-        test_card = issuers.is_test_card(digits) if no_range else w.test_card
+        if no_range:
+            test_card = issuers.is_test_card(digits)
         if test_card and not cfg.test_cards:
             return None
         h = Hit()
-        h.digits, h.brand, h.test_card = digits, w.brand, test_card
+        h.digits, h.brand, h.test_card = digits, brand, test_card
         if no_range:
             h.encoding = "ascii"
             h.offset, h.length = a, b - a
@@ -463,18 +490,22 @@ class Detector:
         else:
             h.encoding = "ascii"
             h.offset, h.length = a, b - a
-            t = track.detect(buf, a, b, 0)
-            if t is not None:
-                h.kind, ts, te = t
-                h.offset, h.length = ts, te - ts
-                h.confidence, h.reasons = context.TRACK, ["issuer_luhn", "track_data"]
-                return h
+            # Track data goes on from its PAN with '^' (track 1) or '=' (track
+            # 2): track.detect's patterns match nothing else at b.
+            if b < n and buf[b] in _TRACK_NEXT:
+                t = track.detect(buf, a, b, 0)
+                if t is not None:
+                    h.kind, ts, te = t
+                    h.offset, h.length = ts, te - ts
+                    h.confidence, h.reasons = context.TRACK, ["issuer_luhn", "track_data"]
+                    return h
         h.kind = "pan"
         win = cfg.context_window
         raw = bytes(buf[max(0, a - win):a])
         if utf16:
             raw = raw.replace(b"\x00", b"")
-        raw = unescape_context(raw)  # %22card%22%3A%22 reads as "card":"
+        if 0x25 in raw or 0x5C in raw or 0x26 in raw:  # (unescape_context's own test: most text has none)
+            raw = unescape_context(raw)  # %22card%22%3A%22 reads as "card":"
         before = raw.lower()
         field = columns.field_at(buf, a, b) if columns is not None and not utf16 else None
         # (What context.evidence(Context(before, b"", field, raw)) gives, without that Context.)
@@ -491,21 +522,27 @@ class Detector:
         after = buf[b:b + win]
         if utf16:
             after = after.replace(b"\x00", b"")
-        after = unescape_context(after.lower())
-        value, reasons = context.score(context.Context(before, after, field, raw), w.grouped, ev)
+        after = after.lower()
+        if 0x25 in after or 0x5C in after or 0x26 in after:
+            after = unescape_context(after)
+        value, reasons = context.score_of(before, after, grouped, ev)
         if no_range:
             value -= 30
             reasons[0] = "no_issuer_range"  # Luhn and length only: no issuer_luhn
-        if not utf16 and filters.is_hex_token(buf, a, b, 0, n):
+        # is_hex_token grows the span over hex digits and dashes next to it;
+        # where neither neighbour is one, its token is the number itself:
+        # digits and separators, never a hex string, unless 20 bytes long.
+        if (not utf16 and ((a > 0 and buf[a - 1] in _HEX_OR_DASH) or (b < n and buf[b] in _HEX_OR_DASH)
+                           or b - a >= 20) and filters.is_hex_token(buf, a, b, 0, n)):
             value -= 45
             reasons.append("hex_token")
         if filters.is_phone(before):
             value -= 40
             reasons.append("phone")
-        if w.in_longer_run:
+        if in_longer_run:
             value -= 25
             reasons.append("longer_group_run")
-        if w.wide:
+        if wide:
             # Only a wide catch-all row (Maestro 50/56-69, UnionPay at 14-15
             # digits) admits it: reported with card evidence, not bare.
             value -= WIDE_RANGE_PENALTY
@@ -526,6 +563,11 @@ class Detector:
             return None
         return h
 
+
+#: The bytes after a PAN that track data starts with (track.detect).
+_TRACK_NEXT = frozenset(b"^=")
+#: Bytes that is_hex_token grows a token over.
+_HEX_OR_DASH = frozenset(b"0123456789abcdefABCDEF-")
 
 #: What _judge takes off for these reasons, kept when an inline hit is re-scored.
 _KEPT_PENALTIES = {"longer_group_run": 25, "phone": 40, "hex_token": 45, "wide_range": WIDE_RANGE_PENALTY}

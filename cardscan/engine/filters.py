@@ -6,6 +6,9 @@ turns that into a confidence penalty and a reason (see context.py's table).
 from __future__ import annotations
 
 import re
+from typing import Callable
+
+from .candidates import CEXT
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _HEX_LETTERS = frozenset(b"abcdefABCDEF")
@@ -55,7 +58,7 @@ _RUNS = re.compile(
 )
 
 
-def is_low_entropy(digits: str) -> bool:
+def is_low_entropy_python(digits: str) -> bool:
     """One digit more than 7 times (``5555555555554444``-like), or 8+
     consecutive ascending/descending digits (``1234567890123452``).
 
@@ -76,3 +79,9 @@ def is_low_entropy(digits: str) -> bool:
     if "456" not in digits and "901" not in digits and "654" not in digits and "109" not in digits:
         return False
     return _RUNS.search(digits) is not None
+
+
+#: :func:`is_low_entropy_python` in C where the extension is built (~0.5k
+#: instructions instead of ~13k per valid number: ten ``str.count`` calls
+#: and a search); tests compare the two.
+is_low_entropy: Callable[[str], bool] = getattr(CEXT, "low_entropy", None) or is_low_entropy_python

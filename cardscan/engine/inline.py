@@ -69,7 +69,7 @@ _B64_HINT = lazy_pattern(_QUAD * 3)
 _B64_UNION = frozenset(b"ILMNOCDSTijyz0AEIMQUYcgk012345gtwxyz")
 _B64_MAP = bytes(120 if c in _B64_UNION else 46 for c in range(256))  # 'x' / '.'
 _B64_RUN12 = b"x" * 12
-_B64_TABLE = bytes(1 if c in _B64_UNION else 0 for c in range(256))
+B64_TABLE = _B64_TABLE = bytes(1 if c in _B64_UNION else 0 for c in range(256))
 # The C pass finds the runs without building a translated copy.
 _class_runs = CEXT.class_runs if CEXT is not None else None
 # The byte pre-checks and the '+' offsets in one C pass (getattr: a build
@@ -77,6 +77,10 @@ _class_runs = CEXT.class_runs if CEXT is not None else None
 _inline_bytes = getattr(CEXT, "inline_bytes", None)
 #: inline_bytes' mask bits: which bytes a decoder starts from are present.
 PERCENT, NBSP, BACKSLASH, AMP = 1, 2, 4, 8
+#: ``inline_gate(buf, B64_TABLE)``: False only where find_encoded(buf) finds
+#: nothing (one C pass; :func:`may_hold_encoded_python` is its twin), or
+#: None without the extension (find_encoded's own pre-checks decide).
+inline_gate = getattr(CEXT, "inline_gate", None)
 _B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
 _B64_RIGHT = lazy_pattern(rb"[A-Za-z0-9+/_-]*={0,2}")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
@@ -179,6 +183,16 @@ def inline_bytes_python(buf: bytes) -> tuple[int, list[int]]:
     return (bytes_present(buf) & ~AMP) | amp, _plus_digits(buf)
 
 
+def may_hold_encoded_python(buf: bytes) -> bool:
+    """The Python twin of the C ``inline_gate``: could :func:`find_encoded`
+    find anything in ``buf``? Each decoder starts from a byte of
+    :func:`inline_bytes_python`'s mask, a '+' between two digits, or a run
+    of 12 bytes of the base64 quads' union class (tests compare the two,
+    and find_encoded with them)."""
+    present, plus_at = inline_bytes_python(buf)
+    return bool(present or plus_at or _union_runs_python(buf))
+
+
 _DIGIT_TABLE = bytes(1 if 48 <= c <= 57 else 0 for c in range(256))
 _GATE_PREV = frozenset(b"+\xa0\xafu")
 _GATE_NEXT = frozenset(b"+\xa0\xc2\xe2\\")
@@ -254,7 +268,11 @@ def _union_runs(buf: bytes) -> list[tuple[int, int]]:
     """Maximal runs of 12+ bytes from the union of the quad classes."""
     if _class_runs is not None:
         return _class_runs(buf, _B64_TABLE, 12)  # type: ignore[no-any-return]
-    mapped = buf.translate(_B64_MAP)
+    return _union_runs_python(buf)
+
+
+def _union_runs_python(buf: bytes) -> list[tuple[int, int]]:
+    mapped = bytes(buf).translate(_B64_MAP)
     runs: list[tuple[int, int]] = []
     pos = 0
     while True:

@@ -576,6 +576,52 @@ def test_c_equals_oracle_with_id_word_lists_of_any_shape(rng) -> None:
             assert sorted(find_chains_c(data, 0, -1, None, ids)) == want, (level, neg[:10])
 
 
+
+@needs_c
+def test_c_word_sets_kept_between_calls_follow_the_lists_passed(rng) -> None:
+    # The C finder keeps the sets it built for the last few word lists and
+    # the keep list (by object, holding it): calls that alternate lists, more
+    # lists than it keeps, and equal lists in new objects get the answers of
+    # lists seen for the first time.
+    pan, test = make_pan("4", 16, rng), "4111111111111111"
+    data = f"order_id={pan} user={pan} ref={test} w3={pan} Card ID={pan} card_id={pan}".encode()
+    lists = [b"\nid\norder\n", b"\nuser\n", b"\nref\n", b"\nw3\n", b"\nw4\n", b"\nid\n", b"\nx\n"]
+    keeps = [None, b"\n" + test.encode() + b"\n", b"\n" + pan.encode() + b"\n", b"\n"]
+    for _ in range(60):
+        neg = bytes(bytearray(rng.choice(lists)))  # (a new object, sometimes)
+        if rng.random() < 0.5:
+            neg = rng.choice(lists)
+        pos = rng.choice([b"\ncard\n", b"", b"\nw\n"])
+        keep = rng.choice(keeps)
+        ids = (neg, pos, 32)
+        want = sorted(find_chains_python(data, 0, -1, None, ids, keep))
+        for level in each_level():
+            assert sorted(find_chains_c(data, 0, -1, None, ids, keep)) == want, (level, neg, pos, keep)
+
+
+@needs_c
+def test_class_runs_tables_kept_between_calls_follow_the_table_passed() -> None:
+    from cardscan.engine._cfinder import class_runs
+
+    # The last bytes table's checks are kept: a different table, or a
+    # bytearray changed in place between calls, is read afresh.
+    a = bytes(1 if c in b"abc" else 0 for c in range(256))
+    b = bytes(1 if c in b"xyz" else 0 for c in range(256))
+    buf = b"aaaa--xxxx--abcabc--xyzxyz"
+    m = bytearray(a)
+    for _ in range(3):
+        assert class_runs(buf, a, 4) == [(0, 4), (12, 18)]
+        assert class_runs(buf, b, 4) == [(6, 10), (20, 26)]
+        m[:] = a
+        assert class_runs(buf, m, 4) == [(0, 4), (12, 18)]
+        m[:] = b
+        assert class_runs(buf, m, 4) == [(6, 10), (20, 26)]
+    with pytest.raises(ValueError):
+        class_runs(buf, bytes(255), 4)
+    with pytest.raises(ValueError):
+        class_runs(buf, bytes([2]) * 256, 4)
+    assert class_runs(buf, a, 4) == [(0, 4), (12, 18)]
+
 # -- class_runs (the base64 pre-check) at every level ----------------------------
 
 @needs_c

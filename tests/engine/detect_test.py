@@ -1,6 +1,8 @@
 """The pure detector: hits with offsets and digits, no key, no Finding."""
 import io
 
+from hypothesis import given, settings, strategies as st
+
 from cardscan.engine.config import ScanConfig
 from cardscan.engine.detect import Detector, Hit
 from cardscan.engine.scanner import Scanner
@@ -180,3 +182,108 @@ def test_a_hit_is_a_test_card_exactly_when_its_digits_are_one(rng) -> None:
     assert {h.digits for h in hits} >= {"4111111111111111", "5555555555554444", real}
     for h in hits:
         assert h.test_card == issuers.is_test_card(h.digits) and (("test_card" in h.reasons) == h.test_card)
+
+
+# -- the short way for a contiguous ASCII chain (Detector._plain_path) --------------
+
+
+def _near_misses(rng) -> list[bytes]:
+    """One number a line among log lines, written every way the general path
+    handles: grouped, UTF-16, track data, inline encodings, a keyword far
+    away, test cards, 19 digits, wide ranges, outside every range, non-Luhn,
+    ids, labels, hex tokens, phones, CSV columns."""
+    import base64
+    import urllib.parse
+
+    from cardscan.testing.pans import break_luhn
+
+    numbers = [make_pan(p, n, rng) for p, n in (("4556", 16), ("4", 13), ("4", 19), ("37", 15), ("36", 14),
+                                                  ("6759", 12), ("56", 16), ("62", 19), ("6011", 16), ("2221", 16))]
+    numbers += ["4111111111111111", "5555555555554444", "4000000000002701", "378282246310005"]
+    numbers += [make_pan("7083", 16, rng), make_pan("9", 16, rng), "4444444444444448", "4123456789012346"]
+    numbers += [break_luhn(n) for n in numbers[:4]]
+    fields = ["card={}", "order_id={}", "user={} took 5ms", "Invoice {} approved", "card ending {}",
+              '{{"card_number": "{}"}}', '{{"orderId": "{}"}}', "<CardNumber>{}</CardNumber>", "+{}", "tel: {}",
+              "x{}", "hash=ab{}cdef0123456789", "{}", "Order #{}", "card[number]={}", "card_and_cvc={}",
+              "%B{}^DOE/JOHN^2709101000000000000000?", ";{}=27091010000000000?", "{}=2709101123456",
+              "card%3D{}", "\\u0022pan\\u0022:\\u0022{}\\u0022", "visa {} 04/27", "uuid 550e8400-e29b-{}",
+              "card " + "z" * 290 + " {}", "card " + "z" * 320 + " {}", "{} " + "q" * 280 + " card",
+              "INSERT INTO t (id, card) VALUES (1, '{}')", "card\n{}", "{} 123", "12 {}", "{}-7"]
+    log = "2024-06-11T09:00:00Z INFO req={} user={} took {}ms"
+    out = []
+    for number in numbers:
+        forms = [number, group(number, (4,) * (len(number) // 4) + ((len(number) % 4,) if len(number) % 4 else ()))]
+        for form in forms:
+            for f in fields:
+                lines = [log.format(rng.randrange(10**9), rng.randrange(10**6), rng.randrange(999)) for _ in range(3)]
+                lines.insert(rng.randrange(4), f.format(form))
+                out.append("\n".join(lines).encode())
+        line = f"payment card={number} exp 09/27"
+        out += [line.encode("utf-16-le"), line.encode("utf-16-be"), b"\x00" + number.encode("utf-16-be") + b"\x00\x00",
+                f"data={base64.b64encode(f'card {number}'.encode()).decode()}".encode(),
+                f"q={urllib.parse.quote(' '.join([number[:4], number[4:8], number[8:]]))}&x=1".encode(),
+                f"<td>{''.join('&#%d;' % ord(c) for c in number)}</td>".encode(),
+                f"id,card_number\n1,{number}\n".encode(), f"id,merchant_id\n1,{number}\n".encode(),
+                f"card={number} and {numbers[rng.randrange(len(numbers))]}".encode()]
+    return out
+
+
+def _hit_keys(hits) -> list[tuple]:
+    return [(h.offset, h.length, h.kind, h.brand, h.digits, h.confidence, h.reasons, h.test_card, h.encoding,
+             h.line_col) for h in hits]
+
+
+def test_the_plain_chain_path_equals_the_windows_path(rng) -> None:
+    """detect's short way for a contiguous ASCII chain (the row issuers.match
+    gives it, no Window) finds what the way through validate.windows() does:
+    every hit's offset, span, kind, brand, confidence, reasons, test_card,
+    encoding and line, on near misses of every kind, at the default
+    threshold and at 0, in a buffer, streamed in small chunks, and for a
+    named field."""
+    cases = _near_misses(rng)
+    for config in (ScanConfig(), ScanConfig(min_confidence=0), ScanConfig(test_cards=False, chunk_size=7)):
+        fast, slow = Detector(config), Detector(config)
+        slow._plain_path = False
+        found = 0
+        for data in cases:
+            want = _hit_keys(slow.hits(data))
+            found += len(want)
+            assert _hit_keys(fast.hits(data)) == want, data
+            for field in ("card_number", "order_id"):
+                assert _hit_keys(fast.hits(data, field)) == _hit_keys(slow.hits(data, field)), (data, field)
+            if config.chunk_size == 7 and len(data) < 400:
+                streams = []
+                for det in (fast, slow):
+                    stream = det.stream()
+                    streams.append(_hit_keys([h for i in range(0, len(data), 7) for h in stream.feed(data[i:i + 7])]
+                                             + stream.finish()))
+                assert streams[0] == streams[1], data
+        assert found > len(cases) // 3  # (most cases hold a hit)
+
+
+_NEAR = [b"0", b"4", b"9", b"a", b"F", b"g", b"-", b" ", b"^", b"=", b"B", b"%", b";", b"/", b"?", b"\n", b"DOE/J^",
+         b"%B", b"^DOE/JOHN^2709101000?", b"=27091010000000000?", b"=2709", b"10"]
+_PARTS = st.lists(st.sampled_from(_NEAR), max_size=12)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_PARTS, st.sampled_from([b"4111111111111111", b"4556 7375 8689 9855", b"6011000990139424", b"371449635398431"]),
+       _PARTS)
+def test_judges_byte_tests_skip_only_what_cannot_match(before: list[bytes], digits: bytes, after: list[bytes]) -> None:
+    """_judge asks track.detect only when the byte after the number is '^'
+    or '=', and is_hex_token only when a neighbour is a hex digit or '-' (or
+    the span is 20 bytes), and score_of searches for an expiry only where a
+    '/' is in the first 64 bytes after: everywhere else each says no."""
+    from cardscan.engine import context, filters, track
+    from cardscan.engine.detect import _HEX_OR_DASH, _TRACK_NEXT
+
+    buf = b"".join(before) + digits + b"".join(after)
+    a = len(b"".join(before))
+    b, n = a + len(digits), len(buf)
+    if not (b < n and buf[b] in _TRACK_NEXT):
+        assert track.detect(buf, a, b, 0) is None
+    if not ((a > 0 and buf[a - 1] in _HEX_OR_DASH) or (b < n and buf[b] in _HEX_OR_DASH) or b - a >= 20):
+        assert not filters.is_hex_token(buf, a, b, 0, n)
+    tail = buf[b:].lower()
+    if tail.find(b"/", 0, 64) < 0:
+        assert context._EXPIRY.search(tail, 0, 64) is None

@@ -1,3 +1,5 @@
+import pytest
+
 from cardscan.engine.filters import is_hex_token, is_low_entropy, is_phone
 
 
@@ -53,3 +55,40 @@ def test_low_entropy_pre_check_is_the_search(rng) -> None:
     for digits in cases:
         counted = any(digits.count(d) > 7 for d in "0123456789")
         assert is_low_entropy(digits) == (counted or _RUNS.search(digits) is not None)
+
+
+def test_low_entropy_c_equals_its_python_twin(rng) -> None:
+    """filters.is_low_entropy is the C kernel where it is built: the same
+    answer as the Python rule on random numbers, numbers made to hit or
+    just miss each rule (seven and eight of a digit, runs of seven and eight
+    up and down across 9-0), and strings with other characters (which
+    count as nothing and break runs)."""
+    from cardscan.engine.candidates import CEXT
+    from cardscan.engine.filters import is_low_entropy_python
+
+    if CEXT is None:
+        pytest.skip("C extension not built")
+    c = CEXT.low_entropy
+    assert is_low_entropy is c
+    up, down = "0123456789" * 3, "9876543210" * 3
+    cases = ["", "1", "12345678", "1234567", "87654321", "8765432", "78901234", "21098765", "7890123x4",
+             "1111111", "11111111", "1x1x1x1x1x1x1x1x", "٣٣٣٣٣٣٣٣4", "1234\u0660567890", "4" * 7 + "5" * 7]
+    for n in range(0, 26):
+        for _ in range(400):
+            cases.append("".join(rng.choice("0123456789") for _ in range(n)))
+    for n in (12, 16, 19):
+        for at in range(n - 6):
+            filler = "".join(rng.choice("0123456789") for _ in range(n))
+            for run in [up[i:i + k] for i in range(10) for k in (7, 8)] + [down[i:i + k] for i in range(10) for k in (7, 8)]:
+                cases.append((filler[:at] + run + filler[at + len(run):])[:n])
+        for d in "0123456789":
+            for k in (7, 8, 9):
+                pos = rng.sample(range(n), k)
+                digits = [rng.choice("0123456789".replace(d, "")) for _ in range(n)]
+                for p in pos:
+                    digits[p] = d
+                cases.append("".join(digits))
+    for _ in range(3000):
+        cases.append("".join(rng.choice("0123456789 -ab\u00e9") for _ in range(rng.randrange(30))))
+    for digits in cases:
+        assert c(digits) == is_low_entropy_python(digits), digits

@@ -622,3 +622,54 @@ def test_find_encoded_same_without_the_c_pass(monkeypatch) -> None:
     monkeypatch.setattr(inline, "_inline_bytes", None)
     assert list(find_encoded(buf)) == with_c
     assert {enc for *_, enc in with_c} >= {"percent", "nbsp", "base64"}
+
+
+# -- the gate: could find_encoded find anything? ----------------------------------
+
+# Base64 quad-class bytes (runs of 12 start a base64 look) besides the pre-check bytes.
+_gate_alphabet = st.lists(st.sampled_from(list(b"0123456789+%\\&\xa0\xaf a-\nIMNjyzQgkw=/") + [ord("T")] * 3),
+                          max_size=200).map(bytes)
+
+
+def _planted_encodings(rng: random.Random) -> list[bytes]:
+    pan = make_pan("4", 16, rng)
+    return [base64.b64encode(b"card " + pan.encode()), "".join("%%%02X" % ord(c) for c in pan).encode(),
+            "".join("&#%d;" % ord(c) for c in pan).encode(), "\xa0".join([pan[:4], pan[4:8], pan[8:]]).encode("latin-1"),
+            "".join("\\u%04x" % ord(c) for c in pan).encode(), b"q=" + "+".join([pan[:4], pan[4:8], pan[8:]]).encode()]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_gate_alphabet, st.integers(0, 40))
+def test_find_encoded_finds_nothing_where_the_gate_says_no(data: bytes, pad: int) -> None:
+    """detect skips the inline decoders where inline_gate (C) says no: the
+    Python twin agrees with it at every SIMD level, and where it says no,
+    find_encoded finds nothing."""
+    data = b"x" * pad + data
+    want = inline.may_hold_encoded_python(data)
+    if inline.inline_gate is not None:
+        for level in simd_levels():
+            with simd_level(level):
+                assert inline.inline_gate(data, inline.B64_TABLE) == want, level
+    if not want:
+        assert list(find_encoded(data)) == []
+
+
+def test_the_gate_opens_for_every_encoding_anywhere(rng: random.Random) -> None:
+    """Each encoding the decoders read opens the gate, at any place in a
+    log line (the vector loops' block edges), and a plain log line does not."""
+    plain = b"2024-06-11T09:00:00Z INFO req=636775791 user=398664 took 567ms card=4556737586899855 exp 09/27\n"
+    assert not inline.may_hold_encoded_python(plain)
+    gates = [inline.may_hold_encoded_python] + ([lambda b: inline.inline_gate(b, inline.B64_TABLE)]
+                                                 if inline.inline_gate is not None else [])
+    for blob in _planted_encodings(rng):
+        for at in (0, 1, 15, 16, 31, 32, 33, 63, 64, 65):
+            data = plain[:at] + b" " + blob + b" " + plain[at:]
+            assert list(find_encoded(data)), blob
+            for level in simd_levels():
+                with simd_level(level):
+                    for gate in gates:
+                        assert gate(data), (level, at, blob[:8])
+    for level in simd_levels():
+        with simd_level(level):
+            for gate in gates:
+                assert not gate(plain)
