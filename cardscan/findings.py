@@ -38,10 +38,11 @@ import hashlib
 import json
 import os
 import threading
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from typing import Any
 
 from ._byvalue import ByValue, built
+from ._dataclass import dataclass
 from .errors import ConfigError
 from .privacy import mask_name, mask_value, safe_message
 from .seal import SealError, seal, unseal

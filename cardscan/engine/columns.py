@@ -24,9 +24,9 @@ Pure, no I/O.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from .._byvalue import ByValue
+from .._dataclass import dataclass
 
 #: The header line must end within this many bytes of the stream's start.
 HEADER_MAX = 4096
