@@ -13,10 +13,11 @@ imports (``__init__``, ``__setattr__``, ``__delattr__``): ~35 M instructions
   class and its field names, doing what the generated ones do (the same
   test, the same ``FrozenInstanceError`` and message, the same call up the
   MRO otherwise): nothing to compile;
-* ``__init__`` is the stdlib's text, compiled the first time the class is
-  instantiated (until then ``__init__`` is a stand-in that makes it, binds
-  it on the class and calls it): most of these classes are built past their
-  ``__init__`` (``_byvalue.built``, pickling) or not at all in a given run.
+* ``__init__`` is the stdlib's (its parameters, defaults, annotations and
+  statements), compiled the first time the class is instantiated (until
+  then ``__init__`` is a stand-in that makes it, binds it on the class and
+  calls it): most of these classes are built past their ``__init__``
+  (``_byvalue.built``, pickling) or not at all in a given run.
 
 Only the common case takes this way: ``eq=False, repr=False``, the other
 flags at their defaults, a docstring of its own, no dataclass base, and no
@@ -109,39 +110,56 @@ def _lazy_init(cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bo
 
 def _init_fn(cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool, post_init: bool) -> Any:
     """The ``__init__`` ``dataclasses`` writes for ``fields`` (no InitVar, no
-    keyword-only field, no slots): the same text, compiled the same way."""
+    keyword-only field, no slots): the same parameters, defaults,
+    annotations and statements, in the class's module's globals.
+
+    Its defaults and annotations are set on the function after, not written
+    in its text for the compiler to build, which is what costs: the text the
+    stdlib writes for SweepOptions' 51 fields takes ~0.8 ms to compile, this
+    one ~0.45 ms. Only the names the statements use (the builtin ``object``,
+    a default factory and its marker) are the closure's.
+    """
     self_name = "__dataclass_self__" if "self" in {f.name for f in fields} else "self"
-    local_vars: dict[str, Any] = {f"_type_{f.name}": f.type for f in fields}
-    local_vars.update({"MISSING": dataclasses.MISSING, "_HAS_DEFAULT_FACTORY": _HAS_DEFAULT_FACTORY,
-                       "__dataclass_builtins_object__": object})
+    closure: dict[str, Any] = {}
+    if frozen:
+        closure["__dataclass_builtins_object__"] = object
     body = []
     params = [self_name]
+    defaults = []
+    annotations: dict[str, Any] = {}
     for f in fields:
         dflt = f"_dflt_{f.name}"
         value: str | None = f.name
         if f.default_factory is not dataclasses.MISSING:
-            local_vars[dflt] = f.default_factory
-            value = f"{dflt}() if {f.name} is _HAS_DEFAULT_FACTORY else {f.name}" if f.init else f"{dflt}()"
-        elif f.init and f.default is not dataclasses.MISSING:
-            local_vars[dflt] = f.default
+            closure[dflt] = f.default_factory
+            if f.init:
+                closure["_HAS_DEFAULT_FACTORY"] = _HAS_DEFAULT_FACTORY
+                value = f"{dflt}() if {f.name} is _HAS_DEFAULT_FACTORY else {f.name}"
+            else:
+                value = f"{dflt}()"
         elif not f.init:
             value = None  # the class attribute holds its default
         if value is not None:
             body.append(f"__dataclass_builtins_object__.__setattr__({self_name},{f.name!r},{value})" if frozen
                         else f"{self_name}.{f.name}={value}")
         if f.init:
-            default = "" if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING else \
-                f"=_dflt_{f.name}" if f.default is not dataclasses.MISSING else "=_HAS_DEFAULT_FACTORY"
-            params.append(f"{f.name}:_type_{f.name}{default}")
+            params.append(f.name)
+            annotations[f.name] = f.type
+            if f.default is not dataclasses.MISSING:
+                defaults.append(f.default)
+            elif f.default_factory is not dataclasses.MISSING:
+                defaults.append(_HAS_DEFAULT_FACTORY)
     if post_init:
         body.append(f"{self_name}.__post_init__()")
-    local_vars["_return_type"] = None
-    text = " def __init__({}) -> _return_type:\n{}".format(",".join(params), "\n".join(f"  {b}" for b in body or ["pass"]))
-    text = f"def __create_fn__({', '.join(local_vars)}):\n{text}\n return __init__"
+    annotations["return"] = None
+    text = " def __init__({}):\n{}".format(",".join(params), "\n".join(f"  {b}" for b in body or ["pass"]))
+    text = f"def __create_fn__({', '.join(closure)}):\n{text}\n return __init__"
     module = sys.modules.get(cls.__module__)
     ns: dict[str, Any] = {}
     exec(text, module.__dict__ if module is not None else {}, ns)
-    fn = ns["__create_fn__"](**local_vars)
+    fn = ns["__create_fn__"](**closure)
+    fn.__defaults__ = tuple(defaults) or None
+    fn.__annotations__ = annotations
     fn.__qualname__ = f"{cls.__qualname__}.{fn.__name__}"
     return fn
 

@@ -104,6 +104,12 @@ def class_facts(cls: type) -> dict[str, Any]:
     }
 
 
+def init_facts(init: Any) -> tuple[Any, ...]:
+    return (init.__qualname__, init.__name__, init.__defaults__, init.__kwdefaults__, init.__annotations__,
+            init.__module__, init.__globals__ is vars(__import__(init.__module__, fromlist=["x"])),
+            init.__code__.co_filename, init.__code__.co_varnames[:init.__code__.co_argcount])
+
+
 @pytest.mark.parametrize("name", BODIES)
 def test_the_class_is_the_one_the_stdlib_makes(name: str) -> None:
     mine, theirs = BODIES[name](_dataclass.dataclass), BODIES[name](dataclasses.dataclass)
@@ -115,7 +121,7 @@ def test_the_class_is_the_one_the_stdlib_makes(name: str) -> None:
     a, b = mine(*args), theirs(*args)
     assert vars(a) == vars(b)
     assert str(inspect.signature(mine)) == str(inspect.signature(theirs))
-    assert mine.__init__.__qualname__ == theirs.__init__.__qualname__  # type: ignore[misc]
+    assert init_facts(mine.__init__) == init_facts(theirs.__init__)  # type: ignore[misc]
     assert [vars(mine(*args)) for _ in range(2)] == [vars(b)] * 2  # (the made __init__, bound on the class)
     frozen = mine.__dataclass_params__.frozen  # type: ignore[attr-defined]
     for target in (a, b):
@@ -242,6 +248,8 @@ def test_each_is_its_stdlib_twin(cls: type) -> None:
     init = _dataclass._init_fn(cls, dataclasses.fields(cls), cls.__dataclass_params__.frozen,  # type: ignore
                                hasattr(cls, "__post_init__"))
     assert str(inspect.signature(init)) == str(inspect.signature(twin.__init__))  # type: ignore[misc]
+    facts, twin_facts = init_facts(init), init_facts(twin.__init__)  # type: ignore[misc]
+    assert facts[2:5] == twin_facts[2:5] and facts[7:] == twin_facts[7:]  # (the twin's module is this one)
 
 
 def test_instances_copy_and_pickle_as_before() -> None:
