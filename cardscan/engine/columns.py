@@ -42,7 +42,7 @@ _NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9 _.#/()\-]{0,63}")
 _DIGITS4 = re.compile(rb"[0-9]{4}")
 _PAD = b' "'
 #: Every byte but the delimiters (bytes.translate deletes them: what is left is the line's delimiters).
-_NOT_DELIMITERS = bytes(c for c in range(256) if c not in DELIMITERS)
+_NOT_DELIMITERS = bytes(range(256)).translate(None, DELIMITERS)
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue
