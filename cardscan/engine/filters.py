@@ -5,7 +5,7 @@ turns that into a confidence penalty and a reason (see context.py's table).
 """
 from __future__ import annotations
 
-import re
+from . import lazy_pattern
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _HEX_LETTERS = frozenset(b"abcdefABCDEF")
@@ -48,7 +48,7 @@ def is_phone(before: bytes) -> bool:
     return tail.endswith((b"+", b"+ ", b"tel:", b"tel: "))
 
 
-_RUNS = re.compile(
+_RUNS = lazy_pattern(
     "|".join(("0123456789" * 2)[i:i + 8] for i in range(10))
     + "|"
     + "|".join(("9876543210" * 2)[i:i + 8] for i in range(10))
