@@ -38,10 +38,11 @@ import hashlib
 import json
 import os
 import threading
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from typing import Any
 
 from ._byvalue import ByValue, built
+from ._dataclass import dataclass
 from .errors import ConfigError
 from .privacy import mask_name, mask_value, safe_message
 from .seal import SealError, seal, unseal
@@ -610,8 +611,8 @@ def _hmac_pads(key: bytes) -> tuple[Any, Any]:
     return (hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD)))
 
 
-_IPAD = bytes(c ^ 0x36 for c in range(256))
-_OPAD = bytes(c ^ 0x5C for c in range(256))
+_IPAD = bytes(map((0x36).__xor__, range(256)))  # byte -> byte ^ 0x36 (made in C: see privacy._ALL_BYTES)
+_OPAD = bytes(map((0x5C).__xor__, range(256)))
 
 
 def keyed_hash(digits: str, key: bytes | str) -> str:

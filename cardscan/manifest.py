@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator
 
 from . import _files
 from ._byvalue import ByValueUnhashable
+from ._dataclass import dataclass
 from .errors import ManifestError, MissingDependency
 from .findings import ErrorRecord, Finding
 from .privacy import _CLEAN_NAMES, Published, PublishedOver, mask_name, mask_text, public_record, safe_message

@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, field, fields
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from ._byvalue import ByValueFrozen
+from ._dataclass import dataclass
 from .errors import ConfigError
 
 Parser = Callable[[Any, str], Any]

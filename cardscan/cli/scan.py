@@ -175,9 +175,10 @@ def run(args: argparse.Namespace) -> int:
 
 def execute(options: Any, out: IO[str] | None = None, err: IO[str] | None = None) -> tuple[int, dict[str, Any]]:
     """Run a scan from options; (exit status, summary)."""
-    from . import setting_up
+    from . import logging_without_traceback, setting_up
 
     with setting_up():  # the sweep's modules
+        logging_without_traceback()
         key = _early_key(options)
         from ..run import sweep
     from ..display import is_terminal

@@ -30,10 +30,11 @@ should pass.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from typing import Any, Callable, ClassVar, Iterator, Protocol, Union
 
 from .._byvalue import ByValue
+from .._dataclass import dataclass
 from ..errors import ConfigError, DecodeError, LimitError
 
 

@@ -42,13 +42,13 @@ that cannot be loaded is logged (a warning) and listed by
 from __future__ import annotations
 
 import os
-import re
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any, Iterable, Iterator, Sequence
 
 from .. import registry
+from ..engine import lazy_pattern
 from ..errors import MissingDependency
 from ..privacy import safe_message
 from .base import HEAD_SIZE, Failure, Layer, Limits, Part, Reader, SourceReadError, TextLayer, kind_of
@@ -150,8 +150,8 @@ def pick(name: str, head: bytes) -> Any | None:
 
 # -- is this a container? ---------------------------------------------------------------
 
-_HEADER_LINE = re.compile(rb"[!-9;-~]+:")
-_BLOCK_END = re.compile(rb"\r?\n\r?\n")
+_HEADER_LINE = lazy_pattern(rb"[!-9;-~]+:")
+_BLOCK_END = lazy_pattern(rb"\r?\n\r?\n")
 
 
 class _Formats:

@@ -37,11 +37,11 @@ import contextlib
 import functools
 import operator
 import os
-import re
 from types import ModuleType
 from typing import Callable, Iterator, Sequence
 
 from ..errors import ConfigError
+from . import lazy_pattern
 from .issuers import length_table, test_card_blob
 from .luhn import luhn_valid
 
@@ -63,10 +63,10 @@ Chain = tuple[int, int, int]  # (start, end, flags), end exclusive
 #: context.id_field_words; mode (ID_* bits) is ID_DROP when left out.
 IdFields = tuple[bytes, bytes, int] | tuple[bytes, bytes, int, int]
 
-_ASCII = re.compile(rb"[0-9]+(?:[ -][0-9]+)*")
-_UTF16 = re.compile(rb"[0-9](?:\x00(?:[ -]\x00)?[0-9])+")
-_NOT_DIGIT = re.compile(rb"[^0-9]+")
-_SEPS = re.compile(rb"[ -]")
+_ASCII = lazy_pattern(rb"[0-9]+(?:[ -][0-9]+)*")
+_UTF16 = lazy_pattern(rb"[0-9](?:\x00(?:[ -]\x00)?[0-9])+")
+_NOT_DIGIT = lazy_pattern(rb"[^0-9]+")
+_SEPS = lazy_pattern(rb"[ -]")
 
 
 def _plausible_groups(text: bytes) -> bool:
@@ -124,7 +124,7 @@ def _sep_chain_holds(text: bytes, table: bytes | None) -> bool:
 
 _GAP = frozenset(b" \t=:\"'/")
 _IDENT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
-_ALNUM = re.compile(rb"[A-Za-z0-9]+")
+_ALNUM = lazy_pattern(rb"[A-Za-z0-9]+")
 _QUOTES = frozenset(b"\"'")
 
 

@@ -23,10 +23,9 @@ Pure, no I/O.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from .._byvalue import ByValue
+from .._dataclass import dataclass
+from . import lazy_pattern
 
 #: The header line must end within this many bytes of the stream's start.
 HEADER_MAX = 4096
@@ -38,11 +37,11 @@ DELIMITERS = b",\t;|"
 # A column name: starts with a letter or '_', 1-64 characters of letters,
 # digits and a few punctuation marks, no run of 4+ digits (a data row is not
 # a header: dates, amounts and ids have them).
-_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9 _.#/()\-]{0,63}")
-_DIGITS4 = re.compile(rb"[0-9]{4}")
+_NAME = lazy_pattern(rb"[A-Za-z_][A-Za-z0-9 _.#/()\-]{0,63}")
+_DIGITS4 = lazy_pattern(rb"[0-9]{4}")
 _PAD = b' "'
 #: Every byte but the delimiters (bytes.translate deletes them: what is left is the line's delimiters).
-_NOT_DELIMITERS = bytes(c for c in range(256) if c not in DELIMITERS)
+_NOT_DELIMITERS = bytes(range(256)).translate(None, DELIMITERS)
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # ==, hash(), repr(): ByValue

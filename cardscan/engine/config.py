@@ -6,10 +6,11 @@ data, and into the manifest's ``scan`` record as the effective settings.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from typing import Any
 
 from .._byvalue import ByValue
+from .._dataclass import dataclass
 from ..errors import ConfigError
 
 #: Below this confidence a candidate is not reported (see docs/detection.md).

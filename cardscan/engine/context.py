@@ -45,12 +45,12 @@ longer_group_run       -25    ``DE89 3704 0044 0532 0130 00`` (groups continue o
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import Iterable
 
 import ahocorasick
 
 from .._byvalue import ByValue
+from .._dataclass import dataclass
 from . import lazy_pattern
 from .config import DEFAULT_MIN_CONFIDENCE
 

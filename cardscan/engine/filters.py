@@ -5,9 +5,9 @@ turns that into a confidence penalty and a reason (see context.py's table).
 """
 from __future__ import annotations
 
-import re
 from typing import Callable
 
+from . import lazy_pattern
 from .candidates import CEXT
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
@@ -51,7 +51,7 @@ def is_phone(before: bytes) -> bool:
     return tail.endswith((b"+", b"+ ", b"tel:", b"tel: "))
 
 
-_RUNS = re.compile(
+_RUNS = lazy_pattern(
     "|".join(("0123456789" * 2)[i:i + 8] for i in range(10))
     + "|"
     + "|".join(("9876543210" * 2)[i:i + 8] for i in range(10))

@@ -67,9 +67,10 @@ _B64_HINT = lazy_pattern(_QUAD * 3)
 # Cheaper first pass: 12 bytes in a row from the union of the quad classes.
 # translate + find run in C at memory speed; the regex runs only on such runs.
 _B64_UNION = frozenset(b"ILMNOCDSTijyz0AEIMQUYcgk012345gtwxyz")
-_B64_MAP = bytes(120 if c in _B64_UNION else 46 for c in range(256))  # 'x' / '.'
+_B64_TABLE = bytes(map(_B64_UNION.__contains__, range(256)))  # 1 / 0
+_B64_MAP = _B64_TABLE.translate(bytes.maketrans(b"\0\1", b".x"))  # 'x' / '.'
 _B64_RUN12 = b"x" * 12
-B64_TABLE = _B64_TABLE = bytes(1 if c in _B64_UNION else 0 for c in range(256))
+B64_TABLE = _B64_TABLE
 # The C pass finds the runs without building a translated copy.
 _class_runs = CEXT.class_runs if CEXT is not None else None
 # The byte pre-checks and the '+' offsets in one C pass (getattr: a build
@@ -86,10 +87,10 @@ _B64_RIGHT = lazy_pattern(rb"[A-Za-z0-9+/_-]*={0,2}")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 _DIGITS = b"0123456789"
-_NOT_DIGITS = bytes(c for c in range(256) if c not in _DIGITS)
+_NOT_DIGITS = bytes(range(256)).translate(None, _DIGITS)
 # Bytes that make decoded data "binary": C0 controls other than tab/CR/LF, and DEL.
 _CONTROL = bytes([c for c in range(32) if c not in (9, 10, 13)] + [127])
-_NOT_CONTROL = bytes(c for c in range(256) if c not in _CONTROL)
+_NOT_CONTROL = bytes(range(256)).translate(None, _CONTROL)
 _HIGH = bytes(range(128, 256))
 _NOT_HIGH = bytes(range(128))
 
@@ -129,7 +130,7 @@ _FORM_KEY = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 # string, whitespace or markup; ';' and ')' are left out (code).
 # '+' first: the regex engine then scans for a literal, not a class.
 _PLUS_DIGIT = lazy_pattern(rb"\+(?<=[0-9]\+)[0-9]")
-_DIGIT_AT = bytes(1 if 48 <= c <= 57 else 0 for c in range(256))
+_DIGIT_AT = bytes(48) + b"\1" * 10 + bytes(198)  # 1 at the ASCII digits
 _FORM_END = frozenset(b"&#\"' \t\r\n<>")
 
 #: Longest run walked back from an escape (a PAN with separators is ~60 escaped chars).
@@ -193,7 +194,7 @@ def may_hold_encoded_python(buf: bytes) -> bool:
     return bool(present or plus_at or _union_runs_python(buf))
 
 
-_DIGIT_TABLE = bytes(1 if 48 <= c <= 57 else 0 for c in range(256))
+_DIGIT_TABLE = bytes(48) + b"\1" * 10 + bytes(198)  # 1 at the ASCII digits
 _GATE_PREV = frozenset(b"+\xa0\xafu")
 _GATE_NEXT = frozenset(b"+\xa0\xc2\xe2\\")
 # A separator between the run and another digit, on either side of it.

@@ -27,9 +27,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass
 
 from .._byvalue import ByValue
+from .._dataclass import dataclass
 from ..errors import CardscanError
 
 __all__ = [

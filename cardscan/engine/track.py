@@ -9,10 +9,10 @@ the finding's span (remediation redacts all of it).
 """
 from __future__ import annotations
 
-import re
+from . import lazy_pattern
 
-_TRACK1_AFTER = re.compile(rb"\^[^\^\r\n\x00]{2,26}\^(?:[0-9]{4}|\^)(?:[0-9]{3}|\^)[^?\r\n\x00]{0,79}\??")
-_TRACK2_AFTER = re.compile(rb"=(?:[0-9]{4}|=)(?:[0-9]{3}|=)[0-9]{0,19}\??")
+_TRACK1_AFTER = lazy_pattern(rb"\^[^\^\r\n\x00]{2,26}\^(?:[0-9]{4}|\^)(?:[0-9]{3}|\^)[^?\r\n\x00]{0,79}\??")
+_TRACK2_AFTER = lazy_pattern(rb"=(?:[0-9]{4}|=)(?:[0-9]{3}|=)[0-9]{0,19}\??")
 
 
 def detect(buf: bytes, start: int, end: int, lo: int) -> tuple[str, int, int] | None:

@@ -23,9 +23,8 @@ for 34 of 5,367 planted PANs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .._byvalue import ByValue, built
+from .._dataclass import dataclass
 from . import issuers
 from .luhn import luhn_valid
 

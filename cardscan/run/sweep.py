@@ -23,13 +23,14 @@ import threading
 import time
 from collections import Counter, deque
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from urllib.parse import unquote
 
 from .._byvalue import ByValueUnhashable
+from .._dataclass import dataclass
 from ..decoders.base import HEAD_SIZE
 from ..decoders.expand import is_container, load_failures
 from ..display import uri_display

@@ -36,10 +36,11 @@ pass the contract tests in ``cardscan.testing.SourceContract``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any, BinaryIO, ClassVar, Iterator, Protocol, runtime_checkable
 
 from .._byvalue import ByValue
+from .._dataclass import dataclass
 from ..findings import Cell, ErrorRecord
 
 

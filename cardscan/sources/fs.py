@@ -273,16 +273,18 @@ def _special_kind(mode: int) -> str:
     return "other"
 
 
-class _Dir(NamedTuple):
-    path: str
+#: A directory of the walk (made by call, as exposure.py's tuples: see there).
+_Dir = NamedTuple("_Dir", [
+    ("path", str),
     #: Path relative to the root with a trailing "/" ("" for the root), for pattern matching.
-    rel: str
+    ("rel", str),
     #: (dev, inode) of this directory and its ancestors, innermost first (a linked chain).
-    chain: tuple[Any, ...]
+    ("chain", tuple[Any, ...]),
     #: (base rel path, GitIgnoreSpec) of .gitignore files on the way down, outermost first.
-    ignores: tuple[tuple[str, Any], ...]
+    ("ignores", tuple[tuple[str, Any], ...]),
     #: ``file://`` URI of this directory (quoted once, not per file).
-    uri: str
+    ("uri", str),
+])
 
 
 #: Names quote_from_bytes leaves as they are (its always-safe set): most names, quoted without encoding them.
@@ -304,19 +306,20 @@ def _on_chain(chain: tuple[Any, ...], ident: tuple[int, int]) -> bool:
     return False
 
 
-class SmallBatch(NamedTuple):
-    """Regular files of one directory, by name, for one batched read
-    (:func:`read_files`; the sweep's ``Sweep._small_files``): what
-    :meth:`FileSource.batched_items` yields in place of their items. Not
-    stat'ed yet: the read's own ``fstat`` tells size and type, and a file
-    that needs a scan becomes its item then (:meth:`FileSource.batch_entry`)."""
-
+#: Regular files of one directory, by name, for one batched read
+#: (:func:`read_files`; the sweep's ``Sweep._small_files``): what
+#: :meth:`FileSource.batched_items` yields in place of their items. Not
+#: stat'ed yet: the read's own ``fstat`` tells size and type, and a file
+#: that needs a scan becomes its item then (:meth:`FileSource.batch_entry`).
+#: (Made by call, as exposure.py's tuples: see there.)
+SmallBatch = NamedTuple("SmallBatch", [
     #: The directory's path.
-    dir: str
+    ("dir", str),
     #: Its ``file://`` URI (quoted once).
-    uri: str
+    ("uri", str),
     #: The names of the files, in listing order.
-    names: tuple[str, ...]
+    ("names", tuple[str, ...]),
+])
 
 
 #: Names per batch: one directory's files in batches of this many (progress and workers move per batch).

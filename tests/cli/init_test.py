@@ -1,4 +1,5 @@
-"""cardscan/cli/__init__.py: the start-up window without garbage collection, dataclasses without inspect."""
+"""cardscan/cli/__init__.py: the start-up window without garbage collection, dataclasses without inspect,
+logging without traceback."""
 from __future__ import annotations
 
 import gc
@@ -66,3 +67,43 @@ def test_the_stand_in_is_only_dataclasses_own_name_for_inspect() -> None:
 
     _dataclasses_without_inspect()
     assert sys.modules["inspect"] is inspect and dataclasses.inspect is inspect
+
+
+_NO_TRACEBACK = """\
+import io, sys
+from cardscan.cli.main import main
+status = [main(["scan", "-q", "--jobs", "1", "--manifest", sys.argv[1], sys.argv[2]])]
+before = [m for m in ("traceback", "linecache", "tokenize", "textwrap") if m in sys.modules]
+import logging
+
+out = io.StringIO()
+log = logging.getLogger("t")
+log.addHandler(logging.StreamHandler(out))
+try:
+    1 / 0
+except ZeroDivisionError:
+    log.exception("failed")
+print(status, before, "Traceback (most recent call last)" in out.getvalue(), "ZeroDivisionError" in out.getvalue(),
+      logging.traceback is sys.modules["traceback"])
+"""
+
+
+def test_a_scan_imports_no_traceback_and_logging_still_formats_an_exception(tmp_path: Path) -> None:
+    # logging imports traceback (with linecache, tokenize and textwrap, ~2.5 ms) to format
+    # an exception or a stack: a scan that logs none waits for it.
+    demo = Path(cardscan.__file__).parent / "data" / "demo"
+    out = subprocess.run([sys.executable, "-c", _NO_TRACEBACK, str(tmp_path / "m.jsonl"), str(demo)],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "CARDSCAN_FINGERPRINT_KEY": "k" * 40})
+    assert out.stdout.split("\n")[0] == "[1] [] True True True", out.stdout + out.stderr[-2000:]
+
+
+def test_a_stand_in_is_only_used_where_neither_module_was_imported() -> None:
+    # In this process (pytest) logging and traceback were imported long ago: nothing is replaced.
+    import logging
+    import traceback
+
+    from cardscan.cli import logging_without_traceback
+
+    logging_without_traceback()
+    assert sys.modules["traceback"] is traceback and logging.traceback is traceback
