@@ -41,6 +41,7 @@ import threading
 from dataclasses import field, fields, replace
 from typing import Any
 
+from . import _keyid
 from ._byvalue import ByValue, built
 from ._dataclass import dataclass
 from .errors import ConfigError
@@ -464,12 +465,9 @@ MIN_KEY_BYTES = 32
 #: The fix every "key too short" message names.
 KEYGEN_HINT = "create one with: cardscan keygen PATH, then pass --key-file PATH"
 
-#: Salt of the key id derivation (domain separation from fingerprints and seals).
-_KEY_ID_LABEL = b"cardscan key id v2"
-#: PBKDF2 rounds of the key id: one guess of the key tested against the id costs
-#: about what testing it against one fingerprint does (a masked 16-digit number
-#: leaves ~10^5 candidates, one HMAC each), so the id is no shortcut to the key.
-_KEY_ID_ROUNDS = 100_000
+#: The key id's salt and PBKDF2 rounds (their reasons: _keyid.py).
+_KEY_ID_LABEL = _keyid.LABEL
+_KEY_ID_ROUNDS = _keyid.ROUNDS
 
 
 class WeakKeyError(ConfigError, ValueError):
@@ -525,34 +523,43 @@ class FingerprintKey:
         self.source = source
         self._id: str | None = None
         self._pads: tuple[Any, Any] | None = None
-        self._deriving: threading.Thread | None = None
+        self._deriving: tuple[threading.Thread, list[str]] | None = None
 
     @property
     def key_id(self) -> str:
+        if self._id is None and self._deriving is None:
+            self._deriving = _keyid.take_early(self._key)  # (the program's, if it is this key's)
         deriving = self._deriving
         if deriving is not None:
             # Joined even when the id is there: the thread may not have ended
             # yet, and a sweep forks its workers only while it runs one thread.
-            deriving.join()
+            thread, box = deriving
+            thread.join()
             self._deriving = None
-        if self._id is None:  # (no thread was started)
-            self._derive_id()
-        assert self._id is not None
+            if self._id is None and box:
+                self._id = box[0]
+        if self._id is None:  # (no thread was started, or it failed)
+            self._id = _keyid.derive(self._key)  # slow on purpose: once per key
         return self._id
-
-    def _derive_id(self) -> None:
-        # Slow on purpose (see the class docstring): computed once per key.
-        self._id = "pbkdf2:" + hashlib.pbkdf2_hmac("sha256", self._key, _KEY_ID_LABEL, _KEY_ID_ROUNDS, 8).hex()
 
     def start_key_id(self) -> None:
         """Begin deriving :attr:`key_id` on a thread; reading it waits for the thread.
 
         PBKDF2 (~25 ms) lets go of the GIL: on another core it costs a sweep
         no time if started before the work that precedes the scan record
-        (the CLI starts it before the sweep's modules are imported)."""
+        (the CLI starts it before the sweep's modules are imported, or from
+        its first line for ``CARDSCAN_FINGERPRINT_KEY``: _keyid.start_early,
+        taken over here when it is this key)."""
         if self._id is None and self._deriving is None:
-            self._deriving = threading.Thread(target=self._derive_id, daemon=True, name="cardscan-key-id")
-            self._deriving.start()
+            deriving = _keyid.take_early(self._key)
+            if deriving is None:
+                box: list[str] = []
+                key = self._key
+                thread = threading.Thread(target=lambda: box.append(_keyid.derive(key)), daemon=True,
+                                          name="cardscan-key-id")
+                thread.start()
+                deriving = (thread, box)
+            self._deriving = deriving
 
     @property
     def legacy_key_id(self) -> str:

@@ -408,19 +408,23 @@ def test_key_id_waits_for_its_thread_to_end_even_once_the_id_is_there(monkeypatc
     import threading
     import time
 
+    from cardscan import _keyid
     from cardscan.findings import FingerprintKey
 
     key = FingerprintKey(b"k" * 40)
-    real = FingerprintKey._derive_id
+    real = _keyid.derive
 
-    def derive_then_linger(self: FingerprintKey) -> None:
-        real(self)
+    seen: list[str] = []
+
+    def derive_then_linger(k: bytes) -> str:
+        seen.append(real(k))
         time.sleep(0.3)  # (the thread's end, late: a busy machine, the GIL elsewhere)
+        return seen[-1]
 
-    monkeypatch.setattr(FingerprintKey, "_derive_id", derive_then_linger)
+    monkeypatch.setattr(_keyid, "derive", derive_then_linger)
     key.start_key_id()
     deadline = time.monotonic() + 10
-    while key._id is None and time.monotonic() < deadline:
+    while not seen and time.monotonic() < deadline:  # the id is derived, the thread not yet ended
         time.sleep(0.01)
     assert key.key_id.startswith("pbkdf2:")
     assert not any(t.name == "cardscan-key-id" for t in threading.enumerate())

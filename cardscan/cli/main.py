@@ -176,6 +176,12 @@ def program() -> NoReturn:
     teardown (every module emptied, every object freed: ~8 ms of each run's
     wall time) is work for nobody. A library caller uses :func:`main`.
     """
+    if _command_in(None) == "scan":
+        key = os.environ.get("CARDSCAN_FINGERPRINT_KEY")
+        if key:  # its id on the other core while the rest starts (_keyid.py; checked where the key is loaded)
+            from .._keyid import start_early
+
+            start_early(key.encode("utf-8"))
     status = main()
     if _command_in(None) in LEAVES_AT_ONCE:
         _leave(status)

@@ -1,4 +1,4 @@
-"""cardscan/cli/main.py: a process started without stdout or stderr (``>&-``, ``2>&-``)."""
+"""cardscan/cli/main.py: a process started without stdout or stderr (``>&-``, ``2>&-``); the program's early key id."""
 from __future__ import annotations
 
 import os
@@ -65,3 +65,40 @@ def test_a_closed_stderr_drops_the_notes_and_the_scan_goes_on(tmp_path: Path) ->
     assert len([line for line in lines if "a.log:" in line]) == 2
     summary = load_manifest(tmp_path / "m.jsonl").records[-1]
     assert summary["status"] == "complete" and summary["findings"] == 2
+
+
+def _scan_program(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """``python -m cardscan scan`` (the program, with its early key id) on a
+    share of a few files, ``--jobs 2``, the test key in the environment."""
+    share = tmp_path / "share"
+    share.mkdir(exist_ok=True)
+    for i in range(3):
+        write_planted(share / f"{i}.log", random.Random(i), 1, filler=5)
+    out = subprocess.run([sys.executable, "-m", "cardscan", "scan", *args, "--jobs", "2", "--no-progress",
+                          "--log-level", "debug", "--manifest", str(tmp_path / "m.jsonl"), str(share)],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "CARDSCAN_FINGERPRINT_KEY": KEY.decode()})
+    records = load_manifest(tmp_path / "m.jsonl").records
+    return out, records[0]
+
+
+def test_the_environment_key_id_begun_at_the_first_line_is_the_key_id(tmp_path: Path) -> None:
+    from cardscan._keyid import derive
+
+    out, scan = _scan_program(tmp_path)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert scan["key_id"] == derive(KEY) and scan["key_source"] == "env"
+    assert "forked 1 of 2 workers" in out.stderr  # no thread was left running at the fork
+
+
+def test_a_key_file_beside_the_environment_key_names_the_id_and_the_sweep_still_forks(tmp_path: Path) -> None:
+    from cardscan._keyid import derive
+
+    other = b"the key file's own key, 32 bytes or more"
+    key_file = tmp_path / "key"
+    key_file.write_bytes(other)
+    key_file.chmod(0o600)
+    out, scan = _scan_program(tmp_path, "--key-file", str(key_file))
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert scan["key_id"] == derive(other) != derive(KEY) and scan["key_source"] == "file"
+    assert "forked 1 of 2 workers" in out.stderr  # the environment key's early thread had ended
