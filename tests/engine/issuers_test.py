@@ -809,3 +809,14 @@ def test_a_detector_builds_no_index_until_a_number_is_looked_up() -> None:
             "issuers._index is None)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.split() == ["True", "1", "False"]
+
+
+def test_the_test_card_blob_is_made_once_per_list(monkeypatch) -> None:
+    blob = issuers.test_card_blob()
+    assert issuers.test_card_blob() is blob  # every Detector's finder gets this very object
+    numbers = blob.decode("ascii").strip("\n").split("\n")
+    assert numbers == sorted(numbers) and all(issuers.is_test_card(n) for n in numbers)
+    assert len(numbers) == len(issuers.parse_test_cards(issuers._package_text("test_cards.csv")))
+    # A list replaced (as a test or a reload would) gives its own blob.
+    monkeypatch.setattr(issuers, "_test_cards", frozenset({"4000056655665556", "378282246310005"}))
+    assert issuers.test_card_blob() == b"\n378282246310005\n4000056655665556\n"
