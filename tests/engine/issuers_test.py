@@ -820,3 +820,44 @@ def test_the_test_card_blob_is_made_once_per_list(monkeypatch) -> None:
     # A list replaced (as a test or a reload would) gives its own blob.
     monkeypatch.setattr(issuers, "_test_cards", frozenset({"4000056655665556", "378282246310005"}))
     assert issuers.test_card_blob() == b"\n378282246310005\n4000056655665556\n"
+
+
+@pytest.mark.parametrize("widths", [issuers.ADMITTED_WIDTHS, frozenset({"narrow"}), frozenset({"narrow", "sandbox"})])
+def test_the_index_built_a_first_digit_at_a_time_is_the_whole_index_in_parts(widths) -> None:
+    rows = [r for r in issuers.ranges() if r.width in widths]
+    whole = issuers.build_index(rows)
+    parts = {d: issuers.build_index(rows, d) for d in "0123456789"}
+    assert {k: v for part in parts.values() for k, v in part.items()} == whole
+    for d, part in parts.items():
+        assert all(k.startswith(d) for k in part)
+
+
+def test_match_by_the_parts_is_match_by_the_whole_index(monkeypatch, rng) -> None:
+    def by_whole(digits: str, rows: list) -> object:  # match()'s walk over the whole index
+        index, found, n = issuers.build_index(rows), None, len(digits)
+        for k in range(1, len(digits) + 1):
+            node = index.get(digits[:k])
+            if node is None:
+                break
+            found = node[n] if node[n] is not None else found
+            if not node[issuers._DEEPER]:
+                break
+        return found
+
+    monkeypatch.setattr(issuers, "_index", None)
+    monkeypatch.setattr(issuers, "_indexes", {})
+    narrow = frozenset({"narrow"})
+    admitted = [r for r in issuers.ranges() if r.width in issuers.ADMITTED_WIDTHS]
+    only_narrow = [r for r in issuers.ranges() if r.width in narrow]
+    # Every row's ends and a step past them, at each length, and random numbers.
+    numbers = []
+    for r in issuers.ranges():
+        for edge in (r.prefix_from, r.prefix_to, str(int(r.prefix_to) + 1).zfill(len(r.prefix_to)),
+                     str(max(int(r.prefix_from) - 1, 0)).zfill(len(r.prefix_from))):
+            for n in range(issuers.MIN_LEN, issuers.MAX_LEN + 1):
+                numbers.append((edge + "".join(rng.choice("0123456789") for _ in range(n)))[:n])
+    numbers += ["".join(rng.choice("0123456789") for _ in range(rng.randint(12, 19))) for _ in range(2000)]
+    for digits in numbers:
+        assert issuers.match(digits) is by_whole(digits, admitted), digits[:6]
+        assert issuers.match(digits, widths=narrow) is by_whole(digits, only_narrow), digits[:6]
+    assert issuers.match("x" * 16) is None and issuers.match("4" * 11) is None
