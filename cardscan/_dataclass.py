@@ -14,9 +14,10 @@ imports (``__init__``, ``__setattr__``, ``__delattr__``): ~35 M instructions
   test, the same ``FrozenInstanceError`` and message, the same call up the
   MRO otherwise): nothing to compile;
 * ``__init__`` is the stdlib's (its parameters, defaults, annotations and
-  statements), compiled the first time the class is instantiated (until
-  then ``__init__`` is a stand-in that makes it, binds it on the class and
-  calls it): most of these classes are built past their ``__init__``
+  statements), compiled the first time it is read: by the class's first
+  instance, or by ``help()``/``inspect.signature`` (until then ``__init__``
+  is a stand-in, :class:`_LazyInit`, that makes it and binds it on the
+  class): most of these classes are built past their ``__init__``
   (``_byvalue.built``, pickling) or not at all in a given run.
 
 Only the common case takes this way: ``eq=False, repr=False``, the other
@@ -95,17 +96,37 @@ def _plain(cls: type) -> bool:
 
 
 def _lazy_init(cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool, post_init: bool) -> Any:
-    made: list[Any] = []
+    return _LazyInit(cls, fields, frozen, post_init)
 
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        if not made:
-            made.append(_init_fn(cls, fields, frozen, post_init))
-            if cls.__dict__.get("__init__") is __init__:
-                cls.__init__ = made[0]  # type: ignore[misc]
-        made[0](self, *args, **kwargs)
 
-    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
-    return __init__
+class _LazyInit:
+    """A class's ``__init__`` until it is made (:func:`_init_fn`): made, and
+    bound on the class in its place, by the first thing that reads it, as an
+    instance's ``__init__`` (the first instance) or as the class's (``help``,
+    ``inspect.signature``, ``typing.get_type_hints``: these see the
+    stdlib's parameters, not a stand-in's ``(*args, **kwargs)``)."""
+
+    __slots__ = ("_args", "_made")
+
+    def __init__(self, cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool, post_init: bool) -> None:
+        self._args = (cls, fields, frozen, post_init)
+        self._made: Any = None
+
+    def _init(self) -> Any:
+        made = self._made
+        if made is None:
+            cls = self._args[0]
+            made = self._made = _init_fn(*self._args)
+            if cls.__dict__.get("__init__") is self:
+                cls.__init__ = made  # type: ignore[misc]
+        return made
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        init = self._init()
+        return init if obj is None else init.__get__(obj, owner)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:  # (read from the class's __dict__ and called)
+        self._init()(*args, **kwargs)
 
 
 def _init_fn(cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool, post_init: bool) -> Any:
@@ -182,4 +203,5 @@ def _frozen_methods(cls: Any, names: tuple[str, ...]) -> tuple[Any, Any]:
 
     for fn in (__setattr__, __delattr__):
         fn.__qualname__ = f"{cls.__qualname__}.{fn.__name__}"
+        fn.__annotations__ = {}  # (the stdlib's have none: help() shows the same signature)
     return __setattr__, __delattr__

@@ -259,3 +259,20 @@ def test_instances_copy_and_pickle_as_before() -> None:
     assert pickle.loads(pickle.dumps(obj)) == obj and copy.deepcopy(obj) == obj
     with pytest.raises(dataclasses.FrozenInstanceError):
         obj.brand = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", BODIES)
+def test_a_class_no_instance_was_made_of_yet_shows_the_stdlibs_init(name: str) -> None:
+    # help(), inspect.signature, typing.get_type_hints of a library class
+    # (cardscan.SweepOptions, ScanConfig, Finding ...) before any instance:
+    # the fields as parameters, not the stand-in's (*args, **kwargs).
+    import pydoc
+    import typing
+
+    mine, theirs = BODIES[name](_dataclass.dataclass), BODIES[name](dataclasses.dataclass)
+    assert str(inspect.signature(mine)) == str(inspect.signature(theirs))
+    mine, theirs = BODIES[name](_dataclass.dataclass), BODIES[name](dataclasses.dataclass)
+    assert typing.get_type_hints(mine.__init__) == typing.get_type_hints(theirs.__init__)  # type: ignore[misc]
+    mine, theirs = BODIES[name](_dataclass.dataclass), BODIES[name](dataclasses.dataclass)
+    assert pydoc.render_doc(mine, renderer=pydoc.plaintext) == pydoc.render_doc(theirs, renderer=pydoc.plaintext)
+    assert init_facts(mine.__init__) == init_facts(theirs.__init__)  # type: ignore[misc]

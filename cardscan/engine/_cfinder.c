@@ -329,11 +329,15 @@ static struct {
 } ws_cache[WS_CACHE];
 static int ws_cache_next = 0;
 
-static WordSet *wordset_for(PyObject *blob) {
+/* ``in_use``: a set this call took already (its negative words), whose
+ * slot must not be taken for another list: a known negative list passed
+ * with a new card list would else read as the card words. */
+static WordSet *wordset_for(PyObject *blob, const WordSet *in_use) {
     for (int i = 0; i < WS_CACHE; i++)
         if (ws_cache[i].blob == blob) return &ws_cache[i].ws;
     int i = ws_cache_next;
-    ws_cache_next = (ws_cache_next + 1) % WS_CACHE;
+    if (&ws_cache[i].ws == in_use) i = (i + 1) % WS_CACHE;
+    ws_cache_next = (i + 1) % WS_CACHE;
     Py_INCREF(blob);
     Py_XSETREF(ws_cache[i].blob, blob);
     WordSet *ws = &ws_cache[i].ws;
@@ -833,8 +837,8 @@ static PyObject *find_chains(PyObject *self, PyObject *args) {
             PyBuffer_Release(&view);
             return NULL;
         }
-        ids_words.neg = wordset_for(neg);
-        ids_words.pos = wordset_for(pos);
+        ids_words.neg = wordset_for(neg, NULL);
+        ids_words.pos = wordset_for(pos, ids_words.neg);
         ids = &ids_words;
     }
     const unsigned char *table = NULL;

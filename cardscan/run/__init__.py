@@ -404,8 +404,12 @@ def _manifest_sinks(options: SweepOptions, staged: bool) -> tuple[list[Any], Any
     from ..sinks.jsonl import JsonlSink
 
     # Without a state, the records of a batch of results are written at once
-    # (end_batch); with one, each object's before the state claims it.
-    return [JsonlSink(options.manifest, each_item=staged)], None
+    # (end_batch); with one, each object's before the state claims it. On
+    # stdout ('-') each object's too: stderr is often the same file (2>&1),
+    # where an object's messages must stay next to its records (as the
+    # console sink keeps its lines), and a reader that goes away (a broken
+    # pipe) must stop the sweep at the object it missed, not a batch later.
+    return [JsonlSink(options.manifest, each_item=staged or options.manifest == "-")], None
 
 
 def _load_baseline(options: SweepOptions, key: Any) -> Any:

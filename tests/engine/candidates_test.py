@@ -600,6 +600,22 @@ def test_c_word_sets_kept_between_calls_follow_the_lists_passed(rng) -> None:
 
 
 @needs_c
+def test_c_word_sets_kept_a_negative_list_it_knows_with_a_new_card_list(rng) -> None:
+    # A negative list the finder keeps, passed with a card list it does not:
+    # the card list's set must not take the slot the negative one is in
+    # (both would then read as the card words: order_id= no longer drops).
+    pan = make_pan("4", 16, rng)
+    data = f"order_id={pan} and card {pan}".encode()
+    pairs = [(bytes(bytearray(b"\nid\norder\n")), bytes(bytearray(b"\ncard\n"))) for _ in range(3)]
+    for neg, pos in pairs:  # (each pair in two new slots; the second's negative set is where the next goes)
+        find_chains_c(data, 0, -1, None, (neg, pos, 32))
+    for neg, _ in pairs[1:] + pairs:
+        ids = (neg, bytes(bytearray(b"\ncard\n")), 32)
+        want = sorted(find_chains_python(data, 0, -1, None, ids))
+        assert sorted(find_chains_c(data, 0, -1, None, ids)) == want
+
+
+@needs_c
 def test_class_runs_tables_kept_between_calls_follow_the_table_passed() -> None:
     from cardscan.engine._cfinder import class_runs
 

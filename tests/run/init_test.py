@@ -179,3 +179,32 @@ def test_the_key_id_made_beside_the_start_up_is_the_keys(tmp_path: Path, rng) ->
     m = tmp_path / "m.jsonl"
     cardscan.sweep([str(tmp_path / "a.log")], manifest=str(m), jobs=1, key=key)
     assert records(m)[0]["key_id"] == FingerprintKey(key).key_id
+
+
+def test_a_manifest_on_stdout_keeps_each_objects_records_next_to_its_messages(tmp_path: Path, rng) -> None:
+    # ``--manifest -`` with stderr on the same file (2>&1): an object's
+    # records come right after its messages, as the console sink keeps its
+    # own lines (not a batch's messages first, then the batch's records),
+    # and a reader that goes away stops the sweep at the object it missed.
+    import gzip
+    import subprocess
+    import sys
+
+    from cardscan.testing.pans import make_pan
+
+    root = tmp_path / "share"
+    root.mkdir()
+    for i in range(6):
+        pan = make_pan("4", 16, rng)
+        (root / f"f{i}.log").write_text(f"paid by card {pan}\n")
+        (root / f"g{i}.gz").write_bytes(gzip.compress(f"card {pan}\n".encode())[:-6])  # truncated: a message
+    env = {**os.environ, "CARDSCAN_FINGERPRINT_KEY": "k" * 64}
+    out = subprocess.run([sys.executable, "-m", "cardscan", "scan", "--no-progress", "--jobs", "1", "--manifest", "-",
+                          str(root)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                         timeout=120).stdout.splitlines()
+    told = [i for i, line in enumerate(out) if line.startswith("cardscan: ") and "truncated gzip" in line]
+    assert len(told) == 6
+    for i in told:
+        uri = (root / out[i].split(": ")[1].rsplit("/", 1)[1]).as_uri()
+        after = out[i + 1]  # the object's records, at once
+        assert after.startswith("{") and json.loads(after)["location"]["uri"] == uri, (out[i], after)
