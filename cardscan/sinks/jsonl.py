@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import sys
 from typing import IO, Any, ClassVar
 
@@ -36,7 +37,9 @@ class JsonlSink(BaseSink):
     records are waiting: a write (and
     two signal-mask calls) per object cost a sweep of many small flagged
     files ~2-3 us of each; a kill then loses at most the batch being
-    written, each line whole or not at all as before.
+    written, each line whole or not at all as before. A path that is not a
+    regular file (a pipe, a FIFO, a terminal) is written per object all
+    the same.
     """
 
     name: ClassVar[str] = "jsonl"
@@ -62,6 +65,11 @@ class JsonlSink(BaseSink):
             self.path = os.fspath(target)
             self._fd = manifest.open_private(self.path)
             self._own = True
+            if not each_item and not stat.S_ISREG(os.fstat(self._fd).st_mode):
+                # A pipe, a FIFO, a terminal: a reader is at the other end,
+                # and one that went away must stop the sweep at the object
+                # it missed, not a batch later.
+                self._each = True
         else:
             self._stream = target
 

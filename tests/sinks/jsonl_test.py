@@ -226,3 +226,30 @@ def test_a_sweeps_manifest_is_written_per_batch_without_a_state_per_object_with_
         assert type(inner) is JsonlSink and inner._each is (state or manifest == "-")  # (stdout: per object)
         if inner._fd is not None and inner._own:
             os.close(inner._fd)
+
+
+def test_a_manifest_into_a_pipe_is_written_per_object_even_when_batches_are_asked(tmp_path: Path, rng) -> None:
+    # A reader at the other end (`--manifest >(consumer)`, a FIFO) sees each object
+    # when it ends, and one that went away stops the sweep at that object, not a batch later.
+    import select
+    import threading
+
+    fifo = tmp_path / "m.fifo"
+    os.mkfifo(fifo)
+    got: list[int] = []
+    opener = threading.Thread(target=lambda: got.append(os.open(fifo, os.O_RDONLY)))
+    opener.start()
+    sink = JsonlSink(fifo, each_item=False)
+    opener.join(10)
+    reader = got[0]
+    try:
+        sink.begin(info())
+        sink.finding(finding(rng, "file:///srv/a.txt"))
+        sink.end_item(Item(uri="file:///srv/a.txt", source="file"), {})
+        seen = b""
+        while seen.count(b"\n") < 2 and select.select([reader], [], [], 5)[0]:
+            seen += os.read(reader, 65536)
+        assert [json.loads(x)["type"] for x in seen.splitlines()] == ["scan", "finding"]
+        sink.close(SUMMARY)
+    finally:
+        os.close(reader)
