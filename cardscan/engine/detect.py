@@ -490,22 +490,18 @@ class Detector:
         else:
             h.encoding = "ascii"
             h.offset, h.length = a, b - a
-            # Track data goes on from its PAN with '^' (track 1) or '=' (track
-            # 2): track.detect's patterns match nothing else at b.
-            if b < n and buf[b] in _TRACK_NEXT:
-                t = track.detect(buf, a, b, 0)
-                if t is not None:
-                    h.kind, ts, te = t
-                    h.offset, h.length = ts, te - ts
-                    h.confidence, h.reasons = context.TRACK, ["issuer_luhn", "track_data"]
-                    return h
+            t = track.detect(buf, a, b, 0)
+            if t is not None:
+                h.kind, ts, te = t
+                h.offset, h.length = ts, te - ts
+                h.confidence, h.reasons = context.TRACK, ["issuer_luhn", "track_data"]
+                return h
         h.kind = "pan"
         win = cfg.context_window
         raw = bytes(buf[max(0, a - win):a])
         if utf16:
             raw = raw.replace(b"\x00", b"")
-        if 0x25 in raw or 0x5C in raw or 0x26 in raw:  # (unescape_context's own test: most text has none)
-            raw = unescape_context(raw)  # %22card%22%3A%22 reads as "card":"
+        raw = unescape_context(raw)  # %22card%22%3A%22 reads as "card":"
         before = raw.lower()
         field = columns.field_at(buf, a, b) if columns is not None and not utf16 else None
         # (What context.evidence(Context(before, b"", field, raw)) gives, without that Context.)
@@ -522,18 +518,12 @@ class Detector:
         after = buf[b:b + win]
         if utf16:
             after = after.replace(b"\x00", b"")
-        after = after.lower()
-        if 0x25 in after or 0x5C in after or 0x26 in after:
-            after = unescape_context(after)
+        after = unescape_context(after.lower())
         value, reasons = context.score_of(before, after, grouped, ev)
         if no_range:
             value -= 30
             reasons[0] = "no_issuer_range"  # Luhn and length only: no issuer_luhn
-        # is_hex_token grows the span over hex digits and dashes next to it;
-        # where neither neighbour is one, its token is the number itself:
-        # digits and separators, never a hex string, unless 20 bytes long.
-        if (not utf16 and ((a > 0 and buf[a - 1] in _HEX_OR_DASH) or (b < n and buf[b] in _HEX_OR_DASH)
-                           or b - a >= 20) and filters.is_hex_token(buf, a, b, 0, n)):
+        if not utf16 and filters.is_hex_token(buf, a, b, 0, n):
             value -= 45
             reasons.append("hex_token")
         if filters.is_phone(before):
@@ -563,11 +553,6 @@ class Detector:
             return None
         return h
 
-
-#: The bytes after a PAN that track data starts with (track.detect).
-_TRACK_NEXT = frozenset(b"^=")
-#: Bytes that is_hex_token grows a token over.
-_HEX_OR_DASH = frozenset(b"0123456789abcdefABCDEF-")
 
 #: What _judge takes off for these reasons, kept when an inline hit is re-scored.
 _KEPT_PENALTIES = {"longer_group_run": 25, "phone": 40, "hex_token": 45, "wide_range": WIDE_RANGE_PENALTY}

@@ -12,6 +12,7 @@ from .candidates import CEXT
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _HEX_LETTERS = frozenset(b"abcdefABCDEF")
+_HEX_OR_DASH = _HEX | {0x2D}
 
 
 def _in_escape(buf: bytes, i: int, lo: int) -> bool:
@@ -30,6 +31,15 @@ def is_hex_token(buf: bytes, start: int, end: int, lo: int, hi: int) -> bool:
     An escape before them is not part of the token: ``card%3D`` then a
     19-digit PAN is not a 21-character hex string (issue 16 class 7).
     """
+    if end - start < 20 and not (start > lo and buf[start - 1] in _HEX_OR_DASH) \
+            and not (end < hi and buf[end] in _HEX_OR_DASH):
+        return False  # nothing to grow the token over: the span alone, too short (most numbers)
+    return _grown_hex_token(buf, start, end, lo, hi)
+
+
+def _grown_hex_token(buf: bytes, start: int, end: int, lo: int, hi: int) -> bool:
+    """:func:`is_hex_token` without its first test: the span grown over the
+    hex digits (and dashes between them) next to it, then judged."""
     s, e = start, end
     while (s > lo and buf[s - 1] in _HEX or (s > lo + 1 and buf[s - 1] == 0x2D and buf[s - 2] in _HEX)) \
             and not (buf[s - 1] in _HEX and _in_escape(buf, s, lo)):

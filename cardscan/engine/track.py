@@ -13,6 +13,8 @@ from . import lazy_pattern
 
 _TRACK1_AFTER = lazy_pattern(rb"\^[^\^\r\n\x00]{2,26}\^(?:[0-9]{4}|\^)(?:[0-9]{3}|\^)[^?\r\n\x00]{0,79}\??")
 _TRACK2_AFTER = lazy_pattern(rb"=(?:[0-9]{4}|=)(?:[0-9]{3}|=)[0-9]{0,19}\??")
+#: The bytes the two patterns above start with.
+_SEPARATORS = frozenset(b"^=")
 
 
 def detect(buf: bytes, start: int, end: int, lo: int) -> tuple[str, int, int] | None:
@@ -21,6 +23,10 @@ def detect(buf: bytes, start: int, end: int, lo: int) -> tuple[str, int, int] | 
     ``lo`` is the first byte of ``buf`` that may be looked at (buffer start).
     Only ASCII track data is recognised (card readers emit ASCII).
     """
+    # Both tracks go on from the PAN with their separator: nothing else can
+    # match at ``end`` (most numbers leave here, without a pattern tried).
+    if end >= len(buf) or buf[end] not in _SEPARATORS:
+        return None
     prev = buf[start - 1:start] if start > lo else b""
     if prev == b"B":
         m = _TRACK1_AFTER.match(buf, end)

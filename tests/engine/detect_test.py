@@ -270,19 +270,22 @@ _PARTS = st.lists(st.sampled_from(_NEAR), max_size=12)
 @given(_PARTS, st.sampled_from([b"4111111111111111", b"4556 7375 8689 9855", b"6011000990139424", b"371449635398431"]),
        _PARTS)
 def test_judges_byte_tests_skip_only_what_cannot_match(before: list[bytes], digits: bytes, after: list[bytes]) -> None:
-    """_judge asks track.detect only when the byte after the number is '^'
-    or '=', and is_hex_token only when a neighbour is a hex digit or '-' (or
-    the span is 20 bytes), and score_of searches for an expiry only where a
+    """track.detect tries its patterns only when the byte after the number
+    is '^' or '=', and is_hex_token grows a token only when a neighbour is a
+    hex digit or '-' (or the span is 20 bytes), and score_of searches for an expiry only where a
     '/' is in the first 64 bytes after: everywhere else each says no."""
     from cardscan.engine import context, filters, track
-    from cardscan.engine.detect import _HEX_OR_DASH, _TRACK_NEXT
+    from cardscan.engine.filters import _HEX_OR_DASH
+    from cardscan.engine.track import _SEPARATORS
 
     buf = b"".join(before) + digits + b"".join(after)
     a = len(b"".join(before))
     b, n = a + len(digits), len(buf)
-    if not (b < n and buf[b] in _TRACK_NEXT):
+    if not (b < n and buf[b] in _SEPARATORS):  # (track.detect's first test)
+        assert track._TRACK1_AFTER.match(buf, b) is None and track._TRACK2_AFTER.match(buf, b) is None
         assert track.detect(buf, a, b, 0) is None
     if not ((a > 0 and buf[a - 1] in _HEX_OR_DASH) or (b < n and buf[b] in _HEX_OR_DASH) or b - a >= 20):
+        assert not filters._grown_hex_token(buf, a, b, 0, n)  # (is_hex_token's first test)
         assert not filters.is_hex_token(buf, a, b, 0, n)
     tail = buf[b:].lower()
     if tail.find(b"/", 0, 64) < 0:
