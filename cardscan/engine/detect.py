@@ -30,7 +30,7 @@ from .candidates import (
 from .chunker import Chunker
 from .columns import HEADER_MAX, MAX_ROW_BACK, Columns, Field, Fields, sniff
 from .config import DEFAULT_MIN_CONFIDENCE, ScanConfig
-from .inline import B64_TABLE, encoded_offset, find_encoded, inline_gate, unescape_context
+from .inline import encoded_offset, find_encoded, may_hold_encoded, unescape_context
 from .validate import printed_outside_ranges, windows
 
 #: What a number only a wide issuer row admits loses (issue 16 class 4):
@@ -373,8 +373,7 @@ class Detector:
                 if h is not None:
                     h.offset += base
                     hits.append(h)
-        # (inline_gate: one C pass says whether any decoder has a place to start.)
-        if (cfg.inline if inline is None else inline) and (inline_gate is None or inline_gate(buf, B64_TABLE)):
+        if (cfg.inline if inline is None else inline) and may_hold_encoded(buf):
             hits += self._inline(buf, base, rel_lo, rel_hi, hits)
         if not hits:
             return hits

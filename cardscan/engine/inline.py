@@ -67,10 +67,9 @@ _B64_HINT = lazy_pattern(_QUAD * 3)
 # Cheaper first pass: 12 bytes in a row from the union of the quad classes.
 # translate + find run in C at memory speed; the regex runs only on such runs.
 _B64_UNION = frozenset(b"ILMNOCDSTijyz0AEIMQUYcgk012345gtwxyz")
-_B64_TABLE = bytes(map(_B64_UNION.__contains__, range(256)))  # 1 / 0
-_B64_MAP = _B64_TABLE.translate(bytes.maketrans(b"\0\1", b".x"))  # 'x' / '.'
+B64_TABLE = bytes(map(_B64_UNION.__contains__, range(256)))  # 1 / 0
+_B64_MAP = B64_TABLE.translate(bytes.maketrans(b"\0\1", b".x"))  # 'x' / '.'
 _B64_RUN12 = b"x" * 12
-B64_TABLE = _B64_TABLE
 # The C pass finds the runs without building a translated copy.
 _class_runs = CEXT.class_runs if CEXT is not None else None
 # The byte pre-checks and the '+' offsets in one C pass (getattr: a build
@@ -184,6 +183,13 @@ def inline_bytes_python(buf: bytes) -> tuple[int, list[int]]:
     return (bytes_present(buf) & ~AMP) | amp, _plus_digits(buf)
 
 
+def may_hold_encoded(buf: bytes) -> bool:
+    """Could :func:`find_encoded` find anything in ``buf``? One C pass
+    (``inline_gate``); without the extension, yes: find_encoded's own
+    pre-checks decide."""
+    return inline_gate is None or bool(inline_gate(buf, B64_TABLE))
+
+
 def may_hold_encoded_python(buf: bytes) -> bool:
     """The Python twin of the C ``inline_gate``: could :func:`find_encoded`
     find anything in ``buf``? Each decoder starts from a byte of
@@ -194,7 +200,6 @@ def may_hold_encoded_python(buf: bytes) -> bool:
     return bool(present or plus_at or _union_runs_python(buf))
 
 
-_DIGIT_TABLE = bytes(48) + b"\1" * 10 + bytes(198)  # 1 at the ASCII digits
 _GATE_PREV = frozenset(b"+\xa0\xafu")
 _GATE_NEXT = frozenset(b"+\xa0\xc2\xe2\\")
 # A separator between the run and another digit, on either side of it.
@@ -220,7 +225,7 @@ def _digit_gate(buf: bytes) -> tuple[bool, bool, bool]:
     digit holds four digits after its 'u': so some run of 4+ digits touches
     the separator or escape. In binary data such runs are rare and one C
     pass finds them; where they are common (text) every decoder runs."""
-    runs = _class_runs(buf, _DIGIT_TABLE, 4) if _class_runs is not None else None
+    runs = _class_runs(buf, _DIGIT_AT, 4) if _class_runs is not None else None
     if runs is None or len(runs) * 256 > len(buf):
         return True, True, True
     nbsp = json = plus = False
@@ -268,7 +273,7 @@ def _b64decode(blob: bytes) -> bytes | None:
 def _union_runs(buf: bytes) -> list[tuple[int, int]]:
     """Maximal runs of 12+ bytes from the union of the quad classes."""
     if _class_runs is not None:
-        return _class_runs(buf, _B64_TABLE, 12)  # type: ignore[no-any-return]
+        return _class_runs(buf, B64_TABLE, 12)  # type: ignore[no-any-return]
     return _union_runs_python(buf)
 
 

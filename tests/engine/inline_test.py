@@ -188,7 +188,7 @@ def test_c_class_runs_on_long_inputs_any_min_length(min_len: int) -> None:
     if inline._class_runs is None:
         pytest.skip("C finder not built")
     rng = random.Random(min_len)
-    ascii_table = inline._B64_TABLE
+    ascii_table = inline.B64_TABLE
     high_table = bytes(1 if c in inline._B64_UNION or c >= 0xF0 else 0 for c in range(256))
     for table in (ascii_table, high_table):
         members = [c for c in range(256) if table[c]]
