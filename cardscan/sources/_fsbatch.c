@@ -216,7 +216,7 @@ done:
     return out;
 }
 
-/* batch_stat(stat_result, stats, i) -> os.stat_result: fs.batch_stat in C
+/* batch_stat(stat_result, stats, i) -> os.stat_result: fs.batch_stat in C, for batch_stat_key
  * (the same tuple of 16 handed to the same type; ~11k instructions of each
  * flagged file in Python: an unpack of 13 ints, float and int arithmetic).
  * The float times as CPython's fill_time makes them (sec + nsec * 1e-9, in
@@ -448,8 +448,6 @@ static PyMethodDef methods[] = {
      "batch_stat_key(stat_result, stats, i) -> (os.stat_result, ukey) of file i of read_files' stats."},
     {"still", (PyCFunction)(void (*)(void))still, METH_FASTCALL,
      "still(path, stat_result) -> bool: path (not followed) is that file, unchanged (fs._still)."},
-    {"batch_stat", (PyCFunction)(void (*)(void))batch_stat, METH_FASTCALL,
-     "batch_stat(stat_result, stats, i) -> os.stat_result of file i of read_files' stats (fs.batch_stat)."},
     {"read_files", (PyCFunction)(void (*)(void))read_files, METH_VARARGS | METH_KEYWORDS,
      "read_files(dir, names, limit, stats=False) -> (data, ends, status[, stats]): small files of one directory"
      " in one call."},
