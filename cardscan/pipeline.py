@@ -61,7 +61,7 @@ from typing import Any, BinaryIO, Iterable, Sequence
 from urllib.parse import unquote, urlsplit
 
 from . import registry
-from ._byvalue import ByValueUnhashable
+from ._byvalue import ByValueUnhashable, adopted
 from ._dataclass import dataclass
 from .allow import LineWatch, honoured, may_allow, split_seekable, start_if_seekable
 from .decoders import Failure, Limits, expand
@@ -142,29 +142,21 @@ class ItemResult(ByValueUnhashable):
 # along, as the default keeps it. What is not one of the four (an error
 # record, range stats, object metadata) is pickled as it is; a subclass of
 # one, or a dict where an item goes, makes _packed_result give up.
-_new = object.__new__
-_set = object.__setattr__
-
-
 def _base_location(item: Item) -> Location:
     """``Location(uri=item.uri, version=item.version)`` past its frozen
     ``__init__``, its fields in their order (as _byvalue.built makes it,
     without built's check of the keys: a test compares the two)."""
-    loc = _new(Location)
-    _set(loc, "__dict__", {"uri": item.uri, "member": (), "offset": None, "length": None, "line": None,
-                           "column": None, "version": item.version, "cell": None, "ref": None, "dump": None,
-                           "sealed": None})
-    return loc
+    return adopted(Location, {"uri": item.uri, "member": (), "offset": None, "length": None, "line": None,
+                              "column": None, "version": item.version, "cell": None, "ref": None, "dump": None,
+                              "sealed": None})
 
 
 def _fresh_result(item: Item) -> ItemResult:
     """``ItemResult(item)`` past the dataclass's ``__init__`` (a setattr and
     a default factory per field: ~3k instructions of each item scanned):
     its fields in their order, fresh lists and dict. A test compares the two."""
-    r = _new(ItemResult)
-    _set(r, "__dict__", {"item": item, "findings": [], "errors": [], "nbytes": 0, "sha256": None,
-                         "range_stats": None, "obj": {}, "seconds": 0.0, "decoded": False, "allowed": []})
-    return r
+    return adopted(ItemResult, {"item": item, "findings": [], "errors": [], "nbytes": 0, "sha256": None,
+                                "range_stats": None, "obj": {}, "seconds": 0.0, "decoded": False, "allowed": []})
 
 
 def _packed_result(r: ItemResult) -> dict[str, Any] | None:
@@ -197,19 +189,14 @@ def _unpacked_result(d: dict[str, Any]) -> ItemResult:
     """The result :func:`_packed_result` packed (``d``: fresh from the unpickler, used as it is)."""
     i = d.get("item")
     if type(i) is dict:
-        item = d["item"] = _new(Item)
-        _set(item, "__dict__", i)
+        d["item"] = adopted(Item, i)
     for name in ("findings", "allowed"):
         fs = d.get(name)
         if fs:
             for n, fd in enumerate(fs):
-                loc = _new(Location)
-                _set(loc, "__dict__", fd["location"])
-                fd["location"] = loc
-                f = fs[n] = _new(Finding)
-                _set(f, "__dict__", fd)
-    r = _new(ItemResult)
-    _set(r, "__dict__", d)
+                fd["location"] = adopted(Location, fd["location"])
+                fs[n] = adopted(Finding, fd)
+    r = adopted(ItemResult, d)
     return r
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Iterable, Iterator, NamedTuple
 from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
 
+from .._byvalue import adopted
 from ..errors import ConfigError, SourceError
 from ..findings import ErrorRecord, Location
 from ..privacy import Published, mask_name, published
@@ -892,10 +893,6 @@ class FileSource:
 #: Names only. Bounded: cleared when full.
 _LISTED_ACCESS: dict[tuple[int, int, int], dict[str, Any]] = {}
 
-_new = object.__new__
-_set = object.__setattr__
-
-
 def _item(uri: str, source: str, size: int, mtime: float, key: str, meta: ListedMeta) -> Item:
     """``Item(uri=uri, source=source, size=size, mtime=mtime, ukey=key,
     meta=meta)`` past the frozen dataclass's ``__init__`` (_byvalue.built: an
@@ -903,10 +900,8 @@ def _item(uri: str, source: str, size: int, mtime: float, key: str, meta: Listed
     file of a batch), its fields in their order (the same ``__dict__``, so
     the same pickle). A test compares the two, so the fields are not
     checked here as built checks them (~3k instructions per flagged file)."""
-    item = _new(Item)
-    _set(item, "__dict__", {"uri": uri, "source": source, "size": size, "mtime": mtime, "ukey": key, "version": None,
-                            "byte_range": None, "meta": meta})
-    return item
+    return adopted(Item, {"uri": uri, "source": source, "size": size, "mtime": mtime, "ukey": key, "version": None,
+                          "byte_range": None, "meta": meta})
 
 
 def _still(path: str, st: os.stat_result) -> bool:

@@ -818,8 +818,10 @@ def test_the_test_card_blob_is_made_once_per_list(monkeypatch) -> None:
     assert numbers == sorted(numbers) and all(issuers.is_test_card(n) for n in numbers)
     assert len(numbers) == len(issuers.parse_test_cards(issuers._package_text("test_cards.csv")))
     # A list replaced (as a test or a reload would) gives its own blob.
-    monkeypatch.setattr(issuers, "_test_cards", frozenset({"4000056655665556", "378282246310005"}))
-    assert issuers.test_card_blob() == b"\n378282246310005\n4000056655665556\n"
+    two = frozenset(numbers[-2:])  # (from the list itself: no number written here)
+    monkeypatch.setattr(issuers, "_test_cards", two)
+    assert issuers.test_card_blob() == ("\n" + "\n".join(sorted(two)) + "\n").encode("ascii")
+    assert issuers.test_card_blob() is not blob
 
 
 @pytest.mark.parametrize("widths", [issuers.ADMITTED_WIDTHS, frozenset({"narrow"}), frozenset({"narrow", "sandbox"})])
